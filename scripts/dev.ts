@@ -1,0 +1,176 @@
+// One command for a local Circle: installs redis-server when missing (apt, as root), starts the local stack
+// (Upstash REST over redis-server, the Data API gateway, ClickHouse over chDB) on loopback, migrates,
+// optionally seeds demo data (--seed), and runs `wrangler dev` against it. Ctrl-C stops everything.
+//
+//   npm run dev [-- --seed] [--data-dir .data/dev] [--port 8787]
+//   Ports: DEV_WORKER_PORT (8787) DEV_UPSTASH_PORT (8079) DEV_GATEWAY_PORT (8081) DEV_CLICKHOUSE_PORT (8123)
+//          DEV_REDIS_PORT (6390); a port already in use is replaced by a free one (printed).
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { resolve } from "node:path";
+import { parseArgs } from "node:util";
+import { writeDevVars } from "./local/dev-vars";
+import { freePort } from "./local/ports";
+import { findRedisServer } from "./local/redis";
+import { type RunningStack, startLocalStack } from "./local/stack";
+import { runMigrations } from "./migrate";
+import { seedDemoData } from "./seed";
+
+const { values: args } = parseArgs({
+  options: {
+    seed: { type: "boolean", default: false },
+    "data-dir": { type: "string", default: process.env.CIRCLE_DATA_DIR ?? ".data/dev" },
+    port: { type: "string", default: process.env.DEV_WORKER_PORT ?? "8787" },
+  },
+});
+
+const log = (msg: string) => console.log(`dev: ${msg}`);
+
+async function portOrFree(name: string, wanted: number): Promise<number> {
+  const isFree = await new Promise<boolean>((ok) => {
+    import("node:net").then(({ createServer }) => {
+      const s = createServer();
+      s.once("error", () => ok(false));
+      s.listen(wanted, "127.0.0.1", () => s.close(() => ok(true)));
+    });
+  });
+  if (isFree) return wanted;
+  const port = await freePort();
+  log(`${name} port ${wanted} is taken; using ${port}`);
+  return port;
+}
+
+function ensureRedisServer(): void {
+  if (process.env.REDIS_URL || findRedisServer()) return;
+  const isRoot = process.getuid?.() === 0;
+  const hasApt = spawnSync("sh", ["-c", "command -v apt-get"]).status === 0;
+  if (isRoot && hasApt) {
+    log("redis-server not found; installing it with apt-get…");
+    const update = spawnSync("apt-get", ["update", "-qq"], { stdio: "inherit" });
+    const install = spawnSync("apt-get", ["install", "-y", "-qq", "redis-server"], {
+      stdio: "inherit",
+      env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" },
+    });
+    if (update.status === 0 && install.status === 0 && findRedisServer()) return;
+  }
+  console.error(
+    "dev: redis-server is required. Install it (Debian/Ubuntu: sudo apt-get install -y redis-server; " +
+      "macOS: brew install redis) or set REDIS_URL to an existing Redis.",
+  );
+  process.exit(1);
+}
+
+async function waitForHealth(url: string, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    try {
+      const res = await fetch(`${url}/health`);
+      if (res.status === 200) return true;
+    } catch {
+      // not up yet
+    }
+    await new Promise((r) => setTimeout(r, 300));
+  }
+  return false;
+}
+
+async function main(): Promise<void> {
+  ensureRedisServer();
+  const dataDir = resolve(args["data-dir"]);
+  const ports = {
+    worker: await portOrFree("worker", Number(args.port)),
+    upstash: await portOrFree("upstash", Number(process.env.DEV_UPSTASH_PORT ?? 8079)),
+    gateway: await portOrFree("data api", Number(process.env.DEV_GATEWAY_PORT ?? 8081)),
+    clickhouse: await portOrFree("clickhouse", Number(process.env.DEV_CLICKHOUSE_PORT ?? 8123)),
+    redis: await portOrFree("redis", Number(process.env.DEV_REDIS_PORT ?? 6390)),
+  };
+  const secret = () => randomBytes(24).toString("base64url");
+  const plan = {
+    dataDir,
+    ports,
+    secrets: { upstashToken: secret(), dataApiKey: secret(), clickhousePassword: secret() },
+    database: "circle",
+    external: {
+      redisUrl: process.env.REDIS_URL,
+      mongodbUri: process.env.MONGODB_URI,
+      clickhouseUrl: process.env.CLICKHOUSE_URL,
+    },
+  };
+
+  let stack: RunningStack | undefined;
+  let wrangler: ChildProcess | undefined;
+  let stopping = false;
+  const shutdown = async (code: number) => {
+    if (stopping) return;
+    stopping = true;
+    log("stopping…");
+    wrangler?.kill("SIGTERM");
+    await stack?.stop();
+    process.exit(code);
+  };
+  process.on("SIGINT", () => void shutdown(0));
+  process.on("SIGTERM", () => void shutdown(0));
+
+  stack = await startLocalStack(plan, log);
+  const report = await runMigrations({
+    DATA_API_URL: stack.workerEnv.DATA_API_URL!,
+    DATA_API_KEY: plan.secrets.dataApiKey,
+    DATA_API_DATA_SOURCE: "circle",
+    MONGO_DATABASE: plan.database,
+    CLICKHOUSE_URL: stack.workerEnv.CLICKHOUSE_URL!,
+    CLICKHOUSE_USER: "default",
+    CLICKHOUSE_PASSWORD: plan.secrets.clickhousePassword,
+    CLICKHOUSE_DATABASE: "default",
+  });
+  log(`migrations: ${JSON.stringify(report)}`);
+
+  const adminToken = secret();
+  writeDevVars({
+    ...stack.workerEnv,
+    ENVIRONMENT: "development",
+    LOG_LEVEL: "info",
+    SERVER_TIMING: "true",
+    ADMIN_TOKEN: adminToken,
+    IP_HASH_SALT: secret(),
+  });
+
+  wrangler = spawn(
+    process.execPath,
+    [
+      "node_modules/wrangler/bin/wrangler.js",
+      "dev",
+      "--ip",
+      "127.0.0.1",
+      "--port",
+      String(ports.worker),
+      "--test-scheduled",
+      "--show-interactive-dev-session=false",
+    ],
+    {
+      stdio: ["ignore", "inherit", "inherit"],
+      env: { ...process.env, CLOUDFLARE_CF_FETCH_ENABLED: "false", WRANGLER_SEND_METRICS: "false" },
+    },
+  );
+  wrangler.on("exit", (code) => {
+    if (!stopping) {
+      log(`wrangler dev exited (${code}); stopping the stack`);
+      void shutdown(code ?? 1);
+    }
+  });
+
+  const url = `http://127.0.0.1:${ports.worker}`;
+  if (!(await waitForHealth(url, 90_000))) {
+    log("the Worker did not become healthy within 90 s");
+    return shutdown(1);
+  }
+  if (args.seed) log(`seeded: ${JSON.stringify(await seedDemoData(url, adminToken))}`);
+  log(`Circle API ready at ${url}  (docs ${url}/docs, health ${url}/health)`);
+  log(`admin token for /v1/admin/*: ${adminToken}   (written to .dev.vars)`);
+  log("trigger a cron locally: curl 'http://127.0.0.1:" + ports.worker + "/__scheduled?cron=*/5+*+*+*+*'");
+  log("Ctrl-C stops everything.");
+}
+
+main().catch((error) => {
+  console.error(`dev: ${error instanceof Error ? error.message : String(error)}`);
+  process.exit(1);
+});

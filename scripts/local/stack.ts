@@ -1,0 +1,98 @@
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { startGateway } from "../../gateway/index";
+import { startClickHouseServer } from "./clickhouse-server";
+import { startRedisServer } from "./redis";
+import { startUpstashServer } from "./upstash-server";
+
+export interface StackPlan {
+  dataDir: string;
+  ports: { redis: number; upstash: number; gateway: number; clickhouse: number };
+  secrets: { upstashToken: string; dataApiKey: string; clickhousePassword: string };
+  database: string;
+  /** Use an existing Redis (REDIS_URL), MongoDB (MONGODB_URI) or ClickHouse (CLICKHOUSE_URL) instead. */
+  external?: { redisUrl?: string; mongodbUri?: string; clickhouseUrl?: string };
+}
+
+export interface RunningStack {
+  /** Settings the Worker needs to reach this stack (the store part of its configuration). */
+  workerEnv: Record<string, string>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the local stack on loopback: redis-server behind the Upstash REST server, the Data API gateway
+ * (embedded engine unless MONGODB_URI), ClickHouse over chDB (unless CLICKHOUSE_URL). Stops what it
+ * started if any part fails to come up.
+ */
+export async function startLocalStack(plan: StackPlan, log: (line: string) => void = () => {}): Promise<RunningStack> {
+  mkdirSync(plan.dataDir, { recursive: true });
+  const stops: (() => Promise<void>)[] = [];
+  const stop = async () => {
+    for (const s of stops.reverse()) await s().catch(() => {});
+  };
+  try {
+    let redisUrl = plan.external?.redisUrl;
+    if (!redisUrl) {
+      const redis = await startRedisServer({ port: plan.ports.redis, dir: join(plan.dataDir, "redis") });
+      stops.push(redis.stop);
+      redisUrl = redis.url;
+    }
+    const upstash = await startUpstashServer({ port: plan.ports.upstash, redisUrl, token: plan.secrets.upstashToken });
+    stops.push(upstash.stop);
+
+    const gateway = await startGateway({
+      port: plan.ports.gateway,
+      apiKeys: [plan.secrets.dataApiKey],
+      databases: [plan.database],
+      backend: plan.external?.mongodbUri
+        ? { kind: "mongodb", uri: plan.external.mongodbUri }
+        : { kind: "embedded", dataDir: join(plan.dataDir, "documents") },
+    });
+    stops.push(gateway.stop);
+
+    let clickhouseUrl = plan.external?.clickhouseUrl;
+    if (!clickhouseUrl) {
+      const clickhouse = await startClickHouseServer({
+        port: plan.ports.clickhouse,
+        dataDir: join(plan.dataDir, "clickhouse"),
+        user: "default",
+        password: plan.secrets.clickhousePassword,
+      });
+      stops.push(clickhouse.stop);
+      clickhouseUrl = clickhouse.url;
+    }
+    log(`local stack up: upstash ${upstash.url}, data api ${gateway.url}, clickhouse ${clickhouseUrl}`);
+
+    return {
+      workerEnv: {
+        UPSTASH_REDIS_REST_URL: upstash.url,
+        UPSTASH_REDIS_REST_TOKEN: plan.secrets.upstashToken,
+        DATA_API_URL: gateway.url,
+        DATA_API_KEY: plan.secrets.dataApiKey,
+        MONGO_DATABASE: plan.database,
+        CLICKHOUSE_URL: clickhouseUrl,
+        CLICKHOUSE_USER: "default",
+        CLICKHOUSE_PASSWORD: plan.secrets.clickhousePassword,
+      },
+      stop,
+    };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
+
+/** URLs are fully determined by the plan, so a Worker's bindings can be written before anything starts. */
+export function plannedWorkerEnv(plan: StackPlan): Record<string, string> {
+  return {
+    UPSTASH_REDIS_REST_URL: `http://127.0.0.1:${plan.ports.upstash}`,
+    UPSTASH_REDIS_REST_TOKEN: plan.secrets.upstashToken,
+    DATA_API_URL: `http://127.0.0.1:${plan.ports.gateway}/app/data-api/endpoint/data/v1`,
+    DATA_API_KEY: plan.secrets.dataApiKey,
+    MONGO_DATABASE: plan.database,
+    CLICKHOUSE_URL: plan.external?.clickhouseUrl ?? `http://127.0.0.1:${plan.ports.clickhouse}`,
+    CLICKHOUSE_USER: "default",
+    CLICKHOUSE_PASSWORD: plan.secrets.clickhousePassword,
+  };
+}

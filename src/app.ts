@@ -1,0 +1,99 @@
+import { OpenAPIHono } from "@hono/zod-openapi";
+import type { Context } from "hono";
+import { swaggerUI } from "@hono/swagger-ui";
+import { bodyLimit } from "hono/body-limit";
+import { cors } from "hono/cors";
+import { methodNotAllowed } from "hono/method-not-allowed";
+import { requestId } from "hono/request-id";
+import type { Deps } from "./deps";
+import { analyticsRoutes } from "./features/analytics/routes";
+import { healthRoutes } from "./features/health/routes";
+import { jobsRoutes } from "./features/jobs/routes";
+import { clientIp } from "./http/client-ip";
+import type { AppEnv } from "./http/context";
+import { problemResponse, toProblemResponse } from "./http/errors";
+import { requestLogging } from "./http/logging";
+import { apiRateLimit } from "./http/ratelimit";
+
+const MAX_BODY_BYTES = 1024 * 1024;
+const DEFAULT_RETRY_AFTER_SECONDS = 5;
+
+/** Builds the HTTP app; `depsFor` returns the isolate's Deps for a request's bindings (throws on bad config). */
+export function createApp(depsFor: (env: Record<string, unknown>) => Deps): OpenAPIHono<AppEnv> {
+  const app = new OpenAPIHono<AppEnv>();
+
+  app.use(requestId({ limitLength: 128 }));
+  app.use(async (c, next) => {
+    c.set("deps", depsFor((c.env ?? {}) as Record<string, unknown>));
+    c.set("clientIp", clientIp(c.req.raw.headers));
+    await next();
+  });
+  app.use(requestLogging());
+  app.use(
+    cors({
+      origin: (origin, c) => {
+        const allowed = c.var.deps.config.http.corsOrigins;
+        return allowed.includes("*") ? "*" : allowed.includes(origin) ? origin : null;
+      },
+      allowHeaders: ["Authorization", "Content-Type", "Idempotency-Key", "X-Device-Id", "X-Request-Id"],
+      exposeHeaders: ["X-Request-Id", "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset", "Retry-After"],
+      maxAge: 600,
+    }),
+  );
+  app.use(methodNotAllowed({ app, onMethodNotAllowed: methodNotAllowedProblem }));
+  app.use(apiRateLimit());
+  app.use(
+    "/v1/*",
+    bodyLimit({
+      maxSize: MAX_BODY_BYTES,
+      onError: (c) => problemResponse(c, "payload_too_large", `The request body must not exceed ${MAX_BODY_BYTES} bytes.`),
+    }),
+  );
+
+  app.route("/", healthRoutes);
+  app.route("/", analyticsRoutes);
+  app.route("/", jobsRoutes);
+
+  app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {
+    type: "http",
+    scheme: "bearer",
+    bearerFormat: "JWT",
+  });
+  app.openAPIRegistry.registerComponent("securitySchemes", "adminToken", {
+    type: "http",
+    scheme: "bearer",
+    description: "Operator token from ADMIN_TOKEN (temporary, until accounts and roles exist).",
+  });
+  app.doc31("/openapi.json", {
+    openapi: "3.1.0",
+    info: {
+      title: "Circle API",
+      version: "1.0.0",
+      description:
+        "The edge API behind Circle. Errors are application/problem+json (RFC 9457) with a `code` from a fixed " +
+        "list and a `requestId`; every response carries `X-Request-Id`; rate-limited responses carry " +
+        "`RateLimit-Limit`, `RateLimit-Remaining`, `RateLimit-Reset`, and 429/503 carry `Retry-After`.",
+    },
+  });
+  app.get("/docs", swaggerUI({ url: "/openapi.json" }));
+
+  app.notFound((c) => problemResponse(c, "not_found", `No route for ${c.req.method} ${new URL(c.req.url).pathname}.`));
+  app.onError((error, c) => {
+    const deps = c.get("deps") as Deps | undefined;
+    const retryAfter = deps?.config.unavailableRetryAfterSeconds ?? DEFAULT_RETRY_AFTER_SECONDS;
+    const response = toProblemResponse(c, error, retryAfter);
+    if (response.status >= 500) {
+      const fields = { requestId: c.get("requestId"), error: error.message, name: error.name, stack: error.stack };
+      if (deps) deps.log.error("request failed", fields);
+      else console.error(JSON.stringify({ level: "error", msg: "request failed", ...fields }));
+    }
+    return response;
+  });
+  return app;
+}
+
+function methodNotAllowedProblem(c: Context<AppEnv>, allowed: string[]): Response {
+  return problemResponse(c, "method_not_allowed", `Use one of: ${allowed.join(", ")}.`, {
+    headers: { Allow: allowed.join(", ") },
+  });
+}

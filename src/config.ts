@@ -1,0 +1,143 @@
+import { z } from "zod";
+
+/**
+ * Every setting and tunable of the API, parsed once per isolate from the environment (Worker bindings,
+ * Deno.env, or process.env in scripts). A missing or malformed setting fails with a message naming it.
+ */
+
+const bool = z.union([z.boolean(), z.enum(["true", "false", "1", "0"]).transform((v) => v === "true" || v === "1")]);
+const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max);
+const list = z.string().transform((v) =>
+  v
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean),
+);
+
+const EnvSchema = z.object({
+  ENVIRONMENT: z.enum(["development", "test", "production"]).default("development"),
+  LOG_LEVEL: z.enum(["debug", "info", "warn", "error"]).default("info"),
+  PUBLIC_BASE_URL: z.url().default("http://127.0.0.1:8787"),
+
+  // Stores
+  UPSTASH_REDIS_REST_URL: z.url(),
+  UPSTASH_REDIS_REST_TOKEN: z.string().min(1),
+  DATA_API_URL: z.url(),
+  DATA_API_KEY: z.string().min(1),
+  DATA_API_DATA_SOURCE: z.string().min(1).default("circle"),
+  MONGO_DATABASE: z.string().min(1).default("circle"),
+  CLICKHOUSE_URL: z.url(),
+  CLICKHOUSE_USER: z.string().min(1).default("default"),
+  CLICKHOUSE_PASSWORD: z.string().default(""),
+  CLICKHOUSE_DATABASE: z.string().min(1).default("default"),
+  STORE_TIMEOUT_MS: int(100, 60_000).default(5_000),
+  DATA_API_READ_RETRIES: int(0, 5).default(2),
+  HEALTH_CHECK_TIMEOUT_MS: int(100, 10_000).default(1_500),
+  STORE_UNAVAILABLE_RETRY_AFTER_SECONDS: int(1, 3_600).default(5),
+
+  // HTTP
+  CORS_ORIGINS: list.default(["*"]),
+  SERVER_TIMING: bool.default(true),
+  ADMIN_TOKEN: z.string().min(24, "ADMIN_TOKEN must be at least 24 characters").optional(),
+  IP_HASH_SALT: z.string().min(16, "IP_HASH_SALT must be at least 16 characters"),
+
+  // Global per-IP rate limit (sliding window, rate:api:{ip})
+  RATE_LIMIT_API_MAX_REQUESTS: int(1).default(300),
+  RATE_LIMIT_API_WINDOW_SECONDS: int(1, 3_600).default(60),
+  RATE_LIMIT_FAIL_MODE: z.enum(["open", "closed"]).default("open"),
+
+  // Analytics
+  ANALYTICS_MAX_EVENT_AGE_HOURS: int(1, 24 * 30).default(168),
+  ANALYTICS_MAX_CLOCK_SKEW_SECONDS: int(0, 86_400).default(3_600),
+  ANALYTICS_FLUSH_BATCH_SIZE: int(1, 10_000).default(10_000),
+  ANALYTICS_DAU_MAX_RANGE_DAYS: int(1, 3_660).default(366),
+
+  // Jobs
+  JOB_TIME_BUDGET_MS: int(1_000, 15 * 60_000).default(25_000),
+  JOB_LEASE_SECONDS: int(10, 3_600).default(120),
+});
+
+export type Env = z.input<typeof EnvSchema>;
+type ParsedEnv = z.output<typeof EnvSchema>;
+
+export interface Config {
+  environment: ParsedEnv["ENVIRONMENT"];
+  logLevel: ParsedEnv["LOG_LEVEL"];
+  publicBaseUrl: string;
+  redis: { url: string; token: string };
+  dataApi: { url: string; apiKey: string; dataSource: string; database: string; readRetries: number };
+  clickhouse: { url: string; user: string; password: string; database: string };
+  storeTimeoutMs: number;
+  healthCheckTimeoutMs: number;
+  unavailableRetryAfterSeconds: number;
+  http: { corsOrigins: string[]; serverTiming: boolean; adminToken: string | undefined; ipHashSalt: string };
+  rateLimit: { api: { maxRequests: number; windowSeconds: number }; failMode: "open" | "closed" };
+  analytics: {
+    maxEventAgeHours: number;
+    maxClockSkewSeconds: number;
+    flushBatchSize: number;
+    dauMaxRangeDays: number;
+  };
+  jobs: { timeBudgetMs: number; leaseSeconds: number };
+}
+
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+/** Parses the environment; throws ConfigError listing every bad setting by name. */
+export function loadConfig(env: Record<string, unknown>): Config {
+  const parsed = EnvSchema.safeParse(stripEmpty(env));
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`);
+    throw new ConfigError(`Invalid configuration — ${problems.join("; ")}`);
+  }
+  const e = parsed.data;
+  return {
+    environment: e.ENVIRONMENT,
+    logLevel: e.LOG_LEVEL,
+    publicBaseUrl: e.PUBLIC_BASE_URL,
+    redis: { url: e.UPSTASH_REDIS_REST_URL, token: e.UPSTASH_REDIS_REST_TOKEN },
+    dataApi: {
+      url: e.DATA_API_URL.replace(/\/+$/, ""),
+      apiKey: e.DATA_API_KEY,
+      dataSource: e.DATA_API_DATA_SOURCE,
+      database: e.MONGO_DATABASE,
+      readRetries: e.DATA_API_READ_RETRIES,
+    },
+    clickhouse: {
+      url: e.CLICKHOUSE_URL,
+      user: e.CLICKHOUSE_USER,
+      password: e.CLICKHOUSE_PASSWORD,
+      database: e.CLICKHOUSE_DATABASE,
+    },
+    storeTimeoutMs: e.STORE_TIMEOUT_MS,
+    healthCheckTimeoutMs: e.HEALTH_CHECK_TIMEOUT_MS,
+    unavailableRetryAfterSeconds: e.STORE_UNAVAILABLE_RETRY_AFTER_SECONDS,
+    http: {
+      corsOrigins: e.CORS_ORIGINS,
+      serverTiming: e.SERVER_TIMING,
+      adminToken: e.ADMIN_TOKEN,
+      ipHashSalt: e.IP_HASH_SALT,
+    },
+    rateLimit: {
+      api: { maxRequests: e.RATE_LIMIT_API_MAX_REQUESTS, windowSeconds: e.RATE_LIMIT_API_WINDOW_SECONDS },
+      failMode: e.RATE_LIMIT_FAIL_MODE,
+    },
+    analytics: {
+      maxEventAgeHours: e.ANALYTICS_MAX_EVENT_AGE_HOURS,
+      maxClockSkewSeconds: e.ANALYTICS_MAX_CLOCK_SKEW_SECONDS,
+      flushBatchSize: e.ANALYTICS_FLUSH_BATCH_SIZE,
+      dauMaxRangeDays: e.ANALYTICS_DAU_MAX_RANGE_DAYS,
+    },
+    jobs: { timeBudgetMs: e.JOB_TIME_BUDGET_MS, leaseSeconds: e.JOB_LEASE_SECONDS },
+  };
+}
+
+/** Empty strings count as unset, so `FOO=` in a .dev.vars file falls back to the default. */
+function stripEmpty(env: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(env).filter(([, v]) => v !== "" && v !== undefined && v !== null));
+}
+
+/** The names of every setting, for README and the dev script. */
+export const settingNames = Object.keys(EnvSchema.shape);

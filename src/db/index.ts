@@ -1,0 +1,18 @@
+import type { AnalyticsEventDoc } from "../features/analytics/schema";
+import type { JobRunDoc } from "../jobs/types";
+import { type Collection, type DataApiClient, type Document } from "../platform/mongo/client";
+import { type CollectionKey, collections } from "./collections";
+
+/** Document types per collection; collections whose feature has not landed yet stay loosely typed. */
+interface DocumentTypes {
+  analyticsEvents: AnalyticsEventDoc;
+  jobRuns: JobRunDoc;
+}
+
+export type Db = { [K in CollectionKey]: Collection<K extends keyof DocumentTypes ? DocumentTypes[K] : Document> };
+
+export function createDb(client: DataApiClient): Db {
+  return Object.fromEntries(
+    (Object.keys(collections) as CollectionKey[]).map((key) => [key, client.collection(collections[key])]),
+  ) as unknown as Db;
+}

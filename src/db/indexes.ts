@@ -1,0 +1,118 @@
+import type { IndexSpec } from "../platform/mongo/client";
+import { type CollectionKey, collections } from "./collections";
+
+const DAY = 86_400;
+
+/**
+ * Every index of seed 000, by collection, plus the platform's own. Where this departs from the seed it says
+ * why. Names are explicit so that re-running migrations is a no-op and a changed spec is caught as a conflict.
+ */
+export const indexes: Record<CollectionKey, IndexSpec[]> = {
+  users: [
+    { key: { username: 1 }, name: "username_unique", unique: true },
+    // Usernames are unique case-insensitively; the lower-cased copy carries that rule in both backends.
+    {
+      key: { usernameLower: 1 },
+      name: "username_lower_unique",
+      unique: true,
+      partialFilterExpression: { usernameLower: { $type: "string" } },
+    },
+    // Partial: erased accounts drop their email, and many missing emails must not collide.
+    { key: { email: 1 }, name: "email_unique", unique: true, partialFilterExpression: { email: { $type: "string" } } },
+    { key: { referralCode: 1 }, name: "referral_code_unique", unique: true },
+    { key: { referredBy: 1 }, name: "referred_by" },
+    { key: { trustScore: 1 }, name: "trust_score" },
+    { key: { tier: 1, gemBalance: -1 }, name: "tier_gem_balance" },
+    { key: { createdAt: -1 }, name: "created_at" },
+    { key: { shadowBanned: 1 }, name: "shadow_banned" },
+    { key: { "devices.deviceId": 1 }, name: "devices_device_id" },
+    // The seed hesitates ("TTL or streak management"); a TTL here would delete accounts, so it is a plain index.
+    { key: { lastActiveDate: 1 }, name: "last_active_date" },
+  ],
+  posts: [
+    { key: { userId: 1, createdAt: -1 }, name: "user_created" },
+    { key: { createdAt: -1 }, name: "created_at" },
+    { key: { trendingScore: -1, createdAt: -1 }, name: "trending" },
+    { key: { hotScore: -1 }, name: "hot" },
+    { key: { engagementScore: -1 }, name: "engagement" },
+    { key: { tags: 1 }, name: "tags" },
+    { key: { category: 1, trendingScore: -1 }, name: "category_trending" },
+    { key: { moderationStatus: 1, createdAt: -1 }, name: "moderation_queue" },
+    { key: { visibility: 1 }, name: "visibility" },
+    { key: { userId: 1, voteCount: -1 }, name: "user_top" },
+    { key: { prompt: "text", tags: "text" }, name: "prompt_tags_text" },
+  ],
+  votes: [
+    { key: { postId: 1, userId: 1 }, name: "post_user_unique", unique: true },
+    { key: { userId: 1, createdAt: -1 }, name: "user_history" },
+    { key: { postAuthorId: 1, gemAwarded: 1 }, name: "settlement" },
+    { key: { createdAt: -1 }, name: "created_at" },
+    { key: { flagged: 1 }, name: "flagged" },
+    { key: { ipHash: 1, createdAt: -1 }, name: "ip_hash" },
+    { key: { deviceId: 1, createdAt: -1 }, name: "device_id" },
+    { key: { createdAt: 1 }, name: "ttl_90d", expireAfterSeconds: 90 * DAY },
+  ],
+  gemTransactions: [
+    { key: { userId: 1, createdAt: -1 }, name: "user_history" },
+    { key: { userId: 1, type: 1, createdAt: -1 }, name: "user_type_history" },
+    { key: { source: 1, createdAt: -1 }, name: "source" },
+    { key: { idempotencyKey: 1 }, name: "idempotency_key_unique", unique: true },
+    { key: { createdAt: -1 }, name: "created_at" },
+  ],
+  follows: [
+    { key: { followerId: 1, followingId: 1 }, name: "follower_following_unique", unique: true },
+    { key: { followingId: 1 }, name: "following" },
+    { key: { followerId: 1, createdAt: -1 }, name: "follower_created" },
+  ],
+  referrals: [
+    { key: { referrerId: 1, createdAt: -1 }, name: "referrer_created" },
+    { key: { referredUserId: 1 }, name: "referred_user_unique", unique: true },
+    { key: { referralCode: 1 }, name: "referral_code" },
+    { key: { validated: 1 }, name: "validated" },
+    { key: { ipHash: 1 }, name: "ip_hash" },
+  ],
+  reports: [
+    { key: { status: 1, createdAt: 1 }, name: "queue" },
+    { key: { targetId: 1, targetType: 1 }, name: "target" },
+    { key: { targetUserId: 1 }, name: "target_user" },
+    { key: { reporterId: 1 }, name: "reporter" },
+  ],
+  moderationActions: [
+    { key: { targetUserId: 1, createdAt: -1 }, name: "target_user_created" },
+    { key: { targetId: 1, targetType: 1 }, name: "target" },
+    { key: { source: 1 }, name: "source" },
+  ],
+  appeals: [
+    { key: { userId: 1, createdAt: -1 }, name: "user_created" },
+    { key: { status: 1, createdAt: 1 }, name: "queue" },
+  ],
+  notifications: [
+    { key: { userId: 1, read: 1, createdAt: -1 }, name: "user_unread" },
+    { key: { userId: 1, createdAt: -1 }, name: "user_created" },
+    { key: { aggregationKey: 1 }, name: "aggregation_key" },
+    { key: { createdAt: 1 }, name: "ttl_30d", expireAfterSeconds: 30 * DAY },
+  ],
+  featureFlags: [{ key: { name: 1 }, name: "name_unique", unique: true }],
+  analyticsEvents: [
+    { key: { timestamp: -1 }, name: "timestamp" },
+    // The seed's TTL runs on the client's `timestamp`; events an app sends late (offline batches) would
+    // expire before the flush saw them, so the 24 h buffer TTL runs on the server's receive time instead.
+    { key: { receivedAt: 1 }, name: "ttl_24h", expireAfterSeconds: DAY },
+    { key: { flushBatchId: 1, _id: 1 }, name: "flush_batch" },
+  ],
+  generationJobs: [
+    { key: { userId: 1, createdAt: -1 }, name: "user_created" },
+    { key: { status: 1, priority: -1, createdAt: 1 }, name: "queue" },
+    { key: { workerId: 1 }, name: "worker" },
+    { key: { completedAt: 1 }, name: "ttl_7d", expireAfterSeconds: 7 * DAY },
+  ],
+  jobRuns: [
+    { key: { job: 1, startedAt: -1 }, name: "job_started" },
+    { key: { outcome: 1, startedAt: -1 }, name: "outcome_started" },
+    { key: { startedAt: 1 }, name: "ttl_90d", expireAfterSeconds: 90 * DAY },
+  ],
+};
+
+export function collectionName(key: CollectionKey): string {
+  return collections[key];
+}

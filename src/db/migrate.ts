@@ -1,0 +1,40 @@
+import type { ClickHouseClient } from "../platform/clickhouse";
+import type { DataApiClient } from "../platform/mongo/client";
+import { clickhouseDdl } from "./clickhouse-ddl";
+import { type CollectionKey, collections } from "./collections";
+import { indexes } from "./indexes";
+
+export interface MigrationReport {
+  createdIndexes: Record<string, string[]>;
+  clickhouse: string[];
+}
+
+/**
+ * Creates every MongoDB index and ClickHouse object the API relies on. Idempotent: existing indexes and
+ * tables are left alone, so re-running reports nothing created. A changed index spec under the same name
+ * fails loudly (409 IndexConflict) instead of silently keeping the old one.
+ */
+export async function migrate(mongo: DataApiClient, clickhouse: ClickHouseClient): Promise<MigrationReport> {
+  const createdIndexes: Record<string, string[]> = {};
+  for (const key of Object.keys(indexes) as CollectionKey[]) {
+    const created = await mongo.collection(collections[key]).createIndexes(indexes[key]);
+    if (created.length) createdIndexes[collections[key]] = created;
+  }
+  const existing = await existingClickHouseObjects(clickhouse);
+  const createdTables: string[] = [];
+  for (const { name, sql } of clickhouseDdl) {
+    if (existing.has(name)) continue;
+    await clickhouse.command({ query: sql });
+    createdTables.push(name);
+  }
+  return { createdIndexes, clickhouse: createdTables };
+}
+
+async function existingClickHouseObjects(clickhouse: ClickHouseClient): Promise<Set<string>> {
+  const result = await clickhouse.query({
+    query: "SELECT name FROM system.tables WHERE database = currentDatabase()",
+    format: "JSONEachRow",
+  });
+  const rows = await result.json<{ name: string }>();
+  return new Set(rows.map((r) => r.name));
+}

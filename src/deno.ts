@@ -1,0 +1,39 @@
+// Deno entry: the same app and jobs as the Worker, served with Deno.serve and scheduled with Deno.cron.
+// Run: deno run --allow-net --allow-env src/deno.ts (settings come from the environment, as on Workers).
+import { createApp } from "./app";
+import { depsForEnv } from "./deps-cache";
+import { runScheduled, schedule } from "./jobs";
+import { newTally, withIoTally } from "./platform/io";
+
+declare const Deno: {
+  env: { toObject(): Record<string, string> };
+  serve(
+    options: { port: number; hostname: string; onListen?: (addr: { port: number; hostname: string }) => void },
+    handler: (request: Request, info: { remoteAddr: { hostname: string } }) => Response | Promise<Response>,
+  ): { finished: Promise<void> };
+  cron?: (name: string, schedule: string, handler: () => Promise<void>) => Promise<void>;
+};
+
+const env: Record<string, unknown> = Deno.env.toObject();
+const app = createApp(depsForEnv);
+
+// Jobs are registered only when Deno.cron exists (Deno Deploy, or `--unstable-cron` locally).
+if (typeof Deno.cron === "function") {
+  for (const cron of Object.keys(schedule)) {
+    Deno.cron(`circle ${cron}`, cron, async () => {
+      await withIoTally(newTally(), () => runScheduled(depsForEnv(env), cron));
+    });
+  }
+}
+
+const port = Number(env.PORT ?? 8000);
+const hostname = String(env.HOSTNAME ?? "127.0.0.1");
+Deno.serve(
+  { port, hostname, onListen: (a) => console.log(JSON.stringify({ msg: "listening", port: a.port, hostname: a.hostname })) },
+  (request, info) => {
+    // The socket's address is the client's; never trust a client-sent CF-Connecting-IP here.
+    const headers = new Headers(request.headers);
+    headers.set("cf-connecting-ip", info.remoteAddr.hostname);
+    return app.fetch(new Request(request, { headers }), env);
+  },
+);

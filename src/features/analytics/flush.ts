@@ -1,0 +1,104 @@
+import type { Deps } from "../../deps";
+import type { JobContext, JobReport } from "../../jobs/types";
+import { asClickHouseOutage } from "../../platform/clickhouse";
+import { newUuid } from "../../platform/ids";
+import type { AnalyticsEventDoc } from "./schema";
+
+/** A row of ClickHouse's `events` table (seed 000). */
+export interface EventRow {
+  event_id: string;
+  event_name: string;
+  user_id: string;
+  session_id: string;
+  device_id: string;
+  platform: string;
+  app_version: string;
+  properties: string;
+  source: string;
+  campaign: string;
+  timestamp: string;
+}
+
+export function toEventRow(doc: AnalyticsEventDoc): EventRow {
+  return {
+    event_id: doc.eventId,
+    event_name: doc.event,
+    user_id: doc.userId ?? "",
+    session_id: doc.sessionId,
+    device_id: doc.deviceId,
+    platform: doc.platform,
+    app_version: doc.appVersion,
+    properties: JSON.stringify(doc.properties ?? {}),
+    source: doc.source ?? "",
+    campaign: doc.campaign ?? "",
+    timestamp: doc.timestamp.toISOString(),
+  };
+}
+
+/**
+ * Moves buffered events to ClickHouse, exactly once, in batches of up to ANALYTICS_FLUSH_BATCH_SIZE rows.
+ *
+ * 1. Claim: tag up to one batch of untagged events with a fresh batch id (`flushBatchId`). The update only
+ *    touches events still untagged, so concurrent runs never share an event.
+ * 2. Insert the batch into ClickHouse with `insert_deduplication_token = batchId`: ClickHouse drops a
+ *    repeated insert of the same batch, so re-sending after a crash cannot duplicate rows.
+ * 3. Delete the batch from the buffer.
+ * A crash between any two steps leaves tagged events behind; every run first finishes such batches (same id,
+ * same token) before claiming new ones.
+ */
+export async function flushAnalytics(ctx: JobContext): Promise<JobReport> {
+  const { deps } = ctx;
+  const batchSize = deps.config.analytics.flushBatchSize;
+  const margin = Math.min(5_000, deps.config.jobs.timeBudgetMs / 4);
+
+  while (ctx.timeLeft() > margin) {
+    const batchId = (await unfinishedBatch(deps)) ?? (await claimBatch(deps, batchSize));
+    if (!batchId) return { more: false };
+    await ctx.checkpoint("claimed");
+    const moved = await flushBatch(deps, batchId, batchSize);
+    await ctx.checkpoint("inserted");
+    await deps.db.analyticsEvents.deleteMany({ flushBatchId: batchId });
+    ctx.count("batches");
+    ctx.count("events", moved);
+  }
+  return { more: true };
+}
+
+async function unfinishedBatch(deps: Deps): Promise<string | null> {
+  const tagged = await deps.db.analyticsEvents.findOne(
+    { flushBatchId: { $type: "string" } },
+    { projection: { flushBatchId: 1 } },
+  );
+  return tagged?.flushBatchId ?? null;
+}
+
+async function claimBatch(deps: Deps, batchSize: number): Promise<string | null> {
+  const candidates = await deps.db.analyticsEvents.find(
+    { flushBatchId: null },
+    { sort: { _id: 1 }, limit: batchSize, projection: { _id: 1 } },
+  );
+  if (candidates.length === 0) return null;
+  const batchId = newUuid();
+  const claimed = await deps.db.analyticsEvents.updateMany(
+    { _id: { $in: candidates.map((c) => c._id) }, flushBatchId: null },
+    { $set: { flushBatchId: batchId } },
+  );
+  // Another run may have claimed them all in between; look again rather than flush an empty batch.
+  return claimed.modifiedCount > 0 ? batchId : claimBatch(deps, batchSize);
+}
+
+async function flushBatch(deps: Deps, batchId: string, batchSize: number): Promise<number> {
+  const docs = await deps.db.analyticsEvents.find({ flushBatchId: batchId }, { sort: { _id: 1 }, limit: batchSize });
+  if (docs.length === 0) return 0;
+  try {
+    await deps.clickhouse.insert({
+      table: "events",
+      values: docs.map(toEventRow),
+      format: "JSONEachRow",
+      clickhouse_settings: { insert_deduplication_token: batchId, insert_deduplicate: 1 },
+    });
+  } catch (error) {
+    throw asClickHouseOutage(error);
+  }
+  return docs.length;
+}

@@ -1,0 +1,82 @@
+import type { Deps } from "../../deps";
+import { ApiError, type FieldError } from "../../http/errors";
+import { asClickHouseOutage } from "../../platform/clickhouse";
+import { utcDay } from "../../platform/clock";
+import { newObjectId, newUuid } from "../../platform/ids";
+import type { AnalyticsEventDoc, ClientEvent } from "./schema";
+
+const HOUR_MS = 3_600_000;
+const DAY_MS = 24 * HOUR_MS;
+
+/**
+ * Buffers client events in `analytics_events` with one write round trip. Event ids are assigned here, so a
+ * client retrying a request cannot make ClickHouse see the same id twice with different contents.
+ */
+export async function ingestEvents(
+  deps: Deps,
+  caller: { userId: string | null },
+  events: ClientEvent[],
+): Promise<{ accepted: number }> {
+  const now = deps.clock.now();
+  const { maxEventAgeHours, maxClockSkewSeconds } = deps.config.analytics;
+  const oldest = now.getTime() - maxEventAgeHours * HOUR_MS;
+  const newest = now.getTime() + maxClockSkewSeconds * 1000;
+
+  const errors: FieldError[] = [];
+  const docs = events.map((e, i): AnalyticsEventDoc => {
+    const timestamp = new Date(e.timestamp);
+    if (timestamp.getTime() < oldest || timestamp.getTime() > newest) {
+      errors.push({
+        path: `events.${i}.timestamp`,
+        message: `must be within the last ${maxEventAgeHours} h and not more than ${maxClockSkewSeconds} s ahead`,
+      });
+    }
+    return {
+      _id: newObjectId(),
+      eventId: newUuid(),
+      event: e.event,
+      userId: caller.userId,
+      sessionId: e.sessionId,
+      deviceId: e.deviceId,
+      platform: e.platform,
+      appVersion: e.appVersion,
+      properties: e.properties ?? {},
+      source: e.source ?? null,
+      campaign: e.campaign ?? null,
+      timestamp,
+      receivedAt: now,
+      flushBatchId: null,
+    };
+  });
+  if (errors.length) throw ApiError.validation(errors);
+
+  await deps.db.analyticsEvents.insertMany(docs);
+  return { accepted: docs.length };
+}
+
+/** Daily active users (signed-in users, or devices for anonymous traffic) per UTC day from `dau_mv`. */
+export async function dailyActiveUsers(
+  deps: Deps,
+  range: { from?: string; to?: string },
+): Promise<{ items: { date: string; users: number }[] }> {
+  const to = range.to ?? utcDay(deps.clock.now());
+  const from = range.from ?? utcDay(new Date(Date.parse(to) - 29 * DAY_MS));
+  const days = (Date.parse(to) - Date.parse(from)) / DAY_MS + 1;
+  if (days < 1) throw ApiError.validation([{ path: "from", message: "must not be after `to`" }]);
+  const maxDays = deps.config.analytics.dauMaxRangeDays;
+  if (days > maxDays) throw ApiError.validation([{ path: "from", message: `range must not exceed ${maxDays} days` }]);
+
+  try {
+    const result = await deps.clickhouse.query({
+      query: `SELECT toString(date) AS date, toUInt64(uniqMerge(unique_users)) AS users
+              FROM dau_mv WHERE date BETWEEN {from:Date} AND {to:Date}
+              GROUP BY date ORDER BY date`,
+      query_params: { from, to },
+      format: "JSONEachRow",
+    });
+    const rows = await result.json<{ date: string; users: string | number }>();
+    return { items: rows.map((r) => ({ date: r.date, users: Number(r.users) })) };
+  } catch (error) {
+    throw asClickHouseOutage(error);
+  }
+}

@@ -1,0 +1,32 @@
+import { createRoute } from "@hono/zod-openapi";
+import { requireAdminToken } from "../../http/admin-token";
+import { json, problems, router } from "../../http/openapi";
+import { JobName, JobRun, JobRunList, JobRunsQuery } from "./schema";
+import { recentRuns, triggerJob } from "./service";
+
+const listRunsRoute = createRoute({
+  method: "get",
+  path: "/v1/admin/jobs/runs",
+  tags: ["admin", "jobs"],
+  summary: "Recent job runs (newest first)",
+  security: [{ adminToken: [] }],
+  middleware: [requireAdminToken()] as const,
+  request: { query: JobRunsQuery },
+  responses: { 200: json(JobRunList, "Runs"), ...problems(400, 401, 429, 503) },
+});
+
+const runJobRoute = createRoute({
+  method: "post",
+  path: "/v1/admin/jobs/{name}/run",
+  tags: ["admin", "jobs"],
+  summary: "Run a scheduled job now",
+  description: "Runs under the same lease as the cron trigger: answers with outcome `skipped` if a run is under way.",
+  security: [{ adminToken: [] }],
+  middleware: [requireAdminToken()] as const,
+  request: { params: JobName },
+  responses: { 200: json(JobRun, "The run, finished"), ...problems(401, 404, 429, 503) },
+});
+
+export const jobsRoutes = router()
+  .openapi(listRunsRoute, async (c) => c.json(await recentRuns(c.var.deps, c.req.valid("query")), 200))
+  .openapi(runJobRoute, async (c) => c.json(await triggerJob(c.var.deps, c.req.valid("param").name), 200));

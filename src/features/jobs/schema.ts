@@ -1,0 +1,23 @@
+import { z } from "@hono/zod-openapi";
+
+export const JobName = z.object({ name: z.string().min(1).max(64).openapi({ example: "analytics-flush" }) });
+
+export const JobRun = z
+  .object({
+    runId: z.string(),
+    job: z.string(),
+    trigger: z.string(),
+    outcome: z.enum(["running", "succeeded", "partial", "failed", "skipped"]),
+    counts: z.record(z.string(), z.number()),
+    error: z.string().nullable(),
+    startedAt: z.string(),
+    finishedAt: z.string().nullable(),
+  })
+  .openapi("JobRun");
+
+export const JobRunList = z.object({ items: z.array(JobRun) }).openapi("JobRunList");
+export const JobRunsQuery = z.object({
+  job: z.string().min(1).max(64).optional(),
+  limit: z.coerce.number().int().min(1).max(100).default(20),
+});
+export type JobRun = z.infer<typeof JobRun>;

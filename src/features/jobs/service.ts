@@ -1,0 +1,36 @@
+import type { Deps } from "../../deps";
+import { ApiError } from "../../http/errors";
+import { findJob } from "../../jobs";
+import { runJob } from "../../jobs/runner";
+import type { JobRunDoc } from "../../jobs/types";
+import type { JobRun } from "./schema";
+
+export async function triggerJob(deps: Deps, name: string): Promise<JobRun> {
+  const job = findJob(name);
+  if (!job) throw ApiError.notFound(`No job named "${name}".`);
+  const result = await runJob(deps, job, { trigger: "manual" });
+  const doc = await deps.db.jobRuns.findOne({ runId: result.runId });
+  if (!doc) throw new Error(`job run ${result.runId} was not recorded`);
+  return present(doc);
+}
+
+export async function recentRuns(deps: Deps, query: { job?: string; limit: number }): Promise<{ items: JobRun[] }> {
+  const docs = await deps.db.jobRuns.find(query.job ? { job: query.job } : {}, {
+    sort: { startedAt: -1 },
+    limit: query.limit,
+  });
+  return { items: docs.map(present) };
+}
+
+function present(doc: JobRunDoc): JobRun {
+  return {
+    runId: doc.runId,
+    job: doc.job,
+    trigger: doc.trigger,
+    outcome: doc.outcome,
+    counts: doc.counts,
+    error: doc.error,
+    startedAt: doc.startedAt.toISOString(),
+    finishedAt: doc.finishedAt ? doc.finishedAt.toISOString() : null,
+  };
+}

@@ -1,0 +1,13 @@
+import type { Store } from "./io";
+
+/** A store could not be reached or timed out; the HTTP layer answers 503 with Retry-After. */
+export class StoreUnavailableError extends Error {
+  override name = "StoreUnavailableError";
+  constructor(
+    readonly store: Store,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`${store} unavailable: ${message}`, options);
+  }
+}

@@ -1,0 +1,38 @@
+/**
+ * Every Redis key the API uses, one builder per pattern of seed 000's "Redis Data Structures" plus the
+ * few the platform itself needs (job leases, idempotency records). TTLs live in config; nothing else in
+ * the code base spells a key.
+ */
+export const keys = {
+  // Session management
+  session: (userId: string) => `session:${userId}`,
+  // Rate limiting
+  rateVote: (userId: string, day: string) => `rate:vote:${userId}:${day}`,
+  rateGen: (userId: string, day: string) => `rate:gen:${userId}:${day}`,
+  rateApi: (ip: string) => `rate:api:${ip}`,
+  // Feed caching
+  feedTrending: (page: string | number) => `feed:trending:${page}`,
+  feedNew: (page: string | number) => `feed:new:${page}`,
+  feedUser: (userId: string, page: string | number) => `feed:user:${userId}:${page}`,
+  feedFollowing: (userId: string, page: string | number) => `feed:following:${userId}:${page}`,
+  // Real-time counters
+  postVotes: (postId: string) => `post:votes:${postId}`,
+  // Leaderboards
+  leaderboardDaily: () => "leaderboard:daily",
+  leaderboardWeekly: () => "leaderboard:weekly",
+  leaderboardAlltime: () => "leaderboard:alltime",
+  // User state
+  userOnline: (userId: string) => `user:online:${userId}`,
+  userStreak: (userId: string) => `user:streak:${userId}`,
+  // Feature flags cache
+  flagsAll: () => "flags:all",
+  flagsUser: (userId: string) => `flags:user:${userId}`,
+  // Anti-fraud
+  fraudIp: (ipHash: string, day: string) => `fraud:ip:${ipHash}:${day}`,
+  fraudDevice: (deviceId: string) => `fraud:device:${deviceId}`,
+  // Platform
+  jobLease: (job: string) => `lock:job:${job}`,
+  idempotency: (scope: string, key: string) => `idem:${scope}:${key}`,
+} as const;
+
+export type Keys = typeof keys;

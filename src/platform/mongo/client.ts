@@ -1,0 +1,266 @@
+import { EJSON } from "bson";
+import { StoreUnavailableError } from "../errors";
+import { meter } from "../io";
+
+/**
+ * Client for the Data API protocol (MongoDB Atlas Data API v1 plus the gateway's extensions). Bodies are
+ * EJSON so ObjectIds and Dates survive the trip. Reads are retried on transient failures; writes never
+ * are, because a write whose answer was lost may already have been applied.
+ */
+
+export type Document = Record<string, unknown>;
+export type Filter = Record<string, unknown>;
+export type Update = Record<string, unknown> | Record<string, unknown>[];
+export type Sort = Record<string, 1 | -1 | { $meta: "textScore" }>;
+export type Projection = Record<string, 0 | 1 | boolean | Record<string, unknown>>;
+
+export interface FindOptions {
+  projection?: Projection;
+  sort?: Sort;
+  limit?: number;
+  skip?: number;
+}
+
+export interface UpdateResult {
+  matchedCount: number;
+  modifiedCount: number;
+  upsertedId?: unknown;
+}
+
+export interface BulkWriteResult {
+  insertedCount: number;
+  matchedCount: number;
+  modifiedCount: number;
+  deletedCount: number;
+  upsertedCount: number;
+  insertedIds: Record<string, unknown>;
+  upsertedIds: Record<string, unknown>;
+}
+
+export type BulkOperation<T extends object> =
+  | { insertOne: { document: T } }
+  | { updateOne: { filter: Filter; update: Update; upsert?: boolean } }
+  | { updateMany: { filter: Filter; update: Update; upsert?: boolean } }
+  | { replaceOne: { filter: Filter; replacement: T; upsert?: boolean } }
+  | { deleteOne: { filter: Filter } }
+  | { deleteMany: { filter: Filter } };
+
+export interface IndexSpec {
+  key: Record<string, 1 | -1 | "text">;
+  name?: string;
+  unique?: boolean;
+  sparse?: boolean;
+  expireAfterSeconds?: number;
+  partialFilterExpression?: Filter;
+}
+
+export interface WriteError {
+  index: number;
+  code: number;
+  errmsg: string;
+  keyPattern?: Record<string, unknown>;
+  keyValue?: Record<string, unknown>;
+}
+
+/** Any error answer from the Data API other than a duplicate key or an outage. */
+export class DataApiError extends Error {
+  override name = "DataApiError";
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** MongoDB error 11000: a unique index refused the write. Carries which key collided. */
+export class DuplicateKeyError extends DataApiError {
+  override name = "DuplicateKeyError";
+  constructor(
+    message: string,
+    readonly keyPattern: Record<string, unknown> | undefined,
+    readonly keyValue: Record<string, unknown> | undefined,
+    readonly writeErrors: WriteError[],
+    readonly partialResult: Partial<BulkWriteResult> | undefined,
+  ) {
+    super(409, "DuplicateKey", message);
+  }
+
+  /** True when the collision was on an index whose first field is `field`. */
+  isOn(field: string): boolean {
+    const patterns = [this.keyPattern, ...this.writeErrors.map((e) => e.keyPattern)];
+    return patterns.some((p) => p !== undefined && Object.keys(p)[0] === field);
+  }
+}
+
+export interface DataApiOptions {
+  url: string;
+  apiKey: string;
+  dataSource: string;
+  database: string;
+  timeoutMs: number;
+  readRetries: number;
+}
+
+const READ_ACTIONS = new Set(["findOne", "find", "aggregate", "listIndexes"]);
+
+export class DataApiClient {
+  constructor(private readonly opts: DataApiOptions) {}
+
+  collection<T extends object>(name: string): Collection<T> {
+    return new Collection<T>(this, name);
+  }
+
+  /** One action = one round trip. */
+  async call<R>(action: string, collection: string, body: Document): Promise<R> {
+    const attempts = READ_ACTIONS.has(action) ? this.opts.readRetries + 1 : 1;
+    let lastError: unknown;
+    for (let attempt = 0; attempt < attempts; attempt++) {
+      if (attempt > 0) await sleep(50 * 2 ** (attempt - 1));
+      try {
+        return await meter("mongo", () => this.send<R>(action, collection, body));
+      } catch (error) {
+        lastError = error;
+        if (!(error instanceof StoreUnavailableError)) throw error;
+      }
+    }
+    throw lastError;
+  }
+
+  private async send<R>(action: string, collection: string, body: Document): Promise<R> {
+    let response: Response;
+    try {
+      response = await fetch(`${this.opts.url}/action/${action}`, {
+        method: "POST",
+        headers: { "content-type": "application/ejson", accept: "application/ejson", apiKey: this.opts.apiKey },
+        body: EJSON.stringify(
+          { dataSource: this.opts.dataSource, database: this.opts.database, collection, ...body },
+          { relaxed: true },
+        ),
+        signal: AbortSignal.timeout(this.opts.timeoutMs),
+      });
+    } catch (error) {
+      throw new StoreUnavailableError("mongo", describe(error), { cause: error });
+    }
+    const text = await response.text();
+    const payload = parse(text);
+    if (response.ok) return payload as R;
+    const { error = text.slice(0, 200), error_code: code = "Unknown" } = (payload ?? {}) as {
+      error?: string;
+      error_code?: string;
+    };
+    if (response.status === 409 && code === "DuplicateKey") {
+      const p = payload as {
+        keyPattern?: Record<string, unknown>;
+        keyValue?: Record<string, unknown>;
+        writeErrors?: WriteError[];
+        result?: Partial<BulkWriteResult>;
+      };
+      throw new DuplicateKeyError(error, p.keyPattern, p.keyValue, p.writeErrors ?? [], p.result);
+    }
+    if (response.status === 502 || response.status === 503 || response.status === 504) {
+      throw new StoreUnavailableError("mongo", `${response.status} ${code}: ${error}`);
+    }
+    throw new DataApiError(response.status, code, `Data API ${action} failed: ${response.status} ${code}: ${error}`);
+  }
+}
+
+export class Collection<T extends object> {
+  constructor(
+    private readonly client: DataApiClient,
+    readonly name: string,
+  ) {}
+
+  async findOne(filter: Filter, options: Pick<FindOptions, "projection" | "sort"> = {}): Promise<T | null> {
+    const r = await this.client.call<{ document: T | null }>("findOne", this.name, { filter, ...options });
+    return r.document ?? null;
+  }
+
+  async find(filter: Filter, options: FindOptions = {}): Promise<T[]> {
+    const r = await this.client.call<{ documents: T[] }>("find", this.name, { filter, ...options });
+    return r.documents;
+  }
+
+  async insertOne(document: T): Promise<unknown> {
+    return (await this.client.call<{ insertedId: unknown }>("insertOne", this.name, { document })).insertedId;
+  }
+
+  async insertMany(documents: T[], options: { ordered?: boolean } = {}): Promise<unknown[]> {
+    const r = await this.client.call<{ insertedIds: unknown[] }>("insertMany", this.name, { documents, ...options });
+    return r.insertedIds;
+  }
+
+  updateOne(filter: Filter, update: Update, options: { upsert?: boolean } = {}): Promise<UpdateResult> {
+    return this.client.call("updateOne", this.name, { filter, update, ...options });
+  }
+
+  updateMany(filter: Filter, update: Update, options: { upsert?: boolean } = {}): Promise<UpdateResult> {
+    return this.client.call("updateMany", this.name, { filter, update, ...options });
+  }
+
+  replaceOne(filter: Filter, replacement: T, options: { upsert?: boolean } = {}): Promise<UpdateResult> {
+    return this.client.call("replaceOne", this.name, { filter, replacement, ...options });
+  }
+
+  async deleteOne(filter: Filter): Promise<number> {
+    return (await this.client.call<{ deletedCount: number }>("deleteOne", this.name, { filter })).deletedCount;
+  }
+
+  async deleteMany(filter: Filter): Promise<number> {
+    return (await this.client.call<{ deletedCount: number }>("deleteMany", this.name, { filter })).deletedCount;
+  }
+
+  async aggregate<R extends Document = Document>(pipeline: Document[]): Promise<R[]> {
+    return (await this.client.call<{ documents: R[] }>("aggregate", this.name, { pipeline })).documents;
+  }
+
+  /** Atomic read-modify-write in one round trip (claims, counters that must return the new value). */
+  async findOneAndUpdate(
+    filter: Filter,
+    update: Update,
+    options: { sort?: Sort; projection?: Projection; upsert?: boolean; returnDocument?: "before" | "after" } = {},
+  ): Promise<T | null> {
+    const r = await this.client.call<{ document: T | null }>("findOneAndUpdate", this.name, {
+      filter,
+      update,
+      ...options,
+    });
+    return r.document ?? null;
+  }
+
+  async findOneAndDelete(filter: Filter, options: { sort?: Sort; projection?: Projection } = {}): Promise<T | null> {
+    const r = await this.client.call<{ document: T | null }>("findOneAndDelete", this.name, { filter, ...options });
+    return r.document ?? null;
+  }
+
+  bulkWrite(operations: BulkOperation<T>[], options: { ordered?: boolean } = {}): Promise<BulkWriteResult> {
+    return this.client.call("bulkWrite", this.name, { operations, ...options });
+  }
+
+  async createIndexes(indexes: IndexSpec[]): Promise<string[]> {
+    return (await this.client.call<{ createdIndexes: string[] }>("createIndexes", this.name, { indexes }))
+      .createdIndexes;
+  }
+
+  async listIndexes(): Promise<IndexSpec[]> {
+    return (await this.client.call<{ indexes: IndexSpec[] }>("listIndexes", this.name, {})).indexes;
+  }
+}
+
+function parse(text: string): unknown {
+  if (!text) return undefined;
+  try {
+    return EJSON.parse(text, { relaxed: true });
+  } catch {
+    return undefined;
+  }
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

@@ -1,0 +1,83 @@
+import type { Redis } from "./redis";
+
+/**
+ * Sliding-window rate limiter (the two-window approximation used by Cloudflare and Upstash): the count of
+ * the previous fixed window is weighted by how much of it still overlaps the sliding window. One key per
+ * subject holds both windows as hash fields; one EVAL per check (one round trip), using Redis's clock so
+ * isolates with skewed clocks agree.
+ */
+const SLIDING_WINDOW = `
+local key = KEYS[1]
+local limit = tonumber(ARGV[1])
+local window = tonumber(ARGV[2])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local current = math.floor(now / window)
+local counts = redis.call('HMGET', key, current, current - 1)
+local cur = tonumber(counts[1] or '0')
+local prev = tonumber(counts[2] or '0')
+local elapsed = (now % window) / window
+local allowed = 0
+if prev * (1 - elapsed) + cur < limit then
+  allowed = 1
+  cur = redis.call('HINCRBY', key, current, 1)
+  redis.call('HDEL', key, current - 2)
+  redis.call('PEXPIRE', key, window * 2)
+end
+return {allowed, cur, prev, now}
+`;
+
+export interface WindowState {
+  allowed: boolean;
+  current: number;
+  previous: number;
+  nowMs: number;
+}
+
+export interface RateLimitDecision {
+  allowed: boolean;
+  limit: number;
+  remaining: number;
+  /** Seconds until the current window ends (RateLimit-Reset). */
+  resetSeconds: number;
+  /** Seconds until a request would be allowed again (Retry-After); 0 when allowed. */
+  retryAfterSeconds: number;
+}
+
+export async function checkSlidingWindow(
+  redis: Redis,
+  key: string,
+  limit: number,
+  windowSeconds: number,
+): Promise<RateLimitDecision> {
+  const [allowed, current, previous, nowMs] = await redis.eval<[number, number], [number, number, number, number]>(
+    SLIDING_WINDOW,
+    [key],
+    [limit, windowSeconds * 1000],
+  );
+  return decide({ allowed: allowed === 1, current, previous, nowMs }, limit, windowSeconds);
+}
+
+/** Pure: turns the window counts into the numbers the RateLimit-* headers carry. */
+export function decide(state: WindowState, limit: number, windowSeconds: number): RateLimitDecision {
+  const windowMs = windowSeconds * 1000;
+  const intoWindow = state.nowMs % windowMs;
+  const elapsed = intoWindow / windowMs;
+  const weighted = state.previous * (1 - elapsed) + state.current;
+  const resetSeconds = Math.max(1, Math.ceil((windowMs - intoWindow) / 1000));
+  const remaining = Math.max(0, Math.floor(limit - weighted));
+  if (state.allowed) return { allowed: true, limit, remaining, resetSeconds, retryAfterSeconds: 0 };
+
+  // Wait until the previous window's weight has decayed enough for one more request, or until the next
+  // window if the current one alone is full.
+  let waitMs: number;
+  if (state.current >= limit || state.previous === 0) {
+    const nextWindowWeight = state.current; // becomes "previous" in the next window, at full weight
+    const needed = nextWindowWeight >= limit ? 1 - (limit - 1) / nextWindowWeight : 0;
+    waitMs = windowMs - intoWindow + needed * windowMs;
+  } else {
+    const targetElapsed = 1 - (limit - 1 - state.current) / state.previous;
+    waitMs = Math.max(0, targetElapsed * windowMs - intoWindow);
+  }
+  return { allowed: false, limit, remaining: 0, resetSeconds, retryAfterSeconds: Math.max(1, Math.ceil(waitMs / 1000)) };
+}

@@ -1,0 +1,15 @@
+import { createApp } from "./app";
+import { depsForEnv } from "./deps-cache";
+import { runScheduled } from "./jobs";
+import { withIoTally, newTally } from "./platform/io";
+
+const app = createApp(depsForEnv);
+
+/** Cloudflare Workers entry: HTTP requests and cron triggers share one app and one set of jobs. */
+export default {
+  fetch: app.fetch,
+  async scheduled(controller: ScheduledController, env: Record<string, unknown>, ctx: ExecutionContext) {
+    const deps = depsForEnv(env);
+    ctx.waitUntil(withIoTally(newTally(), () => runScheduled(deps, controller.cron)));
+  },
+} satisfies ExportedHandler<Record<string, unknown>>;

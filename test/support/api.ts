@@ -1,0 +1,73 @@
+import { exports } from "cloudflare:workers";
+
+export interface ApiResponse<T = unknown> {
+  status: number;
+  headers: Headers;
+  body: T;
+  text: string;
+}
+
+export interface RequestOptions {
+  body?: unknown;
+  rawBody?: string;
+  headers?: Record<string, string>;
+  token?: string;
+  ip?: string;
+}
+
+type Fetcher = (request: Request) => Promise<Response>;
+
+const worker = (exports as unknown as { default: { fetch: Fetcher } }).default;
+const throughWorker: Fetcher = (request) => worker.fetch(request);
+
+/** Every response body the suite sees, so security tests can scan them all for leaked secrets. */
+export const seenBodies: string[] = [];
+
+/** Calls the API through the Worker (or another fetcher, e.g. an app built with a custom config). */
+export async function call<T = unknown>(
+  method: string,
+  path: string,
+  options: RequestOptions = {},
+  fetcher: Fetcher = throughWorker,
+): Promise<ApiResponse<T>> {
+  const headers: Record<string, string> = { ...options.headers };
+  if (options.body !== undefined) headers["content-type"] ??= "application/json";
+  if (options.token) headers.authorization = `Bearer ${options.token}`;
+  if (options.ip) headers["cf-connecting-ip"] = options.ip;
+  const request = new Request(`http://circle.test${path}`, {
+    method,
+    headers,
+    body: options.rawBody ?? (options.body === undefined ? undefined : JSON.stringify(options.body)),
+  });
+  const response = await fetcher(request);
+  const text = await response.text();
+  seenBodies.push(text);
+  let body: unknown = text;
+  try {
+    body = text ? JSON.parse(text) : undefined;
+  } catch {
+    // not JSON (e.g. /docs HTML)
+  }
+  return { status: response.status, headers: response.headers, body: body as T, text };
+}
+
+/** Round trips per store for one request, read from its Server-Timing header. */
+export function roundTrips(headers: Headers): Record<string, number> {
+  const timing = headers.get("server-timing") ?? "";
+  const counts: Record<string, number> = {};
+  for (const entry of timing.split(",")) {
+    const match = /^\s*(\w+);desc="(\d+)"/.exec(entry);
+    if (match?.[1] && match[2]) counts[match[1]] = Number(match[2]);
+  }
+  return counts;
+}
+
+export const ADMIN_TOKEN = "test-admin-token-0123456789abcdef";
+
+let ipCounter = 0;
+/** A fresh client IP per caller so tests never share a rate-limit bucket by accident. */
+export function uniqueIp(): string {
+  ipCounter += 1;
+  const r = Math.floor(Math.random() * 250);
+  return `10.${r}.${Math.floor(ipCounter / 250) % 250}.${ipCounter % 250}`;
+}

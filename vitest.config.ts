@@ -1,0 +1,38 @@
+import { cloudflareTest } from "@cloudflare/vitest-pool-workers";
+import { defineConfig } from "vitest/config";
+import { planTestStack } from "./test/setup/plan";
+
+// Ports and secrets are chosen here, once, in the main process: the Worker's bindings need them at
+// config time and the global setup (same process) starts the services on exactly these ports.
+const plan = await planTestStack();
+
+export default defineConfig({
+  test: {
+    globalSetup: ["./test/setup/global-stack.ts"],
+    projects: [
+      {
+        test: {
+          name: "node",
+          environment: "node",
+          include: ["test/gateway/**/*.test.ts", "test/local/**/*.test.ts", "test/deno/**/*.test.ts"],
+          testTimeout: 60_000,
+          hookTimeout: 60_000,
+        },
+      },
+      {
+        plugins: [
+          cloudflareTest({
+            wrangler: { configPath: "./wrangler.toml" },
+            miniflare: { bindings: plan.workerBindings },
+          }),
+        ],
+        test: {
+          name: "workers",
+          include: ["test/unit/**/*.test.ts", "test/api/**/*.test.ts", "test/jobs/**/*.test.ts"],
+          testTimeout: 60_000,
+          hookTimeout: 60_000,
+        },
+      },
+    ],
+  },
+});
