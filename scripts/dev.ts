@@ -5,7 +5,7 @@
 //   npm run dev [-- --seed] [--data-dir .data/dev] [--port 8787]
 //   Ports: DEV_WORKER_PORT (8787) DEV_UPSTASH_PORT (8079) DEV_GATEWAY_PORT (8081) DEV_CLICKHOUSE_PORT (8123)
 //          DEV_REDIS_PORT (6390); a port already in use is replaced by a free one (printed).
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
@@ -13,6 +13,7 @@ import { writeDevVars } from "./local/dev-vars";
 import { freePort } from "./local/ports";
 import { findRedisServer } from "./local/redis";
 import { type RunningStack, startLocalStack } from "./local/stack";
+import { type RunningWorker, startWranglerDev } from "./local/worker";
 import { runMigrations } from "./migrate";
 import { seedDemoData } from "./seed";
 
@@ -60,20 +61,6 @@ function ensureRedisServer(): void {
   process.exit(1);
 }
 
-async function waitForHealth(url: string, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    try {
-      const res = await fetch(`${url}/health`);
-      if (res.status === 200) return true;
-    } catch {
-      // not up yet
-    }
-    await new Promise((r) => setTimeout(r, 300));
-  }
-  return false;
-}
-
 async function main(): Promise<void> {
   ensureRedisServer();
   const dataDir = resolve(args["data-dir"]);
@@ -98,13 +85,13 @@ async function main(): Promise<void> {
   };
 
   let stack: RunningStack | undefined;
-  let wrangler: ChildProcess | undefined;
+  let worker: RunningWorker | undefined;
   let stopping = false;
   const shutdown = async (code: number) => {
     if (stopping) return;
     stopping = true;
     log("stopping…");
-    wrangler?.kill("SIGTERM");
+    await worker?.stop();
     await stack?.stop();
     process.exit(code);
   };
@@ -134,39 +121,18 @@ async function main(): Promise<void> {
     IP_HASH_SALT: secret(),
   });
 
-  wrangler = spawn(
-    process.execPath,
-    [
-      "node_modules/wrangler/bin/wrangler.js",
-      "dev",
-      "--ip",
-      "127.0.0.1",
-      "--port",
-      String(ports.worker),
-      "--test-scheduled",
-      "--show-interactive-dev-session=false",
-    ],
-    {
-      stdio: ["ignore", "inherit", "inherit"],
-      env: { ...process.env, CLOUDFLARE_CF_FETCH_ENABLED: "false", WRANGLER_SEND_METRICS: "false" },
-    },
-  );
-  wrangler.on("exit", (code) => {
+  worker = await startWranglerDev({ port: ports.worker });
+  worker.process.on("exit", (code) => {
     if (!stopping) {
       log(`wrangler dev exited (${code}); stopping the stack`);
       void shutdown(code ?? 1);
     }
   });
-
-  const url = `http://127.0.0.1:${ports.worker}`;
-  if (!(await waitForHealth(url, 90_000))) {
-    log("the Worker did not become healthy within 90 s");
-    return shutdown(1);
-  }
+  const url = worker.url;
   if (args.seed) log(`seeded: ${JSON.stringify(await seedDemoData(url, adminToken))}`);
   log(`Circle API ready at ${url}  (docs ${url}/docs, health ${url}/health)`);
   log(`admin token for /v1/admin/*: ${adminToken}   (written to .dev.vars)`);
-  log("trigger a cron locally: curl 'http://127.0.0.1:" + ports.worker + "/__scheduled?cron=*/5+*+*+*+*'");
+  log(`trigger a cron locally: curl '${url}/__scheduled?cron=*/5+*+*+*+*'`);
   log("Ctrl-C stops everything.");
 }
 

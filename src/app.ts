@@ -1,6 +1,6 @@
+import { swaggerUI } from "@hono/swagger-ui";
 import { OpenAPIHono } from "@hono/zod-openapi";
 import type { Context } from "hono";
-import { swaggerUI } from "@hono/swagger-ui";
 import { bodyLimit } from "hono/body-limit";
 import { cors } from "hono/cors";
 import { methodNotAllowed } from "hono/method-not-allowed";
@@ -46,7 +46,8 @@ export function createApp(depsFor: (env: Record<string, unknown>) => Deps): Open
     "/v1/*",
     bodyLimit({
       maxSize: MAX_BODY_BYTES,
-      onError: (c) => problemResponse(c, "payload_too_large", `The request body must not exceed ${MAX_BODY_BYTES} bytes.`),
+      onError: (c) =>
+        problemResponse(c, "payload_too_large", `The request body must not exceed ${MAX_BODY_BYTES} bytes.`),
     }),
   );
 

@@ -29,7 +29,11 @@ if (typeof Deno.cron === "function") {
 const port = Number(env.PORT ?? 8000);
 const hostname = String(env.HOSTNAME ?? "127.0.0.1");
 Deno.serve(
-  { port, hostname, onListen: (a) => console.log(JSON.stringify({ msg: "listening", port: a.port, hostname: a.hostname })) },
+  {
+    port,
+    hostname,
+    onListen: (a) => console.log(JSON.stringify({ msg: "listening", port: a.port, hostname: a.hostname })),
+  },
   (request, info) => {
     // The socket's address is the client's; never trust a client-sent CF-Connecting-IP here.
     const headers = new Headers(request.headers);

@@ -1,7 +1,7 @@
 import { createApp } from "./app";
 import { depsForEnv } from "./deps-cache";
 import { runScheduled } from "./jobs";
-import { withIoTally, newTally } from "./platform/io";
+import { newTally, withIoTally } from "./platform/io";
 
 const app = createApp(depsForEnv);
 

@@ -17,5 +17,7 @@ export function writeDevVars(vars: Record<string, string>, path = DEV_VARS): voi
   const body = Object.entries(vars)
     .map(([k, v]) => `${k}="${v.replace(/"/g, '\\"')}"`)
     .join("\n");
-  writeFileSync(path, `# Written by scripts/dev.ts for the local stack; not for production.\n${body}\n`, { mode: 0o600 });
+  writeFileSync(path, `# Written by scripts/dev.ts for the local stack; not for production.\n${body}\n`, {
+    mode: 0o600,
+  });
 }

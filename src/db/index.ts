@@ -1,6 +1,6 @@
 import type { AnalyticsEventDoc } from "../features/analytics/schema";
 import type { JobRunDoc } from "../jobs/types";
-import { type Collection, type DataApiClient, type Document } from "../platform/mongo/client";
+import type { Collection, DataApiClient, Document } from "../platform/mongo/client";
 import { type CollectionKey, collections } from "./collections";
 
 /** Document types per collection; collections whose feature has not landed yet stay loosely typed. */

@@ -56,7 +56,10 @@ export function router(): OpenAPIHono<AppEnv> {
           message: issue.message,
         }));
         const where = result.target === "json" ? "" : ` in ${result.target}`;
-        throw ApiError.validation(errors, `Invalid value${where} for: ${errors.map((e) => e.path || "(body)").join(", ")}.`);
+        throw ApiError.validation(
+          errors,
+          `Invalid value${where} for: ${errors.map((e) => e.path || "(body)").join(", ")}.`,
+        );
       }
     },
   });

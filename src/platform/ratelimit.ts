@@ -79,5 +79,11 @@ export function decide(state: WindowState, limit: number, windowSeconds: number)
     const targetElapsed = 1 - (limit - 1 - state.current) / state.previous;
     waitMs = Math.max(0, targetElapsed * windowMs - intoWindow);
   }
-  return { allowed: false, limit, remaining: 0, resetSeconds, retryAfterSeconds: Math.max(1, Math.ceil(waitMs / 1000)) };
+  return {
+    allowed: false,
+    limit,
+    remaining: 0,
+    resetSeconds,
+    retryAfterSeconds: Math.max(1, Math.ceil(waitMs / 1000)),
+  };
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { appWith, testDeps } from "../support/deps";
 import { call, roundTrips } from "../support/api";
+import { appWith, testDeps } from "../support/deps";
 
 const deps = testDeps();
 
@@ -37,7 +37,9 @@ describe("POST /v1/events", () => {
 
   it("costs one MongoDB round trip and no ClickHouse call", async () => {
     const sessionId = crypto.randomUUID();
-    const res = await call("POST", "/v1/events", { body: { events: Array.from({ length: 100 }, () => event(sessionId)) } });
+    const res = await call("POST", "/v1/events", {
+      body: { events: Array.from({ length: 100 }, () => event(sessionId)) },
+    });
     expect(res.status).toBe(202);
     expect(roundTrips(res.headers)).toMatchObject({ mongo: 1, clickhouse: 0 });
   });
@@ -64,7 +66,9 @@ describe("POST /v1/events", () => {
     const old = new Date(Date.now() - 8 * 86_400_000).toISOString();
     const future = new Date(Date.now() + 2 * 3_600_000).toISOString();
     const res = await call<{ errors: { path: string }[] }>("POST", "/v1/events", {
-      body: { events: [event(sessionId), event(sessionId, { timestamp: old }), event(sessionId, { timestamp: future })] },
+      body: {
+        events: [event(sessionId), event(sessionId, { timestamp: old }), event(sessionId, { timestamp: future })],
+      },
     });
     expect(res.status).toBe(400);
     expect(res.body.errors.map((e) => e.path)).toEqual(["events.1.timestamp", "events.2.timestamp"]);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { appWith } from "../support/deps";
 import { call, roundTrips } from "../support/api";
+import { appWith } from "../support/deps";
 
 interface Health {
   status: string;
@@ -25,7 +25,10 @@ describe("GET /health", () => {
   });
 
   it("answers 503 when MongoDB is unreachable and names the failed check", async () => {
-    const fetcher = appWith({ DATA_API_URL: "http://127.0.0.1:9/app/data-api/endpoint/data/v1", DATA_API_READ_RETRIES: "0" });
+    const fetcher = appWith({
+      DATA_API_URL: "http://127.0.0.1:9/app/data-api/endpoint/data/v1",
+      DATA_API_READ_RETRIES: "0",
+    });
     const res = await call<Health>("GET", "/health", {}, fetcher);
     expect(res.status).toBe(503);
     expect(res.body.status).toBe("degraded");

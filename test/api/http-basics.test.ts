@@ -34,7 +34,10 @@ describe("HTTP conventions", () => {
   });
 
   it("answers malformed JSON with a 400 problem, not a 500", async () => {
-    const res = await call("POST", "/v1/events", { rawBody: "{not json", headers: { "content-type": "application/json" } });
+    const res = await call("POST", "/v1/events", {
+      rawBody: "{not json",
+      headers: { "content-type": "application/json" },
+    });
     expectProblem(res, 400, "validation_failed");
   });
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { appWith } from "../support/deps";
 import { call, roundTrips, uniqueIp } from "../support/api";
+import { appWith } from "../support/deps";
 
 describe("global per-IP rate limit", () => {
   const limited = appWith({ RATE_LIMIT_API_MAX_REQUESTS: "5", RATE_LIMIT_API_WINDOW_SECONDS: "60" });

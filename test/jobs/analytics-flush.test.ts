@@ -114,7 +114,9 @@ describe("analytics flush job", () => {
 
   it("can be triggered by an admin through the API, and not without the admin token", async () => {
     expect((await call("POST", "/v1/admin/jobs/analytics-flush/run")).status).toBe(401);
-    expect((await call("POST", "/v1/admin/jobs/analytics-flush/run", { token: "wrong-token-wrong-token-123" })).status).toBe(401);
+    expect(
+      (await call("POST", "/v1/admin/jobs/analytics-flush/run", { token: "wrong-token-wrong-token-123" })).status,
+    ).toBe(401);
     expect((await call("POST", "/v1/admin/jobs/nope/run", { token: ADMIN_TOKEN })).status).toBe(404);
     const res = await call<{ outcome: string; job: string }>("POST", "/v1/admin/jobs/analytics-flush/run", {
       token: ADMIN_TOKEN,

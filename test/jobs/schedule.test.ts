@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import wranglerToml from "../../wrangler.toml?raw";
 import { jobs, schedule } from "../../src/jobs";
+import wranglerToml from "../../wrangler.toml?raw";
 
 describe("cron schedule", () => {
   it("binds exactly the crons that wrangler.toml triggers", () => {

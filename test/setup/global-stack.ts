@@ -1,5 +1,5 @@
-import { runMigrations } from "../../scripts/migrate";
 import { type RunningStack, startLocalStack } from "../../scripts/local/stack";
+import { runMigrations } from "../../scripts/migrate";
 import { currentTestStack } from "./plan";
 
 let stack: RunningStack | undefined;

@@ -1,7 +1,7 @@
+import { randomBytes } from "node:crypto";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { randomBytes } from "node:crypto";
 import { freePort } from "../../scripts/local/ports";
 import { plannedWorkerEnv, type StackPlan } from "../../scripts/local/stack";
 
@@ -32,7 +32,12 @@ export function currentTestStack(): TestStack {
 }
 
 async function newPlan(): Promise<StackPlan> {
-  const [redis, upstash, gateway, clickhouse] = [await freePort(), await freePort(), await freePort(), await freePort()];
+  const [redis, upstash, gateway, clickhouse] = [
+    await freePort(),
+    await freePort(),
+    await freePort(),
+    await freePort(),
+  ];
   const secret = () => randomBytes(24).toString("base64url");
   return {
     dataDir: mkdtempSync(join(tmpdir(), "circle-test-")),

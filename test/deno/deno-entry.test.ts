@@ -1,0 +1,73 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { freePort } from "../../scripts/local/ports";
+import { currentTestStack } from "../setup/plan";
+
+// Boots src/deno.ts with the npm `deno` binary against the same local stack the Worker tests use.
+describe("Deno entry", () => {
+  let deno: ChildProcess;
+  let base = "";
+  let output = "";
+
+  beforeAll(async () => {
+    const port = await freePort();
+    base = `http://127.0.0.1:${port}`;
+    deno = spawn(
+      "node_modules/.bin/deno",
+      ["run", "--sloppy-imports", "--allow-net", "--allow-env", "--allow-read", "--allow-sys", "src/deno.ts"],
+      { env: { ...process.env, ...currentTestStack().workerBindings, PORT: String(port), DENO_NO_UPDATE_CHECK: "1" } },
+    );
+    deno.stdout?.on("data", (d) => (output += d));
+    deno.stderr?.on("data", (d) => (output += d));
+    const deadline = Date.now() + 45_000;
+    while (Date.now() < deadline) {
+      try {
+        await fetch(`${base}/health`);
+        return;
+      } catch {
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    }
+    throw new Error(`deno did not start:\n${output}`);
+  });
+
+  afterAll(() => {
+    deno?.kill("SIGTERM");
+  });
+
+  it("serves /health with every store ok", async () => {
+    const res = await fetch(`${base}/health`);
+    const body = (await res.json()) as { status: string; checks: Record<string, { ok: boolean }> };
+    expect(res.status).toBe(200);
+    expect(body.status).toBe("ok");
+    expect(Object.values(body.checks).every((c) => c.ok)).toBe(true);
+    expect(res.headers.get("x-request-id")).toBeTruthy();
+  });
+
+  it("serves the same API (events ingest and problem+json errors)", async () => {
+    const ok = await fetch(`${base}/v1/events`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({
+        events: [
+          {
+            event: "session_start",
+            timestamp: new Date().toISOString(),
+            sessionId: "deno-session",
+            deviceId: "deno-device",
+            platform: "web",
+            appVersion: "1.0.0",
+          },
+        ],
+      }),
+    });
+    expect(ok.status).toBe(202);
+    const bad = await fetch(`${base}/v1/events`, {
+      method: "POST",
+      body: "{}",
+      headers: { "content-type": "application/json" },
+    });
+    expect(bad.status).toBe(400);
+    expect(bad.headers.get("content-type")).toContain("application/problem+json");
+  });
+});
