@@ -62,6 +62,8 @@ export interface DuplicateKeyDetails {
   result?: Partial<BulkWriteResult> & { insertedIds?: unknown };
 }
 
+export const DUPLICATE_KEY_CODE = 11000;
+
 /** MongoDB error 11000 as a Data API error: 409 with the colliding index's key pattern and value. */
 export function duplicateKeyError(details: DuplicateKeyDetails): GatewayError {
   const extra: Document = {};
@@ -70,6 +72,29 @@ export function duplicateKeyError(details: DuplicateKeyDetails): GatewayError {
   if (details.writeErrors) extra.writeErrors = details.writeErrors;
   if (details.result) extra.result = details.result;
   return new GatewayError("DuplicateKey", details.message, extra);
+}
+
+/**
+ * The error answer of a batch (insertMany / bulkWrite) with failed operations: DuplicateKey (409) when every
+ * failure is a duplicate key (code 11000), InvalidParameter (400) otherwise; both carry `writeErrors` and the
+ * partial `result` (what did get written).
+ */
+export function bulkWriteError(
+  writeErrors: WriteErrorDetail[],
+  result: Partial<BulkWriteResult> & { insertedIds?: unknown },
+): GatewayError {
+  const first = writeErrors[0];
+  const message = first?.errmsg ?? "write failed";
+  if (first && writeErrors.every((error) => error.code === DUPLICATE_KEY_CODE)) {
+    return duplicateKeyError({
+      message,
+      ...(first.keyPattern ? { keyPattern: first.keyPattern } : {}),
+      ...(first.keyValue ? { keyValue: first.keyValue } : {}),
+      writeErrors,
+      result,
+    });
+  }
+  return new GatewayError("InvalidParameter", message, { writeErrors, result });
 }
 
 export function isGatewayError(error: unknown): error is GatewayError {

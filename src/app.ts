@@ -83,7 +83,9 @@ export function createApp(depsFor: (env: Record<string, unknown>) => Deps): Open
     const deps = c.get("deps") as Deps | undefined;
     const retryAfter = deps?.config.unavailableRetryAfterSeconds ?? DEFAULT_RETRY_AFTER_SECONDS;
     const response = toProblemResponse(c, error, retryAfter);
-    if (response.status >= 500) {
+    if (response.status === 503) {
+      deps?.log.warn("store unavailable", { requestId: c.get("requestId"), error: error.message });
+    } else if (response.status >= 500) {
       const fields = { requestId: c.get("requestId"), error: error.message, name: error.name, stack: error.stack };
       if (deps) deps.log.error("request failed", fields);
       else console.error(JSON.stringify({ level: "error", msg: "request failed", ...fields }));

@@ -87,7 +87,7 @@ export async function startRedisServer(opts: { port: number; dir: string; host?:
   };
 
   try {
-    await waitForPing(host, opts.port, exited);
+    await waitForPing(host, opts.port, child.pid, exited);
   } catch (error) {
     await stop();
     const reason = error instanceof Error ? error.message : String(error);
@@ -105,7 +105,7 @@ async function stopChild(child: ChildProcess, exited: Promise<number | null>): P
   clearTimeout(timer);
 }
 
-async function waitForPing(host: string, port: number, exited: Promise<number | null>): Promise<void> {
+async function waitForPing(host: string, port: number, pid: number | undefined, exited: Promise<number | null>) {
   let processExit: number | null | undefined;
   void exited.then((code) => {
     processExit = code;
@@ -113,27 +113,30 @@ async function waitForPing(host: string, port: number, exited: Promise<number | 
   const deadline = Date.now() + START_TIMEOUT_MS;
   while (Date.now() < deadline) {
     if (processExit !== undefined) throw new Error(`process exited with code ${processExit}`);
-    if (await ping(host, port)) return;
+    // Another Redis already on this port would answer too: only our own process counts.
+    if ((await answeringPid(host, port)) === pid) return;
     await new Promise((r) => setTimeout(r, 50));
   }
-  throw new Error(`no PONG within ${START_TIMEOUT_MS / 1000} s`);
+  throw new Error(`no answer to PING within ${START_TIMEOUT_MS / 1000} s`);
 }
 
-/** One raw RESP PING; true on +PONG. */
-function ping(host: string, port: number): Promise<boolean> {
-  return new Promise((resolvePing) => {
+/** PING then INFO over raw RESP; resolves with the answering server's process_id, or null. */
+function answeringPid(host: string, port: number): Promise<number | null> {
+  return new Promise((resolvePid) => {
     const socket = connect({ host, port });
     let reply = "";
-    const done = (ok: boolean) => {
+    const done = (pid: number | null) => {
       socket.destroy();
-      resolvePing(ok);
+      resolvePid(pid);
     };
-    socket.setTimeout(1000, () => done(false));
-    socket.once("error", () => done(false));
-    socket.once("connect", () => socket.write("PING\r\n"));
+    socket.setTimeout(1000, () => done(null));
+    socket.once("error", () => done(null));
+    socket.once("connect", () => socket.write("PING\r\nINFO server\r\n"));
     socket.on("data", (chunk) => {
       reply += chunk.toString("utf8");
-      if (reply.includes("\r\n")) done(reply.startsWith("+PONG"));
+      if (!reply.startsWith("+PONG") && reply.includes("\r\n")) return done(null);
+      const match = /process_id:(\d+)\r\n/.exec(reply);
+      if (match) done(Number(match[1]));
     });
   });
 }

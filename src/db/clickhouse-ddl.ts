@@ -8,6 +8,8 @@
  * function over a user's whole history (`min(timestamp) OVER (PARTITION BY user_id)`) is rejected/meaningless
  * there. Instead `retention_activity_mv` stores each (user, active day) once, and the plain view `retention`
  * derives cohorts (a user's first active day) at query time.
+ *
+ * Both count an actor: the user id when the event was signed in, otherwise `device:<device id>`.
  */
 export const clickhouseDdl: { name: string; sql: string }[] = [
   {
@@ -38,9 +40,8 @@ PARTITION BY toYYYYMM(date)
 ORDER BY date
 AS SELECT
     toDate(timestamp) AS date,
-    uniqState(user_id) AS unique_users
+    uniqState(if(user_id = '', concat('device:', device_id), user_id)) AS unique_users
 FROM events
-WHERE user_id != ''
 GROUP BY date`,
   },
   {
@@ -49,10 +50,10 @@ GROUP BY date`,
 ENGINE = ReplacingMergeTree()
 ORDER BY (user_id, active_date)
 AS SELECT
-    user_id,
+    if(user_id = '', concat('device:', device_id), user_id) AS user_id,
     toDate(timestamp) AS active_date
 FROM events
-WHERE event_name = 'session_start' AND user_id != ''
+WHERE event_name = 'session_start'
 GROUP BY user_id, active_date`,
   },
   {

@@ -68,17 +68,18 @@ export function decide(state: WindowState, limit: number, windowSeconds: number)
   const remaining = Math.max(0, Math.floor(limit - weighted));
   if (state.allowed) return { allowed: true, limit, remaining, resetSeconds, retryAfterSeconds: 0 };
 
-  // Wait until the previous window's weight has decayed enough for one more request, or until the next
-  // window if the current one alone is full.
+  // The script admits a request when previous × (1 − elapsed) + current < limit. Wait until that holds: later
+  // in this window as the previous window's weight decays, or in the next window (where this window's count
+  // becomes the decaying one) if the current window alone is full.
   let waitMs: number;
   if (state.current >= limit || state.previous === 0) {
-    const nextWindowWeight = state.current; // becomes "previous" in the next window, at full weight
-    const needed = nextWindowWeight >= limit ? 1 - (limit - 1) / nextWindowWeight : 0;
-    waitMs = windowMs - intoWindow + needed * windowMs;
+    const elapsedNeeded = Math.max(0, 1 - limit / state.current);
+    waitMs = windowMs - intoWindow + elapsedNeeded * windowMs;
   } else {
-    const targetElapsed = 1 - (limit - 1 - state.current) / state.previous;
-    waitMs = Math.max(0, targetElapsed * windowMs - intoWindow);
+    const elapsedNeeded = 1 - (limit - state.current) / state.previous;
+    waitMs = Math.max(0, elapsedNeeded * windowMs - intoWindow);
   }
+  waitMs += 1; // strictly past the boundary
   return {
     allowed: false,
     limit,

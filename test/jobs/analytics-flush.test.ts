@@ -11,8 +11,13 @@ const smallBatches = testDeps({ ANALYTICS_FLUSH_BATCH_SIZE: "1000" });
 
 class SimulatedCrash extends Error {}
 
-async function postEvents(marker: string, requests: number, perRequest: number, userOf?: (i: number) => string) {
-  const now = Date.now();
+async function postEvents(
+  marker: string,
+  requests: number,
+  perRequest: number,
+  userOf?: (i: number) => string,
+  now = Date.now(),
+) {
   const statuses = await Promise.all(
     Array.from({ length: requests }, async (_, r) => {
       const events = Array.from({ length: perRequest }, (_, i) => ({
@@ -133,21 +138,23 @@ describe("analytics flush job", () => {
 describe("GET /v1/admin/analytics/dau", () => {
   it("counts distinct users per day from ClickHouse after a flush", async () => {
     const marker = crypto.randomUUID();
+    // Six days ago: no other suite posts events on that day, so the count is this test's alone.
+    const sixDaysAgo = Date.now() - 6 * 86_400_000;
+    const day = new Date(sixDaysAgo).toISOString().slice(0, 10);
     const before = await call<{ items: { date: string; users: number }[] }>("GET", "/v1/admin/analytics/dau", {
       token: ADMIN_TOKEN,
     });
-    const today = new Date().toISOString().slice(0, 10);
-    const usersBefore = before.body.items.find((i) => i.date === today)?.users ?? 0;
+    const usersBefore = before.body.items.find((i) => i.date === day)?.users ?? 0;
     // 3 requests × 50 events over 7 distinct (anonymous) devices.
-    await postEvents(marker, 3, 50, (i) => `dau-${marker}-${i % 7}`);
+    await postEvents(marker, 3, 50, (i) => `dau-${marker}-${i % 7}`, Date.parse(`${day}T12:00:00Z`));
     await runJob(deps, analyticsFlushJob, { trigger: "test" });
     const after = await call<{ items: { date: string; users: number }[] }>(
       "GET",
-      `/v1/admin/analytics/dau?from=${today}&to=${today}`,
+      `/v1/admin/analytics/dau?from=${day}&to=${day}`,
       { token: ADMIN_TOKEN },
     );
     expect(after.status).toBe(200);
-    expect(after.body.items).toEqual([{ date: today, users: usersBefore + 7 }]);
+    expect(after.body.items).toEqual([{ date: day, users: usersBefore + 7 }]);
   });
 
   it.each([

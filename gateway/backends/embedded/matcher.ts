@@ -1,10 +1,19 @@
-import { Aggregator, Context, Query, updateOne as mingoUpdateOne } from "mingo";
-import type { Options } from "mingo/types";
+import { Timestamp } from "bson";
+import { Aggregator } from "mingo/aggregator";
+import { Context } from "mingo/core";
+import * as accumulatorOperators from "mingo/operators/accumulator";
+import * as expressionOperators from "mingo/operators/expression";
+import * as pipelineOperators from "mingo/operators/pipeline";
+import * as projectionOperators from "mingo/operators/projection";
+import * as queryOperators from "mingo/operators/query";
+import * as windowOperators from "mingo/operators/window";
+import { Query } from "mingo/query";
+import type { CollectionResolver, Options } from "mingo/types";
+import { updateOne as mingoUpdateOne } from "mingo/updater";
 import { MingoError, resolve } from "mingo/util";
 import { GatewayError, invalidParameter } from "../../errors";
-import type { CollectionResolver } from "mingo/types";
 import type { Document, Filter, Projection, SortSpec, Update } from "../types";
-import { type TextSearch, readTextOperator } from "./text";
+import { readTextOperator, type TextSearch } from "./text";
 import { cloneValue, isOperatorObject, isPlainObject, setPath, withIdFirst } from "./values";
 
 /**
@@ -83,7 +92,9 @@ function matchesType(value: unknown, wanted: ReadonlySet<string>): boolean {
   if (wanted.has("number") && (type === "int" || type === "double" || type === "long" || type === "decimal"))
     return true;
   // Like MongoDB, an array field matches when any element has the type.
-  return type === "array" && (value as unknown[]).some((element) => !Array.isArray(element) && matchesType(element, wanted));
+  return (
+    type === "array" && (value as unknown[]).some((element) => !Array.isArray(element) && matchesType(element, wanted))
+  );
 }
 
 /** `$type` with BSON type names and numbers (mingo's only knows JavaScript types). */
@@ -94,7 +105,15 @@ const $type = (selector: string, value: unknown, _options: Options) => {
   return (document: Record<string, unknown>) => matchesType(resolve(document, selector, { unwrapArray: true }), wanted);
 };
 
-const GATEWAY_CONTEXT = Context.init({ query: { $type } });
+/** mingo's operators with the gateway's replacements (mingo's own merge keeps the first definition it sees). */
+const GATEWAY_CONTEXT = Context.init({
+  accumulator: accumulatorOperators,
+  expression: expressionOperators,
+  pipeline: pipelineOperators,
+  projection: projectionOperators,
+  query: { ...queryOperators, $type },
+  window: windowOperators,
+});
 
 export function mingoOptions(collectionResolver?: CollectionResolver): Partial<Options> {
   return {
@@ -107,17 +126,19 @@ export function mingoOptions(collectionResolver?: CollectionResolver): Partial<O
   };
 }
 
-/** Runs mingo, turning its errors (unknown operator, bad expression, …) into 400 InvalidParameter. */
+/** mingo's errors (unknown operator, bad expression, …) are errors in the request: 400 InvalidParameter. */
+export function translateMingoError(error: unknown): unknown {
+  if (error instanceof GatewayError) return error;
+  if (error instanceof MingoError || error instanceof Error) return invalidParameter(error.message);
+  return error;
+}
+
+/** Runs mingo with its errors translated (see translateMingoError). */
 export function withMingo<T>(work: () => T): T {
   try {
     return work();
   } catch (error) {
-    if (error instanceof GatewayError) throw error;
-    if (error instanceof MingoError || error instanceof TypeError || error instanceof RangeError) {
-      throw invalidParameter(error.message);
-    }
-    if (error instanceof Error) throw invalidParameter(error.message);
-    throw error;
+    throw translateMingoError(error);
   }
 }
 
@@ -154,7 +175,8 @@ export function compileFilter(filter: Filter): CompiledFilter {
   return {
     plain,
     text,
-    matches: matchesAll ? () => true : (document) => withMingo(() => query.test(document)),
+    // Not wrapped per document (hot path): callers translate errors around their scan loop.
+    matches: matchesAll ? () => true : (document) => query.test(document),
   };
 }
 
@@ -170,7 +192,9 @@ export function projectOwnedDocuments(owned: Document[], projection: Projection,
 }
 
 /** Splits `{$meta: "textScore"}` entries out of a sort or projection. */
-export function splitTextScoreMeta<T extends Document>(spec: T | undefined): { rest: T | undefined; metaKeys: string[] } {
+export function splitTextScoreMeta<T extends Document>(
+  spec: T | undefined,
+): { rest: T | undefined; metaKeys: string[] } {
   if (!spec) return { rest: undefined, metaKeys: [] };
   const rest: Document = {};
   const metaKeys: string[] = [];
@@ -209,20 +233,111 @@ export function applyUpdate(owned: Document, update: Update, condition: Filter, 
         throw invalidParameter(`${name ?? "empty stage"} is not allowed in an update pipeline`);
       }
     }
-    if (update.length > 0) withMingo(() => mingoUpdateOne(documents, {}, update as never, { cloneMode: "deep" }, mingoOptions()));
+    if (update.length > 0)
+      withMingo(() => mingoUpdateOne(documents, {}, update as never, { cloneMode: "deep" }, mingoOptions()));
     return documents[0] as Document;
   }
-  const { $setOnInsert, ...operators } = update;
-  if (Object.keys(operators).length > 0) {
+  const { $setOnInsert, $currentDate, ...operators } = update;
+  const passes: Document[] = [];
+  if (Object.keys(operators).length > 0) passes.push(operators);
+  // MongoDB sets the current time itself; mingo would write a number for {$type: "timestamp"}.
+  if ($currentDate !== undefined) passes.push({ $set: currentDates($currentDate) });
+  if (inserting && $setOnInsert !== undefined) passes.push({ $set: $setOnInsert });
+  for (const modifier of passes) {
+    assertApplicable(documents[0] as Document, modifier);
     withMingo(() =>
-      mingoUpdateOne(documents, inserting ? {} : condition, operators as never, { cloneMode: "deep" }, mingoOptions()),
+      mingoUpdateOne(documents, inserting ? {} : condition, modifier as never, { cloneMode: "deep" }, mingoOptions()),
     );
   }
-  if (inserting && $setOnInsert !== undefined) {
-    if (!isPlainObject($setOnInsert)) throw invalidParameter("$setOnInsert expects a document");
-    withMingo(() => mingoUpdateOne(documents, {}, { $set: $setOnInsert } as never, { cloneMode: "deep" }, mingoOptions()));
-  }
   return documents[0] as Document;
+}
+
+let timestampIncrement = 0;
+
+function currentDates(spec: unknown): Document {
+  if (!isPlainObject(spec)) throw invalidParameter("$currentDate expects a document");
+  const now = new Date();
+  const out: Document = {};
+  for (const [path, kind] of Object.entries(spec)) {
+    if (kind === true || (isPlainObject(kind) && kind.$type === "date")) out[path] = now;
+    else if (isPlainObject(kind) && kind.$type === "timestamp") {
+      timestampIncrement = (timestampIncrement + 1) % 0x7fffffff;
+      out[path] = new Timestamp({ t: Math.floor(now.getTime() / 1000), i: timestampIncrement });
+    } else throw invalidParameter(`$currentDate.${path}: expects true, {$type: "date"} or {$type: "timestamp"}`);
+  }
+  return out;
+}
+
+/** Operators that create the path they name (and so fail when it runs through a scalar). */
+const CREATING_OPERATORS = new Set(["$set", "$inc", "$mul", "$min", "$max", "$push", "$addToSet", "$bit"]);
+const NUMERIC_OPERATORS = new Set(["$inc", "$mul"]);
+const ARRAY_OPERATORS = new Set(["$push", "$addToSet", "$pop", "$pull", "$pullAll"]);
+
+/**
+ * MongoDB refuses updates that mingo silently skips: arithmetic on non-numbers, array operators on
+ * non-arrays, and paths through scalars. Checked before applying, so the error leaves no trace.
+ * Paths with positional segments (`$`, `$[]`, `$[id]`) are left to mingo.
+ */
+function assertApplicable(document: Document, modifier: Document): void {
+  for (const [operator, fields] of Object.entries(modifier)) {
+    if (!isPlainObject(fields)) continue;
+    for (const [path, operand] of Object.entries(fields)) {
+      if (path.includes("$")) continue;
+      if (operator === "$rename") {
+        if (typeof operand === "string") walkPath(document, operand, true);
+        continue;
+      }
+      const target = walkPath(document, path, CREATING_OPERATORS.has(operator));
+      if (NUMERIC_OPERATORS.has(operator)) {
+        if (!isJsNumber(operand)) {
+          throw invalidParameter(
+            `Cannot ${operator.slice(1)} with non-numeric argument: {${path}: ${String(operand)}}`,
+          );
+        }
+        if (target.exists && !isJsNumber(target.value)) {
+          throw invalidParameter(`Cannot apply ${operator} to a value of non-numeric type at '${path}'`);
+        }
+      }
+      if (ARRAY_OPERATORS.has(operator) && target.exists && !Array.isArray(target.value)) {
+        throw invalidParameter(`The field '${path}' must be an array to apply ${operator}`);
+      }
+    }
+  }
+}
+
+function isJsNumber(value: unknown): boolean {
+  // Long / Decimal128 arithmetic is left to MongoDB: refusing it here keeps the app off it.
+  return typeof value === "number";
+}
+
+/** Resolves a dotted path for an update; with `creating`, a scalar (or null) on the way is an error. */
+function walkPath(document: Document, path: string, creating: boolean): { exists: boolean; value: unknown } {
+  const parts = path.split(".");
+  let current: unknown = document;
+  for (let i = 0; i < parts.length; i++) {
+    const part = parts[i] as string;
+    let next: unknown;
+    if (Array.isArray(current)) {
+      if (!/^\d+$/.test(part)) {
+        if (creating)
+          throw invalidParameter(`Cannot create field '${part}' in an array at '${parts.slice(0, i).join(".")}'`);
+        return { exists: false, value: undefined };
+      }
+      next = current[Number(part)];
+    } else if (isPlainObject(current)) {
+      next = current[part];
+    } else {
+      if (creating) {
+        throw invalidParameter(
+          `Cannot create field '${part}' in element {${parts.slice(0, i).join(".")}: ${String(current)}}`,
+        );
+      }
+      return { exists: false, value: undefined };
+    }
+    if (next === undefined) return { exists: false, value: undefined };
+    current = next;
+  }
+  return { exists: true, value: current };
 }
 
 /**

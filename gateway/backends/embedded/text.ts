@@ -32,7 +32,10 @@ const STOP_WORDS = new Set(
 );
 
 function normalize(text: string): string {
-  return text.normalize("NFD").replace(/\p{M}+/gu, "").toLowerCase();
+  return text
+    .normalize("NFD")
+    .replace(/\p{M}+/gu, "")
+    .toLowerCase();
 }
 
 /** A light English stemmer (plural folding only): enough for "cats" ~ "cat", "stories" ~ "story". */
@@ -77,13 +80,12 @@ export function readTextOperator(operand: unknown): TextSearch {
   if (operand === null || typeof operand !== "object" || Array.isArray(operand)) {
     throw invalidParameter("$text expects an object with $search");
   }
-  const { $search, $language, $caseSensitive, $diacriticSensitive, ...unknown } = operand as Document;
+  const { $search, $language: _language, $caseSensitive, $diacriticSensitive, ...unknown } = operand as Document;
   if (typeof $search !== "string") throw invalidParameter("$text.$search must be a string");
   if (Object.keys(unknown).length > 0) throw invalidParameter(`unknown $text option ${Object.keys(unknown)[0]}`);
   if ($caseSensitive === true || $diacriticSensitive === true) {
     throw invalidParameter("$caseSensitive / $diacriticSensitive text search is not supported");
   }
-  void $language;
   return parseTextSearch($search);
 }
 
@@ -91,7 +93,11 @@ function fieldTexts(document: Document, path: string): string[] {
   return indexValuesAtPath(document, path.split(".")).filter((value): value is string => typeof value === "string");
 }
 
-/** 0 when the document does not match the search; a positive score otherwise. */
+/**
+ * 0 when the document does not match the search; a positive score otherwise. MongoDB's formula: per field,
+ * each term's frequency decays (1 + 1/2 + 1/4 … for repeated occurrences), damped by the field's length in
+ * non-stop-word tokens, times the field's weight.
+ */
 export function textScore(document: Document, index: TextIndexFields, search: TextSearch): number {
   if (search.terms.length === 0 && search.phrases.length === 0) return 0;
   let score = 0;
@@ -100,7 +106,7 @@ export function textScore(document: Document, index: TextIndexFields, search: Te
   for (const [path, weight] of index.weights) {
     for (const text of fieldTexts(document, path)) {
       texts.push(text);
-      const words = tokenize(text).map(stem);
+      const words = searchTerms(text);
       if (words.length === 0) continue;
       const counts = new Map<string, number>();
       for (const word of words) counts.set(word, (counts.get(word) ?? 0) + 1);
@@ -109,7 +115,8 @@ export function textScore(document: Document, index: TextIndexFields, search: Te
         const count = counts.get(term);
         if (!count) continue;
         anyTerm = true;
-        score += weight * count * (0.5 + (0.5 * count) / words.length);
+        const frequency = 2 - 2 ** (1 - count); // 1 + 1/2 + … + 1/2^(count-1)
+        score += weight * frequency * (0.5 + (0.5 * count) / words.length);
       }
     }
   }

@@ -1,19 +1,8 @@
 import { Binary, EJSON, ObjectId } from "bson";
+import { isPlainObject } from "../../documents";
 import type { Document } from "../types";
 
-/** Plain `{}` objects (documents), as opposed to arrays, Dates and BSON value classes. */
-export function isPlainObject(value: unknown): value is Document {
-  if (value === null || typeof value !== "object") return false;
-  const proto = Object.getPrototypeOf(value);
-  return proto === Object.prototype || proto === null;
-}
-
-/** `{ $gt: 1 }`-style operator objects, as opposed to embedded documents. */
-export function isOperatorObject(value: unknown): value is Document {
-  if (!isPlainObject(value)) return false;
-  const first = Object.keys(value)[0];
-  return first !== undefined && first.startsWith("$");
-}
+export { isOperatorObject, isPlainObject, withIdFirst } from "../../documents";
 
 /**
  * Deep copy of a document or value. Stored documents are never handed out or mutated in place, so every
@@ -30,12 +19,6 @@ export function cloneValue<T>(value: T): T {
   const copy: Document = {};
   for (const key of Object.keys(value)) copy[key] = cloneValue(value[key]);
   return copy as T;
-}
-
-/** Returns the document with `_id` first (as MongoDB stores it), assigning an ObjectId when missing. */
-export function withIdFirst(document: Document, id: unknown = document._id ?? new ObjectId()): Document {
-  const { _id: _ignored, ...rest } = document;
-  return { _id: id, ...rest };
 }
 
 type Canonical = null | string | boolean | Canonical[];

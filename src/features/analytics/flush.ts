@@ -40,8 +40,8 @@ export function toEventRow(doc: AnalyticsEventDoc): EventRow {
  *
  * 1. Claim: tag up to one batch of untagged events with a fresh batch id (`flushBatchId`). The update only
  *    touches events still untagged, so concurrent runs never share an event.
- * 2. Insert the batch into ClickHouse with `insert_deduplication_token = batchId`: ClickHouse drops a
- *    repeated insert of the same batch, so re-sending after a crash cannot duplicate rows.
+ * 2. Insert the batch into ClickHouse with `insert_deduplication_token = batchId:chunk`: ClickHouse drops
+ *    a repeated insert of the same chunk, so re-sending after a crash cannot duplicate rows.
  * 3. Delete the batch from the buffer.
  * A crash between any two steps leaves tagged events behind; every run first finishes such batches (same id,
  * same token) before claiming new ones.
@@ -72,33 +72,46 @@ async function unfinishedBatch(deps: Deps): Promise<string | null> {
   return tagged?.flushBatchId ?? null;
 }
 
+/**
+ * Tags the oldest untagged events (up to one batch) with a new batch id. The claim is an `_id` range rather
+ * than a list of ids, so it stays one small request however large the batch; events inserted into that range
+ * meanwhile simply join the batch, which is flushed in chunks of at most `batchSize` rows.
+ */
 async function claimBatch(deps: Deps, batchSize: number): Promise<string | null> {
   const candidates = await deps.db.analyticsEvents.find(
     { flushBatchId: null },
     { sort: { _id: 1 }, limit: batchSize, projection: { _id: 1 } },
   );
-  if (candidates.length === 0) return null;
+  const first = candidates[0];
+  const last = candidates[candidates.length - 1];
+  if (!first || !last) return null;
   const batchId = newUuid();
   const claimed = await deps.db.analyticsEvents.updateMany(
-    { _id: { $in: candidates.map((c) => c._id) }, flushBatchId: null },
+    { flushBatchId: null, _id: { $gte: first._id, $lte: last._id } },
     { $set: { flushBatchId: batchId } },
   );
   // Another run may have claimed them all in between; look again rather than flush an empty batch.
   return claimed.modifiedCount > 0 ? batchId : claimBatch(deps, batchSize);
 }
 
+/**
+ * Inserts a claimed batch in chunks of at most `batchSize` rows. Membership is fixed once tagged and rows
+ * are sorted by `_id`, so chunk k of batch B is the same rows on every attempt and its deduplication token
+ * `B:k` lets ClickHouse drop a repeat.
+ */
 async function flushBatch(deps: Deps, batchId: string, batchSize: number): Promise<number> {
-  const docs = await deps.db.analyticsEvents.find({ flushBatchId: batchId }, { sort: { _id: 1 }, limit: batchSize });
-  if (docs.length === 0) return 0;
-  try {
-    await deps.clickhouse.insert({
-      table: "events",
-      values: docs.map(toEventRow),
-      format: "JSONEachRow",
-      clickhouse_settings: { insert_deduplication_token: batchId, insert_deduplicate: 1 },
-    });
-  } catch (error) {
-    throw asClickHouseOutage(error);
+  const docs = await deps.db.analyticsEvents.find({ flushBatchId: batchId }, { sort: { _id: 1 } });
+  for (let start = 0, chunk = 0; start < docs.length; start += batchSize, chunk++) {
+    try {
+      await deps.clickhouse.insert({
+        table: "events",
+        values: docs.slice(start, start + batchSize).map(toEventRow),
+        format: "JSONEachRow",
+        clickhouse_settings: { insert_deduplication_token: `${batchId}:${chunk}`, insert_deduplicate: 1 },
+      });
+    } catch (error) {
+      throw asClickHouseOutage(error);
+    }
   }
   return docs.length;
 }

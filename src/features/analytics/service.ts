@@ -68,14 +68,14 @@ export async function dailyActiveUsers(
 
   try {
     const result = await deps.clickhouse.query({
-      query: `SELECT toString(date) AS date, toUInt64(uniqMerge(unique_users)) AS users
+      query: `SELECT toString(date) AS day, toUInt64(uniqMerge(unique_users)) AS users
               FROM dau_mv WHERE date BETWEEN {from:Date} AND {to:Date}
               GROUP BY date ORDER BY date`,
       query_params: { from, to },
       format: "JSONEachRow",
     });
-    const rows = await result.json<{ date: string; users: string | number }>();
-    return { items: rows.map((r) => ({ date: r.date, users: Number(r.users) })) };
+    const rows = await result.json<{ day: string; users: string | number }>();
+    return { items: rows.map((r) => ({ date: r.day, users: Number(r.users) })) };
   } catch (error) {
     throw asClickHouseOutage(error);
   }

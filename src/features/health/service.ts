@@ -29,8 +29,10 @@ async function timed(timeoutMs: number, check: () => Promise<void>): Promise<Sto
   const started = performance.now();
   let timer: ReturnType<typeof setTimeout> | undefined;
   try {
+    const attempt = check();
+    attempt.catch(() => {}); // a check that loses the race must not become an unhandled rejection
     await Promise.race([
-      check(),
+      attempt,
       new Promise<never>((_, reject) => {
         timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms`)), timeoutMs);
       }),

@@ -1,0 +1,27 @@
+import { EmbeddedBackend } from "./embedded/backend";
+import { MongoBackend } from "./mongodb";
+import type { Backend } from "./types";
+
+export type BackendConfig =
+  | { kind: "embedded"; dataDir?: string; ttlSweepMs?: number }
+  | { kind: "mongodb"; uri: string };
+
+/** Opens the configured backend. The embedded engine refuses to open when NODE_ENV=production. */
+export async function openBackend(
+  config: BackendConfig,
+  options: { maxTimeMS?: number; log?: (line: string) => void } = {},
+): Promise<Backend> {
+  if (config.kind === "mongodb") {
+    return new MongoBackend({ uri: config.uri, ...(options.maxTimeMS ? { maxTimeMS: options.maxTimeMS } : {}) });
+  }
+  return EmbeddedBackend.open({
+    ...(config.dataDir ? { dataDir: config.dataDir } : {}),
+    ...(config.ttlSweepMs ? { ttlSweepMs: config.ttlSweepMs } : {}),
+    ...(options.maxTimeMS ? { maxTimeMS: options.maxTimeMS } : {}),
+    ...(options.log ? { log: options.log } : {}),
+  });
+}
+
+export { EmbeddedBackend } from "./embedded/backend";
+export { MongoBackend, mapMongoError } from "./mongodb";
+export type * from "./types";

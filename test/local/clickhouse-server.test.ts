@@ -1,0 +1,249 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { type ClickHouseClient, ClickHouseError, createClient } from "@clickhouse/client-web";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type RunningClickHouseServer, startClickHouseServer } from "../../scripts/local/clickhouse-server";
+import { freePort } from "../../scripts/local/ports";
+
+const USER = "default";
+const PASSWORD = "test-password-0123";
+
+let dir: string;
+let server: RunningClickHouseServer;
+let client: ClickHouseClient;
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), "clickhouse-test-"));
+  server = await startClickHouseServer({ port: await freePort(), dataDir: dir, user: USER, password: PASSWORD });
+  client = createClient({ url: server.url, username: USER, password: PASSWORD });
+});
+
+afterAll(async () => {
+  await client?.close();
+  await server?.stop();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+async function rows<T>(query: string, query_params?: Record<string, unknown>): Promise<T[]> {
+  const result = await client.query({ query, query_params, format: "JSONEachRow" });
+  return result.json<T>();
+}
+
+async function clickHouseError(promise: Promise<unknown>): Promise<ClickHouseError> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(ClickHouseError);
+  return error as ClickHouseError;
+}
+
+describe("ClickHouse HTTP server over chDB with @clickhouse/client-web", () => {
+  it("answers ping and GET /ping", async () => {
+    expect(await client.ping()).toEqual({ success: true });
+    const res = await fetch(`${server.url}/ping`);
+    expect(await res.text()).toBe("Ok.\n");
+  });
+
+  it("creates a table, inserts 10,000 JSONEachRow rows with ISO timestamps and counts them", async () => {
+    await client.command({
+      query: `CREATE TABLE IF NOT EXISTS events (
+        id UInt32, user String, at DateTime64(3, 'UTC')
+      ) ENGINE = MergeTree ORDER BY id`,
+    });
+    const values = Array.from({ length: 10_000 }, (_, i) => ({
+      id: i,
+      user: `user-${i % 100}`,
+      at: new Date(Date.UTC(2024, 0, 1) + i * 1000).toISOString(),
+    }));
+    const insert = await client.insert({
+      table: "events",
+      values,
+      format: "JSONEachRow",
+      clickhouse_settings: { date_time_input_format: "best_effort" },
+    });
+    expect(insert.executed).toBe(true);
+    expect(JSON.parse(insert.response_headers["x-clickhouse-summary"] as string).written_rows).toBe("10000");
+
+    const [stats] = await rows<{ n: string | number; users: number; first: string; last: string }>(
+      "SELECT count() AS n, uniqExact(user) AS users, min(at) AS first, max(at) AS last FROM events",
+    );
+    expect(Number(stats?.n)).toBe(10_000);
+    expect(stats?.users).toBe(100);
+    expect(stats?.first).toBe("2024-01-01 00:00:00.000");
+    expect(stats?.last).toBe("2024-01-01 02:46:39.000");
+  });
+
+  it("does not leak per-request settings into later queries", async () => {
+    const [row] = await rows<{ format: string; compatibility: string }>(
+      "SELECT getSetting('date_time_input_format') AS format, getSetting('compatibility') AS compatibility",
+    );
+    expect(row).toEqual({ format: "basic", compatibility: "25.8" });
+  });
+
+  it("binds query parameters exactly (quotes, backslashes, newlines, tabs, unicode, arrays, dates, numbers)", async () => {
+    const tricky = `it's "quoted" \\ back\\slash \\n not-a-newline\nnew line\ttab 🌍 Zoë ${"`"}`;
+    const long = `${"x".repeat(5000)}'\\\n`; // long enough that the client moves params into a multipart body
+    const [row] = await rows<Record<string, unknown>>(
+      `SELECT {s:String} AS s, {arr:Array(String)} AS arr, {at:DateTime64(3, 'UTC')} AS at, {day:Date} AS day,
+              {n:Int64} AS n, {f:Float64} AS f, {flag:Bool} AS flag, {none:Nullable(String)} AS none,
+              {long:String} = {long2:String} AS same_long, length({long:String}) AS long_len,
+              {col:Identifier} AS col_value
+       FROM (SELECT 1 AS one)`,
+      {
+        s: tricky,
+        arr: [tricky, "", "b"],
+        at: new Date("2024-02-29T12:34:56.789Z"),
+        day: "2024-02-29",
+        n: -9007199254740991,
+        f: 0.125,
+        flag: true,
+        none: null,
+        long,
+        long2: long,
+        col: "one",
+      },
+    );
+    expect(row).toEqual({
+      s: tricky,
+      arr: [tricky, "", "b"],
+      at: "2024-02-29 12:34:56.789",
+      day: "2024-02-29",
+      n: -9007199254740991,
+      f: 0.125,
+      flag: true,
+      none: null,
+      same_long: 1,
+      long_len: long.length,
+      col_value: 1,
+    });
+  });
+
+  it("materialized view with uniqState into AggregatingMergeTree, read with uniqMerge and through a view", async () => {
+    await client.command({
+      query: "CREATE TABLE IF NOT EXISTS visits (day Date, visitor String) ENGINE = MergeTree ORDER BY day",
+    });
+    await client.command({
+      query: `CREATE TABLE IF NOT EXISTS visits_daily (day Date, visitors AggregateFunction(uniq, String))
+              ENGINE = AggregatingMergeTree ORDER BY day`,
+    });
+    await client.command({
+      query: `CREATE MATERIALIZED VIEW IF NOT EXISTS visits_daily_mv TO visits_daily AS
+              SELECT day, uniqState(visitor) AS visitors FROM visits GROUP BY day`,
+    });
+    await client.command({
+      query: `CREATE VIEW IF NOT EXISTS visits_per_day AS
+              SELECT day, uniqMerge(visitors) AS visitors FROM visits_daily GROUP BY day`,
+    });
+    // Two inserts make two parts with overlapping visitors: only uniqMerge gives the right answer.
+    await client.insert({
+      table: "visits",
+      values: [
+        { day: "2024-03-01", visitor: "a" },
+        { day: "2024-03-01", visitor: "b" },
+        { day: "2024-03-02", visitor: "a" },
+      ],
+      format: "JSONEachRow",
+    });
+    await client.insert({
+      table: "visits",
+      values: [
+        { day: "2024-03-01", visitor: "a" },
+        { day: "2024-03-01", visitor: "c" },
+      ],
+      format: "JSONEachRow",
+    });
+    const merged = await rows<{ day: string; visitors: number }>(
+      "SELECT day, uniqMerge(visitors) AS visitors FROM visits_daily GROUP BY day ORDER BY day",
+    );
+    expect(merged).toEqual([
+      { day: "2024-03-01", visitors: 3 },
+      { day: "2024-03-02", visitors: 1 },
+    ]);
+    const viaView = await client.query({ query: "SELECT * FROM visits_per_day ORDER BY day", format: "JSON" });
+    expect((await viaView.json<{ day: string; visitors: number }>()).data).toEqual(merged);
+    expect(await rows("EXISTS TABLE visits_daily_mv")).toEqual([{ result: 1 }]);
+    expect(await rows("EXISTS TABLE no_such_table")).toEqual([{ result: 0 }]);
+  });
+
+  it("returns CSV, TabSeparated, JSONCompactEachRow and exec() output", async () => {
+    const query = "SELECT number AS n, concat('v', toString(number)) AS s FROM numbers(2)";
+    expect(await (await client.query({ query, format: "CSV" })).text()).toBe('0,"v0"\n1,"v1"\n');
+    expect(await (await client.query({ query, format: "TabSeparated" })).text()).toBe("0\tv0\n1\tv1\n");
+    expect(await (await client.query({ query, format: "JSONCompactEachRow" })).json()).toEqual([
+      [0, "v0"],
+      [1, "v1"],
+    ]);
+    const exec = await client.exec({ query: `${query} FORMAT JSONEachRow` });
+    expect(await new Response(exec.stream).text()).toBe('{"n":0,"s":"v0"}\n{"n":1,"s":"v1"}\n');
+  });
+
+  it("sends response headers and gzip-compresses when the client asks", async () => {
+    const gzip = createClient({ url: server.url, username: USER, password: PASSWORD, compression: { response: true } });
+    const result = await gzip.query({ query: "SELECT 1 AS one", format: "JSONEachRow", query_id: "my-query-id" });
+    expect(await result.json()).toEqual([{ one: 1 }]);
+    expect(result.query_id).toBe("my-query-id");
+    expect(result.response_headers["x-clickhouse-query-id"]).toBe("my-query-id");
+    expect(result.response_headers["x-clickhouse-format"]).toBe("JSONEachRow");
+    expect(JSON.parse(result.response_headers["x-clickhouse-summary"] as string)).toMatchObject({ read_rows: "1" });
+    await gzip.close();
+
+    const raw = await fetch(`${server.url}/?enable_http_compression=1`, {
+      method: "POST",
+      headers: { Authorization: `Basic ${btoa(`${USER}:${PASSWORD}`)}`, "Accept-Encoding": "gzip" },
+      body: "SELECT 1",
+    });
+    expect(raw.headers.get("content-encoding")).toBe("gzip");
+    expect(await raw.text()).toBe("1\n");
+  });
+
+  it("accepts X-ClickHouse-User/Key headers and rejects a wrong password with AUTHENTICATION_FAILED (516)", async () => {
+    const ok = await fetch(`${server.url}/?query=SELECT%20'hi'`, {
+      headers: { "X-ClickHouse-User": USER, "X-ClickHouse-Key": PASSWORD },
+    });
+    expect(await ok.text()).toBe("hi\n");
+
+    const wrong = createClient({ url: server.url, username: USER, password: "nope" });
+    const error = await clickHouseError(wrong.query({ query: "SELECT 1" }));
+    expect(error.code).toBe("516");
+    expect(error.type).toBe("AUTHENTICATION_FAILED");
+    expect((await wrong.ping()).success).toBe(false);
+    await wrong.close();
+
+    const raw = await fetch(`${server.url}/?query=SELECT%201`);
+    expect(raw.status).toBe(403);
+    expect(raw.headers.get("x-clickhouse-exception-code")).toBe("516");
+  });
+
+  it("surfaces a syntax error (62, HTTP 400) and an unknown table (60, HTTP 404) as ClickHouseError", async () => {
+    const syntax = await clickHouseError(client.query({ query: "SELEC 1" }));
+    expect(syntax.code).toBe("62");
+    const multi = await clickHouseError(client.command({ query: "SELECT 1; SELECT 2" }));
+    expect(multi.code).toBe("62");
+    const unknown = await clickHouseError(client.query({ query: "SELECT * FROM no_such_table" }));
+    expect(unknown.code).toBe("60");
+    expect(unknown.type).toBe("UNKNOWN_TABLE");
+
+    const auth = { Authorization: `Basic ${btoa(`${USER}:${PASSWORD}`)}` };
+    const bad = await fetch(server.url, { method: "POST", headers: auth, body: "SELEC 1" });
+    expect(bad.status).toBe(400);
+    expect(bad.headers.get("x-clickhouse-exception-code")).toBe("62");
+    expect(await bad.text()).toMatch(/^Code: 62\. DB::Exception: .*\(SYNTAX_ERROR\) \(version [^)]+\)\n$/s);
+    const missing = await fetch(server.url, { method: "POST", headers: auth, body: "SELECT * FROM no_such_table" });
+    expect(missing.status).toBe(404);
+  });
+
+  it("queues 20 concurrent queries and answers each correctly", async () => {
+    const results = await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        rows<{ i: number; n: string | number }>("SELECT {i:UInt32} AS i, count() AS n FROM events", { i }),
+      ),
+    );
+    results.forEach((result, i) => {
+      expect(result).toHaveLength(1);
+      expect(result[0]?.i).toBe(i);
+      expect(Number(result[0]?.n)).toBe(10_000);
+    });
+  });
+});
