@@ -116,7 +116,8 @@ export function createGatewayApp(backend: Backend, options: GatewayAppOptions): 
   const handleAction = async (c: Context<GatewayEnv>) => {
     const facts = c.get("facts");
     const action = c.req.param("action") ?? "";
-    facts.action = action;
+    facts.action = action.slice(0, 60); // caller-controlled: bounded in the log
+
     if (!(await verifier.verify(c.req.header("apiKey")))) {
       throw new GatewayError("Unauthorized", "missing or invalid apiKey header");
     }
@@ -130,7 +131,7 @@ export function createGatewayApp(backend: Backend, options: GatewayAppOptions): 
       throw invalidParameter(`${issue?.path.join(".") || "body"}: ${issue?.message ?? "invalid"}`);
     }
     const ns: Namespace = { database: namespace.data.database, collection: namespace.data.collection };
-    facts.collection = ns.collection;
+    facts.collection = ns.collection.slice(0, 120);
     if (!databases.has(ns.database))
       throw new GatewayError("Forbidden", `database '${ns.database.slice(0, 60)}' is not allowed`);
     assertCollectionName(ns.collection);

@@ -217,12 +217,18 @@ function assertNoPathConflicts(update: Document, path: string): void {
       if (operator === "$rename" && typeof operand === "string") touched.push(operand);
     }
   }
-  const sorted = [...touched].sort();
-  for (let i = 1; i < sorted.length; i++) {
-    const previous = sorted[i - 1] as string;
-    const current = sorted[i] as string;
-    if (current === previous || current.startsWith(`${previous}.`)) {
-      throw invalidParameter(`${path}: updating the path '${current}' would create a conflict at '${previous}'`);
+  const all = new Set<string>();
+  for (const field of touched) {
+    if (all.has(field))
+      throw invalidParameter(`${path}: updating the path '${field}' would create a conflict at '${field}'`);
+    all.add(field);
+  }
+  for (const field of touched) {
+    for (let dot = field.indexOf("."); dot !== -1; dot = field.indexOf(".", dot + 1)) {
+      const parent = field.slice(0, dot);
+      if (all.has(parent)) {
+        throw invalidParameter(`${path}: updating the path '${field}' would create a conflict at '${parent}'`);
+      }
     }
   }
 }

@@ -3,7 +3,7 @@ import { createInterface } from "node:readline";
 import { MongoNetworkError, MongoServerError } from "mongodb";
 import { describe, expect, it } from "vitest";
 import { ApiKeyVerifier } from "../../gateway/auth";
-import { mapMongoError } from "../../gateway/backends/mongodb";
+import { MongoBackend, mapMongoError } from "../../gateway/backends/mongodb";
 import { loadGatewayConfig } from "../../gateway/config";
 import { freePort } from "../../scripts/local/ports";
 import { API_KEY, startTestGateway, uniqueName } from "./harness";
@@ -154,6 +154,105 @@ describe("MongoDB driver errors", () => {
     expect(mapMongoError(new MongoNetworkError("socket closed")).status).toBe(503);
     const internal = mapMongoError(new Error("secret detail"));
     expect(internal.toBody()).toEqual({ error: "internal error", error_code: "InternalError" });
+  });
+});
+
+describe("MongoDB bulk writes as raw write commands", () => {
+  type Command = Record<string, unknown>;
+
+  /** A MongoBackend whose database answers write commands from a script (no server needed). */
+  function scriptedBackend(replies: Command[]): { backend: MongoBackend; commands: Command[] } {
+    const backend = new MongoBackend({ uri: "mongodb://127.0.0.1:1", maxTimeMS: 1234 });
+    const commands: Command[] = [];
+    const client = (backend as unknown as { client: { db: (name: string) => unknown } }).client;
+    client.db = () => ({
+      command: async (command: Command) => {
+        commands.push(command);
+        return replies.shift() ?? { ok: 1, n: 0 };
+      },
+    });
+    return { backend, commands };
+  }
+
+  const ns = { database: "circle", collection: "votes" };
+  const duplicate = { index: 1, code: 11000, errmsg: "E11000 dup", keyPattern: { k: 1 }, keyValue: { k: "x" } };
+
+  it("groups consecutive operations, counts results and maps ids to operation indexes", async () => {
+    const { backend, commands } = scriptedBackend([
+      { ok: 1, n: 2 },
+      { ok: 1, n: 3, nModified: 1, upserted: [{ index: 1, _id: "new" }] },
+      { ok: 1, n: 4 },
+    ]);
+    const result = await backend.bulkWrite(
+      ns,
+      [
+        { insertOne: { document: { _id: "a" } } },
+        { insertOne: { document: { k: "b" } } },
+        { updateOne: { filter: { _id: "a" }, update: { $set: { v: 1 } }, upsert: false } },
+        { updateMany: { filter: { v: 0 }, update: [{ $set: { v: 1 } }], upsert: true } },
+        { replaceOne: { filter: { _id: "z" }, replacement: { v: 2 }, upsert: false } },
+        { deleteMany: { filter: { v: 9 } } },
+      ],
+      true,
+    );
+    expect(commands.map((command) => Object.keys(command)[0])).toEqual(["insert", "update", "delete"]);
+    expect(commands[0]).toMatchObject({ insert: "votes", ordered: true, maxTimeMS: 1234 });
+    expect(commands[1]?.updates).toEqual([
+      { q: { _id: "a" }, u: { $set: { v: 1 } }, upsert: false, multi: false },
+      { q: { v: 0 }, u: [{ $set: { v: 1 } }], upsert: true, multi: true },
+      { q: { _id: "z" }, u: { v: 2 }, upsert: false, multi: false },
+    ]);
+    expect(commands[2]?.deletes).toEqual([{ q: { v: 9 }, limit: 0 }]);
+    expect(result).toMatchObject({
+      insertedCount: 2,
+      matchedCount: 2,
+      modifiedCount: 1,
+      deletedCount: 4,
+      upsertedCount: 1,
+      upsertedIds: { 3: "new" },
+    });
+    expect(result.insertedIds[0]).toBe("a");
+    expect(result.insertedIds[1]).toBeDefined();
+    await backend.close();
+  });
+
+  it("ordered: stops after the batch with a write error and reports keyPattern, keyValue and the partial result", async () => {
+    const { backend, commands } = scriptedBackend([{ ok: 1, n: 1, writeErrors: [duplicate] }]);
+    const error = await backend
+      .bulkWrite(
+        ns,
+        [
+          { insertOne: { document: { _id: 1, k: "w" } } },
+          { insertOne: { document: { _id: 2, k: "x" } } },
+          { insertOne: { document: { _id: 3, k: "y" } } },
+          { deleteOne: { filter: { _id: 1 } } },
+        ],
+        true,
+      )
+      .catch((caught: unknown) => caught);
+    expect(commands).toHaveLength(1);
+    expect(error).toMatchObject({ code: "DuplicateKey", status: 409 });
+    expect((error as { toBody(): unknown }).toBody()).toEqual({
+      error: "E11000 dup",
+      error_code: "DuplicateKey",
+      keyPattern: { k: 1 },
+      keyValue: { k: "x" },
+      writeErrors: [duplicate],
+      result: expect.objectContaining({ insertedCount: 1, insertedIds: { 0: 1 } }),
+    });
+    await backend.close();
+  });
+
+  it("unordered: keeps going and insertMany reports ids in order", async () => {
+    const { backend } = scriptedBackend([{ ok: 1, n: 2, writeErrors: [duplicate] }]);
+    const error = await backend
+      .insertMany(ns, [{ _id: 1 }, { _id: 2 }, { _id: 3 }], false)
+      .catch((caught: unknown) => caught);
+    expect((error as { extra: Record<string, unknown> }).extra.result).toEqual({
+      insertedCount: 2,
+      insertedIds: [1, 3],
+    });
+    await backend.close();
   });
 });
 
