@@ -7,8 +7,11 @@ import { methodNotAllowed } from "hono/method-not-allowed";
 import { requestId } from "hono/request-id";
 import type { Deps } from "./deps";
 import { analyticsRoutes } from "./features/analytics/routes";
+import { authRoutes } from "./features/auth/routes";
+import { followsRoutes } from "./features/follows/routes";
 import { healthRoutes } from "./features/health/routes";
 import { jobsRoutes } from "./features/jobs/routes";
+import { usersRoutes } from "./features/users/routes";
 import { clientIp } from "./http/client-ip";
 import type { AppEnv } from "./http/context";
 import { problemResponse, toProblemResponse } from "./http/errors";
@@ -54,16 +57,14 @@ export function createApp(depsFor: (env: Record<string, unknown>) => Deps): Open
   app.route("/", healthRoutes);
   app.route("/", analyticsRoutes);
   app.route("/", jobsRoutes);
+  app.route("/", authRoutes);
+  app.route("/", usersRoutes);
+  app.route("/", followsRoutes);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {
     type: "http",
     scheme: "bearer",
     bearerFormat: "JWT",
-  });
-  app.openAPIRegistry.registerComponent("securitySchemes", "adminToken", {
-    type: "http",
-    scheme: "bearer",
-    description: "Operator token from ADMIN_TOKEN (temporary, until accounts and roles exist).",
   });
   app.doc31("/openapi.json", {
     openapi: "3.1.0",

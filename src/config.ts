@@ -38,7 +38,6 @@ const EnvSchema = z.object({
   // HTTP
   CORS_ORIGINS: list.default(["*"]),
   SERVER_TIMING: bool.default(true),
-  ADMIN_TOKEN: z.string().min(24, "ADMIN_TOKEN must be at least 24 characters").optional(),
   IP_HASH_SALT: z.string().min(16, "IP_HASH_SALT must be at least 16 characters"),
 
   // Global per-IP rate limit (sliding window, rate:api:{ip})
@@ -51,6 +50,32 @@ const EnvSchema = z.object({
   ANALYTICS_MAX_CLOCK_SKEW_SECONDS: int(0, 86_400).default(3_600),
   ANALYTICS_FLUSH_BATCH_SIZE: int(1, 10_000).default(10_000),
   ANALYTICS_DAU_MAX_RANGE_DAYS: int(1, 3_660).default(366),
+
+  // Identity
+  JWT_SECRET: z.string().min(32, "JWT_SECRET must be at least 32 characters"),
+  JWT_ISSUER: z.string().min(1).default("circle-api"),
+  JWT_AUDIENCE: z.string().min(1).default("circle-app"),
+  ACCESS_TOKEN_TTL_SECONDS: int(60, 3_600).default(900),
+  REFRESH_TOKEN_TTL_DAYS: int(1, 365).default(30),
+  PASSWORD_PBKDF2_ITERATIONS: int(10_000, 100_000).default(100_000),
+  EMAIL_VERIFICATION_TTL_HOURS: int(1, 24 * 14).default(48),
+  PASSWORD_RESET_TTL_MINUTES: int(5, 24 * 60).default(30),
+  ACCOUNT_DELETION_GRACE_DAYS: int(0, 365).default(30),
+  PROFILE_CACHE_TTL_SECONDS: int(1, 86_400).default(300),
+  OAUTH_GOOGLE_JWKS_URL: z.url().default("https://www.googleapis.com/oauth2/v3/certs"),
+  OAUTH_GOOGLE_ISSUERS: list.default(["https://accounts.google.com", "accounts.google.com"]),
+  OAUTH_GOOGLE_CLIENT_IDS: list.default([]),
+  OAUTH_APPLE_JWKS_URL: z.url().default("https://appleid.apple.com/auth/keys"),
+  OAUTH_APPLE_ISSUERS: list.default(["https://appleid.apple.com"]),
+  OAUTH_APPLE_CLIENT_IDS: list.default([]),
+  // Auth rate limits (sliding windows)
+  RATE_LIMIT_LOGIN_PER_IP: int(1).default(20),
+  RATE_LIMIT_LOGIN_PER_ACCOUNT: int(1).default(10),
+  RATE_LIMIT_LOGIN_WINDOW_SECONDS: int(1, 86_400).default(900),
+  RATE_LIMIT_SIGNUP_PER_IP: int(1).default(10),
+  RATE_LIMIT_SIGNUP_WINDOW_SECONDS: int(1, 86_400).default(3_600),
+  RATE_LIMIT_PASSWORD_FORGOT_PER_EMAIL: int(1).default(3),
+  RATE_LIMIT_PASSWORD_FORGOT_WINDOW_SECONDS: int(1, 86_400).default(3_600),
 
   // Jobs
   JOB_TIME_BUDGET_MS: int(1_000, 15 * 60_000).default(25_000),
@@ -70,7 +95,7 @@ export interface Config {
   storeTimeoutMs: number;
   healthCheckTimeoutMs: number;
   unavailableRetryAfterSeconds: number;
-  http: { corsOrigins: string[]; serverTiming: boolean; adminToken: string | undefined; ipHashSalt: string };
+  http: { corsOrigins: string[]; serverTiming: boolean; ipHashSalt: string };
   rateLimit: { api: { maxRequests: number; windowSeconds: number }; failMode: "open" | "closed" };
   analytics: {
     maxEventAgeHours: number;
@@ -79,7 +104,31 @@ export interface Config {
     dauMaxRangeDays: number;
   };
   jobs: { timeBudgetMs: number; leaseSeconds: number };
+  auth: {
+    jwtSecret: string;
+    issuer: string;
+    audience: string;
+    accessTokenTtlSeconds: number;
+    refreshTokenTtlDays: number;
+    pbkdf2Iterations: number;
+    emailVerificationTtlHours: number;
+    passwordResetTtlMinutes: number;
+    accountDeletionGraceDays: number;
+    oauth: Record<OAuthProvider, { jwksUrl: string; issuers: string[]; audiences: string[] }>;
+    limits: {
+      loginPerIp: number;
+      loginPerAccount: number;
+      loginWindowSeconds: number;
+      signupPerIp: number;
+      signupWindowSeconds: number;
+      forgotPerEmail: number;
+      forgotWindowSeconds: number;
+    };
+  };
+  profileCacheTtlSeconds: number;
 }
+
+export type OAuthProvider = "google" | "apple";
 
 export class ConfigError extends Error {
   override name = "ConfigError";
@@ -117,7 +166,6 @@ export function loadConfig(env: Record<string, unknown>): Config {
     http: {
       corsOrigins: e.CORS_ORIGINS,
       serverTiming: e.SERVER_TIMING,
-      adminToken: e.ADMIN_TOKEN,
       ipHashSalt: e.IP_HASH_SALT,
     },
     rateLimit: {
@@ -131,6 +179,31 @@ export function loadConfig(env: Record<string, unknown>): Config {
       dauMaxRangeDays: e.ANALYTICS_DAU_MAX_RANGE_DAYS,
     },
     jobs: { timeBudgetMs: e.JOB_TIME_BUDGET_MS, leaseSeconds: e.JOB_LEASE_SECONDS },
+    auth: {
+      jwtSecret: e.JWT_SECRET,
+      issuer: e.JWT_ISSUER,
+      audience: e.JWT_AUDIENCE,
+      accessTokenTtlSeconds: e.ACCESS_TOKEN_TTL_SECONDS,
+      refreshTokenTtlDays: e.REFRESH_TOKEN_TTL_DAYS,
+      pbkdf2Iterations: e.PASSWORD_PBKDF2_ITERATIONS,
+      emailVerificationTtlHours: e.EMAIL_VERIFICATION_TTL_HOURS,
+      passwordResetTtlMinutes: e.PASSWORD_RESET_TTL_MINUTES,
+      accountDeletionGraceDays: e.ACCOUNT_DELETION_GRACE_DAYS,
+      oauth: {
+        google: { jwksUrl: e.OAUTH_GOOGLE_JWKS_URL, issuers: e.OAUTH_GOOGLE_ISSUERS, audiences: e.OAUTH_GOOGLE_CLIENT_IDS },
+        apple: { jwksUrl: e.OAUTH_APPLE_JWKS_URL, issuers: e.OAUTH_APPLE_ISSUERS, audiences: e.OAUTH_APPLE_CLIENT_IDS },
+      },
+      limits: {
+        loginPerIp: e.RATE_LIMIT_LOGIN_PER_IP,
+        loginPerAccount: e.RATE_LIMIT_LOGIN_PER_ACCOUNT,
+        loginWindowSeconds: e.RATE_LIMIT_LOGIN_WINDOW_SECONDS,
+        signupPerIp: e.RATE_LIMIT_SIGNUP_PER_IP,
+        signupWindowSeconds: e.RATE_LIMIT_SIGNUP_WINDOW_SECONDS,
+        forgotPerEmail: e.RATE_LIMIT_PASSWORD_FORGOT_PER_EMAIL,
+        forgotWindowSeconds: e.RATE_LIMIT_PASSWORD_FORGOT_WINDOW_SECONDS,
+      },
+    },
+    profileCacheTtlSeconds: e.PROFILE_CACHE_TTL_SECONDS,
   };
 }
 

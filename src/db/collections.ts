@@ -14,6 +14,10 @@ export const collections = {
   analyticsEvents: "analytics_events",
   generationJobs: "generation_jobs",
   jobRuns: "job_runs",
+  sessions: "sessions",
+  emailTokens: "email_tokens",
+  emailOutbox: "email_outbox",
+  auditLogs: "audit_logs",
 } as const;
 
 export type CollectionKey = keyof typeof collections;

@@ -1,4 +1,8 @@
 import type { AnalyticsEventDoc } from "../features/analytics/schema";
+import type { AuditLogDoc } from "../features/audit/service";
+import type { EmailOutboxDoc, EmailTokenDoc, SessionDoc } from "../features/auth/schema";
+import type { FollowDoc } from "../features/follows/service";
+import type { UserDoc } from "../features/users/schema";
 import type { JobRunDoc } from "../jobs/types";
 import type { Collection, DataApiClient, Document } from "../platform/mongo/client";
 import { type CollectionKey, collections } from "./collections";
@@ -7,6 +11,12 @@ import { type CollectionKey, collections } from "./collections";
 interface DocumentTypes {
   analyticsEvents: AnalyticsEventDoc;
   jobRuns: JobRunDoc;
+  users: UserDoc;
+  follows: FollowDoc;
+  sessions: SessionDoc;
+  emailTokens: EmailTokenDoc;
+  emailOutbox: EmailOutboxDoc;
+  auditLogs: AuditLogDoc;
 }
 
 export type Db = { [K in CollectionKey]: Collection<K extends keyof DocumentTypes ? DocumentTypes[K] : Document> };

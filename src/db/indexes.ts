@@ -111,6 +111,29 @@ export const indexes: Record<CollectionKey, IndexSpec[]> = {
     { key: { outcome: 1, startedAt: -1 }, name: "outcome_started" },
     { key: { startedAt: 1 }, name: "ttl_90d", expireAfterSeconds: 90 * DAY },
   ],
+  // Seeds 001/004: sessions with hashed refresh tokens; expired sessions disappear on their own.
+  sessions: [
+    { key: { refreshTokenHash: 1 }, name: "refresh_token_hash_unique", unique: true },
+    { key: { previousTokenHashes: 1 }, name: "previous_token_hashes" },
+    { key: { userId: 1, lastUsedAt: -1 }, name: "user_sessions" },
+    { key: { expiresAt: 1 }, name: "ttl_expires_at", expireAfterSeconds: 0 },
+  ],
+  emailTokens: [
+    { key: { tokenHash: 1 }, name: "token_hash_unique", unique: true },
+    { key: { userId: 1, purpose: 1 }, name: "user_purpose" },
+    { key: { expiresAt: 1 }, name: "ttl_expires_at", expireAfterSeconds: DAY },
+  ],
+  emailOutbox: [
+    { key: { sentAt: 1, createdAt: 1 }, name: "unsent" },
+    { key: { createdAt: 1 }, name: "ttl_1d", expireAfterSeconds: DAY },
+  ],
+  // Seed 002's audit log shape; retention from AUDIT_LOG_TTL_DAYS (see buildIndexes).
+  auditLogs: [
+    { key: { userId: 1, timestamp: -1 }, name: "user_timestamp" },
+    { key: { action: 1, timestamp: -1 }, name: "action_timestamp" },
+    { key: { actorId: 1, timestamp: -1 }, name: "actor_timestamp" },
+    { key: { timestamp: 1 }, name: "ttl_timestamp", expireAfterSeconds: 400 * DAY },
+  ],
 };
 
 export function collectionName(key: CollectionKey): string {

@@ -2,7 +2,16 @@ import type { Deps } from "../deps";
 import type { IoTally } from "../platform/io";
 
 /** What middleware puts on the Hono context for routes. */
+/** The authenticated caller, from a verified access token. */
+export interface Viewer {
+  id: string;
+  sessionId: string;
+  role: "user" | "creator" | "moderator" | "admin";
+  tier: "free" | "pro" | "premium";
+}
+
 export interface AppVariables {
+  viewer: Viewer | undefined;
   deps: Deps;
   requestId: string;
   clientIp: string;
@@ -10,3 +19,8 @@ export interface AppVariables {
 }
 
 export type AppEnv = { Bindings: Record<string, unknown>; Variables: AppVariables };
+
+/** Where the request came from, for audit entries and session records. */
+export function requestMetaOf(c: { var: AppVariables; req: { header(name: string): string | undefined } }) {
+  return { ip: c.var.clientIp, userAgent: c.req.header("user-agent") ?? null, requestId: c.var.requestId };
+}

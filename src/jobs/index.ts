@@ -1,4 +1,5 @@
 import type { Deps } from "../deps";
+import { accountErasureJob } from "./account-erasure";
 import { analyticsFlushJob } from "./analytics-flush";
 import { type RunResult, runJob } from "./runner";
 import type { Job } from "./types";
@@ -6,6 +7,7 @@ import type { Job } from "./types";
 /** Cron expression → jobs. Must match `[triggers] crons` in wrangler.toml (a test checks). */
 export const schedule: Record<string, Job[]> = {
   "*/5 * * * *": [analyticsFlushJob],
+  "17 3 * * *": [accountErasureJob],
 };
 
 export const jobs: Job[] = [...new Set(Object.values(schedule).flat())];

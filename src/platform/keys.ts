@@ -10,6 +10,7 @@ export const keys = {
   rateVote: (userId: string, day: string) => `rate:vote:${userId}:${day}`,
   rateGen: (userId: string, day: string) => `rate:gen:${userId}:${day}`,
   rateApi: (ip: string) => `rate:api:${ip}`,
+  rateAuth: (action: "login" | "signup" | "forgot", subject: string) => `rate:auth:${action}:${subject}`,
   // Feed caching
   feedTrending: (page: string | number) => `feed:trending:${page}`,
   feedNew: (page: string | number) => `feed:new:${page}`,
@@ -30,6 +31,8 @@ export const keys = {
   // Anti-fraud
   fraudIp: (ipHash: string, day: string) => `fraud:ip:${ipHash}:${day}`,
   fraudDevice: (deviceId: string) => `fraud:device:${deviceId}`,
+  // Profile cache (GET /v1/users/{username})
+  userProfile: (usernameLower: string) => `user:profile:${usernameLower}`,
   // Platform
   jobLease: (job: string) => `lock:job:${job}`,
   idempotency: (scope: string, key: string) => `idem:${scope}:${key}`,

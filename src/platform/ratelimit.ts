@@ -58,6 +58,20 @@ export async function checkSlidingWindow(
   return decide({ allowed: allowed === 1, current, previous, nowMs }, limit, windowSeconds);
 }
 
+/** Several independent windows (e.g. per IP and per account) checked in one pipelined round trip. */
+export async function checkSlidingWindows(
+  redis: Redis,
+  checks: { key: string; limit: number; windowSeconds: number }[],
+): Promise<RateLimitDecision[]> {
+  const pipeline = redis.pipeline();
+  for (const c of checks) pipeline.eval(SLIDING_WINDOW, [c.key], [c.limit, c.windowSeconds * 1000]);
+  const results = (await pipeline.exec()) as [number, number, number, number][];
+  return results.map(([allowed, current, previous, nowMs], i) => {
+    const c = checks[i]!;
+    return decide({ allowed: allowed === 1, current, previous, nowMs }, c.limit, c.windowSeconds);
+  });
+}
+
 /** Pure: turns the window counts into the numbers the RateLimit-* headers carry. */
 export function decide(state: WindowState, limit: number, windowSeconds: number): RateLimitDecision {
   const windowMs = windowSeconds * 1000;

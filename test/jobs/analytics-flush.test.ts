@@ -1,13 +1,20 @@
-import { describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { analyticsFlushJob } from "../../src/jobs/analytics-flush";
 import { type RunResult, runJob } from "../../src/jobs/runner";
-import { ADMIN_TOKEN, call } from "../support/api";
+import { call } from "../support/api";
 import { testDeps } from "../support/deps";
+import { signupUser, type TestUser, userWithRole } from "../support/users";
 
 // Every flush test lives in this file: the flush job drains the whole buffer, and tests in one file run in
 // sequence, so no other suite's flush run can hold the lease while these assert on outcomes.
 const deps = testDeps();
 const smallBatches = testDeps({ ANALYTICS_FLUSH_BATCH_SIZE: "1000" });
+let admin: TestUser;
+let ADMIN_TOKEN = "";
+beforeAll(async () => {
+  admin = await userWithRole("admin");
+  ADMIN_TOKEN = admin.accessToken;
+});
 
 class SimulatedCrash extends Error {}
 
@@ -117,11 +124,12 @@ describe("analytics flush job", () => {
     expect(await clickhouseCounts(marker)).toEqual({ rows: 3_000, distinct: 3_000 });
   });
 
-  it("can be triggered by an admin through the API, and not without the admin token", async () => {
+  it("can be triggered by an admin through the API, and by nobody else", async () => {
+    const user = await signupUser();
     expect((await call("POST", "/v1/admin/jobs/analytics-flush/run")).status).toBe(401);
-    expect(
-      (await call("POST", "/v1/admin/jobs/analytics-flush/run", { token: "wrong-token-wrong-token-123" })).status,
-    ).toBe(401);
+    expect((await call("POST", "/v1/admin/jobs/analytics-flush/run", { token: "wrong.token.value" })).status).toBe(401);
+    expect((await call("POST", "/v1/admin/jobs/analytics-flush/run", { token: user.accessToken })).status).toBe(403);
+    expect((await call("GET", "/v1/admin/jobs/runs?limit=0", { token: ADMIN_TOKEN })).status).toBe(400);
     expect((await call("POST", "/v1/admin/jobs/nope/run", { token: ADMIN_TOKEN })).status).toBe(404);
     const res = await call<{ outcome: string; job: string }>("POST", "/v1/admin/jobs/analytics-flush/run", {
       token: ADMIN_TOKEN,
@@ -169,7 +177,8 @@ describe("GET /v1/admin/analytics/dau", () => {
     expect(res.body.errors.map((e) => e.path)).toContain(path);
   });
 
-  it("requires the admin token", async () => {
+  it("requires the admin role", async () => {
     expect((await call("GET", "/v1/admin/analytics/dau")).status).toBe(401);
+    expect((await call("GET", "/v1/admin/analytics/dau", { token: (await signupUser()).accessToken })).status).toBe(403);
   });
 });

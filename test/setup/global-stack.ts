@@ -1,12 +1,18 @@
 import { type RunningStack, startLocalStack } from "../../scripts/local/stack";
+import { createServer, type Server } from "node:http";
 import { runMigrations } from "../../scripts/migrate";
 import { currentTestStack } from "./plan";
 
 let stack: RunningStack | undefined;
+let jwksServer: Server | undefined;
 
 /** Starts the real local stack once for the whole test run and applies migrations. */
 export async function setup(): Promise<void> {
   const { plan } = currentTestStack();
+  // The OAuth providers' JWKS endpoints, as Google and Apple publish theirs.
+  const jwks = JSON.stringify({ keys: [plan.oauth.publicJwk] });
+  jwksServer = createServer((_req, res) => res.writeHead(200, { "content-type": "application/json" }).end(jwks));
+  await new Promise<void>((resolve) => jwksServer?.listen(plan.oauth.port, "127.0.0.1", resolve));
   stack = await startLocalStack(plan);
   await runMigrations({
     DATA_API_URL: stack.workerEnv.DATA_API_URL!,
@@ -22,4 +28,5 @@ export async function setup(): Promise<void> {
 
 export async function teardown(): Promise<void> {
   await stack?.stop();
+  await new Promise((resolve) => jwksServer?.close(resolve));
 }

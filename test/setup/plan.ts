@@ -1,4 +1,4 @@
-import { randomBytes } from "node:crypto";
+import { generateKeyPairSync, randomBytes } from "node:crypto";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -7,8 +7,20 @@ import { plannedWorkerEnv, type StackPlan } from "../../scripts/local/stack";
 
 const PLAN_ENV = "CIRCLE_TEST_STACK";
 
+/** A test-only OAuth provider: the global setup serves its JWKS; tests sign ID tokens with its key. */
+export interface TestOAuth {
+  port: number;
+  kid: string;
+  privateJwk: Record<string, unknown>;
+  publicJwk: Record<string, unknown>;
+}
+
+export interface TestPlan extends StackPlan {
+  oauth: TestOAuth;
+}
+
 export interface TestStack {
-  plan: StackPlan;
+  plan: TestPlan;
   workerBindings: Record<string, string>;
 }
 
@@ -19,7 +31,7 @@ export interface TestStack {
  */
 export async function planTestStack(): Promise<TestStack> {
   const existing = process.env[PLAN_ENV];
-  const plan: StackPlan = existing ? JSON.parse(existing) : await newPlan();
+  const plan: TestPlan = existing ? JSON.parse(existing) : await newPlan();
   process.env[PLAN_ENV] = JSON.stringify(plan);
   return { plan, workerBindings: testBindings(plan) };
 }
@@ -27,11 +39,19 @@ export async function planTestStack(): Promise<TestStack> {
 export function currentTestStack(): TestStack {
   const raw = process.env[PLAN_ENV];
   if (!raw) throw new Error(`${PLAN_ENV} is not set: run tests through vitest (npm test)`);
-  const plan = JSON.parse(raw) as StackPlan;
+  const plan = JSON.parse(raw) as TestPlan;
   return { plan, workerBindings: testBindings(plan) };
 }
 
-async function newPlan(): Promise<StackPlan> {
+async function newPlan(): Promise<TestPlan> {
+  const { privateKey, publicKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
+  const kid = randomBytes(8).toString("hex");
+  const oauth: TestOAuth = {
+    port: await freePort(),
+    kid,
+    privateJwk: { ...privateKey.export({ format: "jwk" }), kid, alg: "RS256" },
+    publicJwk: { ...publicKey.export({ format: "jwk" }), kid, alg: "RS256", use: "sig" },
+  };
   const [redis, upstash, gateway, clickhouse] = [
     await freePort(),
     await freePort(),
@@ -44,6 +64,7 @@ async function newPlan(): Promise<StackPlan> {
     ports: { redis, upstash, gateway, clickhouse },
     secrets: { upstashToken: secret(), dataApiKey: secret(), clickhousePassword: secret() },
     database: "circle",
+    oauth,
     external: {
       redisUrl: process.env.TEST_REDIS_URL,
       mongodbUri: process.env.TEST_MONGODB_URI,
@@ -52,13 +73,25 @@ async function newPlan(): Promise<StackPlan> {
   };
 }
 
-function testBindings(plan: StackPlan): Record<string, string> {
+function testBindings(plan: TestPlan): Record<string, string> {
+  const jwks = `http://127.0.0.1:${plan.oauth.port}`;
   return {
     ...plannedWorkerEnv(plan),
     ENVIRONMENT: "test",
     LOG_LEVEL: "warn",
     SERVER_TIMING: "true",
-    ADMIN_TOKEN: "test-admin-token-0123456789abcdef",
+    JWT_SECRET: "test-jwt-secret-0123456789abcdef0123456789",
+    OAUTH_GOOGLE_JWKS_URL: `${jwks}/google/jwks.json`,
+    OAUTH_GOOGLE_ISSUERS: "https://accounts.google.test",
+    OAUTH_GOOGLE_CLIENT_IDS: "circle-test-google",
+    OAUTH_APPLE_JWKS_URL: `${jwks}/apple/jwks.json`,
+    OAUTH_APPLE_ISSUERS: "https://appleid.apple.test",
+    OAUTH_APPLE_CLIENT_IDS: "circle-test-apple",
+    TEST_OAUTH_PRIVATE_JWK: JSON.stringify(plan.oauth.privateJwk),
+    // Generous auth limits for the suite; the auth rate-limit tests build apps with tight ones.
+    RATE_LIMIT_LOGIN_PER_IP: "100000",
+    RATE_LIMIT_LOGIN_PER_ACCOUNT: "100000",
+    RATE_LIMIT_SIGNUP_PER_IP: "100000",
     IP_HASH_SALT: "test-ip-hash-salt-0123456789",
     // High enough that suites sharing 127.0.0.1 never trip it; the rate-limit tests build their own app.
     RATE_LIMIT_API_MAX_REQUESTS: "1000000",

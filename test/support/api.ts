@@ -62,8 +62,6 @@ export function roundTrips(headers: Headers): Record<string, number> {
   return counts;
 }
 
-export const ADMIN_TOKEN = "test-admin-token-0123456789abcdef";
-
 let ipCounter = 0;
 /** A fresh client IP per caller so tests never share a rate-limit bucket by accident. */
 export function uniqueIp(): string {

@@ -1,5 +1,5 @@
 import { createRoute } from "@hono/zod-openapi";
-import { requireAdminToken } from "../../http/admin-token";
+import { requireAuth, requireRole } from "../../http/auth";
 import { json, problems, router } from "../../http/openapi";
 import { DauQuery, DauReport, IngestEventsBody, IngestEventsResult } from "./schema";
 import { dailyActiveUsers, ingestEvents } from "./service";
@@ -23,10 +23,10 @@ const dauRoute = createRoute({
   tags: ["admin", "analytics"],
   summary: "Daily active users",
   description: "Distinct active users per UTC day (anonymous traffic counted by device), from `dau_mv`.",
-  security: [{ adminToken: [] }],
-  middleware: [requireAdminToken()] as const,
+  security: [{ bearer: [] }],
+  middleware: [requireAuth(), requireRole("admin")] as const,
   request: { query: DauQuery },
-  responses: { 200: json(DauReport, "One item per day with activity"), ...problems(400, 401, 429, 503) },
+  responses: { 200: json(DauReport, "One item per day with activity"), ...problems(400, 401, 403, 429, 503) },
 });
 
 export const analyticsRoutes = router()

@@ -1,5 +1,5 @@
 import { createRoute } from "@hono/zod-openapi";
-import { requireAdminToken } from "../../http/admin-token";
+import { requireAuth, requireRole } from "../../http/auth";
 import { json, problems, router } from "../../http/openapi";
 import { JobName, JobRun, JobRunList, JobRunsQuery } from "./schema";
 import { recentRuns, triggerJob } from "./service";
@@ -9,10 +9,10 @@ const listRunsRoute = createRoute({
   path: "/v1/admin/jobs/runs",
   tags: ["admin", "jobs"],
   summary: "Recent job runs (newest first)",
-  security: [{ adminToken: [] }],
-  middleware: [requireAdminToken()] as const,
+  security: [{ bearer: [] }],
+  middleware: [requireAuth(), requireRole("admin")] as const,
   request: { query: JobRunsQuery },
-  responses: { 200: json(JobRunList, "Runs"), ...problems(400, 401, 429, 503) },
+  responses: { 200: json(JobRunList, "Runs"), ...problems(400, 401, 403, 429, 503) },
 });
 
 const runJobRoute = createRoute({
@@ -21,10 +21,10 @@ const runJobRoute = createRoute({
   tags: ["admin", "jobs"],
   summary: "Run a scheduled job now",
   description: "Runs under the same lease as the cron trigger: answers with outcome `skipped` if a run is under way.",
-  security: [{ adminToken: [] }],
-  middleware: [requireAdminToken()] as const,
+  security: [{ bearer: [] }],
+  middleware: [requireAuth(), requireRole("admin")] as const,
   request: { params: JobName },
-  responses: { 200: json(JobRun, "The run, finished"), ...problems(401, 404, 429, 503) },
+  responses: { 200: json(JobRun, "The run, finished"), ...problems(401, 403, 404, 429, 503) },
 });
 
 export const jobsRoutes = router()

@@ -1,0 +1,515 @@
+import type { Deps } from "../../deps";
+import { ApiError } from "../../http/errors";
+import { rateLimitHeaders } from "../../http/ratelimit";
+import { randomToken, sha256Hex } from "../../platform/crypto";
+import { newObjectId, ObjectId } from "../../platform/ids";
+import { DuplicateKeyError } from "../../platform/mongo/client";
+import { burnPasswordCheck, hashPassword, verifyPassword } from "../../platform/passwords";
+import { checkSlidingWindows } from "../../platform/ratelimit";
+import { signAccessToken, verifyIdToken } from "../../platform/tokens";
+import { tokenSettings } from "../../http/auth";
+import type { Viewer } from "../../http/context";
+import type { OAuthProvider } from "../../config";
+import { audit, auditEntry, ipHash, type RequestMeta } from "../audit/service";
+import { invalidateProfile } from "../users/service";
+import { DEFAULT_NOTIFICATION_PREFERENCES, type Me, toMe, type UserDoc } from "../users/schema";
+import type { EmailOutboxDoc, EmailTokenDoc, LoginBody, SessionDoc, SessionView, SignupBody, TokenPair } from "./schema";
+
+const DAY_MS = 86_400_000;
+const REFERRAL_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+
+export interface DeviceInfo {
+  deviceId?: string;
+  platform?: string;
+  pushToken?: string;
+}
+
+export type AuthResult = TokenPair & { user: Me };
+
+function passwordPolicy(deps: Deps) {
+  return { iterations: deps.config.auth.pbkdf2Iterations };
+}
+
+/** Unambiguous 8-character code (no 0/O, 1/I). */
+export function newReferralCode(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(8));
+  return [...bytes].map((b) => REFERRAL_ALPHABET[b % REFERRAL_ALPHABET.length]).join("");
+}
+
+async function enforceLimits(deps: Deps, checks: { key: string; limit: number; windowSeconds: number }[]) {
+  const decisions = await checkSlidingWindows(deps.redis, checks);
+  const denied = decisions.find((d) => !d.allowed);
+  if (denied) {
+    throw new ApiError("rate_limited", `Too many attempts. Retry in ${denied.retryAfterSeconds} s.`, {
+      headers: { ...rateLimitHeaders(denied), "Retry-After": String(denied.retryAfterSeconds) },
+    });
+  }
+}
+
+export function newUserDoc(
+  deps: Deps,
+  fields: Pick<UserDoc, "username" | "email" | "passwordHash" | "displayName"> & Partial<UserDoc>,
+): UserDoc {
+  const now = deps.clock.now();
+  return {
+    _id: newObjectId(),
+    usernameLower: fields.username.toLowerCase(),
+    emailVerified: false,
+    avatarUrl: null,
+    bio: "",
+    profileTheme: null,
+    oauthProviders: [],
+    role: "user",
+    tier: "free",
+    tierExpiresAt: null,
+    gemBalance: 0,
+    totalGemsEarned: 0,
+    totalGemsSpent: 0,
+    totalPosts: 0,
+    totalVotesReceived: 0,
+    totalVotesGiven: 0,
+    followersCount: 0,
+    followingCount: 0,
+    currentStreak: 0,
+    longestStreak: 0,
+    lastActiveDate: null,
+    referralCode: newReferralCode(),
+    referredBy: null,
+    referralCount: 0,
+    referralBonusExpiresAt: null,
+    trustScore: 50,
+    shadowBanned: false,
+    bannedAt: null,
+    banReason: null,
+    reportCount: 0,
+    devices: [],
+    featureFlags: {},
+    notificationPreferences: { ...DEFAULT_NOTIFICATION_PREFERENCES },
+    createdAt: now,
+    updatedAt: now,
+    lastLoginAt: null,
+    deletedAt: null,
+    ...fields,
+  };
+}
+
+/**
+ * Inserts a new user; uniqueness of username (case-insensitive), email and referral code lives in unique
+ * indexes, so concurrent signups for one name produce exactly one account. A referral-code collision is
+ * retried with a fresh code; a username or email collision is a 409.
+ */
+async function insertUser(deps: Deps, user: UserDoc): Promise<UserDoc> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await deps.db.users.insertOne(user);
+      return user;
+    } catch (error) {
+      if (!(error instanceof DuplicateKeyError)) throw error;
+      if (error.isOn("referralCode") && attempt < 3) {
+        user.referralCode = newReferralCode();
+        continue;
+      }
+      if (error.isOn("email")) throw ApiError.conflict("email_taken", "An account with that email already exists.");
+      throw ApiError.conflict("username_taken", "That username is taken.");
+    }
+  }
+}
+
+export async function signup(deps: Deps, meta: RequestMeta, body: SignupBody): Promise<AuthResult> {
+  const l = deps.config.auth.limits;
+  await enforceLimits(deps, [
+    { key: deps.keys.rateAuth("signup", meta.ip), limit: l.signupPerIp, windowSeconds: l.signupWindowSeconds },
+  ]);
+  const referrer = body.referralCode
+    ? await deps.db.users.findOne({ referralCode: body.referralCode, deletedAt: null }, { projection: { _id: 1 } })
+    : null;
+  if (body.referralCode && !referrer) {
+    throw ApiError.validation([{ path: "referralCode", message: "no such referral code" }]);
+  }
+  const user = await insertUser(
+    deps,
+    newUserDoc(deps, {
+      username: body.username,
+      email: body.email.toLowerCase(),
+      passwordHash: await hashPassword(body.password, passwordPolicy(deps)),
+      displayName: body.displayName ?? body.username,
+      referredBy: referrer?._id ?? null,
+      devices: body.deviceId
+        ? [{ deviceId: body.deviceId, platform: body.platform ?? "unknown", lastSeenAt: deps.clock.now(), pushToken: null }]
+        : [],
+    }),
+  );
+  const hashedIp = await ipHash(deps, meta.ip);
+  const now = deps.clock.now();
+  const verification = await newEmailToken(deps, user, "email_verification", deps.config.auth.emailVerificationTtlHours * 3_600_000);
+  await Promise.all([
+    deps.db.emailTokens.insertOne(verification.doc),
+    deps.db.emailOutbox.insertOne(outboxMessage(deps, user, "verify_email", verification.token)),
+    deps.db.auditLogs.insertOne(await auditEntry(deps, meta, { action: "signup", userId: user._id })),
+    referrer
+      ? deps.db.referrals.insertOne({
+          _id: newObjectId(),
+          referrerId: referrer._id,
+          referralCode: body.referralCode,
+          referredUserId: user._id,
+          installSource: body.installSource ?? "direct_link",
+          platform: body.platform ?? null,
+          bonusGemsAwarded: 0,
+          bonusMultiplierActive: false,
+          bonusExpiresAt: null,
+          ipHash: hashedIp,
+          deviceId: body.deviceId ?? null,
+          fraudScore: referralFraudScore(referrer._id.equals(user._id), body.deviceId),
+          validated: false,
+          createdAt: now,
+        })
+      : Promise.resolve(),
+  ]);
+  return { user: toMe(user), ...(await openSession(deps, meta, user, body)) };
+}
+
+/** A first, cheap signal at signup; the gem-economy validation runs the real anti-abuse checks later. */
+function referralFraudScore(selfReferral: boolean, deviceId: string | undefined): number {
+  if (selfReferral) return 1;
+  return deviceId ? 0 : 0.2;
+}
+
+export async function login(deps: Deps, meta: RequestMeta, body: LoginBody): Promise<AuthResult> {
+  const l = deps.config.auth.limits;
+  const loginKey = body.login.trim().toLowerCase();
+  await enforceLimits(deps, [
+    { key: deps.keys.rateAuth("login", meta.ip), limit: l.loginPerIp, windowSeconds: l.loginWindowSeconds },
+    {
+      key: deps.keys.rateAuth("login", `account:${await sha256Hex(loginKey)}`),
+      limit: l.loginPerAccount,
+      windowSeconds: l.loginWindowSeconds,
+    },
+  ]);
+  const user = await deps.db.users.findOne(loginKey.includes("@") ? { email: loginKey } : { usernameLower: loginKey });
+  const usable = user && !user.deletedAt && !user.bannedAt && user.passwordHash;
+  if (!usable) {
+    await burnPasswordCheck(body.password, passwordPolicy(deps));
+    await audit(deps, meta, { action: "login_failed", userId: user?._id ?? null, metadata: { reason: "no_account" } });
+    throw ApiError.unauthorized("Wrong login or password.");
+  }
+  const check = await verifyPassword(body.password, user.passwordHash!, passwordPolicy(deps));
+  if (!check.ok) {
+    await audit(deps, meta, { action: "login_failed", userId: user._id, metadata: { reason: "password" } });
+    throw ApiError.unauthorized("Wrong login or password.");
+  }
+  // Parameters were raised since this hash was made: store a fresh hash while we hold the password.
+  const rehash = check.needsRehash ? await hashPassword(body.password, passwordPolicy(deps)) : null;
+  const session = await openSession(deps, meta, user, body);
+  const now = deps.clock.now();
+  await Promise.all([
+    deps.db.users.updateOne(
+      { _id: user._id },
+      [
+        {
+          $set: {
+            lastLoginAt: now,
+            updatedAt: now,
+            ...(rehash ? { passwordHash: { $literal: rehash } } : {}),
+            ...(body.deviceId ? { devices: upsertDevice(body, now) } : {}),
+          },
+        },
+      ],
+    ),
+    audit(deps, meta, { action: "login", userId: user._id, metadata: { deviceId: body.deviceId ?? null } }),
+  ]);
+  return { user: toMe({ ...user, lastLoginAt: now }), ...session };
+}
+
+/** Aggregation expression that replaces or appends this device in `devices` (one write, no read). */
+function upsertDevice(device: DeviceInfo, now: Date): Record<string, unknown> {
+  const record = {
+    deviceId: device.deviceId,
+    platform: device.platform ?? "unknown",
+    lastSeenAt: now,
+    pushToken: device.pushToken ?? null,
+  };
+  // Client-supplied strings go in as $literal: in a pipeline a string starting with "$" is a field path.
+  return {
+    $concatArrays: [
+      {
+        $filter: {
+          input: { $ifNull: ["$devices", []] },
+          as: "d",
+          cond: { $ne: ["$$d.deviceId", { $literal: device.deviceId }] },
+        },
+      },
+      { $literal: [record] },
+    ],
+  };
+}
+
+/** Creates a session and its first token pair. */
+async function openSession(deps: Deps, meta: RequestMeta, user: UserDoc, device: DeviceInfo): Promise<TokenPair> {
+  const now = deps.clock.now();
+  const refreshToken = randomToken(32);
+  const session: SessionDoc = {
+    _id: newObjectId(),
+    userId: user._id,
+    refreshTokenHash: await sha256Hex(refreshToken),
+    previousTokenHashes: [],
+    deviceId: device.deviceId ?? null,
+    platform: device.platform ?? null,
+    ipHash: await ipHash(deps, meta.ip),
+    userAgent: meta.userAgent?.slice(0, 256) ?? null,
+    createdAt: now,
+    lastUsedAt: now,
+    expiresAt: new Date(now.getTime() + deps.config.auth.refreshTokenTtlDays * DAY_MS),
+    revokedAt: null,
+    revokedReason: null,
+  };
+  await deps.db.sessions.insertOne(session);
+  return tokenPair(deps, user, session._id, refreshToken);
+}
+
+async function tokenPair(deps: Deps, user: UserDoc, sessionId: ObjectId, refreshToken: string): Promise<TokenPair> {
+  const accessToken = await signAccessToken(
+    { sub: user._id.toHexString(), sid: sessionId.toHexString(), role: user.role, tier: user.tier },
+    tokenSettings(deps),
+    deps.clock.now(),
+  );
+  return { accessToken, refreshToken, expiresIn: deps.config.auth.accessTokenTtlSeconds };
+}
+
+/**
+ * Rotates a refresh token. The swap is one conditional update on the current hash, so two concurrent
+ * refreshes with the same token cannot both succeed. A token that was already rotated away is evidence of
+ * theft: the whole session is revoked and both holders must sign in again.
+ */
+export async function refresh(deps: Deps, meta: RequestMeta, refreshToken: string): Promise<TokenPair> {
+  const now = deps.clock.now();
+  const hash = await sha256Hex(refreshToken);
+  const next = randomToken(32);
+  const session = await deps.db.sessions.findOneAndUpdate(
+    { refreshTokenHash: hash, revokedAt: null, expiresAt: { $gt: now } },
+    {
+      $set: { refreshTokenHash: await sha256Hex(next), lastUsedAt: now },
+      $push: { previousTokenHashes: { $each: [hash], $slice: -50 } },
+    },
+  );
+  if (!session) {
+    const reused = await deps.db.sessions.findOneAndUpdate(
+      { previousTokenHashes: hash, revokedAt: null },
+      { $set: { revokedAt: now, revokedReason: "refresh_token_reuse" } },
+    );
+    if (reused) {
+      await audit(deps, meta, { action: "token_reuse_detected", userId: reused.userId, metadata: { sessionId: reused._id.toHexString() } });
+    }
+    throw ApiError.unauthorized("The refresh token is not valid. Please sign in again.");
+  }
+  const user = await deps.db.users.findOne({ _id: session.userId });
+  if (!user || user.deletedAt || user.bannedAt) {
+    await revokeSessions(deps, { _id: session._id }, "account_unavailable");
+    throw ApiError.unauthorized("The refresh token is not valid. Please sign in again.");
+  }
+  return tokenPair(deps, user, session._id, next);
+}
+
+async function revokeSessions(deps: Deps, filter: Record<string, unknown>, reason: string): Promise<number> {
+  const result = await deps.db.sessions.updateMany(
+    { ...filter, revokedAt: null },
+    { $set: { revokedAt: deps.clock.now(), revokedReason: reason } },
+  );
+  return result.modifiedCount;
+}
+
+/** Revokes every live session of a user (password reset, account deletion, ban). */
+export function revokeAllSessions(deps: Deps, userId: ObjectId, reason: string): Promise<number> {
+  return revokeSessions(deps, { userId }, reason);
+}
+
+export async function logout(deps: Deps, meta: RequestMeta, viewer: Viewer): Promise<void> {
+  const userId = new ObjectId(viewer.id);
+  await revokeSessions(deps, { _id: new ObjectId(viewer.sessionId), userId }, "logout");
+  await audit(deps, meta, { action: "logout", userId, metadata: { sessionId: viewer.sessionId } });
+}
+
+export async function listSessions(deps: Deps, viewer: Viewer): Promise<{ items: SessionView[] }> {
+  const sessions = await deps.db.sessions.find(
+    { userId: new ObjectId(viewer.id), revokedAt: null, expiresAt: { $gt: deps.clock.now() } },
+    { sort: { lastUsedAt: -1 }, limit: 100 },
+  );
+  return {
+    items: sessions.map((s) => ({
+      id: s._id.toHexString(),
+      deviceId: s.deviceId,
+      platform: s.platform,
+      userAgent: s.userAgent,
+      createdAt: s.createdAt.toISOString(),
+      lastUsedAt: s.lastUsedAt.toISOString(),
+      expiresAt: s.expiresAt.toISOString(),
+      current: s._id.toHexString() === viewer.sessionId,
+    })),
+  };
+}
+
+/** Another user's session is "not found", exactly like a missing one. */
+export async function revokeSession(deps: Deps, meta: RequestMeta, viewer: Viewer, sessionId: string): Promise<void> {
+  const userId = new ObjectId(viewer.id);
+  const revoked = await revokeSessions(deps, { _id: new ObjectId(sessionId), userId }, "revoked_by_user");
+  if (revoked === 0) throw ApiError.notFound("No such session.");
+  await audit(deps, meta, { action: "session_revoked", userId, metadata: { sessionId } });
+}
+
+async function newEmailToken(
+  deps: Deps,
+  user: UserDoc,
+  purpose: EmailTokenDoc["purpose"],
+  ttlMs: number,
+): Promise<{ token: string; doc: EmailTokenDoc }> {
+  const token = randomToken(32);
+  const now = deps.clock.now();
+  return {
+    token,
+    doc: {
+      _id: newObjectId(),
+      userId: user._id,
+      purpose,
+      tokenHash: await sha256Hex(token),
+      createdAt: now,
+      expiresAt: new Date(now.getTime() + ttlMs),
+      usedAt: null,
+    },
+  };
+}
+
+function outboxMessage(deps: Deps, user: UserDoc, template: EmailOutboxDoc["template"], token: string): EmailOutboxDoc {
+  return {
+    _id: newObjectId(),
+    userId: user._id,
+    to: user.email ?? "",
+    template,
+    data: { token, username: user.username },
+    createdAt: deps.clock.now(),
+    sentAt: null,
+  };
+}
+
+/** Always succeeds from the caller's point of view, so it cannot be used to probe which emails exist. */
+export async function forgotPassword(deps: Deps, meta: RequestMeta, email: string): Promise<void> {
+  const l = deps.config.auth.limits;
+  const normalized = email.toLowerCase();
+  const [decision] = await checkSlidingWindows(deps.redis, [
+    {
+      key: deps.keys.rateAuth("forgot", await sha256Hex(normalized)),
+      limit: l.forgotPerEmail,
+      windowSeconds: l.forgotWindowSeconds,
+    },
+  ]);
+  if (!decision?.allowed) return;
+  const user = await deps.db.users.findOne({ email: normalized, deletedAt: null });
+  if (!user || user.bannedAt) return;
+  const reset = await newEmailToken(deps, user, "password_reset", deps.config.auth.passwordResetTtlMinutes * 60_000);
+  await Promise.all([
+    deps.db.emailTokens.insertOne(reset.doc),
+    deps.db.emailOutbox.insertOne(outboxMessage(deps, user, "password_reset", reset.token)),
+    audit(deps, meta, { action: "password_reset_requested", userId: user._id }),
+  ]);
+}
+
+/** Consumes a token atomically: of two concurrent uses, exactly one gets the document. */
+async function consumeEmailToken(deps: Deps, purpose: EmailTokenDoc["purpose"], token: string): Promise<EmailTokenDoc> {
+  const now = deps.clock.now();
+  const doc = await deps.db.emailTokens.findOneAndUpdate(
+    { tokenHash: await sha256Hex(token), purpose, usedAt: null, expiresAt: { $gt: now } },
+    { $set: { usedAt: now } },
+  );
+  if (!doc) throw ApiError.validation([{ path: "token", message: "invalid, used or expired" }]);
+  return doc;
+}
+
+export async function resetPassword(deps: Deps, meta: RequestMeta, token: string, password: string): Promise<void> {
+  const passwordHash = await hashPassword(password, passwordPolicy(deps));
+  const used = await consumeEmailToken(deps, "password_reset", token);
+  const now = deps.clock.now();
+  await deps.db.users.updateOne({ _id: used.userId }, { $set: { passwordHash, updatedAt: now } });
+  const revoked = await revokeAllSessions(deps, used.userId, "password_reset");
+  await audit(deps, meta, { action: "password_reset", userId: used.userId, metadata: { sessionsRevoked: revoked } });
+}
+
+export async function verifyEmail(deps: Deps, meta: RequestMeta, token: string): Promise<void> {
+  const used = await consumeEmailToken(deps, "email_verification", token);
+  await deps.db.users.updateOne({ _id: used.userId }, { $set: { emailVerified: true, updatedAt: deps.clock.now() } });
+  await audit(deps, meta, { action: "email_verified", userId: used.userId });
+}
+
+async function verifiedIdentity(deps: Deps, provider: OAuthProvider, idToken: string) {
+  const settings = deps.config.auth.oauth[provider];
+  if (settings.audiences.length === 0) throw ApiError.notFound(`Sign-in with ${provider} is not enabled.`);
+  const identity = await verifyIdToken(idToken, settings);
+  if (!identity) throw ApiError.unauthorized(`The ${provider} ID token is not valid.`);
+  return identity;
+}
+
+/**
+ * Signs in with a Google or Apple ID token. A known identity signs in to its account; an unknown one
+ * creates an account, unless its email already belongs to an account: linking then requires signing in to
+ * that account first (POST /v1/me/oauth/{provider}), so nobody can take over an account by email alone.
+ */
+export async function oauthSignIn(
+  deps: Deps,
+  meta: RequestMeta,
+  provider: OAuthProvider,
+  idToken: string,
+  device: DeviceInfo,
+): Promise<AuthResult> {
+  const identity = await verifiedIdentity(deps, provider, idToken);
+  let user = await deps.db.users.findOne({
+    oauthProviders: { $elemMatch: { provider, providerId: identity.subject } },
+  });
+  if (user && (user.deletedAt || user.bannedAt)) throw ApiError.unauthorized("This account cannot sign in.");
+  if (!user) {
+    if (identity.email && (await deps.db.users.findOne({ email: identity.email }, { projection: { _id: 1 } }))) {
+      throw ApiError.conflict(
+        "account_exists",
+        "An account with this email exists. Sign in to it and link this provider from your profile.",
+      );
+    }
+    const base = (identity.email?.split("@")[0] ?? provider).replace(/[^A-Za-z0-9_]/g, "").slice(0, 20) || provider;
+    user = await insertUser(
+      deps,
+      newUserDoc(deps, {
+        username: `${base}_${newReferralCode().slice(0, 6).toLowerCase()}`,
+        email: identity.email,
+        emailVerified: identity.emailVerified,
+        passwordHash: null,
+        displayName: base,
+        oauthProviders: [{ provider, providerId: identity.subject, connectedAt: deps.clock.now() }],
+      }),
+    );
+    await audit(deps, meta, { action: "signup", userId: user._id, metadata: { provider } });
+  } else {
+    await audit(deps, meta, { action: "login", userId: user._id, metadata: { provider } });
+  }
+  return { user: toMe(user), ...(await openSession(deps, meta, user, device)) };
+}
+
+export async function linkOAuth(
+  deps: Deps,
+  meta: RequestMeta,
+  viewer: Viewer,
+  provider: OAuthProvider,
+  idToken: string,
+): Promise<void> {
+  const identity = await verifiedIdentity(deps, provider, idToken);
+  const userId = new ObjectId(viewer.id);
+  const owner = await deps.db.users.findOne(
+    { oauthProviders: { $elemMatch: { provider, providerId: identity.subject } } },
+    { projection: { _id: 1 } },
+  );
+  if (owner && !owner._id.equals(userId)) {
+    throw ApiError.conflict("identity_linked", `This ${provider} account is linked to another Circle account.`);
+  }
+  if (owner) return;
+  const linked = await deps.db.users.updateOne(
+    { _id: userId, deletedAt: null, "oauthProviders.provider": { $ne: provider } },
+    { $push: { oauthProviders: { provider, providerId: identity.subject, connectedAt: deps.clock.now() } } },
+  );
+  if (linked.matchedCount === 0) throw ApiError.conflict("provider_linked", `A ${provider} account is already linked.`);
+  await invalidateProfile(deps, viewer.id);
+  await audit(deps, meta, { action: "oauth_linked", userId, metadata: { provider } });
+}

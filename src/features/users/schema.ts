@@ -1,0 +1,168 @@
+import { z } from "@hono/zod-openapi";
+import type { ObjectId } from "../../platform/ids";
+
+export const ROLES = ["user", "creator", "moderator", "admin"] as const;
+export const TIERS = ["free", "pro", "premium"] as const;
+export type Role = (typeof ROLES)[number];
+export type Tier = (typeof TIERS)[number];
+
+export interface NotificationPreferences {
+  push: boolean;
+  email: boolean;
+  inApp: boolean;
+  marketing: boolean;
+}
+
+export interface DeviceRecord {
+  deviceId: string;
+  platform: string;
+  lastSeenAt: Date;
+  pushToken: string | null;
+}
+
+/** `users` (seed 000), plus `usernameLower` (case-insensitive uniqueness) and `role`. */
+export interface UserDoc {
+  _id: ObjectId;
+  username: string;
+  usernameLower: string;
+  email: string | null;
+  emailVerified: boolean;
+  passwordHash: string | null;
+  displayName: string;
+  avatarUrl: string | null;
+  bio: string;
+  profileTheme: string | null;
+  oauthProviders: { provider: string; providerId: string; connectedAt: Date }[];
+  role: Role;
+  tier: Tier;
+  tierExpiresAt: Date | null;
+  gemBalance: number;
+  totalGemsEarned: number;
+  totalGemsSpent: number;
+  totalPosts: number;
+  totalVotesReceived: number;
+  totalVotesGiven: number;
+  followersCount: number;
+  followingCount: number;
+  currentStreak: number;
+  longestStreak: number;
+  lastActiveDate: string | null;
+  referralCode: string;
+  referredBy: ObjectId | null;
+  referralCount: number;
+  referralBonusExpiresAt: Date | null;
+  trustScore: number;
+  shadowBanned: boolean;
+  bannedAt: Date | null;
+  banReason: string | null;
+  reportCount: number;
+  devices: DeviceRecord[];
+  featureFlags: Record<string, boolean>;
+  notificationPreferences: NotificationPreferences;
+  createdAt: Date;
+  updatedAt: Date;
+  lastLoginAt: Date | null;
+  deletedAt: Date | null;
+  erasedAt?: Date | null;
+}
+
+export const Username = z
+  .string()
+  .regex(/^[A-Za-z0-9_]{3,30}$/, "3–30 letters, digits or underscores")
+  .openapi({ example: "ada_l" });
+
+export const NotificationPreferencesSchema = z
+  .object({ push: z.boolean(), email: z.boolean(), inApp: z.boolean(), marketing: z.boolean() })
+  .openapi("NotificationPreferences");
+
+export const PublicUser = z
+  .object({
+    id: z.string(),
+    username: z.string(),
+    displayName: z.string(),
+    avatarUrl: z.string().nullable(),
+    bio: z.string(),
+    tier: z.enum(TIERS),
+    followersCount: z.number().int(),
+    followingCount: z.number().int(),
+    totalPosts: z.number().int(),
+    createdAt: z.string(),
+  })
+  .openapi("PublicUser");
+
+export const Me = PublicUser.extend({
+  email: z.string().nullable(),
+  emailVerified: z.boolean(),
+  role: z.enum(ROLES),
+  gemBalance: z.number(),
+  currentStreak: z.number().int(),
+  longestStreak: z.number().int(),
+  referralCode: z.string(),
+  profileTheme: z.string().nullable(),
+  notificationPreferences: NotificationPreferencesSchema,
+  oauthProviders: z.array(z.string()),
+  hasPassword: z.boolean(),
+}).openapi("Me");
+
+export const UpdateMeBody = z
+  .object({
+    displayName: z.string().trim().min(1).max(50).optional(),
+    bio: z.string().max(160).optional(),
+    avatarUrl: z.url().max(2048).nullable().optional(),
+    profileTheme: z.string().min(1).max(40).nullable().optional(),
+    notificationPreferences: NotificationPreferencesSchema.partial().strict().optional(),
+  })
+  .strict()
+  .openapi("UpdateMe");
+
+export const CheckinResult = z
+  .object({
+    currentStreak: z.number().int(),
+    longestStreak: z.number().int(),
+    gemsAwarded: z.number().int(),
+    date: z.string(),
+  })
+  .openapi("CheckinResult");
+
+export type PublicUser = z.infer<typeof PublicUser>;
+export type Me = z.infer<typeof Me>;
+export type UpdateMeBody = z.infer<typeof UpdateMeBody>;
+
+export function toPublicUser(u: UserDoc): PublicUser {
+  return {
+    id: u._id.toHexString(),
+    username: u.username,
+    displayName: u.displayName,
+    avatarUrl: u.avatarUrl ?? null,
+    bio: u.bio ?? "",
+    tier: u.tier,
+    followersCount: u.followersCount ?? 0,
+    followingCount: u.followingCount ?? 0,
+    totalPosts: u.totalPosts ?? 0,
+    createdAt: u.createdAt.toISOString(),
+  };
+}
+
+export function toMe(u: UserDoc): Me {
+  return {
+    ...toPublicUser(u),
+    email: u.email,
+    emailVerified: u.emailVerified,
+    role: u.role,
+    gemBalance: u.gemBalance ?? 0,
+    currentStreak: u.currentStreak ?? 0,
+    longestStreak: u.longestStreak ?? 0,
+    referralCode: u.referralCode,
+    profileTheme: u.profileTheme ?? null,
+    notificationPreferences: u.notificationPreferences,
+    oauthProviders: (u.oauthProviders ?? []).map((p) => p.provider),
+    hasPassword: Boolean(u.passwordHash),
+  };
+}
+
+export const DEFAULT_NOTIFICATION_PREFERENCES: NotificationPreferences = {
+  push: true,
+  email: true,
+  inApp: true,
+  marketing: false,
+};

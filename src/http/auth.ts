@@ -1,0 +1,67 @@
+import type { Context, MiddlewareHandler } from "hono";
+import type { Deps } from "../deps";
+import { type AccessClaims, verifyAccessToken } from "../platform/tokens";
+import type { AppEnv, Viewer } from "./context";
+import { ApiError } from "./errors";
+
+const ROLES = new Set(["user", "creator", "moderator", "admin"]);
+const TIERS = new Set(["free", "pro", "premium"]);
+
+export function tokenSettings(deps: Deps) {
+  const a = deps.config.auth;
+  return { secret: a.jwtSecret, issuer: a.issuer, audience: a.audience, ttlSeconds: a.accessTokenTtlSeconds };
+}
+
+function toViewer(claims: AccessClaims): Viewer | null {
+  if (!ROLES.has(claims.role) || !TIERS.has(claims.tier)) return null;
+  return { id: claims.sub, sessionId: claims.sid, role: claims.role as Viewer["role"], tier: claims.tier as Viewer["tier"] };
+}
+
+async function viewerFrom(c: Context<AppEnv>): Promise<Viewer | null | undefined> {
+  const header = c.req.header("authorization");
+  if (!header) return undefined;
+  const match = /^Bearer\s+([A-Za-z0-9._~+/=-]+)$/i.exec(header);
+  if (!match?.[1]) return null;
+  const claims = await verifyAccessToken(match[1], tokenSettings(c.var.deps));
+  return claims ? toViewer(claims) : null;
+}
+
+/**
+ * Requires a valid access token (signature, `alg`, `iss`, `aud`, `exp`). Access tokens are not checked
+ * against the session store on each request, so revoking a session (logout, password reset, ban) stops its
+ * access tokens within their lifetime (ACCESS_TOKEN_TTL_SECONDS, 15 min) and its refresh token at once.
+ */
+export function requireAuth(): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    const viewer = await viewerFrom(c);
+    if (!viewer) throw ApiError.unauthorized();
+    c.set("viewer", viewer);
+    await next();
+  };
+}
+
+/** Sets the viewer when a valid token is present; a present but invalid token is still a 401. */
+export function optionalAuth(): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    const viewer = await viewerFrom(c);
+    if (viewer === null) throw ApiError.unauthorized();
+    c.set("viewer", viewer);
+    await next();
+  };
+}
+
+/** Requires one of the roles (after requireAuth); others get 403. */
+export function requireRole(...roles: Viewer["role"][]): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    const viewer = c.var.viewer;
+    if (!viewer) throw ApiError.unauthorized();
+    if (!roles.includes(viewer.role)) throw ApiError.forbidden("Your role does not allow this.");
+    await next();
+  };
+}
+
+export function viewerOf(c: Context<AppEnv>): Viewer {
+  const viewer = c.var.viewer;
+  if (!viewer) throw ApiError.unauthorized();
+  return viewer;
+}

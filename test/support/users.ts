@@ -1,0 +1,95 @@
+import { env } from "cloudflare:workers";
+import { importJWK, SignJWT } from "jose";
+import { ObjectId } from "../../src/platform/ids";
+import { call } from "./api";
+import { testDeps } from "./deps";
+
+export interface TestUser {
+  id: string;
+  username: string;
+  email: string;
+  password: string;
+  accessToken: string;
+  refreshToken: string;
+}
+
+interface AuthBody {
+  user: { id: string; username: string; email: string };
+  accessToken: string;
+  refreshToken: string;
+}
+
+let counter = 0;
+const deps = testDeps();
+
+/** Emails the suite creates all end in this domain, so leak checks can find them in any body. */
+export const TEST_EMAIL_DOMAIN = "example.test";
+
+export function uniqueName(prefix = "u"): string {
+  counter += 1;
+  return `${prefix}${Date.now().toString(36)}${counter}${Math.floor(Math.random() * 1e4)}`.slice(0, 30);
+}
+
+/** Signs a new user up through the API. */
+export async function signupUser(overrides: Record<string, unknown> = {}): Promise<TestUser> {
+  const username = uniqueName();
+  const body = {
+    username,
+    email: `${username}@${TEST_EMAIL_DOMAIN}`,
+    password: "correct horse battery",
+    ...overrides,
+  };
+  const res = await call<AuthBody>("POST", "/v1/auth/signup", { body });
+  if (res.status !== 201) throw new Error(`signup failed: ${res.status} ${res.text}`);
+  return {
+    id: res.body.user.id,
+    username: res.body.user.username,
+    email: String(body.email),
+    password: String(body.password),
+    accessToken: res.body.accessToken,
+    refreshToken: res.body.refreshToken,
+  };
+}
+
+export async function users(n: number): Promise<TestUser[]> {
+  return Promise.all(Array.from({ length: n }, () => signupUser()));
+}
+
+/** A user with the given role: role changes need an admin, and the first admin is granted in the database. */
+export async function userWithRole(role: "admin" | "moderator" | "creator"): Promise<TestUser> {
+  const user = await signupUser();
+  await deps.db.users.updateOne({ _id: new ObjectId(user.id) }, { $set: { role } });
+  const res = await call<AuthBody>("POST", "/v1/auth/login", { body: { login: user.username, password: user.password } });
+  return { ...user, accessToken: res.body.accessToken, refreshToken: res.body.refreshToken };
+}
+
+/** The newest token mailed to this user with the given template (from the mail outbox). */
+export async function mailedToken(userId: string, template: "verify_email" | "password_reset"): Promise<string> {
+  const [message] = await deps.db.emailOutbox.find(
+    { userId: new ObjectId(userId), template },
+    { sort: { createdAt: -1, _id: -1 }, limit: 1 },
+  );
+  if (!message?.data.token) throw new Error(`no ${template} email for ${userId}`);
+  return message.data.token;
+}
+
+/** An ID token from the test OAuth provider (its JWKS is served by the global setup). */
+export async function idToken(
+  provider: "google" | "apple",
+  claims: { sub: string; email?: string; email_verified?: boolean },
+  options: { audience?: string; issuer?: string; expiresIn?: string } = {},
+): Promise<string> {
+  const bindings = env as unknown as Record<string, string>;
+  const jwk = JSON.parse(bindings.TEST_OAUTH_PRIVATE_JWK!) as { kid: string };
+  const key = await importJWK(jwk, "RS256");
+  const issuer = provider === "google" ? bindings.OAUTH_GOOGLE_ISSUERS! : bindings.OAUTH_APPLE_ISSUERS!;
+  const audience = provider === "google" ? bindings.OAUTH_GOOGLE_CLIENT_IDS! : bindings.OAUTH_APPLE_CLIENT_IDS!;
+  return new SignJWT(claims)
+    .setProtectedHeader({ alg: "RS256", kid: jwk.kid })
+    .setSubject(claims.sub)
+    .setIssuer(options.issuer ?? issuer)
+    .setAudience(options.audience ?? audience)
+    .setIssuedAt()
+    .setExpirationTime(options.expiresIn ?? "10m")
+    .sign(key);
+}
