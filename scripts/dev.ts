@@ -9,6 +9,7 @@ import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
+import { bootstrapAdmin } from "./local/admin";
 import { writeDevVars } from "./local/dev-vars";
 import { freePort } from "./local/ports";
 import { findRedisServer } from "./local/redis";
@@ -111,13 +112,12 @@ async function main(): Promise<void> {
   });
   log(`migrations: ${JSON.stringify(report)}`);
 
-  const adminToken = secret();
   writeDevVars({
     ...stack.workerEnv,
     ENVIRONMENT: "development",
     LOG_LEVEL: "info",
     SERVER_TIMING: "true",
-    ADMIN_TOKEN: adminToken,
+    JWT_SECRET: secret() + secret(),
     IP_HASH_SALT: secret(),
   });
 
@@ -129,9 +129,10 @@ async function main(): Promise<void> {
     }
   });
   const url = worker.url;
-  if (args.seed) log(`seeded: ${JSON.stringify(await seedDemoData(url, adminToken))}`);
+  const admin = await bootstrapAdmin(url, stack.workerEnv as { DATA_API_URL: string; DATA_API_KEY: string });
+  if (args.seed) log(`seeded: ${JSON.stringify(await seedDemoData(url, admin.accessToken))}`);
   log(`Circle API ready at ${url}  (docs ${url}/docs, health ${url}/health)`);
-  log(`admin token for /v1/admin/*: ${adminToken}   (written to .dev.vars)`);
+  log(`admin account: ${admin.username} / ${admin.password}  (sign in at POST /v1/auth/login)`);
   log(`trigger a cron locally: curl '${url}/__scheduled?cron=*/5+*+*+*+*'`);
   log("Ctrl-C stops everything.");
 }

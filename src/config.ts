@@ -190,7 +190,11 @@ export function loadConfig(env: Record<string, unknown>): Config {
       passwordResetTtlMinutes: e.PASSWORD_RESET_TTL_MINUTES,
       accountDeletionGraceDays: e.ACCOUNT_DELETION_GRACE_DAYS,
       oauth: {
-        google: { jwksUrl: e.OAUTH_GOOGLE_JWKS_URL, issuers: e.OAUTH_GOOGLE_ISSUERS, audiences: e.OAUTH_GOOGLE_CLIENT_IDS },
+        google: {
+          jwksUrl: e.OAUTH_GOOGLE_JWKS_URL,
+          issuers: e.OAUTH_GOOGLE_ISSUERS,
+          audiences: e.OAUTH_GOOGLE_CLIENT_IDS,
+        },
         apple: { jwksUrl: e.OAUTH_APPLE_JWKS_URL, issuers: e.OAUTH_APPLE_ISSUERS, audiences: e.OAUTH_APPLE_CLIENT_IDS },
       },
       limits: {

@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { bootstrapAdmin } from "../local/admin";
 import { freePort } from "../local/ports";
 import { type RunningStack, startLocalStack } from "../local/stack";
 import { type RunningWorker, startWranglerDev } from "../local/worker";
@@ -83,14 +84,13 @@ export async function startBenchStack(extraVars: Record<string, string> = {}): P
     CLICKHOUSE_PASSWORD: secrets.clickhousePassword,
     CLICKHOUSE_DATABASE: "default",
   });
-  const adminToken = secret();
   const envFile = join(dataDir, "bench.env");
   const vars: Record<string, string> = {
     ...stack.workerEnv,
     ENVIRONMENT: "development",
     LOG_LEVEL: "warn",
     SERVER_TIMING: "true",
-    ADMIN_TOKEN: adminToken,
+    JWT_SECRET: secret() + secret(),
     IP_HASH_SALT: secret(),
     RATE_LIMIT_API_MAX_REQUESTS: "100000000",
     ...extraVars,
@@ -102,6 +102,10 @@ export async function startBenchStack(extraVars: Record<string, string> = {}): P
       .join("\n"),
   );
   const worker = await startWranglerDev({ port: await freePort(), envFile, quiet: true });
+  const { accessToken: adminToken } = await bootstrapAdmin(worker.url, {
+    DATA_API_URL: stack.workerEnv.DATA_API_URL!,
+    DATA_API_KEY: secrets.dataApiKey,
+  });
   return {
     url: worker.url,
     adminToken,
