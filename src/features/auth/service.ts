@@ -177,15 +177,17 @@ function referralFraudScore(selfReferral: boolean, deviceId: string | undefined)
 export async function login(deps: Deps, meta: RequestMeta, body: LoginBody): Promise<AuthResult> {
   const l = deps.config.auth.limits;
   const loginKey = body.login.trim().toLowerCase();
+  const user = await deps.db.users.findOne(loginKey.includes("@") ? { email: loginKey } : { usernameLower: loginKey });
+  // Keyed by the account itself, so switching between username and email buys no extra guesses.
+  const account = user ? user._id.toHexString() : await sha256Hex(loginKey);
   await enforceLimits(deps, [
     { key: deps.keys.rateAuth("login", meta.ip), limit: l.loginPerIp, windowSeconds: l.loginWindowSeconds },
     {
-      key: deps.keys.rateAuth("login", `account:${await sha256Hex(loginKey)}`),
+      key: deps.keys.rateAuth("login", `account:${account}`),
       limit: l.loginPerAccount,
       windowSeconds: l.loginWindowSeconds,
     },
   ]);
-  const user = await deps.db.users.findOne(loginKey.includes("@") ? { email: loginKey } : { usernameLower: loginKey });
   const usable = user && !user.deletedAt && !user.bannedAt && user.passwordHash;
   if (!usable) {
     await burnPasswordCheck(body.password, passwordPolicy(deps));
