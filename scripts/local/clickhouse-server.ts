@@ -5,6 +5,7 @@ import { hostname } from "node:os";
 import { pathToFileURL } from "node:url";
 import { brotliCompressSync, brotliDecompressSync, deflateSync, gunzipSync, gzipSync, inflateSync } from "node:zlib";
 import { ChdbEngine, type EngineQuery } from "./clickhouse-chdb";
+import { listen } from "./ports";
 
 /**
  * Dev/test-only ClickHouse HTTP interface over chDB: what `@clickhouse/client-web` (and curl) send to port
@@ -242,13 +243,7 @@ export async function startClickHouseServer(opts: ClickHouseServerOptions): Prom
     void handle(req, res);
   });
   try {
-    await new Promise<void>((resolveListen, rejectListen) => {
-      server.once("error", rejectListen);
-      server.listen(opts.port, host, () => {
-        server.removeListener("error", rejectListen);
-        resolveListen();
-      });
-    });
+    await listen(server, opts.port, host);
   } catch (error) {
     await engine.close();
     throw error;

@@ -3,6 +3,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 import type { AddressInfo } from "node:net";
 import { pathToFileURL } from "node:url";
 import { createClient, ErrorReply, RESP_TYPES } from "redis";
+import { listen } from "./ports";
 
 /**
  * Dev/test-only Upstash REST server: speaks the protocol `@upstash/redis` uses (`POST /` one command,
@@ -201,13 +202,7 @@ export async function startUpstashServer(opts: UpstashServerOptions): Promise<Ru
     void handle(req, res);
   });
   try {
-    await new Promise<void>((resolveListen, rejectListen) => {
-      server.once("error", rejectListen);
-      server.listen(opts.port, host, () => {
-        server.removeListener("error", rejectListen);
-        resolveListen();
-      });
-    });
+    await listen(server, opts.port, host);
   } catch (error) {
     await redis.close().catch(() => redis.destroy());
     throw error;
