@@ -118,6 +118,7 @@ async function main(): Promise<void> {
     LOG_LEVEL: "info",
     SERVER_TIMING: "true",
     JWT_SECRET: secret() + secret(),
+    GPU_WORKER_TOKEN: secret(),
     IP_HASH_SALT: secret(),
   });
 

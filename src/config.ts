@@ -77,6 +77,28 @@ const EnvSchema = z.object({
   RATE_LIMIT_PASSWORD_FORGOT_PER_EMAIL: int(1).default(3),
   RATE_LIMIT_PASSWORD_FORGOT_WINDOW_SECONDS: int(1, 86_400).default(3_600),
 
+  // Image generation
+  GPU_WORKER_TOKEN: z.string().min(24, "GPU_WORKER_TOKEN must be at least 24 characters"),
+  GENERATION_DAILY_QUOTA_FREE: int(0).default(10),
+  GENERATION_DAILY_QUOTA_PRO: int(0).default(100),
+  GENERATION_DAILY_QUOTA_PREMIUM: int(0).default(500),
+  GENERATION_PRIORITY_FREE: int(0, 1_000).default(1),
+  GENERATION_PRIORITY_PRO: int(0, 1_000).default(5),
+  GENERATION_PRIORITY_PREMIUM: int(0, 1_000).default(10),
+  GENERATION_MAX_ATTEMPTS: int(1, 20).default(3),
+  GENERATION_PROCESSING_TIMEOUT_SECONDS: int(10, 86_400).default(300),
+  GENERATION_MODELS: list.default(["sdxl-turbo", "flux", "midjourney"]),
+  GENERATION_DEFAULT_MODEL: z.string().min(1).default("sdxl-turbo"),
+
+  // Ranking (see src/features/ranking/scores.ts and README)
+  RANK_WEIGHT_VOTE: z.coerce.number().min(0).default(1),
+  RANK_WEIGHT_COMMENT: z.coerce.number().min(0).default(2),
+  RANK_WEIGHT_SHARE: z.coerce.number().min(0).default(3),
+  RANK_WEIGHT_VIEW: z.coerce.number().min(0).default(0.05),
+  RANK_TRENDING_GRAVITY: z.coerce.number().min(0.1).max(5).default(1.5),
+  RANK_TRENDING_AGE_OFFSET_HOURS: z.coerce.number().min(0).max(48).default(2),
+  RANK_HOT_CONFIDENCE_Z: z.coerce.number().min(0.1).max(5).default(1.96),
+
   // Jobs
   JOB_TIME_BUDGET_MS: int(1_000, 15 * 60_000).default(25_000),
   JOB_LEASE_SECONDS: int(10, 3_600).default(120),
@@ -126,9 +148,26 @@ export interface Config {
     };
   };
   profileCacheTtlSeconds: number;
+  ranking: RankingConstants;
+  generation: {
+    workerToken: string;
+    dailyQuota: Record<"free" | "pro" | "premium", number>;
+    priority: Record<"free" | "pro" | "premium", number>;
+    maxAttempts: number;
+    processingTimeoutSeconds: number;
+    models: string[];
+    defaultModel: string;
+  };
 }
 
 export type OAuthProvider = "google" | "apple";
+
+export interface RankingConstants {
+  weights: { vote: number; comment: number; share: number; view: number };
+  trendingGravity: number;
+  trendingAgeOffsetHours: number;
+  hotConfidenceZ: number;
+}
 
 export class ConfigError extends Error {
   override name = "ConfigError";
@@ -208,6 +247,34 @@ export function loadConfig(env: Record<string, unknown>): Config {
       },
     },
     profileCacheTtlSeconds: e.PROFILE_CACHE_TTL_SECONDS,
+    ranking: {
+      weights: {
+        vote: e.RANK_WEIGHT_VOTE,
+        comment: e.RANK_WEIGHT_COMMENT,
+        share: e.RANK_WEIGHT_SHARE,
+        view: e.RANK_WEIGHT_VIEW,
+      },
+      trendingGravity: e.RANK_TRENDING_GRAVITY,
+      trendingAgeOffsetHours: e.RANK_TRENDING_AGE_OFFSET_HOURS,
+      hotConfidenceZ: e.RANK_HOT_CONFIDENCE_Z,
+    },
+    generation: {
+      workerToken: e.GPU_WORKER_TOKEN,
+      dailyQuota: {
+        free: e.GENERATION_DAILY_QUOTA_FREE,
+        pro: e.GENERATION_DAILY_QUOTA_PRO,
+        premium: e.GENERATION_DAILY_QUOTA_PREMIUM,
+      },
+      priority: {
+        free: e.GENERATION_PRIORITY_FREE,
+        pro: e.GENERATION_PRIORITY_PRO,
+        premium: e.GENERATION_PRIORITY_PREMIUM,
+      },
+      maxAttempts: e.GENERATION_MAX_ATTEMPTS,
+      processingTimeoutSeconds: e.GENERATION_PROCESSING_TIMEOUT_SECONDS,
+      models: e.GENERATION_MODELS,
+      defaultModel: e.GENERATION_DEFAULT_MODEL,
+    },
   };
 }
 

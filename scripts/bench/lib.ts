@@ -91,6 +91,7 @@ export async function startBenchStack(extraVars: Record<string, string> = {}): P
     LOG_LEVEL: "warn",
     SERVER_TIMING: "true",
     JWT_SECRET: secret() + secret(),
+    GPU_WORKER_TOKEN: secret(),
     IP_HASH_SALT: secret(),
     RATE_LIMIT_API_MAX_REQUESTS: "100000000",
     ...extraVars,

@@ -81,6 +81,7 @@ function testBindings(plan: TestPlan): Record<string, string> {
     LOG_LEVEL: "warn",
     SERVER_TIMING: "true",
     JWT_SECRET: "test-jwt-secret-0123456789abcdef0123456789",
+    GPU_WORKER_TOKEN: "test-gpu-worker-token-0123456789",
     OAUTH_GOOGLE_JWKS_URL: `${jwks}/google/jwks.json`,
     OAUTH_GOOGLE_ISSUERS: "https://accounts.google.test",
     OAUTH_GOOGLE_CLIENT_IDS: "circle-test-google",
