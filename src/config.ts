@@ -90,6 +90,19 @@ const EnvSchema = z.object({
   GENERATION_MODELS: list.default(["sdxl-turbo", "flux", "midjourney"]),
   GENERATION_DEFAULT_MODEL: z.string().min(1).default("sdxl-turbo"),
 
+  // Posts and votes
+  POST_BANNED_WORDS: list.default([]),
+  POST_NSFW_FLAG_THRESHOLD: z.coerce.number().min(0).max(1).default(0.8),
+  POST_MAX_TAGS: int(0, 50).default(10),
+  SHARE_BASE_URL: z.url().default("https://circle.example/p"),
+  VOTE_DAILY_QUOTA_FREE: int(0).default(50),
+  VOTE_DAILY_QUOTA_PRO: int(0).default(200),
+  VOTE_DAILY_QUOTA_PREMIUM: int(0).default(1_000),
+  VOTE_FRAUD_FLAG_THRESHOLD: z.coerce.number().min(0).max(1).default(0.7),
+  VOTE_FRAUD_ACCOUNTS_PER_IP: int(1).default(3),
+  VOTE_FRAUD_ACCOUNTS_PER_DEVICE: int(1).default(2),
+  POST_VOTES_COUNTER_TTL_SECONDS: int(60).default(86_400),
+
   // Ranking (see src/features/ranking/scores.ts and README)
   RANK_WEIGHT_VOTE: z.coerce.number().min(0).default(1),
   RANK_WEIGHT_COMMENT: z.coerce.number().min(0).default(2),
@@ -149,6 +162,14 @@ export interface Config {
   };
   profileCacheTtlSeconds: number;
   ranking: RankingConstants;
+  posts: { bannedWords: string[]; nsfwFlagThreshold: number; maxTags: number; shareBaseUrl: string };
+  votes: {
+    dailyQuota: Record<"free" | "pro" | "premium", number>;
+    fraudFlagThreshold: number;
+    accountsPerIp: number;
+    accountsPerDevice: number;
+    counterTtlSeconds: number;
+  };
   generation: {
     workerToken: string;
     dailyQuota: Record<"free" | "pro" | "premium", number>;
@@ -247,6 +268,19 @@ export function loadConfig(env: Record<string, unknown>): Config {
       },
     },
     profileCacheTtlSeconds: e.PROFILE_CACHE_TTL_SECONDS,
+    posts: {
+      bannedWords: e.POST_BANNED_WORDS.map((w) => w.toLowerCase()),
+      nsfwFlagThreshold: e.POST_NSFW_FLAG_THRESHOLD,
+      maxTags: e.POST_MAX_TAGS,
+      shareBaseUrl: e.SHARE_BASE_URL.replace(/\/+$/, ""),
+    },
+    votes: {
+      dailyQuota: { free: e.VOTE_DAILY_QUOTA_FREE, pro: e.VOTE_DAILY_QUOTA_PRO, premium: e.VOTE_DAILY_QUOTA_PREMIUM },
+      fraudFlagThreshold: e.VOTE_FRAUD_FLAG_THRESHOLD,
+      accountsPerIp: e.VOTE_FRAUD_ACCOUNTS_PER_IP,
+      accountsPerDevice: e.VOTE_FRAUD_ACCOUNTS_PER_DEVICE,
+      counterTtlSeconds: e.POST_VOTES_COUNTER_TTL_SECONDS,
+    },
     ranking: {
       weights: {
         vote: e.RANK_WEIGHT_VOTE,

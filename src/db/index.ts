@@ -2,6 +2,9 @@ import type { AnalyticsEventDoc } from "../features/analytics/schema";
 import type { AuditLogDoc } from "../features/audit/service";
 import type { EmailOutboxDoc, EmailTokenDoc, SessionDoc } from "../features/auth/schema";
 import type { FollowDoc } from "../features/follows/service";
+import type { GenerationJobDoc } from "../features/generations/schema";
+import type { PostDoc } from "../features/posts/schema";
+import type { VoteDoc } from "../features/votes/service";
 import type { UserDoc } from "../features/users/schema";
 import type { JobRunDoc } from "../jobs/types";
 import type { Collection, DataApiClient, Document } from "../platform/mongo/client";
@@ -17,6 +20,9 @@ interface DocumentTypes {
   emailTokens: EmailTokenDoc;
   emailOutbox: EmailOutboxDoc;
   auditLogs: AuditLogDoc;
+  generationJobs: GenerationJobDoc;
+  posts: PostDoc;
+  votes: VoteDoc;
 }
 
 export type Db = { [K in CollectionKey]: Collection<K extends keyof DocumentTypes ? DocumentTypes[K] : Document> };

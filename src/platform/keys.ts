@@ -14,10 +14,14 @@ export const keys = {
   // Feed caching
   feedTrending: (page: string | number) => `feed:trending:${page}`,
   feedNew: (page: string | number) => `feed:new:${page}`,
+  feedHot: (page: string | number) => `feed:hot:${page}`,
   feedUser: (userId: string, page: string | number) => `feed:user:${userId}:${page}`,
   feedFollowing: (userId: string, page: string | number) => `feed:following:${userId}:${page}`,
   // Real-time counters
   postVotes: (postId: string) => `post:votes:${postId}`,
+  // Posts whose Redis counters changed since the counters job last synced them to MongoDB
+  countersDirtyPosts: () => "counters:dirty:posts",
+  countersSyncingPosts: () => "counters:syncing:posts",
   // Leaderboards
   leaderboardDaily: () => "leaderboard:daily",
   leaderboardWeekly: () => "leaderboard:weekly",

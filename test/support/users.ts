@@ -93,3 +93,32 @@ export async function idToken(
     .setExpirationTime(options.expiresIn ?? "10m")
     .sign(key);
 }
+
+/**
+ * Many users quickly: written to the database and given access tokens directly (no password hashing),
+ * for tests that need crowds (vote storms). Identity itself is tested through signup and login.
+ */
+export async function crowd(n: number, tier: "free" | "pro" | "premium" = "free"): Promise<TestUser[]> {
+  const { newUserDoc } = await import("../../src/features/auth/service");
+  const { signAccessToken } = await import("../../src/platform/tokens");
+  const { tokenSettings } = await import("../../src/http/auth");
+  const docs = Array.from({ length: n }, () => {
+    const username = uniqueName("c");
+    return newUserDoc(deps, { username, email: `${username}@${TEST_EMAIL_DOMAIN}`, passwordHash: null, displayName: username, tier });
+  });
+  await deps.db.users.insertMany(docs);
+  return Promise.all(
+    docs.map(async (d) => ({
+      id: d._id.toHexString(),
+      username: d.username,
+      email: d.email ?? "",
+      password: "",
+      refreshToken: "",
+      accessToken: await signAccessToken(
+        { sub: d._id.toHexString(), sid: new ObjectId().toHexString(), role: "user", tier },
+        tokenSettings(deps),
+        new Date(),
+      ),
+    })),
+  );
+}

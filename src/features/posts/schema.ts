@@ -1,0 +1,157 @@
+import { z } from "@hono/zod-openapi";
+import type { ObjectId } from "../../platform/ids";
+
+export const VISIBILITIES = ["public", "followers", "private"] as const;
+export const MODERATION_STATUSES = ["pending", "approved", "rejected", "flagged"] as const;
+export type Visibility = (typeof VISIBILITIES)[number];
+export type ModerationStatus = (typeof MODERATION_STATUSES)[number];
+
+/** `posts` (seed 000) plus `authorShadowBanned`, denormalized so every feed can filter without a join. */
+export interface PostDoc {
+  _id: ObjectId;
+  userId: ObjectId;
+  username: string;
+  userAvatarUrl: string | null;
+  userTier: string;
+  authorShadowBanned: boolean;
+  generationId: ObjectId;
+  prompt: string;
+  refinedPrompt: string | null;
+  imageUrl: string;
+  thumbnailUrl: string;
+  imageWidth: number;
+  imageHeight: number;
+  blurhash: string | null;
+  model: string;
+  modelVersion: string | null;
+  generationTimeMs: number | null;
+  generationParams: { steps: number | null; cfgScale: number | null; seed: number | null; negativePrompt: string | null };
+  hasWatermark: boolean;
+  voteCount: number;
+  commentCount: number;
+  shareCount: number;
+  viewCount: number;
+  engagementScore: number;
+  trendingScore: number;
+  hotScore: number;
+  gemMultiplier: number;
+  tags: string[];
+  category: string | null;
+  nsfw: boolean;
+  nsfwScore: number | null;
+  moderationStatus: ModerationStatus;
+  moderationReviewedAt: Date | null;
+  moderationReviewedBy: string | null;
+  moderationNotes: string | null;
+  shareableUrl: string;
+  shareCaption: string | null;
+  visibility: Visibility;
+  isPinned: boolean;
+  createdAt: Date;
+  updatedAt: Date;
+  deletedAt: Date | null;
+}
+
+export const PostIdParam = z.object({ id: z.string().regex(/^[0-9a-f]{24}$/i, "a 24-hex id") });
+
+const Tag = z
+  .string()
+  .trim()
+  .min(1)
+  .max(32)
+  .regex(/^#?[\p{L}\p{N}_-]+$/u, "letters, digits, _ or -");
+const Category = z
+  .string()
+  .trim()
+  .toLowerCase()
+  .regex(/^[a-z0-9_-]{2,32}$/, "2–32 of a-z, 0-9, _ -");
+
+export const CreatePostBody = z
+  .object({
+    generationId: z.string().regex(/^[0-9a-f]{24}$/i, "a 24-hex id"),
+    tags: z.array(Tag).max(10, "at most 10 tags").optional(),
+    category: Category.optional(),
+    visibility: z.enum(VISIBILITIES).optional(),
+    shareCaption: z.string().max(280).optional(),
+  })
+  .strict()
+  .openapi("CreatePost");
+
+export const UpdatePostBody = z
+  .object({
+    tags: z.array(Tag).max(10, "at most 10 tags").optional(),
+    category: Category.nullable().optional(),
+    visibility: z.enum(VISIBILITIES).optional(),
+    isPinned: z.boolean().optional(),
+  })
+  .strict()
+  .openapi("UpdatePost");
+
+export const Post = z
+  .object({
+    id: z.string(),
+    userId: z.string(),
+    username: z.string(),
+    userAvatarUrl: z.string().nullable(),
+    prompt: z.string(),
+    imageUrl: z.string(),
+    thumbnailUrl: z.string(),
+    imageWidth: z.number().int(),
+    imageHeight: z.number().int(),
+    blurhash: z.string().nullable(),
+    model: z.string(),
+    tags: z.array(z.string()),
+    category: z.string().nullable(),
+    voteCount: z.number().int(),
+    commentCount: z.number().int(),
+    shareCount: z.number().int(),
+    viewCount: z.number().int(),
+    visibility: z.enum(VISIBILITIES),
+    moderationStatus: z.enum(MODERATION_STATUSES),
+    hasWatermark: z.boolean(),
+    isPinned: z.boolean(),
+    shareableUrl: z.string(),
+    createdAt: z.string(),
+    viewer: z.object({ voted: z.boolean() }),
+  })
+  .openapi("Post");
+
+export const PostPage = z.object({ items: z.array(Post), nextCursor: z.string().nullable() }).openapi("PostPage");
+
+export type Post = z.infer<typeof Post>;
+export type CreatePostBody = z.infer<typeof CreatePostBody>;
+export type UpdatePostBody = z.infer<typeof UpdatePostBody>;
+
+export function toPost(p: PostDoc, voted: boolean, liveVoteCount?: number): Post {
+  return {
+    id: p._id.toHexString(),
+    userId: p.userId.toHexString(),
+    username: p.username,
+    userAvatarUrl: p.userAvatarUrl,
+    prompt: p.prompt,
+    imageUrl: p.imageUrl,
+    thumbnailUrl: p.thumbnailUrl,
+    imageWidth: p.imageWidth,
+    imageHeight: p.imageHeight,
+    blurhash: p.blurhash,
+    model: p.model,
+    tags: p.tags,
+    category: p.category,
+    voteCount: liveVoteCount ?? p.voteCount,
+    commentCount: p.commentCount,
+    shareCount: p.shareCount,
+    viewCount: p.viewCount,
+    visibility: p.visibility,
+    moderationStatus: p.moderationStatus,
+    hasWatermark: p.hasWatermark,
+    isPinned: p.isPinned,
+    shareableUrl: p.shareableUrl,
+    createdAt: p.createdAt.toISOString(),
+    viewer: { voted },
+  };
+}
+
+/** Tags are stored lower-case, without '#', de-duplicated, in the order given. */
+export function normalizeTags(tags: string[] | undefined): string[] {
+  return [...new Set((tags ?? []).map((t) => t.trim().replace(/^#/, "").toLowerCase()))];
+}

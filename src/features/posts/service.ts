@@ -1,0 +1,202 @@
+import type { Deps } from "../../deps";
+import type { Viewer } from "../../http/context";
+import { ApiError } from "../../http/errors";
+import { newObjectId, ObjectId } from "../../platform/ids";
+import { type Collection, DuplicateKeyError } from "../../platform/mongo/client";
+import { invalidateFeedCaches } from "../feeds/service";
+import { liveVoteCounts, votedByViewer } from "../votes/service";
+import {
+  type CreatePostBody,
+  type ModerationStatus,
+  normalizeTags,
+  type Post,
+  type PostDoc,
+  toPost,
+  type UpdatePostBody,
+} from "./schema";
+import { findVisiblePost } from "./visibility";
+
+/** The fields of a finished generation job that a post copies (see the generations feature). */
+interface CompletedGeneration {
+  _id: ObjectId;
+  userId: ObjectId;
+  status: string;
+  postId?: ObjectId | null;
+  prompt: string;
+  refinedPrompt?: string | null;
+  model: string;
+  imageUrl?: string;
+  thumbnailUrl?: string;
+  imageWidth?: number;
+  imageHeight?: number;
+  blurhash?: string | null;
+  generationTimeMs?: number | null;
+  negativePrompt?: string | null;
+  steps?: number | null;
+  cfgScale?: number | null;
+  seed?: number | null;
+  hasWatermark?: boolean;
+  nsfwScore?: number | null;
+}
+
+/**
+ * The automatic moderation hook: a post starts approved unless its prompt contains a banned word (pending,
+ * for review) or the generator's NSFW score is over the threshold (flagged). Only approved posts reach feeds.
+ */
+export function initialModeration(
+  prompt: string,
+  nsfwScore: number | null | undefined,
+  rules: { bannedWords: string[]; nsfwFlagThreshold: number },
+): ModerationStatus {
+  if (nsfwScore != null && nsfwScore > rules.nsfwFlagThreshold) return "flagged";
+  const words = new Set(prompt.toLowerCase().split(/[^\p{L}\p{N}]+/u));
+  if (rules.bannedWords.some((w) => words.has(w))) return "pending";
+  return "approved";
+}
+
+/**
+ * Publishes a completed generation as a post, once per job. The job is claimed for posting by a conditional
+ * update that also fixes the post's id in advance, so concurrent requests produce one post, and a request
+ * that crashed between claim and insert is completed by the next one with the same id.
+ */
+export async function createPost(deps: Deps, viewer: Viewer, body: CreatePostBody): Promise<Post> {
+  const me = new ObjectId(viewer.id);
+  const jobId = new ObjectId(body.generationId);
+  const jobs = deps.db.generationJobs as unknown as Collection<CompletedGeneration>;
+  const [claimed, author] = await Promise.all([
+    jobs.findOneAndUpdate(
+      { _id: jobId, userId: me, status: "completed", postId: null },
+      { $set: { postId: newObjectId() } },
+      { returnDocument: "after" },
+    ),
+    deps.db.users.findOne({ _id: me, deletedAt: null }),
+  ]);
+  if (!author) throw ApiError.notFound("Account not found.");
+  let job = claimed;
+  if (!job) {
+    job = await jobs.findOne({ _id: jobId, userId: me });
+    if (!job) throw ApiError.notFound("No such generation.");
+    if (job.status !== "completed") throw ApiError.conflict("generation_not_ready", "The generation has not completed.");
+    if (!job.postId || (await deps.db.posts.findOne({ _id: job.postId }, { projection: { _id: 1 } }))) {
+      throw ApiError.conflict("already_posted", "This generation has already been posted.");
+    }
+  }
+  const now = deps.clock.now();
+  const postId = job.postId as ObjectId;
+  const post: PostDoc = {
+    _id: postId,
+    userId: me,
+    username: author.username,
+    userAvatarUrl: author.avatarUrl ?? null,
+    userTier: author.tier,
+    authorShadowBanned: Boolean(author.shadowBanned),
+    generationId: jobId,
+    prompt: job.prompt,
+    refinedPrompt: job.refinedPrompt ?? null,
+    imageUrl: job.imageUrl ?? "",
+    thumbnailUrl: job.thumbnailUrl ?? job.imageUrl ?? "",
+    imageWidth: job.imageWidth ?? 0,
+    imageHeight: job.imageHeight ?? 0,
+    blurhash: job.blurhash ?? null,
+    model: job.model,
+    modelVersion: null,
+    generationTimeMs: job.generationTimeMs ?? null,
+    generationParams: {
+      steps: job.steps ?? null,
+      cfgScale: job.cfgScale ?? null,
+      seed: job.seed ?? null,
+      negativePrompt: job.negativePrompt ?? null,
+    },
+    hasWatermark: job.hasWatermark ?? author.tier === "free",
+    voteCount: 0,
+    commentCount: 0,
+    shareCount: 0,
+    viewCount: 0,
+    engagementScore: 0,
+    trendingScore: 0,
+    hotScore: 0,
+    gemMultiplier: 1,
+    tags: normalizeTags(body.tags),
+    category: body.category ?? null,
+    nsfw: (job.nsfwScore ?? 0) > deps.config.posts.nsfwFlagThreshold,
+    nsfwScore: job.nsfwScore ?? null,
+    moderationStatus: initialModeration(job.prompt, job.nsfwScore, deps.config.posts),
+    moderationReviewedAt: null,
+    moderationReviewedBy: "auto",
+    moderationNotes: null,
+    shareableUrl: `${deps.config.posts.shareBaseUrl}/${postId.toHexString()}`,
+    shareCaption: body.shareCaption ?? null,
+    visibility: body.visibility ?? "public",
+    isPinned: false,
+    createdAt: now,
+    updatedAt: now,
+    deletedAt: null,
+  };
+  try {
+    await deps.db.posts.insertOne(post);
+  } catch (error) {
+    if (error instanceof DuplicateKeyError) throw ApiError.conflict("already_posted", "This generation has already been posted.");
+    throw error;
+  }
+  await Promise.all([
+    deps.db.users.updateOne({ _id: me }, { $inc: { totalPosts: 1 } }),
+    invalidateFeedCaches(deps),
+  ]);
+  return toPost(post, false);
+}
+
+export async function getPost(deps: Deps, viewer: Viewer | undefined, postId: string): Promise<Post> {
+  const post = await findVisiblePost(deps, viewer, postId);
+  const [voted, counts] = await Promise.all([
+    viewer ? votedByViewer(deps, viewer.id, [post._id]) : Promise.resolve(new Set<string>()),
+    liveVoteCounts(deps, [post._id]),
+  ]);
+  return toPost(post, voted.has(postId), counts.get(postId));
+}
+
+async function ownPost(deps: Deps, viewer: Viewer, postId: string): Promise<PostDoc> {
+  const post = await deps.db.posts.findOne({ _id: new ObjectId(postId), userId: new ObjectId(viewer.id), deletedAt: null });
+  if (!post) throw ApiError.notFound("No such post.");
+  return post;
+}
+
+export async function updatePost(deps: Deps, viewer: Viewer, postId: string, patch: UpdatePostBody): Promise<Post> {
+  await ownPost(deps, viewer, postId);
+  const set: Record<string, unknown> = { updatedAt: deps.clock.now() };
+  if (patch.tags !== undefined) set.tags = normalizeTags(patch.tags);
+  if (patch.category !== undefined) set.category = patch.category;
+  if (patch.visibility !== undefined) set.visibility = patch.visibility;
+  if (patch.isPinned !== undefined) set.isPinned = patch.isPinned;
+  const updated = await deps.db.posts.findOneAndUpdate(
+    { _id: new ObjectId(postId), userId: new ObjectId(viewer.id), deletedAt: null },
+    { $set: set },
+    { returnDocument: "after" },
+  );
+  if (!updated) throw ApiError.notFound("No such post.");
+  return getPost(deps, viewer, postId);
+}
+
+/** Soft delete by the author; `totalPosts` moves only for the request that actually deleted it. */
+export async function deletePost(deps: Deps, viewer: Viewer, postId: string): Promise<void> {
+  const me = new ObjectId(viewer.id);
+  const deleted = await deps.db.posts.findOneAndUpdate(
+    { _id: new ObjectId(postId), userId: me, deletedAt: null },
+    { $set: { deletedAt: deps.clock.now(), isPinned: false } },
+  );
+  if (!deleted) throw ApiError.notFound("No such post.");
+  await Promise.all([deps.db.users.updateOne({ _id: me }, { $inc: { totalPosts: -1 } }), invalidateFeedCaches(deps)]);
+}
+
+export async function sharePost(
+  deps: Deps,
+  viewer: Viewer | undefined,
+  postId: string,
+): Promise<{ shareableUrl: string; shareCount: number }> {
+  const post = await findVisiblePost(deps, viewer, postId);
+  const updated = await deps.db.posts.findOneAndUpdate(
+    { _id: post._id },
+    { $inc: { shareCount: 1 } },
+    { returnDocument: "after", projection: { shareCount: 1, shareableUrl: 1 } },
+  );
+  return { shareableUrl: post.shareableUrl, shareCount: updated?.shareCount ?? post.shareCount + 1 };
+}

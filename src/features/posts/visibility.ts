@@ -1,0 +1,42 @@
+import type { Deps } from "../../deps";
+import type { Viewer } from "../../http/context";
+import { ApiError } from "../../http/errors";
+import { ObjectId } from "../../platform/ids";
+import type { PostDoc } from "./schema";
+
+/**
+ * Who may see a post: its author always (unless deleted); anyone else only when it is approved, its author
+ * is not shadow-banned, and it is public, or followers-only and they follow the author.
+ */
+export function canSee(post: PostDoc, viewerId: string | null, followsAuthor: boolean): boolean {
+  if (post.deletedAt) return false;
+  if (viewerId && post.userId.toHexString() === viewerId) return true;
+  if (post.moderationStatus !== "approved" || post.authorShadowBanned) return false;
+  if (post.visibility === "public") return true;
+  return post.visibility === "followers" && followsAuthor;
+}
+
+/** A post the viewer may see, or the same 404 for missing and forbidden ones. */
+export async function findVisiblePost(deps: Deps, viewer: Viewer | undefined, postId: string): Promise<PostDoc> {
+  const post = await deps.db.posts.findOne({ _id: new ObjectId(postId), deletedAt: null });
+  if (!post) throw ApiError.notFound("No such post.");
+  let follows = false;
+  if (post.visibility === "followers" && viewer && viewer.id !== post.userId.toHexString()) {
+    follows = Boolean(
+      await deps.db.follows.findOne(
+        { followerId: new ObjectId(viewer.id), followingId: post.userId },
+        { projection: { _id: 1 } },
+      ),
+    );
+  }
+  if (!canSee(post, viewer?.id ?? null, follows)) throw ApiError.notFound("No such post.");
+  return post;
+}
+
+/** The filter every public feed applies: approved, public, not deleted, author not shadow-banned. */
+export const PUBLIC_FEED_FILTER = {
+  deletedAt: null,
+  moderationStatus: "approved",
+  authorShadowBanned: false,
+  visibility: "public",
+} as const;

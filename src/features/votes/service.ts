@@ -1,0 +1,186 @@
+import type { Deps } from "../../deps";
+import type { Viewer } from "../../http/context";
+import { ApiError } from "../../http/errors";
+import { utcDay } from "../../platform/clock";
+import { newObjectId, ObjectId } from "../../platform/ids";
+import { DuplicateKeyError } from "../../platform/mongo/client";
+import { ipHash, type RequestMeta } from "../audit/service";
+import { findVisiblePost } from "../posts/visibility";
+import { voteFraudScore } from "./fraud";
+
+const DAY_SECONDS = 86_400;
+const DEVICE_WINDOW_SECONDS = 30 * DAY_SECONDS;
+
+/** `votes` (seed 000) plus `shadow` (the voter was shadow-banned: recorded, but counted nowhere). */
+export interface VoteDoc {
+  _id: ObjectId;
+  postId: ObjectId;
+  userId: ObjectId;
+  postAuthorId: ObjectId;
+  deviceId: string | null;
+  ipHash: string;
+  sessionId: string;
+  gemAwarded: boolean;
+  gemBatchId: string | null;
+  createdAt: Date;
+  fraudScore: number;
+  flagged: boolean;
+  shadow: boolean;
+}
+
+// Creates the real-time counter from MongoDB's count when it is missing, then adds; one round trip.
+const INCR_FROM_BASE = `
+if redis.call('EXISTS', KEYS[1]) == 0 then redis.call('SET', KEYS[1], ARGV[1]) end
+local n = redis.call('INCRBY', KEYS[1], ARGV[2])
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+return n`;
+
+function secondsToUtcMidnight(now: Date): number {
+  const next = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() + 1);
+  return Math.max(1, Math.ceil((next - now.getTime()) / 1000));
+}
+
+/**
+ * One vote per (post, user), enforced by the unique index even under concurrent requests. The daily quota,
+ * the fraud sets and the real-time counter are Redis; the vote itself and the user counters are MongoDB.
+ */
+export async function castVote(
+  deps: Deps,
+  viewer: Viewer,
+  meta: RequestMeta & { deviceId: string | null },
+  postId: string,
+): Promise<{ voted: true; voteCount: number }> {
+  const post = await findVisiblePost(deps, viewer, postId);
+  if (post.userId.toHexString() === viewer.id) throw ApiError.forbidden("You cannot vote on your own post.");
+  const now = deps.clock.now();
+  const day = utcDay(now);
+  const hashedIp = await ipHash(deps, meta.ip);
+  const quotaKey = deps.keys.rateVote(viewer.id, day);
+  const quota = deps.config.votes.dailyQuota[viewer.tier];
+
+  // Fraud signals first (recording this account on the IP and device sets), then the vote.
+  const signals = deps.redis.pipeline();
+  signals.sadd(deps.keys.fraudIp(hashedIp, day), viewer.id);
+  signals.expire(deps.keys.fraudIp(hashedIp, day), DAY_SECONDS);
+  signals.scard(deps.keys.fraudIp(hashedIp, day));
+  if (meta.deviceId) {
+    signals.sadd(deps.keys.fraudDevice(meta.deviceId), viewer.id);
+    signals.expire(deps.keys.fraudDevice(meta.deviceId), DEVICE_WINDOW_SECONDS);
+    signals.scard(deps.keys.fraudDevice(meta.deviceId));
+  }
+  const [replies, voter] = await Promise.all([
+    signals.exec() as Promise<number[]>,
+    deps.db.users.findOne({ _id: new ObjectId(viewer.id) }, { projection: { trustScore: 1, shadowBanned: 1 } }),
+  ]);
+  const fraudScore = voteFraudScore(
+    {
+      accountsOnIp: replies[2] ?? 1,
+      accountsOnDevice: meta.deviceId ? (replies[5] ?? 1) : 1,
+      trustScore: voter?.trustScore ?? 50,
+      hasDevice: Boolean(meta.deviceId),
+    },
+    deps.config.votes,
+  );
+  const vote: VoteDoc = {
+    _id: newObjectId(),
+    postId: post._id,
+    userId: new ObjectId(viewer.id),
+    postAuthorId: post.userId,
+    deviceId: meta.deviceId,
+    ipHash: hashedIp,
+    sessionId: viewer.sessionId,
+    gemAwarded: false,
+    gemBatchId: null,
+    createdAt: now,
+    fraudScore,
+    flagged: fraudScore >= deps.config.votes.fraudFlagThreshold,
+    shadow: Boolean(voter?.shadowBanned),
+  };
+  try {
+    await deps.db.votes.insertOne(vote);
+  } catch (error) {
+    if (!(error instanceof DuplicateKeyError)) throw error;
+    // Already voted: no further effect, and no quota used. The winning request may not have bumped the
+    // counter yet, but this vote exists, so the count is at least 1.
+    const counts = await liveVoteCounts(deps, [post._id]);
+    return { voted: true, voteCount: Math.max(counts.get(postId) ?? post.voteCount, 1) };
+  }
+  // Only a vote that was actually recorded uses quota; over the quota it is taken back before it counted.
+  const usage = deps.redis.pipeline();
+  usage.incr(quotaKey);
+  usage.expire(quotaKey, DAY_SECONDS);
+  const [used = 0] = (await usage.exec()) as number[];
+  if (used > quota) {
+    await Promise.all([deps.db.votes.deleteOne({ _id: vote._id }), deps.redis.decr(quotaKey)]);
+    throw new ApiError("quota_exceeded", `Daily vote quota of ${quota} reached.`, {
+      headers: { "Retry-After": String(secondsToUtcMidnight(now)) },
+    });
+  }
+  if (vote.shadow) return { voted: true, voteCount: post.voteCount };
+  const [voteCount] = await Promise.all([
+    bumpVoteCounter(deps, post._id, post.voteCount, 1),
+    deps.db.users.bulkWrite(
+      [
+        { updateOne: { filter: { _id: vote.userId }, update: { $inc: { totalVotesGiven: 1 } } } },
+        { updateOne: { filter: { _id: post.userId }, update: { $inc: { totalVotesReceived: 1 } } } },
+      ],
+      { ordered: false },
+    ),
+  ]);
+  return { voted: true, voteCount };
+}
+
+async function bumpVoteCounter(deps: Deps, postId: ObjectId, base: number, by: 1 | -1): Promise<number> {
+  const id = postId.toHexString();
+  const pipeline = deps.redis.pipeline();
+  pipeline.eval(INCR_FROM_BASE, [deps.keys.postVotes(id)], [base, by, deps.config.votes.counterTtlSeconds]);
+  pipeline.sadd(deps.keys.countersDirtyPosts(), id);
+  const [count] = (await pipeline.exec()) as [number, number];
+  return count;
+}
+
+/** Unvoting is allowed only while the vote is unsettled; once it paid out it stays (409). */
+export async function removeVote(deps: Deps, viewer: Viewer, postId: string): Promise<void> {
+  const post = await findVisiblePost(deps, viewer, postId);
+  const me = new ObjectId(viewer.id);
+  const removed = await deps.db.votes.findOneAndDelete({ postId: post._id, userId: me, gemBatchId: null });
+  if (!removed) {
+    const settled = await deps.db.votes.findOne({ postId: post._id, userId: me }, { projection: { _id: 1 } });
+    if (settled) throw ApiError.conflict("vote_settled", "This vote has already been settled and cannot be removed.");
+    return;
+  }
+  if (removed.shadow) return;
+  await Promise.all([
+    bumpVoteCounter(deps, post._id, post.voteCount, -1),
+    deps.db.users.bulkWrite(
+      [
+        { updateOne: { filter: { _id: me }, update: { $inc: { totalVotesGiven: -1 } } } },
+        { updateOne: { filter: { _id: post.userId }, update: { $inc: { totalVotesReceived: -1 } } } },
+      ],
+      { ordered: false },
+    ),
+  ]);
+}
+
+/** Which of these posts the viewer voted on: one batched lookup per page. */
+export async function votedByViewer(deps: Deps, viewerId: string, postIds: ObjectId[]): Promise<Set<string>> {
+  if (postIds.length === 0) return new Set();
+  const votes = await deps.db.votes.find(
+    { userId: new ObjectId(viewerId), postId: { $in: postIds } },
+    { projection: { postId: 1 }, limit: postIds.length },
+  );
+  return new Set(votes.map((v) => v.postId.toHexString()));
+}
+
+/** Real-time vote counts from Redis where a counter exists (one MGET). */
+export async function liveVoteCounts(deps: Deps, postIds: ObjectId[]): Promise<Map<string, number>> {
+  if (postIds.length === 0) return new Map();
+  const ids = postIds.map((p) => p.toHexString());
+  const values = await deps.redis.mget<(number | null)[]>(...ids.map((id) => deps.keys.postVotes(id)));
+  const counts = new Map<string, number>();
+  ids.forEach((id, i) => {
+    const v = values[i];
+    if (v !== null && v !== undefined) counts.set(id, Number(v));
+  });
+  return counts;
+}

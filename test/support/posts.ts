@@ -1,0 +1,54 @@
+import { newObjectId, ObjectId } from "../../src/platform/ids";
+import { call } from "./api";
+import { testDeps } from "./deps";
+import type { TestUser } from "./users";
+
+const deps = testDeps();
+
+interface PostBody {
+  id: string;
+  voteCount: number;
+  visibility: string;
+  moderationStatus: string;
+  [field: string]: unknown;
+}
+
+/**
+ * A completed generation of `author`, written straight to the queue collection: the GPU-worker path has its
+ * own tests, and the queue is shared, so going through claim here would let suites take each other's jobs.
+ */
+export async function completedGeneration(author: TestUser, prompt = "a lighthouse at dusk, oil painting"): Promise<string> {
+  const id = newObjectId();
+  const now = new Date();
+  await deps.db.generationJobs.insertOne({
+    _id: id,
+    userId: new ObjectId(author.id),
+    prompt,
+    refinedPrompt: null,
+    model: "sdxl-turbo",
+    priority: 1,
+    status: "completed",
+    imageUrl: `https://cdn.example.test/${id.toHexString()}.png`,
+    thumbnailUrl: `https://cdn.example.test/${id.toHexString()}.thumb.png`,
+    imageWidth: 1024,
+    imageHeight: 1024,
+    blurhash: "LEHV6nWB2yk8pyo0adR*.7kCMdnj",
+    generationTimeMs: 1200,
+    hasWatermark: true,
+    attempts: 1,
+    workerId: "test-worker",
+    createdAt: now,
+    startedAt: now,
+    completedAt: now,
+    postId: null,
+  } as never);
+  return id.toHexString();
+}
+
+/** Publishes a post through the API. */
+export async function publishedPost(author: TestUser, body: Record<string, unknown> = {}, prompt?: string): Promise<PostBody> {
+  const generationId = await completedGeneration(author, prompt);
+  const res = await call<PostBody>("POST", "/v1/posts", { token: author.accessToken, body: { generationId, ...body } });
+  if (res.status !== 201) throw new Error(`publishing failed: ${res.status} ${res.text}`);
+  return res.body;
+}
