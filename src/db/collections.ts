@@ -18,6 +18,7 @@ export const collections = {
   emailTokens: "email_tokens",
   emailOutbox: "email_outbox",
   auditLogs: "audit_logs",
+  comments: "comments",
 } as const;
 
 export type CollectionKey = keyof typeof collections;

@@ -1,5 +1,6 @@
 import type { AnalyticsEventDoc } from "../features/analytics/schema";
 import type { AuditLogDoc } from "../features/audit/service";
+import type { CommentDoc } from "../features/comments/schema";
 import type { EmailOutboxDoc, EmailTokenDoc, SessionDoc } from "../features/auth/schema";
 import type { FollowDoc } from "../features/follows/service";
 import type { GenerationJobDoc } from "../features/generations/schema";
@@ -22,6 +23,7 @@ interface DocumentTypes {
   auditLogs: AuditLogDoc;
   generationJobs: GenerationJobDoc;
   posts: PostDoc;
+  comments: CommentDoc;
   votes: VoteDoc;
 }
 

@@ -127,6 +127,12 @@ export const indexes: Record<CollectionKey, IndexSpec[]> = {
     { key: { sentAt: 1, createdAt: 1 }, name: "unsent" },
     { key: { createdAt: 1 }, name: "ttl_1d", expireAfterSeconds: DAY },
   ],
+  // Seed 001's comments, threaded by parentId.
+  comments: [
+    { key: { postId: 1, parentId: 1, _id: 1 }, name: "post_threads" },
+    { key: { parentId: 1, _id: 1 }, name: "replies" },
+    { key: { userId: 1, createdAt: -1 }, name: "user_comments" },
+  ],
   // Seed 002's audit log shape; retention from AUDIT_LOG_TTL_DAYS (see buildIndexes).
   auditLogs: [
     { key: { userId: 1, timestamp: -1 }, name: "user_timestamp" },

@@ -1,0 +1,123 @@
+import type { Deps } from "../../deps";
+import type { Viewer } from "../../http/context";
+import { ApiError } from "../../http/errors";
+import { decodeCursor, encodeCursor } from "../../http/pagination";
+import { newObjectId, ObjectId } from "../../platform/ids";
+import { findVisiblePost } from "../posts/visibility";
+import { type Comment, type CommentDoc, type CommentThread, toComment } from "./schema";
+
+const REPLIES_PER_THREAD = 50;
+
+/**
+ * Adds a comment (or a reply to a top-level comment) to a post the caller can see. `commentCount` counts
+ * live comments and replies; `repliesCount` live replies; both move only with the write that changed them.
+ */
+export async function addComment(
+  deps: Deps,
+  viewer: Viewer,
+  postId: string,
+  body: { content: string; parentId?: string },
+): Promise<Comment> {
+  const post = await findVisiblePost(deps, viewer, postId);
+  const me = new ObjectId(viewer.id);
+  const [author, parent] = await Promise.all([
+    deps.db.users.findOne({ _id: me, deletedAt: null }, { projection: { username: 1, avatarUrl: 1, shadowBanned: 1 } }),
+    body.parentId
+      ? deps.db.comments.findOne({ _id: new ObjectId(body.parentId), postId: post._id, deletedAt: null })
+      : Promise.resolve(null),
+  ]);
+  if (!author) throw ApiError.notFound("Account not found.");
+  if (body.parentId && !parent) throw ApiError.notFound("No such comment on this post.");
+  // Replies attach to the top of their thread, so threads stay one level deep.
+  const parentId = parent ? (parent.parentId ?? parent._id) : null;
+  const now = deps.clock.now();
+  const comment: CommentDoc = {
+    _id: newObjectId(),
+    postId: post._id,
+    userId: me,
+    username: author.username,
+    userAvatarUrl: author.avatarUrl ?? null,
+    parentId,
+    content: body.content,
+    repliesCount: 0,
+    isEdited: false,
+    authorShadowBanned: Boolean(author.shadowBanned),
+    createdAt: now,
+    updatedAt: now,
+    deletedAt: null,
+    deletedBy: null,
+  };
+  await deps.db.comments.insertOne(comment);
+  if (!comment.authorShadowBanned) {
+    await Promise.all([
+      deps.db.posts.updateOne({ _id: post._id }, { $inc: { commentCount: 1 } }),
+      parentId ? deps.db.comments.updateOne({ _id: parentId }, { $inc: { repliesCount: 1 } }) : Promise.resolve(),
+    ]);
+  }
+  return toComment(comment);
+}
+
+/** Top-level comments oldest first with their replies; deleted comments that have replies stay as placeholders. */
+export async function listComments(
+  deps: Deps,
+  viewer: Viewer | undefined,
+  postId: string,
+  page: { limit: number; cursor?: string },
+): Promise<{ items: CommentThread[]; nextCursor: string | null }> {
+  const post = await findVisiblePost(deps, viewer, postId);
+  const visible = (viewerId: string | undefined) => ({
+    $or: [{ authorShadowBanned: { $ne: true } }, ...(viewerId ? [{ userId: new ObjectId(viewerId) }] : [])],
+  });
+  const filter: Record<string, unknown> = {
+    postId: post._id,
+    parentId: null,
+    $and: [visible(viewer?.id), { $or: [{ deletedAt: null }, { repliesCount: { $gt: 0 } }] }],
+  };
+  if (page.cursor) filter._id = { $gt: new ObjectId(decodeCursor(page.cursor).id) };
+  const tops = await deps.db.comments.find(filter, { sort: { _id: 1 }, limit: page.limit + 1 });
+  const pageTops = tops.slice(0, page.limit);
+  const replies = pageTops.length
+    ? await deps.db.comments.find(
+        { parentId: { $in: pageTops.map((t) => t._id) }, deletedAt: null, ...visible(viewer?.id) },
+        { sort: { _id: 1 }, limit: pageTops.length * REPLIES_PER_THREAD },
+      )
+    : [];
+  const items = pageTops.map((t) => ({
+    ...toComment(t),
+    replies: replies.filter((r) => r.parentId?.equals(t._id)).map(toComment),
+  }));
+  const last = pageTops[pageTops.length - 1];
+  return { items, nextCursor: tops.length > page.limit && last ? encodeCursor({ id: last._id.toHexString() }) : null };
+}
+
+export async function editComment(deps: Deps, viewer: Viewer, commentId: string, content: string): Promise<Comment> {
+  const updated = await deps.db.comments.findOneAndUpdate(
+    { _id: new ObjectId(commentId), userId: new ObjectId(viewer.id), deletedAt: null },
+    { $set: { content, isEdited: true, updatedAt: deps.clock.now() } },
+    { returnDocument: "after" },
+  );
+  if (!updated) throw ApiError.notFound("No such comment.");
+  return toComment(updated);
+}
+
+/** Soft delete by the author or a moderator; counters move only for the request that deleted it. */
+export async function deleteComment(deps: Deps, viewer: Viewer, commentId: string): Promise<void> {
+  const moderator = viewer.role === "moderator" || viewer.role === "admin";
+  const filter: Record<string, unknown> = { _id: new ObjectId(commentId), deletedAt: null };
+  if (!moderator) filter.userId = new ObjectId(viewer.id);
+  const existing = await deps.db.comments.findOne(filter, { projection: { userId: 1 } });
+  if (!existing) throw ApiError.notFound("No such comment.");
+  const by = existing.userId.toHexString() === viewer.id ? "author" : "moderator";
+  const deleted = await deps.db.comments.findOneAndUpdate(
+    { ...filter },
+    { $set: { deletedAt: deps.clock.now(), deletedBy: by } },
+  );
+  if (!deleted) throw ApiError.notFound("No such comment.");
+  if (deleted.authorShadowBanned) return;
+  await Promise.all([
+    deps.db.posts.updateOne({ _id: deleted.postId }, { $inc: { commentCount: -1 } }),
+    deleted.parentId
+      ? deps.db.comments.updateOne({ _id: deleted.parentId }, { $inc: { repliesCount: -1 } })
+      : Promise.resolve(),
+  ]);
+}

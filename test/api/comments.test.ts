@@ -1,0 +1,88 @@
+import { describe, expect, it } from "vitest";
+import { ObjectId } from "../../src/platform/ids";
+import { testDeps } from "../support/deps";
+import { call } from "../support/api";
+import { publishedPost } from "../support/posts";
+import { crowd } from "../support/users";
+
+const deps = testDeps();
+
+interface Thread {
+  id: string;
+  content: string | null;
+  repliesCount: number;
+  deleted: boolean;
+  isEdited: boolean;
+  replies: { id: string; content: string | null }[];
+}
+
+const commentCount = async (postId: string) => (await deps.db.posts.findOne({ _id: new ObjectId(postId) }))?.commentCount;
+
+describe("comments", () => {
+  it("threads replies under their top-level comment and keeps counts exact under concurrency", async () => {
+    const [author, a, b] = await crowd(3);
+    const post = await publishedPost(author!);
+    const top = await call<{ id: string }>("POST", `/v1/posts/${post.id}/comments`, { token: a!.accessToken, body: { content: "Lovely light" } });
+    expect(top.status).toBe(201);
+    const replies = await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        call<{ id: string; parentId: string }>("POST", `/v1/posts/${post.id}/comments`, {
+          token: b!.accessToken,
+          body: { content: `reply ${i}`, parentId: top.body.id },
+        }),
+      ),
+    );
+    expect(replies.every((r) => r.status === 201 && r.body.parentId === top.body.id)).toBe(true);
+    // A reply to a reply joins the same thread.
+    const nested = await call<{ parentId: string }>("POST", `/v1/posts/${post.id}/comments`, {
+      token: a!.accessToken,
+      body: { content: "thanks", parentId: replies[0]!.body.id },
+    });
+    expect(nested.body.parentId).toBe(top.body.id);
+    expect(await commentCount(post.id)).toBe(22);
+    const list = await call<{ items: Thread[] }>("GET", `/v1/posts/${post.id}/comments`);
+    expect(list.body.items).toHaveLength(1);
+    expect(list.body.items[0]).toMatchObject({ repliesCount: 21 });
+    expect(list.body.items[0]!.replies).toHaveLength(21);
+  });
+
+  it("lets the author edit (marked edited) and delete; a moderator may delete; others get 404", async () => {
+    const [author, writer, other] = await crowd(3);
+    const post = await publishedPost(author!);
+    const c = await call<{ id: string }>("POST", `/v1/posts/${post.id}/comments`, { token: writer!.accessToken, body: { content: "first" } });
+    expect((await call("PATCH", `/v1/comments/${c.body.id}`, { token: other!.accessToken, body: { content: "x" } })).status).toBe(404);
+    const edited = await call<{ content: string; isEdited: boolean }>("PATCH", `/v1/comments/${c.body.id}`, {
+      token: writer!.accessToken,
+      body: { content: "first, edited" },
+    });
+    expect(edited.body).toMatchObject({ content: "first, edited", isEdited: true });
+    expect((await call("DELETE", `/v1/comments/${c.body.id}`, { token: other!.accessToken })).status).toBe(404);
+    const deletes = await Promise.all(
+      Array.from({ length: 5 }, () => call("DELETE", `/v1/comments/${c.body.id}`, { token: writer!.accessToken })),
+    );
+    expect(deletes.filter((r) => r.status === 204)).toHaveLength(1);
+    expect(await commentCount(post.id)).toBe(0);
+
+    const second = await call<{ id: string }>("POST", `/v1/posts/${post.id}/comments`, { token: writer!.accessToken, body: { content: "again" } });
+    await deps.db.users.updateOne({ _id: new ObjectId(other!.id) }, { $set: { role: "moderator" } });
+    const { signAccessToken } = await import("../../src/platform/tokens");
+    const { tokenSettings } = await import("../../src/http/auth");
+    const modToken = await signAccessToken({ sub: other!.id, sid: new ObjectId().toHexString(), role: "moderator", tier: "free" }, tokenSettings(deps), new Date());
+    expect((await call("DELETE", `/v1/comments/${second.body.id}`, { token: modToken })).status).toBe(204);
+    expect((await deps.db.comments.findOne({ _id: new ObjectId(second.body.id) }))?.deletedBy).toBe("moderator");
+  });
+
+  it("rejects empty or too long content, a parent from another post, and comments on invisible posts", async () => {
+    const [author, writer] = await crowd(2);
+    const post = await publishedPost(author!);
+    const other = await publishedPost(author!);
+    const priv = await publishedPost(author!, { visibility: "private" });
+    const on = (id: string, body: unknown) => call<{ errors?: { path: string }[] }>("POST", `/v1/posts/${id}/comments`, { token: writer!.accessToken, body });
+    expect((await on(post.id, { content: "   " })).body.errors?.[0]?.path).toBe("content");
+    expect((await on(post.id, { content: "x".repeat(1001) })).status).toBe(400);
+    const c = await on(other.id, { content: "elsewhere" });
+    expect((await on(post.id, { content: "hi", parentId: (c.body as unknown as { id: string }).id })).status).toBe(404);
+    expect((await on(priv.id, { content: "hi" })).status).toBe(404);
+    expect((await call("GET", `/v1/posts/${priv.id}/comments`, { token: writer!.accessToken })).status).toBe(404);
+  });
+});
