@@ -2,6 +2,7 @@ import type { AnalyticsEventDoc } from "../features/analytics/schema";
 import type { AuditLogDoc } from "../features/audit/service";
 import type { CommentDoc } from "../features/comments/schema";
 import type { EmailOutboxDoc, EmailTokenDoc, SessionDoc } from "../features/auth/schema";
+import type { FeatureFlagDoc } from "../features/flags/schema";
 import type { FollowDoc } from "../features/follows/service";
 import type { GenerationJobDoc } from "../features/generations/schema";
 import type { PostDoc } from "../features/posts/schema";
@@ -24,6 +25,7 @@ interface DocumentTypes {
   generationJobs: GenerationJobDoc;
   posts: PostDoc;
   comments: CommentDoc;
+  featureFlags: FeatureFlagDoc;
   votes: VoteDoc;
 }
 
