@@ -8,10 +8,16 @@ import { requestId } from "hono/request-id";
 import type { Deps } from "./deps";
 import { analyticsRoutes } from "./features/analytics/routes";
 import { authRoutes } from "./features/auth/routes";
+import { commentsRoutes } from "./features/comments/routes";
+import { feedsRoutes } from "./features/feeds/routes";
+import { flagsRoutes } from "./features/flags/routes";
 import { followsRoutes } from "./features/follows/routes";
+import { generationsRoutes } from "./features/generations/routes";
 import { healthRoutes } from "./features/health/routes";
 import { jobsRoutes } from "./features/jobs/routes";
+import { postsRoutes } from "./features/posts/routes";
 import { usersRoutes } from "./features/users/routes";
+import { votesRoutes } from "./features/votes/routes";
 import { clientIp } from "./http/client-ip";
 import type { AppEnv } from "./http/context";
 import { problemResponse, toProblemResponse } from "./http/errors";
@@ -60,12 +66,19 @@ export function createApp(depsFor: (env: Record<string, unknown>) => Deps): Open
   app.route("/", authRoutes);
   app.route("/", usersRoutes);
   app.route("/", followsRoutes);
+  app.route("/", generationsRoutes);
+  app.route("/", postsRoutes);
+  app.route("/", votesRoutes);
+  app.route("/", feedsRoutes);
+  app.route("/", commentsRoutes);
+  app.route("/", flagsRoutes);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {
     type: "http",
     scheme: "bearer",
     bearerFormat: "JWT",
   });
+  app.openAPIRegistry.registerComponent("securitySchemes", "workerToken", { type: "http", scheme: "bearer" });
   app.doc31("/openapi.json", {
     openapi: "3.1.0",
     info: {

@@ -1,4 +1,5 @@
 import type { MiddlewareHandler } from "hono";
+import { timingSafeEqual } from "../platform/crypto";
 import { StoreUnavailableError } from "../platform/errors";
 import { checkSlidingWindow, type RateLimitDecision } from "../platform/ratelimit";
 import type { AppEnv } from "./context";
@@ -20,6 +21,11 @@ export function rateLimitHeaders(d: RateLimitDecision): Record<string, string> {
 export function apiRateLimit(): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     const { config, redis, keys, log } = c.var.deps;
+    // GPU workers poll /v1/internal/* from a few shared addresses; with the worker token they are not
+    // subject to the per-IP limit meant for app users.
+    if (c.req.path.startsWith("/v1/internal/") && isWorkerToken(c.req.header("authorization"), config.generation.workerToken)) {
+      return next();
+    }
     const { maxRequests, windowSeconds } = config.rateLimit.api;
     let decision: RateLimitDecision;
     try {
@@ -42,4 +48,9 @@ export function apiRateLimit(): MiddlewareHandler<AppEnv> {
     await next();
     for (const [name, value] of Object.entries(rateLimitHeaders(decision))) c.res.headers.set(name, value);
   };
+}
+
+function isWorkerToken(header: string | undefined, workerToken: string): boolean {
+  const presented = /^Bearer\s+(\S+)\s*$/i.exec(header ?? "")?.[1];
+  return presented !== undefined && timingSafeEqual(presented, workerToken);
 }

@@ -1,13 +1,17 @@
 import type { Deps } from "../deps";
 import { accountErasureJob } from "./account-erasure";
 import { analyticsFlushJob } from "./analytics-flush";
+import { countersJob } from "./counters";
+import { generationRequeueJob } from "./generation-requeue";
 import { type RunResult, runJob } from "./runner";
+import { trendingJob } from "./trending";
 import type { Job } from "./types";
 
 /** Cron expression → jobs. Must match `[triggers] crons` in wrangler.toml (a test checks). */
 export const schedule: Record<string, Job[]> = {
-  "*/5 * * * *": [analyticsFlushJob],
+  "*/5 * * * *": [analyticsFlushJob, trendingJob],
   "17 3 * * *": [accountErasureJob],
+  "*/2 * * * *": [generationRequeueJob, countersJob],
 };
 
 export const jobs: Job[] = [...new Set(Object.values(schedule).flat())];

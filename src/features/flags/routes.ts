@@ -4,7 +4,6 @@ import { json, problems, router } from "../../http/openapi";
 import { EvaluatedFlags, FlagBody, FlagList, FlagName, FlagView } from "./schema";
 import { deleteFlag, flagsFor, listFlags, putFlag } from "./service";
 
-const admin = [requireAuth(), requireRole("admin")] as const;
 
 const evaluateRoute = createRoute({
   method: "get",
@@ -23,7 +22,7 @@ const listRoute = createRoute({
   path: "/v1/admin/flags",
   tags: ["admin", "flags"],
   security: [{ bearer: [] }],
-  middleware: admin,
+  middleware: [requireAuth(), requireRole("admin")] as const,
   summary: "All feature flags (admin)",
   responses: { 200: json(FlagList, "Flags"), ...problems(401, 403, 429, 503) },
 });
@@ -33,7 +32,7 @@ const putRoute = createRoute({
   path: "/v1/admin/flags/{name}",
   tags: ["admin", "flags"],
   security: [{ bearer: [] }],
-  middleware: admin,
+  middleware: [requireAuth(), requireRole("admin")] as const,
   summary: "Create or replace a feature flag (admin)",
   request: { params: FlagName, body: { content: { "application/json": { schema: FlagBody } }, required: true } },
   responses: { 200: json(FlagView, "The flag"), ...problems(400, 401, 403, 429, 503) },
@@ -44,7 +43,7 @@ const deleteRoute = createRoute({
   path: "/v1/admin/flags/{name}",
   tags: ["admin", "flags"],
   security: [{ bearer: [] }],
-  middleware: admin,
+  middleware: [requireAuth(), requireRole("admin")] as const,
   summary: "Delete a feature flag (admin)",
   request: { params: FlagName },
   responses: { 204: { description: "Deleted" }, ...problems(400, 401, 403, 404, 429, 503) },

@@ -1,0 +1,252 @@
+import type { Deps } from "../../deps";
+import type { Viewer } from "../../http/context";
+import { ApiError } from "../../http/errors";
+import { decodeCursor, encodeCursor } from "../../http/pagination";
+import { utcDay } from "../../platform/clock";
+import { newObjectId, ObjectId } from "../../platform/ids";
+import type { Filter } from "../../platform/mongo/client";
+import {
+  type ClaimBody,
+  type CompleteBody,
+  type CreateGenerationBody,
+  type FailBody,
+  type GenerationAccepted,
+  type GenerationJob,
+  type GenerationJobDoc,
+  type GenerationJobPage,
+  type GenerationListQuery,
+  toGenerationJob,
+  toWorkerGenerationJob,
+  type WorkerGenerationJob,
+} from "./schema";
+
+/** The quota key outlives its UTC day; a fresh key is used each day, so this only bounds garbage. */
+const QUOTA_KEY_TTL_SECONDS = 86_400;
+/** Longest worker error text kept on the job. */
+export const MAX_STORED_ERROR = 1_000;
+/** Queue order: highest priority first, then oldest (the `queue` index), `_id` to break exact ties. */
+const QUEUE_ORDER = { priority: -1, createdAt: 1, _id: 1 } as const;
+
+/** Seconds from `now` to the next UTC midnight (at least 1): when a daily quota starts over. */
+export function secondsUntilNextUtcDay(now: Date): number {
+  const next = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() + 1);
+  return Math.max(1, Math.ceil((next - now.getTime()) / 1000));
+}
+
+interface QuotaUnit {
+  limit: number;
+  used: number;
+  /** Gives the unit back (the job was not enqueued after all). */
+  giveBack(): Promise<void>;
+}
+
+/**
+ * Takes one unit of the caller's daily quota (`rate:gen:{userId}:{day}`): INCR and EXPIRE in one pipelined
+ * round trip. A request over the limit undoes its own increment before answering 429, so refusals never
+ * consume quota and N concurrent requests against a quota of Q get exactly min(N, Q) units.
+ */
+async function takeDailyQuota(deps: Deps, viewer: Viewer, now: Date): Promise<QuotaUnit> {
+  const limit = deps.config.generation.dailyQuota[viewer.tier];
+  const key = deps.keys.rateGen(viewer.id, utcDay(now));
+  const pipeline = deps.redis.pipeline();
+  pipeline.incr(key);
+  pipeline.expire(key, QUOTA_KEY_TTL_SECONDS);
+  const [used] = await pipeline.exec<[number, number]>();
+  const giveBack = async () => {
+    await deps.redis.decr(key);
+  };
+  if (used > limit) {
+    await giveBack();
+    const retryAfter = secondsUntilNextUtcDay(now);
+    throw new ApiError(
+      "quota_exceeded",
+      `Your ${viewer.tier} plan allows ${limit} generations per UTC day. The quota resets in ${retryAfter} s.`,
+      { headers: { "Retry-After": String(retryAfter) } },
+    );
+  }
+  return { limit, used, giveBack };
+}
+
+/**
+ * Queues a generation: validates the model against config, takes a unit of the tier's daily quota, inserts
+ * the job with the tier's priority. 1 Redis round trip (quota) + 1 MongoDB insert; a failed insert gives the
+ * unit back.
+ */
+export async function createGeneration(
+  deps: Deps,
+  viewer: Viewer,
+  body: CreateGenerationBody,
+): Promise<GenerationAccepted> {
+  const { models, defaultModel, priority } = deps.config.generation;
+  const model = body.model ?? defaultModel;
+  if (!models.includes(model)) {
+    throw ApiError.validation([{ path: "model", message: `must be one of: ${models.join(", ")}` }]);
+  }
+  const now = deps.clock.now();
+  const quota = await takeDailyQuota(deps, viewer, now);
+  const doc: GenerationJobDoc = {
+    _id: newObjectId(),
+    userId: new ObjectId(viewer.id),
+    userTier: viewer.tier,
+    prompt: body.prompt,
+    refinedPrompt: null,
+    negativePrompt: body.negativePrompt || null,
+    model,
+    steps: body.steps ?? null,
+    cfgScale: body.cfgScale ?? null,
+    seed: body.seed ?? null,
+    priority: priority[viewer.tier],
+    status: "queued",
+    imageUrl: null,
+    thumbnailUrl: null,
+    imageWidth: null,
+    imageHeight: null,
+    blurhash: null,
+    hasWatermark: viewer.tier === "free",
+    generationTimeMs: null,
+    workerId: null,
+    attempts: 0,
+    lastError: null,
+    computeCostUsd: null,
+    postId: null,
+    createdAt: now,
+    startedAt: null,
+    completedAt: null,
+  };
+  try {
+    await deps.db.generationJobs.insertOne(doc);
+  } catch (error) {
+    await quota.giveBack().catch((refundError: unknown) => {
+      deps.log.warn("could not give back a generation quota unit", { userId: viewer.id, error: String(refundError) });
+    });
+    throw error;
+  }
+  const resetsAt = new Date(now.getTime() + secondsUntilNextUtcDay(now) * 1000);
+  return {
+    id: doc._id.toHexString(),
+    status: "queued",
+    priority: doc.priority,
+    quota: { limit: quota.limit, remaining: Math.max(0, quota.limit - quota.used), resetsAt: resetsAt.toISOString() },
+  };
+}
+
+/** The caller's own job; someone else's is the same 404 as a missing one. */
+export async function getGeneration(deps: Deps, viewer: Viewer, id: string): Promise<GenerationJob> {
+  const doc = await deps.db.generationJobs.findOne({ _id: new ObjectId(id), userId: new ObjectId(viewer.id) });
+  if (!doc) throw ApiError.notFound("No such generation.");
+  return toGenerationJob(doc);
+}
+
+/** The caller's jobs, newest first (the `user_created` index), cursor-paginated. */
+export async function listGenerations(
+  deps: Deps,
+  viewer: Viewer,
+  query: GenerationListQuery,
+): Promise<GenerationJobPage> {
+  const filter: Filter = { userId: new ObjectId(viewer.id) };
+  if (query.status) filter.status = query.status;
+  if (query.cursor) {
+    const after = decodeCursor(query.cursor);
+    if (typeof after.t !== "number")
+      throw ApiError.validation([{ path: "cursor", message: "not a cursor this API issued" }]);
+    const at = new Date(after.t);
+    filter.$or = [{ createdAt: { $lt: at } }, { createdAt: at, _id: { $lt: new ObjectId(after.id) } }];
+  }
+  const docs = await deps.db.generationJobs.find(filter, { sort: { createdAt: -1, _id: -1 }, limit: query.limit + 1 });
+  const page = docs.slice(0, query.limit);
+  const last = page[page.length - 1];
+  const nextCursor =
+    docs.length > query.limit && last
+      ? encodeCursor({ id: last._id.toHexString(), t: last.createdAt.getTime() })
+      : null;
+  return { items: page.map(toGenerationJob), nextCursor };
+}
+
+/**
+ * Hands the next job to a worker: highest priority, then oldest, optionally only for the worker's models.
+ * One findOneAndUpdate selects and marks the job in a single atomic step, so two workers never get the same
+ * job however many poll at once.
+ */
+export async function claimGeneration(deps: Deps, body: ClaimBody): Promise<WorkerGenerationJob | null> {
+  const filter: Filter = { status: "queued" };
+  if (body.models) filter.model = { $in: body.models };
+  const job = await deps.db.generationJobs.findOneAndUpdate(
+    filter,
+    { $set: { status: "processing", workerId: body.workerId, startedAt: deps.clock.now() }, $inc: { attempts: 1 } },
+    { sort: QUEUE_ORDER, returnDocument: "after" },
+  );
+  return job ? toWorkerGenerationJob(job) : null;
+}
+
+/** The job as its holder sees it: processing, and claimed by this worker when the worker says who it is. */
+function heldBy(id: string, workerId: string | undefined): Filter {
+  return { _id: new ObjectId(id), status: "processing", ...(workerId ? { workerId } : {}) };
+}
+
+/** Why a finish request matched nothing: 404 for a missing job, 409 for one this worker does not hold. */
+async function notHeld(deps: Deps, id: string, workerId: string | undefined): Promise<ApiError> {
+  const job = await deps.db.generationJobs.findOne({ _id: new ObjectId(id) }, { projection: { status: 1 } });
+  if (!job) return ApiError.notFound("No such generation job.");
+  const holder = workerId ? ` by worker ${workerId}` : "";
+  return ApiError.conflict("job_not_held", `The job is ${job.status}, not being processed${holder}.`);
+}
+
+/**
+ * Records a finished image. Only a processing job, and only for its holder when `workerId` is given (a worker
+ * whose job timed out and was re-queued gets 409). Repeating the same worker's completion answers 200 again,
+ * so a worker that lost the first answer can retry safely.
+ */
+export async function completeGeneration(deps: Deps, id: string, body: CompleteBody): Promise<WorkerGenerationJob> {
+  const done = await deps.db.generationJobs.findOneAndUpdate(
+    heldBy(id, body.workerId),
+    {
+      $set: {
+        status: "completed",
+        imageUrl: body.imageUrl,
+        thumbnailUrl: body.thumbnailUrl,
+        imageWidth: body.imageWidth,
+        imageHeight: body.imageHeight,
+        blurhash: body.blurhash ?? null,
+        generationTimeMs: body.generationTimeMs,
+        computeCostUsd: body.computeCostUsd ?? null,
+        lastError: null,
+        completedAt: deps.clock.now(),
+      },
+    },
+    { returnDocument: "after" },
+  );
+  if (done) return toWorkerGenerationJob(done);
+  if (body.workerId) {
+    const replay = await deps.db.generationJobs.findOne({
+      _id: new ObjectId(id),
+      status: "completed",
+      workerId: body.workerId,
+      imageUrl: body.imageUrl,
+    });
+    if (replay) return toWorkerGenerationJob(replay);
+  }
+  throw await notHeld(deps, id, body.workerId);
+}
+
+/**
+ * Records a failed attempt: the job goes back to the queue (worker cleared, so the failed worker can no longer
+ * finish it) until it has been attempted GENERATION_MAX_ATTEMPTS times, then it is `failed` for good.
+ */
+export async function failGeneration(deps: Deps, id: string, body: FailBody): Promise<WorkerGenerationJob> {
+  const { maxAttempts } = deps.config.generation;
+  const held = heldBy(id, body.workerId);
+  const lastError = body.error.slice(0, MAX_STORED_ERROR);
+  const requeued = await deps.db.generationJobs.findOneAndUpdate(
+    { ...held, attempts: { $not: { $gte: maxAttempts } } },
+    { $set: { status: "queued", workerId: null, startedAt: null, lastError } },
+    { returnDocument: "after" },
+  );
+  if (requeued) return toWorkerGenerationJob(requeued);
+  const failed = await deps.db.generationJobs.findOneAndUpdate(
+    { ...held, attempts: { $gte: maxAttempts } },
+    { $set: { status: "failed", lastError, completedAt: deps.clock.now() } },
+    { returnDocument: "after" },
+  );
+  if (failed) return toWorkerGenerationJob(failed);
+  throw await notHeld(deps, id, body.workerId);
+}
