@@ -14,7 +14,12 @@ export function tokenSettings(deps: Deps) {
 
 function toViewer(claims: AccessClaims): Viewer | null {
   if (!ROLES.has(claims.role) || !TIERS.has(claims.tier)) return null;
-  return { id: claims.sub, sessionId: claims.sid, role: claims.role as Viewer["role"], tier: claims.tier as Viewer["tier"] };
+  return {
+    id: claims.sub,
+    sessionId: claims.sid,
+    role: claims.role as Viewer["role"],
+    tier: claims.tier as Viewer["tier"],
+  };
 }
 
 async function viewerFrom(c: Context<AppEnv>): Promise<Viewer | null | undefined> {

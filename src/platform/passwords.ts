@@ -47,8 +47,12 @@ export async function burnPasswordCheck(password: string, policy: PasswordPolicy
   await derive(password, new Uint8Array(SALT_BYTES), policy.iterations);
 }
 
+function allowedIterations(iterations: number): boolean {
+  return Number.isInteger(iterations) && iterations >= 10_000 && iterations <= WORKERS_PBKDF2_MAX_ITERATIONS;
+}
+
 function assertIterations(iterations: number): void {
-  if (!Number.isInteger(iterations) || iterations < 10_000 || iterations > WORKERS_PBKDF2_MAX_ITERATIONS) {
+  if (!allowedIterations(iterations)) {
     throw new PasswordHashError(
       `PBKDF2 iterations must be between 10,000 and ${WORKERS_PBKDF2_MAX_ITERATIONS} (the production Workers limit)`,
     );
@@ -68,7 +72,8 @@ function parse(stored: string): { iterations: number; salt: Uint8Array; hash: Ui
   const match = /^\$pbkdf2-sha256\$i=(\d+)\$([A-Za-z0-9+/]+={0,2})\$([A-Za-z0-9+/]+={0,2})$/.exec(stored);
   if (!match) return null;
   const iterations = Number(match[1]);
-  if (iterations > WORKERS_PBKDF2_MAX_ITERATIONS) return null;
+  // A stored hash outside the allowed range does not verify (rather than failing the login with an error).
+  if (!allowedIterations(iterations)) return null;
   return { iterations, salt: unb64(match[2]!), hash: unb64(match[3]!) };
 }
 

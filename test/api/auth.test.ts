@@ -4,7 +4,7 @@ import type { Me } from "../../src/features/users/schema";
 import { ObjectId } from "../../src/platform/ids";
 import { type ApiResponse, call, uniqueIp } from "../support/api";
 import { appWith, testDeps } from "../support/deps";
-import { expectProblem, fieldPaths, type Problem, withoutRequestId } from "../support/problems";
+import { expectProblem, fieldPaths, withoutRequestId } from "../support/problems";
 import { mailedToken, signupUser, TEST_EMAIL_DOMAIN, type TestUser, uniqueName } from "../support/users";
 
 const deps = testDeps();
@@ -31,7 +31,12 @@ const userDoc = (id: string) => deps.db.users.findOne({ _id: new ObjectId(id) })
 
 describe("POST /v1/auth/signup", () => {
   it("creates an account: 201 with the caller's Me (no secrets), a 15-minute token pair, defaults stored", async () => {
-    const body = signupBody({ email: `Mixed.${uniqueName()}@Example.TEST`, displayName: "Ada", deviceId: "d-1", platform: "ios" });
+    const body = signupBody({
+      email: `Mixed.${uniqueName()}@Example.TEST`,
+      displayName: "Ada",
+      deviceId: "d-1",
+      platform: "ios",
+    });
     const res = await signup(body);
     expect(res.status, res.text).toBe(201);
     const { user } = res.body;
@@ -122,9 +127,8 @@ describe("POST /v1/auth/signup", () => {
     "rejects the unknown or privileged field %s with 400",
     async (field) => {
       const body = signupBody({ [field]: field === "emailVerified" ? true : "admin" });
-      const res = await signup(body);
-      expectProblem(res, 400, "validation_failed");
-      expect((res.body as Problem).errors).toContainEqual({ path: "", message: expect.stringContaining(field) });
+      const problem = expectProblem(await signup(body), 400, "validation_failed");
+      expect(problem.errors).toContainEqual({ path: "", message: expect.stringContaining(field) });
       expect(await deps.db.users.findOne({ email: body.email })).toBeNull();
     },
   );
@@ -202,16 +206,18 @@ describe("POST /v1/auth/login", () => {
     const wrongPassword = await login({ login: alice.username, password: "not the password" });
     const unknownUser = await login({ login: uniqueName("nobody"), password: alice.password });
     const unknownEmail = await login({ login: `${uniqueName("nobody")}@${TEST_EMAIL_DOMAIN}`, password: "x" });
-    for (const res of [wrongPassword, unknownUser, unknownEmail]) expectProblem(res, 401, "unauthorized");
+    const wrong = expectProblem(wrongPassword, 401, "unauthorized");
+    const unknown = expectProblem(unknownUser, 401, "unauthorized");
+    expectProblem(unknownEmail, 401, "unauthorized");
     expect(withoutRequestId(unknownUser)).toEqual(withoutRequestId(wrongPassword));
     expect(withoutRequestId(unknownEmail)).toEqual(withoutRequestId(wrongPassword));
     expect(unknownUser.headers.get("www-authenticate")).toBe(wrongPassword.headers.get("www-authenticate"));
 
-    const failed = await deps.db.auditLogs.findOne({ requestId: (wrongPassword.body as Problem).requestId });
+    const failed = await deps.db.auditLogs.findOne({ requestId: wrong.requestId });
     expect(failed).toMatchObject({ action: "login_failed", metadata: { reason: "password" } });
     expect(failed?.userId?.toHexString()).toBe(alice.id);
-    const unknown = await deps.db.auditLogs.findOne({ requestId: (unknownUser.body as Problem).requestId });
-    expect(unknown).toMatchObject({ action: "login_failed", userId: null, metadata: { reason: "no_account" } });
+    const noAccount = await deps.db.auditLogs.findOne({ requestId: unknown.requestId });
+    expect(noAccount).toMatchObject({ action: "login_failed", userId: null, metadata: { reason: "no_account" } });
   });
 
   it("audits a successful login with the request id and a keyed hash of the IP (never the IP itself)", async () => {
@@ -231,7 +237,9 @@ describe("POST /v1/auth/login", () => {
       expect((await login({ login: alice.username, password: alice.password, ...device })).status).toBe(200);
 
     await signIn({ deviceId: "phone-1", platform: "ios", pushToken: "push-a" });
-    expect(await devicesOf()).toEqual([expect.objectContaining({ deviceId: "phone-1", platform: "ios", pushToken: "push-a" })]);
+    expect(await devicesOf()).toEqual([
+      expect.objectContaining({ deviceId: "phone-1", platform: "ios", pushToken: "push-a" }),
+    ]);
 
     await signIn({ deviceId: "phone-1", platform: "ios", pushToken: "push-b" });
     const updated = await devicesOf();
@@ -243,7 +251,9 @@ describe("POST /v1/auth/login", () => {
     await signIn({ deviceId: "$email", platform: "android", pushToken: "$passwordHash" });
     const both = await devicesOf();
     expect(both).toHaveLength(2);
-    expect(both).toContainEqual(expect.objectContaining({ deviceId: "$email", platform: "android", pushToken: "$passwordHash" }));
+    expect(both).toContainEqual(
+      expect.objectContaining({ deviceId: "$email", platform: "android", pushToken: "$passwordHash" }),
+    );
   });
 
   it("limits attempts per IP: 429 with Retry-After, even for the right password; other IPs unaffected", async () => {
@@ -286,7 +296,11 @@ describe("password reset", () => {
     expect(unknown.status).toBe(202);
     expect(known.text).toBe(unknown.text);
     expect(known.headers.get("content-type")).toBe(unknown.headers.get("content-type"));
-    expectProblem(await call("POST", "/v1/auth/password/forgot", { body: { email: "nope" } }), 400, "validation_failed");
+    expectProblem(
+      await call("POST", "/v1/auth/password/forgot", { body: { email: "nope" } }),
+      400,
+      "validation_failed",
+    );
   });
 
   it("resets with the mailed token: 204, old password refused, new accepted, every session revoked, single use", async () => {
@@ -344,7 +358,9 @@ describe("POST /v1/auth/email/verify", () => {
   it("verifies with the mailed token (204, emailVerified true), once; the token is no password-reset token", async () => {
     const user = await signupUser();
     const token = await mailedToken(user.id, "verify_email");
-    const wrongPurpose = await call("POST", "/v1/auth/password/reset", { body: { token, password: "hijacked password" } });
+    const wrongPurpose = await call("POST", "/v1/auth/password/reset", {
+      body: { token, password: "hijacked password" },
+    });
     expectProblem(wrongPurpose, 400, "validation_failed");
 
     const res = await call("POST", "/v1/auth/email/verify", { body: { token } });

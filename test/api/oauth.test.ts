@@ -27,13 +27,13 @@ const newEmail = () => `${uniqueName("oa")}@${TEST_EMAIL_DOMAIN}`;
 
 /** A token like the provider's, but signed with a key the provider never published (same kid). */
 async function signedByStranger(provider: Provider, sub: string): Promise<string> {
-  const real = JSON.parse(env.TEST_OAUTH_PRIVATE_JWK) as { kid: string };
+  const real = JSON.parse(env.TEST_OAUTH_PRIVATE_JWK!) as { kid: string };
   const { privateKey } = await generateKeyPair("RS256");
   return new SignJWT({ email: newEmail(), email_verified: true })
     .setProtectedHeader({ alg: "RS256", kid: real.kid })
     .setSubject(sub)
-    .setIssuer(provider === "google" ? env.OAUTH_GOOGLE_ISSUERS : env.OAUTH_APPLE_ISSUERS)
-    .setAudience(provider === "google" ? env.OAUTH_GOOGLE_CLIENT_IDS : env.OAUTH_APPLE_CLIENT_IDS)
+    .setIssuer((provider === "google" ? env.OAUTH_GOOGLE_ISSUERS : env.OAUTH_APPLE_ISSUERS)!)
+    .setAudience((provider === "google" ? env.OAUTH_GOOGLE_CLIENT_IDS : env.OAUTH_APPLE_CLIENT_IDS)!)
     .setIssuedAt()
     .setExpirationTime("10m")
     .sign(privateKey);
@@ -43,7 +43,10 @@ describe.each(["google", "apple"] as const)("POST /v1/auth/oauth/%s", (provider)
   it("creates an account for a new identity, then signs the same identity into the same account", async () => {
     const sub = crypto.randomUUID();
     const email = newEmail();
-    const first = await signIn(provider, await idToken(provider, { sub, email: email.toUpperCase(), email_verified: true }));
+    const first = await signIn(
+      provider,
+      await idToken(provider, { sub, email: email.toUpperCase(), email_verified: true }),
+    );
     expect(first.status, first.text).toBe(200);
     expect(first.body.user).toMatchObject({
       email,
@@ -56,7 +59,9 @@ describe.each(["google", "apple"] as const)("POST /v1/auth/oauth/%s", (provider)
     expect(first.body.user.username).toMatch(/^[A-Za-z0-9_]{3,30}$/);
     expect(first.body.expiresIn).toBe(900);
     expect((await call("GET", "/v1/me", { token: first.body.accessToken })).status).toBe(200);
-    expect((await call("POST", "/v1/auth/refresh", { body: { refreshToken: first.body.refreshToken } })).status).toBe(200);
+    expect((await call("POST", "/v1/auth/refresh", { body: { refreshToken: first.body.refreshToken } })).status).toBe(
+      200,
+    );
 
     const again = await signIn(provider, await idToken(provider, { sub, email }));
     expect(again.status).toBe(200);

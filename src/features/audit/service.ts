@@ -47,7 +47,12 @@ export async function ipHash(deps: Deps, ip: string): Promise<string> {
 export async function auditEntry(
   deps: Deps,
   meta: RequestMeta | null,
-  entry: { action: AuditAction; userId: ObjectId | null; actorId?: ObjectId | null; metadata?: Record<string, unknown> },
+  entry: {
+    action: AuditAction;
+    userId: ObjectId | null;
+    actorId?: ObjectId | null;
+    metadata?: Record<string, unknown>;
+  },
 ): Promise<AuditLogDoc> {
   const security = entry.action !== "data_exported";
   return {
@@ -67,7 +72,12 @@ export async function auditEntry(
 export async function audit(
   deps: Deps,
   meta: RequestMeta | null,
-  entry: { action: AuditAction; userId: ObjectId | null; actorId?: ObjectId | null; metadata?: Record<string, unknown> },
+  entry: {
+    action: AuditAction;
+    userId: ObjectId | null;
+    actorId?: ObjectId | null;
+    metadata?: Record<string, unknown>;
+  },
 ): Promise<void> {
   await deps.db.auditLogs.insertOne(await auditEntry(deps, meta, entry));
 }

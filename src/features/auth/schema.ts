@@ -52,7 +52,10 @@ export const SignupBody = z
     email: z.email().max(254),
     password: Password,
     displayName: z.string().trim().min(1).max(50).optional(),
-    referralCode: z.string().regex(/^[A-Z0-9]{8}$/, "8 letters or digits").optional(),
+    referralCode: z
+      .string()
+      .regex(/^[A-Z0-9]{8}$/, "8 letters or digits")
+      .optional(),
     deviceId: DeviceId.optional(),
     platform: Platform.optional(),
     installSource: z.enum(["direct_link", "share_card", "qr_code"]).optional(),
@@ -71,7 +74,10 @@ export const LoginBody = z
   .strict()
   .openapi("Login");
 
-export const RefreshBody = z.object({ refreshToken: z.string().min(16).max(256) }).strict().openapi("Refresh");
+export const RefreshBody = z
+  .object({ refreshToken: z.string().min(16).max(256) })
+  .strict()
+  .openapi("Refresh");
 export const ForgotBody = z.object({ email: z.email().max(254) }).strict();
 export const ResetBody = z.object({ token: z.string().min(16).max(256), password: Password }).strict();
 export const VerifyEmailBody = z.object({ token: z.string().min(16).max(256) }).strict();

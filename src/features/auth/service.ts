@@ -1,4 +1,7 @@
+import type { OAuthProvider } from "../../config";
 import type { Deps } from "../../deps";
+import { tokenSettings } from "../../http/auth";
+import type { Viewer } from "../../http/context";
 import { ApiError } from "../../http/errors";
 import { rateLimitHeaders } from "../../http/ratelimit";
 import { randomToken, sha256Hex } from "../../platform/crypto";
@@ -7,13 +10,18 @@ import { DuplicateKeyError } from "../../platform/mongo/client";
 import { burnPasswordCheck, hashPassword, verifyPassword } from "../../platform/passwords";
 import { checkSlidingWindows } from "../../platform/ratelimit";
 import { signAccessToken, verifyIdToken } from "../../platform/tokens";
-import { tokenSettings } from "../../http/auth";
-import type { Viewer } from "../../http/context";
-import type { OAuthProvider } from "../../config";
 import { audit, auditEntry, ipHash, type RequestMeta } from "../audit/service";
-import { invalidateProfile } from "../users/service";
 import { DEFAULT_NOTIFICATION_PREFERENCES, type Me, toMe, type UserDoc } from "../users/schema";
-import type { EmailOutboxDoc, EmailTokenDoc, LoginBody, SessionDoc, SessionView, SignupBody, TokenPair } from "./schema";
+import { invalidateProfile, invalidateProfilesOf } from "../users/service";
+import type {
+  EmailOutboxDoc,
+  EmailTokenDoc,
+  LoginBody,
+  SessionDoc,
+  SessionView,
+  SignupBody,
+  TokenPair,
+} from "./schema";
 
 const DAY_MS = 86_400_000;
 const REFERRAL_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
@@ -102,6 +110,8 @@ async function insertUser(deps: Deps, user: UserDoc): Promise<UserDoc> {
   for (let attempt = 0; ; attempt++) {
     try {
       await deps.db.users.insertOne(user);
+      // A lookup of this name just before may have cached "no such user"; the account exists now.
+      await invalidateProfilesOf(deps, [user]);
       return user;
     } catch (error) {
       if (!(error instanceof DuplicateKeyError)) throw error;
@@ -135,13 +145,25 @@ export async function signup(deps: Deps, meta: RequestMeta, body: SignupBody): P
       displayName: body.displayName ?? body.username,
       referredBy: referrer?._id ?? null,
       devices: body.deviceId
-        ? [{ deviceId: body.deviceId, platform: body.platform ?? "unknown", lastSeenAt: deps.clock.now(), pushToken: null }]
+        ? [
+            {
+              deviceId: body.deviceId,
+              platform: body.platform ?? "unknown",
+              lastSeenAt: deps.clock.now(),
+              pushToken: null,
+            },
+          ]
         : [],
     }),
   );
   const hashedIp = await ipHash(deps, meta.ip);
   const now = deps.clock.now();
-  const verification = await newEmailToken(deps, user, "email_verification", deps.config.auth.emailVerificationTtlHours * 3_600_000);
+  const verification = await newEmailToken(
+    deps,
+    user,
+    "email_verification",
+    deps.config.auth.emailVerificationTtlHours * 3_600_000,
+  );
   await Promise.all([
     deps.db.emailTokens.insertOne(verification.doc),
     deps.db.emailOutbox.insertOne(outboxMessage(deps, user, "verify_email", verification.token)),
@@ -204,19 +226,16 @@ export async function login(deps: Deps, meta: RequestMeta, body: LoginBody): Pro
   const session = await openSession(deps, meta, user, body);
   const now = deps.clock.now();
   await Promise.all([
-    deps.db.users.updateOne(
-      { _id: user._id },
-      [
-        {
-          $set: {
-            lastLoginAt: now,
-            updatedAt: now,
-            ...(rehash ? { passwordHash: { $literal: rehash } } : {}),
-            ...(body.deviceId ? { devices: upsertDevice(body, now) } : {}),
-          },
+    deps.db.users.updateOne({ _id: user._id }, [
+      {
+        $set: {
+          lastLoginAt: now,
+          updatedAt: now,
+          ...(rehash ? { passwordHash: { $literal: rehash } } : {}),
+          ...(body.deviceId ? { devices: upsertDevice(body, now) } : {}),
         },
-      ],
-    ),
+      },
+    ]),
     audit(deps, meta, { action: "login", userId: user._id, metadata: { deviceId: body.deviceId ?? null } }),
   ]);
   return { user: toMe({ ...user, lastLoginAt: now }), ...session };
@@ -299,7 +318,11 @@ export async function refresh(deps: Deps, meta: RequestMeta, refreshToken: strin
       { $set: { revokedAt: now, revokedReason: "refresh_token_reuse" } },
     );
     if (reused) {
-      await audit(deps, meta, { action: "token_reuse_detected", userId: reused.userId, metadata: { sessionId: reused._id.toHexString() } });
+      await audit(deps, meta, {
+        action: "token_reuse_detected",
+        userId: reused.userId,
+        metadata: { sessionId: reused._id.toHexString() },
+      });
     }
     throw ApiError.unauthorized("The refresh token is not valid. Please sign in again.");
   }

@@ -4,8 +4,8 @@ import { ApiError } from "../../http/errors";
 import { decodeCursor, encodeCursor } from "../../http/pagination";
 import { newObjectId, ObjectId } from "../../platform/ids";
 import { DuplicateKeyError } from "../../platform/mongo/client";
-import { invalidateProfilesOf } from "../users/service";
 import { type PublicUser, toPublicUser } from "../users/schema";
+import { invalidateProfilesOf } from "../users/service";
 
 /** `follows` (seed 000). */
 export interface FollowDoc {
@@ -16,7 +16,10 @@ export interface FollowDoc {
 }
 
 async function activeUser(deps: Deps, id: string) {
-  const user = await deps.db.users.findOne({ _id: new ObjectId(id), deletedAt: null }, { projection: { usernameLower: 1 } });
+  const user = await deps.db.users.findOne(
+    { _id: new ObjectId(id), deletedAt: null },
+    { projection: { usernameLower: 1 } },
+  );
   if (!user) throw ApiError.notFound("No such user.");
   return user;
 }
@@ -28,16 +31,28 @@ async function activeUser(deps: Deps, id: string) {
  */
 export async function follow(deps: Deps, viewer: Viewer, targetId: string): Promise<void> {
   if (viewer.id === targetId) throw ApiError.validation([{ path: "id", message: "you cannot follow yourself" }]);
-  const target = await activeUser(deps, targetId);
   const me = new ObjectId(viewer.id);
+  const target = new ObjectId(targetId);
+  // One read for both: the target must exist, and a deleted account's still-valid token must not follow.
+  const people = await deps.db.users.find(
+    { _id: { $in: [me, target] }, deletedAt: null },
+    { projection: { usernameLower: 1 } },
+  );
+  if (!people.some((p) => p._id.equals(target))) throw ApiError.notFound("No such user.");
+  if (!people.some((p) => p._id.equals(me))) throw ApiError.notFound("Account not found.");
   try {
-    await deps.db.follows.insertOne({ _id: newObjectId(), followerId: me, followingId: target._id, createdAt: deps.clock.now() });
+    await deps.db.follows.insertOne({
+      _id: newObjectId(),
+      followerId: me,
+      followingId: target,
+      createdAt: deps.clock.now(),
+    });
   } catch (error) {
     if (error instanceof DuplicateKeyError) return;
     throw error;
   }
-  await moveCounts(deps, me, target._id, 1);
-  await invalidateProfilesOf(deps, [target, await selfRef(deps, me)]);
+  await moveCounts(deps, me, target, 1);
+  await invalidateProfilesOf(deps, people);
 }
 
 export async function unfollow(deps: Deps, viewer: Viewer, targetId: string): Promise<void> {
@@ -49,11 +64,6 @@ export async function unfollow(deps: Deps, viewer: Viewer, targetId: string): Pr
   await moveCounts(deps, me, target, -1);
   const users = await deps.db.users.find({ _id: { $in: [me, target] } }, { projection: { usernameLower: 1 } });
   await invalidateProfilesOf(deps, users);
-}
-
-async function selfRef(deps: Deps, me: ObjectId) {
-  const user = await deps.db.users.findOne({ _id: me }, { projection: { usernameLower: 1 } });
-  return user ?? { usernameLower: "" };
 }
 
 function moveCounts(deps: Deps, follower: ObjectId, following: ObjectId, by: 1 | -1) {
@@ -74,7 +84,8 @@ export async function listFollows(
   page: { limit: number; cursor?: string },
 ): Promise<{ items: PublicUser[]; nextCursor: string | null }> {
   const user = await activeUser(deps, userId);
-  const [mine, theirs] = direction === "followers" ? (["followingId", "followerId"] as const) : (["followerId", "followingId"] as const);
+  const [mine, theirs] =
+    direction === "followers" ? (["followingId", "followerId"] as const) : (["followerId", "followingId"] as const);
   const after = page.cursor ? decodeCursor(page.cursor) : null;
   const filter: Record<string, unknown> = { [mine]: user._id };
   if (after) filter._id = { $lt: new ObjectId(after.id) };

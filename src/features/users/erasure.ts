@@ -2,6 +2,7 @@ import type { Deps } from "../../deps";
 import type { JobContext, JobReport } from "../../jobs/types";
 import type { ObjectId } from "../../platform/ids";
 import { auditEntry } from "../audit/service";
+import { invalidateProfile } from "./service";
 
 const DAY_MS = 86_400_000;
 const BATCH = 50;
@@ -22,7 +23,7 @@ export async function eraseDeletedAccounts(ctx: JobContext): Promise<JobReport> 
     );
     if (due.length === 0) return { more: false };
     for (const user of due) {
-      await eraseOne(deps, user._id, (user as { erasureCounterparts?: ObjectId[] }).erasureCounterparts);
+      await eraseOne(ctx, user._id, (user as { erasureCounterparts?: ObjectId[] }).erasureCounterparts);
       await ctx.checkpoint("erased-one");
       ctx.count("accounts");
     }
@@ -30,23 +31,41 @@ export async function eraseDeletedAccounts(ctx: JobContext): Promise<JobReport> 
   return { more: true };
 }
 
-async function eraseOne(deps: Deps, userId: ObjectId, recorded: ObjectId[] | undefined): Promise<void> {
+async function eraseOne(ctx: JobContext, userId: ObjectId, recorded: ObjectId[] | undefined): Promise<void> {
+  const { deps } = ctx;
   let counterparts = recorded;
   if (!counterparts) {
-    const edges = await deps.db.follows.find({ $or: [{ followerId: userId }, { followingId: userId }] }, { limit: 50_000 });
-    counterparts = [...new Map(edges.map((e) => {
-      const other = e.followerId.equals(userId) ? e.followingId : e.followerId;
-      return [other.toHexString(), other] as const;
-    })).values()];
+    const edges = await deps.db.follows.find(
+      { $or: [{ followerId: userId }, { followingId: userId }] },
+      { limit: 50_000 },
+    );
+    counterparts = [
+      ...new Map(
+        edges.map((e) => {
+          const other = e.followerId.equals(userId) ? e.followingId : e.followerId;
+          return [other.toHexString(), other] as const;
+        }),
+      ).values(),
+    ];
     await deps.db.users.updateOne({ _id: userId }, { $set: { erasureCounterparts: counterparts } });
   }
+  await ctx.checkpoint("counterparts-recorded");
   await Promise.all([
     deps.db.follows.deleteMany({ $or: [{ followerId: userId }, { followingId: userId }] }),
     deps.db.sessions.deleteMany({ userId }),
     deps.db.emailTokens.deleteMany({ userId }),
     deps.db.emailOutbox.deleteMany({ userId }),
   ]);
+  await ctx.checkpoint("edges-deleted");
   if (counterparts.length) await recountFollows(deps, counterparts);
+  // Before `erasedAt`, and an upsert: a rerun after a crash on either side of it records exactly one entry.
+  const { _id: _upsertAssignsId, ...entry } = await auditEntry(deps, null, {
+    action: "account_erased",
+    userId,
+    actorId: null,
+  });
+  await deps.db.auditLogs.updateOne({ userId, action: "account_erased" }, { $setOnInsert: entry }, { upsert: true });
+  await ctx.checkpoint("audited");
   const now = deps.clock.now();
   const anonymous = `deleted_${userId.toHexString()}`;
   await deps.db.users.updateOne(
@@ -72,10 +91,12 @@ async function eraseOne(deps: Deps, userId: ObjectId, recorded: ObjectId[] | und
       $unset: { erasureCounterparts: "" },
     },
   );
-  await deps.db.auditLogs.insertOne(await auditEntry(deps, null, { action: "account_erased", userId, actorId: null }));
 }
 
-/** Sets follower/following counts of these users from the follows collection itself (exact, idempotent). */
+/**
+ * Sets follower/following counts of these users from the follows collection itself (exact, idempotent), and
+ * drops their cached public profiles, which still count the erased account.
+ */
 async function recountFollows(deps: Deps, userIds: ObjectId[]): Promise<void> {
   const [followers, following] = await Promise.all([
     deps.db.follows.aggregate<{ _id: ObjectId; n: number }>([
@@ -97,4 +118,5 @@ async function recountFollows(deps: Deps, userIds: ObjectId[]): Promise<void> {
     })),
     { ordered: false },
   );
+  await invalidateProfile(deps, ...userIds.map((id) => id.toHexString()));
 }

@@ -80,7 +80,9 @@ export async function checkin(
 ): Promise<{ currentStreak: number; longestStreak: number; gemsAwarded: number; date: string }> {
   const today = utcDay(deps.clock.now());
   const yesterday = utcDay(new Date(deps.clock.now().getTime() - DAY_MS));
-  const streak = { $cond: [{ $eq: ["$lastActiveDate", yesterday] }, { $add: [{ $ifNull: ["$currentStreak", 0] }, 1] }, 1] };
+  const streak = {
+    $cond: [{ $eq: ["$lastActiveDate", yesterday] }, { $add: [{ $ifNull: ["$currentStreak", 0] }, 1] }, 1],
+  };
   const updated = await deps.db.users.findOneAndUpdate(
     { _id: new ObjectId(viewer.id), deletedAt: null, lastActiveDate: { $ne: today } },
     [
