@@ -76,13 +76,17 @@ try {
   const cached = await load(requests, concurrency, feed);
 
   const rt = (c: Record<string, number>) => `${c.redis ?? 0}/${c.mongo ?? 0}/${c.clickhouse ?? 0}`;
-  console.log(`\nFeed benchmark — ${requests} requests, concurrency ${concurrency}, Worker in workerd (wrangler dev)\n`);
+  console.log(
+    `\nFeed benchmark — ${requests} requests, concurrency ${concurrency}, Worker in workerd (wrangler dev)\n`,
+  );
   console.log(`${"".padEnd(38)}${"GET /health (baseline)".padEnd(26)}GET /v1/feeds/trending (cached)`);
   console.log(`${"round trips (redis/mongo/clickhouse)".padEnd(38)}${rt(healthRt).padEnd(26)}${rt(feedRt)}`);
   console.log(`${"req/s".padEnd(38)}${fmt(baseline.rps).padEnd(26)}${fmt(cached.rps)}`);
   console.log(`${"p50 ms".padEnd(38)}${fmt(baseline.p50, 2).padEnd(26)}${fmt(cached.p50, 2)}`);
   console.log(`${"p99 ms".padEnd(38)}${fmt(baseline.p99, 2).padEnd(26)}${fmt(cached.p99, 2)}`);
-  console.log(`${"statuses".padEnd(38)}${JSON.stringify(baseline.statuses).padEnd(26)}${JSON.stringify(cached.statuses)}`);
+  console.log(
+    `${"statuses".padEnd(38)}${JSON.stringify(baseline.statuses).padEnd(26)}${JSON.stringify(cached.statuses)}`,
+  );
   console.log(`\ncached feed req/s ÷ health req/s: ${fmt(cached.rps / baseline.rps, 2)}`);
 } finally {
   await bench.stop();

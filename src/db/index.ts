@@ -1,13 +1,13 @@
 import type { AnalyticsEventDoc } from "../features/analytics/schema";
 import type { AuditLogDoc } from "../features/audit/service";
-import type { CommentDoc } from "../features/comments/schema";
 import type { EmailOutboxDoc, EmailTokenDoc, SessionDoc } from "../features/auth/schema";
+import type { CommentDoc } from "../features/comments/schema";
 import type { FeatureFlagDoc } from "../features/flags/schema";
 import type { FollowDoc } from "../features/follows/service";
 import type { GenerationJobDoc } from "../features/generations/schema";
 import type { PostDoc } from "../features/posts/schema";
-import type { VoteDoc } from "../features/votes/service";
 import type { UserDoc } from "../features/users/schema";
+import type { VoteDoc } from "../features/votes/service";
 import type { JobRunDoc } from "../jobs/types";
 import type { Collection, DataApiClient, Document } from "../platform/mongo/client";
 import { type CollectionKey, collections } from "./collections";

@@ -51,10 +51,12 @@ export function router(): OpenAPIHono<AppEnv> {
   return new OpenAPIHono<AppEnv>({
     defaultHook: (result, _c) => {
       if (!result.success) {
-        const errors: FieldError[] = result.error.issues.map((issue) => ({
-          path: issue.path.map(String).join("."),
-          message: issue.message,
-        }));
+        // An unknown field is reported at its own path, so a client sees which field to drop.
+        const errors: FieldError[] = result.error.issues.flatMap((issue) =>
+          issue.code === "unrecognized_keys"
+            ? issue.keys.map((key) => ({ path: [...issue.path, key].map(String).join("."), message: "unknown field" }))
+            : [{ path: issue.path.map(String).join("."), message: issue.message }],
+        );
         const where = result.target === "json" ? "" : ` in ${result.target}`;
         throw ApiError.validation(
           errors,

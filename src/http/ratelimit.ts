@@ -23,7 +23,10 @@ export function apiRateLimit(): MiddlewareHandler<AppEnv> {
     const { config, redis, keys, log } = c.var.deps;
     // GPU workers poll /v1/internal/* from a few shared addresses; with the worker token they are not
     // subject to the per-IP limit meant for app users.
-    if (c.req.path.startsWith("/v1/internal/") && isWorkerToken(c.req.header("authorization"), config.generation.workerToken)) {
+    if (
+      c.req.path.startsWith("/v1/internal/") &&
+      isWorkerToken(c.req.header("authorization"), config.generation.workerToken)
+    ) {
       return next();
     }
     const { maxRequests, windowSeconds } = config.rateLimit.api;

@@ -128,7 +128,7 @@ describe("POST /v1/auth/signup", () => {
     async (field) => {
       const body = signupBody({ [field]: field === "emailVerified" ? true : "admin" });
       const problem = expectProblem(await signup(body), 400, "validation_failed");
-      expect(problem.errors).toContainEqual({ path: "", message: expect.stringContaining(field) });
+      expect(problem.errors).toContainEqual({ path: field, message: "unknown field" });
       expect(await deps.db.users.findOne({ email: body.email })).toBeNull();
     },
   );

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { ObjectId } from "../../src/platform/ids";
-import { testDeps } from "../support/deps";
 import { call } from "../support/api";
+import { testDeps } from "../support/deps";
 import { publishedPost } from "../support/posts";
 import { crowd } from "../support/users";
 
@@ -16,13 +16,17 @@ interface Thread {
   replies: { id: string; content: string | null }[];
 }
 
-const commentCount = async (postId: string) => (await deps.db.posts.findOne({ _id: new ObjectId(postId) }))?.commentCount;
+const commentCount = async (postId: string) =>
+  (await deps.db.posts.findOne({ _id: new ObjectId(postId) }))?.commentCount;
 
 describe("comments", () => {
   it("threads replies under their top-level comment and keeps counts exact under concurrency", async () => {
     const [author, a, b] = await crowd(3);
     const post = await publishedPost(author!);
-    const top = await call<{ id: string }>("POST", `/v1/posts/${post.id}/comments`, { token: a!.accessToken, body: { content: "Lovely light" } });
+    const top = await call<{ id: string }>("POST", `/v1/posts/${post.id}/comments`, {
+      token: a!.accessToken,
+      body: { content: "Lovely light" },
+    });
     expect(top.status).toBe(201);
     const replies = await Promise.all(
       Array.from({ length: 20 }, (_, i) =>
@@ -49,8 +53,13 @@ describe("comments", () => {
   it("lets the author edit (marked edited) and delete; a moderator may delete; others get 404", async () => {
     const [author, writer, other] = await crowd(3);
     const post = await publishedPost(author!);
-    const c = await call<{ id: string }>("POST", `/v1/posts/${post.id}/comments`, { token: writer!.accessToken, body: { content: "first" } });
-    expect((await call("PATCH", `/v1/comments/${c.body.id}`, { token: other!.accessToken, body: { content: "x" } })).status).toBe(404);
+    const c = await call<{ id: string }>("POST", `/v1/posts/${post.id}/comments`, {
+      token: writer!.accessToken,
+      body: { content: "first" },
+    });
+    expect(
+      (await call("PATCH", `/v1/comments/${c.body.id}`, { token: other!.accessToken, body: { content: "x" } })).status,
+    ).toBe(404);
     const edited = await call<{ content: string; isEdited: boolean }>("PATCH", `/v1/comments/${c.body.id}`, {
       token: writer!.accessToken,
       body: { content: "first, edited" },
@@ -63,11 +72,18 @@ describe("comments", () => {
     expect(deletes.filter((r) => r.status === 204)).toHaveLength(1);
     expect(await commentCount(post.id)).toBe(0);
 
-    const second = await call<{ id: string }>("POST", `/v1/posts/${post.id}/comments`, { token: writer!.accessToken, body: { content: "again" } });
+    const second = await call<{ id: string }>("POST", `/v1/posts/${post.id}/comments`, {
+      token: writer!.accessToken,
+      body: { content: "again" },
+    });
     await deps.db.users.updateOne({ _id: new ObjectId(other!.id) }, { $set: { role: "moderator" } });
     const { signAccessToken } = await import("../../src/platform/tokens");
     const { tokenSettings } = await import("../../src/http/auth");
-    const modToken = await signAccessToken({ sub: other!.id, sid: new ObjectId().toHexString(), role: "moderator", tier: "free" }, tokenSettings(deps), new Date());
+    const modToken = await signAccessToken(
+      { sub: other!.id, sid: new ObjectId().toHexString(), role: "moderator", tier: "free" },
+      tokenSettings(deps),
+      new Date(),
+    );
     expect((await call("DELETE", `/v1/comments/${second.body.id}`, { token: modToken })).status).toBe(204);
     expect((await deps.db.comments.findOne({ _id: new ObjectId(second.body.id) }))?.deletedBy).toBe("moderator");
   });
@@ -77,7 +93,8 @@ describe("comments", () => {
     const post = await publishedPost(author!);
     const other = await publishedPost(author!);
     const priv = await publishedPost(author!, { visibility: "private" });
-    const on = (id: string, body: unknown) => call<{ errors?: { path: string }[] }>("POST", `/v1/posts/${id}/comments`, { token: writer!.accessToken, body });
+    const on = (id: string, body: unknown) =>
+      call<{ errors?: { path: string }[] }>("POST", `/v1/posts/${id}/comments`, { token: writer!.accessToken, body });
     expect((await on(post.id, { content: "   " })).body.errors?.[0]?.path).toBe("content");
     expect((await on(post.id, { content: "x".repeat(1001) })).status).toBe(400);
     const c = await on(other.id, { content: "elsewhere" });

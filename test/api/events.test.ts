@@ -48,7 +48,7 @@ describe("POST /v1/events", () => {
     ["no events", { events: [] }, "events"],
     ["101 events", { events: Array.from({ length: 101 }, () => event("s")) }, "events"],
     ["a missing field", { events: [{ ...event("s"), deviceId: undefined }] }, "events.0.deviceId"],
-    ["an unknown field", { events: [{ ...event("s"), userId: "someone-else" }] }, "events.0"],
+    ["an unknown field", { events: [{ ...event("s"), userId: "someone-else" }] }, "events.0.userId"],
     ["a bad platform", { events: [event("s", { platform: "symbian" })] }, "events.0.platform"],
     ["a non-ISO timestamp", { events: [event("s", { timestamp: "yesterday" })] }, "events.0.timestamp"],
     ["a bad event name", { events: [event("s", { event: "has spaces" })] }, "events.0.event"],

@@ -1,9 +1,9 @@
 import { describe, expect, it } from "vitest";
-import { trendingJob } from "../../src/jobs/trending";
 import { runJob } from "../../src/jobs/runner";
+import { trendingJob } from "../../src/jobs/trending";
 import { ObjectId } from "../../src/platform/ids";
-import { testDeps } from "../support/deps";
 import { call, roundTrips } from "../support/api";
+import { testDeps } from "../support/deps";
 import { publishedPost } from "../support/posts";
 import { crowd, uniqueName } from "../support/users";
 
@@ -58,13 +58,16 @@ describe("feeds", () => {
     const priv = await publishedPost(author!, { tags: [tag], visibility: "private" }, prompt);
     await deps.db.users.updateOne({ _id: new ObjectId(shadow!.id) }, { $set: { shadowBanned: true } });
     const shadowed = await publishedPost(shadow!, { tags: [tag] }, prompt);
-    const check = async (path: string, token?: string) => (await walk(path, token)).filter((id) => [visible.id, priv.id, shadowed.id].includes(id));
+    const check = async (path: string, token?: string) =>
+      (await walk(path, token)).filter((id) => [visible.id, priv.id, shadowed.id].includes(id));
     expect(await check(`/v1/tags/${tag}/posts`, viewer!.accessToken)).toEqual([visible.id]);
     expect(await check(`/v1/search/posts?q=${word}`, viewer!.accessToken)).toEqual([visible.id]);
     expect(await check(`/v1/users/${shadow!.id}/posts`, viewer!.accessToken)).toEqual([]);
     expect(await check(`/v1/users/${author!.id}/posts`)).toEqual([visible.id]);
     // Authors still see their own.
-    expect(await check(`/v1/users/${author!.id}/posts`, author!.accessToken)).toEqual(expect.arrayContaining([visible.id, priv.id]));
+    expect(await check(`/v1/users/${author!.id}/posts`, author!.accessToken)).toEqual(
+      expect.arrayContaining([visible.id, priv.id]),
+    );
     expect(await check(`/v1/users/${shadow!.id}/posts`, shadow!.accessToken)).toEqual([shadowed.id]);
     expect((await call("GET", `/v1/posts/${shadowed.id}`, { token: viewer!.accessToken })).status).toBe(404);
   });

@@ -1,9 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { evaluate, forgetRulesInMemory, loadRules } from "../../src/features/flags/service";
-import { newTally, withIoTally } from "../../src/platform/io";
 import { ObjectId } from "../../src/platform/ids";
-import { testDeps } from "../support/deps";
+import { newTally, withIoTally } from "../../src/platform/io";
 import { call } from "../support/api";
+import { testDeps } from "../support/deps";
 import { crowd, uniqueName, userWithRole } from "../support/users";
 
 const deps = testDeps();
@@ -18,7 +18,9 @@ describe("feature flags", () => {
     const [user] = await crowd(1);
     const admin = await userWithRole("admin");
     const name = uniqueName("f").toLowerCase();
-    expect((await call("PUT", `/v1/admin/flags/${name}`, { token: user!.accessToken, body: { enabled: true } })).status).toBe(403);
+    expect(
+      (await call("PUT", `/v1/admin/flags/${name}`, { token: user!.accessToken, body: { enabled: true } })).status,
+    ).toBe(403);
     expect((await call("GET", "/v1/admin/flags", { token: user!.accessToken })).status).toBe(403);
     const bad = await call<{ errors: { path: string }[] }>("PUT", `/v1/admin/flags/${name}`, {
       token: admin.accessToken,
@@ -26,7 +28,9 @@ describe("feature flags", () => {
     });
     expect(bad.status).toBe(400);
     expect(bad.body.errors.map((e) => e.path)).toContain("rolloutPercentage");
-    expect((await call("PUT", "/v1/admin/flags/Bad%20Name", { token: admin.accessToken, body: { enabled: true } })).status).toBe(400);
+    expect(
+      (await call("PUT", "/v1/admin/flags/Bad%20Name", { token: admin.accessToken, body: { enabled: true } })).status,
+    ).toBe(400);
     expect((await call("DELETE", `/v1/admin/flags/${name}-missing`, { token: admin.accessToken })).status).toBe(404);
   });
 

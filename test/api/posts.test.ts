@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { ObjectId } from "../../src/platform/ids";
-import { testDeps } from "../support/deps";
 import { call } from "../support/api";
+import { testDeps } from "../support/deps";
 import { completedGeneration, publishedPost } from "../support/posts";
 import { crowd } from "../support/users";
 
@@ -13,10 +13,14 @@ describe("POST /v1/posts", () => {
     const generationId = await completedGeneration(author!);
     const responses = await Promise.all(
       Array.from({ length: 10 }, () =>
-        call<{ id: string; username: string; tags: string[]; hasWatermark: boolean; shareableUrl: string }>("POST", "/v1/posts", {
-          token: author!.accessToken,
-          body: { generationId, tags: ["#Sunset", "sunset", "Sea"], category: "Landscape" },
-        }),
+        call<{ id: string; username: string; tags: string[]; hasWatermark: boolean; shareableUrl: string }>(
+          "POST",
+          "/v1/posts",
+          {
+            token: author!.accessToken,
+            body: { generationId, tags: ["#Sunset", "sunset", "Sea"], category: "Landscape" },
+          },
+        ),
       ),
     );
     const created = responses.filter((r) => r.status === 201);
@@ -38,7 +42,9 @@ describe("POST /v1/posts", () => {
     });
     expect(bad.status).toBe(400);
     expect(bad.body.errors.map((e) => e.path)).toEqual(expect.arrayContaining(["tags", "visibility"]));
-    expect((await call("POST", "/v1/posts", { token: author!.accessToken, body: { generationId, voteCount: 5 } })).status).toBe(400);
+    expect(
+      (await call("POST", "/v1/posts", { token: author!.accessToken, body: { generationId, voteCount: 5 } })).status,
+    ).toBe(400);
   });
 
   it("holds back a post whose prompt has a banned word (pending, out of feeds)", async () => {
@@ -74,13 +80,17 @@ describe("post visibility, edits and deletion", () => {
   it("lets only the author edit and delete, and keeps totalPosts exact", async () => {
     const [author, other] = await crowd(2);
     const post = await publishedPost(author!);
-    expect((await call("PATCH", `/v1/posts/${post.id}`, { token: other!.accessToken, body: { isPinned: true } })).status).toBe(404);
+    expect(
+      (await call("PATCH", `/v1/posts/${post.id}`, { token: other!.accessToken, body: { isPinned: true } })).status,
+    ).toBe(404);
     const edited = await call<{ isPinned: boolean; tags: string[] }>("PATCH", `/v1/posts/${post.id}`, {
       token: author!.accessToken,
       body: { isPinned: true, tags: ["Moon"] },
     });
     expect(edited.body).toMatchObject({ isPinned: true, tags: ["moon"] });
-    expect((await call("PATCH", `/v1/posts/${post.id}`, { token: author!.accessToken, body: { voteCount: 9 } })).status).toBe(400);
+    expect(
+      (await call("PATCH", `/v1/posts/${post.id}`, { token: author!.accessToken, body: { voteCount: 9 } })).status,
+    ).toBe(400);
     expect((await call("DELETE", `/v1/posts/${post.id}`, { token: other!.accessToken })).status).toBe(404);
     const deletes = await Promise.all(
       Array.from({ length: 5 }, () => call("DELETE", `/v1/posts/${post.id}`, { token: author!.accessToken })),
@@ -94,7 +104,9 @@ describe("post visibility, edits and deletion", () => {
     const [author] = await crowd(1);
     const post = await publishedPost(author!);
     const shares = await Promise.all(
-      Array.from({ length: 5 }, () => call<{ shareCount: number; shareableUrl: string }>("POST", `/v1/posts/${post.id}/share`)),
+      Array.from({ length: 5 }, () =>
+        call<{ shareCount: number; shareableUrl: string }>("POST", `/v1/posts/${post.id}/share`),
+      ),
     );
     expect(Math.max(...shares.map((s) => s.body.shareCount))).toBe(5);
     expect(shares[0]!.body.shareableUrl).toContain(post.id);

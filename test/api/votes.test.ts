@@ -2,8 +2,8 @@ import { describe, expect, it } from "vitest";
 import { countersJob } from "../../src/jobs/counters";
 import { runJob } from "../../src/jobs/runner";
 import { ObjectId } from "../../src/platform/ids";
-import { appWith, testDeps } from "../support/deps";
 import { call, uniqueIp } from "../support/api";
+import { appWith, testDeps } from "../support/deps";
 import { publishedPost } from "../support/posts";
 import { crowd } from "../support/users";
 
@@ -22,7 +22,9 @@ describe("PUT /v1/posts/{id}/vote", () => {
     const [author, voter] = await crowd(2, "premium");
     const post = await publishedPost(author!);
     const responses = await Promise.all(
-      Array.from({ length: 100 }, () => call<{ voteCount: number }>("PUT", `/v1/posts/${post.id}/vote`, { token: voter!.accessToken })),
+      Array.from({ length: 100 }, () =>
+        call<{ voteCount: number }>("PUT", `/v1/posts/${post.id}/vote`, { token: voter!.accessToken }),
+      ),
     );
     expect(responses.every((r) => r.status === 200)).toBe(true);
     expect(new Set(responses.map((r) => r.body.voteCount))).toEqual(new Set([1]));
@@ -39,7 +41,9 @@ describe("PUT /v1/posts/{id}/vote", () => {
     const voters = await crowd(100);
     const post = await publishedPost(author!);
     const responses = await Promise.all(
-      voters.map((v) => call<{ voteCount: number }>("PUT", `/v1/posts/${post.id}/vote`, { token: v.accessToken, ip: uniqueIp() })),
+      voters.map((v) =>
+        call<{ voteCount: number }>("PUT", `/v1/posts/${post.id}/vote`, { token: v.accessToken, ip: uniqueIp() }),
+      ),
     );
     expect(responses.every((r) => r.status === 200)).toBe(true);
     expect(Math.max(...responses.map((r) => r.body.voteCount))).toBe(100);
@@ -55,7 +59,9 @@ describe("PUT /v1/posts/{id}/vote", () => {
     const hidden = await publishedPost(author!, { visibility: "private" });
     expect((await call("PUT", `/v1/posts/${post.id}/vote`, { token: author!.accessToken })).status).toBe(403);
     expect((await call("PUT", `/v1/posts/${hidden.id}/vote`, { token: other!.accessToken })).status).toBe(404);
-    expect((await call("PUT", `/v1/posts/${new ObjectId().toHexString()}/vote`, { token: other!.accessToken })).status).toBe(404);
+    expect(
+      (await call("PUT", `/v1/posts/${new ObjectId().toHexString()}/vote`, { token: other!.accessToken })).status,
+    ).toBe(404);
     expect((await call("PUT", "/v1/posts/not-an-id/vote", { token: other!.accessToken })).status).toBe(400);
     expect((await call("PUT", `/v1/posts/${post.id}/vote`)).status).toBe(401);
   });
@@ -70,7 +76,9 @@ describe("PUT /v1/posts/{id}/vote", () => {
     expect(responses.filter((r) => r.status === 200)).toHaveLength(3);
     const refused = responses.filter((r) => r.status === 429);
     expect(refused).toHaveLength(5);
-    expect(refused.every((r) => r.body.code === "quota_exceeded" && Number(r.headers.get("retry-after")) > 0)).toBe(true);
+    expect(refused.every((r) => r.body.code === "quota_exceeded" && Number(r.headers.get("retry-after")) > 0)).toBe(
+      true,
+    );
     expect(await deps.db.votes.find({ userId: new ObjectId(voter!.id) })).toHaveLength(3);
   });
 
@@ -79,7 +87,12 @@ describe("PUT /v1/posts/{id}/vote", () => {
     const voters = await crowd(8);
     const post = await publishedPost(author!);
     const ip = uniqueIp();
-    for (const v of voters) await call("PUT", `/v1/posts/${post.id}/vote`, { token: v.accessToken, ip, headers: { "x-device-id": "shared-phone" } });
+    for (const v of voters)
+      await call("PUT", `/v1/posts/${post.id}/vote`, {
+        token: v.accessToken,
+        ip,
+        headers: { "x-device-id": "shared-phone" },
+      });
     const votes = await deps.db.votes.find({ postId: new ObjectId(post.id) }, { sort: { createdAt: 1 } });
     expect(votes).toHaveLength(8);
     expect(votes[0]?.flagged).toBe(false);
@@ -100,7 +113,10 @@ describe("DELETE /v1/posts/{id}/vote", () => {
     expect((await call("DELETE", `/v1/posts/${post.id}/vote`, { token: voter!.accessToken })).status).toBe(204);
 
     await call("PUT", `/v1/posts/${post.id}/vote`, { token: voter!.accessToken });
-    await deps.db.votes.updateOne({ postId: new ObjectId(post.id) }, { $set: { gemBatchId: "batch-1", gemAwarded: true } });
+    await deps.db.votes.updateOne(
+      { postId: new ObjectId(post.id) },
+      { $set: { gemBatchId: "batch-1", gemAwarded: true } },
+    );
     const settled = await call<{ code: string }>("DELETE", `/v1/posts/${post.id}/vote`, { token: voter!.accessToken });
     expect(settled.status).toBe(409);
     expect(settled.body.code).toBe("conflict");

@@ -179,6 +179,8 @@ describe("GET /v1/admin/analytics/dau", () => {
 
   it("requires the admin role", async () => {
     expect((await call("GET", "/v1/admin/analytics/dau")).status).toBe(401);
-    expect((await call("GET", "/v1/admin/analytics/dau", { token: (await signupUser()).accessToken })).status).toBe(403);
+    expect((await call("GET", "/v1/admin/analytics/dau", { token: (await signupUser()).accessToken })).status).toBe(
+      403,
+    );
   });
 });

@@ -1,5 +1,5 @@
-import { type RunningStack, startLocalStack } from "../../scripts/local/stack";
 import { createServer, type Server } from "node:http";
+import { type RunningStack, startLocalStack } from "../../scripts/local/stack";
 import { runMigrations } from "../../scripts/migrate";
 import { currentTestStack } from "./plan";
 

@@ -17,7 +17,10 @@ interface PostBody {
  * A completed generation of `author`, written straight to the queue collection: the GPU-worker path has its
  * own tests, and the queue is shared, so going through claim here would let suites take each other's jobs.
  */
-export async function completedGeneration(author: TestUser, prompt = "a lighthouse at dusk, oil painting"): Promise<string> {
+export async function completedGeneration(
+  author: TestUser,
+  prompt = "a lighthouse at dusk, oil painting",
+): Promise<string> {
   const id = newObjectId();
   const now = new Date();
   await deps.db.generationJobs.insertOne({
@@ -46,7 +49,11 @@ export async function completedGeneration(author: TestUser, prompt = "a lighthou
 }
 
 /** Publishes a post through the API. */
-export async function publishedPost(author: TestUser, body: Record<string, unknown> = {}, prompt?: string): Promise<PostBody> {
+export async function publishedPost(
+  author: TestUser,
+  body: Record<string, unknown> = {},
+  prompt?: string,
+): Promise<PostBody> {
   const generationId = await completedGeneration(author, prompt);
   const res = await call<PostBody>("POST", "/v1/posts", { token: author.accessToken, body: { generationId, ...body } });
   if (res.status !== 201) throw new Error(`publishing failed: ${res.status} ${res.text}`);

@@ -59,7 +59,9 @@ export async function users(n: number): Promise<TestUser[]> {
 export async function userWithRole(role: "admin" | "moderator" | "creator"): Promise<TestUser> {
   const user = await signupUser();
   await deps.db.users.updateOne({ _id: new ObjectId(user.id) }, { $set: { role } });
-  const res = await call<AuthBody>("POST", "/v1/auth/login", { body: { login: user.username, password: user.password } });
+  const res = await call<AuthBody>("POST", "/v1/auth/login", {
+    body: { login: user.username, password: user.password },
+  });
   return { ...user, accessToken: res.body.accessToken, refreshToken: res.body.refreshToken };
 }
 
@@ -104,7 +106,13 @@ export async function crowd(n: number, tier: "free" | "pro" | "premium" = "free"
   const { tokenSettings } = await import("../../src/http/auth");
   const docs = Array.from({ length: n }, () => {
     const username = uniqueName("c");
-    return newUserDoc(deps, { username, email: `${username}@${TEST_EMAIL_DOMAIN}`, passwordHash: null, displayName: username, tier });
+    return newUserDoc(deps, {
+      username,
+      email: `${username}@${TEST_EMAIL_DOMAIN}`,
+      passwordHash: null,
+      displayName: username,
+      tier,
+    });
   });
   await deps.db.users.insertMany(docs);
   return Promise.all(

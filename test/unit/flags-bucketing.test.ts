@@ -1,5 +1,11 @@
 import { describe, expect, it } from "vitest";
-import { inRollout, murmur3x86_32, normalizedValue, pickVariant, VARIANT_SEED } from "../../src/features/flags/bucketing";
+import {
+  inRollout,
+  murmur3x86_32,
+  normalizedValue,
+  pickVariant,
+  VARIANT_SEED,
+} from "../../src/features/flags/bucketing";
 
 describe("Unleash-compatible bucketing", () => {
   it("passes Unleash's published normalizedValue vectors", () => {

@@ -22,7 +22,10 @@ export interface CommentDoc {
 export const CreateCommentBody = z
   .object({
     content: z.string().trim().min(1, "must not be empty").max(1000, "at most 1000 characters"),
-    parentId: z.string().regex(/^[0-9a-f]{24}$/i, "a 24-hex id").optional(),
+    parentId: z
+      .string()
+      .regex(/^[0-9a-f]{24}$/i, "a 24-hex id")
+      .optional(),
   })
   .strict()
   .openapi("CreateComment");

@@ -65,7 +65,8 @@ async function page(
   const docs = await deps.db.posts.find(query, { sort: { [field]: -1, _id: -1 }, limit: opts.limit + 1 });
   const pageDocs = docs.slice(0, opts.limit);
   const last = pageDocs[pageDocs.length - 1];
-  const nextCursor = docs.length > opts.limit && last ? encode({ v: sortValue(last, field), id: last._id.toHexString() }) : null;
+  const nextCursor =
+    docs.length > opts.limit && last ? encode({ v: sortValue(last, field), id: last._id.toHexString() }) : null;
   return { docs: pageDocs, nextCursor };
 }
 
@@ -126,7 +127,11 @@ export async function invalidateFeedCaches(deps: Deps): Promise<void> {
 }
 
 /** Posts by people the viewer follows (public and followers-only), newest first. */
-export async function followingFeed(deps: Deps, viewer: Viewer, opts: { limit: number; cursor?: string }): Promise<FeedPage> {
+export async function followingFeed(
+  deps: Deps,
+  viewer: Viewer,
+  opts: { limit: number; cursor?: string },
+): Promise<FeedPage> {
   const edges = await deps.db.follows.find(
     { followerId: new ObjectId(viewer.id) },
     { projection: { followingId: 1 }, limit: 5_000 },
@@ -147,12 +152,27 @@ export async function followingFeed(deps: Deps, viewer: Viewer, opts: { limit: n
   return { items: await render(deps, viewer, docs), nextCursor };
 }
 
-export async function categoryFeed(deps: Deps, viewer: Viewer | undefined, category: string, opts: { limit: number; cursor?: string }) {
-  const { docs, nextCursor } = await page(deps, { ...PUBLIC_FEED_FILTER, category: category.toLowerCase() }, "trendingScore", opts);
+export async function categoryFeed(
+  deps: Deps,
+  viewer: Viewer | undefined,
+  category: string,
+  opts: { limit: number; cursor?: string },
+) {
+  const { docs, nextCursor } = await page(
+    deps,
+    { ...PUBLIC_FEED_FILTER, category: category.toLowerCase() },
+    "trendingScore",
+    opts,
+  );
   return { items: await render(deps, viewer, docs), nextCursor };
 }
 
-export async function tagFeed(deps: Deps, viewer: Viewer | undefined, tag: string, opts: { limit: number; cursor?: string }) {
+export async function tagFeed(
+  deps: Deps,
+  viewer: Viewer | undefined,
+  tag: string,
+  opts: { limit: number; cursor?: string },
+) {
   const normalized = tag.replace(/^#/, "").toLowerCase();
   const { docs, nextCursor } = await page(deps, { ...PUBLIC_FEED_FILTER, tags: normalized }, "createdAt", opts);
   return { items: await render(deps, viewer, docs), nextCursor };
@@ -162,15 +182,26 @@ export async function tagFeed(deps: Deps, viewer: Viewer | undefined, tag: strin
  * A user's posts: everything of their own for the author (pinned or not, any visibility or moderation state);
  * for others, what they may see (followers-only when they follow; nothing of a shadow-banned author).
  */
-export async function userPosts(deps: Deps, viewer: Viewer | undefined, userId: string, opts: { limit: number; cursor?: string }) {
-  const author = await deps.db.users.findOne({ _id: new ObjectId(userId), deletedAt: null }, { projection: { _id: 1 } });
+export async function userPosts(
+  deps: Deps,
+  viewer: Viewer | undefined,
+  userId: string,
+  opts: { limit: number; cursor?: string },
+) {
+  const author = await deps.db.users.findOne(
+    { _id: new ObjectId(userId), deletedAt: null },
+    { projection: { _id: 1 } },
+  );
   if (!author) throw ApiError.notFound("No such user.");
   let filter: Record<string, unknown>;
   if (viewer?.id === userId) {
     filter = { userId: author._id, deletedAt: null };
   } else {
     const follows = viewer
-      ? await deps.db.follows.findOne({ followerId: new ObjectId(viewer.id), followingId: author._id }, { projection: { _id: 1 } })
+      ? await deps.db.follows.findOne(
+          { followerId: new ObjectId(viewer.id), followingId: author._id },
+          { projection: { _id: 1 } },
+        )
       : null;
     filter = {
       userId: author._id,
@@ -185,7 +216,12 @@ export async function userPosts(deps: Deps, viewer: Viewer | undefined, userId: 
 }
 
 /** Text search over prompt and tags (the posts text index), public feed rules, newest first. */
-export async function searchPosts(deps: Deps, viewer: Viewer | undefined, q: string, opts: { limit: number; cursor?: string }) {
+export async function searchPosts(
+  deps: Deps,
+  viewer: Viewer | undefined,
+  q: string,
+  opts: { limit: number; cursor?: string },
+) {
   const { docs, nextCursor } = await page(deps, { ...PUBLIC_FEED_FILTER, $text: { $search: q } }, "createdAt", opts);
   return { items: await render(deps, viewer, docs), nextCursor };
 }

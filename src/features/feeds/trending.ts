@@ -31,7 +31,12 @@ export async function recomputeTrending(ctx: JobContext): Promise<JobReport> {
     if (posts.length === 0) break;
     await deps.db.posts.bulkWrite(
       posts.map((p) => {
-        const e = { votes: p.voteCount ?? 0, comments: p.commentCount ?? 0, shares: p.shareCount ?? 0, views: p.viewCount ?? 0 };
+        const e = {
+          votes: p.voteCount ?? 0,
+          comments: p.commentCount ?? 0,
+          shares: p.shareCount ?? 0,
+          views: p.viewCount ?? 0,
+        };
         const ageHours = (now.getTime() - p.createdAt.getTime()) / HOUR_MS;
         return {
           updateOne: {

@@ -63,7 +63,11 @@ export interface WeightedVariant<T> {
 }
 
 /** Picks a variant by weight, deterministically per id (Unleash's variant seed, total weight as normalizer). */
-export function pickVariant<T>(id: string, flagName: string, variants: WeightedVariant<T>[]): WeightedVariant<T> | null {
+export function pickVariant<T>(
+  id: string,
+  flagName: string,
+  variants: WeightedVariant<T>[],
+): WeightedVariant<T> | null {
   const total = variants.reduce((sum, v) => sum + Math.max(0, v.weight), 0);
   if (total <= 0) return null;
   const target = normalizedValue(id, flagName, total, VARIANT_SEED);

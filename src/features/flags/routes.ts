@@ -4,7 +4,6 @@ import { json, problems, router } from "../../http/openapi";
 import { EvaluatedFlags, FlagBody, FlagList, FlagName, FlagView } from "./schema";
 import { deleteFlag, flagsFor, listFlags, putFlag } from "./service";
 
-
 const evaluateRoute = createRoute({
   method: "get",
   path: "/v1/flags",
@@ -55,7 +54,9 @@ export const flagsRoutes = router()
     return c.json(await flagsFor(c.var.deps, c.var.viewer, deviceId), 200);
   })
   .openapi(listRoute, async (c) => c.json(await listFlags(c.var.deps), 200))
-  .openapi(putRoute, async (c) => c.json(await putFlag(c.var.deps, c.req.valid("param").name, c.req.valid("json")), 200))
+  .openapi(putRoute, async (c) =>
+    c.json(await putFlag(c.var.deps, c.req.valid("param").name, c.req.valid("json")), 200),
+  )
   .openapi(deleteRoute, async (c) => {
     await deleteFlag(c.var.deps, c.req.valid("param").name);
     return c.body(null, 204);

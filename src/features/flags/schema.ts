@@ -23,8 +23,14 @@ export const FlagBody = z
     description: z.string().max(500).default(""),
     enabled: z.boolean(),
     rolloutPercentage: z.number().int().min(0).max(100).default(100),
-    targetTiers: z.array(z.enum(["free", "pro", "premium"])).max(3).default([]),
-    targetUserIds: z.array(z.string().regex(/^[0-9a-f]{24}$/i, "a 24-hex id")).max(1000).default([]),
+    targetTiers: z
+      .array(z.enum(["free", "pro", "premium"]))
+      .max(3)
+      .default([]),
+    targetUserIds: z
+      .array(z.string().regex(/^[0-9a-f]{24}$/i, "a 24-hex id"))
+      .max(1000)
+      .default([]),
     isExperiment: z.boolean().default(false),
     variants: z
       .array(

@@ -68,13 +68,20 @@ export async function loadRules(deps: Deps): Promise<FlagRule[]> {
 }
 
 /** Flags for the caller: anonymous callers by device id; signed-in callers' results cached per user. */
-export async function flagsFor(deps: Deps, viewer: Viewer | undefined, deviceId: string | null): Promise<EvaluatedFlags> {
+export async function flagsFor(
+  deps: Deps,
+  viewer: Viewer | undefined,
+  deviceId: string | null,
+): Promise<EvaluatedFlags> {
   const rules = await loadRules(deps);
   if (!viewer) return evaluate(rules, { id: deviceId, tier: "free", userId: null, overrides: {} });
   const key = deps.keys.flagsUser(viewer.id);
   const cached = await deps.redis.get<EvaluatedFlags>(key);
   if (cached) return cached;
-  const user = await deps.db.users.findOne({ _id: new ObjectId(viewer.id) }, { projection: { featureFlags: 1, tier: 1 } });
+  const user = await deps.db.users.findOne(
+    { _id: new ObjectId(viewer.id) },
+    { projection: { featureFlags: 1, tier: 1 } },
+  );
   const result = evaluate(rules, {
     id: viewer.id,
     tier: user?.tier ?? viewer.tier,

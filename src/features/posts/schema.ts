@@ -25,7 +25,12 @@ export interface PostDoc {
   model: string;
   modelVersion: string | null;
   generationTimeMs: number | null;
-  generationParams: { steps: number | null; cfgScale: number | null; seed: number | null; negativePrompt: string | null };
+  generationParams: {
+    steps: number | null;
+    cfgScale: number | null;
+    seed: number | null;
+    negativePrompt: string | null;
+  };
   hasWatermark: boolean;
   voteCount: number;
   commentCount: number;

@@ -76,7 +76,8 @@ export async function createPost(deps: Deps, viewer: Viewer, body: CreatePostBod
   if (!job) {
     job = await jobs.findOne({ _id: jobId, userId: me });
     if (!job) throw ApiError.notFound("No such generation.");
-    if (job.status !== "completed") throw ApiError.conflict("generation_not_ready", "The generation has not completed.");
+    if (job.status !== "completed")
+      throw ApiError.conflict("generation_not_ready", "The generation has not completed.");
     if (!job.postId || (await deps.db.posts.findOne({ _id: job.postId }, { projection: { _id: 1 } }))) {
       throw ApiError.conflict("already_posted", "This generation has already been posted.");
     }
@@ -135,13 +136,11 @@ export async function createPost(deps: Deps, viewer: Viewer, body: CreatePostBod
   try {
     await deps.db.posts.insertOne(post);
   } catch (error) {
-    if (error instanceof DuplicateKeyError) throw ApiError.conflict("already_posted", "This generation has already been posted.");
+    if (error instanceof DuplicateKeyError)
+      throw ApiError.conflict("already_posted", "This generation has already been posted.");
     throw error;
   }
-  await Promise.all([
-    deps.db.users.updateOne({ _id: me }, { $inc: { totalPosts: 1 } }),
-    invalidateFeedCaches(deps),
-  ]);
+  await Promise.all([deps.db.users.updateOne({ _id: me }, { $inc: { totalPosts: 1 } }), invalidateFeedCaches(deps)]);
   return toPost(post, false);
 }
 
@@ -155,7 +154,11 @@ export async function getPost(deps: Deps, viewer: Viewer | undefined, postId: st
 }
 
 async function ownPost(deps: Deps, viewer: Viewer, postId: string): Promise<PostDoc> {
-  const post = await deps.db.posts.findOne({ _id: new ObjectId(postId), userId: new ObjectId(viewer.id), deletedAt: null });
+  const post = await deps.db.posts.findOne({
+    _id: new ObjectId(postId),
+    userId: new ObjectId(viewer.id),
+    deletedAt: null,
+  });
   if (!post) throw ApiError.notFound("No such post.");
   return post;
 }

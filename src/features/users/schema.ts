@@ -108,7 +108,11 @@ export const UpdateMeBody = z
   .object({
     displayName: z.string().trim().min(1).max(50).optional(),
     bio: z.string().max(160).optional(),
-    avatarUrl: z.url().max(2048).nullable().optional(),
+    avatarUrl: z
+      .url({ protocol: /^https?$/, error: "an http(s) URL" })
+      .max(2048)
+      .nullable()
+      .optional(),
     profileTheme: z.string().min(1).max(40).nullable().optional(),
     notificationPreferences: NotificationPreferencesSchema.partial().strict().optional(),
   })
