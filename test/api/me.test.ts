@@ -90,7 +90,7 @@ describe("PATCH /v1/me", () => {
     ["a 161-character bio", { bio: "b".repeat(161) }, "bio"],
     ["an avatarUrl that is not a URL", { avatarUrl: "not a url" }, "avatarUrl"],
     ["a javascript: avatarUrl", { avatarUrl: "javascript:alert(1)" }, "avatarUrl"],
-    ["an unknown notification channel", { notificationPreferences: { sms: true } }, "notificationPreferences"],
+    ["an unknown notification channel", { notificationPreferences: { sms: true } }, "notificationPreferences.sms"],
     [
       "a non-boolean notification setting",
       { notificationPreferences: { push: "yes" } },
