@@ -1,7 +1,7 @@
 import type { MiddlewareHandler } from "hono";
 import { timingSafeEqual } from "../platform/crypto";
 import { StoreUnavailableError } from "../platform/errors";
-import { checkSlidingWindow, type RateLimitDecision } from "../platform/ratelimit";
+import { checkSlidingWindow, piggybackSlidingWindow, type RateLimitDecision } from "../platform/ratelimit";
 import type { AppEnv } from "./context";
 import { ApiError } from "./errors";
 
@@ -14,8 +14,21 @@ export function rateLimitHeaders(d: RateLimitDecision): Record<string, string> {
 }
 
 /**
- * Global per-IP limit (`rate:api:{ip}`), one Redis round trip per request. When Redis cannot be reached the
- * policy in config decides: `open` (default) lets the request through without RateLimit-* headers and logs
+ * Reads served from a Redis cache first (feed pages, public profiles): their rate-limit check travels in the
+ * same pipeline as the cache read, so a cache hit costs one round trip in total. The decision arrives before
+ * any MongoDB work, so a refused request still does nothing expensive.
+ */
+const CACHE_FIRST_READS = [/^\/v1\/feeds\/(new|trending|hot)$/, /^\/v1\/users\/[A-Za-z0-9_]{3,30}$/];
+
+function refusal(decision: RateLimitDecision): ApiError {
+  return new ApiError("rate_limited", `Too many requests. Retry in ${decision.retryAfterSeconds} s.`, {
+    headers: { ...rateLimitHeaders(decision), "Retry-After": String(decision.retryAfterSeconds) },
+  });
+}
+
+/**
+ * Global per-IP limit (`rate:api:{ip}`), one Redis round trip per request (none extra for cache-first
+ * reads). When Redis cannot be reached the policy in config decides: `open` (default) lets the request through without RateLimit-* headers and logs
  * a warning, so a cache outage does not take the API down; `closed` answers 503 instead.
  */
 export function apiRateLimit(): MiddlewareHandler<AppEnv> {
@@ -30,10 +43,8 @@ export function apiRateLimit(): MiddlewareHandler<AppEnv> {
       return next();
     }
     const { maxRequests, windowSeconds } = config.rateLimit.api;
-    let decision: RateLimitDecision;
-    try {
-      decision = await checkSlidingWindow(redis, keys.rateApi(c.var.clientIp), maxRequests, windowSeconds);
-    } catch (error) {
+    const key = keys.rateApi(c.var.clientIp);
+    const failOpen = (error: unknown) => {
       if (config.rateLimit.failMode === "closed") {
         throw error instanceof StoreUnavailableError ? error : new StoreUnavailableError("redis", String(error));
       }
@@ -41,13 +52,34 @@ export function apiRateLimit(): MiddlewareHandler<AppEnv> {
         requestId: c.var.requestId,
         error: error instanceof Error ? error.message : String(error),
       });
+    };
+
+    if (c.req.method === "GET" && CACHE_FIRST_READS.some((r) => r.test(c.req.path))) {
+      const check = piggybackSlidingWindow(redis, key, maxRequests, windowSeconds, (d) => {
+        if (!d.allowed) throw refusal(d);
+      });
+      c.set("deps", { ...c.var.deps, redis: check.redis });
+      await next();
+      let late: RateLimitDecision;
+      try {
+        late = await check.decision();
+      } catch (error) {
+        return failOpen(error);
+      }
+      // A handler that never read the cache (e.g. a 400) is checked now; a refusal replaces its answer.
+      if (!late.allowed && c.res.status !== 429) throw refusal(late);
+      for (const [name, value] of Object.entries(rateLimitHeaders(late))) c.res.headers.set(name, value);
+      return;
+    }
+
+    let decision: RateLimitDecision;
+    try {
+      decision = await checkSlidingWindow(redis, key, maxRequests, windowSeconds);
+    } catch (error) {
+      failOpen(error);
       return next();
     }
-    if (!decision.allowed) {
-      throw new ApiError("rate_limited", `Too many requests. Retry in ${decision.retryAfterSeconds} s.`, {
-        headers: { ...rateLimitHeaders(decision), "Retry-After": String(decision.retryAfterSeconds) },
-      });
-    }
+    if (!decision.allowed) throw refusal(decision);
     await next();
     for (const [name, value] of Object.entries(rateLimitHeaders(decision))) c.res.headers.set(name, value);
   };

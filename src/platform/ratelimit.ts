@@ -58,6 +58,49 @@ export async function checkSlidingWindow(
   return decide({ allowed: allowed === 1, current, previous, nowMs }, limit, windowSeconds);
 }
 
+export interface PiggybackedCheck {
+  /** A Redis client whose first `get` also carries the rate-limit check, in the same pipeline. */
+  redis: Redis;
+  /** The check's decision; runs the check on its own if no `get` carried it. */
+  decision(): Promise<RateLimitDecision>;
+}
+
+/**
+ * A rate-limit check that rides along with the request's first cache read, so a cached response costs one
+ * round trip in total. `onDecided` runs as soon as the decision is known (it may throw to refuse the request
+ * before any further work); other commands of the returned client behave as usual.
+ */
+export function piggybackSlidingWindow(
+  redis: Redis,
+  key: string,
+  limit: number,
+  windowSeconds: number,
+  onDecided: (decision: RateLimitDecision) => void,
+): PiggybackedCheck {
+  let settled: Promise<RateLimitDecision> | null = null;
+  const toDecision = ([allowed, current, previous, nowMs]: [number, number, number, number]) =>
+    decide({ allowed: allowed === 1, current, previous, nowMs }, limit, windowSeconds);
+  const primed = Object.create(redis) as Redis;
+  primed.get = async <T>(cacheKey: string): Promise<T | null> => {
+    if (settled) return redis.get<T>(cacheKey);
+    const pipeline = redis.pipeline();
+    pipeline.eval(SLIDING_WINDOW, [key], [limit, windowSeconds * 1000]);
+    pipeline.get(cacheKey);
+    const both = pipeline.exec() as Promise<[[number, number, number, number], T | null]>;
+    settled = both.then(([window]) => toDecision(window));
+    const [window, value] = await both;
+    onDecided(toDecision(window));
+    return value;
+  };
+  return {
+    redis: primed,
+    decision: () => {
+      settled ??= checkSlidingWindow(redis, key, limit, windowSeconds);
+      return settled;
+    },
+  };
+}
+
 /** Several independent windows (e.g. per IP and per account) checked in one pipelined round trip. */
 export async function checkSlidingWindows(
   redis: Redis,

@@ -43,6 +43,25 @@ describe("global per-IP rate limit", () => {
     expect(roundTrips(res.headers).redis).toBe(1);
   });
 
+  it("refuses cache-first reads over the limit too, before any MongoDB work, in the same single round trip", async () => {
+    const ip = uniqueIp();
+    const responses = [];
+    for (let i = 0; i < 7; i++) responses.push(await call("GET", "/v1/feeds/trending", { ip }, limited));
+    expect(responses.map((r) => r.status)).toEqual([200, 200, 200, 200, 200, 429, 429]);
+    const refused = responses[5]!;
+    expect((refused.body as { code: string }).code).toBe("rate_limited");
+    expect(Number(refused.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
+    expect(roundTrips(refused.headers)).toMatchObject({ redis: 1, mongo: 0 });
+    expect(responses[1]!.headers.get("ratelimit-remaining")).toBe("3");
+  });
+
+  it("counts a cache-first read that never reaches the cache (bad input) against the limit", async () => {
+    const ip = uniqueIp();
+    const statuses = [];
+    for (let i = 0; i < 6; i++) statuses.push((await call("GET", "/v1/feeds/trending?limit=0", { ip }, limited)).status);
+    expect(statuses).toEqual([400, 400, 400, 400, 400, 429]);
+  });
+
   it("fails open by default when Redis is unreachable", async () => {
     const noRedis = appWith({ UPSTASH_REDIS_REST_URL: "http://127.0.0.1:9", STORE_TIMEOUT_MS: "500" });
     const res = await call("GET", "/v1/nope", { ip: uniqueIp() }, noRedis);

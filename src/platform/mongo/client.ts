@@ -143,7 +143,8 @@ export class DataApiClient {
     } catch (error) {
       throw new StoreUnavailableError("mongo", describe(error), { cause: error });
     }
-    const text = await response.text();
+    // Decoded by hand: workerd warns when .text() meets a content type it does not know (application/ejson).
+    const text = new TextDecoder().decode(await response.arrayBuffer());
     const payload = parse(text);
     if (response.ok) return payload as R;
     const { error = text.slice(0, 200), error_code: code = "Unknown" } = (payload ?? {}) as {
