@@ -19,6 +19,8 @@ export const keys = {
   feedFollowing: (userId: string, page: string | number) => `feed:following:${userId}:${page}`,
   // Real-time counters
   postVotes: (postId: string) => `post:votes:${postId}`,
+  /** Views not yet added to `posts.viewCount` (a delta, taken and cleared by the counters job). */
+  postViews: (postId: string) => `post:views:${postId}`,
   // Posts whose Redis counters changed since the counters job last synced them to MongoDB
   countersDirtyPosts: () => "counters:dirty:posts",
   countersSyncingPosts: () => "counters:syncing:posts",

@@ -100,6 +100,24 @@ describe("post visibility, edits and deletion", () => {
     expect((await deps.db.users.findOne({ _id: new ObjectId(author!.id) }))?.totalPosts).toBe(0);
   });
 
+  it("counts views by others (not the author) and writes them to MongoDB with the counters job", async () => {
+    const { countersJob } = await import("../../src/jobs/counters");
+    const { runJob } = await import("../../src/jobs/runner");
+    const [author, reader] = await crowd(2);
+    const post = await publishedPost(author!);
+    const views: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      views.push((await call<{ viewCount: number }>("GET", `/v1/posts/${post.id}`, { token: reader!.accessToken })).body.viewCount);
+    }
+    expect(views).toEqual([1, 2, 3]);
+    const own = await call<{ viewCount: number }>("GET", `/v1/posts/${post.id}`, { token: author!.accessToken });
+    expect(own.body.viewCount).toBe(0);
+    for (let i = 0; i < 5; i++) if ((await runJob(deps, countersJob, { trigger: "test" })).outcome === "succeeded") break;
+    expect((await deps.db.posts.findOne({ _id: new ObjectId(post.id) }))?.viewCount).toBe(3);
+    const after = await call<{ viewCount: number }>("GET", `/v1/posts/${post.id}`, { token: reader!.accessToken });
+    expect(after.body.viewCount).toBe(4);
+  });
+
   it("counts shares and returns the shareable URL", async () => {
     const [author] = await crowd(1);
     const post = await publishedPost(author!);

@@ -4,7 +4,7 @@ import { ApiError } from "../../http/errors";
 import { newObjectId, ObjectId } from "../../platform/ids";
 import { type Collection, DuplicateKeyError } from "../../platform/mongo/client";
 import { invalidateFeedCaches } from "../feeds/service";
-import { liveVoteCounts, votedByViewer } from "../votes/service";
+import { votedByViewer } from "../votes/service";
 import {
   type CreatePostBody,
   type ModerationStatus,
@@ -144,13 +144,28 @@ export async function createPost(deps: Deps, viewer: Viewer, body: CreatePostBod
   return toPost(post, false);
 }
 
+/**
+ * A post for its viewer. Opening someone else's post counts a view: the live vote count is read and the view
+ * recorded in one Redis pipeline (`post:views:{id}` holds views not yet written to MongoDB).
+ */
 export async function getPost(deps: Deps, viewer: Viewer | undefined, postId: string): Promise<Post> {
   const post = await findVisiblePost(deps, viewer, postId);
-  const [voted, counts] = await Promise.all([
+  const isAuthor = viewer?.id === post.userId.toHexString();
+  const counters = deps.redis.pipeline();
+  counters.get(deps.keys.postVotes(postId));
+  if (!isAuthor) {
+    counters.incr(deps.keys.postViews(postId));
+    counters.expire(deps.keys.postViews(postId), deps.config.votes.counterTtlSeconds);
+    counters.sadd(deps.keys.countersDirtyPosts(), postId);
+  }
+  const [voted, replies] = await Promise.all([
     viewer ? votedByViewer(deps, viewer.id, [post._id]) : Promise.resolve(new Set<string>()),
-    liveVoteCounts(deps, [post._id]),
+    counters.exec() as Promise<[number | null, ...number[]]>,
   ]);
-  return toPost(post, voted.has(postId), counts.get(postId));
+  const [liveVotes, pendingViews = 0] = replies;
+  const shown = toPost(post, voted.has(postId), liveVotes == null ? undefined : Number(liveVotes));
+  // This view included, plus views counted since the last sync.
+  return { ...shown, viewCount: post.viewCount + (isAuthor ? 0 : pendingViews) };
 }
 
 async function ownPost(deps: Deps, viewer: Viewer, postId: string): Promise<PostDoc> {
