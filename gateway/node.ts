@@ -25,6 +25,8 @@ export interface RunningGateway {
 /** In-flight requests get this long to finish on stop before their connections are cut. */
 const STOP_GRACE_MS = 5_000;
 
+const IDLE_KEEP_ALIVE_MS = 120_000;
+
 /** Starts the gateway over HTTP on Node (node:http through @hono/node-server). */
 export async function startGateway(options: GatewayOptions): Promise<RunningGateway> {
   const backend = await openBackend(options.backend, {
@@ -43,6 +45,11 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     await backend.close();
     throw error;
   }
+  // Keep idle connections open longer than clients do: when the server closes a keep-alive connection at the
+  // moment a client reuses it, the client's write fails ("connection lost") and a write cannot be retried.
+  const http = server as { keepAliveTimeout?: number; headersTimeout?: number };
+  http.keepAliveTimeout = IDLE_KEEP_ALIVE_MS;
+  http.headersTimeout = IDLE_KEEP_ALIVE_MS + 1_000;
   const { port } = server.address() as AddressInfo;
   const origin = `http://${host.includes(":") ? `[${host}]` : host}:${port}`;
   let stopping: Promise<void> | undefined;

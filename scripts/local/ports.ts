@@ -15,8 +15,15 @@ export function freePort(host = "127.0.0.1"): Promise<number> {
   });
 }
 
-/** Starts `server` listening on host:port; rejects (instead of throwing later) when the port is taken. */
+/**
+ * Starts `server` listening on host:port; rejects (instead of throwing later) when the port is taken. Idle
+ * keep-alive connections stay open longer than clients keep them: a server closing one just as a client
+ * reuses it makes that request fail with "connection lost".
+ */
 export function listen(server: Server, port: number, host: string): Promise<void> {
+  const http = server as Server & { keepAliveTimeout?: number; headersTimeout?: number };
+  http.keepAliveTimeout = 120_000;
+  http.headersTimeout = 121_000;
   return new Promise<void>((resolveListen, rejectListen) => {
     server.once("error", rejectListen);
     server.listen(port, host, () => {
