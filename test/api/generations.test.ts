@@ -3,7 +3,6 @@ import { beforeAll, describe, expect, it } from "vitest";
 import type {
   GenerationAccepted,
   GenerationJob,
-  GenerationJobDoc,
   GenerationJobPage,
   WorkerGenerationJob,
 } from "../../src/features/generations/schema";
@@ -12,6 +11,7 @@ import { utcDay } from "../../src/platform/clock";
 import { newObjectId, ObjectId } from "../../src/platform/ids";
 import { type ApiResponse, call } from "../support/api";
 import { appWith, testDeps } from "../support/deps";
+import { jobDoc } from "../support/generations";
 import { expectProblem, fieldPaths } from "../support/problems";
 import { signupUser, type TestUser } from "../support/users";
 
@@ -62,40 +62,6 @@ async function queued(user: TestUser, app: Fetcher, model: string, extra: Record
   const res = await create(user, { prompt: "a fox in a neon forest", model, ...extra }, app);
   expect(res.status, res.text).toBe(202);
   return res.body;
-}
-
-/** A job document as POST /v1/generations writes it, for tests that seed the queue directly. */
-function jobDoc(model: string, overrides: Partial<GenerationJobDoc> = {}): GenerationJobDoc {
-  return {
-    _id: newObjectId(),
-    userId: newObjectId(),
-    userTier: "free",
-    prompt: "seeded prompt",
-    refinedPrompt: null,
-    negativePrompt: null,
-    model,
-    steps: null,
-    cfgScale: null,
-    seed: null,
-    priority: 1,
-    status: "queued",
-    imageUrl: null,
-    thumbnailUrl: null,
-    imageWidth: null,
-    imageHeight: null,
-    blurhash: null,
-    hasWatermark: true,
-    generationTimeMs: null,
-    workerId: null,
-    attempts: 0,
-    lastError: null,
-    computeCostUsd: null,
-    postId: null,
-    createdAt: new Date(),
-    startedAt: null,
-    completedAt: null,
-    ...overrides,
-  };
 }
 
 describe("generation lifecycle", () => {

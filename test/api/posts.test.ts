@@ -107,12 +107,16 @@ describe("post visibility, edits and deletion", () => {
     const post = await publishedPost(author!);
     const views: number[] = [];
     for (let i = 0; i < 3; i++) {
-      views.push((await call<{ viewCount: number }>("GET", `/v1/posts/${post.id}`, { token: reader!.accessToken })).body.viewCount);
+      views.push(
+        (await call<{ viewCount: number }>("GET", `/v1/posts/${post.id}`, { token: reader!.accessToken })).body
+          .viewCount,
+      );
     }
     expect(views).toEqual([1, 2, 3]);
     const own = await call<{ viewCount: number }>("GET", `/v1/posts/${post.id}`, { token: author!.accessToken });
     expect(own.body.viewCount).toBe(0);
-    for (let i = 0; i < 5; i++) if ((await runJob(deps, countersJob, { trigger: "test" })).outcome === "succeeded") break;
+    for (let i = 0; i < 5; i++)
+      if ((await runJob(deps, countersJob, { trigger: "test" })).outcome === "succeeded") break;
     expect((await deps.db.posts.findOne({ _id: new ObjectId(post.id) }))?.viewCount).toBe(3);
     const after = await call<{ viewCount: number }>("GET", `/v1/posts/${post.id}`, { token: reader!.accessToken });
     expect(after.body.viewCount).toBe(4);

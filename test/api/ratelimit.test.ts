@@ -58,7 +58,8 @@ describe("global per-IP rate limit", () => {
   it("counts a cache-first read that never reaches the cache (bad input) against the limit", async () => {
     const ip = uniqueIp();
     const statuses = [];
-    for (let i = 0; i < 6; i++) statuses.push((await call("GET", "/v1/feeds/trending?limit=0", { ip }, limited)).status);
+    for (let i = 0; i < 6; i++)
+      statuses.push((await call("GET", "/v1/feeds/trending?limit=0", { ip }, limited)).status);
     expect(statuses).toEqual([400, 400, 400, 400, 400, 429]);
   });
 

@@ -4,48 +4,15 @@ import type { GenerationJobDoc, WorkerGenerationJob } from "../../src/features/g
 import { generationRequeueJob } from "../../src/jobs/generation-requeue";
 import { schedule } from "../../src/jobs/index";
 import { runJob } from "../../src/jobs/runner";
-import { newObjectId } from "../../src/platform/ids";
 import { call } from "../support/api";
 import { testDeps } from "../support/deps";
+import { jobDoc } from "../support/generations";
 import { expectProblem } from "../support/problems";
 
 // Every run of this job lives in this file, so no other suite's run can hold its lease while these assert.
 const deps = testDeps();
 const WORKER_TOKEN = (env as unknown as Record<string, string>).GPU_WORKER_TOKEN!;
 const { processingTimeoutSeconds: TIMEOUT_S, maxAttempts: MAX_ATTEMPTS } = deps.config.generation;
-
-function jobDoc(model: string, overrides: Partial<GenerationJobDoc> = {}): GenerationJobDoc {
-  return {
-    _id: newObjectId(),
-    userId: newObjectId(),
-    userTier: "free",
-    prompt: "seeded prompt",
-    refinedPrompt: null,
-    negativePrompt: null,
-    model,
-    steps: null,
-    cfgScale: null,
-    seed: null,
-    priority: 1,
-    status: "queued",
-    imageUrl: null,
-    thumbnailUrl: null,
-    imageWidth: null,
-    imageHeight: null,
-    blurhash: null,
-    hasWatermark: true,
-    generationTimeMs: null,
-    workerId: null,
-    attempts: 0,
-    lastError: null,
-    computeCostUsd: null,
-    postId: null,
-    createdAt: new Date(Date.now() - 3_600_000),
-    startedAt: null,
-    completedAt: null,
-    ...overrides,
-  };
-}
 
 const secondsAgo = (s: number) => new Date(Date.now() - s * 1000);
 const byId = async (doc: GenerationJobDoc) => deps.db.generationJobs.findOne({ _id: doc._id });

@@ -40,20 +40,19 @@ export interface RequestMeta {
   requestId: string | null;
 }
 
+export interface AuditInput {
+  action: AuditAction;
+  userId: ObjectId | null;
+  /** Who did it; defaults to the user themselves. */
+  actorId?: ObjectId | null;
+  metadata?: Record<string, unknown>;
+}
+
 export async function ipHash(deps: Deps, ip: string): Promise<string> {
   return (await hmacSha256Hex(deps.config.http.ipHashSalt, ip)).slice(0, 32);
 }
 
-export async function auditEntry(
-  deps: Deps,
-  meta: RequestMeta | null,
-  entry: {
-    action: AuditAction;
-    userId: ObjectId | null;
-    actorId?: ObjectId | null;
-    metadata?: Record<string, unknown>;
-  },
-): Promise<AuditLogDoc> {
+export async function auditEntry(deps: Deps, meta: RequestMeta | null, entry: AuditInput): Promise<AuditLogDoc> {
   const security = entry.action !== "data_exported";
   return {
     _id: newObjectId(),
@@ -69,15 +68,6 @@ export async function auditEntry(
   };
 }
 
-export async function audit(
-  deps: Deps,
-  meta: RequestMeta | null,
-  entry: {
-    action: AuditAction;
-    userId: ObjectId | null;
-    actorId?: ObjectId | null;
-    metadata?: Record<string, unknown>;
-  },
-): Promise<void> {
+export async function audit(deps: Deps, meta: RequestMeta | null, entry: AuditInput): Promise<void> {
   await deps.db.auditLogs.insertOne(await auditEntry(deps, meta, entry));
 }
