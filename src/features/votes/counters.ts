@@ -41,7 +41,12 @@ export async function syncVoteCounters(ctx: JobContext): Promise<JobReport> {
       { $group: { _id: "$postId", n: { $sum: 1 } } },
     ]);
     const byPost = new Map(counts.map((c) => [c._id.toHexString(), c.n]));
-    const views = (await deps.redis.eval<[], number[]>(TAKE_VIEWS, ids.map((id) => deps.keys.postViews(id)), [])) ?? [];
+    const views =
+      (await deps.redis.eval<[], number[]>(
+        TAKE_VIEWS,
+        ids.map((id) => deps.keys.postViews(id)),
+        [],
+      )) ?? [];
     await deps.db.posts.bulkWrite(
       ids.map((id, i) => ({
         updateOne: {
