@@ -84,6 +84,23 @@ describe("feeds", () => {
     expect((await call("GET", "/v1/feeds/following")).status).toBe(401);
   });
 
+  it("caches the first following page per viewer and drops it when they follow someone new", async () => {
+    const [a, b, reader] = await crowd(3);
+    const fromA = await publishedPost(a!);
+    const fromB = await publishedPost(b!);
+    await call("PUT", `/v1/users/${a!.id}/follow`, { token: reader!.accessToken });
+    const first = await call<Page>("GET", "/v1/feeds/following", { token: reader!.accessToken });
+    expect(first.body.items.map((p) => p.id)).toEqual([fromA.id]);
+    expect(await deps.redis.get(deps.keys.feedFollowing(reader!.id, 0))).not.toBeNull();
+    await call("PUT", `/v1/users/${b!.id}/follow`, { token: reader!.accessToken });
+    const after = await call<Page>("GET", "/v1/feeds/following", { token: reader!.accessToken });
+    expect(after.body.items.map((p) => p.id)).toEqual([fromB.id, fromA.id]);
+    // A vote shows at once on the cached page.
+    await call("PUT", `/v1/posts/${fromA.id}/vote`, { token: reader!.accessToken });
+    const voted = await call<Page>("GET", "/v1/feeds/following", { token: reader!.accessToken });
+    expect(voted.body.items.find((p) => p.id === fromA.id)?.viewer.voted).toBe(true);
+  });
+
   it("fills viewer.voted in feed pages", async () => {
     const [author, voter] = await crowd(2);
     const tag = uniqueName("v").toLowerCase();

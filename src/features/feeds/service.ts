@@ -17,6 +17,7 @@ const SORT_FIELD: Record<RankedKind, SortField> = {
 };
 const CACHE_TTL_SECONDS: Partial<Record<RankedKind, number>> = { new: 30, trending: 60, hot: 60 };
 const FIRST_PAGE = 20;
+const FOLLOWING_CACHE_TTL_SECONDS = 60;
 
 export interface FeedPage {
   items: Post[];
@@ -127,29 +128,44 @@ export async function invalidateFeedCaches(deps: Deps): Promise<void> {
 }
 
 /** Posts by people the viewer follows (public and followers-only), newest first. */
+/**
+ * Posts by people the viewer follows (public and followers-only), newest first. The first page is cached per
+ * viewer for 60 s (`feed:following:{userId}:0`, dropped when they follow or unfollow someone); `viewer.voted`
+ * is filled per request, so a vote shows at once.
+ */
 export async function followingFeed(
   deps: Deps,
   viewer: Viewer,
   opts: { limit: number; cursor?: string },
 ): Promise<FeedPage> {
+  const cacheable = !opts.cursor && opts.limit === FIRST_PAGE;
+  const key = deps.keys.feedFollowing(viewer.id, 0);
+  if (cacheable) {
+    const cached = await deps.redis.get<FeedPage>(key);
+    if (cached) return withViewer(deps, viewer, cached);
+  }
   const edges = await deps.db.follows.find(
     { followerId: new ObjectId(viewer.id) },
     { projection: { followingId: 1 }, limit: 5_000 },
   );
-  if (edges.length === 0) return { items: [], nextCursor: null };
-  const { docs, nextCursor } = await page(
-    deps,
-    {
-      userId: { $in: edges.map((e) => e.followingId) },
-      deletedAt: null,
-      moderationStatus: "approved",
-      authorShadowBanned: false,
-      visibility: { $in: ["public", "followers"] },
-    },
-    "createdAt",
-    opts,
-  );
-  return { items: await render(deps, viewer, docs), nextCursor };
+  let result: FeedPage = { items: [], nextCursor: null };
+  if (edges.length > 0) {
+    const { docs, nextCursor } = await page(
+      deps,
+      {
+        userId: { $in: edges.map((e) => e.followingId) },
+        deletedAt: null,
+        moderationStatus: "approved",
+        authorShadowBanned: false,
+        visibility: { $in: ["public", "followers"] },
+      },
+      "createdAt",
+      opts,
+    );
+    result = { items: await render(deps, undefined, docs), nextCursor };
+  }
+  if (cacheable) await deps.redis.set(key, result, { ex: FOLLOWING_CACHE_TTL_SECONDS });
+  return withViewer(deps, viewer, result);
 }
 
 export async function categoryFeed(

@@ -52,7 +52,7 @@ export async function follow(deps: Deps, viewer: Viewer, targetId: string): Prom
     throw error;
   }
   await moveCounts(deps, me, target, 1);
-  await invalidateProfilesOf(deps, people);
+  await invalidateProfilesOf(deps, people, [deps.keys.feedFollowing(viewer.id, 0)]);
 }
 
 export async function unfollow(deps: Deps, viewer: Viewer, targetId: string): Promise<void> {
@@ -63,7 +63,7 @@ export async function unfollow(deps: Deps, viewer: Viewer, targetId: string): Pr
   if (removed === 0) return;
   await moveCounts(deps, me, target, -1);
   const users = await deps.db.users.find({ _id: { $in: [me, target] } }, { projection: { usernameLower: 1 } });
-  await invalidateProfilesOf(deps, users);
+  await invalidateProfilesOf(deps, users, [deps.keys.feedFollowing(viewer.id, 0)]);
 }
 
 function moveCounts(deps: Deps, follower: ObjectId, following: ObjectId, by: 1 | -1) {

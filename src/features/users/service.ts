@@ -66,8 +66,14 @@ export async function invalidateProfile(deps: Deps, ...userIds: string[]): Promi
   if (users.length) await deps.redis.del(...users.map((u) => deps.keys.userProfile(u.usernameLower)));
 }
 
-export async function invalidateProfilesOf(deps: Deps, users: Pick<UserDoc, "usernameLower">[]): Promise<void> {
-  if (users.length) await deps.redis.del(...users.map((u) => deps.keys.userProfile(u.usernameLower)));
+/** Drops these users' cached profiles, plus any other keys the same change makes stale, in one round trip. */
+export async function invalidateProfilesOf(
+  deps: Deps,
+  users: Pick<UserDoc, "usernameLower">[],
+  alsoStale: string[] = [],
+): Promise<void> {
+  const stale = [...users.map((u) => deps.keys.userProfile(u.usernameLower)), ...alsoStale];
+  if (stale.length) await deps.redis.del(...stale);
 }
 
 /**
