@@ -414,6 +414,13 @@ describe.each(BACKENDS)("Data API contract on $kind", ({ kind, available }) => {
         projection: { n: 1 },
       });
       expect(after.document).toEqual({ _id: 2, n: 1 });
+      // The updated document is returned even when it no longer matches the filter.
+      const moved = await api.ok<{ document: Doc | null }>("findOneAndUpdate", coll, {
+        filter: { _id: 2, n: { $lt: 2 } },
+        update: { $inc: { n: 5 } },
+        projection: { n: 1 },
+      });
+      expect(moved.document).toEqual({ _id: 2, n: 6 });
       const before = await api.ok<{ document: Doc }>("findOneAndUpdate", coll, {
         filter: { _id: 1 },
         update: { $set: { n: 5 } },

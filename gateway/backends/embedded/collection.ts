@@ -300,7 +300,10 @@ export class EmbeddedCollection {
       after = this.documents.get(encodeValue(id)) as Document;
     }
     const chosen = command.returnDocument === "before" ? before : after;
-    return chosen ? this.projectOne(chosen, command.projection, filter.plain) : null;
+    // The updated document may no longer match the filter (e.g. `{ n: { $lt: 5 } }` with `$inc: { n: 1 }`);
+    // MongoDB still returns it, so only the "before" document is projected under the filter.
+    const projectionFilter = command.returnDocument === "before" ? filter.plain : {};
+    return chosen ? this.projectOne(chosen, command.projection, projectionFilter) : null;
   }
 
   findOneAndDelete(command: FindOneAndDeleteCommand, deadline: Deadline): Document | null {
