@@ -12,9 +12,11 @@ import { commentsRoutes } from "./features/comments/routes";
 import { feedsRoutes } from "./features/feeds/routes";
 import { flagsRoutes } from "./features/flags/routes";
 import { followsRoutes } from "./features/follows/routes";
+import { gemsRoutes } from "./features/gems/routes";
 import { generationsRoutes } from "./features/generations/routes";
 import { healthRoutes } from "./features/health/routes";
 import { jobsRoutes } from "./features/jobs/routes";
+import { notificationsRoutes } from "./features/notifications/routes";
 import { postsRoutes } from "./features/posts/routes";
 import { usersRoutes } from "./features/users/routes";
 import { votesRoutes } from "./features/votes/routes";
@@ -71,7 +73,9 @@ export function createApp(depsFor: (env: Record<string, unknown>) => Deps): Open
   app.route("/", votesRoutes);
   app.route("/", feedsRoutes);
   app.route("/", commentsRoutes);
+  app.route("/", notificationsRoutes);
   app.route("/", flagsRoutes);
+  app.route("/", gemsRoutes);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {
     type: "http",

@@ -103,6 +103,32 @@ const EnvSchema = z.object({
   VOTE_FRAUD_ACCOUNTS_PER_DEVICE: int(1).default(2),
   POST_VOTES_COUNTER_TTL_SECONDS: int(60).default(86_400),
 
+  // Notifications
+  NOTIFICATION_AGGREGATION_WINDOW_HOURS: int(1, 24 * 30).default(12),
+  NOTIFICATION_NEW_ACCOUNT_DAYS: int(0, 365).default(7),
+
+  // Gems
+  CHECKIN_REWARD_GEMS: int(0, 10_000).default(5),
+  STREAK_MILESTONE_BONUSES: z
+    .string()
+    .default("7:20,30:100,100:500")
+    .transform((v, ctx) => {
+      const pairs = v
+        .split(",")
+        .filter(Boolean)
+        .map((p) => p.split(":").map(Number));
+      if (pairs.some((p) => p.length !== 2 || !p.every((n) => Number.isInteger(n) && n > 0))) {
+        ctx.addIssue({ code: "custom", message: "expected day:gems pairs, e.g. 7:20,30:100" });
+        return z.NEVER;
+      }
+      return new Map(pairs.map(([day, gems]) => [day!, gems!]));
+    }),
+
+  GEMS_PER_VOTE: int(1, 1_000).default(1),
+  REFERRAL_GEM_MULTIPLIER: int(1, 10).default(2),
+  SETTLEMENT_DELAY_SECONDS: int(0, 86_400).default(300),
+  SETTLEMENT_BATCH_VOTES: int(1, 20_000).default(5_000),
+
   // Ranking (see src/features/ranking/scores.ts and README)
   RANK_WEIGHT_VOTE: z.coerce.number().min(0).default(1),
   RANK_WEIGHT_COMMENT: z.coerce.number().min(0).default(2),
@@ -162,6 +188,14 @@ export interface Config {
   };
   profileCacheTtlSeconds: number;
   ranking: RankingConstants;
+  gems: {
+    checkinReward: number;
+    streakMilestones: Map<number, number>;
+    perVote: number;
+    referralMultiplier: number;
+    settlementDelaySeconds: number;
+    settlementBatchVotes: number;
+  };
   posts: { bannedWords: string[]; nsfwFlagThreshold: number; maxTags: number; shareBaseUrl: string };
   votes: {
     dailyQuota: Record<"free" | "pro" | "premium", number>;
@@ -170,6 +204,7 @@ export interface Config {
     accountsPerDevice: number;
     counterTtlSeconds: number;
   };
+  notifications: { aggregationWindowHours: number; newAccountDays: number };
   generation: {
     workerToken: string;
     dailyQuota: Record<"free" | "pro" | "premium", number>;
@@ -280,6 +315,18 @@ export function loadConfig(env: Record<string, unknown>): Config {
       accountsPerIp: e.VOTE_FRAUD_ACCOUNTS_PER_IP,
       accountsPerDevice: e.VOTE_FRAUD_ACCOUNTS_PER_DEVICE,
       counterTtlSeconds: e.POST_VOTES_COUNTER_TTL_SECONDS,
+    },
+    notifications: {
+      aggregationWindowHours: e.NOTIFICATION_AGGREGATION_WINDOW_HOURS,
+      newAccountDays: e.NOTIFICATION_NEW_ACCOUNT_DAYS,
+    },
+    gems: {
+      checkinReward: e.CHECKIN_REWARD_GEMS,
+      streakMilestones: e.STREAK_MILESTONE_BONUSES,
+      perVote: e.GEMS_PER_VOTE,
+      referralMultiplier: e.REFERRAL_GEM_MULTIPLIER,
+      settlementDelaySeconds: e.SETTLEMENT_DELAY_SECONDS,
+      settlementBatchVotes: e.SETTLEMENT_BATCH_VOTES,
     },
     ranking: {
       weights: {

@@ -4,7 +4,9 @@ import type { EmailOutboxDoc, EmailTokenDoc, SessionDoc } from "../features/auth
 import type { CommentDoc } from "../features/comments/schema";
 import type { FeatureFlagDoc } from "../features/flags/schema";
 import type { FollowDoc } from "../features/follows/service";
+import type { GemTransactionDoc } from "../features/gems/schema";
 import type { GenerationJobDoc } from "../features/generations/schema";
+import type { NotificationDoc } from "../features/notifications/schema";
 import type { PostDoc } from "../features/posts/schema";
 import type { UserDoc } from "../features/users/schema";
 import type { VoteDoc } from "../features/votes/service";
@@ -25,8 +27,10 @@ interface DocumentTypes {
   generationJobs: GenerationJobDoc;
   posts: PostDoc;
   comments: CommentDoc;
+  gemTransactions: GemTransactionDoc;
   featureFlags: FeatureFlagDoc;
   votes: VoteDoc;
+  notifications: NotificationDoc;
 }
 
 export type Db = { [K in CollectionKey]: Collection<K extends keyof DocumentTypes ? DocumentTypes[K] : Document> };

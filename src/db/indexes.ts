@@ -46,6 +46,7 @@ export const indexes: Record<CollectionKey, IndexSpec[]> = {
     { key: { postId: 1, userId: 1 }, name: "post_user_unique", unique: true },
     { key: { userId: 1, createdAt: -1 }, name: "user_history" },
     { key: { postAuthorId: 1, gemAwarded: 1 }, name: "settlement" },
+    { key: { gemBatchId: 1, gemAwarded: 1 }, name: "settlement_batches" },
     { key: { createdAt: -1 }, name: "created_at" },
     { key: { flagged: 1 }, name: "flagged" },
     { key: { ipHash: 1, createdAt: -1 }, name: "ip_hash" },
@@ -91,6 +92,10 @@ export const indexes: Record<CollectionKey, IndexSpec[]> = {
     { key: { userId: 1, createdAt: -1 }, name: "user_created" },
     { key: { aggregationKey: 1 }, name: "aggregation_key" },
     { key: { createdAt: 1 }, name: "ttl_30d", expireAfterSeconds: 30 * DAY },
+    // The group an event joins: newest group of this key for this recipient (and filtered state).
+    { key: { userId: 1, aggregationKey: 1, createdAt: -1 }, name: "user_group" },
+    // The list: newest-updated first, keyset on (updatedAt, _id), default and filtered inboxes apart.
+    { key: { userId: 1, filtered: 1, updatedAt: -1, _id: -1 }, name: "user_feed" },
   ],
   featureFlags: [{ key: { name: 1 }, name: "name_unique", unique: true }],
   analyticsEvents: [

@@ -4,12 +4,13 @@ import { analyticsFlushJob } from "./analytics-flush";
 import { countersJob } from "./counters";
 import { generationRequeueJob } from "./generation-requeue";
 import { type RunResult, runJob } from "./runner";
+import { settlementJob } from "./settlement";
 import { trendingJob } from "./trending";
 import type { Job } from "./types";
 
 /** Cron expression → jobs. Must match `[triggers] crons` in wrangler.toml (a test checks). */
 export const schedule: Record<string, Job[]> = {
-  "*/5 * * * *": [analyticsFlushJob, trendingJob],
+  "*/5 * * * *": [analyticsFlushJob, trendingJob, settlementJob],
   "17 3 * * *": [accountErasureJob],
   "*/2 * * * *": [generationRequeueJob, countersJob],
 };

@@ -28,18 +28,24 @@ function lastCheckedIn(u: TestUser, day: string, currentStreak: number, longestS
 }
 
 describe("POST /v1/me/checkin", () => {
-  it("starts a streak of 1 today (UTC) and awards nothing yet; a repeat the same day changes nothing", async () => {
+  it("starts a streak of 1 today (UTC) and pays the daily reward; a repeat the same day changes nothing", async () => {
     const user = await signupUser();
     const before = utcDay();
     const first = await checkin(user);
     expect(first.status, first.text).toBe(200);
-    expect(first.body).toMatchObject({ currentStreak: 1, longestStreak: 1, gemsAwarded: 0 });
+    expect(first.body).toMatchObject({ currentStreak: 1, longestStreak: 1, gemsAwarded: 5 });
     expect([before, utcDay()]).toContain(first.body.date);
 
     const again = await checkin(user);
     expect(again.body).toEqual({ ...first.body, gemsAwarded: 0 });
     const me = await call<Me>("GET", "/v1/me", { token: user.accessToken });
-    expect(me.body).toMatchObject({ currentStreak: 1, longestStreak: 1 });
+    expect(me.body).toMatchObject({ currentStreak: 1, longestStreak: 1, gemBalance: 5 });
+    const ledger = await call<{ items: { source: string; amount: number; balanceAfter: number }[] }>(
+      "GET",
+      "/v1/me/gems/transactions",
+      { token: user.accessToken },
+    );
+    expect(ledger.body.items).toEqual([expect.objectContaining({ source: "daily_login", amount: 5, balanceAfter: 5 })]);
   });
 
   it("counts 10 concurrent check-ins once, on a first day and on the day after", async () => {
@@ -47,7 +53,8 @@ describe("POST /v1/me/checkin", () => {
     const storm = () => Promise.all(Array.from({ length: 10 }, () => checkin(user)));
     const first = await storm();
     expect(first.map((r) => r.status)).toEqual(Array(10).fill(200));
-    for (const r of first) expect(r.body).toMatchObject({ currentStreak: 1, longestStreak: 1, gemsAwarded: 0 });
+    for (const r of first) expect(r.body).toMatchObject({ currentStreak: 1, longestStreak: 1 });
+    expect(first.map((r) => r.body.gemsAwarded).sort()).toEqual([...Array(9).fill(0), 5]);
     expect(await deps.db.users.findOne({ _id: new ObjectId(user.id) })).toMatchObject({
       currentStreak: 1,
       longestStreak: 1,
@@ -56,8 +63,14 @@ describe("POST /v1/me/checkin", () => {
 
     await lastCheckedIn(user, utcDay(DAY_MS), 1, 1);
     const next = await storm();
-    for (const r of next) expect(r.body).toMatchObject({ currentStreak: 2, longestStreak: 2, gemsAwarded: 0 });
-    expect(await deps.db.users.findOne({ _id: new ObjectId(user.id) })).toMatchObject({ currentStreak: 2 });
+    for (const r of next) expect(r.body).toMatchObject({ currentStreak: 2, longestStreak: 2 });
+    // The streak moved (the last check-in was rewound to yesterday), but the daily reward is keyed by the real
+    // UTC day, which has already been paid: nothing more.
+    expect(next.map((r) => r.body.gemsAwarded)).toEqual(Array(10).fill(0));
+    expect(await deps.db.users.findOne({ _id: new ObjectId(user.id) })).toMatchObject({
+      currentStreak: 2,
+      gemBalance: 5,
+    });
   });
 
   it("extends the streak after yesterday's check-in, and restarts it after a missed day keeping the longest", async () => {

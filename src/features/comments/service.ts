@@ -3,6 +3,7 @@ import type { Viewer } from "../../http/context";
 import { ApiError } from "../../http/errors";
 import { decodeCursor, encodeCursor } from "../../http/pagination";
 import { newObjectId, ObjectId } from "../../platform/ids";
+import { notify } from "../notifications/service";
 import { findVisiblePost } from "../posts/visibility";
 import { type Comment, type CommentDoc, type CommentThread, toComment } from "./schema";
 
@@ -53,6 +54,15 @@ export async function addComment(
       deps.db.posts.updateOne({ _id: post._id }, { $inc: { commentCount: 1 } }),
       parentId ? deps.db.comments.updateOne({ _id: parentId }, { $inc: { repliesCount: 1 } }) : Promise.resolve(),
     ]);
+    await notify(deps, {
+      type: "comment",
+      actorId: me,
+      postId: post._id,
+      postAuthorId: post.userId,
+      commentId: comment._id,
+      parent: parent ? { commentId: parent._id, authorId: parent.userId } : null,
+      imageUrl: post.thumbnailUrl,
+    });
   }
   return toComment(comment);
 }

@@ -4,6 +4,7 @@ import { ApiError } from "../../http/errors";
 import { decodeCursor, encodeCursor } from "../../http/pagination";
 import { newObjectId, ObjectId } from "../../platform/ids";
 import { DuplicateKeyError } from "../../platform/mongo/client";
+import { notify } from "../notifications/service";
 import { type PublicUser, toPublicUser } from "../users/schema";
 import { invalidateProfilesOf } from "../users/service";
 
@@ -53,6 +54,7 @@ export async function follow(deps: Deps, viewer: Viewer, targetId: string): Prom
   }
   await moveCounts(deps, me, target, 1);
   await invalidateProfilesOf(deps, people, [deps.keys.feedFollowing(viewer.id, 0)]);
+  await notify(deps, { type: "follow", recipientId: target, actorId: me });
 }
 
 export async function unfollow(deps: Deps, viewer: Viewer, targetId: string): Promise<void> {

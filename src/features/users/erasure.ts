@@ -55,6 +55,8 @@ async function eraseOne(ctx: JobContext, userId: ObjectId, recorded: ObjectId[] 
     deps.db.sessions.deleteMany({ userId }),
     deps.db.emailTokens.deleteMany({ userId }),
     deps.db.emailOutbox.deleteMany({ userId }),
+    deps.db.notifications.deleteMany({ userId }),
+    deps.db.notifications.updateMany({ actorIds: userId }, { $pull: { sampleActors: userId, actorIds: userId } }),
   ]);
   await ctx.checkpoint("edges-deleted");
   if (counterparts.length) await recountFollows(deps, counterparts);

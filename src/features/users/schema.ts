@@ -1,5 +1,6 @@
 import { z } from "@hono/zod-openapi";
 import type { ObjectId } from "../../platform/ids";
+import type { NotificationPolicy } from "../notifications/policy";
 
 export const ROLES = ["user", "creator", "moderator", "admin"] as const;
 export const TIERS = ["free", "pro", "premium"] as const;
@@ -59,11 +60,15 @@ export interface UserDoc {
   devices: DeviceRecord[];
   featureFlags: Record<string, boolean>;
   notificationPreferences: NotificationPreferences;
+  /** Absent until the user changes it (see notifications/policy.ts for the defaults). */
+  notificationPolicy?: Partial<NotificationPolicy>;
   createdAt: Date;
   updatedAt: Date;
   lastLoginAt: Date | null;
   deletedAt: Date | null;
   erasedAt?: Date | null;
+  /** Ids of the latest ledger entries applied to gemBalance (makes applying an entry idempotent). */
+  ledgerApplied?: ObjectId[];
 }
 
 export const Username = z

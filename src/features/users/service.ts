@@ -4,6 +4,7 @@ import { ApiError } from "../../http/errors";
 import { utcDay } from "../../platform/clock";
 import { ObjectId } from "../../platform/ids";
 import { audit, type RequestMeta } from "../audit/service";
+import { payCheckinRewards } from "../gems/service";
 import { type Me, type PublicUser, toMe, toPublicUser, type UpdateMeBody, type UserDoc } from "./schema";
 
 const DAY_MS = 86_400_000;
@@ -105,9 +106,13 @@ export async function checkin(
   );
   const user = updated ?? (await loadSelf(deps, viewer));
   const result = { currentStreak: user.currentStreak, longestStreak: user.longestStreak, lastActiveDate: today };
-  await deps.redis.set(deps.keys.userStreak(viewer.id), result, { ex: STREAK_CACHE_TTL_SECONDS });
-  // The gem reward for check-ins and streak milestones arrives with the gem economy.
-  return { currentStreak: user.currentStreak, longestStreak: user.longestStreak, gemsAwarded: 0, date: today };
+  // Rewards are keyed by user and day: a repeat pays nothing, yet still completes a payout that a crash
+  // interrupted after the streak moved.
+  const [paid] = await Promise.all([
+    payCheckinRewards(deps, user._id, today, user.currentStreak),
+    deps.redis.set(deps.keys.userStreak(viewer.id), result, { ex: STREAK_CACHE_TTL_SECONDS }),
+  ]);
+  return { currentStreak: user.currentStreak, longestStreak: user.longestStreak, gemsAwarded: paid, date: today };
 }
 
 /** Soft delete: the account disappears at once, sessions die, and the erasure job removes personal data later. */

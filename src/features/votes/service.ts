@@ -5,6 +5,7 @@ import { utcDay } from "../../platform/clock";
 import { newObjectId, ObjectId } from "../../platform/ids";
 import { DuplicateKeyError } from "../../platform/mongo/client";
 import { ipHash, type RequestMeta } from "../audit/service";
+import { notify } from "../notifications/service";
 import { findVisiblePost } from "../posts/visibility";
 import { voteFraudScore } from "./fraud";
 
@@ -127,6 +128,15 @@ export async function castVote(
       { ordered: false },
     ),
   ]);
+  if (!vote.flagged) {
+    await notify(deps, {
+      type: "vote",
+      recipientId: post.userId,
+      actorId: vote.userId,
+      postId: post._id,
+      imageUrl: post.thumbnailUrl,
+    });
+  }
   return { voted: true, voteCount };
 }
 

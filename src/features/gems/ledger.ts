@@ -1,0 +1,129 @@
+import type { Deps } from "../../deps";
+import { ApiError } from "../../http/errors";
+import { newObjectId, type ObjectId } from "../../platform/ids";
+import { DuplicateKeyError } from "../../platform/mongo/client";
+import type { GemTransactionDoc, TransactionSource, TransactionType } from "./schema";
+
+/** How many applied entry ids a user keeps to make re-applying an entry a no-op. */
+const APPLIED_MEMORY = 200;
+
+export interface GemMovement {
+  userId: ObjectId;
+  type: TransactionType;
+  source: TransactionSource;
+  /** Positive to credit, negative to debit. */
+  amount: number;
+  baseAmount?: number;
+  multiplier?: number;
+  referenceType?: string;
+  referenceId?: string;
+  description: string;
+  metadata?: Record<string, unknown>;
+  /** Same key = same movement: a repeat returns the first result and moves nothing. */
+  idempotencyKey: string;
+}
+
+/**
+ * The one place gems move. Ledger first: the entry is written (pending) under its unique idempotency key,
+ * then the balance moves with a conditional update that also remembers the entry id (so applying it twice is
+ * impossible and a debit never overdraws), then the entry is marked applied with the balances it produced.
+ * A crash between steps leaves a pending entry that the next attempt with the same key (or the
+ * reconciliation job) completes; nothing is lost or applied twice.
+ */
+export interface MovementResult {
+  entry: GemTransactionDoc;
+  /** True when an earlier call with the same idempotency key had already applied it (nothing moved now). */
+  replayed: boolean;
+}
+
+export async function moveGems(deps: Deps, m: GemMovement): Promise<MovementResult> {
+  if (!Number.isInteger(m.amount) || m.amount === 0) throw new Error("gem amounts are non-zero integers");
+  const now = deps.clock.now();
+  let entry: GemTransactionDoc = {
+    _id: newObjectId(),
+    userId: m.userId,
+    type: m.type,
+    source: m.source,
+    amount: m.amount,
+    balanceBefore: null,
+    balanceAfter: null,
+    referenceId: m.referenceId ?? null,
+    referenceType: m.referenceType ?? null,
+    multiplier: m.multiplier ?? 1,
+    baseAmount: m.baseAmount ?? Math.abs(m.amount),
+    description: m.description,
+    metadata: m.metadata ?? {},
+    idempotencyKey: m.idempotencyKey,
+    status: "pending",
+    createdAt: now,
+    appliedAt: null,
+  };
+  try {
+    await deps.db.gemTransactions.insertOne(entry);
+  } catch (error) {
+    if (!(error instanceof DuplicateKeyError)) throw error;
+    const existing = await deps.db.gemTransactions.findOne({ idempotencyKey: m.idempotencyKey });
+    if (!existing) throw error;
+    if (existing.status === "applied") return { entry: existing, replayed: true };
+    if (existing.status === "rejected") throw insufficient();
+    entry = existing;
+  }
+  return { entry: await applyEntry(deps, entry), replayed: false };
+}
+
+function insufficient(): ApiError {
+  return new ApiError("insufficient_gems", "Not enough gems for this.");
+}
+
+/** Moves the balance for a pending entry exactly once and records the balances it produced. */
+export async function applyEntry(deps: Deps, entry: GemTransactionDoc): Promise<GemTransactionDoc> {
+  const credit = entry.amount > 0;
+  const moved = await deps.db.users.findOneAndUpdate(
+    {
+      _id: entry.userId,
+      ledgerApplied: { $ne: entry._id },
+      ...(credit ? {} : { gemBalance: { $gte: -entry.amount } }),
+    },
+    {
+      $inc: {
+        gemBalance: entry.amount,
+        ...(credit ? { totalGemsEarned: entry.amount } : { totalGemsSpent: -entry.amount }),
+      },
+      $push: { ledgerApplied: { $each: [entry._id], $slice: -APPLIED_MEMORY } },
+    },
+    { returnDocument: "after", projection: { gemBalance: 1 } },
+  );
+  const now = deps.clock.now();
+  if (moved) {
+    const after = moved.gemBalance;
+    const applied = {
+      status: "applied" as const,
+      balanceBefore: after - entry.amount,
+      balanceAfter: after,
+      appliedAt: now,
+    };
+    await deps.db.gemTransactions.updateOne({ _id: entry._id, status: "pending" }, { $set: applied });
+    return { ...entry, ...applied };
+  }
+  // Either a previous attempt already moved the balance (then only the entry needs finishing), or a debit
+  // the balance cannot cover.
+  const already = await deps.db.users.findOne(
+    { _id: entry.userId, ledgerApplied: entry._id },
+    { projection: { gemBalance: 1 } },
+  );
+  if (already) {
+    const done = {
+      status: "applied" as const,
+      appliedAt: now,
+      metadata: { ...entry.metadata, completedAfterInterruption: true },
+    };
+    await deps.db.gemTransactions.updateOne({ _id: entry._id, status: "pending" }, { $set: done });
+    return { ...entry, ...done };
+  }
+  if (credit) throw ApiError.notFound("Account not found.");
+  await deps.db.gemTransactions.updateOne(
+    { _id: entry._id, status: "pending" },
+    { $set: { status: "rejected", appliedAt: now } },
+  );
+  throw insufficient();
+}

@@ -1,0 +1,190 @@
+import type { Deps } from "../../deps";
+import type { JobContext, JobReport } from "../../jobs/types";
+import { newObjectId, newUuid, type ObjectId } from "../../platform/ids";
+import { DuplicateKeyError } from "../../platform/mongo/client";
+import type { GemTransactionDoc } from "./schema";
+
+const APPLIED_MEMORY = 200;
+
+/** Which votes pay: unsettled, not flagged, not from a shadow-banned voter, older than the settlement delay. */
+function payableVotes(cutoff: Date): Record<string, unknown> {
+  return { gemBatchId: null, flagged: false, shadow: { $ne: true }, createdAt: { $lte: cutoff } };
+}
+
+/** Gems an author earns for a batch: the rate per vote, doubled for votes cast while their referral bonus ran. */
+export function authorCredit(
+  votes: { createdAt: Date }[],
+  bonusUntil: Date | null | undefined,
+  rate: number,
+  multiplier: number,
+): { amount: number; baseAmount: number; boosted: number } {
+  const boosted = bonusUntil ? votes.filter((v) => v.createdAt < bonusUntil).length : 0;
+  const baseAmount = votes.length * rate;
+  return { amount: baseAmount + boosted * rate * (multiplier - 1), baseAmount, boosted };
+}
+
+/**
+ * Settles votes into gems, one ledger entry per author per batch, in a constant number of round trips per
+ * batch (so cost grows with batches of authors, not with votes):
+ *
+ * 1. claim: tag the `_id` range of the oldest payable votes with a batch id (`gemBatchId`);
+ * 2. write one pending ledger entry per author (idempotency key `settle:{batch}:{author}`);
+ * 3. move every author's balance in one bulk write, each update guarded by the entry id (never twice);
+ * 4. mark the entries applied with their balances, then mark the votes `gemAwarded`.
+ *
+ * A crash anywhere leaves a tagged batch with unawarded votes; every run finishes such batches first, from
+ * the votes themselves, so each vote is credited exactly once. Two runs at once are kept apart by the job
+ * lease, and even without it the idempotency keys and the guarded balance updates keep credits exact.
+ */
+export async function settleVotes(ctx: JobContext): Promise<JobReport> {
+  const { deps } = ctx;
+  const cutoff = new Date(deps.clock.now().getTime() - deps.config.gems.settlementDelaySeconds * 1000);
+  while (ctx.timeLeft() > 2_000) {
+    const batchId = (await unfinishedBatch(deps)) ?? (await claimBatch(deps, cutoff));
+    if (!batchId) return { more: false };
+    await ctx.checkpoint("claimed");
+    const votes = await settleBatch(deps, ctx, batchId);
+    ctx.count("batches");
+    ctx.count("votes", votes);
+  }
+  return { more: true };
+}
+
+async function unfinishedBatch(deps: Deps): Promise<string | null> {
+  const vote = await deps.db.votes.findOne(
+    { gemBatchId: { $type: "string" }, gemAwarded: false },
+    { projection: { gemBatchId: 1 } },
+  );
+  return vote?.gemBatchId ?? null;
+}
+
+async function claimBatch(deps: Deps, cutoff: Date): Promise<string | null> {
+  const filter = payableVotes(cutoff);
+  const candidates = await deps.db.votes.find(filter, {
+    sort: { _id: 1 },
+    limit: deps.config.gems.settlementBatchVotes,
+    projection: { _id: 1 },
+  });
+  const first = candidates[0];
+  const last = candidates[candidates.length - 1];
+  if (!first || !last) return null;
+  const batchId = newUuid();
+  const claimed = await deps.db.votes.updateMany(
+    { ...filter, _id: { $gte: first._id, $lte: last._id } },
+    { $set: { gemBatchId: batchId } },
+  );
+  return claimed.modifiedCount > 0 ? batchId : claimBatch(deps, cutoff);
+}
+
+async function settleBatch(deps: Deps, ctx: JobContext, batchId: string): Promise<number> {
+  const { perVote, referralMultiplier } = deps.config.gems;
+  const votes = await deps.db.votes.find(
+    { gemBatchId: batchId },
+    { projection: { postAuthorId: 1, createdAt: 1 }, limit: 50_000 },
+  );
+  const byAuthor = new Map<string, { id: ObjectId; votes: { createdAt: Date }[] }>();
+  for (const v of votes) {
+    const key = v.postAuthorId.toHexString();
+    const group = byAuthor.get(key) ?? { id: v.postAuthorId, votes: [] };
+    group.votes.push({ createdAt: v.createdAt });
+    byAuthor.set(key, group);
+  }
+  const authorIds = [...byAuthor.values()].map((a) => a.id);
+  const keyOf = (author: string) => `settle:${batchId}:${author}`;
+  const [authors, existing] = await Promise.all([
+    deps.db.users.find({ _id: { $in: authorIds } }, { projection: { referralBonusExpiresAt: 1 } }),
+    deps.db.gemTransactions.find({ idempotencyKey: { $in: [...byAuthor.keys()].map(keyOf) } }, { limit: 50_000 }),
+  ]);
+  const bonusUntil = new Map(authors.map((a) => [a._id.toHexString(), a.referralBonusExpiresAt]));
+  const entries = new Map(existing.map((e) => [e.idempotencyKey, e]));
+
+  // 2. One pending entry per author (those a crashed attempt already wrote are reused).
+  const now = deps.clock.now();
+  const fresh: GemTransactionDoc[] = [];
+  for (const [author, group] of byAuthor) {
+    if (entries.has(keyOf(author))) continue;
+    const credit = authorCredit(group.votes, bonusUntil.get(author), perVote, referralMultiplier);
+    const entry: GemTransactionDoc = {
+      _id: newObjectId(),
+      userId: group.id,
+      type: "earn",
+      source: "votes",
+      amount: credit.amount,
+      balanceBefore: null,
+      balanceAfter: null,
+      referenceId: batchId,
+      referenceType: "vote_batch",
+      multiplier: credit.amount / credit.baseAmount,
+      baseAmount: credit.baseAmount,
+      description: `${group.votes.length} vote${group.votes.length === 1 ? "" : "s"} on your posts`,
+      metadata: { votes: group.votes.length, boostedVotes: credit.boosted },
+      idempotencyKey: keyOf(author),
+      status: "pending",
+      createdAt: now,
+      appliedAt: null,
+    };
+    fresh.push(entry);
+    entries.set(entry.idempotencyKey, entry);
+  }
+  let current = [...entries.values()];
+  if (fresh.length) {
+    try {
+      await deps.db.gemTransactions.insertMany(fresh, { ordered: false });
+    } catch (error) {
+      // Another run wrote some of these entries meanwhile: theirs stand, read them back.
+      if (!(error instanceof DuplicateKeyError)) throw error;
+      current = await deps.db.gemTransactions.find(
+        { idempotencyKey: { $in: [...byAuthor.keys()].map(keyOf) } },
+        { limit: 50_000 },
+      );
+    }
+  }
+  await ctx.checkpoint("entries-written");
+
+  // 3. Move balances; the guard makes a repeat of this step (after a crash) a no-op per author.
+  const pending = current.filter((e) => e.status === "pending");
+  if (pending.length) {
+    await deps.db.users.bulkWrite(
+      pending.map((e) => ({
+        updateOne: {
+          filter: { _id: e.userId, ledgerApplied: { $ne: e._id } },
+          update: {
+            $inc: { gemBalance: e.amount, totalGemsEarned: e.amount },
+            $push: { ledgerApplied: { $each: [e._id], $slice: -APPLIED_MEMORY } },
+          },
+        },
+      })),
+      { ordered: false },
+    );
+    await ctx.checkpoint("balances-moved");
+
+    // 4. Record the balances each entry produced (as read right after the bulk write).
+    const balances = await deps.db.users.find(
+      { _id: { $in: pending.map((e) => e.userId) } },
+      { projection: { gemBalance: 1 } },
+    );
+    const balanceOf = new Map(balances.map((b) => [b._id.toHexString(), b.gemBalance]));
+    await deps.db.gemTransactions.bulkWrite(
+      pending.map((e) => {
+        const after = balanceOf.get(e.userId.toHexString()) ?? null;
+        return {
+          updateOne: {
+            filter: { _id: e._id, status: "pending" },
+            update: {
+              $set: {
+                status: "applied",
+                appliedAt: deps.clock.now(),
+                balanceAfter: after,
+                balanceBefore: after === null ? null : after - e.amount,
+              },
+            },
+          },
+        };
+      }),
+      { ordered: false },
+    );
+  }
+  await ctx.checkpoint("entries-applied");
+  await deps.db.votes.updateMany({ gemBatchId: batchId }, { $set: { gemAwarded: true } });
+  return votes.length;
+}

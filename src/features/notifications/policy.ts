@@ -1,0 +1,63 @@
+import { z } from "@hono/zod-openapi";
+import type { Deps } from "../../deps";
+import type { Viewer } from "../../http/context";
+import { ApiError } from "../../http/errors";
+import { ObjectId } from "../../platform/ids";
+
+export const POLICY_ACTIONS = ["accept", "filter", "drop"] as const;
+export type PolicyAction = (typeof POLICY_ACTIONS)[number];
+
+/** `users.notificationPolicy`: what happens to notifications caused by people the recipient does not follow, and by new accounts. */
+export interface NotificationPolicy {
+  notFollowing: PolicyAction;
+  newAccounts: PolicyAction;
+}
+
+export const DEFAULT_NOTIFICATION_POLICY: NotificationPolicy = { notFollowing: "accept", newAccounts: "accept" };
+
+export const NotificationPolicySchema = z
+  .object({ notFollowing: z.enum(POLICY_ACTIONS), newAccounts: z.enum(POLICY_ACTIONS) })
+  .openapi("NotificationPolicy");
+
+export function policyOf(stored: Partial<NotificationPolicy> | null | undefined): NotificationPolicy {
+  return { ...DEFAULT_NOTIFICATION_POLICY, ...stored };
+}
+
+const SEVERITY: Record<PolicyAction, number> = { accept: 0, filter: 1, drop: 2 };
+
+/** The strictest action among the rules that apply to this actor. */
+export function decide(
+  policy: NotificationPolicy,
+  facts: { recipientFollowsActor: boolean; actorIsNew: boolean },
+): PolicyAction {
+  const applying: PolicyAction[] = ["accept"];
+  if (!facts.recipientFollowsActor) applying.push(policy.notFollowing);
+  if (facts.actorIsNew) applying.push(policy.newAccounts);
+  return applying.reduce((a, b) => (SEVERITY[b] > SEVERITY[a] ? b : a));
+}
+
+export async function getPolicy(deps: Deps, viewer: Viewer): Promise<NotificationPolicy> {
+  const user = await deps.db.users.findOne(
+    { _id: new ObjectId(viewer.id), deletedAt: null },
+    { projection: { notificationPolicy: 1 } },
+  );
+  if (!user) throw ApiError.notFound("Account not found.");
+  return policyOf(user.notificationPolicy);
+}
+
+/** Partial update in one round trip; returns the whole policy after it. */
+export async function updatePolicy(
+  deps: Deps,
+  viewer: Viewer,
+  patch: Partial<NotificationPolicy>,
+): Promise<NotificationPolicy> {
+  const set: Record<string, unknown> = { updatedAt: deps.clock.now() };
+  for (const [k, v] of Object.entries(patch)) if (v !== undefined) set[`notificationPolicy.${k}`] = v;
+  const user = await deps.db.users.findOneAndUpdate(
+    { _id: new ObjectId(viewer.id), deletedAt: null },
+    { $set: set },
+    { projection: { notificationPolicy: 1 }, returnDocument: "after" },
+  );
+  if (!user) throw ApiError.notFound("Account not found.");
+  return policyOf(user.notificationPolicy);
+}

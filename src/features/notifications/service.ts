@@ -1,0 +1,398 @@
+import type { Deps } from "../../deps";
+import type { Viewer } from "../../http/context";
+import { decodeCursor, encodeCursor } from "../../http/pagination";
+import { newObjectId, ObjectId } from "../../platform/ids";
+import type { BulkOperation, Filter } from "../../platform/mongo/client";
+import { type PublicUser, toPublicUser, type UserDoc } from "../users/schema";
+import { decide, policyOf } from "./policy";
+import {
+  ACTOR_IDS_CAP,
+  type ActionType,
+  type Notification,
+  type NotificationDoc,
+  type NotificationType,
+  SAMPLE_ACTORS,
+} from "./schema";
+
+type Id = ObjectId | string;
+
+/** What other services report after their write; `notify` turns it into (grouped) notifications. */
+export type NotificationEvent =
+  | { type: "vote"; recipientId: Id; actorId: Id; postId: Id; imageUrl?: string | null }
+  | { type: "follow"; recipientId: Id; actorId: Id }
+  | {
+      type: "comment";
+      actorId: Id;
+      postId: Id;
+      postAuthorId: Id;
+      commentId: Id;
+      /** For a reply: the comment replied to and its author (who gets a `reply` notification). */
+      parent?: { commentId: Id; authorId: Id } | null;
+      imageUrl?: string | null;
+    }
+  | {
+      type: "system";
+      recipientId: Id;
+      title: string;
+      body?: string | null;
+      actionType?: ActionType | null;
+      actionPayload?: Record<string, string>;
+    };
+
+/** One notification to upsert: who gets it and which group it joins. */
+interface Target {
+  recipient: ObjectId;
+  type: NotificationType;
+  aggregationKey: string;
+  title: string | null;
+  body: string | null;
+  imageUrl: string | null;
+  actionType: ActionType | null;
+  actionPayload: Record<string, string>;
+}
+
+/** Listeners get the group as stored, without the (large) `actorIds` dedupe list. */
+export type StoredNotification = Omit<NotificationDoc, "actorIds">;
+export type NotificationListener = (notification: StoredNotification, deps: Deps) => Promise<void>;
+
+const listeners: NotificationListener[] = [];
+
+/**
+ * The `onNotificationCreated` hook: listeners (push senders, …) run after a notification was stored or an
+ * event joined its group, with the document as stored. A failing listener is logged, never raised.
+ * Returns a function that removes the listener.
+ */
+export function registerNotificationListener(listener: NotificationListener): () => void {
+  listeners.push(listener);
+  return () => {
+    const i = listeners.indexOf(listener);
+    if (i >= 0) listeners.splice(i, 1);
+  };
+}
+
+const oid = (id: Id) => (typeof id === "string" ? new ObjectId(id) : id);
+const hex = (id: Id) => (typeof id === "string" ? id : id.toHexString());
+
+function targetsOf(event: NotificationEvent): { actor: ObjectId | null; targets: Target[] } {
+  const base = { title: null, body: null, imageUrl: null };
+  switch (event.type) {
+    case "vote":
+      return {
+        actor: oid(event.actorId),
+        targets: [
+          {
+            ...base,
+            recipient: oid(event.recipientId),
+            type: "vote",
+            aggregationKey: `vote:${hex(event.postId)}`,
+            imageUrl: event.imageUrl ?? null,
+            actionType: "open_post",
+            actionPayload: { postId: hex(event.postId) },
+          },
+        ],
+      };
+    case "follow":
+      return {
+        actor: oid(event.actorId),
+        targets: [
+          {
+            ...base,
+            recipient: oid(event.recipientId),
+            type: "follow",
+            aggregationKey: `follow:${hex(event.recipientId)}`,
+            actionType: "open_profile",
+            actionPayload: { userId: hex(event.actorId) },
+          },
+        ],
+      };
+    case "comment": {
+      const payload = { postId: hex(event.postId), commentId: hex(event.commentId) };
+      const targets: Target[] = [];
+      const parentAuthor = event.parent ? hex(event.parent.authorId) : null;
+      if (event.parent) {
+        targets.push({
+          ...base,
+          recipient: oid(event.parent.authorId),
+          type: "reply",
+          aggregationKey: `reply:${hex(event.parent.commentId)}`,
+          imageUrl: event.imageUrl ?? null,
+          actionType: "open_post",
+          actionPayload: payload,
+        });
+      }
+      // A post author replied to on their own post gets the reply only, not both.
+      if (hex(event.postAuthorId) !== parentAuthor) {
+        targets.push({
+          ...base,
+          recipient: oid(event.postAuthorId),
+          type: "comment",
+          aggregationKey: `comment:${hex(event.postId)}`,
+          imageUrl: event.imageUrl ?? null,
+          actionType: "open_post",
+          actionPayload: payload,
+        });
+      }
+      return { actor: oid(event.actorId), targets };
+    }
+    case "system": {
+      const id = newObjectId().toHexString();
+      return {
+        actor: null,
+        targets: [
+          {
+            recipient: oid(event.recipientId),
+            type: "system",
+            aggregationKey: `system:${id}`,
+            title: event.title,
+            body: event.body ?? null,
+            imageUrl: null,
+            actionType: event.actionType ?? null,
+            actionPayload: event.actionPayload ?? {},
+          },
+        ],
+      };
+    }
+  }
+}
+
+/**
+ * Records an event as notifications. Never throws: a failure is logged and the caller's write stands.
+ *
+ * Round trips (MongoDB): 1 read (`users.find` for recipients and actor: preferences, policy, actor age),
+ * plus 1 read (`follows.find`) only when a recipient's policy treats "not following" other than "accept",
+ * plus 1 write: `findOneAndUpdate` for one recipient, one `bulkWrite` for several (reply + comment), plus
+ * 1 read for the listeners' documents when an event had several recipients and listeners are registered.
+ * Self-notifications, deleted recipients, `inApp: false` and "drop" cost no write.
+ */
+export async function notify(deps: Deps, event: NotificationEvent): Promise<void> {
+  try {
+    await record(deps, event);
+  } catch (error) {
+    deps.log.error("notification failed", { type: event.type, error: String(error) });
+  }
+}
+
+type Person = Pick<UserDoc, "_id" | "createdAt" | "notificationPreferences" | "notificationPolicy">;
+
+async function record(deps: Deps, event: NotificationEvent): Promise<void> {
+  const { actor, targets: all } = targetsOf(event);
+  const wanted = all.filter((t) => !actor || !t.recipient.equals(actor));
+  if (wanted.length === 0) return;
+
+  const ids = [...wanted.map((t) => t.recipient), ...(actor ? [actor] : [])];
+  const people = (await deps.db.users.find(
+    { _id: { $in: ids }, deletedAt: null },
+    { projection: { createdAt: 1, notificationPreferences: 1, notificationPolicy: 1 } },
+  )) as Person[];
+  const byId = new Map(people.map((p) => [p._id.toHexString(), p]));
+  const now = deps.clock.now();
+  const actorDoc = actor ? byId.get(actor.toHexString()) : undefined;
+  if (actor && !actorDoc) return;
+  const newAccountMs = deps.config.notifications.newAccountDays * 86_400_000;
+  const actorIsNew = Boolean(actorDoc && now.getTime() - actorDoc.createdAt.getTime() < newAccountMs);
+
+  const receiving = wanted.flatMap((t) => {
+    const person = byId.get(t.recipient.toHexString());
+    if (!person || person.notificationPreferences?.inApp === false) return [];
+    return [{ target: t, policy: policyOf(person.notificationPolicy) }];
+  });
+  // The follow relation is read only when some recipient's policy depends on it.
+  const askFollows = actor ? receiving.filter((r) => r.policy.notFollowing !== "accept") : [];
+  const following = new Set<string>();
+  if (actor && askFollows.length > 0) {
+    const edges = await deps.db.follows.find(
+      { followerId: { $in: askFollows.map((r) => r.target.recipient) }, followingId: actor },
+      { projection: { followerId: 1 }, limit: askFollows.length },
+    );
+    for (const e of edges) following.add(e.followerId.toHexString());
+  }
+  const writes = receiving.flatMap(({ target, policy }) => {
+    if (!actor) return [{ target, filtered: false }];
+    const action = decide(policy, {
+      recipientFollowsActor: following.has(target.recipient.toHexString()),
+      actorIsNew,
+    });
+    return action === "drop" ? [] : [{ target, filtered: action === "filter" }];
+  });
+  if (writes.length === 0) return;
+
+  const windowStart = new Date(now.getTime() - deps.config.notifications.aggregationWindowHours * 3_600_000);
+  const ops = writes.map(({ target, filtered }) => ({
+    filter: {
+      userId: target.recipient,
+      aggregationKey: target.aggregationKey,
+      filtered,
+      createdAt: { $gte: windowStart },
+    },
+    update: groupUpdate(target, actor, now),
+  }));
+
+  if (ops.length === 1 && ops[0]) {
+    const doc = await deps.db.notifications.findOneAndUpdate(ops[0].filter, ops[0].update, {
+      upsert: true,
+      sort: { createdAt: -1 },
+      projection: { actorIds: 0 },
+      returnDocument: "after",
+    });
+    // A repeat by an actor already counted leaves the group untouched: no listener call.
+    if (doc && doc.updatedAt.getTime() === now.getTime()) await emit(deps, [doc]);
+    return;
+  }
+  await deps.db.notifications.bulkWrite(
+    ops.map((op): BulkOperation<NotificationDoc> => ({ updateOne: { ...op, upsert: true } })),
+    { ordered: false },
+  );
+  if (listeners.length === 0) return;
+  const docs = await deps.db.notifications.find(
+    {
+      $or: writes.map(({ target, filtered }) => ({
+        userId: target.recipient,
+        aggregationKey: target.aggregationKey,
+        filtered,
+        updatedAt: now,
+      })),
+    },
+    { projection: { actorIds: 0 }, limit: writes.length },
+  );
+  await emit(deps, docs);
+}
+
+/**
+ * One pipeline update that both opens a group (upsert) and joins one: the count and the sample move, and
+ * the group is unread again, only when this actor is not already in `actorIds`; a repeat changes nothing.
+ * Values go in as `$literal` so that no string is ever read as a field path.
+ */
+function groupUpdate(target: Target, actor: ObjectId | null, now: Date): Filter[] {
+  const lit = (v: unknown) => ({ $literal: v });
+  const orInsert = (field: string, value: unknown) => ({ $ifNull: [`$${field}`, lit(value)] });
+  const isNew = actor ? { $not: [{ $in: [actor, { $ifNull: ["$actorIds", []] }] }] } : true;
+  const sample = { $ifNull: ["$sampleActors", []] };
+  const seen = { $ifNull: ["$actorIds", []] };
+  return [
+    { $set: { _joins: isNew } },
+    {
+      $set: {
+        type: orInsert("type", target.type),
+        title: orInsert("title", target.title),
+        body: orInsert("body", target.body),
+        imageUrl: orInsert("imageUrl", target.imageUrl),
+        actionType: orInsert("actionType", target.actionType),
+        actionPayload: orInsert("actionPayload", target.actionPayload),
+        createdAt: orInsert("createdAt", now),
+        aggregationCount: { $add: [{ $ifNull: ["$aggregationCount", 0] }, { $cond: ["$_joins", 1, 0] }] },
+        sampleActors: actor
+          ? { $cond: ["$_joins", { $slice: [{ $concatArrays: [[actor], sample] }, SAMPLE_ACTORS] }, sample] }
+          : sample,
+        actorIds: actor
+          ? { $cond: ["$_joins", { $slice: [{ $concatArrays: [seen, [actor]] }, -ACTOR_IDS_CAP] }, seen] }
+          : seen,
+        read: { $cond: ["$_joins", false, "$read"] },
+        readAt: { $cond: ["$_joins", null, { $ifNull: ["$readAt", null] }] },
+        updatedAt: { $cond: ["$_joins", lit(now), "$updatedAt"] },
+      },
+    },
+    { $unset: "_joins" },
+  ];
+}
+
+async function emit(deps: Deps, docs: StoredNotification[]): Promise<void> {
+  if (listeners.length === 0 || docs.length === 0) return;
+  const runs = docs.flatMap((doc) => listeners.map((listener) => ({ doc, run: listener(doc, deps) })));
+  const results = await Promise.allSettled(runs.map((r) => r.run));
+  results.forEach((result, i) => {
+    if (result.status === "rejected") {
+      deps.log.error("notification listener failed", {
+        notificationId: runs[i]?.doc._id.toHexString(),
+        error: String(result.reason),
+      });
+    }
+  });
+}
+
+const VERBS: Record<Exclude<NotificationType, "system">, string> = {
+  vote: "voted on your post",
+  follow: "followed you",
+  comment: "commented on your post",
+  reply: "replied to your comment",
+};
+
+/** "ada voted on your post", "ada and 1 other …", "ada and 4 others …"; system notifications keep their title. */
+export function titleOf(doc: Pick<NotificationDoc, "type" | "title" | "aggregationCount">, newest?: string): string {
+  if (doc.type === "system") return doc.title ?? "";
+  const who = newest ?? "Someone";
+  const others = Math.max(0, doc.aggregationCount - 1);
+  const and = others === 0 ? "" : ` and ${others} ${others === 1 ? "other" : "others"}`;
+  return `${who}${and} ${VERBS[doc.type]}`;
+}
+
+/** Newest-updated first (keyset on updatedAt, _id); one batched users lookup for the page's actors. */
+export async function listNotifications(
+  deps: Deps,
+  viewer: Viewer,
+  query: { limit: number; cursor?: string; unread?: boolean; filtered?: boolean },
+): Promise<{ items: Notification[]; nextCursor: string | null }> {
+  const filter: Filter = { userId: new ObjectId(viewer.id), filtered: query.filtered === true };
+  if (query.unread === true) filter.read = false;
+  if (query.cursor) {
+    const after = decodeCursor(query.cursor);
+    const at = new Date(Number(after.u));
+    const id = new ObjectId(after.id);
+    filter.$or = [{ updatedAt: { $lt: at } }, { updatedAt: at, _id: { $lt: id } }];
+  }
+  const docs = await deps.db.notifications.find(filter, {
+    sort: { updatedAt: -1, _id: -1 },
+    limit: query.limit + 1,
+    projection: { actorIds: 0 },
+  });
+  const page = docs.slice(0, query.limit);
+  const actorIds = [...new Map(page.flatMap((d) => d.sampleActors ?? []).map((a) => [a.toHexString(), a])).values()];
+  const people = actorIds.length
+    ? await deps.db.users.find({ _id: { $in: actorIds }, deletedAt: null }, { limit: actorIds.length })
+    : [];
+  const byId = new Map<string, PublicUser>(people.map((p) => [p._id.toHexString(), toPublicUser(p)]));
+  const items = page.map((d): Notification => {
+    const sampleActors = (d.sampleActors ?? []).flatMap((a) => {
+      const user = byId.get(a.toHexString());
+      return user ? [user] : [];
+    });
+    return {
+      id: d._id.toHexString(),
+      type: d.type,
+      title: titleOf(d, sampleActors[0]?.username),
+      body: d.body ?? null,
+      imageUrl: d.imageUrl ?? null,
+      actionType: d.actionType ?? null,
+      actionPayload: d.actionPayload ?? {},
+      read: d.read,
+      aggregationKey: d.aggregationKey,
+      aggregationCount: d.aggregationCount,
+      sampleActors,
+      createdAt: d.createdAt.toISOString(),
+      updatedAt: d.updatedAt.toISOString(),
+    };
+  });
+  const last = page[page.length - 1];
+  return {
+    items,
+    nextCursor:
+      docs.length > query.limit && last
+        ? encodeCursor({ id: last._id.toHexString(), u: last.updatedAt.getTime() })
+        : null,
+  };
+}
+
+/** Unread, not filtered: one aggregate round trip. */
+export async function unreadCount(deps: Deps, viewer: Viewer): Promise<number> {
+  const [row] = await deps.db.notifications.aggregate<{ n: number }>([
+    { $match: { userId: new ObjectId(viewer.id), read: false, filtered: false } },
+    { $count: "n" },
+  ]);
+  return row?.n ?? 0;
+}
+
+/** Marks the caller's own notifications read; ids of others' notifications match nothing (no oracle). */
+export async function markRead(deps: Deps, viewer: Viewer, body: { ids: string[] } | { all: true }): Promise<void> {
+  const filter: Filter = { userId: new ObjectId(viewer.id), read: false };
+  if ("ids" in body) filter._id = { $in: body.ids.map((id) => new ObjectId(id)) };
+  await deps.db.notifications.updateMany(filter, { $set: { read: true, readAt: deps.clock.now() } });
+}
