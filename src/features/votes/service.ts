@@ -118,6 +118,7 @@ export async function castVote(
     });
   }
   if (vote.shadow) return { voted: true, voteCount: post.voteCount };
+  // Counter, user totals and the author's notification are independent: one wait for all three.
   const [voteCount] = await Promise.all([
     bumpVoteCounter(deps, post._id, post.voteCount, 1),
     deps.db.users.bulkWrite(
@@ -127,16 +128,16 @@ export async function castVote(
       ],
       { ordered: false },
     ),
+    vote.flagged
+      ? Promise.resolve()
+      : notify(deps, {
+          type: "vote",
+          recipientId: post.userId,
+          actorId: vote.userId,
+          postId: post._id,
+          imageUrl: post.thumbnailUrl,
+        }),
   ]);
-  if (!vote.flagged) {
-    await notify(deps, {
-      type: "vote",
-      recipientId: post.userId,
-      actorId: vote.userId,
-      postId: post._id,
-      imageUrl: post.thumbnailUrl,
-    });
-  }
   return { voted: true, voteCount };
 }
 
