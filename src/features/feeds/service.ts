@@ -1,6 +1,7 @@
 import type { Deps } from "../../deps";
 import type { Viewer } from "../../http/context";
 import { ApiError } from "../../http/errors";
+import { decodeCursor, encodeCursor } from "../../http/pagination";
 import { ObjectId } from "../../platform/ids";
 import { type Post, type PostDoc, toPost } from "../posts/schema";
 import { PUBLIC_FEED_FILTER } from "../posts/visibility";
@@ -24,23 +25,11 @@ export interface FeedPage {
   nextCursor: string | null;
 }
 
-interface Cursor {
-  v: number;
-  id: string;
-}
-
-function encode(c: Cursor): string {
-  return btoa(JSON.stringify(c)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
-}
-
-function decode(cursor: string): Cursor {
-  try {
-    const c = JSON.parse(atob(cursor.replace(/-/g, "+").replace(/_/g, "/"))) as Cursor;
-    if (typeof c.v !== "number" || typeof c.id !== "string" || !/^[0-9a-f]{24}$/.test(c.id)) throw new Error();
-    return c;
-  } catch {
-    throw ApiError.validation([{ path: "cursor", message: "not a cursor this API issued" }]);
-  }
+/** A feed position: the sort value and `_id` of the last post returned (opaque to clients). */
+function decodeFeedCursor(cursor: string): { v: number; id: string } {
+  const c = decodeCursor(cursor);
+  if (typeof c.v !== "number") throw ApiError.validation([{ path: "cursor", message: "not a cursor this API issued" }]);
+  return { v: c.v, id: c.id };
 }
 
 function sortValue(post: PostDoc, field: SortField): number {
@@ -59,7 +48,7 @@ async function page(
 ): Promise<{ docs: PostDoc[]; nextCursor: string | null }> {
   const query: Record<string, unknown> = { ...filter };
   if (opts.cursor) {
-    const c = decode(opts.cursor);
+    const c = decodeFeedCursor(opts.cursor);
     const v = field === "createdAt" ? new Date(c.v) : c.v;
     query.$or = [{ [field]: { $lt: v } }, { [field]: v, _id: { $lt: new ObjectId(c.id) } }];
   }
@@ -67,7 +56,7 @@ async function page(
   const pageDocs = docs.slice(0, opts.limit);
   const last = pageDocs[pageDocs.length - 1];
   const nextCursor =
-    docs.length > opts.limit && last ? encode({ v: sortValue(last, field), id: last._id.toHexString() }) : null;
+    docs.length > opts.limit && last ? encodeCursor({ v: sortValue(last, field), id: last._id.toHexString() }) : null;
   return { docs: pageDocs, nextCursor };
 }
 
