@@ -10,10 +10,10 @@ import { signupUser, type TestUser, userWithRole } from "../support/users";
 const deps = testDeps();
 const smallBatches = testDeps({ ANALYTICS_FLUSH_BATCH_SIZE: "1000" });
 let admin: TestUser;
-let ADMIN_TOKEN = "";
+let adminToken = "";
 beforeAll(async () => {
   admin = await userWithRole("admin");
-  ADMIN_TOKEN = admin.accessToken;
+  adminToken = admin.accessToken;
 });
 
 class SimulatedCrash extends Error {}
@@ -129,15 +129,15 @@ describe("analytics flush job", () => {
     expect((await call("POST", "/v1/admin/jobs/analytics-flush/run")).status).toBe(401);
     expect((await call("POST", "/v1/admin/jobs/analytics-flush/run", { token: "wrong.token.value" })).status).toBe(401);
     expect((await call("POST", "/v1/admin/jobs/analytics-flush/run", { token: user.accessToken })).status).toBe(403);
-    expect((await call("GET", "/v1/admin/jobs/runs?limit=0", { token: ADMIN_TOKEN })).status).toBe(400);
-    expect((await call("POST", "/v1/admin/jobs/nope/run", { token: ADMIN_TOKEN })).status).toBe(404);
+    expect((await call("GET", "/v1/admin/jobs/runs?limit=0", { token: adminToken })).status).toBe(400);
+    expect((await call("POST", "/v1/admin/jobs/nope/run", { token: adminToken })).status).toBe(404);
     const res = await call<{ outcome: string; job: string }>("POST", "/v1/admin/jobs/analytics-flush/run", {
-      token: ADMIN_TOKEN,
+      token: adminToken,
     });
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({ job: "analytics-flush", outcome: "succeeded" });
     const runs = await call<{ items: { job: string }[] }>("GET", "/v1/admin/jobs/runs?job=analytics-flush&limit=3", {
-      token: ADMIN_TOKEN,
+      token: adminToken,
     });
     expect(runs.body.items).toHaveLength(3);
   });
@@ -150,7 +150,7 @@ describe("GET /v1/admin/analytics/dau", () => {
     const sixDaysAgo = Date.now() - 6 * 86_400_000;
     const day = new Date(sixDaysAgo).toISOString().slice(0, 10);
     const before = await call<{ items: { date: string; users: number }[] }>("GET", "/v1/admin/analytics/dau", {
-      token: ADMIN_TOKEN,
+      token: adminToken,
     });
     const usersBefore = before.body.items.find((i) => i.date === day)?.users ?? 0;
     // 3 requests × 50 events over 7 distinct (anonymous) devices.
@@ -159,7 +159,7 @@ describe("GET /v1/admin/analytics/dau", () => {
     const after = await call<{ items: { date: string; users: number }[] }>(
       "GET",
       `/v1/admin/analytics/dau?from=${day}&to=${day}`,
-      { token: ADMIN_TOKEN },
+      { token: adminToken },
     );
     expect(after.status).toBe(200);
     expect(after.body.items).toEqual([{ date: day, users: usersBefore + 7 }]);
@@ -171,7 +171,7 @@ describe("GET /v1/admin/analytics/dau", () => {
     ["a range over the maximum", "?from=2020-01-01&to=2026-01-01", "from"],
   ])("rejects %s with 400", async (_name, query, path) => {
     const res = await call<{ errors: { path: string }[] }>("GET", `/v1/admin/analytics/dau${query}`, {
-      token: ADMIN_TOKEN,
+      token: adminToken,
     });
     expect(res.status).toBe(400);
     expect(res.body.errors.map((e) => e.path)).toContain(path);
