@@ -68,15 +68,24 @@ export async function moveGems(deps: Deps, m: GemMovement): Promise<MovementResu
     if (existing.status === "rejected") throw insufficient();
     entry = existing;
   }
-  return { entry: await applyEntry(deps, entry), replayed: false };
+  const applied = await applyEntry(deps, entry);
+  // Concurrent callers with one key may both find the entry pending; only the one that moved the balance
+  // reports it as its own.
+  return { entry: applied.entry, replayed: !applied.movedNow };
 }
 
 function insufficient(): ApiError {
   return new ApiError("insufficient_gems", "Not enough gems for this.");
 }
 
-/** Moves the balance for a pending entry exactly once and records the balances it produced. */
-export async function applyEntry(deps: Deps, entry: GemTransactionDoc): Promise<GemTransactionDoc> {
+/**
+ * Moves the balance for a pending entry exactly once and records the balances it produced. `movedNow` says
+ * whether this call moved it (false when an earlier or concurrent attempt already had).
+ */
+export async function applyEntry(
+  deps: Deps,
+  entry: GemTransactionDoc,
+): Promise<{ entry: GemTransactionDoc; movedNow: boolean }> {
   const credit = entry.amount > 0;
   const moved = await deps.db.users.findOneAndUpdate(
     {
@@ -103,7 +112,7 @@ export async function applyEntry(deps: Deps, entry: GemTransactionDoc): Promise<
       appliedAt: now,
     };
     await deps.db.gemTransactions.updateOne({ _id: entry._id, status: "pending" }, { $set: applied });
-    return { ...entry, ...applied };
+    return { entry: { ...entry, ...applied }, movedNow: true };
   }
   // Either a previous attempt already moved the balance (then only the entry needs finishing), or a debit
   // the balance cannot cover.
@@ -118,7 +127,7 @@ export async function applyEntry(deps: Deps, entry: GemTransactionDoc): Promise<
       metadata: { ...entry.metadata, completedAfterInterruption: true },
     };
     await deps.db.gemTransactions.updateOne({ _id: entry._id, status: "pending" }, { $set: done });
-    return { ...entry, ...done };
+    return { entry: { ...entry, ...done }, movedNow: false };
   }
   if (credit) throw ApiError.notFound("Account not found.");
   await deps.db.gemTransactions.updateOne(
