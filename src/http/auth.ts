@@ -22,12 +22,17 @@ function toViewer(claims: AccessClaims): Viewer | null {
   };
 }
 
+/** The token of an `Authorization: Bearer <token>` header, or null for any other header. */
+export function bearerToken(header: string | undefined): string | null {
+  return /^Bearer\s+(\S+)\s*$/i.exec(header ?? "")?.[1] ?? null;
+}
+
 async function viewerFrom(c: Context<AppEnv>): Promise<Viewer | null | undefined> {
   const header = c.req.header("authorization");
   if (!header) return undefined;
-  const match = /^Bearer\s+([A-Za-z0-9._~+/=-]+)$/i.exec(header);
-  if (!match?.[1]) return null;
-  const claims = await verifyAccessToken(match[1], tokenSettings(c.var.deps));
+  const token = bearerToken(header);
+  if (!token) return null;
+  const claims = await verifyAccessToken(token, tokenSettings(c.var.deps));
   return claims ? toViewer(claims) : null;
 }
 

@@ -22,3 +22,9 @@ export function decodeCursor(cursor: string): { id: string } & Record<string, st
     throw ApiError.validation([{ path: "cursor", message: "not a cursor this API issued" }]);
   }
 }
+
+/** A 24-hex ObjectId string, as every id in the API is. */
+export const ObjectIdString = z.string().regex(/^[0-9a-f]{24}$/i, "a 24-hex id");
+
+/** `{id}` path parameter of a single object. */
+export const IdParam = z.object({ id: ObjectIdString });

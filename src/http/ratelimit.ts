@@ -2,6 +2,7 @@ import type { MiddlewareHandler } from "hono";
 import { timingSafeEqual } from "../platform/crypto";
 import { StoreUnavailableError } from "../platform/errors";
 import { checkSlidingWindow, piggybackSlidingWindow, type RateLimitDecision } from "../platform/ratelimit";
+import { bearerToken } from "./auth";
 import type { AppEnv } from "./context";
 import { ApiError } from "./errors";
 
@@ -86,6 +87,6 @@ export function apiRateLimit(): MiddlewareHandler<AppEnv> {
 }
 
 function isWorkerToken(header: string | undefined, workerToken: string): boolean {
-  const presented = /^Bearer\s+(\S+)\s*$/i.exec(header ?? "")?.[1];
-  return presented !== undefined && timingSafeEqual(presented, workerToken);
+  const presented = bearerToken(header);
+  return presented !== null && timingSafeEqual(presented, workerToken);
 }

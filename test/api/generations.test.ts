@@ -6,8 +6,8 @@ import type {
   GenerationJobPage,
   WorkerGenerationJob,
 } from "../../src/features/generations/schema";
-import { createGeneration, secondsUntilNextUtcDay } from "../../src/features/generations/service";
-import { utcDay } from "../../src/platform/clock";
+import { createGeneration } from "../../src/features/generations/service";
+import { secondsUntilNextUtcDay, utcDay } from "../../src/platform/clock";
 import { newObjectId, ObjectId } from "../../src/platform/ids";
 import { type ApiResponse, call } from "../support/api";
 import { appWith, testDeps } from "../support/deps";

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { toGenerationJob, toWorkerGenerationJob } from "../../src/features/generations/schema";
-import { secondsUntilNextUtcDay } from "../../src/features/generations/service";
+import { secondsUntilNextUtcDay } from "../../src/platform/clock";
 import { newObjectId } from "../../src/platform/ids";
 
 describe("secondsUntilNextUtcDay", () => {

@@ -2,6 +2,7 @@ import { createRoute } from "@hono/zod-openapi";
 import { requireAuth, viewerOf } from "../../http/auth";
 import { requestMetaOf } from "../../http/context";
 import { json, problems, router } from "../../http/openapi";
+import { IdParam } from "../../http/pagination";
 import {
   AuthResult,
   ForgotBody,
@@ -10,7 +11,6 @@ import {
   OAuthProviderParam,
   RefreshBody,
   ResetBody,
-  SessionIdParam,
   SessionList,
   SignupBody,
   TokenPair,
@@ -93,7 +93,7 @@ const revokeSessionRoute = createRoute({
   security: bearer,
   middleware: [requireAuth()] as const,
   summary: "Revoke one of the caller's sessions",
-  request: { params: SessionIdParam },
+  request: { params: IdParam },
   responses: { 204: { description: "Revoked" }, ...problems(400, 401, 404, 429, 503) },
 });
 

@@ -85,7 +85,6 @@ export const OAuthBody = z
   .object({ idToken: z.string().min(1).max(8192), deviceId: DeviceId.optional(), platform: Platform.optional() })
   .strict();
 export const OAuthProviderParam = z.object({ provider: z.enum(["google", "apple"]) });
-export const SessionIdParam = z.object({ id: z.string().regex(/^[0-9a-f]{24}$/i, "a 24-hex id") });
 
 export const TokenPair = z
   .object({ accessToken: z.string(), refreshToken: z.string(), expiresIn: z.number().int() })

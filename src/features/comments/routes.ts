@@ -1,13 +1,12 @@
-import { createRoute, z } from "@hono/zod-openapi";
+import { createRoute } from "@hono/zod-openapi";
 import { optionalAuth, requireAuth, viewerOf } from "../../http/auth";
 import { json, problems, router } from "../../http/openapi";
-import { PageQuery } from "../../http/pagination";
-import { PostIdParam } from "../posts/schema";
+import { IdParam, PageQuery } from "../../http/pagination";
+
 import { Comment, CommentPage, CreateCommentBody, EditCommentBody } from "./schema";
 import { addComment, deleteComment, editComment, listComments } from "./service";
 
 const tags = ["comments"];
-const CommentIdParam = z.object({ id: z.string().regex(/^[0-9a-f]{24}$/i, "a 24-hex id") });
 const jsonBody = <T>(schema: T) => ({ body: { content: { "application/json": { schema } }, required: true } });
 
 const addRoute = createRoute({
@@ -18,7 +17,7 @@ const addRoute = createRoute({
   middleware: [requireAuth()] as const,
   summary: "Comment on a post, or reply with parentId",
   description: "1–1000 characters. Replies to a reply join the top-level comment's thread.",
-  request: { params: PostIdParam, ...jsonBody(CreateCommentBody) },
+  request: { params: IdParam, ...jsonBody(CreateCommentBody) },
   responses: { 201: json(Comment, "Created"), ...problems(400, 401, 404, 429, 503) },
 });
 
@@ -28,7 +27,7 @@ const listRoute = createRoute({
   tags,
   middleware: [optionalAuth()] as const,
   summary: "Threaded comments, oldest first",
-  request: { params: PostIdParam, query: PageQuery },
+  request: { params: IdParam, query: PageQuery },
   responses: { 200: json(CommentPage, "Threads"), ...problems(400, 401, 404, 429, 503) },
 });
 
@@ -39,7 +38,7 @@ const editRoute = createRoute({
   security: [{ bearer: [] }],
   middleware: [requireAuth()] as const,
   summary: "Edit your comment (marks it edited)",
-  request: { params: CommentIdParam, ...jsonBody(EditCommentBody) },
+  request: { params: IdParam, ...jsonBody(EditCommentBody) },
   responses: { 200: json(Comment, "Edited"), ...problems(400, 401, 404, 429, 503) },
 });
 
@@ -50,7 +49,7 @@ const deleteRoute = createRoute({
   security: [{ bearer: [] }],
   middleware: [requireAuth()] as const,
   summary: "Delete a comment (its author or a moderator)",
-  request: { params: CommentIdParam },
+  request: { params: IdParam },
   responses: { 204: { description: "Deleted" }, ...problems(400, 401, 404, 429, 503) },
 });
 

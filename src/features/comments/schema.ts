@@ -1,4 +1,5 @@
 import { z } from "@hono/zod-openapi";
+import { ObjectIdString } from "../../http/pagination";
 import type { ObjectId } from "../../platform/ids";
 
 /** `comments` (seed 001, in MongoDB): threaded by `parentId` (one level of replies, as the app shows them). */
@@ -22,10 +23,7 @@ export interface CommentDoc {
 export const CreateCommentBody = z
   .object({
     content: z.string().trim().min(1, "must not be empty").max(1000, "at most 1000 characters"),
-    parentId: z
-      .string()
-      .regex(/^[0-9a-f]{24}$/i, "a 24-hex id")
-      .optional(),
+    parentId: ObjectIdString.optional(),
   })
   .strict()
   .openapi("CreateComment");

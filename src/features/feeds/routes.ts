@@ -1,7 +1,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { optionalAuth, viewerOf } from "../../http/auth";
 import { json, problems, router } from "../../http/openapi";
-import { PageQuery } from "../../http/pagination";
+import { IdParam, PageQuery } from "../../http/pagination";
 import { PostPage } from "../posts/schema";
 import { categoryFeed, followingFeed, rankedFeed, searchPosts, tagFeed, userPosts } from "./service";
 
@@ -52,7 +52,7 @@ const userPostsRoute = createRoute({
   middleware: [optionalAuth()] as const,
   summary: "A user's posts, newest first",
   description: "The author sees all of their own posts; others see what visibility allows.",
-  request: { params: z.object({ id: z.string().regex(/^[0-9a-f]{24}$/i, "a 24-hex id") }), query: PageQuery },
+  request: { params: IdParam, query: PageQuery },
   responses: list,
 });
 

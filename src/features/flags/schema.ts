@@ -1,4 +1,5 @@
 import { z } from "@hono/zod-openapi";
+import { ObjectIdString } from "../../http/pagination";
 import type { ObjectId } from "../../platform/ids";
 
 /** `feature_flags` (seed 000). */
@@ -27,10 +28,7 @@ export const FlagBody = z
       .array(z.enum(["free", "pro", "premium"]))
       .max(3)
       .default([]),
-    targetUserIds: z
-      .array(z.string().regex(/^[0-9a-f]{24}$/i, "a 24-hex id"))
-      .max(1000)
-      .default([]),
+    targetUserIds: z.array(ObjectIdString).max(1000).default([]),
     isExperiment: z.boolean().default(false),
     variants: z
       .array(

@@ -1,11 +1,10 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { requireAuth, viewerOf } from "../../http/auth";
 import { json, problems, router } from "../../http/openapi";
-import { PageQuery } from "../../http/pagination";
+import { IdParam, PageQuery } from "../../http/pagination";
 import { PublicUser } from "../users/schema";
 import { follow, listFollows, unfollow } from "./service";
 
-const UserIdParam = z.object({ id: z.string().regex(/^[0-9a-f]{24}$/i, "a 24-hex id") });
 const PublicUserPage = z
   .object({ items: z.array(PublicUser), nextCursor: z.string().nullable() })
   .openapi("PublicUserPage");
@@ -18,7 +17,7 @@ const followRoute = createRoute({
   security: [{ bearer: [] }],
   middleware: [requireAuth()] as const,
   summary: "Follow a user (idempotent)",
-  request: { params: UserIdParam },
+  request: { params: IdParam },
   responses: { 204: { description: "Following" }, ...problems(400, 401, 404, 429, 503) },
 });
 
@@ -29,7 +28,7 @@ const unfollowRoute = createRoute({
   security: [{ bearer: [] }],
   middleware: [requireAuth()] as const,
   summary: "Unfollow a user (idempotent)",
-  request: { params: UserIdParam },
+  request: { params: IdParam },
   responses: { 204: { description: "Not following" }, ...problems(400, 401, 429, 503) },
 });
 
@@ -40,7 +39,7 @@ const listRoute = (direction: "followers" | "following") =>
     tags,
     summary: direction === "followers" ? "Who follows this user" : "Whom this user follows",
     description: "Newest first. `nextCursor` is null on the last page.",
-    request: { params: UserIdParam, query: PageQuery },
+    request: { params: IdParam, query: PageQuery },
     responses: { 200: json(PublicUserPage, "A page of users"), ...problems(400, 404, 429, 503) },
   });
 

@@ -1,5 +1,5 @@
 import { z } from "@hono/zod-openapi";
-import { PageQuery } from "../../http/pagination";
+import { ObjectIdString, PageQuery } from "../../http/pagination";
 import type { ObjectId } from "../../platform/ids";
 import { TIERS, type Tier } from "../users/schema";
 
@@ -48,8 +48,7 @@ export interface GenerationJobDoc {
   completedAt: Date | null;
 }
 
-const Id = z.string().regex(/^[0-9a-f]{24}$/i, "a 24-hex id");
-export const GenerationIdParam = z.object({ id: Id });
+export const GenerationIdParam = z.object({ id: ObjectIdString });
 
 export const CreateGenerationBody = z
   .object({

@@ -2,7 +2,7 @@ import type { Deps } from "../../deps";
 import type { Viewer } from "../../http/context";
 import { ApiError } from "../../http/errors";
 import { decodeCursor, encodeCursor } from "../../http/pagination";
-import { utcDay } from "../../platform/clock";
+import { secondsUntilNextUtcDay, utcDay } from "../../platform/clock";
 import { newObjectId, ObjectId } from "../../platform/ids";
 import type { Filter } from "../../platform/mongo/client";
 import {
@@ -26,12 +26,6 @@ const QUOTA_KEY_TTL_SECONDS = 86_400;
 export const MAX_STORED_ERROR = 1_000;
 /** Queue order: highest priority first, then oldest (the `queue` index), `_id` to break exact ties. */
 const QUEUE_ORDER = { priority: -1, createdAt: 1, _id: 1 } as const;
-
-/** Seconds from `now` to the next UTC midnight (at least 1): when a daily quota starts over. */
-export function secondsUntilNextUtcDay(now: Date): number {
-  const next = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() + 1);
-  return Math.max(1, Math.ceil((next - now.getTime()) / 1000));
-}
 
 interface QuotaUnit {
   limit: number;

@@ -1,4 +1,5 @@
 import type { MiddlewareHandler } from "hono";
+import { bearerToken } from "../../http/auth";
 import type { AppEnv } from "../../http/context";
 import { ApiError } from "../../http/errors";
 import { timingSafeEqual } from "../../platform/crypto";
@@ -9,8 +10,7 @@ import { timingSafeEqual } from "../../platform/crypto";
  */
 export function requireWorkerToken(): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
-    const match = /^Bearer\s+(\S+)\s*$/i.exec(c.req.header("authorization") ?? "");
-    const presented = match?.[1] ?? "";
+    const presented = bearerToken(c.req.header("authorization")) ?? "";
     if (!timingSafeEqual(presented, c.var.deps.config.generation.workerToken)) {
       throw ApiError.unauthorized("A valid GPU worker token is required.");
     }

@@ -1,4 +1,5 @@
 import { z } from "@hono/zod-openapi";
+import { ObjectIdString } from "../../http/pagination";
 import type { ObjectId } from "../../platform/ids";
 import { PublicUser } from "../users/schema";
 import { NotificationPolicySchema } from "./policy";
@@ -39,7 +40,6 @@ export interface NotificationDoc {
   updatedAt: Date;
 }
 
-const hexId = z.string().regex(/^[0-9a-f]{24}$/i, "a 24-hex id");
 const boolQuery = z.enum(["true", "false"]).transform((v) => v === "true");
 
 export const NotificationsQuery = z.object({
@@ -52,7 +52,10 @@ export const NotificationsQuery = z.object({
 });
 
 export const MarkReadBody = z
-  .union([z.object({ ids: z.array(hexId).min(1).max(100) }).strict(), z.object({ all: z.literal(true) }).strict()])
+  .union([
+    z.object({ ids: z.array(ObjectIdString).min(1).max(100) }).strict(),
+    z.object({ all: z.literal(true) }).strict(),
+  ])
   .openapi("MarkNotificationsRead");
 
 export const Notification = z

@@ -1,7 +1,8 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { optionalAuth, requireAuth, viewerOf } from "../../http/auth";
 import { json, problems, router } from "../../http/openapi";
-import { CreatePostBody, Post, PostIdParam, UpdatePostBody } from "./schema";
+import { IdParam } from "../../http/pagination";
+import { CreatePostBody, Post, UpdatePostBody } from "./schema";
 import { createPost, deletePost, getPost, sharePost, updatePost } from "./service";
 
 const tags = ["posts"];
@@ -29,7 +30,7 @@ const getRoute = createRoute({
   middleware: [optionalAuth()] as const,
   summary: "A post",
   description: "404 for missing posts and for posts the caller may not see (private, followers-only, held back).",
-  request: { params: PostIdParam },
+  request: { params: IdParam },
   responses: { 200: json(Post, "The post"), ...problems(400, 401, 404, 429, 503) },
 });
 
@@ -40,7 +41,7 @@ const patchRoute = createRoute({
   security: bearer,
   middleware: [requireAuth()] as const,
   summary: "Edit a post (author only)",
-  request: { params: PostIdParam, ...jsonBody(UpdatePostBody) },
+  request: { params: IdParam, ...jsonBody(UpdatePostBody) },
   responses: { 200: json(Post, "Updated"), ...problems(400, 401, 404, 429, 503) },
 });
 
@@ -51,7 +52,7 @@ const deleteRoute = createRoute({
   security: bearer,
   middleware: [requireAuth()] as const,
   summary: "Delete a post (author only, soft)",
-  request: { params: PostIdParam },
+  request: { params: IdParam },
   responses: { 204: { description: "Deleted" }, ...problems(400, 401, 404, 429, 503) },
 });
 
@@ -61,7 +62,7 @@ const shareRoute = createRoute({
   tags,
   middleware: [optionalAuth()] as const,
   summary: "Record a share and get the link",
-  request: { params: PostIdParam },
+  request: { params: IdParam },
   responses: {
     200: json(z.object({ shareableUrl: z.string(), shareCount: z.number().int() }), "Share recorded"),
     ...problems(400, 401, 404, 429, 503),

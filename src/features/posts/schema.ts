@@ -1,4 +1,5 @@
 import { z } from "@hono/zod-openapi";
+import { ObjectIdString } from "../../http/pagination";
 import type { ObjectId } from "../../platform/ids";
 
 export const VISIBILITIES = ["public", "followers", "private"] as const;
@@ -57,8 +58,6 @@ export interface PostDoc {
   deletedAt: Date | null;
 }
 
-export const PostIdParam = z.object({ id: z.string().regex(/^[0-9a-f]{24}$/i, "a 24-hex id") });
-
 const Tag = z
   .string()
   .trim()
@@ -73,7 +72,7 @@ const Category = z
 
 export const CreatePostBody = z
   .object({
-    generationId: z.string().regex(/^[0-9a-f]{24}$/i, "a 24-hex id"),
+    generationId: ObjectIdString,
     tags: z.array(Tag).max(10, "at most 10 tags").optional(),
     category: Category.optional(),
     visibility: z.enum(VISIBILITIES).optional(),

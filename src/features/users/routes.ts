@@ -2,6 +2,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { requireAuth, requireRole, viewerOf } from "../../http/auth";
 import { requestMetaOf } from "../../http/context";
 import { json, problems, router } from "../../http/openapi";
+import { IdParam } from "../../http/pagination";
 import { revokeAllSessions } from "../auth/service";
 import { CheckinResult, Me, PublicUser, ROLES, UpdateMeBody, Username } from "./schema";
 import { checkin, deleteMe, exportMe, getMe, publicProfile, setRole, updateMe } from "./service";
@@ -88,7 +89,7 @@ const setRoleRoute = createRoute({
   middleware: [requireAuth(), requireRole("admin")] as const,
   summary: "Change a user's role (admin)",
   request: {
-    params: z.object({ id: z.string().regex(/^[0-9a-f]{24}$/i, "a 24-hex id") }),
+    params: IdParam,
     body: { content: { "application/json": { schema: z.object({ role: z.enum(ROLES) }).strict() } }, required: true },
   },
   responses: { 200: json(Me, "The user after the change"), ...problems(400, 401, 403, 404, 429, 503) },

@@ -2,7 +2,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { requireAuth, viewerOf } from "../../http/auth";
 import { requestMetaOf } from "../../http/context";
 import { json, problems, router } from "../../http/openapi";
-import { PostIdParam } from "../posts/schema";
+import { IdParam } from "../../http/pagination";
 import { castVote, removeVote } from "./service";
 
 const VoteResult = z.object({ voted: z.literal(true), voteCount: z.number().int() }).openapi("VoteResult");
@@ -17,7 +17,7 @@ const castRoute = createRoute({
   description:
     "One vote per user and post; repeating has no further effect. Own posts → 403; over the tier's daily vote " +
     "quota → 429 `quota_exceeded`. Send `X-Device-Id` so fraud scoring can see the device.",
-  request: { params: PostIdParam },
+  request: { params: IdParam },
   responses: { 200: json(VoteResult, "Vote recorded"), ...problems(400, 401, 403, 404, 429, 503) },
 });
 
@@ -28,7 +28,7 @@ const removeRoute = createRoute({
   security: [{ bearer: [] }],
   middleware: [requireAuth()] as const,
   summary: "Take a vote back while it is unsettled",
-  request: { params: PostIdParam },
+  request: { params: IdParam },
   responses: { 204: { description: "No vote now" }, ...problems(400, 401, 404, 409, 429, 503) },
 });
 

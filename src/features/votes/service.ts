@@ -1,7 +1,7 @@
 import type { Deps } from "../../deps";
 import type { Viewer } from "../../http/context";
 import { ApiError } from "../../http/errors";
-import { utcDay } from "../../platform/clock";
+import { secondsUntilNextUtcDay, utcDay } from "../../platform/clock";
 import { newObjectId, ObjectId } from "../../platform/ids";
 import { DuplicateKeyError } from "../../platform/mongo/client";
 import { ipHash, type RequestMeta } from "../audit/service";
@@ -35,11 +35,6 @@ if redis.call('EXISTS', KEYS[1]) == 0 then redis.call('SET', KEYS[1], ARGV[1]) e
 local n = redis.call('INCRBY', KEYS[1], ARGV[2])
 redis.call('EXPIRE', KEYS[1], ARGV[3])
 return n`;
-
-function secondsToUtcMidnight(now: Date): number {
-  const next = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() + 1);
-  return Math.max(1, Math.ceil((next - now.getTime()) / 1000));
-}
 
 /**
  * One vote per (post, user), enforced by the unique index even under concurrent requests. The daily quota,
@@ -114,7 +109,7 @@ export async function castVote(
   if (used > quota) {
     await Promise.all([deps.db.votes.deleteOne({ _id: vote._id }), deps.redis.decr(quotaKey)]);
     throw new ApiError("quota_exceeded", `Daily vote quota of ${quota} reached.`, {
-      headers: { "Retry-After": String(secondsToUtcMidnight(now)) },
+      headers: { "Retry-After": String(secondsUntilNextUtcDay(now)) },
     });
   }
   if (vote.shadow) return { voted: true, voteCount: post.voteCount };
