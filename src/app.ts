@@ -16,8 +16,11 @@ import { gemsRoutes } from "./features/gems/routes";
 import { generationsRoutes } from "./features/generations/routes";
 import { healthRoutes } from "./features/health/routes";
 import { jobsRoutes } from "./features/jobs/routes";
+import { leaderboardsRoutes } from "./features/leaderboards/routes";
+import { moderationRoutes } from "./features/moderation/routes";
 import { notificationsRoutes } from "./features/notifications/routes";
 import { postsRoutes } from "./features/posts/routes";
+import { referralsRoutes } from "./features/referrals/routes";
 import { usersRoutes } from "./features/users/routes";
 import { votesRoutes } from "./features/votes/routes";
 import { clientIp } from "./http/client-ip";
@@ -47,7 +50,14 @@ export function createApp(depsFor: (env: Record<string, unknown>) => Deps): Open
         return allowed.includes("*") ? "*" : allowed.includes(origin) ? origin : null;
       },
       allowHeaders: ["Authorization", "Content-Type", "Idempotency-Key", "X-Device-Id", "X-Request-Id"],
-      exposeHeaders: ["X-Request-Id", "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset", "Retry-After"],
+      exposeHeaders: [
+        "X-Request-Id",
+        "RateLimit-Limit",
+        "RateLimit-Remaining",
+        "RateLimit-Reset",
+        "Retry-After",
+        "Idempotent-Replayed",
+      ],
       maxAge: 600,
     }),
   );
@@ -76,6 +86,9 @@ export function createApp(depsFor: (env: Record<string, unknown>) => Deps): Open
   app.route("/", notificationsRoutes);
   app.route("/", flagsRoutes);
   app.route("/", gemsRoutes);
+  app.route("/", moderationRoutes);
+  app.route("/", leaderboardsRoutes);
+  app.route("/", referralsRoutes);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {
     type: "http",

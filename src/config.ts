@@ -14,6 +14,31 @@ const list = z.string().transform((v) =>
     .filter(Boolean),
 );
 
+// Store and gifts: the catalog's shape. Prices are in gems; SKUs are stable ids clients send back.
+const Sku = z.string().regex(/^[a-z0-9][a-z0-9_.-]{0,63}$/, "lowercase letters, digits, '_', '.', '-'");
+const StoreItemBase = { sku: Sku, price: int(1, 1_000_000), title: z.string().min(1).max(80) };
+const StoreItemConfig = z.discriminatedUnion("kind", [
+  z.object({ ...StoreItemBase, kind: z.literal("model_unlock"), model: z.string().min(1) }).strict(),
+  z.object({ ...StoreItemBase, kind: z.literal("ad_free_pass"), days: int(1, 366) }).strict(),
+  z.object({ ...StoreItemBase, kind: z.literal("cosmetic"), theme: z.string().min(1).max(40) }).strict(),
+  z.object({ ...StoreItemBase, kind: z.literal("gift_card"), value: int(1, 1_000_000) }).strict(),
+]);
+const StoreCatalogConfig = z
+  .array(StoreItemConfig)
+  .refine((items) => new Set(items.map((i) => i.sku)).size === items.length, "SKUs must be unique");
+export type StoreItemConfig = z.output<typeof StoreItemConfig>;
+
+const DEFAULT_STORE_CATALOG: StoreItemConfig[] = [
+  { sku: "model.flux", kind: "model_unlock", price: 500, title: "Unlock Flux", model: "flux" },
+  { sku: "model.midjourney", kind: "model_unlock", price: 1_000, title: "Unlock Midjourney", model: "midjourney" },
+  { sku: "ad_free.7d", kind: "ad_free_pass", price: 100, title: "Ad-free for 7 days", days: 7 },
+  { sku: "ad_free.30d", kind: "ad_free_pass", price: 350, title: "Ad-free for 30 days", days: 30 },
+  { sku: "theme.neon", kind: "cosmetic", price: 150, title: "Neon profile theme", theme: "neon" },
+  { sku: "theme.sunset", kind: "cosmetic", price: 150, title: "Sunset profile theme", theme: "sunset" },
+  // The gap between price and value is the platform's cut, as with gifts (GIFT_PLATFORM_FEE_PERCENT).
+  { sku: "gift_card.100", kind: "gift_card", price: 110, title: "Gift card: 100 gems", value: 100 },
+];
+
 const EnvSchema = z.object({
   ENVIRONMENT: z.enum(["development", "test", "production"]).default("development"),
   LOG_LEVEL: z.enum(["debug", "info", "warn", "error"]).default("info"),
@@ -107,6 +132,18 @@ const EnvSchema = z.object({
   NOTIFICATION_AGGREGATION_WINDOW_HOURS: int(1, 24 * 30).default(12),
   NOTIFICATION_NEW_ACCOUNT_DAYS: int(0, 365).default(7),
 
+  // Trust and safety (formulas in README, "Trust and safety")
+  MODERATION_REPORT_THRESHOLD: z.coerce.number().min(0.1).max(1_000).default(5),
+  MODERATION_NEW_ACCOUNT_DAYS: int(0, 365).default(7),
+  MODERATION_NEW_ACCOUNT_THRESHOLD_FACTOR: z.coerce.number().min(0.05).max(1).default(0.5),
+  MODERATION_ACCURACY_MIN_REPORTS: int(1, 1_000).default(5),
+  MODERATION_REPORTS_PER_WINDOW: int(1).default(30),
+  MODERATION_REPORT_WINDOW_SECONDS: int(1, 7 * 86_400).default(3_600),
+  MODERATION_APPEAL_WINDOW_DAYS: int(1, 365).default(20),
+  MODERATION_TRUST_PENALTY_ACTIONED: int(0, 100).default(10),
+  MODERATION_TRUST_BONUS_ACCURATE_REPORT: int(0, 100).default(2),
+  MODERATION_TRUST_PENALTY_DISMISSED_REPORT: int(0, 100).default(1),
+
   // Gems
   CHECKIN_REWARD_GEMS: int(0, 10_000).default(5),
   STREAK_MILESTONE_BONUSES: z
@@ -123,11 +160,63 @@ const EnvSchema = z.object({
       }
       return new Map(pairs.map(([day, gems]) => [day!, gems!]));
     }),
+  TRENDING_BONUS_GEMS: int(0, 10_000).default(25),
+  TRENDING_BONUS_TOP_POSTS: int(0, 100).default(10),
+  REFERRAL_BONUS_GEMS: int(0, 100_000).default(50),
+  REFERRAL_BONUS_WINDOW_HOURS: int(1, 24 * 30).default(24),
+  REFERRAL_VALIDATE_ON: z
+    .string()
+    .default("first_post,return_checkin")
+    .transform((v, ctx) => {
+      const triggers = v
+        .split(",")
+        .map((s) => s.trim())
+        .filter(Boolean);
+      const known = ["first_post", "return_checkin"];
+      if (triggers.length === 0 || triggers.some((t) => !known.includes(t))) {
+        ctx.addIssue({ code: "custom", message: `expected a list of ${known.join(", ")}` });
+        return z.NEVER;
+      }
+      return triggers as ReferralTrigger[];
+    }),
+  REFERRAL_DAILY_CAP: int(1, 10_000).default(10),
+  LEADERBOARD_RETAIN_HOURS: int(1, 24 * 30).default(24),
+  RECONCILE_LOOKBACK_HOURS: int(1, 24 * 90).default(48),
+  RECONCILE_PENDING_GRACE_SECONDS: int(10, 86_400).default(120),
 
   GEMS_PER_VOTE: int(1, 1_000).default(1),
   REFERRAL_GEM_MULTIPLIER: int(1, 10).default(2),
   SETTLEMENT_DELAY_SECONDS: int(0, 86_400).default(300),
   SETTLEMENT_BATCH_VOTES: int(1, 20_000).default(5_000),
+
+  // Store and gifts
+  /** The store catalog as a JSON array of items (see StoreItemConfig); unset = DEFAULT_STORE_CATALOG. */
+  STORE_CATALOG: z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined) return undefined; // the default, fitted to GENERATION_MODELS in loadConfig
+      let raw: unknown;
+      try {
+        raw = JSON.parse(v);
+      } catch {
+        ctx.addIssue({ code: "custom", message: "expected a JSON array of store items" });
+        return z.NEVER;
+      }
+      const parsed = StoreCatalogConfig.safeParse(raw);
+      if (!parsed.success) {
+        for (const issue of parsed.error.issues) {
+          ctx.addIssue({ code: "custom", message: `${issue.path.join(".")}: ${issue.message}` });
+        }
+        return z.NEVER;
+      }
+      return parsed.data;
+    }),
+  GIFT_PLATFORM_FEE_PERCENT: z.coerce.number().min(0).max(99.99).default(10),
+  GIFT_MIN_GEMS: int(1, 1_000_000).default(10),
+  GIFT_MAX_GEMS: int(1, 1_000_000).default(10_000),
+  IDEMPOTENCY_TTL_SECONDS: int(60, 7 * 86_400).default(86_400),
+  IDEMPOTENCY_IN_FLIGHT_TTL_SECONDS: int(5, 3_600).default(60),
 
   // Ranking (see src/features/ranking/scores.ts and README)
   RANK_WEIGHT_VOTE: z.coerce.number().min(0).default(1),
@@ -195,7 +284,15 @@ export interface Config {
     referralMultiplier: number;
     settlementDelaySeconds: number;
     settlementBatchVotes: number;
+    trendingBonus: number;
+    trendingBonusTopPosts: number;
+    referral: { bonus: number; windowHours: number; validateOn: ReferralTrigger[]; dailyCap: number };
+    leaderboard: { retainHours: number };
+    reconcile: { lookbackHours: number; pendingGraceSeconds: number };
   };
+  store: { catalog: StoreItemConfig[] };
+  gifts: { platformFeeBasisPoints: number; minGems: number; maxGems: number };
+  idempotency: { ttlSeconds: number; inFlightTtlSeconds: number };
   posts: { bannedWords: string[]; nsfwFlagThreshold: number; maxTags: number; shareBaseUrl: string };
   votes: {
     dailyQuota: Record<"free" | "pro" | "premium", number>;
@@ -205,6 +302,16 @@ export interface Config {
     counterTtlSeconds: number;
   };
   notifications: { aggregationWindowHours: number; newAccountDays: number };
+  moderation: {
+    reportThreshold: number;
+    newAccountDays: number;
+    newAccountThresholdFactor: number;
+    accuracyMinReports: number;
+    reportsPerWindow: number;
+    reportWindowSeconds: number;
+    appealWindowDays: number;
+    trust: { actionedPenalty: number; accurateReportBonus: number; dismissedReportPenalty: number };
+  };
   generation: {
     workerToken: string;
     dailyQuota: Record<"free" | "pro" | "premium", number>;
@@ -217,6 +324,8 @@ export interface Config {
 }
 
 export type OAuthProvider = "google" | "apple";
+/** What makes a referred user count as active: their first post, or a check-in on a later day than signup. */
+export type ReferralTrigger = "first_post" | "return_checkin";
 
 export interface RankingConstants {
   weights: { vote: number; comment: number; share: number; view: number };
@@ -320,6 +429,20 @@ export function loadConfig(env: Record<string, unknown>): Config {
       aggregationWindowHours: e.NOTIFICATION_AGGREGATION_WINDOW_HOURS,
       newAccountDays: e.NOTIFICATION_NEW_ACCOUNT_DAYS,
     },
+    moderation: {
+      reportThreshold: e.MODERATION_REPORT_THRESHOLD,
+      newAccountDays: e.MODERATION_NEW_ACCOUNT_DAYS,
+      newAccountThresholdFactor: e.MODERATION_NEW_ACCOUNT_THRESHOLD_FACTOR,
+      accuracyMinReports: e.MODERATION_ACCURACY_MIN_REPORTS,
+      reportsPerWindow: e.MODERATION_REPORTS_PER_WINDOW,
+      reportWindowSeconds: e.MODERATION_REPORT_WINDOW_SECONDS,
+      appealWindowDays: e.MODERATION_APPEAL_WINDOW_DAYS,
+      trust: {
+        actionedPenalty: e.MODERATION_TRUST_PENALTY_ACTIONED,
+        accurateReportBonus: e.MODERATION_TRUST_BONUS_ACCURATE_REPORT,
+        dismissedReportPenalty: e.MODERATION_TRUST_PENALTY_DISMISSED_REPORT,
+      },
+    },
     gems: {
       checkinReward: e.CHECKIN_REWARD_GEMS,
       streakMilestones: e.STREAK_MILESTONE_BONUSES,
@@ -327,7 +450,35 @@ export function loadConfig(env: Record<string, unknown>): Config {
       referralMultiplier: e.REFERRAL_GEM_MULTIPLIER,
       settlementDelaySeconds: e.SETTLEMENT_DELAY_SECONDS,
       settlementBatchVotes: e.SETTLEMENT_BATCH_VOTES,
+      trendingBonus: e.TRENDING_BONUS_GEMS,
+      trendingBonusTopPosts: e.TRENDING_BONUS_TOP_POSTS,
+      referral: {
+        bonus: e.REFERRAL_BONUS_GEMS,
+        windowHours: e.REFERRAL_BONUS_WINDOW_HOURS,
+        validateOn: e.REFERRAL_VALIDATE_ON,
+        dailyCap: e.REFERRAL_DAILY_CAP,
+      },
+      leaderboard: { retainHours: e.LEADERBOARD_RETAIN_HOURS },
+      reconcile: {
+        lookbackHours: e.RECONCILE_LOOKBACK_HOURS,
+        pendingGraceSeconds: e.RECONCILE_PENDING_GRACE_SECONDS,
+      },
     },
+    store: {
+      // The default catalog sells only the configured models; an explicit one must not name others.
+      catalog: checkedCatalog(
+        e.STORE_CATALOG ??
+          DEFAULT_STORE_CATALOG.filter((i) => i.kind !== "model_unlock" || e.GENERATION_MODELS.includes(i.model)),
+        e.GENERATION_MODELS,
+      ),
+    },
+    gifts: {
+      // Basis points keep the fee math in integers (see giftFee).
+      platformFeeBasisPoints: Math.round(e.GIFT_PLATFORM_FEE_PERCENT * 100),
+      minGems: e.GIFT_MIN_GEMS,
+      maxGems: e.GIFT_MAX_GEMS,
+    },
+    idempotency: { ttlSeconds: e.IDEMPOTENCY_TTL_SECONDS, inFlightTtlSeconds: e.IDEMPOTENCY_IN_FLIGHT_TTL_SECONDS },
     ranking: {
       weights: {
         vote: e.RANK_WEIGHT_VOTE,
@@ -357,6 +508,23 @@ export function loadConfig(env: Record<string, unknown>): Config {
       defaultModel: e.GENERATION_DEFAULT_MODEL,
     },
   };
+}
+
+/** Store and gifts: a model unlock must name a model that generation offers; gift bounds must make sense. */
+function checkedCatalog(catalog: StoreItemConfig[], models: string[]): StoreItemConfig[] {
+  const unknown = catalog.filter((i) => i.kind === "model_unlock" && !models.includes(i.model)).map((i) => i.sku);
+  if (unknown.length > 0) {
+    throw new ConfigError(
+      `Invalid configuration — STORE_CATALOG: model unlocks name models not in GENERATION_MODELS: ${unknown.join(", ")}`,
+    );
+  }
+  const overvalued = catalog.filter((i) => i.kind === "gift_card" && i.value > i.price).map((i) => i.sku);
+  if (overvalued.length > 0) {
+    throw new ConfigError(
+      `Invalid configuration — STORE_CATALOG: gift cards worth more than their price: ${overvalued.join(", ")}`,
+    );
+  }
+  return catalog;
 }
 
 /** Empty strings count as unset, so `FOO=` in a .dev.vars file falls back to the default. */

@@ -6,8 +6,10 @@ import type { FeatureFlagDoc } from "../features/flags/schema";
 import type { FollowDoc } from "../features/follows/service";
 import type { GemTransactionDoc } from "../features/gems/schema";
 import type { GenerationJobDoc } from "../features/generations/schema";
+import type { AppealDoc, ModerationActionDoc, ReportDoc } from "../features/moderation/schema";
 import type { NotificationDoc } from "../features/notifications/schema";
 import type { PostDoc } from "../features/posts/schema";
+import type { ReferralDoc } from "../features/referrals/schema";
 import type { UserDoc } from "../features/users/schema";
 import type { VoteDoc } from "../features/votes/service";
 import type { JobRunDoc } from "../jobs/types";
@@ -31,6 +33,10 @@ interface DocumentTypes {
   featureFlags: FeatureFlagDoc;
   votes: VoteDoc;
   notifications: NotificationDoc;
+  referrals: ReferralDoc;
+  reports: ReportDoc;
+  moderationActions: ModerationActionDoc;
+  appeals: AppealDoc;
 }
 
 export type Db = { [K in CollectionKey]: Collection<K extends keyof DocumentTypes ? DocumentTypes[K] : Document> };

@@ -58,6 +58,12 @@ export const indexes: Record<CollectionKey, IndexSpec[]> = {
     { key: { userId: 1, type: 1, createdAt: -1 }, name: "user_type_history" },
     { key: { source: 1, createdAt: -1 }, name: "source" },
     { key: { idempotencyKey: 1 }, name: "idempotency_key_unique", unique: true },
+    // Gift card redemption looks a purchase up by its code (features/gems/store.ts).
+    {
+      key: { "metadata.giftCard.code": 1 },
+      name: "gift_card_code",
+      partialFilterExpression: { "metadata.giftCard.code": { $type: "string" } },
+    },
     { key: { createdAt: -1 }, name: "created_at" },
   ],
   follows: [
@@ -77,6 +83,15 @@ export const indexes: Record<CollectionKey, IndexSpec[]> = {
     { key: { targetId: 1, targetType: 1 }, name: "target" },
     { key: { targetUserId: 1 }, name: "target_user" },
     { key: { reporterId: 1 }, name: "reporter" },
+    // One open report per reporter and target: concurrent duplicates produce exactly one report.
+    {
+      key: { reporterId: 1, targetId: 1, targetType: 1 },
+      name: "reporter_target_open_unique",
+      unique: true,
+      partialFilterExpression: { status: "pending" },
+    },
+    // The moderator queue groups a target's reports and sums their weight.
+    { key: { targetId: 1, status: 1, createdAt: 1 }, name: "target_status_created" },
   ],
   moderationActions: [
     { key: { targetUserId: 1, createdAt: -1 }, name: "target_user_created" },
@@ -86,6 +101,8 @@ export const indexes: Record<CollectionKey, IndexSpec[]> = {
   appeals: [
     { key: { userId: 1, createdAt: -1 }, name: "user_created" },
     { key: { status: 1, createdAt: 1 }, name: "queue" },
+    // One appeal per moderation action.
+    { key: { moderationActionId: 1 }, name: "moderation_action_unique", unique: true },
   ],
   notifications: [
     { key: { userId: 1, read: 1, createdAt: -1 }, name: "user_unread" },

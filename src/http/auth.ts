@@ -1,4 +1,5 @@
 import type { Context, MiddlewareHandler } from "hono";
+import { decodeJwt } from "jose";
 import type { Deps } from "../deps";
 import { type AccessClaims, verifyAccessToken } from "../platform/tokens";
 import type { AppEnv, Viewer } from "./context";
@@ -37,17 +38,31 @@ async function viewerFrom(c: Context<AppEnv>): Promise<Viewer | null | undefined
 }
 
 /**
- * Requires a valid access token (signature, `alg`, `iss`, `aud`, `exp`). Access tokens are not checked
- * against the session store on each request, so revoking a session (logout, password reset, ban) stops its
- * access tokens within their lifetime (ACCESS_TOKEN_TTL_SECONDS, 15 min) and its refresh token at once.
+ * Requires a valid access token (signature, `alg`, `iss`, `aud`, `exp`) that was not cut off by a ban.
+ * A ban writes `session:{userId}` (the cut-off second, kept for one token lifetime); tokens issued before it
+ * get 401 at once. That is one Redis GET per request on these routes; other revocations (logout, password
+ * reset) end access tokens within their lifetime (ACCESS_TOKEN_TTL_SECONDS) and refresh tokens at once.
+ * `allowBanned` skips the cut-off (appeals: a banned user may still contest the ban with the token they hold).
  */
-export function requireAuth(): MiddlewareHandler<AppEnv> {
+export function requireAuth(options: { allowBanned?: boolean } = {}): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     const viewer = await viewerFrom(c);
     if (!viewer) throw ApiError.unauthorized();
+    if (!options.allowBanned && (await cutOff(c.var.deps, viewer, c.req.header("authorization")))) {
+      throw ApiError.unauthorized("This session has ended. Please sign in again.");
+    }
     c.set("viewer", viewer);
     await next();
   };
+}
+
+/** True when the user's tokens were cut off (`session:{userId}` holds the second) after this one was issued. */
+async function cutOff(deps: Deps, viewer: Viewer, header: string | undefined): Promise<boolean> {
+  const cutoff = await deps.redis.get<number | string>(deps.keys.session(viewer.id));
+  if (cutoff === null || cutoff === undefined) return false;
+  const token = bearerToken(header);
+  const iat = token ? decodeJwt(token).iat : undefined;
+  return typeof iat !== "number" || iat < Number(cutoff);
 }
 
 /** Sets the viewer when a valid token is present; a present but invalid token is still a 401. */

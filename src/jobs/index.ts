@@ -3,6 +3,8 @@ import { accountErasureJob } from "./account-erasure";
 import { analyticsFlushJob } from "./analytics-flush";
 import { countersJob } from "./counters";
 import { generationRequeueJob } from "./generation-requeue";
+import { leaderboardsJob } from "./leaderboards";
+import { reconciliationJob } from "./reconciliation";
 import { type RunResult, runJob } from "./runner";
 import { settlementJob } from "./settlement";
 import { trendingJob } from "./trending";
@@ -10,7 +12,8 @@ import type { Job } from "./types";
 
 /** Cron expression → jobs. Must match `[triggers] crons` in wrangler.toml (a test checks). */
 export const schedule: Record<string, Job[]> = {
-  "*/5 * * * *": [analyticsFlushJob, trendingJob, settlementJob],
+  "*/5 * * * *": [analyticsFlushJob, trendingJob, settlementJob, leaderboardsJob],
+  "41 * * * *": [reconciliationJob],
   "17 3 * * *": [accountErasureJob],
   "*/2 * * * *": [generationRequeueJob, countersJob],
 };

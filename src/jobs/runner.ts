@@ -1,6 +1,6 @@
 import type { Deps } from "../deps";
 import { newObjectId, newUuid } from "../platform/ids";
-import type { Job, JobContext, JobOutcome, JobRunDoc } from "./types";
+import type { Finding, Job, JobContext, JobOutcome, JobRunDoc } from "./types";
 
 export interface RunOptions {
   trigger: string;
@@ -13,8 +13,12 @@ export interface RunResult {
   runId: string;
   outcome: JobOutcome;
   counts: Record<string, number>;
+  findings: Finding[];
   error: string | null;
 }
+
+/** Findings kept per run document; the count of all of them is in `counts.findings`. */
+const MAX_FINDINGS = 200;
 
 // Deletes the lease only if this run still owns it, so a run that overran its lease never frees another's.
 const RELEASE_LEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end`;
@@ -31,6 +35,7 @@ export async function runJob(deps: Deps, job: Job, options: RunOptions): Promise
   const leaseMs = deps.config.jobs.leaseSeconds * 1000;
   const budgetMs = Math.min(options.timeBudgetMs ?? deps.config.jobs.timeBudgetMs, leaseMs - 5_000);
   const counts: Record<string, number> = {};
+  const findings: Finding[] = [];
   const runDoc: JobRunDoc = {
     _id: newObjectId(),
     job: job.name,
@@ -40,6 +45,7 @@ export async function runJob(deps: Deps, job: Job, options: RunOptions): Promise
     finishedAt: null,
     outcome: "running",
     counts,
+    findings,
     error: null,
   };
 
@@ -48,7 +54,7 @@ export async function runJob(deps: Deps, job: Job, options: RunOptions): Promise
     const skipped = { ...runDoc, outcome: "skipped" as const, finishedAt: deps.clock.now() };
     await deps.db.jobRuns.insertOne(skipped);
     deps.log.info("job skipped: another run holds the lease", { job: job.name, runId });
-    return { runId, outcome: "skipped", counts, error: null };
+    return { runId, outcome: "skipped", counts, findings, error: null };
   }
 
   let outcome: JobOutcome = "failed";
@@ -64,6 +70,11 @@ export async function runJob(deps: Deps, job: Job, options: RunOptions): Promise
       count: (name, by = 1) => {
         counts[name] = (counts[name] ?? 0) + by;
       },
+      report: (finding) => {
+        counts.findings = (counts.findings ?? 0) + 1;
+        if (findings.length < MAX_FINDINGS) findings.push(finding);
+        deps.log.warn("job finding", { job: job.name, runId, ...finding });
+      },
       checkpoint: async (name) => {
         await options.onCheckpoint?.(name);
       },
@@ -76,7 +87,7 @@ export async function runJob(deps: Deps, job: Job, options: RunOptions): Promise
   } finally {
     const finishedAt = deps.clock.now();
     await Promise.allSettled([
-      deps.db.jobRuns.updateOne({ _id: runDoc._id }, { $set: { outcome, counts, error, finishedAt } }),
+      deps.db.jobRuns.updateOne({ _id: runDoc._id }, { $set: { outcome, counts, findings, error, finishedAt } }),
       deps.redis.eval(RELEASE_LEASE, [leaseKey], [runId]),
     ]);
     deps.log.info("job finished", {
@@ -87,5 +98,5 @@ export async function runJob(deps: Deps, job: Job, options: RunOptions): Promise
       durationMs: finishedAt.getTime() - startedAt.getTime(),
     });
   }
-  return { runId, outcome, counts, error };
+  return { runId, outcome, counts, findings, error };
 }

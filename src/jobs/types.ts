@@ -13,8 +13,12 @@ export interface JobRunDoc {
   finishedAt: Date | null;
   outcome: JobOutcome;
   counts: Record<string, number>;
+  /** What the run found that an operator should look at (e.g. reconciliation's discrepancies); capped. */
+  findings: Finding[];
   error: string | null;
 }
+
+export type Finding = { kind: string } & Record<string, unknown>;
 
 export interface JobContext {
   deps: Deps;
@@ -23,6 +27,8 @@ export interface JobContext {
   /** Milliseconds left in this run's time budget; stop starting new batches when it runs low. */
   timeLeft(): number;
   count(name: string, by?: number): void;
+  /** Records a finding in the run's `job_runs` document (and the log). */
+  report(finding: Finding): void;
   /**
    * Marks a point between two steps where a crash would leave state behind. Production: a no-op. Tests make
    * it throw to prove the next run repairs whatever a crash at that point left.

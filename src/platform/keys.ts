@@ -25,9 +25,13 @@ export const keys = {
   countersDirtyPosts: () => "counters:dirty:posts",
   countersSyncingPosts: () => "counters:syncing:posts",
   // Leaderboards
-  leaderboardDaily: () => "leaderboard:daily",
-  leaderboardWeekly: () => "leaderboard:weekly",
+  // Leaderboards: one sorted set per period, suffixed with the period's first UTC day so boards roll over at
+  // UTC boundaries without a reset job (the old set just expires).
+  leaderboardDaily: (day: string) => `leaderboard:daily:${day}`,
+  leaderboardWeekly: (weekStart: string) => `leaderboard:weekly:${weekStart}`,
   leaderboardAlltime: () => "leaderboard:alltime",
+  /** Ledger entries already added to the boards, by the UTC day they were written (makes adding idempotent). */
+  leaderboardCounted: (day: string) => `leaderboard:counted:${day}`,
   // User state
   userOnline: (userId: string) => `user:online:${userId}`,
   userStreak: (userId: string) => `user:streak:${userId}`,
@@ -37,6 +41,8 @@ export const keys = {
   // Anti-fraud
   fraudIp: (ipHash: string, day: string) => `fraud:ip:${ipHash}:${day}`,
   fraudDevice: (deviceId: string) => `fraud:device:${deviceId}`,
+  /** Referrals validated for one referrer on one UTC day (the per-referrer daily cap). */
+  fraudReferrals: (referrerId: string, day: string) => `fraud:referrals:${referrerId}:${day}`,
   // Profile cache (GET /v1/users/{username})
   userProfile: (usernameLower: string) => `user:profile:${usernameLower}`,
   // Platform

@@ -144,4 +144,29 @@ describe("trending job", () => {
     const feed = await call<Page>("GET", `/v1/feeds/category/${category}`);
     expect(feed.body.items.map((p) => p.id)).toEqual([popular.id, quiet.id]);
   });
+
+  it("pays the authors of the top trending posts a bonus once per post per day, and tells them", async () => {
+    const [star] = await crowd(1);
+    const post = await publishedPost(star!);
+    // Far more engagement than anything else in the suite: this post leads the run.
+    await deps.db.posts.updateOne({ _id: new ObjectId(post.id) }, { $set: { voteCount: 1_000_000 } });
+    const bonus = deps.config.gems.trendingBonus;
+
+    const first = await runJob(deps, trendingJob, { trigger: "test" });
+    expect(first.outcome).toBe("succeeded");
+    const again = await runJob(deps, trendingJob, { trigger: "test" });
+    expect(again.outcome).toBe("succeeded");
+
+    const entries = await deps.db.gemTransactions.find({ userId: new ObjectId(star!.id) });
+    expect(entries.map((e) => [e.source, e.amount, e.referenceId, e.status])).toEqual([
+      ["trending_bonus", bonus, post.id, "applied"],
+    ]);
+    expect((await deps.db.users.findOne({ _id: new ObjectId(star!.id) }))?.gemBalance).toBe(bonus);
+    const notes = await call<{ items: { type: string; actionPayload: { postId?: string } }[] }>(
+      "GET",
+      "/v1/notifications",
+      { token: star!.accessToken },
+    );
+    expect(notes.body.items.filter((n) => n.type === "trending").map((n) => n.actionPayload.postId)).toEqual([post.id]);
+  });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { applyEntry, moveGems } from "../../src/features/gems/ledger";
+import { applyEntry, GuardFailedError, moveGems } from "../../src/features/gems/ledger";
 import { ObjectId } from "../../src/platform/ids";
 import { call } from "../support/api";
 import { testDeps } from "../support/deps";
@@ -113,5 +113,31 @@ describe("gem ledger", () => {
     expect(others.body.items).toHaveLength(0);
     expect((await call("GET", "/v1/me/gems/transactions?type=steal", { token: user!.accessToken })).status).toBe(400);
     expect((await call("GET", "/v1/me/gems")).status).toBe(401);
+  });
+
+  it("moves nothing when a movement's guard fails, however many race for it, and says so on replay", async () => {
+    const [user] = await crowd(1);
+    await credit(user!.id, 100, `test:${crypto.randomUUID()}`);
+    const unlock = (key: string) =>
+      moveGems(deps, {
+        userId: new ObjectId(user!.id),
+        type: "spend",
+        source: "model_unlock",
+        amount: -30,
+        description: "unlock",
+        idempotencyKey: key,
+        effect: { $addToSet: { unlockedModels: "flux" } },
+        guard: { unlockedModels: { $ne: "flux" } },
+      });
+    const keys = Array.from({ length: 10 }, () => `test:${crypto.randomUUID()}`);
+    const results = await Promise.allSettled(keys.map(unlock));
+    expect(results.filter((r) => r.status === "fulfilled")).toHaveLength(1);
+    for (const r of results.filter((r) => r.status === "rejected")) {
+      expect((r as PromiseRejectedResult).reason).toBeInstanceOf(GuardFailedError);
+    }
+    expect(await balanceOf(user!.id)).toBe(70);
+    expect(await ledgerSum(user!.id)).toBe(70);
+    const refusedKey = keys[results.findIndex((r) => r.status === "rejected")]!;
+    await expect(unlock(refusedKey)).rejects.toBeInstanceOf(GuardFailedError);
   });
 });

@@ -48,8 +48,9 @@ async function settleUntilDone(): Promise<RunResult[]> {
 
 describe("vote settlement", () => {
   it("computes an author's credit with the referral multiplier for votes cast inside the window", () => {
-    const until = new Date("2026-11-23T12:00:00Z");
+    const window = { from: new Date("2026-11-22T12:00:00Z"), until: new Date("2026-11-23T12:00:00Z") };
     const votes = [
+      new Date("2026-11-22T11:59:59Z"),
       new Date("2026-11-23T11:00:00Z"),
       new Date("2026-11-23T11:59:59Z"),
       new Date("2026-11-23T12:30:00Z"),
@@ -57,11 +58,11 @@ describe("vote settlement", () => {
     expect(
       authorCredit(
         votes.map((createdAt) => ({ createdAt })),
-        until,
+        window,
         1,
         2,
       ),
-    ).toEqual({ amount: 5, baseAmount: 3, boosted: 2 });
+    ).toEqual({ amount: 6, baseAmount: 4, boosted: 2 });
     expect(
       authorCredit(
         votes.map((createdAt) => ({ createdAt })),
@@ -69,7 +70,7 @@ describe("vote settlement", () => {
         3,
         2,
       ),
-    ).toEqual({ amount: 9, baseAmount: 9, boosted: 0 });
+    ).toEqual({ amount: 12, baseAmount: 12, boosted: 0 });
   });
 
   it("credits 1,000 votes on 50 authors exactly once through a crash, a re-run and a concurrent run", async () => {
@@ -109,7 +110,12 @@ describe("vote settlement", () => {
       expect(mine.every((e) => e.status === "applied")).toBe(true);
       expect(mine.reduce((s, e) => s + e.amount, 0)).toBe(user.gemBalance);
       expect(user.totalGemsEarned).toBe(user.gemBalance);
+      // Leaderboards saw each author's earnings exactly once, crash and overlap included.
+      expect(await deps.redis.zscore(deps.keys.leaderboardAlltime(), user._id.toHexString())).toBe(user.gemBalance);
     }
+    // One grouped "gems from votes" notice per author, however many batches paid them.
+    const notices = await deps.db.notifications.find({ userId: { $in: ids }, type: "gem_earned" }, { limit: 1_000 });
+    expect(notices).toHaveLength(authors.length);
     const settled = await deps.db.votes.find({ _id: { $in: votes.map((v) => v._id) } }, { limit: 2_000 });
     expect(settled.every((v) => v.gemAwarded && typeof v.gemBatchId === "string")).toBe(true);
     // One entry per author per batch.

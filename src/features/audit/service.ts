@@ -17,7 +17,9 @@ export type AuditAction =
   | "account_deleted"
   | "account_erased"
   | "role_changed"
-  | "data_exported";
+  | "data_exported"
+  | "moderation_action"
+  | "appeal_decided";
 
 /** `audit_logs` (seed 002's shape): who did what to whom, from where, in which request. */
 export interface AuditLogDoc {

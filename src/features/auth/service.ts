@@ -11,7 +11,7 @@ import { burnPasswordCheck, hashPassword, verifyPassword } from "../../platform/
 import { checkSlidingWindows } from "../../platform/ratelimit";
 import { signAccessToken, verifyIdToken } from "../../platform/tokens";
 import { audit, auditEntry, ipHash, type RequestMeta } from "../audit/service";
-import { DEFAULT_NOTIFICATION_PREFERENCES, type Me, toMe, type UserDoc } from "../users/schema";
+import { DEFAULT_NOTIFICATION_PREFERENCES, isBanned, type Me, toMe, type UserDoc } from "../users/schema";
 import { invalidateProfile, invalidateProfilesOf } from "../users/service";
 import type {
   EmailOutboxDoc,
@@ -66,6 +66,9 @@ export function newUserDoc(
     avatarUrl: null,
     bio: "",
     profileTheme: null,
+    unlockedModels: [],
+    unlockedThemes: [],
+    adFreeUntil: null,
     oauthProviders: [],
     role: "user",
     tier: "free",
@@ -172,7 +175,7 @@ export async function signup(deps: Deps, meta: RequestMeta, body: SignupBody): P
       ? deps.db.referrals.insertOne({
           _id: newObjectId(),
           referrerId: referrer._id,
-          referralCode: body.referralCode,
+          referralCode: body.referralCode ?? "",
           referredUserId: user._id,
           installSource: body.installSource ?? "direct_link",
           platform: body.platform ?? null,
@@ -183,6 +186,8 @@ export async function signup(deps: Deps, meta: RequestMeta, body: SignupBody): P
           deviceId: body.deviceId ?? null,
           fraudScore: referralFraudScore(referrer._id.equals(user._id), body.deviceId),
           validated: false,
+          status: "pending",
+          rewardTransactionId: null,
           createdAt: now,
         })
       : Promise.resolve(),
@@ -210,7 +215,7 @@ export async function login(deps: Deps, meta: RequestMeta, body: LoginBody): Pro
       windowSeconds: l.loginWindowSeconds,
     },
   ]);
-  const usable = user && !user.deletedAt && !user.bannedAt && user.passwordHash;
+  const usable = user && !user.deletedAt && !isBanned(user, deps.clock.now()) && user.passwordHash;
   if (!usable) {
     await burnPasswordCheck(body.password, passwordPolicy(deps));
     await audit(deps, meta, { action: "login_failed", userId: user?._id ?? null, metadata: { reason: "no_account" } });
@@ -327,7 +332,7 @@ export async function refresh(deps: Deps, meta: RequestMeta, refreshToken: strin
     throw ApiError.unauthorized("The refresh token is not valid. Please sign in again.");
   }
   const user = await deps.db.users.findOne({ _id: session.userId });
-  if (!user || user.deletedAt || user.bannedAt) {
+  if (!user || user.deletedAt || isBanned(user, now)) {
     await revokeSessions(deps, { _id: session._id }, "account_unavailable");
     throw ApiError.unauthorized("The refresh token is not valid. Please sign in again.");
   }
@@ -427,7 +432,7 @@ export async function forgotPassword(deps: Deps, meta: RequestMeta, email: strin
   ]);
   if (!decision?.allowed) return;
   const user = await deps.db.users.findOne({ email: normalized, deletedAt: null });
-  if (!user || user.bannedAt) return;
+  if (!user || isBanned(user, deps.clock.now())) return;
   const reset = await newEmailToken(deps, user, "password_reset", deps.config.auth.passwordResetTtlMinutes * 60_000);
   await Promise.all([
     deps.db.emailTokens.insertOne(reset.doc),
@@ -486,7 +491,8 @@ export async function oauthSignIn(
   let user = await deps.db.users.findOne({
     oauthProviders: { $elemMatch: { provider, providerId: identity.subject } },
   });
-  if (user && (user.deletedAt || user.bannedAt)) throw ApiError.unauthorized("This account cannot sign in.");
+  if (user && (user.deletedAt || isBanned(user, deps.clock.now())))
+    throw ApiError.unauthorized("This account cannot sign in.");
   if (!user) {
     if (identity.email && (await deps.db.users.findOne({ email: identity.email }, { projection: { _id: 1 } }))) {
       throw ApiError.conflict(

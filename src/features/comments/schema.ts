@@ -18,6 +18,8 @@ export interface CommentDoc {
   updatedAt: Date;
   deletedAt: Date | null;
   deletedBy: "author" | "moderator" | null;
+  /** Trust and safety: "flagged" (report threshold) and "removed" (moderator) hide it from all but its author. */
+  moderationStatus?: "approved" | "flagged" | "removed";
 }
 
 export const CreateCommentBody = z

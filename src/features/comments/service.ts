@@ -75,8 +75,12 @@ export async function listComments(
   page: { limit: number; cursor?: string },
 ): Promise<{ items: CommentThread[]; nextCursor: string | null }> {
   const post = await findVisiblePost(deps, viewer, postId);
+  // Others see neither shadow-banned authors' comments nor comments hidden by moderation; authors see their own.
   const visible = (viewerId: string | undefined) => ({
-    $or: [{ authorShadowBanned: { $ne: true } }, ...(viewerId ? [{ userId: new ObjectId(viewerId) }] : [])],
+    $or: [
+      { authorShadowBanned: { $ne: true }, moderationStatus: { $nin: ["flagged", "removed"] } },
+      ...(viewerId ? [{ userId: new ObjectId(viewerId) }] : []),
+    ],
   });
   const filter: Record<string, unknown> = {
     postId: post._id,

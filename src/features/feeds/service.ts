@@ -116,6 +116,23 @@ export async function invalidateFeedCaches(deps: Deps): Promise<void> {
   await deps.redis.del(deps.keys.feedNew(0), deps.keys.feedTrending(0), deps.keys.feedHot(0));
 }
 
+/**
+ * Drops every cached first page that may show this author's posts (after moderation hides or restores them):
+ * the ranked feeds and the following feeds of the author's followers. One MongoDB read, one Redis DEL.
+ */
+export async function invalidateAuthorFeeds(deps: Deps, authorId: ObjectId): Promise<void> {
+  const followers = await deps.db.follows.find(
+    { followingId: authorId },
+    { projection: { followerId: 1 }, limit: 5_000 },
+  );
+  await deps.redis.del(
+    deps.keys.feedNew(0),
+    deps.keys.feedTrending(0),
+    deps.keys.feedHot(0),
+    ...followers.map((f) => deps.keys.feedFollowing(f.followerId.toHexString(), 0)),
+  );
+}
+
 /** Posts by people the viewer follows (public and followers-only), newest first. */
 /**
  * Posts by people the viewer follows (public and followers-only), newest first. The first page is cached per

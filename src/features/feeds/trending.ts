@@ -1,6 +1,8 @@
 import type { JobContext, JobReport } from "../../jobs/types";
 import type { ObjectId } from "../../platform/ids";
+import { payTrendingBonuses } from "../gems/service";
 import type { PostDoc } from "../posts/schema";
+import { PUBLIC_FEED_FILTER } from "../posts/visibility";
 import { engagementScore, hotScore, trendingScore } from "../ranking/scores";
 import { invalidateFeedCaches, rankedFeed } from "./service";
 
@@ -62,5 +64,14 @@ export async function recomputeTrending(ctx: JobContext): Promise<JobReport> {
   await Promise.all(
     (["new", "trending", "hot"] as const).map((kind) => rankedFeed(deps, undefined, kind, { limit: 20 })),
   );
+  await ctx.checkpoint("scored");
+  const top = deps.config.gems.trendingBonusTopPosts;
+  if (top > 0) {
+    const leaders = await deps.db.posts.find(
+      { ...PUBLIC_FEED_FILTER, createdAt: { $gte: since }, trendingScore: { $gt: 0 } },
+      { sort: { trendingScore: -1, _id: -1 }, limit: top, projection: { userId: 1 } },
+    );
+    ctx.count("trendingBonusGems", await payTrendingBonuses(deps, leaders));
+  }
   return { more: false };
 }

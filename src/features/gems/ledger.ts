@@ -2,7 +2,8 @@ import type { Deps } from "../../deps";
 import { ApiError } from "../../http/errors";
 import { newObjectId, type ObjectId } from "../../platform/ids";
 import { DuplicateKeyError } from "../../platform/mongo/client";
-import type { GemTransactionDoc, TransactionSource, TransactionType } from "./schema";
+import { countsOnLeaderboard, recordEarnings } from "../leaderboards/service";
+import type { GemTransactionDoc, TransactionSource, TransactionType, UserEffect } from "./schema";
 
 /** How many applied entry ids a user keeps to make re-applying an entry a no-op. */
 const APPLIED_MEMORY = 200;
@@ -21,6 +22,21 @@ export interface GemMovement {
   metadata?: Record<string, unknown>;
   /** Same key = same movement: a repeat returns the first result and moves nothing. */
   idempotencyKey: string;
+  /**
+   * What the movement buys, applied to the user in the same conditional update as the balance (so a purchase
+   * and its debit happen together or not at all). Stored on the entry, so completing it later applies it too.
+   */
+  effect?: UserEffect;
+  /**
+   * A condition on the user that must hold when the balance moves (e.g. "does not own this model yet"),
+   * checked in the same conditional update; if it fails, nothing moves and `GuardFailedError` is thrown.
+   */
+  guard?: Record<string, unknown>;
+}
+
+/** A movement's `guard` did not hold: nothing moved, and the entry is rejected for good. */
+export class GuardFailedError extends Error {
+  override name = "GuardFailedError";
 }
 
 /**
@@ -54,6 +70,8 @@ export async function moveGems(deps: Deps, m: GemMovement): Promise<MovementResu
     description: m.description,
     metadata: m.metadata ?? {},
     idempotencyKey: m.idempotencyKey,
+    effect: m.effect ?? null,
+    guard: m.guard ?? null,
     status: "pending",
     createdAt: now,
     appliedAt: null,
@@ -65,7 +83,8 @@ export async function moveGems(deps: Deps, m: GemMovement): Promise<MovementResu
     const existing = await deps.db.gemTransactions.findOne({ idempotencyKey: m.idempotencyKey });
     if (!existing) throw error;
     if (existing.status === "applied") return { entry: existing, replayed: true };
-    if (existing.status === "rejected") throw insufficient();
+    if (existing.status === "rejected")
+      throw existing.rejectedReason === "guard" ? new GuardFailedError() : insufficient();
     entry = existing;
   }
   const applied = await applyEntry(deps, entry);
@@ -92,9 +111,12 @@ export async function applyEntry(
       _id: entry.userId,
       ledgerApplied: { $ne: entry._id },
       ...(credit ? {} : { gemBalance: { $gte: -entry.amount } }),
+      ...(entry.guard ? { $and: [entry.guard] } : {}),
     },
     {
+      ...(entry.effect ?? {}),
       $inc: {
+        ...entry.effect?.$inc,
         gemBalance: entry.amount,
         ...(credit ? { totalGemsEarned: entry.amount } : { totalGemsSpent: -entry.amount }),
       },
@@ -112,6 +134,7 @@ export async function applyEntry(
       appliedAt: now,
     };
     await deps.db.gemTransactions.updateOne({ _id: entry._id, status: "pending" }, { $set: applied });
+    if (countsOnLeaderboard(entry)) await recordEarnings(deps, [entry]);
     return { entry: { ...entry, ...applied }, movedNow: true };
   }
   // Either a previous attempt already moved the balance (then only the entry needs finishing), or a debit
@@ -127,12 +150,18 @@ export async function applyEntry(
       metadata: { ...entry.metadata, completedAfterInterruption: true },
     };
     await deps.db.gemTransactions.updateOne({ _id: entry._id, status: "pending" }, { $set: done });
+    // The interrupted attempt may have stopped before its leaderboard update (adding is idempotent per entry).
+    if (countsOnLeaderboard(entry)) await recordEarnings(deps, [entry]);
     return { entry: { ...entry, ...done }, movedNow: false };
   }
-  if (credit) throw ApiError.notFound("Account not found.");
+  const guardFailed =
+    entry.guard != null &&
+    !(await deps.db.users.findOne({ _id: entry.userId, $and: [entry.guard] }, { projection: { _id: 1 } }));
+  if (credit && !guardFailed) throw ApiError.notFound("Account not found.");
+  const rejectedReason = guardFailed ? ("guard" as const) : ("insufficient" as const);
   await deps.db.gemTransactions.updateOne(
     { _id: entry._id, status: "pending" },
-    { $set: { status: "rejected", appliedAt: now } },
+    { $set: { status: "rejected", rejectedReason, appliedAt: now } },
   );
-  throw insufficient();
+  throw guardFailed ? new GuardFailedError() : insufficient();
 }

@@ -1,7 +1,9 @@
 import type { Deps } from "../../deps";
 import type { Viewer } from "../../http/context";
 import { decodeCursor, encodeCursor } from "../../http/pagination";
+import { utcDay } from "../../platform/clock";
 import { ObjectId } from "../../platform/ids";
+import { notify } from "../notifications/service";
 import { loadSelf } from "../users/service";
 import { moveGems } from "./ledger";
 import { type GemTransaction, type TransactionType, toGemTransaction } from "./schema";
@@ -76,5 +78,55 @@ export async function payCheckinRewards(deps: Deps, userId: ObjectId, day: strin
     );
   }
   const results = await Promise.all(payouts);
+  const milestone = results.find((r) => r.entry.source === "streak_bonus" && !r.replayed);
+  if (milestone) {
+    await notify(deps, {
+      type: "system",
+      kind: "streak",
+      recipientId: userId,
+      title: `${streak}-day streak! You earned ${milestone.entry.amount} gems`,
+      actionType: "open_screen",
+      actionPayload: { screen: "gems" },
+    });
+  }
   return results.reduce((sum, r) => sum + (r.replayed ? 0 : r.entry.amount), 0);
+}
+
+/**
+ * The trending bonus: the authors of the top posts of a trending run earn a bonus, once per post per UTC day
+ * (the idempotency key), so runs every few minutes pay each post at most once a day. Returns gems paid now.
+ */
+export async function payTrendingBonuses(
+  deps: Deps,
+  posts: { _id: ObjectId; userId: ObjectId; imageUrl?: string | null }[],
+): Promise<number> {
+  const amount = deps.config.gems.trendingBonus;
+  if (amount <= 0 || posts.length === 0) return 0;
+  const day = utcDay(deps.clock.now());
+  const paid = await Promise.all(
+    posts.map(async (post) => {
+      const postId = post._id.toHexString();
+      const { replayed } = await moveGems(deps, {
+        userId: post.userId,
+        type: "earn",
+        source: "trending_bonus",
+        amount,
+        referenceType: "post",
+        referenceId: postId,
+        description: "Your post is trending",
+        idempotencyKey: `trending:${postId}:${day}`,
+      });
+      if (replayed) return 0;
+      await notify(deps, {
+        type: "system",
+        kind: "trending",
+        recipientId: post.userId,
+        title: `Your post is trending! +${amount} gems`,
+        actionType: "open_post",
+        actionPayload: { postId },
+      });
+      return amount;
+    }),
+  );
+  return paid.reduce((a, b) => a + b, 0);
 }

@@ -1,7 +1,10 @@
 import type { Deps } from "../../deps";
 import type { JobContext, JobReport } from "../../jobs/types";
+import { utcDay } from "../../platform/clock";
 import { newObjectId, newUuid, type ObjectId } from "../../platform/ids";
 import { DuplicateKeyError } from "../../platform/mongo/client";
+import { recordEarnings } from "../leaderboards/service";
+import { notifyEach } from "../notifications/service";
 import type { GemTransactionDoc } from "./schema";
 
 const APPLIED_MEMORY = 200;
@@ -11,14 +14,17 @@ function payableVotes(cutoff: Date): Record<string, unknown> {
   return { gemBatchId: null, flagged: false, shadow: { $ne: true }, createdAt: { $lte: cutoff } };
 }
 
-/** Gems an author earns for a batch: the rate per vote, doubled for votes cast while their referral bonus ran. */
+/**
+ * Gems an author earns for a batch: the rate per vote, times the referral multiplier for votes cast while
+ * their bonus window ran (`[until − window, until)`).
+ */
 export function authorCredit(
   votes: { createdAt: Date }[],
-  bonusUntil: Date | null | undefined,
+  bonus: { from: Date; until: Date } | null,
   rate: number,
   multiplier: number,
 ): { amount: number; baseAmount: number; boosted: number } {
-  const boosted = bonusUntil ? votes.filter((v) => v.createdAt < bonusUntil).length : 0;
+  const boosted = bonus ? votes.filter((v) => v.createdAt >= bonus.from && v.createdAt < bonus.until).length : 0;
   const baseAmount = votes.length * rate;
   return { amount: baseAmount + boosted * rate * (multiplier - 1), baseAmount, boosted };
 }
@@ -78,6 +84,7 @@ async function claimBatch(deps: Deps, cutoff: Date): Promise<string | null> {
 
 async function settleBatch(deps: Deps, ctx: JobContext, batchId: string): Promise<number> {
   const { perVote, referralMultiplier } = deps.config.gems;
+  const bonusWindowMs = deps.config.gems.referral.windowHours * 3_600_000;
   const votes = await deps.db.votes.find(
     { gemBatchId: batchId },
     { projection: { postAuthorId: 1, createdAt: 1 }, limit: 50_000 },
@@ -103,7 +110,9 @@ async function settleBatch(deps: Deps, ctx: JobContext, batchId: string): Promis
   const fresh: GemTransactionDoc[] = [];
   for (const [author, group] of byAuthor) {
     if (entries.has(keyOf(author))) continue;
-    const credit = authorCredit(group.votes, bonusUntil.get(author), perVote, referralMultiplier);
+    const until = bonusUntil.get(author);
+    const bonus = until ? { from: new Date(until.getTime() - bonusWindowMs), until } : null;
+    const credit = authorCredit(group.votes, bonus, perVote, referralMultiplier);
     const entry: GemTransactionDoc = {
       _id: newObjectId(),
       userId: group.id,
@@ -185,6 +194,27 @@ async function settleBatch(deps: Deps, ctx: JobContext, batchId: string): Promis
     );
   }
   await ctx.checkpoint("entries-applied");
+  // Leaderboards count each entry once however often this runs, so every entry of the batch goes (a crash
+  // after this point is repaired by the next run, which finds the batch unfinished). Notices go to the
+  // authors this run credited.
+  await Promise.all([recordEarnings(deps, current), announceEarnings(deps, pending)]);
   await deps.db.votes.updateMany({ gemBatchId: batchId }, { $set: { gemAwarded: true } });
   return votes.length;
+}
+
+/** One grouped "gems from votes" notice per author per day (one read and one bulk write for the batch). */
+async function announceEarnings(deps: Deps, entries: GemTransactionDoc[]): Promise<void> {
+  const day = utcDay(deps.clock.now());
+  await notifyEach(
+    deps,
+    entries.map((e) => ({
+      type: "system",
+      kind: "gem_earned",
+      recipientId: e.userId,
+      title: "You earned gems from votes on your posts",
+      aggregationKey: `gem_earned:votes:${day}`,
+      actionType: "open_screen",
+      actionPayload: { screen: "gems" },
+    })),
+  );
 }

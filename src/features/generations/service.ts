@@ -62,6 +62,20 @@ async function takeDailyQuota(deps: Deps, viewer: Viewer, now: Date): Promise<Qu
 }
 
 /**
+ * Models the store sells (a `model_unlock` item) are for paid tiers and for people who bought the unlock;
+ * every other configured model is open to all. Costs a read only for a free-tier caller asking for a sold one.
+ */
+async function requireModelAccess(deps: Deps, viewer: Viewer, model: string): Promise<void> {
+  const sold = deps.config.store.catalog.some((i) => i.kind === "model_unlock" && i.model === model);
+  if (!sold || viewer.tier !== "free") return;
+  const unlocked = await deps.db.users.findOne(
+    { _id: new ObjectId(viewer.id), unlockedModels: model },
+    { projection: { _id: 1 } },
+  );
+  if (!unlocked) throw ApiError.forbidden(`The ${model} model needs an unlock from the store (or a paid tier).`);
+}
+
+/**
  * Queues a generation: validates the model against config, takes a unit of the tier's daily quota, inserts
  * the job with the tier's priority. 1 Redis round trip (quota) + 1 MongoDB insert; a failed insert gives the
  * unit back.
@@ -76,6 +90,7 @@ export async function createGeneration(
   if (!models.includes(model)) {
     throw ApiError.validation([{ path: "model", message: `must be one of: ${models.join(", ")}` }]);
   }
+  await requireModelAccess(deps, viewer, model);
   const now = deps.clock.now();
   const quota = await takeDailyQuota(deps, viewer, now);
   const doc: GenerationJobDoc = {

@@ -9,6 +9,9 @@ export const JobRun = z
     trigger: z.string(),
     outcome: z.enum(["running", "succeeded", "partial", "failed", "skipped"]),
     counts: z.record(z.string(), z.number()),
+    findings: z.array(z.record(z.string(), z.unknown())).openapi({
+      description: "What the run found for an operator to look at, e.g. reconciliation's discrepancies (first 200).",
+    }),
     error: z.string().nullable(),
     startedAt: z.string(),
     finishedAt: z.string().nullable(),

@@ -29,6 +29,7 @@ function present(doc: JobRunDoc): JobRun {
     trigger: doc.trigger,
     outcome: doc.outcome,
     counts: doc.counts,
+    findings: doc.findings ?? [],
     error: doc.error,
     startedAt: doc.startedAt.toISOString(),
     finishedAt: doc.finishedAt ? doc.finishedAt.toISOString() : null,

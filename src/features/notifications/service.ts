@@ -8,6 +8,8 @@ import { decide, policyOf } from "./policy";
 import {
   ACTOR_IDS_CAP,
   type ActionType,
+  NOTICE_TYPES,
+  type NoticeType,
   type Notification,
   type NotificationDoc,
   type NotificationType,
@@ -30,14 +32,23 @@ export type NotificationEvent =
       parent?: { commentId: Id; authorId: Id } | null;
       imageUrl?: string | null;
     }
-  | {
-      type: "system";
-      recipientId: Id;
-      title: string;
-      body?: string | null;
-      actionType?: ActionType | null;
-      actionPayload?: Record<string, string>;
-    };
+  | Notice;
+
+/**
+ * A notice from the service itself (no actor): gems earned, trending, streaks, referrals, moderation. With an
+ * `aggregationKey`, notices with the same key inside the window join one item (its count grows, it turns
+ * unread again); without one, each notice is its own item.
+ */
+export interface Notice {
+  type: "system";
+  kind?: NoticeType;
+  recipientId: Id;
+  title: string;
+  body?: string | null;
+  aggregationKey?: string;
+  actionType?: ActionType | null;
+  actionPayload?: Record<string, string>;
+}
 
 /** One notification to upsert: who gets it and which group it joins. */
 interface Target {
@@ -135,14 +146,14 @@ function targetsOf(event: NotificationEvent): { actor: ObjectId | null; targets:
       return { actor: oid(event.actorId), targets };
     }
     case "system": {
-      const id = newObjectId().toHexString();
+      const kind = event.kind ?? "system";
       return {
         actor: null,
         targets: [
           {
             recipient: oid(event.recipientId),
-            type: "system",
-            aggregationKey: `system:${id}`,
+            type: kind,
+            aggregationKey: event.aggregationKey ?? `${kind}:${newObjectId().toHexString()}`,
             title: event.title,
             body: event.body ?? null,
             imageUrl: null,
@@ -174,8 +185,21 @@ export async function notify(deps: Deps, event: NotificationEvent): Promise<void
 
 type Person = Pick<UserDoc, "_id" | "createdAt" | "notificationPreferences" | "notificationPolicy">;
 
-async function record(deps: Deps, event: NotificationEvent): Promise<void> {
-  const { actor, targets: all } = targetsOf(event);
+/**
+ * Many notices in one go (a settlement batch's authors): 1 read for the recipients' preferences and 1 bulk
+ * write, however many recipients. Never throws.
+ */
+export async function notifyEach(deps: Deps, notices: Notice[]): Promise<void> {
+  if (notices.length === 0) return;
+  try {
+    await record(deps, { actor: null, targets: notices.flatMap((n) => targetsOf(n).targets) });
+  } catch (error) {
+    deps.log.error("notifications failed", { type: "system", count: notices.length, error: String(error) });
+  }
+}
+
+async function record(deps: Deps, event: NotificationEvent | { actor: ObjectId | null; targets: Target[] }) {
+  const { actor, targets: all } = "targets" in event ? event : targetsOf(event);
   const wanted = all.filter((t) => !actor || !t.recipient.equals(actor));
   if (wanted.length === 0) return;
 
@@ -309,7 +333,11 @@ async function emit(deps: Deps, docs: StoredNotification[]): Promise<void> {
   });
 }
 
-const VERBS: Record<Exclude<NotificationType, "system">, string> = {
+function isNotice(type: NotificationType): type is NoticeType {
+  return (NOTICE_TYPES as readonly string[]).includes(type);
+}
+
+const VERBS: Record<Exclude<NotificationType, NoticeType>, string> = {
   vote: "voted on your post",
   follow: "followed you",
   comment: "commented on your post",
@@ -318,7 +346,7 @@ const VERBS: Record<Exclude<NotificationType, "system">, string> = {
 
 /** "ada voted on your post", "ada and 1 other …", "ada and 4 others …"; system notifications keep their title. */
 export function titleOf(doc: Pick<NotificationDoc, "type" | "title" | "aggregationCount">, newest?: string): string {
-  if (doc.type === "system") return doc.title ?? "";
+  if (isNotice(doc.type)) return doc.title ?? "";
   const who = newest ?? "Someone";
   const others = Math.max(0, doc.aggregationCount - 1);
   const and = others === 0 ? "" : ` and ${others} ${others === 1 ? "other" : "others"}`;

@@ -4,6 +4,7 @@ import { ApiError } from "../../http/errors";
 import { newObjectId, ObjectId } from "../../platform/ids";
 import { type Collection, DuplicateKeyError } from "../../platform/mongo/client";
 import { invalidateFeedCaches } from "../feeds/service";
+import { validateReferral } from "../referrals/service";
 import { votedByViewer } from "../votes/service";
 import {
   type CreatePostBody,
@@ -140,7 +141,11 @@ export async function createPost(deps: Deps, viewer: Viewer, body: CreatePostBod
       throw ApiError.conflict("already_posted", "This generation has already been posted.");
     throw error;
   }
-  await Promise.all([deps.db.users.updateOne({ _id: me }, { $inc: { totalPosts: 1 } }), invalidateFeedCaches(deps)]);
+  await Promise.all([
+    deps.db.users.updateOne({ _id: me }, { $inc: { totalPosts: 1 } }),
+    invalidateFeedCaches(deps),
+    author.referredBy ? validateReferral(deps, me, "first_post") : null,
+  ]);
   return toPost(post, false);
 }
 

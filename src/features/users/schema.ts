@@ -57,6 +57,11 @@ export interface UserDoc {
   bannedAt: Date | null;
   banReason: string | null;
   reportCount: number;
+  /** Trust and safety (features/moderation): a ban's end (null: until lifted), reporter accuracy, review queue. */
+  banExpiresAt?: Date | null;
+  reportsActioned?: number;
+  reportsDismissed?: number;
+  moderationQueuedAt?: Date | null;
   devices: DeviceRecord[];
   featureFlags: Record<string, boolean>;
   notificationPreferences: NotificationPreferences;
@@ -67,6 +72,10 @@ export interface UserDoc {
   lastLoginAt: Date | null;
   deletedAt: Date | null;
   erasedAt?: Date | null;
+  /** Store purchases (features/gems/store.ts): models and profile themes bought, and the ad-free pass's end. */
+  unlockedModels?: string[];
+  unlockedThemes?: string[];
+  adFreeUntil?: Date | null;
   /** Ids of the latest ledger entries applied to gemBalance (makes applying an entry idempotent). */
   ledgerApplied?: ObjectId[];
 }
@@ -104,6 +113,9 @@ export const Me = PublicUser.extend({
   longestStreak: z.number().int(),
   referralCode: z.string(),
   profileTheme: z.string().nullable(),
+  unlockedModels: z.array(z.string()),
+  unlockedThemes: z.array(z.string()),
+  adFreeUntil: z.string().nullable(),
   notificationPreferences: NotificationPreferencesSchema,
   oauthProviders: z.array(z.string()),
   hasPassword: z.boolean(),
@@ -152,6 +164,12 @@ export function toPublicUser(u: UserDoc): PublicUser {
   };
 }
 
+/** Banned now: `bannedAt` set and no `banExpiresAt`, or one still in the future (a timed ban lifts itself). */
+export function isBanned(u: Pick<UserDoc, "bannedAt" | "banExpiresAt">, now: Date): boolean {
+  if (!u.bannedAt) return false;
+  return !u.banExpiresAt || u.banExpiresAt.getTime() > now.getTime();
+}
+
 export function toMe(u: UserDoc): Me {
   return {
     ...toPublicUser(u),
@@ -163,6 +181,9 @@ export function toMe(u: UserDoc): Me {
     longestStreak: u.longestStreak ?? 0,
     referralCode: u.referralCode,
     profileTheme: u.profileTheme ?? null,
+    unlockedModels: u.unlockedModels ?? [],
+    unlockedThemes: u.unlockedThemes ?? [],
+    adFreeUntil: u.adFreeUntil?.toISOString() ?? null,
     notificationPreferences: u.notificationPreferences,
     oauthProviders: (u.oauthProviders ?? []).map((p) => p.provider),
     hasPassword: Boolean(u.passwordHash),

@@ -5,6 +5,7 @@ import { utcDay } from "../../platform/clock";
 import { ObjectId } from "../../platform/ids";
 import { audit, type RequestMeta } from "../audit/service";
 import { payCheckinRewards } from "../gems/service";
+import { validateReferral } from "../referrals/service";
 import { type Me, type PublicUser, toMe, toPublicUser, type UpdateMeBody, type UserDoc } from "./schema";
 
 const DAY_MS = 86_400_000;
@@ -30,11 +31,17 @@ export async function updateMe(deps: Deps, viewer: Viewer, patch: UpdateMeBody):
   for (const [key, value] of Object.entries(patch.notificationPreferences ?? {})) {
     set[`notificationPreferences.${key}`] = value;
   }
+  // A theme the store sells can only be worn once unlocked (checked in the same update).
+  const theme = patch.profileTheme;
+  const sold = theme != null && deps.config.store.catalog.some((i) => i.kind === "cosmetic" && i.theme === theme);
   const updated = await deps.db.users.findOneAndUpdate(
-    { _id: new ObjectId(viewer.id), deletedAt: null },
+    { _id: new ObjectId(viewer.id), deletedAt: null, ...(sold ? { unlockedThemes: theme } : {}) },
     { $set: set },
     { returnDocument: "after" },
   );
+  if (!updated && sold && (await deps.db.users.findOne({ _id: new ObjectId(viewer.id), deletedAt: null }))) {
+    throw ApiError.validation([{ path: "profileTheme", message: "unlock this theme in the store first" }]);
+  }
   if (!updated) throw ApiError.notFound("Account not found.");
   await deps.redis.del(deps.keys.userProfile(updated.usernameLower));
   return toMe(updated);
@@ -108,9 +115,12 @@ export async function checkin(
   const result = { currentStreak: user.currentStreak, longestStreak: user.longestStreak, lastActiveDate: today };
   // Rewards are keyed by user and day: a repeat pays nothing, yet still completes a payout that a crash
   // interrupted after the streak moved.
+  // A check-in on a later day than signup shows a referred user is real.
+  const returning = updated && user.referredBy && utcDay(user.createdAt) !== today;
   const [paid] = await Promise.all([
     payCheckinRewards(deps, user._id, today, user.currentStreak),
     deps.redis.set(deps.keys.userStreak(viewer.id), result, { ex: STREAK_CACHE_TTL_SECONDS }),
+    returning ? validateReferral(deps, user._id, "return_checkin") : null,
   ]);
   return { currentStreak: user.currentStreak, longestStreak: user.longestStreak, gemsAwarded: paid, date: today };
 }

@@ -1,0 +1,218 @@
+import type { Deps } from "../../deps";
+import type { Viewer } from "../../http/context";
+import { ApiError } from "../../http/errors";
+import { isObjectIdHex, newObjectId, ObjectId } from "../../platform/ids";
+import { notify } from "../notifications/service";
+import { isBanned, type UserDoc } from "../users/schema";
+import { moveGems } from "./ledger";
+import { type GemTransactionDoc, type GiftBody, type GiftResult, toGemTransaction } from "./schema";
+
+/** Gift debits checked per read by `completeInterruptedTransfers`. */
+const RECONCILE_PAGE = 500;
+
+/**
+ * The platform's cut of a gift, in whole gems: floor(amount × basis points / 10,000), integer math only.
+ * Rounding down favours the receiver; the fee is always < amount (basis points < 10,000), so payout ≥ 1.
+ */
+export function giftFee(amount: number, feeBasisPoints: number): { platformFee: number; payout: number } {
+  if (!Number.isSafeInteger(amount) || amount <= 0) throw new RangeError("gift amounts are positive integers");
+  if (!Number.isInteger(feeBasisPoints) || feeBasisPoints < 0 || feeBasisPoints >= 10_000) {
+    throw new RangeError("fee basis points are integers in [0, 10000)");
+  }
+  const platformFee = Math.floor((amount * feeBasisPoints) / 10_000);
+  return { platformFee, payout: amount - platformFee };
+}
+
+/**
+ * What a gift's debit carries in `metadata`: everything needed to write (or later complete) its credit. The
+ * platform's fee is recorded here and only here, so the platform's total is the sum of `platformFee` over
+ * applied gift debits (`giftPlatformFees`), and for every transfer amount = payout + platformFee.
+ */
+export interface TransferMetadata {
+  transferId: string;
+  senderId: string;
+  senderUsername: string;
+  recipientId: string;
+  amount: number;
+  platformFee: number;
+  payout: number;
+  message: string | null;
+}
+
+export function giftLedgerKey(senderId: string, requestKey: string): string {
+  return `gift:${senderId}:${requestKey}`;
+}
+
+function creditLedgerKey(transferId: string): string {
+  return `gift:credit:${transferId}`;
+}
+
+/**
+ * Sends gems to another user. Two ledger entries share a transferId: the sender's debit (written first; it
+ * fails with 402 and moves nothing when the balance is short) and the receiver's credit (amount − fee), keyed
+ * by the transfer, so writing it again is a no-op. If the process dies between the two, the debit stands
+ * alone until `completeInterruptedTransfers` (or a retry with the same Idempotency-Key) writes the credit.
+ */
+export async function sendGift(
+  deps: Deps,
+  viewer: Viewer,
+  recipientId: string,
+  body: GiftBody,
+  requestKey: string,
+): Promise<GiftResult> {
+  const { minGems, maxGems, platformFeeBasisPoints } = deps.config.gifts;
+  if (body.amount < minGems || body.amount > maxGems) {
+    throw ApiError.validation(
+      [{ path: "amount", message: `between ${minGems} and ${maxGems} gems` }],
+      `A gift must be between ${minGems} and ${maxGems} gems.`,
+    );
+  }
+  if (recipientId === viewer.id) {
+    throw ApiError.validation([{ path: "id", message: "you cannot send a gift to yourself" }]);
+  }
+  if (!isObjectIdHex(recipientId)) throw ApiError.notFound("User not found.");
+  const people = await deps.db.users.find(
+    { _id: { $in: [new ObjectId(viewer.id), new ObjectId(recipientId)] } },
+    { projection: { username: 1, deletedAt: 1, bannedAt: 1, banExpiresAt: 1, shadowBanned: 1, erasedAt: 1 } },
+  );
+  const sender = people.find((u) => u._id.toHexString() === viewer.id);
+  const recipient = people.find((u) => u._id.toHexString() === recipientId);
+  if (!sender || sender.deletedAt) throw ApiError.notFound("Account not found.");
+  // Same 404 for missing, deleted, banned and shadow-banned receivers: others may not learn which.
+  if (!recipient || !canReceive(recipient, deps.clock.now())) throw ApiError.notFound("User not found.");
+
+  const { platformFee, payout } = giftFee(body.amount, platformFeeBasisPoints);
+  const transfer: TransferMetadata = {
+    transferId: newObjectId().toHexString(),
+    senderId: viewer.id,
+    senderUsername: sender.username,
+    recipientId,
+    amount: body.amount,
+    platformFee,
+    payout,
+    message: body.message ?? null,
+  };
+  const { entry: debit } = await moveGems(deps, {
+    userId: sender._id,
+    type: "spend",
+    source: "gift",
+    amount: -body.amount,
+    referenceType: "gift",
+    referenceId: transfer.transferId,
+    description: `Gift to @${recipient.username}`,
+    metadata: { ...transfer },
+    idempotencyKey: giftLedgerKey(viewer.id, requestKey),
+  });
+  // A replayed debit carries the first request's transfer; the same key for another gift is refused.
+  const done = transferOf(debit);
+  if (done.recipientId !== recipientId || done.amount !== body.amount) {
+    throw new ApiError("idempotency_mismatch", "This Idempotency-Key was already used for another gift.");
+  }
+  await creditTransfer(deps, done);
+  return {
+    transaction: toGemTransaction(debit),
+    platformFee: done.platformFee,
+    payout: done.payout,
+    transferId: done.transferId,
+  };
+}
+
+type Receiver = Pick<UserDoc, "deletedAt" | "bannedAt" | "banExpiresAt" | "shadowBanned" | "erasedAt">;
+
+function canReceive(u: Receiver, now: Date): boolean {
+  return !u.deletedAt && !isBanned(u, now) && !u.shadowBanned && !u.erasedAt;
+}
+
+function transferOf(debit: GemTransactionDoc): TransferMetadata {
+  return debit.metadata as unknown as TransferMetadata;
+}
+
+/** Writes the receiver's side of a transfer (a no-op if it exists) and tells them, once. */
+async function creditTransfer(deps: Deps, t: TransferMetadata): Promise<boolean> {
+  const { replayed } = await moveGems(deps, {
+    userId: new ObjectId(t.recipientId),
+    type: "earn",
+    source: "gift",
+    amount: t.payout,
+    referenceType: "gift",
+    referenceId: t.transferId,
+    description: `Gift from @${t.senderUsername}`,
+    metadata: { transferId: t.transferId, senderId: t.senderId, amount: t.amount, platformFee: t.platformFee },
+    idempotencyKey: creditLedgerKey(t.transferId),
+  });
+  if (!replayed) {
+    await notify(deps, {
+      type: "system",
+      kind: "gem_earned",
+      recipientId: t.recipientId,
+      title: `@${t.senderUsername} sent you ${t.payout} gems`,
+      body: t.message,
+      actionType: "open_profile",
+      actionPayload: { userId: t.senderId },
+    });
+  }
+  return !replayed;
+}
+
+/**
+ * Reconciliation: finds applied gift debits since `since` whose credit is missing (the process died between
+ * the two writes) and writes those credits. Safe to run any time, concurrently with requests: the credit's
+ * ledger key makes each one happen once. Costs 2 MongoDB reads per 500 debits plus the writes of the
+ * credits it completes. A credit that cannot be written (receiver erased) is logged and counted as failed.
+ */
+export async function completeInterruptedTransfers(
+  deps: Deps,
+  since: Date,
+): Promise<{ completed: number; failed: number }> {
+  let completed = 0;
+  let failed = 0;
+  let after: ObjectId | null = null;
+  for (;;) {
+    const debits: GemTransactionDoc[] = await deps.db.gemTransactions.find(
+      {
+        source: "gift",
+        type: "spend",
+        status: "applied",
+        createdAt: { $gte: since },
+        ...(after ? { _id: { $gt: after } } : {}),
+      },
+      { sort: { _id: 1 }, limit: RECONCILE_PAGE, projection: { metadata: 1 } },
+    );
+    if (debits.length === 0) break;
+    const transfers = debits.map(transferOf);
+    const credits = await deps.db.gemTransactions.find(
+      { idempotencyKey: { $in: transfers.map((t) => creditLedgerKey(t.transferId)) }, status: "applied" },
+      { projection: { idempotencyKey: 1 } },
+    );
+    const credited = new Set(credits.map((c) => c.idempotencyKey));
+    for (const t of transfers.filter((t) => !credited.has(creditLedgerKey(t.transferId)))) {
+      try {
+        if (await creditTransfer(deps, t)) completed += 1;
+      } catch (error) {
+        failed += 1;
+        deps.log.error("gift credit could not be completed", { transferId: t.transferId, error: String(error) });
+      }
+    }
+    if (debits.length < RECONCILE_PAGE) break;
+    after = debits[debits.length - 1]?._id ?? null;
+  }
+  return { completed, failed };
+}
+
+/**
+ * The platform's gift fees: the sum of `platformFee` over applied gift debits, optionally only since a date
+ * or from some senders. One aggregation.
+ */
+export async function giftPlatformFees(
+  deps: Deps,
+  filter: { since?: Date; senderIds?: string[] } = {},
+): Promise<number> {
+  const match: Record<string, unknown> = { source: "gift", type: "spend", status: "applied" };
+  if (filter.since) match.createdAt = { $gte: filter.since };
+  if (filter.senderIds) match.userId = { $in: filter.senderIds.map((id) => new ObjectId(id)) };
+  const [row] = await deps.db.gemTransactions.aggregate<{ total: number }>([
+    { $match: match },
+    { $group: { _id: null, total: { $sum: "$metadata.platformFee" } } },
+  ]);
+  return row?.total ?? 0;
+}

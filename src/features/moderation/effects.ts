@@ -1,0 +1,119 @@
+import type { Deps } from "../../deps";
+import type { ObjectId } from "../../platform/ids";
+import { revokeAllSessions } from "../auth/service";
+import { invalidateAuthorFeeds } from "../feeds/service";
+import type { ModerationStatus } from "../posts/schema";
+import type { TargetType } from "./schema";
+import { TRUST_MAX, TRUST_MIN, TRUST_START } from "./trust";
+
+/**
+ * The state changes moderation makes, shared by manual actions, the report-threshold rule and appeals. Each
+ * is one conditional write (so repeating it is harmless) plus the cache drops that make it visible at once.
+ */
+
+export type ContentState = "approved" | "flagged" | "removed";
+
+/** Sets a post's or comment's moderation state; `from` limits which states it may move from. */
+export async function setContentState(
+  deps: Deps,
+  targetType: Exclude<TargetType, "user">,
+  targetId: ObjectId,
+  authorId: ObjectId,
+  state: ContentState,
+  who: string,
+  from?: ContentState[],
+): Promise<boolean> {
+  const now = deps.clock.now();
+  let changed: boolean;
+  if (targetType === "post") {
+    // Posts keep seed 000's statuses: removed content is "rejected" (restorable; only approved posts are shown).
+    const status: ModerationStatus = state === "removed" ? "rejected" : state;
+    const filter: Record<string, unknown> = { _id: targetId, deletedAt: null };
+    filter.moderationStatus = from ? { $in: from.map((s) => (s === "removed" ? "rejected" : s)) } : { $ne: status };
+    const result = await deps.db.posts.updateOne(filter, {
+      $set: { moderationStatus: status, moderationReviewedAt: now, moderationReviewedBy: who, updatedAt: now },
+    });
+    changed = result.modifiedCount > 0;
+  } else {
+    const filter: Record<string, unknown> = { _id: targetId, deletedAt: null };
+    // Comments written before moderation existed have no status: they count as approved.
+    filter.moderationStatus = from ? { $in: from.includes("approved") ? [...from, null] : from } : { $ne: state };
+    const result = await deps.db.comments.updateOne(filter, { $set: { moderationStatus: state, updatedAt: now } });
+    changed = result.modifiedCount > 0;
+  }
+  if (changed && targetType === "post") await invalidateAuthorFeeds(deps, authorId);
+  return changed;
+}
+
+/** Shadow-bans or un-shadow-bans a user, and re-marks their posts and comments so every feed filter agrees. */
+export async function setShadowBan(deps: Deps, userId: ObjectId, on: boolean): Promise<void> {
+  const now = deps.clock.now();
+  await Promise.all([
+    deps.db.users.updateOne(
+      { _id: userId },
+      { $set: { shadowBanned: on, updatedAt: now, ...(on ? { moderationQueuedAt: null } : {}) } },
+    ),
+    deps.db.posts.updateMany({ userId, authorShadowBanned: !on }, { $set: { authorShadowBanned: on } }),
+    deps.db.comments.updateMany({ userId, authorShadowBanned: !on }, { $set: { authorShadowBanned: on } }),
+  ]);
+  await invalidateAuthorFeeds(deps, userId);
+}
+
+/**
+ * Bans a user: the account is marked, every session revoked (refresh fails), and `session:{userId}` holds the
+ * cut-off second for one access-token lifetime so requireAuth refuses tokens issued before it.
+ */
+export async function banUser(deps: Deps, userId: ObjectId, reason: string, expiresAt: Date | null): Promise<void> {
+  const now = deps.clock.now();
+  const cutoffSecond = Math.floor(now.getTime() / 1000) + 1;
+  await Promise.all([
+    deps.db.users.updateOne(
+      { _id: userId },
+      { $set: { bannedAt: now, banReason: reason, banExpiresAt: expiresAt, moderationQueuedAt: null, updatedAt: now } },
+    ),
+    // Kept while tokens issued before the ban can live, or until a shorter ban ends.
+    deps.redis.set(deps.keys.session(userId.toHexString()), cutoffSecond, {
+      ex: Math.max(
+        1,
+        Math.min(
+          deps.config.auth.accessTokenTtlSeconds + 1,
+          expiresAt ? Math.ceil((expiresAt.getTime() - now.getTime()) / 1000) : Number.POSITIVE_INFINITY,
+        ),
+      ),
+    }),
+  ]);
+  await revokeAllSessions(deps, userId, "banned");
+}
+
+/**
+ * Lifts a ban and a shadow ban. The cut-off marker goes too: tokens it refused are the user's own, and a
+ * fresh sign-in in the same second must not be refused.
+ */
+export async function liftBans(deps: Deps, userId: ObjectId): Promise<void> {
+  const now = deps.clock.now();
+  await Promise.all([
+    deps.db.users.updateOne(
+      { _id: userId },
+      { $set: { bannedAt: null, banReason: null, banExpiresAt: null, updatedAt: now } },
+    ),
+    deps.redis.del(deps.keys.session(userId.toHexString())),
+    setShadowBan(deps, userId, false),
+  ]);
+}
+
+/** An update pipeline that moves `trustScore` by `delta`, kept within [0, 100] (missing scores start at 50). */
+export function trustUpdate(delta: number, inc: Record<string, number> = {}): Record<string, unknown>[] {
+  const counters = Object.fromEntries(
+    Object.entries(inc).map(([field, by]) => [field, { $add: [{ $ifNull: [`$${field}`, 0] }, by] }]),
+  );
+  return [
+    {
+      $set: {
+        trustScore: {
+          $min: [TRUST_MAX, { $max: [TRUST_MIN, { $add: [{ $ifNull: ["$trustScore", TRUST_START] }, delta] }] }],
+        },
+        ...counters,
+      },
+    },
+  ];
+}

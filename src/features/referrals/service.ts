@@ -1,0 +1,205 @@
+import type { ReferralTrigger } from "../../config";
+import type { Deps } from "../../deps";
+import type { Viewer } from "../../http/context";
+import { decodeCursor, encodeCursor } from "../../http/pagination";
+import { utcDay } from "../../platform/clock";
+import { ObjectId } from "../../platform/ids";
+import { moveGems } from "../gems/ledger";
+import { notify } from "../notifications/service";
+import { isBanned, toPublicUser, type UserDoc } from "../users/schema";
+import { loadSelf } from "../users/service";
+import type { ReferralDoc, ReferralItem, ReferralSummary, RejectionReason } from "./schema";
+
+const OPEN = { validated: false, status: { $ne: "rejected" } } as const;
+
+export type ReferralOutcome = "validated" | "rejected" | "capped" | "not_applicable";
+
+/**
+ * Called when a referred user does something that shows they are real (their first post, a check-in on a
+ * later day than signup). Validates their referral once: anti-abuse checks first (OWASP API6 "referral
+ * farming": the two accounts may share no device and no IP hash, and a referrer gets at most a daily cap of
+ * validations), then a conditional update that only one caller can win, then the referrer's bonus and their
+ * 2× window (`referralBonusExpiresAt`), applied by the ledger in the same update as the gems.
+ */
+export async function validateReferral(
+  deps: Deps,
+  referredUserId: ObjectId,
+  trigger: ReferralTrigger,
+): Promise<ReferralOutcome> {
+  if (!deps.config.gems.referral.validateOn.includes(trigger)) return "not_applicable";
+  const referral = await deps.db.referrals.findOne({ referredUserId, ...OPEN });
+  if (!referral) return "not_applicable";
+  const rejection = await abuseCheck(deps, referral);
+  if (rejection) {
+    await deps.db.referrals.updateOne(
+      { _id: referral._id, ...OPEN },
+      { $set: { status: "rejected", rejectedReason: rejection, validatedAt: null } },
+    );
+    deps.log.info("referral rejected", { referralId: referral._id.toHexString(), reason: rejection });
+    return "rejected";
+  }
+  // The cap counter moves before the claim, so concurrent validations for one referrer can't pass it together.
+  const capKey = deps.keys.fraudReferrals(referral.referrerId.toHexString(), utcDay(deps.clock.now()));
+  const counted = deps.redis.pipeline();
+  counted.incr(capKey);
+  counted.expire(capKey, 2 * 86_400);
+  const [today] = (await counted.exec()) as [number, number];
+  if (today > deps.config.gems.referral.dailyCap) {
+    await deps.redis.decr(capKey);
+    return "capped"; // stays pending: a later day's activity can still validate it
+  }
+  const now = deps.clock.now();
+  const { bonus, windowHours } = deps.config.gems.referral;
+  const claimed = await deps.db.referrals.findOneAndUpdate(
+    { _id: referral._id, ...OPEN },
+    {
+      $set: {
+        validated: true,
+        status: "validated",
+        trigger,
+        validatedAt: now,
+        bonusGemsAwarded: bonus,
+        bonusMultiplierActive: true,
+        bonusExpiresAt: new Date(now.getTime() + windowHours * 3_600_000),
+        rewardTransactionId: null,
+      },
+    },
+    { returnDocument: "after" },
+  );
+  if (!claimed) {
+    await deps.redis.decr(capKey); // another request validated it first
+    return "validated";
+  }
+  await payReferral(deps, claimed);
+  return "validated";
+}
+
+/**
+ * Pays a validated referral's bonus to the referrer and opens (or extends) their multiplier window, keyed by
+ * the referral so a retry or the reconciliation job can never pay twice.
+ */
+export async function payReferral(deps: Deps, referral: ReferralDoc): Promise<void> {
+  const expires = referral.bonusExpiresAt ?? new Date(deps.clock.now().getTime());
+  const effect = { $max: { referralBonusExpiresAt: expires }, $inc: { referralCount: 1 } };
+  let entryId: ObjectId | null = null;
+  if (referral.bonusGemsAwarded > 0) {
+    const { entry, replayed } = await moveGems(deps, {
+      userId: referral.referrerId,
+      type: "earn",
+      source: "referral",
+      amount: referral.bonusGemsAwarded,
+      referenceType: "referral",
+      referenceId: referral._id.toHexString(),
+      description: "A friend you invited joined",
+      idempotencyKey: `referral:${referral._id.toHexString()}`,
+      effect,
+    });
+    entryId = entry._id;
+    if (!replayed) await notifyReferrer(deps, referral);
+  } else {
+    await deps.db.users.updateOne({ _id: referral.referrerId }, effect);
+    entryId = referral._id; // nothing to pay: mark it done
+  }
+  await deps.db.referrals.updateOne({ _id: referral._id }, { $set: { rewardTransactionId: entryId } });
+}
+
+async function notifyReferrer(deps: Deps, referral: ReferralDoc): Promise<void> {
+  const { referralMultiplier } = deps.config.gems;
+  await notify(deps, {
+    type: "system",
+    kind: "referral",
+    recipientId: referral.referrerId,
+    title: `A friend you invited joined: +${referral.bonusGemsAwarded} gems`,
+    body: `Your posts earn ${referralMultiplier}× gems for the next ${deps.config.gems.referral.windowHours} hours.`,
+    actionType: "open_profile",
+    actionPayload: { userId: referral.referredUserId.toHexString() },
+  });
+}
+
+type Trace = Pick<UserDoc, "_id" | "devices" | "deletedAt" | "bannedAt" | "banExpiresAt" | "shadowBanned">;
+
+/** Why a referral must not pay, or null. Reads both accounts and their sessions (two reads in parallel). */
+async function abuseCheck(deps: Deps, referral: ReferralDoc): Promise<RejectionReason | null> {
+  if (referral.fraudScore >= 1 || referral.referrerId.equals(referral.referredUserId)) return "self_referral";
+  const pair = [referral.referrerId, referral.referredUserId];
+  const [people, sessions] = await Promise.all([
+    deps.db.users.find(
+      { _id: { $in: pair } },
+      { projection: { devices: 1, deletedAt: 1, bannedAt: 1, banExpiresAt: 1, shadowBanned: 1 }, limit: 2 },
+    ) as Promise<Trace[]>,
+    deps.db.sessions.find(
+      { userId: { $in: pair } },
+      { projection: { userId: 1, ipHash: 1, deviceId: 1 }, sort: { createdAt: -1 }, limit: 500 },
+    ),
+  ]);
+  const now = deps.clock.now();
+  const referrer = people.find((p) => p._id.equals(referral.referrerId));
+  const referred = people.find((p) => p._id.equals(referral.referredUserId));
+  const unavailable = (u: Trace | undefined) => !u || u.deletedAt != null || isBanned(u, now) || u.shadowBanned;
+  if (unavailable(referrer) || unavailable(referred)) return "account_unavailable";
+
+  const traces = (id: ObjectId, user: Trace | undefined) => {
+    const mine = sessions.filter((s) => s.userId.equals(id));
+    return {
+      devices: new Set(
+        [...(user?.devices ?? []).map((d) => d.deviceId), ...mine.map((s) => s.deviceId)].filter(Boolean),
+      ),
+      ips: new Set(mine.map((s) => s.ipHash)),
+    };
+  };
+  const a = traces(referral.referrerId, referrer);
+  const b = traces(referral.referredUserId, referred);
+  if (referral.deviceId) b.devices.add(referral.deviceId);
+  b.ips.add(referral.ipHash);
+  if ([...b.devices].some((d) => a.devices.has(d))) return "shared_device";
+  if ([...b.ips].some((ip) => a.ips.has(ip))) return "shared_ip";
+  return null;
+}
+
+/** Validated referrals whose bonus was not paid (the request stopped in between); reconciliation pays them. */
+export async function payUnpaidReferrals(deps: Deps, since: Date, before: Date): Promise<number> {
+  const unpaid = await deps.db.referrals.find(
+    { validated: true, rewardTransactionId: null, validatedAt: { $gte: since, $lt: before } },
+    { limit: 1_000 },
+  );
+  for (const referral of unpaid) await payReferral(deps, referral);
+  return unpaid.length;
+}
+
+/** The caller's code, how many people they brought, their active bonus window and who they invited. */
+export async function myReferrals(
+  deps: Deps,
+  viewer: Viewer,
+  query: { limit: number; cursor?: string },
+): Promise<ReferralSummary> {
+  const me = new ObjectId(viewer.id);
+  const filter: Record<string, unknown> = { referrerId: me };
+  if (query.cursor) filter._id = { $lt: new ObjectId(decodeCursor(query.cursor).id) };
+  const [user, docs] = await Promise.all([
+    loadSelf(deps, viewer),
+    deps.db.referrals.find(filter, { sort: { _id: -1 }, limit: query.limit + 1 }),
+  ]);
+  const page = docs.slice(0, query.limit);
+  const ids = page.map((r) => r.referredUserId);
+  const people = ids.length
+    ? await deps.db.users.find({ _id: { $in: ids }, deletedAt: null }, { limit: ids.length })
+    : [];
+  const byId = new Map(people.map((p) => [p._id.toHexString(), toPublicUser(p)]));
+  const items: ReferralItem[] = page.map((r) => ({
+    id: r._id.toHexString(),
+    user: byId.get(r.referredUserId.toHexString()) ?? null,
+    status: r.status ?? (r.validated ? "validated" : "pending"),
+    bonusGems: r.validated ? r.bonusGemsAwarded : 0,
+    createdAt: r.createdAt.toISOString(),
+    validatedAt: r.validatedAt?.toISOString() ?? null,
+  }));
+  const expires = user.referralBonusExpiresAt;
+  const last = page.at(-1);
+  return {
+    code: user.referralCode,
+    referralCount: user.referralCount ?? 0,
+    bonusActiveUntil: expires && expires > deps.clock.now() ? expires.toISOString() : null,
+    items,
+    nextCursor: docs.length > query.limit && last ? encodeCursor({ id: last._id.toHexString() }) : null,
+  };
+}

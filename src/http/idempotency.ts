@@ -1,0 +1,120 @@
+import type { Context, MiddlewareHandler } from "hono";
+import type { ContentfulStatusCode } from "hono/utils/http-status";
+import { sha256Hex } from "../platform/crypto";
+import { StoreUnavailableError } from "../platform/errors";
+import type { AppEnv } from "./context";
+import { ApiError } from "./errors";
+
+export const IDEMPOTENCY_HEADER = "Idempotency-Key";
+export const REPLAYED_HEADER = "Idempotent-Replayed";
+/** 1–255 printable ASCII characters (space included), as clients send UUIDs or their own ids. */
+const KEY_FORMAT = /^[\x20-\x7E]{1,255}$/;
+/** Answers where nothing happened and a retry may succeed (fixed input, a conflict that cleared): not kept. */
+const RELEASING = new Set([400, 409]);
+
+/**
+ * What Redis holds under `idem:{scope}:{userId}:{key}`: a claim while the first request runs (short TTL, so a
+ * crashed request frees its key), then the response to replay (IDEMPOTENCY_TTL_SECONDS). `fingerprint`
+ * hashes method, path and body, so one key cannot stand for two different requests.
+ */
+export type IdempotencyRecord =
+  | { state: "in_flight"; fingerprint: string }
+  | { state: "done"; fingerprint: string; status: number; contentType: string; body: string };
+
+/** The request's validated Idempotency-Key (only inside routes behind `idempotent`). */
+export function idempotencyKeyOf(c: Context<AppEnv>): string {
+  const key = c.req.header(IDEMPOTENCY_HEADER);
+  if (key === undefined || !KEY_FORMAT.test(key)) throw invalidKey(key);
+  return key;
+}
+
+function invalidKey(key: string | undefined): ApiError {
+  const message = key === undefined ? "required" : "1–255 printable ASCII characters";
+  return ApiError.validation(
+    [{ path: IDEMPOTENCY_HEADER, message }],
+    `The ${IDEMPOTENCY_HEADER} header is ${key === undefined ? "required" : "not valid"}: ${message}.`,
+  );
+}
+
+/**
+ * Money-like POSTs (after requireAuth): the first request with a key claims it (SET NX GET, one round trip,
+ * which also returns an existing record), runs, and its answer is stored (one more round trip); a repeat with
+ * the same body gets that answer replayed with `Idempotent-Replayed: true`, a repeat while it runs a 409, and
+ * a repeat with a different body a 422. Answers that changed nothing and may succeed on retry (400, 409, 5xx,
+ * thrown errors) release the key instead; others (201, 402, 404) are kept. Redis only saves work and returns the same answer: the ledger keys
+ * its entries by user + Idempotency-Key too, so even a lost record cannot move gems twice.
+ */
+export function idempotent(scope: string): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    const viewer = c.var.viewer;
+    if (!viewer) throw ApiError.unauthorized();
+    const key = idempotencyKeyOf(c);
+    const { redis, keys, config, log } = c.var.deps;
+    const body = await c.req.text();
+    const fingerprint = await sha256Hex(`${c.req.method} ${c.req.path}\n${body}`);
+    const recordKey = keys.idempotency(`${scope}:${viewer.id}`, key);
+
+    let existing: IdempotencyRecord | null;
+    try {
+      // With GET, SET answers the previous value (null when this request claimed the key), never "OK".
+      existing = (await redis.set<IdempotencyRecord>(
+        recordKey,
+        { state: "in_flight", fingerprint },
+        { nx: true, get: true, ex: config.idempotency.inFlightTtlSeconds },
+      )) as IdempotencyRecord | null;
+    } catch (error) {
+      throw new StoreUnavailableError("redis", String(error), { cause: error });
+    }
+    if (existing) {
+      if (existing.fingerprint !== fingerprint) {
+        throw new ApiError(
+          "idempotency_mismatch",
+          `This ${IDEMPOTENCY_HEADER} was already used with a different request; use a new key.`,
+        );
+      }
+      if (existing.state === "in_flight") {
+        throw ApiError.conflict(
+          "idempotency_in_flight",
+          `A request with this ${IDEMPOTENCY_HEADER} is still in progress; retry shortly.`,
+        );
+      }
+      return c.body(existing.body, existing.status as ContentfulStatusCode, {
+        "content-type": existing.contentType,
+        [REPLAYED_HEADER]: "true",
+      });
+    }
+
+    const release = async () => {
+      try {
+        await redis.del(recordKey);
+      } catch (error) {
+        // The claim expires on its own after IDEMPOTENCY_IN_FLIGHT_TTL_SECONDS.
+        log.warn("idempotency release failed", { requestId: c.var.requestId, error: String(error) });
+      }
+    };
+    try {
+      await next();
+    } catch (error) {
+      await release();
+      throw error;
+    }
+    const status = c.res.status;
+    if (RELEASING.has(status) || status >= 500) {
+      await release();
+      return;
+    }
+    const record: IdempotencyRecord = {
+      state: "done",
+      fingerprint,
+      status,
+      contentType: c.res.headers.get("content-type") ?? "application/json",
+      body: await c.res.clone().text(),
+    };
+    try {
+      await redis.set(recordKey, record, { xx: true, ex: config.idempotency.ttlSeconds });
+    } catch (error) {
+      // The answer stands; a retry after the claim expires re-runs and the ledger's key makes it a no-op.
+      log.warn("idempotency record not stored", { requestId: c.var.requestId, error: String(error) });
+    }
+  };
+}

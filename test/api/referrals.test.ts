@@ -1,0 +1,157 @@
+import { describe, expect, it } from "vitest";
+import { validateReferral } from "../../src/features/referrals/service";
+import { newObjectId, ObjectId } from "../../src/platform/ids";
+import { call, uniqueIp } from "../support/api";
+import { testDeps } from "../support/deps";
+import { publishedPost } from "../support/posts";
+import { crowd, TEST_EMAIL_DOMAIN, type TestUser, uniqueName } from "../support/users";
+
+const deps = testDeps();
+const BONUS = deps.config.gems.referral.bonus;
+
+interface Referrals {
+  code: string;
+  referralCount: number;
+  bonusActiveUntil: string | null;
+  items: { id: string; user: { id: string } | null; status: string; bonusGems: number; validatedAt: string | null }[];
+  nextCursor: string | null;
+}
+
+interface Person extends TestUser {
+  referralCode: string;
+}
+
+/** Signs up from a given IP and device, as the app would, optionally with a referral code. */
+async function person(ip: string, deviceId: string, referralCode?: string): Promise<Person> {
+  const username = uniqueName("r");
+  const body = { username, email: `${username}@${TEST_EMAIL_DOMAIN}`, password: "correct horse battery", deviceId };
+  const res = await call<{ user: { id: string; referralCode: string }; accessToken: string; refreshToken: string }>(
+    "POST",
+    "/v1/auth/signup",
+    { ip, body: referralCode ? { ...body, referralCode } : body },
+  );
+  if (res.status !== 201) throw new Error(`signup failed: ${res.status} ${res.text}`);
+  const me = await deps.db.users.findOne({ _id: new ObjectId(res.body.user.id) });
+  return {
+    id: res.body.user.id,
+    username,
+    email: body.email,
+    password: body.password,
+    accessToken: res.body.accessToken,
+    refreshToken: res.body.refreshToken,
+    referralCode: me!.referralCode,
+  };
+}
+
+const userDoc = async (id: string) => (await deps.db.users.findOne({ _id: new ObjectId(id) }))!;
+const referralsOf = (u: TestUser) => call<Referrals>("GET", "/v1/me/referrals", { token: u.accessToken });
+
+describe("referrals", () => {
+  it("validates on the referred user's first post: pays the referrer once and opens the 2× window", async () => {
+    const referrer = await person(uniqueIp(), `dev-${uniqueName()}`);
+    const friend = await person(uniqueIp(), `dev-${uniqueName()}`, referrer.referralCode);
+
+    const before = await referralsOf(referrer);
+    expect(before.body.items.map((i) => [i.user?.id, i.status, i.bonusGems])).toEqual([[friend.id, "pending", 0]]);
+    expect(before.body).toMatchObject({ code: referrer.referralCode, referralCount: 0, bonusActiveUntil: null });
+
+    await publishedPost(friend);
+    await publishedPost(friend); // a second post pays nothing more
+
+    const doc = await userDoc(referrer.id);
+    expect(doc.gemBalance).toBe(BONUS);
+    expect(doc.referralCount).toBe(1);
+    const windowMs = deps.config.gems.referral.windowHours * 3_600_000;
+    expect(Math.abs(doc.referralBonusExpiresAt!.getTime() - (Date.now() + windowMs))).toBeLessThan(60_000);
+
+    const after = await referralsOf(referrer);
+    expect(after.body).toMatchObject({ referralCount: 1, bonusActiveUntil: doc.referralBonusExpiresAt!.toISOString() });
+    expect(after.body.items[0]).toMatchObject({ status: "validated", bonusGems: BONUS });
+    const gems = await call<{ multiplier: number; multiplierExpiresAt: string }>("GET", "/v1/me/gems", {
+      token: referrer.accessToken,
+    });
+    expect(gems.body).toMatchObject({ balance: BONUS, multiplier: deps.config.gems.referralMultiplier });
+    const ledger = await deps.db.gemTransactions.find({ userId: new ObjectId(referrer.id) });
+    expect(ledger.map((e) => [e.source, e.amount, e.referenceType])).toEqual([["referral", BONUS, "referral"]]);
+    const notes = await call<{ items: { type: string; title: string }[] }>("GET", "/v1/notifications", {
+      token: referrer.accessToken,
+    });
+    expect(notes.body.items.filter((n) => n.type === "referral")).toHaveLength(1);
+  });
+
+  it("rejects referrals between accounts that share a device or an IP, and pays nothing", async () => {
+    const ip = uniqueIp();
+    const device = `dev-${uniqueName()}`;
+    const referrer = await person(ip, device);
+    const sameDevice = await person(uniqueIp(), device, referrer.referralCode);
+    const sameIp = await person(ip, `dev-${uniqueName()}`, referrer.referralCode);
+    await Promise.all([publishedPost(sameDevice), publishedPost(sameIp)]);
+
+    expect((await userDoc(referrer.id)).gemBalance).toBe(0);
+    const reasons = await deps.db.referrals.find({ referrerId: new ObjectId(referrer.id) });
+    expect(reasons.map((r) => r.rejectedReason).sort()).toEqual(["shared_device", "shared_ip"]);
+    const list = await referralsOf(referrer);
+    expect(list.body.items.map((i) => i.status)).toEqual(["rejected", "rejected"]);
+    expect(list.body.referralCount).toBe(0);
+  });
+
+  it("validates on a check-in on a later day than signup, not on the signup day", async () => {
+    const referrer = await person(uniqueIp(), `dev-${uniqueName()}`);
+    const friend = await person(uniqueIp(), `dev-${uniqueName()}`, referrer.referralCode);
+    const checkin = () => call("POST", "/v1/me/checkin", { token: friend.accessToken });
+
+    expect((await checkin()).status).toBe(200);
+    expect((await userDoc(referrer.id)).gemBalance).toBe(0);
+
+    // Signed up yesterday, checked in yesterday: today's check-in shows a returning user.
+    const yesterday = new Date(Date.now() - 86_400_000);
+    await deps.db.users.updateOne(
+      { _id: new ObjectId(friend.id) },
+      { $set: { createdAt: yesterday, lastActiveDate: yesterday.toISOString().slice(0, 10) } },
+    );
+    expect((await checkin()).status).toBe(200);
+    expect((await userDoc(referrer.id)).gemBalance).toBe(BONUS);
+  });
+
+  it("caps validations per referrer per day and pays each referral exactly once under concurrency", async () => {
+    const capped = testDeps({ REFERRAL_DAILY_CAP: "2" });
+    const [referrer, ...friends] = await crowd(5);
+    await deps.db.referrals.insertMany(
+      friends.map((f, i) => ({
+        _id: newObjectId(),
+        referrerId: new ObjectId(referrer!.id),
+        referralCode: "TESTCODE",
+        referredUserId: new ObjectId(f.id),
+        installSource: "direct_link",
+        platform: null,
+        bonusGemsAwarded: 0,
+        bonusMultiplierActive: false,
+        bonusExpiresAt: null,
+        ipHash: `ip-${i}-${uniqueName()}`,
+        deviceId: `device-${i}-${uniqueName()}`,
+        fraudScore: 0,
+        validated: false,
+        status: "pending" as const,
+        rewardTransactionId: null,
+        createdAt: new Date(),
+      })),
+    );
+    const outcomes = await Promise.all(
+      friends.flatMap((f) =>
+        Array.from({ length: 5 }, () => validateReferral(capped, new ObjectId(f.id), "first_post")),
+      ),
+    );
+    const docs = await deps.db.referrals.find({ referrerId: new ObjectId(referrer!.id) });
+    expect(docs.filter((d) => d.status === "validated")).toHaveLength(2);
+    expect(docs.filter((d) => d.status === "pending")).toHaveLength(2);
+    expect(outcomes.filter((o) => o === "capped").length).toBeGreaterThan(0);
+    const doc = await userDoc(referrer!.id);
+    expect(doc.gemBalance).toBe(2 * BONUS);
+    expect(doc.referralCount).toBe(2);
+    expect(await deps.db.gemTransactions.find({ userId: new ObjectId(referrer!.id) })).toHaveLength(2);
+  });
+
+  it("needs a signed-in caller", async () => {
+    expect((await call("GET", "/v1/me/referrals")).status).toBe(401);
+  });
+});
