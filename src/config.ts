@@ -346,6 +346,9 @@ export function loadConfig(env: Record<string, unknown>): Config {
     throw new ConfigError(`Invalid configuration — ${problems.join("; ")}`);
   }
   const e = parsed.data;
+  if (e.GIFT_MIN_GEMS > e.GIFT_MAX_GEMS) {
+    throw new ConfigError("Invalid configuration — GIFT_MIN_GEMS: must not exceed GIFT_MAX_GEMS");
+  }
   return {
     environment: e.ENVIRONMENT,
     logLevel: e.LOG_LEVEL,

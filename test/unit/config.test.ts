@@ -31,4 +31,22 @@ describe("configuration", () => {
   it("treats an empty setting as unset, falling back to its default", () => {
     expect(loadConfig(testEnv({ LOG_LEVEL: "" })).logLevel).toBe("info");
   });
+
+  it("fits the default store catalog to the configured models, and refuses an explicit one that names others", () => {
+    const only = loadConfig(testEnv({ GENERATION_MODELS: "sdxl-turbo,flux", GENERATION_DEFAULT_MODEL: "sdxl-turbo" }));
+    const unlocks = only.store.catalog.flatMap((i) => (i.kind === "model_unlock" ? [i.model] : []));
+    expect(unlocks).toEqual(["flux"]);
+    const explicit = JSON.stringify([{ sku: "m", kind: "model_unlock", price: 5, title: "M", model: "dall-e-9" }]);
+    expect(() => loadConfig(testEnv({ STORE_CATALOG: explicit }))).toThrow(/STORE_CATALOG.*\bm\b/);
+  });
+
+  it("refuses gift bounds that leave no valid amount, and referral triggers it does not know", () => {
+    expect(() => loadConfig(testEnv({ GIFT_MIN_GEMS: "500", GIFT_MAX_GEMS: "100" }))).toThrow(/GIFT_MIN_GEMS/);
+    expect(() => loadConfig(testEnv({ REFERRAL_VALIDATE_ON: "first_post,first_vote" }))).toThrow(
+      /REFERRAL_VALIDATE_ON/,
+    );
+    expect(loadConfig(testEnv({ REFERRAL_VALIDATE_ON: "return_checkin" })).gems.referral.validateOn).toEqual([
+      "return_checkin",
+    ]);
+  });
 });

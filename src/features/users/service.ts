@@ -5,6 +5,7 @@ import { utcDay } from "../../platform/clock";
 import { ObjectId } from "../../platform/ids";
 import { audit, type RequestMeta } from "../audit/service";
 import { payCheckinRewards } from "../gems/service";
+import { removeFromLeaderboards } from "../leaderboards/service";
 import { validateReferral } from "../referrals/service";
 import { type Me, type PublicUser, toMe, toPublicUser, type UpdateMeBody, type UserDoc } from "./schema";
 
@@ -141,6 +142,7 @@ export async function deleteMe(
   await Promise.all([
     revokeAll(user._id),
     deps.redis.del(deps.keys.userProfile(user.usernameLower)),
+    removeFromLeaderboards(deps, viewer.id),
     audit(deps, meta, { action: "account_deleted", userId: user._id }),
   ]);
   const erasureAfter = new Date(now.getTime() + deps.config.auth.accountDeletionGraceDays * DAY_MS);
