@@ -118,7 +118,7 @@ describe("PATCH /v1/me", () => {
       displayName: "  Ada Lovelace  ",
       bio: "First programmer.",
       avatarUrl: "https://cdn.example/ada.png",
-      profileTheme: "sunset",
+      profileTheme: "classic",
       notificationPreferences: { marketing: true, push: false },
     });
     expect(res.status, res.text).toBe(200);
@@ -126,7 +126,7 @@ describe("PATCH /v1/me", () => {
       displayName: "Ada Lovelace",
       bio: "First programmer.",
       avatarUrl: "https://cdn.example/ada.png",
-      profileTheme: "sunset",
+      profileTheme: "classic",
       notificationPreferences: { push: false, email: true, inApp: true, marketing: true },
     });
     expect((await getMe(subject)).body).toEqual(res.body);

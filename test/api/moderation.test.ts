@@ -283,13 +283,16 @@ describe("report thresholds", () => {
   });
 
   it("hides content of very new accounts at a lower threshold (3 reports instead of 5)", async () => {
-    const [author, ...reporters] = await crowd(4);
+    const [author, ...reporters] = await crowd(5);
     const post = await publishedPost(author!);
     expect((await reportPost(reporters[0]!, post.id)).status).toBe(201);
     expect((await reportPost(reporters[1]!, post.id)).status).toBe(201);
     expect((await deps.db.posts.findOne({ _id: new ObjectId(post.id) }))?.moderationStatus).toBe("approved");
     expect((await reportPost(reporters[2]!, post.id)).status).toBe(201);
     expect((await deps.db.posts.findOne({ _id: new ObjectId(post.id) }))?.moderationStatus).toBe("flagged");
+    // Hidden pending review, it is still reportable by someone who saw it (and still 404 to read).
+    expect((await reportPost(reporters[3]!, post.id)).status).toBe(201);
+    expectProblem(await call("GET", `/v1/posts/${post.id}`, { token: reporters[3]!.accessToken }), 404, "not_found");
   });
 
   it("hides a reported comment from others (not its author) and queues a reported user", async () => {

@@ -32,6 +32,16 @@ import {
   splitTextScoreMeta,
   translateMingoError,
 } from "./matcher";
+import {
+  type Bucket,
+  IdOrder,
+  IndexTree,
+  idKeyOfHex,
+  idRange,
+  objectIdHex,
+  pinnedValues,
+  rangePositions,
+} from "./planner";
 import { textScore } from "./text";
 import { cloneValue, encodeValue, isOperatorObject, isPlainObject, withIdFirst } from "./values";
 
@@ -58,6 +68,24 @@ interface Selection {
   scores: Map<Document, number> | undefined;
 }
 
+/** Which stored documents a query looks at (see planner.ts); every kind is a superset of the matches. */
+type Plan =
+  | { kind: "scan"; estimate: number }
+  | { kind: "keys"; keys: string[]; estimate: number; satisfied?: string }
+  | { kind: "buckets"; buckets: Bucket[]; estimate: number }
+  | { kind: "range"; hexes: string[]; from: number; to: number; estimate: number };
+
+export interface EmbeddedCollectionOptions {
+  /**
+   * Use secondary indexes, `_id` ranges and `_id` order to choose candidates (default). Off, every query
+   * other than an `_id` or unique-key equality scans: tests compare both ways.
+   */
+  planner?: boolean;
+}
+
+/** More unique-key lookups than this (an `$in` product) are not worth planning. */
+const MAX_KEY_LOOKUPS = 1_000;
+
 /**
  * One collection of the embedded engine. Every method is synchronous, so each operation — including the
  * read-check-write of an update or upsert — runs to completion before any other request is served: that is
@@ -74,11 +102,21 @@ export class EmbeddedCollection {
    * then instead of scanning it every tick. Lowered by every write, recomputed by every sweep.
    */
   private ttlDueAt = Number.POSITIVE_INFINITY;
+  /** Insertion sequence of each document (its position in `documents`), to hand candidates out in scan order. */
+  private readonly seqs = new Map<string, number>();
+  private lastSeq = 0;
+  private readonly idOrder = new IdOrder();
+  /** Secondary indexes as bucket trees, built the first time a query can use them (see planner.ts). */
+  private readonly trees = new Map<string, IndexTree>();
+  private readonly planner: boolean;
 
   constructor(
     readonly database: string,
     readonly name: string,
-  ) {}
+    options: EmbeddedCollectionOptions = {},
+  ) {
+    this.planner = options.planner ?? true;
+  }
 
   // ── reads ────────────────────────────────────────────────────────────────────────────────────────────────
 
@@ -91,6 +129,12 @@ export class EmbeddedCollection {
     }
     const skip = query.skip ?? 0;
     const sort = plainSort(sortRest);
+    const idDirection = sort && sortMeta.length === 0 && !filter.text ? idOnlySort(sort) : undefined;
+    if (idDirection !== undefined && this.planner && this.idOrder.usable) {
+      const documents = this.selectById(filter, deadline, idDirection, skip + query.limit);
+      const page = documents.slice(skip, skip + query.limit).map(cloneValue);
+      return projectionRest ? projectOwnedDocuments(page, projectionRest, filter.plain) : page;
+    }
     const sorted = sort !== undefined || sortMeta.length > 0;
     const selection = this.select(filter, deadline, sorted ? Number.POSITIVE_INFINITY : skip + query.limit);
     let documents = selection.documents;
@@ -137,10 +181,12 @@ export class EmbeddedCollection {
     let examined = 0;
     if (stopAfter <= 0) return { documents, scores };
     try {
-      for (const document of this.candidates(filter.plain)) {
+      const { documents: candidates, satisfied } = this.candidates(filter.plain);
+      const matches = residualMatcher(filter, satisfied);
+      for (const document of candidates) {
         deadline.tick();
         examined++;
-        if (!filter.matches(document)) continue;
+        if (!matches(document)) continue;
         if (filter.text && textIndex?.text && scores) {
           const score = textScore(document, textIndex.text, filter.text);
           if (score <= 0) continue;
@@ -159,21 +205,24 @@ export class EmbeddedCollection {
 
   /**
    * Documents that may match: an `_id` equality (or `$in`) or a unique index's full-key equality is a hash
-   * lookup; anything else scans. The caller still applies the whole filter to each candidate.
+   * lookup; with the planner, secondary indexes and `_id` ranges narrow the rest (see `plan`); anything else
+   * scans. The caller still applies the filter to each candidate, except for `satisfied`: a top-level field
+   * the lookup pinned to strings or ObjectIds, which every candidate is known to hold.
    */
-  private *candidates(filter: Filter): Iterable<Document> {
+  private candidates(filter: Filter): { documents: Iterable<Document>; satisfied?: string } {
     const ids = equalityValues(filter._id);
     if (ids) {
+      const documents: Document[] = [];
       const seen = new Set<string>();
       for (const id of ids) {
         const key = encodeValue(id);
         const document = this.documents.get(key);
         if (document && !seen.has(key)) {
           seen.add(key);
-          yield document;
+          documents.push(document);
         }
       }
-      return;
+      return { documents, ...(ids.every(isKeyScalar) ? { satisfied: "_id" } : {}) };
     }
     for (const index of this.indexes.values()) {
       const owners = index.owners;
@@ -184,10 +233,194 @@ export class EmbeddedCollection {
       if (!this.lookupIsExact(index, tuple)) continue;
       const owner = owners.get(index.encodeLookup(tuple));
       const document = owner === undefined ? undefined : this.documents.get(owner);
-      if (document) yield document;
+      return { documents: document ? [document] : [] };
+    }
+    if (!this.planner) return { documents: this.documents.values() };
+    const plan = this.plan(filter);
+    return { documents: this.inScanOrder(plan), ...(plan.kind === "keys" ? { satisfied: plan.satisfied } : {}) };
+  }
+
+  /**
+   * The cheapest way to find every document that may match: unique-key lookups for `$in`s, a secondary
+   * index's buckets, an `_id` range, or the whole collection (by estimated number of documents to examine).
+   */
+  private plan(filter: Filter): Plan {
+    const total = this.documents.size;
+    let best: Plan = { kind: "scan", estimate: total };
+    for (const index of this.indexes.values()) {
+      const owners = index.owners;
+      if (!owners) continue;
+      const values = index.fields.map((field) => equalityValues(filter[field]));
+      let product = 1;
+      for (const list of values) product *= list ? list.length : Number.POSITIVE_INFINITY;
+      if (product > MAX_KEY_LOOKUPS || product >= best.estimate) continue;
+      const tuples = cartesian(values as unknown[][]);
+      if (!tuples.every((tuple) => this.lookupIsExact(index, tuple))) continue;
+      const keys: string[] = [];
+      for (const tuple of tuples) {
+        const owner = owners.get(index.encodeLookup(tuple));
+        if (owner !== undefined) keys.push(owner);
+      }
+      const field = index.fields[0] as string;
+      const pinned = index.fields.length === 1 && !field.includes(".") && (values[0] as unknown[]).every(isKeyScalar);
+      best = { kind: "keys", keys, estimate: product, ...(pinned ? { satisfied: field } : {}) };
+    }
+    // A tree is built for at most one index per query: the one whose leading fields the filter pins most
+    // (as MongoDB would pick one index), and only when no tree built already pins as many.
+    let builtPinned = 0;
+    let unbuilt: { index: IndexRuntime; pinned: number } | undefined;
+    const usable: IndexTree[] = [];
+    for (const index of this.indexes.values()) {
+      if (!IndexTree.eligible(index) || (index.owners && index.fields.length === 1)) continue;
+      if (filter[index.fields[0] as string] === undefined) continue;
+      const tree = this.trees.get(index.definition.name);
+      let pinned = 0;
+      while (pinned < index.fields.length && pinnedValues(filter[index.fields[pinned] as string])) pinned++;
+      if (tree) {
+        usable.push(tree);
+        builtPinned = Math.max(builtPinned, pinned);
+      } else if (pinned > (unbuilt?.pinned ?? 0)) unbuilt = { index, pinned };
+    }
+    if (unbuilt && unbuilt.pinned > builtPinned) usable.push(this.buildTree(unbuilt.index));
+    for (const tree of usable) {
+      const buckets = tree.lookup(filter, total);
+      if (!buckets) continue;
+      let estimate = 0;
+      for (const bucket of buckets) estimate += bucket.ids.size;
+      if (estimate < best.estimate) best = { kind: "buckets", buckets, estimate };
+    }
+    const range = this.idOrder.usable ? idRange(filter._id) : undefined;
+    if (range) {
+      const hexes = this.idOrder.sorted(this.documents);
+      const [from, to] = rangePositions(hexes, range);
+      if (to - from < best.estimate) best = { kind: "range", hexes, from, to, estimate: to - from };
+    }
+    return best;
+  }
+
+  /** A plan's documents in the order a scan visits them (insertion order), lazily when they already are. */
+  private *inScanOrder(plan: Plan): Iterable<Document> {
+    if (plan.kind === "scan") {
+      yield* this.documents.values();
       return;
     }
-    yield* this.documents.values();
+    if (plan.kind === "buckets" && plan.buckets.length === 1 && (plan.buckets[0] as Bucket).seqSorted) {
+      yield* this.lookupAll((plan.buckets[0] as Bucket).ids);
+      return;
+    }
+    if (plan.kind === "range" && this.idOrder.monotonic) {
+      for (let i = plan.from; i < plan.to; i++) {
+        const document = this.documents.get(idKeyOfHex(plan.hexes[i] as string));
+        if (document) yield document;
+      }
+      return;
+    }
+    const keys = [...this.planKeys(plan)];
+    const seqs = this.seqs;
+    keys.sort((a, b) => (seqs.get(a) as number) - (seqs.get(b) as number));
+    yield* this.lookupAll(keys);
+  }
+
+  /** The plan's distinct `_id` keys of live documents, in no particular order. */
+  private planKeys(plan: Exclude<Plan, { kind: "scan" }>): Set<string> {
+    const keys = new Set<string>();
+    if (plan.kind === "keys") for (const key of plan.keys) keys.add(key);
+    else if (plan.kind === "buckets") for (const bucket of plan.buckets) for (const key of bucket.ids) keys.add(key);
+    else
+      for (let i = plan.from; i < plan.to; i++) {
+        const key = idKeyOfHex(plan.hexes[i] as string);
+        if (this.documents.has(key)) keys.add(key);
+      }
+    return keys;
+  }
+
+  private *lookupAll(keys: Iterable<string>): Iterable<Document> {
+    for (const key of keys) {
+      const document = this.documents.get(key);
+      if (document) yield document;
+    }
+  }
+
+  /**
+   * `sort: {_id: ±1}` when every `_id` is an ObjectId: candidates in `_id` order, stopping at `wanted`
+   * matches (MongoDB's order: `_id`s are unique, so there are no ties to break).
+   */
+  private selectById(filter: CompiledFilter, deadline: Deadline, direction: 1 | -1, wanted: number): Document[] {
+    const documents: Document[] = [];
+    let examined = 0;
+    if (wanted <= 0) return documents;
+    try {
+      const plan = this.idCandidates(filter.plain);
+      const matches = residualMatcher(filter, plan.kind === "keys" ? plan.satisfied : undefined);
+      for (const document of this.inIdOrder(plan, direction)) {
+        deadline.tick();
+        examined++;
+        if (!matches(document)) continue;
+        documents.push(document);
+        if (documents.length >= wanted) break;
+      }
+    } catch (error) {
+      throw translateMingoError(error);
+    } finally {
+      this.lastDocsExamined = examined;
+    }
+    return documents;
+  }
+
+  private idCandidates(filter: Filter): Plan {
+    const ids = equalityValues(filter._id);
+    if (ids) {
+      const keys = ids.map(encodeValue).filter((key) => this.documents.has(key));
+      return { kind: "keys", keys, estimate: keys.length, ...(ids.every(isKeyScalar) ? { satisfied: "_id" } : {}) };
+    }
+    return this.plan(filter);
+  }
+
+  private *inIdOrder(plan: Plan, direction: 1 | -1): Iterable<Document> {
+    let hexes: string[];
+    let from: number;
+    let to: number;
+    if (plan.kind === "scan" || plan.kind === "range") {
+      hexes = plan.kind === "range" ? plan.hexes : this.idOrder.sorted(this.documents);
+      from = plan.kind === "range" ? plan.from : 0;
+      to = plan.kind === "range" ? plan.to : hexes.length;
+      if (direction === 1) {
+        for (let i = from; i < to; i++) {
+          const document = this.documents.get(idKeyOfHex(hexes[i] as string));
+          if (document) yield document;
+        }
+      } else {
+        for (let i = to - 1; i >= from; i--) {
+          const document = this.documents.get(idKeyOfHex(hexes[i] as string));
+          if (document) yield document;
+        }
+      }
+      return;
+    }
+    let keys: string[];
+    if (plan.kind === "buckets" && plan.buckets.length === 1) {
+      const bucket = plan.buckets[0] as Bucket;
+      if (!bucket.idSorted) sortBucketById(bucket, this.seqs);
+      if (direction === 1) {
+        yield* this.lookupAll(bucket.ids);
+        return;
+      }
+      keys = [...bucket.ids];
+    } else {
+      // Every key is `["o","<hex>"]`: string order is `_id` order.
+      keys = [...this.planKeys(plan)].sort();
+    }
+    if (direction === -1) keys.reverse();
+    yield* this.lookupAll(keys);
+  }
+
+  private buildTree(index: IndexRuntime): IndexTree {
+    const tree = new IndexTree(index);
+    for (const [idKey, document] of this.documents) {
+      tree.apply(tree.plan(undefined, document), idKey, document, this.seqs.get(idKey) as number, objectIdHex(document._id));
+    }
+    this.trees.set(index.definition.name, tree);
+    return tree;
   }
 
   /**
@@ -371,6 +604,7 @@ export class EmbeddedCollection {
       }
       planned.push([index, entries.map((entry) => entry.encoded)]);
     }
+    const treeChanges = [...this.trees.values()].map((tree) => [tree, tree.plan(previous, next)] as const);
     for (const [index, keys] of planned) {
       const owners = index.owners as Map<string, string>;
       if (previous)
@@ -379,6 +613,16 @@ export class EmbeddedCollection {
       for (const key of keys) owners.set(key, idKey);
     }
     this.documents.set(idKey, next);
+    let seq = this.seqs.get(idKey);
+    if (previous === undefined || seq === undefined) {
+      seq = ++this.lastSeq;
+      this.seqs.set(idKey, seq);
+      this.idOrder.added(next._id);
+    }
+    if (treeChanges.length > 0) {
+      const hex = objectIdHex(next._id);
+      for (const [tree, change] of treeChanges) tree.apply(change, idKey, next, seq, hex);
+    }
     this.noteExpiry(next);
   }
 
@@ -425,7 +669,10 @@ export class EmbeddedCollection {
       for (const entry of index.entriesFor(document))
         if (owners.get(entry.encoded) === idKey) owners.delete(entry.encoded);
     }
+    for (const tree of this.trees.values()) tree.apply(tree.plan(document, undefined), idKey, undefined, 0, undefined);
     this.documents.delete(idKey);
+    this.seqs.delete(idKey);
+    this.idOrder.removed(document._id);
   }
 
   private duplicateKey(indexName: string, keyPattern: Document, keyValue: Document): GatewayError {
@@ -513,7 +760,12 @@ export class EmbeddedCollection {
 
   /** Loads persisted indexes and documents (no uniqueness re-check beyond what index building does). */
   restore(definitions: IndexDefinition[], documents: Document[]): void {
-    for (const document of documents) this.documents.set(encodeValue(document._id), document);
+    for (const document of documents) {
+      const idKey = encodeValue(document._id);
+      this.documents.set(idKey, document);
+      this.seqs.set(idKey, ++this.lastSeq);
+      this.idOrder.added(document._id);
+    }
     for (const definition of definitions) this.indexes.set(definition.name, this.build(definition));
     this.noteExpiryOfAll();
   }
@@ -553,6 +805,51 @@ function equalityValues(condition: unknown): unknown[] | undefined {
 function isLookupValue(value: unknown): boolean {
   if (value === null || value === undefined || Array.isArray(value) || value instanceof RegExp) return false;
   return !isOperatorObject(value);
+}
+
+/** Strings and ObjectIds: a hash lookup by one of them finds exactly the documents equal to it (or holding it). */
+function isKeyScalar(value: unknown): boolean {
+  return typeof value === "string" || objectIdHex(value) !== undefined;
+}
+
+/**
+ * The filter's test without the condition on `satisfied` (see `candidates`): mingo's `$in` compares each
+ * document with every listed value, which a lookup of thousands of keys would pay once per candidate.
+ */
+function residualMatcher(filter: CompiledFilter, satisfied: string | undefined): (document: Document) => boolean {
+  if (satisfied === undefined || !(satisfied in filter.plain)) return filter.matches;
+  const { [satisfied]: _pinned, ...rest } = filter.plain;
+  return compileFilter(rest).matches;
+}
+
+/** `{_id: 1}` or `{_id: -1}` alone: the direction; any other sort: undefined. */
+function idOnlySort(sort: Record<string, 1 | -1>): 1 | -1 | undefined {
+  const keys = Object.keys(sort);
+  return keys.length === 1 && keys[0] === "_id" ? sort._id : undefined;
+}
+
+/** Every combination of one value per field (unique-key lookups for `$in`s). */
+function cartesian(lists: unknown[][]): unknown[][] {
+  let tuples: unknown[][] = [[]];
+  for (const list of lists) tuples = tuples.flatMap((tuple) => list.map((value) => [...tuple, value]));
+  return tuples;
+}
+
+/** Re-orders a bucket's members by `_id` (keys `["o","<hex>"]` sort as their `_id`s); scan order is lost. */
+function sortBucketById(bucket: Bucket, seqs: Map<string, number>): void {
+  const keys = [...bucket.ids].sort();
+  bucket.ids = new Set(keys);
+  bucket.idSorted = true;
+  bucket.maxHex = keys.length > 0 ? (keys[keys.length - 1] as string).slice(6, 30) : "";
+  let seqSorted = true;
+  let maxSeq = -1;
+  for (const key of keys) {
+    const seq = seqs.get(key) as number;
+    if (seq < maxSeq) seqSorted = false;
+    else maxSeq = seq;
+  }
+  bucket.seqSorted = seqSorted;
+  bucket.maxSeq = Math.max(bucket.maxSeq, maxSeq);
 }
 
 function encodeDocument(document: Document): string {

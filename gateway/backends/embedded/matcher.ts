@@ -126,6 +126,35 @@ export function mingoOptions(collectionResolver?: CollectionResolver): Partial<O
   };
 }
 
+/**
+ * The same options as one reusable mingo `ComputeOptions`. Given plain options, every Query, Aggregator and
+ * updater call copies the whole operator context (hundreds of operators) before doing anything, which costs
+ * more than matching a document; given a ComputeOptions instance it only copies its per-call locals. mingo
+ * does not export the class, so it is taken from the options a query operator receives (a private probe
+ * context, never the gateway's). Falls back to plain options if that ever stops working.
+ */
+const SHARED_OPTIONS: Partial<Options> = (() => {
+  let received: unknown;
+  try {
+    const probe = Context.init({
+      query: {
+        $probeOptions: (_selector: string, _value: unknown, options: unknown) => {
+          received = options;
+          return () => true;
+        },
+      },
+    });
+    new Query({ probe: { $probeOptions: 1 } }, { ...mingoOptions(), context: probe });
+    const init = (received as { constructor?: { init?: (options: Partial<Options>) => unknown } } | undefined)
+      ?.constructor?.init;
+    if (typeof init !== "function") return mingoOptions();
+    const shared = init(mingoOptions()) as { local?: unknown; context?: unknown };
+    return shared.local !== undefined && shared.context instanceof Context ? (shared as Partial<Options>) : mingoOptions();
+  } catch {
+    return mingoOptions();
+  }
+})();
+
 /** mingo's errors (unknown operator, bad expression, …) are errors in the request: 400 InvalidParameter. */
 export function translateMingoError(error: unknown): unknown {
   if (error instanceof GatewayError) return error;
@@ -170,7 +199,7 @@ export function compileFilter(filter: Filter): CompiledFilter {
       if (clauses.length > 0) plain.$and = clauses;
     } else plain[key] = value;
   }
-  const query = withMingo(() => new Query(plain, mingoOptions()));
+  const query = withMingo(() => new Query(plain, SHARED_OPTIONS));
   const matchesAll = Object.keys(plain).length === 0;
   return {
     plain,
@@ -182,13 +211,17 @@ export function compileFilter(filter: Filter): CompiledFilter {
 
 export function sortDocuments(documents: Document[], sort: Record<string, 1 | -1>): Document[] {
   if (documents.length < 2) return documents;
-  return withMingo(() => new Aggregator([{ $sort: sort }], mingoOptions()).run(documents) as Document[]);
+  return withMingo(() => new Aggregator([{ $sort: sort }], SHARED_OPTIONS).run(documents) as Document[]);
 }
 
 /** Projects documents the caller owns (mingo's exclusion projection mutates nested objects of its input). */
 export function projectOwnedDocuments(owned: Document[], projection: Projection, filter: Filter): Document[] {
-  if (Object.keys(projection).length === 0) return owned;
-  return withMingo(() => new Query(filter, mingoOptions()).find<Document>(owned, projection).all());
+  const keys = Object.keys(projection);
+  if (keys.length === 0) return owned;
+  // The documents already matched the filter; only a positional projection (`a.$`) needs it again, to find
+  // the matched element (and re-testing a large `$in` per document is quadratic).
+  const condition = keys.some((key) => key.includes("$")) ? filter : {};
+  return withMingo(() => new Query(condition, SHARED_OPTIONS).find<Document>(owned, projection).all());
 }
 
 /** Splits `{$meta: "textScore"}` entries out of a sort or projection. */
@@ -233,9 +266,9 @@ export function applyUpdate(owned: Document, update: Update, condition: Filter, 
         throw invalidParameter(`${name ?? "empty stage"} is not allowed in an update pipeline`);
       }
     }
-    if (update.length > 0)
-      withMingo(() => mingoUpdateOne(documents, {}, update as never, { cloneMode: "deep" }, mingoOptions()));
-    return documents[0] as Document;
+    // The stages run as an aggregation over the one (privately owned) document, as mingo's updater does.
+    if (update.length > 0) return withMingo(() => new Aggregator(update, SHARED_OPTIONS).run([owned])[0] as Document);
+    return owned;
   }
   const { $setOnInsert, $currentDate, ...operators } = update;
   const passes: Document[] = [];
@@ -245,11 +278,64 @@ export function applyUpdate(owned: Document, update: Update, condition: Filter, 
   if (inserting && $setOnInsert !== undefined) passes.push({ $set: $setOnInsert });
   for (const modifier of passes) {
     assertApplicable(documents[0] as Document, modifier);
+    if (applyTopLevelModifier(documents[0] as Document, modifier)) continue;
     withMingo(() =>
       mingoUpdateOne(documents, inserting ? {} : condition, modifier as never, { cloneMode: "deep" }, mingoOptions()),
     );
   }
   return documents[0] as Document;
+}
+
+const TOP_LEVEL_OPERATORS = new Set(["$set", "$unset", "$inc", "$push"]);
+const RESERVED_FIELDS = new Set(["_id", "__proto__", "constructor", "prototype"]);
+
+/**
+ * `$set`, `$unset`, `$inc` and `$push` (a value, or `$each` with an optional `$slice`) on top-level fields,
+ * applied directly: mingo's updater rebuilds its whole operator context on every call, which dominates
+ * bulk writes and large updateMany. Anything else (dotted or positional paths, other operators or
+ * modifiers, a field named twice) returns false and goes to mingo. Runs after `assertApplicable`, so
+ * `$inc` targets are numbers (or missing) and `$push` targets arrays (or missing).
+ */
+function applyTopLevelModifier(document: Document, modifier: Document): boolean {
+  const seen = new Set<string>();
+  for (const [operator, fields] of Object.entries(modifier)) {
+    if (!TOP_LEVEL_OPERATORS.has(operator) || !isPlainObject(fields)) return false;
+    for (const [field, operand] of Object.entries(fields)) {
+      if (field === "" || field.includes(".") || field.includes("$") || RESERVED_FIELDS.has(field)) return false;
+      if (seen.has(field)) return false;
+      seen.add(field);
+      if (operator === "$inc" && typeof operand !== "number") return false;
+      if (operator === "$push" && !pushSpec(operand)) return false;
+    }
+  }
+  for (const [operator, fields] of Object.entries(modifier) as [string, Document][]) {
+    for (const [field, operand] of Object.entries(fields)) {
+      if (operator === "$set") document[field] = cloneValue(operand);
+      else if (operator === "$unset") delete document[field];
+      else if (operator === "$inc") document[field] = ((document[field] as number | undefined) || 0) + (operand as number);
+      else {
+        const { each, slice } = pushSpec(operand) as { each: unknown[]; slice: number | undefined };
+        const current = document[field];
+        let next = [...(Array.isArray(current) ? current : []), ...each.map(cloneValue)];
+        // MongoDB applies $slice whether or not the array existed: 0 empties it, n keeps the first n, -n the last n.
+        if (slice !== undefined) next = slice < 0 ? next.slice(Math.max(0, next.length + slice)) : next.slice(0, slice);
+        document[field] = next;
+      }
+    }
+  }
+  return true;
+}
+
+/** A `$push` operand: a plain value, or `{$each: [...]}` with an optional integer `$slice`; else undefined. */
+function pushSpec(operand: unknown): { each: unknown[]; slice: number | undefined } | undefined {
+  if (!isPlainObject(operand) || !Object.keys(operand).some((key) => key.startsWith("$"))) {
+    return { each: [operand], slice: undefined };
+  }
+  const keys = Object.keys(operand);
+  if (!keys.every((key) => key === "$each" || key === "$slice") || !Array.isArray(operand.$each)) return undefined;
+  const slice = operand.$slice;
+  if (slice !== undefined && !(typeof slice === "number" && Number.isInteger(slice))) return undefined;
+  return { each: operand.$each, slice: slice as number | undefined };
 }
 
 let timestampIncrement = 0;

@@ -4,7 +4,7 @@ import { ApiError } from "../../http/errors";
 import { ObjectId } from "../../platform/ids";
 import type { CommentDoc } from "../comments/schema";
 import type { PostDoc } from "../posts/schema";
-import { findVisiblePost } from "../posts/visibility";
+import { canSee } from "../posts/visibility";
 import type { UserDoc } from "../users/schema";
 import type { ReportSnapshot, TargetType } from "./schema";
 
@@ -46,28 +46,43 @@ function snapshotOf(type: TargetType, doc: PostDoc | CommentDoc | UserDoc): Repo
 }
 
 /**
+ * A post the reporter may see by the feed's visibility rules, except that content hidden pending review
+ * (`flagged`) stays reportable: reports racing the one that hid it, from people who saw it, still count.
+ */
+async function reportablePost(deps: Deps, viewer: Viewer, postId: ObjectId): Promise<PostDoc | null> {
+  const post = await deps.db.posts.findOne({ _id: postId, deletedAt: null });
+  if (!post) return null;
+  let follows = false;
+  if (post.visibility === "followers" && post.userId.toHexString() !== viewer.id) {
+    follows = Boolean(
+      await deps.db.follows.findOne(
+        { followerId: new ObjectId(viewer.id), followingId: post.userId },
+        { projection: { _id: 1 } },
+      ),
+    );
+  }
+  const asShown: PostDoc = post.moderationStatus === "flagged" ? { ...post, moderationStatus: "approved" } : post;
+  return canSee(asShown, viewer.id, follows) ? post : null;
+}
+
+/**
  * A target as the reporter may see it: posts by the feed's visibility rules, comments on such posts (not
- * hidden from the reporter), live accounts. Anything else is the same 404 as a missing one.
+ * hidden from the reporter), live accounts; content hidden pending review stays reportable. Anything else
+ * is the same 404 as a missing one.
  */
 export async function visibleTarget(deps: Deps, viewer: Viewer, type: TargetType, id: string): Promise<Target> {
   const _id = new ObjectId(id);
   if (type === "post") {
-    const post = await findVisiblePost(deps, viewer, id);
+    const post = await reportablePost(deps, viewer, _id);
+    if (!post) throw ApiError.notFound("No such post.");
     return { type, id: _id, userId: post.userId, post, comment: null, snapshot: snapshotOf(type, post) };
   }
   if (type === "comment") {
     const comment = await deps.db.comments.findOne({ _id, deletedAt: null });
     const own = comment?.userId.toHexString() === viewer.id;
-    const hidden =
-      comment &&
-      !own &&
-      (comment.authorShadowBanned || ["flagged", "removed"].includes(comment.moderationStatus ?? ""));
-    if (!comment || hidden) throw ApiError.notFound("No such comment.");
-    try {
-      await findVisiblePost(deps, viewer, comment.postId.toHexString());
-    } catch (error) {
-      if (error instanceof ApiError && error.code === "not_found") throw ApiError.notFound("No such comment.");
-      throw error;
+    const hidden = comment && !own && (comment.authorShadowBanned || comment.moderationStatus === "removed");
+    if (!comment || hidden || !(await reportablePost(deps, viewer, comment.postId))) {
+      throw ApiError.notFound("No such comment.");
     }
     return { type, id: _id, userId: comment.userId, post: null, comment, snapshot: snapshotOf(type, comment) };
   }
