@@ -1,6 +1,7 @@
 import type { Context, MiddlewareHandler } from "hono";
 import { decodeJwt } from "jose";
 import type { Deps } from "../deps";
+import { StoreUnavailableError } from "../platform/errors";
 import { type AccessClaims, verifyAccessToken } from "../platform/tokens";
 import type { AppEnv, Viewer } from "./context";
 import { ApiError } from "./errors";
@@ -56,9 +57,22 @@ export function requireAuth(options: { allowBanned?: boolean } = {}): Middleware
   };
 }
 
-/** True when the user's tokens were cut off (`session:{userId}` holds the second) after this one was issued. */
+/**
+ * True when the user's tokens were cut off (`session:{userId}` holds the second) after this one was issued.
+ * Redis unreachable: RATE_LIMIT_FAIL_MODE decides, as for the rate limit (open: let the token through, since
+ * a ban also revoked the sessions and refresh is refused, so it lasts at most one token lifetime).
+ */
 async function cutOff(deps: Deps, viewer: Viewer, header: string | undefined): Promise<boolean> {
-  const cutoff = await deps.redis.get<number | string>(deps.keys.session(viewer.id));
+  let cutoff: number | string | null;
+  try {
+    cutoff = await deps.redis.get<number | string>(deps.keys.session(viewer.id));
+  } catch (error) {
+    if (deps.config.rateLimit.failMode === "closed") {
+      throw error instanceof StoreUnavailableError ? error : new StoreUnavailableError("redis", String(error));
+    }
+    deps.log.warn("session cut-off check failed; allowing token (fail-open)", { error: String(error) });
+    return false;
+  }
   if (cutoff === null || cutoff === undefined) return false;
   const token = bearerToken(header);
   const iat = token ? decodeJwt(token).iat : undefined;

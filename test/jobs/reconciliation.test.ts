@@ -153,4 +153,42 @@ describe("gem reconciliation job", () => {
     expect(doc.referralCount).toBe(1);
     expect(doc.referralBonusExpiresAt!.getTime()).toBeGreaterThan(Date.now());
   });
+
+  it("finishes a gift whose request died before the debit moved: debit, then credit, in one run", async () => {
+    const [sender, receiver] = await crowd(2);
+    const { moveGems } = await import("../../src/features/gems/ledger");
+    const { giftFee } = await import("../../src/features/gems/gifts");
+    await moveGems(deps, {
+      userId: new ObjectId(sender!.id),
+      type: "admin_adjust",
+      source: "admin",
+      amount: 100,
+      description: "test",
+      idempotencyKey: `test:${crypto.randomUUID()}`,
+    });
+    const { platformFee, payout } = giftFee(50, deps.config.gifts.platformFeeBasisPoints);
+    const transferId = newObjectId().toHexString();
+    await deps.db.gemTransactions.insertOne({
+      ...pendingEntry(sender!.id, -50),
+      source: "gift",
+      referenceType: "gift",
+      referenceId: transferId,
+      metadata: {
+        transferId,
+        senderId: sender!.id,
+        senderUsername: sender!.username,
+        recipientId: receiver!.id,
+        amount: 50,
+        platformFee,
+        payout,
+        message: null,
+      },
+    });
+    const run = await reconcile();
+    expect(run.counts.giftCreditsCompleted).toBeGreaterThanOrEqual(1);
+    expect((await user(sender!.id)).gemBalance).toBe(50);
+    expect((await user(receiver!.id)).gemBalance).toBe(payout);
+    await reconcile();
+    expect((await user(receiver!.id)).gemBalance).toBe(payout);
+  });
 });
