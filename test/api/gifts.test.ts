@@ -11,6 +11,7 @@ import type { GiftResult } from "../../src/features/gems/schema";
 import { ObjectId } from "../../src/platform/ids";
 import { type ApiResponse, call, uniqueIp } from "../support/api";
 import { testDeps } from "../support/deps";
+import { balanceOf, grant } from "../support/gems";
 import { expectProblem, fieldPaths } from "../support/problems";
 import { crowd, type TestUser } from "../support/users";
 
@@ -18,18 +19,6 @@ const deps = testDeps();
 type GemBalance = { balance: number; totalEarned: number; totalSpent: number };
 const { minGems, maxGems, platformFeeBasisPoints: feeBp } = deps.config.gifts;
 
-async function grant(user: TestUser, amount: number) {
-  await moveGems(deps, {
-    userId: new ObjectId(user.id),
-    type: "admin_adjust",
-    source: "admin",
-    amount,
-    description: "test grant",
-    idempotencyKey: `test-grant:${crypto.randomUUID()}`,
-  });
-}
-
-const balanceOf = async (u: TestUser) => (await deps.db.users.findOne({ _id: new ObjectId(u.id) }))?.gemBalance;
 const giftEntriesOf = (u: TestUser) =>
   deps.db.gemTransactions.find({ userId: new ObjectId(u.id), source: "gift", status: "applied" });
 

@@ -435,6 +435,14 @@ describe("POST /v1/admin/moderation-actions", () => {
     expect(audit.text).not.toContain(TEST_EMAIL_DOMAIN);
   });
 
+  it("keeps signed-in routes up when Redis is unreachable (the ban cut-off check fails open by default)", async () => {
+    const [someone] = await crowd(1);
+    const noRedis = appWith({ UPSTASH_REDIS_REST_URL: "http://127.0.0.1:9", STORE_TIMEOUT_MS: "500" });
+    expect((await call("GET", "/v1/me", { token: someone!.accessToken }, noRedis)).status).toBe(200);
+    const closed = appWith({ UPSTASH_REDIS_REST_URL: "http://127.0.0.1:9", RATE_LIMIT_FAIL_MODE: "closed" });
+    expectProblem(await call("GET", "/v1/me", { token: someone!.accessToken }, closed), 503, "unavailable");
+  });
+
   it("lets a timed ban lift itself when it has expired", async () => {
     const target = await signupUser();
     expect(

@@ -5,6 +5,7 @@ import type { Me } from "../../src/features/users/schema";
 import { ObjectId } from "../../src/platform/ids";
 import { type ApiResponse, call, roundTrips, uniqueIp } from "../support/api";
 import { appWith, testDeps } from "../support/deps";
+import { balanceOf, grant } from "../support/gems";
 import { expectProblem, fieldPaths } from "../support/problems";
 import { crowd, type TestUser } from "../support/users";
 
@@ -18,18 +19,6 @@ const itemOf = <K extends StoreItem["kind"]>(kind: K) => {
 };
 const giftCard = itemOf("gift_card");
 
-async function grant(user: TestUser, amount: number) {
-  await moveGems(deps, {
-    userId: new ObjectId(user.id),
-    type: "admin_adjust",
-    source: "admin",
-    amount,
-    description: "test grant",
-    idempotencyKey: `test-grant:${crypto.randomUUID()}`,
-  });
-}
-
-const balanceOf = async (u: TestUser) => (await deps.db.users.findOne({ _id: new ObjectId(u.id) }))?.gemBalance;
 const spendsOf = (u: TestUser) =>
   deps.db.gemTransactions.find({ userId: new ObjectId(u.id), type: "spend", status: "applied" });
 
