@@ -312,6 +312,19 @@ describe("report thresholds", () => {
       );
     expect(await list(viewer!.accessToken)).not.toContain(comment.body.id);
     expect(await list(author!.accessToken)).toContain(comment.body.id);
+    // A hidden comment leaves the post's count; approving it puts it back.
+    const count = async () => (await deps.db.posts.findOne({ _id: new ObjectId(post.id) }))?.commentCount;
+    expect(await count()).toBe(0);
+    const moderator = await userWithRole("moderator");
+    const approved = await act(moderator, {
+      targetType: "comment",
+      targetId: comment.body.id,
+      action: "approve",
+      reason: "ok",
+    });
+    expect(approved.status).toBe(201);
+    expect(await list(viewer!.accessToken)).toContain(comment.body.id);
+    expect(await count()).toBe(1);
     expect((await user(author!.id))?.moderationQueuedAt).toBeInstanceOf(Date);
     expect((await user(author!.id))?.reportCount).toBe(6);
   });

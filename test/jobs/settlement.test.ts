@@ -109,6 +109,10 @@ describe("vote settlement", () => {
       const mine = entries.filter((e) => e.userId.equals(user._id));
       expect(mine.every((e) => e.status === "applied")).toBe(true);
       expect(mine.reduce((s, e) => s + e.amount, 0)).toBe(user.gemBalance);
+      // Each entry records the balance it produced: they chain up to the current balance.
+      const recorded = mine.filter((e) => e.balanceAfter !== null).sort((x, y) => x.balanceAfter! - y.balanceAfter!);
+      for (const e of recorded) expect(e.balanceAfter! - e.balanceBefore!).toBe(e.amount);
+      expect(recorded.at(-1)?.balanceAfter).toBe(user.gemBalance);
       expect(user.totalGemsEarned).toBe(user.gemBalance);
       // Leaderboards saw each author's earnings exactly once, crash and overlap included.
       expect(await deps.redis.zscore(deps.keys.leaderboardAlltime(), user._id.toHexString())).toBe(user.gemBalance);

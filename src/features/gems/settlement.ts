@@ -36,7 +36,8 @@ export function authorCredit(
  * 1. claim: tag the `_id` range of the oldest payable votes with a batch id (`gemBatchId`);
  * 2. write one pending ledger entry per author (idempotency key `settle:{batch}:{author}`);
  * 3. move every author's balance in one bulk write, each update guarded by the entry id (never twice);
- * 4. mark the entries applied with their balances, then mark the votes `gemAwarded`.
+ * 4. mark the entries applied with the balances they produced (recorded by step 3's update itself), then
+ *    mark the votes `gemAwarded`.
  *
  * A crash anywhere leaves a tagged batch with unawarded votes; every run finishes such batches first, from
  * the votes themselves, so each vote is credited exactly once. Two runs at once are kept apart by the job
@@ -150,32 +151,47 @@ async function settleBatch(deps: Deps, ctx: JobContext, batchId: string): Promis
   }
   await ctx.checkpoint("entries-written");
 
-  // 3. Move balances; the guard makes a repeat of this step (after a crash) a no-op per author.
+  // 3. Move balances; the guard makes a repeat of this step (after a crash) a no-op per author. A pipeline
+  // update, so each user also records the balance this very entry produced (`settledEntry`): concurrent
+  // movements of the same user can't leak into the entry's balanceAfter.
   const pending = current.filter((e) => e.status === "pending");
   if (pending.length) {
     await deps.db.users.bulkWrite(
-      pending.map((e) => ({
-        updateOne: {
-          filter: { _id: e.userId, ledgerApplied: { $ne: e._id } },
-          update: {
-            $inc: { gemBalance: e.amount, totalGemsEarned: e.amount },
-            $push: { ledgerApplied: { $each: [e._id], $slice: -APPLIED_MEMORY } },
+      pending.map((e) => {
+        const after = { $add: [{ $ifNull: ["$gemBalance", 0] }, e.amount] };
+        return {
+          updateOne: {
+            filter: { _id: e.userId, ledgerApplied: { $ne: e._id } },
+            update: [
+              {
+                $set: {
+                  gemBalance: after,
+                  totalGemsEarned: { $add: [{ $ifNull: ["$totalGemsEarned", 0] }, e.amount] },
+                  ledgerApplied: {
+                    $slice: [{ $concatArrays: [{ $ifNull: ["$ledgerApplied", []] }, [e._id]] }, -APPLIED_MEMORY],
+                  },
+                  settledEntry: { id: e._id, balanceAfter: after },
+                },
+              },
+            ],
           },
-        },
-      })),
+        };
+      }),
       { ordered: false },
     );
     await ctx.checkpoint("balances-moved");
 
-    // 4. Record the balances each entry produced (as read right after the bulk write).
+    // 4. Record the balance each entry produced (null if a crash lost it and a later entry overwrote it).
     const balances = await deps.db.users.find(
       { _id: { $in: pending.map((e) => e.userId) } },
-      { projection: { gemBalance: 1 } },
+      { projection: { settledEntry: 1 } },
     );
-    const balanceOf = new Map(balances.map((b) => [b._id.toHexString(), b.gemBalance]));
+    const balanceOf = new Map(
+      balances.flatMap((b) => (b.settledEntry ? [[b.settledEntry.id.toHexString(), b.settledEntry.balanceAfter]] : [])),
+    );
     await deps.db.gemTransactions.bulkWrite(
       pending.map((e) => {
-        const after = balanceOf.get(e.userId.toHexString()) ?? null;
+        const after = balanceOf.get(e._id.toHexString()) ?? null;
         return {
           updateOne: {
             filter: { _id: e._id, status: "pending" },

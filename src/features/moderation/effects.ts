@@ -1,6 +1,7 @@
 import type { Deps } from "../../deps";
 import type { ObjectId } from "../../platform/ids";
 import { revokeAllSessions } from "../auth/service";
+import type { CommentDoc } from "../comments/schema";
 import { invalidateAuthorFeeds } from "../feeds/service";
 import type { ModerationStatus } from "../posts/schema";
 import type { TargetType } from "./schema";
@@ -38,11 +39,33 @@ export async function setContentState(
     const filter: Record<string, unknown> = { _id: targetId, deletedAt: null };
     // Comments written before moderation existed have no status: they count as approved.
     filter.moderationStatus = from ? { $in: from.includes("approved") ? [...from, null] : from } : { $ne: state };
-    const result = await deps.db.comments.updateOne(filter, { $set: { moderationStatus: state, updatedAt: now } });
-    changed = result.modifiedCount > 0;
+    const before = await deps.db.comments.findOneAndUpdate(
+      filter,
+      { $set: { moderationStatus: state, updatedAt: now } },
+      { returnDocument: "before" },
+    );
+    changed = Boolean(before);
+    if (before) await recountComment(deps, before, state);
   }
   if (changed && targetType === "post") await invalidateAuthorFeeds(deps, authorId);
   return changed;
+}
+
+/**
+ * `commentCount` and `repliesCount` count comments others can see: hiding one takes it out, showing it again
+ * puts it back (shadow-banned authors' comments were never counted).
+ */
+async function recountComment(deps: Deps, before: CommentDoc, state: ContentState): Promise<void> {
+  const wasShown = (before.moderationStatus ?? "approved") === "approved";
+  const isShown = state === "approved";
+  if (before.authorShadowBanned || wasShown === isShown) return;
+  const by = isShown ? 1 : -1;
+  await Promise.all([
+    deps.db.posts.updateOne({ _id: before.postId }, { $inc: { commentCount: by } }),
+    before.parentId
+      ? deps.db.comments.updateOne({ _id: before.parentId }, { $inc: { repliesCount: by } })
+      : Promise.resolve(),
+  ]);
 }
 
 /** Shadow-bans or un-shadow-bans a user, and re-marks their posts and comments so every feed filter agrees. */

@@ -76,6 +76,8 @@ export interface UserDoc {
   unlockedModels?: string[];
   unlockedThemes?: string[];
   adFreeUntil?: Date | null;
+  /** The balance the latest settlement entry produced, recorded in the same update (exact `balanceAfter`). */
+  settledEntry?: { id: ObjectId; balanceAfter: number };
   /** Ids of the latest ledger entries applied to gemBalance (makes applying an entry idempotent). */
   ledgerApplied?: ObjectId[];
 }
