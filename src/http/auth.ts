@@ -49,7 +49,8 @@ export function requireAuth(options: { allowBanned?: boolean } = {}): Middleware
   return async (c, next) => {
     const viewer = await viewerFrom(c);
     if (!viewer) throw ApiError.unauthorized();
-    if (!options.allowBanned && (await cutOff(c.var.deps, viewer, c.req.header("authorization")))) {
+    const prefetched = c.var.sessionCutoff?.userId === viewer.id ? c.var.sessionCutoff : undefined;
+    if (!options.allowBanned && (await cutOff(c.var.deps, viewer, c.req.header("authorization"), prefetched))) {
       throw ApiError.unauthorized("This session has ended. Please sign in again.");
     }
     c.set("viewer", viewer);
@@ -62,10 +63,16 @@ export function requireAuth(options: { allowBanned?: boolean } = {}): Middleware
  * Redis unreachable: RATE_LIMIT_FAIL_MODE decides, as for the rate limit (open: let the token through, since
  * a ban also revoked the sessions and refresh is refused, so it lasts at most one token lifetime).
  */
-async function cutOff(deps: Deps, viewer: Viewer, header: string | undefined): Promise<boolean> {
+async function cutOff(
+  deps: Deps,
+  viewer: Viewer,
+  header: string | undefined,
+  prefetched: { value: number | string | null } | undefined,
+): Promise<boolean> {
   let cutoff: number | string | null;
   try {
-    cutoff = await deps.redis.get<number | string>(deps.keys.session(viewer.id));
+    // Read with the rate limit when the token named this user (no round trip of its own).
+    cutoff = prefetched ? prefetched.value : await deps.redis.get<number | string>(deps.keys.session(viewer.id));
   } catch (error) {
     if (deps.config.rateLimit.failMode === "closed") {
       throw error instanceof StoreUnavailableError ? error : new StoreUnavailableError("redis", String(error));

@@ -16,6 +16,11 @@ export interface AppVariables {
   requestId: string;
   clientIp: string;
   io: IoTally;
+  /**
+   * `session:{userId}` for the user a bearer token names, read (unverified) alongside the rate limit so that
+   * `requireAuth` needs no round trip of its own; it is used only once the token is verified for that user.
+   */
+  sessionCutoff: { userId: string; value: number | string | null } | undefined;
 }
 
 export type AppEnv = { Bindings: Record<string, unknown>; Variables: AppVariables };

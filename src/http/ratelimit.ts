@@ -1,7 +1,13 @@
 import type { MiddlewareHandler } from "hono";
+import { decodeJwt } from "jose";
 import { timingSafeEqual } from "../platform/crypto";
 import { StoreUnavailableError } from "../platform/errors";
-import { checkSlidingWindow, piggybackSlidingWindow, type RateLimitDecision } from "../platform/ratelimit";
+import {
+  checkSlidingWindow,
+  checkSlidingWindowWithGet,
+  piggybackSlidingWindow,
+  type RateLimitDecision,
+} from "../platform/ratelimit";
 import { bearerToken } from "./auth";
 import type { AppEnv } from "./context";
 import { ApiError } from "./errors";
@@ -75,7 +81,20 @@ export function apiRateLimit(): MiddlewareHandler<AppEnv> {
 
     let decision: RateLimitDecision;
     try {
-      decision = await checkSlidingWindow(redis, key, maxRequests, windowSeconds);
+      const subject = claimedSubject(c.req.header("authorization"));
+      if (subject) {
+        const both = await checkSlidingWindowWithGet<number | string>(
+          redis,
+          key,
+          maxRequests,
+          windowSeconds,
+          keys.session(subject),
+        );
+        decision = both.decision;
+        c.set("sessionCutoff", { userId: subject, value: both.value });
+      } else {
+        decision = await checkSlidingWindow(redis, key, maxRequests, windowSeconds);
+      }
     } catch (error) {
       failOpen(error);
       return next();
@@ -89,4 +108,16 @@ export function apiRateLimit(): MiddlewareHandler<AppEnv> {
 function isWorkerToken(header: string | undefined, workerToken: string): boolean {
   const presented = bearerToken(header);
   return presented !== null && timingSafeEqual(presented, workerToken);
+}
+
+/** The user id a bearer token claims, without verifying it (only to prefetch; `requireAuth` verifies). */
+function claimedSubject(header: string | undefined): string | null {
+  const token = bearerToken(header);
+  if (!token) return null;
+  try {
+    const { sub } = decodeJwt(token);
+    return typeof sub === "string" && /^[0-9a-f]{24}$/.test(sub) ? sub : null;
+  } catch {
+    return null;
+  }
 }

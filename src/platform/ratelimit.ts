@@ -58,6 +58,27 @@ export async function checkSlidingWindow(
   return decide({ allowed: allowed === 1, current, previous, nowMs }, limit, windowSeconds);
 }
 
+/**
+ * The sliding-window check plus one plain GET in the same pipelined round trip (the auth middleware's
+ * session cut-off, read before anyone knows whether the request will need it).
+ */
+export async function checkSlidingWindowWithGet<T>(
+  redis: Redis,
+  key: string,
+  limit: number,
+  windowSeconds: number,
+  getKey: string,
+): Promise<{ decision: RateLimitDecision; value: T | null }> {
+  const pipeline = redis.pipeline();
+  pipeline.eval(SLIDING_WINDOW, [key], [limit, windowSeconds * 1000]);
+  pipeline.get(getKey);
+  const [[allowed, current, previous, nowMs], value] = (await pipeline.exec()) as [
+    [number, number, number, number],
+    T | null,
+  ];
+  return { decision: decide({ allowed: allowed === 1, current, previous, nowMs }, limit, windowSeconds), value };
+}
+
 export interface PiggybackedCheck {
   /** A Redis client whose first `get` also carries the rate-limit check, in the same pipeline. */
   redis: Redis;

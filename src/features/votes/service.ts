@@ -39,6 +39,11 @@ return n`;
 /**
  * One vote per (post, user), enforced by the unique index even under concurrent requests. The daily quota,
  * the fraud sets and the real-time counter are Redis; the vote itself and the user counters are MongoDB.
+ *
+ * Round trips, in order: the post, the voter and one Redis pipeline (fraud signals and the quota, taken up
+ * front) at once; the insert; then the counter, the user totals and the notification at once. Anything that
+ * stops the vote before it is recorded (invisible post, own post, over quota, already voted) gives the
+ * quota unit back, so only recorded votes use quota.
  */
 export async function castVote(
   deps: Deps,
@@ -46,16 +51,15 @@ export async function castVote(
   meta: RequestMeta & { deviceId: string | null },
   postId: string,
 ): Promise<{ voted: true; voteCount: number }> {
-  const post = await findVisiblePost(deps, viewer, postId);
-  if (post.userId.toHexString() === viewer.id) throw ApiError.forbidden("You cannot vote on your own post.");
   const now = deps.clock.now();
   const day = utcDay(now);
   const hashedIp = await ipHash(deps, meta.ip);
   const quotaKey = deps.keys.rateVote(viewer.id, day);
   const quota = deps.config.votes.dailyQuota[viewer.tier];
 
-  // Fraud signals first (recording this account on the IP and device sets), then the vote.
   const signals = deps.redis.pipeline();
+  signals.incr(quotaKey);
+  signals.expire(quotaKey, DAY_SECONDS);
   signals.sadd(deps.keys.fraudIp(hashedIp, day), viewer.id);
   signals.expire(deps.keys.fraudIp(hashedIp, day), DAY_SECONDS);
   signals.scard(deps.keys.fraudIp(hashedIp, day));
@@ -64,15 +68,35 @@ export async function castVote(
     signals.expire(deps.keys.fraudDevice(meta.deviceId), DEVICE_WINDOW_SECONDS);
     signals.scard(deps.keys.fraudDevice(meta.deviceId));
   }
-  const [replies, voter] = await Promise.all([
+  const [found, redisReplies, voter] = await Promise.allSettled([
+    findVisiblePost(deps, viewer, postId),
     signals.exec() as Promise<number[]>,
     deps.db.users.findOne({ _id: new ObjectId(viewer.id) }, { projection: { trustScore: 1, shadowBanned: 1 } }),
   ]);
+  if (redisReplies.status === "rejected") throw redisReplies.reason;
+  const replies = redisReplies.value;
+  const giveBack = () => deps.redis.decr(quotaKey);
+  const refuse = async (error: unknown): Promise<never> => {
+    await giveBack();
+    throw error;
+  };
+  if (found.status === "rejected") return refuse(found.reason);
+  if (voter.status === "rejected") return refuse(voter.reason);
+  const post = found.value;
+  if (post.userId.toHexString() === viewer.id) return refuse(ApiError.forbidden("You cannot vote on your own post."));
+  if ((replies[0] ?? 0) > quota) {
+    return refuse(
+      new ApiError("quota_exceeded", `Daily vote quota of ${quota} reached.`, {
+        headers: { "Retry-After": String(secondsUntilNextUtcDay(now)) },
+      }),
+    );
+  }
+
   const fraudScore = voteFraudScore(
     {
-      accountsOnIp: replies[2] ?? 1,
-      accountsOnDevice: meta.deviceId ? (replies[5] ?? 1) : 1,
-      trustScore: voter?.trustScore ?? 50,
+      accountsOnIp: replies[4] ?? 1,
+      accountsOnDevice: meta.deviceId ? (replies[7] ?? 1) : 1,
+      trustScore: voter.value?.trustScore ?? 50,
       hasDevice: Boolean(meta.deviceId),
     },
     deps.config.votes,
@@ -90,27 +114,16 @@ export async function castVote(
     createdAt: now,
     fraudScore,
     flagged: fraudScore >= deps.config.votes.fraudFlagThreshold,
-    shadow: Boolean(voter?.shadowBanned),
+    shadow: Boolean(voter.value?.shadowBanned),
   };
   try {
     await deps.db.votes.insertOne(vote);
   } catch (error) {
-    if (!(error instanceof DuplicateKeyError)) throw error;
+    if (!(error instanceof DuplicateKeyError)) return refuse(error);
     // Already voted: no further effect, and no quota used. The winning request may not have bumped the
     // counter yet, but this vote exists, so the count is at least 1.
-    const counts = await liveVoteCounts(deps, [post._id]);
+    const [counts] = await Promise.all([liveVoteCounts(deps, [post._id]), giveBack()]);
     return { voted: true, voteCount: Math.max(counts.get(postId) ?? post.voteCount, 1) };
-  }
-  // Only a vote that was actually recorded uses quota; over the quota it is taken back before it counted.
-  const usage = deps.redis.pipeline();
-  usage.incr(quotaKey);
-  usage.expire(quotaKey, DAY_SECONDS);
-  const [used = 0] = (await usage.exec()) as number[];
-  if (used > quota) {
-    await Promise.all([deps.db.votes.deleteOne({ _id: vote._id }), deps.redis.decr(quotaKey)]);
-    throw new ApiError("quota_exceeded", `Daily vote quota of ${quota} reached.`, {
-      headers: { "Retry-After": String(secondsUntilNextUtcDay(now)) },
-    });
   }
   if (vote.shadow) return { voted: true, voteCount: post.voteCount };
   // Counter, user totals and the author's notification are independent: one wait for all three.
