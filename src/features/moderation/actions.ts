@@ -3,7 +3,7 @@ import type { Viewer } from "../../http/context";
 import { ApiError } from "../../http/errors";
 import { newObjectId, ObjectId } from "../../platform/ids";
 import type { BulkOperation } from "../../platform/mongo/client";
-import { auditEntry, type RequestMeta } from "../audit/service";
+import { type AuditInput, auditEntry, type RequestMeta } from "../audit/service";
 import { notify } from "../notifications/service";
 import type { UserDoc } from "../users/schema";
 import { banUser, liftBans, setContentState, setShadowBan, trustUpdate } from "./effects";
@@ -160,9 +160,10 @@ export async function takeModerationAction(
   return toModerationAction(action);
 }
 
-export function actionAudit(action: ModerationActionDoc, actorId: ObjectId) {
+/** The audit entry of a moderation action: who did what to whom, and why. */
+export function actionAudit(action: ModerationActionDoc, actorId: ObjectId): AuditInput {
   return {
-    action: "moderation_action" as const,
+    action: "moderation_action",
     userId: action.targetUserId,
     actorId,
     metadata: {

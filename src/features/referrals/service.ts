@@ -38,16 +38,9 @@ export async function validateReferral(
     deps.log.info("referral rejected", { referralId: referral._id.toHexString(), reason: rejection });
     return "rejected";
   }
-  // The cap counter moves before the claim, so concurrent validations for one referrer can't pass it together.
-  const capKey = deps.keys.fraudReferrals(referral.referrerId.toHexString(), utcDay(deps.clock.now()));
-  const counted = deps.redis.pipeline();
-  counted.incr(capKey);
-  counted.expire(capKey, 2 * 86_400);
-  const [today] = (await counted.exec()) as [number, number];
-  if (today > deps.config.gems.referral.dailyCap) {
-    await deps.redis.decr(capKey);
-    return "capped"; // stays pending: a later day's activity can still validate it
-  }
+  // Claim first (only one caller per referral gets past this), then count it against the referrer's daily
+  // cap: the counter only ever moves for a won claim, so exactly the cap's worth validate however many
+  // triggers race. Over the cap, the claim is undone and the referral waits for a later day's activity.
   const now = deps.clock.now();
   const { bonus, windowHours } = deps.config.gems.referral;
   const claimed = await deps.db.referrals.findOneAndUpdate(
@@ -66,9 +59,31 @@ export async function validateReferral(
     },
     { returnDocument: "after" },
   );
-  if (!claimed) {
-    await deps.redis.decr(capKey); // another request validated it first
-    return "validated";
+  if (!claimed) return "validated"; // another request validated it first
+  const capKey = deps.keys.fraudReferrals(referral.referrerId.toHexString(), utcDay(now));
+  const counted = deps.redis.pipeline();
+  counted.incr(capKey);
+  counted.expire(capKey, 2 * 86_400);
+  const [today] = (await counted.exec()) as [number, number];
+  if (today > deps.config.gems.referral.dailyCap) {
+    await Promise.all([
+      deps.redis.decr(capKey),
+      deps.db.referrals.updateOne(
+        { _id: referral._id, rewardTransactionId: null },
+        {
+          $set: {
+            validated: false,
+            status: "pending",
+            trigger: null,
+            validatedAt: null,
+            bonusGemsAwarded: 0,
+            bonusMultiplierActive: false,
+            bonusExpiresAt: null,
+          },
+        },
+      ),
+    ]);
+    return "capped";
   }
   await payReferral(deps, claimed);
   return "validated";
