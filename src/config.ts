@@ -143,6 +143,9 @@ const EnvSchema = z.object({
   MODERATION_TRUST_PENALTY_ACTIONED: int(0, 100).default(10),
   MODERATION_TRUST_BONUS_ACCURATE_REPORT: int(0, 100).default(2),
   MODERATION_TRUST_PENALTY_DISMISSED_REPORT: int(0, 100).default(1),
+  MODERATION_TRUST_DAILY_GAIN: z.coerce.number().min(0).max(10).default(0.5),
+  MODERATION_TRUST_GAIN_CAP: int(0, 100).default(75),
+  MODERATION_TRUST_CLEAN_DAYS: int(0, 365).default(30),
 
   // Gems
   CHECKIN_REWARD_GEMS: int(0, 10_000).default(5),
@@ -310,7 +313,15 @@ export interface Config {
     reportsPerWindow: number;
     reportWindowSeconds: number;
     appealWindowDays: number;
-    trust: { actionedPenalty: number; accurateReportBonus: number; dismissedReportPenalty: number };
+    trust: {
+      actionedPenalty: number;
+      accurateReportBonus: number;
+      dismissedReportPenalty: number;
+      /** Gained per day of activity without a sanction in the last `cleanDays`, up to `gainCap`. */
+      dailyGain: number;
+      gainCap: number;
+      cleanDays: number;
+    };
   };
   generation: {
     workerToken: string;
@@ -444,6 +455,9 @@ export function loadConfig(env: Record<string, unknown>): Config {
         actionedPenalty: e.MODERATION_TRUST_PENALTY_ACTIONED,
         accurateReportBonus: e.MODERATION_TRUST_BONUS_ACCURATE_REPORT,
         dismissedReportPenalty: e.MODERATION_TRUST_PENALTY_DISMISSED_REPORT,
+        dailyGain: e.MODERATION_TRUST_DAILY_GAIN,
+        gainCap: e.MODERATION_TRUST_GAIN_CAP,
+        cleanDays: e.MODERATION_TRUST_CLEAN_DAYS,
       },
     },
     gems: {

@@ -8,13 +8,14 @@ import { reconciliationJob } from "./reconciliation";
 import { type RunResult, runJob } from "./runner";
 import { settlementJob } from "./settlement";
 import { trendingJob } from "./trending";
+import { trustAccrualJob } from "./trust-accrual";
 import type { Job } from "./types";
 
 /** Cron expression → jobs. Must match `[triggers] crons` in wrangler.toml (a test checks). */
 export const schedule: Record<string, Job[]> = {
   "*/5 * * * *": [analyticsFlushJob, trendingJob, settlementJob, leaderboardsJob],
   "41 * * * *": [reconciliationJob],
-  "17 3 * * *": [accountErasureJob],
+  "17 3 * * *": [accountErasureJob, trustAccrualJob],
   "*/2 * * * *": [generationRequeueJob, countersJob],
 };
 

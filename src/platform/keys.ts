@@ -11,6 +11,7 @@ export const keys = {
   rateGen: (userId: string, day: string) => `rate:gen:${userId}:${day}`,
   rateApi: (ip: string) => `rate:api:${ip}`,
   rateAuth: (action: "login" | "signup" | "forgot", subject: string) => `rate:auth:${action}:${subject}`,
+  rateReport: (userId: string) => `rate:report:${userId}`,
   // Feed caching
   feedTrending: (page: string | number) => `feed:trending:${page}`,
   feedNew: (page: string | number) => `feed:new:${page}`,

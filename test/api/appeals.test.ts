@@ -96,7 +96,7 @@ describe("appeals", () => {
       expect.arrayContaining(["moderation_action:ban", "appeal_decided:approved", "moderation_action:unban"]),
     );
     expect(audit.text).not.toContain(TEST_EMAIL_DOMAIN);
-    const notices = await deps.db.notifications.find({ userId: new ObjectId(target.id), type: "system" });
+    const notices = await deps.db.notifications.find({ userId: new ObjectId(target.id), type: "moderation" });
     expect(notices.map((n) => n.title)).toContain("Your appeal was approved");
   });
 

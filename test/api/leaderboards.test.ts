@@ -9,7 +9,7 @@ import { keys } from "../../src/platform/keys";
 import { call, roundTrips } from "../support/api";
 import { testDeps } from "../support/deps";
 import { expectProblem, fieldPaths } from "../support/problems";
-import { crowd } from "../support/users";
+import { crowd, userWithRole } from "../support/users";
 
 const deps = testDeps();
 
@@ -105,6 +105,30 @@ describe("leaderboards", () => {
     // A second run finds every board present and rebuilds nothing.
     const again = await runJob(deps, leaderboardsJob, { trigger: "test" });
     expect(again.counts.rebuilt ?? 0).toBe(0);
+  });
+});
+
+describe("leaderboards and moderation", () => {
+  it("takes a banned or shadow-banned person off every current board", async () => {
+    const [banned, shadowed] = await crowd(2);
+    const moderator = await userWithRole("moderator");
+    await Promise.all([earn(banned!.id, 7), earn(shadowed!.id, 7)]);
+    const daily = periodWindow("daily", new Date(), keys).key;
+    expect(await deps.redis.zscore(daily, banned!.id)).toBe(7);
+    for (const [u, action] of [
+      [banned!, "ban"],
+      [shadowed!, "shadow_ban"],
+    ] as const) {
+      const res = await call("POST", "/v1/admin/moderation-actions", {
+        token: moderator.accessToken,
+        body: { targetType: "user", targetId: u.id, action, reason: "vote ring" },
+      });
+      expect(res.status, res.text).toBe(201);
+    }
+    for (const key of [daily, periodWindow("weekly", new Date(), keys).key, keys.leaderboardAlltime()]) {
+      expect(await deps.redis.zscore(key, banned!.id)).toBeNull();
+      expect(await deps.redis.zscore(key, shadowed!.id)).toBeNull();
+    }
   });
 });
 

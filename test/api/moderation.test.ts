@@ -360,7 +360,7 @@ describe("POST /v1/admin/moderation-actions", () => {
     expect((await user(author!.id))?.trustScore).toBe(40);
     expect((await user(r1!.id))?.trustScore).toBe(52);
     expect((await user(r1!.id))?.reportsActioned).toBe(1);
-    const notices = await deps.db.notifications.find({ userId: new ObjectId(author!.id), type: "system" });
+    const notices = await deps.db.notifications.find({ userId: new ObjectId(author!.id), type: "moderation" });
     expect(notices.map((n) => n.title)).toContain("Your content was removed by a moderator");
 
     const restored = await act(moderator, { targetType: "post", targetId: post.id, action: "restore", reason: "ok" });

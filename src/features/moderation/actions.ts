@@ -224,7 +224,13 @@ async function resolveReports(
   const t = deps.config.moderation.trust;
   const userOps: BulkOperation<UserDoc>[] = [];
   if (trustDelta !== 0) {
-    userOps.push({ updateOne: { filter: { _id: action.targetUserId }, update: trustUpdate(trustDelta) } });
+    userOps.push({
+      updateOne: {
+        filter: { _id: action.targetUserId },
+        // The sanction date pauses the slow trust recovery of the `trust-accrual` job.
+        update: [...trustUpdate(trustDelta), { $set: { lastSanctionedAt: action.createdAt } }],
+      },
+    });
   }
   const reporters = [...new Set(reports.map((r) => r.reporterId.toHexString()))].map((id) => new ObjectId(id));
   if (resolution && reporters.length > 0) {
@@ -262,6 +268,7 @@ export async function notifyAction(deps: Deps, action: ModerationActionDoc): Pro
   const until = action.expiresAt ? ` until ${action.expiresAt.toISOString()}` : "";
   await notify(deps, {
     type: "system",
+    kind: "moderation",
     recipientId: action.targetUserId,
     title,
     body: `${action.reason}${until}${action.appealable ? " You can appeal this decision." : ""}`,

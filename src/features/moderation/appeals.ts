@@ -146,6 +146,7 @@ export async function decideAppeal(
   ]);
   await notify(deps, {
     type: "system",
+    kind: "moderation",
     recipientId: appeal.userId,
     title: body.decision === "approved" ? "Your appeal was approved" : "Your appeal was denied",
     body: body.notes ?? (body.decision === "approved" ? "The moderation action was reversed." : null),

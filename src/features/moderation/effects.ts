@@ -3,6 +3,7 @@ import type { ObjectId } from "../../platform/ids";
 import { revokeAllSessions } from "../auth/service";
 import type { CommentDoc } from "../comments/schema";
 import { invalidateAuthorFeeds } from "../feeds/service";
+import { removeFromLeaderboards } from "../leaderboards/service";
 import type { ModerationStatus } from "../posts/schema";
 import type { TargetType } from "./schema";
 import { TRUST_MAX, TRUST_MIN, TRUST_START } from "./trust";
@@ -78,6 +79,7 @@ export async function setShadowBan(deps: Deps, userId: ObjectId, on: boolean): P
     ),
     deps.db.posts.updateMany({ userId, authorShadowBanned: !on }, { $set: { authorShadowBanned: on } }),
     deps.db.comments.updateMany({ userId, authorShadowBanned: !on }, { $set: { authorShadowBanned: on } }),
+    on ? removeFromLeaderboards(deps, userId.toHexString()) : Promise.resolve(),
   ]);
   await invalidateAuthorFeeds(deps, userId);
 }
@@ -105,7 +107,7 @@ export async function banUser(deps: Deps, userId: ObjectId, reason: string, expi
       ),
     }),
   ]);
-  await revokeAllSessions(deps, userId, "banned");
+  await Promise.all([revokeAllSessions(deps, userId, "banned"), removeFromLeaderboards(deps, userId.toHexString())]);
 }
 
 /**

@@ -27,14 +27,6 @@ import { overThreshold, reportThreshold, reportWeight } from "./trust";
 const MAX_OPEN_REPORTS_READ = 1_000;
 
 /**
- * The per-reporter window's key. Same shape as seed 000's `rate:*` keys; it lives here because
- * platform/keys.ts is shared with other features' work in progress (move it there with the next edit).
- */
-function reportRateKey(userId: string): string {
-  return `rate:report:${userId}`;
-}
-
-/**
  * Files a report. One open report per reporter and target is the unique partial index's rule, so concurrent
  * duplicates yield one 201 and 409s. The report carries its weight and a snapshot of the content; if the
  * target's open weight now reaches its threshold, the content is hidden (or the user queued) before answering.
@@ -43,7 +35,7 @@ export async function createReport(deps: Deps, viewer: Viewer, body: CreateRepor
   const m = deps.config.moderation;
   const me = new ObjectId(viewer.id);
   const [decision, target, reporter] = await Promise.all([
-    checkSlidingWindow(deps.redis, reportRateKey(viewer.id), m.reportsPerWindow, m.reportWindowSeconds),
+    checkSlidingWindow(deps.redis, deps.keys.rateReport(viewer.id), m.reportsPerWindow, m.reportWindowSeconds),
     visibleTarget(deps, viewer, body.targetType, body.targetId),
     deps.db.users.findOne(
       { _id: me, deletedAt: null },

@@ -76,6 +76,10 @@ export interface UserDoc {
   unlockedModels?: string[];
   unlockedThemes?: string[];
   adFreeUntil?: Date | null;
+  /** When a moderator last sanctioned the account (pauses trust recovery); see `trust-accrual`. */
+  lastSanctionedAt?: Date | null;
+  /** The UTC day trust last grew from clean activity (one gain per day). */
+  trustAccruedOn?: string | null;
   /** The balance the latest settlement entry produced, recorded in the same update (exact `balanceAfter`). */
   settledEntry?: { id: ObjectId; balanceAfter: number };
   /** Ids of the latest ledger entries applied to gemBalance (makes applying an entry idempotent). */

@@ -1,0 +1,47 @@
+import type { JobContext, JobReport } from "../../jobs/types";
+import { utcDay } from "../../platform/clock";
+import { TRUST_START } from "./trust";
+
+const DAY_MS = 86_400_000;
+
+/**
+ * Time and clean activity raise trust slowly: once a day, every account that checked in
+ * yesterday or today, is neither banned nor shadow-banned, and has no sanction in the last
+ * MODERATION_TRUST_CLEAN_DAYS gains MODERATION_TRUST_DAILY_GAIN, up to MODERATION_TRUST_GAIN_CAP. One
+ * server-side update; `trustAccruedOn` makes a second run on the same day (or a re-run after a crash) a no-op.
+ */
+export async function accrueTrust(ctx: JobContext): Promise<JobReport> {
+  const { deps } = ctx;
+  const { dailyGain, gainCap, cleanDays } = deps.config.moderation.trust;
+  if (dailyGain <= 0) return { more: false };
+  const now = deps.clock.now();
+  const today = utcDay(now);
+  const result = await deps.db.users.updateMany(
+    {
+      deletedAt: null,
+      bannedAt: null,
+      shadowBanned: { $ne: true },
+      lastActiveDate: { $in: [utcDay(new Date(now.getTime() - DAY_MS)), today] },
+      trustAccruedOn: { $ne: today },
+      $and: [
+        { $or: [{ trustScore: { $lt: gainCap } }, { trustScore: null }] },
+        {
+          $or: [
+            { lastSanctionedAt: null },
+            { lastSanctionedAt: { $lt: new Date(now.getTime() - cleanDays * DAY_MS) } },
+          ],
+        },
+      ],
+    },
+    [
+      {
+        $set: {
+          trustScore: { $min: [gainCap, { $add: [{ $ifNull: ["$trustScore", TRUST_START] }, dailyGain] }] },
+          trustAccruedOn: today,
+        },
+      },
+    ],
+  );
+  ctx.count("users", result.modifiedCount);
+  return { more: false };
+}
