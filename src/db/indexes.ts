@@ -111,6 +111,13 @@ export const indexes: Record<CollectionKey, IndexSpec[]> = {
     { key: { createdAt: 1 }, name: "ttl_30d", expireAfterSeconds: 30 * DAY },
     // The group an event joins: newest group of this key for this recipient (and filtered state).
     { key: { userId: 1, aggregationKey: 1, createdAt: -1 }, name: "user_group" },
+    // At most one open group per recipient, key and inbox: concurrent first events can't open two.
+    {
+      key: { userId: 1, aggregationKey: 1, filtered: 1 },
+      name: "open_group_unique",
+      unique: true,
+      partialFilterExpression: { openGroup: true },
+    },
     // The list: newest-updated first, keyset on (updatedAt, _id), default and filtered inboxes apart.
     { key: { userId: 1, filtered: 1, updatedAt: -1, _id: -1 }, name: "user_feed" },
   ],

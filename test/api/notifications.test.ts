@@ -110,7 +110,27 @@ describe("notifications: vote aggregation", () => {
     const groups = await deps.db.notifications.find({ userId: new ObjectId(author!.id) });
     const counted = groups.flatMap((g) => g.actorIds.map((x) => x.toHexString()));
     expect(counted.sort()).toEqual(voters.map((v) => v.id).sort());
-    expect(groups.reduce((sum, g) => sum + g.aggregationCount, 0)).toBe(50);
+    // One open group per recipient and key (a unique partial index): simultaneous first votes share it.
+    expect(groups.map((g) => [g.aggregationCount, g.openGroup])).toEqual([[50, true]]);
+  });
+
+  it("closes a group that aged out of the window and opens a fresh one for the next event", async () => {
+    const [author, early, late] = await crowd(3);
+    const post = await publishedPost(author!);
+    expect((await vote(early!, post.id)).status).toBe(200);
+    const hours = deps.config.notifications.aggregationWindowHours;
+    await deps.db.notifications.updateMany(
+      { userId: new ObjectId(author!.id) },
+      { $set: { createdAt: new Date(Date.now() - (hours + 1) * 3_600_000) } },
+    );
+    expect((await vote(late!, post.id)).status).toBe(200);
+
+    const groups = await deps.db.notifications.find({ userId: new ObjectId(author!.id) }, { sort: { createdAt: 1 } });
+    expect(groups.map((g) => [g.aggregationCount, g.openGroup ?? null, g.closedAt instanceof Date])).toEqual([
+      [1, null, true],
+      [1, true, false],
+    ]);
+    expect(groups.map((g) => g.actorIds[0]?.toHexString())).toEqual([early!.id, late!.id]);
   });
 
   it("never notifies shadow-banned voters' votes, shadow-banned commenters' comments or flagged votes", async () => {

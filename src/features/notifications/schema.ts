@@ -39,6 +39,10 @@ export interface NotificationDoc {
   sampleActors: ObjectId[];
   actorIds: ObjectId[];
   filtered: boolean;
+  /** Set while this is the group new events of its key join (unique per recipient, key and inbox). */
+  openGroup?: true;
+  /** When a later event found the group past the window and opened a new one. */
+  closedAt?: Date;
   createdAt: Date;
   updatedAt: Date;
 }

@@ -2,7 +2,7 @@ import type { Deps } from "../../deps";
 import type { Viewer } from "../../http/context";
 import { decodeCursor, encodeCursor } from "../../http/pagination";
 import { newObjectId, ObjectId } from "../../platform/ids";
-import type { BulkOperation, Filter } from "../../platform/mongo/client";
+import { type BulkOperation, DuplicateKeyError, type Filter } from "../../platform/mongo/client";
 import { type PublicUser, toPublicUser, type UserDoc } from "../users/schema";
 import { decide, policyOf } from "./policy";
 import {
@@ -241,31 +241,24 @@ async function record(deps: Deps, event: NotificationEvent | { actor: ObjectId |
   if (writes.length === 0) return;
 
   const windowStart = new Date(now.getTime() - deps.config.notifications.aggregationWindowHours * 3_600_000);
-  const ops = writes.map(({ target, filtered }) => ({
+  const ops: GroupOp[] = writes.map(({ target, filtered }) => ({
     filter: {
       userId: target.recipient,
       aggregationKey: target.aggregationKey,
       filtered,
+      openGroup: true,
       createdAt: { $gte: windowStart },
     },
     update: groupUpdate(target, actor, now),
   }));
 
   if (ops.length === 1 && ops[0]) {
-    const doc = await deps.db.notifications.findOneAndUpdate(ops[0].filter, ops[0].update, {
-      upsert: true,
-      sort: { createdAt: -1 },
-      projection: { actorIds: 0 },
-      returnDocument: "after",
-    });
+    const doc = await upsertGroup(deps, ops[0], windowStart, now);
     // A repeat by an actor already counted leaves the group untouched: no listener call.
     if (doc && doc.updatedAt.getTime() === now.getTime()) await emit(deps, [doc]);
     return;
   }
-  await deps.db.notifications.bulkWrite(
-    ops.map((op): BulkOperation<NotificationDoc> => ({ updateOne: { ...op, upsert: true } })),
-    { ordered: false },
-  );
+  await upsertGroups(deps, ops, windowStart);
   if (listeners.length === 0) return;
   const docs = await deps.db.notifications.find(
     {
@@ -279,6 +272,71 @@ async function record(deps: Deps, event: NotificationEvent | { actor: ObjectId |
     { projection: { actorIds: 0 }, limit: writes.length },
   );
   await emit(deps, docs);
+}
+
+interface GroupOp {
+  filter: Filter & { userId: ObjectId; aggregationKey: string; filtered: boolean };
+  update: Filter[];
+}
+
+/** Upserts hitting the open-group index: a concurrent upsert opened the group first, or a stale one is open. */
+const GROUP_ATTEMPTS = 3;
+
+/**
+ * Joins (or opens) one group. At most one group per recipient, key and inbox is open (`openGroup`, a unique
+ * partial index), so two first events at the same instant can't open two groups: the loser's upsert hits the
+ * index and retries into the winner's group. A group that aged out of the window is closed on the way.
+ */
+async function upsertGroup(deps: Deps, op: GroupOp, windowStart: Date, now: Date) {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await deps.db.notifications.findOneAndUpdate(op.filter, op.update, {
+        upsert: true,
+        sort: { createdAt: -1 },
+        projection: { actorIds: 0 },
+        returnDocument: "after",
+      });
+    } catch (error) {
+      if (!(error instanceof DuplicateKeyError) || attempt >= GROUP_ATTEMPTS) throw error;
+      await closeStaleGroups(deps, [op], windowStart, now);
+    }
+  }
+}
+
+/** The same for several recipients in one bulk write; only the upserts that hit the index are retried. */
+async function upsertGroups(deps: Deps, ops: GroupOp[], windowStart: Date): Promise<void> {
+  let pending = ops;
+  for (let attempt = 1; pending.length > 0; attempt++) {
+    try {
+      await deps.db.notifications.bulkWrite(
+        pending.map((op): BulkOperation<NotificationDoc> => ({ updateOne: { ...op, upsert: true } })),
+        { ordered: false },
+      );
+      return;
+    } catch (error) {
+      if (!(error instanceof DuplicateKeyError) || attempt >= GROUP_ATTEMPTS) throw error;
+      const failed = error.writeErrors.flatMap((w) => (pending[w.index] ? [pending[w.index]!] : []));
+      await closeStaleGroups(deps, failed, windowStart, deps.clock.now());
+      pending = failed;
+    }
+  }
+}
+
+/** Closes groups of these recipients and keys that are still marked open but older than the window. */
+async function closeStaleGroups(deps: Deps, ops: GroupOp[], windowStart: Date, now: Date): Promise<void> {
+  if (ops.length === 0) return;
+  await deps.db.notifications.updateMany(
+    {
+      $or: ops.map((op) => ({
+        userId: op.filter.userId,
+        aggregationKey: op.filter.aggregationKey,
+        filtered: op.filter.filtered,
+      })),
+      openGroup: true,
+      createdAt: { $lt: windowStart },
+    },
+    { $unset: { openGroup: "" }, $set: { closedAt: now } },
+  );
 }
 
 /**
