@@ -84,7 +84,7 @@ export interface EmbeddedCollectionOptions {
 }
 
 /** More unique-key lookups than this (an `$in` product) are not worth planning. */
-const MAX_KEY_LOOKUPS = 1_000;
+const MAX_KEY_LOOKUPS = 100_000;
 
 /**
  * One collection of the embedded engine. Every method is synchronous, so each operation — including the
@@ -417,7 +417,13 @@ export class EmbeddedCollection {
   private buildTree(index: IndexRuntime): IndexTree {
     const tree = new IndexTree(index);
     for (const [idKey, document] of this.documents) {
-      tree.apply(tree.plan(undefined, document), idKey, document, this.seqs.get(idKey) as number, objectIdHex(document._id));
+      tree.apply(
+        tree.plan(undefined, document),
+        idKey,
+        document,
+        this.seqs.get(idKey) as number,
+        objectIdHex(document._id),
+      );
     }
     this.trees.set(index.definition.name, tree);
     return tree;

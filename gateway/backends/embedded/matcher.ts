@@ -149,7 +149,9 @@ const SHARED_OPTIONS: Partial<Options> = (() => {
       ?.constructor?.init;
     if (typeof init !== "function") return mingoOptions();
     const shared = init(mingoOptions()) as { local?: unknown; context?: unknown };
-    return shared.local !== undefined && shared.context instanceof Context ? (shared as Partial<Options>) : mingoOptions();
+    return shared.local !== undefined && shared.context instanceof Context
+      ? (shared as Partial<Options>)
+      : mingoOptions();
   } catch {
     return mingoOptions();
   }
@@ -312,7 +314,8 @@ function applyTopLevelModifier(document: Document, modifier: Document): boolean 
     for (const [field, operand] of Object.entries(fields)) {
       if (operator === "$set") document[field] = cloneValue(operand);
       else if (operator === "$unset") delete document[field];
-      else if (operator === "$inc") document[field] = ((document[field] as number | undefined) || 0) + (operand as number);
+      else if (operator === "$inc")
+        document[field] = ((document[field] as number | undefined) || 0) + (operand as number);
       else {
         const { each, slice } = pushSpec(operand) as { each: unknown[]; slice: number | undefined };
         const current = document[field];
