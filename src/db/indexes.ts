@@ -47,6 +47,9 @@ export const indexes: Record<CollectionKey, IndexSpec[]> = {
     { key: { userId: 1, createdAt: -1 }, name: "user_history" },
     { key: { postAuthorId: 1, gemAwarded: 1 }, name: "settlement" },
     { key: { gemBatchId: 1, gemAwarded: 1 }, name: "settlement_batches" },
+    // Settlement's claim: unclaimed votes (gemBatchId null) in _id order, stopping at the batch size, without
+    // sorting or walking past a backlog of claimed votes on MongoDB.
+    { key: { gemBatchId: 1, _id: 1 }, name: "settlement_claim" },
     { key: { createdAt: -1 }, name: "created_at" },
     { key: { flagged: 1 }, name: "flagged" },
     { key: { ipHash: 1, createdAt: -1 }, name: "ip_hash" },

@@ -1,5 +1,4 @@
 import { describe, expect, it } from "vitest";
-import { moveGems } from "../../src/features/gems/ledger";
 import type { GemTransaction, PurchaseResult, StoreItem } from "../../src/features/gems/schema";
 import type { Me } from "../../src/features/users/schema";
 import { ObjectId } from "../../src/platform/ids";

@@ -1,4 +1,3 @@
-import type { Deps } from "../../deps";
 import { ApiError } from "../../http/errors";
 import type { JobContext, JobReport } from "../../jobs/types";
 import type { ObjectId } from "../../platform/ids";
