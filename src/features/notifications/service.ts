@@ -2,7 +2,7 @@ import type { Deps } from "../../deps";
 import type { Viewer } from "../../http/context";
 import { decodeCursor, encodeCursor } from "../../http/pagination";
 import { newObjectId, ObjectId } from "../../platform/ids";
-import { type BulkOperation, DuplicateKeyError, type Filter } from "../../platform/mongo/client";
+import { type BulkOperation, DuplicateKeyError, type Filter, type Update } from "../../platform/mongo/client";
 import { type PublicUser, toPublicUser, type UserDoc } from "../users/schema";
 import { decide, policyOf } from "./policy";
 import {
@@ -276,7 +276,7 @@ async function record(deps: Deps, event: NotificationEvent | { actor: ObjectId |
 
 interface GroupOp {
   filter: Filter & { userId: ObjectId; aggregationKey: string; filtered: boolean };
-  update: Filter[];
+  update: Update;
 }
 
 /** Upserts hitting the open-group index: a concurrent upsert opened the group first, or a stale one is open. */
@@ -344,7 +344,8 @@ async function closeStaleGroups(deps: Deps, ops: GroupOp[], windowStart: Date, n
  * the group is unread again, only when this actor is not already in `actorIds`; a repeat changes nothing.
  * Values go in as `$literal` so that no string is ever read as a field path.
  */
-function groupUpdate(target: Target, actor: ObjectId | null, now: Date): Filter[] {
+function groupUpdate(target: Target, actor: ObjectId | null, now: Date): Update {
+  if (!actor) return noticeUpdate(target, now);
   const lit = (v: unknown) => ({ $literal: v });
   const orInsert = (field: string, value: unknown) => ({ $ifNull: [`$${field}`, lit(value)] });
   const isNew = actor ? { $not: [{ $in: [actor, { $ifNull: ["$actorIds", []] }] }] } : true;
@@ -375,6 +376,28 @@ function groupUpdate(target: Target, actor: ObjectId | null, now: Date): Filter[
     },
     { $unset: "_joins" },
   ];
+}
+
+/**
+ * A notice has no actor to count once, so every event joins: plain operators (a fraction of the pipeline's
+ * size, which matters when a settlement batch writes thousands at once).
+ */
+function noticeUpdate(target: Target, now: Date): Update {
+  return {
+    $setOnInsert: {
+      type: target.type,
+      title: target.title,
+      body: target.body,
+      imageUrl: target.imageUrl,
+      actionType: target.actionType,
+      actionPayload: target.actionPayload,
+      sampleActors: [],
+      actorIds: [],
+      createdAt: now,
+    },
+    $inc: { aggregationCount: 1 },
+    $set: { read: false, readAt: null, updatedAt: now },
+  };
 }
 
 async function emit(deps: Deps, docs: StoredNotification[]): Promise<void> {
