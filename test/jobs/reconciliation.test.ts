@@ -191,4 +191,31 @@ describe("gem reconciliation job", () => {
     await reconcile();
     expect((await user(receiver!.id)).gemBalance).toBe(payout);
   });
+
+  it("puts on today's leaderboards an earning a crash kept off them, once", async () => {
+    const [earner] = await crowd(1);
+    const entry = {
+      ...pendingEntry(earner!.id, 9),
+      source: "votes" as const,
+      status: "applied" as const,
+      createdAt: new Date(),
+      appliedAt: new Date(),
+    };
+    // The ledger and the balance moved; the process died before the boards heard of it.
+    await deps.db.gemTransactions.insertOne(entry);
+    await deps.db.users.updateOne(
+      { _id: entry.userId },
+      { $inc: { gemBalance: 9, totalGemsEarned: 9 }, $push: { ledgerApplied: entry._id } },
+    );
+    const { periodWindow } = await import("../../src/features/leaderboards/periods");
+    const daily = periodWindow("daily", new Date(), deps.keys).key;
+    expect(await deps.redis.zscore(daily, earner!.id)).toBeNull();
+
+    const run = await reconcile();
+    expect(run.counts.leaderboardEntriesRestored).toBeGreaterThanOrEqual(1);
+    await reconcile();
+    for (const key of [daily, periodWindow("weekly", new Date(), deps.keys).key, deps.keys.leaderboardAlltime()]) {
+      expect(await deps.redis.zscore(key, earner!.id)).toBe(9);
+    }
+  });
 });

@@ -1,6 +1,7 @@
 import { ApiError } from "../../http/errors";
 import type { JobContext, JobReport } from "../../jobs/types";
 import type { ObjectId } from "../../platform/ids";
+import { restoreRecentEarnings } from "../leaderboards/service";
 import { payUnpaidReferrals } from "../referrals/service";
 import { completeInterruptedTransfers } from "./gifts";
 import { applyEntry } from "./ledger";
@@ -13,8 +14,9 @@ const PENDING_PER_RUN = 1_000;
  *
  * 1. completes movements a crash interrupted (entries still `pending` after a grace period) exactly as the
  *    original request would have: applied once, or rejected if a debit can no longer be covered;
- * 2. writes the receiver's side of gifts whose sender was debited but the credit never written, and pays
- *    validated referrals whose bonus was never paid;
+ * 2. writes the receiver's side of gifts whose sender was debited but the credit never written, pays
+ *    validated referrals whose bonus was never paid, and puts on today's leaderboards recent earnings a
+ *    crash kept off them;
  * 3. checks `gemBalance`, `totalGemsEarned` and `totalGemsSpent` against the sums of applied entries, and
  *    that no balance is negative. It does not "fix" a mismatch: one means a bug or a hand edit, so every
  *    discrepancy is reported in the run's `job_runs.findings` for a person to look at.
@@ -33,6 +35,7 @@ export async function reconcileGems(ctx: JobContext): Promise<JobReport> {
   ctx.count("giftCreditsCompleted", transfers.completed);
   if (transfers.failed > 0) ctx.report({ kind: "gift_credit_failed", count: transfers.failed });
   ctx.count("referralsPaid", await payUnpaidReferrals(deps, since, settled));
+  ctx.count("leaderboardEntriesRestored", await restoreRecentEarnings(deps));
 
   const touched = await deps.db.gemTransactions.aggregate<{ _id: ObjectId }>([
     { $match: { createdAt: { $gte: since } } },

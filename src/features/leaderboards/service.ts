@@ -58,9 +58,9 @@ const COUNTED_TTL_SECONDS = 3 * 86_400;
  * round trip. Never throws: the ledger is the record, the boards a view of it that the `leaderboards` job
  * rebuilds if Redis loses them.
  */
-export async function recordEarnings(deps: Deps, earnings: Earning[]): Promise<void> {
+export async function recordEarnings(deps: Deps, earnings: Earning[]): Promise<number> {
   const counted = earnings.filter((e) => e.amount > 0);
-  if (counted.length === 0) return;
+  if (counted.length === 0) return 0;
   try {
     const [daily, weekly, alltime] = currentWindows(deps.clock.now(), deps.keys);
     const byDay = new Map<string, Earning[]>();
@@ -81,9 +81,44 @@ export async function recordEarnings(deps: Deps, earnings: Earning[]): Promise<v
         ],
       );
     }
-    await pipeline.exec();
+    const added = (await pipeline.exec()) as number[];
+    return added.reduce((sum, n) => sum + Number(n), 0);
   } catch (error) {
     deps.log.error("leaderboard update failed", { entries: counted.length, error: String(error) });
+    return 0;
+  }
+}
+
+const REPAIR_PAGE = 1_000;
+/** How far back the repair looks: a little over the reconciliation job's hourly period. */
+const REPAIR_WINDOW_MS = 2 * 3_600_000;
+
+/**
+ * Adds to today's boards any of today's recent earnings a crash kept off them (the process died between the
+ * ledger write and the board update). Adding is idempotent per entry, so entries already counted cost nothing
+ * but the read. Returns how many were missing.
+ */
+export async function restoreRecentEarnings(deps: Deps): Promise<number> {
+  const now = deps.clock.now();
+  const todayStart = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate());
+  const filter: Record<string, unknown> = {
+    status: "applied",
+    type: "earn",
+    source: { $in: [...LEADERBOARD_SOURCES] },
+    amount: { $gt: 0 },
+    createdAt: { $gte: new Date(Math.max(todayStart, now.getTime() - REPAIR_WINDOW_MS)) },
+  };
+  let restored = 0;
+  for (;;) {
+    const page = await deps.db.gemTransactions.find(filter, {
+      sort: { _id: 1 },
+      limit: REPAIR_PAGE,
+      projection: { userId: 1, amount: 1, createdAt: 1 },
+    });
+    restored += await recordEarnings(deps, page);
+    const last = page.at(-1);
+    if (page.length < REPAIR_PAGE || !last) return restored;
+    filter._id = { $gt: last._id };
   }
 }
 
