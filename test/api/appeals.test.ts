@@ -45,6 +45,19 @@ const decide = (moderator: TestUser, id: string, decision: string, notes?: strin
   });
 const mine = (u: TestUser) => call<MyModeration>("GET", "/v1/me/moderation", { token: u.accessToken });
 
+/** A new author's post, removed by the moderator: the action most appeals here contest. */
+async function removedPost(moderator: TestUser) {
+  const [author] = await crowd(1);
+  const post = await publishedPost(author!);
+  const removed = await act(moderator, {
+    targetType: "post",
+    targetId: post.id,
+    action: "remove_content",
+    reason: "x",
+  });
+  return { author, post, removed };
+}
+
 describe("appeals", () => {
   let moderator: TestUser;
   beforeAll(async () => {
@@ -101,14 +114,7 @@ describe("appeals", () => {
   });
 
   it("an approved appeal of a removal restores the content to feeds", async () => {
-    const [author] = await crowd(1);
-    const post = await publishedPost(author!);
-    const removed = await act(moderator, {
-      targetType: "post",
-      targetId: post.id,
-      action: "remove_content",
-      reason: "x",
-    });
+    const { author, post, removed } = await removedPost(moderator);
     expect((await call("GET", `/v1/posts/${post.id}`)).status).toBe(404);
     const filed = await appeal(author!, removed.body.id);
     expect(filed.status).toBe(201);
@@ -176,14 +182,7 @@ describe("appeals", () => {
   });
 
   it("GET /v1/me/moderation lists actions on the caller's content with the appeal deadline", async () => {
-    const [author] = await crowd(1);
-    const post = await publishedPost(author!);
-    const removed = await act(moderator, {
-      targetType: "post",
-      targetId: post.id,
-      action: "remove_content",
-      reason: "x",
-    });
+    const { author, post, removed } = await removedPost(moderator);
     const res = await mine(author!);
     expect(res.status).toBe(200);
     const item = res.body.items.find((i) => i.id === removed.body.id);
