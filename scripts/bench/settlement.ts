@@ -426,7 +426,11 @@ function peakRssOf(child: ChildProcess): number | null {
 }
 
 async function runJobChild(env: Record<string, string>): Promise<JobResult> {
-  const child = spawn(process.execPath, ["--import", "tsx", "scripts/bench/settlement.ts", "--job"], {
+  // BENCH_JOB_PROFILE_DIR=<dir>: write a V8 CPU profile of each job process there (open in Chrome DevTools).
+  const profile = process.env.BENCH_JOB_PROFILE_DIR
+    ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_JOB_PROFILE_DIR}`]
+    : [];
+  const child = spawn(process.execPath, [...profile, "--import", "tsx", "scripts/bench/settlement.ts", "--job"], {
     cwd: ROOT,
     env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "inherit"],
