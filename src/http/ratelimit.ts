@@ -2,6 +2,7 @@ import type { MiddlewareHandler } from "hono";
 import { decodeJwt } from "jose";
 import { timingSafeEqual } from "../platform/crypto";
 import { StoreUnavailableError } from "../platform/errors";
+import { isObjectIdHex } from "../platform/ids";
 import {
   checkSlidingWindow,
   checkSlidingWindowWithGet,
@@ -27,8 +28,9 @@ export function rateLimitHeaders(d: RateLimitDecision): Record<string, string> {
  */
 const CACHE_FIRST_READS = [/^\/v1\/feeds\/(new|trending|hot)$/, /^\/v1\/users\/[A-Za-z0-9_]{3,30}$/];
 
-function refusal(decision: RateLimitDecision): ApiError {
-  return new ApiError("rate_limited", `Too many requests. Retry in ${decision.retryAfterSeconds} s.`, {
+/** The 429 for a refused decision, with RateLimit-* and Retry-After; `what` names what there were too many of. */
+export function rateLimited(decision: RateLimitDecision, what = "requests"): ApiError {
+  return new ApiError("rate_limited", `Too many ${what}. Retry in ${decision.retryAfterSeconds} s.`, {
     headers: { ...rateLimitHeaders(decision), "Retry-After": String(decision.retryAfterSeconds) },
   });
 }
@@ -63,7 +65,7 @@ export function apiRateLimit(): MiddlewareHandler<AppEnv> {
 
     if (c.req.method === "GET" && CACHE_FIRST_READS.some((r) => r.test(c.req.path))) {
       const check = piggybackSlidingWindow(redis, key, maxRequests, windowSeconds, (d) => {
-        if (!d.allowed) throw refusal(d);
+        if (!d.allowed) throw rateLimited(d);
       });
       c.set("deps", { ...c.var.deps, redis: check.redis });
       await next();
@@ -74,7 +76,7 @@ export function apiRateLimit(): MiddlewareHandler<AppEnv> {
         return failOpen(error);
       }
       // A handler that never read the cache (e.g. a 400) is checked now; a refusal replaces its answer.
-      if (!late.allowed && c.res.status !== 429) throw refusal(late);
+      if (!late.allowed && c.res.status !== 429) throw rateLimited(late);
       for (const [name, value] of Object.entries(rateLimitHeaders(late))) c.res.headers.set(name, value);
       return;
     }
@@ -99,7 +101,7 @@ export function apiRateLimit(): MiddlewareHandler<AppEnv> {
       failOpen(error);
       return next();
     }
-    if (!decision.allowed) throw refusal(decision);
+    if (!decision.allowed) throw rateLimited(decision);
     await next();
     for (const [name, value] of Object.entries(rateLimitHeaders(decision))) c.res.headers.set(name, value);
   };
@@ -116,7 +118,7 @@ function claimedSubject(header: string | undefined): string | null {
   if (!token) return null;
   try {
     const { sub } = decodeJwt(token);
-    return typeof sub === "string" && /^[0-9a-f]{24}$/.test(sub) ? sub : null;
+    return typeof sub === "string" && isObjectIdHex(sub) ? sub : null;
   } catch {
     return null;
   }

@@ -44,23 +44,26 @@ export interface RateLimitDecision {
   retryAfterSeconds: number;
 }
 
+/** What SLIDING_WINDOW returns: allowed (1/0), current and previous window counts, Redis time in ms. */
+type WindowReply = [number, number, number, number];
+
+function decisionOf([allowed, current, previous, nowMs]: WindowReply, limit: number, windowSeconds: number) {
+  return decide({ allowed: allowed === 1, current, previous, nowMs }, limit, windowSeconds);
+}
+
 export async function checkSlidingWindow(
   redis: Redis,
   key: string,
   limit: number,
   windowSeconds: number,
 ): Promise<RateLimitDecision> {
-  const [allowed, current, previous, nowMs] = await redis.eval<[number, number], [number, number, number, number]>(
-    SLIDING_WINDOW,
-    [key],
-    [limit, windowSeconds * 1000],
-  );
-  return decide({ allowed: allowed === 1, current, previous, nowMs }, limit, windowSeconds);
+  const reply = await redis.eval<[number, number], WindowReply>(SLIDING_WINDOW, [key], [limit, windowSeconds * 1000]);
+  return decisionOf(reply, limit, windowSeconds);
 }
 
 /**
- * The sliding-window check plus one plain GET in the same pipelined round trip (the auth middleware's
- * session cut-off, read before anyone knows whether the request will need it).
+ * The sliding-window check plus one plain GET in the same pipelined round trip (a cache read, or the auth
+ * middleware's session cut-off, read before anyone knows whether the request will need it).
  */
 export async function checkSlidingWindowWithGet<T>(
   redis: Redis,
@@ -72,11 +75,8 @@ export async function checkSlidingWindowWithGet<T>(
   const pipeline = redis.pipeline();
   pipeline.eval(SLIDING_WINDOW, [key], [limit, windowSeconds * 1000]);
   pipeline.get(getKey);
-  const [[allowed, current, previous, nowMs], value] = (await pipeline.exec()) as [
-    [number, number, number, number],
-    T | null,
-  ];
-  return { decision: decide({ allowed: allowed === 1, current, previous, nowMs }, limit, windowSeconds), value };
+  const [reply, value] = (await pipeline.exec()) as [WindowReply, T | null];
+  return { decision: decisionOf(reply, limit, windowSeconds), value };
 }
 
 export interface PiggybackedCheck {
@@ -99,18 +99,13 @@ export function piggybackSlidingWindow(
   onDecided: (decision: RateLimitDecision) => void,
 ): PiggybackedCheck {
   let settled: Promise<RateLimitDecision> | null = null;
-  const toDecision = ([allowed, current, previous, nowMs]: [number, number, number, number]) =>
-    decide({ allowed: allowed === 1, current, previous, nowMs }, limit, windowSeconds);
   const primed = Object.create(redis) as Redis;
   primed.get = async <T>(cacheKey: string): Promise<T | null> => {
     if (settled) return redis.get<T>(cacheKey);
-    const pipeline = redis.pipeline();
-    pipeline.eval(SLIDING_WINDOW, [key], [limit, windowSeconds * 1000]);
-    pipeline.get(cacheKey);
-    const both = pipeline.exec() as Promise<[[number, number, number, number], T | null]>;
-    settled = both.then(([window]) => toDecision(window));
-    const [window, value] = await both;
-    onDecided(toDecision(window));
+    const both = checkSlidingWindowWithGet<T>(redis, key, limit, windowSeconds, cacheKey);
+    settled = both.then((r) => r.decision);
+    const { decision, value } = await both;
+    onDecided(decision);
     return value;
   };
   return {
@@ -129,11 +124,8 @@ export async function checkSlidingWindows(
 ): Promise<RateLimitDecision[]> {
   const pipeline = redis.pipeline();
   for (const c of checks) pipeline.eval(SLIDING_WINDOW, [c.key], [c.limit, c.windowSeconds * 1000]);
-  const results = (await pipeline.exec()) as [number, number, number, number][];
-  return results.map(([allowed, current, previous, nowMs], i) => {
-    const c = checks[i]!;
-    return decide({ allowed: allowed === 1, current, previous, nowMs }, c.limit, c.windowSeconds);
-  });
+  const replies = (await pipeline.exec()) as WindowReply[];
+  return replies.map((reply, i) => decisionOf(reply, checks[i]!.limit, checks[i]!.windowSeconds));
 }
 
 /** Pure: turns the window counts into the numbers the RateLimit-* headers carry. */

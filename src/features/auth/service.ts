@@ -3,7 +3,7 @@ import type { Deps } from "../../deps";
 import { tokenSettings } from "../../http/auth";
 import type { Viewer } from "../../http/context";
 import { ApiError } from "../../http/errors";
-import { rateLimitHeaders } from "../../http/ratelimit";
+import { rateLimited } from "../../http/ratelimit";
 import { randomToken, sha256Hex } from "../../platform/crypto";
 import { newObjectId, ObjectId } from "../../platform/ids";
 import { DuplicateKeyError } from "../../platform/mongo/client";
@@ -48,9 +48,7 @@ async function enforceLimits(deps: Deps, checks: { key: string; limit: number; w
   const decisions = await checkSlidingWindows(deps.redis, checks);
   const denied = decisions.find((d) => !d.allowed);
   if (denied) {
-    throw new ApiError("rate_limited", `Too many attempts. Retry in ${denied.retryAfterSeconds} s.`, {
-      headers: { ...rateLimitHeaders(denied), "Retry-After": String(denied.retryAfterSeconds) },
-    });
+    throw rateLimited(denied, "attempts");
   }
 }
 

@@ -2,7 +2,7 @@ import type { Deps } from "../../deps";
 import type { Viewer } from "../../http/context";
 import { ApiError } from "../../http/errors";
 import { decodeCursor, encodeCursor } from "../../http/pagination";
-import { rateLimitHeaders } from "../../http/ratelimit";
+import { rateLimited } from "../../http/ratelimit";
 import { newObjectId, ObjectId } from "../../platform/ids";
 import { DuplicateKeyError } from "../../platform/mongo/client";
 import { checkSlidingWindow } from "../../platform/ratelimit";
@@ -43,9 +43,7 @@ export async function createReport(deps: Deps, viewer: Viewer, body: CreateRepor
     ),
   ]);
   if (!decision.allowed) {
-    throw new ApiError("rate_limited", `Too many reports. Retry in ${decision.retryAfterSeconds} s.`, {
-      headers: { ...rateLimitHeaders(decision), "Retry-After": String(decision.retryAfterSeconds) },
-    });
+    throw rateLimited(decision, "reports");
   }
   if (!reporter) throw ApiError.notFound("Account not found.");
   if (target.userId.equals(me)) throw ApiError.forbidden("You cannot report yourself or your own content.");
