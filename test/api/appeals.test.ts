@@ -182,7 +182,7 @@ describe("appeals", () => {
   });
 
   it("GET /v1/me/moderation lists actions on the caller's content with the appeal deadline", async () => {
-    const { author, post, removed } = await removedPost(moderator);
+    const { author, removed } = await removedPost(moderator);
     const res = await mine(author!);
     expect(res.status).toBe(200);
     const item = res.body.items.find((i) => i.id === removed.body.id);

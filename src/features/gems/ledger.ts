@@ -5,8 +5,8 @@ import { DuplicateKeyError } from "../../platform/mongo/client";
 import { countsOnLeaderboard, recordEarnings } from "../leaderboards/service";
 import type { GemTransactionDoc, TransactionSource, TransactionType, UserEffect } from "./schema";
 
-/** How many applied entry ids a user keeps to make re-applying an entry a no-op. */
-const APPLIED_MEMORY = 200;
+/** How many applied entry ids a user keeps to make re-applying an entry a no-op (settlement uses it too). */
+export const APPLIED_MEMORY = 200;
 
 export interface GemMovement {
   userId: ObjectId;

@@ -4,20 +4,20 @@ import { decodeCursor, encodeCursor } from "../../http/pagination";
 import { utcDay } from "../../platform/clock";
 import { ObjectId } from "../../platform/ids";
 import { notify } from "../notifications/service";
+import { activeReferralBonus } from "../users/schema";
 import { loadSelf } from "../users/service";
 import { moveGems } from "./ledger";
 import { type GemTransaction, type TransactionType, toGemTransaction } from "./schema";
 
 export async function gemBalance(deps: Deps, viewer: Viewer) {
   const user = await loadSelf(deps, viewer);
-  const expires = user.referralBonusExpiresAt;
-  const active = expires !== null && expires !== undefined && expires > deps.clock.now();
+  const bonusUntil = activeReferralBonus(user, deps.clock.now());
   return {
     balance: user.gemBalance ?? 0,
     totalEarned: user.totalGemsEarned ?? 0,
     totalSpent: user.totalGemsSpent ?? 0,
-    multiplier: active ? deps.config.gems.referralMultiplier : 1,
-    multiplierExpiresAt: active ? expires.toISOString() : null,
+    multiplier: bonusUntil ? deps.config.gems.referralMultiplier : 1,
+    multiplierExpiresAt: bonusUntil?.toISOString() ?? null,
   };
 }
 

@@ -5,9 +5,8 @@ import { newObjectId, newUuid, type ObjectId } from "../../platform/ids";
 import { DuplicateKeyError } from "../../platform/mongo/client";
 import { recordEarnings } from "../leaderboards/service";
 import { notifyEach } from "../notifications/service";
+import { APPLIED_MEMORY } from "./ledger";
 import type { GemTransactionDoc } from "./schema";
-
-const APPLIED_MEMORY = 200;
 
 /** Which votes pay: unsettled, not flagged, not from a shadow-banned voter, older than the settlement delay. */
 function payableVotes(cutoff: Date): Record<string, unknown> {

@@ -19,6 +19,14 @@ export const LEADERBOARD_SOURCES: readonly TransactionSource[] = [
   "trending_bonus",
 ];
 
+/** The ledger entries that count, as a query: `countsOnLeaderboard` for the rebuild and the repair. */
+const COUNTED_EARNINGS = {
+  status: "applied",
+  type: "earn",
+  source: { $in: [...LEADERBOARD_SOURCES] },
+  amount: { $gt: 0 },
+} as const;
+
 export function countsOnLeaderboard(entry: { type: TransactionType; source: TransactionSource; amount: number }) {
   return entry.type === "earn" && entry.amount > 0 && LEADERBOARD_SOURCES.includes(entry.source);
 }
@@ -102,10 +110,7 @@ export async function restoreRecentEarnings(deps: Deps): Promise<number> {
   const now = deps.clock.now();
   const todayStart = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate());
   const filter: Record<string, unknown> = {
-    status: "applied",
-    type: "earn",
-    source: { $in: [...LEADERBOARD_SOURCES] },
-    amount: { $gt: 0 },
+    ...COUNTED_EARNINGS,
     createdAt: { $gte: new Date(Math.max(todayStart, now.getTime() - REPAIR_WINDOW_MS)) },
   };
   let restored = 0;
@@ -208,12 +213,7 @@ export async function rebuildLeaderboards(ctx: JobContext): Promise<JobReport> {
 }
 
 async function ledgerScores(deps: Deps, w: PeriodWindow): Promise<{ id: string; score: number }[]> {
-  const match: Record<string, unknown> = {
-    status: "applied",
-    type: "earn",
-    source: { $in: [...LEADERBOARD_SOURCES] },
-    amount: { $gt: 0 },
-  };
+  const match: Record<string, unknown> = { ...COUNTED_EARNINGS };
   if (w.start && w.end) match.createdAt = { $gte: w.start, $lt: w.end };
   const sums = await deps.db.gemTransactions.aggregate<{ _id: ObjectId; score: number }>([
     { $match: match },

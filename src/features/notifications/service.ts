@@ -253,7 +253,7 @@ async function record(deps: Deps, event: NotificationEvent | { actor: ObjectId |
   }));
 
   if (ops.length === 1 && ops[0]) {
-    const doc = await upsertGroup(deps, ops[0], windowStart, now);
+    const doc = await upsertGroup(deps, ops[0], windowStart);
     // A repeat by an actor already counted leaves the group untouched: no listener call.
     if (doc && doc.updatedAt.getTime() === now.getTime()) await emit(deps, [doc]);
     return;
@@ -287,7 +287,7 @@ const GROUP_ATTEMPTS = 3;
  * partial index), so two first events at the same instant can't open two groups: the loser's upsert hits the
  * index and retries into the winner's group. A group that aged out of the window is closed on the way.
  */
-async function upsertGroup(deps: Deps, op: GroupOp, windowStart: Date, now: Date) {
+async function upsertGroup(deps: Deps, op: GroupOp, windowStart: Date) {
   for (let attempt = 1; ; attempt++) {
     try {
       return await deps.db.notifications.findOneAndUpdate(op.filter, op.update, {
@@ -298,7 +298,7 @@ async function upsertGroup(deps: Deps, op: GroupOp, windowStart: Date, now: Date
       });
     } catch (error) {
       if (!(error instanceof DuplicateKeyError) || attempt >= GROUP_ATTEMPTS) throw error;
-      await closeStaleGroups(deps, [op], windowStart, now);
+      await closeStaleGroups(deps, [op], windowStart);
     }
   }
 }
@@ -316,14 +316,14 @@ async function upsertGroups(deps: Deps, ops: GroupOp[], windowStart: Date): Prom
     } catch (error) {
       if (!(error instanceof DuplicateKeyError) || attempt >= GROUP_ATTEMPTS) throw error;
       const failed = error.writeErrors.flatMap((w) => (pending[w.index] ? [pending[w.index]!] : []));
-      await closeStaleGroups(deps, failed, windowStart, deps.clock.now());
+      await closeStaleGroups(deps, failed, windowStart);
       pending = failed;
     }
   }
 }
 
 /** Closes groups of these recipients and keys that are still marked open but older than the window. */
-async function closeStaleGroups(deps: Deps, ops: GroupOp[], windowStart: Date, now: Date): Promise<void> {
+async function closeStaleGroups(deps: Deps, ops: GroupOp[], windowStart: Date): Promise<void> {
   if (ops.length === 0) return;
   await deps.db.notifications.updateMany(
     {
@@ -335,7 +335,7 @@ async function closeStaleGroups(deps: Deps, ops: GroupOp[], windowStart: Date, n
       openGroup: true,
       createdAt: { $lt: windowStart },
     },
-    { $unset: { openGroup: "" }, $set: { closedAt: now } },
+    { $unset: { openGroup: "" }, $set: { closedAt: deps.clock.now() } },
   );
 }
 

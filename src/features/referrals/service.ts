@@ -6,7 +6,7 @@ import { utcDay } from "../../platform/clock";
 import { ObjectId } from "../../platform/ids";
 import { moveGems } from "../gems/ledger";
 import { notify } from "../notifications/service";
-import { isBanned, toPublicUser, type UserDoc } from "../users/schema";
+import { activeReferralBonus, isBanned, toPublicUser, type UserDoc } from "../users/schema";
 import { loadSelf } from "../users/service";
 import type { ReferralDoc, ReferralItem, ReferralSummary, RejectionReason } from "./schema";
 
@@ -94,7 +94,7 @@ export async function validateReferral(
  * the referral so a retry or the reconciliation job can never pay twice.
  */
 export async function payReferral(deps: Deps, referral: ReferralDoc): Promise<void> {
-  const expires = referral.bonusExpiresAt ?? new Date(deps.clock.now().getTime());
+  const expires = referral.bonusExpiresAt ?? deps.clock.now();
   const effect = { $max: { referralBonusExpiresAt: expires }, $inc: { referralCount: 1 } };
   let entryId: ObjectId | null = null;
   if (referral.bonusGemsAwarded > 0) {
@@ -208,12 +208,11 @@ export async function myReferrals(
     createdAt: r.createdAt.toISOString(),
     validatedAt: r.validatedAt?.toISOString() ?? null,
   }));
-  const expires = user.referralBonusExpiresAt;
   const last = page.at(-1);
   return {
     code: user.referralCode,
     referralCount: user.referralCount ?? 0,
-    bonusActiveUntil: expires && expires > deps.clock.now() ? expires.toISOString() : null,
+    bonusActiveUntil: activeReferralBonus(user, deps.clock.now())?.toISOString() ?? null,
     items,
     nextCursor: docs.length > query.limit && last ? encodeCursor({ id: last._id.toHexString() }) : null,
   };

@@ -170,6 +170,12 @@ export function toPublicUser(u: UserDoc): PublicUser {
   };
 }
 
+/** The end of the user's referral bonus window while it is open, else null. */
+export function activeReferralBonus(u: Pick<UserDoc, "referralBonusExpiresAt">, now: Date): Date | null {
+  const until = u.referralBonusExpiresAt;
+  return until && until > now ? until : null;
+}
+
 /** Banned now: `bannedAt` set and no `banExpiresAt`, or one still in the future (a timed ban lifts itself). */
 export function isBanned(u: Pick<UserDoc, "bannedAt" | "banExpiresAt">, now: Date): boolean {
   if (!u.bannedAt) return false;
