@@ -1,5 +1,4 @@
 import type { Context, MiddlewareHandler } from "hono";
-import { decodeJwt } from "jose";
 import type { Deps } from "../deps";
 import { StoreUnavailableError } from "../platform/errors";
 import { type AccessClaims, verifyAccessToken } from "../platform/tokens";
@@ -29,28 +28,32 @@ export function bearerToken(header: string | undefined): string | null {
   return /^Bearer\s+(\S+)\s*$/i.exec(header ?? "")?.[1] ?? null;
 }
 
-async function viewerFrom(c: Context<AppEnv>): Promise<Viewer | null | undefined> {
+/** The caller and when their token was issued; undefined without a token, null for an invalid one. */
+async function authenticate(c: Context<AppEnv>): Promise<{ viewer: Viewer; issuedAt: number } | null | undefined> {
   const header = c.req.header("authorization");
   if (!header) return undefined;
   const token = bearerToken(header);
   if (!token) return null;
   const claims = await verifyAccessToken(token, tokenSettings(c.var.deps));
-  return claims ? toViewer(claims) : null;
+  const viewer = claims ? toViewer(claims) : null;
+  return claims && viewer ? { viewer, issuedAt: claims.iat } : null;
 }
 
 /**
  * Requires a valid access token (signature, `alg`, `iss`, `aud`, `exp`) that was not cut off by a ban.
  * A ban writes `session:{userId}` (the cut-off second, kept for one token lifetime); tokens issued before it
- * get 401 at once. That is one Redis GET per request on these routes; other revocations (logout, password
- * reset) end access tokens within their lifetime (ACCESS_TOKEN_TTL_SECONDS) and refresh tokens at once.
+ * get 401 at once. The marker is read with the rate limit (see `apiRateLimit`), so the check usually costs no
+ * round trip; other revocations (logout, password reset) end access tokens within their lifetime
+ * (ACCESS_TOKEN_TTL_SECONDS) and refresh tokens at once.
  * `allowBanned` skips the cut-off (appeals: a banned user may still contest the ban with the token they hold).
  */
 export function requireAuth(options: { allowBanned?: boolean } = {}): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
-    const viewer = await viewerFrom(c);
-    if (!viewer) throw ApiError.unauthorized();
+    const caller = await authenticate(c);
+    if (!caller) throw ApiError.unauthorized();
+    const { viewer, issuedAt } = caller;
     const prefetched = c.var.sessionCutoff?.userId === viewer.id ? c.var.sessionCutoff : undefined;
-    if (!options.allowBanned && (await cutOff(c.var.deps, viewer, c.req.header("authorization"), prefetched))) {
+    if (!options.allowBanned && (await cutOff(c.var.deps, viewer, issuedAt, prefetched))) {
       throw ApiError.unauthorized("This session has ended. Please sign in again.");
     }
     c.set("viewer", viewer);
@@ -66,7 +69,7 @@ export function requireAuth(options: { allowBanned?: boolean } = {}): Middleware
 async function cutOff(
   deps: Deps,
   viewer: Viewer,
-  header: string | undefined,
+  issuedAt: number,
   prefetched: { value: number | string | null } | undefined,
 ): Promise<boolean> {
   let cutoff: number | string | null;
@@ -81,17 +84,15 @@ async function cutOff(
     return false;
   }
   if (cutoff === null || cutoff === undefined) return false;
-  const token = bearerToken(header);
-  const iat = token ? decodeJwt(token).iat : undefined;
-  return typeof iat !== "number" || iat < Number(cutoff);
+  return issuedAt < Number(cutoff);
 }
 
 /** Sets the viewer when a valid token is present; a present but invalid token is still a 401. */
 export function optionalAuth(): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
-    const viewer = await viewerFrom(c);
-    if (viewer === null) throw ApiError.unauthorized();
-    c.set("viewer", viewer);
+    const caller = await authenticate(c);
+    if (caller === null) throw ApiError.unauthorized();
+    c.set("viewer", caller?.viewer);
     await next();
   };
 }

@@ -35,7 +35,10 @@ export async function signAccessToken(claims: AccessClaims, settings: TokenSetti
 }
 
 /** Returns the claims of a valid token, or null for anything else (bad signature, expired, wrong aud/iss). */
-export async function verifyAccessToken(token: string, settings: TokenSettings): Promise<AccessClaims | null> {
+/** Verified claims, with `iat` (seconds), which a ban's cut-off is compared with. */
+export type VerifiedAccessClaims = AccessClaims & { iat: number };
+
+export async function verifyAccessToken(token: string, settings: TokenSettings): Promise<VerifiedAccessClaims | null> {
   try {
     const { payload } = await jwtVerify(token, encoder.encode(settings.secret), {
       algorithms: [ALGORITHM],
@@ -43,11 +46,12 @@ export async function verifyAccessToken(token: string, settings: TokenSettings):
       audience: settings.audience,
       requiredClaims: ["sub", "exp", "iat"],
     });
-    const { sub, sid, role, tier } = payload as Record<string, unknown>;
+    const { sub, sid, role, tier, iat } = payload as Record<string, unknown>;
     if (typeof sub !== "string" || typeof sid !== "string" || typeof role !== "string" || typeof tier !== "string") {
       return null;
     }
-    return { sub, sid, role, tier };
+    if (typeof iat !== "number") return null;
+    return { sub, sid, role, tier, iat };
   } catch (error) {
     if (error instanceof errors.JOSEError) return null;
     throw error;
