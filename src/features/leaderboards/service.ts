@@ -2,7 +2,7 @@ import type { Deps } from "../../deps";
 import type { Viewer } from "../../http/context";
 import type { JobContext, JobReport } from "../../jobs/types";
 import { utcDay } from "../../platform/clock";
-import { type ObjectId, ObjectId as Oid } from "../../platform/ids";
+import { ObjectId } from "../../platform/ids";
 import type { TransactionSource, TransactionType } from "../gems/schema";
 import { type PublicUser, toPublicUser, type UserDoc } from "../users/schema";
 import { currentWindows, type LeaderboardPeriod, type PeriodWindow, periodWindow } from "./periods";
@@ -74,7 +74,9 @@ export async function recordEarnings(deps: Deps, earnings: Earning[]): Promise<n
     const byDay = new Map<string, Earning[]>();
     for (const e of counted) {
       const day = utcDay(e.createdAt);
-      byDay.set(day, [...(byDay.get(day) ?? []), e]);
+      const group = byDay.get(day);
+      if (group) group.push(e);
+      else byDay.set(day, [e]);
     }
     const pipeline = deps.redis.pipeline();
     for (const [day, entries] of byDay) {
@@ -172,7 +174,12 @@ export async function leaderboard(
   for (let i = 0; i + 1 < flat.length; i += 2) top.push({ id: String(flat[i]), score: Number(flat[i + 1]) });
   const people = top.length
     ? await deps.db.users.find(
-        { _id: { $in: top.map((t) => new Oid(t.id)) }, deletedAt: null, bannedAt: null, shadowBanned: { $ne: true } },
+        {
+          _id: { $in: top.map((t) => new ObjectId(t.id)) },
+          deletedAt: null,
+          bannedAt: null,
+          shadowBanned: { $ne: true },
+        },
         { limit: top.length },
       )
     : [];

@@ -194,7 +194,9 @@ export async function reportQueue(
   const byTarget = new Map<string, QueueReport[]>();
   for (const r of reports) {
     const key = r.targetId.toHexString();
-    byTarget.set(key, [...(byTarget.get(key) ?? []), toQueueReport(r)]);
+    const group = byTarget.get(key);
+    if (group) group.push(toQueueReport(r));
+    else byTarget.set(key, [toQueueReport(r)]);
   }
   const items = page.map((g) => ({
     targetType: g.targetType,
