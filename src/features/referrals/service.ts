@@ -17,9 +17,9 @@ export type ReferralOutcome = "validated" | "rejected" | "capped" | "not_applica
 /**
  * Called when a referred user does something that shows they are real (their first post, a check-in on a
  * later day than signup). Validates their referral once: anti-abuse checks first (OWASP API6 "referral
- * farming": the two accounts may share no device and no IP hash, and a referrer gets at most a daily cap of
- * validations), then a conditional update that only one caller can win, then the referrer's bonus and their
- * 2× window (`referralBonusExpiresAt`), applied by the ledger in the same update as the gems.
+ * farming": the two accounts may share no device and no IP hash), then a conditional update that only one
+ * caller can win, then the referrer's daily cap, then the referrer's bonus and their 2× window
+ * (`referralBonusExpiresAt`), applied by the ledger in the same update as the gems.
  */
 export async function validateReferral(
   deps: Deps,
@@ -96,7 +96,7 @@ export async function validateReferral(
 export async function payReferral(deps: Deps, referral: ReferralDoc): Promise<void> {
   const expires = referral.bonusExpiresAt ?? deps.clock.now();
   const effect = { $max: { referralBonusExpiresAt: expires }, $inc: { referralCount: 1 } };
-  let entryId: ObjectId | null = null;
+  let entryId: ObjectId;
   if (referral.bonusGemsAwarded > 0) {
     const { entry, replayed } = await moveGems(deps, {
       userId: referral.referrerId,
