@@ -7,7 +7,9 @@ import { methodNotAllowed } from "hono/method-not-allowed";
 import { requestId } from "hono/request-id";
 import type { Deps } from "./deps";
 import { analyticsRoutes } from "./features/analytics/routes";
+import { auditRoutes } from "./features/audit/routes";
 import { authRoutes } from "./features/auth/routes";
+import { checkinRoutes } from "./features/checkin/routes";
 import { commentsRoutes } from "./features/comments/routes";
 import { feedsRoutes } from "./features/feeds/routes";
 import { flagsRoutes } from "./features/flags/routes";
@@ -15,11 +17,11 @@ import { followsRoutes } from "./features/follows/routes";
 import { gemsRoutes } from "./features/gems/routes";
 import { generationsRoutes } from "./features/generations/routes";
 import { healthRoutes } from "./features/health/routes";
-import { jobsRoutes } from "./features/jobs/routes";
 import { leaderboardsRoutes } from "./features/leaderboards/routes";
 import { moderationRoutes } from "./features/moderation/routes";
 import { notificationsRoutes } from "./features/notifications/routes";
 import { postsRoutes } from "./features/posts/routes";
+import { privacyRoutes } from "./features/privacy/routes";
 import { referralsRoutes } from "./features/referrals/routes";
 import { usersRoutes } from "./features/users/routes";
 import { votesRoutes } from "./features/votes/routes";
@@ -28,8 +30,9 @@ import type { AppEnv } from "./http/context";
 import { problemResponse, toProblemResponse } from "./http/errors";
 import { requestLogging } from "./http/logging";
 import { apiRateLimit } from "./http/ratelimit";
+import { jobsRoutes } from "./scheduler/admin/routes";
 
-const MAX_BODY_BYTES = 1024 * 1024;
+/** Used only when the configuration itself could not be loaded (no Deps to read it from). */
 const DEFAULT_RETRY_AFTER_SECONDS = 5;
 
 /** Builds the HTTP app; `depsFor` returns the isolate's Deps for a request's bindings (throws on bad config). */
@@ -63,20 +66,21 @@ export function createApp(depsFor: (env: Record<string, unknown>) => Deps): Open
   );
   app.use(methodNotAllowed({ app, onMethodNotAllowed: methodNotAllowedProblem }));
   app.use(apiRateLimit());
-  app.use(
-    "/v1/*",
-    bodyLimit({
-      maxSize: MAX_BODY_BYTES,
-      onError: (c) =>
-        problemResponse(c, "payload_too_large", `The request body must not exceed ${MAX_BODY_BYTES} bytes.`),
-    }),
-  );
+  app.use("/v1/*", async (c, next) => {
+    const maxSize = c.var.deps.config.http.maxBodyBytes;
+    return bodyLimit({
+      maxSize,
+      onError: (c) => problemResponse(c, "payload_too_large", `The request body must not exceed ${maxSize} bytes.`),
+    })(c, next);
+  });
 
   app.route("/", healthRoutes);
   app.route("/", analyticsRoutes);
   app.route("/", jobsRoutes);
   app.route("/", authRoutes);
   app.route("/", usersRoutes);
+  app.route("/", checkinRoutes);
+  app.route("/", privacyRoutes);
   app.route("/", followsRoutes);
   app.route("/", generationsRoutes);
   app.route("/", postsRoutes);
@@ -87,6 +91,7 @@ export function createApp(depsFor: (env: Record<string, unknown>) => Deps): Open
   app.route("/", flagsRoutes);
   app.route("/", gemsRoutes);
   app.route("/", moderationRoutes);
+  app.route("/", auditRoutes);
   app.route("/", leaderboardsRoutes);
   app.route("/", referralsRoutes);
 
@@ -103,8 +108,9 @@ export function createApp(depsFor: (env: Record<string, unknown>) => Deps): Open
       version: "1.0.0",
       description:
         "The edge API behind Circle. Errors are application/problem+json (RFC 9457) with a `code` from a fixed " +
-        "list and a `requestId`; every response carries `X-Request-Id`; rate-limited responses carry " +
-        "`RateLimit-Limit`, `RateLimit-Remaining`, `RateLimit-Reset`, and 429/503 carry `Retry-After`.",
+        "list, a `requestId` and, where a code has several causes, a stable `reason` (extension member); every " +
+        "response carries `X-Request-Id`; rate-limited responses carry `RateLimit-Limit`, `RateLimit-Remaining`, " +
+        "`RateLimit-Reset`, and 429/503 carry `Retry-After`. Operations that need a role list it in `x-roles`.",
     },
   });
   app.get("/docs", swaggerUI({ url: "/openapi.json" }));

@@ -1,34 +1,60 @@
 import { z } from "zod";
+import { REFERRAL_TRIGGERS, type ReferralTrigger } from "./db/documents/referrals";
 
 /**
- * Every setting and tunable of the API, parsed once per isolate from the environment (Worker bindings,
+ * Every setting and tunable of the API, defined once: each leaf names its environment variable, its schema
+ * (type, bounds, default) and what it is for. The `Config` type is inferred from this tree, README's table is
+ * printed from it (`npm run config:table`), and `loadConfig` reads it from the environment (Worker bindings,
  * Deno.env, or process.env in scripts). A missing or malformed setting fails with a message naming it.
  */
 
+interface Setting<S extends z.ZodType> {
+  env: string;
+  schema: S;
+  doc: string;
+  secret: boolean;
+}
+
+const setting = <S extends z.ZodType>(env: string, schema: S, doc: string): Setting<S> => ({
+  env,
+  schema,
+  doc,
+  secret: false,
+});
+const secret = <S extends z.ZodType>(env: string, schema: S, doc: string): Setting<S> => ({
+  env,
+  schema,
+  doc,
+  secret: true,
+});
+
 const bool = z.union([z.boolean(), z.enum(["true", "false", "1", "0"]).transform((v) => v === "true" || v === "1")]);
 const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max);
+const num = (min: number, max = Number.MAX_VALUE) => z.coerce.number().min(min).max(max);
 const list = z.string().transform((v) =>
   v
     .split(",")
     .map((s) => s.trim())
     .filter(Boolean),
 );
+const url = z.url();
+const withoutTrailingSlash = z.url().transform((v) => v.replace(/\/+$/, ""));
 
-// Store and gifts: the catalog's shape. Prices are in gems; SKUs are stable ids clients send back.
+// The shop: the catalog's shape. Prices are in gems; SKUs are stable ids clients send back.
 const Sku = z.string().regex(/^[a-z0-9][a-z0-9_.-]{0,63}$/, "lowercase letters, digits, '_', '.', '-'");
-const StoreItemBase = { sku: Sku, price: int(1, 1_000_000), title: z.string().min(1).max(80) };
-const StoreItemConfig = z.discriminatedUnion("kind", [
-  z.object({ ...StoreItemBase, kind: z.literal("model_unlock"), model: z.string().min(1) }).strict(),
-  z.object({ ...StoreItemBase, kind: z.literal("ad_free_pass"), days: int(1, 366) }).strict(),
-  z.object({ ...StoreItemBase, kind: z.literal("cosmetic"), theme: z.string().min(1).max(40) }).strict(),
-  z.object({ ...StoreItemBase, kind: z.literal("gift_card"), value: int(1, 1_000_000) }).strict(),
+const ShopItemBase = { sku: Sku, price: int(1, 1_000_000), title: z.string().min(1).max(80) };
+const ShopItemConfig = z.discriminatedUnion("kind", [
+  z.object({ ...ShopItemBase, kind: z.literal("model_unlock"), model: z.string().min(1) }).strict(),
+  z.object({ ...ShopItemBase, kind: z.literal("ad_free_pass"), days: int(1, 366) }).strict(),
+  z.object({ ...ShopItemBase, kind: z.literal("cosmetic"), theme: z.string().min(1).max(40) }).strict(),
+  z.object({ ...ShopItemBase, kind: z.literal("gift_card"), value: int(1, 1_000_000) }).strict(),
 ]);
-const StoreCatalogConfig = z
-  .array(StoreItemConfig)
+const ShopCatalogConfig = z
+  .array(ShopItemConfig)
   .refine((items) => new Set(items.map((i) => i.sku)).size === items.length, "SKUs must be unique");
-export type StoreItemConfig = z.output<typeof StoreItemConfig>;
+export type ShopItemConfig = z.output<typeof ShopItemConfig>;
 
-const DEFAULT_STORE_CATALOG: StoreItemConfig[] = [
+const DEFAULT_SHOP_CATALOG: ShopItemConfig[] = [
   { sku: "model.flux", kind: "model_unlock", price: 500, title: "Unlock Flux", model: "flux" },
   { sku: "model.midjourney", kind: "model_unlock", price: 1_000, title: "Unlock Midjourney", model: "midjourney" },
   { sku: "ad_free.7d", kind: "ad_free_pass", price: 100, title: "Ad-free for 7 days", days: 7 },
@@ -39,515 +65,635 @@ const DEFAULT_STORE_CATALOG: StoreItemConfig[] = [
   { sku: "gift_card.100", kind: "gift_card", price: 110, title: "Gift card: 100 gems", value: 100 },
 ];
 
-const EnvSchema = z.object({
-  ENVIRONMENT: z.enum(["development", "test", "production"]).default("development"),
-  LOG_LEVEL: z.enum(["debug", "info", "warn", "error"]).default("info"),
-  PUBLIC_BASE_URL: z.url().default("http://127.0.0.1:8787"),
-
-  // Stores
-  UPSTASH_REDIS_REST_URL: z.url(),
-  UPSTASH_REDIS_REST_TOKEN: z.string().min(1),
-  DATA_API_URL: z.url(),
-  DATA_API_KEY: z.string().min(1),
-  DATA_API_DATA_SOURCE: z.string().min(1).default("circle"),
-  MONGO_DATABASE: z.string().min(1).default("circle"),
-  CLICKHOUSE_URL: z.url(),
-  CLICKHOUSE_USER: z.string().min(1).default("default"),
-  CLICKHOUSE_PASSWORD: z.string().default(""),
-  CLICKHOUSE_DATABASE: z.string().min(1).default("default"),
-  STORE_TIMEOUT_MS: int(100, 60_000).default(5_000),
-  DATA_API_READ_RETRIES: int(0, 5).default(2),
-  HEALTH_CHECK_TIMEOUT_MS: int(100, 10_000).default(1_500),
-  STORE_UNAVAILABLE_RETRY_AFTER_SECONDS: int(1, 3_600).default(5),
-
-  // HTTP
-  CORS_ORIGINS: list.default(["*"]),
-  SERVER_TIMING: bool.default(true),
-  IP_HASH_SALT: z.string().min(16, "IP_HASH_SALT must be at least 16 characters"),
-
-  // Global per-IP rate limit (sliding window, rate:api:{ip})
-  RATE_LIMIT_API_MAX_REQUESTS: int(1).default(300),
-  RATE_LIMIT_API_WINDOW_SECONDS: int(1, 3_600).default(60),
-  RATE_LIMIT_FAIL_MODE: z.enum(["open", "closed"]).default("open"),
-
-  // Analytics
-  ANALYTICS_MAX_EVENT_AGE_HOURS: int(1, 24 * 30).default(168),
-  ANALYTICS_MAX_CLOCK_SKEW_SECONDS: int(0, 86_400).default(3_600),
-  ANALYTICS_FLUSH_BATCH_SIZE: int(1, 10_000).default(10_000),
-  ANALYTICS_DAU_MAX_RANGE_DAYS: int(1, 3_660).default(366),
-
-  // Identity
-  JWT_SECRET: z.string().min(32, "JWT_SECRET must be at least 32 characters"),
-  JWT_ISSUER: z.string().min(1).default("circle-api"),
-  JWT_AUDIENCE: z.string().min(1).default("circle-app"),
-  ACCESS_TOKEN_TTL_SECONDS: int(60, 3_600).default(900),
-  REFRESH_TOKEN_TTL_DAYS: int(1, 365).default(30),
-  PASSWORD_PBKDF2_ITERATIONS: int(10_000, 100_000).default(100_000),
-  EMAIL_VERIFICATION_TTL_HOURS: int(1, 24 * 14).default(48),
-  PASSWORD_RESET_TTL_MINUTES: int(5, 24 * 60).default(30),
-  ACCOUNT_DELETION_GRACE_DAYS: int(0, 365).default(30),
-  PROFILE_CACHE_TTL_SECONDS: int(1, 86_400).default(300),
-  OAUTH_GOOGLE_JWKS_URL: z.url().default("https://www.googleapis.com/oauth2/v3/certs"),
-  OAUTH_GOOGLE_ISSUERS: list.default(["https://accounts.google.com", "accounts.google.com"]),
-  OAUTH_GOOGLE_CLIENT_IDS: list.default([]),
-  OAUTH_APPLE_JWKS_URL: z.url().default("https://appleid.apple.com/auth/keys"),
-  OAUTH_APPLE_ISSUERS: list.default(["https://appleid.apple.com"]),
-  OAUTH_APPLE_CLIENT_IDS: list.default([]),
-  // Auth rate limits (sliding windows)
-  RATE_LIMIT_LOGIN_PER_IP: int(1).default(20),
-  RATE_LIMIT_LOGIN_PER_ACCOUNT: int(1).default(10),
-  RATE_LIMIT_LOGIN_WINDOW_SECONDS: int(1, 86_400).default(900),
-  RATE_LIMIT_SIGNUP_PER_IP: int(1).default(10),
-  RATE_LIMIT_SIGNUP_WINDOW_SECONDS: int(1, 86_400).default(3_600),
-  RATE_LIMIT_PASSWORD_FORGOT_PER_EMAIL: int(1).default(3),
-  RATE_LIMIT_PASSWORD_FORGOT_WINDOW_SECONDS: int(1, 86_400).default(3_600),
-
-  // Image generation
-  GPU_WORKER_TOKEN: z.string().min(24, "GPU_WORKER_TOKEN must be at least 24 characters"),
-  GENERATION_DAILY_QUOTA_FREE: int(0).default(10),
-  GENERATION_DAILY_QUOTA_PRO: int(0).default(100),
-  GENERATION_DAILY_QUOTA_PREMIUM: int(0).default(500),
-  GENERATION_PRIORITY_FREE: int(0, 1_000).default(1),
-  GENERATION_PRIORITY_PRO: int(0, 1_000).default(5),
-  GENERATION_PRIORITY_PREMIUM: int(0, 1_000).default(10),
-  GENERATION_MAX_ATTEMPTS: int(1, 20).default(3),
-  GENERATION_PROCESSING_TIMEOUT_SECONDS: int(10, 86_400).default(300),
-  GENERATION_MODELS: list.default(["sdxl-turbo", "flux", "midjourney"]),
-  GENERATION_DEFAULT_MODEL: z.string().min(1).default("sdxl-turbo"),
-
-  // Posts and votes
-  POST_BANNED_WORDS: list.default([]),
-  POST_NSFW_FLAG_THRESHOLD: z.coerce.number().min(0).max(1).default(0.8),
-  POST_MAX_TAGS: int(0, 50).default(10),
-  SHARE_BASE_URL: z.url().default("https://circle.example/p"),
-  VOTE_DAILY_QUOTA_FREE: int(0).default(50),
-  VOTE_DAILY_QUOTA_PRO: int(0).default(200),
-  VOTE_DAILY_QUOTA_PREMIUM: int(0).default(1_000),
-  VOTE_FRAUD_FLAG_THRESHOLD: z.coerce.number().min(0).max(1).default(0.7),
-  VOTE_FRAUD_ACCOUNTS_PER_IP: int(1).default(3),
-  VOTE_FRAUD_ACCOUNTS_PER_DEVICE: int(1).default(2),
-  POST_VOTES_COUNTER_TTL_SECONDS: int(60).default(86_400),
-
-  // Notifications
-  NOTIFICATION_AGGREGATION_WINDOW_HOURS: int(1, 24 * 30).default(12),
-  NOTIFICATION_NEW_ACCOUNT_DAYS: int(0, 365).default(7),
-
-  // Trust and safety (formulas in README, "Trust and safety")
-  MODERATION_REPORT_THRESHOLD: z.coerce.number().min(0.1).max(1_000).default(5),
-  MODERATION_NEW_ACCOUNT_DAYS: int(0, 365).default(7),
-  MODERATION_NEW_ACCOUNT_THRESHOLD_FACTOR: z.coerce.number().min(0.05).max(1).default(0.5),
-  MODERATION_ACCURACY_MIN_REPORTS: int(1, 1_000).default(5),
-  MODERATION_REPORTS_PER_WINDOW: int(1).default(30),
-  MODERATION_REPORT_WINDOW_SECONDS: int(1, 7 * 86_400).default(3_600),
-  MODERATION_APPEAL_WINDOW_DAYS: int(1, 365).default(20),
-  MODERATION_TRUST_PENALTY_ACTIONED: int(0, 100).default(10),
-  MODERATION_TRUST_BONUS_ACCURATE_REPORT: int(0, 100).default(2),
-  MODERATION_TRUST_PENALTY_DISMISSED_REPORT: int(0, 100).default(1),
-  MODERATION_TRUST_DAILY_GAIN: z.coerce.number().min(0).max(10).default(0.5),
-  MODERATION_TRUST_GAIN_CAP: int(0, 100).default(75),
-  MODERATION_TRUST_CLEAN_DAYS: int(0, 365).default(30),
-
-  // Gems
-  CHECKIN_REWARD_GEMS: int(0, 10_000).default(5),
-  STREAK_MILESTONE_BONUSES: z
-    .string()
-    .default("7:20,30:100,100:500")
-    .transform((v, ctx) => {
-      const pairs = v
-        .split(",")
-        .filter(Boolean)
-        .map((p) => p.split(":").map(Number));
-      if (pairs.some((p) => p.length !== 2 || !p.every((n) => Number.isInteger(n) && n > 0))) {
-        ctx.addIssue({ code: "custom", message: "expected day:gems pairs, e.g. 7:20,30:100" });
-        return z.NEVER;
+const jsonCatalog = z
+  .string()
+  .optional()
+  .transform((v, ctx) => {
+    if (v === undefined) return undefined; // the default, fitted to GENERATION_MODELS in loadConfig
+    let raw: unknown;
+    try {
+      raw = JSON.parse(v);
+    } catch {
+      ctx.addIssue({ code: "custom", message: "expected a JSON array of shop items" });
+      return z.NEVER;
+    }
+    const parsed = ShopCatalogConfig.safeParse(raw);
+    if (!parsed.success) {
+      for (const issue of parsed.error.issues) {
+        ctx.addIssue({ code: "custom", message: `${issue.path.join(".")}: ${issue.message}` });
       }
-      return new Map(pairs.map(([day, gems]) => [day!, gems!]));
-    }),
-  TRENDING_BONUS_GEMS: int(0, 10_000).default(25),
-  TRENDING_BONUS_TOP_POSTS: int(0, 100).default(10),
-  REFERRAL_BONUS_GEMS: int(0, 100_000).default(50),
-  REFERRAL_BONUS_WINDOW_HOURS: int(1, 24 * 30).default(24),
-  REFERRAL_VALIDATE_ON: z
-    .string()
-    .default("first_post,return_checkin")
-    .transform((v, ctx) => {
-      const triggers = v
-        .split(",")
-        .map((s) => s.trim())
-        .filter(Boolean);
-      const known = ["first_post", "return_checkin"];
-      if (triggers.length === 0 || triggers.some((t) => !known.includes(t))) {
-        ctx.addIssue({ code: "custom", message: `expected a list of ${known.join(", ")}` });
-        return z.NEVER;
-      }
-      return triggers as ReferralTrigger[];
-    }),
-  REFERRAL_DAILY_CAP: int(1, 10_000).default(10),
-  LEADERBOARD_RETAIN_HOURS: int(1, 24 * 30).default(24),
-  RECONCILE_LOOKBACK_HOURS: int(1, 24 * 90).default(48),
-  RECONCILE_PENDING_GRACE_SECONDS: int(10, 86_400).default(120),
+      return z.NEVER;
+    }
+    return parsed.data;
+  });
 
-  GEMS_PER_VOTE: int(1, 1_000).default(1),
-  REFERRAL_GEM_MULTIPLIER: int(1, 10).default(2),
-  SETTLEMENT_DELAY_SECONDS: int(0, 86_400).default(300),
-  SETTLEMENT_BATCH_VOTES: int(1, 20_000).default(5_000),
+const streakMilestones = z
+  .string()
+  .default("7:20,30:100,100:500")
+  .transform((v, ctx) => {
+    const pairs = v
+      .split(",")
+      .filter(Boolean)
+      .map((p) => p.split(":").map(Number));
+    if (pairs.some((p) => p.length !== 2 || !p.every((n) => Number.isInteger(n) && n > 0))) {
+      ctx.addIssue({ code: "custom", message: "expected day:gems pairs, e.g. 7:20,30:100" });
+      return z.NEVER;
+    }
+    return new Map(pairs.map(([day = 0, gems = 0]) => [day, gems]));
+  });
 
-  // Store and gifts
-  /** The store catalog as a JSON array of items (see StoreItemConfig); unset = DEFAULT_STORE_CATALOG. */
-  STORE_CATALOG: z
-    .string()
-    .optional()
-    .transform((v, ctx) => {
-      if (v === undefined) return undefined; // the default, fitted to GENERATION_MODELS in loadConfig
-      let raw: unknown;
-      try {
-        raw = JSON.parse(v);
-      } catch {
-        ctx.addIssue({ code: "custom", message: "expected a JSON array of store items" });
-        return z.NEVER;
-      }
-      const parsed = StoreCatalogConfig.safeParse(raw);
-      if (!parsed.success) {
-        for (const issue of parsed.error.issues) {
-          ctx.addIssue({ code: "custom", message: `${issue.path.join(".")}: ${issue.message}` });
-        }
-        return z.NEVER;
-      }
-      return parsed.data;
-    }),
-  GIFT_PLATFORM_FEE_PERCENT: z.coerce.number().min(0).max(99.99).default(10),
-  GIFT_MIN_GEMS: int(1, 1_000_000).default(10),
-  GIFT_MAX_GEMS: int(1, 1_000_000).default(10_000),
-  IDEMPOTENCY_TTL_SECONDS: int(60, 7 * 86_400).default(86_400),
-  IDEMPOTENCY_IN_FLIGHT_TTL_SECONDS: int(5, 3_600).default(60),
+const referralTriggers = z
+  .string()
+  .default("first_post,return_checkin")
+  .transform((v, ctx) => {
+    const triggers = v
+      .split(",")
+      .map((s) => s.trim())
+      .filter(Boolean);
+    if (triggers.length === 0 || triggers.some((t) => !(REFERRAL_TRIGGERS as readonly string[]).includes(t))) {
+      ctx.addIssue({ code: "custom", message: `expected a list of ${REFERRAL_TRIGGERS.join(", ")}` });
+      return z.NEVER;
+    }
+    return triggers as ReferralTrigger[];
+  });
 
-  // Ranking (see src/features/ranking/scores.ts and README)
-  RANK_WEIGHT_VOTE: z.coerce.number().min(0).default(1),
-  RANK_WEIGHT_COMMENT: z.coerce.number().min(0).default(2),
-  RANK_WEIGHT_SHARE: z.coerce.number().min(0).default(3),
-  RANK_WEIGHT_VIEW: z.coerce.number().min(0).default(0.05),
-  RANK_TRENDING_GRAVITY: z.coerce.number().min(0.1).max(5).default(1.5),
-  RANK_TRENDING_AGE_OFFSET_HOURS: z.coerce.number().min(0).max(48).default(2),
-  RANK_HOT_CONFIDENCE_Z: z.coerce.number().min(0.1).max(5).default(1.96),
-
-  // Jobs
-  JOB_TIME_BUDGET_MS: int(1_000, 15 * 60_000).default(25_000),
-  JOB_LEASE_SECONDS: int(10, 3_600).default(120),
+const oauthProvider = (name: "GOOGLE" | "APPLE", jwks: string, issuers: string[]) => ({
+  jwksUrl: setting(`OAUTH_${name}_JWKS_URL`, url.default(jwks), "the provider's JWKS"),
+  issuers: setting(`OAUTH_${name}_ISSUERS`, list.default(issuers), "accepted `iss` values"),
+  audiences: setting(
+    `OAUTH_${name}_CLIENT_IDS`,
+    list.default([]),
+    "our client ids (the accepted `aud`); sign-in is off until set",
+  ),
 });
 
-export type Env = z.input<typeof EnvSchema>;
-type ParsedEnv = z.output<typeof EnvSchema>;
+const perTier = (prefix: string, bounds: [number, number], defaults: [number, number, number], doc: string) => ({
+  free: setting(`${prefix}_FREE`, int(...bounds).default(defaults[0]), `${doc} (free tier)`),
+  pro: setting(`${prefix}_PRO`, int(...bounds).default(defaults[1]), `${doc} (pro tier)`),
+  premium: setting(`${prefix}_PREMIUM`, int(...bounds).default(defaults[2]), `${doc} (premium tier)`),
+});
 
-export interface Config {
-  environment: ParsedEnv["ENVIRONMENT"];
-  logLevel: ParsedEnv["LOG_LEVEL"];
-  publicBaseUrl: string;
-  redis: { url: string; token: string };
-  dataApi: { url: string; apiKey: string; dataSource: string; database: string; readRetries: number };
-  clickhouse: { url: string; user: string; password: string; database: string };
-  storeTimeoutMs: number;
-  healthCheckTimeoutMs: number;
-  unavailableRetryAfterSeconds: number;
-  http: { corsOrigins: string[]; serverTiming: boolean; ipHashSalt: string };
-  rateLimit: { api: { maxRequests: number; windowSeconds: number }; failMode: "open" | "closed" };
+/** The whole configuration: a tree whose leaves are settings. */
+export const configSpec = {
+  environment: setting(
+    "ENVIRONMENT",
+    z.enum(["development", "test", "production"]).default("development"),
+    "`development`, `test` or `production`",
+  ),
+  logLevel: setting("LOG_LEVEL", z.enum(["debug", "info", "warn", "error"]).default("info"), "log threshold"),
+
+  redis: {
+    url: setting("UPSTASH_REDIS_REST_URL", url, "Upstash REST endpoint"),
+    token: secret("UPSTASH_REDIS_REST_TOKEN", z.string().min(1), "Upstash token"),
+  },
+  dataApi: {
+    url: setting(
+      "DATA_API_URL",
+      withoutTrailingSlash,
+      "Data API base, e.g. `https://data.example/app/data-api/endpoint/data/v1`",
+    ),
+    apiKey: secret("DATA_API_KEY", z.string().min(1), "`apiKey` for the Data API"),
+    dataSource: setting(
+      "DATA_API_DATA_SOURCE",
+      z.string().min(1).default("circle"),
+      "`dataSource` sent with every action",
+    ),
+    database: setting("MONGO_DATABASE", z.string().min(1).default("circle"), "database name"),
+    readRetries: setting(
+      "DATA_API_READ_RETRIES",
+      int(0, 5).default(2),
+      "retries for reads only (writes are never retried)",
+    ),
+    readRetryBackoffMs: setting(
+      "DATA_API_READ_RETRY_BACKOFF_MS",
+      int(0, 5_000).default(50),
+      "first retry's delay; doubles per retry",
+    ),
+  },
+  clickhouse: {
+    url: setting("CLICKHOUSE_URL", url, "ClickHouse HTTP endpoint"),
+    user: setting("CLICKHOUSE_USER", z.string().min(1).default("default"), "ClickHouse user"),
+    password: secret("CLICKHOUSE_PASSWORD", z.string().default(""), "ClickHouse password"),
+    database: setting("CLICKHOUSE_DATABASE", z.string().min(1).default("default"), "ClickHouse database"),
+  },
+  storeTimeoutMs: setting("STORE_TIMEOUT_MS", int(100, 60_000).default(5_000), "per round trip to any store"),
+  healthCheckTimeoutMs: setting(
+    "HEALTH_CHECK_TIMEOUT_MS",
+    int(100, 10_000).default(1_500),
+    "per store in `GET /health`",
+  ),
+  unavailableRetryAfterSeconds: setting(
+    "STORE_UNAVAILABLE_RETRY_AFTER_SECONDS",
+    int(1, 3_600).default(5),
+    "`Retry-After` on 503",
+  ),
+
+  http: {
+    corsOrigins: setting("CORS_ORIGINS", list.default(["*"]), "comma-separated allowed origins, or `*`"),
+    serverTiming: setting(
+      "SERVER_TIMING",
+      bool.default(true),
+      "send `Server-Timing` with per-store round trips (off in production vars)",
+    ),
+    ipHashSalt: secret(
+      "IP_HASH_SALT",
+      z.string().min(16, "IP_HASH_SALT must be at least 16 characters"),
+      "HMAC key for stored IP hashes (≥ 16 chars)",
+    ),
+    maxBodyBytes: setting(
+      "HTTP_MAX_BODY_BYTES",
+      int(1_024, 16 * 1_048_576).default(1_048_576),
+      "request body cap on /v1/*",
+    ),
+  },
+  rateLimit: {
+    api: {
+      maxRequests: setting("RATE_LIMIT_API_MAX_REQUESTS", int(1).default(300), "per IP per window"),
+      windowSeconds: setting("RATE_LIMIT_API_WINDOW_SECONDS", int(1, 3_600).default(60), "sliding window length"),
+    },
+    failMode: setting(
+      "RATE_LIMIT_FAIL_MODE",
+      z.enum(["open", "closed"]).default("open"),
+      "when Redis is unreachable: `open` (allow, log) or `closed` (503)",
+    ),
+  },
+
   analytics: {
-    maxEventAgeHours: number;
-    maxClockSkewSeconds: number;
-    flushBatchSize: number;
-    dauMaxRangeDays: number;
-  };
-  jobs: { timeBudgetMs: number; leaseSeconds: number };
+    maxEventAgeHours: setting(
+      "ANALYTICS_MAX_EVENT_AGE_HOURS",
+      int(1, 24 * 30).default(168),
+      "oldest event timestamp accepted",
+    ),
+    maxClockSkewSeconds: setting(
+      "ANALYTICS_MAX_CLOCK_SKEW_SECONDS",
+      int(0, 86_400).default(3_600),
+      "how far in the future a timestamp may be",
+    ),
+    flushBatchSize: setting("ANALYTICS_FLUSH_BATCH_SIZE", int(1, 10_000).default(10_000), "rows per ClickHouse insert"),
+    dauMaxRangeDays: setting("ANALYTICS_DAU_MAX_RANGE_DAYS", int(1, 3_660).default(366), "longest DAU query"),
+  },
+
   auth: {
-    jwtSecret: string;
-    issuer: string;
-    audience: string;
-    accessTokenTtlSeconds: number;
-    refreshTokenTtlDays: number;
-    pbkdf2Iterations: number;
-    emailVerificationTtlHours: number;
-    passwordResetTtlMinutes: number;
-    accountDeletionGraceDays: number;
-    oauth: Record<OAuthProvider, { jwksUrl: string; issuers: string[]; audiences: string[] }>;
+    jwtSecret: secret(
+      "JWT_SECRET",
+      z.string().min(32, "JWT_SECRET must be at least 32 characters"),
+      "HS256 key for access tokens (≥ 32 chars)",
+    ),
+    issuer: setting("JWT_ISSUER", z.string().min(1).default("circle-api"), "checked on every token"),
+    audience: setting("JWT_AUDIENCE", z.string().min(1).default("circle-app"), "checked on every token"),
+    accessTokenTtlSeconds: setting(
+      "ACCESS_TOKEN_TTL_SECONDS",
+      int(60, 3_600).default(900),
+      "access-token lifetime, also the revocation bound",
+    ),
+    refreshTokenTtlDays: setting("REFRESH_TOKEN_TTL_DAYS", int(1, 365).default(30), "session lifetime"),
+    pbkdf2Iterations: setting(
+      "PASSWORD_PBKDF2_ITERATIONS",
+      int(10_000, 100_000).default(100_000),
+      "10,000–100,000 (the production Workers cap)",
+    ),
+    emailVerificationTtlHours: setting(
+      "EMAIL_VERIFICATION_TTL_HOURS",
+      int(1, 24 * 14).default(48),
+      "verification link lifetime",
+    ),
+    passwordResetTtlMinutes: setting("PASSWORD_RESET_TTL_MINUTES", int(5, 24 * 60).default(30), "reset link lifetime"),
+    accountDeletionGraceDays: setting(
+      "ACCOUNT_DELETION_GRACE_DAYS",
+      int(0, 365).default(30),
+      "before the erasure job removes personal data",
+    ),
+    oauth: {
+      google: oauthProvider("GOOGLE", "https://www.googleapis.com/oauth2/v3/certs", [
+        "https://accounts.google.com",
+        "accounts.google.com",
+      ]),
+      apple: oauthProvider("APPLE", "https://appleid.apple.com/auth/keys", ["https://appleid.apple.com"]),
+    },
     limits: {
-      loginPerIp: number;
-      loginPerAccount: number;
-      loginWindowSeconds: number;
-      signupPerIp: number;
-      signupWindowSeconds: number;
-      forgotPerEmail: number;
-      forgotWindowSeconds: number;
-    };
-  };
-  profileCacheTtlSeconds: number;
-  ranking: RankingConstants;
-  gems: {
-    checkinReward: number;
-    streakMilestones: Map<number, number>;
-    perVote: number;
-    referralMultiplier: number;
-    settlementDelaySeconds: number;
-    settlementBatchVotes: number;
-    trendingBonus: number;
-    trendingBonusTopPosts: number;
-    referral: { bonus: number; windowHours: number; validateOn: ReferralTrigger[]; dailyCap: number };
-    leaderboard: { retainHours: number };
-    reconcile: { lookbackHours: number; pendingGraceSeconds: number };
-  };
-  store: { catalog: StoreItemConfig[] };
-  gifts: { platformFeeBasisPoints: number; minGems: number; maxGems: number };
-  idempotency: { ttlSeconds: number; inFlightTtlSeconds: number };
-  posts: { bannedWords: string[]; nsfwFlagThreshold: number; maxTags: number; shareBaseUrl: string };
-  votes: {
-    dailyQuota: Record<"free" | "pro" | "premium", number>;
-    fraudFlagThreshold: number;
-    accountsPerIp: number;
-    accountsPerDevice: number;
-    counterTtlSeconds: number;
-  };
-  notifications: { aggregationWindowHours: number; newAccountDays: number };
-  moderation: {
-    reportThreshold: number;
-    newAccountDays: number;
-    newAccountThresholdFactor: number;
-    accuracyMinReports: number;
-    reportsPerWindow: number;
-    reportWindowSeconds: number;
-    appealWindowDays: number;
-    trust: {
-      actionedPenalty: number;
-      accurateReportBonus: number;
-      dismissedReportPenalty: number;
-      /** Gained per day of activity without a sanction in the last `cleanDays`, up to `gainCap`. */
-      dailyGain: number;
-      gainCap: number;
-      cleanDays: number;
-    };
-  };
+      loginPerIp: setting("RATE_LIMIT_LOGIN_PER_IP", int(1).default(20), "login attempts per IP per window"),
+      loginPerAccount: setting(
+        "RATE_LIMIT_LOGIN_PER_ACCOUNT",
+        int(1).default(10),
+        "login attempts per account per window",
+      ),
+      loginWindowSeconds: setting("RATE_LIMIT_LOGIN_WINDOW_SECONDS", int(1, 86_400).default(900), "login window"),
+      signupPerIp: setting("RATE_LIMIT_SIGNUP_PER_IP", int(1).default(10), "signups per IP per window"),
+      signupWindowSeconds: setting("RATE_LIMIT_SIGNUP_WINDOW_SECONDS", int(1, 86_400).default(3_600), "signup window"),
+      forgotPerEmail: setting(
+        "RATE_LIMIT_PASSWORD_FORGOT_PER_EMAIL",
+        int(1).default(3),
+        "reset emails per address per window",
+      ),
+      forgotWindowSeconds: setting(
+        "RATE_LIMIT_PASSWORD_FORGOT_WINDOW_SECONDS",
+        int(1, 86_400).default(3_600),
+        "reset email window",
+      ),
+    },
+  },
+  profileCacheTtlSeconds: setting(
+    "PROFILE_CACHE_TTL_SECONDS",
+    int(1, 86_400).default(300),
+    "public profile cache in Redis",
+  ),
+  streakCacheTtlSeconds: setting(
+    "STREAK_CACHE_TTL_SECONDS",
+    int(60, 30 * 86_400).default(172_800),
+    "`user:streak:{userId}` lifetime",
+  ),
+
   generation: {
-    workerToken: string;
-    dailyQuota: Record<"free" | "pro" | "premium", number>;
-    priority: Record<"free" | "pro" | "premium", number>;
-    maxAttempts: number;
-    processingTimeoutSeconds: number;
-    models: string[];
-    defaultModel: string;
-  };
-}
+    workerToken: secret(
+      "GPU_WORKER_TOKEN",
+      z.string().min(24, "GPU_WORKER_TOKEN must be at least 24 characters"),
+      "bearer token of the GPU workers on `/v1/internal/*` (≥ 24 chars)",
+    ),
+    dailyQuota: perTier(
+      "GENERATION_DAILY_QUOTA",
+      [0, Number.MAX_SAFE_INTEGER],
+      [10, 100, 500],
+      "generations per UTC day",
+    ),
+    priority: perTier("GENERATION_PRIORITY", [0, 1_000], [1, 5, 10], "queue priority (higher first)"),
+    maxAttempts: setting("GENERATION_MAX_ATTEMPTS", int(1, 20).default(3), "tries before a job fails for good"),
+    processingTimeoutSeconds: setting(
+      "GENERATION_PROCESSING_TIMEOUT_SECONDS",
+      int(10, 86_400).default(300),
+      "a claimed job older than this is re-queued",
+    ),
+    requeueBatchJobs: setting(
+      "GENERATION_REQUEUE_BATCH_JOBS",
+      int(1, 5_000).default(200),
+      "jobs per `generation-requeue` batch",
+    ),
+    models: setting("GENERATION_MODELS", list.default(["sdxl-turbo", "flux", "midjourney"]), "offered models"),
+    defaultModel: setting(
+      "GENERATION_DEFAULT_MODEL",
+      z.string().min(1).default("sdxl-turbo"),
+      "model when none is asked for",
+    ),
+  },
 
-export type OAuthProvider = "google" | "apple";
-/** What makes a referred user count as active: their first post, or a check-in on a later day than signup. */
-export type ReferralTrigger = "first_post" | "return_checkin";
+  posts: {
+    bannedWords: setting(
+      "POST_BANNED_WORDS",
+      list.default([]).transform((words) => words.map((w) => w.toLowerCase())),
+      "comma-separated; a prompt with one starts `pending`",
+    ),
+    nsfwFlagThreshold: setting(
+      "POST_NSFW_FLAG_THRESHOLD",
+      num(0, 1).default(0.8),
+      "generator NSFW score above which a post starts `flagged`",
+    ),
+    maxTags: setting("POST_MAX_TAGS", int(0, 50).default(10), "tags per post"),
+    shareBaseUrl: setting(
+      "SHARE_BASE_URL",
+      withoutTrailingSlash.default("https://circle.example/p"),
+      "prefix of `shareableUrl`",
+    ),
+  },
+  feeds: {
+    newCacheTtlSeconds: setting("FEED_NEW_CACHE_TTL_SECONDS", int(1, 3_600).default(30), "cached first page of `new`"),
+    trendingCacheTtlSeconds: setting(
+      "FEED_TRENDING_CACHE_TTL_SECONDS",
+      int(1, 3_600).default(60),
+      "cached first page of `trending`",
+    ),
+    hotCacheTtlSeconds: setting("FEED_HOT_CACHE_TTL_SECONDS", int(1, 3_600).default(60), "cached first page of `hot`"),
+    followingCacheTtlSeconds: setting(
+      "FEED_FOLLOWING_CACHE_TTL_SECONDS",
+      int(1, 3_600).default(60),
+      "a viewer's cached first page of `following`",
+    ),
+  },
+  comments: {
+    repliesPerThread: setting(
+      "COMMENT_REPLIES_PER_THREAD",
+      int(1, 500).default(50),
+      "replies shown under a top-level comment",
+    ),
+  },
+  votes: {
+    dailyQuota: perTier("VOTE_DAILY_QUOTA", [0, Number.MAX_SAFE_INTEGER], [50, 200, 1_000], "votes per UTC day"),
+    fraudFlagThreshold: setting(
+      "VOTE_FRAUD_FLAG_THRESHOLD",
+      num(0, 1).default(0.7),
+      "fraud score at which a vote is flagged",
+    ),
+    accountsPerIp: setting("VOTE_FRAUD_ACCOUNTS_PER_IP", int(1).default(3), "accounts one IP explains per day"),
+    accountsPerDevice: setting("VOTE_FRAUD_ACCOUNTS_PER_DEVICE", int(1).default(2), "accounts one device explains"),
+    deviceWindowDays: setting(
+      "VOTE_FRAUD_DEVICE_WINDOW_DAYS",
+      int(1, 365).default(30),
+      "how long `fraud:device:{id}` remembers voters",
+    ),
+    counterTtlSeconds: setting(
+      "POST_VOTES_COUNTER_TTL_SECONDS",
+      int(60).default(86_400),
+      "`post:votes:{postId}` lifetime",
+    ),
+    countersBatchPosts: setting("COUNTERS_BATCH_POSTS", int(1, 5_000).default(500), "posts per `counters` job batch"),
+  },
+  ranking: {
+    weights: {
+      vote: setting("RANK_WEIGHT_VOTE", num(0).default(1), "engagement weight of a vote"),
+      comment: setting("RANK_WEIGHT_COMMENT", num(0).default(2), "engagement weight of a comment"),
+      share: setting("RANK_WEIGHT_SHARE", num(0).default(3), "engagement weight of a share"),
+      view: setting("RANK_WEIGHT_VIEW", num(0).default(0.05), "engagement weight of a view"),
+    },
+    trendingGravity: setting("RANK_TRENDING_GRAVITY", num(0.1, 5).default(1.5), "trending decay exponent"),
+    trendingAgeOffsetHours: setting("RANK_TRENDING_AGE_OFFSET_HOURS", num(0, 48).default(2), "trending age offset"),
+    hotConfidenceZ: setting("RANK_HOT_CONFIDENCE_Z", num(0.1, 5).default(1.96), "Wilson bound confidence"),
+    windowHours: setting("TRENDING_WINDOW_HOURS", int(1, 24 * 365).default(72), "posts younger than this are rescored"),
+    batchPosts: setting("TRENDING_BATCH_POSTS", int(1, 5_000).default(500), "posts per `trending` job batch"),
+  },
 
-export interface RankingConstants {
-  weights: { vote: number; comment: number; share: number; view: number };
-  trendingGravity: number;
-  trendingAgeOffsetHours: number;
-  hotConfidenceZ: number;
-}
+  notifications: {
+    aggregationWindowHours: setting(
+      "NOTIFICATION_AGGREGATION_WINDOW_HOURS",
+      int(1, 24 * 30).default(12),
+      "events join a group opened at most this long ago",
+    ),
+    newAccountDays: setting(
+      "NOTIFICATION_NEW_ACCOUNT_DAYS",
+      int(0, 365).default(7),
+      'accounts younger than this are "new" for notification policies',
+    ),
+  },
+  flags: {
+    localCacheTtlSeconds: setting(
+      "FLAGS_LOCAL_CACHE_TTL_SECONDS",
+      int(0, 600).default(10),
+      "rule set kept in isolate memory",
+    ),
+    cacheTtlSeconds: setting("FLAGS_CACHE_TTL_SECONDS", int(1, 3_600).default(60), "`flags:all` lifetime"),
+    userCacheTtlSeconds: setting(
+      "FLAGS_USER_CACHE_TTL_SECONDS",
+      int(1, 86_400).default(300),
+      "`flags:user:{userId}` lifetime",
+    ),
+  },
+
+  moderation: {
+    reportThreshold: setting(
+      "MODERATION_REPORT_THRESHOLD",
+      num(0.1, 1_000).default(5),
+      "summed report weight that hides content",
+    ),
+    newAccountDays: setting(
+      "MODERATION_NEW_ACCOUNT_DAYS",
+      int(0, 365).default(7),
+      "authors younger than this get the lower threshold",
+    ),
+    newAccountThresholdFactor: setting(
+      "MODERATION_NEW_ACCOUNT_THRESHOLD_FACTOR",
+      num(0.05, 1).default(0.5),
+      "threshold factor for new authors",
+    ),
+    accuracyMinReports: setting(
+      "MODERATION_ACCURACY_MIN_REPORTS",
+      int(1, 1_000).default(5),
+      "resolved reports before accuracy counts",
+    ),
+    reportsPerWindow: setting("MODERATION_REPORTS_PER_WINDOW", int(1).default(30), "reports per reporter per window"),
+    reportWindowSeconds: setting(
+      "MODERATION_REPORT_WINDOW_SECONDS",
+      int(1, 7 * 86_400).default(3_600),
+      "report window",
+    ),
+    appealWindowDays: setting(
+      "MODERATION_APPEAL_WINDOW_DAYS",
+      int(1, 365).default(20),
+      "how long an action can be appealed",
+    ),
+    trust: {
+      actionedPenalty: setting(
+        "MODERATION_TRUST_PENALTY_ACTIONED",
+        int(0, 100).default(10),
+        "trust lost per punitive action",
+      ),
+      accurateReportBonus: setting(
+        "MODERATION_TRUST_BONUS_ACCURATE_REPORT",
+        int(0, 100).default(2),
+        "trust gained per actioned report",
+      ),
+      dismissedReportPenalty: setting(
+        "MODERATION_TRUST_PENALTY_DISMISSED_REPORT",
+        int(0, 100).default(1),
+        "trust lost per dismissed report",
+      ),
+      dailyGain: setting("MODERATION_TRUST_DAILY_GAIN", num(0, 10).default(0.5), "trust gained per clean active day"),
+      gainCap: setting("MODERATION_TRUST_GAIN_CAP", int(0, 100).default(75), "clean activity raises trust up to this"),
+      cleanDays: setting(
+        "MODERATION_TRUST_CLEAN_DAYS",
+        int(0, 365).default(30),
+        "days without a sanction before trust grows",
+      ),
+    },
+  },
+
+  gems: {
+    checkinReward: setting("CHECKIN_REWARD_GEMS", int(0, 10_000).default(5), "gems per daily check-in"),
+    streakMilestones: setting("STREAK_MILESTONE_BONUSES", streakMilestones, "streak day → bonus gems"),
+    perVote: setting("GEMS_PER_VOTE", int(1, 1_000).default(1), "settlement rate"),
+    referralMultiplier: setting("REFERRAL_GEM_MULTIPLIER", int(1, 10).default(2), "multiplier in the referral window"),
+    settlementDelaySeconds: setting(
+      "SETTLEMENT_DELAY_SECONDS",
+      int(0, 86_400).default(300),
+      "votes settle after this delay",
+    ),
+    settlementBatchVotes: setting(
+      "SETTLEMENT_BATCH_VOTES",
+      int(1, 20_000).default(5_000),
+      "votes per settlement batch",
+    ),
+    trendingBonus: setting("TRENDING_BONUS_GEMS", int(0, 10_000).default(25), "bonus for a trending run's top posts"),
+    trendingBonusTopPosts: setting("TRENDING_BONUS_TOP_POSTS", int(0, 100).default(10), "how many top posts earn it"),
+    referral: {
+      bonus: setting("REFERRAL_BONUS_GEMS", int(0, 100_000).default(50), "referrer's bonus on validation"),
+      windowHours: setting(
+        "REFERRAL_BONUS_WINDOW_HOURS",
+        int(1, 24 * 30).default(24),
+        "how long the referrer's multiplier runs",
+      ),
+      validateOn: setting("REFERRAL_VALIDATE_ON", referralTriggers, "what shows a referred user active"),
+      dailyCap: setting("REFERRAL_DAILY_CAP", int(1, 10_000).default(10), "validations per referrer per UTC day"),
+    },
+    leaderboard: {
+      retainHours: setting(
+        "LEADERBOARD_RETAIN_HOURS",
+        int(1, 24 * 30).default(24),
+        "how long a finished day's or week's board is kept",
+      ),
+      repairWindowHours: setting(
+        "LEADERBOARD_REPAIR_WINDOW_HOURS",
+        int(1, 24).default(2),
+        "how far back reconciliation re-adds earnings a crash kept off today's boards",
+      ),
+    },
+    reconcile: {
+      lookbackHours: setting(
+        "RECONCILE_LOOKBACK_HOURS",
+        int(1, 24 * 90).default(48),
+        "users whose ledger moved within this are checked",
+      ),
+      pendingGraceSeconds: setting(
+        "RECONCILE_PENDING_GRACE_SECONDS",
+        int(10, 86_400).default(120),
+        "age before a pending entry counts as interrupted",
+      ),
+      usersPerCheck: setting("RECONCILE_USERS_PER_CHECK", int(1, 10_000).default(500), "users per balance-check batch"),
+      pendingPerRun: setting(
+        "RECONCILE_PENDING_PER_RUN",
+        int(1, 100_000).default(1_000),
+        "interrupted entries completed per run",
+      ),
+      transfersPerPage: setting(
+        "RECONCILE_TRANSFERS_PER_PAGE",
+        int(1, 10_000).default(500),
+        "gift debits checked per page",
+      ),
+    },
+  },
+  shop: {
+    catalog: setting("SHOP_CATALOG", jsonCatalog, "JSON array of shop items (unset: the built-in catalog)"),
+    itemLockSeconds: setting("SHOP_ITEM_LOCK_SECONDS", int(1, 600).default(30), "per-user, per-SKU purchase lock"),
+  },
+  gifts: {
+    platformFeeBasisPoints: setting(
+      "GIFT_PLATFORM_FEE_PERCENT",
+      // Basis points keep the fee math in integers (see giftFee).
+      num(0, 99.99)
+        .default(10)
+        .transform((percent) => Math.round(percent * 100)),
+      "platform's cut of a gift, 0–99.99 %, rounded down to whole gems",
+    ),
+    minGems: setting("GIFT_MIN_GEMS", int(1, 1_000_000).default(10), "smallest gift"),
+    maxGems: setting("GIFT_MAX_GEMS", int(1, 1_000_000).default(10_000), "largest gift"),
+  },
+  idempotency: {
+    ttlSeconds: setting(
+      "IDEMPOTENCY_TTL_SECONDS",
+      int(60, 7 * 86_400).default(86_400),
+      "how long an answer is replayed",
+    ),
+    inFlightTtlSeconds: setting(
+      "IDEMPOTENCY_IN_FLIGHT_TTL_SECONDS",
+      int(5, 3_600).default(60),
+      "how long a running request holds its key",
+    ),
+  },
+  privacy: {
+    exportItemsPerSection: setting(
+      "EXPORT_ITEMS_PER_SECTION",
+      int(100, 1_000_000).default(10_000),
+      "items per collection in `GET /v1/me/export`",
+    ),
+    erasureBatchAccounts: setting(
+      "ERASURE_BATCH_ACCOUNTS",
+      int(1, 1_000).default(50),
+      "accounts per `account-erasure` batch",
+    ),
+  },
+
+  jobs: {
+    timeBudgetMs: setting(
+      "JOB_TIME_BUDGET_MS",
+      int(1_000, 15 * 60_000).default(25_000),
+      "a job run stops starting batches after this",
+    ),
+    leaseSeconds: setting(
+      "JOB_LEASE_SECONDS",
+      int(10, 3_600).default(120),
+      "Redis lease per job (must exceed the budget)",
+    ),
+  },
+} as const;
+
+type Leaf = Setting<z.ZodType>;
+type ConfigOf<T> = T extends Setting<infer S> ? z.output<S> : { -readonly [K in keyof T]: ConfigOf<T[K]> };
+
+type ParsedConfig = ConfigOf<typeof configSpec>;
+
+/** The parsed configuration; the shop catalog is resolved against the offered models. */
+export type Config = Omit<ParsedConfig, "shop"> & {
+  shop: Omit<ParsedConfig["shop"], "catalog"> & { catalog: ShopItemConfig[] };
+};
+
+export type OAuthProvider = keyof Config["auth"]["oauth"];
+export type RankingConstants = Config["ranking"];
 
 export class ConfigError extends Error {
   override name = "ConfigError";
 }
 
+function isSetting(node: unknown): node is Leaf {
+  return typeof node === "object" && node !== null && "env" in node && "schema" in node;
+}
+
+/** Every setting with its path in the tree, depth-first in declaration order. */
+export function allSettings(): { path: string; setting: Leaf }[] {
+  const out: { path: string; setting: Leaf }[] = [];
+  const walk = (node: unknown, path: string[]) => {
+    if (isSetting(node)) out.push({ path: path.join("."), setting: node });
+    else for (const [key, child] of Object.entries(node as Record<string, unknown>)) walk(child, [...path, key]);
+  };
+  walk(configSpec, []);
+  return out;
+}
+
+/** The names of every setting, for README and the dev script. */
+export const settingNames = allSettings().map((s) => s.setting.env);
+
 /** Parses the environment; throws ConfigError listing every bad setting by name. */
 export function loadConfig(env: Record<string, unknown>): Config {
-  const parsed = EnvSchema.safeParse(stripEmpty(env));
-  if (!parsed.success) {
-    const problems = parsed.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`);
-    throw new ConfigError(`Invalid configuration — ${problems.join("; ")}`);
-  }
-  const e = parsed.data;
-  if (e.GIFT_MIN_GEMS > e.GIFT_MAX_GEMS) {
+  const problems: string[] = [];
+  const build = (node: unknown): unknown => {
+    if (isSetting(node)) {
+      const raw = env[node.env];
+      const parsed = node.schema.safeParse(raw === "" || raw === null ? undefined : raw);
+      if (parsed.success) return parsed.data;
+      for (const issue of parsed.error.issues) {
+        problems.push(`${node.env}: ${raw === undefined || raw === "" ? "required" : issue.message}`);
+      }
+      return undefined;
+    }
+    return Object.fromEntries(Object.entries(node as Record<string, unknown>).map(([k, v]) => [k, build(v)]));
+  };
+  const parsed = build(configSpec) as ParsedConfig;
+  if (problems.length > 0) throw new ConfigError(`Invalid configuration — ${problems.join("; ")}`);
+  if (parsed.gifts.minGems > parsed.gifts.maxGems) {
     throw new ConfigError("Invalid configuration — GIFT_MIN_GEMS: must not exceed GIFT_MAX_GEMS");
   }
+  const models = parsed.generation.models;
   return {
-    environment: e.ENVIRONMENT,
-    logLevel: e.LOG_LEVEL,
-    publicBaseUrl: e.PUBLIC_BASE_URL,
-    redis: { url: e.UPSTASH_REDIS_REST_URL, token: e.UPSTASH_REDIS_REST_TOKEN },
-    dataApi: {
-      url: e.DATA_API_URL.replace(/\/+$/, ""),
-      apiKey: e.DATA_API_KEY,
-      dataSource: e.DATA_API_DATA_SOURCE,
-      database: e.MONGO_DATABASE,
-      readRetries: e.DATA_API_READ_RETRIES,
-    },
-    clickhouse: {
-      url: e.CLICKHOUSE_URL,
-      user: e.CLICKHOUSE_USER,
-      password: e.CLICKHOUSE_PASSWORD,
-      database: e.CLICKHOUSE_DATABASE,
-    },
-    storeTimeoutMs: e.STORE_TIMEOUT_MS,
-    healthCheckTimeoutMs: e.HEALTH_CHECK_TIMEOUT_MS,
-    unavailableRetryAfterSeconds: e.STORE_UNAVAILABLE_RETRY_AFTER_SECONDS,
-    http: {
-      corsOrigins: e.CORS_ORIGINS,
-      serverTiming: e.SERVER_TIMING,
-      ipHashSalt: e.IP_HASH_SALT,
-    },
-    rateLimit: {
-      api: { maxRequests: e.RATE_LIMIT_API_MAX_REQUESTS, windowSeconds: e.RATE_LIMIT_API_WINDOW_SECONDS },
-      failMode: e.RATE_LIMIT_FAIL_MODE,
-    },
-    analytics: {
-      maxEventAgeHours: e.ANALYTICS_MAX_EVENT_AGE_HOURS,
-      maxClockSkewSeconds: e.ANALYTICS_MAX_CLOCK_SKEW_SECONDS,
-      flushBatchSize: e.ANALYTICS_FLUSH_BATCH_SIZE,
-      dauMaxRangeDays: e.ANALYTICS_DAU_MAX_RANGE_DAYS,
-    },
-    jobs: { timeBudgetMs: e.JOB_TIME_BUDGET_MS, leaseSeconds: e.JOB_LEASE_SECONDS },
-    auth: {
-      jwtSecret: e.JWT_SECRET,
-      issuer: e.JWT_ISSUER,
-      audience: e.JWT_AUDIENCE,
-      accessTokenTtlSeconds: e.ACCESS_TOKEN_TTL_SECONDS,
-      refreshTokenTtlDays: e.REFRESH_TOKEN_TTL_DAYS,
-      pbkdf2Iterations: e.PASSWORD_PBKDF2_ITERATIONS,
-      emailVerificationTtlHours: e.EMAIL_VERIFICATION_TTL_HOURS,
-      passwordResetTtlMinutes: e.PASSWORD_RESET_TTL_MINUTES,
-      accountDeletionGraceDays: e.ACCOUNT_DELETION_GRACE_DAYS,
-      oauth: {
-        google: {
-          jwksUrl: e.OAUTH_GOOGLE_JWKS_URL,
-          issuers: e.OAUTH_GOOGLE_ISSUERS,
-          audiences: e.OAUTH_GOOGLE_CLIENT_IDS,
-        },
-        apple: { jwksUrl: e.OAUTH_APPLE_JWKS_URL, issuers: e.OAUTH_APPLE_ISSUERS, audiences: e.OAUTH_APPLE_CLIENT_IDS },
-      },
-      limits: {
-        loginPerIp: e.RATE_LIMIT_LOGIN_PER_IP,
-        loginPerAccount: e.RATE_LIMIT_LOGIN_PER_ACCOUNT,
-        loginWindowSeconds: e.RATE_LIMIT_LOGIN_WINDOW_SECONDS,
-        signupPerIp: e.RATE_LIMIT_SIGNUP_PER_IP,
-        signupWindowSeconds: e.RATE_LIMIT_SIGNUP_WINDOW_SECONDS,
-        forgotPerEmail: e.RATE_LIMIT_PASSWORD_FORGOT_PER_EMAIL,
-        forgotWindowSeconds: e.RATE_LIMIT_PASSWORD_FORGOT_WINDOW_SECONDS,
-      },
-    },
-    profileCacheTtlSeconds: e.PROFILE_CACHE_TTL_SECONDS,
-    posts: {
-      bannedWords: e.POST_BANNED_WORDS.map((w) => w.toLowerCase()),
-      nsfwFlagThreshold: e.POST_NSFW_FLAG_THRESHOLD,
-      maxTags: e.POST_MAX_TAGS,
-      shareBaseUrl: e.SHARE_BASE_URL.replace(/\/+$/, ""),
-    },
-    votes: {
-      dailyQuota: { free: e.VOTE_DAILY_QUOTA_FREE, pro: e.VOTE_DAILY_QUOTA_PRO, premium: e.VOTE_DAILY_QUOTA_PREMIUM },
-      fraudFlagThreshold: e.VOTE_FRAUD_FLAG_THRESHOLD,
-      accountsPerIp: e.VOTE_FRAUD_ACCOUNTS_PER_IP,
-      accountsPerDevice: e.VOTE_FRAUD_ACCOUNTS_PER_DEVICE,
-      counterTtlSeconds: e.POST_VOTES_COUNTER_TTL_SECONDS,
-    },
-    notifications: {
-      aggregationWindowHours: e.NOTIFICATION_AGGREGATION_WINDOW_HOURS,
-      newAccountDays: e.NOTIFICATION_NEW_ACCOUNT_DAYS,
-    },
-    moderation: {
-      reportThreshold: e.MODERATION_REPORT_THRESHOLD,
-      newAccountDays: e.MODERATION_NEW_ACCOUNT_DAYS,
-      newAccountThresholdFactor: e.MODERATION_NEW_ACCOUNT_THRESHOLD_FACTOR,
-      accuracyMinReports: e.MODERATION_ACCURACY_MIN_REPORTS,
-      reportsPerWindow: e.MODERATION_REPORTS_PER_WINDOW,
-      reportWindowSeconds: e.MODERATION_REPORT_WINDOW_SECONDS,
-      appealWindowDays: e.MODERATION_APPEAL_WINDOW_DAYS,
-      trust: {
-        actionedPenalty: e.MODERATION_TRUST_PENALTY_ACTIONED,
-        accurateReportBonus: e.MODERATION_TRUST_BONUS_ACCURATE_REPORT,
-        dismissedReportPenalty: e.MODERATION_TRUST_PENALTY_DISMISSED_REPORT,
-        dailyGain: e.MODERATION_TRUST_DAILY_GAIN,
-        gainCap: e.MODERATION_TRUST_GAIN_CAP,
-        cleanDays: e.MODERATION_TRUST_CLEAN_DAYS,
-      },
-    },
-    gems: {
-      checkinReward: e.CHECKIN_REWARD_GEMS,
-      streakMilestones: e.STREAK_MILESTONE_BONUSES,
-      perVote: e.GEMS_PER_VOTE,
-      referralMultiplier: e.REFERRAL_GEM_MULTIPLIER,
-      settlementDelaySeconds: e.SETTLEMENT_DELAY_SECONDS,
-      settlementBatchVotes: e.SETTLEMENT_BATCH_VOTES,
-      trendingBonus: e.TRENDING_BONUS_GEMS,
-      trendingBonusTopPosts: e.TRENDING_BONUS_TOP_POSTS,
-      referral: {
-        bonus: e.REFERRAL_BONUS_GEMS,
-        windowHours: e.REFERRAL_BONUS_WINDOW_HOURS,
-        validateOn: e.REFERRAL_VALIDATE_ON,
-        dailyCap: e.REFERRAL_DAILY_CAP,
-      },
-      leaderboard: { retainHours: e.LEADERBOARD_RETAIN_HOURS },
-      reconcile: {
-        lookbackHours: e.RECONCILE_LOOKBACK_HOURS,
-        pendingGraceSeconds: e.RECONCILE_PENDING_GRACE_SECONDS,
-      },
-    },
-    store: {
+    ...parsed,
+    shop: {
+      ...parsed.shop,
       // The default catalog sells only the configured models; an explicit one must not name others.
       catalog: checkedCatalog(
-        e.STORE_CATALOG ??
-          DEFAULT_STORE_CATALOG.filter((i) => i.kind !== "model_unlock" || e.GENERATION_MODELS.includes(i.model)),
-        e.GENERATION_MODELS,
+        parsed.shop.catalog ??
+          DEFAULT_SHOP_CATALOG.filter((i) => i.kind !== "model_unlock" || models.includes(i.model)),
+        models,
       ),
-    },
-    gifts: {
-      // Basis points keep the fee math in integers (see giftFee).
-      platformFeeBasisPoints: Math.round(e.GIFT_PLATFORM_FEE_PERCENT * 100),
-      minGems: e.GIFT_MIN_GEMS,
-      maxGems: e.GIFT_MAX_GEMS,
-    },
-    idempotency: { ttlSeconds: e.IDEMPOTENCY_TTL_SECONDS, inFlightTtlSeconds: e.IDEMPOTENCY_IN_FLIGHT_TTL_SECONDS },
-    ranking: {
-      weights: {
-        vote: e.RANK_WEIGHT_VOTE,
-        comment: e.RANK_WEIGHT_COMMENT,
-        share: e.RANK_WEIGHT_SHARE,
-        view: e.RANK_WEIGHT_VIEW,
-      },
-      trendingGravity: e.RANK_TRENDING_GRAVITY,
-      trendingAgeOffsetHours: e.RANK_TRENDING_AGE_OFFSET_HOURS,
-      hotConfidenceZ: e.RANK_HOT_CONFIDENCE_Z,
-    },
-    generation: {
-      workerToken: e.GPU_WORKER_TOKEN,
-      dailyQuota: {
-        free: e.GENERATION_DAILY_QUOTA_FREE,
-        pro: e.GENERATION_DAILY_QUOTA_PRO,
-        premium: e.GENERATION_DAILY_QUOTA_PREMIUM,
-      },
-      priority: {
-        free: e.GENERATION_PRIORITY_FREE,
-        pro: e.GENERATION_PRIORITY_PRO,
-        premium: e.GENERATION_PRIORITY_PREMIUM,
-      },
-      maxAttempts: e.GENERATION_MAX_ATTEMPTS,
-      processingTimeoutSeconds: e.GENERATION_PROCESSING_TIMEOUT_SECONDS,
-      models: e.GENERATION_MODELS,
-      defaultModel: e.GENERATION_DEFAULT_MODEL,
     },
   };
 }
 
-/** Store and gifts: a model unlock must name a model that generation offers; gift bounds must make sense. */
-function checkedCatalog(catalog: StoreItemConfig[], models: string[]): StoreItemConfig[] {
+/** A model unlock must name a model that generation offers; a gift card must not be worth more than it costs. */
+function checkedCatalog(catalog: ShopItemConfig[], models: string[]): ShopItemConfig[] {
   const unknown = catalog.filter((i) => i.kind === "model_unlock" && !models.includes(i.model)).map((i) => i.sku);
   if (unknown.length > 0) {
     throw new ConfigError(
-      `Invalid configuration — STORE_CATALOG: model unlocks name models not in GENERATION_MODELS: ${unknown.join(", ")}`,
+      `Invalid configuration — SHOP_CATALOG: model unlocks name models not in GENERATION_MODELS: ${unknown.join(", ")}`,
     );
   }
   const overvalued = catalog.filter((i) => i.kind === "gift_card" && i.value > i.price).map((i) => i.sku);
   if (overvalued.length > 0) {
     throw new ConfigError(
-      `Invalid configuration — STORE_CATALOG: gift cards worth more than their price: ${overvalued.join(", ")}`,
+      `Invalid configuration — SHOP_CATALOG: gift cards worth more than their price: ${overvalued.join(", ")}`,
     );
   }
   return catalog;
 }
-
-/** Empty strings count as unset, so `FOO=` in a .dev.vars file falls back to the default. */
-function stripEmpty(env: Record<string, unknown>): Record<string, unknown> {
-  return Object.fromEntries(Object.entries(env).filter(([, v]) => v !== "" && v !== undefined && v !== null));
-}
-
-/** The names of every setting, for README and the dev script. */
-export const settingNames = Object.keys(EnvSchema.shape);

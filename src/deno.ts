@@ -1,9 +1,9 @@
 // Deno entry: the same app and jobs as the Worker, served with Deno.serve and scheduled with Deno.cron.
 // Run: deno run --allow-net --allow-env src/deno.ts (settings come from the environment, as on Workers).
 import { createApp } from "./app";
-import { depsForEnv } from "./deps-cache";
-import { runScheduled, schedule } from "./jobs";
+import { depsForEnv } from "./deps";
 import { newTally, withIoTally } from "./platform/io";
+import { runScheduled, schedule } from "./scheduler/schedule";
 
 declare const Deno: {
   env: { toObject(): Record<string, string> };
@@ -19,9 +19,10 @@ const app = createApp(depsForEnv);
 
 // Jobs are registered only when Deno.cron exists (Deno Deploy, or `--unstable-cron` locally).
 if (typeof Deno.cron === "function") {
-  for (const cron of Object.keys(schedule)) {
-    Deno.cron(`circle ${cron}`, cron, async () => {
-      await withIoTally(newTally(), () => runScheduled(depsForEnv(env), cron));
+  for (const trigger of schedule) {
+    // Deno.cron names allow letters, digits, whitespace, hyphens and underscores only.
+    Deno.cron(`circle-${trigger.name}`, trigger.cron, async () => {
+      await withIoTally(newTally(), () => runScheduled(depsForEnv(env), trigger.cron));
     });
   }
 }

@@ -1,11 +1,11 @@
-import type { Config } from "./config";
+import { type Config, loadConfig } from "./config";
 import { createDb, type Db } from "./db";
 import { type ClickHouseClient, createClickHouse } from "./platform/clickhouse";
-import { type Clock, systemClock } from "./platform/clock";
 import { keys } from "./platform/keys";
 import { createLogger, type Logger } from "./platform/logger";
 import { DataApiClient } from "./platform/mongo/client";
 import { createRedis, type Redis } from "./platform/redis";
+import { type Clock, systemClock } from "./platform/time";
 
 /** Everything a route, service or job needs, built once per isolate and passed explicitly. */
 export interface Deps {
@@ -29,4 +29,19 @@ export function createDeps(config: Config, overrides: Partial<Pick<Deps, "clock"
     clock: overrides.clock ?? systemClock,
     log: overrides.log ?? createLogger(config.logLevel, { service: "circle-api" }),
   };
+}
+
+const perBindings = new WeakMap<object, Deps>();
+
+/**
+ * Deps for a runtime's bindings, built on first use and reused for the isolate's lifetime (the bindings
+ * object is stable per isolate). Throws ConfigError naming any bad setting.
+ */
+export function depsForEnv(env: Record<string, unknown>): Deps {
+  let deps = perBindings.get(env);
+  if (!deps) {
+    deps = createDeps(loadConfig(env));
+    perBindings.set(env, deps);
+  }
+  return deps;
 }

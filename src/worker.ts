@@ -1,7 +1,7 @@
 import { createApp } from "./app";
-import { depsForEnv } from "./deps-cache";
-import { runScheduled } from "./jobs";
+import { depsForEnv } from "./deps";
 import { newTally, withIoTally } from "./platform/io";
+import { runScheduled } from "./scheduler/schedule";
 
 const app = createApp(depsForEnv);
 

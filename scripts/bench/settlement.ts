@@ -58,8 +58,8 @@ else await main();
 async function runJobProcess(): Promise<void> {
   const { loadConfig } = await import("../../src/config");
   const { createDeps } = await import("../../src/deps");
-  const { runJob } = await import("../../src/jobs/runner");
-  const { settlementJob } = await import("../../src/jobs/settlement");
+  const { runJob } = await import("../../src/scheduler/runner");
+  const { settlementJob } = await import("../../src/features/gems/settlement");
   const { newTally, withIoTally } = await import("../../src/platform/io");
   const deps = createDeps(loadConfig(process.env));
   const tally = newTally();

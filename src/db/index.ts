@@ -1,48 +1,64 @@
-import type { AnalyticsEventDoc } from "../features/analytics/schema";
-import type { AuditLogDoc } from "../features/audit/service";
-import type { EmailOutboxDoc, EmailTokenDoc, SessionDoc } from "../features/auth/schema";
-import type { CommentDoc } from "../features/comments/schema";
-import type { FeatureFlagDoc } from "../features/flags/schema";
-import type { FollowDoc } from "../features/follows/service";
-import type { GemTransactionDoc } from "../features/gems/schema";
-import type { GenerationJobDoc } from "../features/generations/schema";
-import type { AppealDoc, ModerationActionDoc, ReportDoc } from "../features/moderation/schema";
-import type { NotificationDoc } from "../features/notifications/schema";
-import type { PostDoc } from "../features/posts/schema";
-import type { ReferralDoc } from "../features/referrals/schema";
-import type { UserDoc } from "../features/users/schema";
-import type { VoteDoc } from "../features/votes/service";
-import type { JobRunDoc } from "../jobs/types";
-import type { Collection, DataApiClient, Document } from "../platform/mongo/client";
+import type { Collection, DataApiClient } from "../platform/mongo/client";
 import { type CollectionKey, collections } from "./collections";
+import type { AnalyticsEventDoc } from "./documents/analytics";
+import type { AuditLogDoc } from "./documents/audit";
+import type { EmailOutboxDoc, EmailTokenDoc, SessionDoc } from "./documents/auth";
+import type { CommentDoc } from "./documents/comments";
+import type { FeatureFlagDoc } from "./documents/flags";
+import type { FollowDoc } from "./documents/follows";
+import type { GemTransactionDoc } from "./documents/gems";
+import type { GenerationJobDoc } from "./documents/generations";
+import type { JobRunDoc } from "./documents/jobs";
+import type { AppealDoc, ModerationActionDoc, ReportDoc } from "./documents/moderation";
+import type { NotificationDoc } from "./documents/notifications";
+import type { PostDoc } from "./documents/posts";
+import type { ReferralDoc } from "./documents/referrals";
+import type { UserDoc } from "./documents/users";
+import type { VoteDoc } from "./documents/votes";
 
-/** Document types per collection; collections whose feature has not landed yet stay loosely typed. */
-interface DocumentTypes {
-  analyticsEvents: AnalyticsEventDoc;
-  jobRuns: JobRunDoc;
+/** The document type stored in each collection: the persisted shape, owned by the data layer. */
+export interface DocumentTypes {
   users: UserDoc;
-  follows: FollowDoc;
-  sessions: SessionDoc;
-  emailTokens: EmailTokenDoc;
-  emailOutbox: EmailOutboxDoc;
-  auditLogs: AuditLogDoc;
-  generationJobs: GenerationJobDoc;
   posts: PostDoc;
-  comments: CommentDoc;
-  gemTransactions: GemTransactionDoc;
-  featureFlags: FeatureFlagDoc;
   votes: VoteDoc;
-  notifications: NotificationDoc;
+  gemTransactions: GemTransactionDoc;
+  follows: FollowDoc;
   referrals: ReferralDoc;
   reports: ReportDoc;
   moderationActions: ModerationActionDoc;
   appeals: AppealDoc;
+  notifications: NotificationDoc;
+  featureFlags: FeatureFlagDoc;
+  analyticsEvents: AnalyticsEventDoc;
+  generationJobs: GenerationJobDoc;
+  jobRuns: JobRunDoc;
+  sessions: SessionDoc;
+  emailTokens: EmailTokenDoc;
+  emailOutbox: EmailOutboxDoc;
+  auditLogs: AuditLogDoc;
+  comments: CommentDoc;
 }
 
-export type Db = { [K in CollectionKey]: Collection<K extends keyof DocumentTypes ? DocumentTypes[K] : Document> };
+export type Db = { [K in CollectionKey]: Collection<DocumentTypes[K]> };
 
 export function createDb(client: DataApiClient): Db {
   return Object.fromEntries(
     (Object.keys(collections) as CollectionKey[]).map((key) => [key, client.collection(collections[key])]),
   ) as unknown as Db;
 }
+
+export * from "./documents/analytics";
+export * from "./documents/audit";
+export * from "./documents/auth";
+export * from "./documents/comments";
+export * from "./documents/flags";
+export * from "./documents/follows";
+export * from "./documents/gems";
+export * from "./documents/generations";
+export * from "./documents/jobs";
+export * from "./documents/moderation";
+export * from "./documents/notifications";
+export * from "./documents/posts";
+export * from "./documents/referrals";
+export * from "./documents/users";
+export * from "./documents/votes";

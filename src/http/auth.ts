@@ -1,43 +1,47 @@
-import type { Context, MiddlewareHandler } from "hono";
+import type { MiddlewareHandler } from "hono";
+import { ApiError } from "../core/errors";
+import type { Viewer } from "../core/viewer";
+import { ROLES, type Role, TIERS } from "../db";
 import type { Deps } from "../deps";
+import { timingSafeEqual } from "../platform/crypto";
 import { StoreUnavailableError } from "../platform/errors";
-import { type AccessClaims, verifyAccessToken } from "../platform/tokens";
-import type { AppEnv, Viewer } from "./context";
-import { ApiError } from "./errors";
-
-const ROLES = new Set(["user", "creator", "moderator", "admin"]);
-const TIERS = new Set(["free", "pro", "premium"]);
-
-export function tokenSettings(deps: Deps) {
-  const a = deps.config.auth;
-  return { secret: a.jwtSecret, issuer: a.issuer, audience: a.audience, ttlSeconds: a.accessTokenTtlSeconds };
-}
-
-function toViewer(claims: AccessClaims): Viewer | null {
-  if (!ROLES.has(claims.role) || !TIERS.has(claims.tier)) return null;
-  return {
-    id: claims.sub,
-    sessionId: claims.sid,
-    role: claims.role as Viewer["role"],
-    tier: claims.tier as Viewer["tier"],
-  };
-}
+import { isObjectIdHex } from "../platform/ids";
+import { type AccessClaims, tokenSettingsOf, verifyAccessToken } from "../platform/tokens";
+import type { AppEnv } from "./context";
 
 /** The token of an `Authorization: Bearer <token>` header, or null for any other header. */
 export function bearerToken(header: string | undefined): string | null {
   return /^Bearer\s+(\S+)\s*$/i.exec(header ?? "")?.[1] ?? null;
 }
 
+function toViewer(claims: AccessClaims): Viewer | null {
+  if (!(ROLES as readonly string[]).includes(claims.role) || !(TIERS as readonly string[]).includes(claims.tier)) {
+    return null;
+  }
+  if (!isObjectIdHex(claims.sub) || !isObjectIdHex(claims.sid)) return null;
+  return {
+    id: claims.sub.toLowerCase(),
+    sessionId: claims.sid.toLowerCase(),
+    role: claims.role as Viewer["role"],
+    tier: claims.tier as Viewer["tier"],
+  };
+}
+
 /** The caller and when their token was issued; undefined without a token, null for an invalid one. */
-async function authenticate(c: Context<AppEnv>): Promise<{ viewer: Viewer; issuedAt: number } | null | undefined> {
-  const header = c.req.header("authorization");
+async function authenticate(
+  deps: Deps,
+  header: string | undefined,
+): Promise<{ viewer: Viewer; issuedAt: number } | null | undefined> {
   if (!header) return undefined;
   const token = bearerToken(header);
   if (!token) return null;
-  const claims = await verifyAccessToken(token, tokenSettings(c.var.deps));
+  const claims = await verifyAccessToken(token, tokenSettingsOf(deps.config.auth));
   const viewer = claims ? toViewer(claims) : null;
   return claims && viewer ? { viewer, issuedAt: claims.iat } : null;
 }
+
+/** The environment of routes behind `requireAuth`: the viewer is always there. */
+export type AuthedEnv = { Variables: { viewer: Viewer } };
 
 /**
  * Requires a valid access token (signature, `alg`, `iss`, `aud`, `exp`) that was not cut off by a ban.
@@ -47,13 +51,14 @@ async function authenticate(c: Context<AppEnv>): Promise<{ viewer: Viewer; issue
  * (ACCESS_TOKEN_TTL_SECONDS) and refresh tokens at once.
  * `allowBanned` skips the cut-off (appeals: a banned user may still contest the ban with the token they hold).
  */
-export function requireAuth(options: { allowBanned?: boolean } = {}): MiddlewareHandler<AppEnv> {
+export function requireAuth(options: { allowBanned?: boolean } = {}): MiddlewareHandler<AppEnv & AuthedEnv> {
   return async (c, next) => {
-    const caller = await authenticate(c);
+    const deps = c.var.deps;
+    const caller = await authenticate(deps, c.req.header("authorization"));
     if (!caller) throw ApiError.unauthorized();
     const { viewer, issuedAt } = caller;
     const prefetched = c.var.sessionCutoff?.userId === viewer.id ? c.var.sessionCutoff : undefined;
-    if (!options.allowBanned && (await cutOff(c.var.deps, viewer, issuedAt, prefetched))) {
+    if (!options.allowBanned && (await cutOff(deps, viewer, issuedAt, prefetched))) {
       throw ApiError.unauthorized("This session has ended. Please sign in again.");
     }
     c.set("viewer", viewer);
@@ -90,7 +95,7 @@ async function cutOff(
 /** Sets the viewer when a valid token is present; a present but invalid token is still a 401. */
 export function optionalAuth(): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
-    const caller = await authenticate(c);
+    const caller = await authenticate(c.var.deps, c.req.header("authorization"));
     if (caller === null) throw ApiError.unauthorized();
     c.set("viewer", caller?.viewer);
     await next();
@@ -98,17 +103,27 @@ export function optionalAuth(): MiddlewareHandler<AppEnv> {
 }
 
 /** Requires one of the roles (after requireAuth); others get 403. */
-export function requireRole(...roles: Viewer["role"][]): MiddlewareHandler<AppEnv> {
+export function requireRole(...roles: Role[]): MiddlewareHandler<AppEnv & AuthedEnv> {
   return async (c, next) => {
-    const viewer = c.var.viewer;
-    if (!viewer) throw ApiError.unauthorized();
-    if (!roles.includes(viewer.role)) throw ApiError.forbidden("Your role does not allow this.");
+    if (!roles.includes(c.var.viewer.role)) throw ApiError.forbidden("Your role does not allow this.");
     await next();
   };
 }
 
-export function viewerOf(c: Context<AppEnv>): Viewer {
-  const viewer = c.var.viewer;
-  if (!viewer) throw ApiError.unauthorized();
-  return viewer;
+/**
+ * GPU worker endpoints take the shared worker token (GPU_WORKER_TOKEN) as a bearer token, compared in constant
+ * time. User access tokens are not accepted here, and the worker token is not accepted anywhere else.
+ */
+export function requireWorkerToken(): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    if (!isWorkerToken(c.req.header("authorization"), c.var.deps.config.generation.workerToken)) {
+      throw ApiError.unauthorized("A valid GPU worker token is required.");
+    }
+    await next();
+  };
+}
+
+export function isWorkerToken(header: string | undefined, workerToken: string): boolean {
+  const presented = bearerToken(header);
+  return presented !== null && timingSafeEqual(presented, workerToken);
 }

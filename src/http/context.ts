@@ -1,21 +1,21 @@
+import type { RequestMeta, Viewer } from "../core/viewer";
 import type { Deps } from "../deps";
 import type { IoTally } from "../platform/io";
+import type { RedisBatch } from "../platform/redis-ops";
 
 /** What middleware puts on the Hono context for routes. */
-/** The authenticated caller, from a verified access token. */
-export interface Viewer {
-  id: string;
-  sessionId: string;
-  role: "user" | "creator" | "moderator" | "admin";
-  tier: "free" | "pro" | "premium";
-}
-
 export interface AppVariables {
+  /** The caller on routes with optional sign-in (authenticated routes type it as always present). */
   viewer: Viewer | undefined;
   deps: Deps;
   requestId: string;
   clientIp: string;
   io: IoTally;
+  /**
+   * The request's Redis batches: on cache-first routes the first batch also carries the rate-limit check
+   * (one round trip for a cached answer); elsewhere a plain pipelined round trip.
+   */
+  redis: RedisBatch;
   /**
    * `session:{userId}` for the user a bearer token names, read (unverified) alongside the rate limit so that
    * `requireAuth` needs no round trip of its own; it is used only once the token is verified for that user.
@@ -26,6 +26,9 @@ export interface AppVariables {
 export type AppEnv = { Bindings: Record<string, unknown>; Variables: AppVariables };
 
 /** Where the request came from, for audit entries and session records. */
-export function requestMetaOf(c: { var: AppVariables; req: { header(name: string): string | undefined } }) {
+export function requestMetaOf(c: {
+  var: AppVariables;
+  req: { header(name: string): string | undefined };
+}): RequestMeta {
   return { ip: c.var.clientIp, userAgent: c.req.header("user-agent") ?? null, requestId: c.var.requestId };
 }

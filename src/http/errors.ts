@@ -1,46 +1,7 @@
 import type { Context } from "hono";
-import type { ContentfulStatusCode } from "hono/utils/http-status";
+import { ApiError, type FieldError, type ProblemCode, problemStatus, problemTitles } from "../core/errors";
 import { StoreUnavailableError } from "../platform/errors";
-
-/** The problem codes of API.md, with their HTTP status. */
-export const problemStatus = {
-  validation_failed: 400,
-  unauthorized: 401,
-  insufficient_gems: 402,
-  forbidden: 403,
-  not_found: 404,
-  method_not_allowed: 405,
-  conflict: 409,
-  payload_too_large: 413,
-  idempotency_mismatch: 422,
-  rate_limited: 429,
-  quota_exceeded: 429,
-  internal: 500,
-  unavailable: 503,
-} as const satisfies Record<string, ContentfulStatusCode>;
-
-export type ProblemCode = keyof typeof problemStatus;
-
-const titles: Record<ProblemCode, string> = {
-  validation_failed: "Your request is not valid",
-  unauthorized: "Authentication required",
-  insufficient_gems: "Not enough gems",
-  forbidden: "Not allowed",
-  not_found: "Not found",
-  method_not_allowed: "Method not allowed",
-  conflict: "Conflict",
-  payload_too_large: "Request body too large",
-  idempotency_mismatch: "Idempotency key reused with a different request",
-  rate_limited: "Too many requests",
-  quota_exceeded: "Quota exceeded",
-  internal: "Internal error",
-  unavailable: "Service temporarily unavailable",
-};
-
-export interface FieldError {
-  path: string;
-  message: string;
-}
+import { InvalidCursorError } from "../platform/mongo/paginate";
 
 /** RFC 9457 problem details, as every error leaves the API. */
 export interface Problem {
@@ -48,57 +9,32 @@ export interface Problem {
   title: string;
   status: number;
   code: ProblemCode;
+  /** Extension member: a stable reason within the code (e.g. `username_taken` for a 409). */
+  reason?: string;
   detail?: string;
   requestId: string;
   errors?: FieldError[];
-}
-
-/** The one error class services throw; the error handler turns it into problem+json. */
-export class ApiError extends Error {
-  override name = "ApiError";
-  constructor(
-    readonly code: ProblemCode,
-    detail?: string,
-    readonly extra: { errors?: FieldError[]; headers?: Record<string, string>; reason?: string } = {},
-  ) {
-    super(detail ?? titles[code]);
-  }
-
-  get status(): ContentfulStatusCode {
-    return problemStatus[this.code];
-  }
-
-  static validation(errors: FieldError[], detail?: string): ApiError {
-    const fields = errors.map((e) => e.path || "(body)").join(", ");
-    return new ApiError("validation_failed", detail ?? `Invalid value for: ${fields}.`, { errors });
-  }
-  static unauthorized(detail = "A valid access token is required."): ApiError {
-    return new ApiError("unauthorized", detail, { headers: { "WWW-Authenticate": 'Bearer realm="circle"' } });
-  }
-  static forbidden(detail?: string): ApiError {
-    return new ApiError("forbidden", detail);
-  }
-  static notFound(detail?: string): ApiError {
-    return new ApiError("not_found", detail);
-  }
-  static conflict(reason: string, detail: string): ApiError {
-    return new ApiError("conflict", detail, { reason });
-  }
 }
 
 export function problemType(code: ProblemCode): string {
   return `urn:circle:problem:${code}`;
 }
 
-export function problemBody(code: ProblemCode, requestId: string, detail?: string, errors?: FieldError[]): Problem {
+export function problemBody(
+  code: ProblemCode,
+  requestId: string,
+  detail?: string,
+  extra: { errors?: FieldError[]; reason?: string } = {},
+): Problem {
   return {
     type: problemType(code),
-    title: titles[code],
+    title: problemTitles[code],
     status: problemStatus[code],
     code,
+    ...(extra.reason ? { reason: extra.reason } : {}),
     ...(detail ? { detail } : {}),
     requestId,
-    ...(errors?.length ? { errors } : {}),
+    ...(extra.errors?.length ? { errors: extra.errors } : {}),
   };
 }
 
@@ -106,10 +42,10 @@ export function problemResponse(
   c: Context,
   code: ProblemCode,
   detail?: string,
-  options: { errors?: FieldError[]; headers?: Record<string, string> } = {},
+  options: { errors?: FieldError[]; headers?: Record<string, string>; reason?: string } = {},
 ): Response {
   const requestId = (c.get("requestId") as string | undefined) ?? "";
-  const body = problemBody(code, requestId, detail, options.errors);
+  const body = problemBody(code, requestId, detail, options);
   return c.newResponse(JSON.stringify(body), problemStatus[code], {
     "content-type": "application/problem+json",
     ...(requestId ? { "X-Request-Id": requestId } : {}),
@@ -120,7 +56,12 @@ export function problemResponse(
 /** Maps anything thrown below a route to a problem response; unknown errors are logged, never echoed. */
 export function toProblemResponse(c: Context, error: unknown, retryAfterSeconds: number): Response {
   if (error instanceof ApiError) {
-    return problemResponse(c, error.code, error.message, { errors: error.extra.errors, headers: error.extra.headers });
+    return problemResponse(c, error.code, error.message, error.extra);
+  }
+  if (error instanceof InvalidCursorError) {
+    return problemResponse(c, "validation_failed", "The cursor is not one this API issued.", {
+      errors: [{ path: "cursor", message: "not a cursor this API issued" }],
+    });
   }
   if (error instanceof StoreUnavailableError) {
     return problemResponse(c, "unavailable", "A backing service is unavailable. Please retry shortly.", {
@@ -130,6 +71,11 @@ export function toProblemResponse(c: Context, error: unknown, retryAfterSeconds:
   if (isHttpException(error)) {
     const status = error.status;
     if (status === 413) return problemResponse(c, "payload_too_large", "The request body is too large.");
+    if (status === 415) {
+      return problemResponse(c, "unsupported_media_type", "Send the body as application/json.", {
+        errors: [{ path: "Content-Type", message: "must be application/json" }],
+      });
+    }
     if (status === 400) return problemResponse(c, "validation_failed", error.message || "Malformed request.");
     if (status === 401) return problemResponse(c, "unauthorized");
   }

@@ -1,9 +1,11 @@
 import type { Context, MiddlewareHandler } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
+import { ApiError } from "../core/errors";
 import { sha256Hex } from "../platform/crypto";
 import { StoreUnavailableError } from "../platform/errors";
+import { claimOrGet, deleteKeys, replaceValue, runOp } from "../platform/redis-ops";
+import type { AuthedEnv } from "./auth";
 import type { AppEnv } from "./context";
-import { ApiError } from "./errors";
 
 export const IDEMPOTENCY_HEADER = "Idempotency-Key";
 export const REPLAYED_HEADER = "Idempotent-Replayed";
@@ -22,7 +24,7 @@ export type IdempotencyRecord =
   | { state: "done"; fingerprint: string; status: number; contentType: string; body: string };
 
 /** The request's validated Idempotency-Key (only inside routes behind `idempotent`). */
-export function idempotencyKeyOf(c: Context<AppEnv>): string {
+export function idempotencyKeyOf(c: Context): string {
   const key = c.req.header(IDEMPOTENCY_HEADER);
   if (key === undefined || !KEY_FORMAT.test(key)) throw invalidKey(key);
   return key;
@@ -44,10 +46,9 @@ function invalidKey(key: string | undefined): ApiError {
  * thrown errors) release the key instead; others (201, 402, 404) are kept. Redis only saves work and returns the same answer: the ledger keys
  * its entries by user + Idempotency-Key too, so even a lost record cannot move gems twice.
  */
-export function idempotent(scope: string): MiddlewareHandler<AppEnv> {
+export function idempotent(scope: string): MiddlewareHandler<AppEnv & AuthedEnv> {
   return async (c, next) => {
     const viewer = c.var.viewer;
-    if (!viewer) throw ApiError.unauthorized();
     const key = idempotencyKeyOf(c);
     const { redis, keys, config, log } = c.var.deps;
     const body = await c.req.text();
@@ -57,11 +58,11 @@ export function idempotent(scope: string): MiddlewareHandler<AppEnv> {
     let existing: IdempotencyRecord | null;
     try {
       // With GET, SET answers the previous value (null when this request claimed the key), never "OK".
-      existing = (await redis.set<IdempotencyRecord>(
-        recordKey,
-        { state: "in_flight", fingerprint },
-        { nx: true, get: true, ex: config.idempotency.inFlightTtlSeconds },
-      )) as IdempotencyRecord | null;
+      const claim: IdempotencyRecord = { state: "in_flight", fingerprint };
+      existing = await runOp(
+        redis,
+        claimOrGet<IdempotencyRecord>(recordKey, claim, config.idempotency.inFlightTtlSeconds),
+      );
     } catch (error) {
       throw new StoreUnavailableError("redis", String(error), { cause: error });
     }
@@ -86,7 +87,7 @@ export function idempotent(scope: string): MiddlewareHandler<AppEnv> {
 
     const release = async () => {
       try {
-        await redis.del(recordKey);
+        await runOp(redis, deleteKeys([recordKey]));
       } catch (error) {
         // The claim expires on its own after IDEMPOTENCY_IN_FLIGHT_TTL_SECONDS.
         log.warn("idempotency release failed", { requestId: c.var.requestId, error: String(error) });
@@ -111,7 +112,7 @@ export function idempotent(scope: string): MiddlewareHandler<AppEnv> {
       body: await c.res.clone().text(),
     };
     try {
-      await redis.set(recordKey, record, { xx: true, ex: config.idempotency.ttlSeconds });
+      await runOp(redis, replaceValue(recordKey, record, config.idempotency.ttlSeconds));
     } catch (error) {
       // The answer stands; a retry after the claim expires re-runs and the ledger's key makes it a no-op.
       log.warn("idempotency record not stored", { requestId: c.var.requestId, error: String(error) });

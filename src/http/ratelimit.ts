@@ -1,48 +1,32 @@
-import type { MiddlewareHandler } from "hono";
+import type { Context, MiddlewareHandler } from "hono";
+import { matchedRoutes } from "hono/route";
 import { decodeJwt } from "jose";
-import { timingSafeEqual } from "../platform/crypto";
+import { ApiError, rateLimitHeaders } from "../core/errors";
 import { StoreUnavailableError } from "../platform/errors";
 import { isObjectIdHex } from "../platform/ids";
-import {
-  checkSlidingWindow,
-  checkSlidingWindowWithGet,
-  piggybackSlidingWindow,
-  type RateLimitDecision,
-} from "../platform/ratelimit";
-import { bearerToken } from "./auth";
+import type { RateLimitDecision } from "../platform/ratelimit";
+import { batchOn, getValue, runOps, slidingWindow } from "../platform/redis-ops";
+import { bearerToken, isWorkerToken } from "./auth";
 import type { AppEnv } from "./context";
-import { ApiError } from "./errors";
-
-export function rateLimitHeaders(d: RateLimitDecision): Record<string, string> {
-  return {
-    "RateLimit-Limit": String(d.limit),
-    "RateLimit-Remaining": String(d.remaining),
-    "RateLimit-Reset": String(d.resetSeconds),
-  };
-}
+import { routeMetaOf } from "./routes";
 
 /**
- * Reads served from a Redis cache first (feed pages, public profiles): their rate-limit check travels in the
- * same pipeline as the cache read, so a cache hit costs one round trip in total. The decision arrives before
- * any MongoDB work, so a refused request still does nothing expensive.
+ * Global per-IP limit (`rate:api:{ip}`), one Redis round trip per request and none extra for cache-first reads.
+ * When Redis cannot be reached the policy in config decides: `open` (default) lets the request through without
+ * RateLimit-* headers and logs a warning, so a cache outage does not take the API down; `closed` answers 503.
+ *
+ * Cache-first routes (route metadata, see `http/routes.ts`) defer the check to the handler's first Redis batch
+ * (`c.var.redis`), which carries it in the same pipeline; the decision arrives before any MongoDB work, so a
+ * refused request still does nothing expensive. Every other route is checked up front, together with the
+ * session cut-off of the user a bearer token names (read for `requireAuth`, so it costs no round trip).
  */
-const CACHE_FIRST_READS = [/^\/v1\/feeds\/(new|trending|hot)$/, /^\/v1\/users\/[A-Za-z0-9_]{3,30}$/];
+const RATE_LIMIT_OP = "__rateLimit";
 
-/** The 429 for a refused decision, with RateLimit-* and Retry-After; `what` names what there were too many of. */
-export function rateLimited(decision: RateLimitDecision, what = "requests"): ApiError {
-  return new ApiError("rate_limited", `Too many ${what}. Retry in ${decision.retryAfterSeconds} s.`, {
-    headers: { ...rateLimitHeaders(decision), "Retry-After": String(decision.retryAfterSeconds) },
-  });
-}
-
-/**
- * Global per-IP limit (`rate:api:{ip}`), one Redis round trip per request (none extra for cache-first
- * reads). When Redis cannot be reached the policy in config decides: `open` (default) lets the request through without RateLimit-* headers and logs
- * a warning, so a cache outage does not take the API down; `closed` answers 503 instead.
- */
 export function apiRateLimit(): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
-    const { config, redis, keys, log } = c.var.deps;
+    const { config, redis, keys } = c.var.deps;
+    const plain = batchOn(redis);
+    c.set("redis", plain);
     // GPU workers poll /v1/internal/* from a few shared addresses; with the worker token they are not
     // subject to the per-IP limit meant for app users.
     if (
@@ -52,32 +36,30 @@ export function apiRateLimit(): MiddlewareHandler<AppEnv> {
       return next();
     }
     const { maxRequests, windowSeconds } = config.rateLimit.api;
-    const key = keys.rateApi(c.var.clientIp);
-    const failOpen = (error: unknown) => {
-      if (config.rateLimit.failMode === "closed") {
-        throw error instanceof StoreUnavailableError ? error : new StoreUnavailableError("redis", String(error));
-      }
-      log.warn("rate limit check failed; allowing request (fail-open)", {
-        requestId: c.var.requestId,
-        error: error instanceof Error ? error.message : String(error),
-      });
-    };
+    const check = slidingWindow(keys.rateApi(c.var.clientIp), maxRequests, windowSeconds);
 
-    if (c.req.method === "GET" && CACHE_FIRST_READS.some((r) => r.test(c.req.path))) {
-      const check = piggybackSlidingWindow(redis, key, maxRequests, windowSeconds, (d) => {
-        if (!d.allowed) throw rateLimited(d);
+    if (c.req.method === "GET" && isCacheFirst(c)) {
+      let decided: Promise<RateLimitDecision> | null = null;
+      c.set("redis", async (ops) => {
+        if (decided) return plain(ops);
+        // The check rides in the same pipeline as the handler's first batch, under a name no op uses.
+        const both = runOps(redis, { ...ops, [RATE_LIMIT_OP]: check });
+        decided = both.then((r) => r[RATE_LIMIT_OP] as RateLimitDecision);
+        const { [RATE_LIMIT_OP]: decision, ...results } = (await both) as Record<string, unknown>;
+        const rateLimit = decision as RateLimitDecision;
+        if (!rateLimit.allowed) throw ApiError.rateLimited(rateLimit);
+        return results as never;
       });
-      c.set("deps", { ...c.var.deps, redis: check.redis });
       await next();
       let late: RateLimitDecision;
       try {
-        late = await check.decision();
+        late = await (decided ?? runOps(redis, { check }).then((r) => r.check));
       } catch (error) {
-        return failOpen(error);
+        return failOpen(c, error);
       }
-      // A handler that never read the cache (e.g. a 400) is checked now; a refusal replaces its answer.
-      if (!late.allowed && c.res.status !== 429) throw rateLimited(late);
-      for (const [name, value] of Object.entries(rateLimitHeaders(late))) c.res.headers.set(name, value);
+      // A handler that never read Redis (e.g. a 400) is checked now; a refusal replaces its answer.
+      if (!late.allowed && c.res.status !== 429) throw ApiError.rateLimited(late);
+      setHeaders(c, late);
       return;
     }
 
@@ -85,31 +67,39 @@ export function apiRateLimit(): MiddlewareHandler<AppEnv> {
     try {
       const subject = claimedSubject(c.req.header("authorization"));
       if (subject) {
-        const both = await checkSlidingWindowWithGet<number | string>(
-          redis,
-          key,
-          maxRequests,
-          windowSeconds,
-          keys.session(subject),
-        );
-        decision = both.decision;
-        c.set("sessionCutoff", { userId: subject, value: both.value });
+        const both = await runOps(redis, { check, cutoff: getValue<number | string>(keys.session(subject)) });
+        decision = both.check;
+        c.set("sessionCutoff", { userId: subject, value: both.cutoff });
       } else {
-        decision = await checkSlidingWindow(redis, key, maxRequests, windowSeconds);
+        decision = (await runOps(redis, { check })).check;
       }
     } catch (error) {
-      failOpen(error);
+      failOpen(c, error);
       return next();
     }
-    if (!decision.allowed) throw rateLimited(decision);
+    if (!decision.allowed) throw ApiError.rateLimited(decision);
     await next();
-    for (const [name, value] of Object.entries(rateLimitHeaders(decision))) c.res.headers.set(name, value);
+    setHeaders(c, decision);
   };
 }
 
-function isWorkerToken(header: string | undefined, workerToken: string): boolean {
-  const presented = bearerToken(header);
-  return presented !== null && timingSafeEqual(presented, workerToken);
+function isCacheFirst(c: Context<AppEnv>): boolean {
+  return matchedRoutes(c).some((route) => routeMetaOf(route.handler)?.cacheFirst === true);
+}
+
+function setHeaders(c: Context<AppEnv>, decision: RateLimitDecision): void {
+  for (const [name, value] of Object.entries(rateLimitHeaders(decision))) c.res.headers.set(name, value);
+}
+
+function failOpen(c: Context<AppEnv>, error: unknown): void {
+  const { config, log } = c.var.deps;
+  if (config.rateLimit.failMode === "closed") {
+    throw error instanceof StoreUnavailableError ? error : new StoreUnavailableError("redis", String(error));
+  }
+  log.warn("rate limit check failed; allowing request (fail-open)", {
+    requestId: c.var.requestId,
+    error: error instanceof Error ? error.message : String(error),
+  });
 }
 
 /** The user id a bearer token claims, without verifying it (only to prefetch; `requireAuth` verifies). */
@@ -118,7 +108,7 @@ function claimedSubject(header: string | undefined): string | null {
   if (!token) return null;
   try {
     const { sub } = decodeJwt(token);
-    return typeof sub === "string" && isObjectIdHex(sub) ? sub : null;
+    return typeof sub === "string" && isObjectIdHex(sub) ? sub.toLowerCase() : null;
   } catch {
     return null;
   }

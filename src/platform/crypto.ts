@@ -32,3 +32,8 @@ export function randomToken(bytes = 32): string {
     .replace(/\//g, "_")
     .replace(/=+$/, "");
 }
+
+/** The stored form of a client IP: a keyed hash (HMAC-SHA-256, 128 bits), so it cannot be reversed or joined across deployments. */
+export async function hashIp(salt: string, ip: string): Promise<string> {
+  return (await hmacSha256Hex(salt, ip)).slice(0, 32);
+}

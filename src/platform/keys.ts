@@ -18,6 +18,8 @@ export const keys = {
   feedHot: (page: string | number) => `feed:hot:${page}`,
   feedUser: (userId: string, page: string | number) => `feed:user:${userId}:${page}`,
   feedFollowing: (userId: string, page: string | number) => `feed:following:${userId}:${page}`,
+  /** The cached first pages a newly published, deleted or hidden post makes stale. */
+  publicFeedFirstPages: () => ["feed:new:0", "feed:trending:0", "feed:hot:0"],
   // Real-time counters
   postVotes: (postId: string) => `post:votes:${postId}`,
   /** Views not yet added to `posts.viewCount` (a delta, taken and cleared by the counters job). */

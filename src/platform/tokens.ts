@@ -21,6 +21,21 @@ export interface TokenSettings {
   ttlSeconds: number;
 }
 
+/** Token settings from the auth part of the configuration (structurally, so this module imports no config). */
+export function tokenSettingsOf(auth: {
+  jwtSecret: string;
+  issuer: string;
+  audience: string;
+  accessTokenTtlSeconds: number;
+}): TokenSettings {
+  return {
+    secret: auth.jwtSecret,
+    issuer: auth.issuer,
+    audience: auth.audience,
+    ttlSeconds: auth.accessTokenTtlSeconds,
+  };
+}
+
 export async function signAccessToken(claims: AccessClaims, settings: TokenSettings, now: Date): Promise<string> {
   const iat = Math.floor(now.getTime() / 1000);
   return new SignJWT({ sid: claims.sid, role: claims.role, tier: claims.tier })

@@ -78,10 +78,10 @@ describe("comments", () => {
     });
     await deps.db.users.updateOne({ _id: new ObjectId(other!.id) }, { $set: { role: "moderator" } });
     const { signAccessToken } = await import("../../src/platform/tokens");
-    const { tokenSettings } = await import("../../src/http/auth");
+    const { tokenSettingsOf } = await import("../../src/platform/tokens");
     const modToken = await signAccessToken(
       { sub: other!.id, sid: new ObjectId().toHexString(), role: "moderator", tier: "free" },
-      tokenSettings(deps),
+      tokenSettingsOf(deps.config.auth),
       new Date(),
     );
     expect((await call("DELETE", `/v1/comments/${second.body.id}`, { token: modToken })).status).toBe(204);

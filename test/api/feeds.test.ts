@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { runJob } from "../../src/jobs/runner";
-import { trendingJob } from "../../src/jobs/trending";
+import { trendingJob } from "../../src/features/feeds/trending";
 import { ObjectId } from "../../src/platform/ids";
+import { runJob } from "../../src/scheduler/runner";
 import { call, roundTrips } from "../support/api";
 import { testDeps } from "../support/deps";
 import { publishedPost } from "../support/posts";

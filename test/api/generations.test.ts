@@ -7,8 +7,8 @@ import type {
   WorkerGenerationJob,
 } from "../../src/features/generations/schema";
 import { createGeneration } from "../../src/features/generations/service";
-import { secondsUntilNextUtcDay, utcDay } from "../../src/platform/clock";
 import { newObjectId, ObjectId } from "../../src/platform/ids";
+import { secondsUntilNextUtcDay, utcDay } from "../../src/platform/time";
 import { type ApiResponse, call } from "../support/api";
 import { appWith, testDeps } from "../support/deps";
 import { jobDoc } from "../support/generations";

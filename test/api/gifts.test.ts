@@ -2,11 +2,11 @@ import { describe, expect, it } from "vitest";
 import {
   completeInterruptedTransfers,
   giftFee,
-  giftLedgerKey,
   giftPlatformFees,
   type TransferMetadata,
 } from "../../src/features/gems/gifts";
 import { moveGems } from "../../src/features/gems/ledger";
+import { ledgerKeys } from "../../src/features/gems/ledger-keys";
 import type { GiftResult } from "../../src/features/gems/schema";
 import { ObjectId } from "../../src/platform/ids";
 import { type ApiResponse, call, uniqueIp } from "../support/api";
@@ -196,7 +196,7 @@ describe("completeInterruptedTransfers", () => {
       referenceId: transfer.transferId,
       description: `Gift to @${receiver!.username}`,
       metadata: { ...transfer },
-      idempotencyKey: giftLedgerKey(sender!.id, crypto.randomUUID()),
+      idempotencyKey: ledgerKeys.giftDebit(sender!.id, crypto.randomUUID()),
     });
     expect(await balanceOf(receiver!)).toBe(0);
 

@@ -1,11 +1,11 @@
 import { describe, expect, it } from "vitest";
+import type { TransactionSource } from "../../src/db";
 import { moveGems } from "../../src/features/gems/ledger";
-import type { TransactionSource } from "../../src/features/gems/schema";
 import { periodWindow } from "../../src/features/leaderboards/periods";
-import { leaderboardsJob } from "../../src/jobs/leaderboards";
-import { runJob } from "../../src/jobs/runner";
+import { leaderboardsJob } from "../../src/features/leaderboards/rebuild";
 import { ObjectId } from "../../src/platform/ids";
 import { keys } from "../../src/platform/keys";
+import { runJob } from "../../src/scheduler/runner";
 import { call, roundTrips } from "../support/api";
 import { testDeps } from "../support/deps";
 import { expectProblem, fieldPaths } from "../support/problems";

@@ -101,8 +101,8 @@ describe("post visibility, edits and deletion", () => {
   });
 
   it("counts views by others (not the author) and writes them to MongoDB with the counters job", async () => {
-    const { countersJob } = await import("../../src/jobs/counters");
-    const { runJob } = await import("../../src/jobs/runner");
+    const { countersJob } = await import("../../src/features/votes/counters");
+    const { runJob } = await import("../../src/scheduler/runner");
     const [author, reader] = await crowd(2);
     const post = await publishedPost(author!);
     const views: number[] = [];

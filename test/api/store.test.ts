@@ -10,7 +10,7 @@ import { crowd, type TestUser } from "../support/users";
 
 const deps = testDeps();
 const DAY_MS = 86_400_000;
-const catalog = deps.config.store.catalog;
+const catalog = deps.config.shop.catalog;
 const itemOf = <K extends StoreItem["kind"]>(kind: K) => {
   const item = catalog.find((i) => i.kind === kind);
   if (!item) throw new Error(`no ${kind} in the catalog`);

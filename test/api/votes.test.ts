@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { countersJob } from "../../src/jobs/counters";
-import { runJob } from "../../src/jobs/runner";
+import { countersJob } from "../../src/features/votes/counters";
 import { ObjectId } from "../../src/platform/ids";
+import { runJob } from "../../src/scheduler/runner";
 import { call, roundTrips, uniqueIp } from "../support/api";
 import { appWith, testDeps } from "../support/deps";
 import { publishedPost } from "../support/posts";

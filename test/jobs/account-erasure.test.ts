@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
+import { accountErasureJob } from "../../src/features/privacy/erasure";
 import type { PublicUser } from "../../src/features/users/schema";
-import { accountErasureJob } from "../../src/jobs/account-erasure";
-import { runJob } from "../../src/jobs/runner";
 import { ObjectId } from "../../src/platform/ids";
+import { runJob } from "../../src/scheduler/runner";
 import { call } from "../support/api";
 import { testDeps } from "../support/deps";
 import { idToken, signupUser, type TestUser } from "../support/users";

@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from "vitest";
-import { analyticsFlushJob } from "../../src/jobs/analytics-flush";
-import { type RunResult, runJob } from "../../src/jobs/runner";
+import { flushAnalyticsJob as analyticsFlushJob } from "../../src/features/analytics/flush";
+import { type RunResult, runJob } from "../../src/scheduler/runner";
 import { call } from "../support/api";
 import { testDeps } from "../support/deps";
 import { signupUser, type TestUser, userWithRole } from "../support/users";

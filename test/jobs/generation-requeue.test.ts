@@ -1,9 +1,10 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import type { GenerationJobDoc, WorkerGenerationJob } from "../../src/features/generations/schema";
-import { generationRequeueJob } from "../../src/jobs/generation-requeue";
-import { schedule } from "../../src/jobs/index";
-import { runJob } from "../../src/jobs/runner";
+import type { GenerationJobDoc } from "../../src/db";
+import { requeueJob as generationRequeueJob } from "../../src/features/generations/requeue";
+import type { WorkerGenerationJob } from "../../src/features/generations/schema";
+import { runJob } from "../../src/scheduler/runner";
+import { schedule } from "../../src/scheduler/schedule";
 import { call } from "../support/api";
 import { testDeps } from "../support/deps";
 import { jobDoc } from "../support/generations";
@@ -19,7 +20,7 @@ const byId = async (doc: GenerationJobDoc) => deps.db.generationJobs.findOne({ _
 
 describe("generation-requeue job", () => {
   it("runs every two minutes", () => {
-    expect(schedule["*/2 * * * *"]).toContain(generationRequeueJob);
+    expect(schedule.find((s) => s.cron === "*/2 * * * *")?.jobs).toContain(generationRequeueJob);
   });
 
   it("re-queues jobs stuck in processing past the timeout, fails those out of attempts, leaves the rest", async () => {

@@ -1,9 +1,9 @@
 import { describe, expect, it } from "vitest";
-import type { GemTransactionDoc } from "../../src/features/gems/schema";
-import { reconciliationJob } from "../../src/jobs/reconciliation";
-import { type RunResult, runJob } from "../../src/jobs/runner";
-import type { Finding } from "../../src/jobs/types";
+import type { Finding } from "../../src/core/jobs";
+import type { GemTransactionDoc } from "../../src/db";
+import { reconciliationJob } from "../../src/features/reconciliation/job";
 import { newObjectId, ObjectId } from "../../src/platform/ids";
+import { type RunResult, runJob } from "../../src/scheduler/runner";
 import { testDeps } from "../support/deps";
 import { crowd } from "../support/users";
 

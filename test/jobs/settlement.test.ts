@@ -1,8 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { authorCredit } from "../../src/features/gems/settlement";
-import { type RunResult, runJob } from "../../src/jobs/runner";
-import { settlementJob } from "../../src/jobs/settlement";
+import { authorCredit, settlementJob } from "../../src/features/gems/settlement";
 import { newObjectId, ObjectId } from "../../src/platform/ids";
+import { type RunResult, runJob } from "../../src/scheduler/runner";
 import { testDeps } from "../support/deps";
 import { crowd } from "../support/users";
 

@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
-import { runJob } from "../../src/jobs/runner";
-import { trustAccrualJob } from "../../src/jobs/trust-accrual";
-import { utcDay } from "../../src/platform/clock";
+import { trustAccrualJob } from "../../src/features/moderation/trust-accrual";
 import { ObjectId } from "../../src/platform/ids";
+import { utcDay } from "../../src/platform/time";
+import { runJob } from "../../src/scheduler/runner";
 import { call } from "../support/api";
 import { testDeps } from "../support/deps";
 import { crowd, userWithRole } from "../support/users";

@@ -1,4 +1,4 @@
-import type { GenerationJobDoc } from "../../src/features/generations/schema";
+import type { GenerationJobDoc } from "../../src/db";
 import { newObjectId } from "../../src/platform/ids";
 
 /** A job document as POST /v1/generations writes it, for tests that seed the queue directly. */

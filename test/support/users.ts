@@ -103,7 +103,7 @@ export async function idToken(
 export async function crowd(n: number, tier: "free" | "pro" | "premium" = "free"): Promise<TestUser[]> {
   const { newUserDoc } = await import("../../src/features/auth/service");
   const { signAccessToken } = await import("../../src/platform/tokens");
-  const { tokenSettings } = await import("../../src/http/auth");
+  const { tokenSettingsOf } = await import("../../src/platform/tokens");
   const docs = Array.from({ length: n }, () => {
     const username = uniqueName("c");
     return newUserDoc(deps, {
@@ -124,7 +124,7 @@ export async function crowd(n: number, tier: "free" | "pro" | "premium" = "free"
       refreshToken: "",
       accessToken: await signAccessToken(
         { sub: d._id.toHexString(), sid: new ObjectId().toHexString(), role: "user", tier },
-        tokenSettings(deps),
+        tokenSettingsOf(deps.config.auth),
         new Date(),
       ),
     })),

@@ -34,10 +34,10 @@ describe("configuration", () => {
 
   it("fits the default store catalog to the configured models, and refuses an explicit one that names others", () => {
     const only = loadConfig(testEnv({ GENERATION_MODELS: "sdxl-turbo,flux", GENERATION_DEFAULT_MODEL: "sdxl-turbo" }));
-    const unlocks = only.store.catalog.flatMap((i) => (i.kind === "model_unlock" ? [i.model] : []));
+    const unlocks = only.shop.catalog.flatMap((i) => (i.kind === "model_unlock" ? [i.model] : []));
     expect(unlocks).toEqual(["flux"]);
     const explicit = JSON.stringify([{ sku: "m", kind: "model_unlock", price: 5, title: "M", model: "dall-e-9" }]);
-    expect(() => loadConfig(testEnv({ STORE_CATALOG: explicit }))).toThrow(/STORE_CATALOG.*\bm\b/);
+    expect(() => loadConfig(testEnv({ SHOP_CATALOG: explicit }))).toThrow(/SHOP_CATALOG.*\bm\b/);
   });
 
   it("refuses gift bounds that leave no valid amount, and referral triggers it does not know", () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { ConfigError, loadConfig } from "../../src/config";
 import { giftFee } from "../../src/features/gems/gifts";
-import { newGiftCardCode } from "../../src/features/gems/store";
+import { newGiftCardCode } from "../../src/features/gems/shop";
 import { testEnv } from "../support/deps";
 
 describe("giftFee", () => {
@@ -44,20 +44,20 @@ describe("store and gift settings", () => {
     expect(() => loadConfig(testEnv({ GIFT_PLATFORM_FEE_PERCENT: "100" }))).toThrow(/GIFT_PLATFORM_FEE_PERCENT/);
   });
 
-  it("reads a catalog from STORE_CATALOG and names what is wrong with a bad one", () => {
+  it("reads a catalog from SHOP_CATALOG and names what is wrong with a bad one", () => {
     const catalog = [
       { sku: "model.flux", kind: "model_unlock", price: 10, title: "Flux", model: "flux" },
       { sku: "card.5", kind: "gift_card", price: 6, title: "Card", value: 5 },
     ];
-    expect(loadConfig(testEnv({ STORE_CATALOG: JSON.stringify(catalog) })).store.catalog).toEqual(catalog);
-    const bad = (items: unknown) => () => loadConfig(testEnv({ STORE_CATALOG: JSON.stringify(items) }));
-    expect(() => loadConfig(testEnv({ STORE_CATALOG: "not json" }))).toThrow(/STORE_CATALOG/);
+    expect(loadConfig(testEnv({ SHOP_CATALOG: JSON.stringify(catalog) })).shop.catalog).toEqual(catalog);
+    const bad = (items: unknown) => () => loadConfig(testEnv({ SHOP_CATALOG: JSON.stringify(items) }));
+    expect(() => loadConfig(testEnv({ SHOP_CATALOG: "not json" }))).toThrow(/SHOP_CATALOG/);
     expect(bad([{ ...catalog[0], model: "dall-e" }])).toThrow(ConfigError);
     expect(bad([{ ...catalog[0], model: "dall-e" }])).toThrow(/model\.flux/);
     expect(bad([catalog[0], catalog[0]])).toThrow(/unique/);
     expect(bad([{ ...catalog[1], value: 7 }])).toThrow(/card\.5/);
-    expect(bad([{ ...catalog[0], price: 0 }])).toThrow(/STORE_CATALOG/);
-    expect(bad([{ sku: "x", kind: "boat", price: 1, title: "Boat" }])).toThrow(/STORE_CATALOG/);
+    expect(bad([{ ...catalog[0], price: 0 }])).toThrow(/SHOP_CATALOG/);
+    expect(bad([{ sku: "x", kind: "boat", price: 1, title: "Boat" }])).toThrow(/SHOP_CATALOG/);
   });
 });
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { toGenerationJob, toWorkerGenerationJob } from "../../src/features/generations/schema";
-import { secondsUntilNextUtcDay } from "../../src/platform/clock";
 import { newObjectId } from "../../src/platform/ids";
+import { secondsUntilNextUtcDay } from "../../src/platform/time";
 
 describe("secondsUntilNextUtcDay", () => {
   it.each([

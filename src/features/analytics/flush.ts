@@ -1,8 +1,8 @@
+import type { Job, JobContext, JobReport } from "../../core/jobs";
+import type { AnalyticsEventDoc } from "../../db";
 import type { Deps } from "../../deps";
-import type { JobContext, JobReport } from "../../jobs/types";
 import { asClickHouseOutage } from "../../platform/clickhouse";
 import { newUuid } from "../../platform/ids";
-import type { AnalyticsEventDoc } from "./schema";
 
 /** A row of ClickHouse's `events` table (seed 000). */
 export interface EventRow {
@@ -115,3 +115,9 @@ async function flushBatch(deps: Deps, batchId: string, batchSize: number): Promi
   }
   return docs.length;
 }
+
+export const flushAnalyticsJob: Job = {
+  name: "analytics-flush",
+  description: "Moves buffered analytics events from MongoDB to ClickHouse, exactly once, in batches.",
+  run: flushAnalytics,
+};

@@ -1,12 +1,10 @@
+import { ApiError, type FieldError } from "../../core/errors";
+import type { AnalyticsEventDoc } from "../../db";
 import type { Deps } from "../../deps";
-import { ApiError, type FieldError } from "../../http/errors";
 import { asClickHouseOutage } from "../../platform/clickhouse";
-import { utcDay } from "../../platform/clock";
 import { newObjectId, newUuid } from "../../platform/ids";
-import type { AnalyticsEventDoc, ClientEvent } from "./schema";
-
-const HOUR_MS = 3_600_000;
-const DAY_MS = 24 * HOUR_MS;
+import { DAY_MS, HOUR_MS, utcDay } from "../../platform/time";
+import type { ClientEvent } from "./schema";
 
 /**
  * Buffers client events in `analytics_events` with one write round trip. Event ids are assigned here, so a

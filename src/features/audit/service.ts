@@ -1,46 +1,8 @@
+import type { RequestMeta } from "../../core/viewer";
+import type { AuditAction, AuditLogDoc } from "../../db";
 import type { Deps } from "../../deps";
-import { hmacSha256Hex } from "../../platform/crypto";
+import { hashIp } from "../../platform/crypto";
 import { newObjectId, type ObjectId } from "../../platform/ids";
-
-export type AuditAction =
-  | "signup"
-  | "login"
-  | "login_failed"
-  | "logout"
-  | "token_reuse_detected"
-  | "session_revoked"
-  | "password_changed"
-  | "password_reset_requested"
-  | "password_reset"
-  | "email_verified"
-  | "oauth_linked"
-  | "account_deleted"
-  | "account_erased"
-  | "role_changed"
-  | "data_exported"
-  | "moderation_action"
-  | "appeal_decided";
-
-/** `audit_logs` (seed 002's shape): who did what to whom, from where, in which request. */
-export interface AuditLogDoc {
-  _id: ObjectId;
-  userId: ObjectId | null;
-  actorId: ObjectId | null;
-  action: AuditAction;
-  timestamp: Date;
-  ipHash: string | null;
-  userAgent: string | null;
-  requestId: string | null;
-  dataCategory: "security_event" | "user_data" | "system_event";
-  metadata: Record<string, unknown>;
-}
-
-/** Where a request came from, for audit entries and session records (the IP is stored only as a keyed hash). */
-export interface RequestMeta {
-  ip: string;
-  userAgent: string | null;
-  requestId: string | null;
-}
 
 export interface AuditInput {
   action: AuditAction;
@@ -50,10 +12,12 @@ export interface AuditInput {
   metadata?: Record<string, unknown>;
 }
 
-export async function ipHash(deps: Deps, ip: string): Promise<string> {
-  return (await hmacSha256Hex(deps.config.http.ipHashSalt, ip)).slice(0, 32);
+/** The keyed hash a request's IP is stored as (sessions, votes, referrals, audit entries). */
+export function ipHash(deps: Deps, ip: string): Promise<string> {
+  return hashIp(deps.config.http.ipHashSalt, ip);
 }
 
+/** An `audit_logs` entry for what a request (or a job, with no request) did. */
 export async function auditEntry(deps: Deps, meta: RequestMeta | null, entry: AuditInput): Promise<AuditLogDoc> {
   const security = entry.action !== "data_exported";
   return {

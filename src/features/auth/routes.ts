@@ -1,8 +1,7 @@
-import { createRoute } from "@hono/zod-openapi";
-import { requireAuth, viewerOf } from "../../http/auth";
+import { IdParam } from "../../core/schemas";
 import { requestMetaOf } from "../../http/context";
-import { json, problems, router } from "../../http/openapi";
-import { IdParam } from "../../http/pagination";
+import { json, jsonBody, problems, router } from "../../http/openapi";
+import { authedRoute, publicRoute } from "../../http/routes";
 import {
   AuthResult,
   ForgotBody,
@@ -30,11 +29,9 @@ import {
   verifyEmail,
 } from "./service";
 
-const body = <T>(schema: T) => ({ body: { content: { "application/json": { schema } }, required: true } });
 const tags = ["auth"];
-const bearer = [{ bearer: [] }];
 
-const signupRoute = createRoute({
+const signupRoute = publicRoute({
   method: "post",
   path: "/v1/auth/signup",
   tags,
@@ -42,91 +39,85 @@ const signupRoute = createRoute({
   description:
     "Usernames are unique case-insensitively. A valid `referralCode` records who referred the new user. " +
     "Limited per IP. A verification email is queued.",
-  request: body(SignupBody),
-  responses: { 201: json(AuthResult, "Account created and signed in"), ...problems(400, 409, 429, 503) },
+  request: jsonBody(SignupBody),
+  responses: { 201: json(AuthResult, "Account created and signed in"), ...problems(409) },
 });
 
-const loginRoute = createRoute({
+const loginRoute = publicRoute({
   method: "post",
   path: "/v1/auth/login",
   tags,
   summary: "Sign in with username or email",
   description: "Wrong credentials give 401 without saying which part was wrong. Limited per IP and per account.",
-  request: body(LoginBody),
-  responses: { 200: json(AuthResult, "Signed in"), ...problems(400, 401, 429, 503) },
+  request: jsonBody(LoginBody),
+  responses: { 200: json(AuthResult, "Signed in"), ...problems(401) },
 });
 
-const refreshRoute = createRoute({
+const refreshRoute = publicRoute({
   method: "post",
   path: "/v1/auth/refresh",
   tags,
   summary: "Rotate the refresh token",
   description: "Every refresh returns a new refresh token. Presenting a rotated token revokes the whole session (401).",
-  request: body(RefreshBody),
-  responses: { 200: json(TokenPair, "New token pair"), ...problems(400, 401, 429, 503) },
+  request: jsonBody(RefreshBody),
+  responses: { 200: json(TokenPair, "New token pair"), ...problems(401) },
 });
 
-const logoutRoute = createRoute({
+const logoutRoute = authedRoute({
   method: "post",
   path: "/v1/auth/logout",
   tags,
-  security: bearer,
-  middleware: [requireAuth()] as const,
   summary: "Revoke the current session",
-  responses: { 204: { description: "Signed out" }, ...problems(401, 429, 503) },
+  responses: { 204: { description: "Signed out" } },
 });
 
-const sessionsRoute = createRoute({
+const sessionsRoute = authedRoute({
   method: "get",
   path: "/v1/auth/sessions",
   tags,
-  security: bearer,
-  middleware: [requireAuth()] as const,
   summary: "The caller's live sessions",
-  responses: { 200: json(SessionList, "Sessions, most recently used first"), ...problems(401, 429, 503) },
+  responses: { 200: json(SessionList, "Sessions, most recently used first") },
 });
 
-const revokeSessionRoute = createRoute({
+const revokeSessionRoute = authedRoute({
   method: "delete",
   path: "/v1/auth/sessions/{id}",
   tags,
-  security: bearer,
-  middleware: [requireAuth()] as const,
   summary: "Revoke one of the caller's sessions",
   request: { params: IdParam },
-  responses: { 204: { description: "Revoked" }, ...problems(400, 401, 404, 429, 503) },
+  responses: { 204: { description: "Revoked" }, ...problems(404) },
 });
 
-const forgotRoute = createRoute({
+const forgotRoute = publicRoute({
   method: "post",
   path: "/v1/auth/password/forgot",
   tags,
   summary: "Email a password-reset link",
   description: "Always 202, whether or not the email has an account. Limited per email.",
-  request: body(ForgotBody),
-  responses: { 202: { description: "Accepted" }, ...problems(400, 429, 503) },
+  request: jsonBody(ForgotBody),
+  responses: { 202: { description: "Accepted" } },
 });
 
-const resetRoute = createRoute({
+const resetRoute = publicRoute({
   method: "post",
   path: "/v1/auth/password/reset",
   tags,
   summary: "Set a new password with a reset token",
   description: "Tokens are single-use and expire. Every session of the account is revoked.",
-  request: body(ResetBody),
-  responses: { 204: { description: "Password changed" }, ...problems(400, 429, 503) },
+  request: jsonBody(ResetBody),
+  responses: { 204: { description: "Password changed" } },
 });
 
-const verifyRoute = createRoute({
+const verifyRoute = publicRoute({
   method: "post",
   path: "/v1/auth/email/verify",
   tags,
   summary: "Confirm an email address",
-  request: body(VerifyEmailBody),
-  responses: { 204: { description: "Verified" }, ...problems(400, 429, 503) },
+  request: jsonBody(VerifyEmailBody),
+  responses: { 204: { description: "Verified" } },
 });
 
-const oauthRoute = createRoute({
+const oauthRoute = publicRoute({
   method: "post",
   path: "/v1/auth/oauth/{provider}",
   tags,
@@ -134,19 +125,17 @@ const oauthRoute = createRoute({
   description:
     "Verified against the provider's JWKS (issuer, audience, expiry). An unknown identity creates an account, " +
     "unless its email belongs to an existing account (409: sign in and link it instead).",
-  request: { params: OAuthProviderParam, ...body(OAuthBody) },
-  responses: { 200: json(AuthResult, "Signed in"), ...problems(400, 401, 404, 409, 429, 503) },
+  request: { params: OAuthProviderParam, ...jsonBody(OAuthBody) },
+  responses: { 200: json(AuthResult, "Signed in"), ...problems(401, 404, 409) },
 });
 
-const linkRoute = createRoute({
+const linkRoute = authedRoute({
   method: "post",
   path: "/v1/me/oauth/{provider}",
   tags,
-  security: bearer,
-  middleware: [requireAuth()] as const,
   summary: "Link a Google or Apple identity to the caller's account",
-  request: { params: OAuthProviderParam, ...body(OAuthBody) },
-  responses: { 204: { description: "Linked" }, ...problems(400, 401, 404, 409, 429, 503) },
+  request: { params: OAuthProviderParam, ...jsonBody(OAuthBody) },
+  responses: { 204: { description: "Linked" }, ...problems(404, 409) },
 });
 
 export const authRoutes = router()
@@ -156,12 +145,12 @@ export const authRoutes = router()
     c.json(await refresh(c.var.deps, requestMetaOf(c), c.req.valid("json").refreshToken), 200),
   )
   .openapi(logoutRoute, async (c) => {
-    await logout(c.var.deps, requestMetaOf(c), viewerOf(c));
+    await logout(c.var.deps, requestMetaOf(c), c.var.viewer);
     return c.body(null, 204);
   })
-  .openapi(sessionsRoute, async (c) => c.json(await listSessions(c.var.deps, viewerOf(c)), 200))
+  .openapi(sessionsRoute, async (c) => c.json(await listSessions(c.var.deps, c.var.viewer), 200))
   .openapi(revokeSessionRoute, async (c) => {
-    await revokeSession(c.var.deps, requestMetaOf(c), viewerOf(c), c.req.valid("param").id);
+    await revokeSession(c.var.deps, requestMetaOf(c), c.var.viewer, c.req.valid("param").id);
     return c.body(null, 204);
   })
   .openapi(forgotRoute, async (c) => {
@@ -187,6 +176,6 @@ export const authRoutes = router()
   })
   .openapi(linkRoute, async (c) => {
     const provider = c.req.valid("param").provider;
-    await linkOAuth(c.var.deps, requestMetaOf(c), viewerOf(c), provider, c.req.valid("json").idToken);
+    await linkOAuth(c.var.deps, requestMetaOf(c), c.var.viewer, provider, c.req.valid("json").idToken);
     return c.body(null, 204);
   });

@@ -1,29 +1,19 @@
 import type { OAuthProvider } from "../../config";
+import { ApiError } from "../../core/errors";
+import type { RequestMeta, Viewer } from "../../core/viewer";
+import type { EmailOutboxDoc, EmailTokenDoc, SessionDoc, UserDoc } from "../../db";
 import type { Deps } from "../../deps";
-import { tokenSettings } from "../../http/auth";
-import type { Viewer } from "../../http/context";
-import { ApiError } from "../../http/errors";
-import { rateLimited } from "../../http/ratelimit";
 import { randomToken, sha256Hex } from "../../platform/crypto";
 import { newObjectId, ObjectId } from "../../platform/ids";
-import { DuplicateKeyError } from "../../platform/mongo/client";
 import { burnPasswordCheck, hashPassword, verifyPassword } from "../../platform/passwords";
-import { checkSlidingWindows } from "../../platform/ratelimit";
-import { signAccessToken, verifyIdToken } from "../../platform/tokens";
-import { audit, auditEntry, ipHash, type RequestMeta } from "../audit/service";
-import { DEFAULT_NOTIFICATION_PREFERENCES, isBanned, type Me, toMe, type UserDoc } from "../users/schema";
+import { runOps, slidingWindow } from "../../platform/redis-ops";
+import { addDays, HOUR_MS, MINUTE_MS } from "../../platform/time";
+import { signAccessToken, tokenSettingsOf, verifyIdToken } from "../../platform/tokens";
+import { audit, auditEntry, ipHash } from "../audit/service";
+import { DEFAULT_NOTIFICATION_PREFERENCES, isBanned, toMe } from "../users/schema";
 import { invalidateProfile, invalidateProfilesOf } from "../users/service";
-import type {
-  EmailOutboxDoc,
-  EmailTokenDoc,
-  LoginBody,
-  SessionDoc,
-  SessionView,
-  SignupBody,
-  TokenPair,
-} from "./schema";
+import type { AuthResult, LoginBody, SessionList, SignupBody, TokenPair } from "./schema";
 
-const DAY_MS = 86_400_000;
 const REFERRAL_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
 
 export interface DeviceInfo {
@@ -31,8 +21,6 @@ export interface DeviceInfo {
   platform?: string;
   pushToken?: string;
 }
-
-export type AuthResult = TokenPair & { user: Me };
 
 function passwordPolicy(deps: Deps) {
   return { iterations: deps.config.auth.pbkdf2Iterations };
@@ -44,12 +32,14 @@ export function newReferralCode(): string {
   return [...bytes].map((b) => REFERRAL_ALPHABET[b % REFERRAL_ALPHABET.length]).join("");
 }
 
+/** Several independent sliding windows (per IP, per account) checked in one round trip; any refusal is a 429. */
 async function enforceLimits(deps: Deps, checks: { key: string; limit: number; windowSeconds: number }[]) {
-  const decisions = await checkSlidingWindows(deps.redis, checks);
-  const denied = decisions.find((d) => !d.allowed);
-  if (denied) {
-    throw rateLimited(denied, "attempts");
-  }
+  const decisions = await runOps(
+    deps.redis,
+    Object.fromEntries(checks.map((c, i) => [String(i), slidingWindow(c.key, c.limit, c.windowSeconds)])),
+  );
+  const denied = Object.values(decisions).find((d) => !d.allowed);
+  if (denied) throw ApiError.rateLimited(denied, "attempts");
 }
 
 export function newUserDoc(
@@ -109,20 +99,20 @@ export function newUserDoc(
  */
 async function insertUser(deps: Deps, user: UserDoc): Promise<UserDoc> {
   for (let attempt = 0; ; attempt++) {
-    try {
-      await deps.db.users.insertOne(user);
+    const outcome = await deps.db.users.tryInsert(user);
+    if (outcome.inserted) {
       // A lookup of this name just before may have cached "no such user"; the account exists now.
       await invalidateProfilesOf(deps, [user]);
       return user;
-    } catch (error) {
-      if (!(error instanceof DuplicateKeyError)) throw error;
-      if (error.isOn("referralCode") && attempt < 3) {
-        user.referralCode = newReferralCode();
-        continue;
-      }
-      if (error.isOn("email")) throw ApiError.conflict("email_taken", "An account with that email already exists.");
-      throw ApiError.conflict("username_taken", "That username is taken.");
     }
+    if (outcome.duplicateOn === "referralCode" && attempt < 3) {
+      user.referralCode = newReferralCode();
+      continue;
+    }
+    if (outcome.duplicateOn === "email") {
+      throw ApiError.conflict("email_taken", "An account with that email already exists.");
+    }
+    throw ApiError.conflict("username_taken", "That username is taken.");
   }
 }
 
@@ -135,7 +125,7 @@ export async function signup(deps: Deps, meta: RequestMeta, body: SignupBody): P
     ? await deps.db.users.findOne({ referralCode: body.referralCode, deletedAt: null }, { projection: { _id: 1 } })
     : null;
   if (body.referralCode && !referrer) {
-    throw ApiError.validation([{ path: "referralCode", message: "no such referral code" }]);
+    throw ApiError.invalidField("referralCode", "no such referral code");
   }
   const user = await insertUser(
     deps,
@@ -163,7 +153,7 @@ export async function signup(deps: Deps, meta: RequestMeta, body: SignupBody): P
     deps,
     user,
     "email_verification",
-    deps.config.auth.emailVerificationTtlHours * 3_600_000,
+    deps.config.auth.emailVerificationTtlHours * HOUR_MS,
   );
   await Promise.all([
     deps.db.emailTokens.insertOne(verification.doc),
@@ -282,7 +272,7 @@ async function openSession(deps: Deps, meta: RequestMeta, user: UserDoc, device:
     userAgent: meta.userAgent?.slice(0, 256) ?? null,
     createdAt: now,
     lastUsedAt: now,
-    expiresAt: new Date(now.getTime() + deps.config.auth.refreshTokenTtlDays * DAY_MS),
+    expiresAt: addDays(now, deps.config.auth.refreshTokenTtlDays),
     revokedAt: null,
     revokedReason: null,
   };
@@ -293,7 +283,7 @@ async function openSession(deps: Deps, meta: RequestMeta, user: UserDoc, device:
 async function tokenPair(deps: Deps, user: UserDoc, sessionId: ObjectId, refreshToken: string): Promise<TokenPair> {
   const accessToken = await signAccessToken(
     { sub: user._id.toHexString(), sid: sessionId.toHexString(), role: user.role, tier: user.tier },
-    tokenSettings(deps),
+    tokenSettingsOf(deps.config.auth),
     deps.clock.now(),
   );
   return { accessToken, refreshToken, expiresIn: deps.config.auth.accessTokenTtlSeconds };
@@ -356,7 +346,7 @@ export async function logout(deps: Deps, meta: RequestMeta, viewer: Viewer): Pro
   await audit(deps, meta, { action: "logout", userId, metadata: { sessionId: viewer.sessionId } });
 }
 
-export async function listSessions(deps: Deps, viewer: Viewer): Promise<{ items: SessionView[] }> {
+export async function listSessions(deps: Deps, viewer: Viewer): Promise<SessionList> {
   const sessions = await deps.db.sessions.find(
     { userId: new ObjectId(viewer.id), revokedAt: null, expiresAt: { $gt: deps.clock.now() } },
     { sort: { lastUsedAt: -1 }, limit: 100 },
@@ -421,17 +411,14 @@ function outboxMessage(deps: Deps, user: UserDoc, template: EmailOutboxDoc["temp
 export async function forgotPassword(deps: Deps, meta: RequestMeta, email: string): Promise<void> {
   const l = deps.config.auth.limits;
   const normalized = email.toLowerCase();
-  const [decision] = await checkSlidingWindows(deps.redis, [
-    {
-      key: deps.keys.rateAuth("forgot", await sha256Hex(normalized)),
-      limit: l.forgotPerEmail,
-      windowSeconds: l.forgotWindowSeconds,
-    },
-  ]);
-  if (!decision?.allowed) return;
+  const key = deps.keys.rateAuth("forgot", await sha256Hex(normalized));
+  const { decision } = await runOps(deps.redis, {
+    decision: slidingWindow(key, l.forgotPerEmail, l.forgotWindowSeconds),
+  });
+  if (!decision.allowed) return;
   const user = await deps.db.users.findOne({ email: normalized, deletedAt: null });
   if (!user || isBanned(user, deps.clock.now())) return;
-  const reset = await newEmailToken(deps, user, "password_reset", deps.config.auth.passwordResetTtlMinutes * 60_000);
+  const reset = await newEmailToken(deps, user, "password_reset", deps.config.auth.passwordResetTtlMinutes * MINUTE_MS);
   await Promise.all([
     deps.db.emailTokens.insertOne(reset.doc),
     deps.db.emailOutbox.insertOne(outboxMessage(deps, user, "password_reset", reset.token)),
@@ -446,7 +433,7 @@ async function consumeEmailToken(deps: Deps, purpose: EmailTokenDoc["purpose"], 
     { tokenHash: await sha256Hex(token), purpose, usedAt: null, expiresAt: { $gt: now } },
     { $set: { usedAt: now } },
   );
-  if (!doc) throw ApiError.validation([{ path: "token", message: "invalid, used or expired" }]);
+  if (!doc) throw ApiError.invalidField("token", "invalid, used or expired");
   return doc;
 }
 

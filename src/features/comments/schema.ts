@@ -1,26 +1,6 @@
-import { z } from "@hono/zod-openapi";
-import { ObjectIdString } from "../../http/pagination";
-import type { ObjectId } from "../../platform/ids";
-
-/** `comments` (seed 001, in MongoDB): threaded by `parentId` (one level of replies, as the app shows them). */
-export interface CommentDoc {
-  _id: ObjectId;
-  postId: ObjectId;
-  userId: ObjectId;
-  username: string;
-  userAvatarUrl: string | null;
-  parentId: ObjectId | null;
-  content: string;
-  repliesCount: number;
-  isEdited: boolean;
-  authorShadowBanned: boolean;
-  createdAt: Date;
-  updatedAt: Date;
-  deletedAt: Date | null;
-  deletedBy: "author" | "moderator" | null;
-  /** Trust and safety: "flagged" (report threshold) and "removed" (moderator) hide it from all but its author. */
-  moderationStatus?: "approved" | "flagged" | "removed";
-}
+import { z } from "zod";
+import { ObjectIdString, pageOf } from "../../core/schemas";
+import type { CommentDoc } from "../../db";
 
 export const CreateCommentBody = z
   .object({
@@ -28,12 +8,12 @@ export const CreateCommentBody = z
     parentId: ObjectIdString.optional(),
   })
   .strict()
-  .openapi("CreateComment");
+  .meta({ id: "CreateComment" });
 
 export const EditCommentBody = z
   .object({ content: z.string().trim().min(1, "must not be empty").max(1000, "at most 1000 characters") })
   .strict()
-  .openapi("EditComment");
+  .meta({ id: "EditComment" });
 
 const CommentBase = z.object({
   id: z.string(),
@@ -42,18 +22,17 @@ const CommentBase = z.object({
   username: z.string().nullable(),
   userAvatarUrl: z.string().nullable(),
   parentId: z.string().nullable(),
-  content: z.string().nullable().openapi({ description: "null when the comment was deleted (its replies stay)" }),
+  content: z.string().nullable().meta({ description: "null when the comment was deleted (its replies stay)" }),
   repliesCount: z.number().int(),
   isEdited: z.boolean(),
   deleted: z.boolean(),
   createdAt: z.string(),
 });
 
-export const Comment = CommentBase.openapi("Comment");
-export const CommentThread = CommentBase.extend({ replies: z.array(Comment) }).openapi("CommentThread");
-export const CommentPage = z
-  .object({ items: z.array(CommentThread), nextCursor: z.string().nullable() })
-  .openapi("CommentPage");
+export const Comment = CommentBase.meta({ id: "Comment" });
+export const CommentThread = CommentBase.extend({ replies: z.array(Comment) }).meta({ id: "CommentThread" });
+export const CommentPage = pageOf(CommentThread, "CommentPage");
+export type CommentPage = z.infer<typeof CommentPage>;
 
 export type Comment = z.infer<typeof Comment>;
 export type CommentThread = z.infer<typeof CommentThread>;

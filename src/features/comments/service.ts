@@ -1,13 +1,13 @@
+import { ApiError } from "../../core/errors";
+import type { PageQuery } from "../../core/schemas";
+import type { Viewer } from "../../core/viewer";
+import type { CommentDoc } from "../../db";
 import type { Deps } from "../../deps";
-import type { Viewer } from "../../http/context";
-import { ApiError } from "../../http/errors";
-import { decodeCursor, encodeCursor } from "../../http/pagination";
 import { newObjectId, ObjectId } from "../../platform/ids";
+import { paginate } from "../../platform/mongo/paginate";
 import { notify } from "../notifications/service";
 import { findVisiblePost } from "../posts/visibility";
-import { type Comment, type CommentDoc, type CommentThread, toComment } from "./schema";
-
-const REPLIES_PER_THREAD = 50;
+import { type Comment, type CommentPage, toComment } from "./schema";
 
 /**
  * Adds a comment (or a reply to a top-level comment) to a post the caller can see. `commentCount` counts
@@ -72,8 +72,8 @@ export async function listComments(
   deps: Deps,
   viewer: Viewer | undefined,
   postId: string,
-  page: { limit: number; cursor?: string },
-): Promise<{ items: CommentThread[]; nextCursor: string | null }> {
+  query: PageQuery,
+): Promise<CommentPage> {
   const post = await findVisiblePost(deps, viewer, postId);
   // Others see neither shadow-banned authors' comments nor comments hidden by moderation; authors see their own.
   const visible = (viewerId: string | undefined) => ({
@@ -82,26 +82,28 @@ export async function listComments(
       ...(viewerId ? [{ userId: new ObjectId(viewerId) }] : []),
     ],
   });
-  const filter: Record<string, unknown> = {
-    postId: post._id,
-    parentId: null,
-    $and: [visible(viewer?.id), { $or: [{ deletedAt: null }, { repliesCount: { $gt: 0 } }] }],
-  };
-  if (page.cursor) filter._id = { $gt: new ObjectId(decodeCursor(page.cursor).id) };
-  const tops = await deps.db.comments.find(filter, { sort: { _id: 1 }, limit: page.limit + 1 });
-  const pageTops = tops.slice(0, page.limit);
-  const replies = pageTops.length
+  const page = await paginate(deps.db.comments, {
+    filter: {
+      postId: post._id,
+      parentId: null,
+      $and: [visible(viewer?.id), { $or: [{ deletedAt: null }, { repliesCount: { $gt: 0 } }] }],
+    },
+    order: { direction: "asc" },
+    limit: query.limit,
+    cursor: query.cursor,
+  });
+  const tops = page.items;
+  const replies = tops.length
     ? await deps.db.comments.find(
-        { parentId: { $in: pageTops.map((t) => t._id) }, deletedAt: null, ...visible(viewer?.id) },
-        { sort: { _id: 1 }, limit: pageTops.length * REPLIES_PER_THREAD },
+        { parentId: { $in: tops.map((t) => t._id) }, deletedAt: null, ...visible(viewer?.id) },
+        { sort: { _id: 1 }, limit: tops.length * deps.config.comments.repliesPerThread },
       )
     : [];
-  const items = pageTops.map((t) => ({
+  const items = tops.map((t) => ({
     ...toComment(t),
     replies: replies.filter((r) => r.parentId?.equals(t._id)).map(toComment),
   }));
-  const last = pageTops[pageTops.length - 1];
-  return { items, nextCursor: tops.length > page.limit && last ? encodeCursor({ id: last._id.toHexString() }) : null };
+  return { items, nextCursor: page.nextCursor };
 }
 
 export async function editComment(deps: Deps, viewer: Viewer, commentId: string, content: string): Promise<Comment> {

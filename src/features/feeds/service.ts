@@ -1,67 +1,37 @@
+import { ApiError } from "../../core/errors";
+import type { PageQuery } from "../../core/schemas";
+import type { Viewer } from "../../core/viewer";
+import type { PostDoc } from "../../db";
 import type { Deps } from "../../deps";
-import type { Viewer } from "../../http/context";
-import { ApiError } from "../../http/errors";
-import { decodeCursor, encodeCursor } from "../../http/pagination";
 import { ObjectId } from "../../platform/ids";
-import { type Post, type PostDoc, toPost } from "../posts/schema";
+import type { Filter } from "../../platform/mongo/client";
+import { type KeysetOrder, paginate } from "../../platform/mongo/paginate";
+import { deleteKeys, getValue, type RedisBatch, runOp, setValue } from "../../platform/redis-ops";
+import { type PostPage, toPost } from "../posts/schema";
+import { liveVoteCounts, votedByViewer } from "../posts/viewer-state";
 import { PUBLIC_FEED_FILTER } from "../posts/visibility";
-import { liveVoteCounts, votedByViewer } from "../votes/service";
 
 export type RankedKind = "new" | "trending" | "hot" | "top";
-type SortField = "createdAt" | "trendingScore" | "hotScore" | "engagementScore";
 
-const SORT_FIELD: Record<RankedKind, SortField> = {
-  new: "createdAt",
-  trending: "trendingScore",
-  hot: "hotScore",
-  top: "engagementScore",
+/** Each ranked feed's order: its score field (or creation time) descending, `_id` breaking ties. */
+const ORDER: Record<RankedKind, KeysetOrder> = {
+  new: { field: "createdAt", kind: "date", direction: "desc" },
+  trending: { field: "trendingScore", kind: "number", direction: "desc" },
+  hot: { field: "hotScore", kind: "number", direction: "desc" },
+  top: { field: "engagementScore", kind: "number", direction: "desc" },
 };
-const CACHE_TTL_SECONDS: Partial<Record<RankedKind, number>> = { new: 30, trending: 60, hot: 60 };
-const FIRST_PAGE = 20;
-const FOLLOWING_CACHE_TTL_SECONDS = 60;
+const NEWEST_FIRST: KeysetOrder = ORDER.new;
 
-export interface FeedPage {
-  items: Post[];
-  nextCursor: string | null;
-}
+/** Only the default first page (no cursor, the default size) is cached. */
+const FIRST_PAGE_SIZE = 20;
 
-/** A feed position: the sort value and `_id` of the last post returned (opaque to clients). */
-function decodeFeedCursor(cursor: string): { v: number; id: string } {
-  const c = decodeCursor(cursor);
-  if (typeof c.v !== "number") throw ApiError.validation([{ path: "cursor", message: "not a cursor this API issued" }]);
-  return { v: c.v, id: c.id };
-}
-
-function sortValue(post: PostDoc, field: SortField): number {
-  return field === "createdAt" ? post.createdAt.getTime() : (post[field] ?? 0);
-}
-
-/**
- * Keyset pagination on (sort field, _id), both descending: a page continues strictly after the last item of
- * the previous one, so posts inserted meanwhile (which sort before it) never shift, repeat or skip items.
- */
-async function page(
-  deps: Deps,
-  filter: Record<string, unknown>,
-  field: SortField,
-  opts: { limit: number; cursor?: string },
-): Promise<{ docs: PostDoc[]; nextCursor: string | null }> {
-  const query: Record<string, unknown> = { ...filter };
-  if (opts.cursor) {
-    const c = decodeFeedCursor(opts.cursor);
-    const v = field === "createdAt" ? new Date(c.v) : c.v;
-    query.$or = [{ [field]: { $lt: v } }, { [field]: v, _id: { $lt: new ObjectId(c.id) } }];
-  }
-  const docs = await deps.db.posts.find(query, { sort: { [field]: -1, _id: -1 }, limit: opts.limit + 1 });
-  const pageDocs = docs.slice(0, opts.limit);
-  const last = pageDocs[pageDocs.length - 1];
-  const nextCursor =
-    docs.length > opts.limit && last ? encodeCursor({ v: sortValue(last, field), id: last._id.toHexString() }) : null;
-  return { docs: pageDocs, nextCursor };
+/** A page of posts in keyset order (see platform/mongo/paginate.ts). */
+async function page(deps: Deps, filter: Filter, order: KeysetOrder, query: PageQuery) {
+  return paginate(deps.db.posts, { filter, order, limit: query.limit, cursor: query.cursor });
 }
 
 /** Renders posts for a viewer: live vote counts and `viewer.voted` in one batched lookup each. */
-async function render(deps: Deps, viewer: Viewer | undefined, docs: PostDoc[]): Promise<Post[]> {
+async function render(deps: Deps, viewer: Viewer | undefined, docs: PostDoc[]) {
   const ids = docs.map((d) => d._id);
   const [voted, counts] = await Promise.all([
     viewer ? votedByViewer(deps, viewer.id, ids) : Promise.resolve(new Set<string>()),
@@ -70,38 +40,39 @@ async function render(deps: Deps, viewer: Viewer | undefined, docs: PostDoc[]): 
   return docs.map((d) => toPost(d, voted.has(d._id.toHexString()), counts.get(d._id.toHexString())));
 }
 
+function cacheOf(deps: Deps, kind: RankedKind): { key: string; ttlSeconds: number } | null {
+  const f = deps.config.feeds;
+  if (kind === "new") return { key: deps.keys.feedNew(0), ttlSeconds: f.newCacheTtlSeconds };
+  if (kind === "trending") return { key: deps.keys.feedTrending(0), ttlSeconds: f.trendingCacheTtlSeconds };
+  if (kind === "hot") return { key: deps.keys.feedHot(0), ttlSeconds: f.hotCacheTtlSeconds };
+  return null;
+}
+
 /**
  * new / trending / hot / top: public, approved posts of authors who are not shadow-banned. The first page
- * (default size, no cursor) is cached in Redis (`feed:new:0` 30 s, `feed:trending:0` 60 s, `feed:hot:0`),
- * so a cached read costs Redis only; `viewer.voted` is then filled by one batched lookup for signed-in callers.
+ * (default size, no cursor) of new/trending/hot is cached in Redis, read in the request's first Redis batch
+ * (`read`, which carries the rate limit), so a cached read costs one round trip; `viewer.voted` is then filled
+ * by one batched lookup for signed-in callers.
  */
 export async function rankedFeed(
   deps: Deps,
+  read: RedisBatch,
   viewer: Viewer | undefined,
   kind: RankedKind,
-  opts: { limit: number; cursor?: string },
-): Promise<FeedPage> {
-  const ttl = CACHE_TTL_SECONDS[kind];
-  const cacheable = ttl !== undefined && !opts.cursor && opts.limit === FIRST_PAGE;
-  const key = cacheKey(deps, kind);
-  if (cacheable) {
-    const cached = await deps.redis.get<FeedPage>(key);
+  query: PageQuery,
+): Promise<PostPage> {
+  const cache = !query.cursor && query.limit === FIRST_PAGE_SIZE ? cacheOf(deps, kind) : null;
+  if (cache) {
+    const { cached } = await read({ cached: getValue<PostPage>(cache.key) });
     if (cached) return withViewer(deps, viewer, cached);
   }
-  const { docs, nextCursor } = await page(deps, PUBLIC_FEED_FILTER, SORT_FIELD[kind], opts);
-  const items = await render(deps, undefined, docs);
-  const result = { items, nextCursor };
-  if (cacheable) await deps.redis.set(key, result, { ex: ttl });
+  const { items: docs, nextCursor } = await page(deps, PUBLIC_FEED_FILTER, ORDER[kind], query);
+  const result = { items: await render(deps, undefined, docs), nextCursor };
+  if (cache) await runOp(deps.redis, setValue(cache.key, result, cache.ttlSeconds));
   return withViewer(deps, viewer, result);
 }
 
-function cacheKey(deps: Deps, kind: RankedKind): string {
-  if (kind === "trending") return deps.keys.feedTrending(0);
-  if (kind === "new") return deps.keys.feedNew(0);
-  return deps.keys.feedHot(0);
-}
-
-async function withViewer(deps: Deps, viewer: Viewer | undefined, page: FeedPage): Promise<FeedPage> {
+async function withViewer(deps: Deps, viewer: Viewer | undefined, page: PostPage): Promise<PostPage> {
   if (!viewer || page.items.length === 0) return page;
   const voted = await votedByViewer(
     deps,
@@ -109,11 +80,6 @@ async function withViewer(deps: Deps, viewer: Viewer | undefined, page: FeedPage
     page.items.map((p) => new ObjectId(p.id)),
   );
   return { ...page, items: page.items.map((p) => ({ ...p, viewer: { voted: voted.has(p.id) } })) };
-}
-
-/** Drops the cached first pages (after a post is created, deleted or hidden). */
-export async function invalidateFeedCaches(deps: Deps): Promise<void> {
-  await deps.redis.del(deps.keys.feedNew(0), deps.keys.feedTrending(0), deps.keys.feedHot(0));
 }
 
 /**
@@ -125,38 +91,34 @@ export async function invalidateAuthorFeeds(deps: Deps, authorId: ObjectId): Pro
     { followingId: authorId },
     { projection: { followerId: 1 }, limit: 5_000 },
   );
-  await deps.redis.del(
-    deps.keys.feedNew(0),
-    deps.keys.feedTrending(0),
-    deps.keys.feedHot(0),
-    ...followers.map((f) => deps.keys.feedFollowing(f.followerId.toHexString(), 0)),
+  await runOp(
+    deps.redis,
+    deleteKeys([
+      ...deps.keys.publicFeedFirstPages(),
+      ...followers.map((f) => deps.keys.feedFollowing(f.followerId.toHexString(), 0)),
+    ]),
   );
 }
 
-/** Posts by people the viewer follows (public and followers-only), newest first. */
 /**
  * Posts by people the viewer follows (public and followers-only), newest first. The first page is cached per
- * viewer for 60 s (`feed:following:{userId}:0`, dropped when they follow or unfollow someone); `viewer.voted`
- * is filled per request, so a vote shows at once.
+ * viewer (`feed:following:{userId}:0`, dropped when they follow or unfollow someone); `viewer.voted` is filled
+ * per request, so a vote shows at once.
  */
-export async function followingFeed(
-  deps: Deps,
-  viewer: Viewer,
-  opts: { limit: number; cursor?: string },
-): Promise<FeedPage> {
-  const cacheable = !opts.cursor && opts.limit === FIRST_PAGE;
+export async function followingFeed(deps: Deps, read: RedisBatch, viewer: Viewer, query: PageQuery): Promise<PostPage> {
+  const cacheable = !query.cursor && query.limit === FIRST_PAGE_SIZE;
   const key = deps.keys.feedFollowing(viewer.id, 0);
   if (cacheable) {
-    const cached = await deps.redis.get<FeedPage>(key);
+    const { cached } = await read({ cached: getValue<PostPage>(key) });
     if (cached) return withViewer(deps, viewer, cached);
   }
   const edges = await deps.db.follows.find(
     { followerId: new ObjectId(viewer.id) },
     { projection: { followingId: 1 }, limit: 5_000 },
   );
-  let result: FeedPage = { items: [], nextCursor: null };
+  let result: PostPage = { items: [], nextCursor: null };
   if (edges.length > 0) {
-    const { docs, nextCursor } = await page(
+    const { items: docs, nextCursor } = await page(
       deps,
       {
         userId: { $in: edges.map((e) => e.followingId) },
@@ -165,12 +127,12 @@ export async function followingFeed(
         authorShadowBanned: false,
         visibility: { $in: ["public", "followers"] },
       },
-      "createdAt",
-      opts,
+      NEWEST_FIRST,
+      query,
     );
     result = { items: await render(deps, undefined, docs), nextCursor };
   }
-  if (cacheable) await deps.redis.set(key, result, { ex: FOLLOWING_CACHE_TTL_SECONDS });
+  if (cacheable) await runOp(deps.redis, setValue(key, result, deps.config.feeds.followingCacheTtlSeconds));
   return withViewer(deps, viewer, result);
 }
 
@@ -178,26 +140,22 @@ export async function categoryFeed(
   deps: Deps,
   viewer: Viewer | undefined,
   category: string,
-  opts: { limit: number; cursor?: string },
-) {
-  const { docs, nextCursor } = await page(
-    deps,
-    { ...PUBLIC_FEED_FILTER, category: category.toLowerCase() },
-    "trendingScore",
-    opts,
-  );
-  return { items: await render(deps, viewer, docs), nextCursor };
+  query: PageQuery,
+): Promise<PostPage> {
+  const filter = { ...PUBLIC_FEED_FILTER, category: category.toLowerCase() };
+  const { items, nextCursor } = await page(deps, filter, ORDER.trending, query);
+  return { items: await render(deps, viewer, items), nextCursor };
 }
 
 export async function tagFeed(
   deps: Deps,
   viewer: Viewer | undefined,
   tag: string,
-  opts: { limit: number; cursor?: string },
-) {
+  query: PageQuery,
+): Promise<PostPage> {
   const normalized = tag.replace(/^#/, "").toLowerCase();
-  const { docs, nextCursor } = await page(deps, { ...PUBLIC_FEED_FILTER, tags: normalized }, "createdAt", opts);
-  return { items: await render(deps, viewer, docs), nextCursor };
+  const { items, nextCursor } = await page(deps, { ...PUBLIC_FEED_FILTER, tags: normalized }, NEWEST_FIRST, query);
+  return { items: await render(deps, viewer, items), nextCursor };
 }
 
 /**
@@ -208,14 +166,14 @@ export async function userPosts(
   deps: Deps,
   viewer: Viewer | undefined,
   userId: string,
-  opts: { limit: number; cursor?: string },
-) {
+  query: PageQuery,
+): Promise<PostPage> {
   const author = await deps.db.users.findOne(
     { _id: new ObjectId(userId), deletedAt: null },
     { projection: { _id: 1 } },
   );
   if (!author) throw ApiError.notFound("No such user.");
-  let filter: Record<string, unknown>;
+  let filter: Filter;
   if (viewer?.id === userId) {
     filter = { userId: author._id, deletedAt: null };
   } else {
@@ -233,8 +191,8 @@ export async function userPosts(
       visibility: follows ? { $in: ["public", "followers"] } : "public",
     };
   }
-  const { docs, nextCursor } = await page(deps, filter, "createdAt", opts);
-  return { items: await render(deps, viewer, docs), nextCursor };
+  const { items, nextCursor } = await page(deps, filter, NEWEST_FIRST, query);
+  return { items: await render(deps, viewer, items), nextCursor };
 }
 
 /** Text search over prompt and tags (the posts text index), public feed rules, newest first. */
@@ -242,8 +200,9 @@ export async function searchPosts(
   deps: Deps,
   viewer: Viewer | undefined,
   q: string,
-  opts: { limit: number; cursor?: string },
-) {
-  const { docs, nextCursor } = await page(deps, { ...PUBLIC_FEED_FILTER, $text: { $search: q } }, "createdAt", opts);
-  return { items: await render(deps, viewer, docs), nextCursor };
+  query: PageQuery,
+): Promise<PostPage> {
+  const filter = { ...PUBLIC_FEED_FILTER, $text: { $search: q } };
+  const { items, nextCursor } = await page(deps, filter, NEWEST_FIRST, query);
+  return { items: await render(deps, viewer, items), nextCursor };
 }

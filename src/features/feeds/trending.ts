@@ -1,15 +1,16 @@
-import type { JobContext, JobReport } from "../../jobs/types";
+import type { Job, JobContext, JobReport } from "../../core/jobs";
+import type { PostDoc } from "../../db";
+import type { Deps } from "../../deps";
 import type { ObjectId } from "../../platform/ids";
-import { payTrendingBonuses } from "../gems/service";
-import type { PostDoc } from "../posts/schema";
+import { batchOn } from "../../platform/redis-ops";
+import { addHours, HOUR_MS, utcDay } from "../../platform/time";
+import { moveGems } from "../gems/ledger";
+import { ledgerKeys } from "../gems/ledger-keys";
+import { notify } from "../notifications/service";
+import { dropCachedFeedPages } from "../posts/service";
 import { PUBLIC_FEED_FILTER } from "../posts/visibility";
 import { engagementScore, hotScore, trendingScore } from "../ranking/scores";
-import { invalidateFeedCaches, rankedFeed } from "./service";
-
-const BATCH = 500;
-const HOUR_MS = 3_600_000;
-/** Posts older than this keep their last scores; trending decays them to near zero long before. */
-const WINDOW_HOURS = 72;
+import { rankedFeed } from "./service";
 
 /**
  * Recomputes engagement, trending and hot scores of recent posts in batches (keyset over `_id`, so a crash
@@ -19,7 +20,8 @@ const WINDOW_HOURS = 72;
 export async function recomputeTrending(ctx: JobContext): Promise<JobReport> {
   const { deps } = ctx;
   const now = deps.clock.now();
-  const since = new Date(now.getTime() - WINDOW_HOURS * HOUR_MS);
+  // Posts older than the window keep their last scores; trending decays them to near zero long before.
+  const since = addHours(now, -deps.config.ranking.windowHours);
   let after: ObjectId | null = null;
   while (true) {
     if (ctx.timeLeft() < 2_000) return { more: true };
@@ -27,7 +29,7 @@ export async function recomputeTrending(ctx: JobContext): Promise<JobReport> {
     if (after) filter._id = { $gt: after };
     const posts: PostDoc[] = await deps.db.posts.find(filter, {
       sort: { _id: 1 },
-      limit: BATCH,
+      limit: deps.config.ranking.batchPosts,
       projection: { voteCount: 1, commentCount: 1, shareCount: 1, viewCount: 1, createdAt: 1 },
     });
     if (posts.length === 0) break;
@@ -60,9 +62,11 @@ export async function recomputeTrending(ctx: JobContext): Promise<JobReport> {
     await ctx.checkpoint("batch");
   }
   // Warm the first pages so the next readers hit the cache.
-  await invalidateFeedCaches(deps);
+  await dropCachedFeedPages(deps);
   await Promise.all(
-    (["new", "trending", "hot"] as const).map((kind) => rankedFeed(deps, undefined, kind, { limit: 20 })),
+    (["new", "trending", "hot"] as const).map((kind) =>
+      rankedFeed(deps, batchOn(deps.redis), undefined, kind, { limit: 20 }),
+    ),
   );
   await ctx.checkpoint("scored");
   const top = deps.config.gems.trendingBonusTopPosts;
@@ -75,3 +79,48 @@ export async function recomputeTrending(ctx: JobContext): Promise<JobReport> {
   }
   return { more: false };
 }
+
+/**
+ * The trending bonus: the authors of the top posts of a trending run earn a bonus, once per post per UTC day
+ * (the idempotency key), so runs every few minutes pay each post at most once a day. Returns gems paid now.
+ */
+export async function payTrendingBonuses(
+  deps: Deps,
+  posts: { _id: ObjectId; userId: ObjectId; imageUrl?: string | null }[],
+): Promise<number> {
+  const amount = deps.config.gems.trendingBonus;
+  if (amount <= 0 || posts.length === 0) return 0;
+  const day = utcDay(deps.clock.now());
+  const paid = await Promise.all(
+    posts.map(async (post) => {
+      const postId = post._id.toHexString();
+      const { replayed } = await moveGems(deps, {
+        userId: post.userId,
+        type: "earn",
+        source: "trending_bonus",
+        amount,
+        referenceType: "post",
+        referenceId: postId,
+        description: "Your post is trending",
+        idempotencyKey: ledgerKeys.trendingBonus(postId, day),
+      });
+      if (replayed) return 0;
+      await notify(deps, {
+        type: "system",
+        kind: "trending",
+        recipientId: post.userId,
+        title: `Your post is trending! +${amount} gems`,
+        actionType: "open_post",
+        actionPayload: { postId },
+      });
+      return amount;
+    }),
+  );
+  return paid.reduce((a, b) => a + b, 0);
+}
+
+export const trendingJob: Job = {
+  name: "trending",
+  description: "Recomputes engagement, trending and hot scores of recent posts and warms the first feed pages.",
+  run: recomputeTrending,
+};

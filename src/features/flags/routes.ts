@@ -1,51 +1,43 @@
-import { createRoute } from "@hono/zod-openapi";
-import { optionalAuth, requireAuth, requireRole } from "../../http/auth";
-import { json, problems, router } from "../../http/openapi";
+import { json, jsonBody, problems, router } from "../../http/openapi";
+import { roleRoute, viewerRoute } from "../../http/routes";
 import { EvaluatedFlags, FlagBody, FlagList, FlagName, FlagView } from "./schema";
 import { deleteFlag, flagsFor, listFlags, putFlag } from "./service";
 
-const evaluateRoute = createRoute({
+const evaluateRoute = viewerRoute({
   method: "get",
   path: "/v1/flags",
   tags: ["flags"],
-  middleware: [optionalAuth()] as const,
   summary: "Feature flags evaluated for the caller",
   description:
     "Signed-in callers are bucketed by user id, anonymous callers by `X-Device-Id`. Bucketing matches Unleash's " +
     "gradual rollout, so the same id gets the same answer everywhere.",
-  responses: { 200: json(EvaluatedFlags, "Flags and variants"), ...problems(401, 429, 503) },
+  responses: { 200: json(EvaluatedFlags, "Flags and variants") },
 });
 
-const listRoute = createRoute({
+const listRoute = roleRoute(["admin"], {
   method: "get",
   path: "/v1/admin/flags",
   tags: ["admin", "flags"],
-  security: [{ bearer: [] }],
-  middleware: [requireAuth(), requireRole("admin")] as const,
   summary: "All feature flags (admin)",
-  responses: { 200: json(FlagList, "Flags"), ...problems(401, 403, 429, 503) },
+  responses: { 200: json(FlagList, "Flags") },
 });
 
-const putRoute = createRoute({
+const putRoute = roleRoute(["admin"], {
   method: "put",
   path: "/v1/admin/flags/{name}",
   tags: ["admin", "flags"],
-  security: [{ bearer: [] }],
-  middleware: [requireAuth(), requireRole("admin")] as const,
   summary: "Create or replace a feature flag (admin)",
-  request: { params: FlagName, body: { content: { "application/json": { schema: FlagBody } }, required: true } },
-  responses: { 200: json(FlagView, "The flag"), ...problems(400, 401, 403, 429, 503) },
+  request: { params: FlagName, ...jsonBody(FlagBody) },
+  responses: { 200: json(FlagView, "The flag") },
 });
 
-const deleteRoute = createRoute({
+const deleteRoute = roleRoute(["admin"], {
   method: "delete",
   path: "/v1/admin/flags/{name}",
   tags: ["admin", "flags"],
-  security: [{ bearer: [] }],
-  middleware: [requireAuth(), requireRole("admin")] as const,
   summary: "Delete a feature flag (admin)",
   request: { params: FlagName },
-  responses: { 204: { description: "Deleted" }, ...problems(400, 401, 403, 404, 429, 503) },
+  responses: { 204: { description: "Deleted" }, ...problems(404) },
 });
 
 export const flagsRoutes = router()

@@ -1,21 +1,5 @@
-import { z } from "@hono/zod-openapi";
-import { ObjectIdString } from "../../http/pagination";
-import type { ObjectId } from "../../platform/ids";
-
-/** `feature_flags` (seed 000). */
-export interface FeatureFlagDoc {
-  _id: ObjectId;
-  name: string;
-  description: string;
-  enabled: boolean;
-  rolloutPercentage: number;
-  targetTiers: string[];
-  targetUserIds: ObjectId[];
-  isExperiment: boolean;
-  variants: { name: string; weight: number; config: Record<string, unknown> }[];
-  createdAt: Date;
-  updatedAt: Date;
-}
+import { z } from "zod";
+import { ObjectIdString } from "../../core/schemas";
 
 export const FlagName = z.object({ name: z.string().regex(/^[a-z0-9_.-]{1,64}$/, "1–64 of a-z, 0-9, _ . -") });
 
@@ -42,18 +26,18 @@ export const FlagBody = z
       .default([]),
   })
   .strict()
-  .openapi("FeatureFlagInput");
+  .meta({ id: "FeatureFlagInput" });
 
 export const FlagView = FlagBody.extend({ name: z.string(), createdAt: z.string(), updatedAt: z.string() }).openapi(
   "FeatureFlag",
 );
-export const FlagList = z.object({ items: z.array(FlagView) }).openapi("FeatureFlagList");
+export const FlagList = z.object({ items: z.array(FlagView) }).meta({ id: "FeatureFlagList" });
 export const EvaluatedFlags = z
   .object({
     flags: z.record(z.string(), z.boolean()),
     variants: z.record(z.string(), z.object({ name: z.string(), config: z.record(z.string(), z.unknown()) })),
   })
-  .openapi("EvaluatedFlags");
+  .meta({ id: "EvaluatedFlags" });
 
 export type FlagBody = z.infer<typeof FlagBody>;
 export type FlagView = z.infer<typeof FlagView>;

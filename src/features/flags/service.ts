@@ -1,14 +1,11 @@
+import { ApiError } from "../../core/errors";
+import type { Viewer } from "../../core/viewer";
+import type { FeatureFlagDoc } from "../../db";
 import type { Deps } from "../../deps";
-import type { Viewer } from "../../http/context";
-import { ApiError } from "../../http/errors";
 import { ObjectId } from "../../platform/ids";
+import { SECOND_MS } from "../../platform/time";
 import { inRollout, pickVariant } from "./bucketing";
-import type { EvaluatedFlags, FeatureFlagDoc, FlagBody, FlagRule, FlagView } from "./schema";
-
-const FLAGS_ALL_TTL_SECONDS = 60;
-const FLAGS_USER_TTL_SECONDS = 300;
-/** How long an isolate trusts its in-memory rule set before asking Redis again. */
-const MEMORY_TTL_MS = 10_000;
+import type { EvaluatedFlags, FlagBody, FlagRule, FlagView } from "./schema";
 
 let memory: { rules: FlagRule[]; expiresAt: number } | null = null;
 
@@ -61,9 +58,10 @@ export async function loadRules(deps: Deps): Promise<FlagRule[]> {
   let rules = await deps.redis.get<FlagRule[]>(deps.keys.flagsAll());
   if (!rules) {
     rules = (await deps.db.featureFlags.find({}, { sort: { name: 1 }, limit: 1000 })).map(toRule);
-    await deps.redis.set(deps.keys.flagsAll(), rules, { ex: FLAGS_ALL_TTL_SECONDS });
+    await deps.redis.set(deps.keys.flagsAll(), rules, { ex: deps.config.flags.cacheTtlSeconds });
   }
-  memory = { rules, expiresAt: now + MEMORY_TTL_MS };
+  // How long this isolate trusts its in-memory copy before asking Redis again.
+  memory = { rules, expiresAt: now + deps.config.flags.localCacheTtlSeconds * SECOND_MS };
   return rules;
 }
 
@@ -88,7 +86,7 @@ export async function flagsFor(
     userId: viewer.id,
     overrides: user?.featureFlags ?? {},
   });
-  await deps.redis.set(key, result, { ex: FLAGS_USER_TTL_SECONDS });
+  await deps.redis.set(key, result, { ex: deps.config.flags.userCacheTtlSeconds });
   return result;
 }
 
@@ -113,7 +111,7 @@ export async function listFlags(deps: Deps): Promise<{ items: FlagView[] }> {
 
 /**
  * Drops the caches a rule change makes stale: `flags:all` and this isolate's memory at once; per-user
- * results expire within FLAGS_USER_TTL_SECONDS and other isolates' memory within MEMORY_TTL_MS.
+ * results expire within FLAGS_USER_CACHE_TTL_SECONDS and other isolates' memory within FLAGS_LOCAL_CACHE_TTL_SECONDS.
  */
 async function invalidate(deps: Deps): Promise<void> {
   memory = null;

@@ -1,55 +1,48 @@
-import { createRoute, z } from "@hono/zod-openapi";
-import { requireAuth, viewerOf } from "../../http/auth";
+import { IdParam, PageQuery, pageOf } from "../../core/schemas";
 import { json, problems, router } from "../../http/openapi";
-import { IdParam, PageQuery } from "../../http/pagination";
+import { authedRoute, publicRoute } from "../../http/routes";
 import { PublicUser } from "../users/schema";
 import { follow, listFollows, unfollow } from "./service";
 
-const PublicUserPage = z
-  .object({ items: z.array(PublicUser), nextCursor: z.string().nullable() })
-  .openapi("PublicUserPage");
+const PublicUserPage = pageOf(PublicUser, "PublicUserPage");
 const tags = ["follows"];
 
-const followRoute = createRoute({
+const followRoute = authedRoute({
   method: "put",
   path: "/v1/users/{id}/follow",
   tags,
-  security: [{ bearer: [] }],
-  middleware: [requireAuth()] as const,
   summary: "Follow a user (idempotent)",
   request: { params: IdParam },
-  responses: { 204: { description: "Following" }, ...problems(400, 401, 404, 429, 503) },
+  responses: { 204: { description: "Following" }, ...problems(404) },
 });
 
-const unfollowRoute = createRoute({
+const unfollowRoute = authedRoute({
   method: "delete",
   path: "/v1/users/{id}/follow",
   tags,
-  security: [{ bearer: [] }],
-  middleware: [requireAuth()] as const,
   summary: "Unfollow a user (idempotent)",
   request: { params: IdParam },
-  responses: { 204: { description: "Not following" }, ...problems(400, 401, 429, 503) },
+  responses: { 204: { description: "Not following" } },
 });
 
 const listRoute = (direction: "followers" | "following") =>
-  createRoute({
+  publicRoute({
     method: "get",
     path: `/v1/users/{id}/${direction}`,
     tags,
     summary: direction === "followers" ? "Who follows this user" : "Whom this user follows",
     description: "Newest first. `nextCursor` is null on the last page.",
     request: { params: IdParam, query: PageQuery },
-    responses: { 200: json(PublicUserPage, "A page of users"), ...problems(400, 404, 429, 503) },
+    responses: { 200: json(PublicUserPage, "A page of users"), ...problems(404) },
   });
 
 export const followsRoutes = router()
   .openapi(followRoute, async (c) => {
-    await follow(c.var.deps, viewerOf(c), c.req.valid("param").id);
+    await follow(c.var.deps, c.var.viewer, c.req.valid("param").id);
     return c.body(null, 204);
   })
   .openapi(unfollowRoute, async (c) => {
-    await unfollow(c.var.deps, viewerOf(c), c.req.valid("param").id);
+    await unfollow(c.var.deps, c.var.viewer, c.req.valid("param").id);
     return c.body(null, 204);
   })
   .openapi(listRoute("followers"), async (c) =>

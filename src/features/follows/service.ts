@@ -1,20 +1,12 @@
+import { ApiError } from "../../core/errors";
+import type { PageQuery } from "../../core/schemas";
+import type { Viewer } from "../../core/viewer";
 import type { Deps } from "../../deps";
-import type { Viewer } from "../../http/context";
-import { ApiError } from "../../http/errors";
-import { decodeCursor, encodeCursor } from "../../http/pagination";
 import { newObjectId, ObjectId } from "../../platform/ids";
-import { DuplicateKeyError } from "../../platform/mongo/client";
+import { paginate } from "../../platform/mongo/paginate";
 import { notify } from "../notifications/service";
 import { type PublicUser, toPublicUser } from "../users/schema";
 import { invalidateProfilesOf } from "../users/service";
-
-/** `follows` (seed 000). */
-export interface FollowDoc {
-  _id: ObjectId;
-  followerId: ObjectId;
-  followingId: ObjectId;
-  createdAt: Date;
-}
 
 async function activeUser(deps: Deps, id: string) {
   const user = await deps.db.users.findOne(
@@ -31,7 +23,7 @@ async function activeUser(deps: Deps, id: string) {
  * concurrent follows and unfollows.
  */
 export async function follow(deps: Deps, viewer: Viewer, targetId: string): Promise<void> {
-  if (viewer.id === targetId) throw ApiError.validation([{ path: "id", message: "you cannot follow yourself" }]);
+  if (viewer.id === targetId) throw ApiError.invalidField("id", "you cannot follow yourself");
   const me = new ObjectId(viewer.id);
   const target = new ObjectId(targetId);
   // One read for both: the target must exist, and a deleted account's still-valid token must not follow.
@@ -41,24 +33,20 @@ export async function follow(deps: Deps, viewer: Viewer, targetId: string): Prom
   );
   if (!people.some((p) => p._id.equals(target))) throw ApiError.notFound("No such user.");
   if (!people.some((p) => p._id.equals(me))) throw ApiError.notFound("Account not found.");
-  try {
-    await deps.db.follows.insertOne({
-      _id: newObjectId(),
-      followerId: me,
-      followingId: target,
-      createdAt: deps.clock.now(),
-    });
-  } catch (error) {
-    if (error instanceof DuplicateKeyError) return;
-    throw error;
-  }
+  const followed = await deps.db.follows.insertUnique({
+    _id: newObjectId(),
+    followerId: me,
+    followingId: target,
+    createdAt: deps.clock.now(),
+  });
+  if (!followed) return;
   await moveCounts(deps, me, target, 1);
   await invalidateProfilesOf(deps, people, [deps.keys.feedFollowing(viewer.id, 0)]);
   await notify(deps, { type: "follow", recipientId: target, actorId: me });
 }
 
 export async function unfollow(deps: Deps, viewer: Viewer, targetId: string): Promise<void> {
-  if (viewer.id === targetId) throw ApiError.validation([{ path: "id", message: "you cannot follow yourself" }]);
+  if (viewer.id === targetId) throw ApiError.invalidField("id", "you cannot follow yourself");
   const me = new ObjectId(viewer.id);
   const target = new ObjectId(targetId);
   const removed = await deps.db.follows.deleteOne({ followerId: me, followingId: target });
@@ -83,22 +71,25 @@ export async function listFollows(
   deps: Deps,
   userId: string,
   direction: "followers" | "following",
-  page: { limit: number; cursor?: string },
+  query: PageQuery,
 ): Promise<{ items: PublicUser[]; nextCursor: string | null }> {
   const user = await activeUser(deps, userId);
   const [mine, theirs] =
     direction === "followers" ? (["followingId", "followerId"] as const) : (["followerId", "followingId"] as const);
-  const after = page.cursor ? decodeCursor(page.cursor) : null;
-  const filter: Record<string, unknown> = { [mine]: user._id };
-  if (after) filter._id = { $lt: new ObjectId(after.id) };
-  const edges = await deps.db.follows.find(filter, { sort: { _id: -1 }, limit: page.limit + 1 });
-  const pageEdges = edges.slice(0, page.limit);
-  const people = await deps.db.users.find({ _id: { $in: pageEdges.map((e) => e[theirs]) }, deletedAt: null });
+  const page = await paginate(deps.db.follows, {
+    filter: { [mine]: user._id },
+    order: { direction: "desc" },
+    limit: query.limit,
+    cursor: query.cursor,
+  });
+  const people = await deps.db.users.find(
+    { _id: { $in: page.items.map((e) => e[theirs]) }, deletedAt: null },
+    { limit: page.items.length },
+  );
   const byId = new Map(people.map((p) => [p._id.toHexString(), p]));
-  const items = pageEdges.flatMap((e) => {
+  const items = page.items.flatMap((e) => {
     const person = byId.get(e[theirs].toHexString());
     return person ? [toPublicUser(person)] : [];
   });
-  const last = pageEdges[pageEdges.length - 1];
-  return { items, nextCursor: edges.length > page.limit && last ? encodeCursor({ id: last._id.toHexString() }) : null };
+  return { items, nextCursor: page.nextCursor };
 }

@@ -1,14 +1,15 @@
+import { ApiError } from "../../core/errors";
+import type { Viewer } from "../../core/viewer";
+import type { GemTransactionDoc, UserDoc } from "../../db";
 import type { Deps } from "../../deps";
-import type { Viewer } from "../../http/context";
-import { ApiError } from "../../http/errors";
 import { isObjectIdHex, newObjectId, ObjectId } from "../../platform/ids";
 import { notify } from "../notifications/service";
-import { isBanned, type UserDoc } from "../users/schema";
+import { isBanned } from "../users/schema";
 import { moveGems } from "./ledger";
-import { type GemTransactionDoc, type GiftBody, type GiftResult, toGemTransaction } from "./schema";
+import { ledgerKeys } from "./ledger-keys";
+import { type GiftBody, type GiftResult, toGemTransaction } from "./schema";
 
 /** Gift debits checked per read by `completeInterruptedTransfers`. */
-const RECONCILE_PAGE = 500;
 
 /**
  * The platform's cut of a gift, in whole gems: floor(amount × basis points / 10,000), integer math only.
@@ -37,14 +38,6 @@ export interface TransferMetadata {
   platformFee: number;
   payout: number;
   message: string | null;
-}
-
-export function giftLedgerKey(senderId: string, requestKey: string): string {
-  return `gift:${senderId}:${requestKey}`;
-}
-
-function creditLedgerKey(transferId: string): string {
-  return `gift:credit:${transferId}`;
 }
 
 /**
@@ -101,7 +94,7 @@ export async function sendGift(
     referenceId: transfer.transferId,
     description: `Gift to @${recipient.username}`,
     metadata: { ...transfer },
-    idempotencyKey: giftLedgerKey(viewer.id, requestKey),
+    idempotencyKey: ledgerKeys.giftDebit(viewer.id, requestKey),
   });
   // A replayed debit carries the first request's transfer; the same key for another gift is refused.
   const done = transferOf(debit);
@@ -138,7 +131,7 @@ async function creditTransfer(deps: Deps, t: TransferMetadata): Promise<boolean>
     referenceId: t.transferId,
     description: `Gift from @${t.senderUsername}`,
     metadata: { transferId: t.transferId, senderId: t.senderId, amount: t.amount, platformFee: t.platformFee },
-    idempotencyKey: creditLedgerKey(t.transferId),
+    idempotencyKey: ledgerKeys.giftCredit(t.transferId),
   });
   if (!replayed) {
     await notify(deps, {
@@ -176,16 +169,16 @@ export async function completeInterruptedTransfers(
         createdAt: { $gte: since },
         ...(after ? { _id: { $gt: after } } : {}),
       },
-      { sort: { _id: 1 }, limit: RECONCILE_PAGE, projection: { metadata: 1 } },
+      { sort: { _id: 1 }, limit: deps.config.gems.reconcile.transfersPerPage, projection: { metadata: 1 } },
     );
     if (debits.length === 0) break;
     const transfers = debits.map(transferOf);
     const credits = await deps.db.gemTransactions.find(
-      { idempotencyKey: { $in: transfers.map((t) => creditLedgerKey(t.transferId)) }, status: "applied" },
+      { idempotencyKey: { $in: transfers.map((t) => ledgerKeys.giftCredit(t.transferId)) }, status: "applied" },
       { projection: { idempotencyKey: 1 } },
     );
     const credited = new Set(credits.map((c) => c.idempotencyKey));
-    for (const t of transfers.filter((t) => !credited.has(creditLedgerKey(t.transferId)))) {
+    for (const t of transfers.filter((t) => !credited.has(ledgerKeys.giftCredit(t.transferId)))) {
       try {
         if (await creditTransfer(deps, t)) completed += 1;
       } catch (error) {
@@ -193,7 +186,7 @@ export async function completeInterruptedTransfers(
         deps.log.error("gift credit could not be completed", { transferId: t.transferId, error: String(error) });
       }
     }
-    if (debits.length < RECONCILE_PAGE) break;
+    if (debits.length < deps.config.gems.reconcile.transfersPerPage) break;
     after = debits[debits.length - 1]?._id ?? null;
   }
   return { completed, failed };

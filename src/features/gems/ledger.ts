@@ -1,9 +1,8 @@
+import { ApiError } from "../../core/errors";
+import type { GemTransactionDoc, TransactionSource, TransactionType, UserEffect } from "../../db";
 import type { Deps } from "../../deps";
-import { ApiError } from "../../http/errors";
 import { newObjectId, type ObjectId } from "../../platform/ids";
-import { DuplicateKeyError } from "../../platform/mongo/client";
 import { countsOnLeaderboard, recordEarnings } from "../leaderboards/service";
-import type { GemTransactionDoc, TransactionSource, TransactionType, UserEffect } from "./schema";
 
 /** How many applied entry ids a user keeps to make re-applying an entry a no-op (settlement uses it too). */
 export const APPLIED_MEMORY = 200;
@@ -76,12 +75,9 @@ export async function moveGems(deps: Deps, m: GemMovement): Promise<MovementResu
     createdAt: now,
     appliedAt: null,
   };
-  try {
-    await deps.db.gemTransactions.insertOne(entry);
-  } catch (error) {
-    if (!(error instanceof DuplicateKeyError)) throw error;
+  if (!(await deps.db.gemTransactions.insertUnique(entry))) {
     const existing = await deps.db.gemTransactions.findOne({ idempotencyKey: m.idempotencyKey });
-    if (!existing) throw error;
+    if (!existing) throw new Error(`ledger entry ${m.idempotencyKey} collided but cannot be read back`);
     if (existing.status === "applied") return { entry: existing, replayed: true };
     if (existing.status === "rejected")
       throw existing.rejectedReason === "guard" ? new GuardFailedError() : insufficient();

@@ -1,62 +1,6 @@
-import { z } from "@hono/zod-openapi";
-import type { ObjectId } from "../../platform/ids";
-
-export const TRANSACTION_TYPES = ["earn", "spend", "refund", "admin_adjust"] as const;
-export const TRANSACTION_SOURCES = [
-  "votes",
-  "daily_login",
-  "streak_bonus",
-  "referral",
-  "trending_bonus",
-  "purchase",
-  "model_unlock",
-  "ad_free_pass",
-  "cosmetic",
-  "gift_card",
-  "gift",
-  "admin",
-] as const;
-export type TransactionType = (typeof TRANSACTION_TYPES)[number];
-export type TransactionSource = (typeof TRANSACTION_SOURCES)[number];
-
-/** Update operators a movement may apply to its user in the same update as the balance (see `moveGems`). */
-export interface UserEffect {
-  $set?: Record<string, unknown>;
-  /** Counters besides the gem fields (which the ledger sets itself and which win on a clash). */
-  $inc?: Record<string, number>;
-  $max?: Record<string, unknown>;
-  $addToSet?: Record<string, unknown>;
-}
-
-/**
- * `gem_transactions` (seed 000): the ledger. `status` records how far applying it got: `pending` (written,
- * balance not yet moved), `applied`, or `rejected` (a spend the balance could not cover; moved nothing).
- */
-export interface GemTransactionDoc {
-  _id: ObjectId;
-  userId: ObjectId;
-  type: TransactionType;
-  source: TransactionSource;
-  amount: number;
-  balanceBefore: number | null;
-  balanceAfter: number | null;
-  referenceId: string | null;
-  referenceType: string | null;
-  multiplier: number;
-  baseAmount: number;
-  description: string;
-  metadata: Record<string, unknown>;
-  idempotencyKey: string;
-  /** User fields the movement sets along with the balance (a purchase's unlock); see `UserEffect`. */
-  effect?: UserEffect | null;
-  /** A condition on the user checked with the balance move (see `GemMovement.guard`). */
-  guard?: Record<string, unknown> | null;
-  /** Why a `rejected` entry moved nothing. */
-  rejectedReason?: "insufficient" | "guard";
-  status: "pending" | "applied" | "rejected";
-  createdAt: Date;
-  appliedAt: Date | null;
-}
+import { z } from "zod";
+import { PageQuery, pageOf } from "../../core/schemas";
+import { type GemTransactionDoc, TRANSACTION_SOURCES, TRANSACTION_TYPES } from "../../db";
 
 export const GemBalance = z
   .object({
@@ -66,7 +10,7 @@ export const GemBalance = z
     multiplier: z.number(),
     multiplierExpiresAt: z.string().nullable(),
   })
-  .openapi("GemBalance");
+  .meta({ id: "GemBalance" });
 
 export const GemTransaction = z
   .object({
@@ -83,13 +27,13 @@ export const GemTransaction = z
     description: z.string(),
     createdAt: z.string(),
   })
-  .openapi("GemTransaction");
+  .meta({ id: "GemTransaction" });
 
-export const GemTransactionPage = z
-  .object({ items: z.array(GemTransaction), nextCursor: z.string().nullable() })
-  .openapi("GemTransactionPage");
+export const GemTransactionPage = pageOf(GemTransaction, "GemTransactionPage");
 
+export type GemBalance = z.infer<typeof GemBalance>;
 export type GemTransaction = z.infer<typeof GemTransaction>;
+export type GemTransactionPage = z.infer<typeof GemTransactionPage>;
 
 export function toGemTransaction(t: GemTransactionDoc): GemTransaction {
   return {
@@ -116,67 +60,70 @@ export const StoreItem = z
   .object({
     sku: z.string(),
     kind: z.enum(STORE_ITEM_KINDS),
-    price: z.number().int().openapi({ description: "In gems" }),
+    price: z.number().int().meta({ description: "In gems" }),
     title: z.string(),
-    model: z.string().optional().openapi({ description: "model_unlock: the generation model it unlocks" }),
-    days: z.number().int().optional().openapi({ description: "ad_free_pass: days added to the pass" }),
-    theme: z.string().optional().openapi({ description: "cosmetic: the profile theme it unlocks and applies" }),
-    value: z.number().int().optional().openapi({ description: "gift_card: gems the card's code is worth" }),
+    model: z.string().optional().meta({ description: "model_unlock: the generation model it unlocks" }),
+    days: z.number().int().optional().meta({ description: "ad_free_pass: days added to the pass" }),
+    theme: z.string().optional().meta({ description: "cosmetic: the profile theme it unlocks and applies" }),
+    value: z.number().int().optional().meta({ description: "gift_card: gems the card's code is worth" }),
   })
-  .openapi("StoreItem");
+  .meta({ id: "StoreItem" });
 
-export const StoreCatalog = z.object({ items: z.array(StoreItem) }).openapi("StoreCatalog");
+export const StoreCatalog = z.object({ items: z.array(StoreItem) }).meta({ id: "StoreCatalog" });
 
 export const PurchaseBody = z
   .object({ sku: z.string().min(1).max(64) })
   .strict()
-  .openapi("PurchaseRequest");
+  .meta({ id: "PurchaseRequest" });
 
 export const RedeemGiftCardBody = z
   .object({ code: z.string().trim().min(1).max(40) })
   .strict()
-  .openapi("RedeemGiftCardRequest");
+  .meta({ id: "RedeemGiftCardRequest" });
 
 export const GiftCard = z
   .object({ code: z.string(), value: z.number().int() })
-  .openapi("GiftCard", { description: "A gift card bought in the store: its code is worth `value` gems once." });
+  .meta({ id: "GiftCard", description: "A gift card bought in the store: its code is worth `value` gems once." });
 
 export const PurchaseResult = z
   .object({
     transaction: GemTransaction,
-    balance: z.number().int().openapi({ description: "The balance right after this purchase" }),
+    balance: z.number().int().meta({ description: "The balance right after this purchase" }),
     giftCard: GiftCard.optional(),
   })
-  .openapi("PurchaseResult");
+  .meta({ id: "PurchaseResult" });
 
 export const IdempotencyHeaders = z.object({
   "idempotency-key": z
     .string()
     .min(1)
     .max(255)
-    .openapi({ description: "Client-chosen key; a repeat replays the first answer", example: "9f1c…" }),
+    .meta({ description: "Client-chosen key; a repeat replays the first answer", example: "9f1c…" }),
 });
 
 export const GIFT_MESSAGE_MAX = 200;
 
 export const GiftBody = z
   .object({
-    amount: z.number().int().positive().openapi({ description: "Gems the sender pays (GIFT_MIN_GEMS–GIFT_MAX_GEMS)" }),
+    amount: z.number().int().positive().meta({ description: "Gems the sender pays (GIFT_MIN_GEMS–GIFT_MAX_GEMS)" }),
     message: z.string().max(GIFT_MESSAGE_MAX).optional(),
   })
   .strict()
-  .openapi("GiftRequest");
+  .meta({ id: "GiftRequest" });
 
 export const GiftResult = z
   .object({
     transaction: GemTransaction,
     platformFee: z.number().int(),
-    payout: z.number().int().openapi({ description: "What the receiver is credited: amount − platformFee" }),
-    transferId: z.string().openapi({ description: "Shared by the sender's and the receiver's ledger entries" }),
+    payout: z.number().int().meta({ description: "What the receiver is credited: amount − platformFee" }),
+    transferId: z.string().meta({ description: "Shared by the sender's and the receiver's ledger entries" }),
   })
-  .openapi("GiftResult");
+  .meta({ id: "GiftResult" });
+
+export const TransactionsQuery = PageQuery.extend({ type: z.enum(TRANSACTION_TYPES).optional() });
 
 export type StoreItem = z.infer<typeof StoreItem>;
+export type StoreCatalog = z.infer<typeof StoreCatalog>;
 export type PurchaseResult = z.infer<typeof PurchaseResult>;
 export type GiftBody = z.infer<typeof GiftBody>;
 export type GiftResult = z.infer<typeof GiftResult>;

@@ -1,12 +1,12 @@
+import type { Job, JobContext, JobReport } from "../../core/jobs";
+import type { GemTransactionDoc } from "../../db";
 import type { Deps } from "../../deps";
-import type { JobContext, JobReport } from "../../jobs/types";
-import { utcDay } from "../../platform/clock";
 import { newObjectId, newUuid, type ObjectId } from "../../platform/ids";
-import { DuplicateKeyError } from "../../platform/mongo/client";
+import { HOUR_MS, utcDay } from "../../platform/time";
 import { recordEarnings } from "../leaderboards/service";
 import { notifyEach } from "../notifications/service";
 import { APPLIED_MEMORY } from "./ledger";
-import type { GemTransactionDoc } from "./schema";
+import { ledgerKeys } from "./ledger-keys";
 
 /** Which votes pay: unsettled, not flagged, not from a shadow-banned voter, older than the settlement delay. */
 function payableVotes(cutoff: Date): Record<string, unknown> {
@@ -84,10 +84,12 @@ async function claimBatch(deps: Deps, cutoff: Date): Promise<string | null> {
 
 async function settleBatch(deps: Deps, ctx: JobContext, batchId: string): Promise<number> {
   const { perVote, referralMultiplier } = deps.config.gems;
-  const bonusWindowMs = deps.config.gems.referral.windowHours * 3_600_000;
+  const bonusWindowMs = deps.config.gems.referral.windowHours * HOUR_MS;
+  // A batch holds at most SETTLEMENT_BATCH_VOTES votes, so it has at most that many authors too.
+  const batchLimit = deps.config.gems.settlementBatchVotes;
   const votes = await deps.db.votes.find(
     { gemBatchId: batchId },
-    { projection: { postAuthorId: 1, createdAt: 1 }, limit: 50_000 },
+    { projection: { postAuthorId: 1, createdAt: 1 }, limit: batchLimit },
   );
   const byAuthor = new Map<string, { id: ObjectId; votes: { createdAt: Date }[] }>();
   for (const v of votes) {
@@ -97,10 +99,10 @@ async function settleBatch(deps: Deps, ctx: JobContext, batchId: string): Promis
     byAuthor.set(key, group);
   }
   const authorIds = [...byAuthor.values()].map((a) => a.id);
-  const keyOf = (author: string) => `settle:${batchId}:${author}`;
+  const keyOf = (author: string) => ledgerKeys.settlement(batchId, author);
   const [authors, existing] = await Promise.all([
     deps.db.users.find({ _id: { $in: authorIds } }, { projection: { referralBonusExpiresAt: 1 } }),
-    deps.db.gemTransactions.find({ idempotencyKey: { $in: [...byAuthor.keys()].map(keyOf) } }, { limit: 50_000 }),
+    deps.db.gemTransactions.find({ idempotencyKey: { $in: [...byAuthor.keys()].map(keyOf) } }, { limit: batchLimit }),
   ]);
   const bonusUntil = new Map(authors.map((a) => [a._id.toHexString(), a.referralBonusExpiresAt]));
   const entries = new Map(existing.map((e) => [e.idempotencyKey, e]));
@@ -136,17 +138,12 @@ async function settleBatch(deps: Deps, ctx: JobContext, batchId: string): Promis
     entries.set(entry.idempotencyKey, entry);
   }
   let current = [...entries.values()];
-  if (fresh.length) {
-    try {
-      await deps.db.gemTransactions.insertMany(fresh, { ordered: false });
-    } catch (error) {
-      // Another run wrote some of these entries meanwhile: theirs stand, read them back.
-      if (!(error instanceof DuplicateKeyError)) throw error;
-      current = await deps.db.gemTransactions.find(
-        { idempotencyKey: { $in: [...byAuthor.keys()].map(keyOf) } },
-        { limit: 50_000 },
-      );
-    }
+  if (fresh.length && (await deps.db.gemTransactions.insertManyUnique(fresh)).duplicateCount > 0) {
+    // Another run wrote some of these entries meanwhile: theirs stand, read them back.
+    current = await deps.db.gemTransactions.find(
+      { idempotencyKey: { $in: [...byAuthor.keys()].map(keyOf) } },
+      { limit: batchLimit },
+    );
   }
   await ctx.checkpoint("entries-written");
 
@@ -233,3 +230,9 @@ async function announceEarnings(deps: Deps, entries: GemTransactionDoc[]): Promi
     })),
   );
 }
+
+export const settlementJob: Job = {
+  name: "settlement",
+  description: "Turns settled-delay votes into gems for post authors, one ledger entry per author per batch.",
+  run: settleVotes,
+};

@@ -1,7 +1,6 @@
-import type { JobContext, JobReport } from "../../jobs/types";
+import type { Job, JobContext, JobReport } from "../../core/jobs";
 import type { Filter } from "../../platform/mongo/client";
 
-const BATCH = 200;
 const TIMEOUT_ERROR = "processing timed out (no completion from the worker)";
 
 /**
@@ -13,14 +12,14 @@ const TIMEOUT_ERROR = "processing timed out (no completion from the worker)";
  */
 export async function requeueStuckGenerations(ctx: JobContext): Promise<JobReport> {
   const { deps } = ctx;
-  const { processingTimeoutSeconds, maxAttempts } = deps.config.generation;
+  const { processingTimeoutSeconds, maxAttempts, requeueBatchJobs: batch } = deps.config.generation;
   const margin = Math.min(2_000, deps.config.jobs.timeBudgetMs / 4);
   while (ctx.timeLeft() > margin) {
     const now = deps.clock.now();
     const cutoff = new Date(now.getTime() - processingTimeoutSeconds * 1000);
     const stuck = await deps.db.generationJobs.find(
       { status: "processing", startedAt: { $lt: cutoff } },
-      { sort: { startedAt: 1 }, limit: BATCH, projection: { _id: 1 } },
+      { sort: { startedAt: 1 }, limit: batch, projection: { _id: 1 } },
     );
     if (stuck.length === 0) return { more: false };
     const stillStuck: Filter = {
@@ -41,7 +40,13 @@ export async function requeueStuckGenerations(ctx: JobContext): Promise<JobRepor
     ctx.count("requeued", requeued.modifiedCount);
     ctx.count("failed", failed.modifiedCount);
     await ctx.checkpoint("batch");
-    if (stuck.length < BATCH) return { more: false };
+    if (stuck.length < batch) return { more: false };
   }
   return { more: true };
 }
+
+export const requeueJob: Job = {
+  name: "generation-requeue",
+  description: "Re-queues generation jobs stuck in processing past the timeout, or fails them when out of attempts.",
+  run: requeueStuckGenerations,
+};

@@ -1,71 +1,25 @@
-import { z } from "@hono/zod-openapi";
-import { ObjectIdString, PageQuery } from "../../http/pagination";
-import type { ObjectId } from "../../platform/ids";
-import { TIERS, type Tier } from "../users/schema";
-
-export const GENERATION_STATUSES = ["queued", "processing", "completed", "failed"] as const;
-export type GenerationStatus = (typeof GENERATION_STATUSES)[number];
-
-/**
- * `generation_jobs` (seed 000), plus the request's tuning parameters, the output's size, the enqueue-time
- * decisions (`userTier`, `hasWatermark`) and `postId` (set once a post is made from the job). `completedAt`
- * is the time a job reached a terminal state (completed or failed), so the 7-day TTL index clears both.
- */
-export interface GenerationJobDoc {
-  _id: ObjectId;
-  userId: ObjectId;
-  userTier: Tier;
-  // Input
-  prompt: string;
-  refinedPrompt: string | null;
-  negativePrompt: string | null;
-  model: string;
-  steps: number | null;
-  cfgScale: number | null;
-  seed: number | null;
-  /** Higher is claimed first (from the tier at enqueue time). */
-  priority: number;
-  // Status
-  status: GenerationStatus;
-  // Output
-  imageUrl: string | null;
-  thumbnailUrl: string | null;
-  imageWidth: number | null;
-  imageHeight: number | null;
-  blurhash: string | null;
-  /** Decided at enqueue time (free tier) so the worker that renders the image knows to stamp it. */
-  hasWatermark: boolean;
-  generationTimeMs: number | null;
-  // Worker
-  workerId: string | null;
-  attempts: number;
-  lastError: string | null;
-  // Cost (internal)
-  computeCostUsd: number | null;
-  postId: ObjectId | null;
-  createdAt: Date;
-  startedAt: Date | null;
-  completedAt: Date | null;
-}
+import { z } from "zod";
+import { ObjectIdString, PageQuery, pageOf } from "../../core/schemas";
+import { GENERATION_STATUSES, type GenerationJobDoc, TIERS } from "../../db";
 
 export const GenerationIdParam = z.object({ id: ObjectIdString });
 
 export const CreateGenerationBody = z
   .object({
-    prompt: z.string().trim().min(1, "must not be empty").max(1000).openapi({ example: "a fox in a neon forest" }),
+    prompt: z.string().trim().min(1, "must not be empty").max(1000).meta({ example: "a fox in a neon forest" }),
     model: z
       .string()
       .min(1)
       .max(100)
       .optional()
-      .openapi({ description: "One of GENERATION_MODELS (default: GENERATION_DEFAULT_MODEL)", example: "sdxl-turbo" }),
+      .meta({ description: "One of GENERATION_MODELS (default: GENERATION_DEFAULT_MODEL)", example: "sdxl-turbo" }),
     negativePrompt: z.string().trim().max(1000).optional(),
     steps: z.number().int().min(1).max(150).optional(),
     cfgScale: z.number().min(0).max(30).optional(),
     seed: z.number().int().min(0).optional(),
   })
   .strict()
-  .openapi("CreateGeneration");
+  .meta({ id: "CreateGeneration" });
 
 export const GenerationAccepted = z
   .object({
@@ -74,9 +28,9 @@ export const GenerationAccepted = z
     priority: z.number().int(),
     quota: z
       .object({ limit: z.number().int(), remaining: z.number().int(), resetsAt: z.string() })
-      .openapi({ description: "The caller's daily generation quota after this request (UTC day)" }),
+      .meta({ description: "The caller's daily generation quota after this request (UTC day)" }),
   })
-  .openapi("GenerationAccepted");
+  .meta({ id: "GenerationAccepted" });
 
 /** What the owner sees: no worker identity, internal cost or raw worker error text. */
 export const GenerationJob = z
@@ -104,11 +58,9 @@ export const GenerationJob = z
     startedAt: z.string().nullable(),
     completedAt: z.string().nullable(),
   })
-  .openapi("GenerationJob");
+  .meta({ id: "GenerationJob" });
 
-export const GenerationJobPage = z
-  .object({ items: z.array(GenerationJob), nextCursor: z.string().nullable() })
-  .openapi("GenerationJobPage");
+export const GenerationJobPage = pageOf(GenerationJob, "GenerationJobPage");
 
 export const GenerationListQuery = PageQuery.extend({ status: z.enum(GENERATION_STATUSES).optional() });
 
@@ -121,9 +73,9 @@ export const WorkerGenerationJob = GenerationJob.omit({ userId: true, postId: tr
     lastError: z.string().nullable(),
     computeCostUsd: z.number().nullable(),
   })
-  .openapi("WorkerGenerationJob");
+  .meta({ id: "WorkerGenerationJob" });
 
-const WorkerId = z.string().trim().min(1).max(128).openapi({ example: "gpu-eu-1" });
+const WorkerId = z.string().trim().min(1).max(128).meta({ example: "gpu-eu-1" });
 
 export const ClaimBody = z
   .object({
@@ -133,13 +85,13 @@ export const ClaimBody = z
       .min(1)
       .max(50)
       .optional()
-      .openapi({ description: "Only claim jobs for these models (default: any)" }),
+      .meta({ description: "Only claim jobs for these models (default: any)" }),
   })
   .strict()
-  .openapi("ClaimGeneration");
+  .meta({ id: "ClaimGeneration" });
 
 /** `workerId` fences a worker whose job was re-queued: when given, only the holder may finish the job. */
-const HolderWorkerId = WorkerId.optional().openapi({
+const HolderWorkerId = WorkerId.optional().meta({
   description: "The claiming worker's id; when given, the request only succeeds for the worker holding the job",
 });
 
@@ -155,15 +107,15 @@ export const CompleteBody = z
     computeCostUsd: z.number().min(0).max(1_000).optional(),
   })
   .strict()
-  .openapi("CompleteGeneration");
+  .meta({ id: "CompleteGeneration" });
 
 export const FailBody = z
   .object({
     workerId: HolderWorkerId,
-    error: z.string().trim().min(1).max(10_000).openapi({ description: "Stored truncated to 1,000 characters" }),
+    error: z.string().trim().min(1).max(10_000).meta({ description: "Stored truncated to 1,000 characters" }),
   })
   .strict()
-  .openapi("FailGeneration");
+  .meta({ id: "FailGeneration" });
 
 export type CreateGenerationBody = z.infer<typeof CreateGenerationBody>;
 export type GenerationAccepted = z.infer<typeof GenerationAccepted>;

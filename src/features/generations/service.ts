@@ -1,10 +1,12 @@
+import { ApiError } from "../../core/errors";
+import type { Viewer } from "../../core/viewer";
+import type { GenerationJobDoc } from "../../db";
 import type { Deps } from "../../deps";
-import type { Viewer } from "../../http/context";
-import { ApiError } from "../../http/errors";
-import { decodeCursor, encodeCursor } from "../../http/pagination";
-import { secondsUntilNextUtcDay, utcDay } from "../../platform/clock";
 import { newObjectId, ObjectId } from "../../platform/ids";
 import type { Filter } from "../../platform/mongo/client";
+import { paginate } from "../../platform/mongo/paginate";
+import { countInWindow, runOp } from "../../platform/redis-ops";
+import { DAY_SECONDS, secondsUntilNextUtcDay, utcDay } from "../../platform/time";
 import {
   type ClaimBody,
   type CompleteBody,
@@ -12,7 +14,6 @@ import {
   type FailBody,
   type GenerationAccepted,
   type GenerationJob,
-  type GenerationJobDoc,
   type GenerationJobPage,
   type GenerationListQuery,
   toGenerationJob,
@@ -20,8 +21,6 @@ import {
   type WorkerGenerationJob,
 } from "./schema";
 
-/** The quota key outlives its UTC day; a fresh key is used each day, so this only bounds garbage. */
-const QUOTA_KEY_TTL_SECONDS = 86_400;
 /** Longest worker error text kept on the job. */
 export const MAX_STORED_ERROR = 1_000;
 /** Queue order: highest priority first, then oldest (the `queue` index), `_id` to break exact ties. */
@@ -42,20 +41,17 @@ interface QuotaUnit {
 async function takeDailyQuota(deps: Deps, viewer: Viewer, now: Date): Promise<QuotaUnit> {
   const limit = deps.config.generation.dailyQuota[viewer.tier];
   const key = deps.keys.rateGen(viewer.id, utcDay(now));
-  const pipeline = deps.redis.pipeline();
-  pipeline.incr(key);
-  pipeline.expire(key, QUOTA_KEY_TTL_SECONDS);
-  const [used] = await pipeline.exec<[number, number]>();
+  // The key outlives its UTC day; a fresh key is used each day, so the expiry only bounds garbage.
+  const used = await runOp(deps.redis, countInWindow(key, DAY_SECONDS));
   const giveBack = async () => {
-    await deps.redis.decr(key);
+    await runOp(deps.redis, countInWindow(key, DAY_SECONDS, -1));
   };
   if (used > limit) {
     await giveBack();
     const retryAfter = secondsUntilNextUtcDay(now);
-    throw new ApiError(
-      "quota_exceeded",
+    throw ApiError.quotaExceeded(
       `Your ${viewer.tier} plan allows ${limit} generations per UTC day. The quota resets in ${retryAfter} s.`,
-      { headers: { "Retry-After": String(retryAfter) } },
+      retryAfter,
     );
   }
   return { limit, used, giveBack };
@@ -66,7 +62,7 @@ async function takeDailyQuota(deps: Deps, viewer: Viewer, now: Date): Promise<Qu
  * every other configured model is open to all. Costs a read only for a free-tier caller asking for a sold one.
  */
 async function requireModelAccess(deps: Deps, viewer: Viewer, model: string): Promise<void> {
-  const sold = deps.config.store.catalog.some((i) => i.kind === "model_unlock" && i.model === model);
+  const sold = deps.config.shop.catalog.some((i) => i.kind === "model_unlock" && i.model === model);
   if (!sold || viewer.tier !== "free") return;
   const unlocked = await deps.db.users.findOne(
     { _id: new ObjectId(viewer.id), unlockedModels: model },
@@ -88,7 +84,7 @@ export async function createGeneration(
   const { models, defaultModel, priority } = deps.config.generation;
   const model = body.model ?? defaultModel;
   if (!models.includes(model)) {
-    throw ApiError.validation([{ path: "model", message: `must be one of: ${models.join(", ")}` }]);
+    throw ApiError.invalidField("model", `must be one of: ${models.join(", ")}`);
   }
   await requireModelAccess(deps, viewer, model);
   const now = deps.clock.now();
@@ -154,21 +150,13 @@ export async function listGenerations(
 ): Promise<GenerationJobPage> {
   const filter: Filter = { userId: new ObjectId(viewer.id) };
   if (query.status) filter.status = query.status;
-  if (query.cursor) {
-    const after = decodeCursor(query.cursor);
-    if (typeof after.t !== "number")
-      throw ApiError.validation([{ path: "cursor", message: "not a cursor this API issued" }]);
-    const at = new Date(after.t);
-    filter.$or = [{ createdAt: { $lt: at } }, { createdAt: at, _id: { $lt: new ObjectId(after.id) } }];
-  }
-  const docs = await deps.db.generationJobs.find(filter, { sort: { createdAt: -1, _id: -1 }, limit: query.limit + 1 });
-  const page = docs.slice(0, query.limit);
-  const last = page[page.length - 1];
-  const nextCursor =
-    docs.length > query.limit && last
-      ? encodeCursor({ id: last._id.toHexString(), t: last.createdAt.getTime() })
-      : null;
-  return { items: page.map(toGenerationJob), nextCursor };
+  const page = await paginate(deps.db.generationJobs, {
+    filter,
+    order: { field: "createdAt", kind: "date", direction: "desc" },
+    limit: query.limit,
+    cursor: query.cursor,
+  });
+  return { items: page.items.map(toGenerationJob), nextCursor: page.nextCursor };
 }
 
 /**

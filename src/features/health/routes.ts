@@ -1,9 +1,9 @@
-import { createRoute } from "@hono/zod-openapi";
-import { json, problems, router } from "../../http/openapi";
+import { json, router } from "../../http/openapi";
+import { publicRoute } from "../../http/routes";
 import { HealthReport } from "./schema";
 import { checkHealth } from "./service";
 
-const healthRoute = createRoute({
+const healthRoute = publicRoute({
   method: "get",
   path: "/health",
   tags: ["health"],
@@ -14,7 +14,6 @@ const healthRoute = createRoute({
   responses: {
     200: json(HealthReport, "Healthy or degraded"),
     503: json(HealthReport, "MongoDB unreachable"),
-    ...problems(429),
   },
 });
 

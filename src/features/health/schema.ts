@@ -1,9 +1,9 @@
-import { z } from "@hono/zod-openapi";
+import { z } from "zod";
 
 export const StoreCheck = z.object({
   ok: z.boolean(),
   latencyMs: z.number(),
-  error: z.string().optional().openapi({ description: "Why the check failed (no secrets)" }),
+  error: z.string().optional().meta({ description: "Why the check failed (no secrets)" }),
 });
 
 export const HealthReport = z
@@ -11,7 +11,7 @@ export const HealthReport = z
     status: z.enum(["ok", "degraded"]),
     checks: z.object({ redis: StoreCheck, mongo: StoreCheck, clickhouse: StoreCheck }),
   })
-  .openapi("Health");
+  .meta({ id: "Health" });
 
 export type StoreCheck = z.infer<typeof StoreCheck>;
 export type HealthReport = z.infer<typeof HealthReport>;

@@ -1,10 +1,8 @@
-import { utcDay } from "../../platform/clock";
 import type { Keys } from "../../platform/keys";
+import { DAY_MS, utcDay } from "../../platform/time";
 
 export const LEADERBOARD_PERIODS = ["daily", "weekly", "alltime"] as const;
 export type LeaderboardPeriod = (typeof LEADERBOARD_PERIODS)[number];
-
-const DAY_MS = 86_400_000;
 
 /** One leaderboard period as it stands at some instant: its Redis key and UTC bounds (none for all-time). */
 export interface PeriodWindow {

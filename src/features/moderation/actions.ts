@@ -1,22 +1,13 @@
+import { ApiError } from "../../core/errors";
+import type { RequestMeta, Viewer } from "../../core/viewer";
+import type { ManualAction, ModerationActionDoc, ReportDoc, TargetType, UserDoc } from "../../db";
 import type { Deps } from "../../deps";
-import type { Viewer } from "../../http/context";
-import { ApiError } from "../../http/errors";
 import { newObjectId, ObjectId } from "../../platform/ids";
 import type { BulkOperation } from "../../platform/mongo/client";
-import { type AuditInput, auditEntry, type RequestMeta } from "../audit/service";
+import { type AuditInput, auditEntry } from "../audit/service";
 import { notify } from "../notifications/service";
-import type { UserDoc } from "../users/schema";
 import { banUser, liftBans, setContentState, setShadowBan, trustUpdate } from "./effects";
-import {
-  isAppealable,
-  type ManualAction,
-  type ModerationAction,
-  type ModerationActionBody,
-  type ModerationActionDoc,
-  type ReportDoc,
-  type TargetType,
-  toModerationAction,
-} from "./schema";
+import { isAppealable, type ModerationAction, type ModerationActionBody, toModerationAction } from "./schema";
 import { anyTarget, type Target } from "./targets";
 
 const HOUR_MS = 3_600_000;

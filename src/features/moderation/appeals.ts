@@ -1,10 +1,11 @@
+import { ApiError } from "../../core/errors";
+import type { RequestMeta, Viewer } from "../../core/viewer";
+import type { AppealDoc, AppealStatus, ModerationActionDoc } from "../../db";
 import type { Deps } from "../../deps";
-import type { Viewer } from "../../http/context";
-import { ApiError } from "../../http/errors";
-import { decodeCursor, encodeCursor } from "../../http/pagination";
 import { newObjectId, ObjectId } from "../../platform/ids";
-import { DuplicateKeyError } from "../../platform/mongo/client";
-import { auditEntry, type RequestMeta } from "../audit/service";
+import { paginate } from "../../platform/mongo/paginate";
+import { addDays } from "../../platform/time";
+import { auditEntry } from "../audit/service";
 import { notify } from "../notifications/service";
 import { isBanned } from "../users/schema";
 import { actionAudit } from "./actions";
@@ -13,21 +14,17 @@ import {
   type AdminAppeal,
   type Appeal,
   type AppealDecisionBody,
-  type AppealDoc,
-  type AppealStatus,
   type CreateAppealBody,
-  type ModerationActionDoc,
   type MyModeration,
   toAppeal,
   toModerationAction,
 } from "./schema";
 import { TRUST_START } from "./trust";
 
-const DAY_MS = 86_400_000;
 const MY_ACTIONS_LIMIT = 100;
 
 function appealDeadline(deps: Deps, action: ModerationActionDoc): Date {
-  return new Date(action.createdAt.getTime() + deps.config.moderation.appealWindowDays * DAY_MS);
+  return addDays(action.createdAt, deps.config.moderation.appealWindowDays);
 }
 
 /**
@@ -58,12 +55,8 @@ export async function createAppeal(deps: Deps, viewer: Viewer, body: CreateAppea
     reviewNotes: null,
     createdAt: now,
   };
-  try {
-    await deps.db.appeals.insertOne(appeal);
-  } catch (error) {
-    if (error instanceof DuplicateKeyError)
-      throw ApiError.conflict("already_appealed", "This action was already appealed.");
-    throw error;
+  if (!(await deps.db.appeals.insertUnique(appeal))) {
+    throw ApiError.conflict("already_appealed", "This action was already appealed.");
   }
   await deps.db.moderationActions.updateOne({ _id: action._id }, { $set: { appealId: appeal._id } });
   return toAppeal(appeal);
@@ -74,10 +67,12 @@ export async function listAppeals(
   deps: Deps,
   query: { status: AppealStatus; limit: number; cursor?: string },
 ): Promise<{ items: AdminAppeal[]; nextCursor: string | null }> {
-  const filter: Record<string, unknown> = { status: query.status };
-  if (query.cursor) filter._id = { $gt: new ObjectId(decodeCursor(query.cursor).id) };
-  const appeals = await deps.db.appeals.find(filter, { sort: { _id: 1 }, limit: query.limit + 1 });
-  const page = appeals.slice(0, query.limit);
+  const { items: page, nextCursor } = await paginate(deps.db.appeals, {
+    filter: { status: query.status },
+    order: { direction: "asc" },
+    limit: query.limit,
+    cursor: query.cursor,
+  });
   const actions = page.length
     ? await deps.db.moderationActions.find(
         { _id: { $in: page.map((a) => a.moderationActionId) } },
@@ -89,11 +84,7 @@ export async function listAppeals(
     const action = byId.get(a.moderationActionId.toHexString());
     return { ...toAppeal(a), moderationAction: action ? toModerationAction(action) : null };
   });
-  const last = page[page.length - 1];
-  return {
-    items,
-    nextCursor: appeals.length > query.limit && last ? encodeCursor({ id: last._id.toHexString() }) : null,
-  };
+  return { items, nextCursor };
 }
 
 /**

@@ -1,11 +1,9 @@
+import type { CommentDoc, ModerationStatus, TargetType } from "../../db";
 import type { Deps } from "../../deps";
 import type { ObjectId } from "../../platform/ids";
 import { revokeAllSessions } from "../auth/service";
-import type { CommentDoc } from "../comments/schema";
 import { invalidateAuthorFeeds } from "../feeds/service";
 import { removeFromLeaderboards } from "../leaderboards/service";
-import type { ModerationStatus } from "../posts/schema";
-import type { TargetType } from "./schema";
 import { TRUST_MAX, TRUST_MIN, TRUST_START } from "./trust";
 
 /**

@@ -1,22 +1,16 @@
+import { ApiError } from "../../core/errors";
+import type { Viewer } from "../../core/viewer";
+import type { ModerationActionDoc, ReportDoc, ReportSnapshot, ReportStatus, TargetType } from "../../db";
 import type { Deps } from "../../deps";
-import type { Viewer } from "../../http/context";
-import { ApiError } from "../../http/errors";
-import { decodeCursor, encodeCursor } from "../../http/pagination";
-import { rateLimited } from "../../http/ratelimit";
 import { newObjectId, ObjectId } from "../../platform/ids";
-import { DuplicateKeyError } from "../../platform/mongo/client";
-import { checkSlidingWindow } from "../../platform/ratelimit";
+import { decodeCursor, encodeCursor } from "../../platform/mongo/paginate";
+import { runOp, slidingWindow } from "../../platform/redis-ops";
 import { setContentState } from "./effects";
 import {
   type CreateReportBody,
-  type ModerationActionDoc,
-  type QueueItem,
+  type QueuePage,
   type QueueReport,
   type Report,
-  type ReportDoc,
-  type ReportSnapshot,
-  type ReportStatus,
-  type TargetType,
   toQueueReport,
   toReport,
 } from "./schema";
@@ -35,16 +29,14 @@ export async function createReport(deps: Deps, viewer: Viewer, body: CreateRepor
   const m = deps.config.moderation;
   const me = new ObjectId(viewer.id);
   const [decision, target, reporter] = await Promise.all([
-    checkSlidingWindow(deps.redis, deps.keys.rateReport(viewer.id), m.reportsPerWindow, m.reportWindowSeconds),
+    runOp(deps.redis, slidingWindow(deps.keys.rateReport(viewer.id), m.reportsPerWindow, m.reportWindowSeconds)),
     visibleTarget(deps, viewer, body.targetType, body.targetId),
     deps.db.users.findOne(
       { _id: me, deletedAt: null },
       { projection: { trustScore: 1, reportsActioned: 1, reportsDismissed: 1, shadowBanned: 1 } },
     ),
   ]);
-  if (!decision.allowed) {
-    throw rateLimited(decision, "reports");
-  }
+  if (!decision.allowed) throw ApiError.rateLimited(decision, "reports");
   if (!reporter) throw ApiError.notFound("Account not found.");
   if (target.userId.equals(me)) throw ApiError.forbidden("You cannot report yourself or your own content.");
 
@@ -76,13 +68,8 @@ export async function createReport(deps: Deps, viewer: Viewer, body: CreateRepor
     moderationActionId: null,
     createdAt: now,
   };
-  try {
-    await deps.db.reports.insertOne(report);
-  } catch (error) {
-    if (error instanceof DuplicateKeyError) {
-      throw ApiError.conflict("already_reported", "You already have an open report on this.");
-    }
-    throw error;
+  if (!(await deps.db.reports.insertUnique(report))) {
+    throw ApiError.conflict("already_reported", "You already have an open report on this.");
   }
   await applyThreshold(deps, target);
   return toReport(report);
@@ -156,7 +143,7 @@ interface QueueGroup {
 export async function reportQueue(
   deps: Deps,
   query: { status: ReportStatus; limit: number; cursor?: string },
-): Promise<{ items: QueueItem[]; nextCursor: string | null }> {
+): Promise<QueuePage> {
   const pipeline: Record<string, unknown>[] = [
     { $match: { status: query.status } },
     { $sort: { createdAt: 1, _id: 1 } },
@@ -174,12 +161,12 @@ export async function reportQueue(
     },
   ];
   if (query.cursor) {
-    const c = decodeCursor(query.cursor);
-    if (typeof c.v !== "number")
-      throw ApiError.validation([{ path: "cursor", message: "not a cursor this API issued" }]);
-    const at = new Date(c.v);
+    // Grouped in the pipeline, so the keyset filter applies to the groups (first report, target id).
+    const after = decodeCursor(query.cursor, "date");
     pipeline.push({
-      $match: { $or: [{ firstAt: { $gt: at } }, { firstAt: at, _id: { $gt: new ObjectId(c.id) } }] },
+      $match: {
+        $or: [{ firstAt: { $gt: after.value } }, { firstAt: after.value, _id: { $gt: after.id } }],
+      },
     });
   }
   pipeline.push({ $sort: { firstAt: 1, _id: 1 } }, { $limit: query.limit + 1 });
@@ -209,10 +196,7 @@ export async function reportQueue(
     reports: byTarget.get(g._id.toHexString()) ?? [],
   }));
   const last = page[page.length - 1];
-  const nextCursor =
-    groups.length > query.limit && last
-      ? encodeCursor({ v: last.firstAt.getTime(), id: last._id.toHexString() })
-      : null;
+  const nextCursor = groups.length > query.limit && last ? encodeCursor({ id: last._id, value: last.firstAt }) : null;
   return { items, nextCursor };
 }
 

@@ -1,111 +1,22 @@
-import { z } from "@hono/zod-openapi";
-import { ObjectIdString } from "../../http/pagination";
-import type { ObjectId } from "../../platform/ids";
-
-export const TARGET_TYPES = ["post", "comment", "user"] as const;
-export const REPORT_REASONS = [
-  "nsfw",
-  "hate_speech",
-  "spam",
-  "harassment",
-  "impersonation",
-  "copyright",
-  "other",
-] as const;
-export const REPORT_STATUSES = ["pending", "reviewed", "actioned", "dismissed"] as const;
-/** What moderators may do (POST /v1/admin/moderation-actions). */
-export const MANUAL_ACTIONS = [
-  "approve",
-  "reject",
-  "remove_content",
-  "warn",
-  "shadow_ban",
-  "ban",
-  "unban",
-  "restore",
-] as const;
-/** Plus `flag`: the report-threshold rule hiding content (or queueing a user) pending review. */
-export const ACTIONS = [...MANUAL_ACTIONS, "flag"] as const;
-export const APPEALABLE_ACTIONS = ["remove_content", "warn", "shadow_ban", "ban", "reject"] as const;
-export const ACTION_SOURCES = ["manual_review", "report_threshold", "appeal_review"] as const;
-export const APPEAL_STATUSES = ["pending", "approved", "denied"] as const;
-
-export type TargetType = (typeof TARGET_TYPES)[number];
-export type ReportReason = (typeof REPORT_REASONS)[number];
-export type ReportStatus = (typeof REPORT_STATUSES)[number];
-export type ManualAction = (typeof MANUAL_ACTIONS)[number];
-export type ModerationActionKind = (typeof ACTIONS)[number];
-export type ActionSource = (typeof ACTION_SOURCES)[number];
-export type AppealStatus = (typeof APPEAL_STATUSES)[number];
+import { z } from "zod";
+import { ObjectIdString, PageQuery, pageOf } from "../../core/schemas";
+import {
+  ACTION_SOURCES,
+  ACTIONS,
+  APPEAL_STATUSES,
+  APPEALABLE_ACTIONS,
+  type AppealDoc,
+  MANUAL_ACTIONS,
+  type ModerationActionDoc,
+  type ModerationActionKind,
+  REPORT_REASONS,
+  REPORT_STATUSES,
+  type ReportDoc,
+  TARGET_TYPES,
+} from "../../db";
 
 export function isAppealable(action: ModerationActionKind): boolean {
   return (APPEALABLE_ACTIONS as readonly string[]).includes(action);
-}
-
-/** What the reporter saw, kept with the report so later edits or deletion don't erase the evidence. */
-export interface ReportSnapshot {
-  text: string | null;
-  imageUrl: string | null;
-  authorId: string;
-  username: string;
-  /** For comments: the post they were on. */
-  postId: string | null;
-}
-
-/** `reports` (seed 000) plus the weight it carried, its snapshot and the moderator it is assigned to. */
-export interface ReportDoc {
-  _id: ObjectId;
-  reporterId: ObjectId;
-  targetType: TargetType;
-  targetId: ObjectId;
-  targetUserId: ObjectId;
-  reason: ReportReason;
-  description: string | null;
-  status: ReportStatus;
-  weight: number;
-  snapshot: ReportSnapshot;
-  assignedTo: ObjectId | null;
-  assignedAt: Date | null;
-  reviewedBy: string | null;
-  reviewedAt: Date | null;
-  actionTaken: "none" | "removed" | "warned" | "shadow_banned" | "banned" | null;
-  moderationActionId: ObjectId | null;
-  createdAt: Date;
-}
-
-/** `moderation_actions` (seed 000) plus the reports it answered, a ban's end and what an appeal must undo. */
-export interface ModerationActionDoc {
-  _id: ObjectId;
-  targetType: TargetType;
-  targetId: ObjectId;
-  targetUserId: ObjectId;
-  action: ModerationActionKind;
-  reason: string;
-  source: ActionSource;
-  /** "system" for automatic rules, else the moderator's id. */
-  performedBy: string;
-  appealable: boolean;
-  appealId: ObjectId | null;
-  reportIds: ObjectId[];
-  expiresAt: Date | null;
-  /** Change applied to the target user's trust score, undone when an appeal is approved. */
-  trustDelta: number;
-  reversedAt: Date | null;
-  reversedBy: ObjectId | null;
-  createdAt: Date;
-}
-
-/** `appeals` (seed 000). */
-export interface AppealDoc {
-  _id: ObjectId;
-  userId: ObjectId;
-  moderationActionId: ObjectId;
-  reason: string;
-  status: AppealStatus;
-  reviewedBy: string | null;
-  reviewedAt: Date | null;
-  reviewNotes: string | null;
-  createdAt: Date;
 }
 
 // ---- Request bodies ----
@@ -118,7 +29,7 @@ export const CreateReportBody = z
     description: z.string().trim().max(500, "at most 500 characters").optional(),
   })
   .strict()
-  .openapi("CreateReport");
+  .meta({ id: "CreateReport" });
 
 export const ModerationActionBody = z
   .object({
@@ -128,17 +39,17 @@ export const ModerationActionBody = z
     reason: z.string().trim().min(1, "must not be empty").max(1000, "at most 1000 characters"),
     reportIds: z.array(ObjectIdString).max(100).optional(),
     notifyUser: z.boolean().optional(),
-    expiresAt: z.iso.datetime({ offset: true }).optional().openapi({ description: "ban only: when it lifts" }),
+    expiresAt: z.iso.datetime({ offset: true }).optional().meta({ description: "ban only: when it lifts" }),
     durationHours: z
       .number()
       .int()
       .min(1)
       .max(24 * 365 * 10)
       .optional()
-      .openapi({ description: "ban only: alternative to expiresAt" }),
+      .meta({ description: "ban only: alternative to expiresAt" }),
   })
   .strict()
-  .openapi("ModerationActionRequest");
+  .meta({ id: "ModerationActionRequest" });
 
 export const CreateAppealBody = z
   .object({
@@ -146,7 +57,7 @@ export const CreateAppealBody = z
     reason: z.string().trim().min(1, "must not be empty").max(1000, "at most 1000 characters"),
   })
   .strict()
-  .openapi("CreateAppeal");
+  .meta({ id: "CreateAppeal" });
 
 export const AppealDecisionBody = z
   .object({
@@ -154,7 +65,7 @@ export const AppealDecisionBody = z
     notes: z.string().trim().max(1000, "at most 1000 characters").optional(),
   })
   .strict()
-  .openapi("AppealDecision");
+  .meta({ id: "AppealDecision" });
 
 export type CreateReportBody = z.infer<typeof CreateReportBody>;
 export type ModerationActionBody = z.infer<typeof ModerationActionBody>;
@@ -173,7 +84,7 @@ export const Report = z
     status: z.enum(REPORT_STATUSES),
     createdAt: z.string(),
   })
-  .openapi("Report");
+  .meta({ id: "Report" });
 
 export const Snapshot = z
   .object({
@@ -183,7 +94,7 @@ export const Snapshot = z
     username: z.string(),
     postId: z.string().nullable(),
   })
-  .openapi("ReportSnapshot");
+  .meta({ id: "ReportSnapshot" });
 
 export const QueueReport = Report.extend({
   reporterId: z.string(),
@@ -193,7 +104,7 @@ export const QueueReport = Report.extend({
   reviewedAt: z.string().nullable(),
   actionTaken: z.string().nullable(),
   snapshot: Snapshot,
-}).openapi("QueueReport");
+}).meta({ id: "QueueReport" });
 
 export const QueueItem = z
   .object({
@@ -206,11 +117,10 @@ export const QueueItem = z
     snapshot: Snapshot,
     reports: z.array(QueueReport),
   })
-  .openapi("ReportQueueItem");
+  .meta({ id: "ReportQueueItem" });
 
-export const QueuePage = z
-  .object({ items: z.array(QueueItem), nextCursor: z.string().nullable() })
-  .openapi("ReportQueuePage");
+export const QueuePage = pageOf(QueueItem, "ReportQueuePage");
+export type QueuePage = z.infer<typeof QueuePage>;
 
 export const ModerationAction = z
   .object({
@@ -228,7 +138,7 @@ export const ModerationAction = z
     reversedAt: z.string().nullable(),
     createdAt: z.string(),
   })
-  .openapi("ModerationAction");
+  .meta({ id: "ModerationAction" });
 
 export const Appeal = z
   .object({
@@ -241,12 +151,10 @@ export const Appeal = z
     reviewNotes: z.string().nullable(),
     createdAt: z.string(),
   })
-  .openapi("Appeal");
+  .meta({ id: "Appeal" });
 
-export const AdminAppeal = Appeal.extend({ moderationAction: ModerationAction.nullable() }).openapi("AdminAppeal");
-export const AdminAppealPage = z
-  .object({ items: z.array(AdminAppeal), nextCursor: z.string().nullable() })
-  .openapi("AdminAppealPage");
+export const AdminAppeal = Appeal.extend({ moderationAction: ModerationAction.nullable() }).meta({ id: "AdminAppeal" });
+export const AdminAppealPage = pageOf(AdminAppeal, "AdminAppealPage");
 
 /** One action on the caller's account or content, as the caller sees it (no moderator identity). */
 export const MyModerationItem = z
@@ -260,7 +168,7 @@ export const MyModerationItem = z
     expiresAt: z.string().nullable(),
     reversed: z.boolean(),
     createdAt: z.string(),
-    appealable: z.boolean().openapi({ description: "an appeal may be filed now" }),
+    appealable: z.boolean().meta({ description: "an appeal may be filed now" }),
     appealDeadline: z.string().nullable(),
     appeal: z
       .object({
@@ -272,7 +180,7 @@ export const MyModerationItem = z
       })
       .nullable(),
   })
-  .openapi("MyModerationItem");
+  .meta({ id: "MyModerationItem" });
 
 export const MyModeration = z
   .object({
@@ -284,24 +192,7 @@ export const MyModeration = z
     }),
     items: z.array(MyModerationItem),
   })
-  .openapi("MyModeration");
-
-export const AuditEntry = z
-  .object({
-    id: z.string(),
-    action: z.string(),
-    userId: z.string().nullable(),
-    actorId: z.string().nullable(),
-    timestamp: z.string(),
-    requestId: z.string().nullable(),
-    dataCategory: z.string(),
-    metadata: z.record(z.string(), z.unknown()),
-  })
-  .openapi("AuditEntry");
-
-export const AuditPage = z
-  .object({ items: z.array(AuditEntry), nextCursor: z.string().nullable() })
-  .openapi("AuditPage");
+  .meta({ id: "MyModeration" });
 
 export type Report = z.infer<typeof Report>;
 export type QueueItem = z.infer<typeof QueueItem>;
@@ -311,7 +202,6 @@ export type Appeal = z.infer<typeof Appeal>;
 export type AdminAppeal = z.infer<typeof AdminAppeal>;
 export type MyModerationItem = z.infer<typeof MyModerationItem>;
 export type MyModeration = z.infer<typeof MyModeration>;
-export type AuditEntry = z.infer<typeof AuditEntry>;
 
 export function toReport(r: ReportDoc): Report {
   return {
@@ -368,3 +258,6 @@ export function toAppeal(a: AppealDoc): Appeal {
     createdAt: a.createdAt.toISOString(),
   };
 }
+
+export const QueueQuery = PageQuery.extend({ status: z.enum(REPORT_STATUSES).default("pending") });
+export const AppealsQuery = PageQuery.extend({ status: z.enum(APPEAL_STATUSES).default("pending") });

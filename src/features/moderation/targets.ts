@@ -1,12 +1,9 @@
+import { ApiError } from "../../core/errors";
+import type { Viewer } from "../../core/viewer";
+import type { CommentDoc, PostDoc, ReportSnapshot, TargetType, UserDoc } from "../../db";
 import type { Deps } from "../../deps";
-import type { Viewer } from "../../http/context";
-import { ApiError } from "../../http/errors";
 import { ObjectId } from "../../platform/ids";
-import type { CommentDoc } from "../comments/schema";
-import type { PostDoc } from "../posts/schema";
 import { canSee } from "../posts/visibility";
-import type { UserDoc } from "../users/schema";
-import type { ReportSnapshot, TargetType } from "./schema";
 
 /** A reportable or actionable object with the account responsible for it. */
 export interface Target {

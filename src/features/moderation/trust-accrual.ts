@@ -1,8 +1,6 @@
-import type { JobContext, JobReport } from "../../jobs/types";
-import { utcDay } from "../../platform/clock";
+import type { Job, JobContext, JobReport } from "../../core/jobs";
+import { DAY_MS, utcDay } from "../../platform/time";
 import { TRUST_START } from "./trust";
-
-const DAY_MS = 86_400_000;
 
 /**
  * Time and clean activity raise trust slowly: once a day, every account that checked in
@@ -45,3 +43,9 @@ export async function accrueTrust(ctx: JobContext): Promise<JobReport> {
   ctx.count("users", result.modifiedCount);
   return { more: false };
 }
+
+export const trustAccrualJob: Job = {
+  name: "trust-accrual",
+  description: "Raises the trust score of active accounts without recent sanctions a little, once a day.",
+  run: accrueTrust,
+};

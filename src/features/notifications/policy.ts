@@ -1,23 +1,10 @@
-import { z } from "@hono/zod-openapi";
+import { ApiError } from "../../core/errors";
+import type { Viewer } from "../../core/viewer";
+import type { NotificationPolicy, PolicyAction } from "../../db";
 import type { Deps } from "../../deps";
-import type { Viewer } from "../../http/context";
-import { ApiError } from "../../http/errors";
 import { ObjectId } from "../../platform/ids";
 
-export const POLICY_ACTIONS = ["accept", "filter", "drop"] as const;
-export type PolicyAction = (typeof POLICY_ACTIONS)[number];
-
-/** `users.notificationPolicy`: what happens to notifications caused by people the recipient does not follow, and by new accounts. */
-export interface NotificationPolicy {
-  notFollowing: PolicyAction;
-  newAccounts: PolicyAction;
-}
-
 export const DEFAULT_NOTIFICATION_POLICY: NotificationPolicy = { notFollowing: "accept", newAccounts: "accept" };
-
-export const NotificationPolicySchema = z
-  .object({ notFollowing: z.enum(POLICY_ACTIONS), newAccounts: z.enum(POLICY_ACTIONS) })
-  .openapi("NotificationPolicy");
 
 export function policyOf(stored: Partial<NotificationPolicy> | null | undefined): NotificationPolicy {
   return { ...DEFAULT_NOTIFICATION_POLICY, ...stored };

@@ -1,18 +1,24 @@
-import type { Deps } from "../../deps";
-import type { Viewer } from "../../http/context";
-import { decodeCursor, encodeCursor } from "../../http/pagination";
-import { newObjectId, ObjectId } from "../../platform/ids";
-import { type BulkOperation, DuplicateKeyError, type Filter, type Update } from "../../platform/mongo/client";
-import { type PublicUser, toPublicUser, type UserDoc } from "../users/schema";
-import { decide, policyOf } from "./policy";
+import type { Viewer } from "../../core/viewer";
 import {
-  ACTOR_IDS_CAP,
   type ActionType,
   NOTICE_TYPES,
   type NoticeType,
-  type Notification,
   type NotificationDoc,
   type NotificationType,
+  type UserDoc,
+} from "../../db";
+import type { Deps } from "../../deps";
+import { newObjectId, ObjectId } from "../../platform/ids";
+import type { BulkOperation, Filter, Update } from "../../platform/mongo/client";
+import { paginate } from "../../platform/mongo/paginate";
+import { DAY_MS, HOUR_MS } from "../../platform/time";
+import { type PublicUser, toPublicUser } from "../users/schema";
+import { decide, policyOf } from "./policy";
+import {
+  ACTOR_IDS_CAP,
+  type Notification,
+  type NotificationPage,
+  type NotificationsQuery,
   SAMPLE_ACTORS,
 } from "./schema";
 
@@ -212,7 +218,7 @@ async function record(deps: Deps, event: NotificationEvent | { actor: ObjectId |
   const now = deps.clock.now();
   const actorDoc = actor ? byId.get(actor.toHexString()) : undefined;
   if (actor && !actorDoc) return;
-  const newAccountMs = deps.config.notifications.newAccountDays * 86_400_000;
+  const newAccountMs = deps.config.notifications.newAccountDays * DAY_MS;
   const actorIsNew = Boolean(actorDoc && now.getTime() - actorDoc.createdAt.getTime() < newAccountMs);
 
   const receiving = wanted.flatMap((t) => {
@@ -240,7 +246,7 @@ async function record(deps: Deps, event: NotificationEvent | { actor: ObjectId |
   });
   if (writes.length === 0) return;
 
-  const windowStart = new Date(now.getTime() - deps.config.notifications.aggregationWindowHours * 3_600_000);
+  const windowStart = new Date(now.getTime() - deps.config.notifications.aggregationWindowHours * HOUR_MS);
   const ops: GroupOp[] = writes.map(({ target, filtered }) => ({
     filter: {
       userId: target.recipient,
@@ -287,19 +293,16 @@ const GROUP_ATTEMPTS = 3;
  * partial index), so two first events at the same instant can't open two groups: the loser's upsert hits the
  * index and retries into the winner's group. A group that aged out of the window is closed on the way.
  */
-async function upsertGroup(deps: Deps, op: GroupOp, windowStart: Date) {
+async function upsertGroup(deps: Deps, op: GroupOp, windowStart: Date): Promise<NotificationDoc | null> {
   for (let attempt = 1; ; attempt++) {
-    try {
-      return await deps.db.notifications.findOneAndUpdate(op.filter, op.update, {
-        upsert: true,
-        sort: { createdAt: -1 },
-        projection: { actorIds: 0 },
-        returnDocument: "after",
-      });
-    } catch (error) {
-      if (!(error instanceof DuplicateKeyError) || attempt >= GROUP_ATTEMPTS) throw error;
-      await closeStaleGroups(deps, [op], windowStart);
-    }
+    const joined = await deps.db.notifications.upsertUnique(op.filter, op.update, {
+      sort: { createdAt: -1 },
+      projection: { actorIds: 0 },
+      returnDocument: "after",
+    });
+    if (joined) return joined.document;
+    if (attempt >= GROUP_ATTEMPTS) throw new Error(`notification group ${op.filter.aggregationKey} stayed contended`);
+    await closeStaleGroups(deps, [op], windowStart);
   }
 }
 
@@ -307,18 +310,17 @@ async function upsertGroup(deps: Deps, op: GroupOp, windowStart: Date) {
 async function upsertGroups(deps: Deps, ops: GroupOp[], windowStart: Date): Promise<void> {
   let pending = ops;
   for (let attempt = 1; pending.length > 0; attempt++) {
-    try {
-      await deps.db.notifications.bulkWrite(
-        pending.map((op): BulkOperation<NotificationDoc> => ({ updateOne: { ...op, upsert: true } })),
-        { ordered: false },
-      );
-      return;
-    } catch (error) {
-      if (!(error instanceof DuplicateKeyError) || attempt >= GROUP_ATTEMPTS) throw error;
-      const failed = error.writeErrors.flatMap((w) => (pending[w.index] ? [pending[w.index]!] : []));
-      await closeStaleGroups(deps, failed, windowStart);
-      pending = failed;
-    }
+    const { refused } = await deps.db.notifications.bulkWriteUnique(
+      pending.map((op): BulkOperation<NotificationDoc> => ({ updateOne: { ...op, upsert: true } })),
+    );
+    if (refused.length === 0) return;
+    if (attempt >= GROUP_ATTEMPTS) throw new Error(`${refused.length} notification groups stayed contended`);
+    const failed = refused.flatMap((i) => {
+      const op = pending[i];
+      return op ? [op] : [];
+    });
+    await closeStaleGroups(deps, failed, windowStart);
+    pending = failed;
   }
 }
 
@@ -438,28 +440,25 @@ export function titleOf(doc: Pick<NotificationDoc, "type" | "title" | "aggregati
 export async function listNotifications(
   deps: Deps,
   viewer: Viewer,
-  query: { limit: number; cursor?: string; unread?: boolean; filtered?: boolean },
-): Promise<{ items: Notification[]; nextCursor: string | null }> {
+  query: NotificationsQuery,
+): Promise<NotificationPage> {
   const filter: Filter = { userId: new ObjectId(viewer.id), filtered: query.filtered === true };
   if (query.unread === true) filter.read = false;
-  if (query.cursor) {
-    const after = decodeCursor(query.cursor);
-    const at = new Date(Number(after.u));
-    const id = new ObjectId(after.id);
-    filter.$or = [{ updatedAt: { $lt: at } }, { updatedAt: at, _id: { $lt: id } }];
-  }
-  const docs = await deps.db.notifications.find(filter, {
-    sort: { updatedAt: -1, _id: -1 },
-    limit: query.limit + 1,
+  const page = await paginate(deps.db.notifications, {
+    filter,
+    order: { field: "updatedAt", kind: "date", direction: "desc" },
+    limit: query.limit,
+    cursor: query.cursor,
     projection: { actorIds: 0 },
   });
-  const page = docs.slice(0, query.limit);
-  const actorIds = [...new Map(page.flatMap((d) => d.sampleActors ?? []).map((a) => [a.toHexString(), a])).values()];
+  const actorIds = [
+    ...new Map(page.items.flatMap((d) => d.sampleActors ?? []).map((a) => [a.toHexString(), a])).values(),
+  ];
   const people = actorIds.length
     ? await deps.db.users.find({ _id: { $in: actorIds }, deletedAt: null }, { limit: actorIds.length })
     : [];
   const byId = new Map<string, PublicUser>(people.map((p) => [p._id.toHexString(), toPublicUser(p)]));
-  const items = page.map((d): Notification => {
+  const items = page.items.map((d): Notification => {
     const sampleActors = (d.sampleActors ?? []).flatMap((a) => {
       const user = byId.get(a.toHexString());
       return user ? [user] : [];
@@ -480,14 +479,7 @@ export async function listNotifications(
       updatedAt: d.updatedAt.toISOString(),
     };
   });
-  const last = page[page.length - 1];
-  return {
-    items,
-    nextCursor:
-      docs.length > query.limit && last
-        ? encodeCursor({ id: last._id.toHexString(), u: last.updatedAt.getTime() })
-        : null,
-  };
+  return { items, nextCursor: page.nextCursor };
 }
 
 /** Unread, not filtered: one aggregate round trip. */

@@ -1,62 +1,6 @@
-import { z } from "@hono/zod-openapi";
-import { ObjectIdString } from "../../http/pagination";
-import type { ObjectId } from "../../platform/ids";
-
-export const VISIBILITIES = ["public", "followers", "private"] as const;
-export const MODERATION_STATUSES = ["pending", "approved", "rejected", "flagged"] as const;
-export type Visibility = (typeof VISIBILITIES)[number];
-export type ModerationStatus = (typeof MODERATION_STATUSES)[number];
-
-/** `posts` (seed 000) plus `authorShadowBanned`, denormalized so every feed can filter without a join. */
-export interface PostDoc {
-  _id: ObjectId;
-  userId: ObjectId;
-  username: string;
-  userAvatarUrl: string | null;
-  userTier: string;
-  authorShadowBanned: boolean;
-  generationId: ObjectId;
-  prompt: string;
-  refinedPrompt: string | null;
-  imageUrl: string;
-  thumbnailUrl: string;
-  imageWidth: number;
-  imageHeight: number;
-  blurhash: string | null;
-  model: string;
-  modelVersion: string | null;
-  generationTimeMs: number | null;
-  generationParams: {
-    steps: number | null;
-    cfgScale: number | null;
-    seed: number | null;
-    negativePrompt: string | null;
-  };
-  hasWatermark: boolean;
-  voteCount: number;
-  commentCount: number;
-  shareCount: number;
-  viewCount: number;
-  engagementScore: number;
-  trendingScore: number;
-  hotScore: number;
-  gemMultiplier: number;
-  tags: string[];
-  category: string | null;
-  nsfw: boolean;
-  nsfwScore: number | null;
-  moderationStatus: ModerationStatus;
-  moderationReviewedAt: Date | null;
-  moderationReviewedBy: string | null;
-  moderationNotes: string | null;
-  shareableUrl: string;
-  shareCaption: string | null;
-  visibility: Visibility;
-  isPinned: boolean;
-  createdAt: Date;
-  updatedAt: Date;
-  deletedAt: Date | null;
-}
+import { z } from "zod";
+import { ObjectIdString, pageOf } from "../../core/schemas";
+import { MODERATION_STATUSES, type PostDoc, VISIBILITIES } from "../../db";
 
 const Tag = z
   .string()
@@ -79,7 +23,7 @@ export const CreatePostBody = z
     shareCaption: z.string().max(280).optional(),
   })
   .strict()
-  .openapi("CreatePost");
+  .meta({ id: "CreatePost" });
 
 export const UpdatePostBody = z
   .object({
@@ -89,7 +33,7 @@ export const UpdatePostBody = z
     isPinned: z.boolean().optional(),
   })
   .strict()
-  .openapi("UpdatePost");
+  .meta({ id: "UpdatePost" });
 
 export const Post = z
   .object({
@@ -118,11 +62,17 @@ export const Post = z
     createdAt: z.string(),
     viewer: z.object({ voted: z.boolean() }),
   })
-  .openapi("Post");
+  .meta({ id: "Post" });
 
-export const PostPage = z.object({ items: z.array(Post), nextCursor: z.string().nullable() }).openapi("PostPage");
+export const PostPage = pageOf(Post, "PostPage");
+
+export const ShareResult = z
+  .object({ shareableUrl: z.string(), shareCount: z.number().int() })
+  .meta({ id: "ShareResult" });
 
 export type Post = z.infer<typeof Post>;
+export type PostPage = z.infer<typeof PostPage>;
+export type ShareResult = z.infer<typeof ShareResult>;
 export type CreatePostBody = z.infer<typeof CreatePostBody>;
 export type UpdatePostBody = z.infer<typeof UpdatePostBody>;
 

@@ -1,43 +1,17 @@
+import { ApiError } from "../../core/errors";
+import type { Viewer } from "../../core/viewer";
+import type { ModerationStatus, PostDoc } from "../../db";
 import type { Deps } from "../../deps";
-import type { Viewer } from "../../http/context";
-import { ApiError } from "../../http/errors";
 import { newObjectId, ObjectId } from "../../platform/ids";
-import { type Collection, DuplicateKeyError } from "../../platform/mongo/client";
-import { invalidateFeedCaches } from "../feeds/service";
+import { addMembers, countInWindow, deleteKeys, getValue, runOp, runOps } from "../../platform/redis-ops";
 import { validateReferral } from "../referrals/service";
-import { votedByViewer } from "../votes/service";
-import {
-  type CreatePostBody,
-  type ModerationStatus,
-  normalizeTags,
-  type Post,
-  type PostDoc,
-  toPost,
-  type UpdatePostBody,
-} from "./schema";
+import { type CreatePostBody, normalizeTags, type Post, type ShareResult, toPost, type UpdatePostBody } from "./schema";
+import { votedByViewer } from "./viewer-state";
 import { findVisiblePost } from "./visibility";
 
-/** The fields of a finished generation job that a post copies (see the generations feature). */
-interface CompletedGeneration {
-  _id: ObjectId;
-  userId: ObjectId;
-  status: string;
-  postId?: ObjectId | null;
-  prompt: string;
-  refinedPrompt?: string | null;
-  model: string;
-  imageUrl?: string;
-  thumbnailUrl?: string;
-  imageWidth?: number;
-  imageHeight?: number;
-  blurhash?: string | null;
-  generationTimeMs?: number | null;
-  negativePrompt?: string | null;
-  steps?: number | null;
-  cfgScale?: number | null;
-  seed?: number | null;
-  hasWatermark?: boolean;
-  nsfwScore?: number | null;
+/** Drops the cached first pages of the public feeds (a post appeared, went or was hidden). */
+export async function dropCachedFeedPages(deps: Deps): Promise<void> {
+  await runOp(deps.redis, deleteKeys(deps.keys.publicFeedFirstPages()));
 }
 
 /**
@@ -63,7 +37,7 @@ export function initialModeration(
 export async function createPost(deps: Deps, viewer: Viewer, body: CreatePostBody): Promise<Post> {
   const me = new ObjectId(viewer.id);
   const jobId = new ObjectId(body.generationId);
-  const jobs = deps.db.generationJobs as unknown as Collection<CompletedGeneration>;
+  const jobs = deps.db.generationJobs;
   const [claimed, author] = await Promise.all([
     jobs.findOneAndUpdate(
       { _id: jobId, userId: me, status: "completed", postId: null },
@@ -101,7 +75,7 @@ export async function createPost(deps: Deps, viewer: Viewer, body: CreatePostBod
     imageHeight: job.imageHeight ?? 0,
     blurhash: job.blurhash ?? null,
     model: job.model,
-    modelVersion: null,
+    modelVersion: job.modelVersion ?? null,
     generationTimeMs: job.generationTimeMs ?? null,
     generationParams: {
       steps: job.steps ?? null,
@@ -134,16 +108,12 @@ export async function createPost(deps: Deps, viewer: Viewer, body: CreatePostBod
     updatedAt: now,
     deletedAt: null,
   };
-  try {
-    await deps.db.posts.insertOne(post);
-  } catch (error) {
-    if (error instanceof DuplicateKeyError)
-      throw ApiError.conflict("already_posted", "This generation has already been posted.");
-    throw error;
+  if (!(await deps.db.posts.insertUnique(post))) {
+    throw ApiError.conflict("already_posted", "This generation has already been posted.");
   }
   await Promise.all([
     deps.db.users.updateOne({ _id: me }, { $inc: { totalPosts: 1 } }),
-    invalidateFeedCaches(deps),
+    dropCachedFeedPages(deps),
     author.referredBy ? validateReferral(deps, me, "first_post") : null,
   ]);
   return toPost(post, false);
@@ -156,21 +126,21 @@ export async function createPost(deps: Deps, viewer: Viewer, body: CreatePostBod
 export async function getPost(deps: Deps, viewer: Viewer | undefined, postId: string): Promise<Post> {
   const post = await findVisiblePost(deps, viewer, postId);
   const isAuthor = viewer?.id === post.userId.toHexString();
-  const counters = deps.redis.pipeline();
-  counters.get(deps.keys.postVotes(postId));
-  if (!isAuthor) {
-    counters.incr(deps.keys.postViews(postId));
-    counters.expire(deps.keys.postViews(postId), deps.config.votes.counterTtlSeconds);
-    counters.sadd(deps.keys.countersDirtyPosts(), postId);
-  }
-  const [voted, replies] = await Promise.all([
+  const liveVotes = getValue<number | string>(deps.keys.postVotes(postId));
+  const [voted, counters] = await Promise.all([
     viewer ? votedByViewer(deps, viewer.id, [post._id]) : Promise.resolve(new Set<string>()),
-    counters.exec() as Promise<[number | null, ...number[]]>,
+    isAuthor
+      ? runOps(deps.redis, { liveVotes }).then((r) => ({ ...r, pendingViews: 0 }))
+      : runOps(deps.redis, {
+          liveVotes,
+          pendingViews: countInWindow(deps.keys.postViews(postId), deps.config.votes.counterTtlSeconds),
+          dirty: addMembers(deps.keys.countersDirtyPosts(), [postId]),
+        }),
   ]);
-  const [liveVotes, pendingViews = 0] = replies;
-  const shown = toPost(post, voted.has(postId), liveVotes == null ? undefined : Number(liveVotes));
+  const live = counters.liveVotes == null ? undefined : Number(counters.liveVotes);
+  const shown = toPost(post, voted.has(postId), live);
   // This view included, plus views counted since the last sync.
-  return { ...shown, viewCount: post.viewCount + (isAuthor ? 0 : pendingViews) };
+  return { ...shown, viewCount: post.viewCount + counters.pendingViews };
 }
 
 async function ownPost(deps: Deps, viewer: Viewer, postId: string): Promise<PostDoc> {
@@ -207,14 +177,10 @@ export async function deletePost(deps: Deps, viewer: Viewer, postId: string): Pr
     { $set: { deletedAt: deps.clock.now(), isPinned: false } },
   );
   if (!deleted) throw ApiError.notFound("No such post.");
-  await Promise.all([deps.db.users.updateOne({ _id: me }, { $inc: { totalPosts: -1 } }), invalidateFeedCaches(deps)]);
+  await Promise.all([deps.db.users.updateOne({ _id: me }, { $inc: { totalPosts: -1 } }), dropCachedFeedPages(deps)]);
 }
 
-export async function sharePost(
-  deps: Deps,
-  viewer: Viewer | undefined,
-  postId: string,
-): Promise<{ shareableUrl: string; shareCount: number }> {
+export async function sharePost(deps: Deps, viewer: Viewer | undefined, postId: string): Promise<ShareResult> {
   const post = await findVisiblePost(deps, viewer, postId);
   const updated = await deps.db.posts.findOneAndUpdate(
     { _id: post._id },

@@ -1,8 +1,8 @@
+import { ApiError } from "../../core/errors";
+import type { Viewer } from "../../core/viewer";
+import type { PostDoc } from "../../db";
 import type { Deps } from "../../deps";
-import type { Viewer } from "../../http/context";
-import { ApiError } from "../../http/errors";
 import { ObjectId } from "../../platform/ids";
-import type { PostDoc } from "./schema";
 
 /**
  * Who may see a post: its author always (unless deleted); anyone else only when it is approved, its author

@@ -1,14 +1,17 @@
-import type { ReferralTrigger } from "../../config";
+import type { PageQuery } from "../../core/schemas";
+import type { Viewer } from "../../core/viewer";
+import type { ReferralDoc, ReferralTrigger, RejectionReason, UserDoc } from "../../db";
 import type { Deps } from "../../deps";
-import type { Viewer } from "../../http/context";
-import { decodeCursor, encodeCursor } from "../../http/pagination";
-import { utcDay } from "../../platform/clock";
 import { ObjectId } from "../../platform/ids";
+import { paginate } from "../../platform/mongo/paginate";
+import { countInWindow, runOp } from "../../platform/redis-ops";
+import { addHours, DAY_SECONDS, utcDay } from "../../platform/time";
 import { moveGems } from "../gems/ledger";
+import { ledgerKeys } from "../gems/ledger-keys";
 import { notify } from "../notifications/service";
-import { activeReferralBonus, isBanned, toPublicUser, type UserDoc } from "../users/schema";
+import { activeReferralBonus, isBanned, toPublicUser } from "../users/schema";
 import { loadSelf } from "../users/service";
-import type { ReferralDoc, ReferralItem, ReferralSummary, RejectionReason } from "./schema";
+import type { ReferralItem, ReferralSummary } from "./schema";
 
 const OPEN = { validated: false, status: { $ne: "rejected" } } as const;
 
@@ -53,7 +56,7 @@ export async function validateReferral(
         validatedAt: now,
         bonusGemsAwarded: bonus,
         bonusMultiplierActive: true,
-        bonusExpiresAt: new Date(now.getTime() + windowHours * 3_600_000),
+        bonusExpiresAt: addHours(now, windowHours),
         rewardTransactionId: null,
       },
     },
@@ -61,13 +64,11 @@ export async function validateReferral(
   );
   if (!claimed) return "validated"; // another request validated it first
   const capKey = deps.keys.fraudReferrals(referral.referrerId.toHexString(), utcDay(now));
-  const counted = deps.redis.pipeline();
-  counted.incr(capKey);
-  counted.expire(capKey, 2 * 86_400);
-  const [today] = (await counted.exec()) as [number, number];
+  // The counter outlives its UTC day a little; a fresh key is used each day.
+  const today = await runOp(deps.redis, countInWindow(capKey, 2 * DAY_SECONDS));
   if (today > deps.config.gems.referral.dailyCap) {
     await Promise.all([
-      deps.redis.decr(capKey),
+      runOp(deps.redis, countInWindow(capKey, 2 * DAY_SECONDS, -1)),
       deps.db.referrals.updateOne(
         { _id: referral._id, rewardTransactionId: null },
         {
@@ -106,7 +107,7 @@ export async function payReferral(deps: Deps, referral: ReferralDoc): Promise<vo
       referenceType: "referral",
       referenceId: referral._id.toHexString(),
       description: "A friend you invited joined",
-      idempotencyKey: `referral:${referral._id.toHexString()}`,
+      idempotencyKey: ledgerKeys.referralBonus(referral._id.toHexString()),
       effect,
     });
     entryId = entry._id;
@@ -182,25 +183,22 @@ export async function payUnpaidReferrals(deps: Deps, since: Date, before: Date):
 }
 
 /** The caller's code, how many people they brought, their active bonus window and who they invited. */
-export async function myReferrals(
-  deps: Deps,
-  viewer: Viewer,
-  query: { limit: number; cursor?: string },
-): Promise<ReferralSummary> {
-  const me = new ObjectId(viewer.id);
-  const filter: Record<string, unknown> = { referrerId: me };
-  if (query.cursor) filter._id = { $lt: new ObjectId(decodeCursor(query.cursor).id) };
-  const [user, docs] = await Promise.all([
+export async function myReferrals(deps: Deps, viewer: Viewer, query: PageQuery): Promise<ReferralSummary> {
+  const [user, page] = await Promise.all([
     loadSelf(deps, viewer),
-    deps.db.referrals.find(filter, { sort: { _id: -1 }, limit: query.limit + 1 }),
+    paginate(deps.db.referrals, {
+      filter: { referrerId: new ObjectId(viewer.id) },
+      order: { direction: "desc" },
+      limit: query.limit,
+      cursor: query.cursor,
+    }),
   ]);
-  const page = docs.slice(0, query.limit);
-  const ids = page.map((r) => r.referredUserId);
+  const ids = page.items.map((r) => r.referredUserId);
   const people = ids.length
     ? await deps.db.users.find({ _id: { $in: ids }, deletedAt: null }, { limit: ids.length })
     : [];
   const byId = new Map(people.map((p) => [p._id.toHexString(), toPublicUser(p)]));
-  const items: ReferralItem[] = page.map((r) => ({
+  const items: ReferralItem[] = page.items.map((r) => ({
     id: r._id.toHexString(),
     user: byId.get(r.referredUserId.toHexString()) ?? null,
     status: r.status ?? (r.validated ? "validated" : "pending"),
@@ -208,12 +206,11 @@ export async function myReferrals(
     createdAt: r.createdAt.toISOString(),
     validatedAt: r.validatedAt?.toISOString() ?? null,
   }));
-  const last = page.at(-1);
   return {
     code: user.referralCode,
     referralCount: user.referralCount ?? 0,
     bonusActiveUntil: activeReferralBonus(user, deps.clock.now())?.toISOString() ?? null,
     items,
-    nextCursor: docs.length > query.limit && last ? encodeCursor({ id: last._id.toHexString() }) : null,
+    nextCursor: page.nextCursor,
   };
 }

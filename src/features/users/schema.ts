@@ -1,99 +1,14 @@
-import { z } from "@hono/zod-openapi";
-import type { ObjectId } from "../../platform/ids";
-import type { NotificationPolicy } from "../notifications/policy";
-
-export const ROLES = ["user", "creator", "moderator", "admin"] as const;
-export const TIERS = ["free", "pro", "premium"] as const;
-export type Role = (typeof ROLES)[number];
-export type Tier = (typeof TIERS)[number];
-
-export interface NotificationPreferences {
-  push: boolean;
-  email: boolean;
-  inApp: boolean;
-  marketing: boolean;
-}
-
-export interface DeviceRecord {
-  deviceId: string;
-  platform: string;
-  lastSeenAt: Date;
-  pushToken: string | null;
-}
-
-/** `users` (seed 000), plus `usernameLower` (case-insensitive uniqueness) and `role`. */
-export interface UserDoc {
-  _id: ObjectId;
-  username: string;
-  usernameLower: string;
-  email: string | null;
-  emailVerified: boolean;
-  passwordHash: string | null;
-  displayName: string;
-  avatarUrl: string | null;
-  bio: string;
-  profileTheme: string | null;
-  oauthProviders: { provider: string; providerId: string; connectedAt: Date }[];
-  role: Role;
-  tier: Tier;
-  tierExpiresAt: Date | null;
-  gemBalance: number;
-  totalGemsEarned: number;
-  totalGemsSpent: number;
-  totalPosts: number;
-  totalVotesReceived: number;
-  totalVotesGiven: number;
-  followersCount: number;
-  followingCount: number;
-  currentStreak: number;
-  longestStreak: number;
-  lastActiveDate: string | null;
-  referralCode: string;
-  referredBy: ObjectId | null;
-  referralCount: number;
-  referralBonusExpiresAt: Date | null;
-  trustScore: number;
-  shadowBanned: boolean;
-  bannedAt: Date | null;
-  banReason: string | null;
-  reportCount: number;
-  /** Trust and safety (features/moderation): a ban's end (null: until lifted), reporter accuracy, review queue. */
-  banExpiresAt?: Date | null;
-  reportsActioned?: number;
-  reportsDismissed?: number;
-  moderationQueuedAt?: Date | null;
-  devices: DeviceRecord[];
-  featureFlags: Record<string, boolean>;
-  notificationPreferences: NotificationPreferences;
-  /** Absent until the user changes it (see notifications/policy.ts for the defaults). */
-  notificationPolicy?: Partial<NotificationPolicy>;
-  createdAt: Date;
-  updatedAt: Date;
-  lastLoginAt: Date | null;
-  deletedAt: Date | null;
-  erasedAt?: Date | null;
-  /** Store purchases (features/gems/store.ts): models and profile themes bought, and the ad-free pass's end. */
-  unlockedModels?: string[];
-  unlockedThemes?: string[];
-  adFreeUntil?: Date | null;
-  /** When a moderator last sanctioned the account (pauses trust recovery); see `trust-accrual`. */
-  lastSanctionedAt?: Date | null;
-  /** The UTC day trust last grew from clean activity (one gain per day). */
-  trustAccruedOn?: string | null;
-  /** The balance the latest settlement entry produced, recorded in the same update (exact `balanceAfter`). */
-  settledEntry?: { id: ObjectId; balanceAfter: number };
-  /** Ids of the latest ledger entries applied to gemBalance (makes applying an entry idempotent). */
-  ledgerApplied?: ObjectId[];
-}
+import { z } from "zod";
+import { type NotificationPreferences, ROLES, TIERS, type UserDoc } from "../../db";
 
 export const Username = z
   .string()
   .regex(/^[A-Za-z0-9_]{3,30}$/, "3–30 letters, digits or underscores")
-  .openapi({ example: "ada_l" });
+  .meta({ example: "ada_l" });
 
 export const NotificationPreferencesSchema = z
   .object({ push: z.boolean(), email: z.boolean(), inApp: z.boolean(), marketing: z.boolean() })
-  .openapi("NotificationPreferences");
+  .meta({ id: "NotificationPreferences" });
 
 export const PublicUser = z
   .object({
@@ -108,7 +23,7 @@ export const PublicUser = z
     totalPosts: z.number().int(),
     createdAt: z.string(),
   })
-  .openapi("PublicUser");
+  .meta({ id: "PublicUser" });
 
 export const Me = PublicUser.extend({
   email: z.string().nullable(),
@@ -125,7 +40,7 @@ export const Me = PublicUser.extend({
   notificationPreferences: NotificationPreferencesSchema,
   oauthProviders: z.array(z.string()),
   hasPassword: z.boolean(),
-}).openapi("Me");
+}).meta({ id: "Me" });
 
 export const UpdateMeBody = z
   .object({
@@ -140,16 +55,7 @@ export const UpdateMeBody = z
     notificationPreferences: NotificationPreferencesSchema.partial().strict().optional(),
   })
   .strict()
-  .openapi("UpdateMe");
-
-export const CheckinResult = z
-  .object({
-    currentStreak: z.number().int(),
-    longestStreak: z.number().int(),
-    gemsAwarded: z.number().int(),
-    date: z.string(),
-  })
-  .openapi("CheckinResult");
+  .meta({ id: "UpdateMe" });
 
 export type PublicUser = z.infer<typeof PublicUser>;
 export type Me = z.infer<typeof Me>;
@@ -208,3 +114,6 @@ export const DEFAULT_NOTIFICATION_PREFERENCES: NotificationPreferences = {
   inApp: true,
   marketing: false,
 };
+
+export const ProfileParams = z.object({ username: Username });
+export const RoleBody = z.object({ role: z.enum(ROLES) }).strict();

@@ -1,21 +1,6 @@
-import type { JobContext, JobReport } from "../../jobs/types";
-import { ObjectId } from "../../platform/ids";
-
-const BATCH = 500;
-
-// Takes the pending view delta of each post and clears it, atomically (a view counted meanwhile waits for
-// the next run). A crash between this and the MongoDB write loses those views: acceptable for view counts.
-const TAKE_VIEWS = `
-local out = {}
-for i, key in ipairs(KEYS) do out[i] = tonumber(redis.call('GETDEL', key) or '0') end
-return out`;
-
-// Moves up to N posts from the dirty set to the in-progress set atomically. A vote landing while a batch
-// is being written re-adds its post to the dirty set, so the next batch picks it up.
-const TAKE_BATCH = `
-local ids = redis.call('SPOP', KEYS[1], ARGV[1])
-if #ids > 0 then redis.call('SADD', KEYS[2], unpack(ids)) end
-return ids`;
+import type { Job, JobContext, JobReport } from "../../core/jobs";
+import { isObjectIdHex, ObjectId } from "../../platform/ids";
+import { moveRandomMembers, removeMembers, runOp, someMembers, takeAndClear } from "../../platform/redis-ops";
 
 /**
  * Syncs vote counts (and pending views) into MongoDB for posts whose real-time Redis counter moved (`counters:dirty:posts`).
@@ -27,12 +12,14 @@ export async function syncVoteCounters(ctx: JobContext): Promise<JobReport> {
   const { deps } = ctx;
   const dirtyKey = deps.keys.countersDirtyPosts();
   const inProgressKey = deps.keys.countersSyncingPosts();
+  const batch = deps.config.votes.countersBatchPosts;
   while (ctx.timeLeft() > 2_000) {
-    const leftover = (await deps.redis.srandmember<string[]>(inProgressKey, BATCH)) ?? [];
+    // A crashed run's posts are still in progress: finish those first.
+    const leftover = await runOp(deps.redis, someMembers(inProgressKey, batch));
     const taken = leftover.length
       ? leftover
-      : ((await deps.redis.eval<[number], string[]>(TAKE_BATCH, [dirtyKey, inProgressKey], [BATCH])) ?? []);
-    const ids = taken.map(String).filter((id) => /^[0-9a-f]{24}$/.test(id));
+      : await runOp(deps.redis, moveRandomMembers(dirtyKey, inProgressKey, batch));
+    const ids = taken.filter(isObjectIdHex);
     if (taken.length === 0) return { more: false };
     if (ids.length === 0) return { more: false };
     const postIds = ids.map((id) => new ObjectId(id));
@@ -41,12 +28,9 @@ export async function syncVoteCounters(ctx: JobContext): Promise<JobReport> {
       { $group: { _id: "$postId", n: { $sum: 1 } } },
     ]);
     const byPost = new Map(counts.map((c) => [c._id.toHexString(), c.n]));
-    const views =
-      (await deps.redis.eval<[], number[]>(
-        TAKE_VIEWS,
-        ids.map((id) => deps.keys.postViews(id)),
-        [],
-      )) ?? [];
+    // Pending views are taken and cleared atomically (a view counted meanwhile waits for the next run). A
+    // crash between this and the MongoDB write loses those views: acceptable for view counts.
+    const views = await runOp(deps.redis, takeAndClear(ids.map((id) => deps.keys.postViews(id))));
     await deps.db.posts.bulkWrite(
       ids.map((id, i) => ({
         updateOne: {
@@ -57,8 +41,15 @@ export async function syncVoteCounters(ctx: JobContext): Promise<JobReport> {
       { ordered: false },
     );
     await ctx.checkpoint("written");
-    await deps.redis.srem(inProgressKey, ...taken.map(String));
+    await runOp(deps.redis, removeMembers(inProgressKey, taken));
     ctx.count("posts", ids.length);
   }
   return { more: true };
 }
+
+export const countersJob: Job = {
+  name: "counters",
+  description:
+    "Writes real-time vote counts from Redis-tracked posts into MongoDB, exactly, from the votes collection.",
+  run: syncVoteCounters,
+};

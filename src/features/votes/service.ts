@@ -1,40 +1,24 @@
+import { ApiError } from "../../core/errors";
+import type { RequestMeta, Viewer } from "../../core/viewer";
+import type { VoteDoc } from "../../db";
 import type { Deps } from "../../deps";
-import type { Viewer } from "../../http/context";
-import { ApiError } from "../../http/errors";
-import { secondsUntilNextUtcDay, utcDay } from "../../platform/clock";
 import { newObjectId, ObjectId } from "../../platform/ids";
-import { DuplicateKeyError } from "../../platform/mongo/client";
-import { ipHash, type RequestMeta } from "../audit/service";
+import {
+  addMembers,
+  addToCountedSet,
+  countInWindow,
+  incrementFromBase,
+  type RedisOp,
+  runOp,
+  runOps,
+} from "../../platform/redis-ops";
+import { DAY_SECONDS, secondsUntilNextUtcDay, utcDay } from "../../platform/time";
+import { ipHash } from "../audit/service";
 import { notify } from "../notifications/service";
+import { liveVoteCounts } from "../posts/viewer-state";
 import { findVisiblePost } from "../posts/visibility";
 import { voteFraudScore } from "./fraud";
-
-const DAY_SECONDS = 86_400;
-const DEVICE_WINDOW_SECONDS = 30 * DAY_SECONDS;
-
-/** `votes` (seed 000) plus `shadow` (the voter was shadow-banned: recorded, but counted nowhere). */
-export interface VoteDoc {
-  _id: ObjectId;
-  postId: ObjectId;
-  userId: ObjectId;
-  postAuthorId: ObjectId;
-  deviceId: string | null;
-  ipHash: string;
-  sessionId: string;
-  gemAwarded: boolean;
-  gemBatchId: string | null;
-  createdAt: Date;
-  fraudScore: number;
-  flagged: boolean;
-  shadow: boolean;
-}
-
-// Creates the real-time counter from MongoDB's count when it is missing, then adds; one round trip.
-const INCR_FROM_BASE = `
-if redis.call('EXISTS', KEYS[1]) == 0 then redis.call('SET', KEYS[1], ARGV[1]) end
-local n = redis.call('INCRBY', KEYS[1], ARGV[2])
-redis.call('EXPIRE', KEYS[1], ARGV[3])
-return n`;
+import type { VoteResult } from "./schema";
 
 /**
  * One vote per (post, user), enforced by the unique index even under concurrent requests. The daily quota,
@@ -50,32 +34,31 @@ export async function castVote(
   viewer: Viewer,
   meta: RequestMeta & { deviceId: string | null },
   postId: string,
-): Promise<{ voted: true; voteCount: number }> {
+): Promise<VoteResult> {
   const now = deps.clock.now();
   const day = utcDay(now);
   const hashedIp = await ipHash(deps, meta.ip);
   const quotaKey = deps.keys.rateVote(viewer.id, day);
   const quota = deps.config.votes.dailyQuota[viewer.tier];
-
-  const signals = deps.redis.pipeline();
-  signals.incr(quotaKey);
-  signals.expire(quotaKey, DAY_SECONDS);
-  signals.sadd(deps.keys.fraudIp(hashedIp, day), viewer.id);
-  signals.expire(deps.keys.fraudIp(hashedIp, day), DAY_SECONDS);
-  signals.scard(deps.keys.fraudIp(hashedIp, day));
+  const signals: Record<string, RedisOp<number>> = {
+    quotaUsed: countInWindow(quotaKey, DAY_SECONDS),
+    accountsOnIp: addToCountedSet(deps.keys.fraudIp(hashedIp, day), viewer.id, DAY_SECONDS),
+  };
   if (meta.deviceId) {
-    signals.sadd(deps.keys.fraudDevice(meta.deviceId), viewer.id);
-    signals.expire(deps.keys.fraudDevice(meta.deviceId), DEVICE_WINDOW_SECONDS);
-    signals.scard(deps.keys.fraudDevice(meta.deviceId));
+    signals.accountsOnDevice = addToCountedSet(
+      deps.keys.fraudDevice(meta.deviceId),
+      viewer.id,
+      deps.config.votes.deviceWindowDays * DAY_SECONDS,
+    );
   }
-  const [found, redisReplies, voter] = await Promise.allSettled([
+  const [found, counted, voter] = await Promise.allSettled([
     findVisiblePost(deps, viewer, postId),
-    signals.exec() as Promise<number[]>,
+    runOps(deps.redis, signals),
     deps.db.users.findOne({ _id: new ObjectId(viewer.id) }, { projection: { trustScore: 1, shadowBanned: 1 } }),
   ]);
-  if (redisReplies.status === "rejected") throw redisReplies.reason;
-  const replies = redisReplies.value;
-  const giveBack = () => deps.redis.decr(quotaKey);
+  if (counted.status === "rejected") throw counted.reason;
+  const { quotaUsed = 0, accountsOnIp = 1, accountsOnDevice = 1 } = counted.value;
+  const giveBack = () => runOp(deps.redis, countInWindow(quotaKey, DAY_SECONDS, -1));
   const refuse = async (error: unknown): Promise<never> => {
     await giveBack();
     throw error;
@@ -84,18 +67,14 @@ export async function castVote(
   if (voter.status === "rejected") return refuse(voter.reason);
   const post = found.value;
   if (post.userId.toHexString() === viewer.id) return refuse(ApiError.forbidden("You cannot vote on your own post."));
-  if ((replies[0] ?? 0) > quota) {
-    return refuse(
-      new ApiError("quota_exceeded", `Daily vote quota of ${quota} reached.`, {
-        headers: { "Retry-After": String(secondsUntilNextUtcDay(now)) },
-      }),
-    );
+  if (quotaUsed > quota) {
+    return refuse(ApiError.quotaExceeded(`Daily vote quota of ${quota} reached.`, secondsUntilNextUtcDay(now)));
   }
 
   const fraudScore = voteFraudScore(
     {
-      accountsOnIp: replies[4] ?? 1,
-      accountsOnDevice: meta.deviceId ? (replies[7] ?? 1) : 1,
+      accountsOnIp,
+      accountsOnDevice,
       trustScore: voter.value?.trustScore ?? 50,
       hasDevice: Boolean(meta.deviceId),
     },
@@ -116,10 +95,13 @@ export async function castVote(
     flagged: fraudScore >= deps.config.votes.fraudFlagThreshold,
     shadow: Boolean(voter.value?.shadowBanned),
   };
+  let inserted: boolean;
   try {
-    await deps.db.votes.insertOne(vote);
+    inserted = await deps.db.votes.insertUnique(vote);
   } catch (error) {
-    if (!(error instanceof DuplicateKeyError)) return refuse(error);
+    return refuse(error);
+  }
+  if (!inserted) {
     // Already voted: no further effect, and no quota used. The winning request may not have bumped the
     // counter yet, but this vote exists, so the count is at least 1.
     const [counts] = await Promise.all([liveVoteCounts(deps, [post._id]), giveBack()]);
@@ -149,12 +131,13 @@ export async function castVote(
   return { voted: true, voteCount };
 }
 
+/** Moves the live counter (created from MongoDB's count when missing) and marks the post for the counters job. */
 async function bumpVoteCounter(deps: Deps, postId: ObjectId, base: number, by: 1 | -1): Promise<number> {
   const id = postId.toHexString();
-  const pipeline = deps.redis.pipeline();
-  pipeline.eval(INCR_FROM_BASE, [deps.keys.postVotes(id)], [base, by, deps.config.votes.counterTtlSeconds]);
-  pipeline.sadd(deps.keys.countersDirtyPosts(), id);
-  const [count] = (await pipeline.exec()) as [number, number];
+  const { count } = await runOps(deps.redis, {
+    count: incrementFromBase(deps.keys.postVotes(id), base, by, deps.config.votes.counterTtlSeconds),
+    dirty: addMembers(deps.keys.countersDirtyPosts(), [id]),
+  });
   return count;
 }
 
@@ -179,27 +162,4 @@ export async function removeVote(deps: Deps, viewer: Viewer, postId: string): Pr
       { ordered: false },
     ),
   ]);
-}
-
-/** Which of these posts the viewer voted on: one batched lookup per page. */
-export async function votedByViewer(deps: Deps, viewerId: string, postIds: ObjectId[]): Promise<Set<string>> {
-  if (postIds.length === 0) return new Set();
-  const votes = await deps.db.votes.find(
-    { userId: new ObjectId(viewerId), postId: { $in: postIds } },
-    { projection: { postId: 1 }, limit: postIds.length },
-  );
-  return new Set(votes.map((v) => v.postId.toHexString()));
-}
-
-/** Real-time vote counts from Redis where a counter exists (one MGET). */
-export async function liveVoteCounts(deps: Deps, postIds: ObjectId[]): Promise<Map<string, number>> {
-  if (postIds.length === 0) return new Map();
-  const ids = postIds.map((p) => p.toHexString());
-  const values = await deps.redis.mget<(number | null)[]>(...ids.map((id) => deps.keys.postVotes(id)));
-  const counts = new Map<string, number>();
-  ids.forEach((id, i) => {
-    const v = values[i];
-    if (v !== null && v !== undefined) counts.set(id, Number(v));
-  });
-  return counts;
 }

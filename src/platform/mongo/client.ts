@@ -54,6 +54,9 @@ export interface IndexSpec {
   partialFilterExpression?: Filter;
 }
 
+/** What `tryInsert` reports: inserted, or refused by the unique index whose first field is `duplicateOn`. */
+export type InsertOutcome = { inserted: true } | { inserted: false; duplicateOn: string };
+
 export interface WriteError {
   index: number;
   code: number;
@@ -87,10 +90,10 @@ export class DuplicateKeyError extends DataApiError {
     super(409, "DuplicateKey", message);
   }
 
-  /** True when the collision was on an index whose first field is `field`. */
-  isOn(field: string): boolean {
-    const patterns = [this.keyPattern, ...this.writeErrors.map((e) => e.keyPattern)];
-    return patterns.some((p) => p !== undefined && Object.keys(p)[0] === field);
+  /** The first field of the index that refused the write ("" when the server did not say). */
+  firstField(): string {
+    const pattern = this.keyPattern ?? this.writeErrors.find((e) => e.keyPattern)?.keyPattern;
+    return pattern ? (Object.keys(pattern)[0] ?? "") : "";
   }
 }
 
@@ -101,6 +104,8 @@ export interface DataApiOptions {
   database: string;
   timeoutMs: number;
   readRetries: number;
+  /** Delay before the first read retry; doubles per retry (DATA_API_READ_RETRY_BACKOFF_MS for the Worker). */
+  readRetryBackoffMs?: number;
 }
 
 const READ_ACTIONS = new Set(["findOne", "find", "aggregate", "listIndexes"]);
@@ -117,7 +122,7 @@ export class DataApiClient {
     const attempts = READ_ACTIONS.has(action) ? this.opts.readRetries + 1 : 1;
     let lastError: unknown;
     for (let attempt = 0; attempt < attempts; attempt++) {
-      if (attempt > 0) await sleep(50 * 2 ** (attempt - 1));
+      if (attempt > 0) await sleep((this.opts.readRetryBackoffMs ?? 50) * 2 ** (attempt - 1));
       try {
         return await meter("mongo", () => this.send<R>(action, collection, body));
       } catch (error) {
@@ -187,6 +192,38 @@ export class Collection<T extends object> {
     return (await this.client.call<{ insertedId: unknown }>("insertOne", this.name, { document })).insertedId;
   }
 
+  /**
+   * Inserts unless a unique index already holds one of its keys. True when this call inserted it: the index
+   * decides who wins a race, and the loser learns it from the answer, not from an exception.
+   */
+  async insertUnique(document: T): Promise<boolean> {
+    return (await this.tryInsert(document)).inserted;
+  }
+
+  /** Like `insertUnique`, and says which unique index (by its first field) refused the document. */
+  async tryInsert(document: T): Promise<InsertOutcome> {
+    try {
+      await this.insertOne(document);
+      return { inserted: true };
+    } catch (error) {
+      if (error instanceof DuplicateKeyError) return { inserted: false, duplicateOn: error.firstField() };
+      throw error;
+    }
+  }
+
+  /** Inserts every document no unique index refuses (unordered); says how many went in and how many collided. */
+  async insertManyUnique(documents: T[]): Promise<{ insertedCount: number; duplicateCount: number }> {
+    if (documents.length === 0) return { insertedCount: 0, duplicateCount: 0 };
+    try {
+      await this.insertMany(documents, { ordered: false });
+      return { insertedCount: documents.length, duplicateCount: 0 };
+    } catch (error) {
+      if (!(error instanceof DuplicateKeyError)) throw error;
+      const duplicateCount = Math.max(1, error.writeErrors.length);
+      return { insertedCount: documents.length - duplicateCount, duplicateCount };
+    }
+  }
+
   async insertMany(documents: T[], options: { ordered?: boolean } = {}): Promise<unknown[]> {
     const r = await this.client.call<{ insertedIds: unknown[] }>("insertMany", this.name, { documents, ...options });
     return r.insertedIds;
@@ -237,6 +274,38 @@ export class Collection<T extends object> {
 
   bulkWrite(operations: BulkOperation<T>[], options: { ordered?: boolean } = {}): Promise<BulkWriteResult> {
     return this.client.call("bulkWrite", this.name, { operations, ...options });
+  }
+
+  /**
+   * An upserting findOneAndUpdate where a unique index may refuse the insert half (two first events racing
+   * to open one group): null then, so the caller can retry into the winner's document.
+   */
+  async upsertUnique(
+    filter: Filter,
+    update: Update,
+    options: { sort?: Sort; projection?: Projection; returnDocument?: "before" | "after" } = {},
+  ): Promise<{ document: T | null } | null> {
+    try {
+      return { document: await this.findOneAndUpdate(filter, update, { ...options, upsert: true }) };
+    } catch (error) {
+      if (error instanceof DuplicateKeyError) return null;
+      throw error;
+    }
+  }
+
+  /**
+   * An unordered bulk write in which a unique index may refuse some operations: the indexes (positions in
+   * `operations`) of those it refused; the others were applied.
+   */
+  async bulkWriteUnique(operations: BulkOperation<T>[]): Promise<{ refused: number[] }> {
+    if (operations.length === 0) return { refused: [] };
+    try {
+      await this.bulkWrite(operations, { ordered: false });
+      return { refused: [] };
+    } catch (error) {
+      if (error instanceof DuplicateKeyError) return { refused: error.writeErrors.map((w) => w.index) };
+      throw error;
+    }
   }
 
   async createIndexes(indexes: IndexSpec[]): Promise<string[]> {

@@ -1,0 +1,36 @@
+import type { ObjectId } from "../../platform/ids";
+
+export const AUDIT_ACTIONS = [
+  "signup",
+  "login",
+  "login_failed",
+  "logout",
+  "token_reuse_detected",
+  "session_revoked",
+  "password_changed",
+  "password_reset_requested",
+  "password_reset",
+  "email_verified",
+  "oauth_linked",
+  "account_deleted",
+  "account_erased",
+  "role_changed",
+  "data_exported",
+  "moderation_action",
+  "appeal_decided",
+] as const;
+export type AuditAction = (typeof AUDIT_ACTIONS)[number];
+
+/** `audit_logs` (seed 002's shape): who did what to whom, from where, in which request. */
+export interface AuditLogDoc {
+  _id: ObjectId;
+  userId: ObjectId | null;
+  actorId: ObjectId | null;
+  action: AuditAction;
+  timestamp: Date;
+  ipHash: string | null;
+  userAgent: string | null;
+  requestId: string | null;
+  dataCategory: "security_event" | "user_data" | "system_event";
+  metadata: Record<string, unknown>;
+}

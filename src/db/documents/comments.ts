@@ -1,0 +1,21 @@
+import type { ObjectId } from "../../platform/ids";
+
+/** `comments` (seed 001, in MongoDB): threaded by `parentId` (one level of replies, as the app shows them). */
+export interface CommentDoc {
+  _id: ObjectId;
+  postId: ObjectId;
+  userId: ObjectId;
+  username: string;
+  userAvatarUrl: string | null;
+  parentId: ObjectId | null;
+  content: string;
+  repliesCount: number;
+  isEdited: boolean;
+  authorShadowBanned: boolean;
+  createdAt: Date;
+  updatedAt: Date;
+  deletedAt: Date | null;
+  deletedBy: "author" | "moderator" | null;
+  /** Trust and safety: "flagged" (report threshold) and "removed" (moderator) hide it from all but its author. */
+  moderationStatus?: "approved" | "flagged" | "removed";
+}

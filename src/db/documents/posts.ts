@@ -1,0 +1,57 @@
+import type { ObjectId } from "../../platform/ids";
+
+export const VISIBILITIES = ["public", "followers", "private"] as const;
+export const MODERATION_STATUSES = ["pending", "approved", "rejected", "flagged"] as const;
+export type Visibility = (typeof VISIBILITIES)[number];
+export type ModerationStatus = (typeof MODERATION_STATUSES)[number];
+
+/** `posts` (seed 000) plus `authorShadowBanned`, denormalized so every feed can filter without a join. */
+export interface PostDoc {
+  _id: ObjectId;
+  userId: ObjectId;
+  username: string;
+  userAvatarUrl: string | null;
+  userTier: string;
+  authorShadowBanned: boolean;
+  generationId: ObjectId;
+  prompt: string;
+  refinedPrompt: string | null;
+  imageUrl: string;
+  thumbnailUrl: string;
+  imageWidth: number;
+  imageHeight: number;
+  blurhash: string | null;
+  model: string;
+  modelVersion: string | null;
+  generationTimeMs: number | null;
+  generationParams: {
+    steps: number | null;
+    cfgScale: number | null;
+    seed: number | null;
+    negativePrompt: string | null;
+  };
+  hasWatermark: boolean;
+  voteCount: number;
+  commentCount: number;
+  shareCount: number;
+  viewCount: number;
+  engagementScore: number;
+  trendingScore: number;
+  hotScore: number;
+  gemMultiplier: number;
+  tags: string[];
+  category: string | null;
+  nsfw: boolean;
+  nsfwScore: number | null;
+  moderationStatus: ModerationStatus;
+  moderationReviewedAt: Date | null;
+  moderationReviewedBy: string | null;
+  moderationNotes: string | null;
+  shareableUrl: string;
+  shareCaption: string | null;
+  visibility: Visibility;
+  isPinned: boolean;
+  createdAt: Date;
+  updatedAt: Date;
+  deletedAt: Date | null;
+}

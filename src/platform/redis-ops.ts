@@ -1,0 +1,416 @@
+import type { Pipeline } from "@upstash/redis/cloudflare";
+import { decide, type RateLimitDecision } from "./ratelimit";
+import type { Redis } from "./redis";
+
+/**
+ * Named Redis operations with typed results. Every Lua script the API runs lives here; features say what
+ * they want (`ops.slidingWindow(...)`, `ops.addToCountedSet(...)`) and get named results back, never a
+ * pipeline reply by position. Several operations run in one round trip with `runOps(redis, { a, b })`.
+ */
+export interface RedisOp<T> {
+  /** Adds this operation's commands to the pipeline, in order. */
+  queue(pipeline: Pipeline): void;
+  /** How many replies those commands produce. */
+  readonly replies: number;
+  /** The typed result, from exactly those replies. */
+  result(replies: unknown[]): T;
+}
+
+export type OpResults<M extends Record<string, RedisOp<unknown>>> = {
+  [K in keyof M]: M[K] extends RedisOp<infer T> ? T : never;
+};
+
+/** Runs a set of named operations in one pipelined round trip and returns their results by name. */
+export async function runOps<M extends Record<string, RedisOp<unknown>>>(redis: Redis, ops: M): Promise<OpResults<M>> {
+  const entries = Object.entries(ops);
+  if (entries.length === 0) return {} as OpResults<M>;
+  const pipeline = redis.pipeline();
+  for (const [, op] of entries) op.queue(pipeline);
+  const replies = (await pipeline.exec()) as unknown[];
+  const out: Record<string, unknown> = {};
+  let at = 0;
+  for (const [name, op] of entries) {
+    out[name] = op.result(replies.slice(at, at + op.replies));
+    at += op.replies;
+  }
+  return out as OpResults<M>;
+}
+
+/** Runs one operation on its own (one round trip). */
+export async function runOp<T>(redis: Redis, op: RedisOp<T>): Promise<T> {
+  return (await runOps(redis, { op })).op as T;
+}
+
+/** A batch of operations a request runs; the rate limiter may add its own check to the first one. */
+export type RedisBatch = <M extends Record<string, RedisOp<unknown>>>(ops: M) => Promise<OpResults<M>>;
+
+/** A plain batch runner (jobs, and requests whose first batch carries nothing else). */
+export function batchOn(redis: Redis): RedisBatch {
+  return (ops) => runOps(redis, ops);
+}
+
+const num = (v: unknown): number => Number(v ?? 0);
+const op = <T>(replies: number, queue: (p: Pipeline) => void, result: (r: unknown[]) => T): RedisOp<T> => ({
+  replies,
+  queue,
+  result,
+});
+
+// ---- Plain values ----
+
+/** GET a JSON value (the client decodes it). */
+export const getValue = <T>(key: string): RedisOp<T | null> =>
+  op(
+    1,
+    (p) => p.get(key),
+    ([v]) => (v ?? null) as T | null,
+  );
+
+/** MGET: one value per key, null where missing. */
+export const getValues = <T>(keys: string[]): RedisOp<(T | null)[]> =>
+  keys.length === 0
+    ? op(
+        0,
+        () => {},
+        () => [],
+      )
+    : op(
+        1,
+        (p) => p.mget(...keys),
+        ([v]) => ((v ?? []) as (T | null)[]).map((x) => x ?? null),
+      );
+
+/** SET with an expiry in seconds. */
+export const setValue = (key: string, value: unknown, ttlSeconds: number): RedisOp<void> =>
+  op(
+    1,
+    (p) => p.set(key, value, { ex: ttlSeconds }),
+    () => undefined,
+  );
+
+/** DEL of any number of keys; resolves to how many existed. */
+export const deleteKeys = (keys: string[]): RedisOp<number> =>
+  keys.length === 0
+    ? op(
+        0,
+        () => {},
+        () => 0,
+      )
+    : op(
+        1,
+        (p) => p.del(...keys),
+        ([n]) => num(n),
+      );
+
+// ---- Counters and sets ----
+
+/** INCRBY + EXPIRE: a counter for a window (a daily quota); resolves to the count after this change. */
+export const countInWindow = (key: string, ttlSeconds: number, by = 1): RedisOp<number> =>
+  op(
+    2,
+    (p) => {
+      p.incrby(key, by);
+      p.expire(key, ttlSeconds);
+    },
+    ([n]) => num(n),
+  );
+
+/** SADD + EXPIRE + SCARD: adds a member to a set that lives `ttlSeconds`; resolves to the set's size. */
+export const addToCountedSet = (key: string, member: string, ttlSeconds: number): RedisOp<number> =>
+  op(
+    3,
+    (p) => {
+      p.sadd(key, member);
+      p.expire(key, ttlSeconds);
+      p.scard(key);
+    },
+    ([, , n]) => num(n),
+  );
+
+/** SADD of members to a set with no expiry (e.g. the posts whose counters moved). */
+export const addMembers = (key: string, members: string[]): RedisOp<void> =>
+  members.length === 0
+    ? op(
+        0,
+        () => {},
+        () => undefined,
+      )
+    : op(
+        1,
+        (p) => p.sadd(key, members[0] as string, ...members.slice(1)),
+        () => undefined,
+      );
+
+// Creates a counter from a base value (the source of truth's count) when it is missing, then adds.
+const INCREMENT_FROM_BASE = `
+if redis.call('EXISTS', KEYS[1]) == 0 then redis.call('SET', KEYS[1], ARGV[1]) end
+local n = redis.call('INCRBY', KEYS[1], ARGV[2])
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+return n`;
+
+/** A live counter created from `base` when missing, moved by `by`; resolves to its new value. */
+export const incrementFromBase = (key: string, base: number, by: number, ttlSeconds: number): RedisOp<number> =>
+  op(
+    1,
+    (p) => p.eval(INCREMENT_FROM_BASE, [key], [base, by, ttlSeconds]),
+    ([n]) => num(n),
+  );
+
+// Takes each key's numeric value and clears it atomically (a delta counted meanwhile waits for the next take).
+const TAKE_AND_CLEAR = `
+local out = {}
+for i, key in ipairs(KEYS) do out[i] = tonumber(redis.call('GETDEL', key) or '0') end
+return out`;
+
+/** GETDEL of numeric deltas, one per key (0 where missing). */
+export const takeAndClear = (keys: string[]): RedisOp<number[]> =>
+  keys.length === 0
+    ? op(
+        0,
+        () => {},
+        () => [],
+      )
+    : op(
+        1,
+        (p) => p.eval(TAKE_AND_CLEAR, keys, []),
+        ([v]) => ((v ?? []) as unknown[]).map(num),
+      );
+
+// Moves up to N random members from one set to another atomically (work taken into an in-progress set).
+const MOVE_RANDOM_MEMBERS = `
+local ids = redis.call('SPOP', KEYS[1], ARGV[1])
+if #ids > 0 then redis.call('SADD', KEYS[2], unpack(ids)) end
+return ids`;
+
+/** SPOP up to `count` members of `from` into `to`; resolves to the members moved. */
+export const moveRandomMembers = (from: string, to: string, count: number): RedisOp<string[]> =>
+  op(
+    1,
+    (p) => p.eval(MOVE_RANDOM_MEMBERS, [from, to], [count]),
+    ([v]) => ((v ?? []) as unknown[]).map(String),
+  );
+
+/** SRANDMEMBER of up to `count` members. */
+export const someMembers = (key: string, count: number): RedisOp<string[]> =>
+  op(
+    1,
+    (p) => p.srandmember(key, count),
+    ([v]) => ((v ?? []) as unknown[]).map(String),
+  );
+
+/** SREM of members. */
+export const removeMembers = (key: string, members: string[]): RedisOp<void> =>
+  members.length === 0
+    ? op(
+        0,
+        () => {},
+        () => undefined,
+      )
+    : op(
+        1,
+        (p) => p.srem(key, ...members),
+        () => undefined,
+      );
+
+// ---- Rate limits ----
+
+/**
+ * Sliding-window rate limiter (the two-window approximation used by Cloudflare and Upstash): the count of the
+ * previous fixed window is weighted by how much of it still overlaps the sliding window. One hash per
+ * subject holds both windows; one EVAL per check, on Redis's clock so isolates with skewed clocks agree.
+ */
+const SLIDING_WINDOW = `
+local key = KEYS[1]
+local limit = tonumber(ARGV[1])
+local window = tonumber(ARGV[2])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local current = math.floor(now / window)
+local counts = redis.call('HMGET', key, current, current - 1)
+local cur = tonumber(counts[1] or '0')
+local prev = tonumber(counts[2] or '0')
+local elapsed = (now % window) / window
+local allowed = 0
+if prev * (1 - elapsed) + cur < limit then
+  allowed = 1
+  cur = redis.call('HINCRBY', key, current, 1)
+  redis.call('HDEL', key, current - 2)
+  redis.call('PEXPIRE', key, window * 2)
+end
+return {allowed, cur, prev, now}`;
+
+/** One sliding-window check (counts the request when allowed). */
+export const slidingWindow = (key: string, limit: number, windowSeconds: number): RedisOp<RateLimitDecision> =>
+  op(
+    1,
+    (p) => p.eval(SLIDING_WINDOW, [key], [limit, windowSeconds * 1000]),
+    ([reply]) => {
+      const [allowed, current, previous, nowMs] = (reply as number[]).map(num) as [number, number, number, number];
+      return decide({ allowed: allowed === 1, current, previous, nowMs }, limit, windowSeconds);
+    },
+  );
+
+// ---- Leaderboards ----
+
+// Adds each ledger entry to the three boards at most once: the entry id goes into a per-day "counted" set in
+// the same atomic script, so a retry, a re-run after a crash or two overlapping jobs can't count it twice.
+const ADD_EARNINGS = `local added = 0
+for i = 4, #ARGV, 3 do
+  if redis.call('SADD', KEYS[1], ARGV[i]) == 1 then
+    for k = 2, 4 do redis.call('ZINCRBY', KEYS[k], ARGV[i + 2], ARGV[i + 1]) end
+    added = added + 1
+  end
+end
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+redis.call('EXPIREAT', KEYS[2], ARGV[2])
+redis.call('EXPIREAT', KEYS[3], ARGV[3])
+return added`;
+
+export interface CountedBoards {
+  /** The set of entry ids already counted, and how long it lives. */
+  counted: { key: string; ttlSeconds: number };
+  /** Boards with an end: their keys and when (epoch seconds) each may go. */
+  daily: { key: string; expireAt: number };
+  weekly: { key: string; expireAt: number };
+  /** The board that never ends. */
+  alltime: { key: string };
+}
+
+/** Adds each `{ id, member, amount }` to the three boards once per id; resolves to how many were new. */
+export const addOncePerEntry = (
+  boards: CountedBoards,
+  entries: { id: string; member: string; amount: number }[],
+): RedisOp<number> =>
+  op(
+    1,
+    (p) =>
+      p.eval(
+        ADD_EARNINGS,
+        [boards.counted.key, boards.daily.key, boards.weekly.key, boards.alltime.key],
+        [
+          boards.counted.ttlSeconds,
+          boards.daily.expireAt,
+          boards.weekly.expireAt,
+          ...entries.flatMap((e) => [e.id, e.member, e.amount]),
+        ],
+      ),
+    ([n]) => num(n),
+  );
+
+// A member's standing with ties shared: 1 + how many scored strictly more ("1, 2, 2, 4").
+const STANDING = `local s = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not s then return false end
+return {redis.call('ZCOUNT', KEYS[1], '(' .. s, '+inf') + 1, s}`;
+
+/** A member's rank (ties share one) and score on a sorted set, or null without a score. */
+export const standing = (key: string, member: string): RedisOp<{ rank: number; score: number } | null> =>
+  op(
+    1,
+    (p) => p.eval(STANDING, [key], [member]),
+    ([v]) => {
+      if (!Array.isArray(v)) return null;
+      return { rank: num(v[0]), score: num(v[1]) };
+    },
+  );
+
+/** The top `count` members of a sorted set, highest score first. */
+export const topMembers = (key: string, count: number): RedisOp<{ member: string; score: number }[]> =>
+  op(
+    1,
+    (p) => p.zrange(key, 0, count - 1, { rev: true, withScores: true }),
+    ([flat]) => {
+      const list = (flat ?? []) as (string | number)[];
+      const out: { member: string; score: number }[] = [];
+      for (let i = 0; i + 1 < list.length; i += 2) out.push({ member: String(list[i]), score: num(list[i + 1]) });
+      return out;
+    },
+  );
+
+/** ZREM of a member from several sorted sets. */
+export const removeFromSortedSets = (keys: string[], member: string): RedisOp<void> =>
+  op(
+    keys.length,
+    (p) => {
+      for (const key of keys) p.zrem(key, member);
+    },
+    () => undefined,
+  );
+
+/** EXISTS per key, as booleans in the same order. */
+export const keysExist = (keys: string[]): RedisOp<boolean[]> =>
+  op(
+    keys.length,
+    (p) => {
+      for (const key of keys) p.exists(key);
+    },
+    (r) => r.map((n) => num(n) > 0),
+  );
+
+/**
+ * Replaces-or-merges a sorted set from scores computed elsewhere: written to a scratch key, merged with
+ * `ZUNIONSTORE … AGGREGATE MAX` (so increments that landed meanwhile are kept), then the scratch key dropped.
+ */
+export const mergeSortedSet = (
+  key: string,
+  scores: { member: string; score: number }[],
+  expireAt: number | null,
+  chunk = 1_000,
+): RedisOp<void> => {
+  const scratch = `${key}:rebuild`;
+  const chunks: { member: string; score: number }[][] = [];
+  for (let i = 0; i < scores.length; i += chunk) chunks.push(scores.slice(i, i + chunk));
+  return op(
+    3 + chunks.length + (expireAt === null ? 0 : 1),
+    (p) => {
+      p.del(scratch);
+      for (const c of chunks) {
+        const [first, ...rest] = c.map((s) => ({ score: s.score, member: s.member }));
+        if (first) p.zadd(scratch, first, ...rest);
+      }
+      p.zunionstore(key, 2, [key, scratch], { aggregate: "max" });
+      p.del(scratch);
+      if (expireAt !== null) p.expireat(key, expireAt);
+    },
+    () => undefined,
+  );
+};
+
+// ---- Leases ----
+
+/** SET NX PX: takes a lease for `owner`; resolves to true when this call got it. */
+export const acquireLease = (key: string, owner: string, ttlMs: number): RedisOp<boolean> =>
+  op(
+    1,
+    (p) => p.set(key, owner, { nx: true, px: ttlMs }),
+    ([v]) => v === "OK",
+  );
+
+// Deletes the lease only if this owner still holds it, so a run that overran its lease never frees another's.
+const RELEASE_LEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end`;
+
+/** Releases a lease if `owner` still holds it; resolves to whether it did. */
+export const releaseLease = (key: string, owner: string): RedisOp<boolean> =>
+  op(
+    1,
+    (p) => p.eval(RELEASE_LEASE, [key], [owner]),
+    ([n]) => num(n) === 1,
+  );
+
+/**
+ * SET NX GET: claims `key` with `value` unless it is set; resolves to the value already there (null when this
+ * call claimed it). Idempotency records and one-shot locks.
+ */
+export const claimOrGet = <T>(key: string, value: unknown, ttlSeconds: number): RedisOp<T | null> =>
+  op(
+    1,
+    (p) => p.set(key, value, { nx: true, get: true, ex: ttlSeconds }),
+    ([v]) => (v ?? null) as T | null,
+  );
+
+/** SET XX with an expiry: replaces an existing value only. */
+export const replaceValue = (key: string, value: unknown, ttlSeconds: number): RedisOp<void> =>
+  op(
+    1,
+    (p) => p.set(key, value, { xx: true, ex: ttlSeconds }),
+    () => undefined,
+  );
