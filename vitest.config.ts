@@ -1,6 +1,7 @@
 import { cloudflareTest } from "@cloudflare/vitest-pool-workers";
 import { defineConfig } from "vitest/config";
 import { planTestStack } from "./test/setup/plan";
+import { unitProject } from "./vitest.unit.config";
 
 // Ports and secrets are chosen here, once, in the main process: the Worker's bindings need them at
 // config time and the global setup (same process) starts the services on exactly these ports.
@@ -10,6 +11,7 @@ export default defineConfig({
   test: {
     globalSetup: ["./test/setup/global-stack.ts"],
     projects: [
+      unitProject,
       {
         test: {
           name: "node",
@@ -28,7 +30,7 @@ export default defineConfig({
         ],
         test: {
           name: "workers",
-          include: ["test/unit/**/*.test.ts", "test/api/**/*.test.ts", "test/jobs/**/*.test.ts"],
+          include: ["test/api/**/*.test.ts", "test/jobs/**/*.test.ts"],
           testTimeout: 60_000,
           hookTimeout: 60_000,
         },

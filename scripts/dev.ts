@@ -2,7 +2,9 @@
 // (Upstash REST over redis-server, the Data API gateway, ClickHouse over chDB) on loopback, migrates,
 // optionally seeds demo data (--seed), and runs `wrangler dev` against it. Ctrl-C stops everything.
 //
-//   npm run dev [-- --seed] [--data-dir .data/dev] [--port 8787]
+//   npm run dev [-- --seed] [--data-dir .data/dev] [--port 8787] [--set KEY=value ...]
+//   Your own Worker settings: `.dev.vars.local` (KEY=value lines, untracked) and `--set`, merged over the
+//   generated ones, e.g. `npm run dev -- --set SETTLEMENT_DELAY_SECONDS=10` to watch settlement happen.
 //   Ports: DEV_WORKER_PORT (8787) DEV_UPSTASH_PORT (8079) DEV_GATEWAY_PORT (8081) DEV_CLICKHOUSE_PORT (8123)
 //          DEV_REDIS_PORT (6390); a port already in use is replaced by a free one (printed).
 import { spawnSync } from "node:child_process";
@@ -10,7 +12,8 @@ import { randomBytes } from "node:crypto";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { bootstrapAdmin } from "./local/admin";
-import { writeDevVars } from "./local/dev-vars";
+import { settingNames } from "../src/config";
+import { DEV_OVERRIDES, devOverrides, writeDevVars } from "./local/dev-vars";
 import { freePort } from "./local/ports";
 import { findRedisServer } from "./local/redis";
 import { type RunningStack, startLocalStack } from "./local/stack";
@@ -23,6 +26,7 @@ const { values: args } = parseArgs({
     seed: { type: "boolean", default: false },
     "data-dir": { type: "string", default: process.env.CIRCLE_DATA_DIR ?? ".data/dev" },
     port: { type: "string", default: process.env.DEV_WORKER_PORT ?? "8787" },
+    set: { type: "string", multiple: true, default: [] },
   },
 });
 
@@ -63,6 +67,8 @@ function ensureRedisServer(): void {
 }
 
 async function main(): Promise<void> {
+  // Checked first, so a typo fails before anything starts.
+  const overrides = devOverrides(args.set ?? [], settingNames);
   ensureRedisServer();
   const dataDir = resolve(args["data-dir"]);
   const ports = {
@@ -120,7 +126,11 @@ async function main(): Promise<void> {
     JWT_SECRET: secret() + secret(),
     GPU_WORKER_TOKEN: secret(),
     IP_HASH_SALT: secret(),
+    ...overrides,
   });
+  if (Object.keys(overrides).length > 0) {
+    log(`your settings (${DEV_OVERRIDES} and --set): ${Object.keys(overrides).join(", ")}`);
+  }
 
   worker = await startWranglerDev({ port: ports.worker });
   worker.process.on("exit", (code) => {

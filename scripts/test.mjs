@@ -2,6 +2,7 @@
 // `npm test` entry in plain Node, so it works on a fresh clone: installs dependencies when missing, makes
 // sure redis-server exists (apt-get as root), then runs the whole vitest suite (which starts the local
 // stack itself). Extra arguments go to vitest, e.g. `npm test -- test/api/health.test.ts`.
+// `npm run test:unit` (`--unit`) runs only the pure-logic tier: no redis-server, no stack.
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, statSync } from "node:fs";
 
@@ -13,8 +14,12 @@ if (!existsSync(marker) || (existsSync(lock) && statSync(lock).mtimeMs > statSyn
   if (result.status !== 0) process.exit(result.status ?? 1);
 }
 
+const args = process.argv.slice(2);
+const unitOnly = args[0] === "--unit";
+const vitestArgs = unitOnly ? ["--config", "vitest.unit.config.ts", ...args.slice(1)] : args;
+
 const hasRedis = () => spawnSync("sh", ["-c", "command -v redis-server || test -x /usr/bin/redis-server"]).status === 0;
-if (!process.env.TEST_REDIS_URL && !hasRedis()) {
+if (!unitOnly && !process.env.TEST_REDIS_URL && !hasRedis()) {
   if (process.getuid?.() === 0 && spawnSync("sh", ["-c", "command -v apt-get"]).status === 0) {
     console.log("test: installing redis-server (apt-get)…");
     spawnSync("apt-get", ["update", "-qq"], { stdio: "inherit" });
@@ -35,7 +40,7 @@ const env = {
   WRANGLER_SEND_METRICS: "false",
   UPSTASH_DISABLE_TELEMETRY: "1",
 };
-const child = spawn(process.execPath, ["node_modules/vitest/vitest.mjs", "run", ...process.argv.slice(2)], {
+const child = spawn(process.execPath, ["node_modules/vitest/vitest.mjs", "run", ...vitestArgs], {
   stdio: "inherit",
   env,
 });

@@ -1,6 +1,8 @@
 import { describe, expect, it } from "vitest";
-import { ConfigError, loadConfig } from "../../src/config";
-import { testEnv } from "../support/deps";
+import { readFileSync } from "node:fs";
+import { readmeWithTable } from "../../scripts/config-table";
+import { allSettings, ConfigError, loadConfig } from "../../src/config";
+import { unitEnv as testEnv } from "./support/env";
 
 describe("configuration", () => {
   it("parses the test environment", () => {
@@ -48,5 +50,23 @@ describe("configuration", () => {
     expect(loadConfig(testEnv({ REFERRAL_VALIDATE_ON: "return_checkin" })).gems.referral.validateOn).toEqual([
       "return_checkin",
     ]);
+  });
+});
+
+describe("settings, defined once", () => {
+  it("gives every setting its own environment name and a description", () => {
+    const settings = allSettings();
+    expect(settings.length).toBeGreaterThan(100);
+    const names = settings.map((s) => s.setting.env);
+    expect(new Set(names).size).toBe(names.length);
+    for (const { setting } of settings) {
+      expect(setting.env).toMatch(/^[A-Z][A-Z0-9_]+$/);
+      expect(setting.doc.length).toBeGreaterThan(3);
+    }
+  });
+
+  it("README's table is the one the schema prints (run `npm run config:table -- --write` after a change)", () => {
+    const readme = readFileSync("README.md", "utf8");
+    expect(readmeWithTable(readme)).toBe(readme);
   });
 });

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { ConfigError, loadConfig } from "../../src/config";
 import { giftFee } from "../../src/features/gems/gifts";
 import { newGiftCardCode } from "../../src/features/gems/shop";
-import { testEnv } from "../support/deps";
+import { unitEnv as testEnv } from "./support/env";
 
 describe("giftFee", () => {
   it("takes floor(amount × percent) and pays the rest", () => {

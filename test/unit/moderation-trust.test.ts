@@ -6,7 +6,10 @@ import {
   reportThreshold,
   reportWeight,
 } from "../../src/features/moderation/trust";
-import { testConfig } from "../support/deps";
+import { loadConfig } from "../../src/config";
+import { unitEnv } from "./support/env";
+
+const testConfig = (overrides: Record<string, string> = {}) => loadConfig(unitEnv(overrides));
 
 const rules = { accuracyMinReports: 5 };
 const standing = (trustScore: number | null, reportsActioned = 0, reportsDismissed = 0) => ({

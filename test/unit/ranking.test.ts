@@ -1,7 +1,10 @@
 import { describe, expect, it } from "vitest";
 import type { RankingConstants } from "../../src/config";
 import { engagementScore, hotScore, trendingScore } from "../../src/features/ranking/scores";
-import { testConfig } from "../support/deps";
+import { loadConfig } from "../../src/config";
+import { unitEnv } from "./support/env";
+
+const testConfig = (overrides: Record<string, string> = {}) => loadConfig(unitEnv(overrides));
 
 const c: RankingConstants = testConfig().ranking;
 const post = (votes: number, views: number, comments = 0, shares = 0) => ({ votes, views, comments, shares });
