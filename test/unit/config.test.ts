@@ -1,5 +1,5 @@
-import { describe, expect, it } from "vitest";
 import { readFileSync } from "node:fs";
+import { describe, expect, it } from "vitest";
 import { readmeWithTable } from "../../scripts/config-table";
 import { allSettings, ConfigError, loadConfig } from "../../src/config";
 import { unitEnv as testEnv } from "./support/env";

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { loadConfig } from "../../src/config";
 import {
   clampTrust,
   overThreshold,
@@ -6,7 +7,6 @@ import {
   reportThreshold,
   reportWeight,
 } from "../../src/features/moderation/trust";
-import { loadConfig } from "../../src/config";
 import { unitEnv } from "./support/env";
 
 const testConfig = (overrides: Record<string, string> = {}) => loadConfig(unitEnv(overrides));

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { RankingConstants } from "../../src/config";
-import { engagementScore, hotScore, trendingScore } from "../../src/features/ranking/scores";
 import { loadConfig } from "../../src/config";
+import { engagementScore, hotScore, trendingScore } from "../../src/features/ranking/scores";
 import { unitEnv } from "./support/env";
 
 const testConfig = (overrides: Record<string, string> = {}) => loadConfig(unitEnv(overrides));
