@@ -65,6 +65,12 @@ const SERVER_PARITY_SETTINGS: Record<string, string> = { implicit_select: "0" };
 
 const SETTING_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
+/** A setting as system.settings shows it; `changed` matters too (force_data_skipping_indices tests only that). */
+interface SettingState {
+  value: string;
+  changed: boolean;
+}
+
 function loadNative(): ChdbNative {
   const require = createRequire(import.meta.url);
   const entry = require.resolve("chdb");
@@ -80,6 +86,20 @@ export function quoteLiteral(value: string): string {
   return `'${value.replace(/\\/g, "\\\\").replace(/'/g, "\\'")}'`;
 }
 
+/**
+ * The assignment that puts a setting back to `state`. `SET x = DEFAULT` clears the changed flag as well as
+ * the value, which is what a setting nobody set must look like; one that was set keeps its value.
+ */
+function restoreAssignment(name: string, state: SettingState | undefined): string {
+  return state?.changed ? `${name} = ${quoteLiteral(state.value)}` : `${name} = DEFAULT`;
+}
+
+/** `compatibility` first: setting it rewrites every setting nobody changed, so the others must come after. */
+function restoreStatement(targets: Map<string, SettingState | undefined>): string {
+  const names = [...targets.keys()].sort((a, b) => Number(b === "compatibility") - Number(a === "compatibility"));
+  return `SET ${names.map((name) => restoreAssignment(name, targets.get(name))).join(", ")}`;
+}
+
 export class ChdbEngine {
   readonly version: string;
   readonly timezone: string;
@@ -87,11 +107,12 @@ export class ChdbEngine {
   private closed = false;
 
   private constructor(
-    private readonly session: Session,
+    private readonly path: string,
+    private root: Session,
     private readonly native: ChdbNative,
     private readonly compatibility: string,
-    /** Every setting's value once compatibility is applied: what each request starts from. */
-    private readonly baseline: Map<string, string>,
+    /** Every setting once compatibility is applied: the state each session-less request starts from. */
+    private readonly baseline: Map<string, SettingState>,
     info: { version: string; timezone: string },
   ) {
     this.version = info.version;
@@ -107,15 +128,10 @@ export class ChdbEngine {
     try {
       const run = (sql: string, format = "TabSeparated") =>
         native.QueryAsyncConnection(session.connection, sql, format).then((r) => Buffer.from(r.bytes).toString("utf8"));
-      const startup = { compatibility, ...SERVER_PARITY_SETTINGS };
-      await run(
-        `SET ${Object.entries(startup)
-          .map(([k, v]) => `${k} = ${quoteLiteral(v)}`)
-          .join(", ")}`,
-      );
+      await run(startupStatement(compatibility));
       const baseline = await readSettings(run);
       const [version = "", timezone = "UTC"] = (await run("SELECT version(), timezone()")).trim().split("\t");
-      return new ChdbEngine(session, native, compatibility, baseline, { version, timezone });
+      return new ChdbEngine(path, session, native, compatibility, baseline, { version, timezone });
     } catch (error) {
       session.close();
       throw error;
@@ -124,23 +140,43 @@ export class ChdbEngine {
 
   /** Runs one request's query after every earlier one has finished (chDB runs one query at a time). */
   run(query: EngineQuery): Promise<EngineResult> {
-    if (this.closed) return Promise.reject(new Error("Code: 236. DB::Exception: Server is shutting down. (ABORTED)"));
-    const job = this.tail.then(() => this.execute(query));
-    this.tail = job.catch(() => {});
-    return job;
+    return this.enqueue(() => this.execute(query));
   }
 
   async close(): Promise<void> {
     this.closed = true;
     await this.tail;
-    this.session.close();
+    this.root.close();
   }
 
-  private query(sql: string, format = "TabSeparated", params?: Record<string, string>): Promise<NativeResult> {
-    const connection = this.session.connection;
+  private enqueue<T>(task: () => Promise<T>): Promise<T> {
+    if (this.closed) return Promise.reject(new Error("Code: 236. DB::Exception: Server is shutting down. (ABORTED)"));
+    const job = this.tail.then(task);
+    this.tail = job.catch(() => {});
+    return job;
+  }
+
+  private query(
+    session: Session,
+    sql: string,
+    format = "TabSeparated",
+    params?: Record<string, string>,
+  ): Promise<NativeResult> {
     return params && Object.keys(params).length > 0
-      ? this.native.QueryAsyncConnection(connection, sql, format, params)
-      : this.native.QueryAsyncConnection(connection, sql, format);
+      ? this.native.QueryAsyncConnection(session.connection, sql, format, params)
+      : this.native.QueryAsyncConnection(session.connection, sql, format);
+  }
+
+  /** A connection of its own is a session of its own: what the query changes goes when it is closed. */
+  private async openConnection(): Promise<Session> {
+    const session = new Session(this.path);
+    try {
+      await this.query(session, startupStatement(this.compatibility));
+      return session;
+    } catch (error) {
+      session.close();
+      throw error;
+    }
   }
 
   private async execute(q: EngineQuery): Promise<EngineResult> {
@@ -149,82 +185,92 @@ export class ChdbEngine {
       if (!SETTING_NAME.test(name))
         throw new Error(`Code: 115. DB::Exception: Unknown setting '${name}'. (UNKNOWN_SETTING)`);
     }
-    // Pinning compatibility on every query keeps defaults those of the production server version.
-    const assignments = [`compatibility = ${quoteLiteral(this.compatibility)}`];
-    for (const name of names) assignments.push(`${name} = ${quoteLiteral(q.settings[name] ?? "")}`);
-    const sqlText = q.insert ? q.insert.prefix : q.sql;
+    // Without a session a SET changes nothing after its own request: run it where that is so by construction.
+    if (/^\s*SET\b/i.test(q.sql) && !q.insert) {
+      const scratch = await this.openConnection();
+      try {
+        return await this.perform(scratch, q, names);
+      } finally {
+        scratch.close();
+      }
+    }
     const switchesDatabase = q.database !== undefined && q.database !== "" && q.database !== "default";
     try {
-      await this.query(`SET ${assignments.join(", ")}`);
-      if (switchesDatabase) await this.query(`USE ${quoteIdentifier(q.database ?? "")}`);
-      const started = process.hrtime.bigint();
-      if (q.insert) {
-        const r = await this.native.InsertRawAsyncConnection(
-          this.session.connection,
-          q.insert.prefix,
-          q.insert.data,
-          false,
-        );
-        return {
-          body: Buffer.alloc(0),
-          rowsRead: r.rowsWritten,
-          bytesRead: r.bytesWritten,
-          rowsWritten: r.rowsWritten,
-          bytesWritten: r.bytesWritten,
-          elapsedNs: Number(process.hrtime.bigint() - started),
-        };
-      }
-      const r = await this.query(q.sql, q.format, q.params);
+      return await this.perform(this.root, q, names);
+    } finally {
+      await this.restoreRoot(names, switchesDatabase || /^\s*USE\b/i.test(q.sql));
+    }
+  }
+
+  /** Applies the request's settings and database on `session`, then runs its query there. */
+  private async perform(session: Session, q: EngineQuery, names: string[]): Promise<EngineResult> {
+    if (names.length > 0) {
+      await this.query(
+        session,
+        `SET ${names.map((name) => `${name} = ${quoteLiteral(q.settings[name] ?? "")}`).join(", ")}`,
+      );
+    }
+    if (q.database !== undefined && q.database !== "" && q.database !== "default") {
+      await this.query(session, `USE ${quoteIdentifier(q.database)}`);
+    }
+    const started = process.hrtime.bigint();
+    if (q.insert) {
+      const r = await this.native.InsertRawAsyncConnection(session.connection, q.insert.prefix, q.insert.data, false);
       return {
-        body: Buffer.from(r.bytes.buffer, r.bytes.byteOffset, r.bytes.byteLength),
-        rowsRead: r.rowsRead,
-        bytesRead: r.bytesRead,
-        rowsWritten: 0,
-        bytesWritten: 0,
+        body: Buffer.alloc(0),
+        rowsRead: r.rowsWritten,
+        bytesRead: r.bytesWritten,
+        rowsWritten: r.rowsWritten,
+        bytesWritten: r.bytesWritten,
         elapsedNs: Number(process.hrtime.bigint() - started),
       };
-    } finally {
-      await this.restore(names, sqlText, switchesDatabase);
     }
+    const r = await this.query(session, q.sql, q.format, q.params);
+    return {
+      body: Buffer.from(r.bytes.buffer, r.bytes.byteOffset, r.bytes.byteLength),
+      rowsRead: r.rowsRead,
+      bytesRead: r.bytesRead,
+      rowsWritten: 0,
+      bytesWritten: 0,
+      elapsedNs: Number(process.hrtime.bigint() - started),
+    };
   }
 
   /**
-   * chDB keeps SET values on its connection, and even query-level SETTINGS of format settings stick. A real
-   * server scopes both to the query, so put back what this request changed.
+   * chDB keeps SET values on its connection; a real server scopes URL settings to the query. Put back what
+   * this request changed, to the state it had (unset settings to DEFAULT). Should that fail, the shared
+   * connection is replaced by a fresh one rather than left half-restored.
    */
-  private async restore(names: string[], sqlText: string, switchedDatabase: boolean): Promise<void> {
-    const changes = new Map<string, string>();
-    for (const name of names) {
-      const value = this.baseline.get(name);
-      if (value !== undefined) changes.set(name, value);
-    }
-    if (/\bSET(TINGS)?\b/i.test(sqlText)) {
-      const current = await readSettings((sql, format) =>
-        this.query(sql, format).then((r) => Buffer.from(r.bytes).toString("utf8")),
-      ).catch(() => new Map<string, string>());
-      for (const [name, value] of current) {
-        const original = this.baseline.get(name);
-        if (original !== undefined && original !== value) changes.set(name, original);
+  private async restoreRoot(names: string[], switchedDatabase: boolean): Promise<void> {
+    try {
+      if (names.length > 0) {
+        await this.query(this.root, restoreStatement(new Map(names.map((name) => [name, this.baseline.get(name)]))));
       }
+      if (switchedDatabase) await this.query(this.root, "USE default");
+    } catch {
+      const replacement = await this.openConnection();
+      this.root.close();
+      this.root = replacement;
     }
-    if (changes.size > 0) {
-      const all = [...changes].map(([name, value]) => `${name} = ${quoteLiteral(value)}`);
-      await this.query(`SET ${all.join(", ")}`).catch(async () => {
-        // One odd setting must not keep the others from being restored.
-        for (const assignment of all) await this.query(`SET ${assignment}`).catch(() => {});
-      });
-    }
-    if (switchedDatabase || /^\s*USE\b/i.test(sqlText)) await this.query("USE default").catch(() => {});
   }
 }
 
-async function readSettings(run: (sql: string, format?: string) => Promise<string>): Promise<Map<string, string>> {
-  const text = await run("SELECT name, value FROM system.settings", "JSONCompactEachRow");
-  const settings = new Map<string, string>();
+function startupStatement(compatibility: string): string {
+  const startup = { compatibility, ...SERVER_PARITY_SETTINGS };
+  return `SET ${Object.entries(startup)
+    .map(([k, v]) => `${k} = ${quoteLiteral(v)}`)
+    .join(", ")}`;
+}
+
+async function readSettings(
+  run: (sql: string, format?: string) => Promise<string>,
+): Promise<Map<string, SettingState>> {
+  const text = await run("SELECT name, value, changed FROM system.settings", "JSONCompactEachRow");
+  const settings = new Map<string, SettingState>();
   for (const line of text.split("\n")) {
     if (!line) continue;
-    const [name, value] = JSON.parse(line) as [string, string];
-    settings.set(name, value);
+    const [name, value, changed] = JSON.parse(line) as [string, string, number];
+    settings.set(name, { value, changed: changed !== 0 });
   }
   return settings;
 }

@@ -82,6 +82,63 @@ describe("ClickHouse HTTP server over chDB with @clickhouse/client-web", () => {
     expect(row).toEqual({ format: "basic", compatibility: "25.8" });
   });
 
+  it("a request with force_data_skipping_indices does not break later reads of a MergeTree table", async () => {
+    await client.command({
+      query: `CREATE TABLE IF NOT EXISTS skipping (id UInt32, tag String, INDEX tag_idx tag TYPE bloom_filter GRANULARITY 1)
+              ENGINE = MergeTree ORDER BY id`,
+    });
+    await client.insert({
+      table: "skipping",
+      values: [
+        { id: 1, tag: "a" },
+        { id: 2, tag: "b" },
+      ],
+      format: "JSONEachRow",
+    });
+    const forced = await client.query({
+      query: "SELECT id FROM skipping WHERE tag = 'b'",
+      format: "JSONEachRow",
+      clickhouse_settings: { force_data_skipping_indices: "tag_idx" },
+    });
+    expect(await forced.json()).toEqual([{ id: 2 }]);
+    // The setting really was in force for that request: a filter the index cannot serve is refused.
+    const refused = await clickHouseError(
+      client.query({
+        query: "SELECT id FROM skipping WHERE id > 0",
+        clickhouse_settings: { force_data_skipping_indices: "tag_idx" },
+      }),
+    );
+    expect(refused.type).toBe("INDEX_NOT_USED");
+
+    expect(await rows("SELECT id, tag FROM skipping ORDER BY id")).toEqual([
+      { id: 1, tag: "a" },
+      { id: 2, tag: "b" },
+    ]);
+    expect(await rows("SELECT id FROM skipping WHERE id > 1")).toEqual([{ id: 2 }]);
+  });
+
+  it("a numeric setting sent with one request is back to its default for the next", async () => {
+    const query = "SELECT number FROM numbers(10)";
+    const limited = await clickHouseError(client.query({ query, clickhouse_settings: { max_result_rows: "3" } }));
+    expect(limited.type).toBe("TOO_MANY_ROWS_OR_BYTES");
+    expect(await rows(query)).toHaveLength(10);
+    const state = await rows<{ name: string; value: string; changed: number }>(
+      `SELECT name, value, changed FROM system.settings
+       WHERE name IN ('max_result_rows', 'force_data_skipping_indices', 'date_time_input_format') ORDER BY name`,
+    );
+    expect(state).toEqual([
+      // basic is the server's default for 25.8, applied by compatibility: that is what marks it changed.
+      { name: "date_time_input_format", value: "basic", changed: 1 },
+      { name: "force_data_skipping_indices", value: "", changed: 0 },
+      { name: "max_result_rows", value: "0", changed: 0 },
+    ]);
+  });
+
+  it("a SET without a session lasts for its own request only", async () => {
+    await client.command({ query: "SET max_result_rows = 2" });
+    expect(await rows("SELECT number FROM numbers(5)")).toHaveLength(5);
+  });
+
   it("binds query parameters exactly (quotes, backslashes, newlines, tabs, unicode, arrays, dates, numbers)", async () => {
     const tricky = `it's "quoted" \\ back\\slash \\n not-a-newline\nnew line\ttab 🌍 Zoë ${"`"}`;
     const long = `${"x".repeat(5000)}'\\\n`; // long enough that the client moves params into a multipart body
