@@ -162,9 +162,20 @@ export class ChdbEngine {
     format = "TabSeparated",
     params?: Record<string, string>,
   ): Promise<NativeResult> {
-    return params && Object.keys(params).length > 0
-      ? this.native.QueryAsyncConnection(session.connection, sql, format, params)
-      : this.native.QueryAsyncConnection(session.connection, sql, format);
+    const pending =
+      params && Object.keys(params).length > 0
+        ? this.native.QueryAsyncConnection(session.connection, sql, format, params)
+        : this.native.QueryAsyncConnection(session.connection, sql, format);
+    return pending.catch((error: unknown) => this.discardLeftover(session, error));
+  }
+
+  /**
+   * A query that fails after its format wrote a header (JSON's `{"meta": …}`) leaves that output on the
+   * connection, and chDB hands it out in front of the next query's result. An empty query takes it away.
+   */
+  private async discardLeftover(session: Session, error: unknown): Promise<never> {
+    await this.native.QueryAsyncConnection(session.connection, "SELECT 1 WHERE 0", "TabSeparated").catch(() => {});
+    throw error;
   }
 
   /** A connection of its own is a session of its own: what the query changes goes when it is closed. */
@@ -215,7 +226,9 @@ export class ChdbEngine {
     }
     const started = process.hrtime.bigint();
     if (q.insert) {
-      const r = await this.native.InsertRawAsyncConnection(session.connection, q.insert.prefix, q.insert.data, false);
+      const r = await this.native
+        .InsertRawAsyncConnection(session.connection, q.insert.prefix, q.insert.data, false)
+        .catch((error: unknown) => this.discardLeftover(session, error));
       return {
         body: Buffer.alloc(0),
         rowsRead: r.rowsWritten,

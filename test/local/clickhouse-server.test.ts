@@ -139,6 +139,24 @@ describe("ClickHouse HTTP server over chDB with @clickhouse/client-web", () => {
     expect(await rows("SELECT number FROM numbers(5)")).toHaveLength(5);
   });
 
+  it("a query that fails part-way through its result leaves nothing behind for the next one", async () => {
+    // JSON writes its header before the third row throws.
+    const failed = await clickHouseError(
+      client.query({ query: "SELECT throwIf(number = 3) AS x FROM numbers(5)", format: "JSON" }),
+    );
+    expect(failed.type).toBe("FUNCTION_THROW_IF_VALUE_IS_NON_ZERO");
+    const next = await client.query({ query: "SELECT 1 AS one", format: "JSON" });
+    expect(await next.json()).toMatchObject({ data: [{ one: 1 }], rows: 1 });
+
+    await clickHouseError(client.query({ query: "SELECT throwIf(number = 3) FROM numbers(5)", format: "JSON" }));
+    const raw = await fetch(server.url, {
+      method: "POST",
+      headers: { Authorization: `Basic ${btoa(`${USER}:${PASSWORD}`)}` },
+      body: "SELECT 'next'",
+    });
+    expect(await raw.text()).toBe("next\n");
+  });
+
   it("binds query parameters exactly (quotes, backslashes, newlines, tabs, unicode, arrays, dates, numbers)", async () => {
     const tricky = `it's "quoted" \\ back\\slash \\n not-a-newline\nnew line\ttab 🌍 Zoë ${"`"}`;
     const long = `${"x".repeat(5000)}'\\\n`; // long enough that the client moves params into a multipart body
