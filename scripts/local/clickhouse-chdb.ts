@@ -5,7 +5,10 @@ import { Session } from "chdb";
 
 /**
  * chDB (the ClickHouse engine in-process) behind a FIFO queue, with per-request settings that do not leak.
- * Dev/test only: used by clickhouse-server.ts.
+ * Each chDB connection on the data directory has its own settings, current database and temporary tables,
+ * exactly what a ClickHouse session holds, so a named session is a connection of its own; session-less
+ * requests share one connection that is put back as it was after each request. Dev/test only: used by
+ * clickhouse-server.ts.
  */
 
 export interface EngineQuery {
@@ -100,11 +103,30 @@ function restoreStatement(targets: Map<string, SettingState | undefined>): strin
   return `SET ${names.map((name) => restoreAssignment(name, targets.get(name))).join(", ")}`;
 }
 
+/** A named session's connection, opened in turn with the queries queued before it. */
+export class ChdbSession {
+  /** @internal */
+  constructor(readonly connection: Promise<Session>) {}
+}
+
+// Limits a session may have SET (`SET limit = 1`) that our own one-row reads on its connection must not hit.
+const READ_LIMITS = ["limit", "offset", "max_result_rows", "max_result_bytes", "max_rows_to_read", "max_bytes_to_read"];
+
+/** Lifts READ_LIMITS for one query, except those being read: a query's SETTINGS show in system.settings. */
+function unlimited(reading: string[] = []): string {
+  const lifted = READ_LIMITS.filter((name) => !reading.includes(name));
+  return lifted.length > 0 ? `SETTINGS ${lifted.map((name) => `${name} = 0`).join(", ")}` : "";
+}
+
+// Statements whose whole effect is on their session: without a session they run on a connection of their own.
+const SESSION_STATEMENT = /^\s*(SET|USE)\b|\bTEMPORARY\b/i;
+
 export class ChdbEngine {
   readonly version: string;
   readonly timezone: string;
   private tail: Promise<unknown> = Promise.resolve();
   private closed = false;
+  private readonly sessionConnections = new Set<Session>();
 
   private constructor(
     private readonly path: string,
@@ -138,14 +160,40 @@ export class ChdbEngine {
     }
   }
 
-  /** Runs one request's query after every earlier one has finished (chDB runs one query at a time). */
+  /** Runs a session-less query once every earlier one, on any connection, has finished (arrival order). */
   run(query: EngineQuery): Promise<EngineResult> {
     return this.enqueue(() => this.execute(query));
+  }
+
+  /** Opens the connection of a new named session (queued, like a query). */
+  openSession(): ChdbSession {
+    const connection = this.enqueue(() => this.openConnection());
+    void connection.then(
+      (session) => this.sessionConnections.add(session),
+      () => {}, // the session's first query reports the failure
+    );
+    return new ChdbSession(connection);
+  }
+
+  /** Runs a query in a named session: its SETs, USE and temporary tables stay; URL settings do not. */
+  runInSession(session: ChdbSession, query: EngineQuery): Promise<EngineResult> {
+    return this.enqueue(async () => this.executeInSession(await session.connection, query));
+  }
+
+  /** Ends a named session: its temporary tables and settings go with its connection. */
+  async closeSession(session: ChdbSession): Promise<void> {
+    const connection = await session.connection.catch(() => undefined);
+    if (!connection || !this.sessionConnections.delete(connection)) return;
+    // Queued behind whatever runs now; once the engine is closing, close() has already waited for it.
+    if (this.closed) connection.close();
+    else await this.enqueue(async () => connection.close());
   }
 
   async close(): Promise<void> {
     this.closed = true;
     await this.tail;
+    for (const connection of this.sessionConnections) connection.close();
+    this.sessionConnections.clear();
     this.root.close();
   }
 
@@ -191,13 +239,10 @@ export class ChdbEngine {
   }
 
   private async execute(q: EngineQuery): Promise<EngineResult> {
-    const names = Object.keys(q.settings);
-    for (const name of names) {
-      if (!SETTING_NAME.test(name))
-        throw new Error(`Code: 115. DB::Exception: Unknown setting '${name}'. (UNKNOWN_SETTING)`);
-    }
-    // Without a session a SET changes nothing after its own request: run it where that is so by construction.
-    if (/^\s*SET\b/i.test(q.sql) && !q.insert) {
+    const names = settingNames(q);
+    // Without a session, SET, USE and temporary tables last for their own request: run those on a connection
+    // that is closed afterwards, where that holds by construction.
+    if (!q.insert && SESSION_STATEMENT.test(q.sql)) {
       const scratch = await this.openConnection();
       try {
         return await this.perform(scratch, q, names);
@@ -205,12 +250,51 @@ export class ChdbEngine {
         scratch.close();
       }
     }
-    const switchesDatabase = q.database !== undefined && q.database !== "" && q.database !== "default";
     try {
       return await this.perform(this.root, q, names);
     } finally {
-      await this.restoreRoot(names, switchesDatabase || /^\s*USE\b/i.test(q.sql));
+      await this.restoreRoot(names, switchesDatabase(q));
     }
+  }
+
+  /**
+   * Like clickhouse-server, URL settings and `database` apply to this query only, while a SET statement
+   * changes the session: put back what the URL changed, to the values the session had before.
+   */
+  private async executeInSession(connection: Session, q: EngineQuery): Promise<EngineResult> {
+    const names = settingNames(q);
+    const assigned = /^\s*SET\b/i.test(q.sql) ? assignedNames(q.sql) : new Set<string>();
+    const restore = names.filter((name) => !assigned.has(name));
+    const before = restore.length > 0 ? await this.readStates(connection, restore) : undefined;
+    const database = switchesDatabase(q) ? await this.currentDatabase(connection) : undefined;
+    try {
+      return await this.perform(connection, q, names);
+    } finally {
+      if (before) {
+        const statement = restoreStatement(new Map(restore.map((name) => [name, before.get(name)])));
+        await this.query(connection, statement).catch(() => {});
+      }
+      if (database !== undefined) await this.query(connection, `USE ${quoteIdentifier(database)}`).catch(() => {});
+    }
+  }
+
+  /** The session's state of these settings, read as one row so that its own result limits cannot cut it. */
+  private async readStates(connection: Session, names: string[]): Promise<Map<string, SettingState>> {
+    const list = names.map(quoteLiteral).join(", ");
+    const sql = `SELECT groupArray((name, value, changed)) FROM system.settings WHERE name IN (${list}) ${unlimited(names)}`;
+    const [rows = []] = JSON.parse(await this.text(connection, sql, "JSONCompactEachRow")) as [
+      [string, string, number][],
+    ];
+    return new Map(rows.map(([name, value, changed]) => [name, { value, changed: changed !== 0 }]));
+  }
+
+  private async currentDatabase(connection: Session): Promise<string> {
+    return (await this.text(connection, `SELECT currentDatabase() ${unlimited()}`)).trimEnd();
+  }
+
+  private async text(connection: Session, sql: string, format = "TabSeparated"): Promise<string> {
+    const r = await this.query(connection, sql, format);
+    return Buffer.from(r.bytes).toString("utf8");
   }
 
   /** Applies the request's settings and database on `session`, then runs its query there. */
@@ -221,9 +305,7 @@ export class ChdbEngine {
         `SET ${names.map((name) => `${name} = ${quoteLiteral(q.settings[name] ?? "")}`).join(", ")}`,
       );
     }
-    if (q.database !== undefined && q.database !== "" && q.database !== "default") {
-      await this.query(session, `USE ${quoteIdentifier(q.database)}`);
-    }
+    if (switchesDatabase(q)) await this.query(session, `USE ${quoteIdentifier(q.database ?? "")}`);
     const started = process.hrtime.bigint();
     if (q.insert) {
       const r = await this.native
@@ -273,6 +355,28 @@ function startupStatement(compatibility: string): string {
   return `SET ${Object.entries(startup)
     .map(([k, v]) => `${k} = ${quoteLiteral(v)}`)
     .join(", ")}`;
+}
+
+function settingNames(q: EngineQuery): string[] {
+  const names = Object.keys(q.settings);
+  for (const name of names) {
+    if (!SETTING_NAME.test(name))
+      throw new Error(`Code: 115. DB::Exception: Unknown setting '${name}'. (UNKNOWN_SETTING)`);
+  }
+  return names;
+}
+
+function switchesDatabase(q: EngineQuery): boolean {
+  return q.database !== undefined && q.database !== "" && q.database !== "default";
+}
+
+/** Names a `SET a = 1, b = 2` statement assigns (enough to tell them from the request's URL settings). */
+function assignedNames(sql: string): Set<string> {
+  const names = new Set<string>();
+  for (const match of sql.replace(/^\s*SET\b/i, ",").matchAll(/,\s*([A-Za-z_][A-Za-z0-9_]*)\s*=/g)) {
+    if (match[1]) names.add(match[1]);
+  }
+  return names;
 }
 
 async function readSettings(
