@@ -4,14 +4,17 @@ import type { AddressInfo } from "node:net";
 import { hostname } from "node:os";
 import { pathToFileURL } from "node:url";
 import { brotliCompressSync, brotliDecompressSync, deflateSync, gunzipSync, gzipSync, inflateSync } from "node:zlib";
-import { ChdbEngine, type EngineQuery } from "./clickhouse-chdb";
+import { ChdbEngine, type EngineQuery, type EngineResult } from "./clickhouse-chdb";
+import { ClickHouseHttpError } from "./clickhouse-errors";
+import { DEFAULT_SESSION_LIMITS, NamedSessions, type SessionLimits, sessionRequest } from "./clickhouse-sessions";
 import { listen } from "./ports";
 
 /**
  * Dev/test-only ClickHouse HTTP interface over chDB: what `@clickhouse/client-web` (and curl) send to port
  * 8123 — query in the body or `?query=`, inserts with data in the body, `param_<name>` query parameters,
- * settings as URL parameters, Basic or X-ClickHouse-User/Key auth, gzip both ways — answered the way
- * clickhouse-server answers, errors included (`Code: N. DB::Exception: … (NAME)`, X-ClickHouse-Exception-Code).
+ * settings as URL parameters, Basic or X-ClickHouse-User/Key auth, gzip both ways, named sessions
+ * (`session_id`, `session_timeout`, `session_check`, `close_session`) — answered the way clickhouse-server
+ * answers, errors included (`Code: N. DB::Exception: … (NAME)`, X-ClickHouse-Exception-Code).
  */
 
 export interface ClickHouseServerOptions {
@@ -20,8 +23,10 @@ export interface ClickHouseServerOptions {
   dataDir: string;
   user: string;
   password: string;
-  /** ClickHouse `compatibility` setting pinned on every query (the production server's version). */
+  /** ClickHouse `compatibility` setting applied to every connection (the production server's version). */
   compatibility?: string;
+  /** clickhouse-server's default_session_timeout and max_session_timeout (60 s and 3600 s). */
+  sessionTimeouts?: Partial<SessionLimits>;
   log?: (line: string) => void;
 }
 
@@ -139,22 +144,13 @@ const CONTENT_TYPES: [RegExp, string][] = [
 
 const OK_BODY = "Ok.\n";
 
-/** An error already in ClickHouse's text form. */
-class ClickHouseHttpError extends Error {
-  constructor(
-    readonly code: number,
-    readonly errorName: string,
-    message: string,
-  ) {
-    super(`Code: ${code}. DB::Exception: ${message}. (${errorName})`);
-  }
-}
-
 export async function startClickHouseServer(opts: ClickHouseServerOptions): Promise<RunningClickHouseServer> {
   const host = opts.host ?? "127.0.0.1";
   const log = opts.log ?? (() => {});
   const engine = await ChdbEngine.open(opts.dataDir, opts.compatibility ?? "25.8");
   const displayName = hostname();
+  const sessions = new NamedSessions(engine);
+  const sessionLimits = { ...DEFAULT_SESSION_LIMITS, ...opts.sessionTimeouts };
 
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     const started = performance.now();
@@ -177,25 +173,18 @@ export async function startClickHouseServer(opts: ClickHouseServerOptions): Prom
       }
       authenticate(req, url, opts.user, opts.password);
 
-      const body = decodeRequestBody(req, await readBody(req));
-      const params = new Map(url.searchParams);
-      let data = body;
-      const contentType = String(req.headers["content-type"] ?? "");
-      if (/^multipart\/form-data/i.test(contentType)) {
-        // client-web moves long param_* values (and then the query) into a multipart body.
-        for (const [name, value] of parseMultipart(body, contentType)) params.set(name, value);
-        data = Buffer.alloc(0);
+      // Taken before the body is read, as clickhouse-server does, and held until the query is done.
+      const named = sessionRequest(url.searchParams, sessionLimits);
+      const lease = named ? sessions.acquire(named) : undefined;
+      let request: { query: EngineQuery; params: Map<string, string> };
+      let result: EngineResult;
+      try {
+        request = await readRequest(req, url);
+        result = await (lease ? engine.runInSession(lease.session, request.query) : engine.run(request.query));
+      } finally {
+        lease?.release();
       }
-      if (params.get("decompress") === "1" || params.get("compress") === "1") {
-        throw new ClickHouseHttpError(
-          48,
-          "NOT_IMPLEMENTED",
-          "ClickHouse native HTTP compression is not supported here",
-        );
-      }
-
-      const query = buildQuery(params, data, req);
-      const result = await engine.run(query);
+      const { query, params } = request;
       summary = `${result.rowsRead} rows read, ${result.rowsWritten} written`;
       const format = outputFormat(query);
       const headers: Record<string, string> = {
@@ -257,9 +246,30 @@ export async function startClickHouseServer(opts: ClickHouseServerOptions): Prom
         server.close(() => resolveClose());
         server.closeAllConnections();
       });
+      sessions.clear();
       await engine.close();
     },
   };
+}
+
+/** The request's parameters (URL and multipart body) and the query they make up. */
+async function readRequest(
+  req: IncomingMessage,
+  url: URL,
+): Promise<{ query: EngineQuery; params: Map<string, string> }> {
+  const body = decodeRequestBody(req, await readBody(req));
+  const params = new Map(url.searchParams);
+  let data = body;
+  const contentType = String(req.headers["content-type"] ?? "");
+  if (/^multipart\/form-data/i.test(contentType)) {
+    // client-web moves long param_* values (and then the query) into a multipart body.
+    for (const [name, value] of parseMultipart(body, contentType)) params.set(name, value);
+    data = Buffer.alloc(0);
+  }
+  if (params.get("decompress") === "1" || params.get("compress") === "1") {
+    throw new ClickHouseHttpError(48, "NOT_IMPLEMENTED", "ClickHouse native HTTP compression is not supported here");
+  }
+  return { query: buildQuery(params, data, req), params };
 }
 
 /** Basic auth, X-ClickHouse-User/Key headers or user/password URL parameters; no credentials = `default`. */

@@ -4,11 +4,13 @@ import type { AddressInfo } from "node:net";
 import { pathToFileURL } from "node:url";
 import { createClient, ErrorReply, RESP_TYPES } from "redis";
 import { listen } from "./ports";
+import { PubSubStreams, type SubscriptionKind } from "./upstash-pubsub";
 
 /**
  * Dev/test-only Upstash REST server: speaks the protocol `@upstash/redis` uses (`POST /` one command,
- * `/pipeline`, `/multi-exec`, path-style `/get/key`, Bearer token, `Upstash-Encoding: base64`) and runs
- * every command on a real redis-server through node-redis (RESP2).
+ * `/pipeline`, `/multi-exec`, path-style `/get/key`, Bearer token, `Upstash-Encoding: base64`, pub/sub as
+ * server-sent events on `/subscribe/<channel>` and `/psubscribe/<pattern>`) and runs every command on a
+ * real redis-server through node-redis (RESP2).
  */
 
 export interface UpstashServerOptions {
@@ -22,7 +24,8 @@ export interface UpstashServerOptions {
 export interface RunningUpstashServer {
   url: string;
   stop(): Promise<void>;
-  stats(): { requests: number; commands: number };
+  /** Requests and commands served so far; `streams` is the subscribe streams open now. */
+  stats(): { requests: number; commands: number; streams: number };
 }
 
 /** What one command answers in the REST protocol. */
@@ -95,6 +98,12 @@ export async function startUpstashServer(opts: UpstashServerOptions): Promise<Ru
   const scripts = new ScriptMap();
   const counters = { requests: 0, commands: 0 };
   const expectedToken = Buffer.from(opts.token, "utf8");
+  const streams = new PubSubStreams(async () => {
+    const subscriber = redis.duplicate();
+    subscriber.on("error", () => {});
+    await connectWithin(subscriber, CONNECT_TIMEOUT_MS, opts.redisUrl);
+    return subscriber;
+  }, log);
 
   const send = (client: Redis, args: string[]): Promise<unknown> =>
     client.sendCommand(args, { typeMapping: TYPE_MAPPING });
@@ -167,6 +176,13 @@ export async function startUpstashServer(opts: UpstashServerOptions): Promise<Ru
       const base64 = String(req.headers["upstash-encoding"] ?? "").toLowerCase() === "base64";
       const path = url.pathname.replace(/\/+$/, "");
 
+      const subscription = subscriptionRequest(path, req);
+      if (subscription && "error" in subscription) {
+        status = 400;
+        return respond(res, status, subscription);
+      }
+      if (subscription) return await streams.serve(req, res, subscription.kind, subscription.names);
+
       if (path === "/pipeline" || path === "/multi-exec") {
         const commands = req.method === "POST" ? parseCommandList(body) : { error: "ERR use POST" };
         if ("error" in commands) {
@@ -211,8 +227,9 @@ export async function startUpstashServer(opts: UpstashServerOptions): Promise<Ru
 
   return {
     url: `http://${host}:${port}`,
-    stats: () => ({ ...counters }),
+    stats: () => ({ ...counters, streams: streams.size }),
     stop: async () => {
+      await streams.closeAll();
       await new Promise<void>((resolveClose) => {
         server.close(() => resolveClose());
         server.closeAllConnections();
@@ -220,6 +237,25 @@ export async function startUpstashServer(opts: UpstashServerOptions): Promise<Ru
       await redis.close().catch(() => redis.destroy());
     },
   };
+}
+
+/** `/subscribe/<channel>…` or `/psubscribe/<pattern>…` asking for an event stream, as the client sends it. */
+function subscriptionRequest(
+  path: string,
+  req: IncomingMessage,
+): { kind: SubscriptionKind; names: string[] } | { error: string } | undefined {
+  const [first, ...rest] = path.split("/").filter(Boolean);
+  const kind = first?.toLowerCase();
+  if (kind !== "subscribe" && kind !== "psubscribe") return undefined;
+  if (!String(req.headers.accept ?? "").includes("text/event-stream")) return undefined;
+  let names: string[];
+  try {
+    names = rest.map(decodeURIComponent);
+  } catch {
+    return { error: "ERR failed to parse command" };
+  }
+  if (names.length === 0) return { error: `ERR wrong number of arguments for '${kind}' command` };
+  return { kind, names };
 }
 
 /** node-redis retries an unreachable server forever; give up with a clear error instead. */

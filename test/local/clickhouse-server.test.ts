@@ -1,7 +1,8 @@
+import { randomUUID } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type ClickHouseClient, ClickHouseError, createClient } from "@clickhouse/client-web";
+import { type ClickHouseClient, ClickHouseError, type ClickHouseSettings, createClient } from "@clickhouse/client-web";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type RunningClickHouseServer, startClickHouseServer } from "../../scripts/local/clickhouse-server";
 import { freePort } from "../../scripts/local/ports";
@@ -80,6 +81,81 @@ describe("ClickHouse HTTP server over chDB with @clickhouse/client-web", () => {
       "SELECT getSetting('date_time_input_format') AS format, getSetting('compatibility') AS compatibility",
     );
     expect(row).toEqual({ format: "basic", compatibility: "25.8" });
+  });
+
+  it("a request with force_data_skipping_indices does not break later reads of a MergeTree table", async () => {
+    await client.command({
+      query: `CREATE TABLE IF NOT EXISTS skipping (id UInt32, tag String, INDEX tag_idx tag TYPE bloom_filter GRANULARITY 1)
+              ENGINE = MergeTree ORDER BY id`,
+    });
+    await client.insert({
+      table: "skipping",
+      values: [
+        { id: 1, tag: "a" },
+        { id: 2, tag: "b" },
+      ],
+      format: "JSONEachRow",
+    });
+    const forced = await client.query({
+      query: "SELECT id FROM skipping WHERE tag = 'b'",
+      format: "JSONEachRow",
+      clickhouse_settings: { force_data_skipping_indices: "tag_idx" },
+    });
+    expect(await forced.json()).toEqual([{ id: 2 }]);
+    // The setting really was in force for that request: a filter the index cannot serve is refused.
+    const refused = await clickHouseError(
+      client.query({
+        query: "SELECT id FROM skipping WHERE id > 0",
+        clickhouse_settings: { force_data_skipping_indices: "tag_idx" },
+      }),
+    );
+    expect(refused.type).toBe("INDEX_NOT_USED");
+
+    expect(await rows("SELECT id, tag FROM skipping ORDER BY id")).toEqual([
+      { id: 1, tag: "a" },
+      { id: 2, tag: "b" },
+    ]);
+    expect(await rows("SELECT id FROM skipping WHERE id > 1")).toEqual([{ id: 2 }]);
+  });
+
+  it("a numeric setting sent with one request is back to its default for the next", async () => {
+    const query = "SELECT number FROM numbers(10)";
+    const limited = await clickHouseError(client.query({ query, clickhouse_settings: { max_result_rows: "3" } }));
+    expect(limited.type).toBe("TOO_MANY_ROWS_OR_BYTES");
+    expect(await rows(query)).toHaveLength(10);
+    const state = await rows<{ name: string; value: string; changed: number }>(
+      `SELECT name, value, changed FROM system.settings
+       WHERE name IN ('max_result_rows', 'force_data_skipping_indices', 'date_time_input_format') ORDER BY name`,
+    );
+    expect(state).toEqual([
+      // basic is the server's default for 25.8, applied by compatibility: that is what marks it changed.
+      { name: "date_time_input_format", value: "basic", changed: 1 },
+      { name: "force_data_skipping_indices", value: "", changed: 0 },
+      { name: "max_result_rows", value: "0", changed: 0 },
+    ]);
+  });
+
+  it("a SET without a session lasts for its own request only", async () => {
+    await client.command({ query: "SET max_result_rows = 2" });
+    expect(await rows("SELECT number FROM numbers(5)")).toHaveLength(5);
+  });
+
+  it("a query that fails part-way through its result leaves nothing behind for the next one", async () => {
+    // JSON writes its header before the third row throws.
+    const failed = await clickHouseError(
+      client.query({ query: "SELECT throwIf(number = 3) AS x FROM numbers(5)", format: "JSON" }),
+    );
+    expect(failed.type).toBe("FUNCTION_THROW_IF_VALUE_IS_NON_ZERO");
+    const next = await client.query({ query: "SELECT 1 AS one", format: "JSON" });
+    expect(await next.json()).toMatchObject({ data: [{ one: 1 }], rows: 1 });
+
+    await clickHouseError(client.query({ query: "SELECT throwIf(number = 3) FROM numbers(5)", format: "JSON" }));
+    const raw = await fetch(server.url, {
+      method: "POST",
+      headers: { Authorization: `Basic ${btoa(`${USER}:${PASSWORD}`)}` },
+      body: "SELECT 'next'",
+    });
+    expect(await raw.text()).toBe("next\n");
   });
 
   it("binds query parameters exactly (quotes, backslashes, newlines, tabs, unicode, arrays, dates, numbers)", async () => {
@@ -245,5 +321,167 @@ describe("ClickHouse HTTP server over chDB with @clickhouse/client-web", () => {
       expect(result[0]?.i).toBe(i);
       expect(Number(result[0]?.n)).toBe(10_000);
     });
+  });
+});
+
+describe("named sessions (session_id) with @clickhouse/client-web", () => {
+  const sessionClient = (session_id: string, clickhouse_settings?: ClickHouseSettings) =>
+    createClient({ url: server.url, username: USER, password: PASSWORD, session_id, clickhouse_settings });
+
+  async function sessionRows<T>(c: ClickHouseClient, query: string, settings?: ClickHouseSettings): Promise<T[]> {
+    const result = await c.query({ query, format: "JSONEachRow", clickhouse_settings: settings });
+    return result.json<T>();
+  }
+
+  it("a temporary table lives in its session only", async () => {
+    const a = sessionClient(`a-${randomUUID()}`);
+    const b = sessionClient(`b-${randomUUID()}`);
+    try {
+      await a.command({ query: "CREATE TEMPORARY TABLE scratch (id UInt32, who String)" });
+      await a.insert({ table: "scratch", values: [{ id: 1, who: "a" }], format: "JSONEachRow" });
+      await a.command({ query: "INSERT INTO scratch VALUES (2, 'a')" });
+      expect(await sessionRows(a, "SELECT id, who FROM scratch ORDER BY id")).toEqual([
+        { id: 1, who: "a" },
+        { id: 2, who: "a" },
+      ]);
+
+      expect((await clickHouseError(b.query({ query: "SELECT * FROM scratch" }))).type).toBe("UNKNOWN_TABLE");
+      expect((await clickHouseError(client.query({ query: "SELECT * FROM scratch" }))).type).toBe("UNKNOWN_TABLE");
+      // B's table of the same name is B's own.
+      await b.command({ query: "CREATE TEMPORARY TABLE scratch (id UInt32, who String)" });
+      await b.insert({ table: "scratch", values: [{ id: 9, who: "b" }], format: "JSONEachRow" });
+      expect(await sessionRows(b, "SELECT id, who FROM scratch")).toEqual([{ id: 9, who: "b" }]);
+      expect(await sessionRows(a, "SELECT count() AS n FROM scratch")).toEqual([{ n: 2 }]);
+
+      // Without a session a temporary table is gone as soon as its request is.
+      await client.command({ query: "CREATE TEMPORARY TABLE loose (id UInt8)" });
+      expect((await clickHouseError(client.query({ query: "SELECT * FROM loose" }))).type).toBe("UNKNOWN_TABLE");
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
+  it("a SET stays in its session; a setting sent with one request does not replace it", async () => {
+    const a = sessionClient(`a-${randomUUID()}`);
+    const b = sessionClient(`b-${randomUUID()}`);
+    const five = "SELECT number FROM numbers(5)";
+    try {
+      await a.command({ query: "SET max_result_rows = 1" });
+      expect((await clickHouseError(a.query({ query: five }))).type).toBe("TOO_MANY_ROWS_OR_BYTES");
+      expect(await sessionRows(b, five)).toHaveLength(5);
+      expect(await rows(five)).toHaveLength(5);
+
+      expect(await sessionRows(a, five, { max_result_rows: "10", result_overflow_mode: "throw" })).toHaveLength(5);
+      expect((await clickHouseError(a.query({ query: five }))).type).toBe("TOO_MANY_ROWS_OR_BYTES");
+      // A setting the session never SET goes back to unset there too.
+      await sessionRows(a, "SELECT 1", { force_data_skipping_indices: "none" });
+      expect(
+        await sessionRows(a, "SELECT changed FROM system.settings WHERE name = 'force_data_skipping_indices'"),
+      ).toEqual([{ changed: 0 }]);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
+  it("USE switches the session's database; the database option switches it for one request", async () => {
+    await client.command({ query: "CREATE DATABASE IF NOT EXISTS side" });
+    const id = `a-${randomUUID()}`;
+    const a = sessionClient(id);
+    try {
+      await a.command({ query: "USE side" });
+      expect(await sessionRows(a, "SELECT currentDatabase() AS db")).toEqual([{ db: "side" }]);
+      expect(await rows("SELECT currentDatabase() AS db")).toEqual([{ db: "default" }]);
+      const other = createClient({
+        url: server.url,
+        username: USER,
+        password: PASSWORD,
+        session_id: id,
+        database: "system",
+      });
+      expect(await sessionRows(other, "SELECT currentDatabase() AS db")).toEqual([{ db: "system" }]);
+      await other.close();
+      expect(await sessionRows(a, "SELECT currentDatabase() AS db")).toEqual([{ db: "side" }]);
+    } finally {
+      await a.close();
+    }
+  });
+
+  it("a session in use refuses a concurrent request with SESSION_IS_LOCKED (373)", async () => {
+    const id = `busy-${randomUUID()}`;
+    const a = sessionClient(id);
+    try {
+      const slow = a.query({ query: "SELECT sleep(0.5) AS slept", format: "JSONEachRow" });
+      await new Promise((r) => setTimeout(r, 100));
+      const locked = await clickHouseError(a.query({ query: "SELECT 1" }));
+      expect(locked.code).toBe("373");
+      expect(locked.type).toBe("SESSION_IS_LOCKED");
+      expect(locked.message).toBe(`Session ${id} is locked by a concurrent client. `);
+      expect(await (await slow).json()).toEqual([{ slept: 0 }]);
+      // Once the query is done the session is free again.
+      expect(await sessionRows(a, "SELECT 2 AS two")).toEqual([{ two: 2 }]);
+
+      const blocker = a.query({ query: "SELECT sleep(0.5)" });
+      await new Promise((r) => setTimeout(r, 100));
+      const raw = await fetch(`${server.url}/?session_id=${id}`, {
+        method: "POST",
+        headers: { Authorization: `Basic ${btoa(`${USER}:${PASSWORD}`)}` },
+        body: "SELECT 1",
+      });
+      expect(raw.status).toBe(500);
+      expect(raw.headers.get("x-clickhouse-exception-code")).toBe("373");
+      expect(await raw.text()).toMatch(
+        new RegExp(
+          `^Code: 373\\. DB::Exception: Session ${id} is locked by a concurrent client\\. \\(SESSION_IS_LOCKED\\) \\(version [^)]+\\)\\n$`,
+        ),
+      );
+      await blocker;
+    } finally {
+      await a.close();
+    }
+  });
+
+  it("a session expires session_timeout seconds after its last request", async () => {
+    const id = `short-${randomUUID()}`;
+    const a = sessionClient(id, { session_timeout: "1" });
+    try {
+      await a.command({ query: "CREATE TEMPORARY TABLE brief (id UInt8)" });
+      await a.command({ query: "SET max_result_rows = 1" });
+      await new Promise((r) => setTimeout(r, 600));
+      // A request within the timeout keeps it alive and restarts the clock.
+      expect(await sessionRows(a, "SELECT count() AS n FROM brief", { session_check: 1 })).toEqual([{ n: 0 }]);
+      await new Promise((r) => setTimeout(r, 600));
+      expect(await sessionRows(a, "SELECT count() AS n FROM brief", { session_check: 1 })).toEqual([{ n: 0 }]);
+
+      await new Promise((r) => setTimeout(r, 1300));
+      const gone = await clickHouseError(a.query({ query: "SELECT 1", clickhouse_settings: { session_check: 1 } }));
+      expect(gone.code).toBe("372");
+      expect(gone.type).toBe("SESSION_NOT_FOUND");
+      // Without session_check the same id starts a fresh session: no table, no SET.
+      expect((await clickHouseError(a.query({ query: "SELECT * FROM brief" }))).type).toBe("UNKNOWN_TABLE");
+      expect(await sessionRows(a, "SELECT number FROM numbers(3)")).toHaveLength(3);
+    } finally {
+      await a.close();
+    }
+  });
+
+  it("close_session=1 ends the session with its request; a session_timeout over the maximum is refused", async () => {
+    const id = `closing-${randomUUID()}`;
+    const a = sessionClient(id);
+    try {
+      await a.command({ query: "CREATE TEMPORARY TABLE closing (id UInt8)" });
+      await a.command({ query: "SELECT count() FROM closing", clickhouse_settings: { close_session: 1 } });
+      const gone = await clickHouseError(a.query({ query: "SELECT 1", clickhouse_settings: { session_check: 1 } }));
+      expect(gone.type).toBe("SESSION_NOT_FOUND");
+
+      const tooLong = await clickHouseError(
+        a.query({ query: "SELECT 1", clickhouse_settings: { session_timeout: "3601" } }),
+      );
+      expect(tooLong.code).toBe("374");
+      expect(tooLong.type).toBe("INVALID_SESSION_TIMEOUT");
+    } finally {
+      await a.close();
+    }
   });
 });

@@ -4,7 +4,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Ratelimit } from "@upstash/ratelimit";
 import { Redis } from "@upstash/redis";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createClient } from "redis";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../../scripts/local/ports";
 import { type RunningRedis, startRedisServer } from "../../scripts/local/redis";
 import { type RunningUpstashServer, startUpstashServer } from "../../scripts/local/upstash-server";
@@ -230,4 +231,198 @@ describe("@upstash/ratelimit over the local server", () => {
       expect(upstash.stats().commands - before).toBe(1);
     });
   }
+});
+
+describe("pub/sub over server-sent events with @upstash/redis", () => {
+  type Subscriber = ReturnType<Redis["subscribe"]>;
+  type Received = { channel: string; message: unknown; pattern?: string };
+
+  /** A subscriber of the official client, with what it received and a promise for its confirmation. */
+  function listen(subscriber: Subscriber, pattern = false) {
+    const received: Received[] = [];
+    const errors: Error[] = [];
+    const confirmed = new Promise<number>((resolveConfirmed) => {
+      subscriber.on(pattern ? "psubscribe" : "subscribe", (count) => resolveConfirmed(count));
+    });
+    if (pattern) subscriber.on("pmessage", (m) => received.push(m));
+    else subscriber.on("message", (m) => received.push(m));
+    subscriber.on("error", (e) => errors.push(e));
+    return { subscriber, received, errors, confirmed };
+  }
+
+  /** The promise's value, or a clear failure instead of the test's own timeout. */
+  async function within<T>(promise: Promise<T>, what: string, ms = 5000): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), ms);
+    });
+    try {
+      return await Promise.race([promise, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async function until(check: () => boolean | Promise<boolean>, what: string, ms = 5000): Promise<void> {
+    const deadline = Date.now() + ms;
+    while (!(await check())) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+
+  /** Redis's own view, on a connection of the test's: how many connections are in SUBSCRIBE mode. */
+  async function pubsubConnections(): Promise<number> {
+    const observer = createClient({ url: redisServer.url });
+    await observer.connect();
+    try {
+      const list = String(await observer.sendCommand(["CLIENT", "LIST", "TYPE", "pubsub"]));
+      return list.split("\n").filter((line) => line.trim() !== "").length;
+    } finally {
+      await observer.close();
+    }
+  }
+
+  afterEach(async () => {
+    await until(() => upstash.stats().streams === 0, "every stream to close");
+  });
+
+  it("subscribe: a publish from another client arrives in order, with its channel", async () => {
+    const channel = key("events");
+    const sub = listen(auto.subscribe(channel));
+    const perChannel: unknown[] = [];
+    sub.subscriber.on(`message:${channel}`, (m) => perChannel.push(m.message));
+    expect(await within(sub.confirmed, "the subscription")).toBe(1);
+
+    const messages = [{ n: 1, text: "héllo, wörld 🌍" }, "plain, with commas", { n: 3, nested: { ok: true } }, 42];
+    for (const message of messages) expect(await direct.publish(channel, message)).toBe(1);
+    await until(() => sub.received.length === messages.length, "all messages");
+    expect(sub.received).toEqual(messages.map((message) => ({ channel, message })));
+    expect(perChannel).toEqual(messages);
+    expect(sub.errors).toEqual([]);
+    await sub.subscriber.unsubscribe();
+  });
+
+  it("psubscribe: only matching channels arrive, with the pattern and the channel", async () => {
+    const prefix = key("room");
+    const pattern = `${prefix}:*:chat`;
+    const sub = listen(auto.psubscribe(pattern), true);
+    expect(await within(sub.confirmed, "the subscription")).toBe(1);
+
+    await direct.publish(`${prefix}:1:chat`, { text: "first" });
+    await direct.publish(`${prefix}:1:users`, { text: "not for the pattern" });
+    await direct.publish(`${prefix}:2:chat`, { text: "second" });
+    await until(() => sub.received.length === 2, "both matching messages");
+    await new Promise((r) => setTimeout(r, 50));
+    expect(sub.received).toEqual([
+      { pattern, channel: `${prefix}:1:chat`, message: { text: "first" } },
+      { pattern, channel: `${prefix}:2:chat`, message: { text: "second" } },
+    ]);
+    await sub.subscriber.unsubscribe();
+  });
+
+  it("every subscriber, by channel or by pattern, gets every message", async () => {
+    const channel = key("fanout");
+    const subs = [
+      listen(auto.subscribe(channel)),
+      listen(direct.subscribe(channel)),
+      listen(direct.psubscribe(`${channel.slice(0, -3)}*`), true),
+    ];
+    await within(Promise.all(subs.map((s) => s.confirmed)), "three subscriptions");
+    expect(upstash.stats().streams).toBe(3);
+
+    for (let i = 0; i < 10; i++) expect(await direct.publish(channel, { i })).toBe(3);
+    await until(() => subs.every((s) => s.received.length === 10), "ten messages on every subscriber");
+    for (const sub of subs)
+      expect(sub.received.map((m) => m.message)).toEqual(Array.from({ length: 10 }, (_, i) => ({ i })));
+    await Promise.all(subs.map((s) => s.subscriber.unsubscribe()));
+  });
+
+  it("unsubscribe stops delivery and closes the stream's Redis connection", async () => {
+    const [first, second] = [key("one"), key("two")];
+    const before = await pubsubConnections();
+    const subscriber = auto.subscribe([first, second]);
+    const received: Received[] = [];
+    subscriber.on("message", (m) => received.push(m));
+    await until(() => upstash.stats().streams === 2, "two streams");
+    await until(async () => (await direct.publish(first, "probe")) === 1, "the first subscription");
+    await until(async () => (await direct.publish(second, "probe")) === 1, "the second subscription");
+    expect(await pubsubConnections()).toBe(before + 2);
+
+    await subscriber.unsubscribe([first]);
+    expect(subscriber.getSubscribedChannels()).toEqual([second]);
+    await until(() => upstash.stats().streams === 1, "the first stream to close");
+    await until(async () => (await pubsubConnections()) === before + 1, "its Redis connection to close");
+    expect(await direct.publish(first, "after")).toBe(0);
+    expect(await direct.publish(second, "after")).toBe(1);
+    await until(() => received.some((m) => m.channel === second && m.message === "after"), "the second channel");
+    expect(received.filter((m) => m.message === "after")).toEqual([{ channel: second, message: "after" }]);
+
+    await subscriber.unsubscribe();
+    await until(async () => (await pubsubConnections()) === before, "every Redis connection to close");
+    expect(await direct.publish(second, "gone")).toBe(0);
+  });
+
+  it("stopping the server ends open streams and their Redis connections", async () => {
+    const before = await pubsubConnections();
+    const other = await startUpstashServer({ port: await freePort(), redisUrl: redisServer.url, token: TOKEN });
+    const client = new Redis({ url: other.url, token: TOKEN, retry: false });
+    const sub = listen(client.subscribe(key("shutdown")));
+    await within(sub.confirmed, "the subscription");
+    expect(await pubsubConnections()).toBe(before + 1);
+    await within(other.stop(), "the server to stop");
+    expect(other.stats().streams).toBe(0);
+    await until(async () => (await pubsubConnections()) === before, "the stream's Redis connection to close");
+  });
+
+  it("a wrong token gets 401 and no stream", async () => {
+    const wrong = new Redis({ url: upstash.url, token: "wrong-token", enableAutoPipelining: false, retry: false });
+    const sub = listen(wrong.subscribe(key("private")));
+    await until(() => sub.errors.length === 1, "the subscriber's error");
+    expect(sub.errors[0]?.message).toMatch(/Unauthorized/);
+    expect(upstash.stats().streams).toBe(0);
+
+    const res = await fetch(`${upstash.url}/subscribe/x`, {
+      method: "POST",
+      headers: { Authorization: "Bearer wrong-token", Accept: "text/event-stream" },
+    });
+    expect(res.status).toBe(401);
+    expect(await res.json()).toEqual({ error: "Unauthorized" });
+  });
+
+  it("speaks the wire format: data lines, text even with Upstash-Encoding: base64, _token accepted", async () => {
+    const channel = key("wire");
+    const abort = new AbortController();
+    const res = await fetch(`${upstash.url}/subscribe/${encodeURIComponent(channel)}?_token=${TOKEN}`, {
+      method: "POST",
+      headers: { Accept: "text/event-stream", "Upstash-Encoding": "base64" },
+      body: "[]",
+      signal: abort.signal,
+    });
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toBe("text/event-stream");
+    const reader = res.body?.getReader();
+    if (!reader) throw new Error("no body");
+    const decoder = new TextDecoder();
+    let text = "";
+    const readUntil = async (part: string) => {
+      while (!text.includes(part)) {
+        const { value, done } = await reader.read();
+        if (done) throw new Error(`stream ended before ${part}`);
+        text += decoder.decode(value, { stream: true });
+      }
+    };
+    await readUntil("\n\n");
+    expect(text).toBe(`data: subscribe,${channel},1\n\n`);
+    await direct.publish(channel, "hello, wörld");
+    await readUntil("wörld");
+    expect(text).toBe(`data: subscribe,${channel},1\n\ndata: message,${channel},hello, wörld\n\n`);
+    abort.abort();
+
+    const missing = await fetch(`${upstash.url}/subscribe`, {
+      method: "POST",
+      headers: { Authorization: `Bearer ${TOKEN}`, Accept: "text/event-stream" },
+    });
+    expect(missing.status).toBe(400);
+  });
 });
