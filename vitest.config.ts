@@ -31,6 +31,7 @@ export default defineConfig({
         test: {
           name: "workers",
           include: ["test/api/**/*.test.ts", "test/jobs/**/*.test.ts"],
+          setupFiles: ["./test/support/declared-statuses.ts"],
           testTimeout: 60_000,
           hookTimeout: 60_000,
         },

@@ -112,11 +112,16 @@ export function requireRole(...roles: Role[]): MiddlewareHandler<AppEnv & Authed
 
 /**
  * GPU worker endpoints take the shared worker token (GPU_WORKER_TOKEN) as a bearer token, compared in constant
- * time. User access tokens are not accepted here, and the worker token is not accepted anywhere else.
+ * time. A signed-in user's valid access token is authenticated but not allowed here (403); anything else is a
+ * 401. The worker token is not accepted anywhere else.
  */
 export function requireWorkerToken(): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
-    if (!isWorkerToken(c.req.header("authorization"), c.var.deps.config.generation.workerToken)) {
+    const header = c.req.header("authorization");
+    if (!isWorkerToken(header, c.var.deps.config.generation.workerToken)) {
+      if (await authenticate(c.var.deps, header)) {
+        throw ApiError.forbidden("GPU worker endpoints need the worker token, not a user's.");
+      }
       throw ApiError.unauthorized("A valid GPU worker token is required.");
     }
     await next();

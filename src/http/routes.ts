@@ -112,9 +112,9 @@ export function roleRoute<R extends OwnRoute>(roles: Role[], route: R) {
   );
 }
 
-/** GPU workers, with the shared worker token; user tokens are refused. */
+/** GPU workers, with the shared worker token; a user's token is a 403. */
 export function workerRoute<R extends OwnRoute>(route: R) {
-  return build(route, [{ workerToken: [] }], [requireWorkerToken()] as const, commonProblems(route, [401]), {
+  return build(route, [{ workerToken: [] }], [requireWorkerToken()] as const, commonProblems(route, [401, 403]), {
     "x-roles": ["gpu-worker"],
   });
 }

@@ -59,7 +59,12 @@ function assertIterations(iterations: number): void {
   }
 }
 
-async function derive(password: string, salt: Uint8Array, iterations: number, bytes = HASH_BYTES): Promise<Uint8Array> {
+async function derive(
+  password: string,
+  salt: Uint8Array<ArrayBuffer>,
+  iterations: number,
+  bytes = HASH_BYTES,
+): Promise<Uint8Array> {
   assertIterations(iterations);
   const key = await crypto.subtle.importKey("raw", encoder.encode(password.normalize("NFKC")), "PBKDF2", false, [
     "deriveBits",
@@ -68,7 +73,7 @@ async function derive(password: string, salt: Uint8Array, iterations: number, by
   return new Uint8Array(bits);
 }
 
-function parse(stored: string): { iterations: number; salt: Uint8Array; hash: Uint8Array } | null {
+function parse(stored: string): { iterations: number; salt: Uint8Array<ArrayBuffer>; hash: Uint8Array } | null {
   const match = /^\$pbkdf2-sha256\$i=(\d+)\$([A-Za-z0-9+/]+={0,2})\$([A-Za-z0-9+/]+={0,2})$/.exec(stored);
   if (!match) return null;
   const iterations = Number(match[1]);
@@ -87,6 +92,6 @@ function b64(bytes: Uint8Array): string {
   return btoa(String.fromCharCode(...bytes));
 }
 
-function unb64(text: string): Uint8Array {
+function unb64(text: string): Uint8Array<ArrayBuffer> {
   return Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
 }

@@ -48,7 +48,7 @@ const mine = (u: TestUser) => call<MyModeration>("GET", "/v1/me/moderation", { t
 /** A new author's post, removed by the moderator: the action most appeals here contest. */
 async function removedPost(moderator: TestUser) {
   const [author] = await crowd(1);
-  const post = await publishedPost(author!);
+  const post = await publishedPost(author);
   const removed = await act(moderator, {
     targetType: "post",
     targetId: post.id,
@@ -116,58 +116,58 @@ describe("appeals", () => {
   it("an approved appeal of a removal restores the content to feeds", async () => {
     const { author, post, removed } = await removedPost(moderator);
     expect((await call("GET", `/v1/posts/${post.id}`)).status).toBe(404);
-    const filed = await appeal(author!, removed.body.id);
+    const filed = await appeal(author, removed.body.id);
     expect(filed.status).toBe(201);
     expect((await decide(moderator, filed.body.id, "approved")).status).toBe(200);
     expect((await call("GET", `/v1/posts/${post.id}`)).status).toBe(200);
-    const feed = await call<{ items: { id: string }[] }>("GET", `/v1/users/${author!.id}/posts`);
+    const feed = await call<{ items: { id: string }[] }>("GET", `/v1/users/${author.id}/posts`);
     expect(feed.body.items.map((p) => p.id)).toContain(post.id);
-    expect((await deps.db.users.findOne({ _id: new ObjectId(author!.id) }))?.trustScore).toBe(50);
+    expect((await deps.db.users.findOne({ _id: new ObjectId(author.id) }))?.trustScore).toBe(50);
   });
 
   it("a denied appeal changes nothing but its status; a decided appeal cannot be decided again (409)", async () => {
     const [author] = await crowd(1);
-    const post = await publishedPost(author!);
+    const post = await publishedPost(author);
     const removed = await act(moderator, { targetType: "post", targetId: post.id, action: "reject", reason: "x" });
-    const filed = await appeal(author!, removed.body.id);
+    const filed = await appeal(author, removed.body.id);
     const denied = await decide(moderator, filed.body.id, "denied", "stands");
     expect(denied.status).toBe(200);
     expect(denied.body.status).toBe("denied");
     expect((await call("GET", `/v1/posts/${post.id}`)).status).toBe(404);
     expectProblem(await decide(moderator, filed.body.id, "approved"), 409, "conflict");
-    const item = (await mine(author!)).body.items.find((i) => i.id === removed.body.id);
+    const item = (await mine(author)).body.items.find((i) => i.id === removed.body.id);
     expect(item).toMatchObject({ appealable: false, appeal: { status: "denied" } });
   });
 
   it("accepts one appeal per action, even when sent 10 times at once", async () => {
     const [author] = await crowd(1);
-    const warned = await act(moderator, { targetType: "user", targetId: author!.id, action: "warn", reason: "tone" });
-    const responses = await Promise.all(Array.from({ length: 10 }, () => appeal(author!, warned.body.id)));
+    const warned = await act(moderator, { targetType: "user", targetId: author.id, action: "warn", reason: "tone" });
+    const responses = await Promise.all(Array.from({ length: 10 }, () => appeal(author, warned.body.id)));
     expect(responses.filter((r) => r.status === 201)).toHaveLength(1);
     for (const r of responses.filter((x) => x.status !== 201)) expectProblem(r, 409, "conflict");
   });
 
   it("refuses other users (404), unappealable actions and closed windows (409), bad input (400)", async () => {
     const [author, stranger] = await crowd(2);
-    const post = await publishedPost(author!);
+    const post = await publishedPost(author);
     const approved = await act(moderator, { targetType: "post", targetId: post.id, action: "approve", reason: "ok" });
-    const warned = await act(moderator, { targetType: "user", targetId: author!.id, action: "warn", reason: "tone" });
-    expectProblem(await appeal(stranger!, warned.body.id), 404, "not_found");
-    expectProblem(await appeal(author!, new ObjectId().toHexString()), 404, "not_found");
-    expectProblem(await appeal(author!, approved.body.id), 409, "conflict");
+    const warned = await act(moderator, { targetType: "user", targetId: author.id, action: "warn", reason: "tone" });
+    expectProblem(await appeal(stranger, warned.body.id), 404, "not_found");
+    expectProblem(await appeal(author, new ObjectId().toHexString()), 404, "not_found");
+    expectProblem(await appeal(author, approved.body.id), 409, "conflict");
 
     await deps.db.moderationActions.updateOne(
       { _id: new ObjectId(warned.body.id) },
       { $set: { createdAt: new Date(Date.now() - 21 * DAY_MS) } },
     );
-    expectProblem(await appeal(author!, warned.body.id), 409, "conflict");
-    const item = (await mine(author!)).body.items.find((i) => i.id === warned.body.id);
+    expectProblem(await appeal(author, warned.body.id), 409, "conflict");
+    const item = (await mine(author)).body.items.find((i) => i.id === warned.body.id);
     expect(item?.appealable).toBe(false);
 
-    const long = await appeal(author!, warned.body.id, "x".repeat(1001));
+    const long = await appeal(author, warned.body.id, "x".repeat(1001));
     expectProblem(long, 400, "validation_failed");
     expect(fieldPaths(long)).toEqual(["reason"]);
-    expect(fieldPaths(await appeal(author!, "abc"))).toEqual(["moderationActionId"]);
+    expect(fieldPaths(await appeal(author, "abc"))).toEqual(["moderationActionId"]);
     const badDecision = await call("POST", `/v1/admin/appeals/${new ObjectId().toHexString()}/decision`, {
       token: moderator.accessToken,
       body: { decision: "maybe" },
@@ -183,7 +183,7 @@ describe("appeals", () => {
 
   it("GET /v1/me/moderation lists actions on the caller's content with the appeal deadline", async () => {
     const { author, removed } = await removedPost(moderator);
-    const res = await mine(author!);
+    const res = await mine(author);
     expect(res.status).toBe(200);
     const item = res.body.items.find((i) => i.id === removed.body.id);
     expect(item).toMatchObject({ action: "remove_content", appealable: true, reversed: false, appeal: null });

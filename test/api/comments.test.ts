@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { ObjectId } from "../../src/platform/ids";
 import { call } from "../support/api";
 import { testDeps } from "../support/deps";
+import { expectEvery } from "../support/expect";
 import { publishedPost } from "../support/posts";
 import { crowd } from "../support/users";
 
@@ -22,24 +23,24 @@ const commentCount = async (postId: string) =>
 describe("comments", () => {
   it("threads replies under their top-level comment and keeps counts exact under concurrency", async () => {
     const [author, a, b] = await crowd(3);
-    const post = await publishedPost(author!);
+    const post = await publishedPost(author);
     const top = await call<{ id: string }>("POST", `/v1/posts/${post.id}/comments`, {
-      token: a!.accessToken,
+      token: a.accessToken,
       body: { content: "Lovely light" },
     });
     expect(top.status).toBe(201);
     const replies = await Promise.all(
       Array.from({ length: 20 }, (_, i) =>
         call<{ id: string; parentId: string }>("POST", `/v1/posts/${post.id}/comments`, {
-          token: b!.accessToken,
+          token: b.accessToken,
           body: { content: `reply ${i}`, parentId: top.body.id },
         }),
       ),
     );
-    expect(replies.every((r) => r.status === 201 && r.body.parentId === top.body.id)).toBe(true);
+    expectEvery(replies, (r) => r.status === 201 && r.body.parentId === top.body.id);
     // A reply to a reply joins the same thread.
     const nested = await call<{ parentId: string }>("POST", `/v1/posts/${post.id}/comments`, {
-      token: a!.accessToken,
+      token: a.accessToken,
       body: { content: "thanks", parentId: replies[0]!.body.id },
     });
     expect(nested.body.parentId).toBe(top.body.id);
@@ -52,35 +53,35 @@ describe("comments", () => {
 
   it("lets the author edit (marked edited) and delete; a moderator may delete; others get 404", async () => {
     const [author, writer, other] = await crowd(3);
-    const post = await publishedPost(author!);
+    const post = await publishedPost(author);
     const c = await call<{ id: string }>("POST", `/v1/posts/${post.id}/comments`, {
-      token: writer!.accessToken,
+      token: writer.accessToken,
       body: { content: "first" },
     });
     expect(
-      (await call("PATCH", `/v1/comments/${c.body.id}`, { token: other!.accessToken, body: { content: "x" } })).status,
+      (await call("PATCH", `/v1/comments/${c.body.id}`, { token: other.accessToken, body: { content: "x" } })).status,
     ).toBe(404);
     const edited = await call<{ content: string; isEdited: boolean }>("PATCH", `/v1/comments/${c.body.id}`, {
-      token: writer!.accessToken,
+      token: writer.accessToken,
       body: { content: "first, edited" },
     });
     expect(edited.body).toMatchObject({ content: "first, edited", isEdited: true });
-    expect((await call("DELETE", `/v1/comments/${c.body.id}`, { token: other!.accessToken })).status).toBe(404);
+    expect((await call("DELETE", `/v1/comments/${c.body.id}`, { token: other.accessToken })).status).toBe(404);
     const deletes = await Promise.all(
-      Array.from({ length: 5 }, () => call("DELETE", `/v1/comments/${c.body.id}`, { token: writer!.accessToken })),
+      Array.from({ length: 5 }, () => call("DELETE", `/v1/comments/${c.body.id}`, { token: writer.accessToken })),
     );
     expect(deletes.filter((r) => r.status === 204)).toHaveLength(1);
     expect(await commentCount(post.id)).toBe(0);
 
     const second = await call<{ id: string }>("POST", `/v1/posts/${post.id}/comments`, {
-      token: writer!.accessToken,
+      token: writer.accessToken,
       body: { content: "again" },
     });
-    await deps.db.users.updateOne({ _id: new ObjectId(other!.id) }, { $set: { role: "moderator" } });
+    await deps.db.users.updateOne({ _id: new ObjectId(other.id) }, { $set: { role: "moderator" } });
     const { signAccessToken } = await import("../../src/platform/tokens");
     const { tokenSettingsOf } = await import("../../src/platform/tokens");
     const modToken = await signAccessToken(
-      { sub: other!.id, sid: new ObjectId().toHexString(), role: "moderator", tier: "free" },
+      { sub: other.id, sid: new ObjectId().toHexString(), role: "moderator", tier: "free" },
       tokenSettingsOf(deps.config.auth),
       new Date(),
     );
@@ -90,16 +91,16 @@ describe("comments", () => {
 
   it("rejects empty or too long content, a parent from another post, and comments on invisible posts", async () => {
     const [author, writer] = await crowd(2);
-    const post = await publishedPost(author!);
-    const other = await publishedPost(author!);
-    const priv = await publishedPost(author!, { visibility: "private" });
+    const post = await publishedPost(author);
+    const other = await publishedPost(author);
+    const priv = await publishedPost(author, { visibility: "private" });
     const on = (id: string, body: unknown) =>
-      call<{ errors?: { path: string }[] }>("POST", `/v1/posts/${id}/comments`, { token: writer!.accessToken, body });
+      call<{ errors?: { path: string }[] }>("POST", `/v1/posts/${id}/comments`, { token: writer.accessToken, body });
     expect((await on(post.id, { content: "   " })).body.errors?.[0]?.path).toBe("content");
     expect((await on(post.id, { content: "x".repeat(1001) })).status).toBe(400);
     const c = await on(other.id, { content: "elsewhere" });
     expect((await on(post.id, { content: "hi", parentId: (c.body as unknown as { id: string }).id })).status).toBe(404);
     expect((await on(priv.id, { content: "hi" })).status).toBe(404);
-    expect((await call("GET", `/v1/posts/${priv.id}/comments`, { token: writer!.accessToken })).status).toBe(404);
+    expect((await call("GET", `/v1/posts/${priv.id}/comments`, { token: writer.accessToken })).status).toBe(404);
   });
 });

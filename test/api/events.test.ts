@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { call, roundTrips } from "../support/api";
 import { appWith, testDeps } from "../support/deps";
+import { expectEvery } from "../support/expect";
 
 const deps = testDeps();
 
@@ -32,7 +33,7 @@ describe("POST /v1/events", () => {
     expect(new Set(docs.map((d) => d.eventId)).size).toBe(2);
     for (const d of docs) expect(d.eventId).toMatch(/^[0-9a-f-]{36}$/);
     expect(docs.map((d) => d.event).sort()).toEqual(["screen_view", "vote_cast"]);
-    expect(docs.every((d) => d.flushBatchId === null && d.receivedAt instanceof Date)).toBe(true);
+    expectEvery(docs, (d) => d.flushBatchId === null && d.receivedAt instanceof Date);
   });
 
   it("costs one MongoDB round trip and no ClickHouse call", async () => {

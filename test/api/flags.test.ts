@@ -19,9 +19,9 @@ describe("feature flags", () => {
     const admin = await userWithRole("admin");
     const name = uniqueName("f").toLowerCase();
     expect(
-      (await call("PUT", `/v1/admin/flags/${name}`, { token: user!.accessToken, body: { enabled: true } })).status,
+      (await call("PUT", `/v1/admin/flags/${name}`, { token: user.accessToken, body: { enabled: true } })).status,
     ).toBe(403);
-    expect((await call("GET", "/v1/admin/flags", { token: user!.accessToken })).status).toBe(403);
+    expect((await call("GET", "/v1/admin/flags", { token: user.accessToken })).status).toBe(403);
     const bad = await call<{ errors: { path: string }[] }>("PUT", `/v1/admin/flags/${name}`, {
       token: admin.accessToken,
       body: { enabled: true, rolloutPercentage: 101 },
@@ -46,24 +46,24 @@ describe("feature flags", () => {
       enabled: true,
       rolloutPercentage: 100,
       targetTiers: ["pro"],
-      targetUserIds: [targeted!.id],
+      targetUserIds: [targeted.id],
       variants: [{ name: "blue", weight: 1, config: { color: "blue" } }],
     });
-    await deps.db.users.updateOne({ _id: new ObjectId(pro!.id) }, { $set: { tier: "pro" } });
-    await deps.db.users.updateOne({ _id: new ObjectId(overridden!.id) }, { $set: { featureFlags: { [name]: true } } });
+    await deps.db.users.updateOne({ _id: new ObjectId(pro.id) }, { $set: { tier: "pro" } });
+    await deps.db.users.updateOne({ _id: new ObjectId(overridden.id) }, { $set: { featureFlags: { [name]: true } } });
     const flagsOf = async (token?: string, device?: string) =>
       (await call<Evaluated>("GET", "/v1/flags", { token, headers: device ? { "x-device-id": device } : {} })).body;
-    expect((await flagsOf(free!.accessToken)).flags[name]).toBe(false);
-    expect((await flagsOf(pro!.accessToken)).flags[name]).toBe(true);
-    expect((await flagsOf(pro!.accessToken)).variants[name]).toEqual({ name: "blue", config: { color: "blue" } });
-    expect((await flagsOf(targeted!.accessToken)).flags[name]).toBe(true);
-    expect((await flagsOf(overridden!.accessToken)).flags[name]).toBe(true);
+    expect((await flagsOf(free.accessToken)).flags[name]).toBe(false);
+    expect((await flagsOf(pro.accessToken)).flags[name]).toBe(true);
+    expect((await flagsOf(pro.accessToken)).variants[name]).toEqual({ name: "blue", config: { color: "blue" } });
+    expect((await flagsOf(targeted.accessToken)).flags[name]).toBe(true);
+    expect((await flagsOf(overridden.accessToken)).flags[name]).toBe(true);
     expect((await flagsOf(undefined, "device-1")).flags[name]).toBe(false);
 
     // Kill switch: off for everyone but explicit per-user overrides.
     await put({ enabled: false, rolloutPercentage: 100 });
-    await deps.redis.del(deps.keys.flagsUser(pro!.id));
-    expect((await flagsOf(pro!.accessToken)).flags[name]).toBe(false);
+    await deps.redis.del(deps.keys.flagsUser(pro.id));
+    expect((await flagsOf(pro.accessToken)).flags[name]).toBe(false);
     expect((await flagsOf(undefined, "device-1")).flags[name]).toBe(false);
   });
 

@@ -3,6 +3,7 @@ import type { PublicUser } from "../../src/features/users/schema";
 import { ObjectId } from "../../src/platform/ids";
 import { call } from "../support/api";
 import { testDeps } from "../support/deps";
+import { expectEvery } from "../support/expect";
 import { emailsIn } from "../support/leaks";
 import { expectProblem, type Problem } from "../support/problems";
 import { signupUser, type TestUser } from "../support/users";
@@ -49,7 +50,7 @@ describe("GET /v1/me/export", () => {
     expect(data.following.map((f) => f.followingId)).toEqual([idol.id]);
     expect(data.followers.map((f) => f.followerId)).toEqual([fan.id]);
     expect(data.auditLogs.map((a) => a.action)).toEqual(expect.arrayContaining(["signup", "login"]));
-    expect(data.auditLogs.every((a) => a.userId === user.id)).toBe(true);
+    expectEvery(data.auditLogs, (a) => a.userId === user.id);
 
     for (const secret of ["passwordHash", "$pbkdf2", "refreshTokenHash", "tokenHash", "previousTokenHashes"]) {
       expect(res.text).not.toContain(secret);

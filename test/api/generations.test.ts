@@ -11,6 +11,7 @@ import { newObjectId, ObjectId } from "../../src/platform/ids";
 import { secondsUntilNextUtcDay, utcDay } from "../../src/platform/time";
 import { type ApiResponse, call } from "../support/api";
 import { appWith, testDeps } from "../support/deps";
+import { expectEvery } from "../support/expect";
 import { jobDoc } from "../support/generations";
 import { expectProblem, fieldPaths } from "../support/problems";
 import { signupUser, type TestUser } from "../support/users";
@@ -340,9 +341,9 @@ describe("GPU worker API", () => {
     }
   });
 
-  it("answers 401 to a user's access token", async () => {
+  it("answers 403 to a signed-in user's access token (authenticated, not a worker)", async () => {
     const user = await signupUser();
-    expectProblem(await claim("w", ["none"], user.accessToken), 401, "unauthorized");
+    expectProblem(await claim("w", ["none"], user.accessToken), 403, "forbidden");
   });
 
   it("refuses bad worker input with 400 naming the field", async () => {
@@ -382,7 +383,7 @@ describe("GPU worker API", () => {
     expect(new Set(claimed)).toEqual(new Set(docs.map((d) => d._id.toHexString())));
 
     const stored = await deps.db.generationJobs.find({ model });
-    expect(stored.every((j) => j.status === "processing" && j.attempts === 1)).toBe(true);
+    expectEvery(stored, (j) => j.status === "processing" && j.attempts === 1);
     // The job each worker holds in the database is the one it was handed.
     const holder = new Map(stored.map((j) => [j._id.toHexString(), j.workerId]));
     claimsByWorker.forEach((ids, w) => {

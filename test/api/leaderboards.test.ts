@@ -36,38 +36,38 @@ function earn(userId: string, amount: number, source: TransactionSource = "trend
 describe("leaderboards", () => {
   it("ranks earners with shared ranks for ties and the caller's own standing, on every period", async () => {
     const [a, b, c, d] = await crowd(4);
-    await Promise.all([earn(a!.id, 4 * BIG), earn(b!.id, 3 * BIG), earn(c!.id, 3 * BIG), earn(d!.id, 2 * BIG)]);
+    await Promise.all([earn(a.id, 4 * BIG), earn(b.id, 3 * BIG), earn(c.id, 3 * BIG), earn(d.id, 2 * BIG)]);
     // Gifts and admin adjustments move balances, not ranks.
-    await earn(d!.id, 10 * BIG, "admin");
+    await earn(d.id, 10 * BIG, "admin");
 
     for (const period of ["daily", "weekly", "alltime"]) {
-      const res = await call<Board>("GET", `/v1/leaderboards/${period}?limit=4`, { token: d!.accessToken });
+      const res = await call<Board>("GET", `/v1/leaderboards/${period}?limit=4`, { token: d.accessToken });
       expect(res.status).toBe(200);
       expect(res.body.period).toBe(period);
       const [first, second, third, fourth] = res.body.items;
-      expect([first?.user.id, first?.rank, first?.score]).toEqual([a!.id, 1, 4 * BIG]);
-      expect(new Set([second?.user.id, third?.user.id])).toEqual(new Set([b!.id, c!.id]));
+      expect([first?.user.id, first?.rank, first?.score]).toEqual([a.id, 1, 4 * BIG]);
+      expect(new Set([second?.user.id, third?.user.id])).toEqual(new Set([b.id, c.id]));
       expect([second?.rank, third?.rank, second?.score, third?.score]).toEqual([2, 2, 3 * BIG, 3 * BIG]);
-      expect([fourth?.user.id, fourth?.rank, fourth?.score]).toEqual([d!.id, 4, 2 * BIG]);
+      expect([fourth?.user.id, fourth?.rank, fourth?.score]).toEqual([d.id, 4, 2 * BIG]);
       expect(res.body.me).toEqual({ rank: 4, score: 2 * BIG });
       expect(JSON.stringify(res.body)).not.toContain("email");
     }
     const anonymous = await call<Board>("GET", "/v1/leaderboards/weekly?limit=1");
-    expect(anonymous.body.items[0]?.user.id).toBe(a!.id);
+    expect(anonymous.body.items[0]?.user.id).toBe(a.id);
     expect(anonymous.body.me).toBeNull();
   });
 
   it("answers in one Redis pipeline after the rate limit and one MongoDB read", async () => {
     const [u] = await crowd(1);
-    await earn(u!.id, 5);
-    const res = await call<Board>("GET", "/v1/leaderboards/alltime?limit=10", { token: u!.accessToken });
+    await earn(u.id, 5);
+    const res = await call<Board>("GET", "/v1/leaderboards/alltime?limit=10", { token: u.accessToken });
     expect(res.body.me?.score).toBe(5);
     expect(roundTrips(res.headers)).toMatchObject({ redis: 2, mongo: 1 });
   });
 
   it("gives a caller who earned nothing a null standing", async () => {
     const [u] = await crowd(1);
-    const res = await call<Board>("GET", "/v1/leaderboards/daily", { token: u!.accessToken });
+    const res = await call<Board>("GET", "/v1/leaderboards/daily", { token: u.accessToken });
     expect(res.status).toBe(200);
     expect(res.body.me).toBeNull();
   });
@@ -83,8 +83,8 @@ describe("leaderboards", () => {
 
   it("rebuilds a board Redis lost from the ledger, leaving out banned people, and keeps live scores", async () => {
     const [kept, banned, late] = await crowd(3);
-    await Promise.all([earn(kept!.id, 5 * BIG), earn(banned!.id, 6 * BIG)]);
-    await deps.db.users.updateOne({ _id: new ObjectId(banned!.id) }, { $set: { bannedAt: new Date() } });
+    await Promise.all([earn(kept.id, 5 * BIG), earn(banned.id, 6 * BIG)]);
+    await deps.db.users.updateOne({ _id: new ObjectId(banned.id) }, { $set: { bannedAt: new Date() } });
     const daily = periodWindow("daily", new Date(), keys).key;
     await deps.redis.del(daily);
 
@@ -92,14 +92,14 @@ describe("leaderboards", () => {
       trigger: "test",
       // An earning that lands while the job rebuilds is neither lost nor counted twice.
       onCheckpoint: async (name) => {
-        if (name === "rebuilt-daily") await earn(late!.id, 1);
+        if (name === "rebuilt-daily") await earn(late.id, 1);
       },
     });
     expect(run.outcome).toBe("succeeded");
     expect(run.counts.rebuilt).toBeGreaterThanOrEqual(1);
-    expect(await deps.redis.zscore(daily, kept!.id)).toBe(5 * BIG);
-    expect(await deps.redis.zscore(daily, banned!.id)).toBeNull();
-    expect(await deps.redis.zscore(daily, late!.id)).toBe(1);
+    expect(await deps.redis.zscore(daily, kept.id)).toBe(5 * BIG);
+    expect(await deps.redis.zscore(daily, banned.id)).toBeNull();
+    expect(await deps.redis.zscore(daily, late.id)).toBe(1);
     expect(await deps.redis.ttl(daily)).toBeGreaterThan(0);
 
     // A second run finds every board present and rebuilds nothing.
@@ -112,12 +112,12 @@ describe("leaderboards and moderation", () => {
   it("takes a banned or shadow-banned person off every current board", async () => {
     const [banned, shadowed] = await crowd(2);
     const moderator = await userWithRole("moderator");
-    await Promise.all([earn(banned!.id, 7), earn(shadowed!.id, 7)]);
+    await Promise.all([earn(banned.id, 7), earn(shadowed.id, 7)]);
     const daily = periodWindow("daily", new Date(), keys).key;
-    expect(await deps.redis.zscore(daily, banned!.id)).toBe(7);
+    expect(await deps.redis.zscore(daily, banned.id)).toBe(7);
     for (const [u, action] of [
-      [banned!, "ban"],
-      [shadowed!, "shadow_ban"],
+      [banned, "ban"],
+      [shadowed, "shadow_ban"],
     ] as const) {
       const res = await call("POST", "/v1/admin/moderation-actions", {
         token: moderator.accessToken,
@@ -126,8 +126,8 @@ describe("leaderboards and moderation", () => {
       expect(res.status, res.text).toBe(201);
     }
     for (const key of [daily, periodWindow("weekly", new Date(), keys).key, keys.leaderboardAlltime()]) {
-      expect(await deps.redis.zscore(key, banned!.id)).toBeNull();
-      expect(await deps.redis.zscore(key, shadowed!.id)).toBeNull();
+      expect(await deps.redis.zscore(key, banned.id)).toBeNull();
+      expect(await deps.redis.zscore(key, shadowed.id)).toBeNull();
     }
   });
 });

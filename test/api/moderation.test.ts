@@ -2,6 +2,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { ObjectId } from "../../src/platform/ids";
 import { call } from "../support/api";
 import { appWith, testDeps } from "../support/deps";
+import { expectEvery } from "../support/expect";
 import { publishedPost } from "../support/posts";
 import { expectProblem, fieldPaths } from "../support/problems";
 import { crowd, signupUser, TEST_EMAIL_DOMAIN, type TestUser, uniqueName, userWithRole } from "../support/users";
@@ -99,12 +100,12 @@ describe("POST /v1/reports", () => {
   it("files a report (201) that keeps a snapshot even after the content is edited or deleted", async () => {
     const [author, reporter] = await crowd(2);
     const moderator = await userWithRole("moderator");
-    const post = await publishedPost(author!, {}, "a quiet harbour at dawn");
+    const post = await publishedPost(author, {}, "a quiet harbour at dawn");
     const comment = await call<{ id: string }>("POST", `/v1/posts/${post.id}/comments`, {
-      token: author!.accessToken,
+      token: author.accessToken,
       body: { content: "original words" },
     });
-    const res = await report(reporter!, {
+    const res = await report(reporter, {
       targetType: "comment",
       targetId: comment.body.id,
       reason: "harassment",
@@ -118,20 +119,20 @@ describe("POST /v1/reports", () => {
       description: "rude",
       status: "pending",
     });
-    const postReport = await reportPost(reporter!, post.id, "nsfw");
+    const postReport = await reportPost(reporter, post.id, "nsfw");
     expect(postReport.status).toBe(201);
 
-    await call("PATCH", `/v1/comments/${comment.body.id}`, { token: author!.accessToken, body: { content: "edited" } });
-    expect((await call("DELETE", `/v1/posts/${post.id}`, { token: author!.accessToken })).status).toBe(204);
+    await call("PATCH", `/v1/comments/${comment.body.id}`, { token: author.accessToken, body: { content: "edited" } });
+    expect((await call("DELETE", `/v1/posts/${post.id}`, { token: author.accessToken })).status).toBe(204);
 
-    const stored = await deps.db.reports.find({ reporterId: new ObjectId(reporter!.id) });
+    const stored = await deps.db.reports.find({ reporterId: new ObjectId(reporter.id) });
     const byType = Object.fromEntries(stored.map((r) => [r.targetType, r.snapshot]));
-    expect(byType.comment).toMatchObject({ text: "original words", authorId: author!.id, username: author!.username });
+    expect(byType.comment).toMatchObject({ text: "original words", authorId: author.id, username: author.username });
     expect(byType.post).toMatchObject({
       text: "a quiet harbour at dawn",
       imageUrl: post.imageUrl,
-      authorId: author!.id,
-      username: author!.username,
+      authorId: author.id,
+      username: author.username,
     });
     const queue = await call<{ items: QueueItem[] }>("GET", "/v1/admin/reports?limit=100", {
       token: moderator.accessToken,
@@ -142,8 +143,8 @@ describe("POST /v1/reports", () => {
 
   it("counts 20 concurrent reports by one reporter once: exactly one 201, the rest 409 problem+json", async () => {
     const [author, reporter] = await crowd(2);
-    const post = await publishedPost(author!);
-    const responses = await Promise.all(Array.from({ length: 20 }, () => reportPost(reporter!, post.id)));
+    const post = await publishedPost(author);
+    const responses = await Promise.all(Array.from({ length: 20 }, () => reportPost(reporter, post.id)));
     expect(responses.filter((r) => r.status === 201)).toHaveLength(1);
     for (const r of responses.filter((x) => x.status !== 201)) expectProblem(r, 409, "conflict");
     expect(await deps.db.reports.find({ targetId: new ObjectId(post.id) })).toHaveLength(1);
@@ -151,23 +152,19 @@ describe("POST /v1/reports", () => {
 
   it("refuses reporting yourself or your own content (403), unknown or invisible targets (404)", async () => {
     const [author, other] = await crowd(2);
-    const post = await publishedPost(author!);
-    const hidden = await publishedPost(other!, { visibility: "private" });
-    expectProblem(await reportPost(author!, post.id), 403, "forbidden");
+    const post = await publishedPost(author);
+    const hidden = await publishedPost(other, { visibility: "private" });
+    expectProblem(await reportPost(author, post.id), 403, "forbidden");
+    expectProblem(await report(author, { targetType: "user", targetId: author.id, reason: "spam" }), 403, "forbidden");
+    expectProblem(await reportPost(author, new ObjectId().toHexString()), 404, "not_found");
+    expectProblem(await reportPost(author, hidden.id), 404, "not_found");
     expectProblem(
-      await report(author!, { targetType: "user", targetId: author!.id, reason: "spam" }),
-      403,
-      "forbidden",
-    );
-    expectProblem(await reportPost(author!, new ObjectId().toHexString()), 404, "not_found");
-    expectProblem(await reportPost(author!, hidden.id), 404, "not_found");
-    expectProblem(
-      await report(author!, { targetType: "comment", targetId: new ObjectId().toHexString(), reason: "spam" }),
+      await report(author, { targetType: "comment", targetId: new ObjectId().toHexString(), reason: "spam" }),
       404,
       "not_found",
     );
     expectProblem(
-      await report(author!, { targetType: "user", targetId: new ObjectId().toHexString(), reason: "spam" }),
+      await report(author, { targetType: "user", targetId: new ObjectId().toHexString(), reason: "spam" }),
       404,
       "not_found",
     );
@@ -175,25 +172,25 @@ describe("POST /v1/reports", () => {
 
   it("answers 400 problem+json naming the field for bad input, 401 without a token", async () => {
     const [author, reporter] = await crowd(2);
-    const post = await publishedPost(author!);
-    const badReason = await report(reporter!, { targetType: "post", targetId: post.id, reason: "ugly" });
+    const post = await publishedPost(author);
+    const badReason = await report(reporter, { targetType: "post", targetId: post.id, reason: "ugly" });
     expectProblem(badReason, 400, "validation_failed");
     expect(fieldPaths(badReason)).toEqual(["reason"]);
-    const long = await report(reporter!, {
+    const long = await report(reporter, {
       targetType: "post",
       targetId: post.id,
       reason: "other",
       description: "x".repeat(501),
     });
     expect(fieldPaths(long)).toEqual(["description"]);
-    expect(fieldPaths(await report(reporter!, { targetType: "song", targetId: post.id, reason: "spam" }))).toEqual([
+    expect(fieldPaths(await report(reporter, { targetType: "song", targetId: post.id, reason: "spam" }))).toEqual([
       "targetType",
     ]);
-    expect(fieldPaths(await report(reporter!, { targetType: "post", targetId: "nope", reason: "spam" }))).toEqual([
+    expect(fieldPaths(await report(reporter, { targetType: "post", targetId: "nope", reason: "spam" }))).toEqual([
       "targetId",
     ]);
     expect(
-      fieldPaths(await report(reporter!, { targetType: "post", targetId: post.id, reason: "spam", weight: 9 })),
+      fieldPaths(await report(reporter, { targetType: "post", targetId: post.id, reason: "spam", weight: 9 })),
     ).toEqual(["weight"]);
     expectProblem(
       await call("POST", "/v1/reports", { body: { targetType: "post", targetId: post.id, reason: "spam" } }),
@@ -205,12 +202,12 @@ describe("POST /v1/reports", () => {
   it("rate-limits reporters with a sliding window (429 with Retry-After)", async () => {
     const limited = appWith({ MODERATION_REPORTS_PER_WINDOW: "2" });
     const [author, reporter] = await crowd(2);
-    const posts = await Promise.all([publishedPost(author!), publishedPost(author!), publishedPost(author!)]);
+    const posts = await Promise.all([publishedPost(author), publishedPost(author), publishedPost(author)]);
     const send = (postId: string) =>
       call(
         "POST",
         "/v1/reports",
-        { token: reporter!.accessToken, body: { targetType: "post", targetId: postId, reason: "spam" } },
+        { token: reporter.accessToken, body: { targetType: "post", targetId: postId, reason: "spam" } },
         limited,
       );
     expect((await send(posts[0]!.id)).status).toBe(201);
@@ -225,8 +222,8 @@ describe("report thresholds", () => {
   it("hides a post from every feed in the very request whose report crosses the threshold; approving brings it back", async () => {
     const [author, follower, ...reporters] = await crowd(7);
     const moderator = await userWithRole("moderator");
-    await age(author!);
-    const { post, feeds } = await postInEveryFeed(author!, follower!);
+    await age(author);
+    const { post, feeds } = await postInEveryFeed(author, follower);
     expect(await presence(post.id, feeds)).toEqual(feeds.map(() => true));
 
     for (const r of reporters.slice(0, 4)) expect((await reportPost(r, post.id)).status).toBe(201);
@@ -236,8 +233,8 @@ describe("report thresholds", () => {
     const crossing = await reportPost(reporters[4]!, post.id);
     expect(crossing.status).toBe(201);
     expect(await presence(post.id, feeds)).toEqual(feeds.map(() => false));
-    expectProblem(await call("GET", `/v1/posts/${post.id}`, { token: follower!.accessToken }), 404, "not_found");
-    const own = await call<{ moderationStatus: string }>("GET", `/v1/posts/${post.id}`, { token: author!.accessToken });
+    expectProblem(await call("GET", `/v1/posts/${post.id}`, { token: follower.accessToken }), 404, "not_found");
+    const own = await call<{ moderationStatus: string }>("GET", `/v1/posts/${post.id}`, { token: author.accessToken });
     expect(own.body.moderationStatus).toBe("flagged");
     const flag = await deps.db.moderationActions.findOne({ targetId: new ObjectId(post.id), action: "flag" });
     expect(flag).toMatchObject({ source: "report_threshold", performedBy: "system", appealable: false });
@@ -258,13 +255,13 @@ describe("report thresholds", () => {
     expect(reports.map((r) => r.status)).toEqual(Array(5).fill("dismissed"));
     // Dismissed reporters lose a little trust; the author keeps theirs.
     expect((await user(reporters[0]!.id))?.trustScore).toBe(49);
-    expect((await user(author!.id))?.trustScore).toBe(50);
+    expect((await user(author.id))?.trustScore).toBe(50);
   });
 
   it("records one automatic flag when many reports cross the threshold at once", async () => {
     const [author, ...reporters] = await crowd(9);
-    await age(author!);
-    const post = await publishedPost(author!);
+    await age(author);
+    const post = await publishedPost(author);
     const responses = await Promise.all(reporters.map((r) => reportPost(r, post.id)));
     expect(responses.map((r) => r.status)).toEqual(reporters.map(() => 201));
     expect((await deps.db.posts.findOne({ _id: new ObjectId(post.id) }))?.moderationStatus).toBe("flagged");
@@ -277,14 +274,14 @@ describe("report thresholds", () => {
       { _id: { $in: reporters.map((r) => new ObjectId(r.id)) } },
       { $set: { shadowBanned: true } },
     );
-    const post = await publishedPost(author!);
+    const post = await publishedPost(author);
     for (const r of reporters) expect((await reportPost(r, post.id)).status).toBe(201);
     expect((await deps.db.posts.findOne({ _id: new ObjectId(post.id) }))?.moderationStatus).toBe("approved");
   });
 
   it("hides content of very new accounts at a lower threshold (3 reports instead of 5)", async () => {
     const [author, ...reporters] = await crowd(5);
-    const post = await publishedPost(author!);
+    const post = await publishedPost(author);
     expect((await reportPost(reporters[0]!, post.id)).status).toBe(201);
     expect((await reportPost(reporters[1]!, post.id)).status).toBe(201);
     expect((await deps.db.posts.findOne({ _id: new ObjectId(post.id) }))?.moderationStatus).toBe("approved");
@@ -297,21 +294,21 @@ describe("report thresholds", () => {
 
   it("hides a reported comment from others (not its author) and queues a reported user", async () => {
     const [author, viewer, ...reporters] = await crowd(5);
-    const post = await publishedPost(author!);
+    const post = await publishedPost(author);
     const comment = await call<{ id: string }>("POST", `/v1/posts/${post.id}/comments`, {
-      token: author!.accessToken,
+      token: author.accessToken,
       body: { content: "buy followers at spam.example" },
     });
     for (const r of reporters) {
       expect((await report(r, { targetType: "comment", targetId: comment.body.id, reason: "spam" })).status).toBe(201);
-      expect((await report(r, { targetType: "user", targetId: author!.id, reason: "spam" })).status).toBe(201);
+      expect((await report(r, { targetType: "user", targetId: author.id, reason: "spam" })).status).toBe(201);
     }
     const list = (token: string) =>
       call<{ items: { id: string }[] }>("GET", `/v1/posts/${post.id}/comments`, { token }).then((r) =>
         r.body.items.map((c) => c.id),
       );
-    expect(await list(viewer!.accessToken)).not.toContain(comment.body.id);
-    expect(await list(author!.accessToken)).toContain(comment.body.id);
+    expect(await list(viewer.accessToken)).not.toContain(comment.body.id);
+    expect(await list(author.accessToken)).toContain(comment.body.id);
     // A hidden comment leaves the post's count; approving it puts it back.
     const count = async () => (await deps.db.posts.findOne({ _id: new ObjectId(post.id) }))?.commentCount;
     expect(await count()).toBe(0);
@@ -323,10 +320,10 @@ describe("report thresholds", () => {
       reason: "ok",
     });
     expect(approved.status).toBe(201);
-    expect(await list(viewer!.accessToken)).toContain(comment.body.id);
+    expect(await list(viewer.accessToken)).toContain(comment.body.id);
     expect(await count()).toBe(1);
-    expect((await user(author!.id))?.moderationQueuedAt).toBeInstanceOf(Date);
-    expect((await user(author!.id))?.reportCount).toBe(6);
+    expect((await user(author.id))?.moderationQueuedAt).toBeInstanceOf(Date);
+    expect((await user(author.id))?.reportCount).toBe(6);
   });
 });
 
@@ -338,10 +335,10 @@ describe("POST /v1/admin/moderation-actions", () => {
 
   it("removes content (soft): out of feeds, reports actioned, trust moved; restore brings it back", async () => {
     const [author, follower, r1, r2] = await crowd(4);
-    await age(author!);
-    const { post, feeds } = await postInEveryFeed(author!, follower!);
-    await reportPost(r1!, post.id);
-    await reportPost(r2!, post.id, "nsfw");
+    await age(author);
+    const { post, feeds } = await postInEveryFeed(author, follower);
+    await reportPost(r1, post.id);
+    await reportPost(r2, post.id, "nsfw");
     const removed = await act(moderator, {
       targetType: "post",
       targetId: post.id,
@@ -357,10 +354,10 @@ describe("POST /v1/admin/moderation-actions", () => {
       ["actioned", "removed"],
       ["actioned", "removed"],
     ]);
-    expect((await user(author!.id))?.trustScore).toBe(40);
-    expect((await user(r1!.id))?.trustScore).toBe(52);
-    expect((await user(r1!.id))?.reportsActioned).toBe(1);
-    const notices = await deps.db.notifications.find({ userId: new ObjectId(author!.id), type: "moderation" });
+    expect((await user(author.id))?.trustScore).toBe(40);
+    expect((await user(r1.id))?.trustScore).toBe(52);
+    expect((await user(r1.id))?.reportsActioned).toBe(1);
+    const notices = await deps.db.notifications.find({ userId: new ObjectId(author.id), type: "moderation" });
     expect(notices.map((n) => n.title)).toContain("Your content was removed by a moderator");
 
     const restored = await act(moderator, { targetType: "post", targetId: post.id, action: "restore", reason: "ok" });
@@ -370,31 +367,31 @@ describe("POST /v1/admin/moderation-actions", () => {
 
   it("shadow-bans: the author's posts leave others' feeds and search but stay visible to them; their votes pay nothing", async () => {
     const [author, follower, other] = await crowd(3);
-    const { post, feeds } = await postInEveryFeed(author!, follower!);
-    const otherPost = await publishedPost(other!);
+    const { post, feeds } = await postInEveryFeed(author, follower);
+    const otherPost = await publishedPost(other);
     const res = await act(moderator, {
       targetType: "user",
-      targetId: author!.id,
+      targetId: author.id,
       action: "shadow_ban",
       reason: "spam ring",
     });
     expect(res.status, res.text).toBe(201);
     expect(await presence(post.id, feeds)).toEqual(feeds.map(() => false));
-    expectProblem(await call("GET", `/v1/posts/${post.id}`, { token: follower!.accessToken }), 404, "not_found");
+    expectProblem(await call("GET", `/v1/posts/${post.id}`, { token: follower.accessToken }), 404, "not_found");
     // The author notices nothing.
-    expect((await call("GET", `/v1/posts/${post.id}`, { token: author!.accessToken })).status).toBe(200);
-    expect(await feedIds(`/v1/users/${author!.id}/posts`, author!.accessToken)).toContain(post.id);
+    expect((await call("GET", `/v1/posts/${post.id}`, { token: author.accessToken })).status).toBe(200);
+    expect(await feedIds(`/v1/users/${author.id}/posts`, author.accessToken)).toContain(post.id);
     // New posts are born shadowed too.
-    const later = await publishedPost(author!);
-    expect(await feedIds(`/v1/users/${author!.id}/posts`, follower!.accessToken)).not.toContain(later.id);
+    const later = await publishedPost(author);
+    expect(await feedIds(`/v1/users/${author.id}/posts`, follower.accessToken)).not.toContain(later.id);
 
     const vote = await call<{ voteCount: number }>("PUT", `/v1/posts/${otherPost.id}/vote`, {
-      token: author!.accessToken,
+      token: author.accessToken,
     });
     expect(vote.status).toBe(200);
     const stored = await deps.db.votes.findOne({
       postId: new ObjectId(otherPost.id),
-      userId: new ObjectId(author!.id),
+      userId: new ObjectId(author.id),
     });
     // Settlement pays only votes matching { shadow: { $ne: true } } (src/features/gems/settlement.ts).
     expect(stored?.shadow).toBe(true);
@@ -402,7 +399,7 @@ describe("POST /v1/admin/moderation-actions", () => {
     expect(payable).toHaveLength(0);
     expect((await call<{ voteCount: number }>("GET", `/v1/posts/${otherPost.id}`)).body.voteCount).toBe(0);
 
-    const lifted = await act(moderator, { targetType: "user", targetId: author!.id, action: "unban", reason: "ok" });
+    const lifted = await act(moderator, { targetType: "user", targetId: author.id, action: "unban", reason: "ok" });
     expect(lifted.status).toBe(201);
     expect(await presence(post.id, feeds)).toEqual(feeds.map(() => true));
   });
@@ -430,7 +427,7 @@ describe("POST /v1/admin/moderation-actions", () => {
     );
     // Write routes refuse the banned account.
     const [author] = await crowd(1);
-    const post = await publishedPost(author!);
+    const post = await publishedPost(author);
     expectProblem(await reportPost(target, post.id), 401, "unauthorized");
     expectProblem(await call("PUT", `/v1/posts/${post.id}/vote`, { token: target.accessToken }), 401, "unauthorized");
     expect((await user(target.id))?.banExpiresAt?.getTime()).toBeGreaterThan(Date.now() + 71 * 3_600_000);
@@ -451,9 +448,9 @@ describe("POST /v1/admin/moderation-actions", () => {
   it("keeps signed-in routes up when Redis is unreachable (the ban cut-off check fails open by default)", async () => {
     const [someone] = await crowd(1);
     const noRedis = appWith({ UPSTASH_REDIS_REST_URL: "http://127.0.0.1:9", STORE_TIMEOUT_MS: "500" });
-    expect((await call("GET", "/v1/me", { token: someone!.accessToken }, noRedis)).status).toBe(200);
+    expect((await call("GET", "/v1/me", { token: someone.accessToken }, noRedis)).status).toBe(200);
     const closed = appWith({ UPSTASH_REDIS_REST_URL: "http://127.0.0.1:9", RATE_LIMIT_FAIL_MODE: "closed" });
-    expectProblem(await call("GET", "/v1/me", { token: someone!.accessToken }, closed), 503, "unavailable");
+    expectProblem(await call("GET", "/v1/me", { token: someone.accessToken }, closed), 503, "unavailable");
   });
 
   it("lets a timed ban lift itself when it has expired", async () => {
@@ -471,7 +468,7 @@ describe("POST /v1/admin/moderation-actions", () => {
 
   it("answers 400 naming the field for bad actions, 404 for unknown targets", async () => {
     const [author] = await crowd(1);
-    const post = await publishedPost(author!);
+    const post = await publishedPost(author);
     const wrongKind = await act(moderator, { targetType: "post", targetId: post.id, action: "ban", reason: "x" });
     expectProblem(wrongKind, 400, "validation_failed");
     expect(fieldPaths(wrongKind)).toEqual(["action"]);
@@ -485,7 +482,7 @@ describe("POST /v1/admin/moderation-actions", () => {
       fieldPaths(
         await act(moderator, {
           targetType: "user",
-          targetId: author!.id,
+          targetId: author.id,
           action: "ban",
           reason: "x",
           expiresAt: "2001-01-01T00:00:00Z",
@@ -529,7 +526,7 @@ describe("moderator routes", () => {
       ["GET", "/v1/admin/audit"],
     ];
     for (const [method, path, body] of routes) {
-      expectProblem(await call(method, path, { token: plain!.accessToken, body }), 403, "forbidden");
+      expectProblem(await call(method, path, { token: plain.accessToken, body }), 403, "forbidden");
       expectProblem(await call(method, path, { body }), 401, "unauthorized");
     }
   });
@@ -537,8 +534,8 @@ describe("moderator routes", () => {
   it("assigns a report to the calling moderator; an unknown report id is 404, a malformed one 400", async () => {
     const moderator = await userWithRole("moderator");
     const [author, reporter] = await crowd(2);
-    const post = await publishedPost(author!);
-    const filed = await reportPost(reporter!, post.id);
+    const post = await publishedPost(author);
+    const filed = await reportPost(reporter, post.id);
     const assigned = await call<{ id: string; assignedTo: string }>(
       "POST",
       `/v1/admin/reports/${filed.body.id}/assign`,
@@ -563,11 +560,11 @@ describe("moderator routes", () => {
   it("lists the queue oldest first, one item per target, with cursor pages", async () => {
     const moderator = await userWithRole("moderator");
     const [author, a, b] = await crowd(3);
-    const first = await publishedPost(author!);
-    const second = await publishedPost(author!);
-    await reportPost(a!, first.id);
-    await reportPost(b!, second.id);
-    await reportPost(b!, first.id, "nsfw");
+    const first = await publishedPost(author);
+    const second = await publishedPost(author);
+    await reportPost(a, first.id);
+    await reportPost(b, second.id);
+    await reportPost(b, first.id, "nsfw");
     const ids: string[] = [];
     let cursor: string | null = null;
     do {
@@ -597,7 +594,7 @@ describe("moderator routes", () => {
     const all = await call<{ items: { action: string }[] }>("GET", "/v1/admin/audit?limit=100", {
       token: moderator.accessToken,
     });
-    expect(all.body.items.every((e) => ["moderation_action", "appeal_decided"].includes(e.action))).toBe(true);
+    expectEvery(all.body.items, (e) => ["moderation_action", "appeal_decided"].includes(e.action));
     const logins = await call<{ items: { action: string }[] }>(
       "GET",
       `/v1/admin/audit?action=login&userId=${admin.id}`,

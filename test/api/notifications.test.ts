@@ -4,6 +4,7 @@ import { registerNotificationListener } from "../../src/features/notifications/s
 import { ObjectId } from "../../src/platform/ids";
 import { call, roundTrips, uniqueIp } from "../support/api";
 import { testDeps } from "../support/deps";
+import { expectEvery } from "../support/expect";
 import { publishedPost } from "../support/posts";
 import { expectProblem, fieldPaths } from "../support/problems";
 import { crowd, type TestUser } from "../support/users";
@@ -35,11 +36,11 @@ const age = (users: TestUser[]) =>
 describe("notifications: vote aggregation", () => {
   it("groups 50 votes into one item (count 50, 8 newest actors), re-opens it on the 51st, ignores re-votes", async () => {
     const [author, ...voters] = await crowd(52);
-    const post = await publishedPost(author!);
+    const post = await publishedPost(author);
     const fifty = voters.slice(0, 50);
     for (const v of fifty) expect((await vote(v, post.id)).status).toBe(200);
 
-    const page = await list(author!);
+    const page = await list(author);
     expect(page.status).toBe(200);
     const votes = page.body.items.filter((i) => i.type === "vote");
     expect(votes).toHaveLength(1);
@@ -55,28 +56,28 @@ describe("notifications: vote aggregation", () => {
     expect(item.sampleActors.map((a) => a.id)).toEqual(newestFirst.map((v) => v.id));
     expect(item.sampleActors[0]).toMatchObject({ username: newestFirst[0]!.username });
     expect(item.title).toBe(`${newestFirst[0]!.username} and 49 others voted on your post`);
-    expect(await unread(author!)).toBe(1);
+    expect(await unread(author)).toBe(1);
 
-    expect((await markRead(author!, { ids: [item.id] })).status).toBe(204);
-    expect((await list(author!)).body.items[0]).toMatchObject({ id: item.id, read: true });
-    expect(await unread(author!)).toBe(0);
+    expect((await markRead(author, { ids: [item.id] })).status).toBe(204);
+    expect((await list(author)).body.items[0]).toMatchObject({ id: item.id, read: true });
+    expect(await unread(author)).toBe(0);
 
     // One more voter: the same item, unread again, 51.
     const last = voters[50]!;
     expect((await vote(last, post.id)).status).toBe(200);
-    const after = (await list(author!)).body.items;
+    const after = (await list(author)).body.items;
     expect(after).toHaveLength(1);
     expect(after[0]).toMatchObject({ id: item.id, read: false, aggregationCount: 51 });
     expect(after[0]!.sampleActors[0]!.id).toBe(last.id);
     expect(after[0]!.sampleActors).toHaveLength(8);
-    expect(await unread(author!)).toBe(1);
+    expect(await unread(author)).toBe(1);
 
     // The same voter unvoting and voting again neither counts twice nor re-opens the item.
-    await markRead(author!, { all: true });
+    await markRead(author, { all: true });
     const first = fifty[0]!;
     expect((await call("DELETE", `/v1/posts/${post.id}/vote`, { token: first.accessToken })).status).toBe(204);
     expect((await vote(first, post.id)).status).toBe(200);
-    const again = (await list(author!)).body.items;
+    const again = (await list(author)).body.items;
     expect(again).toHaveLength(1);
     expect(again[0]).toMatchObject({ aggregationCount: 51, read: true });
     expect(again[0]!.sampleActors[0]!.id).toBe(last.id);
@@ -84,30 +85,30 @@ describe("notifications: vote aggregation", () => {
 
   it("stores one document per group, and the write costs exactly one MongoDB round trip", async () => {
     const [author, mute, a, b, c] = await crowd(5);
-    const post = await publishedPost(author!);
-    const mutedPost = await publishedPost(mute!);
-    await call("PATCH", "/v1/me", { token: mute!.accessToken, body: { notificationPreferences: { inApp: false } } });
+    const post = await publishedPost(author);
+    const mutedPost = await publishedPost(mute);
+    await call("PATCH", "/v1/me", { token: mute.accessToken, body: { notificationPreferences: { inApp: false } } });
 
-    const opening = await vote(a!, post.id);
-    const joining = await vote(b!, post.id);
-    const dropped = await vote(c!, mutedPost.id);
+    const opening = await vote(a, post.id);
+    const joining = await vote(b, post.id);
+    const dropped = await vote(c, mutedPost.id);
     expect([opening.status, joining.status, dropped.status]).toEqual([200, 200, 200]);
-    const stored = await deps.db.notifications.find({ userId: new ObjectId(author!.id) });
+    const stored = await deps.db.notifications.find({ userId: new ObjectId(author.id) });
     expect(stored).toHaveLength(1);
-    expect(stored[0]?.actorIds.map((x) => x.toHexString())).toEqual([a!.id, b!.id]);
+    expect(stored[0]?.actorIds.map((x) => x.toHexString())).toEqual([a.id, b.id]);
     // The recipient opted out (inApp=false): same reads, no notification write. The difference is the write.
     const mongo = (r: typeof opening) => roundTrips(r.headers).mongo ?? 0;
     expect(mongo(opening)).toBe(mongo(joining));
     expect(mongo(opening) - mongo(dropped)).toBe(1);
-    expect(await deps.db.notifications.find({ userId: new ObjectId(mute!.id) })).toHaveLength(0);
+    expect(await deps.db.notifications.find({ userId: new ObjectId(mute.id) })).toHaveLength(0);
   });
 
   it("counts each of 50 concurrent voters exactly once", async () => {
     const [author, ...voters] = await crowd(51);
-    const post = await publishedPost(author!);
+    const post = await publishedPost(author);
     const responses = await Promise.all(voters.map((v) => vote(v, post.id)));
-    expect(responses.every((r) => r.status === 200)).toBe(true);
-    const groups = await deps.db.notifications.find({ userId: new ObjectId(author!.id) });
+    expectEvery(responses, (r) => r.status === 200);
+    const groups = await deps.db.notifications.find({ userId: new ObjectId(author.id) });
     const counted = groups.flatMap((g) => g.actorIds.map((x) => x.toHexString()));
     expect(counted.sort()).toEqual(voters.map((v) => v.id).sort());
     // One open group per recipient and key (a unique partial index): simultaneous first votes share it.
@@ -116,41 +117,41 @@ describe("notifications: vote aggregation", () => {
 
   it("closes a group that aged out of the window and opens a fresh one for the next event", async () => {
     const [author, early, late] = await crowd(3);
-    const post = await publishedPost(author!);
-    expect((await vote(early!, post.id)).status).toBe(200);
+    const post = await publishedPost(author);
+    expect((await vote(early, post.id)).status).toBe(200);
     const hours = deps.config.notifications.aggregationWindowHours;
     await deps.db.notifications.updateMany(
-      { userId: new ObjectId(author!.id) },
+      { userId: new ObjectId(author.id) },
       { $set: { createdAt: new Date(Date.now() - (hours + 1) * 3_600_000) } },
     );
-    expect((await vote(late!, post.id)).status).toBe(200);
+    expect((await vote(late, post.id)).status).toBe(200);
 
-    const groups = await deps.db.notifications.find({ userId: new ObjectId(author!.id) }, { sort: { createdAt: 1 } });
+    const groups = await deps.db.notifications.find({ userId: new ObjectId(author.id) }, { sort: { createdAt: 1 } });
     expect(groups.map((g) => [g.aggregationCount, g.openGroup ?? null, g.closedAt instanceof Date])).toEqual([
       [1, null, true],
       [1, true, false],
     ]);
-    expect(groups.map((g) => g.actorIds[0]?.toHexString())).toEqual([early!.id, late!.id]);
+    expect(groups.map((g) => g.actorIds[0]?.toHexString())).toEqual([early.id, late.id]);
   });
 
   it("never notifies shadow-banned voters' votes, shadow-banned commenters' comments or flagged votes", async () => {
     const [author, shadow, ...sharingIp] = await crowd(10);
-    await deps.db.users.updateOne({ _id: new ObjectId(shadow!.id) }, { $set: { shadowBanned: true } });
-    const post = await publishedPost(author!);
-    expect((await vote(shadow!, post.id)).status).toBe(200);
+    await deps.db.users.updateOne({ _id: new ObjectId(shadow.id) }, { $set: { shadowBanned: true } });
+    const post = await publishedPost(author);
+    expect((await vote(shadow, post.id)).status).toBe(200);
     const commented = await call("POST", `/v1/posts/${post.id}/comments`, {
-      token: shadow!.accessToken,
+      token: shadow.accessToken,
       body: { content: "hidden" },
     });
     expect(commented.status).toBe(201);
-    expect((await list(author!)).body.items).toHaveLength(0);
+    expect((await list(author)).body.items).toHaveLength(0);
 
     // Eight accounts from one IP: the later ones are flagged as fraud and do not notify.
     const ip = uniqueIp();
     for (const v of sharingIp) await call("PUT", `/v1/posts/${post.id}/vote`, { token: v.accessToken, ip });
     const flagged = await deps.db.votes.find({ postId: new ObjectId(post.id), flagged: true });
     expect(flagged.length).toBeGreaterThan(0);
-    const items = (await list(author!)).body.items;
+    const items = (await list(author)).body.items;
     expect(items).toHaveLength(1);
     expect(items[0]!.aggregationCount).toBe(sharingIp.length - flagged.length);
   });
@@ -160,43 +161,43 @@ describe("notifications: follows, comments, replies", () => {
   it("notifies the followed user once per follower, not on idempotent repeats", async () => {
     const [target, fan] = await crowd(2);
     for (let i = 0; i < 2; i++) {
-      expect((await call("PUT", `/v1/users/${target!.id}/follow`, { token: fan!.accessToken })).status).toBe(204);
+      expect((await call("PUT", `/v1/users/${target.id}/follow`, { token: fan.accessToken })).status).toBe(204);
     }
-    const items = (await list(target!)).body.items;
+    const items = (await list(target)).body.items;
     expect(items).toHaveLength(1);
     expect(items[0]).toMatchObject({
       type: "follow",
       aggregationCount: 1,
       actionType: "open_profile",
-      actionPayload: { userId: fan!.id },
-      title: `${fan!.username} followed you`,
+      actionPayload: { userId: fan.id },
+      title: `${fan.username} followed you`,
     });
-    expect((await list(fan!)).body.items).toHaveLength(0);
+    expect((await list(fan)).body.items).toHaveLength(0);
   });
 
   it("sends comments to the post author and replies to the parent's author, never to oneself", async () => {
     const [author, alice, bob] = await crowd(3);
-    const post = await publishedPost(author!);
+    const post = await publishedPost(author);
     const comment = (who: TestUser, body: Record<string, unknown>) =>
       call<{ id: string }>("POST", `/v1/posts/${post.id}/comments`, { token: who.accessToken, body });
 
-    const top = await comment(alice!, { content: "lovely" });
+    const top = await comment(alice, { content: "lovely" });
     expect(top.status).toBe(201);
-    await comment(author!, { content: "thanks", parentId: top.body.id }); // author replies: alice gets a reply
-    await comment(bob!, { content: "agreed", parentId: top.body.id }); // bob: alice (reply) and author (comment)
-    await comment(alice!, { content: "self", parentId: top.body.id }); // alice replying to herself: author only
+    await comment(author, { content: "thanks", parentId: top.body.id }); // author replies: alice gets a reply
+    await comment(bob, { content: "agreed", parentId: top.body.id }); // bob: alice (reply) and author (comment)
+    await comment(alice, { content: "self", parentId: top.body.id }); // alice replying to herself: author only
 
-    const forAuthor = (await list(author!)).body.items;
+    const forAuthor = (await list(author)).body.items;
     expect(forAuthor.map((i) => i.type)).toEqual(["comment"]);
     expect(forAuthor[0]).toMatchObject({ aggregationKey: `comment:${post.id}`, aggregationCount: 2 });
-    expect(forAuthor[0]!.sampleActors.map((a) => a.id)).toEqual([bob!.id, alice!.id]);
+    expect(forAuthor[0]!.sampleActors.map((a) => a.id)).toEqual([bob.id, alice.id]);
 
-    const forAlice = (await list(alice!)).body.items;
+    const forAlice = (await list(alice)).body.items;
     expect(forAlice.map((i) => i.type)).toEqual(["reply"]);
     expect(forAlice[0]).toMatchObject({ aggregationKey: `reply:${top.body.id}`, aggregationCount: 2 });
-    expect(forAlice[0]!.sampleActors.map((a) => a.id)).toEqual([bob!.id, author!.id]);
-    expect(forAlice[0]!.title).toBe(`${bob!.username} and 1 other replied to your comment`);
-    expect((await list(bob!)).body.items).toHaveLength(0);
+    expect(forAlice[0]!.sampleActors.map((a) => a.id)).toEqual([bob.id, author.id]);
+    expect(forAlice[0]!.title).toBe(`${bob.username} and 1 other replied to your comment`);
+    expect((await list(bob)).body.items).toHaveLength(0);
   });
 
   it("calls registered listeners with the stored notification, and survives a failing one", async () => {
@@ -211,91 +212,91 @@ describe("notifications: follows, comments, replies", () => {
       }),
     ];
     try {
-      const res = await call("PUT", `/v1/users/${target!.id}/follow`, { token: fan!.accessToken });
+      const res = await call("PUT", `/v1/users/${target.id}/follow`, { token: fan.accessToken });
       expect(res.status).toBe(204);
     } finally {
       for (const f of off) f();
     }
-    expect(seen).toContain(`follow:${target!.id}:1`);
+    expect(seen).toContain(`follow:${target.id}:1`);
   });
 });
 
 describe("notifications: reading and policy", () => {
   it("counts unread, marks only the caller's own ids, and pages with a cursor", async () => {
     const [me, other, ...fans] = await crowd(5);
-    await call("PUT", `/v1/users/${other!.id}/follow`, { token: fans[0]!.accessToken });
+    await call("PUT", `/v1/users/${other.id}/follow`, { token: fans[0]!.accessToken });
     for (const p of [0, 1, 2]) {
-      const post = await publishedPost(me!);
+      const post = await publishedPost(me);
       await vote(fans[p]!, post.id);
     }
-    expect(await unread(me!)).toBe(3);
-    const theirs = (await list(other!)).body.items[0]!;
-    expect((await markRead(me!, { ids: [theirs.id] })).status).toBe(204);
-    expect((await list(other!)).body.items[0]).toMatchObject({ id: theirs.id, read: false });
+    expect(await unread(me)).toBe(3);
+    const theirs = (await list(other)).body.items[0]!;
+    expect((await markRead(me, { ids: [theirs.id] })).status).toBe(204);
+    expect((await list(other)).body.items[0]).toMatchObject({ id: theirs.id, read: false });
 
-    const first = await list(me!, "?limit=2");
+    const first = await list(me, "?limit=2");
     expect(first.body.items).toHaveLength(2);
     expect(first.body.nextCursor).not.toBeNull();
-    const second = await list(me!, `?limit=2&cursor=${first.body.nextCursor}`);
+    const second = await list(me, `?limit=2&cursor=${first.body.nextCursor}`);
     expect(second.body.items).toHaveLength(1);
     expect(second.body.nextCursor).toBeNull();
     const all = [...first.body.items, ...second.body.items];
     expect(new Set(all.map((i) => i.id)).size).toBe(3);
     expect(all.map((i) => i.updatedAt)).toEqual([...all.map((i) => i.updatedAt)].sort().reverse());
 
-    await markRead(me!, { ids: [all[0]!.id] });
-    expect(await unread(me!)).toBe(2);
-    expect((await list(me!, "?unread=true")).body.items.map((i) => i.id)).toEqual(all.slice(1).map((i) => i.id));
+    await markRead(me, { ids: [all[0]!.id] });
+    expect(await unread(me)).toBe(2);
+    expect((await list(me, "?unread=true")).body.items.map((i) => i.id)).toEqual(all.slice(1).map((i) => i.id));
   });
 
   it("drops or filters by policy, and drops everything for inApp=false", async () => {
     const [me, stranger, friend, newbie] = await crowd(4);
-    await age([me!, stranger!, friend!]);
-    await call("PUT", `/v1/users/${friend!.id}/follow`, { token: me!.accessToken });
+    await age([me, stranger, friend]);
+    await call("PUT", `/v1/users/${friend.id}/follow`, { token: me.accessToken });
 
-    expect((await call("GET", "/v1/me/notification-policy", { token: me!.accessToken })).body).toEqual({
+    expect((await call("GET", "/v1/me/notification-policy", { token: me.accessToken })).body).toEqual({
       notFollowing: "accept",
       newAccounts: "accept",
     });
-    const dropped = await setPolicy(me!, { notFollowing: "drop" });
+    const dropped = await setPolicy(me, { notFollowing: "drop" });
     expect(dropped.status).toBe(200);
     expect(dropped.body).toEqual({ notFollowing: "drop", newAccounts: "accept" });
 
-    await call("PUT", `/v1/users/${me!.id}/follow`, { token: stranger!.accessToken });
-    await call("PUT", `/v1/users/${me!.id}/follow`, { token: friend!.accessToken });
-    let items = (await list(me!)).body.items;
-    expect(items.flatMap((i) => i.sampleActors.map((a) => a.id))).toEqual([friend!.id]);
+    await call("PUT", `/v1/users/${me.id}/follow`, { token: stranger.accessToken });
+    await call("PUT", `/v1/users/${me.id}/follow`, { token: friend.accessToken });
+    let items = (await list(me)).body.items;
+    expect(items.flatMap((i) => i.sampleActors.map((a) => a.id))).toEqual([friend.id]);
 
     // Filter: new accounts are stored but held back from the default list and the count.
-    expect((await setPolicy(me!, { notFollowing: "accept", newAccounts: "filter" })).status).toBe(200);
-    const before = await unread(me!);
-    const post = await publishedPost(me!);
-    await vote(newbie!, post.id);
-    items = (await list(me!)).body.items;
+    expect((await setPolicy(me, { notFollowing: "accept", newAccounts: "filter" })).status).toBe(200);
+    const before = await unread(me);
+    const post = await publishedPost(me);
+    await vote(newbie, post.id);
+    items = (await list(me)).body.items;
     expect(items.some((i) => i.type === "vote")).toBe(false);
-    expect(await unread(me!)).toBe(before);
-    const held = (await list(me!, "?filtered=true")).body.items;
+    expect(await unread(me)).toBe(before);
+    const held = (await list(me, "?filtered=true")).body.items;
     expect(held).toHaveLength(1);
     expect(held[0]).toMatchObject({ type: "vote", aggregationCount: 1 });
-    expect(held[0]!.sampleActors[0]!.id).toBe(newbie!.id);
+    expect(held[0]!.sampleActors[0]!.id).toBe(newbie.id);
 
     // inApp=false: nothing is stored at all.
-    await call("PATCH", "/v1/me", { token: me!.accessToken, body: { notificationPreferences: { inApp: false } } });
-    const total = await deps.db.notifications.find({ userId: new ObjectId(me!.id) });
-    await vote(stranger!, post.id);
-    expect(await deps.db.notifications.find({ userId: new ObjectId(me!.id) })).toEqual(total);
+    await call("PATCH", "/v1/me", { token: me.accessToken, body: { notificationPreferences: { inApp: false } } });
+    const total = await deps.db.notifications.find({ userId: new ObjectId(me.id) });
+    await vote(stranger, post.id);
+    expect(await deps.db.notifications.find({ userId: new ObjectId(me.id) })).toEqual(total);
   });
 
   it("rejects bad input with 400 naming the field, and anonymous callers with 401", async () => {
     const [me] = await crowd(1);
     const cases: [ReturnType<typeof call>, string][] = [
-      [markRead(me!, { ids: ["nothex"] }), "ids.0"],
-      [markRead(me!, { ids: [] }), "ids"],
-      [markRead(me!, { ids: [new ObjectId().toHexString()], extra: 1 }), "extra"],
-      [setPolicy(me!, { notFollowing: "maybe" }), "notFollowing"],
-      [setPolicy(me!, { sometimes: "drop" }), "sometimes"],
-      [list(me!, "?limit=0"), "limit"],
-      [list(me!, "?unread=yes"), "unread"],
+      [markRead(me, { ids: ["nothex"] }), "ids.0"],
+      [markRead(me, { ids: [] }), "ids"],
+      [markRead(me, { ids: [new ObjectId().toHexString()], extra: 1 }), "extra"],
+      [setPolicy(me, { notFollowing: "maybe" }), "notFollowing"],
+      [setPolicy(me, { sometimes: "drop" }), "sometimes"],
+      [list(me, "?limit=0"), "limit"],
+      [list(me, "?unread=yes"), "unread"],
     ];
     for (const [pending, field] of cases) {
       const res = await pending;

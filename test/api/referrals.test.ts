@@ -119,7 +119,7 @@ describe("referrals", () => {
     await deps.db.referrals.insertMany(
       friends.map((f, i) => ({
         _id: newObjectId(),
-        referrerId: new ObjectId(referrer!.id),
+        referrerId: new ObjectId(referrer.id),
         referralCode: "TESTCODE",
         referredUserId: new ObjectId(f.id),
         installSource: "direct_link",
@@ -141,14 +141,14 @@ describe("referrals", () => {
         Array.from({ length: 5 }, () => validateReferral(capped, new ObjectId(f.id), "first_post")),
       ),
     );
-    const docs = await deps.db.referrals.find({ referrerId: new ObjectId(referrer!.id) });
+    const docs = await deps.db.referrals.find({ referrerId: new ObjectId(referrer.id) });
     expect(docs.filter((d) => d.status === "validated")).toHaveLength(2);
     expect(docs.filter((d) => d.status === "pending")).toHaveLength(2);
     expect(outcomes.filter((o) => o === "capped").length).toBeGreaterThan(0);
-    const doc = await userDoc(referrer!.id);
+    const doc = await userDoc(referrer.id);
     expect(doc.gemBalance).toBe(2 * BONUS);
     expect(doc.referralCount).toBe(2);
-    expect(await deps.db.gemTransactions.find({ userId: new ObjectId(referrer!.id) })).toHaveLength(2);
+    expect(await deps.db.gemTransactions.find({ userId: new ObjectId(referrer.id) })).toHaveLength(2);
   });
 
   it("needs a signed-in caller", async () => {

@@ -4,6 +4,7 @@ import { ObjectId } from "../../src/platform/ids";
 import { runJob } from "../../src/scheduler/runner";
 import { call, roundTrips, uniqueIp } from "../support/api";
 import { appWith, testDeps } from "../support/deps";
+import { expectEvery } from "../support/expect";
 import { publishedPost } from "../support/posts";
 import { crowd } from "../support/users";
 
@@ -20,26 +21,26 @@ async function runCountersUntilDone() {
 describe("PUT /v1/posts/{id}/vote", () => {
   it("counts one vote when the same user votes 100 times at once", async () => {
     const [author, voter] = await crowd(2, "premium");
-    const post = await publishedPost(author!);
+    const post = await publishedPost(author);
     const responses = await Promise.all(
       Array.from({ length: 100 }, () =>
-        call<{ voteCount: number }>("PUT", `/v1/posts/${post.id}/vote`, { token: voter!.accessToken }),
+        call<{ voteCount: number }>("PUT", `/v1/posts/${post.id}/vote`, { token: voter.accessToken }),
       ),
     );
-    expect(responses.every((r) => r.status === 200)).toBe(true);
+    expectEvery(responses, (r) => r.status === 200);
     expect(new Set(responses.map((r) => r.body.voteCount))).toEqual(new Set([1]));
     const votes = await deps.db.votes.find({ postId: new ObjectId(post.id) });
     expect(votes).toHaveLength(1);
     const view = await call<{ voteCount: number; viewer: { voted: boolean } }>("GET", `/v1/posts/${post.id}`, {
-      token: voter!.accessToken,
+      token: voter.accessToken,
     });
     expect(view.body).toMatchObject({ voteCount: 1, viewer: { voted: true } });
   });
 
   it("costs three Redis and six MongoDB round trips, in four waits, for a vote that notifies its author", async () => {
     const [author, voter] = await crowd(2);
-    const post = await publishedPost(author!);
-    const res = await call("PUT", `/v1/posts/${post.id}/vote`, { token: voter!.accessToken, ip: uniqueIp() });
+    const post = await publishedPost(author);
+    const res = await call("PUT", `/v1/posts/${post.id}/vote`, { token: voter.accessToken, ip: uniqueIp() });
     expect(res.status, res.text).toBe(200);
     // Redis: rate limit; fraud signals + quota; counter. MongoDB: post ∥ voter; insert; totals ∥ notification (2).
     expect(roundTrips(res.headers)).toMatchObject({ redis: 3, mongo: 6 });
@@ -48,30 +49,30 @@ describe("PUT /v1/posts/{id}/vote", () => {
   it("counts exactly 100 votes from 100 users, in the last response and in MongoDB after the counters job", async () => {
     const [author] = await crowd(1);
     const voters = await crowd(100);
-    const post = await publishedPost(author!);
+    const post = await publishedPost(author);
     const responses = await Promise.all(
       voters.map((v) =>
         call<{ voteCount: number }>("PUT", `/v1/posts/${post.id}/vote`, { token: v.accessToken, ip: uniqueIp() }),
       ),
     );
-    expect(responses.every((r) => r.status === 200)).toBe(true);
+    expectEvery(responses, (r) => r.status === 200);
     expect(Math.max(...responses.map((r) => r.body.voteCount))).toBe(100);
     expect(new Set(responses.map((r) => r.body.voteCount)).size).toBe(100);
     await runCountersUntilDone();
     expect((await deps.db.posts.findOne({ _id: new ObjectId(post.id) }))?.voteCount).toBe(100);
-    expect((await deps.db.users.findOne({ _id: new ObjectId(author!.id) }))?.totalVotesReceived).toBe(100);
+    expect((await deps.db.users.findOne({ _id: new ObjectId(author.id) }))?.totalVotesReceived).toBe(100);
   });
 
   it("refuses votes on your own post with 403 and on an invisible post with 404", async () => {
     const [author, other] = await crowd(2);
-    const post = await publishedPost(author!);
-    const hidden = await publishedPost(author!, { visibility: "private" });
-    expect((await call("PUT", `/v1/posts/${post.id}/vote`, { token: author!.accessToken })).status).toBe(403);
-    expect((await call("PUT", `/v1/posts/${hidden.id}/vote`, { token: other!.accessToken })).status).toBe(404);
+    const post = await publishedPost(author);
+    const hidden = await publishedPost(author, { visibility: "private" });
+    expect((await call("PUT", `/v1/posts/${post.id}/vote`, { token: author.accessToken })).status).toBe(403);
+    expect((await call("PUT", `/v1/posts/${hidden.id}/vote`, { token: other.accessToken })).status).toBe(404);
     expect(
-      (await call("PUT", `/v1/posts/${new ObjectId().toHexString()}/vote`, { token: other!.accessToken })).status,
+      (await call("PUT", `/v1/posts/${new ObjectId().toHexString()}/vote`, { token: other.accessToken })).status,
     ).toBe(404);
-    expect((await call("PUT", "/v1/posts/not-an-id/vote", { token: other!.accessToken })).status).toBe(400);
+    expect((await call("PUT", "/v1/posts/not-an-id/vote", { token: other.accessToken })).status).toBe(400);
     expect((await call("PUT", `/v1/posts/${post.id}/vote`)).status).toBe(401);
   });
 
@@ -80,21 +81,19 @@ describe("PUT /v1/posts/{id}/vote", () => {
     const [voter, ...authors] = await crowd(9);
     const posts = await Promise.all(authors.map((a) => publishedPost(a)));
     const responses = await Promise.all(
-      posts.map((p) => call<{ code: string }>("PUT", `/v1/posts/${p.id}/vote`, { token: voter!.accessToken }, limited)),
+      posts.map((p) => call<{ code: string }>("PUT", `/v1/posts/${p.id}/vote`, { token: voter.accessToken }, limited)),
     );
     expect(responses.filter((r) => r.status === 200)).toHaveLength(3);
     const refused = responses.filter((r) => r.status === 429);
     expect(refused).toHaveLength(5);
-    expect(refused.every((r) => r.body.code === "quota_exceeded" && Number(r.headers.get("retry-after")) > 0)).toBe(
-      true,
-    );
-    expect(await deps.db.votes.find({ userId: new ObjectId(voter!.id) })).toHaveLength(3);
+    expectEvery(refused, (r) => r.body.code === "quota_exceeded" && Number(r.headers.get("retry-after")) > 0);
+    expect(await deps.db.votes.find({ userId: new ObjectId(voter.id) })).toHaveLength(3);
   });
 
   it("flags votes from an IP shared by many accounts", async () => {
     const [author] = await crowd(1);
     const voters = await crowd(8);
-    const post = await publishedPost(author!);
+    const post = await publishedPost(author);
     const ip = uniqueIp();
     for (const v of voters)
       await call("PUT", `/v1/posts/${post.id}/vote`, {
@@ -107,26 +106,26 @@ describe("PUT /v1/posts/{id}/vote", () => {
     expect(votes[0]?.flagged).toBe(false);
     expect(votes[7]?.flagged).toBe(true);
     expect(votes[7]!.fraudScore).toBeGreaterThan(votes[0]!.fraudScore);
-    expect(votes.every((v) => v.ipHash.length === 32 && v.deviceId === "shared-phone")).toBe(true);
+    expectEvery(votes, (v) => v.ipHash.length === 32 && v.deviceId === "shared-phone");
   });
 });
 
 describe("DELETE /v1/posts/{id}/vote", () => {
   it("removes an unsettled vote (204) and refuses a settled one (409)", async () => {
     const [author, voter] = await crowd(2);
-    const post = await publishedPost(author!);
-    await call("PUT", `/v1/posts/${post.id}/vote`, { token: voter!.accessToken });
-    expect((await call("DELETE", `/v1/posts/${post.id}/vote`, { token: voter!.accessToken })).status).toBe(204);
-    const after = await call<{ voteCount: number }>("GET", `/v1/posts/${post.id}`, { token: voter!.accessToken });
+    const post = await publishedPost(author);
+    await call("PUT", `/v1/posts/${post.id}/vote`, { token: voter.accessToken });
+    expect((await call("DELETE", `/v1/posts/${post.id}/vote`, { token: voter.accessToken })).status).toBe(204);
+    const after = await call<{ voteCount: number }>("GET", `/v1/posts/${post.id}`, { token: voter.accessToken });
     expect(after.body.voteCount).toBe(0);
-    expect((await call("DELETE", `/v1/posts/${post.id}/vote`, { token: voter!.accessToken })).status).toBe(204);
+    expect((await call("DELETE", `/v1/posts/${post.id}/vote`, { token: voter.accessToken })).status).toBe(204);
 
-    await call("PUT", `/v1/posts/${post.id}/vote`, { token: voter!.accessToken });
+    await call("PUT", `/v1/posts/${post.id}/vote`, { token: voter.accessToken });
     await deps.db.votes.updateOne(
       { postId: new ObjectId(post.id) },
       { $set: { gemBatchId: "batch-1", gemAwarded: true } },
     );
-    const settled = await call<{ code: string }>("DELETE", `/v1/posts/${post.id}/vote`, { token: voter!.accessToken });
+    const settled = await call<{ code: string }>("DELETE", `/v1/posts/${post.id}/vote`, { token: voter.accessToken });
     expect(settled.status).toBe(409);
     expect(settled.body.code).toBe("conflict");
   });

@@ -1,5 +1,6 @@
 import { Decimal128, EJSON, Long, ObjectId } from "bson";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { expectEvery } from "../support/expect";
 import type { DataApiTestClient, Doc } from "./client";
 import { API_KEY, BACKENDS, eventually, startTestGateway, type TestGateway, uniqueName } from "./harness";
 
@@ -805,7 +806,7 @@ describe.each(BACKENDS)("Data API contract on $kind", ({ kind, available }) => {
       expect(claimed).toHaveLength(10);
       expect(new Set(claimed.map((d) => d._id)).size).toBe(10);
       const stored = await api.findAll(coll);
-      expect(stored.every((d) => d.status === "claimed")).toBe(true);
+      expectEvery(stored, (d) => d.status === "claimed");
       expect(new Set(stored.map((d) => d.worker)).size).toBe(10);
     });
   });

@@ -3,6 +3,7 @@ import { flushAnalyticsJob as analyticsFlushJob } from "../../src/features/analy
 import { type RunResult, runJob } from "../../src/scheduler/runner";
 import { call } from "../support/api";
 import { testDeps } from "../support/deps";
+import { expectEvery } from "../support/expect";
 import { signupUser, type TestUser, userWithRole } from "../support/users";
 
 // Every flush test lives in this file: the flush job drains the whole buffer, and tests in one file run in
@@ -39,7 +40,7 @@ async function postEvents(
       return (await call("POST", "/v1/events", { body: { events } })).status;
     }),
   );
-  expect(statuses.every((s) => s === 202)).toBe(true);
+  expectEvery(statuses, (s) => s === 202);
 }
 
 async function clickhouseCounts(marker: string): Promise<{ rows: number; distinct: number }> {
@@ -119,7 +120,7 @@ describe("analytics flush job", () => {
       runJob(smallBatches, analyticsFlushJob, { trigger: "test-a", onCheckpoint: dropLease }),
       runJob(smallBatches, analyticsFlushJob, { trigger: "test-b", onCheckpoint: dropLease }),
     ]);
-    expect(runs.every((r) => r.outcome !== "failed")).toBe(true);
+    expectEvery(runs, (r) => r.outcome !== "failed");
     await runJob(smallBatches, analyticsFlushJob, { trigger: "test-c" });
     expect(await clickhouseCounts(marker)).toEqual({ rows: 3_000, distinct: 3_000 });
   });

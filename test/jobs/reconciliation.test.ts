@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { Finding } from "../../src/core/jobs";
 import type { GemTransactionDoc } from "../../src/db";
+import { pendingEntry } from "../../src/features/gems/ledger";
 import { reconciliationJob } from "../../src/features/reconciliation/job";
 import { newObjectId, ObjectId } from "../../src/platform/ids";
 import { type RunResult, runJob } from "../../src/scheduler/runner";
@@ -11,27 +12,18 @@ const deps = testDeps();
 const TEN_MINUTES_AGO = () => new Date(Date.now() - 600_000);
 
 /** A ledger entry as a request that died right after writing it would have left it. */
-function pendingEntry(userId: string, amount: number): GemTransactionDoc {
-  return {
-    _id: newObjectId(),
-    userId: new ObjectId(userId),
-    type: amount > 0 ? "earn" : "spend",
-    source: amount > 0 ? "admin" : "cosmetic",
-    amount,
-    balanceBefore: null,
-    balanceAfter: null,
-    referenceId: null,
-    referenceType: null,
-    multiplier: 1,
-    baseAmount: Math.abs(amount),
-    description: "interrupted",
-    metadata: {},
-    idempotencyKey: `test:${crypto.randomUUID()}`,
-    effect: null,
-    status: "pending",
-    createdAt: TEN_MINUTES_AGO(),
-    appliedAt: null,
-  };
+function interruptedEntry(userId: string, amount: number): GemTransactionDoc {
+  return pendingEntry(
+    {
+      userId: new ObjectId(userId),
+      type: amount > 0 ? "earn" : "spend",
+      source: amount > 0 ? "admin" : "cosmetic",
+      amount,
+      description: "interrupted",
+      idempotencyKey: `test:${crypto.randomUUID()}`,
+    },
+    TEN_MINUTES_AGO(),
+  );
 }
 
 async function reconcile(): Promise<RunResult> {
@@ -50,22 +42,22 @@ describe("gem reconciliation job", () => {
   it("completes interrupted movements exactly once: applies, finishes or rejects them", async () => {
     const [fresh, half, broke] = await crowd(3);
     // 1. Written, never applied.
-    const unapplied = pendingEntry(fresh!.id, 30);
+    const unapplied = interruptedEntry(fresh.id, 30);
     // 2. Balance moved, entry never marked applied.
-    const moved = pendingEntry(half!.id, 12);
+    const moved = interruptedEntry(half.id, 12);
     await deps.db.users.updateOne(
       { _id: moved.userId },
       { $inc: { gemBalance: 12, totalGemsEarned: 12 }, $push: { ledgerApplied: moved._id } },
     );
     // 3. A spend the balance cannot cover any more.
-    const uncovered = pendingEntry(broke!.id, -5);
+    const uncovered = interruptedEntry(broke.id, -5);
     await deps.db.gemTransactions.insertMany([unapplied, moved, uncovered]);
 
     const run = await reconcile();
     expect(run.outcome).toBe("succeeded");
-    expect((await user(fresh!.id)).gemBalance).toBe(30);
-    expect((await user(half!.id)).gemBalance).toBe(12);
-    expect((await user(broke!.id)).gemBalance).toBe(0);
+    expect((await user(fresh.id)).gemBalance).toBe(30);
+    expect((await user(half.id)).gemBalance).toBe(12);
+    expect((await user(broke.id)).gemBalance).toBe(0);
     const entries = await deps.db.gemTransactions.find({ _id: { $in: [unapplied._id, moved._id, uncovered._id] } });
     const status = new Map(entries.map((e) => [e._id.toHexString(), e.status]));
     expect([unapplied, moved, uncovered].map((e) => status.get(e._id.toHexString()))).toEqual([
@@ -73,23 +65,21 @@ describe("gem reconciliation job", () => {
       "applied",
       "rejected",
     ]);
-    expect(about(run, fresh!.id)).toEqual([expect.objectContaining({ kind: "interrupted_entry", outcome: "applied" })]);
-    expect(about(run, half!.id)).toEqual([expect.objectContaining({ kind: "interrupted_entry", outcome: "finished" })]);
-    expect(about(run, broke!.id)).toEqual([
-      expect.objectContaining({ kind: "interrupted_entry", outcome: "rejected" }),
-    ]);
+    expect(about(run, fresh.id)).toEqual([expect.objectContaining({ kind: "interrupted_entry", outcome: "applied" })]);
+    expect(about(run, half.id)).toEqual([expect.objectContaining({ kind: "interrupted_entry", outcome: "finished" })]);
+    expect(about(run, broke.id)).toEqual([expect.objectContaining({ kind: "interrupted_entry", outcome: "rejected" })]);
 
     // Nothing left to do: a second run moves nothing and finds these users consistent.
     const again = await reconcile();
-    expect((await user(fresh!.id)).gemBalance).toBe(30);
-    expect((await user(half!.id)).gemBalance).toBe(12);
-    for (const u of [fresh!, half!, broke!]) expect(about(again, u.id)).toEqual([]);
+    expect((await user(fresh.id)).gemBalance).toBe(30);
+    expect((await user(half.id)).gemBalance).toBe(12);
+    for (const u of [fresh, half, broke]) expect(about(again, u.id)).toEqual([]);
   });
 
   it("reports every balance that differs from its ledger, and negative balances, in job_runs", async () => {
     const [edited, negative, honest] = await crowd(3);
     const { moveGems } = await import("../../src/features/gems/ledger");
-    for (const u of [edited!, negative!, honest!]) {
+    for (const u of [edited, negative, honest]) {
       await moveGems(deps, {
         userId: new ObjectId(u.id),
         type: "earn",
@@ -99,28 +89,28 @@ describe("gem reconciliation job", () => {
         idempotencyKey: `test:${crypto.randomUUID()}`,
       });
     }
-    await deps.db.users.updateOne({ _id: new ObjectId(edited!.id) }, { $inc: { gemBalance: 5 } });
-    await deps.db.users.updateOne({ _id: new ObjectId(negative!.id) }, { $set: { gemBalance: -3 } });
+    await deps.db.users.updateOne({ _id: new ObjectId(edited.id) }, { $inc: { gemBalance: 5 } });
+    await deps.db.users.updateOne({ _id: new ObjectId(negative.id) }, { $set: { gemBalance: -3 } });
 
     const run = await reconcile();
-    expect(about(run, edited!.id)).toEqual([
+    expect(about(run, edited.id)).toEqual([
       {
         kind: "balance_mismatch",
-        userId: edited!.id,
+        userId: edited.id,
         cached: { balance: 15, earned: 10, spent: 0 },
         ledger: { balance: 10, earned: 10, spent: 0 },
       },
     ]);
     expect(
-      about(run, negative!.id)
+      about(run, negative.id)
         .map((f) => f.kind)
         .sort(),
     ).toEqual(["balance_mismatch", "negative_balance"]);
-    expect(about(run, honest!.id)).toEqual([]);
+    expect(about(run, honest.id)).toEqual([]);
     // Reported, not silently rewritten: a mismatch needs a person.
-    expect((await user(edited!.id)).gemBalance).toBe(15);
+    expect((await user(edited.id)).gemBalance).toBe(15);
     const stored = await deps.db.jobRuns.findOne({ runId: run.runId });
-    expect(stored!.findings.filter((f) => f.userId === edited!.id)).toHaveLength(1);
+    expect(stored!.findings.filter((f) => f.userId === edited.id)).toHaveLength(1);
     const listed = await deps.db.jobRuns.findOne({ runId: run.runId });
     expect(listed!.counts.findings).toBeGreaterThanOrEqual(3);
   });
@@ -129,9 +119,9 @@ describe("gem reconciliation job", () => {
     const [referrer, friend] = await crowd(2);
     await deps.db.referrals.insertOne({
       _id: newObjectId(),
-      referrerId: new ObjectId(referrer!.id),
+      referrerId: new ObjectId(referrer.id),
       referralCode: "TESTCODE",
-      referredUserId: new ObjectId(friend!.id),
+      referredUserId: new ObjectId(friend.id),
       installSource: "direct_link",
       platform: null,
       bonusGemsAwarded: 40,
@@ -148,7 +138,7 @@ describe("gem reconciliation job", () => {
     });
     await reconcile();
     await reconcile();
-    const doc = await user(referrer!.id);
+    const doc = await user(referrer.id);
     expect(doc.gemBalance).toBe(40);
     expect(doc.referralCount).toBe(1);
     expect(doc.referralBonusExpiresAt!.getTime()).toBeGreaterThan(Date.now());
@@ -159,7 +149,7 @@ describe("gem reconciliation job", () => {
     const { moveGems } = await import("../../src/features/gems/ledger");
     const { giftFee } = await import("../../src/features/gems/gifts");
     await moveGems(deps, {
-      userId: new ObjectId(sender!.id),
+      userId: new ObjectId(sender.id),
       type: "admin_adjust",
       source: "admin",
       amount: 100,
@@ -169,15 +159,15 @@ describe("gem reconciliation job", () => {
     const { platformFee, payout } = giftFee(50, deps.config.gifts.platformFeeBasisPoints);
     const transferId = newObjectId().toHexString();
     await deps.db.gemTransactions.insertOne({
-      ...pendingEntry(sender!.id, -50),
+      ...interruptedEntry(sender.id, -50),
       source: "gift",
       referenceType: "gift",
       referenceId: transferId,
       metadata: {
         transferId,
-        senderId: sender!.id,
-        senderUsername: sender!.username,
-        recipientId: receiver!.id,
+        senderId: sender.id,
+        senderUsername: sender.username,
+        recipientId: receiver.id,
         amount: 50,
         platformFee,
         payout,
@@ -186,16 +176,16 @@ describe("gem reconciliation job", () => {
     });
     const run = await reconcile();
     expect(run.counts.giftCreditsCompleted).toBeGreaterThanOrEqual(1);
-    expect((await user(sender!.id)).gemBalance).toBe(50);
-    expect((await user(receiver!.id)).gemBalance).toBe(payout);
+    expect((await user(sender.id)).gemBalance).toBe(50);
+    expect((await user(receiver.id)).gemBalance).toBe(payout);
     await reconcile();
-    expect((await user(receiver!.id)).gemBalance).toBe(payout);
+    expect((await user(receiver.id)).gemBalance).toBe(payout);
   });
 
   it("puts on today's leaderboards an earning a crash kept off them, once", async () => {
     const [earner] = await crowd(1);
     const entry = {
-      ...pendingEntry(earner!.id, 9),
+      ...interruptedEntry(earner.id, 9),
       source: "votes" as const,
       status: "applied" as const,
       createdAt: new Date(),
@@ -209,13 +199,13 @@ describe("gem reconciliation job", () => {
     );
     const { periodWindow } = await import("../../src/features/leaderboards/periods");
     const daily = periodWindow("daily", new Date(), deps.keys).key;
-    expect(await deps.redis.zscore(daily, earner!.id)).toBeNull();
+    expect(await deps.redis.zscore(daily, earner.id)).toBeNull();
 
     const run = await reconcile();
     expect(run.counts.leaderboardEntriesRestored).toBeGreaterThanOrEqual(1);
     await reconcile();
     for (const key of [daily, periodWindow("weekly", new Date(), deps.keys).key, deps.keys.leaderboardAlltime()]) {
-      expect(await deps.redis.zscore(key, earner!.id)).toBe(9);
+      expect(await deps.redis.zscore(key, earner.id)).toBe(9);
     }
   });
 });

@@ -1,8 +1,10 @@
 import { describe, expect, it } from "vitest";
 import { authorCredit, settlementJob } from "../../src/features/gems/settlement";
+import { newVoteDoc } from "../../src/features/votes/documents";
 import { newObjectId, ObjectId } from "../../src/platform/ids";
 import { type RunResult, runJob } from "../../src/scheduler/runner";
 import { testDeps } from "../support/deps";
+import { expectEvery } from "../support/expect";
 import { crowd } from "../support/users";
 
 // All settlement runs live in this file (they settle every payable vote), so no other suite's run holds the
@@ -15,21 +17,20 @@ class SimulatedCrash extends Error {}
 async function seedVotes(authors: { id: string }[], perAuthor: number) {
   const createdAt = new Date(Date.now() - HOUR);
   const votes = authors.flatMap((a) =>
-    Array.from({ length: perAuthor }, () => ({
-      _id: newObjectId(),
-      postId: newObjectId(),
-      userId: newObjectId(),
-      postAuthorId: new ObjectId(a.id),
-      deviceId: null,
-      ipHash: "seed",
-      sessionId: "seed",
-      gemAwarded: false,
-      gemBatchId: null,
-      createdAt,
-      fraudScore: 0,
-      flagged: false,
-      shadow: false,
-    })),
+    Array.from({ length: perAuthor }, () =>
+      newVoteDoc({
+        postId: newObjectId(),
+        userId: newObjectId(),
+        postAuthorId: new ObjectId(a.id),
+        deviceId: null,
+        ipHash: "seed",
+        sessionId: "seed",
+        createdAt,
+        fraudScore: 0,
+        flagged: false,
+        shadow: false,
+      }),
+    ),
   );
   await deps.db.votes.insertMany(votes);
   return votes;
@@ -72,7 +73,7 @@ describe("vote settlement", () => {
     ).toEqual({ amount: 12, baseAmount: 12, boosted: 0 });
   });
 
-  it("credits 1,000 votes on 50 authors exactly once through a crash, a re-run and a concurrent run", async () => {
+  it("credits 1,000 votes on 50 authors exactly once through a crash and two overlapping runs", async () => {
     const authors = await crowd(50);
     const boosted = authors.slice(0, 10);
     await deps.db.users.updateMany(
@@ -91,22 +92,47 @@ describe("vote settlement", () => {
     });
     expect(crashed.outcome).toBe("failed");
 
-    // A re-run and a second run at the same moment, the second one without the lease (as if it had expired).
+    // Two runs that really overlap. Run A resumes the crashed batch; once it has claimed it, its lease is dropped
+    // (as if it had expired) and run B starts, takes the lease and works on the same unfinished batch. A waits
+    // until B has written that batch's entries, then carries on at the same time as B.
     const dropLease = () => deps.redis.del(deps.keys.jobLease(settlementJob.name)).then(() => {});
-    await Promise.all([
-      settleUntilDone(),
-      runJob(deps, settlementJob, { trigger: "test-overlap", onCheckpoint: dropLease }),
-    ]);
+    let second: Promise<RunResult> | undefined;
+    let secondWorked = () => {};
+    const secondHasWorked = new Promise<void>((resolve) => {
+      secondWorked = resolve;
+    });
+    const first = await runJob(deps, settlementJob, {
+      trigger: "test-overlap-a",
+      onCheckpoint: async (name) => {
+        if (name !== "claimed" || second) return;
+        await dropLease();
+        second = runJob(deps, settlementJob, {
+          trigger: "test-overlap-b",
+          onCheckpoint: (step) => {
+            if (step === "entries-written") secondWorked();
+          },
+        });
+        // If B found nothing to do the test fails below; don't wait forever for it.
+        void second.finally(secondWorked);
+        await secondHasWorked;
+      },
+    });
+    const overlapping = await second;
+    expect(overlapping?.outcome).toBeDefined();
+    expect(overlapping?.outcome).not.toBe("skipped");
+    expect(first.counts.batches ?? 0).toBeGreaterThan(0);
+    expect(overlapping?.counts.batches ?? 0).toBeGreaterThan(0);
     await settleUntilDone();
 
     const ids = authors.map((a) => new ObjectId(a.id));
     const users = await deps.db.users.find({ _id: { $in: ids } });
+    expect(users).toHaveLength(authors.length);
     const entries = await deps.db.gemTransactions.find({ userId: { $in: ids }, source: "votes" }, { limit: 10_000 });
     for (const user of users) {
       const isBoosted = boosted.some((b) => b.id === user._id.toHexString());
       expect(user.gemBalance).toBe(isBoosted ? 40 : 20);
       const mine = entries.filter((e) => e.userId.equals(user._id));
-      expect(mine.every((e) => e.status === "applied")).toBe(true);
+      expectEvery(mine, (e) => e.status === "applied", "the author's entries");
       expect(mine.reduce((s, e) => s + e.amount, 0)).toBe(user.gemBalance);
       // Each entry records the balance it produced: they chain up to the current balance.
       const recorded = mine.filter((e) => e.balanceAfter !== null).sort((x, y) => x.balanceAfter! - y.balanceAfter!);
@@ -120,7 +146,7 @@ describe("vote settlement", () => {
     const notices = await deps.db.notifications.find({ userId: { $in: ids }, type: "gem_earned" }, { limit: 1_000 });
     expect(notices).toHaveLength(authors.length);
     const settled = await deps.db.votes.find({ _id: { $in: votes.map((v) => v._id) } }, { limit: 2_000 });
-    expect(settled.every((v) => v.gemAwarded && typeof v.gemBatchId === "string")).toBe(true);
+    expectEvery(settled, (v) => v.gemAwarded && typeof v.gemBatchId === "string");
     // One entry per author per batch.
     const perBatch = new Set(entries.map((e) => `${e.referenceId}:${e.userId.toHexString()}`));
     expect(perBatch.size).toBe(entries.length);
@@ -128,13 +154,13 @@ describe("vote settlement", () => {
 
   it("pays nothing for flagged, shadow-banned or too-recent votes", async () => {
     const [author] = await crowd(1);
-    const [vote] = await seedVotes([author!], 1);
+    const [vote] = await seedVotes([author], 1);
     await deps.db.votes.insertMany([
       { ...vote!, _id: newObjectId(), postId: newObjectId(), flagged: true },
       { ...vote!, _id: newObjectId(), postId: newObjectId(), shadow: true },
       { ...vote!, _id: newObjectId(), postId: newObjectId(), createdAt: new Date() },
     ]);
     await settleUntilDone();
-    expect((await deps.db.users.findOne({ _id: new ObjectId(author!.id) }))?.gemBalance).toBe(1);
+    expect((await deps.db.users.findOne({ _id: new ObjectId(author.id) }))?.gemBalance).toBe(1);
   });
 });

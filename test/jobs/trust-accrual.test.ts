@@ -21,20 +21,20 @@ describe("trust-accrual job", () => {
     const set = (u: { id: string }, fields: Record<string, unknown>) =>
       deps.db.users.updateOne({ _id: new ObjectId(u.id) }, { $set: { lastActiveDate: today, ...fields } });
     await Promise.all([
-      set(active!, {}),
-      set(idle!, { lastActiveDate: utcDay(new Date(Date.now() - 5 * DAY_MS)) }),
-      set(sanctioned!, {}),
-      set(capped!, { trustScore: gainCap }),
-      set(nearCap!, { trustScore: gainCap - dailyGain / 2 }),
-      set(banned!, { bannedAt: new Date() }),
+      set(active, {}),
+      set(idle, { lastActiveDate: utcDay(new Date(Date.now() - 5 * DAY_MS)) }),
+      set(sanctioned, {}),
+      set(capped, { trustScore: gainCap }),
+      set(nearCap, { trustScore: gainCap - dailyGain / 2 }),
+      set(banned, { bannedAt: new Date() }),
     ]);
     // A moderator's warning is a sanction: it costs trust and pauses the recovery.
     const warned = await call("POST", "/v1/admin/moderation-actions", {
       token: moderator.accessToken,
-      body: { targetType: "user", targetId: sanctioned!.id, action: "warn", reason: "spam in comments" },
+      body: { targetType: "user", targetId: sanctioned.id, action: "warn", reason: "spam in comments" },
     });
     expect(warned.status, warned.text).toBe(201);
-    const afterWarning = await trustOf(sanctioned!.id);
+    const afterWarning = await trustOf(sanctioned.id);
     expect(afterWarning).toBe(50 - deps.config.moderation.trust.actionedPenalty);
 
     const first = await runJob(deps, trustAccrualJob, { trigger: "test" });
@@ -42,11 +42,11 @@ describe("trust-accrual job", () => {
     const second = await runJob(deps, trustAccrualJob, { trigger: "test" });
     expect(second.outcome).toBe("succeeded");
 
-    expect(await trustOf(active!.id)).toBe(50 + dailyGain); // once, despite two runs
-    expect(await trustOf(idle!.id)).toBe(50);
-    expect(await trustOf(sanctioned!.id)).toBe(afterWarning);
-    expect(await trustOf(capped!.id)).toBe(gainCap);
-    expect(await trustOf(nearCap!.id)).toBe(gainCap);
-    expect(await trustOf(banned!.id)).toBe(50);
+    expect(await trustOf(active.id)).toBe(50 + dailyGain); // once, despite two runs
+    expect(await trustOf(idle.id)).toBe(50);
+    expect(await trustOf(sanctioned.id)).toBe(afterWarning);
+    expect(await trustOf(capped.id)).toBe(gainCap);
+    expect(await trustOf(nearCap.id)).toBe(gainCap);
+    expect(await trustOf(banned.id)).toBe(50);
   });
 });

@@ -9,6 +9,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../../scripts/local/ports";
 import { type RunningRedis, startRedisServer } from "../../scripts/local/redis";
 import { type RunningUpstashServer, startUpstashServer } from "../../scripts/local/upstash-server";
+import { expectEvery } from "../support/expect";
 
 // @upstash/redis reads this when a client is built: no telemetry headers from tests.
 process.env.UPSTASH_DISABLE_TELEMETRY = "1";
@@ -223,7 +224,7 @@ describe("@upstash/ratelimit over the local server", () => {
       const ratelimit = new Ratelimit({ redis: auto, limiter, analytics: false, prefix: key(name) });
       const results = await Promise.all(Array.from({ length: 8 }, () => ratelimit.limit("user-1")));
       expect(results.filter((r) => r.success)).toHaveLength(5);
-      expect(results.every((r) => r.limit === 5)).toBe(true);
+      expectEvery(results, (r) => r.limit === 5);
       // Scripts are now known by the client's SHA: a later check costs a single EVALSHA.
       const other = new Ratelimit({ redis: direct, limiter, analytics: false, prefix: key(name) });
       const before = upstash.stats().commands;

@@ -22,6 +22,8 @@ const throughWorker: Fetcher = (request) => worker.fetch(request);
 
 /** Every response body the suite sees, so security tests can scan them all for leaked secrets. */
 export const seenBodies: string[] = [];
+/** Every call's method, path and status, checked against the operations' declared statuses after each file. */
+export const observedCalls: { method: string; path: string; status: number }[] = [];
 
 /** Calls the API through the Worker (or another fetcher, e.g. an app built with a custom config). */
 export async function call<T = unknown>(
@@ -33,7 +35,8 @@ export async function call<T = unknown>(
   const headers: Record<string, string> = { ...options.headers };
   if (options.body !== undefined) headers["content-type"] ??= "application/json";
   if (options.token) headers.authorization = `Bearer ${options.token}`;
-  if (options.ip) headers["cf-connecting-ip"] = options.ip;
+  // Every call comes from its own address unless the test says otherwise.
+  headers["cf-connecting-ip"] ??= options.ip ?? uniqueIp();
   const request = new Request(`http://circle.test${path}`, {
     method,
     headers,
@@ -42,6 +45,7 @@ export async function call<T = unknown>(
   const response = await fetcher(request);
   const text = await response.text();
   seenBodies.push(text);
+  observedCalls.push({ method, path, status: response.status });
   let body: unknown = text;
   try {
     body = text ? JSON.parse(text) : undefined;
@@ -62,10 +66,16 @@ export function roundTrips(headers: Headers): Record<string, number> {
   return counts;
 }
 
+// 40 random bits per test file (each file has its own module instance), then a counter: two files (or two
+// runs against one stack) share an address only if they draw the same 40 bits.
+const ipBlock = [...crypto.getRandomValues(new Uint8Array(5))].map((b) => b.toString(16).padStart(2, "0")).join("");
 let ipCounter = 0;
-/** A fresh client IP per caller so tests never share a rate-limit bucket by accident. */
+/**
+ * A client IP no other caller in any test file uses: an IPv6 address in its own /64 (the API keys IPv6
+ * callers by /64), so tests never share a rate-limit bucket or a fraud signal by accident.
+ */
 export function uniqueIp(): string {
   ipCounter += 1;
-  const r = Math.floor(Math.random() * 250);
-  return `10.${r}.${Math.floor(ipCounter / 250) % 250}.${ipCounter % 250}`;
+  const groups = `fd${ipBlock.slice(0, 2)}:${ipBlock.slice(2, 6)}:${ipBlock.slice(6, 10)}`;
+  return `${groups}:${ipCounter.toString(16)}::1`;
 }

@@ -25,9 +25,14 @@ const deps = testDeps();
 /** Emails the suite creates all end in this domain, so leak checks can find them in any body. */
 export const TEST_EMAIL_DOMAIN = "example.test";
 
+/**
+ * A username (and with it an email) no other test file or run uses: 62 random bits, plus a per-file counter
+ * so two names from one file never collide either. At most 30 characters, as usernames must be.
+ */
 export function uniqueName(prefix = "u"): string {
   counter += 1;
-  return `${prefix}${Date.now().toString(36)}${counter}${Math.floor(Math.random() * 1e4)}`.slice(0, 30);
+  const random = [...crypto.getRandomValues(new Uint8Array(12))].map((b) => (b % 36).toString(36)).join("");
+  return `${prefix.slice(0, 6)}${random}_${counter.toString(36)}`.slice(0, 30);
 }
 
 /** Signs a new user up through the API. */
@@ -51,8 +56,15 @@ export async function signupUser(overrides: Record<string, unknown> = {}): Promi
   };
 }
 
-export async function users(n: number): Promise<TestUser[]> {
-  return Promise.all(Array.from({ length: n }, () => signupUser()));
+/** `n` of T as a tuple when `n` is a literal (so `const [a, b] = await users(2)` needs no `!`), else T[]. */
+export type Tuple<T, N extends number, R extends T[] = []> = number extends N
+  ? T[]
+  : R["length"] extends N
+    ? R
+    : Tuple<T, N, [T, ...R]>;
+
+export async function users<N extends number>(n: N): Promise<Tuple<TestUser, N>> {
+  return (await Promise.all(Array.from({ length: n }, () => signupUser()))) as Tuple<TestUser, N>;
 }
 
 /** A user with the given role: role changes need an admin, and the first admin is granted in the database. */
@@ -100,10 +112,12 @@ export async function idToken(
  * Many users quickly: written to the database and given access tokens directly (no password hashing),
  * for tests that need crowds (vote storms). Identity itself is tested through signup and login.
  */
-export async function crowd(n: number, tier: "free" | "pro" | "premium" = "free"): Promise<TestUser[]> {
+export async function crowd<N extends number>(
+  n: N,
+  tier: "free" | "pro" | "premium" = "free",
+): Promise<Tuple<TestUser, N>> {
   const { newUserDoc } = await import("../../src/features/auth/service");
-  const { signAccessToken } = await import("../../src/platform/tokens");
-  const { tokenSettingsOf } = await import("../../src/platform/tokens");
+  const { signAccessToken, tokenSettingsOf } = await import("../../src/platform/tokens");
   const docs = Array.from({ length: n }, () => {
     const username = uniqueName("c");
     return newUserDoc(deps, {
@@ -115,7 +129,7 @@ export async function crowd(n: number, tier: "free" | "pro" | "premium" = "free"
     });
   });
   await deps.db.users.insertMany(docs);
-  return Promise.all(
+  const people = await Promise.all(
     docs.map(async (d) => ({
       id: d._id.toHexString(),
       username: d.username,
@@ -129,4 +143,5 @@ export async function crowd(n: number, tier: "free" | "pro" | "premium" = "free"
       ),
     })),
   );
+  return people as Tuple<TestUser, N>;
 }

@@ -6,6 +6,7 @@ import {
   pickVariant,
   VARIANT_SEED,
 } from "../../src/features/flags/bucketing";
+import { expectEvery } from "../support/expect";
 
 describe("Unleash-compatible bucketing", () => {
   it("passes Unleash's published normalizedValue vectors", () => {
@@ -30,7 +31,7 @@ describe("Unleash-compatible bucketing", () => {
     expect(ids.filter((id) => inRollout(id, "new_feed", 30))).toEqual(enabled);
     // Raising the rollout only adds users.
     const wider = new Set(ids.filter((id) => inRollout(id, "new_feed", 50)));
-    expect(enabled.every((id) => wider.has(id))).toBe(true);
+    expectEvery(enabled, (id) => wider.has(id));
   });
 
   it("splits variants by weight", () => {

@@ -51,10 +51,10 @@ export interface MovementResult {
   replayed: boolean;
 }
 
-export async function moveGems(deps: Deps, m: GemMovement): Promise<MovementResult> {
+/** A movement's ledger entry before the balance moves (`pending`): what `moveGems` and settlement write. */
+export function pendingEntry(m: GemMovement, now: Date): GemTransactionDoc {
   if (!Number.isInteger(m.amount) || m.amount === 0) throw new Error("gem amounts are non-zero integers");
-  const now = deps.clock.now();
-  let entry: GemTransactionDoc = {
+  return {
     _id: newObjectId(),
     userId: m.userId,
     type: m.type,
@@ -75,6 +75,10 @@ export async function moveGems(deps: Deps, m: GemMovement): Promise<MovementResu
     createdAt: now,
     appliedAt: null,
   };
+}
+
+export async function moveGems(deps: Deps, m: GemMovement): Promise<MovementResult> {
+  let entry = pendingEntry(m, deps.clock.now());
   if (!(await deps.db.gemTransactions.insertUnique(entry))) {
     const existing = await deps.db.gemTransactions.findOne({ idempotencyKey: m.idempotencyKey });
     if (!existing) throw new Error(`ledger entry ${m.idempotencyKey} collided but cannot be read back`);

@@ -1,11 +1,11 @@
 import type { Job, JobContext, JobReport } from "../../core/jobs";
 import type { GemTransactionDoc } from "../../db";
 import type { Deps } from "../../deps";
-import { newObjectId, newUuid, type ObjectId } from "../../platform/ids";
+import { newUuid, type ObjectId } from "../../platform/ids";
 import { HOUR_MS, utcDay } from "../../platform/time";
 import { recordEarnings } from "../leaderboards/service";
 import { notifyEach } from "../notifications/service";
-import { APPLIED_MEMORY } from "./ledger";
+import { APPLIED_MEMORY, pendingEntry } from "./ledger";
 import { ledgerKeys } from "./ledger-keys";
 
 /** Which votes pay: unsettled, not flagged, not from a shadow-banned voter, older than the settlement delay. */
@@ -115,25 +115,22 @@ async function settleBatch(deps: Deps, ctx: JobContext, batchId: string): Promis
     const until = bonusUntil.get(author);
     const bonus = until ? { from: new Date(until.getTime() - bonusWindowMs), until } : null;
     const credit = authorCredit(group.votes, bonus, perVote, referralMultiplier);
-    const entry: GemTransactionDoc = {
-      _id: newObjectId(),
-      userId: group.id,
-      type: "earn",
-      source: "votes",
-      amount: credit.amount,
-      balanceBefore: null,
-      balanceAfter: null,
-      referenceId: batchId,
-      referenceType: "vote_batch",
-      multiplier: credit.amount / credit.baseAmount,
-      baseAmount: credit.baseAmount,
-      description: `${group.votes.length} vote${group.votes.length === 1 ? "" : "s"} on your posts`,
-      metadata: { votes: group.votes.length, boostedVotes: credit.boosted },
-      idempotencyKey: keyOf(author),
-      status: "pending",
-      createdAt: now,
-      appliedAt: null,
-    };
+    const entry = pendingEntry(
+      {
+        userId: group.id,
+        type: "earn",
+        source: "votes",
+        amount: credit.amount,
+        referenceId: batchId,
+        referenceType: "vote_batch",
+        multiplier: credit.amount / credit.baseAmount,
+        baseAmount: credit.baseAmount,
+        description: `${group.votes.length} vote${group.votes.length === 1 ? "" : "s"} on your posts`,
+        metadata: { votes: group.votes.length, boostedVotes: credit.boosted },
+        idempotencyKey: keyOf(author),
+      },
+      now,
+    );
     fresh.push(entry);
     entries.set(entry.idempotencyKey, entry);
   }

@@ -32,10 +32,12 @@ const createRouteDef = authedRoute({
   description:
     "Counts against the caller's daily quota for their tier (GENERATION_DAILY_QUOTA_*, per UTC day); over it " +
     "→ 429 `quota_exceeded` with Retry-After = seconds to the next UTC midnight, and the refused request uses " +
-    "no quota. The job's priority comes from the tier (premium > pro > free); free-tier images carry a watermark.",
+    "no quota. The job's priority comes from the tier (premium > pro > free); free-tier images carry a watermark. " +
+    "A model the store sells needs its unlock or a paid tier (403).",
   request: jsonBody(CreateGenerationBody),
   responses: {
     202: json(GenerationAccepted, "Queued; poll GET /v1/generations/{id}"),
+    ...problems(403),
   },
 });
 

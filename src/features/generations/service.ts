@@ -1,12 +1,12 @@
 import { ApiError } from "../../core/errors";
 import type { Viewer } from "../../core/viewer";
-import type { GenerationJobDoc } from "../../db";
 import type { Deps } from "../../deps";
-import { newObjectId, ObjectId } from "../../platform/ids";
+import { ObjectId } from "../../platform/ids";
 import type { Filter } from "../../platform/mongo/client";
 import { paginate } from "../../platform/mongo/paginate";
 import { countInWindow, runOp } from "../../platform/redis-ops";
 import { DAY_SECONDS, secondsUntilNextUtcDay, utcDay } from "../../platform/time";
+import { newGenerationJobDoc } from "./documents";
 import {
   type ClaimBody,
   type CompleteBody,
@@ -89,35 +89,19 @@ export async function createGeneration(
   await requireModelAccess(deps, viewer, model);
   const now = deps.clock.now();
   const quota = await takeDailyQuota(deps, viewer, now);
-  const doc: GenerationJobDoc = {
-    _id: newObjectId(),
+  const doc = newGenerationJobDoc({
     userId: new ObjectId(viewer.id),
     userTier: viewer.tier,
     prompt: body.prompt,
-    refinedPrompt: null,
     negativePrompt: body.negativePrompt || null,
     model,
-    steps: body.steps ?? null,
-    cfgScale: body.cfgScale ?? null,
-    seed: body.seed ?? null,
+    steps: body.steps,
+    cfgScale: body.cfgScale,
+    seed: body.seed,
     priority: priority[viewer.tier],
-    status: "queued",
-    imageUrl: null,
-    thumbnailUrl: null,
-    imageWidth: null,
-    imageHeight: null,
-    blurhash: null,
     hasWatermark: viewer.tier === "free",
-    generationTimeMs: null,
-    workerId: null,
-    attempts: 0,
-    lastError: null,
-    computeCostUsd: null,
-    postId: null,
     createdAt: now,
-    startedAt: null,
-    completedAt: null,
-  };
+  });
   try {
     await deps.db.generationJobs.insertOne(doc);
   } catch (error) {

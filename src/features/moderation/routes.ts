@@ -33,7 +33,7 @@ const createReportRoute = authedRoute({
     "target's open weight reaches the threshold, the content is hidden pending review in this same request. " +
     "Rate-limited per reporter. Unknown or invisible targets → 404; your own content or account → 403.",
   request: jsonBody(CreateReportBody),
-  responses: { 201: json(Report, "Report filed"), ...problems(404, 409) },
+  responses: { 201: json(Report, "Report filed"), ...problems(403, 404, 409) },
 });
 
 const queueRoute = roleRoute(["moderator", "admin"], {

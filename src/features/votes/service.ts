@@ -1,8 +1,7 @@
 import { ApiError } from "../../core/errors";
 import type { RequestMeta, Viewer } from "../../core/viewer";
-import type { VoteDoc } from "../../db";
 import type { Deps } from "../../deps";
-import { newObjectId, ObjectId } from "../../platform/ids";
+import { ObjectId } from "../../platform/ids";
 import {
   addMembers,
   addToCountedSet,
@@ -17,6 +16,7 @@ import { ipHash } from "../audit/service";
 import { notify } from "../notifications/service";
 import { liveVoteCounts } from "../posts/viewer-state";
 import { findVisiblePost } from "../posts/visibility";
+import { newVoteDoc } from "./documents";
 import { voteFraudScore } from "./fraud";
 import type { VoteResult } from "./schema";
 
@@ -80,21 +80,18 @@ export async function castVote(
     },
     deps.config.votes,
   );
-  const vote: VoteDoc = {
-    _id: newObjectId(),
+  const vote = newVoteDoc({
     postId: post._id,
     userId: new ObjectId(viewer.id),
     postAuthorId: post.userId,
     deviceId: meta.deviceId,
     ipHash: hashedIp,
     sessionId: viewer.sessionId,
-    gemAwarded: false,
-    gemBatchId: null,
     createdAt: now,
     fraudScore,
     flagged: fraudScore >= deps.config.votes.fraudFlagThreshold,
     shadow: Boolean(voter.value?.shadowBanned),
-  };
+  });
   let inserted: boolean;
   try {
     inserted = await deps.db.votes.insertUnique(vote);
