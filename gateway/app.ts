@@ -10,6 +10,7 @@ import {
   assertNoForbiddenOperators,
   assertPipelineShape,
   assertReplacementShape,
+  assertTextNesting,
   assertUpdateShape,
   isActionName,
   namespaceSchema,
@@ -279,6 +280,7 @@ function withUpsertDefault(operation: ParsedBulkOperation): BulkOperation {
 
 function parseBody(text: string): unknown {
   if (text.trim().length === 0) throw invalidParameter("body: expected an EJSON document");
+  assertTextNesting(text);
   let body: unknown;
   try {
     body = parseEjson(text);

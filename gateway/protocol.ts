@@ -138,16 +138,47 @@ export function parseAction<A extends ActionName>(action: A, body: unknown): Act
 const JAVASCRIPT_OPERATORS = new Set(["$where", "$function", "$accumulator"]);
 /** Stages that write to another collection, bypassing the gateway's write path. */
 const WRITING_STAGES = new Set(["$out", "$merge"]);
-const MAX_DEPTH = 120;
+/**
+ * How deep a body may nest: MongoDB stores documents of at most 100 levels (the document itself is the first,
+ * each object or array inside adds one), and the document of an insertOne is the first level below the body.
+ * The same bound holds for every part of every body, so no request is deeper than what MongoDB stores.
+ */
+export const MAX_NESTING_DEPTH = 100;
 
-/** Deep scan of the whole body for refused operators. Also bounds nesting depth. */
+export function nestingTooDeep(): GatewayError {
+  return invalidParameter(`body nests deeper than ${MAX_NESTING_DEPTH} levels (MongoDB's limit for a document)`);
+}
+
+/**
+ * Checked on the raw text before parsing (parsers and the scans after them recurse, so a body of a few
+ * thousand brackets must never reach them): `{` and `[` outside strings. EJSON wrappers such as
+ * `{"$date": {"$numberLong": …}}` add up to two levels in the text that the parsed value does not have.
+ */
+export function assertTextNesting(text: string): void {
+  const limit = MAX_NESTING_DEPTH + 1 + 2;
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (inString) {
+      if (code === 0x5c) i++;
+      else if (code === 0x22) inString = false;
+    } else if (code === 0x22) inString = true;
+    else if (code === 0x7b || code === 0x5b) {
+      if (++depth > limit) throw nestingTooDeep();
+    } else if (code === 0x7d || code === 0x5d) depth--;
+  }
+}
+
+/** Deep scan of the whole parsed body for refused operators; also bounds nesting depth exactly. */
 export function assertNoForbiddenOperators(value: unknown, depth = 0): void {
-  if (depth > MAX_DEPTH) throw invalidParameter(`body nests deeper than ${MAX_DEPTH} levels`);
   if (Array.isArray(value)) {
+    if (depth > MAX_NESTING_DEPTH) throw nestingTooDeep();
     for (const element of value) assertNoForbiddenOperators(element, depth + 1);
     return;
   }
   if (!isPlainObject(value)) return;
+  if (depth > MAX_NESTING_DEPTH) throw nestingTooDeep();
   for (const [key, inner] of Object.entries(value)) {
     if (JAVASCRIPT_OPERATORS.has(key)) {
       throw new GatewayError(

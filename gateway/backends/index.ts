@@ -2,7 +2,7 @@ import { MongoBackend } from "./mongodb";
 import type { Backend } from "./types";
 
 export type BackendConfig =
-  | { kind: "embedded"; dataDir?: string; ttlSweepMs?: number }
+  | { kind: "embedded"; dataDir?: string; ttlSweepMs?: number; compactAfterBytes?: number }
   | { kind: "mongodb"; uri: string };
 
 /**
@@ -21,6 +21,7 @@ export async function openBackend(
   return EmbeddedBackend.open({
     ...(config.dataDir ? { dataDir: config.dataDir } : {}),
     ...(config.ttlSweepMs ? { ttlSweepMs: config.ttlSweepMs } : {}),
+    ...(config.compactAfterBytes ? { compactAfterBytes: config.compactAfterBytes } : {}),
     ...(options.maxTimeMS ? { maxTimeMS: options.maxTimeMS } : {}),
     ...(options.log ? { log: options.log } : {}),
   });

@@ -1054,6 +1054,52 @@ describe.each(BACKENDS)("Data API contract on $kind", ({ kind, available }) => {
       expect(await api.findAll(coll)).toEqual([{ _id: 1, s: "text", n: 5, nothing: null }]);
     });
 
+    /** `{"a": {"a": … 1 …}}` with `levels` nested documents. */
+    const nested = (levels: number): string => `${'{"a":'.repeat(levels)}1${"}".repeat(levels)}`;
+
+    test.each([120, 3_000, 100_000])("a body nested %i levels deep → 400 InvalidParameter", async (levels) => {
+      const coll = uniqueName("deep");
+      const prefix = `{"dataSource":"circle","database":${JSON.stringify(main.database)},"collection":"${coll}"`;
+      for (const body of [`${prefix},"filter":${nested(levels)}}`, `${prefix},"document":${nested(levels)}}`]) {
+        const response = await api.raw(body.includes('"document"') ? "insertOne" : "find", body);
+        expect(response.status).toBe(400);
+        expect(response.body.error_code).toBe("InvalidParameter");
+        expect(String(response.body.error)).toContain("100 levels");
+      }
+      expect(await api.findAll(coll)).toEqual([]);
+    });
+
+    test("a document nested as deep as MongoDB stores (100 levels) round-trips; one level more is refused", async () => {
+      const coll = uniqueName("deepest");
+      const prefix = `{"dataSource":"circle","database":${JSON.stringify(main.database)},"collection":"${coll}"`;
+      const deepest = await api.raw("insertOne", `${prefix},"document":{"_id":1,"v":${nested(99)}}}`);
+      expect(deepest.status).toBe(200);
+      const { document } = await api.ok<{ document: Doc }>("findOne", coll, { filter: { _id: 1 } });
+      expect(JSON.stringify(document)).toBe(`{"_id":1,"v":${nested(99)}}`);
+      const deeper = await api.raw("insertOne", `${prefix},"document":{"_id":2,"v":${nested(100)}}}`);
+      expect(deeper.status).toBe(400);
+      expect(deeper.body.error_code).toBe("InvalidParameter");
+    });
+
+    test("a $range larger than MongoDB builds, or a result document over 16 MiB → 400 InvalidParameter", async () => {
+      const coll = uniqueName("range");
+      await api.ok("insertOne", coll, { document: { _id: 1 } });
+      const tooLarge = await api.call("aggregate", coll, {
+        pipeline: [{ $project: { r: { $range: [0, 10_000_000] } } }],
+      });
+      expect(tooLarge.status).toBe(400);
+      expect(tooLarge.body.error_code).toBe("InvalidParameter");
+      expect(String(tooLarge.body.error)).toContain("$range");
+      // 5,000,000 integers fit in $range's memory but not in one BSON document of the result.
+      const huge = await api.call("aggregate", coll, { pipeline: [{ $project: { r: { $range: [0, 5_000_000] } } }] });
+      expect(huge.status).toBe(400);
+      expect(huge.body.error_code).toBe("InvalidParameter");
+      const fine = await api.ok<{ documents: Doc[] }>("aggregate", coll, {
+        pipeline: [{ $project: { n: { $size: { $range: [0, 5_000_000] } } } }],
+      });
+      expect(fine.documents).toEqual([{ _id: 1, n: 5_000_000 }]);
+    });
+
     test("GET /health answers ok with the backend kind", async () => {
       const response = await fetch(`${main.gateway.origin}/health`);
       expect(response.status).toBe(200);

@@ -4,7 +4,7 @@ import { Decimal128, EJSON, Long, ObjectId } from "bson";
 import { describe, expect, it } from "vitest";
 import { EmbeddedBackend } from "../../gateway/backends/embedded/backend";
 import type { Doc } from "./client";
-import { startTestGateway, tempDir, uniqueName } from "./harness";
+import { kill, startGatewayChild, startTestGateway, tempDir, uniqueName } from "./harness";
 
 /** What only the embedded engine has: persistence, its scale behaviour, isolation of stored documents. */
 
@@ -161,6 +161,81 @@ describe("embedded engine", () => {
       });
       expect(response.status).toBe(504);
       expect(response.body.error_code).toBe("ExecutionTimeout");
+    } finally {
+      await gateway.stop();
+    }
+  });
+
+  it("stops an expensive aggregate at maxTimeMS, and a cheap call waiting behind it answers right after", async () => {
+    // Its own process: a client sharing the engine's event loop could not even send while the engine works.
+    const budget = 500;
+    const gateway = await startGatewayChild(
+      { DATA_API_DATABASES: "circle_test", GATEWAY_MAX_TIME_MS: String(budget) },
+      "circle_test",
+    );
+    try {
+      const coll = uniqueName("expensive");
+      await gateway.client.ok("insertOne", coll, { document: { _id: 1 } });
+      const timed = async <T>(call: () => Promise<T>) => {
+        const started = performance.now();
+        const value = await call();
+        return { value, ms: performance.now() - started };
+      };
+      // 5,000,000 elements unwound into as many documents: about 8 s of work for this engine.
+      const expensive = timed(() =>
+        gateway.client.call("aggregate", coll, {
+          pipeline: [
+            { $project: { r: { $range: [0, 5_000_000] } } },
+            { $unwind: "$r" },
+            { $group: { _id: null, total: { $sum: "$r" } } },
+          ],
+        }),
+      );
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      const cheap = timed(() => gateway.client.call("findOne", coll, { filter: { _id: 1 } }));
+      const [slow, quick] = await Promise.all([expensive, cheap]);
+      console.log(
+        `maxTimeMS ${budget}: aggregate answered ${slow.value.status} after ${Math.round(slow.ms)} ms, ` +
+          `the findOne sent 50 ms later after ${Math.round(quick.ms)} ms`,
+      );
+      expect(slow.value.status).toBe(504);
+      expect(slow.value.body.error_code).toBe("ExecutionTimeout");
+      // "About the budget": checks run inside every stage, so the overrun is small (allowing for a loaded CI).
+      expect(slow.ms).toBeLessThan(budget + 1_000);
+      expect(quick.value.status).toBe(200);
+      expect(quick.value.body.document).toEqual({ _id: 1 });
+      expect(quick.ms).toBeLessThan(budget + 1_000);
+    } finally {
+      await kill(gateway, "SIGTERM");
+    }
+  });
+
+  it("bounds what one expression may build, before building it", async () => {
+    const gateway = await startTestGateway("embedded", { maxTimeMS: 60_000 });
+    try {
+      const coll = uniqueName("huge");
+      await gateway.client.ok("insertOne", coll, { document: { _id: 1 } });
+      // Doubling an array 30 times would need billions of elements: refused at the first step past the bound.
+      const started = performance.now();
+      const doubling = await gateway.client.call("aggregate", coll, {
+        pipeline: [
+          {
+            $project: {
+              r: {
+                $reduce: {
+                  input: { $range: [0, 30] },
+                  initialValue: [1],
+                  in: { $concatArrays: ["$$value", "$$value"] },
+                },
+              },
+            },
+          },
+        ],
+      });
+      expect(doubling.status).toBe(400);
+      expect(doubling.body.error_code).toBe("InvalidParameter");
+      expect(String(doubling.body.error)).toContain("array of");
+      expect(performance.now() - started).toBeLessThan(5_000);
     } finally {
       await gateway.stop();
     }

@@ -43,6 +43,9 @@ describe("configuration from the environment", () => {
       kind: "embedded",
       dataDir: ".data/docs",
     });
+    expect(
+      loadGatewayConfig({ DATA_API_KEYS: "k", GATEWAY_DATA_DIR: ".data/docs", GATEWAY_COMPACT_BYTES: "65536" }).backend,
+    ).toEqual({ kind: "embedded", dataDir: ".data/docs", compactAfterBytes: 65_536 });
   });
 
   it.each([
@@ -53,6 +56,7 @@ describe("configuration from the environment", () => {
     [{ DATA_API_KEYS: "k", MONGODB_URI: "postgres://x" }, "MONGODB_URI"],
     [{ DATA_API_KEYS: "k", GATEWAY_MAX_LIMIT: "-5" }, "GATEWAY_MAX_LIMIT"],
     [{ DATA_API_KEYS: "k", GATEWAY_MAX_TIME_MS: "0" }, "GATEWAY_MAX_TIME_MS"],
+    [{ DATA_API_KEYS: "k", GATEWAY_COMPACT_BYTES: "lots" }, "GATEWAY_COMPACT_BYTES"],
   ])("rejects %j naming %s", (env, name) => {
     expect(() => loadGatewayConfig(env)).toThrow(name);
   });
