@@ -113,6 +113,22 @@ export const actionSchemas = {
 } as const;
 
 export type ActionName = keyof typeof actionSchemas;
+
+/**
+ * `batch`: an ordered list of operations on one database, each `{action, collection, ...that action's
+ * fields}` (checked as that action, see app.ts), optionally as one transaction.
+ */
+export const batchSchema = z.strictObject({
+  dataSource: z.string(),
+  database: z.string().min(1),
+  operations: z.array(documentSchema).min(1),
+  transaction: z.boolean().optional(),
+});
+
+export type BatchBody = z.infer<typeof batchSchema>;
+
+/** Actions a transaction cannot contain (MongoDB refuses catalog reads and changes inside one). */
+export const NOT_IN_TRANSACTION: ReadonlySet<ActionName> = new Set(["createIndexes", "listIndexes", "dropCollection"]);
 export type ActionBody<A extends ActionName> = z.infer<(typeof actionSchemas)[A]>;
 
 export function isActionName(name: string): name is ActionName {
@@ -123,13 +139,23 @@ export function isActionName(name: string): name is ActionName {
 export function parseAction<A extends ActionName>(action: A, body: unknown): ActionBody<A> {
   const result = actionSchemas[action].safeParse(body);
   if (result.success) return result.data as ActionBody<A>;
-  const issue = result.error.issues[0];
+  throw schemaError(result.error);
+}
+
+export function parseBatch(body: unknown): BatchBody {
+  const result = batchSchema.safeParse(body);
+  if (result.success) return result.data;
+  throw schemaError(result.error);
+}
+
+function schemaError(error: z.ZodError): GatewayError {
+  const issue = error.issues[0];
   const path = issue?.path.length ? issue.path.join(".") : "body";
   const message =
     issue?.code === "unrecognized_keys"
       ? `unknown field ${issue.keys.map((key) => `'${key}'`).join(", ")}`
       : issue?.message;
-  throw invalidParameter(`${path}: ${message ?? "invalid"}`);
+  return invalidParameter(`${path}: ${message ?? "invalid"}`);
 }
 
 // ── guards ─────────────────────────────────────────────────────────────────────────────────────────────────
@@ -154,8 +180,8 @@ export function nestingTooDeep(): GatewayError {
  * thousand brackets must never reach them): `{` and `[` outside strings. EJSON wrappers such as
  * `{"$date": {"$numberLong": …}}` add up to two levels in the text that the parsed value does not have.
  */
-export function assertTextNesting(text: string): void {
-  const limit = MAX_NESTING_DEPTH + 1 + 2;
+export function assertTextNesting(text: string, extraLevels = 0): void {
+  const limit = MAX_NESTING_DEPTH + 1 + 2 + extraLevels;
   let depth = 0;
   let inString = false;
   for (let i = 0; i < text.length; i++) {

@@ -286,4 +286,40 @@ describe("the embedded engine's durability", () => {
       await dir.remove();
     }
   });
+  it("journals a transaction as one record: a committed one survives SIGKILL whole, a rolled-back one not at all", async () => {
+    const dir = await tempDir("gateway-tx-");
+    try {
+      const first = await startGatewayProcess(dir.path);
+      const batch = (body: Doc) =>
+        first.client.raw("batch", { dataSource: "circle", database: DATABASE, transaction: true, ...body });
+      await first.client.ok("createIndexes", "events", {
+        indexes: [{ key: { key: 1 }, name: "key_unique", unique: true }],
+      });
+      const committed = await batch({
+        operations: [
+          { action: "insertOne", collection: "comments", document: { _id: "c1" } },
+          { action: "insertOne", collection: "events", document: { _id: "e1", key: "k1" } },
+        ],
+      });
+      expect(committed.status).toBe(200);
+      const rolledBack = await batch({
+        operations: [
+          { action: "insertOne", collection: "comments", document: { _id: "c2" } },
+          { action: "insertOne", collection: "events", document: { _id: "e2", key: "k1" } },
+        ],
+      });
+      expect(rolledBack.status).toBe(409);
+      await kill(first, "SIGKILL");
+
+      const second = await startGatewayProcess(dir.path);
+      try {
+        expect(await dump(second.client, "comments")).toEqual([{ _id: "c1" }]);
+        expect(await dump(second.client, "events")).toEqual([{ _id: "e1", key: "k1" }]);
+      } finally {
+        await kill(second, "SIGTERM");
+      }
+    } finally {
+      await dir.remove();
+    }
+  });
 });

@@ -241,6 +241,48 @@ describe("embedded engine", () => {
     }
   });
 
+  it("transactions: others wait while one runs, and a failed one leaves nothing behind", async () => {
+    const backend = await EmbeddedBackend.open({});
+    try {
+      const collection = ns(uniqueName("tx"));
+      await backend.insertOne(collection, { _id: "kept", n: 0 });
+      let release = () => {};
+      const held = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      const transaction = backend.withTransaction(async (tx) => {
+        await tx.updateOne(collection, { filter: { _id: "kept" }, update: { $inc: { n: 1 } }, upsert: false });
+        await tx.insertOne(collection, { _id: "new" });
+        await held;
+        throw new Error("the caller gave up");
+      });
+      let readerDone = false;
+      const reader = backend.find(collection, { filter: {}, limit: 10 }).then((documents) => {
+        readerDone = true;
+        return documents;
+      });
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(readerDone).toBe(false);
+      release();
+      await expect(transaction).rejects.toThrow("the caller gave up");
+      expect(await reader).toEqual([{ _id: "kept", n: 0 }]);
+      await expect(
+        backend.withTransaction((tx) => tx.createIndexes(collection, [{ key: { a: 1 } }])),
+      ).rejects.toMatchObject({ code: "InvalidParameter" });
+      // A collection first created by a rolled-back transaction does not exist afterwards.
+      const fresh = ns(uniqueName("tx_fresh"));
+      await expect(
+        backend.withTransaction(async (tx) => {
+          await tx.insertOne(fresh, { _id: 1 });
+          throw new Error("no");
+        }),
+      ).rejects.toThrow("no");
+      expect(await backend.listIndexes(fresh)).toEqual([]);
+    } finally {
+      await backend.close();
+    }
+  });
+
   it("matches $type by BSON type names and numbers", async () => {
     const backend = await EmbeddedBackend.open({});
     try {

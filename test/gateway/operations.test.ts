@@ -29,6 +29,7 @@ describe("configuration from the environment", () => {
       GATEWAY_MAX_BODY_BYTES: "1000",
       GATEWAY_MAX_LIMIT: "10",
       GATEWAY_MAX_TIME_MS: "500",
+      GATEWAY_MAX_BATCH_OPERATIONS: "20",
     });
     expect(full).toMatchObject({
       port: 9000,
@@ -38,6 +39,7 @@ describe("configuration from the environment", () => {
       maxBodyBytes: 1000,
       maxLimit: 10,
       maxTimeMS: 500,
+      maxBatchOperations: 20,
     });
     expect(loadGatewayConfig({ DATA_API_KEYS: "k", GATEWAY_DATA_DIR: ".data/docs" }).backend).toEqual({
       kind: "embedded",
