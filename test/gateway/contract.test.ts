@@ -842,6 +842,159 @@ describe.each(BACKENDS)("Data API contract on $kind", ({ kind, available }) => {
       expect(combined.documents.map((d) => d._id).sort()).toEqual([2, 3]);
     });
 
+    /** A private journal: owner-scoped entries, searched by words, counted by mood, tag and month. */
+    const journal = async (): Promise<string> => {
+      const coll = uniqueName("journal");
+      await api.ok("createIndexes", coll, {
+        indexes: [
+          { key: { title: "text", body: "text" }, name: "journal_text", weights: { title: 10, body: 1 } },
+          { key: { owner: 1, at: -1 }, name: "owner_at" },
+        ],
+      });
+      await api.ok("insertMany", coll, {
+        documents: [
+          {
+            _id: "j1",
+            owner: "u1",
+            title: "Garden notes",
+            body: "Planted tomatoes in the garden beds",
+            mood: "happy",
+            tags: ["garden", "spring", "food"],
+            at: new Date("2024-03-02T10:00:00Z"),
+          },
+          {
+            _id: "j2",
+            owner: "u1",
+            title: "A long walk",
+            body: "Walked past the old garden on the way to work",
+            mood: "calm",
+            tags: ["walk", "spring"],
+            at: new Date("2024-03-20T08:00:00Z"),
+          },
+          {
+            _id: "j3",
+            owner: "u1",
+            title: "Rainy day",
+            body: "Stayed in; the garden can wait. Gardens need patience",
+            mood: "calm",
+            tags: ["rain", "spring"],
+            at: new Date("2024-04-11T18:30:00Z"),
+          },
+          {
+            _id: "j4",
+            owner: "u1",
+            title: "Work",
+            body: "Deadlines all day",
+            mood: "tired",
+            tags: ["work"],
+            at: new Date("2024-04-12T18:30:00Z"),
+          },
+          {
+            _id: "j5",
+            owner: "u2",
+            title: "Garden garden garden",
+            body: "Someone else's garden diary",
+            mood: "happy",
+            tags: ["garden"],
+            at: new Date("2024-03-05T09:00:00Z"),
+          },
+        ],
+      });
+      return coll;
+    };
+
+    test("find: $text within one owner's entries, with the textScore projected and sorted on", async () => {
+      const coll = await journal();
+      const { documents } = await api.ok<{ documents: Doc[] }>("find", coll, {
+        filter: { $text: { $search: "garden" }, owner: "u1" },
+        projection: { title: 1, score: { $meta: "textScore" } },
+        sort: { score: { $meta: "textScore" } },
+      });
+      expect(documents.map((d) => d._id).sort()).toEqual(["j1", "j2", "j3"]);
+      // The only entry with the word in its (ten times heavier) title ranks first on every backend.
+      expect(documents[0]).toMatchObject({ _id: "j1", title: "Garden notes" });
+      const scores = documents.map((d) => d.score as number);
+      expect(scores.every((score) => typeof score === "number" && score > 0)).toBe(true);
+      expect([...scores].sort((a, b) => b - a)).toEqual(scores);
+      expect(scores[0]).toBeGreaterThan(scores[1] as number);
+      expect(Object.keys(documents[1] as Doc).sort()).toEqual(["_id", "score", "title"]);
+    });
+
+    test("aggregate: a $text $match, the textScore as a field, then facets by mood, tag and month", async () => {
+      const coll = await journal();
+      const { documents } = await api.ok<{ documents: Doc[] }>("aggregate", coll, {
+        pipeline: [
+          { $match: { $text: { $search: "garden" }, owner: "u1" } },
+          { $addFields: { score: { $meta: "textScore" } } },
+          {
+            $facet: {
+              byMood: [{ $group: { _id: "$mood", count: { $sum: 1 } } }, { $sort: { _id: 1 } }],
+              tags: [{ $unwind: "$tags" }, { $sortByCount: "$tags" }, { $match: { count: { $gte: 2 } } }],
+              byMonth: [
+                { $group: { _id: { $dateToString: { format: "%Y-%m", date: "$at" } }, count: { $sum: 1 } } },
+                { $sort: { _id: 1 } },
+              ],
+              best: [{ $sort: { score: -1 } }, { $limit: 1 }, { $project: { _id: 1 } }],
+              total: [{ $count: "entries" }],
+            },
+          },
+        ],
+      });
+      expect(documents).toEqual([
+        {
+          byMood: [
+            { _id: "calm", count: 2 },
+            { _id: "happy", count: 1 },
+          ],
+          tags: [{ _id: "spring", count: 3 }],
+          byMonth: [
+            { _id: "2024-03", count: 2 },
+            { _id: "2024-04", count: 1 },
+          ],
+          best: [{ _id: "j1" }],
+          total: [{ entries: 3 }],
+        },
+      ]);
+
+      // The same ranking with $sort on the metadata itself, and the score projected.
+      const ranked = await api.ok<{ documents: Doc[] }>("aggregate", coll, {
+        pipeline: [
+          { $match: { $text: { $search: "garden" }, owner: "u1" } },
+          { $sort: { score: { $meta: "textScore" } } },
+          { $project: { title: 1, score: { $meta: "textScore" } } },
+        ],
+      });
+      expect(ranked.documents.map((d) => d._id)[0]).toBe("j1");
+      expect(ranked.documents.map((d) => d._id).sort()).toEqual(["j1", "j2", "j3"]);
+      expect(ranked.documents.every((d) => typeof d.score === "number")).toBe(true);
+      expect(Object.keys(ranked.documents[0] as Doc).sort()).toEqual(["_id", "score", "title"]);
+
+      // Nothing found: $facet still answers one document, with every facet empty.
+      const none = await api.ok<{ documents: Doc[] }>("aggregate", coll, {
+        pipeline: [
+          { $match: { $text: { $search: "garden" }, owner: "nobody" } },
+          { $facet: { byMood: [{ $group: { _id: "$mood", count: { $sum: 1 } } }], total: [{ $count: "entries" }] } },
+        ],
+      });
+      expect(none.documents).toEqual([{ byMood: [], total: [] }]);
+    });
+
+    test("textScore where there is no $text, or $text without a text index → 400 InvalidParameter", async () => {
+      const coll = await journal();
+      const noText = await api.call("aggregate", coll, {
+        pipeline: [{ $match: { owner: "u1" } }, { $addFields: { score: { $meta: "textScore" } } }],
+      });
+      expect(noText.status).toBe(400);
+      expect(noText.body.error_code).toBe("InvalidParameter");
+      const plain = uniqueName("no_text_index");
+      await api.ok("insertOne", plain, { document: { body: "garden" } });
+      const noIndex = await api.call("aggregate", plain, {
+        pipeline: [{ $match: { $text: { $search: "garden" } } }],
+      });
+      expect(noIndex.status).toBe(400);
+      expect(noIndex.body.error_code).toBe("InvalidParameter");
+    });
+
     test("a TTL index expires documents whose date is past", async () => {
       if (kind === "mongodb") return; // mongod's TTL monitor runs once a minute: covered by the embedded run.
       const coll = uniqueName("ttl");

@@ -350,6 +350,53 @@ describe("embedded engine", () => {
     }
   });
 
+  it("carries the textScore through aggregation stages and never shows the field that carries it", async () => {
+    const backend = await EmbeddedBackend.open({});
+    try {
+      const collection = ns(uniqueName("text_pipeline"));
+      await backend.createIndexes(collection, [{ key: { body: "text" }, name: "body_text" }]);
+      await backend.insertMany(
+        collection,
+        [
+          { _id: 1, body: "owl owl owl", kind: "a" },
+          { _id: 2, body: "an owl in a tree", kind: "b" },
+          { _id: 3, body: "a tree", kind: "b" },
+        ],
+        true,
+      );
+      const run = (stages: Record<string, unknown>[]) =>
+        backend.aggregate(collection, [{ $match: { $text: { $search: "owl" } } }, ...stages]);
+      const inFacet = await run([
+        {
+          $facet: { top: [{ $sort: { s: { $meta: "textScore" } } }, { $project: { score: { $meta: "textScore" } } }] },
+        },
+      ]);
+      const top = (inFacet[0] as { top: { _id: number; score: number }[] }).top;
+      expect(top.map((d) => d._id)).toEqual([1, 2]);
+      expect(top[0]?.score).toBeGreaterThan(top[1]?.score as number);
+      const replaced = await run([
+        { $replaceRoot: { newRoot: { id: "$_id" } } },
+        { $addFields: { score: { $meta: "textScore" } } },
+        { $sort: { score: -1 } },
+      ]);
+      expect(replaced.map((d) => Object.keys(d).sort())).toEqual([
+        ["id", "score"],
+        ["id", "score"],
+      ]);
+      const pushed = await run([{ $group: { _id: "$kind", all: { $push: "$$ROOT" } } }, { $sort: { _id: 1 } }]);
+      expect(JSON.stringify(pushed)).not.toContain("textScore");
+      expect(pushed).toEqual([
+        { _id: "a", all: [{ _id: 1, body: "owl owl owl", kind: "a" }] },
+        { _id: "b", all: [{ _id: 2, body: "an owl in a tree", kind: "b" }] },
+      ]);
+      await expect(
+        run([{ $group: { _id: "$kind" } }, { $addFields: { score: { $meta: "textScore" } } }]),
+      ).rejects.toMatchObject({ code: "InvalidParameter" });
+    } finally {
+      await backend.close();
+    }
+  });
+
   it("sweeps TTL indexes: Dates and arrays of Dates only, respecting partial filters", async () => {
     const backend = await EmbeddedBackend.open({ ttlSweepMs: 60_000 });
     try {

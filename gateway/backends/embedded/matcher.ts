@@ -1,6 +1,7 @@
 import { Timestamp } from "bson";
 import { Aggregator } from "mingo/aggregator";
 import { Context } from "mingo/core";
+import { type Iterator, Lazy } from "mingo/lazy";
 import * as accumulatorOperators from "mingo/operators/accumulator";
 import * as expressionOperators from "mingo/operators/expression";
 import * as pipelineOperators from "mingo/operators/pipeline";
@@ -106,6 +107,20 @@ const $type = (selector: string, value: unknown, _options: Options) => {
   return (document: Record<string, unknown>) => matchesType(resolve(document, selector, { unwrapArray: true }), wanted);
 };
 
+/** `$count` as MongoDB has it: no document at all for empty input (mingo's answers a count of 0). */
+const $count = (collection: Iterator, expr: unknown, _options: Options) => {
+  if (typeof expr !== "string" || expr.trim().length === 0 || expr.includes(".") || expr.startsWith("$")) {
+    throw invalidParameter("$count expression must evaluate to valid field name");
+  }
+  let emitted = false;
+  return Lazy(() => {
+    if (emitted) return { done: true };
+    emitted = true;
+    const count = collection.size();
+    return count > 0 ? { value: { [expr]: count }, done: false } : { done: true };
+  });
+};
+
 /**
  * `{$meta: "textScore"}` in aggregation: the score the first stage's `$text` gave the document, carried in a
  * hidden field (see `prepareTextPipeline`). Like MongoDB, asking for it where there is none is an error.
@@ -124,7 +139,7 @@ const $meta = (obj: unknown, expr: unknown, _options: Options) => {
 const GATEWAY_CONTEXT = Context.init({
   accumulator: guardAccumulators(accumulatorOperators),
   expression: guardExpressionOperators({ ...expressionOperators, $range, $meta }),
-  pipeline: guardStages(pipelineOperators),
+  pipeline: guardStages({ ...pipelineOperators, $count }),
   projection: projectionOperators,
   query: { ...queryOperators, $type },
   window: windowOperators,
@@ -515,6 +530,11 @@ function prepareTextPipeline(pipeline: Document[]): Document[] {
     if (name === "$project" && isPlainObject(body) && isInclusionProjection(body)) {
       return { $project: { ...body, [TEXT_SCORE_FIELD]: 1 } };
     }
+    // MongoDB keeps a document's metadata when its root is replaced.
+    if (name === "$replaceRoot" && isPlainObject(body) && body.newRoot !== undefined) {
+      return { $replaceRoot: { newRoot: keepingTextScore(body.newRoot) } };
+    }
+    if (name === "$replaceWith") return { $replaceWith: keepingTextScore(body) };
     if (name === "$facet" && isPlainObject(body)) {
       const facets: Document = {};
       for (const [facet, inner] of Object.entries(body)) {
@@ -524,6 +544,10 @@ function prepareTextPipeline(pipeline: Document[]): Document[] {
     }
     return stage;
   });
+}
+
+function keepingTextScore(newRoot: unknown): Document {
+  return { $mergeObjects: [newRoot, { [TEXT_SCORE_FIELD]: `$${TEXT_SCORE_FIELD}` }] };
 }
 
 /** An inclusion projection names a field other than `_id` with anything but 0 / false. */
