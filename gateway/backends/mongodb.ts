@@ -55,6 +55,7 @@ export class MongoBackend implements Backend {
   private transactionSupport: Promise<boolean> | undefined;
 
   constructor(options: MongoBackendOptions);
+  /** A transaction's view (`withTransaction` makes these): the parent's client, every operation in `session`. */
   constructor(options: MongoBackendOptions, shared: { client: MongoClient; session: ClientSession });
   constructor(options: MongoBackendOptions, shared?: { client: MongoClient; session: ClientSession }) {
     this.client = shared?.client ?? new MongoClient(options.uri, { appName: "circle-gateway" });
@@ -289,7 +290,10 @@ export class MongoBackend implements Backend {
     try {
       return await mapped(() =>
         session.withTransaction(async () => {
-          const view = new MongoBackend({ uri: "", maxTimeMS: this.maxTimeMS }, { client: this.client, session });
+          const view = new MongoBackend(
+            { uri: "(shared)", maxTimeMS: this.maxTimeMS },
+            { client: this.client, session },
+          );
           try {
             return await work(view);
           } catch (error) {
