@@ -1,6 +1,6 @@
 import { type Context, Hono } from "hono";
 import { ApiKeyVerifier } from "./auth";
-import type { Backend, BulkOperation, Namespace } from "./backends/types";
+import type { Backend, BulkOperation, Document, Namespace } from "./backends/types";
 import { parseEjson, stringifyEjson } from "./ejson";
 import { GatewayError, invalidParameter, isGatewayError } from "./errors";
 import {
@@ -10,10 +10,14 @@ import {
   assertNoForbiddenOperators,
   assertPipelineShape,
   assertReplacementShape,
+  assertTextNesting,
   assertUpdateShape,
+  type BatchBody,
   isActionName,
+  NOT_IN_TRANSACTION,
   namespaceSchema,
   parseAction,
+  parseBatch,
   toIndexSpecs,
 } from "./protocol";
 
@@ -38,12 +42,15 @@ export interface GatewayAppOptions {
   maxLimit?: number;
   /** Enables the `dropCollection` action (tests only). */
   allowDrop?: boolean;
+  /** Most steps one `batch` may have (400 above). Default 50. */
+  maxBatchOperations?: number;
   /** Receives one JSON line per request (never the apiKey or document contents). */
   log?: (line: string) => void;
 }
 
 export const DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024;
 export const DEFAULT_MAX_LIMIT = 50_000;
+export const DEFAULT_MAX_BATCH_OPERATIONS = 50;
 
 interface RequestFacts {
   action?: string;
@@ -59,6 +66,7 @@ export function createGatewayApp(backend: Backend, options: GatewayAppOptions): 
   const databases = new Set(options.databases);
   const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   const maxLimit = options.maxLimit ?? DEFAULT_MAX_LIMIT;
+  const maxBatchOperations = options.maxBatchOperations ?? DEFAULT_MAX_BATCH_OPERATIONS;
   const log = options.log ?? (() => {});
 
   app.use("*", async (c, next) => {
@@ -113,6 +121,8 @@ export function createGatewayApp(backend: Backend, options: GatewayAppOptions): 
     }
   });
 
+  const limits: OperationLimits = { databases, maxLimit, allowDrop: options.allowDrop === true };
+
   const handleAction = async (c: Context<GatewayEnv>) => {
     const facts = c.get("facts");
     const action = c.req.param("action") ?? "";
@@ -121,23 +131,18 @@ export function createGatewayApp(backend: Backend, options: GatewayAppOptions): 
     if (!(await verifier.verify(c.req.header("apiKey")))) {
       throw new GatewayError("Unauthorized", "missing or invalid apiKey header");
     }
+    if (action === "batch") {
+      // Two levels more than a single action's body: the steps sit in `operations: [{…}]`.
+      const body = parseBody(await readBodyText(c.req.raw, maxBodyBytes), 2);
+      return ejsonResponse(200, await runBatch(backend, body, limits, maxBatchOperations));
+    }
     if (!isActionName(action) || (action === "dropCollection" && !options.allowDrop)) {
       throw new GatewayError("ActionNotFound", `unknown action '${action.slice(0, 60)}'`);
     }
     const body = parseBody(await readBodyText(c.req.raw, maxBodyBytes));
-    const namespace = namespaceSchema.safeParse(body);
-    if (!namespace.success) {
-      const issue = namespace.error.issues[0];
-      throw invalidParameter(`${issue?.path.join(".") || "body"}: ${issue?.message ?? "invalid"}`);
-    }
-    const ns: Namespace = { database: namespace.data.database, collection: namespace.data.collection };
-    facts.collection = ns.collection.slice(0, 120);
-    if (!databases.has(ns.database))
-      throw new GatewayError("Forbidden", `database '${ns.database.slice(0, 60)}' is not allowed`);
-    assertCollectionName(ns.collection);
-    assertNoForbiddenOperators(body);
-    const result = await runAction(backend, action, ns, body, maxLimit);
-    return ejsonResponse(200, result);
+    const operation = prepareOperation(action, body, limits);
+    facts.collection = operation.ns.collection.slice(0, 120);
+    return ejsonResponse(200, await operation.run(backend));
   };
 
   app.post("/app/:appId/endpoint/data/v1/action/:action", handleAction);
@@ -145,122 +150,254 @@ export function createGatewayApp(backend: Backend, options: GatewayAppOptions): 
   return app;
 }
 
-async function runAction(
-  backend: Backend,
+interface OperationLimits {
+  databases: ReadonlySet<string>;
+  maxLimit: number;
+  allowDrop: boolean;
+}
+
+/** One validated, guarded operation, ready to run against a backend (or a transaction's view of one). */
+interface PreparedOperation {
+  readonly ns: Namespace;
+  run(backend: Backend): Promise<object>;
+}
+
+/**
+ * Every check an action's body passes before it reaches a backend, in this order: namespace, database
+ * allow-list, collection name, refused operators (and nesting), the action's own schema and shape checks.
+ * The same for a single request and for each step of a batch.
+ */
+function prepareOperation(action: ActionName, body: unknown, limits: OperationLimits): PreparedOperation {
+  const namespace = namespaceSchema.safeParse(body);
+  if (!namespace.success) {
+    const issue = namespace.error.issues[0];
+    throw invalidParameter(`${issue?.path.join(".") || "body"}: ${issue?.message ?? "invalid"}`);
+  }
+  const ns: Namespace = { database: namespace.data.database, collection: namespace.data.collection };
+  if (!limits.databases.has(ns.database)) {
+    throw new GatewayError("Forbidden", `database '${ns.database.slice(0, 60)}' is not allowed`);
+  }
+  assertCollectionName(ns.collection);
+  assertNoForbiddenOperators(body);
+  return { ns, run: prepareRun(action, ns, body, limits.maxLimit) };
+}
+
+function prepareRun(
   action: ActionName,
   ns: Namespace,
   body: unknown,
   maxLimit: number,
-): Promise<object> {
+): (backend: Backend) => Promise<object> {
   switch (action) {
     case "findOne": {
       const request = parseAction("findOne", body);
-      const [document] = await backend.find(ns, {
-        filter: request.filter ?? {},
-        ...(request.projection ? { projection: request.projection } : {}),
-        ...(request.sort ? { sort: request.sort } : {}),
-        limit: 1,
-      });
-      return { document: document ?? null };
+      return async (backend) => {
+        const [document] = await backend.find(ns, {
+          filter: request.filter ?? {},
+          ...(request.projection ? { projection: request.projection } : {}),
+          ...(request.sort ? { sort: request.sort } : {}),
+          limit: 1,
+        });
+        return { document: document ?? null };
+      };
     }
     case "find": {
       const request = parseAction("find", body);
       if (request.limit !== undefined && request.limit > maxLimit) {
         throw invalidParameter(`limit: must be at most ${maxLimit}`);
       }
-      const documents = await backend.find(ns, {
-        filter: request.filter ?? {},
-        ...(request.projection ? { projection: request.projection } : {}),
-        ...(request.sort ? { sort: request.sort } : {}),
-        ...(request.skip ? { skip: request.skip } : {}),
-        // MongoDB reads limit 0 as "no limit": here that means the gateway's maximum.
-        limit: request.limit || maxLimit,
+      return async (backend) => ({
+        documents: await backend.find(ns, {
+          filter: request.filter ?? {},
+          ...(request.projection ? { projection: request.projection } : {}),
+          ...(request.sort ? { sort: request.sort } : {}),
+          ...(request.skip ? { skip: request.skip } : {}),
+          // MongoDB reads limit 0 as "no limit": here that means the gateway's maximum.
+          limit: request.limit || maxLimit,
+        }),
       });
-      return { documents };
     }
     case "insertOne": {
       const request = parseAction("insertOne", body);
-      return backend.insertOne(ns, request.document);
+      return (backend) => backend.insertOne(ns, request.document);
     }
     case "insertMany": {
       const request = parseAction("insertMany", body);
-      return backend.insertMany(ns, request.documents, request.ordered ?? true);
+      return (backend) => backend.insertMany(ns, request.documents, request.ordered ?? true);
     }
     case "updateOne":
     case "updateMany": {
       const request = parseAction(action, body);
       assertUpdateShape(request.update);
       const command = { filter: request.filter, update: request.update, upsert: request.upsert ?? false };
-      return action === "updateOne" ? backend.updateOne(ns, command) : backend.updateMany(ns, command);
+      return (backend) => (action === "updateOne" ? backend.updateOne(ns, command) : backend.updateMany(ns, command));
     }
     case "replaceOne": {
       const request = parseAction("replaceOne", body);
       assertReplacementShape(request.replacement);
-      return backend.replaceOne(ns, {
-        filter: request.filter,
-        replacement: request.replacement,
-        upsert: request.upsert ?? false,
-      });
+      const command = { filter: request.filter, replacement: request.replacement, upsert: request.upsert ?? false };
+      return (backend) => backend.replaceOne(ns, command);
     }
     case "deleteOne": {
       const request = parseAction("deleteOne", body);
-      return backend.deleteOne(ns, request.filter);
+      return (backend) => backend.deleteOne(ns, request.filter);
     }
     case "deleteMany": {
       const request = parseAction("deleteMany", body);
-      return backend.deleteMany(ns, request.filter);
+      return (backend) => backend.deleteMany(ns, request.filter);
     }
     case "aggregate": {
       const request = parseAction("aggregate", body);
       assertPipelineShape(request.pipeline);
-      // One extra document tells "exactly maxLimit" from "more than maxLimit" without materializing the rest.
-      const documents = await backend.aggregate(ns, [...request.pipeline, { $limit: maxLimit + 1 }]);
-      if (documents.length > maxLimit) {
-        throw invalidParameter(`aggregate would return more than ${maxLimit} documents: add a $limit stage`);
-      }
-      return { documents };
+      return async (backend) => {
+        // One extra document tells "exactly maxLimit" from "more than maxLimit" without materializing the rest.
+        const documents = await backend.aggregate(ns, [...request.pipeline, { $limit: maxLimit + 1 }]);
+        if (documents.length > maxLimit) {
+          throw invalidParameter(`aggregate would return more than ${maxLimit} documents: add a $limit stage`);
+        }
+        return { documents };
+      };
     }
     case "findOneAndUpdate": {
       const request = parseAction("findOneAndUpdate", body);
       assertUpdateShape(request.update);
-      const document = await backend.findOneAndUpdate(ns, {
+      const command = {
         filter: request.filter,
         update: request.update,
         upsert: request.upsert ?? false,
         returnDocument: request.returnDocument ?? "after",
         ...(request.sort ? { sort: request.sort } : {}),
         ...(request.projection ? { projection: request.projection } : {}),
-      });
-      return { document };
+      };
+      return async (backend) => ({ document: await backend.findOneAndUpdate(ns, command) });
     }
     case "findOneAndDelete": {
       const request = parseAction("findOneAndDelete", body);
-      const document = await backend.findOneAndDelete(ns, {
+      const command = {
         filter: request.filter,
         ...(request.sort ? { sort: request.sort } : {}),
         ...(request.projection ? { projection: request.projection } : {}),
-      });
-      return { document };
+      };
+      return async (backend) => ({ document: await backend.findOneAndDelete(ns, command) });
     }
     case "bulkWrite": {
       const request = parseAction("bulkWrite", body);
       const operations = request.operations.map(withUpsertDefault);
       assertBulkOperations(operations);
-      return { ...(await backend.bulkWrite(ns, operations, request.ordered ?? true)) };
+      return async (backend) => ({ ...(await backend.bulkWrite(ns, operations, request.ordered ?? true)) });
     }
     case "createIndexes": {
       const request = parseAction("createIndexes", body);
-      return { createdIndexes: await backend.createIndexes(ns, toIndexSpecs(request.indexes)) };
+      const specs = toIndexSpecs(request.indexes);
+      return async (backend) => ({ createdIndexes: await backend.createIndexes(ns, specs) });
     }
     case "listIndexes": {
       parseAction("listIndexes", body);
-      return { indexes: await backend.listIndexes(ns) };
+      return async (backend) => ({ indexes: await backend.listIndexes(ns) });
     }
     case "dropCollection": {
       parseAction("dropCollection", body);
-      return { dropped: await backend.dropCollection(ns) };
+      return async (backend) => ({ dropped: await backend.dropCollection(ns) });
     }
   }
+}
+
+// ── batch ──────────────────────────────────────────────────────────────────────────────────────────────────
+
+/**
+ * `batch`: every step is validated first, exactly as its action alone would be (so a malformed batch changes
+ * nothing), then the steps run in order. Without `transaction` the first failing step ends the batch and
+ * what ran before it stays; with it, all steps commit together or none does. A failure answers with the
+ * failing step's status and body plus `failedIndex` and `results` (the answers of the steps that took
+ * effect: none in a transaction).
+ */
+async function runBatch(
+  backend: Backend,
+  body: unknown,
+  limits: OperationLimits,
+  maxOperations: number,
+): Promise<{ results: object[] }> {
+  const request = parseBatch(body);
+  if (!limits.databases.has(request.database)) {
+    throw new GatewayError("Forbidden", `database '${request.database.slice(0, 60)}' is not allowed`);
+  }
+  if (request.operations.length > maxOperations) {
+    throw invalidParameter(`operations: a batch has at most ${maxOperations} steps (got ${request.operations.length})`);
+  }
+  const transaction = request.transaction === true;
+  const steps = request.operations.map((step, index) => {
+    try {
+      return prepareStep(step, request, transaction, limits);
+    } catch (error) {
+      throw stepFailure(error, index, []);
+    }
+  });
+  if (!transaction) {
+    const results: object[] = [];
+    for (const [index, step] of steps.entries()) {
+      // Let other requests in between steps: a batch holds the embedded engine no longer than one step.
+      if (index > 0) await yieldToOtherRequests();
+      try {
+        results.push(await step.run(backend));
+      } catch (error) {
+        throw stepFailure(error, index, results);
+      }
+    }
+    return { results };
+  }
+  let failedIndex: number | undefined;
+  try {
+    const results = await backend.withTransaction(async (view) => {
+      const answers: object[] = [];
+      for (const [index, step] of steps.entries()) {
+        failedIndex = index;
+        answers.push(await step.run(view));
+      }
+      failedIndex = undefined; // past the steps: a failure now is the commit's
+      return answers;
+    });
+    return { results };
+  } catch (error) {
+    throw failedIndex === undefined ? error : stepFailure(error, failedIndex, []);
+  }
+}
+
+function prepareStep(
+  step: Document,
+  request: BatchBody,
+  transaction: boolean,
+  limits: OperationLimits,
+): PreparedOperation {
+  const { action, ...fields } = step;
+  if (typeof action !== "string") throw invalidParameter("action: each step names its action");
+  if (action === "batch") throw invalidParameter("action: a batch cannot contain a batch");
+  if (!isActionName(action) || (action === "dropCollection" && !limits.allowDrop)) {
+    throw new GatewayError("ActionNotFound", `unknown action '${action.slice(0, 60)}'`);
+  }
+  if (transaction && NOT_IN_TRANSACTION.has(action)) {
+    throw invalidParameter(`action: ${action} is not allowed in a transaction`);
+  }
+  if ("database" in fields || "dataSource" in fields) {
+    throw invalidParameter("a step takes the batch's database and dataSource: leave them out of the step");
+  }
+  return prepareOperation(action, { dataSource: request.dataSource, database: request.database, ...fields }, limits);
+}
+
+/** The failing step's error, as its action alone would answer it, plus where the batch stopped. */
+function stepFailure(error: unknown, failedIndex: number, results: object[]): GatewayError {
+  const failure = isGatewayError(error)
+    ? error
+    : new GatewayError("InternalError", "internal error", {}, { cause: error });
+  return new GatewayError(
+    failure.code,
+    failure.message,
+    { ...failure.extra, failedIndex, results },
+    { cause: failure.cause ?? error },
+  );
+}
+
+function yieldToOtherRequests(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 0));
 }
 
 type ParsedBulkOperation = ReturnType<typeof parseAction<"bulkWrite">>["operations"][number];
@@ -277,8 +414,9 @@ function withUpsertDefault(operation: ParsedBulkOperation): BulkOperation {
   return operation;
 }
 
-function parseBody(text: string): unknown {
+function parseBody(text: string, extraLevels = 0): unknown {
   if (text.trim().length === 0) throw invalidParameter("body: expected an EJSON document");
+  assertTextNesting(text, extraLevels);
   let body: unknown;
   try {
     body = parseEjson(text);

@@ -65,6 +65,8 @@ const EnvSchema = z.object({
   GATEWAY_MAX_LIMIT: positiveInt(),
   GATEWAY_MAX_TIME_MS: positiveInt(),
   GATEWAY_TTL_SWEEP_MS: positiveInt(),
+  GATEWAY_COMPACT_BYTES: positiveInt(),
+  GATEWAY_MAX_BATCH_OPERATIONS: positiveInt(),
 });
 
 export function loadGatewayConfig(env: Record<string, string | undefined>): GatewayOptions {
@@ -85,10 +87,12 @@ export function loadGatewayConfig(env: Record<string, string | undefined>): Gate
           kind: "embedded",
           ...(settings.GATEWAY_DATA_DIR ? { dataDir: settings.GATEWAY_DATA_DIR } : {}),
           ...(settings.GATEWAY_TTL_SWEEP_MS ? { ttlSweepMs: settings.GATEWAY_TTL_SWEEP_MS } : {}),
+          ...(settings.GATEWAY_COMPACT_BYTES ? { compactAfterBytes: settings.GATEWAY_COMPACT_BYTES } : {}),
         },
   };
   if (settings.GATEWAY_MAX_BODY_BYTES) options.maxBodyBytes = settings.GATEWAY_MAX_BODY_BYTES;
   if (settings.GATEWAY_MAX_LIMIT) options.maxLimit = settings.GATEWAY_MAX_LIMIT;
   if (settings.GATEWAY_MAX_TIME_MS) options.maxTimeMS = settings.GATEWAY_MAX_TIME_MS;
+  if (settings.GATEWAY_MAX_BATCH_OPERATIONS) options.maxBatchOperations = settings.GATEWAY_MAX_BATCH_OPERATIONS;
   return options;
 }

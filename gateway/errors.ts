@@ -11,6 +11,7 @@ export type GatewayErrorCode =
   | "DuplicateKey"
   | "IndexConflict"
   | "ExecutionTimeout"
+  | "TransactionsUnsupported"
   | "Unavailable"
   | "InternalError";
 
@@ -25,6 +26,8 @@ const STATUS: Record<GatewayErrorCode, number> = {
   IndexConflict: 409,
   // 504, not 500: the gateway's upstream (the store) ran out of time; clients treat it as transient.
   ExecutionTimeout: 504,
+  // 501, not 503: the deployment (a standalone MongoDB) lacks the feature; retrying cannot help.
+  TransactionsUnsupported: 501,
   Unavailable: 503,
   InternalError: 500,
 };

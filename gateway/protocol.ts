@@ -113,6 +113,22 @@ export const actionSchemas = {
 } as const;
 
 export type ActionName = keyof typeof actionSchemas;
+
+/**
+ * `batch`: an ordered list of operations on one database, each `{action, collection, ...that action's
+ * fields}` (checked as that action, see app.ts), optionally as one transaction.
+ */
+export const batchSchema = z.strictObject({
+  dataSource: z.string(),
+  database: z.string().min(1),
+  operations: z.array(documentSchema).min(1),
+  transaction: z.boolean().optional(),
+});
+
+export type BatchBody = z.infer<typeof batchSchema>;
+
+/** Actions a transaction cannot contain (MongoDB refuses catalog reads and changes inside one). */
+export const NOT_IN_TRANSACTION: ReadonlySet<ActionName> = new Set(["createIndexes", "listIndexes", "dropCollection"]);
 export type ActionBody<A extends ActionName> = z.infer<(typeof actionSchemas)[A]>;
 
 export function isActionName(name: string): name is ActionName {
@@ -123,13 +139,23 @@ export function isActionName(name: string): name is ActionName {
 export function parseAction<A extends ActionName>(action: A, body: unknown): ActionBody<A> {
   const result = actionSchemas[action].safeParse(body);
   if (result.success) return result.data as ActionBody<A>;
-  const issue = result.error.issues[0];
+  throw schemaError(result.error);
+}
+
+export function parseBatch(body: unknown): BatchBody {
+  const result = batchSchema.safeParse(body);
+  if (result.success) return result.data;
+  throw schemaError(result.error);
+}
+
+function schemaError(error: z.ZodError): GatewayError {
+  const issue = error.issues[0];
   const path = issue?.path.length ? issue.path.join(".") : "body";
   const message =
     issue?.code === "unrecognized_keys"
       ? `unknown field ${issue.keys.map((key) => `'${key}'`).join(", ")}`
       : issue?.message;
-  throw invalidParameter(`${path}: ${message ?? "invalid"}`);
+  return invalidParameter(`${path}: ${message ?? "invalid"}`);
 }
 
 // ── guards ─────────────────────────────────────────────────────────────────────────────────────────────────
@@ -138,16 +164,47 @@ export function parseAction<A extends ActionName>(action: A, body: unknown): Act
 const JAVASCRIPT_OPERATORS = new Set(["$where", "$function", "$accumulator"]);
 /** Stages that write to another collection, bypassing the gateway's write path. */
 const WRITING_STAGES = new Set(["$out", "$merge"]);
-const MAX_DEPTH = 120;
+/**
+ * How deep a body may nest: MongoDB stores documents of at most 100 levels (the document itself is the first,
+ * each object or array inside adds one), and the document of an insertOne is the first level below the body.
+ * The same bound holds for every part of every body, so no request is deeper than what MongoDB stores.
+ */
+export const MAX_NESTING_DEPTH = 100;
 
-/** Deep scan of the whole body for refused operators. Also bounds nesting depth. */
+export function nestingTooDeep(): GatewayError {
+  return invalidParameter(`body nests deeper than ${MAX_NESTING_DEPTH} levels (MongoDB's limit for a document)`);
+}
+
+/**
+ * Checked on the raw text before parsing (parsers and the scans after them recurse, so a body of a few
+ * thousand brackets must never reach them): `{` and `[` outside strings. EJSON wrappers such as
+ * `{"$date": {"$numberLong": …}}` add up to two levels in the text that the parsed value does not have.
+ */
+export function assertTextNesting(text: string, extraLevels = 0): void {
+  const limit = MAX_NESTING_DEPTH + 1 + 2 + extraLevels;
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (inString) {
+      if (code === 0x5c) i++;
+      else if (code === 0x22) inString = false;
+    } else if (code === 0x22) inString = true;
+    else if (code === 0x7b || code === 0x5b) {
+      if (++depth > limit) throw nestingTooDeep();
+    } else if (code === 0x7d || code === 0x5d) depth--;
+  }
+}
+
+/** Deep scan of the whole parsed body for refused operators; also bounds nesting depth exactly. */
 export function assertNoForbiddenOperators(value: unknown, depth = 0): void {
-  if (depth > MAX_DEPTH) throw invalidParameter(`body nests deeper than ${MAX_DEPTH} levels`);
   if (Array.isArray(value)) {
+    if (depth > MAX_NESTING_DEPTH) throw nestingTooDeep();
     for (const element of value) assertNoForbiddenOperators(element, depth + 1);
     return;
   }
   if (!isPlainObject(value)) return;
+  if (depth > MAX_NESTING_DEPTH) throw nestingTooDeep();
   for (const [key, inner] of Object.entries(value)) {
     if (JAVASCRIPT_OPERATORS.has(key)) {
       throw new GatewayError(

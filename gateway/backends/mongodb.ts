@@ -1,9 +1,12 @@
 import { BSONError } from "bson";
 import {
+  type ClientSession,
   type Collection,
   type Db,
   MongoAPIError,
   MongoClient,
+  MongoError,
+  MongoErrorLabel,
   MongoNetworkError,
   MongoNotConnectedError,
   MongoOperationTimeoutError,
@@ -13,7 +16,7 @@ import {
   type Sort,
 } from "mongodb";
 import { withIdFirst } from "../documents";
-import { bulkWriteError, DUPLICATE_KEY_CODE, duplicateKeyError, GatewayError } from "../errors";
+import { bulkWriteError, DUPLICATE_KEY_CODE, duplicateKeyError, GatewayError, invalidParameter } from "../errors";
 import type {
   Backend,
   BulkOperation,
@@ -46,10 +49,23 @@ export class MongoBackend implements Backend {
   readonly kind = "mongodb" as const;
   private readonly client: MongoClient;
   private readonly maxTimeMS: number;
+  /** Set on the view a transaction's work receives: every operation runs in its session. */
+  private readonly session: ClientSession | undefined;
+  /** Whether the deployment is a replica set or sharded cluster (asked once, on the first transaction). */
+  private transactionSupport: Promise<boolean> | undefined;
 
-  constructor(options: MongoBackendOptions) {
-    this.client = new MongoClient(options.uri, { appName: "circle-gateway" });
+  constructor(options: MongoBackendOptions);
+  /** A transaction's view (`withTransaction` makes these): the parent's client, every operation in `session`. */
+  constructor(options: MongoBackendOptions, shared: { client: MongoClient; session: ClientSession });
+  constructor(options: MongoBackendOptions, shared?: { client: MongoClient; session: ClientSession }) {
+    this.client = shared?.client ?? new MongoClient(options.uri, { appName: "circle-gateway" });
+    this.session = shared?.session;
     this.maxTimeMS = options.maxTimeMS ?? 10_000;
+  }
+
+  /** Options every operation carries: the time limit, and the transaction's session in a transaction's view. */
+  private get options(): { maxTimeMS: number; session?: ClientSession } {
+    return this.session ? { maxTimeMS: this.maxTimeMS, session: this.session } : { maxTimeMS: this.maxTimeMS };
   }
 
   private db(ns: Namespace): Db {
@@ -68,7 +84,7 @@ export class MongoBackend implements Backend {
           ...(query.sort ? { sort: query.sort as Sort } : {}),
           ...(query.skip ? { skip: query.skip } : {}),
           limit: query.limit,
-          maxTimeMS: this.maxTimeMS,
+          ...this.options,
         })
         .toArray(),
     );
@@ -76,7 +92,7 @@ export class MongoBackend implements Backend {
 
   async insertOne(ns: Namespace, document: Document): Promise<{ insertedId: unknown }> {
     const stored = withIdFirst(document);
-    await mapped(() => this.collection(ns).insertOne(stored, { maxTimeMS: this.maxTimeMS }));
+    await mapped(() => this.collection(ns).insertOne(stored, this.options));
     return { insertedId: stored._id };
   }
 
@@ -103,46 +119,37 @@ export class MongoBackend implements Backend {
 
   async updateOne(ns: Namespace, command: UpdateCommand): Promise<UpdateResult> {
     const result = await mapped(() =>
-      this.collection(ns).updateOne(command.filter, command.update, {
-        upsert: command.upsert,
-        maxTimeMS: this.maxTimeMS,
-      }),
+      this.collection(ns).updateOne(command.filter, command.update, { upsert: command.upsert, ...this.options }),
     );
     return updateResult(result);
   }
 
   async updateMany(ns: Namespace, command: UpdateCommand): Promise<UpdateResult> {
     const result = await mapped(() =>
-      this.collection(ns).updateMany(command.filter, command.update, {
-        upsert: command.upsert,
-        maxTimeMS: this.maxTimeMS,
-      }),
+      this.collection(ns).updateMany(command.filter, command.update, { upsert: command.upsert, ...this.options }),
     );
     return updateResult(result);
   }
 
   async replaceOne(ns: Namespace, command: ReplaceCommand): Promise<UpdateResult> {
     const result = await mapped(() =>
-      this.collection(ns).replaceOne(command.filter, command.replacement, {
-        upsert: command.upsert,
-        maxTimeMS: this.maxTimeMS,
-      }),
+      this.collection(ns).replaceOne(command.filter, command.replacement, { upsert: command.upsert, ...this.options }),
     );
     return updateResult(result);
   }
 
   async deleteOne(ns: Namespace, filter: Filter): Promise<{ deletedCount: number }> {
-    const result = await mapped(() => this.collection(ns).deleteOne(filter, { maxTimeMS: this.maxTimeMS }));
+    const result = await mapped(() => this.collection(ns).deleteOne(filter, this.options));
     return { deletedCount: result.deletedCount };
   }
 
   async deleteMany(ns: Namespace, filter: Filter): Promise<{ deletedCount: number }> {
-    const result = await mapped(() => this.collection(ns).deleteMany(filter, { maxTimeMS: this.maxTimeMS }));
+    const result = await mapped(() => this.collection(ns).deleteMany(filter, this.options));
     return { deletedCount: result.deletedCount };
   }
 
   async aggregate(ns: Namespace, pipeline: Document[]): Promise<Document[]> {
-    return mapped(() => this.collection(ns).aggregate<Document>(pipeline, { maxTimeMS: this.maxTimeMS }).toArray());
+    return mapped(() => this.collection(ns).aggregate<Document>(pipeline, this.options).toArray());
   }
 
   async findOneAndUpdate(ns: Namespace, command: FindOneAndUpdateCommand): Promise<Document | null> {
@@ -152,7 +159,7 @@ export class MongoBackend implements Backend {
         returnDocument: command.returnDocument,
         ...(command.sort ? { sort: command.sort as Sort } : {}),
         ...(command.projection ? { projection: command.projection } : {}),
-        maxTimeMS: this.maxTimeMS,
+        ...this.options,
         includeResultMetadata: false,
       }),
     );
@@ -163,7 +170,7 @@ export class MongoBackend implements Backend {
       this.collection(ns).findOneAndDelete(command.filter, {
         ...(command.sort ? { sort: command.sort as Sort } : {}),
         ...(command.projection ? { projection: command.projection } : {}),
-        maxTimeMS: this.maxTimeMS,
+        ...this.options,
         includeResultMetadata: false,
       }),
     );
@@ -188,12 +195,16 @@ export class MongoBackend implements Backend {
     for (const batch of toBatches(operations)) {
       if (ordered && writeErrors.length > 0) break;
       const reply = await mapped(() =>
-        this.db(ns).command({
-          [batch.kind]: ns.collection,
-          [BATCH_FIELD[batch.kind]]: batch.items,
-          ordered,
-          maxTimeMS: this.maxTimeMS,
-        }),
+        this.db(ns).command(
+          {
+            [batch.kind]: ns.collection,
+            [BATCH_FIELD[batch.kind]]: batch.items,
+            ordered,
+            maxTimeMS: this.maxTimeMS,
+          },
+          // In a transaction the driver adds the session's transaction fields to the raw command too.
+          this.session ? { session: this.session } : {},
+        ),
       );
       const failed = new Map<number, WriteErrorDetail>();
       for (const raw of (reply.writeErrors as Document[] | undefined) ?? []) {
@@ -231,6 +242,7 @@ export class MongoBackend implements Backend {
   }
 
   async createIndexes(ns: Namespace, specs: IndexSpec[]): Promise<string[]> {
+    if (this.session) throw invalidParameter("createIndexes is not allowed in a transaction");
     const before = new Set((await this.listIndexes(ns)).map((index) => String(index.name)));
     const names = await mapped(() =>
       this.collection(ns).createIndexes(
@@ -242,6 +254,7 @@ export class MongoBackend implements Backend {
   }
 
   async listIndexes(ns: Namespace): Promise<Document[]> {
+    if (this.session) throw invalidParameter("listIndexes is not allowed in a transaction");
     try {
       return await mapped(() => this.collection(ns).listIndexes().toArray());
     } catch (error) {
@@ -251,6 +264,7 @@ export class MongoBackend implements Backend {
   }
 
   async dropCollection(ns: Namespace): Promise<boolean> {
+    if (this.session) throw invalidParameter("dropCollection is not allowed in a transaction");
     try {
       return await mapped(() => this.db(ns).dropCollection(ns.collection));
     } catch (error) {
@@ -259,11 +273,57 @@ export class MongoBackend implements Backend {
     }
   }
 
+  /**
+   * A multi-document transaction (session.withTransaction: retried as a whole on transient errors, which
+   * `work` must therefore tolerate). MongoDB has transactions on replica sets and sharded clusters only: on a
+   * standalone server this is a 501 TransactionsUnsupported, before anything runs.
+   */
+  async withTransaction<T>(work: (transaction: Backend) => Promise<T>): Promise<T> {
+    if (this.session) throw invalidParameter("transactions do not nest");
+    if (!(await this.supportsTransactions())) {
+      throw new GatewayError(
+        "TransactionsUnsupported",
+        "transactions need a replica set or a sharded cluster; this MongoDB is a standalone server",
+      );
+    }
+    const session = this.client.startSession();
+    try {
+      return await mapped(() =>
+        session.withTransaction(async () => {
+          const view = new MongoBackend(
+            { uri: "(shared)", maxTimeMS: this.maxTimeMS },
+            { client: this.client, session },
+          );
+          try {
+            return await work(view);
+          } catch (error) {
+            // The driver retries only errors it recognises: hand back the driver's own transient error.
+            throw transientCause(error) ?? error;
+          }
+        }),
+      );
+    } finally {
+      await session.endSession();
+    }
+  }
+
+  private supportsTransactions(): Promise<boolean> {
+    this.transactionSupport ??= mapped(() => this.client.db("admin").command({ hello: 1 })).then(
+      (hello) => typeof hello.setName === "string" || hello.msg === "isdbgrid",
+      (error: unknown) => {
+        this.transactionSupport = undefined; // an outage is not an answer: ask again next time
+        throw error;
+      },
+    );
+    return this.transactionSupport;
+  }
+
   async ping(): Promise<void> {
     await mapped(() => this.client.db("admin").command({ ping: 1 }, { timeoutMS: 2_000 }));
   }
 
   async close(): Promise<void> {
+    if (this.session) return; // a transaction's view does not own the client
     await this.client.close();
   }
 }
@@ -325,6 +385,14 @@ async function mapped<T>(operation: () => Promise<T>): Promise<T> {
   }
 }
 
+/** The driver's error behind a mapped one, when it is a TransientTransactionError (e.g. a write conflict). */
+function transientCause(error: unknown): MongoError | undefined {
+  const cause = error instanceof GatewayError ? error.cause : error;
+  return cause instanceof MongoError && cause.hasErrorLabel(MongoErrorLabel.TransientTransactionError)
+    ? cause
+    : undefined;
+}
+
 function isNamespaceNotFound(error: unknown): boolean {
   return (
     (error instanceof GatewayError && (error.cause as { code?: unknown } | undefined)?.code === NAMESPACE_NOT_FOUND) ||
@@ -333,6 +401,7 @@ function isNamespaceNotFound(error: unknown): boolean {
 }
 
 const NAMESPACE_NOT_FOUND = 26;
+const ILLEGAL_OPERATION = 20;
 const TIMEOUT_CODES = new Set([50 /* MaxTimeMSExpired */, 262 /* ExceededTimeLimit */]);
 const INDEX_CONFLICT_CODES = new Set([85 /* IndexOptionsConflict */, 86 /* IndexKeySpecsConflict */]);
 /** Replica-set and network states that clear up by themselves: the store is (briefly) unavailable. */
@@ -340,7 +409,7 @@ const UNAVAILABLE_CODES = new Set([6, 7, 89, 91, 134, 189, 9001, 10107, 11600, 1
 /** Errors in what the caller sent (below 10,000; larger codes are mostly input assertions too). */
 const INVALID_INPUT_CODES = new Set([
   2, 4, 9, 14, 15, 16, 17, 20, 22, 27, 28, 29, 30, 40, 52, 53, 54, 55, 56, 57, 61, 66, 67, 72, 73, 96, 121, 146, 168,
-  197, 224, 241, 292,
+  197, 224, 241, 263, 292,
 ]);
 const UNAVAILABLE_ERROR_NAMES = new Set([
   "MongoPoolClearedError",
@@ -362,6 +431,14 @@ export function mapMongoError(error: unknown): GatewayError {
         ...(error.keyPattern ? { keyPattern: error.keyPattern as Document } : {}),
         ...(error.keyValue ? { keyValue: error.keyValue as Document } : {}),
       });
+    }
+    if (code === ILLEGAL_OPERATION && /Transaction numbers are only allowed/i.test(error.message)) {
+      return new GatewayError(
+        "TransactionsUnsupported",
+        "transactions need a replica set or a sharded cluster",
+        {},
+        options,
+      );
     }
     if (TIMEOUT_CODES.has(code))
       return new GatewayError("ExecutionTimeout", "operation exceeded time limit", {}, options);

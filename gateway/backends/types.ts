@@ -119,6 +119,13 @@ export interface Backend {
   listIndexes(ns: Namespace): Promise<Document[]>;
   /** True when the collection existed. */
   dropCollection(ns: Namespace): Promise<boolean>;
+  /**
+   * Runs `work` as one multi-document transaction: it gets a Backend whose operations belong to it; they all
+   * take effect (and become visible to others) together when `work` resolves, and none does if it throws,
+   * whose error is then rethrown. `work` may be run more than once (MongoDB retries transient conflicts).
+   * createIndexes, listIndexes and dropCollection are refused inside.
+   */
+  withTransaction<T>(work: (transaction: Backend) => Promise<T>): Promise<T>;
   /** Resolves when the store answers; rejects with an Unavailable GatewayError otherwise. */
   ping(): Promise<void>;
   close(): Promise<void>;

@@ -843,6 +843,159 @@ describe.each(BACKENDS)("Data API contract on $kind", ({ kind, available }) => {
       expect(combined.documents.map((d) => d._id).sort()).toEqual([2, 3]);
     });
 
+    /** A private journal: owner-scoped entries, searched by words, counted by mood, tag and month. */
+    const journal = async (): Promise<string> => {
+      const coll = uniqueName("journal");
+      await api.ok("createIndexes", coll, {
+        indexes: [
+          { key: { title: "text", body: "text" }, name: "journal_text", weights: { title: 10, body: 1 } },
+          { key: { owner: 1, at: -1 }, name: "owner_at" },
+        ],
+      });
+      await api.ok("insertMany", coll, {
+        documents: [
+          {
+            _id: "j1",
+            owner: "u1",
+            title: "Garden notes",
+            body: "Planted tomatoes in the garden beds",
+            mood: "happy",
+            tags: ["garden", "spring", "food"],
+            at: new Date("2024-03-02T10:00:00Z"),
+          },
+          {
+            _id: "j2",
+            owner: "u1",
+            title: "A long walk",
+            body: "Walked past the old garden on the way to work",
+            mood: "calm",
+            tags: ["walk", "spring"],
+            at: new Date("2024-03-20T08:00:00Z"),
+          },
+          {
+            _id: "j3",
+            owner: "u1",
+            title: "Rainy day",
+            body: "Stayed in; the garden can wait. Gardens need patience",
+            mood: "calm",
+            tags: ["rain", "spring"],
+            at: new Date("2024-04-11T18:30:00Z"),
+          },
+          {
+            _id: "j4",
+            owner: "u1",
+            title: "Work",
+            body: "Deadlines all day",
+            mood: "tired",
+            tags: ["work"],
+            at: new Date("2024-04-12T18:30:00Z"),
+          },
+          {
+            _id: "j5",
+            owner: "u2",
+            title: "Garden garden garden",
+            body: "Someone else's garden diary",
+            mood: "happy",
+            tags: ["garden"],
+            at: new Date("2024-03-05T09:00:00Z"),
+          },
+        ],
+      });
+      return coll;
+    };
+
+    test("find: $text within one owner's entries, with the textScore projected and sorted on", async () => {
+      const coll = await journal();
+      const { documents } = await api.ok<{ documents: Doc[] }>("find", coll, {
+        filter: { $text: { $search: "garden" }, owner: "u1" },
+        projection: { title: 1, score: { $meta: "textScore" } },
+        sort: { score: { $meta: "textScore" } },
+      });
+      expect(documents.map((d) => d._id).sort()).toEqual(["j1", "j2", "j3"]);
+      // The only entry with the word in its (ten times heavier) title ranks first on every backend.
+      expect(documents[0]).toMatchObject({ _id: "j1", title: "Garden notes" });
+      const scores = documents.map((d) => d.score as number);
+      expect(scores.every((score) => typeof score === "number" && score > 0)).toBe(true);
+      expect([...scores].sort((a, b) => b - a)).toEqual(scores);
+      expect(scores[0]).toBeGreaterThan(scores[1] as number);
+      expect(Object.keys(documents[1] as Doc).sort()).toEqual(["_id", "score", "title"]);
+    });
+
+    test("aggregate: a $text $match, the textScore as a field, then facets by mood, tag and month", async () => {
+      const coll = await journal();
+      const { documents } = await api.ok<{ documents: Doc[] }>("aggregate", coll, {
+        pipeline: [
+          { $match: { $text: { $search: "garden" }, owner: "u1" } },
+          { $addFields: { score: { $meta: "textScore" } } },
+          {
+            $facet: {
+              byMood: [{ $group: { _id: "$mood", count: { $sum: 1 } } }, { $sort: { _id: 1 } }],
+              tags: [{ $unwind: "$tags" }, { $sortByCount: "$tags" }, { $match: { count: { $gte: 2 } } }],
+              byMonth: [
+                { $group: { _id: { $dateToString: { format: "%Y-%m", date: "$at" } }, count: { $sum: 1 } } },
+                { $sort: { _id: 1 } },
+              ],
+              best: [{ $sort: { score: -1 } }, { $limit: 1 }, { $project: { _id: 1 } }],
+              total: [{ $count: "entries" }],
+            },
+          },
+        ],
+      });
+      expect(documents).toEqual([
+        {
+          byMood: [
+            { _id: "calm", count: 2 },
+            { _id: "happy", count: 1 },
+          ],
+          tags: [{ _id: "spring", count: 3 }],
+          byMonth: [
+            { _id: "2024-03", count: 2 },
+            { _id: "2024-04", count: 1 },
+          ],
+          best: [{ _id: "j1" }],
+          total: [{ entries: 3 }],
+        },
+      ]);
+
+      // The same ranking with $sort on the metadata itself, and the score projected.
+      const ranked = await api.ok<{ documents: Doc[] }>("aggregate", coll, {
+        pipeline: [
+          { $match: { $text: { $search: "garden" }, owner: "u1" } },
+          { $sort: { score: { $meta: "textScore" } } },
+          { $project: { title: 1, score: { $meta: "textScore" } } },
+        ],
+      });
+      expect(ranked.documents.map((d) => d._id)[0]).toBe("j1");
+      expect(ranked.documents.map((d) => d._id).sort()).toEqual(["j1", "j2", "j3"]);
+      expect(ranked.documents.every((d) => typeof d.score === "number")).toBe(true);
+      expect(Object.keys(ranked.documents[0] as Doc).sort()).toEqual(["_id", "score", "title"]);
+
+      // Nothing found: $facet still answers one document, with every facet empty.
+      const none = await api.ok<{ documents: Doc[] }>("aggregate", coll, {
+        pipeline: [
+          { $match: { $text: { $search: "garden" }, owner: "nobody" } },
+          { $facet: { byMood: [{ $group: { _id: "$mood", count: { $sum: 1 } } }], total: [{ $count: "entries" }] } },
+        ],
+      });
+      expect(none.documents).toEqual([{ byMood: [], total: [] }]);
+    });
+
+    test("textScore where there is no $text, or $text without a text index → 400 InvalidParameter", async () => {
+      const coll = await journal();
+      const noText = await api.call("aggregate", coll, {
+        pipeline: [{ $match: { owner: "u1" } }, { $addFields: { score: { $meta: "textScore" } } }],
+      });
+      expect(noText.status).toBe(400);
+      expect(noText.body.error_code).toBe("InvalidParameter");
+      const plain = uniqueName("no_text_index");
+      await api.ok("insertOne", plain, { document: { body: "garden" } });
+      const noIndex = await api.call("aggregate", plain, {
+        pipeline: [{ $match: { $text: { $search: "garden" } } }],
+      });
+      expect(noIndex.status).toBe(400);
+      expect(noIndex.body.error_code).toBe("InvalidParameter");
+    });
+
     test("a TTL index expires documents whose date is past", async () => {
       if (kind === "mongodb") return; // mongod's TTL monitor runs once a minute: covered by the embedded run.
       const coll = uniqueName("ttl");
@@ -864,6 +1017,294 @@ describe.each(BACKENDS)("Data API contract on $kind", ({ kind, available }) => {
       } finally {
         await ttl.stop();
       }
+    });
+  });
+
+  describe.skipIf(!available)("batch", () => {
+    interface BatchFailure extends DuplicateKeyBody {
+      failedIndex: number;
+      results: Doc[];
+    }
+
+    const batch = <T = { results: Doc[] }>(body: Doc, client: DataApiTestClient = api) =>
+      client.raw<T>("batch", { dataSource: "circle", database: client.database, ...body });
+
+    /** MongoDB has transactions on replica sets only: a standalone answers 501, and these cases skip. */
+    let transactions: boolean | undefined;
+    const transactionsAvailable = async (): Promise<boolean> => {
+      if (transactions !== undefined) return transactions;
+      const probe = await batch({ transaction: true, operations: [{ action: "find", collection: "probe" }] });
+      if (probe.status === 501 && kind === "mongodb") {
+        expect(probe.body).toMatchObject({ error_code: "TransactionsUnsupported" });
+        transactions = false;
+      } else {
+        expect(probe.status).toBe(200);
+        transactions = true;
+      }
+      return transactions;
+    };
+
+    const mixedSteps = (coll: string, outbox: string): Doc[] => [
+      { action: "insertOne", collection: coll, document: { _id: 1, n: 1 } },
+      {
+        action: "insertMany",
+        collection: coll,
+        documents: [
+          { _id: 2, n: 2 },
+          { _id: 3, n: 3 },
+        ],
+      },
+      { action: "updateOne", collection: coll, filter: { _id: 1 }, update: { $inc: { n: 10 } } },
+      { action: "findOne", collection: coll, filter: { _id: 1 } },
+      { action: "find", collection: coll, filter: { n: { $gte: 2 } }, sort: { _id: 1 } },
+      { action: "findOneAndUpdate", collection: coll, filter: { _id: 2 }, update: { $set: { tag: "x" } } },
+      { action: "deleteOne", collection: coll, filter: { _id: 3 } },
+      { action: "aggregate", collection: coll, pipeline: [{ $group: { _id: null, total: { $sum: "$n" } } }] },
+      { action: "insertOne", collection: outbox, document: { _id: "event-1", about: 1 } },
+      {
+        action: "bulkWrite",
+        collection: coll,
+        operations: [{ insertOne: { document: { _id: 4 } } }, { deleteOne: { filter: { _id: 4 } } }],
+      },
+    ];
+
+    const mixedResults: Doc[] = [
+      { insertedId: 1 },
+      { insertedIds: [2, 3] },
+      { matchedCount: 1, modifiedCount: 1 },
+      { document: { _id: 1, n: 11 } },
+      {
+        documents: [
+          { _id: 1, n: 11 },
+          { _id: 2, n: 2 },
+          { _id: 3, n: 3 },
+        ],
+      },
+      { document: { _id: 2, n: 2, tag: "x" } },
+      { deletedCount: 1 },
+      { documents: [{ _id: null, total: 13 }] },
+      { insertedId: "event-1" },
+      {
+        insertedCount: 1,
+        matchedCount: 0,
+        modifiedCount: 0,
+        deletedCount: 1,
+        upsertedCount: 0,
+        insertedIds: { "0": 4 },
+        upsertedIds: {},
+      },
+    ];
+
+    test("mixed reads and writes answer each step's usual result, in order", async () => {
+      const coll = uniqueName("batch_mixed");
+      const outbox = uniqueName("batch_outbox");
+      const response = await batch({ operations: mixedSteps(coll, outbox) });
+      expect(response.status).toBe(200);
+      expect(response.body.results).toEqual(mixedResults);
+      expect(await api.findAll(coll)).toEqual([
+        { _id: 1, n: 11 },
+        { _id: 2, n: 2, tag: "x" },
+      ]);
+      expect(await api.findAll(outbox)).toEqual([{ _id: "event-1", about: 1 }]);
+    });
+
+    test("the same steps as a transaction answer the same and commit together", async (context) => {
+      if (!(await transactionsAvailable())) return context.skip();
+      const coll = uniqueName("batch_tx_mixed");
+      const outbox = uniqueName("batch_tx_outbox");
+      const response = await batch({ transaction: true, operations: mixedSteps(coll, outbox) });
+      expect(response.status).toBe(200);
+      expect(response.body.results).toEqual(mixedResults);
+      expect(await api.findAll(outbox)).toEqual([{ _id: "event-1", about: 1 }]);
+    });
+
+    test("without a transaction the first failing step ends the batch and the steps before it stay", async () => {
+      const coll = uniqueName("batch_stop");
+      await api.ok("createIndexes", coll, { indexes: [{ key: { email: 1 }, name: "email_unique", unique: true }] });
+      const response = await batch<BatchFailure>({
+        operations: [
+          { action: "insertOne", collection: coll, document: { _id: 1, email: "a@x" } },
+          { action: "insertOne", collection: coll, document: { _id: 2, email: "b@x" } },
+          { action: "insertOne", collection: coll, document: { _id: 3, email: "a@x" } },
+          { action: "insertOne", collection: coll, document: { _id: 4, email: "d@x" } },
+        ],
+      });
+      expect(response.status).toBe(409);
+      expect(response.body).toMatchObject({
+        error_code: "DuplicateKey",
+        keyPattern: { email: 1 },
+        keyValue: { email: "a@x" },
+        failedIndex: 2,
+        results: [{ insertedId: 1 }, { insertedId: 2 }],
+      });
+      expect((await api.findAll(coll)).map((d) => d._id)).toEqual([1, 2]);
+    });
+
+    test("a transaction is all or nothing: a duplicate key in its last step undoes the others", async (context) => {
+      if (!(await transactionsAvailable())) return context.skip();
+      const comments = uniqueName("batch_comments");
+      const outbox = uniqueName("batch_events");
+      await api.ok("createIndexes", outbox, { indexes: [{ key: { key: 1 }, name: "key_unique", unique: true }] });
+      await api.ok("insertOne", outbox, { document: { _id: "e0", key: "k1" } });
+      await api.ok("insertOne", comments, { document: { _id: "c0", likes: 0 } });
+      const failed = await batch<BatchFailure>({
+        transaction: true,
+        operations: [
+          { action: "insertOne", collection: comments, document: { _id: "c1", text: "hello" } },
+          { action: "updateOne", collection: comments, filter: { _id: "c0" }, update: { $inc: { likes: 1 } } },
+          { action: "insertOne", collection: outbox, document: { _id: "e1", key: "k1" } },
+        ],
+      });
+      expect(failed.status).toBe(409);
+      expect(failed.body).toMatchObject({
+        error_code: "DuplicateKey",
+        keyPattern: { key: 1 },
+        keyValue: { key: "k1" },
+        failedIndex: 2,
+        results: [],
+      });
+      expect(await api.findAll(comments)).toEqual([{ _id: "c0", likes: 0 }]);
+      expect(await api.findAll(outbox)).toEqual([{ _id: "e0", key: "k1" }]);
+
+      const committed = await batch({
+        transaction: true,
+        operations: [
+          { action: "insertOne", collection: comments, document: { _id: "c2", text: "hi" } },
+          { action: "insertOne", collection: outbox, document: { _id: "e2", key: "k2", comment: "c2" } },
+        ],
+      });
+      expect(committed.status).toBe(200);
+      expect(committed.body.results).toEqual([{ insertedId: "c2" }, { insertedId: "e2" }]);
+      expect((await api.findAll(comments)).map((d) => d._id)).toEqual(["c0", "c2"]);
+      expect((await api.findAll(outbox)).map((d) => d._id)).toEqual(["e0", "e2"]);
+    });
+
+    test("no other request sees a transaction half-applied", async (context) => {
+      if (!(await transactionsAvailable())) return context.skip();
+      const coll = uniqueName("batch_accounts");
+      await api.ok("insertMany", coll, {
+        documents: [
+          { _id: "a", balance: 100 },
+          { _id: "b", balance: 0 },
+        ],
+      });
+      // Each transaction moves 10 units in 20 steps; a reader between two of them would see a total below 100.
+      const moves = Array.from({ length: 20 }, (_, i) => ({
+        action: "updateOne",
+        collection: coll,
+        filter: { _id: i % 2 === 0 ? "a" : "b" },
+        update: { $inc: { balance: i % 2 === 0 ? -1 : 1 } },
+      }));
+      let writing = true;
+      const totals: number[] = [];
+      const reader = (async () => {
+        while (writing) {
+          const { documents } = await api.ok<{ documents: Doc[] }>("aggregate", coll, {
+            pipeline: [{ $group: { _id: null, total: { $sum: "$balance" } } }],
+          });
+          totals.push(documents[0]?.total as number);
+        }
+      })();
+      try {
+        for (let round = 0; round < 5; round++) {
+          const responses = await Promise.all([
+            batch({ transaction: true, operations: moves }),
+            batch({ transaction: true, operations: moves }),
+          ]);
+          for (const response of responses) {
+            // Two transactions on the same documents may conflict on MongoDB; the driver retries those.
+            expect(response.status).toBe(200);
+          }
+        }
+      } finally {
+        writing = false;
+        await reader;
+      }
+      expect(totals.length).toBeGreaterThan(0);
+      expect(new Set(totals)).toEqual(new Set([100]));
+      expect(await api.findAll(coll)).toEqual([
+        { _id: "a", balance: 0 },
+        { _id: "b", balance: 100 },
+      ]);
+    });
+
+    test("every step passes its action's guards and limits, checked before any step runs", async () => {
+      const coll = uniqueName("batch_guards");
+      const first = { action: "insertOne", collection: coll, document: { _id: "never" } };
+      const refused = async (step: Doc, status: number, errorCode: string, client: DataApiTestClient = api) => {
+        const response = await batch<BatchFailure>({ operations: [first, step] }, client);
+        expect(response.status, JSON.stringify(step)).toBe(status);
+        expect(response.body).toMatchObject({ error_code: errorCode, failedIndex: 1, results: [] });
+      };
+      await refused({ action: "find", collection: coll, filter: { $where: "this.a == 1" } }, 400, "ForbiddenOperator");
+      await refused(
+        { action: "aggregate", collection: coll, pipeline: [{ $match: {} }, { $out: "elsewhere" }] },
+        400,
+        "ForbiddenOperator",
+      );
+      await refused({ action: "find", collection: coll, limit: 1_001 }, 400, "InvalidParameter");
+      await refused({ action: "find", collection: coll, filtr: {} }, 400, "InvalidParameter");
+      await refused({ action: "updateOne", collection: coll, filter: {}, update: { a: 1 } }, 400, "InvalidParameter");
+      await refused({ action: "find", collection: "a$b" }, 400, "InvalidParameter");
+      await refused({ action: "find", collection: coll, database: "admin" }, 400, "InvalidParameter");
+      await refused({ action: "explode", collection: coll }, 404, "ActionNotFound");
+      await refused({ action: "batch", collection: coll, operations: [] }, 400, "InvalidParameter");
+      await refused({ action: "dropCollection", collection: coll }, 404, "ActionNotFound", small.client);
+      expect(await api.findAll(coll)).toEqual([]);
+
+      const forbidden = await api.raw<BatchFailure>("batch", {
+        dataSource: "circle",
+        database: "admin",
+        operations: [first],
+      });
+      expect(forbidden.status).toBe(403);
+      expect(forbidden.body.error_code).toBe("Forbidden");
+    });
+
+    test("an aggregate step over the result cap fails at its turn, after the steps before it", async () => {
+      const coll = uniqueName("batch_cap");
+      await small.client.ok("insertMany", coll, { documents: Array.from({ length: 8 }, (_, i) => ({ _id: i })) });
+      const response = await batch<BatchFailure>(
+        {
+          operations: [
+            { action: "insertOne", collection: coll, document: { _id: 8 } },
+            { action: "aggregate", collection: coll, pipeline: [{ $match: {} }] },
+          ],
+        },
+        small.client,
+      );
+      expect(response.status).toBe(400);
+      expect(response.body).toMatchObject({
+        error_code: "InvalidParameter",
+        failedIndex: 1,
+        results: [{ insertedId: 8 }],
+      });
+    });
+
+    test("a batch has at most 50 steps, at least one, no transaction-only refusals, and one body limit", async () => {
+      const coll = uniqueName("batch_cap");
+      const find = { action: "find", collection: coll };
+      const over = await batch({ operations: Array.from({ length: 51 }, () => find) });
+      expect(over.status).toBe(400);
+      expect(over.body).toMatchObject({ error_code: "InvalidParameter" });
+      expect(String((over.body as unknown as Doc).error)).toContain("50");
+      const atCap = await batch({ operations: Array.from({ length: 50 }, () => find) });
+      expect(atCap.status).toBe(200);
+      expect(atCap.body.results).toHaveLength(50);
+      const empty = await batch({ operations: [] });
+      expect(empty.status).toBe(400);
+      const indexInTransaction = await batch<BatchFailure>({
+        transaction: true,
+        operations: [find, { action: "createIndexes", collection: coll, indexes: [{ key: { a: 1 } }] }],
+      });
+      expect(indexInTransaction.status).toBe(400);
+      expect(indexInTransaction.body).toMatchObject({ error_code: "InvalidParameter", failedIndex: 1 });
+      const tooLarge = await batch(
+        { operations: [{ action: "insertOne", collection: coll, document: { blob: "x".repeat(4_096) } }] },
+        small.client,
+      );
+      expect(tooLarge.status).toBe(413);
+      expect(await api.findAll(coll)).toEqual([]);
     });
   });
 
@@ -1053,6 +1494,52 @@ describe.each(BACKENDS)("Data API contract on $kind", ({ kind, available }) => {
       expect(response.status).toBe(400);
       expect(response.body.error_code).toBe("InvalidParameter");
       expect(await api.findAll(coll)).toEqual([{ _id: 1, s: "text", n: 5, nothing: null }]);
+    });
+
+    /** `{"a": {"a": … 1 …}}` with `levels` nested documents. */
+    const nested = (levels: number): string => `${'{"a":'.repeat(levels)}1${"}".repeat(levels)}`;
+
+    test.each([120, 3_000, 100_000])("a body nested %i levels deep → 400 InvalidParameter", async (levels) => {
+      const coll = uniqueName("deep");
+      const prefix = `{"dataSource":"circle","database":${JSON.stringify(main.database)},"collection":"${coll}"`;
+      for (const body of [`${prefix},"filter":${nested(levels)}}`, `${prefix},"document":${nested(levels)}}`]) {
+        const response = await api.raw(body.includes('"document"') ? "insertOne" : "find", body);
+        expect(response.status).toBe(400);
+        expect(response.body.error_code).toBe("InvalidParameter");
+        expect(String(response.body.error)).toContain("100 levels");
+      }
+      expect(await api.findAll(coll)).toEqual([]);
+    });
+
+    test("a document nested as deep as MongoDB stores (100 levels) round-trips; one level more is refused", async () => {
+      const coll = uniqueName("deepest");
+      const prefix = `{"dataSource":"circle","database":${JSON.stringify(main.database)},"collection":"${coll}"`;
+      const deepest = await api.raw("insertOne", `${prefix},"document":{"_id":1,"v":${nested(99)}}}`);
+      expect(deepest.status).toBe(200);
+      const { document } = await api.ok<{ document: Doc }>("findOne", coll, { filter: { _id: 1 } });
+      expect(JSON.stringify(document)).toBe(`{"_id":1,"v":${nested(99)}}`);
+      const deeper = await api.raw("insertOne", `${prefix},"document":{"_id":2,"v":${nested(100)}}}`);
+      expect(deeper.status).toBe(400);
+      expect(deeper.body.error_code).toBe("InvalidParameter");
+    });
+
+    test("a $range larger than MongoDB builds, or a result document over 16 MiB → 400 InvalidParameter", async () => {
+      const coll = uniqueName("range");
+      await api.ok("insertOne", coll, { document: { _id: 1 } });
+      const tooLarge = await api.call("aggregate", coll, {
+        pipeline: [{ $project: { r: { $range: [0, 10_000_000] } } }],
+      });
+      expect(tooLarge.status).toBe(400);
+      expect(tooLarge.body.error_code).toBe("InvalidParameter");
+      expect(String(tooLarge.body.error)).toContain("$range");
+      // 5,000,000 integers fit in $range's memory but not in one BSON document of the result.
+      const huge = await api.call("aggregate", coll, { pipeline: [{ $project: { r: { $range: [0, 5_000_000] } } }] });
+      expect(huge.status).toBe(400);
+      expect(huge.body.error_code).toBe("InvalidParameter");
+      const fine = await api.ok<{ documents: Doc[] }>("aggregate", coll, {
+        pipeline: [{ $project: { n: { $size: { $range: [0, 5_000_000] } } } }],
+      });
+      expect(fine.documents).toEqual([{ _id: 1, n: 5_000_000 }]);
     });
 
     test("GET /health answers ok with the backend kind", async () => {

@@ -4,7 +4,7 @@ import { Decimal128, EJSON, Long, ObjectId } from "bson";
 import { describe, expect, it } from "vitest";
 import { EmbeddedBackend } from "../../gateway/backends/embedded/backend";
 import type { Doc } from "./client";
-import { startTestGateway, tempDir, uniqueName } from "./harness";
+import { kill, startGatewayChild, startTestGateway, tempDir, uniqueName } from "./harness";
 
 /** What only the embedded engine has: persistence, its scale behaviour, isolation of stored documents. */
 
@@ -166,6 +166,123 @@ describe("embedded engine", () => {
     }
   });
 
+  it("stops an expensive aggregate at maxTimeMS, and a cheap call waiting behind it answers right after", async () => {
+    // Its own process: a client sharing the engine's event loop could not even send while the engine works.
+    const budget = 500;
+    const gateway = await startGatewayChild(
+      { DATA_API_DATABASES: "circle_test", GATEWAY_MAX_TIME_MS: String(budget) },
+      "circle_test",
+    );
+    try {
+      const coll = uniqueName("expensive");
+      await gateway.client.ok("insertOne", coll, { document: { _id: 1 } });
+      const timed = async <T>(call: () => Promise<T>) => {
+        const started = performance.now();
+        const value = await call();
+        return { value, ms: performance.now() - started };
+      };
+      // 5,000,000 elements unwound into as many documents: about 8 s of work for this engine.
+      const expensive = timed(() =>
+        gateway.client.call("aggregate", coll, {
+          pipeline: [
+            { $project: { r: { $range: [0, 5_000_000] } } },
+            { $unwind: "$r" },
+            { $group: { _id: null, total: { $sum: "$r" } } },
+          ],
+        }),
+      );
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      const cheap = timed(() => gateway.client.call("findOne", coll, { filter: { _id: 1 } }));
+      const [slow, quick] = await Promise.all([expensive, cheap]);
+      console.log(
+        `maxTimeMS ${budget}: aggregate answered ${slow.value.status} after ${Math.round(slow.ms)} ms, ` +
+          `the findOne sent 50 ms later after ${Math.round(quick.ms)} ms`,
+      );
+      expect(slow.value.status).toBe(504);
+      expect(slow.value.body.error_code).toBe("ExecutionTimeout");
+      // "About the budget": checks run inside every stage, so the overrun is small (allowing for a loaded CI).
+      expect(slow.ms).toBeLessThan(budget + 1_000);
+      expect(quick.value.status).toBe(200);
+      expect(quick.value.body.document).toEqual({ _id: 1 });
+      expect(quick.ms).toBeLessThan(budget + 1_000);
+    } finally {
+      await kill(gateway, "SIGTERM");
+    }
+  });
+
+  it("bounds what one expression may build, before building it", async () => {
+    const gateway = await startTestGateway("embedded", { maxTimeMS: 60_000 });
+    try {
+      const coll = uniqueName("huge");
+      await gateway.client.ok("insertOne", coll, { document: { _id: 1 } });
+      // Doubling an array 30 times would need billions of elements: refused at the first step past the bound.
+      const started = performance.now();
+      const doubling = await gateway.client.call("aggregate", coll, {
+        pipeline: [
+          {
+            $project: {
+              r: {
+                $reduce: {
+                  input: { $range: [0, 30] },
+                  initialValue: [1],
+                  in: { $concatArrays: ["$$value", "$$value"] },
+                },
+              },
+            },
+          },
+        ],
+      });
+      expect(doubling.status).toBe(400);
+      expect(doubling.body.error_code).toBe("InvalidParameter");
+      expect(String(doubling.body.error)).toContain("array of");
+      expect(performance.now() - started).toBeLessThan(5_000);
+    } finally {
+      await gateway.stop();
+    }
+  });
+
+  it("transactions: others wait while one runs, and a failed one leaves nothing behind", async () => {
+    const backend = await EmbeddedBackend.open({});
+    try {
+      const collection = ns(uniqueName("tx"));
+      await backend.insertOne(collection, { _id: "kept", n: 0 });
+      let release = () => {};
+      const held = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      const transaction = backend.withTransaction(async (tx) => {
+        await tx.updateOne(collection, { filter: { _id: "kept" }, update: { $inc: { n: 1 } }, upsert: false });
+        await tx.insertOne(collection, { _id: "new" });
+        await held;
+        throw new Error("the caller gave up");
+      });
+      let readerDone = false;
+      const reader = backend.find(collection, { filter: {}, limit: 10 }).then((documents) => {
+        readerDone = true;
+        return documents;
+      });
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(readerDone).toBe(false);
+      release();
+      await expect(transaction).rejects.toThrow("the caller gave up");
+      expect(await reader).toEqual([{ _id: "kept", n: 0 }]);
+      await expect(
+        backend.withTransaction((tx) => tx.createIndexes(collection, [{ key: { a: 1 } }])),
+      ).rejects.toMatchObject({ code: "InvalidParameter" });
+      // A collection first created by a rolled-back transaction does not exist afterwards.
+      const fresh = ns(uniqueName("tx_fresh"));
+      await expect(
+        backend.withTransaction(async (tx) => {
+          await tx.insertOne(fresh, { _id: 1 });
+          throw new Error("no");
+        }),
+      ).rejects.toThrow("no");
+      expect(await backend.listIndexes(fresh)).toEqual([]);
+    } finally {
+      await backend.close();
+    }
+  });
+
   it("matches $type by BSON type names and numbers", async () => {
     const backend = await EmbeddedBackend.open({});
     try {
@@ -228,6 +345,53 @@ describe("embedded engine", () => {
       await expect(backend.find(ns("plain"), { filter: { $text: { $search: "x" } }, limit: 1 })).rejects.toMatchObject({
         code: "InvalidParameter",
       });
+    } finally {
+      await backend.close();
+    }
+  });
+
+  it("carries the textScore through aggregation stages and never shows the field that carries it", async () => {
+    const backend = await EmbeddedBackend.open({});
+    try {
+      const collection = ns(uniqueName("text_pipeline"));
+      await backend.createIndexes(collection, [{ key: { body: "text" }, name: "body_text" }]);
+      await backend.insertMany(
+        collection,
+        [
+          { _id: 1, body: "owl owl owl", kind: "a" },
+          { _id: 2, body: "an owl in a tree", kind: "b" },
+          { _id: 3, body: "a tree", kind: "b" },
+        ],
+        true,
+      );
+      const run = (stages: Record<string, unknown>[]) =>
+        backend.aggregate(collection, [{ $match: { $text: { $search: "owl" } } }, ...stages]);
+      const inFacet = await run([
+        {
+          $facet: { top: [{ $sort: { s: { $meta: "textScore" } } }, { $project: { score: { $meta: "textScore" } } }] },
+        },
+      ]);
+      const top = (inFacet[0] as { top: { _id: number; score: number }[] }).top;
+      expect(top.map((d) => d._id)).toEqual([1, 2]);
+      expect(top[0]?.score).toBeGreaterThan(top[1]?.score as number);
+      const replaced = await run([
+        { $replaceRoot: { newRoot: { id: "$_id" } } },
+        { $addFields: { score: { $meta: "textScore" } } },
+        { $sort: { score: -1 } },
+      ]);
+      expect(replaced.map((d) => Object.keys(d).sort())).toEqual([
+        ["id", "score"],
+        ["id", "score"],
+      ]);
+      const pushed = await run([{ $group: { _id: "$kind", all: { $push: "$$ROOT" } } }, { $sort: { _id: 1 } }]);
+      expect(JSON.stringify(pushed)).not.toContain("textScore");
+      expect(pushed).toEqual([
+        { _id: "a", all: [{ _id: 1, body: "owl owl owl", kind: "a" }] },
+        { _id: "b", all: [{ _id: 2, body: "an owl in a tree", kind: "b" }] },
+      ]);
+      await expect(
+        run([{ $group: { _id: "$kind" } }, { $addFields: { score: { $meta: "textScore" } } }]),
+      ).rejects.toMatchObject({ code: "InvalidParameter" });
     } finally {
       await backend.close();
     }

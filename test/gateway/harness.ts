@@ -1,6 +1,8 @@
+import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { createInterface } from "node:readline";
 import { MongoClient } from "mongodb";
 import { type GatewayOptions, type RunningGateway, startGateway } from "../../gateway/index";
 import { freePort } from "../../scripts/local/ports";
@@ -83,4 +85,59 @@ export async function eventually(check: () => Promise<boolean>, timeoutMs = 3_00
     if (Date.now() > until) return false;
     await new Promise((resolve) => setTimeout(resolve, everyMs));
   }
+}
+
+export interface GatewayProcess {
+  child: ChildProcess;
+  client: DataApiTestClient;
+  exited: Promise<number | null>;
+  stderr(): string;
+}
+
+/**
+ * The gateway as a child process (test/gateway/gateway-process.ts) with the CLI's environment plus `env`,
+ * for tests that kill it or must not share its event loop. Resolves once it listens.
+ */
+export async function startGatewayChild(env: Record<string, string>, database: string): Promise<GatewayProcess> {
+  const port = await freePort();
+  const child = spawn(process.execPath, ["--import", "tsx", "test/gateway/gateway-process.ts"], {
+    cwd: process.cwd(),
+    env: {
+      PATH: process.env.PATH ?? "",
+      DATA_API_KEYS: API_KEY,
+      GATEWAY_PORT: String(port),
+      ...env,
+    },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let stderr = "";
+  child.stderr?.on("data", (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error(`gateway did not start: ${stderr}`));
+    }, 30_000);
+    lines.on("line", (line) => {
+      const match = /"url":"([^"]+)"/.exec(line);
+      if (match) {
+        clearTimeout(timer);
+        resolve(match[1] as string);
+      }
+    });
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`gateway exited with ${code} before listening: ${stderr}`));
+    });
+  });
+  return { child, client: new DataApiTestClient(url, API_KEY, database), exited, stderr: () => stderr };
+}
+
+/** Sends `signal` and resolves with the exit code. */
+export async function kill(gateway: GatewayProcess, signal: NodeJS.Signals): Promise<number | null> {
+  gateway.child.kill(signal);
+  return gateway.exited;
 }

@@ -29,6 +29,7 @@ describe("configuration from the environment", () => {
       GATEWAY_MAX_BODY_BYTES: "1000",
       GATEWAY_MAX_LIMIT: "10",
       GATEWAY_MAX_TIME_MS: "500",
+      GATEWAY_MAX_BATCH_OPERATIONS: "20",
     });
     expect(full).toMatchObject({
       port: 9000,
@@ -38,11 +39,15 @@ describe("configuration from the environment", () => {
       maxBodyBytes: 1000,
       maxLimit: 10,
       maxTimeMS: 500,
+      maxBatchOperations: 20,
     });
     expect(loadGatewayConfig({ DATA_API_KEYS: "k", GATEWAY_DATA_DIR: ".data/docs" }).backend).toEqual({
       kind: "embedded",
       dataDir: ".data/docs",
     });
+    expect(
+      loadGatewayConfig({ DATA_API_KEYS: "k", GATEWAY_DATA_DIR: ".data/docs", GATEWAY_COMPACT_BYTES: "65536" }).backend,
+    ).toEqual({ kind: "embedded", dataDir: ".data/docs", compactAfterBytes: 65_536 });
   });
 
   it.each([
@@ -53,6 +58,7 @@ describe("configuration from the environment", () => {
     [{ DATA_API_KEYS: "k", MONGODB_URI: "postgres://x" }, "MONGODB_URI"],
     [{ DATA_API_KEYS: "k", GATEWAY_MAX_LIMIT: "-5" }, "GATEWAY_MAX_LIMIT"],
     [{ DATA_API_KEYS: "k", GATEWAY_MAX_TIME_MS: "0" }, "GATEWAY_MAX_TIME_MS"],
+    [{ DATA_API_KEYS: "k", GATEWAY_COMPACT_BYTES: "lots" }, "GATEWAY_COMPACT_BYTES"],
   ])("rejects %j naming %s", (env, name) => {
     expect(() => loadGatewayConfig(env)).toThrow(name);
   });

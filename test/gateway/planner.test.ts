@@ -1,6 +1,7 @@
 import { ObjectId } from "bson";
 import { describe, expect, it } from "vitest";
-import { Deadline, EmbeddedCollection } from "../../gateway/backends/embedded/collection";
+import { EmbeddedCollection } from "../../gateway/backends/embedded/collection";
+import { Deadline } from "../../gateway/backends/embedded/deadline";
 import type { Document, Filter, IndexSpec } from "../../gateway/backends/types";
 
 /**

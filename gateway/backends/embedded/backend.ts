@@ -1,4 +1,4 @@
-import { bulkWriteError, DUPLICATE_KEY_CODE, GatewayError } from "../../errors";
+import { bulkWriteError, DUPLICATE_KEY_CODE, GatewayError, invalidParameter } from "../../errors";
 import type {
   Backend,
   BulkOperation,
@@ -15,93 +15,72 @@ import type {
   UpdateResult,
   WriteErrorDetail,
 } from "../types";
-import { Deadline, EmbeddedCollection } from "./collection";
+import { assertDocumentSize, type EmbeddedCollection } from "./collection";
+import type { Deadline } from "./deadline";
+import { Engine, type EngineOptions, type Transaction } from "./engine";
 import { compileFilter, runPipeline } from "./matcher";
-import { deleteSnapshot, readSnapshots, writeSnapshot } from "./persistence";
 
-export interface EmbeddedBackendOptions {
-  /** Persist collections under this directory (loaded at start, snapshotted after writes). */
-  dataDir?: string;
-  /** How often expired TTL documents are deleted. Default 1000 ms. */
-  ttlSweepMs?: number;
-  /** Time budget of one operation; exceeding it answers ExecutionTimeout. Default 10,000 ms. */
-  maxTimeMS?: number;
-  /** Delay between a write and its snapshot, so bursts of writes cost one snapshot. Default 200 ms. */
-  persistDebounceMs?: number;
-  /** Defaults to `process.env.NODE_ENV`; "production" refuses to start. */
-  environment?: string;
-  log?: (line: string) => void;
-}
+export type EmbeddedBackendOptions = EngineOptions;
 
 const BAD_VALUE = 2;
 
 /**
  * The embedded document engine (dev and tests only): in-memory collections with MongoDB's query, update and
  * aggregation semantics (through mingo), unique / partial / sparse / compound / TTL / text indexes, atomic
- * single-document operations, and optional persistence.
+ * single-document operations, all-or-nothing transactions, and optional durable persistence (engine.ts).
  */
 export class EmbeddedBackend implements Backend {
   readonly kind = "embedded" as const;
-  private readonly databases = new Map<string, Map<string, EmbeddedCollection>>();
-  private readonly dirty = new Map<string, Namespace>();
-  private readonly maxTimeMS: number;
-  private flushTimer: ReturnType<typeof setTimeout> | undefined;
-  private flushChain: Promise<void> = Promise.resolve();
-  private sweeper: ReturnType<typeof setInterval> | undefined;
-  private closed = false;
-  /** How long the last snapshot pass took: large collections are snapshotted less often (see markDirty). */
-  private lastSnapshotMs = 0;
 
-  private constructor(private readonly options: EmbeddedBackendOptions) {
-    this.maxTimeMS = options.maxTimeMS ?? 10_000;
-  }
+  private constructor(
+    private readonly engine: Engine,
+    /** Set on the view a transaction's work receives (`withTransaction`). */
+    private readonly transaction: Transaction | undefined,
+  ) {}
 
   static async open(options: EmbeddedBackendOptions = {}): Promise<EmbeddedBackend> {
-    const environment = options.environment ?? globalThis.process?.env?.NODE_ENV;
-    if (environment === "production") {
-      throw new Error("The embedded document engine is for development and tests only: set MONGODB_URI in production");
-    }
-    const backend = new EmbeddedBackend(options);
-    if (options.dataDir) {
-      for (const snapshot of await readSnapshots(options.dataDir)) {
-        const collection = backend.collection({ database: snapshot.database, collection: snapshot.collection }, true);
-        collection.restore(snapshot.indexes, snapshot.documents);
-      }
-    }
-    const sweepEvery = options.ttlSweepMs ?? 1_000;
-    backend.sweeper = setInterval(() => backend.sweepExpired(), sweepEvery);
-    // Never keep a process alive just for the sweeper (Node); Deno has no unref on interval ids.
-    (backend.sweeper as { unref?: () => void }).unref?.();
-    return backend;
+    return new EmbeddedBackend(await Engine.open(options), undefined);
   }
 
   // ── reads ────────────────────────────────────────────────────────────────────────────────────────────────
 
   async find(ns: Namespace, query: FindQuery): Promise<Document[]> {
-    const collection = this.collection(ns, false);
-    if (collection) return collection.find(query, this.deadline());
-    compileFilter(query.filter); // a bad filter is an error even on a collection that does not exist
-    return [];
+    return this.engine.read(this.transaction, (deadline) => {
+      const collection = this.engine.collection(ns, false);
+      if (collection) return collection.find(query, deadline);
+      compileFilter(query.filter); // a bad filter is an error even on a collection that does not exist
+      return [];
+    });
   }
 
   async aggregate(ns: Namespace, pipeline: Document[]): Promise<Document[]> {
-    const deadline = this.deadline();
-    const resolved = new Map<string, Document[]>();
-    const resolve = (name: string): Document[] => {
-      let documents = resolved.get(name);
-      if (!documents) {
-        documents = this.collection({ database: ns.database, collection: name }, false)?.snapshot() ?? [];
-        resolved.set(name, documents);
+    return this.engine.read(this.transaction, (deadline) => {
+      const resolved = new Map<string, Document[]>();
+      const resolve = (name: string): Document[] => {
+        let documents = resolved.get(name);
+        if (!documents) {
+          documents = this.engine.collection({ database: ns.database, collection: name }, false)?.snapshot(deadline);
+          documents ??= [];
+          resolved.set(name, documents);
+        }
+        return documents;
+      };
+      const collection = this.engine.collection(ns, false);
+      const { input, rest, textScores } = collection
+        ? collection.aggregateSource(pipeline, deadline)
+        : { input: [], rest: skipTextMatch(pipeline), textScores: false };
+      const results = runPipeline(input, rest, resolve, textScores);
+      // MongoDB refuses to return a document larger than a BSON document may be (BSONObjectTooLarge).
+      for (const document of results) {
+        deadline.tick();
+        assertDocumentSize(document);
       }
-      return documents;
-    };
-    const collection = this.collection(ns, false);
-    const { input, rest } = collection ? collection.aggregateSource(pipeline, deadline) : { input: [], rest: pipeline };
-    return runPipeline(input, rest, resolve);
+      return results;
+    });
   }
 
   async listIndexes(ns: Namespace): Promise<Document[]> {
-    return this.collection(ns, false)?.listIndexes() ?? [];
+    return this.engine.read(this.transaction, () => this.engine.collection(ns, false)?.listIndexes() ?? []);
   }
 
   // ── writes ───────────────────────────────────────────────────────────────────────────────────────────────
@@ -131,31 +110,34 @@ export class EmbeddedBackend implements Backend {
 
   async updateOne(ns: Namespace, command: UpdateCommand): Promise<UpdateResult> {
     return (
-      this.write(ns, command.upsert, (collection, deadline) => collection.updateOne(command, deadline)) ?? noMatch()
+      (await this.write(ns, command.upsert, (collection, deadline) => collection.updateOne(command, deadline))) ??
+      noMatch()
     );
   }
 
   async updateMany(ns: Namespace, command: UpdateCommand): Promise<UpdateResult> {
     return (
-      this.write(ns, command.upsert, (collection, deadline) => collection.updateMany(command, deadline)) ?? noMatch()
+      (await this.write(ns, command.upsert, (collection, deadline) => collection.updateMany(command, deadline))) ??
+      noMatch()
     );
   }
 
   async replaceOne(ns: Namespace, command: ReplaceCommand): Promise<UpdateResult> {
     return (
-      this.write(ns, command.upsert, (collection, deadline) => collection.replaceOne(command, deadline)) ?? noMatch()
+      (await this.write(ns, command.upsert, (collection, deadline) => collection.replaceOne(command, deadline))) ??
+      noMatch()
     );
   }
 
   async deleteOne(ns: Namespace, filter: Filter): Promise<{ deletedCount: number }> {
-    const deletedCount = this.write(ns, false, (collection, deadline) =>
+    const deletedCount = await this.write(ns, false, (collection, deadline) =>
       collection.deleteMatching(filter, deadline, 1),
     );
     return { deletedCount: deletedCount ?? 0 };
   }
 
   async deleteMany(ns: Namespace, filter: Filter): Promise<{ deletedCount: number }> {
-    const deletedCount = this.write(ns, false, (collection, deadline) =>
+    const deletedCount = await this.write(ns, false, (collection, deadline) =>
       collection.deleteMatching(filter, deadline, Number.POSITIVE_INFINITY),
     );
     return { deletedCount: deletedCount ?? 0 };
@@ -163,12 +145,16 @@ export class EmbeddedBackend implements Backend {
 
   async findOneAndUpdate(ns: Namespace, command: FindOneAndUpdateCommand): Promise<Document | null> {
     return (
-      this.write(ns, command.upsert, (collection, deadline) => collection.findOneAndUpdate(command, deadline)) ?? null
+      (await this.write(ns, command.upsert, (collection, deadline) =>
+        collection.findOneAndUpdate(command, deadline),
+      )) ?? null
     );
   }
 
   async findOneAndDelete(ns: Namespace, command: FindOneAndDeleteCommand): Promise<Document | null> {
-    return this.write(ns, false, (collection, deadline) => collection.findOneAndDelete(command, deadline)) ?? null;
+    return (
+      (await this.write(ns, false, (collection, deadline) => collection.findOneAndDelete(command, deadline))) ?? null
+    );
   }
 
   /**
@@ -186,9 +172,7 @@ export class EmbeddedBackend implements Backend {
       upsertedIds: {},
     };
     const writeErrors: WriteErrorDetail[] = [];
-    const collection = this.collection(ns, true);
-    const deadline = this.deadline();
-    try {
+    await this.write(ns, true, (collection, deadline) => {
       operations.forEach((operation, index) => {
         if (ordered && writeErrors.length > 0) return;
         try {
@@ -210,9 +194,7 @@ export class EmbeddedBackend implements Backend {
           writeErrors.push(detail);
         }
       });
-    } finally {
-      this.markDirty(ns);
-    }
+    });
     if (writeErrors.length === 0) return result;
     throw bulkWriteError(writeErrors, result);
   }
@@ -220,148 +202,82 @@ export class EmbeddedBackend implements Backend {
   // ── indexes and collections ──────────────────────────────────────────────────────────────────────────────
 
   async createIndexes(ns: Namespace, specs: IndexSpec[]): Promise<string[]> {
+    if (this.transaction) throw invalidParameter("createIndexes is not allowed in a transaction");
     return this.write(ns, true, (collection) => collection.createIndexes(specs));
   }
 
   async dropCollection(ns: Namespace): Promise<boolean> {
-    const existed = this.databases.get(ns.database)?.delete(ns.collection) ?? false;
-    if (existed) this.markDirty(ns);
-    return existed;
+    if (this.transaction) throw invalidParameter("dropCollection is not allowed in a transaction");
+    return this.engine.write(undefined, () => this.engine.drop(ns));
+  }
+
+  // ── transactions ─────────────────────────────────────────────────────────────────────────────────────────
+
+  /**
+   * All or nothing: `work` gets a view of this backend that holds the engine to itself (everyone else waits),
+   * and its writes become visible to others, and durable, together, or are undone if it throws.
+   */
+  async withTransaction<T>(work: (transaction: Backend) => Promise<T>): Promise<T> {
+    if (this.transaction) throw invalidParameter("transactions do not nest");
+    return this.engine.transaction((transaction) => work(new EmbeddedBackend(this.engine, transaction)));
   }
 
   async ping(): Promise<void> {
-    if (this.closed) throw new GatewayError("Unavailable", "embedded engine is closed");
+    if (this.engine.isClosed) throw new GatewayError("Unavailable", "embedded engine is closed");
   }
 
   async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    if (this.sweeper) clearInterval(this.sweeper);
-    if (this.flushTimer) clearTimeout(this.flushTimer);
-    await this.flush();
+    if (this.transaction) return; // a transaction's view does not own the engine
+    await this.engine.close();
   }
 
-  // ── TTL and persistence ──────────────────────────────────────────────────────────────────────────────────
+  // ── TTL, persistence and diagnosis ───────────────────────────────────────────────────────────────────────
 
-  /**
-   * Deletes documents whose TTL index field holds a Date (or an array with one) older than the index's
-   * `expireAfterSeconds`, as MongoDB's TTL monitor does. Returns how many were deleted.
-   */
+  /** Deletes expired TTL documents now (the sweeper does it every `ttlSweepMs`); returns how many. */
   sweepExpired(now: number = Date.now()): number {
-    let deleted = 0;
-    for (const collections of this.databases.values()) {
-      for (const collection of collections.values()) {
-        const expired = collection.expire(now);
-        if (expired > 0) {
-          deleted += expired;
-          this.markDirty({ database: collection.database, collection: collection.name });
-        }
-      }
-    }
-    return deleted;
+    return this.engine.sweepExpired(now);
   }
 
-  /** Writes every pending snapshot now (also called on close). */
-  flush(): Promise<void> {
-    this.flushChain = this.flushChain.then(() => this.writeDirtySnapshots());
-    return this.flushChain;
+  /** Writes snapshots of what changed and trims the journal now (also done on close and as it grows). */
+  compact(): Promise<void> {
+    return this.engine.compact();
   }
 
   /** Documents the last operation on the collection examined (1 for an `_id` or unique-key lookup). */
   lastDocsExamined(ns: Namespace): number {
-    return this.collection(ns, false)?.lastDocsExamined ?? 0;
-  }
-
-  private async writeDirtySnapshots(): Promise<void> {
-    const dataDir = this.options.dataDir;
-    if (!dataDir || this.dirty.size === 0) return;
-    const pending = [...this.dirty.entries()];
-    this.dirty.clear();
-    const started = Date.now();
-    for (const [key, ns] of pending) {
-      const collection = this.collection(ns, false);
-      try {
-        if (collection) {
-          // Stored documents are never mutated, so this array is a consistent point-in-time snapshot.
-          await writeSnapshot(dataDir, {
-            database: ns.database,
-            collection: ns.collection,
-            indexes: collection.indexDefinitions(),
-            documents: [...collection.documents.values()],
-          });
-        } else await deleteSnapshot(dataDir, ns.database, ns.collection);
-      } catch (error) {
-        if (!this.dirty.has(key)) this.dirty.set(key, ns);
-        this.options.log?.(
-          JSON.stringify({ level: "error", msg: "snapshot failed", collection: key, error: String(error) }),
-        );
-      }
-    }
-    this.lastSnapshotMs = Date.now() - started;
-  }
-
-  private markDirty(ns: Namespace): void {
-    if (!this.options.dataDir) return;
-    this.dirty.set(`${ns.database}.${ns.collection}`, ns);
-    if (this.flushTimer || this.closed) return;
-    this.flushTimer = setTimeout(
-      () => {
-        this.flushTimer = undefined;
-        void this.flush();
-      },
-      // Snapshotting at most ~20% of the time: a collection that takes 1 s to write waits 4 s between passes.
-      Math.max(this.options.persistDebounceMs ?? 200, this.lastSnapshotMs * 4),
-    );
-    (this.flushTimer as { unref?: () => void }).unref?.();
-  }
-
-  // ── helpers ──────────────────────────────────────────────────────────────────────────────────────────────
-
-  private deadline(): Deadline {
-    return Deadline.after(this.maxTimeMS);
-  }
-
-  private collection(ns: Namespace, create: true): EmbeddedCollection;
-  private collection(ns: Namespace, create: boolean): EmbeddedCollection | undefined;
-  private collection(ns: Namespace, create: boolean): EmbeddedCollection | undefined {
-    let collections = this.databases.get(ns.database);
-    if (!collections) {
-      if (!create) return undefined;
-      collections = new Map();
-      this.databases.set(ns.database, collections);
-    }
-    let collection = collections.get(ns.collection);
-    if (!collection && create) {
-      collection = new EmbeddedCollection(ns.database, ns.collection);
-      collections.set(ns.collection, collection);
-    }
-    return collection;
+    return this.engine.collection(ns, false)?.lastDocsExamined ?? 0;
   }
 
   /**
-   * Runs one write synchronously (no await between its read and its write: that is the atomicity) and
-   * schedules a snapshot. Returns undefined when the collection does not exist and `create` is false.
+   * One write, run in one go on the collection (created first when `create`); undefined when the
+   * collection does not exist and `create` is false.
    */
-  private write<T>(ns: Namespace, create: true, work: (collection: EmbeddedCollection, deadline: Deadline) => T): T;
+  private write<T>(
+    ns: Namespace,
+    create: true,
+    work: (collection: EmbeddedCollection, deadline: Deadline) => T,
+  ): Promise<T>;
   private write<T>(
     ns: Namespace,
     create: boolean,
     work: (collection: EmbeddedCollection, deadline: Deadline) => T,
-  ): T | undefined;
+  ): Promise<T | undefined>;
   private write<T>(
     ns: Namespace,
     create: boolean,
     work: (collection: EmbeddedCollection, deadline: Deadline) => T,
-  ): T | undefined {
-    if (this.closed) throw new GatewayError("Unavailable", "embedded engine is closed");
-    const collection = this.collection(ns, create);
-    if (!collection) return undefined;
-    try {
-      return work(collection, this.deadline());
-    } finally {
-      this.markDirty(ns);
-    }
+  ): Promise<T | undefined> {
+    return this.engine.write(this.transaction, (deadline) => {
+      const collection = this.engine.collection(ns, create);
+      return collection ? work(collection, deadline) : undefined;
+    });
   }
+}
+
+/** On a collection that does not exist, a leading `$text` match has nothing to search: no input at all. */
+function skipTextMatch(pipeline: Document[]): Document[] {
+  const first = pipeline[0]?.$match;
+  return first && typeof first === "object" && "$text" in first ? pipeline.slice(1) : pipeline;
 }
 
 function noMatch(): UpdateResult {

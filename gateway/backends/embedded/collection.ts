@@ -1,4 +1,4 @@
-import { EJSON } from "bson";
+import { calculateObjectSize, EJSON } from "bson";
 import { duplicateKeyError, GatewayError, invalidParameter } from "../../errors";
 import type {
   Document,
@@ -12,6 +12,7 @@ import type {
   UpdateCommand,
   UpdateResult,
 } from "../types";
+import type { Deadline } from "./deadline";
 import {
   describeIndex,
   ID_INDEX,
@@ -42,26 +43,8 @@ import {
   pinnedValues,
   rangePositions,
 } from "./planner";
-import { textScore } from "./text";
+import { TEXT_SCORE_FIELD, textScore } from "./text";
 import { cloneValue, encodeValue, isOperatorObject, isPlainObject, withIdFirst } from "./values";
-
-/** Checks the time budget of one operation (maxTimeMS) every few hundred documents. */
-export class Deadline {
-  private ticks = 0;
-  constructor(private readonly at: number) {}
-
-  static after(ms: number): Deadline {
-    return new Deadline(Date.now() + ms);
-  }
-
-  tick(): void {
-    if ((++this.ticks & 255) === 0 && Date.now() > this.at) {
-      throw new GatewayError("ExecutionTimeout", "operation exceeded time limit");
-    }
-  }
-}
-
-const TEXT_SCORE_FIELD = "\u0000textScore";
 
 interface Selection {
   documents: Document[];
@@ -74,6 +57,16 @@ type Plan =
   | { kind: "keys"; keys: string[]; estimate: number; satisfied?: string }
   | { kind: "buckets"; buckets: Bucket[]; estimate: number }
   | { kind: "range"; hexes: string[]; from: number; to: number; estimate: number };
+
+/**
+ * Told of every change to a collection's stored state, after it happened (the engine's journal, dirty
+ * tracking and transaction rollback).
+ */
+export interface CollectionObserver {
+  stored(collection: EmbeddedCollection, next: Document, previous: Document | undefined): void;
+  removed(collection: EmbeddedCollection, document: Document): void;
+  indexesChanged(collection: EmbeddedCollection): void;
+}
 
 export interface EmbeddedCollectionOptions {
   /**
@@ -109,6 +102,7 @@ export class EmbeddedCollection {
   /** Secondary indexes as bucket trees, built the first time a query can use them (see planner.ts). */
   private readonly trees = new Map<string, IndexTree>();
   private readonly planner: boolean;
+  observer: CollectionObserver | undefined;
 
   constructor(
     readonly database: string,
@@ -447,12 +441,22 @@ export class EmbeddedCollection {
     return true;
   }
 
-  aggregateSource(pipeline: Document[], deadline: Deadline): { input: Iterable<Document>; rest: Document[] } {
+  /**
+   * The documents an aggregation starts from: a leading `$match` is answered like a find (indexes, `$text`),
+   * and with `$text` each document carries its score for `{$meta: "textScore"}` (`textScores`).
+   */
+  aggregateSource(
+    pipeline: Document[],
+    deadline: Deadline,
+  ): { input: Iterable<Document>; rest: Document[]; textScores: boolean } {
     const first = pipeline[0];
     if (first && isPlainObject(first.$match)) {
       const filter = compileFilter(first.$match);
-      const { documents } = this.select(filter, deadline, Number.POSITIVE_INFINITY);
-      return { input: documents.map(cloneValue), rest: pipeline.slice(1) };
+      const { documents, scores } = this.select(filter, deadline, Number.POSITIVE_INFINITY);
+      const input = scores
+        ? documents.map((document) => ({ ...cloneValue(document), [TEXT_SCORE_FIELD]: scores.get(document) ?? 0 }))
+        : documents.map(cloneValue);
+      return { input, rest: pipeline.slice(1), textScores: scores !== undefined };
     }
     const all = this.documents.values();
     const withDeadline = function* () {
@@ -461,12 +465,17 @@ export class EmbeddedCollection {
         yield cloneValue(document);
       }
     };
-    return { input: withDeadline(), rest: pipeline };
+    return { input: withDeadline(), rest: pipeline, textScores: false };
   }
 
   /** Deep copies of every document (for `$lookup` / `$unionWith` into this collection). */
-  snapshot(): Document[] {
-    return Array.from(this.documents.values(), cloneValue);
+  snapshot(deadline: Deadline): Document[] {
+    const copies: Document[] = [];
+    for (const document of this.documents.values()) {
+      deadline.tick();
+      copies.push(cloneValue(document));
+    }
+    return copies;
   }
 
   // ── writes ───────────────────────────────────────────────────────────────────────────────────────────────
@@ -589,6 +598,7 @@ export class EmbeddedCollection {
    * happen before any change, so a refused write leaves no trace.
    */
   private store(next: Document, previous: Document | undefined): void {
+    assertDocumentSize(next);
     const idKey = encodeValue(next._id);
     if (!previous && this.documents.has(idKey)) {
       throw this.duplicateKey("_id_", { _id: 1 }, { _id: next._id });
@@ -630,6 +640,18 @@ export class EmbeddedCollection {
       for (const [tree, change] of treeChanges) tree.apply(change, idKey, next, seq, hex);
     }
     this.noteExpiry(next);
+    this.observer?.stored(this, next, previous);
+  }
+
+  /** Rollback of a `store`: `previous` back in place of `current`, or `current` gone if it was new. */
+  revertStore(current: Document, previous: Document | undefined): void {
+    if (previous) this.store(previous, current);
+    else this.remove(current);
+  }
+
+  /** Rollback of a removal. */
+  revertRemove(document: Document): void {
+    this.store(document, undefined);
   }
 
   /** The TTL indexes, kept apart so that writes to collections without one pay nothing. */
@@ -679,6 +701,7 @@ export class EmbeddedCollection {
     this.documents.delete(idKey);
     this.seqs.delete(idKey);
     this.idOrder.removed(document._id);
+    this.observer?.removed(this, document);
   }
 
   private duplicateKey(indexName: string, keyPattern: Document, keyValue: Document): GatewayError {
@@ -731,6 +754,7 @@ export class EmbeddedCollection {
     const built = created.map((definition) => this.build(definition));
     for (const index of built) this.indexes.set(index.definition.name, index);
     this.noteExpiryOfAll();
+    if (built.length > 0) this.observer?.indexesChanged(this);
     return created.map((definition) => definition.name);
   }
 
@@ -860,6 +884,16 @@ function sortBucketById(bucket: Bucket, seqs: Map<string, number>): void {
 
 function encodeDocument(document: Document): string {
   return encodeValue(document);
+}
+
+/** MongoDB's largest document (BSON bytes): a larger insert or update result is refused. */
+export const MAX_DOCUMENT_BYTES = 16 * 1024 * 1024;
+
+export function assertDocumentSize(document: Document): void {
+  const bytes = calculateObjectSize(document);
+  if (bytes > MAX_DOCUMENT_BYTES) {
+    throw invalidParameter(`BSONObjectTooLarge: document of ${bytes} bytes is larger than ${MAX_DOCUMENT_BYTES}`);
+  }
 }
 
 function validateId(id: unknown): void {

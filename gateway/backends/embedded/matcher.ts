@@ -1,6 +1,7 @@
 import { Timestamp } from "bson";
 import { Aggregator } from "mingo/aggregator";
 import { Context } from "mingo/core";
+import { type Iterator, Lazy } from "mingo/lazy";
 import * as accumulatorOperators from "mingo/operators/accumulator";
 import * as expressionOperators from "mingo/operators/expression";
 import * as pipelineOperators from "mingo/operators/pipeline";
@@ -13,7 +14,8 @@ import { updateOne as mingoUpdateOne } from "mingo/updater";
 import { MingoError, resolve } from "mingo/util";
 import { GatewayError, invalidParameter } from "../../errors";
 import type { Document, Filter, Projection, SortSpec, Update } from "../types";
-import { readTextOperator, type TextSearch } from "./text";
+import { $range, guardAccumulators, guardExpressionOperators, guardStages } from "./guards";
+import { readTextOperator, TEXT_SCORE_FIELD, type TextSearch } from "./text";
 import { cloneValue, isOperatorObject, isPlainObject, setPath, withIdFirst } from "./values";
 
 /**
@@ -105,11 +107,39 @@ const $type = (selector: string, value: unknown, _options: Options) => {
   return (document: Record<string, unknown>) => matchesType(resolve(document, selector, { unwrapArray: true }), wanted);
 };
 
-/** mingo's operators with the gateway's replacements (mingo's own merge keeps the first definition it sees). */
+/** `$count` as MongoDB has it: no document at all for empty input (mingo's answers a count of 0). */
+const $count = (collection: Iterator, expr: unknown, _options: Options) => {
+  if (typeof expr !== "string" || expr.trim().length === 0 || expr.includes(".") || expr.startsWith("$")) {
+    throw invalidParameter("$count expression must evaluate to valid field name");
+  }
+  let emitted = false;
+  return Lazy(() => {
+    if (emitted) return { done: true };
+    emitted = true;
+    const count = collection.size();
+    return count > 0 ? { value: { [expr]: count }, done: false } : { done: true };
+  });
+};
+
+/**
+ * `{$meta: "textScore"}` in aggregation: the score the first stage's `$text` gave the document, carried in a
+ * hidden field (see `prepareTextPipeline`). Like MongoDB, asking for it where there is none is an error.
+ */
+const $meta = (obj: unknown, expr: unknown, _options: Options) => {
+  if (expr !== "textScore") throw invalidParameter(`unsupported $meta: ${String(expr).slice(0, 40)}`);
+  const score = isPlainObject(obj) ? obj[TEXT_SCORE_FIELD] : undefined;
+  if (typeof score !== "number") throw invalidParameter("query requires text score metadata, but it is not available");
+  return score;
+};
+
+/**
+ * mingo's operators with the gateway's replacements (mingo's own merge keeps the first definition it sees),
+ * each guarded by the operation's deadline and size bounds (guards.ts).
+ */
 const GATEWAY_CONTEXT = Context.init({
-  accumulator: accumulatorOperators,
-  expression: expressionOperators,
-  pipeline: pipelineOperators,
+  accumulator: guardAccumulators(accumulatorOperators),
+  expression: guardExpressionOperators({ ...expressionOperators, $range, $meta }),
+  pipeline: guardStages({ ...pipelineOperators, $count }),
   projection: projectionOperators,
   query: { ...queryOperators, $type },
   window: windowOperators,
@@ -467,10 +497,69 @@ export function buildUpsertReplacement(filter: Filter, replacement: Document): D
   return withIdFirst(cloneValue(replacement), id);
 }
 
+/**
+ * Runs an aggregation. With `textScores`, the input documents carry their `$text` score in a hidden field:
+ * `{$meta: "textScore"}` reads it, `$sort` by it is rewritten to sort on it, inclusion projections keep it,
+ * and it is removed from the results wherever it ended up (`$push: "$$ROOT"`, `$facet` arrays, …).
+ */
 export function runPipeline(
   input: Iterable<Document>,
   pipeline: Document[],
   collectionResolver: CollectionResolver,
+  textScores = false,
 ): Document[] {
-  return withMingo(() => new Aggregator(pipeline, mingoOptions(collectionResolver)).run(input) as Document[]);
+  const stages = textScores ? prepareTextPipeline(pipeline) : pipeline;
+  const results = withMingo(() => new Aggregator(stages, mingoOptions(collectionResolver)).run(input) as Document[]);
+  if (textScores) for (const document of results) removeTextScores(document);
+  return results;
+}
+
+function prepareTextPipeline(pipeline: Document[]): Document[] {
+  return pipeline.map((stage) => {
+    const [name] = Object.keys(stage);
+    const body = name === undefined ? undefined : stage[name];
+    if (name === "$sort" && isPlainObject(body)) {
+      const sort: Document = {};
+      // A textScore sort key is always descending, as in find.
+      for (const [key, direction] of Object.entries(body)) {
+        if (isPlainObject(direction) && direction.$meta === "textScore") sort[TEXT_SCORE_FIELD] = -1;
+        else sort[key] = direction;
+      }
+      return { $sort: sort };
+    }
+    if (name === "$project" && isPlainObject(body) && isInclusionProjection(body)) {
+      return { $project: { ...body, [TEXT_SCORE_FIELD]: 1 } };
+    }
+    // MongoDB keeps a document's metadata when its root is replaced.
+    if (name === "$replaceRoot" && isPlainObject(body) && body.newRoot !== undefined) {
+      return { $replaceRoot: { newRoot: keepingTextScore(body.newRoot) } };
+    }
+    if (name === "$replaceWith") return { $replaceWith: keepingTextScore(body) };
+    if (name === "$facet" && isPlainObject(body)) {
+      const facets: Document = {};
+      for (const [facet, inner] of Object.entries(body)) {
+        facets[facet] = Array.isArray(inner) ? prepareTextPipeline(inner as Document[]) : inner;
+      }
+      return { $facet: facets };
+    }
+    return stage;
+  });
+}
+
+function keepingTextScore(newRoot: unknown): Document {
+  return { $mergeObjects: [newRoot, { [TEXT_SCORE_FIELD]: `$${TEXT_SCORE_FIELD}` }] };
+}
+
+/** An inclusion projection names a field other than `_id` with anything but 0 / false. */
+function isInclusionProjection(projection: Document): boolean {
+  return Object.entries(projection).some(([key, value]) => key !== "_id" && value !== 0 && value !== false);
+}
+
+function removeTextScores(value: unknown): void {
+  if (Array.isArray(value)) {
+    for (const element of value) removeTextScores(element);
+  } else if (isPlainObject(value)) {
+    delete value[TEXT_SCORE_FIELD];
+    for (const inner of Object.values(value)) removeTextScores(inner);
+  }
 }

@@ -9,6 +9,9 @@ import { indexValuesAtPath } from "./values";
  * damped by field length) so ordering by `{$meta: "textScore"}` is sensible, not identical.
  */
 
+/** Hidden field carrying a document's `$text` score through sorts and aggregation stages. */
+export const TEXT_SCORE_FIELD = "\u0000textScore";
+
 export interface TextIndexFields {
   /** Dotted field path → weight. */
   readonly weights: ReadonlyMap<string, number>;
