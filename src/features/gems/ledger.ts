@@ -133,7 +133,9 @@ export async function applyEntry(
       balanceAfter: after,
       appliedAt: now,
     };
-    await deps.db.gemTransactions.updateOne({ _id: entry._id, status: "pending" }, { $set: applied });
+    // Keyed on the missing balances, not on `pending`: a concurrent attempt with the same key may already have
+    // marked the entry applied (it saw the balance moved), and the balances this update moved must still land.
+    await deps.db.gemTransactions.updateOne({ _id: entry._id, balanceAfter: null }, { $set: applied });
     if (countsOnLeaderboard(entry)) await recordEarnings(deps, [entry]);
     return { entry: { ...entry, ...applied }, movedNow: true };
   }
