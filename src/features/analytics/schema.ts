@@ -41,3 +41,5 @@ export const DauReport = z
   .meta({ id: "DailyActiveUsers" });
 
 export type ClientEvent = z.infer<typeof ClientEvent>;
+export type IngestEventsResult = z.infer<typeof IngestEventsResult>;
+export type DauReport = z.infer<typeof DauReport>;

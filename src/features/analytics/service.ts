@@ -4,7 +4,7 @@ import type { Deps } from "../../deps";
 import { asClickHouseOutage } from "../../platform/clickhouse";
 import { newObjectId, newUuid } from "../../platform/ids";
 import { DAY_MS, HOUR_MS, utcDay } from "../../platform/time";
-import type { ClientEvent } from "./schema";
+import type { ClientEvent, DauReport, IngestEventsResult } from "./schema";
 
 /**
  * Buffers client events in `analytics_events` with one write round trip. Event ids are assigned here, so a
@@ -14,7 +14,7 @@ export async function ingestEvents(
   deps: Deps,
   caller: { userId: string | null },
   events: ClientEvent[],
-): Promise<{ accepted: number }> {
+): Promise<IngestEventsResult> {
   const now = deps.clock.now();
   const { maxEventAgeHours, maxClockSkewSeconds } = deps.config.analytics;
   const oldest = now.getTime() - maxEventAgeHours * HOUR_MS;
@@ -53,10 +53,7 @@ export async function ingestEvents(
 }
 
 /** Daily active users (signed-in users, or devices for anonymous traffic) per UTC day from `dau_mv`. */
-export async function dailyActiveUsers(
-  deps: Deps,
-  range: { from?: string; to?: string },
-): Promise<{ items: { date: string; users: number }[] }> {
+export async function dailyActiveUsers(deps: Deps, range: { from?: string; to?: string }): Promise<DauReport> {
   const to = range.to ?? utcDay(deps.clock.now());
   const from = range.from ?? utcDay(new Date(Date.parse(to) - 29 * DAY_MS));
   const days = (Date.parse(to) - Date.parse(from)) / DAY_MS + 1;

@@ -41,6 +41,7 @@ export const EvaluatedFlags = z
 
 export type FlagBody = z.infer<typeof FlagBody>;
 export type FlagView = z.infer<typeof FlagView>;
+export type FlagList = z.infer<typeof FlagList>;
 export type EvaluatedFlags = z.infer<typeof EvaluatedFlags>;
 
 /** The rule set as cached in Redis and in isolate memory (plain JSON). */

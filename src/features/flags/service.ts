@@ -5,7 +5,7 @@ import type { Deps } from "../../deps";
 import { ObjectId } from "../../platform/ids";
 import { SECOND_MS } from "../../platform/time";
 import { inRollout, pickVariant } from "./bucketing";
-import type { EvaluatedFlags, FlagBody, FlagRule, FlagView } from "./schema";
+import type { EvaluatedFlags, FlagBody, FlagList, FlagRule, FlagView } from "./schema";
 
 let memory: { rules: FlagRule[]; expiresAt: number } | null = null;
 
@@ -105,7 +105,7 @@ function toView(doc: FeatureFlagDoc): FlagView {
   };
 }
 
-export async function listFlags(deps: Deps): Promise<{ items: FlagView[] }> {
+export async function listFlags(deps: Deps): Promise<FlagList> {
   return { items: (await deps.db.featureFlags.find({}, { sort: { name: 1 }, limit: 1000 })).map(toView) };
 }
 

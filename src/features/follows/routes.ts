@@ -1,10 +1,9 @@
-import { IdParam, PageQuery, pageOf } from "../../core/schemas";
+import { IdParam, PageQuery } from "../../core/schemas";
 import { json, problems, router } from "../../http/openapi";
 import { authedRoute, publicRoute } from "../../http/routes";
-import { PublicUser } from "../users/schema";
+import { PublicUserPage } from "../users/schema";
 import { follow, listFollows, unfollow } from "./service";
 
-const PublicUserPage = pageOf(PublicUser, "PublicUserPage");
 const tags = ["follows"];
 
 const followRoute = authedRoute({

@@ -5,7 +5,7 @@ import type { Deps } from "../../deps";
 import { newObjectId, ObjectId } from "../../platform/ids";
 import { paginate } from "../../platform/mongo/paginate";
 import { notify } from "../notifications/service";
-import { type PublicUser, toPublicUser } from "../users/schema";
+import { type PublicUserPage, toPublicUser } from "../users/schema";
 import { invalidateProfilesOf } from "../users/service";
 
 async function activeUser(deps: Deps, id: string) {
@@ -72,7 +72,7 @@ export async function listFollows(
   userId: string,
   direction: "followers" | "following",
   query: PageQuery,
-): Promise<{ items: PublicUser[]; nextCursor: string | null }> {
+): Promise<PublicUserPage> {
   const user = await activeUser(deps, userId);
   const [mine, theirs] =
     direction === "followers" ? (["followingId", "followerId"] as const) : (["followerId", "followingId"] as const);

@@ -12,6 +12,7 @@ import { actionAudit } from "./actions";
 import { liftBans, setContentState, setShadowBan, trustUpdate } from "./effects";
 import {
   type AdminAppeal,
+  type AdminAppealPage,
   type Appeal,
   type AppealDecisionBody,
   type CreateAppealBody,
@@ -66,7 +67,7 @@ export async function createAppeal(deps: Deps, viewer: Viewer, body: CreateAppea
 export async function listAppeals(
   deps: Deps,
   query: { status: AppealStatus; limit: number; cursor?: string },
-): Promise<{ items: AdminAppeal[]; nextCursor: string | null }> {
+): Promise<AdminAppealPage> {
   const { items: page, nextCursor } = await paginate(deps.db.appeals, {
     filter: { status: query.status },
     order: { direction: "asc" },

@@ -155,6 +155,7 @@ export const Appeal = z
 
 export const AdminAppeal = Appeal.extend({ moderationAction: ModerationAction.nullable() }).meta({ id: "AdminAppeal" });
 export const AdminAppealPage = pageOf(AdminAppeal, "AdminAppealPage");
+export type AdminAppealPage = z.infer<typeof AdminAppealPage>;
 
 /** One action on the caller's account or content, as the caller sees it (no moderator identity). */
 export const MyModerationItem = z

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { pageOf } from "../../core/schemas";
 import { type NotificationPreferences, ROLES, TIERS, type UserDoc } from "../../db";
 
 export const Username = z
@@ -114,6 +115,9 @@ export const DEFAULT_NOTIFICATION_PREFERENCES: NotificationPreferences = {
   inApp: true,
   marketing: false,
 };
+
+export const PublicUserPage = pageOf(PublicUser, "PublicUserPage");
+export type PublicUserPage = z.infer<typeof PublicUserPage>;
 
 export const ProfileParams = z.object({ username: Username });
 export const RoleBody = z.object({ role: z.enum(ROLES) }).strict();
