@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { ObjectIdString, PageQuery, pageOf } from "../../core/schemas";
 import { GENERATION_STATUSES, type GenerationJobDoc, TIERS } from "../../db";
+import { DAY_MS } from "../../platform/time";
 
 export const GenerationIdParam = z.object({ id: ObjectIdString });
 
@@ -103,7 +104,7 @@ export const CompleteBody = z
     imageWidth: z.number().int().min(1).max(16_384),
     imageHeight: z.number().int().min(1).max(16_384),
     blurhash: z.string().min(6).max(200).optional(),
-    generationTimeMs: z.number().int().min(0).max(86_400_000),
+    generationTimeMs: z.number().int().min(0).max(DAY_MS),
     computeCostUsd: z.number().min(0).max(1_000).optional(),
   })
   .strict()

@@ -4,13 +4,12 @@ import type { ManualAction, ModerationActionDoc, ReportDoc, TargetType, UserDoc 
 import type { Deps } from "../../deps";
 import { newObjectId, ObjectId } from "../../platform/ids";
 import type { BulkOperation } from "../../platform/mongo/client";
+import { HOUR_MS } from "../../platform/time";
 import { type AuditInput, auditEntry } from "../audit/service";
 import { notify } from "../notifications/service";
 import { banUser, liftBans, setContentState, setShadowBan, trustUpdate } from "./effects";
 import { isAppealable, type ModerationAction, type ModerationActionBody, toModerationAction } from "./schema";
 import { anyTarget, type Target } from "./targets";
-
-const HOUR_MS = 3_600_000;
 
 /** Which actions apply to which targets (the rest are a 400 naming `action`). */
 const ALLOWED: Record<ManualAction, TargetType[]> = {

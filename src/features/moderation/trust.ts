@@ -11,6 +11,8 @@
  *   younger than `newAccountDays` uses threshold × `newAccountFactor` (throwaway accounts cross sooner).
  */
 
+import { DAY_MS } from "../../platform/time";
+
 export const TRUST_MIN = 0;
 export const TRUST_MAX = 100;
 export const TRUST_START = 50;
@@ -60,7 +62,7 @@ export function reportWeight(standing: ReporterStanding, rules: WeightRules): nu
 
 /** The summed weight at which a target is hidden (content) or queued (users) pending review. */
 export function reportThreshold(authorCreatedAt: Date | null | undefined, now: Date, rules: ThresholdRules): number {
-  const newAccountMs = rules.newAccountDays * 86_400_000;
+  const newAccountMs = rules.newAccountDays * DAY_MS;
   const isNew = authorCreatedAt ? now.getTime() - authorCreatedAt.getTime() < newAccountMs : false;
   return isNew ? rules.reportThreshold * rules.newAccountThresholdFactor : rules.reportThreshold;
 }
