@@ -310,9 +310,21 @@ describe("App Store Server Notifications V2 stand-in", () => {
     expect(String(unreachable.json.error)).toMatch(/fetch failed|ECONNREFUSED/);
   });
 
-  it("serves the root for configuration and records what it was asked", async () => {
+  it("serves the root and raw signed payloads, and records what it was asked", async () => {
     const res = await fetch(`${appstore.url}/__root`);
     expect(await res.json()).toEqual(appstore.rootCertificate);
     expect(appstore.received().some((r) => r.path === "/__root" && r.status === 200)).toBe(true);
+
+    // The raw payload, unsent, for tests that post it themselves.
+    const signed = await control("/__sign", { notificationType: "EXPIRED", subtype: "BILLING_RETRY", ...subscriber() });
+    expect(signed.status).toBe(200);
+    const payload = await verifyAppleJws(String(signed.json.signedPayload), trustedRoot);
+    expect(payload).toMatchObject({
+      notificationType: "EXPIRED",
+      subtype: "BILLING_RETRY",
+      notificationUUID: signed.json.notificationUUID,
+    });
+    expect(signed.json.renewal).toMatchObject({ expirationIntent: 2, autoRenewStatus: 0 });
+    expect(receiver.deliveries).toHaveLength(0);
   });
 });
