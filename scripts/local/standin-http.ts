@@ -1,8 +1,11 @@
-import type { IncomingMessage, ServerResponse } from "node:http";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { listen } from "./ports";
 
 /**
- * Small pieces the messaging stand-ins (email, push) share: body reading, JSON/HTML answers, the fault
- * switch behind `POST /__faults`, and escaping for the developer pages.
+ * Small pieces the provider stand-ins share: body reading, JSON/HTML answers, the fault switch behind
+ * `POST /__faults`, escaping for the developer pages, and (for the signing stand-ins) a node:http server with a
+ * request log and webhook delivery.
  */
 
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
@@ -14,7 +17,7 @@ export class BodyTooLargeError extends Error {
   }
 }
 
-export async function readBody(req: IncomingMessage, maxBytes: number): Promise<string> {
+export async function readBytes(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {
@@ -23,7 +26,11 @@ export async function readBody(req: IncomingMessage, maxBytes: number): Promise<
     if (size > maxBytes) throw new BodyTooLargeError(maxBytes);
     chunks.push(buffer);
   }
-  return Buffer.concat(chunks).toString("utf8");
+  return Buffer.concat(chunks);
+}
+
+export async function readBody(req: IncomingMessage, maxBytes: number): Promise<string> {
+  return (await readBytes(req, maxBytes)).toString("utf8");
 }
 
 /** The parsed body, or undefined when it is not JSON at all. */
@@ -185,3 +192,227 @@ export const PAGE_STYLE = `
   iframe { width: 100%; height: 320px; border: 1px solid #ccc; background: #fff; }
   table { border-collapse: collapse; width: 100%; } td, th { border-bottom: 1px solid #eee; padding: .3rem .5rem;
   text-align: left; vertical-align: top; } .empty { color: #777; }`;
+
+export interface ReceivedRequest {
+  method: string;
+  path: string;
+  status: number;
+  at: string;
+  /** Request headers as received, lower-case names. */
+  headers: Record<string, string>;
+  body: string;
+}
+
+/** One outbound delivery (a webhook or push) and what the target answered; status 0 when it was unreachable. */
+export interface Delivery {
+  target: string;
+  requestHeaders: Record<string, string>;
+  requestBody: string;
+  status: number;
+  responseBody: string;
+  error?: string;
+  at: string;
+}
+
+export interface HttpExchange {
+  req: IncomingMessage;
+  res: ServerResponse;
+  url: URL;
+  method: string;
+  body: Buffer;
+  /** The body as UTF-8 text. */
+  text: string;
+}
+
+export type ExchangeHandler = (exchange: HttpExchange) => Promise<void> | void;
+
+export interface StartedStandIn {
+  url: string;
+  server: Server;
+  received(): ReceivedRequest[];
+  close(): Promise<void>;
+}
+
+const MAX_BODY_BYTES = 4 * 1024 * 1024;
+const MAX_RECORDED = 500;
+const DELIVERY_TIMEOUT_MS = 15_000;
+
+export class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly body: unknown,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(isObject(body) && typeof body.error === "string" ? body.error : `HTTP ${status}`);
+  }
+}
+
+/**
+ * Starts a server on host:port that hands every request (body already read) to `handle`. A handler that
+ * throws HttpError answers with its status and JSON body; anything else is a 500 with the message.
+ */
+export async function startStandIn(opts: {
+  name: string;
+  port: number;
+  host?: string;
+  log?: (line: string) => void;
+  handle: ExchangeHandler;
+}): Promise<StartedStandIn> {
+  const host = opts.host ?? "127.0.0.1";
+  const log = opts.log ?? (() => {});
+  const received: ReceivedRequest[] = [];
+
+  const server = createServer((req, res) => {
+    void (async () => {
+      const url = new URL(req.url ?? "/", "http://localhost");
+      const method = req.method ?? "GET";
+      let body: Buffer = Buffer.alloc(0);
+      try {
+        body = await readBytes(req, MAX_BODY_BYTES);
+        await opts.handle({ req, res, url, method, body, text: body.toString("utf8") });
+      } catch (error) {
+        if (!res.headersSent) {
+          if (error instanceof HttpError) sendJson(res, error.status, error.body, error.headers);
+          else if (error instanceof BodyTooLargeError) sendJson(res, 413, { error: "request body too large" });
+          else sendJson(res, 500, { error: error instanceof Error ? error.message : String(error) });
+        } else {
+          res.destroy();
+        }
+      } finally {
+        received.push({
+          method,
+          path: url.pathname + url.search,
+          status: res.statusCode,
+          at: new Date().toISOString(),
+          headers: flatHeaders(req.headers),
+          body: body.toString("utf8"),
+        });
+        if (received.length > MAX_RECORDED) received.shift();
+        log(`${opts.name} ${method} ${url.pathname} ${res.statusCode}`);
+      }
+    })();
+  });
+  await listen(server, opts.port, host);
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://${host}:${port}`,
+    server,
+    received: () => received.map((entry) => ({ ...entry, headers: { ...entry.headers } })),
+    close: () =>
+      new Promise<void>((resolveClose) => {
+        server.close(() => resolveClose());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+/** POSTs `body` to `target` and reports the answer; a network failure is status 0 with the error, not a throw. */
+export async function deliver(target: string, headers: Record<string, string>, body: string): Promise<Delivery> {
+  const at = new Date().toISOString();
+  try {
+    const response = await fetch(target, {
+      method: "POST",
+      headers,
+      body,
+      redirect: "manual",
+      signal: AbortSignal.timeout(DELIVERY_TIMEOUT_MS),
+    });
+    return {
+      target,
+      requestHeaders: headers,
+      requestBody: body,
+      status: response.status,
+      responseBody: await response.text(),
+      at,
+    };
+  } catch (error) {
+    const message = error instanceof Error ? `${error.message}${causeText(error)}` : String(error);
+    return { target, requestHeaders: headers, requestBody: body, status: 0, responseBody: "", error: message, at };
+  }
+}
+
+/** What a control endpoint answers after a delivery: the target's status and body (parsed when JSON). */
+export function deliveryReport(delivery: Delivery, extra: JsonObject = {}): JsonObject {
+  return {
+    ...extra,
+    status: delivery.status,
+    body: parseJson(delivery.responseBody) ?? delivery.responseBody,
+    ...(delivery.error ? { error: delivery.error } : {}),
+  };
+}
+
+/** Parses a control request's JSON object body or answers 400. */
+export function controlBody(text: string): JsonObject {
+  const parsed = parseJson(text);
+  if (!isObject(parsed)) throw new HttpError(400, { error: "expected a JSON object body" });
+  return parsed;
+}
+
+export function requiredString(body: JsonObject, key: string): string {
+  const value = body[key];
+  if (typeof value !== "string" || value === "")
+    throw new HttpError(400, { error: `"${key}" must be a non-empty string` });
+  return value;
+}
+
+export function optionalString(body: JsonObject, key: string): string | undefined {
+  const value = body[key];
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== "string") throw new HttpError(400, { error: `"${key}" must be a string` });
+  return value;
+}
+
+export function optionalNumber(body: JsonObject, key: string): number | undefined {
+  const value = body[key];
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== "number" || !Number.isFinite(value))
+    throw new HttpError(400, { error: `"${key}" must be a number` });
+  return value;
+}
+
+export function optionalBoolean(body: JsonObject, key: string): boolean | undefined {
+  const value = body[key];
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== "boolean") throw new HttpError(400, { error: `"${key}" must be a boolean` });
+  return value;
+}
+
+export function oneOf<T extends string>(body: JsonObject, key: string, allowed: readonly T[]): T | undefined {
+  const value = optionalString(body, key);
+  if (value === undefined) return undefined;
+  if (!(allowed as readonly string[]).includes(value)) {
+    throw new HttpError(400, { error: `"${key}" must be one of ${allowed.join(", ")}` });
+  }
+  return value as T;
+}
+
+/** The token of an `Authorization: Bearer <token>` header, or undefined. */
+export function bearerToken(req: IncomingMessage): string | undefined {
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? "");
+  return match?.[1];
+}
+
+function flatHeaders(headers: IncomingMessage["headers"]): Record<string, string> {
+  const flat: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (value !== undefined) flat[name] = Array.isArray(value) ? value.join(", ") : value;
+  }
+  return flat;
+}
+
+function causeText(error: Error): string {
+  const cause = (error as Error & { cause?: unknown }).cause;
+  return cause instanceof Error ? ` (${cause.message})` : "";
+}
+
+/** Writes a body of any content type (plain text, HLS playlists, …). */
+export function sendContent(
+  res: ServerResponse,
+  status: number,
+  text: string,
+  contentType: string,
+  headers: Record<string, string> = {},
+): void {
+  res.writeHead(status, { "Content-Type": contentType, "Content-Length": Buffer.byteLength(text), ...headers });
+  res.end(text);
+}
