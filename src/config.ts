@@ -258,6 +258,11 @@ export const configSpec = {
       "verification link lifetime",
     ),
     passwordResetTtlMinutes: setting("PASSWORD_RESET_TTL_MINUTES", int(5, 24 * 60).default(30), "reset link lifetime"),
+    standingTtlSeconds: setting(
+      "ACCOUNT_STANDING_TTL_SECONDS",
+      int(10, 86_400).default(300),
+      "how long an account's role, tier and ban state is cached; every change also drops it at once",
+    ),
     accountDeletionGraceDays: setting(
       "ACCOUNT_DELETION_GRACE_DAYS",
       int(0, 365).default(30),

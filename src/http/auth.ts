@@ -1,10 +1,10 @@
 import type { MiddlewareHandler } from "hono";
 import { ApiError } from "../core/errors";
+import { cachedStanding, effectiveTier, loadStanding, refusalOf } from "../core/standing";
 import type { Viewer } from "../core/viewer";
 import { ROLES, type Role, TIERS } from "../db";
 import type { Deps } from "../deps";
 import { timingSafeEqual } from "../platform/crypto";
-import { StoreUnavailableError } from "../platform/errors";
 import { isObjectIdHex } from "../platform/ids";
 import { type AccessClaims, tokenSettingsOf, verifyAccessToken } from "../platform/tokens";
 import type { AppEnv } from "./context";
@@ -44,52 +44,28 @@ async function authenticate(
 export type AuthedEnv = { Variables: { viewer: Viewer } };
 
 /**
- * Requires a valid access token (signature, `alg`, `iss`, `aud`, `exp`) that was not cut off by a ban.
- * A ban writes `session:{userId}` (the cut-off second, kept for one token lifetime); tokens issued before it
- * get 401 at once. The marker is read with the rate limit (see `apiRateLimit`), so the check usually costs no
- * round trip; other revocations (logout, password reset) end access tokens within their lifetime
- * (ACCESS_TOKEN_TTL_SECONDS) and refresh tokens at once.
- * `allowBanned` skips the cut-off (appeals: a banned user may still contest the ban with the token they hold).
+ * Requires a valid access token (signature, `alg`, `iss`, `aud`, `exp`) of an account whose current standing
+ * allows it (core/standing.ts): not deleted, not banned (unless `allowBanned`: a banned user may still contest
+ * the ban), and issued after any cut-off. Role and tier come from the standing, not the token, so a demotion,
+ * a ban, a deletion or an expired paid tier applies to existing tokens at once. The standing is read with the
+ * rate limit (see `apiRateLimit`), so the check costs no round trip while it is cached.
  */
 export function requireAuth(options: { allowBanned?: boolean } = {}): MiddlewareHandler<AppEnv & AuthedEnv> {
   return async (c, next) => {
     const deps = c.var.deps;
     const caller = await authenticate(deps, c.req.header("authorization"));
     if (!caller) throw ApiError.unauthorized();
-    const { viewer, issuedAt } = caller;
-    const prefetched = c.var.sessionCutoff?.userId === viewer.id ? c.var.sessionCutoff : undefined;
-    if (!options.allowBanned && (await cutOff(deps, viewer, issuedAt, prefetched))) {
-      throw ApiError.unauthorized("This session has ended. Please sign in again.");
-    }
-    c.set("viewer", viewer);
+    const { viewer } = caller;
+    const prefetched = c.var.prefetchedStanding;
+    const standing =
+      (prefetched?.userId === viewer.id ? cachedStanding(prefetched.value) : null) ??
+      (await loadStanding(deps, viewer.id));
+    const now = deps.clock.now();
+    const refusal = standing ? refusalOf(standing, viewer.sessionId, now, options) : "This account no longer exists.";
+    if (!standing || refusal) throw ApiError.unauthorized(refusal ?? undefined);
+    c.set("viewer", { ...viewer, role: standing.role, tier: effectiveTier(standing, now) });
     await next();
   };
-}
-
-/**
- * True when the user's tokens were cut off (`session:{userId}` holds the second) after this one was issued.
- * Redis unreachable: RATE_LIMIT_FAIL_MODE decides, as for the rate limit (open: let the token through, since
- * a ban also revoked the sessions and refresh is refused, so it lasts at most one token lifetime).
- */
-async function cutOff(
-  deps: Deps,
-  viewer: Viewer,
-  issuedAt: number,
-  prefetched: { value: number | string | null } | undefined,
-): Promise<boolean> {
-  let cutoff: number | string | null;
-  try {
-    // Read with the rate limit when the token named this user (no round trip of its own).
-    cutoff = prefetched ? prefetched.value : await deps.redis.get<number | string>(deps.keys.session(viewer.id));
-  } catch (error) {
-    if (deps.config.rateLimit.failMode === "closed") {
-      throw error instanceof StoreUnavailableError ? error : new StoreUnavailableError("redis", String(error));
-    }
-    deps.log.warn("session cut-off check failed; allowing token (fail-open)", { error: String(error) });
-    return false;
-  }
-  if (cutoff === null || cutoff === undefined) return false;
-  return issuedAt < Number(cutoff);
 }
 
 /** Sets the viewer when a valid token is present; a present but invalid token is still a 401. */

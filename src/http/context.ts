@@ -17,10 +17,11 @@ export interface AppVariables {
    */
   redis: RedisBatch;
   /**
-   * `session:{userId}` for the user a bearer token names, read (unverified) alongside the rate limit so that
-   * `requireAuth` needs no round trip of its own; it is used only once the token is verified for that user.
+   * The cached account standing (`session:{userId}`) of the user a bearer token names, read (unverified)
+   * alongside the rate limit so that `requireAuth` needs no round trip of its own; used only once the token
+   * is verified for that user.
    */
-  sessionCutoff: { userId: string; value: number | string | null } | undefined;
+  prefetchedStanding: { userId: string; value: unknown } | undefined;
 }
 
 export type AppEnv = { Bindings: Record<string, unknown>; Variables: AppVariables };

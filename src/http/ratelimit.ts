@@ -67,9 +67,9 @@ export function apiRateLimit(): MiddlewareHandler<AppEnv> {
     try {
       const subject = claimedSubject(c.req.header("authorization"));
       if (subject) {
-        const both = await runOps(redis, { check, cutoff: getValue<number | string>(keys.session(subject)) });
+        const both = await runOps(redis, { check, standing: getValue<unknown>(keys.session(subject)) });
         decision = both.check;
-        c.set("sessionCutoff", { userId: subject, value: both.cutoff });
+        c.set("prefetchedStanding", { userId: subject, value: both.standing });
       } else {
         decision = (await runOps(redis, { check })).check;
       }

@@ -1,5 +1,6 @@
 import type { OAuthProvider } from "../../config";
 import { ApiError } from "../../core/errors";
+import { forgetStanding } from "../../core/standing";
 import type { RequestMeta, Viewer } from "../../core/viewer";
 import type { EmailOutboxDoc, EmailTokenDoc, SessionDoc, UserDoc } from "../../db";
 import type { Deps } from "../../deps";
@@ -321,28 +322,74 @@ export async function refresh(deps: Deps, meta: RequestMeta, refreshToken: strin
   }
   const user = await deps.db.users.findOne({ _id: session.userId });
   if (!user || user.deletedAt || isBanned(user, now)) {
-    await revokeSessions(deps, { _id: session._id }, "account_unavailable");
+    await revokeSessions(deps, session.userId, { _id: session._id }, "account_unavailable");
     throw ApiError.unauthorized("The refresh token is not valid. Please sign in again.");
   }
   return tokenPair(deps, user, session._id, next);
 }
 
-async function revokeSessions(deps: Deps, filter: Record<string, unknown>, reason: string): Promise<number> {
-  const result = await deps.db.sessions.updateMany(
-    { ...filter, revokedAt: null },
-    { $set: { revokedAt: deps.clock.now(), revokedReason: reason } },
+/**
+ * Revokes live sessions of one user: their refresh tokens stop at once, and so do their access tokens — the
+ * sessions' ids join the user's recently revoked ones, which the account standing refuses (core/standing.ts).
+ * Returns how many sessions it revoked.
+ */
+async function revokeSessions(
+  deps: Deps,
+  userId: ObjectId,
+  filter: Record<string, unknown>,
+  reason: string,
+  options: { refreshOnly?: boolean } = {},
+): Promise<number> {
+  const live = await deps.db.sessions.find(
+    { ...filter, userId, revokedAt: null },
+    { projection: { _id: 1 }, limit: MAX_SESSIONS_REVOKED },
   );
+  if (live.length === 0) return 0;
+  const ids = live.map((s) => s._id);
+  const [result] = await Promise.all([
+    deps.db.sessions.updateMany(
+      { _id: { $in: ids }, revokedAt: null },
+      { $set: { revokedAt: deps.clock.now(), revokedReason: reason } },
+    ),
+    options.refreshOnly
+      ? null
+      : deps.db.users.updateOne(
+          { _id: userId },
+          {
+            $push: { revokedSessionIds: { $each: ids.map((id) => id.toHexString()), $slice: -REVOKED_SESSIONS_KEPT } },
+          },
+        ),
+  ]);
+  if (!options.refreshOnly) await forgetStanding(deps, userId.toHexString());
   return result.modifiedCount;
 }
 
-/** Revokes every live session of a user (password reset, account deletion, ban). */
-export function revokeAllSessions(deps: Deps, userId: ObjectId, reason: string): Promise<number> {
-  return revokeSessions(deps, { userId }, reason);
+/** Sessions revoked in one go (a user has far fewer live ones). */
+const MAX_SESSIONS_REVOKED = 1_000;
+/** Revoked session ids kept on the user: their access tokens live at most one token lifetime anyway. */
+const REVOKED_SESSIONS_KEPT = 200;
+
+/**
+ * Revokes every live session of a user (password reset, account deletion, ban). `refreshOnly` leaves the
+ * access tokens to the account state (a ban refuses them itself, except where a banned user may appeal).
+ */
+export function revokeAllSessions(
+  deps: Deps,
+  userId: ObjectId,
+  reason: string,
+  options: { refreshOnly?: boolean } = {},
+): Promise<number> {
+  return revokeSessions(deps, userId, {}, reason, options);
+}
+
+/** Revokes every live session of a user but one (a password change keeps the session that made it). */
+export function revokeOtherSessions(deps: Deps, userId: ObjectId, keep: string, reason: string): Promise<number> {
+  return revokeSessions(deps, userId, { _id: { $ne: new ObjectId(keep) } }, reason);
 }
 
 export async function logout(deps: Deps, meta: RequestMeta, viewer: Viewer): Promise<void> {
   const userId = new ObjectId(viewer.id);
-  await revokeSessions(deps, { _id: new ObjectId(viewer.sessionId), userId }, "logout");
+  await revokeSessions(deps, userId, { _id: new ObjectId(viewer.sessionId) }, "logout");
   await audit(deps, meta, { action: "logout", userId, metadata: { sessionId: viewer.sessionId } });
 }
 
@@ -368,7 +415,7 @@ export async function listSessions(deps: Deps, viewer: Viewer): Promise<SessionL
 /** Another user's session is "not found", exactly like a missing one. */
 export async function revokeSession(deps: Deps, meta: RequestMeta, viewer: Viewer, sessionId: string): Promise<void> {
   const userId = new ObjectId(viewer.id);
-  const revoked = await revokeSessions(deps, { _id: new ObjectId(sessionId), userId }, "revoked_by_user");
+  const revoked = await revokeSessions(deps, userId, { _id: new ObjectId(sessionId) }, "revoked_by_user");
   if (revoked === 0) throw ApiError.notFound("No such session.");
   await audit(deps, meta, { action: "session_revoked", userId, metadata: { sessionId } });
 }
@@ -442,6 +489,7 @@ export async function resetPassword(deps: Deps, meta: RequestMeta, token: string
   const used = await consumeEmailToken(deps, "password_reset", token);
   const now = deps.clock.now();
   await deps.db.users.updateOne({ _id: used.userId }, { $set: { passwordHash, updatedAt: now } });
+  // Every session's tokens, access tokens included, stop at once (the account may have been taken over).
   const revoked = await revokeAllSessions(deps, used.userId, "password_reset");
   await audit(deps, meta, { action: "password_reset", userId: used.userId, metadata: { sessionsRevoked: revoked } });
 }

@@ -1,3 +1,4 @@
+import { forgetStanding } from "../../core/standing";
 import type { CommentDoc, ModerationStatus, TargetType } from "../../db";
 import type { Deps } from "../../deps";
 import type { ObjectId } from "../../platform/ids";
@@ -83,35 +84,23 @@ export async function setShadowBan(deps: Deps, userId: ObjectId, on: boolean): P
 }
 
 /**
- * Bans a user: the account is marked, every session revoked (refresh fails), and `session:{userId}` holds the
- * cut-off second for one access-token lifetime so requireAuth refuses tokens issued before it.
+ * Bans a user: the account is marked (its standing refuses every token while the ban lasts), every session
+ * revoked (refresh fails), and the cached standing dropped so existing access tokens stop at once.
  */
 export async function banUser(deps: Deps, userId: ObjectId, reason: string, expiresAt: Date | null): Promise<void> {
   const now = deps.clock.now();
-  const cutoffSecond = Math.floor(now.getTime() / 1000) + 1;
+  await deps.db.users.updateOne(
+    { _id: userId },
+    { $set: { bannedAt: now, banReason: reason, banExpiresAt: expiresAt, moderationQueuedAt: null, updatedAt: now } },
+  );
   await Promise.all([
-    deps.db.users.updateOne(
-      { _id: userId },
-      { $set: { bannedAt: now, banReason: reason, banExpiresAt: expiresAt, moderationQueuedAt: null, updatedAt: now } },
-    ),
-    // Kept while tokens issued before the ban can live, or until a shorter ban ends.
-    deps.redis.set(deps.keys.session(userId.toHexString()), cutoffSecond, {
-      ex: Math.max(
-        1,
-        Math.min(
-          deps.config.auth.accessTokenTtlSeconds + 1,
-          expiresAt ? Math.ceil((expiresAt.getTime() - now.getTime()) / 1000) : Number.POSITIVE_INFINITY,
-        ),
-      ),
-    }),
+    forgetStanding(deps, userId.toHexString()),
+    revokeAllSessions(deps, userId, "banned", { refreshOnly: true }),
+    removeFromLeaderboards(deps, userId.toHexString()),
   ]);
-  await Promise.all([revokeAllSessions(deps, userId, "banned"), removeFromLeaderboards(deps, userId.toHexString())]);
 }
 
-/**
- * Lifts a ban and a shadow ban. The cut-off marker goes too: tokens it refused are the user's own, and a
- * fresh sign-in in the same second must not be refused.
- */
+/** Lifts a ban and a shadow ban; the user signs in again (the ban revoked their sessions). */
 export async function liftBans(deps: Deps, userId: ObjectId): Promise<void> {
   const now = deps.clock.now();
   await Promise.all([
@@ -119,9 +108,9 @@ export async function liftBans(deps: Deps, userId: ObjectId): Promise<void> {
       { _id: userId },
       { $set: { bannedAt: null, banReason: null, banExpiresAt: null, updatedAt: now } },
     ),
-    deps.redis.del(deps.keys.session(userId.toHexString())),
     setShadowBan(deps, userId, false),
   ]);
+  await forgetStanding(deps, userId.toHexString());
 }
 
 /** An update pipeline that moves `trustScore` by `delta`, kept within [0, 100] (missing scores start at 50). */

@@ -1,4 +1,5 @@
 import { ApiError } from "../../core/errors";
+import { forgetStanding } from "../../core/standing";
 import type { RequestMeta, Viewer } from "../../core/viewer";
 import type { Deps } from "../../deps";
 import { ObjectId } from "../../platform/ids";
@@ -19,6 +20,7 @@ export async function deleteMe(deps: Deps, meta: RequestMeta, viewer: Viewer): P
   );
   if (!user) throw ApiError.notFound("Account not found.");
   await Promise.all([
+    forgetStanding(deps, viewer.id),
     revokeAllSessions(deps, user._id, "account_deleted"),
     runOp(deps.redis, deleteKeys([deps.keys.userProfile(user.usernameLower)])),
     removeFromLeaderboards(deps, viewer.id),

@@ -1,4 +1,5 @@
 import { ApiError } from "../../core/errors";
+import { forgetStanding } from "../../core/standing";
 import type { RequestMeta, Viewer } from "../../core/viewer";
 import type { Role, UserDoc } from "../../db";
 import type { Deps } from "../../deps";
@@ -91,6 +92,8 @@ export async function setRole(deps: Deps, meta: RequestMeta, actor: Viewer, user
     { returnDocument: "before" },
   );
   if (!before) throw ApiError.notFound("No such user.");
+  // Takes effect for the user's existing tokens at once.
+  await forgetStanding(deps, userId);
   await audit(deps, meta, {
     action: "role_changed",
     userId: before._id,

@@ -1,0 +1,117 @@
+import type { Role, Tier, UserDoc } from "../db";
+import type { Deps } from "../deps";
+import { ObjectId } from "../platform/ids";
+import { deleteKeys, runOp, setValue } from "../platform/redis-ops";
+
+/**
+ * An account's standing: what decides, on every authenticated request, whether a token is still good and what
+ * it may do. Read from `session:{userId}` in the same pipeline as the rate limit (no round trip of its own);
+ * when missing, rebuilt from MongoDB (one read) and cached for ACCOUNT_STANDING_TTL_SECONDS. Every change to
+ * role, tier, ban, deletion or revoked sessions forgets it, so the change applies to existing access tokens
+ * at once rather than when they expire.
+ */
+export interface Standing {
+  role: Role;
+  tier: Tier;
+  /** Epoch ms after which a paid tier is free again; null: no end. */
+  tierExpiresAt: number | null;
+  /** Banned until this epoch ms; `Number.MAX_SAFE_INTEGER` for a ban without end; null when not banned. */
+  bannedUntil: number | null;
+  deleted: boolean;
+  /** Sessions revoked recently (logout, revocation, password reset or change): their access tokens are refused. */
+  revokedSessions: string[];
+}
+
+/** Marks which cached value is a standing (anything else under the key is ignored and rebuilt). */
+const VERSION = 3;
+type Cached = Standing & { v: typeof VERSION };
+
+export function standingOf(
+  user: Pick<
+    UserDoc,
+    "role" | "tier" | "tierExpiresAt" | "bannedAt" | "banExpiresAt" | "deletedAt" | "revokedSessionIds"
+  >,
+): Standing {
+  const banned = user.bannedAt ? (user.banExpiresAt?.getTime() ?? Number.MAX_SAFE_INTEGER) : null;
+  return {
+    role: user.role,
+    tier: user.tier,
+    tierExpiresAt: user.tierExpiresAt?.getTime() ?? null,
+    bannedUntil: banned,
+    deleted: Boolean(user.deletedAt),
+    revokedSessions: user.revokedSessionIds ?? [],
+  };
+}
+
+/** The tier that applies now: a paid tier past its `tierExpiresAt` acts as free, with no job needed first. */
+export function effectiveTier(standing: Pick<Standing, "tier" | "tierExpiresAt">, now: Date): Tier {
+  if (standing.tier === "free") return "free";
+  return standing.tierExpiresAt !== null && standing.tierExpiresAt <= now.getTime() ? "free" : standing.tier;
+}
+
+export function isBannedNow(standing: Standing, now: Date): boolean {
+  return standing.bannedUntil !== null && standing.bannedUntil > now.getTime();
+}
+
+/** Why a token of session `sessionId` no longer works, or null when it does. */
+export function refusalOf(
+  standing: Standing,
+  sessionId: string,
+  now: Date,
+  options: { allowBanned?: boolean } = {},
+): string | null {
+  if (standing.deleted) return "This account has been deleted.";
+  if (!options.allowBanned && isBannedNow(standing, now)) return "This account is banned.";
+  if (standing.revokedSessions.includes(sessionId)) return "This session has ended. Please sign in again.";
+  return null;
+}
+
+/** A cached standing as read with the rate limit, or null for anything that is not one. */
+export function cachedStanding(value: unknown): Standing | null {
+  if (typeof value !== "object" || value === null) return null;
+  const cached = value as Partial<Cached>;
+  if (cached.v !== VERSION || typeof cached.role !== "string" || typeof cached.tier !== "string") return null;
+  const { v: _version, ...standing } = cached as Cached;
+  return standing;
+}
+
+/** The standing from MongoDB (one read), cached in Redis; null when the account does not exist. */
+export async function loadStanding(deps: Deps, userId: string): Promise<Standing | null> {
+  const user = await deps.db.users.findOne(
+    { _id: new ObjectId(userId) },
+    {
+      projection: {
+        role: 1,
+        tier: 1,
+        tierExpiresAt: 1,
+        bannedAt: 1,
+        banExpiresAt: 1,
+        deletedAt: 1,
+        revokedSessionIds: 1,
+      },
+    },
+  );
+  if (!user) return null;
+  const standing = standingOf(user);
+  const cached: Cached = { ...standing, v: VERSION };
+  try {
+    await runOp(deps.redis, setValue(deps.keys.session(userId), cached, deps.config.auth.standingTtlSeconds));
+  } catch (error) {
+    // The answer stands; the next request reads MongoDB again.
+    deps.log.warn("account standing not cached", { error: String(error) });
+  }
+  return standing;
+}
+
+/**
+ * Forgets the cached standing after a change to what it holds (role, tier, ban, deletion, revoked sessions), so the
+ * next request of any of the user's tokens rebuilds it. If Redis cannot be reached the old standing lives at
+ * most ACCOUNT_STANDING_TTL_SECONDS more; the change itself (already in MongoDB) stands.
+ */
+export async function forgetStanding(deps: Deps, ...userIds: string[]): Promise<void> {
+  try {
+    await runOp(deps.redis, deleteKeys(userIds.map((id) => deps.keys.session(id))));
+  } catch (error) {
+    deps.log.warn("account standing not forgotten; it expires on its own", { error: String(error) });
+  }
+}
