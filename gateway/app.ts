@@ -299,6 +299,11 @@ function prepareRun(
       parseAction("dropCollection", body);
       return async (backend) => ({ dropped: await backend.dropCollection(ns) });
     }
+    case "dropIndex": {
+      const request = parseAction("dropIndex", body);
+      if (request.name === "_id_") throw new GatewayError("InvalidParameter", "the _id_ index cannot be dropped");
+      return async (backend) => ({ dropped: await backend.dropIndex(ns, request.name) });
+    }
   }
 }
 

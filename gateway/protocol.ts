@@ -110,6 +110,7 @@ export const actionSchemas = {
   createIndexes: z.strictObject({ ...namespaceFields, indexes: z.array(indexSpecSchema).min(1) }),
   listIndexes: z.strictObject({ ...namespaceFields }),
   dropCollection: z.strictObject({ ...namespaceFields }),
+  dropIndex: z.strictObject({ ...namespaceFields, name: z.string().min(1).max(128) }),
 } as const;
 
 export type ActionName = keyof typeof actionSchemas;
@@ -128,7 +129,12 @@ export const batchSchema = z.strictObject({
 export type BatchBody = z.infer<typeof batchSchema>;
 
 /** Actions a transaction cannot contain (MongoDB refuses catalog reads and changes inside one). */
-export const NOT_IN_TRANSACTION: ReadonlySet<ActionName> = new Set(["createIndexes", "listIndexes", "dropCollection"]);
+export const NOT_IN_TRANSACTION: ReadonlySet<ActionName> = new Set([
+  "createIndexes",
+  "listIndexes",
+  "dropCollection",
+  "dropIndex",
+]);
 export type ActionBody<A extends ActionName> = z.infer<(typeof actionSchemas)[A]>;
 
 export function isActionName(name: string): name is ActionName {

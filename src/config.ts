@@ -399,6 +399,16 @@ export const configSpec = {
       "`post:votes:{postId}` lifetime",
     ),
     countersBatchPosts: setting("COUNTERS_BATCH_POSTS", int(1, 5_000).default(500), "posts per `counters` job batch"),
+    signalRetentionDays: setting(
+      "VOTE_SIGNAL_RETENTION_DAYS",
+      int(1, 3_650).default(90),
+      "after this, a vote keeps no IP hash, device or session id (the vote itself stays)",
+    ),
+    signalRetentionBatchVotes: setting(
+      "VOTE_SIGNAL_RETENTION_BATCH_VOTES",
+      int(1, 50_000).default(2_000),
+      "votes per `vote-signal-retention` batch",
+    ),
   },
   ranking: {
     weights: {

@@ -263,6 +263,17 @@ export class MongoBackend implements Backend {
     }
   }
 
+  async dropIndex(ns: Namespace, name: string): Promise<boolean> {
+    if (this.session) throw invalidParameter("dropIndex is not allowed in a transaction");
+    try {
+      await mapped(() => this.collection(ns).dropIndex(name, { maxTimeMS: this.maxTimeMS }));
+      return true;
+    } catch (error) {
+      if (isNamespaceNotFound(error) || isIndexNotFound(error)) return false;
+      throw error;
+    }
+  }
+
   async dropCollection(ns: Namespace): Promise<boolean> {
     if (this.session) throw invalidParameter("dropCollection is not allowed in a transaction");
     try {
@@ -391,6 +402,14 @@ function transientCause(error: unknown): MongoError | undefined {
   return cause instanceof MongoError && cause.hasErrorLabel(MongoErrorLabel.TransientTransactionError)
     ? cause
     : undefined;
+}
+
+/** MongoDB's IndexNotFound (27): dropping an index that is not there. */
+function isIndexNotFound(error: unknown): boolean {
+  const code = (error instanceof GatewayError ? (error.cause as { code?: unknown } | undefined) : error) as
+    | { code?: unknown }
+    | undefined;
+  return code?.code === 27;
 }
 
 function isNamespaceNotFound(error: unknown): boolean {

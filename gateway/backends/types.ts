@@ -119,6 +119,8 @@ export interface Backend {
   listIndexes(ns: Namespace): Promise<Document[]>;
   /** True when the collection existed. */
   dropCollection(ns: Namespace): Promise<boolean>;
+  /** Drops an index by name; false when there was none (migrations retire indexes idempotently). */
+  dropIndex(ns: Namespace, name: string): Promise<boolean>;
   /**
    * Runs `work` as one multi-document transaction: it gets a Backend whose operations belong to it; they all
    * take effect (and become visible to others) together when `work` resolves, and none does if it throws,

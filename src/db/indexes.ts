@@ -1,12 +1,18 @@
 import type { IndexSpec } from "../platform/mongo/client";
+import { DAY_SECONDS as DAY } from "../platform/time";
 import { type CollectionKey, collections } from "./collections";
-
-const DAY = 86_400;
 
 /**
  * Every index of seed 000, by collection, plus the platform's own. Where this departs from the seed it says
  * why. Names are explicit so that re-running migrations is a no-op and a changed spec is caught as a conflict.
  */
+/**
+ * Indexes that existed once and must go: migrations drop them by name (idempotently), with the reason.
+ */
+export const retiredIndexes: Partial<Record<CollectionKey, { name: string; why: string }[]>> = {
+  votes: [{ name: "ttl_90d", why: "votes are permanent; only their fraud signals expire (vote-signal-retention)" }],
+};
+
 export const indexes: Record<CollectionKey, IndexSpec[]> = {
   users: [
     { key: { username: 1 }, name: "username_unique", unique: true },
@@ -54,7 +60,9 @@ export const indexes: Record<CollectionKey, IndexSpec[]> = {
     { key: { flagged: 1 }, name: "flagged" },
     { key: { ipHash: 1, createdAt: -1 }, name: "ip_hash" },
     { key: { deviceId: 1, createdAt: -1 }, name: "device_id" },
-    { key: { createdAt: 1 }, name: "ttl_90d", expireAfterSeconds: 90 * DAY },
+    // The seed's 90-day TTL deleted votes, which let the same user vote (and pay the author) again and made
+    // recounted totals drop. Votes are permanent; the `vote-signal-retention` job drops only the fraud
+    // signals (ipHash, deviceId, sessionId) after 90 days. The TTL index is retired below.
   ],
   gemTransactions: [
     { key: { userId: 1, createdAt: -1 }, name: "user_history" },

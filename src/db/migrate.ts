@@ -2,10 +2,11 @@ import type { ClickHouseClient } from "../platform/clickhouse";
 import type { DataApiClient } from "../platform/mongo/client";
 import { clickhouseDdl } from "./clickhouse-ddl";
 import { type CollectionKey, collections } from "./collections";
-import { indexes } from "./indexes";
+import { indexes, retiredIndexes } from "./indexes";
 
 export interface MigrationReport {
   createdIndexes: Record<string, string[]>;
+  droppedIndexes: Record<string, string[]>;
   clickhouse: string[];
 }
 
@@ -15,6 +16,14 @@ export interface MigrationReport {
  * fails loudly (409 IndexConflict) instead of silently keeping the old one.
  */
 export async function migrate(mongo: DataApiClient, clickhouse: ClickHouseClient): Promise<MigrationReport> {
+  // Retired indexes go first: a new index may need the old one's key (MongoDB refuses equivalent twins).
+  const droppedIndexes: Record<string, string[]> = {};
+  for (const [key, retired] of Object.entries(retiredIndexes) as [CollectionKey, { name: string }[]][]) {
+    const collection = mongo.collection(collections[key]);
+    const dropped: string[] = [];
+    for (const { name } of retired) if (await collection.dropIndex(name)) dropped.push(name);
+    if (dropped.length) droppedIndexes[collections[key]] = dropped;
+  }
   const createdIndexes: Record<string, string[]> = {};
   for (const key of Object.keys(indexes) as CollectionKey[]) {
     const created = await mongo.collection(collections[key]).createIndexes(indexes[key]);
@@ -27,7 +36,7 @@ export async function migrate(mongo: DataApiClient, clickhouse: ClickHouseClient
     await clickhouse.command({ query: sql });
     createdTables.push(name);
   }
-  return { createdIndexes, clickhouse: createdTables };
+  return { createdIndexes, droppedIndexes, clickhouse: createdTables };
 }
 
 async function existingClickHouseObjects(clickhouse: ClickHouseClient): Promise<Set<string>> {

@@ -9,6 +9,7 @@ import { trustAccrualJob } from "../features/moderation/trust-accrual";
 import { accountErasureJob } from "../features/privacy/erasure";
 import { reconciliationJob } from "../features/reconciliation/job";
 import { countersJob } from "../features/votes/counters";
+import { voteSignalRetentionJob } from "../features/votes/retention";
 import { type RunResult, runJob } from "./runner";
 
 /**
@@ -23,7 +24,7 @@ export const schedule: { name: string; cron: string; jobs: Job[] }[] = [
     jobs: [flushAnalyticsJob, trendingJob, settlementJob, leaderboardsJob],
   },
   { name: "hourly-at-41", cron: "41 * * * *", jobs: [reconciliationJob] },
-  { name: "daily-at-0317", cron: "17 3 * * *", jobs: [accountErasureJob, trustAccrualJob] },
+  { name: "daily-at-0317", cron: "17 3 * * *", jobs: [accountErasureJob, trustAccrualJob, voteSignalRetentionJob] },
   { name: "every-2-minutes", cron: "*/2 * * * *", jobs: [requeueJob, countersJob] },
 ];
 

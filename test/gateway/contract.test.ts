@@ -534,6 +534,25 @@ describe.each(BACKENDS)("Data API contract on $kind", ({ kind, available }) => {
       expect((await api.ok<{ indexes: Doc[] }>("listIndexes", uniqueName("nothing"))).indexes).toEqual([]);
     });
 
+    test("dropIndex retires an index by name, idempotently, and never _id_", async () => {
+      const coll = uniqueName("dropindex");
+      await api.ok("createIndexes", coll, {
+        indexes: [{ key: { createdAt: 1 }, name: "ttl_short", expireAfterSeconds: 3600 }],
+      });
+      expect(await api.ok("dropIndex", coll, { name: "ttl_short" })).toEqual({ dropped: true });
+      expect(await api.ok("dropIndex", coll, { name: "ttl_short" })).toEqual({ dropped: false });
+      expect(await api.ok("dropIndex", uniqueName("nothing"), { name: "ttl_short" })).toEqual({ dropped: false });
+      const names = (await api.ok<{ indexes: Doc[] }>("listIndexes", coll)).indexes.map((i) => i.name);
+      expect(names).toEqual(["_id_"]);
+      // A document that the dropped TTL index would have expired at once stays.
+      await api.ok("insertOne", coll, { document: { createdAt: { $date: "2000-01-01T00:00:00Z" } } });
+      await new Promise((resolve) => setTimeout(resolve, 1_500));
+      expect(await api.findAll(coll)).toHaveLength(1);
+      const refused = await api.call("dropIndex", coll, { name: "_id_" });
+      expect(refused.status).toBe(400);
+      expect(refused.body.error_code).toBe("InvalidParameter");
+    });
+
     test("dropCollection (enabled for tests only)", async () => {
       const coll = uniqueName("drop");
       await api.ok("insertOne", coll, { document: { a: 1 } });

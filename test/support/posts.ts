@@ -1,4 +1,5 @@
-import { newObjectId, ObjectId } from "../../src/platform/ids";
+import { newGenerationJobDoc } from "../../src/features/generations/documents";
+import { ObjectId } from "../../src/platform/ids";
 import { call } from "./api";
 import { testDeps } from "./deps";
 import type { TestUser } from "./users";
@@ -20,32 +21,35 @@ interface PostBody {
 export async function completedGeneration(
   author: TestUser,
   prompt = "a lighthouse at dusk, oil painting",
+  completion: { nsfwScore?: number | null } = {},
 ): Promise<string> {
-  const id = newObjectId();
   const now = new Date();
-  await deps.db.generationJobs.insertOne({
-    _id: id,
+  const job = newGenerationJobDoc({
     userId: new ObjectId(author.id),
+    userTier: "free",
     prompt,
-    refinedPrompt: null,
     model: "sdxl-turbo",
     priority: 1,
+    hasWatermark: true,
+    createdAt: now,
+  });
+  const id = job._id.toHexString();
+  await deps.db.generationJobs.insertOne({
+    ...job,
     status: "completed",
-    imageUrl: `https://cdn.example.test/${id.toHexString()}.png`,
-    thumbnailUrl: `https://cdn.example.test/${id.toHexString()}.thumb.png`,
+    imageUrl: `https://cdn.example.test/${id}.png`,
+    thumbnailUrl: `https://cdn.example.test/${id}.thumb.png`,
     imageWidth: 1024,
     imageHeight: 1024,
     blurhash: "LEHV6nWB2yk8pyo0adR*.7kCMdnj",
     generationTimeMs: 1200,
-    hasWatermark: true,
     attempts: 1,
     workerId: "test-worker",
-    createdAt: now,
     startedAt: now,
     completedAt: now,
-    postId: null,
-  } as never);
-  return id.toHexString();
+    nsfwScore: completion.nsfwScore ?? null,
+  });
+  return id;
 }
 
 /** Publishes a post through the API. */

@@ -206,6 +206,11 @@ export class EmbeddedBackend implements Backend {
     return this.write(ns, true, (collection) => collection.createIndexes(specs));
   }
 
+  async dropIndex(ns: Namespace, name: string): Promise<boolean> {
+    if (this.transaction) throw invalidParameter("dropIndex is not allowed in a transaction");
+    return (await this.write(ns, false, (collection) => collection.dropIndex(name))) ?? false;
+  }
+
   async dropCollection(ns: Namespace): Promise<boolean> {
     if (this.transaction) throw invalidParameter("dropCollection is not allowed in a transaction");
     return this.engine.write(undefined, () => this.engine.drop(ns));

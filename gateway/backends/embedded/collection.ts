@@ -717,6 +717,14 @@ export class EmbeddedCollection {
 
   // ── indexes ──────────────────────────────────────────────────────────────────────────────────────────────
 
+  /** Drops an index by name (never `_id_`); true when it existed. */
+  dropIndex(name: string): boolean {
+    if (name === "_id_" || !this.indexes.delete(name)) return false;
+    this.noteExpiryOfAll();
+    this.observer?.indexesChanged(this);
+    return true;
+  }
+
   /** Validates every spec first, then builds; returns the names that are new. All or nothing. */
   createIndexes(specs: IndexSpec[]): string[] {
     const definitions = specs.map(normalizeIndexSpec);

@@ -6,8 +6,8 @@ export interface NewVote {
   userId: ObjectId;
   postAuthorId: ObjectId;
   deviceId: string | null;
-  ipHash: string;
-  sessionId: string;
+  ipHash: string | null;
+  sessionId: string | null;
   fraudScore: number;
   flagged: boolean;
   shadow: boolean;

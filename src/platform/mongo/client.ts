@@ -313,6 +313,11 @@ export class Collection<T extends object> {
       .createdIndexes;
   }
 
+  /** Drops an index by name; false when there was none. */
+  async dropIndex(name: string): Promise<boolean> {
+    return (await this.client.call<{ dropped: boolean }>("dropIndex", this.name, { name })).dropped;
+  }
+
   async listIndexes(): Promise<IndexSpec[]> {
     return (await this.client.call<{ indexes: IndexSpec[] }>("listIndexes", this.name, {})).indexes;
   }
