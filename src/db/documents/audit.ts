@@ -15,6 +15,7 @@ export const AUDIT_ACTIONS = [
   "account_deleted",
   "account_erased",
   "role_changed",
+  "tier_changed",
   "data_exported",
   "moderation_action",
   "appeal_decided",

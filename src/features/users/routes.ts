@@ -2,8 +2,8 @@ import { IdParam } from "../../core/schemas";
 import { requestMetaOf } from "../../http/context";
 import { json, jsonBody, problems, router } from "../../http/openapi";
 import { authedRoute, publicRoute, roleRoute } from "../../http/routes";
-import { Me, ProfileParams, PublicUser, RoleBody, UpdateMeBody } from "./schema";
-import { getMe, publicProfile, setRole, updateMe } from "./service";
+import { Me, ProfileParams, PublicUser, RoleBody, TierBody, UpdateMeBody } from "./schema";
+import { getMe, publicProfile, setRole, setTier, updateMe } from "./service";
 
 const tags = ["users"];
 
@@ -47,6 +47,18 @@ const setRoleRoute = roleRoute(["admin"], {
   responses: { 200: json(Me, "The user after the change"), ...problems(404) },
 });
 
+const setTierRoute = roleRoute(["admin"], {
+  method: "put",
+  path: "/v1/admin/users/{id}/tier",
+  tags: ["admin"],
+  summary: "Set a user's tier and when it ends (admin)",
+  description:
+    "Audited. Applies to the user's existing tokens at once; a paid tier past `expiresAt` acts as free everywhere " +
+    "(quotas, queue priority, watermark, model access) with no job needed. Store subscriptions set tiers the same way.",
+  request: { params: IdParam, ...jsonBody(TierBody) },
+  responses: { 200: json(Me, "The user after the change"), ...problems(404) },
+});
+
 export const usersRoutes = router()
   .openapi(getMeRoute, async (c) => c.json(await getMe(c.var.deps, c.var.viewer), 200))
   .openapi(patchMeRoute, async (c) => c.json(await updateMe(c.var.deps, c.var.viewer, c.req.valid("json")), 200))
@@ -56,4 +68,8 @@ export const usersRoutes = router()
   .openapi(setRoleRoute, async (c) => {
     const { id } = c.req.valid("param");
     return c.json(await setRole(c.var.deps, requestMetaOf(c), c.var.viewer, id, c.req.valid("json").role), 200);
+  })
+  .openapi(setTierRoute, async (c) => {
+    const { id } = c.req.valid("param");
+    return c.json(await setTier(c.var.deps, requestMetaOf(c), c.var.viewer, id, c.req.valid("json")), 200);
   });

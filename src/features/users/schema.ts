@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { pageOf } from "../../core/schemas";
+import { effectiveTier } from "../../core/standing";
 import { type NotificationPreferences, ROLES, TIERS, type UserDoc } from "../../db";
 
 export const Username = z
@@ -38,6 +39,7 @@ export const Me = PublicUser.extend({
   unlockedModels: z.array(z.string()),
   unlockedThemes: z.array(z.string()),
   adFreeUntil: z.string().nullable(),
+  tierExpiresAt: z.string().nullable().meta({ description: "When the current paid tier ends (null: no end or free)" }),
   notificationPreferences: NotificationPreferencesSchema,
   oauthProviders: z.array(z.string()),
   hasPassword: z.boolean(),
@@ -69,7 +71,8 @@ export function toPublicUser(u: UserDoc): PublicUser {
     displayName: u.displayName,
     avatarUrl: u.avatarUrl ?? null,
     bio: u.bio ?? "",
-    tier: u.tier,
+    // What applies now: a paid tier past its end shows (and acts) as free.
+    tier: effectiveTier({ tier: u.tier, tierExpiresAt: u.tierExpiresAt?.getTime() ?? null }, new Date()),
     followersCount: u.followersCount ?? 0,
     followingCount: u.followingCount ?? 0,
     totalPosts: u.totalPosts ?? 0,
@@ -103,6 +106,7 @@ export function toMe(u: UserDoc): Me {
     unlockedModels: u.unlockedModels ?? [],
     unlockedThemes: u.unlockedThemes ?? [],
     adFreeUntil: u.adFreeUntil?.toISOString() ?? null,
+    tierExpiresAt: u.tier !== "free" ? (u.tierExpiresAt?.toISOString() ?? null) : null,
     notificationPreferences: u.notificationPreferences,
     oauthProviders: (u.oauthProviders ?? []).map((p) => p.provider),
     hasPassword: Boolean(u.passwordHash),
@@ -121,3 +125,16 @@ export type PublicUserPage = z.infer<typeof PublicUserPage>;
 
 export const ProfileParams = z.object({ username: Username });
 export const RoleBody = z.object({ role: z.enum(ROLES) }).strict();
+export const TierBody = z
+  .object({
+    tier: z.enum(TIERS),
+    expiresAt: z.iso
+      .datetime({ offset: true })
+      .nullable()
+      .meta({ description: "When a paid tier ends (null: no end); ignored for free" }),
+  })
+  .strict()
+  .refine((b) => b.tier === "free" || b.expiresAt === null || new Date(b.expiresAt).getTime() > Date.now(), {
+    path: ["expiresAt"],
+    message: "must be in the future",
+  });

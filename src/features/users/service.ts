@@ -1,7 +1,7 @@
 import { ApiError } from "../../core/errors";
 import { forgetStanding } from "../../core/standing";
 import type { RequestMeta, Viewer } from "../../core/viewer";
-import type { Role, UserDoc } from "../../db";
+import type { Role, Tier, UserDoc } from "../../db";
 import type { Deps } from "../../deps";
 import { ObjectId } from "../../platform/ids";
 import { deleteKeys, getValue, type RedisBatch, runOp } from "../../platform/redis-ops";
@@ -84,7 +84,7 @@ export async function invalidateProfilesOf(
   await runOp(deps.redis, deleteKeys(stale));
 }
 
-/** Admin: change a user's role (audited). Takes effect in new access tokens (within their lifetime). */
+/** Admin: change a user's role (audited). Takes effect for the user's existing tokens at once. */
 export async function setRole(deps: Deps, meta: RequestMeta, actor: Viewer, userId: string, role: Role): Promise<Me> {
   const before = await deps.db.users.findOneAndUpdate(
     { _id: new ObjectId(userId), deletedAt: null },
@@ -101,4 +101,38 @@ export async function setRole(deps: Deps, meta: RequestMeta, actor: Viewer, user
     metadata: { from: before.role, to: role },
   });
   return toMe({ ...before, role });
+}
+
+/**
+ * Admin: set a user's tier and when it ends (audited). Takes effect for existing tokens at once, and a paid tier
+ * past `expiresAt` acts as free everywhere without any job (core/standing.ts `effectiveTier`).
+ */
+export async function setTier(
+  deps: Deps,
+  meta: RequestMeta,
+  actor: Viewer,
+  userId: string,
+  change: { tier: Tier; expiresAt: string | null },
+): Promise<Me> {
+  const expiresAt = change.tier === "free" || change.expiresAt === null ? null : new Date(change.expiresAt);
+  const before = await deps.db.users.findOneAndUpdate(
+    { _id: new ObjectId(userId), deletedAt: null },
+    { $set: { tier: change.tier, tierExpiresAt: expiresAt, updatedAt: deps.clock.now() } },
+    { returnDocument: "before" },
+  );
+  if (!before) throw ApiError.notFound("No such user.");
+  await Promise.all([
+    forgetStanding(deps, userId),
+    runOp(deps.redis, deleteKeys([deps.keys.userProfile(before.usernameLower)])),
+  ]);
+  await audit(deps, meta, {
+    action: "tier_changed",
+    userId: before._id,
+    actorId: new ObjectId(actor.id),
+    metadata: {
+      from: { tier: before.tier, expiresAt: before.tierExpiresAt?.toISOString() ?? null },
+      to: { tier: change.tier, expiresAt: expiresAt?.toISOString() ?? null },
+    },
+  });
+  return toMe({ ...before, tier: change.tier, tierExpiresAt: expiresAt });
 }
