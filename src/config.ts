@@ -352,6 +352,11 @@ export const configSpec = {
       "generator NSFW score above which a post starts `flagged`",
     ),
     maxTags: setting("POST_MAX_TAGS", int(0, 50).default(10), "tags per post"),
+    maxPinned: setting(
+      "POST_MAX_PINNED",
+      int(1, 10).default(3),
+      "pinned posts per author; pinning one more is a 409 `pin_limit`",
+    ),
     shareBaseUrl: setting(
       "SHARE_BASE_URL",
       withoutTrailingSlash.default("https://circle.example/p"),

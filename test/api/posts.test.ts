@@ -3,7 +3,8 @@ import { ObjectId } from "../../src/platform/ids";
 import { call } from "../support/api";
 import { testDeps } from "../support/deps";
 import { completedGeneration, publishedPost } from "../support/posts";
-import { crowd } from "../support/users";
+import { expectProblem } from "../support/problems";
+import { crowd, type TestUser } from "../support/users";
 
 const deps = testDeps();
 
@@ -132,5 +133,51 @@ describe("post visibility, edits and deletion", () => {
     );
     expect(Math.max(...shares.map((s) => s.body.shareCount))).toBe(5);
     expect(shares[0]!.body.shareableUrl).toContain(post.id);
+  });
+});
+
+describe("pinned posts", () => {
+  const pin = (user: TestUser, postId: string, isPinned = true) =>
+    call<{ isPinned: boolean }>("PATCH", `/v1/posts/${postId}`, { token: user.accessToken, body: { isPinned } });
+  const listOf = (viewer: TestUser | null, authorId: string, query = "") =>
+    call<{ items: { id: string; isPinned: boolean }[]; nextCursor: string | null }>(
+      "GET",
+      `/v1/users/${authorId}/posts${query}`,
+      viewer ? { token: viewer.accessToken } : {},
+    );
+
+  it("lead the author's list, newest pin first, and never repeat on later pages", async () => {
+    const [author, reader] = await crowd(2);
+    const posts = [];
+    for (let i = 0; i < 6; i++) posts.push(await publishedPost(author));
+    const [p0, p1, , p3] = posts as [(typeof posts)[0], (typeof posts)[0], unknown, (typeof posts)[0]];
+    for (const p of [p0, p3, p1]) expect((await pin(author, p.id)).status).toBe(200);
+
+    const first = await listOf(reader, author.id, "?limit=2");
+    expect(first.body.items.map((p) => p.id)).toEqual([p1.id, p3.id, p0.id, posts[5]?.id, posts[4]?.id]);
+    expect(first.body.items.slice(0, 3).every((p) => p.isPinned)).toBe(true);
+    const second = await listOf(reader, author.id, `?limit=2&cursor=${first.body.nextCursor}`);
+    expect(second.body.items.map((p) => p.id)).toEqual([posts[2]?.id]);
+    expect(second.body.nextCursor).toBeNull();
+  });
+
+  it("allows at most three: a fourth is a 409 pin_limit, even when four are pinned at once", async () => {
+    const [author] = await crowd(1);
+    const posts = await Promise.all(Array.from({ length: 5 }, () => publishedPost(author)));
+    const answers = await Promise.all(posts.map((p) => pin(author, p.id)));
+    expect(answers.filter((a) => a.status === 200)).toHaveLength(3);
+    const refused = answers.filter((a) => a.status === 409);
+    expect(refused).toHaveLength(2);
+    for (const r of refused) expect(expectProblem(r, 409, "conflict").reason).toBe("pin_limit");
+    const pinned = await deps.db.posts.find({ userId: new ObjectId(author.id), isPinned: true });
+    expect(pinned).toHaveLength(3);
+    // Unpinning frees a slot; deleting a pinned post frees one too.
+    const [kept] = pinned as [(typeof pinned)[0]];
+    expect((await pin(author, kept._id.toHexString(), false)).status).toBe(200);
+    const freed = posts.find((p) => !pinned.some((d) => d._id.toHexString() === p.id));
+    expect((await pin(author, freed?.id ?? "")).status).toBe(200);
+    const victim = pinned[1]?._id.toHexString() ?? "";
+    expect((await call("DELETE", `/v1/posts/${victim}`, { token: author.accessToken })).status).toBe(204);
+    expect((await pin(author, kept._id.toHexString())).status).toBe(200);
   });
 });

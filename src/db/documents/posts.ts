@@ -51,6 +51,8 @@ export interface PostDoc {
   shareCaption: string | null;
   visibility: Visibility;
   isPinned: boolean;
+  /** When the author pinned it (pinned posts lead the author's list, newest pin first). */
+  pinnedAt?: Date | null;
   createdAt: Date;
   updatedAt: Date;
   deletedAt: Date | null;

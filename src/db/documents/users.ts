@@ -87,6 +87,8 @@ export interface UserDoc {
   adFreeUntil?: Date | null;
   /** When a moderator last sanctioned the account (pauses trust recovery); see `trust-accrual`. */
   lastSanctionedAt?: Date | null;
+  /** The user's pinned posts, oldest pin first (at most POST_MAX_PINNED: the array's length is the cap). */
+  pinnedPostIds?: ObjectId[];
   /** Ids of recently revoked sessions, whose access tokens are refused at once (see core/standing.ts). */
   revokedSessionIds?: string[];
   /** The UTC day trust last grew from clean activity (one gain per day). */

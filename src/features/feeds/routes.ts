@@ -44,8 +44,11 @@ const userPostsRoute = viewerRoute({
   method: "get",
   path: "/v1/users/{id}/posts",
   tags,
-  summary: "A user's posts, newest first",
-  description: "The author sees all of their own posts; others see what visibility allows.",
+  summary: "A user's posts: pinned first, then newest first",
+  description:
+    "The author sees all of their own posts; others see what visibility allows. The first page starts with the " +
+    "author's pinned posts (at most POST_MAX_PINNED, newest pin first), followed by `limit` posts newest first; " +
+    "later pages never repeat a pinned post.",
   request: { params: IdParam, query: PageQuery },
   responses: { ...list, ...problems(404) },
 });

@@ -159,8 +159,9 @@ export async function tagFeed(
 }
 
 /**
- * A user's posts: everything of their own for the author (pinned or not, any visibility or moderation state);
- * for others, what they may see (followers-only when they follow; nothing of a shadow-banned author).
+ * A user's posts: everything of their own for the author (any visibility or moderation state); for others,
+ * what they may see (followers-only when they follow; nothing of a shadow-banned author). The first page
+ * starts with the pinned posts (at most POST_MAX_PINNED), then `limit` posts newest first.
  */
 export async function userPosts(
   deps: Deps,
@@ -191,8 +192,18 @@ export async function userPosts(
       visibility: follows ? { $in: ["public", "followers"] } : "public",
     };
   }
-  const { items, nextCursor } = await page(deps, filter, NEWEST_FIRST, query);
-  return { items: await render(deps, viewer, items), nextCursor };
+  // Pinned posts (that this viewer may see) lead the first page, newest pin first; the pages themselves list
+  // the rest newest first, so pinned posts never appear twice.
+  const [pinned, rest] = await Promise.all([
+    query.cursor
+      ? Promise.resolve([])
+      : deps.db.posts.find(
+          { ...filter, isPinned: true },
+          { sort: { pinnedAt: -1, _id: -1 }, limit: deps.config.posts.maxPinned },
+        ),
+    page(deps, { ...filter, isPinned: { $ne: true } }, NEWEST_FIRST, query),
+  ]);
+  return { items: await render(deps, viewer, [...pinned, ...rest.items]), nextCursor: rest.nextCursor };
 }
 
 /** Text search over prompt and tags (the posts text index), public feed rules, newest first. */

@@ -33,8 +33,11 @@ const patchPostRoute = authedRoute({
   path: "/v1/posts/{id}",
   tags,
   summary: "Edit a post (author only)",
+  description:
+    "Tags, category, visibility and pinning. At most POST_MAX_PINNED posts can be pinned: pinning one more is a " +
+    "409 with reason `pin_limit` (unpin one first).",
   request: { params: IdParam, ...jsonBody(UpdatePostBody) },
-  responses: { 200: json(Post, "Updated"), ...problems(404) },
+  responses: { 200: json(Post, "Updated"), ...problems(404, 409) },
 });
 
 const deletePostRoute = authedRoute({

@@ -154,12 +154,19 @@ async function ownPost(deps: Deps, viewer: Viewer, postId: string): Promise<Post
 }
 
 export async function updatePost(deps: Deps, viewer: Viewer, postId: string, patch: UpdatePostBody): Promise<Post> {
-  await ownPost(deps, viewer, postId);
-  const set: Record<string, unknown> = { updatedAt: deps.clock.now() };
+  const post = await ownPost(deps, viewer, postId);
+  const now = deps.clock.now();
+  const set: Record<string, unknown> = { updatedAt: now };
   if (patch.tags !== undefined) set.tags = normalizeTags(patch.tags);
   if (patch.category !== undefined) set.category = patch.category;
   if (patch.visibility !== undefined) set.visibility = patch.visibility;
-  if (patch.isPinned !== undefined) set.isPinned = patch.isPinned;
+  if (patch.isPinned === true && !post.isPinned) {
+    await claimPin(deps, post);
+    Object.assign(set, { isPinned: true, pinnedAt: now });
+  } else if (patch.isPinned === false && post.isPinned) {
+    await deps.db.users.updateOne({ _id: post.userId }, { $pull: { pinnedPostIds: post._id } });
+    Object.assign(set, { isPinned: false, pinnedAt: null });
+  }
   const updated = await deps.db.posts.findOneAndUpdate(
     { _id: new ObjectId(postId), userId: new ObjectId(viewer.id), deletedAt: null },
     { $set: set },
@@ -169,15 +176,37 @@ export async function updatePost(deps: Deps, viewer: Viewer, postId: string, pat
   return getPost(deps, viewer, postId);
 }
 
+/**
+ * Takes one of the author's pin slots for this post, in one conditional update on the user, so concurrent pins
+ * can never pass the cap: an author with POST_MAX_PINNED pinned posts gets a 409 `pin_limit` (they unpin one
+ * first; the app decides which, rather than the oldest silently dropping).
+ */
+async function claimPin(deps: Deps, post: PostDoc): Promise<void> {
+  const max = deps.config.posts.maxPinned;
+  const claimed = await deps.db.users.updateOne(
+    { _id: post.userId, pinnedPostIds: { $ne: post._id }, [`pinnedPostIds.${max - 1}`]: { $exists: false } },
+    { $push: { pinnedPostIds: post._id } },
+  );
+  if (claimed.matchedCount > 0) return;
+  const already = await deps.db.users.findOne(
+    { _id: post.userId, pinnedPostIds: post._id },
+    { projection: { _id: 1 } },
+  );
+  if (!already) throw ApiError.conflict("pin_limit", `At most ${max} posts can be pinned; unpin one first.`);
+}
+
 /** Soft delete by the author; `totalPosts` moves only for the request that actually deleted it. */
 export async function deletePost(deps: Deps, viewer: Viewer, postId: string): Promise<void> {
   const me = new ObjectId(viewer.id);
   const deleted = await deps.db.posts.findOneAndUpdate(
     { _id: new ObjectId(postId), userId: me, deletedAt: null },
-    { $set: { deletedAt: deps.clock.now(), isPinned: false } },
+    { $set: { deletedAt: deps.clock.now(), isPinned: false, pinnedAt: null } },
   );
   if (!deleted) throw ApiError.notFound("No such post.");
-  await Promise.all([deps.db.users.updateOne({ _id: me }, { $inc: { totalPosts: -1 } }), dropCachedFeedPages(deps)]);
+  await Promise.all([
+    deps.db.users.updateOne({ _id: me }, { $inc: { totalPosts: -1 }, $pull: { pinnedPostIds: deleted._id } }),
+    dropCachedFeedPages(deps),
+  ]);
 }
 
 export async function sharePost(deps: Deps, viewer: Viewer | undefined, postId: string): Promise<ShareResult> {
