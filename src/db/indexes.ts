@@ -44,6 +44,12 @@ export const indexes: Record<CollectionKey, IndexSpec[]> = {
     { key: { tags: 1 }, name: "tags" },
     { key: { category: 1, trendingScore: -1 }, name: "category_trending" },
     { key: { moderationStatus: 1, createdAt: -1 }, name: "moderation_queue" },
+    // The moderator queue of held content (GET /v1/admin/moderation-queue): only held posts are in it.
+    {
+      key: { "moderationHold.at": 1, _id: 1 },
+      name: "held_queue",
+      partialFilterExpression: { "moderationHold.at": { $type: "date" } },
+    },
     { key: { visibility: 1 }, name: "visibility" },
     { key: { userId: 1, voteCount: -1 }, name: "user_top" },
     { key: { prompt: "text", tags: "text" }, name: "prompt_tags_text" },
@@ -172,6 +178,11 @@ export const indexes: Record<CollectionKey, IndexSpec[]> = {
     { key: { postId: 1, parentId: 1, _id: 1 }, name: "post_threads" },
     { key: { parentId: 1, _id: 1 }, name: "replies" },
     { key: { userId: 1, createdAt: -1 }, name: "user_comments" },
+    {
+      key: { "moderationHold.at": 1, _id: 1 },
+      name: "held_queue",
+      partialFilterExpression: { "moderationHold.at": { $type: "date" } },
+    },
   ],
   // Seed 002's audit log shape; retention from AUDIT_LOG_TTL_DAYS (see buildIndexes).
   auditLogs: [

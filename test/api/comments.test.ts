@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { forgetStanding } from "../../src/core/standing";
 import { ObjectId } from "../../src/platform/ids";
 import { call } from "../support/api";
 import { testDeps } from "../support/deps";
@@ -78,6 +79,8 @@ describe("comments", () => {
       body: { content: "again" },
     });
     await deps.db.users.updateOne({ _id: new ObjectId(other.id) }, { $set: { role: "moderator" } });
+    // As an admin's role change would: the account's standing (read on every request) is rebuilt.
+    await forgetStanding(deps, other.id);
     const { signAccessToken } = await import("../../src/platform/tokens");
     const { tokenSettingsOf } = await import("../../src/platform/tokens");
     const modToken = await signAccessToken(

@@ -1,5 +1,6 @@
 import { env } from "cloudflare:workers";
 import { importJWK, SignJWT } from "jose";
+import { forgetStanding } from "../../src/core/standing";
 import { ObjectId } from "../../src/platform/ids";
 import { call } from "./api";
 import { testDeps } from "./deps";
@@ -71,6 +72,7 @@ export async function users<N extends number>(n: N): Promise<Tuple<TestUser, N>>
 export async function userWithRole(role: "admin" | "moderator" | "creator"): Promise<TestUser> {
   const user = await signupUser();
   await deps.db.users.updateOne({ _id: new ObjectId(user.id) }, { $set: { role } });
+  await forgetStanding(deps, user.id);
   const res = await call<AuthBody>("POST", "/v1/auth/login", {
     body: { login: user.username, password: user.password },
   });

@@ -1,4 +1,5 @@
 import type { ObjectId } from "../../platform/ids";
+import type { ModerationHold } from "./posts";
 
 /** `comments` (seed 001, in MongoDB): threaded by `parentId` (one level of replies, as the app shows them). */
 export interface CommentDoc {
@@ -16,6 +17,11 @@ export interface CommentDoc {
   updatedAt: Date;
   deletedAt: Date | null;
   deletedBy: "author" | "moderator" | null;
-  /** Trust and safety: "flagged" (report threshold) and "removed" (moderator) hide it from all but its author. */
-  moderationStatus?: "approved" | "flagged" | "removed";
+  /**
+   * Trust and safety: "pending" (screened at creation), "flagged" (report threshold) and "removed" (moderator)
+   * hide it from all but its author; absent means approved.
+   */
+  moderationStatus?: "approved" | "pending" | "flagged" | "removed";
+  /** Set while the comment is held (pending or flagged) and waits in the moderator queue. */
+  moderationHold?: ModerationHold | null;
 }

@@ -5,6 +5,12 @@ export const MODERATION_STATUSES = ["pending", "approved", "rejected", "flagged"
 export type Visibility = (typeof VISIBILITIES)[number];
 export type ModerationStatus = (typeof MODERATION_STATUSES)[number];
 
+/** Why content is held from view pending review, and since when (the moderator queue's order). */
+export interface ModerationHold {
+  source: "banned_words" | "nsfw_score" | "report_threshold";
+  at: Date;
+}
+
 /** `posts` (seed 000) plus `authorShadowBanned`, denormalized so every feed can filter without a join. */
 export interface PostDoc {
   _id: ObjectId;
@@ -47,6 +53,8 @@ export interface PostDoc {
   moderationReviewedAt: Date | null;
   moderationReviewedBy: string | null;
   moderationNotes: string | null;
+  /** Set while the post is held (pending or flagged) and waits in the moderator queue. */
+  moderationHold?: ModerationHold | null;
   shareableUrl: string;
   shareCaption: string | null;
   visibility: Visibility;

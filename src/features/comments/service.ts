@@ -7,6 +7,7 @@ import { newObjectId, ObjectId } from "../../platform/ids";
 import { paginate } from "../../platform/mongo/paginate";
 import { notify } from "../notifications/service";
 import { findVisiblePost } from "../posts/visibility";
+import { screen } from "../screening/rules";
 import { type Comment, type CommentPage, toComment } from "./schema";
 
 /**
@@ -32,6 +33,8 @@ export async function addComment(
   // Replies attach to the top of their thread, so threads stay one level deep.
   const parentId = parent ? (parent.parentId ?? parent._id) : null;
   const now = deps.clock.now();
+  // Screened like prompts: a banned word holds the comment for review (hidden from others, not counted).
+  const screening = screen({ text: body.content }, deps.config.posts, now);
   const comment: CommentDoc = {
     _id: newObjectId(),
     postId: post._id,
@@ -47,9 +50,11 @@ export async function addComment(
     updatedAt: now,
     deletedAt: null,
     deletedBy: null,
+    moderationStatus: screening.status === "approved" ? "approved" : "pending",
+    moderationHold: screening.hold,
   };
   await deps.db.comments.insertOne(comment);
-  if (!comment.authorShadowBanned) {
+  if (!comment.authorShadowBanned && screening.status === "approved") {
     await Promise.all([
       deps.db.posts.updateOne({ _id: post._id }, { $inc: { commentCount: 1 } }),
       parentId ? deps.db.comments.updateOne({ _id: parentId }, { $inc: { repliesCount: 1 } }) : Promise.resolve(),
@@ -78,7 +83,7 @@ export async function listComments(
   // Others see neither shadow-banned authors' comments nor comments hidden by moderation; authors see their own.
   const visible = (viewerId: string | undefined) => ({
     $or: [
-      { authorShadowBanned: { $ne: true }, moderationStatus: { $nin: ["flagged", "removed"] } },
+      { authorShadowBanned: { $ne: true }, moderationStatus: { $nin: ["pending", "flagged", "removed"] } },
       ...(viewerId ? [{ userId: new ObjectId(viewerId) }] : []),
     ],
   });
@@ -129,7 +134,8 @@ export async function deleteComment(deps: Deps, viewer: Viewer, commentId: strin
     { $set: { deletedAt: deps.clock.now(), deletedBy: by } },
   );
   if (!deleted) throw ApiError.notFound("No such comment.");
-  if (deleted.authorShadowBanned) return;
+  // Only comments others could see were counted.
+  if (deleted.authorShadowBanned || (deleted.moderationStatus ?? "approved") !== "approved") return;
   await Promise.all([
     deps.db.posts.updateOne({ _id: deleted.postId }, { $inc: { commentCount: -1 } }),
     deleted.parentId

@@ -99,13 +99,30 @@ const HolderWorkerId = WorkerId.optional().meta({
 export const CompleteBody = z
   .object({
     workerId: HolderWorkerId,
-    imageUrl: z.url().max(2048),
-    thumbnailUrl: z.url().max(2048),
+    // Only https: a worker must not be able to hand clients `javascript:` or `file:` links.
+    imageUrl: z.url({ protocol: /^https$/, error: "an https URL" }).max(2048),
+    thumbnailUrl: z.url({ protocol: /^https$/, error: "an https URL" }).max(2048),
     imageWidth: z.number().int().min(1).max(16_384),
     imageHeight: z.number().int().min(1).max(16_384),
     blurhash: z.string().min(6).max(200).optional(),
     generationTimeMs: z.number().int().min(0).max(DAY_MS),
     computeCostUsd: z.number().min(0).max(1_000).optional(),
+    nsfwScore: z
+      .number()
+      .min(0)
+      .max(1)
+      .optional()
+      .meta({
+        description: "The generator's NSFW estimate (0–1); above POST_NSFW_FLAG_THRESHOLD a post starts flagged",
+      }),
+    refinedPrompt: z
+      .string()
+      .trim()
+      .min(1)
+      .max(2_000)
+      .optional()
+      .meta({ description: "The prompt as the model ran it" }),
+    modelVersion: z.string().trim().min(1).max(100).optional(),
   })
   .strict()
   .meta({ id: "CompleteGeneration" });

@@ -1,5 +1,5 @@
 import { forgetStanding } from "../../core/standing";
-import type { CommentDoc, ModerationStatus, TargetType } from "../../db";
+import type { CommentDoc, ModerationHold, ModerationStatus, TargetType } from "../../db";
 import type { Deps } from "../../deps";
 import type { ObjectId } from "../../platform/ids";
 import { revokeAllSessions } from "../auth/service";
@@ -12,7 +12,15 @@ import { TRUST_MAX, TRUST_MIN, TRUST_START } from "./trust";
  * is one conditional write (so repeating it is harmless) plus the cache drops that make it visible at once.
  */
 
-export type ContentState = "approved" | "flagged" | "removed";
+export type ContentState = "approved" | "pending" | "flagged" | "removed";
+
+/**
+ * Content moved to `flagged` here is held by the report threshold (creation-time holds are set by screening);
+ * any other state clears the hold, taking the content out of the moderator queue.
+ */
+function holdFor(state: ContentState, now: Date): ModerationHold | null {
+  return state === "flagged" ? { source: "report_threshold", at: now } : null;
+}
 
 /** Sets a post's or comment's moderation state; `from` limits which states it may move from. */
 export async function setContentState(
@@ -32,7 +40,13 @@ export async function setContentState(
     const filter: Record<string, unknown> = { _id: targetId, deletedAt: null };
     filter.moderationStatus = from ? { $in: from.map((s) => (s === "removed" ? "rejected" : s)) } : { $ne: status };
     const result = await deps.db.posts.updateOne(filter, {
-      $set: { moderationStatus: status, moderationReviewedAt: now, moderationReviewedBy: who, updatedAt: now },
+      $set: {
+        moderationStatus: status,
+        moderationReviewedAt: now,
+        moderationReviewedBy: who,
+        moderationHold: holdFor(state, now),
+        updatedAt: now,
+      },
     });
     changed = result.modifiedCount > 0;
   } else {
@@ -41,7 +55,7 @@ export async function setContentState(
     filter.moderationStatus = from ? { $in: from.includes("approved") ? [...from, null] : from } : { $ne: state };
     const before = await deps.db.comments.findOneAndUpdate(
       filter,
-      { $set: { moderationStatus: state, updatedAt: now } },
+      { $set: { moderationStatus: state, moderationHold: holdFor(state, now), updatedAt: now } },
       { returnDocument: "before" },
     );
     changed = Boolean(before);

@@ -1,9 +1,10 @@
-import { IdParam } from "../../core/schemas";
+import { IdParam, PageQuery } from "../../core/schemas";
 import { requestMetaOf } from "../../http/context";
 import { json, jsonBody, problems, router } from "../../http/openapi";
 import { authedRoute, roleRoute } from "../../http/routes";
 import { takeModerationAction } from "./actions";
 import { createAppeal, decideAppeal, listAppeals, myModeration } from "./appeals";
+import { heldContent } from "./held";
 import { assignReport, createReport, reportQueue } from "./reports";
 import {
   AdminAppeal,
@@ -13,6 +14,7 @@ import {
   AppealsQuery,
   CreateAppealBody,
   CreateReportBody,
+  HeldPage,
   ModerationAction,
   ModerationActionBody,
   MyModeration,
@@ -116,7 +118,20 @@ const decideAppealRoute = roleRoute(["moderator", "admin"], {
   responses: { 200: json(AdminAppeal, "The decided appeal"), ...problems(404, 409) },
 });
 
+const heldRoute = roleRoute(["moderator", "admin"], {
+  method: "get",
+  path: "/v1/admin/moderation-queue",
+  tags: ["admin", "trust and safety"],
+  summary: "Held posts and comments, oldest first, with why they are held",
+  description:
+    "Content screened at creation (a banned word: `pending`; the generator's NSFW score: `flagged`) or hidden by " +
+    "the report threshold, whether or not anyone reported it. `approve` or `reject`/`remove_content` takes it out.",
+  request: { query: PageQuery },
+  responses: { 200: json(HeldPage, "A page of held content") },
+});
+
 export const moderationRoutes = router()
+  .openapi(heldRoute, async (c) => c.json(await heldContent(c.var.deps, c.req.valid("query")), 200))
   .openapi(createReportRoute, async (c) =>
     c.json(await createReport(c.var.deps, c.var.viewer, c.req.valid("json")), 201),
   )

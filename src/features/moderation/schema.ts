@@ -262,3 +262,24 @@ export function toAppeal(a: AppealDoc): Appeal {
 
 export const QueueQuery = PageQuery.extend({ status: z.enum(REPORT_STATUSES).default("pending") });
 export const AppealsQuery = PageQuery.extend({ status: z.enum(APPEAL_STATUSES).default("pending") });
+
+export const HeldItem = z
+  .object({
+    targetType: z.enum(["post", "comment"]),
+    targetId: z.string(),
+    authorId: z.string(),
+    username: z.string(),
+    status: z.enum(["pending", "flagged"]),
+    source: z
+      .enum(["banned_words", "nsfw_score", "report_threshold"])
+      .meta({ description: "Why it is held: screened at creation (banned words, NSFW score) or reports" }),
+    heldAt: z.string(),
+    text: z.string().meta({ description: "The prompt of a post, the text of a comment" }),
+    imageUrl: z.string().nullable(),
+    postId: z.string(),
+    nsfwScore: z.number().nullable(),
+  })
+  .meta({ id: "HeldContent" });
+export const HeldPage = pageOf(HeldItem, "HeldContentPage");
+export type HeldItem = z.infer<typeof HeldItem>;
+export type HeldPage = z.infer<typeof HeldPage>;

@@ -1,10 +1,11 @@
 import { ApiError } from "../../core/errors";
 import type { Viewer } from "../../core/viewer";
-import type { ModerationStatus, PostDoc } from "../../db";
+import type { PostDoc } from "../../db";
 import type { Deps } from "../../deps";
 import { newObjectId, ObjectId } from "../../platform/ids";
 import { addMembers, countInWindow, deleteKeys, getValue, runOp, runOps } from "../../platform/redis-ops";
 import { validateReferral } from "../referrals/service";
+import { screen } from "../screening/rules";
 import { type CreatePostBody, normalizeTags, type Post, type ShareResult, toPost, type UpdatePostBody } from "./schema";
 import { votedByViewer } from "./viewer-state";
 import { findVisiblePost } from "./visibility";
@@ -12,21 +13,6 @@ import { findVisiblePost } from "./visibility";
 /** Drops the cached first pages of the public feeds (a post appeared, went or was hidden). */
 export async function dropCachedFeedPages(deps: Deps): Promise<void> {
   await runOp(deps.redis, deleteKeys(deps.keys.publicFeedFirstPages()));
-}
-
-/**
- * The automatic moderation hook: a post starts approved unless its prompt contains a banned word (pending,
- * for review) or the generator's NSFW score is over the threshold (flagged). Only approved posts reach feeds.
- */
-export function initialModeration(
-  prompt: string,
-  nsfwScore: number | null | undefined,
-  rules: { bannedWords: string[]; nsfwFlagThreshold: number },
-): ModerationStatus {
-  if (nsfwScore != null && nsfwScore > rules.nsfwFlagThreshold) return "flagged";
-  const words = new Set(prompt.toLowerCase().split(/[^\p{L}\p{N}]+/u));
-  if (rules.bannedWords.some((w) => words.has(w))) return "pending";
-  return "approved";
 }
 
 /**
@@ -59,6 +45,8 @@ export async function createPost(deps: Deps, viewer: Viewer, body: CreatePostBod
   }
   const now = deps.clock.now();
   const postId = job.postId as ObjectId;
+  // The automatic hook: a banned word in the prompt holds the post for review, a high NSFW score flags it.
+  const screening = screen({ text: job.prompt, nsfwScore: job.nsfwScore }, deps.config.posts, now);
   const post: PostDoc = {
     _id: postId,
     userId: me,
@@ -96,7 +84,8 @@ export async function createPost(deps: Deps, viewer: Viewer, body: CreatePostBod
     category: body.category ?? null,
     nsfw: (job.nsfwScore ?? 0) > deps.config.posts.nsfwFlagThreshold,
     nsfwScore: job.nsfwScore ?? null,
-    moderationStatus: initialModeration(job.prompt, job.nsfwScore, deps.config.posts),
+    moderationStatus: screening.status,
+    moderationHold: screening.hold,
     moderationReviewedAt: null,
     moderationReviewedBy: "auto",
     moderationNotes: null,
