@@ -357,6 +357,16 @@ export const configSpec = {
       int(1, 10).default(3),
       "pinned posts per author; pinning one more is a 409 `pin_limit`",
     ),
+    viewWindowSeconds: setting(
+      "POST_VIEW_WINDOW_SECONDS",
+      int(60, 30 * 86_400).default(3_600),
+      "a view counts once per viewer (user, or device when signed out) and post in this window",
+    ),
+    anonymousViewsPerIp: setting(
+      "POST_ANONYMOUS_VIEWS_PER_IP",
+      int(1, 100_000).default(20),
+      "signed-out views one IP (or IPv6 /64) can add to a post per window, however many devices it claims",
+    ),
     shareBaseUrl: setting(
       "SHARE_BASE_URL",
       withoutTrailingSlash.default("https://circle.example/p"),
@@ -424,8 +434,16 @@ export const configSpec = {
     },
     trendingGravity: setting("RANK_TRENDING_GRAVITY", num(0.1, 5).default(1.5), "trending decay exponent"),
     trendingAgeOffsetHours: setting("RANK_TRENDING_AGE_OFFSET_HOURS", num(0, 48).default(2), "trending age offset"),
-    hotConfidenceZ: setting("RANK_HOT_CONFIDENCE_Z", num(0.1, 5).default(1.96), "Wilson bound confidence"),
-    windowHours: setting("TRENDING_WINDOW_HOURS", int(1, 24 * 365).default(72), "posts younger than this are rescored"),
+    hotTimeScaleSeconds: setting(
+      "RANK_HOT_TIME_SCALE_SECONDS",
+      int(600, 30 * 86_400).default(45_000),
+      "hot: a post needs 10× the engagement to rank with one this much newer (Reddit's 45,000 s)",
+    ),
+    windowHours: setting(
+      "TRENDING_WINDOW_HOURS",
+      int(1, 24 * 365).default(72),
+      "the trending job re-decays posts younger than this (engagement moves rescore a post at any age)",
+    ),
     batchPosts: setting("TRENDING_BATCH_POSTS", int(1, 5_000).default(500), "posts per `trending` job batch"),
   },
 

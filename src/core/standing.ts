@@ -93,6 +93,19 @@ export async function loadStanding(deps: Deps, userId: string): Promise<Standing
   );
   if (!user) return null;
   const standing = standingOf(user);
+  await cacheStanding(deps, userId, standing);
+  return standing;
+}
+
+/**
+ * Caches the standing of an account just read in full (sign-in, refresh), so its first authenticated request
+ * needs no MongoDB read of its own.
+ */
+export async function rememberStanding(deps: Deps, user: Parameters<typeof standingOf>[0] & Pick<UserDoc, "_id">) {
+  await cacheStanding(deps, user._id.toHexString(), standingOf(user));
+}
+
+async function cacheStanding(deps: Deps, userId: string, standing: Standing): Promise<void> {
   const cached: Cached = { ...standing, v: VERSION };
   try {
     await runOp(deps.redis, setValue(deps.keys.session(userId), cached, deps.config.auth.standingTtlSeconds));
@@ -100,7 +113,6 @@ export async function loadStanding(deps: Deps, userId: string): Promise<Standing
     // The answer stands; the next request reads MongoDB again.
     deps.log.warn("account standing not cached", { error: String(error) });
   }
-  return standing;
 }
 
 /**

@@ -19,6 +19,7 @@ export const collections = {
   emailOutbox: "email_outbox",
   auditLogs: "audit_logs",
   comments: "comments",
+  shares: "shares",
 } as const;
 
 export type CollectionKey = keyof typeof collections;

@@ -13,6 +13,7 @@ import type { AppealDoc, ModerationActionDoc, ReportDoc } from "./documents/mode
 import type { NotificationDoc } from "./documents/notifications";
 import type { PostDoc } from "./documents/posts";
 import type { ReferralDoc } from "./documents/referrals";
+import type { ShareDoc } from "./documents/shares";
 import type { UserDoc } from "./documents/users";
 import type { VoteDoc } from "./documents/votes";
 
@@ -37,6 +38,7 @@ export interface DocumentTypes {
   emailOutbox: EmailOutboxDoc;
   auditLogs: AuditLogDoc;
   comments: CommentDoc;
+  shares: ShareDoc;
 }
 
 export type Db = { [K in CollectionKey]: Collection<DocumentTypes[K]> };
@@ -60,5 +62,6 @@ export * from "./documents/moderation";
 export * from "./documents/notifications";
 export * from "./documents/posts";
 export * from "./documents/referrals";
+export * from "./documents/shares";
 export * from "./documents/users";
 export * from "./documents/votes";

@@ -184,6 +184,11 @@ export const indexes: Record<CollectionKey, IndexSpec[]> = {
       partialFilterExpression: { "moderationHold.at": { $type: "date" } },
     },
   ],
+  // One share per post and person; the counters job counts a post's shares from here.
+  shares: [
+    { key: { postId: 1, userId: 1 }, name: "post_user_unique", unique: true },
+    { key: { userId: 1, createdAt: -1 }, name: "user_shares" },
+  ],
   // Seed 002's audit log shape; retention from AUDIT_LOG_TTL_DAYS (see buildIndexes).
   auditLogs: [
     { key: { userId: 1, timestamp: -1 }, name: "user_timestamp" },

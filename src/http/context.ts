@@ -33,3 +33,8 @@ export function requestMetaOf(c: {
 }): RequestMeta {
   return { ip: c.var.clientIp, userAgent: c.req.header("user-agent") ?? null, requestId: c.var.requestId };
 }
+
+/** The app's installation id (`X-Device-Id`), for fraud signals, flag bucketing and view counting. */
+export function deviceIdOf(c: { req: { header(name: string): string | undefined } }): string | null {
+  return c.req.header("x-device-id")?.trim().slice(0, 128) || null;
+}

@@ -24,6 +24,10 @@ export const keys = {
   postVotes: (postId: string) => `post:votes:${postId}`,
   /** Views not yet added to `posts.viewCount` (a delta, taken and cleared by the counters job). */
   postViews: (postId: string) => `post:views:${postId}`,
+  /** Marks a viewer (`u:{userId}`, `d:{deviceId}` or `ip:{hash}`) as counted on a post for the view window. */
+  postViewer: (postId: string, viewer: string) => `post:viewer:${postId}:${viewer}`,
+  /** Signed-out views one IP added to a post in the view window (caps device-id rotation). */
+  postViewsByIp: (postId: string, ipHash: string) => `post:views:ip:${postId}:${ipHash}`,
   // Posts whose Redis counters changed since the counters job last synced them to MongoDB
   countersDirtyPosts: () => "counters:dirty:posts",
   countersSyncingPosts: () => "counters:syncing:posts",

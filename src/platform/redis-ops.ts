@@ -156,6 +156,59 @@ export const incrementFromBase = (key: string, base: number, by: number, ttlSeco
     ([n]) => num(n),
   );
 
+// Counts a view once per viewer per window: the viewer's marker is set only if absent; a signed-out view also
+// passes the per-IP cap (KEYS[4], ARGV[4]). A counted view moves the pending delta and marks the post dirty.
+const COUNT_VIEW_ONCE = `
+local counted = 0
+if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then
+  counted = 1
+  if KEYS[4] then
+    local n = redis.call('INCR', KEYS[4])
+    if n == 1 then redis.call('EXPIRE', KEYS[4], ARGV[1]) end
+    if n > tonumber(ARGV[4]) then counted = 0 end
+  end
+  if counted == 1 then
+    redis.call('INCR', KEYS[2])
+    redis.call('EXPIRE', KEYS[2], ARGV[2])
+    redis.call('SADD', KEYS[3], ARGV[3])
+  end
+end
+return {counted, tonumber(redis.call('GET', KEYS[2]) or '0')}`;
+
+export interface ViewCount {
+  /** Whether this view was counted (a first view from this viewer in the window, within the IP cap). */
+  counted: boolean;
+  /** Views counted and not yet written to the store, this one included. */
+  pending: number;
+}
+
+/**
+ * Counts a view of `member` once per viewer marker and window. `perIp` (signed-out viewers) adds a cap on
+ * views from one address in the window. Counted views move `pendingKey` and add `member` to `dirtyKey`.
+ */
+export const countViewOnce = (v: {
+  viewerKey: string;
+  windowSeconds: number;
+  pendingKey: string;
+  pendingTtlSeconds: number;
+  dirtyKey: string;
+  member: string;
+  perIp?: { key: string; cap: number };
+}): RedisOp<ViewCount> =>
+  op(
+    1,
+    (p) =>
+      p.eval(
+        COUNT_VIEW_ONCE,
+        [v.viewerKey, v.pendingKey, v.dirtyKey, ...(v.perIp ? [v.perIp.key] : [])],
+        [v.windowSeconds, v.pendingTtlSeconds, v.member, ...(v.perIp ? [v.perIp.cap] : [])],
+      ),
+    ([r]) => {
+      const [counted, pending] = (r ?? [0, 0]) as unknown[];
+      return { counted: num(counted) === 1, pending: num(pending) };
+    },
+  );
+
 // Takes each key's numeric value and clears it atomically (a delta counted meanwhile waits for the next take).
 const TAKE_AND_CLEAR = `
 local out = {}

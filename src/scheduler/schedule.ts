@@ -7,8 +7,8 @@ import { requeueJob } from "../features/generations/requeue";
 import { leaderboardsJob } from "../features/leaderboards/rebuild";
 import { trustAccrualJob } from "../features/moderation/trust-accrual";
 import { accountErasureJob } from "../features/privacy/erasure";
+import { countersJob } from "../features/ranking/counters";
 import { reconciliationJob } from "../features/reconciliation/job";
-import { countersJob } from "../features/votes/counters";
 import { voteSignalRetentionJob } from "../features/votes/retention";
 import { type RunResult, runJob } from "./runner";
 

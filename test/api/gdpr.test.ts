@@ -92,14 +92,19 @@ describe("DELETE /v1/me", () => {
     ).not.toBeNull();
   });
 
-  it("makes the account disappear: /v1/me 404 with the old token, refresh 401, login 401, profile 404", async () => {
-    // The access token is a stateless JWT that stays cryptographically valid for up to 15 minutes; every
-    // account route looks the account up, finds it deleted and answers 404.
-    expectProblem(await call("GET", "/v1/me", { token: user.accessToken }), 404, "not_found");
-    expectProblem(await call("PATCH", "/v1/me", { token: user.accessToken, body: { bio: "x" } }), 404, "not_found");
-    expectProblem(await call("GET", "/v1/me/export", { token: user.accessToken }), 404, "not_found");
-    expectProblem(await call("POST", "/v1/me/checkin", { token: user.accessToken }), 404, "not_found");
-    expectProblem(await call("DELETE", "/v1/me", { token: user.accessToken }), 404, "not_found");
+  it("makes the account disappear: its old token 401 everywhere, refresh 401, login 401, profile 404", async () => {
+    // The access token is a JWT that stays cryptographically valid for up to 15 minutes; the account standing
+    // (read with every authenticated request) says the account is deleted, so it stops at once.
+    const refusedToken = async (method: string, path: string, body?: unknown) => {
+      const res = await call(method, path, { token: user.accessToken, body });
+      expectProblem(res, 401, "unauthorized");
+      expect((res.body as Problem).detail).toBe("This account has been deleted.");
+    };
+    await refusedToken("GET", "/v1/me");
+    await refusedToken("PATCH", "/v1/me", { bio: "x" });
+    await refusedToken("GET", "/v1/me/export");
+    await refusedToken("POST", "/v1/me/checkin");
+    await refusedToken("DELETE", "/v1/me");
     expectProblem(
       await call("POST", "/v1/auth/refresh", { body: { refreshToken: user.refreshToken } }),
       401,
@@ -115,7 +120,7 @@ describe("DELETE /v1/me", () => {
 
   it("lets the deleted account's still-valid token follow nobody", async () => {
     const res = await call("PUT", `/v1/users/${other.id}/follow`, { token: user.accessToken });
-    expectProblem(res, 404, "not_found");
+    expectProblem(res, 401, "unauthorized");
     expect(await deps.db.follows.find({ followerId: new ObjectId(user.id) })).toEqual([]);
     const profile = await call<PublicUser>("GET", `/v1/users/${other.username}`);
     expect(profile.body.followersCount).toBe(0);

@@ -1,22 +1,14 @@
 import { describe, expect, it } from "vitest";
-import { countersJob } from "../../src/features/votes/counters";
+import { countersJob } from "../../src/features/ranking/counters";
 import { ObjectId } from "../../src/platform/ids";
-import { runJob } from "../../src/scheduler/runner";
 import { call, roundTrips, uniqueIp } from "../support/api";
 import { appWith, testDeps } from "../support/deps";
 import { expectEvery } from "../support/expect";
+import { runUntilDone } from "../support/jobs";
 import { publishedPost } from "../support/posts";
 import { crowd } from "../support/users";
 
 const deps = testDeps();
-
-async function runCountersUntilDone() {
-  for (let i = 0; i < 5; i++) {
-    const run = await runJob(deps, countersJob, { trigger: "test" });
-    if (run.outcome === "succeeded") return;
-  }
-  throw new Error("counters job did not finish");
-}
 
 describe("PUT /v1/posts/{id}/vote", () => {
   it("counts one vote when the same user votes 100 times at once", async () => {
@@ -58,7 +50,7 @@ describe("PUT /v1/posts/{id}/vote", () => {
     expectEvery(responses, (r) => r.status === 200);
     expect(Math.max(...responses.map((r) => r.body.voteCount))).toBe(100);
     expect(new Set(responses.map((r) => r.body.voteCount)).size).toBe(100);
-    await runCountersUntilDone();
+    await runUntilDone(countersJob);
     expect((await deps.db.posts.findOne({ _id: new ObjectId(post.id) }))?.voteCount).toBe(100);
     expect((await deps.db.users.findOne({ _id: new ObjectId(author.id) }))?.totalVotesReceived).toBe(100);
   });

@@ -1,24 +1,15 @@
 import { describe, expect, it } from "vitest";
-import { countersJob } from "../../src/features/votes/counters";
+import { countersJob } from "../../src/features/ranking/counters";
 import { voteSignalRetentionJob } from "../../src/features/votes/retention";
 import { ObjectId } from "../../src/platform/ids";
 import { DAY_MS } from "../../src/platform/time";
-import { type RunResult, runJob } from "../../src/scheduler/runner";
 import { call, uniqueIp } from "../support/api";
 import { testDeps } from "../support/deps";
+import { runUntilDone } from "../support/jobs";
 import { publishedPost } from "../support/posts";
 import { crowd } from "../support/users";
 
 const deps = testDeps();
-
-async function runUntilDone(job: typeof voteSignalRetentionJob): Promise<RunResult> {
-  for (let i = 0; i < 20; i++) {
-    const run = await runJob(deps, job, { trigger: "test" });
-    if (run.outcome === "succeeded") return run;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`${job.name} did not finish`);
-}
 
 describe("votes are permanent; their fraud signals expire", () => {
   it("has no TTL index on votes after migrations (the seed's 90-day TTL deleted votes)", async () => {

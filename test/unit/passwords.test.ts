@@ -1,5 +1,4 @@
 import { describe, expect, it } from "vitest";
-import { ObjectId } from "../../src/platform/ids";
 import {
   hashPassword,
   PasswordHashError,

@@ -1,7 +1,13 @@
 import { describe, expect, it } from "vitest";
 import type { RankingConstants } from "../../src/config";
 import { loadConfig } from "../../src/config";
-import { engagementScore, hotScore, trendingScore } from "../../src/features/ranking/scores";
+import {
+  engagementScore,
+  hotScore,
+  rankedEngagementOf,
+  scoresOf,
+  trendingScore,
+} from "../../src/features/ranking/scores";
 import { unitEnv } from "./support/env";
 
 const testConfig = (overrides: Record<string, string> = {}) => loadConfig(unitEnv(overrides));
@@ -30,17 +36,46 @@ describe("trendingScore", () => {
   });
 });
 
-describe("hotScore (Wilson lower bound of votes over views)", () => {
-  it("matches the closed form at z = 1.96", () => {
-    // p = 0.6, n = 100: (0.6 + 1.96²/200 − 1.96·√((0.24 + 1.96²/400)/100)) / (1 + 1.96²/100) ≈ 0.5020
-    expect(hotScore({ votes: 60, views: 100 }, c)).toBeCloseTo(0.502, 3);
+describe("hotScore (Reddit's hot: log10 of engagement plus recency)", () => {
+  const at = (iso: string) => new Date(iso);
+  it("is the log of engagement plus seconds since the epoch over the time scale", () => {
+    // engagement 100 → 2; 2026-01-02T00:00Z is 86,400 s after the epoch → 86,400 / 45,000 = 1.92.
+    expect(hotScore(post(100, 0), at("2026-01-02T00:00:00Z"), c)).toBeCloseTo(2 + 86_400 / 45_000, 9);
+    // Below one point of engagement the log is floored at 0: recency alone.
+    expect(hotScore(post(0, 0), at("2026-01-01T00:00:00Z"), c)).toBe(0);
   });
-  it("ranks a large sample above a tiny one with a higher raw rate", () => {
-    expect(hotScore({ votes: 300, views: 500 }, c)).toBeGreaterThan(hotScore({ votes: 3, views: 4 }, c));
+  it("needs ten times the engagement to keep level with a post one time scale newer", () => {
+    const older = hotScore(post(1_000, 0), at("2026-03-01T00:00:00Z"), c);
+    const newer = hotScore(post(100, 0), new Date(Date.UTC(2026, 2, 1) + 45_000_000), c);
+    expect(older).toBeCloseTo(newer, 9);
   });
-  it("is 0 without views and stays within [0, 1]", () => {
-    expect(hotScore({ votes: 0, views: 0 }, c)).toBe(0);
-    expect(hotScore({ votes: 10, views: 3 }, c)).toBeLessThanOrEqual(1);
-    expect(hotScore({ votes: 0, views: 1000 }, c)).toBeGreaterThanOrEqual(0);
+  it("ranks a new quiet post above yesterday's moderately engaged one", () => {
+    const yesterday = hotScore(post(30, 200), at("2026-05-01T00:00:00Z"), c);
+    const today = hotScore(post(2, 10), at("2026-05-02T00:00:00Z"), c);
+    expect(today).toBeGreaterThan(yesterday);
+  });
+  it("keeps the order of two posts as time passes (no recomputation needed)", () => {
+    const a = scoresOf(post(50, 0), at("2026-05-01T00:00:00Z"), at("2026-05-01T06:00:00Z"), c);
+    const b = scoresOf(post(5, 0), at("2026-05-01T03:00:00Z"), at("2026-05-01T06:00:00Z"), c);
+    const aLater = scoresOf(post(50, 0), at("2026-05-01T00:00:00Z"), at("2026-05-09T00:00:00Z"), c);
+    expect(aLater.hotScore).toBe(a.hotScore);
+    expect(a.hotScore > b.hotScore).toBe(true);
+    // …while trending decays with the clock.
+    expect(aLater.trendingScore).toBeLessThan(a.trendingScore);
+  });
+});
+
+describe("rankedEngagementOf", () => {
+  const counters = { voteCount: 9, commentCount: 4, shareCount: 2, viewCount: 50 };
+  it("ranks by the recounted engagement once the counters job has seen the post", () => {
+    expect(rankedEngagementOf({ ...counters, rankedEngagement: { votes: 3, comments: 1, shares: 0 } })).toEqual({
+      votes: 3,
+      comments: 1,
+      shares: 0,
+      views: 50,
+    });
+  });
+  it("falls back to the raw counters before that", () => {
+    expect(rankedEngagementOf(counters)).toEqual({ votes: 9, comments: 4, shares: 2, views: 50 });
   });
 });

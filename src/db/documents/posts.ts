@@ -11,6 +11,16 @@ export interface ModerationHold {
   at: Date;
 }
 
+/**
+ * The engagement a post is ranked by, as last recounted by the `counters` job: votes not flagged as fraud,
+ * shares, and distinct commenters other than the author, none from shadow-banned accounts.
+ */
+export interface RankedEngagement {
+  votes: number;
+  comments: number;
+  shares: number;
+}
+
 /** `posts` (seed 000) plus `authorShadowBanned`, denormalized so every feed can filter without a join. */
 export interface PostDoc {
   _id: ObjectId;
@@ -41,6 +51,8 @@ export interface PostDoc {
   commentCount: number;
   shareCount: number;
   viewCount: number;
+  /** Missing until the counters job first recounts the post (its raw counters stand in until then). */
+  rankedEngagement?: RankedEngagement;
   engagementScore: number;
   trendingScore: number;
   hotScore: number;

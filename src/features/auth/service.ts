@@ -1,6 +1,6 @@
 import type { OAuthProvider } from "../../config";
 import { ApiError } from "../../core/errors";
-import { forgetStanding } from "../../core/standing";
+import { forgetStanding, rememberStanding } from "../../core/standing";
 import type { RequestMeta, Viewer } from "../../core/viewer";
 import type { EmailOutboxDoc, EmailTokenDoc, SessionDoc, UserDoc } from "../../db";
 import type { Deps } from "../../deps";
@@ -282,11 +282,14 @@ async function openSession(deps: Deps, meta: RequestMeta, user: UserDoc, device:
 }
 
 async function tokenPair(deps: Deps, user: UserDoc, sessionId: ObjectId, refreshToken: string): Promise<TokenPair> {
-  const accessToken = await signAccessToken(
-    { sub: user._id.toHexString(), sid: sessionId.toHexString(), role: user.role, tier: user.tier },
-    tokenSettingsOf(deps.config.auth),
-    deps.clock.now(),
-  );
+  const [accessToken] = await Promise.all([
+    signAccessToken(
+      { sub: user._id.toHexString(), sid: sessionId.toHexString(), role: user.role, tier: user.tier },
+      tokenSettingsOf(deps.config.auth),
+      deps.clock.now(),
+    ),
+    rememberStanding(deps, user),
+  ]);
   return { accessToken, refreshToken, expiresIn: deps.config.auth.accessTokenTtlSeconds };
 }
 

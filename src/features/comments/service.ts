@@ -7,6 +7,7 @@ import { newObjectId, ObjectId } from "../../platform/ids";
 import { paginate } from "../../platform/mongo/paginate";
 import { notify } from "../notifications/service";
 import { findVisiblePost } from "../posts/visibility";
+import { markEngaged } from "../ranking/engagement";
 import { screen } from "../screening/rules";
 import { type Comment, type CommentPage, toComment } from "./schema";
 
@@ -58,6 +59,7 @@ export async function addComment(
     await Promise.all([
       deps.db.posts.updateOne({ _id: post._id }, { $inc: { commentCount: 1 } }),
       parentId ? deps.db.comments.updateOne({ _id: parentId }, { $inc: { repliesCount: 1 } }) : Promise.resolve(),
+      markEngaged(deps, [postId]),
     ]);
     await notify(deps, {
       type: "comment",
@@ -141,5 +143,6 @@ export async function deleteComment(deps: Deps, viewer: Viewer, commentId: strin
     deleted.parentId
       ? deps.db.comments.updateOne({ _id: deleted.parentId }, { $inc: { repliesCount: -1 } })
       : Promise.resolve(),
+    markEngaged(deps, [deleted.postId.toHexString()]),
   ]);
 }

@@ -9,18 +9,19 @@ import { ledgerKeys } from "../gems/ledger-keys";
 import { notify } from "../notifications/service";
 import { dropCachedFeedPages } from "../posts/service";
 import { PUBLIC_FEED_FILTER } from "../posts/visibility";
-import { engagementScore, hotScore, trendingScore } from "../ranking/scores";
+import { rankedEngagementOf, trendingScore } from "../ranking/scores";
 import { rankedFeed } from "./service";
 
 /**
- * Recomputes engagement, trending and hot scores of recent posts in batches (keyset over `_id`, so a crash
- * or time-out simply leaves some posts with their previous scores until the next run), then refreshes the
- * cached first pages of the new/trending/hot feeds.
+ * Re-decays the trending score of recent posts in batches (keyset over `_id`, so a crash or time-out simply
+ * leaves some posts with their previous scores until the next run), then refreshes the cached first pages of
+ * the new/trending/hot feeds and pays the trending bonus. Only `trendingScore` depends on the clock: `top`
+ * and `hot` change only when engagement does, and the counters job rescores a post whenever it does.
  */
 export async function recomputeTrending(ctx: JobContext): Promise<JobReport> {
   const { deps } = ctx;
   const now = deps.clock.now();
-  // Posts older than the window keep their last scores; trending decays them to near zero long before.
+  // Older posts keep their last trending score; the decay takes it to near zero long before.
   const since = addHours(now, -deps.config.ranking.windowHours);
   let after: ObjectId | null = null;
   while (true) {
@@ -30,28 +31,16 @@ export async function recomputeTrending(ctx: JobContext): Promise<JobReport> {
     const posts: PostDoc[] = await deps.db.posts.find(filter, {
       sort: { _id: 1 },
       limit: deps.config.ranking.batchPosts,
-      projection: { voteCount: 1, commentCount: 1, shareCount: 1, viewCount: 1, createdAt: 1 },
+      projection: { rankedEngagement: 1, voteCount: 1, commentCount: 1, shareCount: 1, viewCount: 1, createdAt: 1 },
     });
     if (posts.length === 0) break;
     await deps.db.posts.bulkWrite(
       posts.map((p) => {
-        const e = {
-          votes: p.voteCount ?? 0,
-          comments: p.commentCount ?? 0,
-          shares: p.shareCount ?? 0,
-          views: p.viewCount ?? 0,
-        };
         const ageHours = (now.getTime() - p.createdAt.getTime()) / HOUR_MS;
         return {
           updateOne: {
             filter: { _id: p._id },
-            update: {
-              $set: {
-                engagementScore: engagementScore(e, deps.config.ranking),
-                trendingScore: trendingScore(e, ageHours, deps.config.ranking),
-                hotScore: hotScore(e, deps.config.ranking),
-              },
-            },
+            update: { $set: { trendingScore: trendingScore(rankedEngagementOf(p), ageHours, deps.config.ranking) } },
           },
         };
       }),

@@ -1,3 +1,4 @@
+import { deviceIdOf } from "../../http/context";
 import { json, jsonBody, problems, router } from "../../http/openapi";
 import { roleRoute, viewerRoute } from "../../http/routes";
 import { EvaluatedFlags, FlagBody, FlagList, FlagName, FlagView } from "./schema";
@@ -42,7 +43,7 @@ const deleteRoute = roleRoute(["admin"], {
 
 export const flagsRoutes = router()
   .openapi(evaluateRoute, async (c) => {
-    const deviceId = c.req.header("x-device-id")?.slice(0, 128) || null;
+    const deviceId = deviceIdOf(c);
     return c.json(await flagsFor(c.var.deps, c.var.viewer, deviceId), 200);
   })
   .openapi(listRoute, async (c) => c.json(await listFlags(c.var.deps), 200))

@@ -107,14 +107,9 @@ export const CompleteBody = z
     blurhash: z.string().min(6).max(200).optional(),
     generationTimeMs: z.number().int().min(0).max(DAY_MS),
     computeCostUsd: z.number().min(0).max(1_000).optional(),
-    nsfwScore: z
-      .number()
-      .min(0)
-      .max(1)
-      .optional()
-      .meta({
-        description: "The generator's NSFW estimate (0–1); above POST_NSFW_FLAG_THRESHOLD a post starts flagged",
-      }),
+    nsfwScore: z.number().min(0).max(1).optional().meta({
+      description: "The generator's NSFW estimate (0–1); above POST_NSFW_FLAG_THRESHOLD a post starts flagged",
+    }),
     refinedPrompt: z
       .string()
       .trim()

@@ -5,6 +5,7 @@ import type { ObjectId } from "../../platform/ids";
 import { revokeAllSessions } from "../auth/service";
 import { invalidateAuthorFeeds } from "../feeds/service";
 import { removeFromLeaderboards } from "../leaderboards/service";
+import { markEngaged } from "../ranking/engagement";
 import { TRUST_MAX, TRUST_MIN, TRUST_START } from "./trust";
 
 /**
@@ -79,6 +80,7 @@ async function recountComment(deps: Deps, before: CommentDoc, state: ContentStat
     before.parentId
       ? deps.db.comments.updateOne({ _id: before.parentId }, { $inc: { repliesCount: by } })
       : Promise.resolve(),
+    markEngaged(deps, [before.postId.toHexString()]),
   ]);
 }
 

@@ -1,4 +1,5 @@
 import { IdParam } from "../../core/schemas";
+import { deviceIdOf } from "../../http/context";
 import { json, jsonBody, problems, router } from "../../http/openapi";
 import { authedRoute, viewerRoute } from "../../http/routes";
 import { CreatePostBody, Post, ShareResult, UpdatePostBody } from "./schema";
@@ -23,7 +24,10 @@ const getPostRoute = viewerRoute({
   path: "/v1/posts/{id}",
   tags,
   summary: "A post",
-  description: "404 for missing posts and for posts the caller may not see (private, followers-only, held back).",
+  description:
+    "404 for missing posts and for posts the caller may not see (private, followers-only, held back). Opening " +
+    "someone else's post counts one view per viewer and POST_VIEW_WINDOW_SECONDS: the signed-in user, else " +
+    "`X-Device-Id`, else the address; signed-out views from one address are capped per window.",
   request: { params: IdParam },
   responses: { 200: json(Post, "The post"), ...problems(404) },
 });
@@ -49,18 +53,24 @@ const deletePostRoute = authedRoute({
   responses: { 204: { description: "Deleted" }, ...problems(404) },
 });
 
-const sharePostRoute = viewerRoute({
+const sharePostRoute = authedRoute({
   method: "post",
   path: "/v1/posts/{id}/share",
   tags,
   summary: "Record a share and get the link",
+  description:
+    "Counts once per person and post; sharing again, or sharing one's own post, returns the link and " +
+    "leaves the count as it is.",
   request: { params: IdParam },
   responses: { 200: json(ShareResult, "Share recorded"), ...problems(404) },
 });
 
 export const postsRoutes = router()
   .openapi(createPostRoute, async (c) => c.json(await createPost(c.var.deps, c.var.viewer, c.req.valid("json")), 201))
-  .openapi(getPostRoute, async (c) => c.json(await getPost(c.var.deps, c.var.viewer, c.req.valid("param").id), 200))
+  .openapi(getPostRoute, async (c) => {
+    const origin = { deviceId: deviceIdOf(c), ip: c.var.clientIp };
+    return c.json(await getPost(c.var.deps, c.var.viewer, c.req.valid("param").id, origin), 200);
+  })
   .openapi(patchPostRoute, async (c) =>
     c.json(await updatePost(c.var.deps, c.var.viewer, c.req.valid("param").id, c.req.valid("json")), 200),
   )

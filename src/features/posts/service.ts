@@ -2,8 +2,11 @@ import { ApiError } from "../../core/errors";
 import type { Viewer } from "../../core/viewer";
 import type { PostDoc } from "../../db";
 import type { Deps } from "../../deps";
+import { hashIp } from "../../platform/crypto";
 import { newObjectId, ObjectId } from "../../platform/ids";
-import { addMembers, countInWindow, deleteKeys, getValue, runOp, runOps } from "../../platform/redis-ops";
+import { countViewOnce, deleteKeys, getValue, runOp, runOps } from "../../platform/redis-ops";
+import { markEngaged } from "../ranking/engagement";
+import { scoresOf } from "../ranking/scores";
 import { validateReferral } from "../referrals/service";
 import { screen } from "../screening/rules";
 import { type CreatePostBody, normalizeTags, type Post, type ShareResult, toPost, type UpdatePostBody } from "./schema";
@@ -76,9 +79,8 @@ export async function createPost(deps: Deps, viewer: Viewer, body: CreatePostBod
     commentCount: 0,
     shareCount: 0,
     viewCount: 0,
-    engagementScore: 0,
-    trendingScore: 0,
-    hotScore: 0,
+    // A new post's hot score is its recency alone (see ranking/scores.ts), so `hot` shows it straight away.
+    ...scoresOf({ votes: 0, comments: 0, shares: 0, views: 0 }, now, now, deps.config.ranking),
     gemMultiplier: 1,
     tags: normalizeTags(body.tags),
     category: body.category ?? null,
@@ -108,28 +110,63 @@ export async function createPost(deps: Deps, viewer: Viewer, body: CreatePostBod
   return toPost(post, false);
 }
 
+/** Who is looking, for counting a view once per viewer: the device id and address of the request. */
+export interface ViewOrigin {
+  deviceId: string | null;
+  ip: string;
+}
+
 /**
- * A post for its viewer. Opening someone else's post counts a view: the live vote count is read and the view
- * recorded in one Redis pipeline (`post:views:{id}` holds views not yet written to MongoDB).
+ * A post for its viewer. Opening someone else's post counts a view once per viewer and window
+ * (POST_VIEW_WINDOW_SECONDS; the signed-in user, else the device id, else the address), and signed-out views
+ * from one address are capped per window however many device ids it sends. The live vote count is read and
+ * the view recorded in one Redis pipeline (`post:views:{id}` holds views not yet written to MongoDB).
  */
-export async function getPost(deps: Deps, viewer: Viewer | undefined, postId: string): Promise<Post> {
+export async function getPost(
+  deps: Deps,
+  viewer: Viewer | undefined,
+  postId: string,
+  origin?: ViewOrigin,
+): Promise<Post> {
   const post = await findVisiblePost(deps, viewer, postId);
   const isAuthor = viewer?.id === post.userId.toHexString();
-  const liveVotes = getValue<number | string>(deps.keys.postVotes(postId));
+  const countsView = origin !== undefined && !isAuthor;
   const [voted, counters] = await Promise.all([
     viewer ? votedByViewer(deps, viewer.id, [post._id]) : Promise.resolve(new Set<string>()),
-    isAuthor
-      ? runOps(deps.redis, { liveVotes }).then((r) => ({ ...r, pendingViews: 0 }))
-      : runOps(deps.redis, {
-          liveVotes,
-          pendingViews: countInWindow(deps.keys.postViews(postId), deps.config.votes.counterTtlSeconds),
-          dirty: addMembers(deps.keys.countersDirtyPosts(), [postId]),
-        }),
+    countsView ? viewAndLiveVotes(deps, viewer, postId, origin) : liveCounters(deps, postId),
   ]);
   const live = counters.liveVotes == null ? undefined : Number(counters.liveVotes);
   const shown = toPost(post, voted.has(postId), live);
-  // This view included, plus views counted since the last sync.
+  // Views counted since the last sync (this one included) are added to the stored count.
   return { ...shown, viewCount: post.viewCount + counters.pendingViews };
+}
+
+/** The live counters without counting a view (the author looking at their own post). */
+async function liveCounters(deps: Deps, postId: string) {
+  const r = await runOps(deps.redis, {
+    liveVotes: getValue<number | string>(deps.keys.postVotes(postId)),
+    pendingViews: getValue<number | string>(deps.keys.postViews(postId)),
+  });
+  return { liveVotes: r.liveVotes, pendingViews: Number(r.pendingViews ?? 0) };
+}
+
+async function viewAndLiveVotes(deps: Deps, viewer: Viewer | undefined, postId: string, origin: ViewOrigin) {
+  const { keys, config } = deps;
+  const ipHash = viewer ? null : await hashIp(config.http.ipHashSalt, origin.ip);
+  const viewerMarker = viewer ? `u:${viewer.id}` : origin.deviceId ? `d:${origin.deviceId}` : `ip:${ipHash}`;
+  const r = await runOps(deps.redis, {
+    liveVotes: getValue<number | string>(keys.postVotes(postId)),
+    view: countViewOnce({
+      viewerKey: keys.postViewer(postId, viewerMarker),
+      windowSeconds: config.posts.viewWindowSeconds,
+      pendingKey: keys.postViews(postId),
+      pendingTtlSeconds: config.votes.counterTtlSeconds,
+      dirtyKey: keys.countersDirtyPosts(),
+      member: postId,
+      perIp: ipHash ? { key: keys.postViewsByIp(postId, ipHash), cap: config.posts.anonymousViewsPerIp } : undefined,
+    }),
+  });
+  return { liveVotes: r.liveVotes, pendingViews: r.view.pending };
 }
 
 async function ownPost(deps: Deps, viewer: Viewer, postId: string): Promise<PostDoc> {
@@ -198,12 +235,34 @@ export async function deletePost(deps: Deps, viewer: Viewer, postId: string): Pr
   ]);
 }
 
-export async function sharePost(deps: Deps, viewer: Viewer | undefined, postId: string): Promise<ShareResult> {
+/**
+ * Records a share by a signed-in user: once per (user, post), never for the author (who still gets the link),
+ * and a shadow-banned sharer's share is kept but not counted. The share count moves only with the insert
+ * that created the share, and the post is queued for the counters job, which recounts and rescores it.
+ */
+export async function sharePost(deps: Deps, viewer: Viewer, postId: string): Promise<ShareResult> {
   const post = await findVisiblePost(deps, viewer, postId);
+  const me = new ObjectId(viewer.id);
+  if (post.userId.equals(me)) return { shareableUrl: post.shareableUrl, shareCount: post.shareCount };
+  const sharer = await deps.db.users.findOne({ _id: me }, { projection: { shadowBanned: 1 } });
+  const shadow = Boolean(sharer?.shadowBanned);
+  // Queued with the insert, so a crash before the increment is repaired by the job's recount.
+  const [inserted] = await Promise.all([
+    deps.db.shares.insertUnique({
+      _id: newObjectId(),
+      postId: post._id,
+      userId: me,
+      postAuthorId: post.userId,
+      shadow,
+      createdAt: deps.clock.now(),
+    }),
+    markEngaged(deps, [postId]),
+  ]);
+  if (!inserted || shadow) return { shareableUrl: post.shareableUrl, shareCount: post.shareCount };
   const updated = await deps.db.posts.findOneAndUpdate(
     { _id: post._id },
     { $inc: { shareCount: 1 } },
-    { returnDocument: "after", projection: { shareCount: 1, shareableUrl: 1 } },
+    { returnDocument: "after", projection: { shareCount: 1 } },
   );
   return { shareableUrl: post.shareableUrl, shareCount: updated?.shareCount ?? post.shareCount + 1 };
 }

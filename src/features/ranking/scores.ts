@@ -1,4 +1,6 @@
 import type { RankingConstants } from "../../config";
+import type { PostDoc } from "../../db";
+import { HOUR_MS } from "../../platform/time";
 
 /** The counters a post's scores are computed from. */
 export interface Engagement {
@@ -24,17 +26,38 @@ export function trendingScore(e: Engagement, ageHours: number, c: RankingConstan
 }
 
 /**
- * Wilson score lower bound (the `hot` feed) over votes out of views: the share of viewers who voted, taken
- * at the pessimistic end of its confidence interval, so 3 votes from 4 views does not outrank 300 from 500.
- * Votes can exceed recorded views (views are counted loosely), so votes are capped at views.
+ * Reddit's hot rank (`_hot` in reddit's r2/lib/db/_sorts.pyx), applied to our weighted engagement:
+ * `log10(max(engagement, 1)) + (createdAt − epoch) / timeScale`. Recency is part of the score itself — a post
+ * needs 10× the engagement to rank with one `timeScale` seconds (12.5 h by default) newer — so the order needs
+ * no periodic recomputation as time passes, only when engagement moves.
  */
-export function hotScore(e: Pick<Engagement, "votes" | "views">, c: RankingConstants): number {
-  const n = Math.max(e.views, e.votes);
-  if (n === 0) return 0;
-  const p = Math.min(e.votes, n) / n;
-  const z = c.hotConfidenceZ;
-  const z2 = z * z;
-  const centre = p + z2 / (2 * n);
-  const margin = z * Math.sqrt((p * (1 - p) + z2 / (4 * n)) / n);
-  return (centre - margin) / (1 + z2 / n);
+export function hotScore(e: Engagement, createdAt: Date, c: RankingConstants): number {
+  const order = Math.log10(Math.max(engagementScore(e, c), 1));
+  return order + (createdAt.getTime() / 1000 - HOT_EPOCH_SECONDS) / c.hotTimeScaleSeconds;
+}
+
+/** Any fixed instant works (only differences matter); a recent one keeps the numbers small. */
+const HOT_EPOCH_SECONDS = Date.UTC(2026, 0, 1) / 1000;
+
+/** All three scores of a post from its qualified engagement and age. */
+export function scoresOf(
+  e: Engagement,
+  createdAt: Date,
+  now: Date,
+  c: RankingConstants,
+): { engagementScore: number; trendingScore: number; hotScore: number } {
+  const ageHours = (now.getTime() - createdAt.getTime()) / HOUR_MS;
+  return {
+    engagementScore: engagementScore(e, c),
+    trendingScore: trendingScore(e, ageHours, c),
+    hotScore: hotScore(e, createdAt, c),
+  };
+}
+
+/** What a post is ranked by: its recounted engagement, or its raw counters before the first recount. */
+export function rankedEngagementOf(
+  p: Pick<PostDoc, "rankedEngagement" | "voteCount" | "commentCount" | "shareCount" | "viewCount">,
+): Engagement {
+  const ranked = p.rankedEngagement ?? { votes: p.voteCount, comments: p.commentCount, shares: p.shareCount };
+  return { ...ranked, views: p.viewCount ?? 0 };
 }

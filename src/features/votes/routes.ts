@@ -1,5 +1,5 @@
 import { IdParam } from "../../core/schemas";
-import { requestMetaOf } from "../../http/context";
+import { deviceIdOf, requestMetaOf } from "../../http/context";
 import { json, problems, router } from "../../http/openapi";
 import { authedRoute } from "../../http/routes";
 import { VoteResult } from "./schema";
@@ -28,7 +28,7 @@ const removeRoute = authedRoute({
 
 export const votesRoutes = router()
   .openapi(castRoute, async (c) => {
-    const deviceId = c.req.header("x-device-id")?.slice(0, 128) || null;
+    const deviceId = deviceIdOf(c);
     const result = await castVote(c.var.deps, c.var.viewer, { ...requestMetaOf(c), deviceId }, c.req.valid("param").id);
     return c.json(result, 200);
   })

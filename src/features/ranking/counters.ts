@@ -1,0 +1,128 @@
+import type { Job, JobContext, JobReport } from "../../core/jobs";
+import type { PostDoc, RankedEngagement } from "../../db";
+import type { Deps } from "../../deps";
+import { isObjectIdHex, ObjectId } from "../../platform/ids";
+import { moveRandomMembers, removeMembers, runOp, someMembers, takeAndClear } from "../../platform/redis-ops";
+import { scoresOf } from "./scores";
+
+/**
+ * Recounts and rescores the posts whose engagement moved (`counters:dirty:posts`: votes, views, shares,
+ * counted comments), at any age. Counts come from the source collections themselves, so the job is exact and
+ * idempotent however often it runs:
+ * - `voteCount` counts votes from accounts that are not shadow-banned, `shareCount` likewise for shares;
+ * - the ranking counts only qualified engagement: votes not flagged as fraud, shares, and distinct commenters
+ *   other than the author whose comments others can see (the author can't vote on or share their own post),
+ *   so neither the author nor flagged accounts can lift a post or earn it the trending bonus.
+ * Posts move to an in-progress set while their batch is written and leave it only afterwards; a run first
+ * finishes whatever a crashed run left in progress.
+ */
+export async function syncPostCounters(ctx: JobContext): Promise<JobReport> {
+  const { deps } = ctx;
+  const dirtyKey = deps.keys.countersDirtyPosts();
+  const inProgressKey = deps.keys.countersSyncingPosts();
+  const batch = deps.config.votes.countersBatchPosts;
+  while (ctx.timeLeft() > 2_000) {
+    // A crashed run's posts are still in progress: finish those first.
+    const leftover = await runOp(deps.redis, someMembers(inProgressKey, batch));
+    const taken = leftover.length
+      ? leftover
+      : await runOp(deps.redis, moveRandomMembers(dirtyKey, inProgressKey, batch));
+    if (taken.length === 0) return { more: false };
+    const ids = taken.filter(isObjectIdHex);
+    const posts = ids.length
+      ? await deps.db.posts.find(
+          { _id: { $in: ids.map((id) => new ObjectId(id)) } },
+          { projection: { userId: 1, createdAt: 1, viewCount: 1 } },
+        )
+      : [];
+    if (posts.length) {
+      const engagement = await countEngagement(deps, posts);
+      // Pending views are taken and cleared atomically (a view counted meanwhile waits for the next run). A
+      // crash between this and the MongoDB write loses those views: acceptable for view counts.
+      const views = await runOp(deps.redis, takeAndClear(posts.map((p) => deps.keys.postViews(p._id.toHexString()))));
+      const now = deps.clock.now();
+      await deps.db.posts.bulkWrite(
+        posts.map((p, i) => {
+          const e = engagement.get(p._id.toHexString()) ?? ZERO;
+          const viewCount = (p.viewCount ?? 0) + Number(views[i] ?? 0);
+          const ranked: RankedEngagement = { votes: e.qualifiedVotes, comments: e.commenters, shares: e.shares };
+          const scores = scoresOf({ ...ranked, views: viewCount }, p.createdAt, now, deps.config.ranking);
+          return {
+            updateOne: {
+              filter: { _id: p._id },
+              update: {
+                $set: { voteCount: e.votes, shareCount: e.shares, rankedEngagement: ranked, ...scores },
+                $inc: { viewCount: Number(views[i] ?? 0) },
+              },
+            },
+          };
+        }),
+        { ordered: false },
+      );
+    }
+    await ctx.checkpoint("written");
+    await runOp(deps.redis, removeMembers(inProgressKey, taken));
+    ctx.count("posts", posts.length);
+  }
+  return { more: true };
+}
+
+interface Counted {
+  votes: number;
+  qualifiedVotes: number;
+  shares: number;
+  commenters: number;
+}
+
+const ZERO: Counted = { votes: 0, qualifiedVotes: 0, shares: 0, commenters: 0 };
+
+/** Votes, shares and distinct other commenters of each post, from their collections (three parallel queries). */
+async function countEngagement(deps: Deps, posts: Pick<PostDoc, "_id" | "userId">[]): Promise<Map<string, Counted>> {
+  const postIds = posts.map((p) => p._id);
+  const [votes, shares, commenters] = await Promise.all([
+    deps.db.votes.aggregate<{ _id: ObjectId; n: number; qualified: number }>([
+      { $match: { postId: { $in: postIds }, shadow: { $ne: true } } },
+      {
+        $group: {
+          _id: "$postId",
+          n: { $sum: 1 },
+          qualified: { $sum: { $cond: [{ $eq: ["$flagged", true] }, 0, 1] } },
+        },
+      },
+    ]),
+    deps.db.shares.aggregate<{ _id: ObjectId; n: number }>([
+      { $match: { postId: { $in: postIds }, shadow: { $ne: true } } },
+      { $group: { _id: "$postId", n: { $sum: 1 } } },
+    ]),
+    deps.db.comments.aggregate<{ _id: ObjectId; n: number }>([
+      {
+        $match: {
+          $or: posts.map((p) => ({ postId: p._id, userId: { $ne: p.userId } })),
+          deletedAt: null,
+          authorShadowBanned: { $ne: true },
+          moderationStatus: { $nin: ["pending", "flagged", "removed"] },
+        },
+      },
+      { $group: { _id: { post: "$postId", user: "$userId" } } },
+      { $group: { _id: "$_id.post", n: { $sum: 1 } } },
+    ]),
+  ]);
+  const out = new Map<string, Counted>();
+  const entry = (id: ObjectId) => {
+    const key = id.toHexString();
+    const found = out.get(key) ?? { ...ZERO };
+    out.set(key, found);
+    return found;
+  };
+  for (const v of votes) Object.assign(entry(v._id), { votes: v.n, qualifiedVotes: v.qualified });
+  for (const s of shares) entry(s._id).shares = s.n;
+  for (const c of commenters) entry(c._id).commenters = c.n;
+  return out;
+}
+
+export const countersJob: Job = {
+  name: "counters",
+  description:
+    "Recounts posts whose votes, views, shares or comments moved (from the source collections) and rescores them.",
+  run: syncPostCounters,
+};

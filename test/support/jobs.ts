@@ -1,0 +1,18 @@
+import type { Job } from "../../src/core/jobs";
+import { type RunResult, runJob } from "../../src/scheduler/runner";
+import { testDeps } from "./deps";
+
+const deps = testDeps();
+
+/**
+ * Runs a job until a run finishes its work. Another suite may hold the job's lease at that moment (the run is
+ * skipped) or a run may stop with work left, so it tries again, briefly apart.
+ */
+export async function runUntilDone(job: Job, attempts = 20): Promise<RunResult> {
+  for (let i = 0; i < attempts; i++) {
+    const run = await runJob(deps, job, { trigger: "test" });
+    if (run.outcome === "succeeded") return run;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`${job.name} did not finish`);
+}
