@@ -295,8 +295,23 @@ export const configSpec = {
         int(1, 86_400).default(3_600),
         "reset email window",
       ),
+      verificationMailsPerAccount: setting(
+        "RATE_LIMIT_VERIFICATION_EMAIL_PER_ACCOUNT",
+        int(1).default(3),
+        "verification emails (resends and email-change links) per account per window",
+      ),
+      verificationMailWindowSeconds: setting(
+        "RATE_LIMIT_VERIFICATION_EMAIL_WINDOW_SECONDS",
+        int(1, 86_400).default(3_600),
+        "verification email window",
+      ),
     },
   },
+  devicesPerUser: setting(
+    "DEVICES_PER_USER",
+    int(1, 100).default(20),
+    "devices kept per account; registering one more drops the least recently seen",
+  ),
   profileCacheTtlSeconds: setting(
     "PROFILE_CACHE_TTL_SECONDS",
     int(1, 86_400).default(300),

@@ -32,6 +32,8 @@ export const indexes: Record<CollectionKey, IndexSpec[]> = {
     { key: { createdAt: -1 }, name: "created_at" },
     { key: { shadowBanned: 1 }, name: "shadow_banned" },
     { key: { "devices.deviceId": 1 }, name: "devices_device_id" },
+    // Registering a push token finds the other account that still holds it (a token belongs to one install).
+    { key: { "devices.pushToken": 1 }, name: "devices_push_token" },
     // The seed hesitates ("TTL or streak management"); a TTL here would delete accounts, so it is a plain index.
     { key: { lastActiveDate: 1 }, name: "last_active_date" },
   ],

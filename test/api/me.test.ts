@@ -16,6 +16,7 @@ const PUBLIC_FIELDS = [
   "followersCount",
   "followingCount",
   "id",
+  "profileTheme",
   "tier",
   "totalPosts",
   "username",

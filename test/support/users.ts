@@ -1,6 +1,7 @@
 import { env } from "cloudflare:workers";
 import { importJWK, SignJWT } from "jose";
 import { forgetStanding } from "../../src/core/standing";
+import type { EmailOutboxDoc, EmailTemplate } from "../../src/db";
 import { ObjectId } from "../../src/platform/ids";
 import { call } from "./api";
 import { testDeps } from "./deps";
@@ -79,14 +80,22 @@ export async function userWithRole(role: "admin" | "moderator" | "creator"): Pro
   return { ...user, accessToken: res.body.accessToken, refreshToken: res.body.refreshToken };
 }
 
+/** The templates whose mails carry a link token. */
+export type TokenTemplate = "verify_email" | "password_reset" | "verify_email_change";
+
 /** The newest token mailed to this user with the given template (from the mail outbox). */
-export async function mailedToken(userId: string, template: "verify_email" | "password_reset"): Promise<string> {
+export async function mailedToken(userId: string, template: TokenTemplate): Promise<string> {
   const [message] = await deps.db.emailOutbox.find(
     { userId: new ObjectId(userId), template },
     { sort: { createdAt: -1, _id: -1 }, limit: 1 },
   );
   if (!message?.data.token) throw new Error(`no ${template} email for ${userId}`);
   return message.data.token;
+}
+
+/** Every mail queued for this user with the given template, oldest first. */
+export function mailsOf(userId: string, template: EmailTemplate): Promise<EmailOutboxDoc[]> {
+  return deps.db.emailOutbox.find({ userId: new ObjectId(userId), template }, { sort: { createdAt: 1, _id: 1 } });
 }
 
 /** An ID token from the test OAuth provider (its JWKS is served by the global setup). */

@@ -21,11 +21,17 @@ export interface NotificationPolicy {
   newAccounts: PolicyAction;
 }
 
+/**
+ * One install of the app on a user's list (`users.devices`). The list is kept in the order devices were last
+ * seen: every registration moves its device to the end, so the least recently seen one is first.
+ */
 export interface DeviceRecord {
   deviceId: string;
   platform: string;
   lastSeenAt: Date;
+  /** At most one account holds a push token: registering it on one account removes it from any other. */
   pushToken: string | null;
+  appVersion?: string | null;
 }
 
 /** `users` (seed 000), plus `usernameLower` (case-insensitive uniqueness) and `role`. */
@@ -35,6 +41,9 @@ export interface UserDoc {
   usernameLower: string;
   email: string | null;
   emailVerified: boolean;
+  /** A requested email change awaiting confirmation from the new address, and when its link expires. */
+  pendingEmail?: string | null;
+  pendingEmailExpiresAt?: Date | null;
   passwordHash: string | null;
   displayName: string;
   avatarUrl: string | null;

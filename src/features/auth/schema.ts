@@ -1,8 +1,8 @@
 import { z } from "zod";
-import { Me, Username } from "../users/schema";
+import { AppVersion, Me, Platform, PushToken, Username } from "../users/schema";
 
 const Password = z.string().min(8, "at least 8 characters").max(256);
-const Platform = z.enum(["ios", "android", "web"]);
+/** In sign-in bodies, stored verbatim (the path of /v1/me/devices/{deviceId} takes a narrower charset). */
 const DeviceId = z.string().min(1).max(128);
 
 export const SignupBody = z
@@ -28,7 +28,8 @@ export const LoginBody = z
     password: z.string().min(1).max(256),
     deviceId: DeviceId.optional(),
     platform: Platform.optional(),
-    pushToken: z.string().min(1).max(512).optional(),
+    pushToken: PushToken.optional(),
+    appVersion: AppVersion.optional(),
   })
   .strict()
   .meta({ id: "Login" });
@@ -43,7 +44,37 @@ export const VerifyEmailBody = z.object({ token: z.string().min(16).max(256) }).
 export const OAuthBody = z
   .object({ idToken: z.string().min(1).max(8192), deviceId: DeviceId.optional(), platform: Platform.optional() })
   .strict();
+/** Sign-in with a provider also records the install, as login does. */
+export const OAuthSignInBody = OAuthBody.extend({
+  pushToken: PushToken.optional(),
+  appVersion: AppVersion.optional(),
+})
+  .strict()
+  .meta({ id: "OAuthSignIn" });
 export const OAuthProviderParam = z.object({ provider: z.enum(["google", "apple"]) });
+/** Unlinking names a provider the account may not have: an unknown one is a 404 like an unlinked one. */
+export const LinkedProviderParam = z.object({
+  provider: z.string().regex(/^[a-z0-9_-]{1,32}$/, "a provider name such as google or apple"),
+});
+
+export const ChangePasswordBody = z
+  .object({ currentPassword: z.string().min(1).max(256), newPassword: Password })
+  .strict()
+  .refine((b) => b.currentPassword !== b.newPassword, {
+    path: ["newPassword"],
+    message: "must differ from the current password",
+  })
+  .meta({ id: "ChangePassword" });
+export type ChangePasswordBody = z.infer<typeof ChangePasswordBody>;
+
+export const ChangeEmailBody = z
+  .object({
+    email: z.email().max(254),
+    password: z.string().min(1).max(256).meta({ description: "The current password" }),
+  })
+  .strict()
+  .meta({ id: "ChangeEmail" });
+export type ChangeEmailBody = z.infer<typeof ChangeEmailBody>;
 
 export const TokenPair = z
   .object({ accessToken: z.string(), refreshToken: z.string(), expiresIn: z.number().int() })

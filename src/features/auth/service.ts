@@ -2,7 +2,7 @@ import type { OAuthProvider } from "../../config";
 import { ApiError } from "../../core/errors";
 import { forgetStanding, rememberStanding } from "../../core/standing";
 import type { RequestMeta, Viewer } from "../../core/viewer";
-import type { EmailOutboxDoc, EmailTokenDoc, SessionDoc, UserDoc } from "../../db";
+import type { SessionDoc, UserDoc } from "../../db";
 import type { Deps } from "../../deps";
 import { randomToken, sha256Hex } from "../../platform/crypto";
 import { newObjectId, ObjectId } from "../../platform/ids";
@@ -11,36 +11,27 @@ import { runOps, slidingWindow } from "../../platform/redis-ops";
 import { addDays, HOUR_MS, MINUTE_MS } from "../../platform/time";
 import { signAccessToken, tokenSettingsOf, verifyIdToken } from "../../platform/tokens";
 import { audit, auditEntry, ipHash } from "../audit/service";
+import { devicesAfterRegistering, recordSignInDevice, releasePushToken } from "../users/devices";
 import { DEFAULT_NOTIFICATION_PREFERENCES, isBanned, toMe } from "../users/schema";
 import { invalidateProfile, invalidateProfilesOf } from "../users/service";
+import { consumeEmailToken, dropEmailTokens, newEmailToken, outboxMessage } from "./email";
+import { accountPasswordLimit, enforceLimits, passwordPolicy } from "./limits";
 import type { AuthResult, LoginBody, SessionList, SignupBody, TokenPair } from "./schema";
 
 const REFERRAL_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
 
+/** The install a sign-in comes from (all optional; recorded on the account when `deviceId` is given). */
 export interface DeviceInfo {
   deviceId?: string;
   platform?: string;
   pushToken?: string;
-}
-
-function passwordPolicy(deps: Deps) {
-  return { iterations: deps.config.auth.pbkdf2Iterations };
+  appVersion?: string;
 }
 
 /** Unambiguous 8-character code (no 0/O, 1/I). */
 export function newReferralCode(): string {
   const bytes = crypto.getRandomValues(new Uint8Array(8));
   return [...bytes].map((b) => REFERRAL_ALPHABET[b % REFERRAL_ALPHABET.length]).join("");
-}
-
-/** Several independent sliding windows (per IP, per account) checked in one round trip; any refusal is a 429. */
-async function enforceLimits(deps: Deps, checks: { key: string; limit: number; windowSeconds: number }[]) {
-  const decisions = await runOps(
-    deps.redis,
-    Object.fromEntries(checks.map((c, i) => [String(i), slidingWindow(c.key, c.limit, c.windowSeconds)])),
-  );
-  const denied = Object.values(decisions).find((d) => !d.allowed);
-  if (denied) throw ApiError.rateLimited(denied, "attempts");
 }
 
 export function newUserDoc(
@@ -152,13 +143,21 @@ export async function signup(deps: Deps, meta: RequestMeta, body: SignupBody): P
   const now = deps.clock.now();
   const verification = await newEmailToken(
     deps,
-    user,
+    user._id,
     "email_verification",
     deps.config.auth.emailVerificationTtlHours * HOUR_MS,
+    user.email ?? undefined,
   );
   await Promise.all([
     deps.db.emailTokens.insertOne(verification.doc),
-    deps.db.emailOutbox.insertOne(outboxMessage(deps, user, "verify_email", verification.token)),
+    deps.db.emailOutbox.insertOne(
+      outboxMessage(deps, {
+        userId: user._id,
+        to: user.email ?? "",
+        template: "verify_email",
+        data: { token: verification.token, username: user.username },
+      }),
+    ),
     deps.db.auditLogs.insertOne(await auditEntry(deps, meta, { action: "signup", userId: user._id })),
     referrer
       ? deps.db.referrals.insertOne({
@@ -181,7 +180,7 @@ export async function signup(deps: Deps, meta: RequestMeta, body: SignupBody): P
         })
       : Promise.resolve(),
   ]);
-  return { user: toMe(user), ...(await openSession(deps, meta, user, body)) };
+  return { user: toMe(user, now), ...(await openSession(deps, meta, user, body)) };
 }
 
 /** A first, cheap signal at signup; the gem-economy validation runs the real anti-abuse checks later. */
@@ -198,11 +197,7 @@ export async function login(deps: Deps, meta: RequestMeta, body: LoginBody): Pro
   const account = user ? user._id.toHexString() : await sha256Hex(loginKey);
   await enforceLimits(deps, [
     { key: deps.keys.rateAuth("login", meta.ip), limit: l.loginPerIp, windowSeconds: l.loginWindowSeconds },
-    {
-      key: deps.keys.rateAuth("login", `account:${account}`),
-      limit: l.loginPerAccount,
-      windowSeconds: l.loginWindowSeconds,
-    },
+    accountPasswordLimit(deps, account),
   ]);
   const usable = user && !user.deletedAt && !isBanned(user, deps.clock.now()) && user.passwordHash;
   if (!usable) {
@@ -226,36 +221,29 @@ export async function login(deps: Deps, meta: RequestMeta, body: LoginBody): Pro
           lastLoginAt: now,
           updatedAt: now,
           ...(rehash ? { passwordHash: { $literal: rehash } } : {}),
-          ...(body.deviceId ? { devices: upsertDevice(body, now) } : {}),
+          ...(body.deviceId
+            ? {
+                devices: devicesAfterRegistering(
+                  {
+                    deviceId: body.deviceId,
+                    platform: body.platform,
+                    pushToken: body.pushToken,
+                    appVersion: body.appVersion,
+                  },
+                  now,
+                  deps.config.devicesPerUser,
+                  "merge",
+                ),
+              }
+            : {}),
         },
       },
     ]),
+    // A push token belongs to one install: whoever signed in on this device before no longer gets its pushes.
+    body.deviceId && body.pushToken ? releasePushToken(deps, user._id, body.pushToken) : null,
     audit(deps, meta, { action: "login", userId: user._id, metadata: { deviceId: body.deviceId ?? null } }),
   ]);
-  return { user: toMe({ ...user, lastLoginAt: now }), ...session };
-}
-
-/** Aggregation expression that replaces or appends this device in `devices` (one write, no read). */
-function upsertDevice(device: DeviceInfo, now: Date): Record<string, unknown> {
-  const record = {
-    deviceId: device.deviceId,
-    platform: device.platform ?? "unknown",
-    lastSeenAt: now,
-    pushToken: device.pushToken ?? null,
-  };
-  // Client-supplied strings go in as $literal: in a pipeline a string starting with "$" is a field path.
-  return {
-    $concatArrays: [
-      {
-        $filter: {
-          input: { $ifNull: ["$devices", []] },
-          as: "d",
-          cond: { $ne: ["$$d.deviceId", { $literal: device.deviceId }] },
-        },
-      },
-      { $literal: [record] },
-    ],
-  };
+  return { user: toMe({ ...user, lastLoginAt: now }, now), ...session };
 }
 
 /** Creates a session and its first token pair. */
@@ -423,40 +411,6 @@ export async function revokeSession(deps: Deps, meta: RequestMeta, viewer: Viewe
   await audit(deps, meta, { action: "session_revoked", userId, metadata: { sessionId } });
 }
 
-async function newEmailToken(
-  deps: Deps,
-  user: UserDoc,
-  purpose: EmailTokenDoc["purpose"],
-  ttlMs: number,
-): Promise<{ token: string; doc: EmailTokenDoc }> {
-  const token = randomToken(32);
-  const now = deps.clock.now();
-  return {
-    token,
-    doc: {
-      _id: newObjectId(),
-      userId: user._id,
-      purpose,
-      tokenHash: await sha256Hex(token),
-      createdAt: now,
-      expiresAt: new Date(now.getTime() + ttlMs),
-      usedAt: null,
-    },
-  };
-}
-
-function outboxMessage(deps: Deps, user: UserDoc, template: EmailOutboxDoc["template"], token: string): EmailOutboxDoc {
-  return {
-    _id: newObjectId(),
-    userId: user._id,
-    to: user.email ?? "",
-    template,
-    data: { token, username: user.username },
-    createdAt: deps.clock.now(),
-    sentAt: null,
-  };
-}
-
 /** Always succeeds from the caller's point of view, so it cannot be used to probe which emails exist. */
 export async function forgotPassword(deps: Deps, meta: RequestMeta, email: string): Promise<void> {
   const l = deps.config.auth.limits;
@@ -468,39 +422,38 @@ export async function forgotPassword(deps: Deps, meta: RequestMeta, email: strin
   if (!decision.allowed) return;
   const user = await deps.db.users.findOne({ email: normalized, deletedAt: null });
   if (!user || isBanned(user, deps.clock.now())) return;
-  const reset = await newEmailToken(deps, user, "password_reset", deps.config.auth.passwordResetTtlMinutes * MINUTE_MS);
+  const reset = await newEmailToken(
+    deps,
+    user._id,
+    "password_reset",
+    deps.config.auth.passwordResetTtlMinutes * MINUTE_MS,
+  );
   await Promise.all([
     deps.db.emailTokens.insertOne(reset.doc),
-    deps.db.emailOutbox.insertOne(outboxMessage(deps, user, "password_reset", reset.token)),
+    deps.db.emailOutbox.insertOne(
+      outboxMessage(deps, {
+        userId: user._id,
+        to: normalized,
+        template: "password_reset",
+        data: { token: reset.token, username: user.username },
+      }),
+    ),
     audit(deps, meta, { action: "password_reset_requested", userId: user._id }),
   ]);
 }
 
-/** Consumes a token atomically: of two concurrent uses, exactly one gets the document. */
-async function consumeEmailToken(deps: Deps, purpose: EmailTokenDoc["purpose"], token: string): Promise<EmailTokenDoc> {
-  const now = deps.clock.now();
-  const doc = await deps.db.emailTokens.findOneAndUpdate(
-    { tokenHash: await sha256Hex(token), purpose, usedAt: null, expiresAt: { $gt: now } },
-    { $set: { usedAt: now } },
-  );
-  if (!doc) throw ApiError.invalidField("token", "invalid, used or expired");
-  return doc;
-}
-
 export async function resetPassword(deps: Deps, meta: RequestMeta, token: string, password: string): Promise<void> {
   const passwordHash = await hashPassword(password, passwordPolicy(deps));
-  const used = await consumeEmailToken(deps, "password_reset", token);
+  const used = await consumeEmailToken(deps, ["password_reset"], token);
   const now = deps.clock.now();
   await deps.db.users.updateOne({ _id: used.userId }, { $set: { passwordHash, updatedAt: now } });
   // Every session's tokens, access tokens included, stop at once (the account may have been taken over).
   const revoked = await revokeAllSessions(deps, used.userId, "password_reset");
-  await audit(deps, meta, { action: "password_reset", userId: used.userId, metadata: { sessionsRevoked: revoked } });
-}
-
-export async function verifyEmail(deps: Deps, meta: RequestMeta, token: string): Promise<void> {
-  const used = await consumeEmailToken(deps, "email_verification", token);
-  await deps.db.users.updateOne({ _id: used.userId }, { $set: { emailVerified: true, updatedAt: deps.clock.now() } });
-  await audit(deps, meta, { action: "email_verified", userId: used.userId });
+  await Promise.all([
+    // Any other reset link mailed earlier is spent too.
+    dropEmailTokens(deps, used.userId, ["password_reset"]),
+    audit(deps, meta, { action: "password_reset", userId: used.userId, metadata: { sessionsRevoked: revoked } }),
+  ]);
 }
 
 async function verifiedIdentity(deps: Deps, provider: OAuthProvider, idToken: string) {
@@ -552,7 +505,11 @@ export async function oauthSignIn(
   } else {
     await audit(deps, meta, { action: "login", userId: user._id, metadata: { provider } });
   }
-  return { user: toMe(user), ...(await openSession(deps, meta, user, device)) };
+  const [session] = await Promise.all([
+    openSession(deps, meta, user, device),
+    device.deviceId ? recordSignInDevice(deps, user._id, { ...device, deviceId: device.deviceId }) : null,
+  ]);
+  return { user: toMe(user, deps.clock.now()), ...session };
 }
 
 export async function linkOAuth(

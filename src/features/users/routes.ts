@@ -2,7 +2,19 @@ import { IdParam } from "../../core/schemas";
 import { requestMetaOf } from "../../http/context";
 import { json, jsonBody, problems, router } from "../../http/openapi";
 import { authedRoute, publicRoute, roleRoute } from "../../http/routes";
-import { Me, ProfileParams, PublicUser, RoleBody, TierBody, UpdateMeBody } from "./schema";
+import { listDevices, registerDevice, removeDevice } from "./devices";
+import {
+  DeviceBody,
+  DeviceList,
+  DeviceParams,
+  DeviceView,
+  Me,
+  ProfileParams,
+  PublicUser,
+  RoleBody,
+  TierBody,
+  UpdateMeBody,
+} from "./schema";
 import { getMe, publicProfile, setRole, setTier, updateMe } from "./service";
 
 const tags = ["users"];
@@ -25,6 +37,39 @@ const patchMeRoute = authedRoute({
     "other field (role, tier, gemBalance, trustScore, …) is refused with 400 and nothing changes.",
   request: jsonBody(UpdateMeBody),
   responses: { 200: json(Me, "Updated profile"), ...problems(404) },
+});
+
+const listDevicesRoute = authedRoute({
+  method: "get",
+  path: "/v1/me/devices",
+  tags,
+  summary: "The caller's registered devices",
+  description: "Most recently seen first. Push tokens are never returned, only whether one is set.",
+  responses: { 200: json(DeviceList, "Devices"), ...problems(404) },
+});
+
+const putDeviceRoute = authedRoute({
+  method: "put",
+  path: "/v1/me/devices/{deviceId}",
+  tags,
+  summary: "Register or update one of the caller's devices",
+  description:
+    "Idempotent: the device's record becomes what is sent (an omitted `pushToken` or `appVersion` is cleared) " +
+    "and its `lastSeenAt` now. A push token belongs to one install: registering it removes it from any other " +
+    "account. An account keeps its most recently seen devices up to a limit; a new one beyond it drops the " +
+    "least recently seen.",
+  request: { params: DeviceParams, ...jsonBody(DeviceBody) },
+  responses: { 200: json(DeviceView, "The device as stored"), ...problems(404) },
+});
+
+const deleteDeviceRoute = authedRoute({
+  method: "delete",
+  path: "/v1/me/devices/{deviceId}",
+  tags,
+  summary: "Forget one of the caller's devices (no more pushes to it)",
+  description: "Idempotent: 204 whether or not the device was registered.",
+  request: { params: DeviceParams },
+  responses: { 204: { description: "Forgotten" }, ...problems(404) },
 });
 
 const profileRoute = publicRoute({
@@ -62,6 +107,14 @@ const setTierRoute = roleRoute(["admin"], {
 export const usersRoutes = router()
   .openapi(getMeRoute, async (c) => c.json(await getMe(c.var.deps, c.var.viewer), 200))
   .openapi(patchMeRoute, async (c) => c.json(await updateMe(c.var.deps, c.var.viewer, c.req.valid("json")), 200))
+  .openapi(listDevicesRoute, async (c) => c.json(await listDevices(c.var.deps, c.var.viewer), 200))
+  .openapi(putDeviceRoute, async (c) =>
+    c.json(await registerDevice(c.var.deps, c.var.viewer, c.req.valid("param").deviceId, c.req.valid("json")), 200),
+  )
+  .openapi(deleteDeviceRoute, async (c) => {
+    await removeDevice(c.var.deps, c.var.viewer, c.req.valid("param").deviceId);
+    return c.body(null, 204);
+  })
   .openapi(profileRoute, async (c) =>
     c.json(await publicProfile(c.var.deps, c.var.redis, c.req.valid("param").username), 200),
   )

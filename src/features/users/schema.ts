@@ -19,6 +19,7 @@ export const PublicUser = z
     displayName: z.string(),
     avatarUrl: z.string().nullable(),
     bio: z.string(),
+    profileTheme: z.string().nullable(),
     tier: z.enum(TIERS),
     followersCount: z.number().int(),
     followingCount: z.number().int(),
@@ -30,12 +31,16 @@ export const PublicUser = z
 export const Me = PublicUser.extend({
   email: z.string().nullable(),
   emailVerified: z.boolean(),
+  pendingEmail: z
+    .string()
+    .nullable()
+    .meta({ description: "An address change awaiting confirmation from that address (null when none or expired)" }),
+  pendingEmailExpiresAt: z.string().nullable(),
   role: z.enum(ROLES),
   gemBalance: z.number(),
   currentStreak: z.number().int(),
   longestStreak: z.number().int(),
   referralCode: z.string(),
-  profileTheme: z.string().nullable(),
   unlockedModels: z.array(z.string()),
   unlockedThemes: z.array(z.string()),
   adFreeUntil: z.string().nullable(),
@@ -71,6 +76,7 @@ export function toPublicUser(u: UserDoc): PublicUser {
     displayName: u.displayName,
     avatarUrl: u.avatarUrl ?? null,
     bio: u.bio ?? "",
+    profileTheme: u.profileTheme ?? null,
     // What applies now: a paid tier past its end shows (and acts) as free.
     tier: effectiveTier({ tier: u.tier, tierExpiresAt: u.tierExpiresAt?.getTime() ?? null }, new Date()),
     followersCount: u.followersCount ?? 0,
@@ -92,17 +98,20 @@ export function isBanned(u: Pick<UserDoc, "bannedAt" | "banExpiresAt">, now: Dat
   return !u.banExpiresAt || u.banExpiresAt.getTime() > now.getTime();
 }
 
-export function toMe(u: UserDoc): Me {
+/** The caller's own view; `now` decides whether a pending email change is still open. */
+export function toMe(u: UserDoc, now: Date): Me {
+  const pending = u.pendingEmail && u.pendingEmailExpiresAt && u.pendingEmailExpiresAt > now;
   return {
     ...toPublicUser(u),
     email: u.email,
     emailVerified: u.emailVerified,
+    pendingEmail: pending ? (u.pendingEmail ?? null) : null,
+    pendingEmailExpiresAt: pending ? (u.pendingEmailExpiresAt?.toISOString() ?? null) : null,
     role: u.role,
     gemBalance: u.gemBalance ?? 0,
     currentStreak: u.currentStreak ?? 0,
     longestStreak: u.longestStreak ?? 0,
     referralCode: u.referralCode,
-    profileTheme: u.profileTheme ?? null,
     unlockedModels: u.unlockedModels ?? [],
     unlockedThemes: u.unlockedThemes ?? [],
     adFreeUntil: u.adFreeUntil?.toISOString() ?? null,
@@ -138,3 +147,41 @@ export const TierBody = z
     path: ["expiresAt"],
     message: "must be in the future",
   });
+
+export const Platform = z.enum(["ios", "android", "web"]);
+/** A push token as the app's push service issued it (APNs, FCM, Web Push); stored, never returned. */
+export const PushToken = z.string().min(1).max(512);
+export const AppVersion = z
+  .string()
+  .regex(/^[0-9A-Za-z][0-9A-Za-z.+_-]{0,31}$/, "1–32 letters, digits or . + _ -")
+  .meta({ example: "2.14.0+311" });
+
+export const DeviceParams = z.object({
+  deviceId: z
+    .string()
+    .regex(/^[A-Za-z0-9._:~-]{1,128}$/, "1–128 letters, digits or . _ : ~ -")
+    .meta({ example: "7E9B2C1A-4F0D-4C55-9E83-2D1A6B0C9F11" }),
+});
+
+export const DeviceBody = z
+  .object({
+    platform: Platform,
+    pushToken: PushToken.nullable().optional().meta({ description: "Omitted or null: the device gets no pushes" }),
+    appVersion: AppVersion.nullable().optional(),
+  })
+  .strict()
+  .meta({ id: "DeviceRegistration" });
+export type DeviceBody = z.infer<typeof DeviceBody>;
+
+export const DeviceView = z
+  .object({
+    deviceId: z.string(),
+    platform: z.string().meta({ description: "`ios`, `android`, `web`, or `unknown` for a sign-in that named none" }),
+    hasPushToken: z.boolean(),
+    appVersion: z.string().nullable(),
+    lastSeenAt: z.string(),
+  })
+  .meta({ id: "Device" });
+export type DeviceView = z.infer<typeof DeviceView>;
+export const DeviceList = z.object({ items: z.array(DeviceView) }).meta({ id: "DeviceList" });
+export type DeviceList = z.infer<typeof DeviceList>;
