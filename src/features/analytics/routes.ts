@@ -1,17 +1,18 @@
 import { json, jsonBody, router } from "../../http/openapi";
-import { publicRoute, roleRoute } from "../../http/routes";
+import { roleRoute, viewerRoute } from "../../http/routes";
 import { DauQuery, DauReport, IngestEventsBody, IngestEventsResult } from "./schema";
 import { dailyActiveUsers, ingestEvents } from "./service";
 
-const ingestRoute = publicRoute({
+const ingestRoute = viewerRoute({
   method: "post",
   path: "/v1/events",
   tags: ["analytics"],
   summary: "Record app analytics events",
   description:
     "Accepts 1–100 events, buffers them with one write and answers 202. Event ids are assigned by the server. " +
-    "A job moves buffered events to ClickHouse every 5 minutes. Authentication is optional; signed-in " +
-    "callers' events carry their user id.",
+    "A job moves buffered events to ClickHouse every 5 minutes. Authentication is optional: with a valid " +
+    "access token every event of the request carries the caller's user id; without one the events are " +
+    "anonymous (counted by device); a token that fails verification is a 401, never silently anonymous.",
   request: jsonBody(IngestEventsBody),
   responses: { 202: json(IngestEventsResult, "Events accepted") },
 });
@@ -29,6 +30,6 @@ const dauRoute = roleRoute(["admin"], {
 export const analyticsRoutes = router()
   .openapi(ingestRoute, async (c) => {
     const { events } = c.req.valid("json");
-    return c.json(await ingestEvents(c.var.deps, { userId: null }, events), 202);
+    return c.json(await ingestEvents(c.var.deps, { userId: c.var.viewer?.id ?? null }, events), 202);
   })
   .openapi(dauRoute, async (c) => c.json(await dailyActiveUsers(c.var.deps, c.req.valid("query")), 200));
