@@ -1,7 +1,7 @@
 import { json, jsonBody, router } from "../../http/openapi";
 import { roleRoute, viewerRoute } from "../../http/routes";
-import { DauQuery, DauReport, IngestEventsBody, IngestEventsResult } from "./schema";
-import { dailyActiveUsers, ingestEvents } from "./service";
+import { DauQuery, DauReport, IngestEventsBody, IngestEventsResult, RetentionQuery, RetentionReport } from "./schema";
+import { dailyActiveUsers, ingestEvents, retentionReport } from "./service";
 
 const ingestRoute = viewerRoute({
   method: "post",
@@ -27,9 +27,25 @@ const dauRoute = roleRoute(["admin"], {
   responses: { 200: json(DauReport, "One item per day with activity") },
 });
 
+const retentionRoute = roleRoute(["admin"], {
+  method: "get",
+  path: "/v1/admin/analytics/retention",
+  tags: ["admin", "analytics"],
+  summary: "Retention by cohort",
+  description:
+    "Classic N-day retention of signed-in users. A user's cohort is their first active UTC day (the first day " +
+    "with any event sent signed in); `users` is the cohort's size and `dayN` how many of them were active " +
+    "exactly N days after it (not on-or-after). `dayN` is null while that day has not ended. Anonymous devices " +
+    "form no cohorts. `from`/`to` select cohorts (inclusive; default the last 30 days); cohorts without users " +
+    "are left out. One ClickHouse query.",
+  request: { query: RetentionQuery },
+  responses: { 200: json(RetentionReport, "One item per cohort day with at least one user, oldest first") },
+});
+
 export const analyticsRoutes = router()
   .openapi(ingestRoute, async (c) => {
     const { events } = c.req.valid("json");
     return c.json(await ingestEvents(c.var.deps, { userId: c.var.viewer?.id ?? null }, events), 202);
   })
-  .openapi(dauRoute, async (c) => c.json(await dailyActiveUsers(c.var.deps, c.req.valid("query")), 200));
+  .openapi(dauRoute, async (c) => c.json(await dailyActiveUsers(c.var.deps, c.req.valid("query")), 200))
+  .openapi(retentionRoute, async (c) => c.json(await retentionReport(c.var.deps, c.req.valid("query")), 200));
