@@ -231,6 +231,11 @@ export const configSpec = {
     ),
     flushBatchSize: setting("ANALYTICS_FLUSH_BATCH_SIZE", int(1, 10_000).default(10_000), "rows per ClickHouse insert"),
     dauMaxRangeDays: setting("ANALYTICS_DAU_MAX_RANGE_DAYS", int(1, 3_660).default(366), "longest DAU query"),
+    retentionMaxRangeDays: setting(
+      "ANALYTICS_RETENTION_MAX_RANGE_DAYS",
+      int(1, 3_660).default(366),
+      "most cohort days in one retention report",
+    ),
   },
 
   auth: {

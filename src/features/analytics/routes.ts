@@ -1,17 +1,18 @@
 import { json, jsonBody, router } from "../../http/openapi";
-import { publicRoute, roleRoute } from "../../http/routes";
-import { DauQuery, DauReport, IngestEventsBody, IngestEventsResult } from "./schema";
-import { dailyActiveUsers, ingestEvents } from "./service";
+import { roleRoute, viewerRoute } from "../../http/routes";
+import { DauQuery, DauReport, IngestEventsBody, IngestEventsResult, RetentionQuery, RetentionReport } from "./schema";
+import { dailyActiveUsers, ingestEvents, retentionReport } from "./service";
 
-const ingestRoute = publicRoute({
+const ingestRoute = viewerRoute({
   method: "post",
   path: "/v1/events",
   tags: ["analytics"],
   summary: "Record app analytics events",
   description:
     "Accepts 1–100 events, buffers them with one write and answers 202. Event ids are assigned by the server. " +
-    "A job moves buffered events to ClickHouse every 5 minutes. Authentication is optional; signed-in " +
-    "callers' events carry their user id.",
+    "A job moves buffered events to ClickHouse every 5 minutes. Authentication is optional: with a valid " +
+    "access token every event of the request carries the caller's user id; without one the events are " +
+    "anonymous (counted by device); a token that fails verification is a 401, never silently anonymous.",
   request: jsonBody(IngestEventsBody),
   responses: { 202: json(IngestEventsResult, "Events accepted") },
 });
@@ -26,9 +27,25 @@ const dauRoute = roleRoute(["admin"], {
   responses: { 200: json(DauReport, "One item per day with activity") },
 });
 
+const retentionRoute = roleRoute(["admin"], {
+  method: "get",
+  path: "/v1/admin/analytics/retention",
+  tags: ["admin", "analytics"],
+  summary: "Retention by cohort",
+  description:
+    "Classic N-day retention of signed-in users. A user's cohort is their first active UTC day (the first day " +
+    "with any event sent signed in); `users` is the cohort's size and `dayN` how many of them were active " +
+    "exactly N days after it (not on-or-after). `dayN` is null while that day has not ended. Anonymous devices " +
+    "form no cohorts. `from`/`to` select cohorts (inclusive; default the last 30 days); cohorts without users " +
+    "are left out. One ClickHouse query.",
+  request: { query: RetentionQuery },
+  responses: { 200: json(RetentionReport, "One item per cohort day with at least one user, oldest first") },
+});
+
 export const analyticsRoutes = router()
   .openapi(ingestRoute, async (c) => {
     const { events } = c.req.valid("json");
-    return c.json(await ingestEvents(c.var.deps, { userId: null }, events), 202);
+    return c.json(await ingestEvents(c.var.deps, { userId: c.var.viewer?.id ?? null }, events), 202);
   })
-  .openapi(dauRoute, async (c) => c.json(await dailyActiveUsers(c.var.deps, c.req.valid("query")), 200));
+  .openapi(dauRoute, async (c) => c.json(await dailyActiveUsers(c.var.deps, c.req.valid("query")), 200))
+  .openapi(retentionRoute, async (c) => c.json(await retentionReport(c.var.deps, c.req.valid("query")), 200));

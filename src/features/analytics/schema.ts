@@ -30,7 +30,17 @@ export const IngestEventsBody = z
 
 export const IngestEventsResult = z.object({ accepted: z.number().int() }).meta({ id: "IngestEventsResult" });
 
-const day = z.iso.date().meta({ example: "2026-11-23" });
+/** Days ClickHouse's `Date` holds with room for day 30 (outside it, values would silently saturate or wrap). */
+export const FIRST_REPORT_DAY = "1970-01-01";
+export const LAST_REPORT_DAY = "2099-12-31";
+const day = z.iso
+  .date()
+  .refine(
+    (d) => d >= FIRST_REPORT_DAY && d <= LAST_REPORT_DAY,
+    `must be a day from ${FIRST_REPORT_DAY} to ${LAST_REPORT_DAY}`,
+  )
+  .meta({ example: "2026-11-23" });
+
 export const DauQuery = z.object({
   from: day.optional().meta({ description: "First UTC day (default: 29 days before `to`)" }),
   to: day.optional().meta({ description: "Last UTC day, inclusive (default: today)" }),
@@ -40,6 +50,36 @@ export const DauReport = z
   .object({ items: z.array(z.object({ date: z.string(), users: z.number().int() })) })
   .meta({ id: "DailyActiveUsers" });
 
+export const RetentionQuery = z.object({
+  from: day.optional().meta({ description: "First cohort (UTC day; default: 29 days before `to`)" }),
+  to: day.optional().meta({ description: "Last cohort (UTC day), inclusive (default: today)" }),
+});
+
+const returned = (n: number) =>
+  z
+    .number()
+    .int()
+    .nullable()
+    .meta({
+      description:
+        `Members of the cohort active exactly ${n} day${n === 1 ? "" : "s"} after their first day (UTC); ` +
+        "null while that day has not ended yet.",
+    });
+
+export const RetentionCohort = z
+  .object({
+    cohort: z.string().meta({ description: "The cohort's first active day (UTC)", example: "2026-11-23" }),
+    users: z.number().int().meta({ description: "Signed-in users whose first active day this is" }),
+    day1: returned(1),
+    day7: returned(7),
+    day30: returned(30),
+  })
+  .meta({ id: "RetentionCohort" });
+
+export const RetentionReport = z.object({ items: z.array(RetentionCohort) }).meta({ id: "RetentionReport" });
+
 export type ClientEvent = z.infer<typeof ClientEvent>;
 export type IngestEventsResult = z.infer<typeof IngestEventsResult>;
 export type DauReport = z.infer<typeof DauReport>;
+export type RetentionCohort = z.infer<typeof RetentionCohort>;
+export type RetentionReport = z.infer<typeof RetentionReport>;

@@ -3,8 +3,9 @@ import type { AnalyticsEventDoc } from "../../db";
 import type { Deps } from "../../deps";
 import { asClickHouseOutage } from "../../platform/clickhouse";
 import { newObjectId, newUuid } from "../../platform/ids";
-import { DAY_MS, HOUR_MS, utcDay } from "../../platform/time";
-import type { ClientEvent, DauReport, IngestEventsResult } from "./schema";
+import { HOUR_MS, utcDay } from "../../platform/time";
+import { type DayRange, dayRange, type RetentionRow, retentionCohort } from "./reports";
+import type { ClientEvent, DauReport, IngestEventsResult, RetentionReport } from "./schema";
 
 /**
  * Buffers client events in `analytics_events` with one write round trip. Event ids are assigned here, so a
@@ -53,24 +54,81 @@ export async function ingestEvents(
 }
 
 /** Daily active users (signed-in users, or devices for anonymous traffic) per UTC day from `dau_mv`. */
-export async function dailyActiveUsers(deps: Deps, range: { from?: string; to?: string }): Promise<DauReport> {
-  const to = range.to ?? utcDay(deps.clock.now());
-  const from = range.from ?? utcDay(new Date(Date.parse(to) - 29 * DAY_MS));
-  const days = (Date.parse(to) - Date.parse(from)) / DAY_MS + 1;
-  if (days < 1) throw ApiError.validation([{ path: "from", message: "must not be after `to`" }]);
-  const maxDays = deps.config.analytics.dauMaxRangeDays;
-  if (days > maxDays) throw ApiError.validation([{ path: "from", message: `range must not exceed ${maxDays} days` }]);
+export async function dailyActiveUsers(deps: Deps, query: { from?: string; to?: string }): Promise<DauReport> {
+  const range = dayRange(query, {
+    today: utcDay(deps.clock.now()),
+    maxDays: deps.config.analytics.dauMaxRangeDays,
+    reversedPath: "from",
+  });
+  if (Array.isArray(range)) throw ApiError.validation(range);
+  const rows = await select<{ day: string; users: string | number }>(
+    deps,
+    `SELECT toString(date) AS day, toUInt64(uniqMerge(unique_users)) AS users
+     FROM dau_mv WHERE date BETWEEN {from:Date} AND {to:Date}
+     GROUP BY date ORDER BY date`,
+    range,
+  );
+  return { items: rows.map((r) => ({ date: r.day, users: Number(r.users) })) };
+}
 
+/**
+ * Each signed-in user's first active UTC day (their cohort) in [from, to], and which of them were active
+ * exactly 1, 7 and 30 days later, in one query. Candidates are the users active in [from, to] (a cohort's
+ * members were active on its day); their first day comes from `retention_first_days` (all of history, so a
+ * user first seen before `from` is not in these cohorts), their later days from `retention_user_days`.
+ */
+const RETENTION_QUERY = `
+SELECT
+    toString(cohort_day) AS cohort,
+    count() AS users,
+    countIf(has(returned, cohort_day + 1)) AS day1,
+    countIf(has(returned, cohort_day + 7)) AS day7,
+    countIf(has(returned, cohort_day + 30)) AS day30
+FROM
+(
+    SELECT user_id, min(first_seen) AS cohort_day, groupUniqArray(seen_on) AS returned
+    FROM
+    (
+        SELECT user_id, CAST(first_day AS Nullable(Date)) AS first_seen, CAST(NULL AS Nullable(Date)) AS seen_on
+        FROM retention_first_days
+        WHERE user_id IN (
+            SELECT user_id FROM retention_user_days WHERE active_date BETWEEN {from:Date} AND {to:Date}
+        )
+        UNION ALL
+        SELECT user_id, CAST(NULL AS Nullable(Date)), CAST(active_date AS Nullable(Date))
+        FROM retention_user_days
+        WHERE active_date BETWEEN {from:Date} + 1 AND {to:Date} + 30
+    )
+    GROUP BY user_id
+    HAVING cohort_day BETWEEN {from:Date} AND {to:Date}
+)
+GROUP BY cohort_day
+ORDER BY cohort_day`;
+
+/**
+ * Classic N-day retention per cohort: a cohort is the signed-in users whose first active UTC day (any event)
+ * it is; `dayN` counts those active exactly N days later (not "on or after"), null until that day has ended.
+ * Anonymous devices form no cohorts. Cohorts without users are left out.
+ */
+export async function retentionReport(
+  deps: Deps,
+  query: { from?: string | undefined; to?: string | undefined },
+): Promise<RetentionReport> {
+  const today = utcDay(deps.clock.now());
+  const range = dayRange(query, {
+    today,
+    maxDays: deps.config.analytics.retentionMaxRangeDays,
+    reversedPath: query.to === undefined ? "from" : "to",
+  });
+  if (Array.isArray(range)) throw ApiError.validation(range);
+  const rows = await select<RetentionRow>(deps, RETENTION_QUERY, range);
+  return { items: rows.map((row) => retentionCohort(row, today)) };
+}
+
+async function select<T>(deps: Deps, query: string, params: DayRange): Promise<T[]> {
   try {
-    const result = await deps.clickhouse.query({
-      query: `SELECT toString(date) AS day, toUInt64(uniqMerge(unique_users)) AS users
-              FROM dau_mv WHERE date BETWEEN {from:Date} AND {to:Date}
-              GROUP BY date ORDER BY date`,
-      query_params: { from, to },
-      format: "JSONEachRow",
-    });
-    const rows = await result.json<{ day: string; users: string | number }>();
-    return { items: rows.map((r) => ({ date: r.day, users: Number(r.users) })) };
+    const result = await deps.clickhouse.query({ query, query_params: { ...params }, format: "JSONEachRow" });
+    return await result.json<T>();
   } catch (error) {
     throw asClickHouseOutage(error);
   }
