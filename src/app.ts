@@ -9,6 +9,7 @@ import type { Deps } from "./deps";
 import { analyticsRoutes } from "./features/analytics/routes";
 import { auditRoutes } from "./features/audit/routes";
 import { authRoutes } from "./features/auth/routes";
+import { blocksRoutes } from "./features/blocks/routes";
 import { checkinRoutes } from "./features/checkin/routes";
 import { commentsRoutes } from "./features/comments/routes";
 import { feedsRoutes } from "./features/feeds/routes";
@@ -82,6 +83,7 @@ export function createApp(depsFor: (env: Record<string, unknown>) => Deps): Open
   app.route("/", checkinRoutes);
   app.route("/", privacyRoutes);
   app.route("/", followsRoutes);
+  app.route("/", blocksRoutes);
   app.route("/", generationsRoutes);
   app.route("/", postsRoutes);
   app.route("/", votesRoutes);

@@ -317,6 +317,18 @@ export const configSpec = {
     int(1, 100).default(20),
     "devices kept per account; registering one more drops the least recently seen",
   ),
+  relations: {
+    maxPerUser: setting(
+      "RELATIONS_MAX_PER_USER",
+      int(1, 100_000).default(10_000),
+      "blocks plus mutes one account can hold; one more is a 409 `relation_limit`",
+    ),
+    cacheTtlSeconds: setting(
+      "RELATIONS_CACHE_TTL_SECONDS",
+      int(60, 30 * 86_400).default(86_400),
+      "how long a user's blocks and mutes stay cached in Redis (`relations:{userId}`) after a rebuild",
+    ),
+  },
   profileCacheTtlSeconds: setting(
     "PROFILE_CACHE_TTL_SECONDS",
     int(1, 86_400).default(300),

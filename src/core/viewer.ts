@@ -1,4 +1,5 @@
 import type { Role, Tier } from "../db/documents/users";
+import type { Relations } from "./relations";
 
 /** The authenticated caller, from a verified access token and the account's current state. */
 export interface Viewer {
@@ -6,6 +7,10 @@ export interface Viewer {
   sessionId: string;
   role: Role;
   tier: Tier;
+  /** Blocks and mutes, when read with the rate limit (features/relations loads them otherwise). */
+  relations?: Relations;
+  /** Set when that read found them not cached: the generation to rebuild them against, without reading again. */
+  relationsMissAt?: string;
 }
 
 /** Where a request came from, for audit entries and session records (the IP is stored only as a keyed hash). */

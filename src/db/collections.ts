@@ -20,6 +20,7 @@ export const collections = {
   auditLogs: "audit_logs",
   comments: "comments",
   shares: "shares",
+  blocks: "blocks",
 } as const;
 
 export type CollectionKey = keyof typeof collections;

@@ -3,6 +3,7 @@ import { type CollectionKey, collections } from "./collections";
 import type { AnalyticsEventDoc } from "./documents/analytics";
 import type { AuditLogDoc } from "./documents/audit";
 import type { EmailOutboxDoc, EmailTokenDoc, SessionDoc } from "./documents/auth";
+import type { BlockDoc } from "./documents/blocks";
 import type { CommentDoc } from "./documents/comments";
 import type { FeatureFlagDoc } from "./documents/flags";
 import type { FollowDoc } from "./documents/follows";
@@ -39,6 +40,7 @@ export interface DocumentTypes {
   auditLogs: AuditLogDoc;
   comments: CommentDoc;
   shares: ShareDoc;
+  blocks: BlockDoc;
 }
 
 export type Db = { [K in CollectionKey]: Collection<DocumentTypes[K]> };
@@ -52,6 +54,7 @@ export function createDb(client: DataApiClient): Db {
 export * from "./documents/analytics";
 export * from "./documents/audit";
 export * from "./documents/auth";
+export * from "./documents/blocks";
 export * from "./documents/comments";
 export * from "./documents/flags";
 export * from "./documents/follows";

@@ -191,6 +191,12 @@ export const indexes: Record<CollectionKey, IndexSpec[]> = {
     { key: { postId: 1, userId: 1 }, name: "post_user_unique", unique: true },
     { key: { userId: 1, createdAt: -1 }, name: "user_shares" },
   ],
+  // Blocks and mutes: one per (user, target, kind); a user's relations are rebuilt from both directions.
+  blocks: [
+    { key: { userId: 1, targetId: 1, kind: 1 }, name: "user_target_kind_unique", unique: true },
+    { key: { userId: 1, kind: 1, _id: -1 }, name: "user_kind_list" },
+    { key: { targetId: 1, kind: 1 }, name: "target_kind" },
+  ],
   // Seed 002's audit log shape; retention from AUDIT_LOG_TTL_DAYS (see buildIndexes).
   auditLogs: [
     { key: { userId: 1, timestamp: -1 }, name: "user_timestamp" },

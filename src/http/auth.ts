@@ -1,5 +1,6 @@
 import type { MiddlewareHandler } from "hono";
 import { ApiError } from "../core/errors";
+import { Relations } from "../core/relations";
 import { cachedStanding, effectiveTier, loadStanding, refusalOf } from "../core/standing";
 import type { Viewer } from "../core/viewer";
 import { ROLES, type Role, TIERS } from "../db";
@@ -7,7 +8,7 @@ import type { Deps } from "../deps";
 import { timingSafeEqual } from "../platform/crypto";
 import { isObjectIdHex } from "../platform/ids";
 import { type AccessClaims, tokenSettingsOf, verifyAccessToken } from "../platform/tokens";
-import type { AppEnv } from "./context";
+import type { AppEnv, AppVariables } from "./context";
 
 /** The token of an `Authorization: Bearer <token>` header, or null for any other header. */
 export function bearerToken(header: string | undefined): string | null {
@@ -52,29 +53,47 @@ export type AuthedEnv = { Variables: { viewer: Viewer } };
  */
 export function requireAuth(options: { allowBanned?: boolean } = {}): MiddlewareHandler<AppEnv & AuthedEnv> {
   return async (c, next) => {
-    const deps = c.var.deps;
-    const caller = await authenticate(deps, c.req.header("authorization"));
+    const caller = await authenticate(c.var.deps, c.req.header("authorization"));
     if (!caller) throw ApiError.unauthorized();
-    const { viewer } = caller;
-    const prefetched = c.var.prefetchedStanding;
-    const standing =
-      (prefetched?.userId === viewer.id ? cachedStanding(prefetched.value) : null) ??
-      (await loadStanding(deps, viewer.id));
-    const now = deps.clock.now();
-    const refusal = standing ? refusalOf(standing, viewer.sessionId, now, options) : "This account no longer exists.";
-    if (!standing || refusal) throw ApiError.unauthorized(refusal ?? undefined);
-    c.set("viewer", { ...viewer, role: standing.role, tier: effectiveTier(standing, now) });
+    c.set("viewer", await standingViewer(c, caller.viewer, options));
     await next();
   };
 }
 
-/** Sets the viewer when a valid token is present; a present but invalid token is still a 401. */
+/**
+ * Sets the viewer when a valid token is present; a present but invalid token is still a 401. Where the standing
+ * was read with the rate limit (every route but the cache-first reads), it applies as in `requireAuth`: a token
+ * of a deleted or banned account or an ended session is a 401 here too.
+ */
 export function optionalAuth(): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     const caller = await authenticate(c.var.deps, c.req.header("authorization"));
     if (caller === null) throw ApiError.unauthorized();
-    c.set("viewer", caller?.viewer);
+    const prefetched = caller && c.var.prefetchedStanding?.userId === caller.viewer.id;
+    c.set("viewer", caller && prefetched ? await standingViewer(c, caller.viewer) : caller?.viewer);
     await next();
+  };
+}
+
+/** The viewer as their account stands now (role, tier, relations), or a 401 when the token no longer works. */
+async function standingViewer(
+  c: { var: Pick<AppVariables, "deps" | "prefetchedStanding"> },
+  viewer: Viewer,
+  options: { allowBanned?: boolean } = {},
+): Promise<Viewer> {
+  const deps = c.var.deps;
+  const prefetched = c.var.prefetchedStanding?.userId === viewer.id ? c.var.prefetchedStanding : undefined;
+  const standing = (prefetched ? cachedStanding(prefetched.value) : null) ?? (await loadStanding(deps, viewer.id));
+  const now = deps.clock.now();
+  const refusal = standing ? refusalOf(standing, viewer.sessionId, now, options) : "This account no longer exists.";
+  if (!standing || refusal) throw ApiError.unauthorized(refusal ?? undefined);
+  const relations = prefetched?.relations;
+  return {
+    ...viewer,
+    role: standing.role,
+    tier: effectiveTier(standing, now),
+    ...(relations?.members ? { relations: Relations.fromMembers(relations.members) } : {}),
+    ...(relations && !relations.members ? { relationsMissAt: relations.generation } : {}),
   };
 }
 

@@ -1,7 +1,7 @@
 import type { RequestMeta, Viewer } from "../core/viewer";
 import type { Deps } from "../deps";
 import type { IoTally } from "../platform/io";
-import type { RedisBatch } from "../platform/redis-ops";
+import type { GuardedSet, RedisBatch } from "../platform/redis-ops";
 
 /** What middleware puts on the Hono context for routes. */
 export interface AppVariables {
@@ -17,11 +17,11 @@ export interface AppVariables {
    */
   redis: RedisBatch;
   /**
-   * The cached account standing (`session:{userId}`) of the user a bearer token names, read (unverified)
-   * alongside the rate limit so that `requireAuth` needs no round trip of its own; used only once the token
-   * is verified for that user.
+   * The cached account standing (`session:{userId}`) and relations (`relations:{userId}`) of the user a
+   * bearer token names, read (unverified) alongside the rate limit so that `requireAuth` needs no round trip
+   * of its own; used only once the token is verified for that user.
    */
-  prefetchedStanding: { userId: string; value: unknown } | undefined;
+  prefetchedStanding: { userId: string; value: unknown; relations: GuardedSet } | undefined;
 }
 
 export type AppEnv = { Bindings: Record<string, unknown>; Variables: AppVariables };

@@ -5,7 +5,7 @@ import { ApiError, rateLimitHeaders } from "../core/errors";
 import { StoreUnavailableError } from "../platform/errors";
 import { isObjectIdHex } from "../platform/ids";
 import type { RateLimitDecision } from "../platform/ratelimit";
-import { batchOn, getValue, runOps, slidingWindow } from "../platform/redis-ops";
+import { batchOn, getValue, readGuardedSet, runOps, slidingWindow } from "../platform/redis-ops";
 import { bearerToken, isWorkerToken } from "./auth";
 import type { AppEnv } from "./context";
 import { routeMetaOf } from "./routes";
@@ -18,7 +18,8 @@ import { routeMetaOf } from "./routes";
  * Cache-first routes (route metadata, see `http/routes.ts`) defer the check to the handler's first Redis batch
  * (`c.var.redis`), which carries it in the same pipeline; the decision arrives before any MongoDB work, so a
  * refused request still does nothing expensive. Every other route is checked up front, together with the
- * session cut-off of the user a bearer token names (read for `requireAuth`, so it costs no round trip).
+ * standing and the blocks and mutes of the user a bearer token names (read for `requireAuth`, so they cost no
+ * round trip of their own).
  */
 const RATE_LIMIT_OP = "__rateLimit";
 
@@ -67,9 +68,13 @@ export function apiRateLimit(): MiddlewareHandler<AppEnv> {
     try {
       const subject = claimedSubject(c.req.header("authorization"));
       if (subject) {
-        const both = await runOps(redis, { check, standing: getValue<unknown>(keys.session(subject)) });
-        decision = both.check;
-        c.set("prefetchedStanding", { userId: subject, value: both.standing });
+        const all = await runOps(redis, {
+          check,
+          standing: getValue<unknown>(keys.session(subject)),
+          relations: readGuardedSet(keys.relations(subject), keys.relationsGeneration(subject)),
+        });
+        decision = all.check;
+        c.set("prefetchedStanding", { userId: subject, value: all.standing, relations: all.relations });
       } else {
         decision = (await runOps(redis, { check })).check;
       }

@@ -10,7 +10,7 @@ export const keys = {
   rateVote: (userId: string, day: string) => `rate:vote:${userId}:${day}`,
   rateGen: (userId: string, day: string) => `rate:gen:${userId}:${day}`,
   rateApi: (ip: string) => `rate:api:${ip}`,
-  rateAuth: (action: "login" | "signup" | "forgot", subject: string) => `rate:auth:${action}:${subject}`,
+  rateAuth: (action: "login" | "signup" | "forgot" | "verify", subject: string) => `rate:auth:${action}:${subject}`,
   rateReport: (userId: string) => `rate:report:${userId}`,
   // Feed caching
   feedTrending: (page: string | number) => `feed:trending:${page}`,
@@ -50,6 +50,9 @@ export const keys = {
   fraudDevice: (deviceId: string) => `fraud:device:${deviceId}`,
   /** Referrals validated for one referrer on one UTC day (the per-referrer daily cap). */
   fraudReferrals: (referrerId: string, day: string) => `fraud:referrals:${referrerId}:${day}`,
+  // Blocks and mutes: each user's relations (see core/relations.ts), and the counter that guards their rebuild
+  relations: (userId: string) => `relations:${userId}`,
+  relationsGeneration: (userId: string) => `relations:gen:${userId}`,
   // Profile cache (GET /v1/users/{username})
   userProfile: (usernameLower: string) => `user:profile:${usernameLower}`,
   // Platform

@@ -428,6 +428,94 @@ export const mergeSortedSet = (
   );
 };
 
+// ---- Guarded sets (a cache of a set kept in the store, safe against a rebuild racing a change) ----
+
+/** The member that marks a guarded set as loaded (an empty Redis set does not exist). */
+const LOADED = "~";
+
+export interface GuardedSet {
+  /** The members, or null when the set is not cached (rebuild it from the store). */
+  members: string[] | null;
+  /** The set's change counter when read; a rebuild writes only if no change happened since. */
+  generation: string;
+}
+
+/** SMEMBERS + GET of a guarded set and its change counter. */
+export const readGuardedSet = (key: string, generationKey: string): RedisOp<GuardedSet> =>
+  op(
+    2,
+    (p) => {
+      p.smembers(key);
+      p.get(generationKey);
+    },
+    ([members, generation]) => {
+      const all = ((members ?? []) as unknown[]).map(String);
+      return {
+        members: all.includes(LOADED) ? all.filter((m) => m !== LOADED) : null,
+        generation: String(generation ?? "0"),
+      };
+    },
+  );
+
+// Writes a rebuilt set only if its change counter still has the value read before the rebuild.
+const FILL_GUARDED_SET = `
+if (redis.call('GET', KEYS[2]) or '0') ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1])
+redis.call('SADD', KEYS[1], unpack(ARGV, 3))
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+return 1`;
+
+/** Caches a set rebuilt from the store, unless it changed since `generation` was read; resolves to whether it did. */
+export const fillGuardedSet = (
+  key: string,
+  generationKey: string,
+  generation: string,
+  members: string[],
+  ttlSeconds: number,
+): RedisOp<boolean> =>
+  op(
+    1,
+    (p) => p.eval(FILL_GUARDED_SET, [key, generationKey], [generation, ttlSeconds, LOADED, ...members]),
+    ([n]) => num(n) === 1,
+  );
+
+// Moves the change counter (so a rebuild in flight discards its result), then edits a cached set in place.
+const CHANGE_GUARDED_SET = `
+redis.call('INCR', KEYS[2])
+redis.call('EXPIRE', KEYS[2], ARGV[1])
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  local adding = tonumber(ARGV[2])
+  for i = 3, 2 + adding do redis.call('SADD', KEYS[1], ARGV[i]) end
+  for i = 3 + adding, #ARGV do redis.call('SREM', KEYS[1], ARGV[i]) end
+end
+return 1`;
+
+/** Applies a change already made in the store to a cached guarded set (a set not cached stays so). */
+export const changeGuardedSet = (
+  key: string,
+  generationKey: string,
+  change: { add: string[]; remove: string[] },
+  generationTtlSeconds: number,
+): RedisOp<void> =>
+  op(
+    1,
+    (p) =>
+      p.eval(
+        CHANGE_GUARDED_SET,
+        [key, generationKey],
+        [generationTtlSeconds, change.add.length, ...change.add, ...change.remove],
+      ),
+    () => undefined,
+  );
+
+/** SMISMEMBER: whether each of `members` is in the set. */
+export const areMembers = (key: string, members: string[]): RedisOp<boolean[]> =>
+  op(
+    1,
+    (p) => p.smismember(key, members),
+    ([r]) => ((r ?? []) as unknown[]).map((v) => num(v) === 1),
+  );
+
 // ---- Leases ----
 
 /** SET NX PX: takes a lease for `owner`; resolves to true when this call got it. */

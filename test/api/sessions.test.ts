@@ -154,6 +154,34 @@ describe("POST /v1/auth/logout", () => {
     expect((await refresh(other.body.refreshToken)).status).toBe(200);
     expectProblem(await call("POST", "/v1/auth/logout"), 401, "unauthorized");
   });
+
+  it("ends the access token on routes where sign-in is optional too (a 401, not a silent signed-in view)", async () => {
+    const user = await signupUser();
+    const { publishedPost } = await import("../support/posts");
+    const post = await publishedPost(user);
+    expect((await call("GET", `/v1/posts/${post.id}`, { token: user.accessToken })).status).toBe(200);
+    expect((await call("POST", "/v1/auth/logout", { token: user.accessToken })).status).toBe(204);
+    expectProblem(await call("GET", `/v1/posts/${post.id}`, { token: user.accessToken }), 401, "unauthorized");
+    expectProblem(
+      await call("POST", "/v1/events", {
+        token: user.accessToken,
+        body: {
+          events: [
+            {
+              event: "app_open",
+              timestamp: new Date().toISOString(),
+              sessionId: "s",
+              deviceId: "d",
+              platform: "ios",
+              appVersion: "1.0.0",
+            },
+          ],
+        },
+      }),
+      401,
+      "unauthorized",
+    );
+  });
 });
 
 describe("GET and DELETE /v1/auth/sessions", () => {

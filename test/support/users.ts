@@ -142,7 +142,8 @@ export async function crowd<N extends number>(
   await deps.db.users.insertMany(docs);
   // As sign-in does: the account standing is cached with the tokens.
   const { rememberStanding } = await import("../../src/core/standing");
-  await Promise.all(docs.map((d) => rememberStanding(deps, d)));
+  const { warmRelations } = await import("../../src/features/relations/service");
+  await Promise.all(docs.flatMap((d) => [rememberStanding(deps, d), warmRelations(deps, d._id.toHexString())]));
   const people = await Promise.all(
     docs.map(async (d) => ({
       id: d._id.toHexString(),

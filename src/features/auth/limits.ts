@@ -39,7 +39,7 @@ export function accountPasswordLimit(deps: Deps, account: string): LimitCheck {
 export function verificationMailLimit(deps: Deps, userId: string): LimitCheck {
   const l = deps.config.auth.limits;
   return {
-    key: deps.keys.rateAuth("forgot", `verify-mail:${userId}`),
+    key: deps.keys.rateAuth("verify", userId),
     limit: l.verificationMailsPerAccount,
     windowSeconds: l.verificationMailWindowSeconds,
   };

@@ -11,6 +11,7 @@ import { runOps, slidingWindow } from "../../platform/redis-ops";
 import { addDays, HOUR_MS, MINUTE_MS } from "../../platform/time";
 import { signAccessToken, tokenSettingsOf, verifyIdToken } from "../../platform/tokens";
 import { audit, auditEntry, ipHash } from "../audit/service";
+import { warmRelations } from "../relations/service";
 import { devicesAfterRegistering, recordSignInDevice, releasePushToken } from "../users/devices";
 import { DEFAULT_NOTIFICATION_PREFERENCES, isBanned, toMe } from "../users/schema";
 import { invalidateProfile, invalidateProfilesOf } from "../users/service";
@@ -277,6 +278,7 @@ async function tokenPair(deps: Deps, user: UserDoc, sessionId: ObjectId, refresh
       deps.clock.now(),
     ),
     rememberStanding(deps, user),
+    warmRelations(deps, user._id.toHexString()),
   ]);
   return { accessToken, refreshToken, expiresIn: deps.config.auth.accessTokenTtlSeconds };
 }

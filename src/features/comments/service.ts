@@ -8,6 +8,7 @@ import { paginate } from "../../platform/mongo/paginate";
 import { notify } from "../notifications/service";
 import { findVisiblePost } from "../posts/visibility";
 import { markEngaged } from "../ranking/engagement";
+import { relationsFor } from "../relations/service";
 import { screen } from "../screening/rules";
 import { type Comment, type CommentPage, toComment } from "./schema";
 
@@ -30,7 +31,10 @@ export async function addComment(
       : Promise.resolve(null),
   ]);
   if (!author) throw ApiError.notFound("Account not found.");
-  if (body.parentId && !parent) throw ApiError.notFound("No such comment on this post.");
+  const relations = await relationsFor(deps, viewer);
+  if (body.parentId && (!parent || relations.blockedWith(parent.userId.toHexString()))) {
+    throw ApiError.notFound("No such comment on this post.");
+  }
   // Replies attach to the top of their thread, so threads stay one level deep.
   const parentId = parent ? (parent.parentId ?? parent._id) : null;
   const now = deps.clock.now();
@@ -83,9 +87,15 @@ export async function listComments(
 ): Promise<CommentPage> {
   const post = await findVisiblePost(deps, viewer, postId);
   // Others see neither shadow-banned authors' comments nor comments hidden by moderation; authors see their own.
+  // Nobody sees the comments of someone they are blocked with.
+  const blocked = (await relationsFor(deps, viewer)).blockedIds().map((id) => new ObjectId(id));
   const visible = (viewerId: string | undefined) => ({
     $or: [
-      { authorShadowBanned: { $ne: true }, moderationStatus: { $nin: ["pending", "flagged", "removed"] } },
+      {
+        authorShadowBanned: { $ne: true },
+        moderationStatus: { $nin: ["pending", "flagged", "removed"] },
+        ...(blocked.length ? { userId: { $nin: blocked } } : {}),
+      },
       ...(viewerId ? [{ userId: new ObjectId(viewerId) }] : []),
     ],
   });

@@ -1,4 +1,5 @@
 import { ApiError } from "../../core/errors";
+import type { Relations } from "../../core/relations";
 import type { PageQuery } from "../../core/schemas";
 import type { Viewer } from "../../core/viewer";
 import type { PostDoc } from "../../db";
@@ -10,6 +11,7 @@ import { deleteKeys, getValue, type RedisBatch, runOp, setValue } from "../../pl
 import { type PostPage, toPost } from "../posts/schema";
 import { liveVoteCounts, votedByViewer } from "../posts/viewer-state";
 import { PUBLIC_FEED_FILTER } from "../posts/visibility";
+import { pendingRelationsRead, relationsAfter, relationsFor } from "../relations/service";
 
 export type RankedKind = "new" | "trending" | "hot" | "top";
 
@@ -51,8 +53,9 @@ function cacheOf(deps: Deps, kind: RankedKind): { key: string; ttlSeconds: numbe
 /**
  * new / trending / hot / top: public, approved posts of authors who are not shadow-banned. The first page
  * (default size, no cursor) of new/trending/hot is cached in Redis, read in the request's first Redis batch
- * (`read`, which carries the rate limit), so a cached read costs one round trip; `viewer.voted` is then filled
- * by one batched lookup for signed-in callers.
+ * (`read`, which carries the rate limit and the viewer's blocks and mutes), so a cached read costs one round
+ * trip; `viewer.voted` is then filled by one batched lookup for signed-in callers. The cached page is the same
+ * for everyone: each viewer's blocked and muted authors are filtered out of it after the read.
  */
 export async function rankedFeed(
   deps: Deps,
@@ -62,14 +65,30 @@ export async function rankedFeed(
   query: PageQuery,
 ): Promise<PostPage> {
   const cache = !query.cursor && query.limit === FIRST_PAGE_SIZE ? cacheOf(deps, kind) : null;
-  if (cache) {
-    const { cached } = await read({ cached: getValue<PostPage>(cache.key) });
-    if (cached) return withViewer(deps, viewer, cached);
-  }
-  const { items: docs, nextCursor } = await page(deps, PUBLIC_FEED_FILTER, ORDER[kind], query);
+  const first = await read({
+    ...(cache ? { cached: getValue<PostPage>(cache.key) } : {}),
+    ...pendingRelationsRead(deps, viewer),
+  });
+  const relations = await relationsAfter(deps, viewer, first);
+  if (first.cached) return withViewer(deps, viewer, hideFrom(first.cached, relations));
+  // A page that will be cached is everyone's page; later pages leave the viewer's hidden authors out in the query.
+  const filter = cache ? PUBLIC_FEED_FILTER : withoutHidden(PUBLIC_FEED_FILTER, relations);
+  const { items: docs, nextCursor } = await page(deps, filter, ORDER[kind], query);
   const result = { items: await render(deps, undefined, docs), nextCursor };
   if (cache) await runOp(deps.redis, setValue(cache.key, result, cache.ttlSeconds));
-  return withViewer(deps, viewer, result);
+  return withViewer(deps, viewer, hideFrom(result, relations));
+}
+
+/** A page without the posts of authors the viewer is blocked with or mutes. */
+function hideFrom(page: PostPage, relations: Relations): PostPage {
+  const items = page.items.filter((p) => !relations.hides(p.userId));
+  return items.length === page.items.length ? page : { ...page, items };
+}
+
+/** A feed filter that also leaves out the authors the viewer is blocked with or mutes. */
+function withoutHidden(filter: Filter, relations: Relations): Filter {
+  const hidden = relations.hiddenIds();
+  return hidden.length ? { ...filter, userId: { $nin: hidden.map((id) => new ObjectId(id)) } } : filter;
 }
 
 async function withViewer(deps: Deps, viewer: Viewer | undefined, page: PostPage): Promise<PostPage> {
@@ -108,10 +127,13 @@ export async function invalidateAuthorFeeds(deps: Deps, authorId: ObjectId): Pro
 export async function followingFeed(deps: Deps, read: RedisBatch, viewer: Viewer, query: PageQuery): Promise<PostPage> {
   const cacheable = !query.cursor && query.limit === FIRST_PAGE_SIZE;
   const key = deps.keys.feedFollowing(viewer.id, 0);
-  if (cacheable) {
-    const { cached } = await read({ cached: getValue<PostPage>(key) });
-    if (cached) return withViewer(deps, viewer, cached);
-  }
+  const first = await read({
+    ...(cacheable ? { cached: getValue<PostPage>(key) } : {}),
+    ...pendingRelationsRead(deps, viewer),
+  });
+  // Muting someone you follow is what mutes are for: their posts leave this feed, the follow stays.
+  const relations = await relationsAfter(deps, viewer, first);
+  if (first.cached) return withViewer(deps, viewer, hideFrom(first.cached, relations));
   const edges = await deps.db.follows.find(
     { followerId: new ObjectId(viewer.id) },
     { projection: { followingId: 1 }, limit: 5_000 },
@@ -133,7 +155,7 @@ export async function followingFeed(deps: Deps, read: RedisBatch, viewer: Viewer
     result = { items: await render(deps, undefined, docs), nextCursor };
   }
   if (cacheable) await runOp(deps.redis, setValue(key, result, deps.config.feeds.followingCacheTtlSeconds));
-  return withViewer(deps, viewer, result);
+  return withViewer(deps, viewer, hideFrom(result, relations));
 }
 
 export async function categoryFeed(
@@ -142,7 +164,8 @@ export async function categoryFeed(
   category: string,
   query: PageQuery,
 ): Promise<PostPage> {
-  const filter = { ...PUBLIC_FEED_FILTER, category: category.toLowerCase() };
+  const relations = await relationsFor(deps, viewer);
+  const filter = withoutHidden({ ...PUBLIC_FEED_FILTER, category: category.toLowerCase() }, relations);
   const { items, nextCursor } = await page(deps, filter, ORDER.trending, query);
   return { items: await render(deps, viewer, items), nextCursor };
 }
@@ -154,7 +177,8 @@ export async function tagFeed(
   query: PageQuery,
 ): Promise<PostPage> {
   const normalized = tag.replace(/^#/, "").toLowerCase();
-  const { items, nextCursor } = await page(deps, { ...PUBLIC_FEED_FILTER, tags: normalized }, NEWEST_FIRST, query);
+  const filter = withoutHidden({ ...PUBLIC_FEED_FILTER, tags: normalized }, await relationsFor(deps, viewer));
+  const { items, nextCursor } = await page(deps, filter, NEWEST_FIRST, query);
   return { items: await render(deps, viewer, items), nextCursor };
 }
 
@@ -169,11 +193,11 @@ export async function userPosts(
   userId: string,
   query: PageQuery,
 ): Promise<PostPage> {
-  const author = await deps.db.users.findOne(
-    { _id: new ObjectId(userId), deletedAt: null },
-    { projection: { _id: 1 } },
-  );
-  if (!author) throw ApiError.notFound("No such user.");
+  const [author, relations] = await Promise.all([
+    deps.db.users.findOne({ _id: new ObjectId(userId), deletedAt: null }, { projection: { _id: 1 } }),
+    relationsFor(deps, viewer),
+  ]);
+  if (!author || relations.blockedWith(userId)) throw ApiError.notFound("No such user.");
   let filter: Filter;
   if (viewer?.id === userId) {
     filter = { userId: author._id, deletedAt: null };
@@ -213,7 +237,7 @@ export async function searchPosts(
   q: string,
   query: PageQuery,
 ): Promise<PostPage> {
-  const filter = { ...PUBLIC_FEED_FILTER, $text: { $search: q } };
+  const filter = withoutHidden({ ...PUBLIC_FEED_FILTER, $text: { $search: q } }, await relationsFor(deps, viewer));
   const { items, nextCursor } = await page(deps, filter, NEWEST_FIRST, query);
   return { items: await render(deps, viewer, items), nextCursor };
 }

@@ -5,6 +5,7 @@ import type { Deps } from "../../deps";
 import { newObjectId, ObjectId } from "../../platform/ids";
 import { paginate } from "../../platform/mongo/paginate";
 import { notify } from "../notifications/service";
+import { relationsFor } from "../relations/service";
 import { type PublicUserPage, toPublicUser } from "../users/schema";
 import { invalidateProfilesOf } from "../users/service";
 
@@ -33,6 +34,8 @@ export async function follow(deps: Deps, viewer: Viewer, targetId: string): Prom
   );
   if (!people.some((p) => p._id.equals(target))) throw ApiError.notFound("No such user.");
   if (!people.some((p) => p._id.equals(me))) throw ApiError.notFound("Account not found.");
+  // Blocked either way: the other person does not exist for them.
+  if ((await relationsFor(deps, viewer)).blockedWith(targetId)) throw ApiError.notFound("No such user.");
   const followed = await deps.db.follows.insertUnique({
     _id: newObjectId(),
     followerId: me,
@@ -40,7 +43,27 @@ export async function follow(deps: Deps, viewer: Viewer, targetId: string): Prom
     createdAt: deps.clock.now(),
   });
   if (!followed) return;
-  await moveCounts(deps, me, target, 1);
+  // A block that landed since the check above: the block ended this follow, or this call ends it now. (The
+  // block removes follows after writing itself, so one of the two always sees the other.)
+  const [, blocked] = await Promise.all([
+    moveCounts(deps, me, target, 1),
+    deps.db.blocks.findOne(
+      {
+        kind: "block",
+        $or: [
+          { userId: me, targetId: target },
+          { userId: target, targetId: me },
+        ],
+      },
+      { projection: { _id: 1 } },
+    ),
+  ]);
+  if (blocked) {
+    if (await deps.db.follows.deleteOne({ followerId: me, followingId: target })) {
+      await moveCounts(deps, me, target, -1);
+    }
+    throw ApiError.notFound("No such user.");
+  }
   await invalidateProfilesOf(deps, people, [deps.keys.feedFollowing(viewer.id, 0)]);
   await notify(deps, { type: "follow", recipientId: target, actorId: me });
 }
@@ -54,6 +77,25 @@ export async function unfollow(deps: Deps, viewer: Viewer, targetId: string): Pr
   await moveCounts(deps, me, target, -1);
   const users = await deps.db.users.find({ _id: { $in: [me, target] } }, { projection: { usernameLower: 1 } });
   await invalidateProfilesOf(deps, users, [deps.keys.feedFollowing(viewer.id, 0)]);
+}
+
+/**
+ * Removes the follows between two people in both directions (a block), each counter moving only for the edge
+ * this call actually deleted, so counts stay exact however the requests race.
+ */
+export async function severFollows(deps: Deps, a: ObjectId, b: ObjectId): Promise<void> {
+  const [aToB, bToA] = await Promise.all([
+    deps.db.follows.deleteOne({ followerId: a, followingId: b }),
+    deps.db.follows.deleteOne({ followerId: b, followingId: a }),
+  ]);
+  if (aToB === 0 && bToA === 0) return;
+  await Promise.all([aToB ? moveCounts(deps, a, b, -1) : null, bToA ? moveCounts(deps, b, a, -1) : null]);
+  const users = await deps.db.users.find({ _id: { $in: [a, b] } }, { projection: { usernameLower: 1 } });
+  await invalidateProfilesOf(
+    deps,
+    users,
+    [a, b].map((id) => deps.keys.feedFollowing(id.toHexString(), 0)),
+  );
 }
 
 function moveCounts(deps: Deps, follower: ObjectId, following: ObjectId, by: 1 | -1) {

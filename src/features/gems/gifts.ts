@@ -4,6 +4,7 @@ import type { GemTransactionDoc, UserDoc } from "../../db";
 import type { Deps } from "../../deps";
 import { isObjectIdHex, newObjectId, ObjectId } from "../../platform/ids";
 import { notify } from "../notifications/service";
+import { relationsFor } from "../relations/service";
 import { isBanned } from "../users/schema";
 import { moveGems } from "./ledger";
 import { ledgerKeys } from "./ledger-keys";
@@ -64,15 +65,20 @@ export async function sendGift(
     throw ApiError.validation([{ path: "id", message: "you cannot send a gift to yourself" }]);
   }
   if (!isObjectIdHex(recipientId)) throw ApiError.notFound("User not found.");
-  const people = await deps.db.users.find(
-    { _id: { $in: [new ObjectId(viewer.id), new ObjectId(recipientId)] } },
-    { projection: { username: 1, deletedAt: 1, bannedAt: 1, banExpiresAt: 1, shadowBanned: 1, erasedAt: 1 } },
-  );
+  const [people, relations] = await Promise.all([
+    deps.db.users.find(
+      { _id: { $in: [new ObjectId(viewer.id), new ObjectId(recipientId)] } },
+      { projection: { username: 1, deletedAt: 1, bannedAt: 1, banExpiresAt: 1, shadowBanned: 1, erasedAt: 1 } },
+    ),
+    relationsFor(deps, viewer),
+  ]);
   const sender = people.find((u) => u._id.toHexString() === viewer.id);
   const recipient = people.find((u) => u._id.toHexString() === recipientId);
   if (!sender || sender.deletedAt) throw ApiError.notFound("Account not found.");
-  // Same 404 for missing, deleted, banned and shadow-banned receivers: others may not learn which.
-  if (!recipient || !canReceive(recipient, deps.clock.now())) throw ApiError.notFound("User not found.");
+  // Same 404 for missing, deleted, banned, shadow-banned and blocked receivers: others may not learn which.
+  if (!recipient || !canReceive(recipient, deps.clock.now()) || relations.blockedWith(recipientId)) {
+    throw ApiError.notFound("User not found.");
+  }
 
   const { platformFee, payout } = giftFee(body.amount, platformFeeBasisPoints);
   const transfer: TransferMetadata = {

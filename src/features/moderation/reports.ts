@@ -5,6 +5,7 @@ import type { Deps } from "../../deps";
 import { newObjectId, ObjectId } from "../../platform/ids";
 import { decodeCursor, encodeCursor } from "../../platform/mongo/paginate";
 import { runOp, slidingWindow } from "../../platform/redis-ops";
+import { relationsFor } from "../relations/service";
 import { setContentState } from "./effects";
 import {
   type CreateReportBody,
@@ -39,6 +40,10 @@ export async function createReport(deps: Deps, viewer: Viewer, body: CreateRepor
   if (!decision.allowed) throw ApiError.rateLimited(decision, "reports");
   if (!reporter) throw ApiError.notFound("Account not found.");
   if (target.userId.equals(me)) throw ApiError.forbidden("You cannot report yourself or your own content.");
+  // A block ends spam reports between the two (no retaliation by report); abuse can still be reported.
+  if (body.reason === "spam" && (await relationsFor(deps, viewer)).blockedWith(target.userId.toHexString())) {
+    throw ApiError.notFound(`No such ${target.type}.`);
+  }
 
   const now = deps.clock.now();
   const report: ReportDoc = {

@@ -12,6 +12,7 @@ import { newObjectId, ObjectId } from "../../platform/ids";
 import type { BulkOperation, Filter, Update } from "../../platform/mongo/client";
 import { paginate } from "../../platform/mongo/paginate";
 import { DAY_MS, HOUR_MS } from "../../platform/time";
+import { relationsFor, relationsOfMany } from "../relations/service";
 import { type PublicUser, toPublicUser } from "../users/schema";
 import { decide, policyOf } from "./policy";
 import {
@@ -210,10 +211,22 @@ async function record(deps: Deps, event: NotificationEvent | { actor: ObjectId |
   if (wanted.length === 0) return;
 
   const ids = [...wanted.map((t) => t.recipient), ...(actor ? [actor] : [])];
-  const people = (await deps.db.users.find(
-    { _id: { $in: ids }, deletedAt: null },
-    { projection: { createdAt: 1, notificationPreferences: 1, notificationPolicy: 1 } },
-  )) as Person[];
+  // Recipients who block or mute the actor, or are blocked by them, hear nothing of them (read alongside).
+  const [found, relations] = await Promise.all([
+    deps.db.users.find(
+      { _id: { $in: ids }, deletedAt: null },
+      { projection: { createdAt: 1, notificationPreferences: 1, notificationPolicy: 1 } },
+    ),
+    actor
+      ? relationsOfMany(
+          deps,
+          wanted.map((t) => t.recipient.toHexString()),
+        )
+      : null,
+  ]);
+  const people = (found as Person[]).filter(
+    (p) => !actor || p._id.equals(actor) || !relations?.get(p._id.toHexString())?.hides(actor.toHexString()),
+  );
   const byId = new Map(people.map((p) => [p._id.toHexString(), p]));
   const now = deps.clock.now();
   const actorDoc = actor ? byId.get(actor.toHexString()) : undefined;
@@ -436,7 +449,11 @@ export function titleOf(doc: Pick<NotificationDoc, "type" | "title" | "aggregati
   return `${who}${and} ${VERBS[doc.type]}`;
 }
 
-/** Newest-updated first (keyset on updatedAt, _id); one batched users lookup for the page's actors. */
+/**
+ * Newest-updated first (keyset on updatedAt, _id); one batched users lookup for the page's actors. People the
+ * viewer is blocked with or mutes are left out of the samples, and a group with none of its actors left shows
+ * no more (new events from them were never recorded).
+ */
 export async function listNotifications(
   deps: Deps,
   viewer: Viewer,
@@ -444,6 +461,7 @@ export async function listNotifications(
 ): Promise<NotificationPage> {
   const filter: Filter = { userId: new ObjectId(viewer.id), filtered: query.filtered === true };
   if (query.unread === true) filter.read = false;
+  const relations = await relationsFor(deps, viewer);
   const page = await paginate(deps.db.notifications, {
     filter,
     order: { field: "updatedAt", kind: "date", direction: "desc" },
@@ -458,12 +476,14 @@ export async function listNotifications(
     ? await deps.db.users.find({ _id: { $in: actorIds }, deletedAt: null }, { limit: actorIds.length })
     : [];
   const byId = new Map<string, PublicUser>(people.map((p) => [p._id.toHexString(), toPublicUser(p)]));
-  const items = page.items.map((d): Notification => {
-    const sampleActors = (d.sampleActors ?? []).flatMap((a) => {
+  const items = page.items.flatMap((d): Notification[] => {
+    const samples = (d.sampleActors ?? []).filter((a) => !relations.hides(a.toHexString()));
+    if (!isNotice(d.type) && samples.length === 0 && (d.sampleActors ?? []).length > 0) return [];
+    const sampleActors = samples.flatMap((a) => {
       const user = byId.get(a.toHexString());
       return user ? [user] : [];
     });
-    return {
+    const item: Notification = {
       id: d._id.toHexString(),
       type: d.type,
       title: titleOf(d, sampleActors[0]?.username),
@@ -478,6 +498,7 @@ export async function listNotifications(
       createdAt: d.createdAt.toISOString(),
       updatedAt: d.updatedAt.toISOString(),
     };
+    return [item];
   });
   return { items, nextCursor: page.nextCursor };
 }

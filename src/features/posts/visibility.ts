@@ -3,6 +3,7 @@ import type { Viewer } from "../../core/viewer";
 import type { PostDoc } from "../../db";
 import type { Deps } from "../../deps";
 import { ObjectId } from "../../platform/ids";
+import { relationsFor } from "../relations/service";
 
 /**
  * Who may see a post: its author always (unless deleted); anyone else only when it is approved, its author
@@ -16,10 +17,16 @@ export function canSee(post: PostDoc, viewerId: string | null, followsAuthor: bo
   return post.visibility === "followers" && followsAuthor;
 }
 
-/** A post the viewer may see, or the same 404 for missing and forbidden ones. */
+/**
+ * A post the viewer may see, or the same 404 for missing and forbidden ones — including a post by someone the
+ * viewer is blocked with, either way (their relations were read with the rate limit, so that costs nothing).
+ */
 export async function findVisiblePost(deps: Deps, viewer: Viewer | undefined, postId: string): Promise<PostDoc> {
-  const post = await deps.db.posts.findOne({ _id: new ObjectId(postId), deletedAt: null });
-  if (!post) throw ApiError.notFound("No such post.");
+  const [post, relations] = await Promise.all([
+    deps.db.posts.findOne({ _id: new ObjectId(postId), deletedAt: null }),
+    relationsFor(deps, viewer),
+  ]);
+  if (!post || relations.blockedWith(post.userId.toHexString())) throw ApiError.notFound("No such post.");
   let follows = false;
   if (post.visibility === "followers" && viewer && viewer.id !== post.userId.toHexString()) {
     follows = Boolean(

@@ -1,7 +1,7 @@
 import { IdParam } from "../../core/schemas";
 import { requestMetaOf } from "../../http/context";
 import { json, jsonBody, problems, router } from "../../http/openapi";
-import { authedRoute, publicRoute, roleRoute } from "../../http/routes";
+import { authedRoute, roleRoute, viewerRoute } from "../../http/routes";
 import { listDevices, registerDevice, removeDevice } from "./devices";
 import {
   DeviceBody,
@@ -72,13 +72,16 @@ const deleteDeviceRoute = authedRoute({
   responses: { 204: { description: "Forgotten" }, ...problems(404) },
 });
 
-const profileRoute = publicRoute({
+const profileRoute = viewerRoute({
   method: "get",
   path: "/v1/users/{username}",
   tags,
   cacheFirst: true,
   summary: "Public profile by username",
-  description: "Case-insensitive. Cached in Redis; a cached read costs one Redis round trip and no MongoDB call.",
+  description:
+    "Case-insensitive. Cached in Redis; a cached read costs one Redis round trip and no MongoDB call. A " +
+    "signed-in caller also gets `viewer` (follows both ways, blocked, muted; one MongoDB read); someone the " +
+    "caller is blocked with, either way, is a 404.",
   request: { params: ProfileParams },
   responses: { 200: json(PublicUser, "Profile"), ...problems(404) },
 });
@@ -116,7 +119,7 @@ export const usersRoutes = router()
     return c.body(null, 204);
   })
   .openapi(profileRoute, async (c) =>
-    c.json(await publicProfile(c.var.deps, c.var.redis, c.req.valid("param").username), 200),
+    c.json(await publicProfile(c.var.deps, c.var.redis, c.var.viewer, c.req.valid("param").username), 200),
   )
   .openapi(setRoleRoute, async (c) => {
     const { id } = c.req.valid("param");

@@ -12,6 +12,16 @@ export const NotificationPreferencesSchema = z
   .object({ push: z.boolean(), email: z.boolean(), inApp: z.boolean(), marketing: z.boolean() })
   .meta({ id: "NotificationPreferences" });
 
+export const ViewerRelation = z
+  .object({
+    following: z.boolean().meta({ description: "The caller follows them" }),
+    followedBy: z.boolean().meta({ description: "They follow the caller" }),
+    blocked: z.boolean().meta({ description: "The caller blocks them" }),
+    muted: z.boolean().meta({ description: "The caller mutes them" }),
+  })
+  .meta({ id: "ViewerRelation" });
+export type ViewerRelation = z.infer<typeof ViewerRelation>;
+
 export const PublicUser = z
   .object({
     id: z.string(),
@@ -25,6 +35,9 @@ export const PublicUser = z
     followingCount: z.number().int(),
     totalPosts: z.number().int(),
     createdAt: z.string(),
+    viewer: ViewerRelation.optional().meta({
+      description: "How the signed-in caller stands with this person (profiles only; absent for yourself)",
+    }),
   })
   .meta({ id: "PublicUser" });
 

@@ -4,8 +4,9 @@ import type { RequestMeta, Viewer } from "../../core/viewer";
 import type { Role, Tier, UserDoc } from "../../db";
 import type { Deps } from "../../deps";
 import { ObjectId } from "../../platform/ids";
-import { deleteKeys, getValue, type RedisBatch, runOp } from "../../platform/redis-ops";
+import { deleteKeys, getValue, type RedisBatch, runOp, setValue } from "../../platform/redis-ops";
 import { audit } from "../audit/service";
+import { pendingRelationsRead, relationsAfter } from "../relations/service";
 import { type Me, type PublicUser, toMe, toPublicUser, type UpdateMeBody } from "./schema";
 
 /** The caller's own account; a deleted or missing account is a 404 (its tokens die within their lifetime). */
@@ -46,22 +47,54 @@ export async function updateMe(deps: Deps, viewer: Viewer, patch: UpdateMeBody):
 
 /**
  * Public profile, served from Redis when cached: the cache read is the request's first Redis batch (`read`,
- * which also carries the rate limit), so a cached profile costs one round trip and no MongoDB call.
+ * which also carries the rate limit and a signed-in viewer's blocks and mutes), so a cached profile costs one
+ * round trip and no MongoDB call. Someone the viewer is blocked with, either way, does not exist for them
+ * (404). A signed-in viewer also gets `viewer` — follows both ways (one MongoDB read), blocked, muted — which
+ * is never cached.
  */
-export async function publicProfile(deps: Deps, read: RedisBatch, username: string): Promise<PublicUser> {
+export async function publicProfile(
+  deps: Deps,
+  read: RedisBatch,
+  viewer: Viewer | undefined,
+  username: string,
+): Promise<PublicUser> {
   const key = deps.keys.userProfile(username.toLowerCase());
-  const { cached } = await read({ cached: getValue<PublicUser | { missing: true }>(key) });
-  if (cached && "missing" in cached) throw ApiError.notFound("No such user.");
-  if (cached) return cached;
+  const first = await read({
+    cached: getValue<PublicUser | { missing: true }>(key),
+    ...pendingRelationsRead(deps, viewer),
+  });
+  const relations = await relationsAfter(deps, viewer, first);
+  const profile = first.cached ?? (await loadProfile(deps, key, username));
+  if ("missing" in profile || relations.blockedWith(profile.id)) throw ApiError.notFound("No such user.");
+  if (!viewer || viewer.id === profile.id) return profile;
+  const me = new ObjectId(viewer.id);
+  const them = new ObjectId(profile.id);
+  const edges = await deps.db.follows.find(
+    {
+      $or: [
+        { followerId: me, followingId: them },
+        { followerId: them, followingId: me },
+      ],
+    },
+    { projection: { followerId: 1 }, limit: 2 },
+  );
+  return {
+    ...profile,
+    viewer: {
+      following: edges.some((e) => e.followerId.equals(me)),
+      followedBy: edges.some((e) => e.followerId.equals(them)),
+      blocked: relations.isBlocking(profile.id),
+      muted: relations.isMuting(profile.id),
+    },
+  };
+}
+
+/** Reads a profile from MongoDB and caches it (a miss briefly too, so probing unknown names stays cheap). */
+async function loadProfile(deps: Deps, key: string, username: string): Promise<PublicUser | { missing: true }> {
   const user = await deps.db.users.findOne({ usernameLower: username.toLowerCase(), deletedAt: null });
   const ttl = deps.config.profileCacheTtlSeconds;
-  if (!user) {
-    // Cache the miss briefly too, so probing unknown names does not reach MongoDB every time.
-    await deps.redis.set(key, { missing: true }, { ex: Math.min(ttl, 30) });
-    throw ApiError.notFound("No such user.");
-  }
-  const profile = toPublicUser(user);
-  await deps.redis.set(key, profile, { ex: ttl });
+  const profile = user ? toPublicUser(user) : ({ missing: true } as const);
+  await runOp(deps.redis, setValue(key, profile, user ? ttl : Math.min(ttl, 30)));
   return profile;
 }
 

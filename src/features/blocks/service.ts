@@ -1,0 +1,102 @@
+import { ApiError } from "../../core/errors";
+import type { PageQuery } from "../../core/schemas";
+import type { Viewer } from "../../core/viewer";
+import type { RelationKind } from "../../db";
+import type { Deps } from "../../deps";
+import { newObjectId, ObjectId } from "../../platform/ids";
+import { paginate } from "../../platform/mongo/paginate";
+import { severFollows } from "../follows/service";
+import { mirrorRelation, relationsFor } from "../relations/service";
+import { type PublicUserPage, toPublicUser } from "../users/schema";
+
+/**
+ * Blocks and mutes (core/relations.ts says what each does). Both are idempotent PUT/DELETE: the unique
+ * (user, target, kind) index decides a race, and every call mirrors the state into both people's cached
+ * relations, so a retry after a Redis failure (a 503) finishes what the first call began.
+ */
+export async function setRelation(
+  deps: Deps,
+  viewer: Viewer,
+  targetId: string,
+  kind: RelationKind,
+  on: boolean,
+): Promise<void> {
+  if (viewer.id === targetId) throw ApiError.invalidField("id", `you cannot ${kind} yourself`);
+  const me = new ObjectId(viewer.id);
+  const target = new ObjectId(targetId);
+  if (on) {
+    const [exists, relations] = await Promise.all([
+      deps.db.users.findOne({ _id: target, deletedAt: null }, { projection: { _id: 1 } }),
+      relationsFor(deps, viewer),
+    ]);
+    if (!exists) throw ApiError.notFound("No such user.");
+    const already = kind === "block" ? relations.isBlocking(targetId) : relations.isMuting(targetId);
+    if (!already && relations.chosenCount() >= deps.config.relations.maxPerUser) {
+      throw ApiError.conflict("relation_limit", "You block or mute as many people as an account can; undo some first.");
+    }
+    const created = await deps.db.blocks.insertUnique({
+      _id: newObjectId(),
+      userId: me,
+      targetId: target,
+      kind,
+      createdAt: deps.clock.now(),
+    });
+    await mirrorRelation(deps, { userId: viewer.id, targetId, kind, on: true });
+    if (created && kind === "block") await separate(deps, me, target);
+    return;
+  }
+  await deps.db.blocks.deleteOne({ userId: me, targetId: target, kind });
+  await mirrorRelation(deps, { userId: viewer.id, targetId, kind, on: false });
+}
+
+/**
+ * What a new block undoes at once: the follows between the two (counters exact) and the notifications either
+ * got from the other alone; the other's face leaves groups the two shared.
+ */
+async function separate(deps: Deps, a: ObjectId, b: ObjectId): Promise<void> {
+  const onlyFrom = (recipient: ObjectId, actor: ObjectId) => ({
+    userId: recipient,
+    "actorIds.0": actor,
+    "actorIds.1": { $exists: false },
+  });
+  await Promise.all([
+    severFollows(deps, a, b),
+    deps.db.notifications.deleteMany({ $or: [onlyFrom(a, b), onlyFrom(b, a)] }),
+    deps.db.notifications.updateMany(
+      {
+        $or: [
+          { userId: a, sampleActors: b },
+          { userId: b, sampleActors: a },
+        ],
+      },
+      { $pull: { sampleActors: { $in: [a, b] } } },
+    ),
+  ]);
+}
+
+/** The people the viewer blocks or mutes, most recent first. */
+export async function listRelations(
+  deps: Deps,
+  viewer: Viewer,
+  kind: RelationKind,
+  query: PageQuery,
+): Promise<PublicUserPage> {
+  const page = await paginate(deps.db.blocks, {
+    filter: { userId: new ObjectId(viewer.id), kind },
+    order: { direction: "desc" },
+    limit: query.limit,
+    cursor: query.cursor,
+  });
+  const people = page.items.length
+    ? await deps.db.users.find(
+        { _id: { $in: page.items.map((b) => b.targetId) }, deletedAt: null },
+        { limit: page.items.length },
+      )
+    : [];
+  const byId = new Map(people.map((p) => [p._id.toHexString(), p]));
+  const items = page.items.flatMap((b) => {
+    const person = byId.get(b.targetId.toHexString());
+    return person ? [toPublicUser(person)] : [];
+  });
+  return { items, nextCursor: page.nextCursor };
+}
