@@ -435,6 +435,33 @@ export const configSpec = {
     ),
     accountsPerIp: setting("VOTE_FRAUD_ACCOUNTS_PER_IP", int(1).default(3), "accounts one IP explains per day"),
     accountsPerDevice: setting("VOTE_FRAUD_ACCOUNTS_PER_DEVICE", int(1).default(2), "accounts one device explains"),
+    review: {
+      windowDays: setting(
+        "FRAUD_REVIEW_WINDOW_DAYS",
+        int(1, 90).default(30),
+        "how far back settlement's fraud review looks (sessions, votes per author, addresses)",
+      ),
+      youngAccountDays: setting(
+        "FRAUD_YOUNG_ACCOUNT_DAYS",
+        int(0, 365).default(14),
+        "accounts younger than this (or without posts) are weak: address and ring signals apply to them",
+      ),
+      ringMinAccounts: setting(
+        "FRAUD_RING_MIN_ACCOUNTS",
+        int(2, 1_000).default(3),
+        "weak accounts voting (almost) only for one author that make a ring",
+      ),
+      ringMinVotes: setting(
+        "FRAUD_RING_MIN_VOTES",
+        int(1, 1_000).default(2),
+        "votes in the window before a weak account can count as a one-author voter (a newcomer's first vote never does)",
+      ),
+      ringAuthorShare: setting(
+        "FRAUD_RING_AUTHOR_SHARE",
+        num(0.5, 1).default(0.9),
+        "share of a voter's recent votes going to one author that makes them a one-author voter",
+      ),
+    },
     deviceWindowDays: setting(
       "VOTE_FRAUD_DEVICE_WINDOW_DAYS",
       int(1, 365).default(30),

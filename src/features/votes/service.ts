@@ -11,13 +11,13 @@ import {
   runOp,
   runOps,
 } from "../../platform/redis-ops";
-import { DAY_SECONDS, secondsUntilNextUtcDay, utcDay } from "../../platform/time";
+import { DAY_MS, DAY_SECONDS, secondsUntilNextUtcDay, utcDay } from "../../platform/time";
 import { ipHash } from "../audit/service";
+import { voteFraudScore } from "../fraud/rules";
 import { notify } from "../notifications/service";
 import { liveVoteCounts } from "../posts/viewer-state";
 import { findVisiblePost } from "../posts/visibility";
 import { newVoteDoc } from "./documents";
-import { voteFraudScore } from "./fraud";
 import type { VoteResult } from "./schema";
 
 /**
@@ -54,7 +54,10 @@ export async function castVote(
   const [found, counted, voter] = await Promise.allSettled([
     findVisiblePost(deps, viewer, postId),
     runOps(deps.redis, signals),
-    deps.db.users.findOne({ _id: new ObjectId(viewer.id) }, { projection: { trustScore: 1, shadowBanned: 1 } }),
+    deps.db.users.findOne(
+      { _id: new ObjectId(viewer.id) },
+      { projection: { trustScore: 1, shadowBanned: 1, createdAt: 1 } },
+    ),
   ]);
   if (counted.status === "rejected") throw counted.reason;
   const { quotaUsed = 0, accountsOnIp = 1, accountsOnDevice = 1 } = counted.value;
@@ -77,8 +80,9 @@ export async function castVote(
       accountsOnDevice,
       trustScore: voter.value?.trustScore ?? 50,
       hasDevice: Boolean(meta.deviceId),
+      accountAgeDays: voter.value ? (now.getTime() - voter.value.createdAt.getTime()) / DAY_MS : 0,
     },
-    deps.config.votes,
+    { ...deps.config.votes, youngAccountDays: deps.config.votes.review.youngAccountDays },
   );
   const vote = newVoteDoc({
     postId: post._id,
