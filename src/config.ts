@@ -548,6 +548,21 @@ export const configSpec = {
       num(0.05, 1).default(0.5),
       "threshold factor for new authors",
     ),
+    reporterFullWeightDays: setting(
+      "MODERATION_REPORTER_FULL_WEIGHT_DAYS",
+      int(0, 365).default(30),
+      "account age at which a reporter's weight stops growing",
+    ),
+    newReporterFactor: setting(
+      "MODERATION_NEW_REPORTER_FACTOR",
+      num(0, 1).default(0.2),
+      "weight factor of a brand-new reporter, growing to 1 with age",
+    ),
+    autoHideMinWeight: setting(
+      "MODERATION_AUTO_HIDE_MIN_WEIGHT",
+      num(0, 10).default(0.75),
+      "content is hidden at the threshold only if some open report weighs this much; else it waits for review",
+    ),
     accuracyMinReports: setting(
       "MODERATION_ACCURACY_MIN_REPORTS",
       int(1, 1_000).default(5),
