@@ -282,10 +282,15 @@ export const configSpec = {
     },
     limits: {
       loginPerIp: setting("RATE_LIMIT_LOGIN_PER_IP", int(1).default(20), "login attempts per IP per window"),
-      loginPerAccount: setting(
-        "RATE_LIMIT_LOGIN_PER_ACCOUNT",
+      loginFailuresPerAccountAndIp: setting(
+        "RATE_LIMIT_LOGIN_FAILURES_PER_ACCOUNT_AND_IP",
         int(1).default(10),
-        "login attempts per account per window",
+        "wrong passwords for one account from one address per window",
+      ),
+      loginFailuresPerAccount: setting(
+        "RATE_LIMIT_LOGIN_FAILURES_PER_ACCOUNT",
+        int(1).default(100),
+        "wrong passwords for one account from anywhere per window (a known device still signs in)",
       ),
       loginWindowSeconds: setting("RATE_LIMIT_LOGIN_WINDOW_SECONDS", int(1, 86_400).default(900), "login window"),
       signupPerIp: setting("RATE_LIMIT_SIGNUP_PER_IP", int(1).default(10), "signups per IP per window"),
@@ -631,6 +636,16 @@ export const configSpec = {
       ),
       validateOn: setting("REFERRAL_VALIDATE_ON", referralTriggers, "what shows a referred user active"),
       dailyCap: setting("REFERRAL_DAILY_CAP", int(1, 10_000).default(10), "validations per referrer per UTC day"),
+      minAccountAgeHours: setting(
+        "REFERRAL_MIN_ACCOUNT_AGE_HOURS",
+        int(0, 24 * 90).default(72),
+        "a referred account pays its referrer only once this old",
+      ),
+      minActiveDays: setting(
+        "REFERRAL_MIN_ACTIVE_DAYS",
+        int(1, 2).default(2),
+        "distinct UTC days a referred account must be active on (signup day included) before it pays",
+      ),
     },
     leaderboard: {
       retainHours: setting(
