@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { countersJob } from "../../src/features/ranking/counters";
 import { ObjectId } from "../../src/platform/ids";
-import { call, roundTrips, uniqueIp } from "../support/api";
+import { call, roundTrips, uniqueIp, waits } from "../support/api";
 import { appWith, testDeps } from "../support/deps";
 import { expectEvery } from "../support/expect";
 import { runUntilDone } from "../support/jobs";
@@ -38,6 +38,7 @@ describe("PUT /v1/posts/{id}/vote", () => {
     // relations (alongside the notification's recipients read). MongoDB: post ∥ voter; insert; totals ∥
     // notification (2).
     expect(roundTrips(res.headers)).toMatchObject({ redis: 4, mongo: 6 });
+    expect(waits(res.headers)).toMatchObject({ redis: 3, mongo: 4 });
   });
 
   it("counts exactly 100 votes from 100 users, in the last response and in MongoDB after the counters job", async () => {
