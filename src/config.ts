@@ -478,6 +478,16 @@ export const configSpec = {
       "`post:votes:{postId}` lifetime",
     ),
     countersBatchPosts: setting("COUNTERS_BATCH_POSTS", int(1, 5_000).default(500), "posts per `counters` job batch"),
+    votedCacheMax: setting(
+      "VOTED_CACHE_MAX",
+      int(100, 1_000_000).default(20_000),
+      "a user's voted posts cached in Redis (`voted:{userId}`); beyond this the oldest are looked up in MongoDB",
+    ),
+    votedCacheTtlSeconds: setting(
+      "VOTED_CACHE_TTL_SECONDS",
+      int(60, 30 * 86_400).default(7 * 86_400),
+      "how long a rebuilt `voted:{userId}` set lives",
+    ),
     signalRetentionDays: setting(
       "VOTE_SIGNAL_RETENTION_DAYS",
       int(1, 3_650).default(90),

@@ -443,7 +443,8 @@ export const mergeSortedSet = (
 // ---- Guarded sets (a cache of a set kept in the store, safe against a rebuild racing a change) ----
 
 /** The member that marks a guarded set as loaded (an empty Redis set does not exist). */
-const LOADED = "~";
+export const GUARDED_SET_LOADED = "~";
+const LOADED = GUARDED_SET_LOADED;
 
 export interface GuardedSet {
   /** The members, or null when the set is not cached (rebuild it from the store). */
