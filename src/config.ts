@@ -334,6 +334,16 @@ export const configSpec = {
       "how long a user's blocks and mutes stay cached in Redis (`relations:{userId}`) after a rebuild",
     ),
   },
+  selfCacheTtlSeconds: setting(
+    "SELF_CACHE_TTL_SECONDS",
+    int(1, 3_600).default(60),
+    "a user's cached `GET /v1/me` (their own changes drop it at once; others' follows may lag this long)",
+  ),
+  followPairCacheTtlSeconds: setting(
+    "FOLLOW_PAIR_CACHE_TTL_SECONDS",
+    int(1, 86_400).default(600),
+    "a viewer's cached follow state with one person (`PublicUser.viewer`; follows between them drop it at once)",
+  ),
   profileCacheTtlSeconds: setting(
     "PROFILE_CACHE_TTL_SECONDS",
     int(1, 86_400).default(300),
@@ -430,6 +440,16 @@ export const configSpec = {
     ),
   },
   comments: {
+    cacheTtlSeconds: setting(
+      "COMMENTS_CACHE_TTL_SECONDS",
+      int(1, 3_600).default(120),
+      "a post's cached first page of comments (every change to its comments drops it at once)",
+    ),
+    ownHiddenTtlSeconds: setting(
+      "COMMENTS_OWN_HIDDEN_TTL_SECONDS",
+      int(60, 365 * 86_400).default(30 * 86_400),
+      "how long a post remembers who has comments only they can see (they bypass its cached page)",
+    ),
     repliesPerThread: setting(
       "COMMENT_REPLIES_PER_THREAD",
       int(1, 500).default(50),
@@ -527,6 +547,11 @@ export const configSpec = {
   },
 
   notifications: {
+    cacheTtlSeconds: setting(
+      "NOTIFICATIONS_CACHE_TTL_SECONDS",
+      int(1, 3_600).default(60),
+      "a user's cached inbox first page and unread count (every change to the inbox drops them at once)",
+    ),
     aggregationWindowHours: setting(
       "NOTIFICATION_AGGREGATION_WINDOW_HOURS",
       int(1, 24 * 30).default(12),
@@ -672,6 +697,11 @@ export const configSpec = {
         "LEADERBOARD_REPAIR_WINDOW_HOURS",
         int(1, 24).default(2),
         "how far back reconciliation re-adds earnings a crash kept off today's boards",
+      ),
+      pageCacheTtlSeconds: setting(
+        "LEADERBOARD_PAGE_CACHE_TTL_SECONDS",
+        int(1, 600).default(30),
+        "how long the people on top of a board are served from Redis (the caller's own rank is always fresh)",
       ),
     },
     reconcile: {

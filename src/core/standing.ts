@@ -122,8 +122,21 @@ async function cacheStanding(deps: Deps, userId: string, standing: Standing): Pr
  */
 export async function forgetStanding(deps: Deps, ...userIds: string[]): Promise<void> {
   try {
-    await runOp(deps.redis, deleteKeys(userIds.map((id) => deps.keys.session(id))));
+    await runOp(deps.redis, deleteKeys(userIds.flatMap((id) => [deps.keys.session(id), deps.keys.selfView(id)])));
   } catch (error) {
     deps.log.warn("account standing not forgotten; it expires on its own", { error: String(error) });
+  }
+}
+
+/**
+ * Forgets the cached `GET /v1/me` answer of these users after a change they would see there (their profile,
+ * balance, streak, counts, email state). Best effort: a copy that outlives a failure lasts at most
+ * SELF_CACHE_TTL_SECONDS.
+ */
+export async function forgetSelfView(deps: Deps, ...userIds: string[]): Promise<void> {
+  try {
+    await runOp(deps.redis, deleteKeys(userIds.map((id) => deps.keys.selfView(id))));
+  } catch (error) {
+    deps.log.warn("cached self view not forgotten; it expires on its own", { error: String(error) });
   }
 }

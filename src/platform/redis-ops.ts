@@ -53,6 +53,18 @@ export function batchOn(redis: Redis): RedisBatch {
   return (ops) => runOps(redis, ops);
 }
 
+/** Two operations as one (queued back to back, in one round trip), resolving to both results. */
+export function both<A, B>(a: RedisOp<A>, b: RedisOp<B>): RedisOp<[A, B]> {
+  return {
+    replies: a.replies + b.replies,
+    queue: (p) => {
+      a.queue(p);
+      b.queue(p);
+    },
+    result: (r) => [a.result(r.slice(0, a.replies)), b.result(r.slice(a.replies))],
+  };
+}
+
 const num = (v: unknown): number => Number(v ?? 0);
 const op = <T>(replies: number, queue: (p: Pipeline) => void, result: (r: unknown[]) => T): RedisOp<T> => ({
   replies,
@@ -108,6 +120,25 @@ export const setValue = (key: string, value: unknown, ttlSeconds: number): Redis
   op(
     1,
     (p) => p.set(key, value, { ex: ttlSeconds }),
+    () => undefined,
+  );
+
+/** HGET of a JSON value (the client decodes it). */
+export const getField = <T>(key: string, field: string): RedisOp<T | null> =>
+  op(
+    1,
+    (p) => p.hget(key, field),
+    ([v]) => (v ?? null) as T | null,
+  );
+
+/** HSET of one field, keeping the whole hash no longer than `ttlSeconds` from the first field written. */
+export const setField = (key: string, field: string, value: unknown, ttlSeconds: number): RedisOp<void> =>
+  op(
+    2,
+    (p) => {
+      p.hset(key, { [field]: value });
+      p.expire(key, ttlSeconds, "NX");
+    },
     () => undefined,
   );
 
@@ -546,11 +577,17 @@ export const changeGuardedSet = (
 
 /** SMISMEMBER: whether each of `members` is in the set. */
 export const areMembers = (key: string, members: string[]): RedisOp<boolean[]> =>
-  op(
-    1,
-    (p) => p.smismember(key, members),
-    ([r]) => ((r ?? []) as unknown[]).map((v) => num(v) === 1),
-  );
+  members.length === 0
+    ? op(
+        0,
+        () => {},
+        () => [],
+      )
+    : op(
+        1,
+        (p) => p.smismember(key, members),
+        ([r]) => ((r ?? []) as unknown[]).map((v) => num(v) === 1),
+      );
 
 // ---- Leases ----
 

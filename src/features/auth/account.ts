@@ -1,4 +1,5 @@
 import { ApiError } from "../../core/errors";
+import { forgetSelfView } from "../../core/standing";
 import type { RequestMeta, Viewer } from "../../core/viewer";
 import type { EmailTokenDoc, UserDoc } from "../../db";
 import type { Deps } from "../../deps";
@@ -125,6 +126,7 @@ export async function requestEmailChange(
     { $set: { pendingEmail: email, pendingEmailExpiresAt: expiresAt, updatedAt: deps.clock.now() } },
   );
   if (pending.matchedCount === 0) throw ApiError.notFound("Account not found.");
+  await forgetSelfView(deps, viewer.id);
   const newEmailMasked = maskEmail(email);
   await Promise.all([
     deps.db.emailTokens.insertOne(change.doc),
@@ -164,7 +166,10 @@ export async function verifyEmail(deps: Deps, meta: RequestMeta, token: string):
     { $set: { emailVerified: true, updatedAt: deps.clock.now() } },
   );
   if (verified.matchedCount === 0) throw invalidToken();
-  await audit(deps, meta, { action: "email_verified", userId: used.userId });
+  await Promise.all([
+    forgetSelfView(deps, used.userId.toHexString()),
+    audit(deps, meta, { action: "email_verified", userId: used.userId }),
+  ]);
 }
 
 /**
@@ -194,6 +199,7 @@ async function applyEmailChange(deps: Deps, meta: RequestMeta, used: EmailTokenD
   }
   // The write reports only refusals: read back whether it applied (a newer request may have replaced the change).
   if (!(await deps.db.users.findOne({ _id: user._id, email }, { projection: { _id: 1 } }))) throw invalidToken();
+  await forgetSelfView(deps, user._id.toHexString());
   const masked = { from: user.email ? maskEmail(user.email) : null, to: maskEmail(email) };
   await Promise.all([
     // Links mailed to the old address (verification, password reset) and other change links are spent.
@@ -258,6 +264,7 @@ export async function unlinkOAuth(deps: Deps, meta: RequestMeta, viewer: Viewer,
     },
     { $pull: { oauthProviders: { provider } }, $set: { updatedAt: deps.clock.now() } },
   );
+  if (unlinked.matchedCount > 0) await forgetSelfView(deps, viewer.id);
   if (unlinked.matchedCount === 0) {
     const linked = await deps.db.users.findOne(
       { _id: userId, deletedAt: null, "oauthProviders.provider": provider },

@@ -1,6 +1,6 @@
 import type { OAuthProvider } from "../../config";
 import { ApiError } from "../../core/errors";
-import { forgetStanding, rememberStanding } from "../../core/standing";
+import { forgetSelfView, forgetStanding, rememberStanding } from "../../core/standing";
 import type { RequestMeta, Viewer } from "../../core/viewer";
 import type { SessionDoc, UserDoc } from "../../db";
 import type { Deps } from "../../deps";
@@ -545,6 +545,6 @@ export async function linkOAuth(
     { $push: { oauthProviders: { provider, providerId: identity.subject, connectedAt: deps.clock.now() } } },
   );
   if (linked.matchedCount === 0) throw ApiError.conflict("provider_linked", `A ${provider} account is already linked.`);
-  await invalidateProfile(deps, viewer.id);
+  await Promise.all([invalidateProfile(deps, viewer.id), forgetSelfView(deps, viewer.id)]);
   await audit(deps, meta, { action: "oauth_linked", userId, metadata: { provider } });
 }

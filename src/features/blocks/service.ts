@@ -6,6 +6,7 @@ import type { Deps } from "../../deps";
 import { newObjectId, ObjectId } from "../../platform/ids";
 import { paginate } from "../../platform/mongo/paginate";
 import { severFollows } from "../follows/service";
+import { forgetInbox } from "../notifications/service";
 import { mirrorRelation, relationsFor } from "../relations/service";
 import { type PublicUserPage, toPublicUser } from "../users/schema";
 
@@ -72,6 +73,7 @@ async function separate(deps: Deps, a: ObjectId, b: ObjectId): Promise<void> {
       { $pull: { sampleActors: { $in: [a, b] } } },
     ),
   ]);
+  await forgetInbox(deps, [a, b]);
 }
 
 /** The people the viewer blocks or mutes, most recent first. */

@@ -1,3 +1,4 @@
+import { forgetSelfView } from "../../core/standing";
 import type { Viewer } from "../../core/viewer";
 import type { Deps } from "../../deps";
 import { ObjectId } from "../../platform/ids";
@@ -43,6 +44,7 @@ export async function checkin(deps: Deps, viewer: Viewer): Promise<CheckinResult
   const [paid] = await Promise.all([
     payCheckinRewards(deps, user._id, today, user.currentStreak),
     runOp(deps.redis, setValue(deps.keys.userStreak(viewer.id), cached, deps.config.streakCacheTtlSeconds)),
+    updated ? forgetSelfView(deps, viewer.id) : null,
     returning ? validateReferral(deps, user._id, "return_checkin") : null,
   ]);
   return { currentStreak: user.currentStreak, longestStreak: user.longestStreak, gemsAwarded: paid, date: today };

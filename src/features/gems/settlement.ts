@@ -1,4 +1,5 @@
 import type { Job, JobContext, JobReport } from "../../core/jobs";
+import { forgetSelfView } from "../../core/standing";
 import type { GemTransactionDoc } from "../../db";
 import type { Deps } from "../../deps";
 import { newUuid, type ObjectId } from "../../platform/ids";
@@ -184,6 +185,7 @@ async function settleBatch(deps: Deps, ctx: JobContext, batchId: string): Promis
       }),
       { ordered: false },
     );
+    await forgetSelfView(deps, ...pending.map((e) => e.userId.toHexString()));
     await ctx.checkpoint("balances-moved");
 
     // 4. Record the balance each entry produced (null if a crash lost it and a later entry overwrote it).

@@ -1,3 +1,5 @@
+import { fillCache, readCache } from "../../core/cache";
+import type { Relations } from "../../core/relations";
 import type { Viewer } from "../../core/viewer";
 import {
   type ActionType,
@@ -11,6 +13,7 @@ import type { Deps } from "../../deps";
 import { newObjectId, ObjectId } from "../../platform/ids";
 import type { BulkOperation, Filter, Update } from "../../platform/mongo/client";
 import { paginate } from "../../platform/mongo/paginate";
+import { deleteKeys, getValue, runOp, setValue } from "../../platform/redis-ops";
 import { DAY_MS, HOUR_MS } from "../../platform/time";
 import { relationsFor, relationsOfMany } from "../relations/service";
 import { type PublicUser, toPublicUser } from "../users/schema";
@@ -271,13 +274,16 @@ async function record(deps: Deps, event: NotificationEvent | { actor: ObjectId |
     update: groupUpdate(target, actor, now),
   }));
 
+  const recipients = writes.map((w) => w.target.recipient);
   if (ops.length === 1 && ops[0]) {
     const doc = await upsertGroup(deps, ops[0], windowStart);
+    await forgetInbox(deps, recipients);
     // A repeat by an actor already counted leaves the group untouched: no listener call.
     if (doc && doc.updatedAt.getTime() === now.getTime()) await emit(deps, [doc]);
     return;
   }
   await upsertGroups(deps, ops, windowStart);
+  await forgetInbox(deps, recipients);
   if (listeners.length === 0) return;
   const docs = await deps.db.notifications.find(
     {
@@ -450,18 +456,26 @@ export function titleOf(doc: Pick<NotificationDoc, "type" | "title" | "aggregati
 }
 
 /**
- * Newest-updated first (keyset on updatedAt, _id); one batched users lookup for the page's actors. People the
- * viewer is blocked with or mutes are left out of the samples, and a group with none of its actors left shows
- * no more (new events from them were never recorded).
+ * Newest-updated first (keyset on updatedAt, _id); one batched users lookup for the page's actors. The first
+ * page of the default inbox is cached (`notif:first:{userId}`, NOTIFICATIONS_CACHE_TTL_SECONDS) and dropped
+ * whenever the inbox changes, so a warm read waits on no MongoDB call. People the viewer is blocked with or
+ * mutes are left out of the samples after the read, and a group with none of its actors left shows no more
+ * (new events from them were never recorded).
  */
 export async function listNotifications(
   deps: Deps,
   viewer: Viewer,
   query: NotificationsQuery,
 ): Promise<NotificationPage> {
+  const relations = await relationsFor(deps, viewer);
+  const firstPage = !query.cursor && query.limit === FIRST_PAGE_SIZE && !query.unread && !query.filtered;
+  const key = deps.keys.inboxFirstPage(viewer.id);
+  if (firstPage) {
+    const cached = await readCache(deps, getValue<NotificationPage>(key), "inbox page");
+    if (cached) return hideActors(cached, relations);
+  }
   const filter: Filter = { userId: new ObjectId(viewer.id), filtered: query.filtered === true };
   if (query.unread === true) filter.read = false;
-  const relations = await relationsFor(deps, viewer);
   const page = await paginate(deps.db.notifications, {
     filter,
     order: { field: "updatedAt", kind: "date", direction: "desc" },
@@ -476,17 +490,11 @@ export async function listNotifications(
     ? await deps.db.users.find({ _id: { $in: actorIds }, deletedAt: null }, { limit: actorIds.length })
     : [];
   const byId = new Map<string, PublicUser>(people.map((p) => [p._id.toHexString(), toPublicUser(p)]));
-  const items = page.items.flatMap((d): Notification[] => {
-    const samples = (d.sampleActors ?? []).filter((a) => !relations.hides(a.toHexString()));
-    if (!isNotice(d.type) && samples.length === 0 && (d.sampleActors ?? []).length > 0) return [];
-    const sampleActors = samples.flatMap((a) => {
-      const user = byId.get(a.toHexString());
-      return user ? [user] : [];
-    });
-    const item: Notification = {
+  const items = page.items.map(
+    (d): RenderedItem => ({
       id: d._id.toHexString(),
       type: d.type,
-      title: titleOf(d, sampleActors[0]?.username),
+      title: "",
       body: d.body ?? null,
       imageUrl: d.imageUrl ?? null,
       actionType: d.actionType ?? null,
@@ -494,22 +502,60 @@ export async function listNotifications(
       read: d.read,
       aggregationKey: d.aggregationKey,
       aggregationCount: d.aggregationCount,
-      sampleActors,
+      sampleActors: (d.sampleActors ?? []).flatMap((a) => byId.get(a.toHexString()) ?? []),
+      // The notice's own title; actor titles are written from the samples the viewer sees (hideActors).
+      noticeTitle: d.title ?? null,
       createdAt: d.createdAt.toISOString(),
       updatedAt: d.updatedAt.toISOString(),
-    };
-    return [item];
+    }),
+  );
+  const result = { items, nextCursor: page.nextCursor };
+  if (firstPage) await fillCache(deps, setValue(key, result, deps.config.notifications.cacheTtlSeconds), "inbox page");
+  return hideActors(result, relations);
+}
+
+const FIRST_PAGE_SIZE = 20;
+
+type RenderedItem = Notification & { noticeTitle?: string | null };
+
+/** The page as this viewer sees it: hidden people out of the samples, titles from the samples left. */
+function hideActors(
+  page: { items: RenderedItem[]; nextCursor: string | null },
+  relations: Relations,
+): NotificationPage {
+  const items = page.items.flatMap(({ noticeTitle = null, ...item }): Notification[] => {
+    const samples = item.sampleActors.filter((a) => !relations.hides(a.id));
+    if (!isNotice(item.type) && samples.length === 0 && item.sampleActors.length > 0) return [];
+    const title = titleOf(
+      { type: item.type, title: noticeTitle, aggregationCount: item.aggregationCount },
+      samples[0]?.username,
+    );
+    return [{ ...item, sampleActors: samples, title }];
   });
   return { items, nextCursor: page.nextCursor };
 }
 
-/** Unread, not filtered: one aggregate round trip. */
+/**
+ * Unread, not filtered: cached (`notif:unread:{userId}`), dropped whenever the inbox changes; on a miss one
+ * aggregate round trip.
+ */
 export async function unreadCount(deps: Deps, viewer: Viewer): Promise<number> {
+  const key = deps.keys.inboxUnread(viewer.id);
+  const cached = await readCache(deps, getValue<number>(key), "unread count");
+  if (cached !== null) return Number(cached);
   const [row] = await deps.db.notifications.aggregate<{ n: number }>([
     { $match: { userId: new ObjectId(viewer.id), read: false, filtered: false } },
     { $count: "n" },
   ]);
-  return row?.n ?? 0;
+  const count = row?.n ?? 0;
+  await fillCache(deps, setValue(key, count, deps.config.notifications.cacheTtlSeconds), "unread count");
+  return count;
+}
+
+/** Drops the cached inbox (first page and unread count) of these users after it changed. */
+export async function forgetInbox(deps: Deps, userIds: (string | ObjectId)[]): Promise<void> {
+  const ids = userIds.map((id) => (typeof id === "string" ? id : id.toHexString()));
+  await runOp(deps.redis, deleteKeys(ids.flatMap((id) => [deps.keys.inboxFirstPage(id), deps.keys.inboxUnread(id)])));
 }
 
 /** Marks the caller's own notifications read; ids of others' notifications match nothing (no oracle). */
@@ -517,4 +563,5 @@ export async function markRead(deps: Deps, viewer: Viewer, body: { ids: string[]
   const filter: Filter = { userId: new ObjectId(viewer.id), read: false };
   if ("ids" in body) filter._id = { $in: body.ids.map((id) => new ObjectId(id)) };
   await deps.db.notifications.updateMany(filter, { $set: { read: true, readAt: deps.clock.now() } });
+  await forgetInbox(deps, [viewer.id]);
 }

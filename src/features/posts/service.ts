@@ -1,4 +1,5 @@
 import { ApiError } from "../../core/errors";
+import { forgetSelfView } from "../../core/standing";
 import type { Viewer } from "../../core/viewer";
 import type { PostDoc } from "../../db";
 import type { Deps } from "../../deps";
@@ -104,6 +105,7 @@ export async function createPost(deps: Deps, viewer: Viewer, body: CreatePostBod
   }
   await Promise.all([
     deps.db.users.updateOne({ _id: me }, { $inc: { totalPosts: 1 } }),
+    forgetSelfView(deps, viewer.id),
     dropCachedFeedPages(deps),
     author.referredBy ? validateReferral(deps, me, "first_post") : null,
   ]);
@@ -232,6 +234,7 @@ export async function deletePost(deps: Deps, viewer: Viewer, postId: string): Pr
   if (!deleted) throw ApiError.notFound("No such post.");
   await Promise.all([
     deps.db.users.updateOne({ _id: me }, { $inc: { totalPosts: -1 }, $pull: { pinnedPostIds: deleted._id } }),
+    forgetSelfView(deps, viewer.id),
     dropCachedFeedPages(deps),
     forgetPosts(deps, [postId]),
   ]);

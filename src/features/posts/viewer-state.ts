@@ -1,14 +1,15 @@
+import { fillCache, readCache } from "../../core/cache";
 import type { Deps } from "../../deps";
 import { ObjectId } from "../../platform/ids";
 import {
   areMembers,
+  both,
   changeGuardedSet,
   fillGuardedSet,
   GUARDED_SET_LOADED,
   getValue,
   getValues,
   runOp,
-  runOps,
 } from "../../platform/redis-ops";
 
 /** Marks a cached voted set that holds only the viewer's most recent VOTED_CACHE_MAX votes. */
@@ -25,10 +26,13 @@ export async function votedByViewer(deps: Deps, viewerId: string, postIds: Objec
   const ids = postIds.map((p) => p.toHexString());
   const key = deps.keys.votedPosts(viewerId);
   const generationKey = deps.keys.votedPostsGeneration(viewerId);
-  const { members, generation } = await runOps(deps.redis, {
-    members: areMembers(key, [...ids, GUARDED_SET_LOADED, RECENT_ONLY]),
-    generation: getValue<string | number>(generationKey),
-  });
+  const read = await readCache(
+    deps,
+    both(areMembers(key, [...ids, GUARDED_SET_LOADED, RECENT_ONLY]), getValue<string | number>(generationKey)),
+    "voted posts",
+  );
+  if (!read) return new Set(await votedInStore(deps, viewerId, postIds));
+  const [members, generation] = read;
   const [loaded, recentOnly] = members.slice(ids.length);
   if (loaded) {
     const voted = new Set(ids.filter((_, i) => members[i]));
@@ -43,20 +47,17 @@ export async function votedByViewer(deps: Deps, viewerId: string, postIds: Objec
   );
   const recentIds = recent.map((v) => v.postId.toHexString());
   const partial = recent.length >= max;
-  try {
-    await runOp(
-      deps.redis,
-      fillGuardedSet(
-        key,
-        generationKey,
-        String(generation ?? "0"),
-        partial ? [...recentIds, RECENT_ONLY] : recentIds,
-        deps.config.votes.votedCacheTtlSeconds,
-      ),
-    );
-  } catch (error) {
-    deps.log.warn("voted posts not cached", { error: String(error) });
-  }
+  await fillCache(
+    deps,
+    fillGuardedSet(
+      key,
+      generationKey,
+      String(generation ?? "0"),
+      partial ? [...recentIds, RECENT_ONLY] : recentIds,
+      deps.config.votes.votedCacheTtlSeconds,
+    ),
+    "voted posts",
+  );
   const voted = new Set(ids.filter((id) => recentIds.includes(id)));
   if (partial)
     for (const id of await votedInStore(

@@ -1,3 +1,4 @@
+import { fillCache, readCache } from "../../core/cache";
 import { ApiError } from "../../core/errors";
 import type { Viewer } from "../../core/viewer";
 import type { PostDoc } from "../../db";
@@ -45,16 +46,10 @@ export async function findVisiblePost(deps: Deps, viewer: Viewer | undefined, po
  */
 export async function loadPost(deps: Deps, postId: string): Promise<PostDoc | null> {
   const key = deps.keys.postDoc(postId);
-  const cached = await runOp(deps.redis, getDocument<PostDoc>(key));
+  const cached = await readCache(deps, getDocument<PostDoc>(key), "post");
   if (cached) return cached.deletedAt ? null : cached;
   const post = await deps.db.posts.findOne({ _id: new ObjectId(postId), deletedAt: null });
-  if (post) {
-    try {
-      await runOp(deps.redis, setDocument(key, post, deps.config.posts.cacheTtlSeconds));
-    } catch (error) {
-      deps.log.warn("post not cached", { error: String(error) });
-    }
-  }
+  if (post) await fillCache(deps, setDocument(key, post, deps.config.posts.cacheTtlSeconds), "post");
   return post;
 }
 

@@ -1,3 +1,4 @@
+import { fillCache, readCache } from "../../core/cache";
 import { ApiError } from "../../core/errors";
 import { forgetStanding } from "../../core/standing";
 import type { RequestMeta, Viewer } from "../../core/viewer";
@@ -16,8 +17,23 @@ export async function loadSelf(deps: Deps, viewer: Viewer): Promise<UserDoc> {
   return user;
 }
 
+/**
+ * The caller's own account, served from Redis when cached (`user:me:{id}`, SELF_CACHE_TTL_SECONDS): a warm
+ * read waits on no MongoDB call. Every change the caller makes to what it shows drops the copy
+ * (`forgetSelfView`); role and tier changes drop it with the standing.
+ */
 export async function getMe(deps: Deps, viewer: Viewer): Promise<Me> {
-  return toMe(await loadSelf(deps, viewer), deps.clock.now());
+  const key = deps.keys.selfView(viewer.id);
+  const cached = await readCache(deps, getValue<Me & { cachedUntil?: string }>(key), "self view");
+  // A pending email change lapses on its own: the copy is good only until then.
+  if (cached && (!cached.cachedUntil || new Date(cached.cachedUntil) > deps.clock.now())) {
+    const { cachedUntil: _until, ...me } = cached;
+    return me;
+  }
+  const me = toMe(await loadSelf(deps, viewer), deps.clock.now());
+  const value = me.pendingEmailExpiresAt ? { ...me, cachedUntil: me.pendingEmailExpiresAt } : me;
+  await fillCache(deps, setValue(key, value, deps.config.selfCacheTtlSeconds), "self view");
+  return me;
 }
 
 /** Only the allow-listed fields of UpdateMeBody can change; the route refuses anything else with 400. */
@@ -41,7 +57,7 @@ export async function updateMe(deps: Deps, viewer: Viewer, patch: UpdateMeBody):
     throw ApiError.invalidField("profileTheme", "unlock this theme in the store first");
   }
   if (!updated) throw ApiError.notFound("Account not found.");
-  await runOp(deps.redis, deleteKeys([deps.keys.userProfile(updated.usernameLower)]));
+  await runOp(deps.redis, deleteKeys([deps.keys.userProfile(updated.usernameLower), deps.keys.selfView(viewer.id)]));
   return toMe(updated, deps.clock.now());
 }
 
@@ -67,8 +83,28 @@ export async function publicProfile(
   const profile = first.cached ?? (await loadProfile(deps, key, username));
   if ("missing" in profile || relations.blockedWith(profile.id)) throw ApiError.notFound("No such user.");
   if (!viewer || viewer.id === profile.id) return profile;
-  const me = new ObjectId(viewer.id);
-  const them = new ObjectId(profile.id);
+  const follows = await followsBetween(deps, viewer.id, profile.id);
+  return {
+    ...profile,
+    viewer: { ...follows, blocked: relations.isBlocking(profile.id), muted: relations.isMuting(profile.id) },
+  };
+}
+
+/**
+ * Whether the viewer follows them and they follow the viewer: cached per ordered pair (`follow:pair:{a}:{b}`,
+ * FOLLOW_PAIR_CACHE_TTL_SECONDS) and dropped by every follow or unfollow between the two; on a miss, one
+ * MongoDB read for both directions.
+ */
+async function followsBetween(
+  deps: Deps,
+  viewerId: string,
+  otherId: string,
+): Promise<{ following: boolean; followedBy: boolean }> {
+  const key = deps.keys.followPair(viewerId, otherId);
+  const cached = await readCache(deps, getValue<{ following: boolean; followedBy: boolean }>(key), "follow pair");
+  if (cached) return cached;
+  const me = new ObjectId(viewerId);
+  const them = new ObjectId(otherId);
   const edges = await deps.db.follows.find(
     {
       $or: [
@@ -78,15 +114,12 @@ export async function publicProfile(
     },
     { projection: { followerId: 1 }, limit: 2 },
   );
-  return {
-    ...profile,
-    viewer: {
-      following: edges.some((e) => e.followerId.equals(me)),
-      followedBy: edges.some((e) => e.followerId.equals(them)),
-      blocked: relations.isBlocking(profile.id),
-      muted: relations.isMuting(profile.id),
-    },
+  const pair = {
+    following: edges.some((e) => e.followerId.equals(me)),
+    followedBy: edges.some((e) => e.followerId.equals(them)),
   };
+  await fillCache(deps, setValue(key, pair, deps.config.followPairCacheTtlSeconds), "follow pair");
+  return pair;
 }
 
 /** Reads a profile from MongoDB and caches it (a miss briefly too, so probing unknown names stays cheap). */
