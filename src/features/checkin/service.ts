@@ -1,3 +1,4 @@
+import { bestEffort } from "../../core/best-effort";
 import type { Viewer } from "../../core/viewer";
 import type { Deps } from "../../deps";
 import { ObjectId } from "../../platform/ids";
@@ -12,7 +13,9 @@ import type { CheckinResult } from "./schema";
 
 /**
  * Daily check-in: once per UTC day. Yesterday's check-in extends the streak, an older one restarts it at 1.
- * The update is conditional on `lastActiveDate` not being today, so concurrent check-ins count once.
+ * The update is conditional on `lastActiveDate` not being today, so concurrent check-ins count once. Nothing
+ * here needs Redis: without it the check-in still counts and pays (the streak cache and the referral's daily
+ * cap are skipped; the referral is validated by a later trigger).
  */
 export async function checkin(deps: Deps, viewer: Viewer): Promise<CheckinResult> {
   const now = deps.clock.now();
@@ -42,8 +45,12 @@ export async function checkin(deps: Deps, viewer: Viewer): Promise<CheckinResult
   const returning = updated && user.referredBy && utcDay(user.createdAt) !== today;
   const [paid] = await Promise.all([
     payCheckinRewards(deps, user._id, today, user.currentStreak),
-    runOp(deps.redis, setValue(deps.keys.userStreak(viewer.id), cached, deps.config.streakCacheTtlSeconds)),
-    returning ? validateReferral(deps, user._id, "return_checkin") : null,
+    bestEffort(deps, "streak cache", () =>
+      runOp(deps.redis, setValue(deps.keys.userStreak(viewer.id), cached, deps.config.streakCacheTtlSeconds)),
+    ),
+    returning
+      ? bestEffort(deps, "referral validation", () => validateReferral(deps, user._id, "return_checkin"))
+      : null,
   ]);
   return { currentStreak: user.currentStreak, longestStreak: user.longestStreak, gemsAwarded: paid, date: today };
 }

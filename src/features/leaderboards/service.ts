@@ -1,3 +1,4 @@
+import { bestEffort } from "../../core/best-effort";
 import type { Viewer } from "../../core/viewer";
 import type { GemTransactionDoc, TransactionSource, TransactionType, UserDoc } from "../../db";
 import type { Deps } from "../../deps";
@@ -115,16 +116,20 @@ export async function restoreRecentEarnings(deps: Deps): Promise<number> {
   }
 }
 
-/** Takes a user off every current board (banned, shadow-banned, deleted); a rebuild leaves them off too. */
+/**
+ * Takes a user off every current board (banned, shadow-banned, deleted); a rebuild leaves them off too. Best
+ * effort: boards never show such accounts anyway (the page's people are read with those filters).
+ */
 export async function removeFromLeaderboards(deps: Deps, userId: string): Promise<void> {
   const keys = currentWindows(deps.clock.now(), deps.keys).map((w) => w.key);
-  await runOp(deps.redis, removeFromSortedSets(keys, userId));
+  await bestEffort(deps, "leaderboard removal", () => runOp(deps.redis, removeFromSortedSets(keys, userId)));
 }
 
 /**
  * The top of a board and the caller's standing, in one Redis round trip (plus one MongoDB read for the
  * people). Equal scores share a rank. People who can no longer be shown (deleted, banned, shadow-banned)
- * are left out of the page.
+ * are left out of the page. The boards live in Redis only (rebuilt from the ledger by the `leaderboards`
+ * job), so without Redis this is a 503.
  */
 export async function leaderboard(
   deps: Deps,

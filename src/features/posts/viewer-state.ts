@@ -1,6 +1,6 @@
 import type { Deps } from "../../deps";
 import { ObjectId } from "../../platform/ids";
-import { getValues, runOp } from "../../platform/redis-ops";
+import { batchOn, getValues, readOrMiss } from "../../platform/redis-ops";
 
 /** Which of these posts the viewer voted on: one batched lookup per page. */
 export async function votedByViewer(deps: Deps, viewerId: string, postIds: ObjectId[]): Promise<Set<string>> {
@@ -12,11 +12,18 @@ export async function votedByViewer(deps: Deps, viewerId: string, postIds: Objec
   return new Set(votes.map((v) => v.postId.toHexString()));
 }
 
-/** Real-time vote counts from Redis where a counter exists (one MGET). */
+/**
+ * Real-time vote counts from Redis where a counter exists (one MGET); none when Redis cannot answer (the
+ * stored `voteCount`, at most one `counters` run behind, is shown then).
+ */
 export async function liveVoteCounts(deps: Deps, postIds: ObjectId[]): Promise<Map<string, number>> {
   if (postIds.length === 0) return new Map();
   const ids = postIds.map((p) => p.toHexString());
-  const values = await runOp(deps.redis, getValues<number | string>(ids.map((id) => deps.keys.postVotes(id))));
+  const { values } = await readOrMiss(
+    batchOn(deps.redis),
+    { values: getValues<number | string>(ids.map((id) => deps.keys.postVotes(id))) },
+    deps.log,
+  );
   const counts = new Map<string, number>();
   ids.forEach((id, i) => {
     const v = values[i];
