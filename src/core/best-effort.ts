@@ -17,7 +17,10 @@ export async function bestEffort<T>(
     return await work();
   } catch (error) {
     if (!(error instanceof StoreUnavailableError)) throw error;
-    deps.log.warn(`${what} skipped: ${error.store} unavailable`, { error: error.message });
+    // The first failure of a store in a request is worth a warning; the skips it causes after it are not.
+    (error.repeated ? deps.log.debug : deps.log.warn)(`${what} skipped: ${error.store} unavailable`, {
+      error: error.message,
+    });
     return undefined;
   }
 }

@@ -77,9 +77,11 @@ export async function roundTrip<T>(
   const budget = tally?.budget;
   let limitMs = timeoutMs;
   if (budget) {
-    if (budget.down.has(store)) throw new StoreUnavailableError(store, "it already failed during this request");
+    if (budget.down.has(store)) {
+      throw new StoreUnavailableError(store, "it already failed during this request", { repeated: true });
+    }
     const left = budget.limitMs - budget.spentMs;
-    if (left <= 0) throw new StoreUnavailableError(store, "the request's store budget is spent");
+    if (left <= 0) throw new StoreUnavailableError(store, "the request's store budget is spent", { repeated: true });
     limitMs = Math.min(limitMs, left, budget.perCallMs[store] ?? Number.POSITIVE_INFINITY);
   }
   const signal = AbortSignal.timeout(Math.max(1, Math.floor(limitMs)));

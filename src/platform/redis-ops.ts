@@ -70,7 +70,10 @@ export async function readOrMiss<M extends Record<string, CacheRead<unknown>>>(
     return await batch(ops);
   } catch (error) {
     if (!(error instanceof StoreUnavailableError)) throw error;
-    log.warn("cache read missed: redis unavailable", { reads: Object.keys(ops), error: error.message });
+    (error.repeated ? log.debug : log.warn)("cache read missed: redis unavailable", {
+      reads: Object.keys(ops),
+      error: error.message,
+    });
     return Object.fromEntries(Object.entries(ops).map(([name, read]) => [name, read.miss])) as OpResults<M>;
   }
 }

@@ -5,6 +5,7 @@ import { connect } from "node:net";
 import { join } from "node:path";
 import { freePort, listen } from "../../scripts/local/ports";
 import { type RunningRedis, startRedisServer } from "../../scripts/local/redis";
+import type { RigInfo } from "./rig-info";
 
 /**
  * Fault rigs for outage tests: each is a store stack of its own made of real processes — a redis-server, the
@@ -17,14 +18,6 @@ import { type RunningRedis, startRedisServer } from "../../scripts/local/redis";
  * with part `redis` | `upstash` | `gateway` and action `pause` | `resume` | `kill` | `restart`, and
  * `POST /rigs/{id}/redis/flushall`; `DELETE /rigs/{id}`.
  */
-
-export interface RigInfo {
-  id: string;
-  upstashUrl: string;
-  upstashToken: string;
-  /** The rig's own gateway (an empty embedded engine), when asked for. */
-  gateway?: { url: string; apiKey: string };
-}
 
 type Part = "redis" | "upstash" | "gateway";
 type Action = "pause" | "resume" | "kill" | "restart" | "flushall";

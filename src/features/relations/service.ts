@@ -1,3 +1,4 @@
+import { bestEffort } from "../../core/best-effort";
 import { Relations, relationMember } from "../../core/relations";
 import type { Viewer } from "../../core/viewer";
 import type { BlockDoc, RelationKind } from "../../db";
@@ -39,8 +40,8 @@ export async function relationsFrom(deps: Deps, userId: string, read: GuardedSet
     { projection: { userId: 1, targetId: 1, kind: 1 }, limit: deps.config.relations.maxPerUser * 4 },
   );
   const members = docs.map((d) => memberFor(d, me));
-  try {
-    await runOp(
+  await bestEffort(deps, "relations cache fill", () =>
+    runOp(
       deps.redis,
       fillGuardedSet(
         deps.keys.relations(userId),
@@ -49,10 +50,8 @@ export async function relationsFrom(deps: Deps, userId: string, read: GuardedSet
         members,
         deps.config.relations.cacheTtlSeconds,
       ),
-    );
-  } catch (error) {
-    deps.log.warn("relations not cached", { error: String(error) });
-  }
+    ),
+  );
   return Relations.fromMembers(members);
 }
 
@@ -95,12 +94,10 @@ export async function relationsOfMany(deps: Deps, userIds: string[]): Promise<Ma
  * leaves the set to be rebuilt when first needed.
  */
 export async function warmRelations(deps: Deps, userId: string): Promise<void> {
-  try {
+  await bestEffort(deps, "relations warm-up", async () => {
     const read = await runOp(deps.redis, relationsRead(deps, userId));
     if (!read.members) await relationsFrom(deps, userId, read);
-  } catch (error) {
-    deps.log.warn("relations not warmed", { error: String(error) });
-  }
+  });
 }
 
 /**
