@@ -52,6 +52,12 @@ export function budgetLeftMs(): number {
   return budget ? Math.max(0, budget.limitMs - budget.spentMs) : Number.POSITIVE_INFINITY;
 }
 
+/** Charges waiting that serves a failing store (a retry's backoff) to the request's budget. */
+export function chargeBudget(ms: number): void {
+  const budget = scope.getStore()?.budget;
+  if (budget) budget.spentMs += ms;
+}
+
 /** Records that `store` failed for good in this request (after any retries): later calls to it fail at once. */
 export function markDown(store: Store): void {
   scope.getStore()?.budget?.down.add(store);

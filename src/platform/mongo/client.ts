@@ -1,6 +1,6 @@
 import { EJSON } from "bson";
 import { StoreUnavailableError } from "../errors";
-import { budgetLeftMs, isDown, markDown, roundTrip } from "../io";
+import { budgetLeftMs, chargeBudget, isDown, markDown, roundTrip } from "../io";
 
 /**
  * Client for the Data API protocol (MongoDB Atlas Data API v1 plus the gateway's extensions). Bodies are
@@ -127,6 +127,7 @@ export class DataApiClient {
         const backoffMs = (this.opts.readRetryBackoffMs ?? 50) * 2 ** (attempt - 1);
         // A retry that could not even start before the budget runs out would only add waiting.
         if (isDown("mongo") || budgetLeftMs() <= backoffMs) break;
+        chargeBudget(backoffMs);
         await sleep(backoffMs);
       }
       try {
