@@ -72,13 +72,25 @@ export async function syncPostCounters(ctx: JobContext): Promise<JobReport> {
           const viewCount = (p.viewCount ?? 0) + Number(views[i] ?? 0);
           const ranked: RankedEngagement = { votes: e.qualifiedVotes, comments: e.commenters, shares: e.shares };
           const scores = scoresOf({ ...ranked, views: viewCount }, p.createdAt, now, deps.config.ranking);
+          const newViews = Number(views[i] ?? 0);
           return {
             updateOne: {
               filter: { _id: p._id },
-              update: {
-                $set: { voteCount: e.votes, shareCount: e.shares, rankedEngagement: ranked, ...scores },
-                $inc: { viewCount: Number(views[i] ?? 0), countersStale: -(p.countersStale ?? 0) },
-              },
+              // A pipeline, so the mark drops by what this run saw and never below 0, even if two runs overlap.
+              update: [
+                {
+                  $set: {
+                    voteCount: e.votes,
+                    shareCount: e.shares,
+                    rankedEngagement: { $literal: ranked },
+                    ...scores,
+                    viewCount: { $add: [{ $ifNull: ["$viewCount", 0] }, newViews] },
+                    countersStale: {
+                      $max: [0, { $subtract: [{ $ifNull: ["$countersStale", 0] }, p.countersStale ?? 0] }],
+                    },
+                  },
+                },
+              ],
             },
           };
         }),
