@@ -20,7 +20,14 @@ export interface StoreBudget {
 
 export interface IoTally {
   roundTrips: Record<Store, number>;
+  /**
+   * Sequential waits per store: the longest chain of calls each started after the previous one had answered.
+   * Calls made in parallel share a link, so this is the number of store latencies the request pays in a row.
+   */
+  waits: Record<Store, number>;
   durationMs: Record<Store, number>;
+  /** The deepest chain among calls that have answered so far, per store (a new call extends it by one). */
+  settledDepth: Record<Store, number>;
   /** Set for HTTP requests; jobs run without one (each call has only its own timeout). */
   budget?: StoreBudget;
 }
@@ -28,9 +35,12 @@ export interface IoTally {
 const scope = new AsyncLocalStorage<IoTally>();
 
 export function newTally(budget?: { limitMs: number; perCallMs?: Partial<Record<Store, number>> }): IoTally {
+  const zero = () => ({ redis: 0, mongo: 0, clickhouse: 0 });
   return {
-    roundTrips: { redis: 0, mongo: 0, clickhouse: 0 },
-    durationMs: { redis: 0, mongo: 0, clickhouse: 0 },
+    roundTrips: zero(),
+    waits: zero(),
+    durationMs: zero(),
+    settledDepth: zero(),
     ...(budget
       ? { budget: { limitMs: budget.limitMs, spentMs: 0, perCallMs: budget.perCallMs ?? {}, down: new Set<Store>() } }
       : {}),
@@ -91,8 +101,12 @@ export async function roundTrip<T>(
     limitMs = Math.min(limitMs, left, budget.perCallMs[store] ?? Number.POSITIVE_INFINITY);
   }
   const signal = AbortSignal.timeout(Math.max(1, Math.floor(limitMs)));
+  const depth = tally ? tally.settledDepth[store] + 1 : 0;
+  if (tally) {
+    tally.roundTrips[store] += 1;
+    tally.waits[store] = Math.max(tally.waits[store], depth);
+  }
   const started = performance.now();
-  if (tally) tally.roundTrips[store] += 1;
   try {
     return await call(signal);
   } catch (error) {
@@ -106,13 +120,21 @@ export async function roundTrip<T>(
     if (budget) budget.spentMs += performance.now() - started;
     throw failure;
   } finally {
-    if (tally) tally.durationMs[store] += performance.now() - started;
+    if (tally) {
+      tally.settledDepth[store] = Math.max(tally.settledDepth[store], depth);
+      tally.durationMs[store] += performance.now() - started;
+    }
   }
 }
 
-/** `Server-Timing` value: one entry per store with its round-trip count as `desc` and total time as `dur`. */
+/**
+ * `Server-Timing` value: per store, its round-trip count as `desc` and total time as `dur`, then
+ * `{store}.waits` with the number of sequential waits on it.
+ */
 export function serverTiming(tally: IoTally): string {
-  return (Object.keys(tally.roundTrips) as Store[])
-    .map((s) => `${s};desc="${tally.roundTrips[s]}";dur=${tally.durationMs[s].toFixed(1)}`)
-    .join(", ");
+  const stores = Object.keys(tally.roundTrips) as Store[];
+  return [
+    ...stores.map((s) => `${s};desc="${tally.roundTrips[s]}";dur=${tally.durationMs[s].toFixed(1)}`),
+    ...stores.map((s) => `${s}.waits;desc="${tally.waits[s]}"`),
+  ].join(", ");
 }

@@ -53,6 +53,9 @@ export const keys = {
   // Blocks and mutes: each user's relations (see core/relations.ts), and the counter that guards their rebuild
   relations: (userId: string) => `relations:${userId}`,
   relationsGeneration: (userId: string) => `relations:gen:${userId}`,
+  // The posts each user voted on (posts/viewer-state.ts), and the counter that guards their rebuild
+  votedPosts: (userId: string) => `voted:${userId}`,
+  votedPostsGeneration: (userId: string) => `voted:gen:${userId}`,
   // Profile cache (GET /v1/users/{username})
   userProfile: (usernameLower: string) => `user:profile:${usernameLower}`,
   // Platform

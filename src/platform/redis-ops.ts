@@ -330,19 +330,31 @@ local cur = tonumber(counts[1] or '0')
 local prev = tonumber(counts[2] or '0')
 local elapsed = (now % window) / window
 local allowed = 0
-if prev * (1 - elapsed) + cur < limit then
-  allowed = 1
+if prev * (1 - elapsed) + cur < limit then allowed = 1 end
+local mode = ARGV[3] or 'check'
+if mode == 'add' or (mode == 'check' and allowed == 1) then
   cur = redis.call('HINCRBY', key, current, 1)
   redis.call('HDEL', key, current - 2)
   redis.call('PEXPIRE', key, window * 2)
 end
 return {allowed, cur, prev, now}`;
 
-/** One sliding-window check (counts the request when allowed). */
-export const slidingWindow = (key: string, limit: number, windowSeconds: number): RedisOp<RateLimitDecision> =>
+/**
+ * How a sliding-window call counts: `check` counts the request when allowed (a rate limit); `peek` only
+ * reads; `add` counts whatever the outcome (failures recorded after the fact, e.g. wrong passwords).
+ */
+export type WindowMode = "check" | "peek" | "add";
+
+/** One sliding-window call: by default a check that counts the request when allowed. */
+export const slidingWindow = (
+  key: string,
+  limit: number,
+  windowSeconds: number,
+  mode: WindowMode = "check",
+): RedisOp<RateLimitDecision> =>
   op(
     1,
-    (p) => p.eval(SLIDING_WINDOW, [key], [limit, windowSeconds * 1000]),
+    (p) => p.eval(SLIDING_WINDOW, [key], [limit, windowSeconds * 1000, mode]),
     ([reply]) => {
       const [allowed, current, previous, nowMs] = (reply as number[]).map(num) as [number, number, number, number];
       return decide({ allowed: allowed === 1, current, previous, nowMs }, limit, windowSeconds);
@@ -477,7 +489,8 @@ export const mergeSortedSet = (
 // ---- Guarded sets (a cache of a set kept in the store, safe against a rebuild racing a change) ----
 
 /** The member that marks a guarded set as loaded (an empty Redis set does not exist). */
-const LOADED = "~";
+export const GUARDED_SET_LOADED = "~";
+const LOADED = GUARDED_SET_LOADED;
 
 export interface GuardedSet {
   /** The members, or null when the set is not cached (rebuild it from the store). */
