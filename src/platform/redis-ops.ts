@@ -33,7 +33,8 @@ export async function runOps<M extends Record<string, RedisOp<unknown>>>(redis: 
   if (entries.length === 0) return {} as OpResults<M>;
   const pipeline = redis.pipeline();
   for (const [, op] of entries) op.queue(pipeline);
-  const replies = (await pipeline.exec()) as unknown[];
+  // Operations over empty lists queue nothing; an empty pipeline is no round trip (the SDK refuses to send it).
+  const replies = entries.some(([, op]) => op.replies > 0) ? ((await pipeline.exec()) as unknown[]) : [];
   const out: Record<string, unknown> = {};
   let at = 0;
   for (const [name, op] of entries) {

@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { forgetRulesInMemory } from "../../src/features/flags/service";
 import { ObjectId } from "../../src/platform/ids";
-import { type ApiResponse, call, uniqueIp } from "../support/api";
+import { type ApiResponse, call, roundTrips, uniqueIp } from "../support/api";
 import { appWith, testDeps } from "../support/deps";
 import { CLOSED_PORT_URL, eventually, FAULT_TIMEOUTS, type FaultRig, faultRig } from "../support/faults";
 import { completedGeneration, publishedPost } from "../support/posts";
@@ -310,10 +310,14 @@ describe("with RATE_LIMIT_FAIL_MODE=closed and the Upstash REST URL on a closed 
   const closed = () =>
     appWith({ UPSTASH_REDIS_REST_URL: CLOSED_PORT_URL, RATE_LIMIT_FAIL_MODE: "closed", ...FAULT_TIMEOUTS });
 
-  it("answers cache-first reads with 503 instead of serving them unlimited", async () => {
-    expectUnavailable(await call("GET", "/v1/feeds/trending", { ip: uniqueIp() }, closed()));
+  it("answers cache-first reads with 503 before any MongoDB work, instead of serving them unlimited", async () => {
+    const feed = await call("GET", "/v1/feeds/trending", { ip: uniqueIp() }, closed());
+    expectUnavailable(feed);
+    expect(roundTrips(feed.headers).mongo).toBe(0);
     const [someone] = await crowd(1);
-    expectUnavailable(await call("GET", `/v1/users/${someone.username}`, {}, closed()));
+    const profile = await call("GET", `/v1/users/${someone.username}`, {}, closed());
+    expectUnavailable(profile);
+    expect(roundTrips(profile.headers).mongo).toBe(0);
   });
 
   it("answers writes with 503 before anything is written", async () => {
