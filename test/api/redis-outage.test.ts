@@ -5,7 +5,8 @@ import { type ApiResponse, call, roundTrips, uniqueIp } from "../support/api";
 import { appWith, testDeps } from "../support/deps";
 import { CLOSED_PORT_URL, eventually, FAULT_TIMEOUTS, type FaultRig, faultRig } from "../support/faults";
 import { completedGeneration, publishedPost } from "../support/posts";
-import { crowd, signupUser, TEST_EMAIL_DOMAIN, type TestUser, uniqueName } from "../support/users";
+import { operations } from "../support/spec";
+import { crowd, signupUser, TEST_EMAIL_DOMAIN, type TestUser, uniqueName, userWithRole } from "../support/users";
 
 /**
  * Redis unreachable, four ways, with real processes: the Upstash REST URL on a closed port, the Upstash REST
@@ -326,5 +327,30 @@ describe("with RATE_LIMIT_FAIL_MODE=closed and the Upstash REST URL on a closed 
     expect(await deps.db.follows.findOne({ followerId: oid(fan.id) })).toBeNull();
     expectUnavailable(await call("POST", "/v1/me/checkin", { token: fan.accessToken }, closed()));
     expect(await deps.db.gemTransactions.findOne({ userId: oid(fan.id) })).toBeNull();
+  });
+});
+
+describe("every operation in /openapi.json with the Upstash REST URL on a closed port", () => {
+  it("answers something other than a 500, and any 503 with Retry-After", async () => {
+    const admin = await userWithRole("admin");
+    const app = appWith({ UPSTASH_REDIS_REST_URL: CLOSED_PORT_URL, ...FAULT_TIMEOUTS });
+    // Deleting the account goes last: every other call needs it.
+    const ops = (await operations()).sort(
+      (a, b) =>
+        Number(a.path === "/v1/me" && a.method === "DELETE") - Number(b.path === "/v1/me" && b.method === "DELETE"),
+    );
+    const seen: string[] = [];
+    for (const op of ops) {
+      const path = op.path.replace(/\{([^}]+)\}/g, (_all, name: string) =>
+        name === "username" ? admin.username : name === "provider" ? "google" : new ObjectId().toHexString(),
+      );
+      const withBody = ["POST", "PUT", "PATCH"].includes(op.method);
+      const res = await call(op.method, path, { token: admin.accessToken, ...(withBody ? { body: {} } : {}) }, app);
+      seen.push(`${op.method} ${op.path} ${res.status}`);
+      expect(res.status, `${op.method} ${op.path}: ${res.text}`).not.toBe(500);
+      if (res.status === 503)
+        expect(Number(res.headers.get("retry-after")), `${op.method} ${op.path}`).toBeGreaterThan(0);
+    }
+    expect(seen.length).toBeGreaterThan(50);
   });
 });
