@@ -404,6 +404,11 @@ export const configSpec = {
       int(1, 10).default(3),
       "pinned posts per author; pinning one more is a 409 `pin_limit`",
     ),
+    cacheTtlSeconds: setting(
+      "POST_CACHE_TTL_SECONDS",
+      int(1, 86_400).default(120),
+      "a post's cached document in Redis (`post:doc:{id}`; every change to it drops the copy at once)",
+    ),
     viewWindowSeconds: setting(
       "POST_VIEW_WINDOW_SECONDS",
       int(60, 30 * 86_400).default(3_600),

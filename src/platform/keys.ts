@@ -20,6 +20,8 @@ export const keys = {
   feedFollowing: (userId: string, page: string | number) => `feed:following:${userId}:${page}`,
   /** The cached first pages a newly published, deleted or hidden post makes stale. */
   publicFeedFirstPages: () => ["feed:new:0", "feed:trending:0", "feed:hot:0"],
+  /** A post's cached document (posts/visibility.ts `loadPost`), dropped on every change to what it shows. */
+  postDoc: (postId: string) => `post:doc:${postId}`,
   // Real-time counters
   postVotes: (postId: string) => `post:votes:${postId}`,
   /** Views not yet added to `posts.viewCount` (a delta, taken and cleared by the counters job). */

@@ -1,4 +1,5 @@
 import type { Pipeline } from "@upstash/redis/cloudflare";
+import { type Document, EJSON } from "bson";
 import { StoreUnavailableError } from "./errors";
 import type { Logger } from "./logger";
 import { decide, type RateLimitDecision } from "./ratelimit";
@@ -30,11 +31,13 @@ export type OpResults<M extends Record<string, RedisOp<unknown>>> = {
 /** Runs a set of named operations in one pipelined round trip and returns their results by name. */
 export async function runOps<M extends Record<string, RedisOp<unknown>>>(redis: Redis, ops: M): Promise<OpResults<M>> {
   const entries = Object.entries(ops);
-  if (entries.length === 0) return {} as OpResults<M>;
+  // Nothing to send (no ops, or only ops with nothing to do, e.g. deleting no keys): no round trip.
+  if (entries.every(([, op]) => op.replies === 0)) {
+    return Object.fromEntries(entries.map(([name, op]) => [name, op.result([])])) as OpResults<M>;
+  }
   const pipeline = redis.pipeline();
   for (const [, op] of entries) op.queue(pipeline);
-  // Operations over empty lists queue nothing; an empty pipeline is no round trip (the SDK refuses to send it).
-  const replies = entries.some(([, op]) => op.replies > 0) ? ((await pipeline.exec()) as unknown[]) : [];
+  const replies = (await pipeline.exec()) as unknown[];
   const out: Record<string, unknown> = {};
   let at = 0;
   for (const [name, op] of entries) {
@@ -113,6 +116,27 @@ export const getValues = <T>(keys: string[]): CacheRead<(T | null)[]> => ({
       )),
   miss: keys.map(() => null),
 });
+
+/**
+ * A cached copy of a stored document, with its ObjectIds and Dates intact (kept as canonical EJSON). Only for
+ * documents without client-supplied free-form objects, whose `$`-keys EJSON would read as types.
+ */
+export const getDocument = <T>(key: string): CacheRead<T | null> => ({
+  ...op(
+    1,
+    (p) => p.get(key),
+    ([v]) => (v == null ? null : (EJSON.deserialize(v as Document) as T)),
+  ),
+  miss: null,
+});
+
+/** Caches a stored document for `ttlSeconds` (see `getDocument`). */
+export const setDocument = (key: string, document: object, ttlSeconds: number): RedisOp<void> =>
+  op(
+    1,
+    (p) => p.set(key, EJSON.serialize(document, { relaxed: false }), { ex: ttlSeconds }),
+    () => undefined,
+  );
 
 /** SET with an expiry in seconds. */
 export const setValue = (key: string, value: unknown, ttlSeconds: number): RedisOp<void> =>

@@ -233,6 +233,23 @@ for (const outage of outages) {
       expect(await deps.db.blocks.findOne({ userId: oid(blocker.id) })).toBeNull();
     });
 
+    it("refuses PATCH and DELETE /v1/posts/{id} by the owner with 503 and changes nothing (the cached copy must go first)", async () => {
+      const [owner] = await crowd(1);
+      const own = await publishedPost(owner);
+      const patch = await call(
+        "PATCH",
+        `/v1/posts/${own.id}`,
+        { token: owner.accessToken, body: { visibility: "private" } },
+        app,
+      );
+      expectUnavailable(patch);
+      expectUnavailable(await call("DELETE", `/v1/posts/${own.id}`, { token: owner.accessToken }, app));
+      expect(await deps.db.posts.findOne({ _id: oid(own.id) })).toMatchObject({
+        visibility: "public",
+        deletedAt: null,
+      });
+    });
+
     // Writes that need no Redis to be right: they commit and answer their success.
 
     it("counts POST /v1/me/checkin and pays its reward", async () => {

@@ -12,7 +12,7 @@ import { validateReferral } from "../referrals/service";
 import { screen } from "../screening/rules";
 import { type CreatePostBody, normalizeTags, type Post, type ShareResult, toPost, type UpdatePostBody } from "./schema";
 import { votedByViewer } from "./viewer-state";
-import { findVisiblePost } from "./visibility";
+import { findVisiblePost, forgetPosts, forgetPostsBeforeHiding } from "./visibility";
 
 /**
  * Drops the cached first pages of the public feeds (a post appeared, went or was hidden). Best effort: the
@@ -202,7 +202,8 @@ async function ownPost(deps: Deps, viewer: Viewer, postId: string): Promise<Post
 }
 
 export async function updatePost(deps: Deps, viewer: Viewer, postId: string, patch: UpdatePostBody): Promise<Post> {
-  const post = await ownPost(deps, viewer, postId);
+  // The owner's read and the cached copy's drop at once: no wait of its own (see forgetPostsBeforeHiding).
+  const [post] = await Promise.all([ownPost(deps, viewer, postId), forgetPostsBeforeHiding(deps, [postId])]);
   const now = deps.clock.now();
   const set: Record<string, unknown> = { updatedAt: now };
   if (patch.tags !== undefined) set.tags = normalizeTags(patch.tags);
@@ -221,6 +222,7 @@ export async function updatePost(deps: Deps, viewer: Viewer, postId: string, pat
     { returnDocument: "after" },
   );
   if (!updated) throw ApiError.notFound("No such post.");
+  await forgetPosts(deps, [postId]);
   return getPost(deps, viewer, postId);
 }
 
@@ -246,6 +248,7 @@ async function claimPin(deps: Deps, post: PostDoc): Promise<void> {
 /** Soft delete by the author; `totalPosts` moves only for the request that actually deleted it. */
 export async function deletePost(deps: Deps, viewer: Viewer, postId: string): Promise<void> {
   const me = new ObjectId(viewer.id);
+  await forgetPostsBeforeHiding(deps, [postId]);
   const deleted = await deps.db.posts.findOneAndUpdate(
     { _id: new ObjectId(postId), userId: me, deletedAt: null },
     { $set: { deletedAt: deps.clock.now(), isPinned: false, pinnedAt: null } },
@@ -254,6 +257,7 @@ export async function deletePost(deps: Deps, viewer: Viewer, postId: string): Pr
   await Promise.all([
     deps.db.users.updateOne({ _id: me }, { $inc: { totalPosts: -1 }, $pull: { pinnedPostIds: deleted._id } }),
     dropCachedFeedPages(deps),
+    forgetPosts(deps, [postId]),
   ]);
 }
 
@@ -282,10 +286,13 @@ export async function sharePost(deps: Deps, viewer: Viewer, postId: string): Pro
     markEngaged(deps, [postId]),
   ]);
   if (!inserted || shadow) return { shareableUrl: post.shareableUrl, shareCount: post.shareCount };
-  const updated = await deps.db.posts.findOneAndUpdate(
-    { _id: post._id },
-    { $inc: { shareCount: 1, countersStale: 1 } },
-    { returnDocument: "after", projection: { shareCount: 1 } },
-  );
+  const [updated] = await Promise.all([
+    deps.db.posts.findOneAndUpdate(
+      { _id: post._id },
+      { $inc: { shareCount: 1, countersStale: 1 } },
+      { returnDocument: "after", projection: { shareCount: 1 } },
+    ),
+    forgetPosts(deps, [postId]),
+  ]);
   return { shareableUrl: post.shareableUrl, shareCount: updated?.shareCount ?? post.shareCount + 1 };
 }

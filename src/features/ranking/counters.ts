@@ -3,6 +3,7 @@ import type { PostDoc, RankedEngagement } from "../../db";
 import type { Deps } from "../../deps";
 import { isObjectIdHex, ObjectId } from "../../platform/ids";
 import {
+  deleteKeys,
   moveRandomMembers,
   type RedisOp,
   removeMembers,
@@ -106,7 +107,12 @@ export async function syncPostCounters(ctx: JobContext): Promise<JobReport> {
         return [id, replaceValue(deps.keys.postVotes(id), (engagement.get(id) ?? ZERO).votes, ttl)];
       }),
     );
-    await runOps(deps.redis, { ...liveCounters, done: removeMembers(inProgressKey, queued) });
+    await runOps(deps.redis, {
+      ...liveCounters,
+      // Their cached copies show the old counts.
+      copies: deleteKeys(posts.map((p) => deps.keys.postDoc(p._id.toHexString()))),
+      done: removeMembers(inProgressKey, queued),
+    });
   }
   return { more: true };
 }
