@@ -70,10 +70,10 @@ export async function syncPostCounters(ctx: JobContext): Promise<JobReport> {
       await deps.db.posts.bulkWrite(
         posts.map((p, i) => {
           const e = engagement.get(p._id.toHexString()) ?? ZERO;
-          const viewCount = (p.viewCount ?? 0) + Number(views[i] ?? 0);
-          const ranked: RankedEngagement = { votes: e.qualifiedVotes, comments: e.commenters, shares: e.shares };
-          const scores = scoresOf({ ...ranked, views: viewCount }, p.createdAt, now, deps.config.ranking);
           const newViews = Number(views[i] ?? 0);
+          const ranked: RankedEngagement = { votes: e.qualifiedVotes, comments: e.commenters, shares: e.shares };
+          const viewCount = (p.viewCount ?? 0) + newViews;
+          const scores = scoresOf({ ...ranked, views: viewCount }, p.createdAt, now, deps.config.ranking);
           return {
             updateOne: {
               filter: { _id: p._id },
