@@ -177,6 +177,16 @@ export const configSpec = {
     database: setting("CLICKHOUSE_DATABASE", z.string().min(1).default("default"), "ClickHouse database"),
   },
   storeTimeoutMs: setting("STORE_TIMEOUT_MS", int(100, 60_000).default(5_000), "per round trip to any store"),
+  requestStoreBudgetMs: setting(
+    "REQUEST_STORE_BUDGET_MS",
+    int(100, 120_000).default(5_000),
+    "most one request waits on stores that fail, all stores and read retries together; then 503 at once",
+  ),
+  requestRedisTimeoutMs: setting(
+    "REQUEST_REDIS_TIMEOUT_MS",
+    int(50, 60_000).default(1_000),
+    "per Redis round trip while serving a request (jobs use `STORE_TIMEOUT_MS`), so a dead cache leaves budget for MongoDB",
+  ),
   healthCheckTimeoutMs: setting(
     "HEALTH_CHECK_TIMEOUT_MS",
     int(100, 10_000).default(1_500),

@@ -97,6 +97,13 @@ export class ApiError extends Error {
       headers: { ...rateLimitHeaders(decision), "Retry-After": String(decision.retryAfterSeconds) },
     });
   }
+  /**
+   * A 503 `unavailable` decided by a rule rather than thrown by a store adapter (e.g. a fail-closed rate limit
+   * whose check could not run), so nothing that tolerates a store outage swallows it.
+   */
+  static unavailable(detail: string, retryAfterSeconds: number): ApiError {
+    return new ApiError("unavailable", detail, { headers: { "Retry-After": String(retryAfterSeconds) } });
+  }
   /** A 429 `quota_exceeded`, retryable after `retryAfterSeconds`. */
   static quotaExceeded(detail: string, retryAfterSeconds: number): ApiError {
     return new ApiError("quota_exceeded", detail, { headers: { "Retry-After": String(retryAfterSeconds) } });

@@ -2,6 +2,7 @@ import type { Role, Tier, UserDoc } from "../db";
 import type { Deps } from "../deps";
 import { ObjectId } from "../platform/ids";
 import { deleteKeys, runOp, setValue } from "../platform/redis-ops";
+import { bestEffort } from "./best-effort";
 
 /**
  * An account's standing: what decides, on every authenticated request, whether a token is still good and what
@@ -107,12 +108,10 @@ export async function rememberStanding(deps: Deps, user: Parameters<typeof stand
 
 async function cacheStanding(deps: Deps, userId: string, standing: Standing): Promise<void> {
   const cached: Cached = { ...standing, v: VERSION };
-  try {
-    await runOp(deps.redis, setValue(deps.keys.session(userId), cached, deps.config.auth.standingTtlSeconds));
-  } catch (error) {
-    // The answer stands; the next request reads MongoDB again.
-    deps.log.warn("account standing not cached", { error: String(error) });
-  }
+  // The answer stands without it; the next request reads MongoDB again.
+  await bestEffort(deps, "account standing cache", () =>
+    runOp(deps.redis, setValue(deps.keys.session(userId), cached, deps.config.auth.standingTtlSeconds)),
+  );
 }
 
 /**
@@ -121,11 +120,9 @@ async function cacheStanding(deps: Deps, userId: string, standing: Standing): Pr
  * most ACCOUNT_STANDING_TTL_SECONDS more; the change itself (already in MongoDB) stands.
  */
 export async function forgetStanding(deps: Deps, ...userIds: string[]): Promise<void> {
-  try {
-    await runOp(deps.redis, deleteKeys(userIds.flatMap((id) => [deps.keys.session(id), deps.keys.selfView(id)])));
-  } catch (error) {
-    deps.log.warn("account standing not forgotten; it expires on its own", { error: String(error) });
-  }
+  await bestEffort(deps, "account standing drop (it expires on its own)", () =>
+    runOp(deps.redis, deleteKeys(userIds.flatMap((id) => [deps.keys.session(id), deps.keys.selfView(id)]))),
+  );
 }
 
 /**
@@ -134,9 +131,7 @@ export async function forgetStanding(deps: Deps, ...userIds: string[]): Promise<
  * SELF_CACHE_TTL_SECONDS.
  */
 export async function forgetSelfView(deps: Deps, ...userIds: string[]): Promise<void> {
-  try {
-    await runOp(deps.redis, deleteKeys(userIds.map((id) => deps.keys.selfView(id))));
-  } catch (error) {
-    deps.log.warn("cached self view not forgotten; it expires on its own", { error: String(error) });
-  }
+  await bestEffort(deps, "cached self view drop (it expires on its own)", () =>
+    runOp(deps.redis, deleteKeys(userIds.map((id) => deps.keys.selfView(id)))),
+  );
 }

@@ -54,6 +54,8 @@ export const indexes: Record<CollectionKey, IndexSpec[]> = {
     },
     { key: { visibility: 1 }, name: "visibility" },
     { key: { userId: 1, voteCount: -1 }, name: "user_top" },
+    // The counters job's work list: only posts whose engagement moved since their last recount are in it.
+    { key: { countersStale: -1 }, name: "counters_stale", partialFilterExpression: { countersStale: { $gt: 0 } } },
     { key: { prompt: "text", tags: "text" }, name: "prompt_tags_text" },
   ],
   votes: [

@@ -46,7 +46,21 @@ export function apiRateLimit(): MiddlewareHandler<AppEnv> {
         // The check rides in the same pipeline as the handler's first batch, under a name no op uses.
         const both = runOps(redis, { ...ops, [RATE_LIMIT_OP]: check });
         decided = both.then((r) => r[RATE_LIMIT_OP] as RateLimitDecision);
-        const { [RATE_LIMIT_OP]: decision, ...results } = (await both) as Record<string, unknown>;
+        decided.catch(() => {}); // awaited after the handler; not an unhandled rejection meanwhile
+        let all: Record<string, unknown>;
+        try {
+          all = (await both) as Record<string, unknown>;
+        } catch (error) {
+          // Fail-closed: a 503 no fail-open cache read may swallow. Fail-open: the handler's reads miss.
+          if (config.rateLimit.failMode === "closed" && error instanceof StoreUnavailableError) {
+            throw ApiError.unavailable(
+              "The rate limit cannot be checked right now.",
+              config.unavailableRetryAfterSeconds,
+            );
+          }
+          throw error;
+        }
+        const { [RATE_LIMIT_OP]: decision, ...results } = all;
         const rateLimit = decision as RateLimitDecision;
         if (!rateLimit.allowed) throw ApiError.rateLimited(rateLimit);
         return results as never;

@@ -17,6 +17,8 @@ export interface TestOAuth {
 
 export interface TestPlan extends StackPlan {
   oauth: TestOAuth;
+  /** The fault rigs' control server (test/setup/faults.ts). */
+  faultControlPort: number;
 }
 
 export interface TestStack {
@@ -65,6 +67,7 @@ async function newPlan(): Promise<TestPlan> {
     secrets: { upstashToken: secret(), dataApiKey: secret(), clickhousePassword: secret() },
     database: "circle",
     oauth,
+    faultControlPort: await freePort(),
     external: {
       redisUrl: process.env.TEST_REDIS_URL,
       mongodbUri: process.env.TEST_MONGODB_URI,
@@ -89,6 +92,7 @@ function testBindings(plan: TestPlan): Record<string, string> {
     OAUTH_APPLE_ISSUERS: "https://appleid.apple.test",
     OAUTH_APPLE_CLIENT_IDS: "circle-test-apple",
     TEST_OAUTH_PRIVATE_JWK: JSON.stringify(plan.oauth.privateJwk),
+    TEST_FAULT_CONTROL_URL: `http://127.0.0.1:${plan.faultControlPort}`,
     // Generous auth limits for the suite; the auth rate-limit tests build apps with tight ones.
     RATE_LIMIT_LOGIN_PER_IP: "100000",
     RATE_LIMIT_LOGIN_FAILURES_PER_ACCOUNT_AND_IP: "100000",
@@ -100,6 +104,8 @@ function testBindings(plan: TestPlan): Record<string, string> {
     JOB_TIME_BUDGET_MS: "60000",
     // Suites run side by side on small CI machines; a slow answer there is load, not an outage.
     STORE_TIMEOUT_MS: "20000",
+    REQUEST_STORE_BUDGET_MS: "60000",
+    REQUEST_REDIS_TIMEOUT_MS: "20000",
     JOB_LEASE_SECONDS: "120",
   };
 }

@@ -53,6 +53,11 @@ export interface PostDoc {
   viewCount: number;
   /** Missing until the counters job first recounts the post (its raw counters stand in until then). */
   rankedEngagement?: RankedEngagement;
+  /**
+   * Engagement moves (votes, shares, counted comments) since the `counters` job last recounted the post; 0 or
+   * missing when its counts are up to date. Durable, so a recount is never lost with Redis.
+   */
+  countersStale?: number;
   engagementScore: number;
   trendingScore: number;
   hotScore: number;

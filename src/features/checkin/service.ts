@@ -1,3 +1,4 @@
+import { bestEffort } from "../../core/best-effort";
 import { forgetSelfView } from "../../core/standing";
 import type { Viewer } from "../../core/viewer";
 import type { Deps } from "../../deps";
@@ -13,7 +14,9 @@ import type { CheckinResult } from "./schema";
 
 /**
  * Daily check-in: once per UTC day. Yesterday's check-in extends the streak, an older one restarts it at 1.
- * The update is conditional on `lastActiveDate` not being today, so concurrent check-ins count once.
+ * The update is conditional on `lastActiveDate` not being today, so concurrent check-ins count once. Nothing
+ * here needs Redis: without it the check-in still counts and pays (the streak cache and the referral's daily
+ * cap are skipped; the referral is validated by a later trigger).
  */
 export async function checkin(deps: Deps, viewer: Viewer): Promise<CheckinResult> {
   const now = deps.clock.now();
@@ -43,9 +46,13 @@ export async function checkin(deps: Deps, viewer: Viewer): Promise<CheckinResult
   const returning = updated && user.referredBy && utcDay(user.createdAt) !== today;
   const [paid] = await Promise.all([
     payCheckinRewards(deps, user._id, today, user.currentStreak),
-    runOp(deps.redis, setValue(deps.keys.userStreak(viewer.id), cached, deps.config.streakCacheTtlSeconds)),
+    bestEffort(deps, "streak cache", () =>
+      runOp(deps.redis, setValue(deps.keys.userStreak(viewer.id), cached, deps.config.streakCacheTtlSeconds)),
+    ),
     updated ? forgetSelfView(deps, viewer.id) : null,
-    returning ? validateReferral(deps, user._id, "return_checkin") : null,
+    returning
+      ? bestEffort(deps, "referral validation", () => validateReferral(deps, user._id, "return_checkin"))
+      : null,
   ]);
   return { currentStreak: user.currentStreak, longestStreak: user.longestStreak, gemsAwarded: paid, date: today };
 }

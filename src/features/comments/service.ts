@@ -1,4 +1,4 @@
-import { fillCache, readCache } from "../../core/cache";
+import { dropCache, fillCache, readCache } from "../../core/cache";
 import { ApiError } from "../../core/errors";
 import type { Relations } from "../../core/relations";
 import type { PageQuery } from "../../core/schemas";
@@ -177,13 +177,17 @@ async function commentPage(
 /** A comment only its author sees keeps them off the shared cached page of that post's comments. */
 export async function rememberOwnHiddenComment(deps: Deps, postId: ObjectId, authorId: ObjectId): Promise<void> {
   const key = deps.keys.commentsOwnHidden(postId.toHexString());
-  await runOp(deps.redis, addToCountedSet(key, authorId.toHexString(), deps.config.comments.ownHiddenTtlSeconds));
+  await fillCache(
+    deps,
+    addToCountedSet(key, authorId.toHexString(), deps.config.comments.ownHiddenTtlSeconds),
+    "own hidden comment mark",
+  );
 }
 
 /** Drops the cached first page of these posts' comments (after a change to them). */
 export async function forgetCommentPages(deps: Deps, postIds: (string | ObjectId)[]): Promise<void> {
   const ids = postIds.map((id) => (typeof id === "string" ? id : id.toHexString()));
-  await runOp(deps.redis, deleteKeys(ids.map((id) => deps.keys.commentsFirstPage(id))));
+  await dropCache(deps, deleteKeys(ids.map((id) => deps.keys.commentsFirstPage(id))), "comments page");
 }
 
 export async function editComment(deps: Deps, viewer: Viewer, commentId: string, content: string): Promise<Comment> {

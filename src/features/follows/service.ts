@@ -1,3 +1,4 @@
+import { dropCache } from "../../core/cache";
 import { ApiError } from "../../core/errors";
 import type { PageQuery } from "../../core/schemas";
 import { forgetSelfView } from "../../core/standing";
@@ -110,7 +111,7 @@ async function moveCounts(deps: Deps, follower: ObjectId, following: ObjectId, b
       { ordered: false },
     ),
     forgetSelfView(deps, follower.toHexString(), following.toHexString()),
-    runOp(deps.redis, deleteKeys(followPairKeys(deps, follower.toHexString(), following.toHexString()))),
+    dropCache(deps, deleteKeys(followPairKeys(deps, follower.toHexString(), following.toHexString())), "follow pair"),
   ]);
 }
 

@@ -1,4 +1,4 @@
-import { fillCache, readCache } from "../../core/cache";
+import { dropCache, fillCache, readCache } from "../../core/cache";
 import type { Relations } from "../../core/relations";
 import type { Viewer } from "../../core/viewer";
 import {
@@ -555,7 +555,11 @@ export async function unreadCount(deps: Deps, viewer: Viewer): Promise<number> {
 /** Drops the cached inbox (first page and unread count) of these users after it changed. */
 export async function forgetInbox(deps: Deps, userIds: (string | ObjectId)[]): Promise<void> {
   const ids = userIds.map((id) => (typeof id === "string" ? id : id.toHexString()));
-  await runOp(deps.redis, deleteKeys(ids.flatMap((id) => [deps.keys.inboxFirstPage(id), deps.keys.inboxUnread(id)])));
+  await dropCache(
+    deps,
+    deleteKeys(ids.flatMap((id) => [deps.keys.inboxFirstPage(id), deps.keys.inboxUnread(id)])),
+    "inbox",
+  );
 }
 
 /** Marks the caller's own notifications read; ids of others' notifications match nothing (no oracle). */

@@ -1,3 +1,4 @@
+import { bestEffort } from "../../core/best-effort";
 import { ApiError } from "../../core/errors";
 import { forgetStanding } from "../../core/standing";
 import type { RequestMeta, Viewer } from "../../core/viewer";
@@ -22,7 +23,9 @@ export async function deleteMe(deps: Deps, meta: RequestMeta, viewer: Viewer): P
   await Promise.all([
     forgetStanding(deps, viewer.id),
     revokeAllSessions(deps, user._id, "account_deleted"),
-    runOp(deps.redis, deleteKeys([deps.keys.userProfile(user.usernameLower)])),
+    bestEffort(deps, "profile cache drop", () =>
+      runOp(deps.redis, deleteKeys([deps.keys.userProfile(user.usernameLower)])),
+    ),
     removeFromLeaderboards(deps, viewer.id),
     audit(deps, meta, { action: "account_deleted", userId: user._id }),
   ]);

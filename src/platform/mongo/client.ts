@@ -1,11 +1,12 @@
 import { EJSON } from "bson";
 import { StoreUnavailableError } from "../errors";
-import { meter } from "../io";
+import { budgetLeftMs, chargeBudget, isDown, markDown, roundTrip } from "../io";
 
 /**
  * Client for the Data API protocol (MongoDB Atlas Data API v1 plus the gateway's extensions). Bodies are
- * EJSON so ObjectIds and Dates survive the trip. Reads are retried on transient failures; writes never
- * are, because a write whose answer was lost may already have been applied.
+ * EJSON so ObjectIds and Dates survive the trip. Reads are retried on transient failures, within the request's
+ * store budget (see io.ts); writes never are, because a write whose answer was lost may already have been
+ * applied.
  */
 
 export type Document = Record<string, unknown>;
@@ -117,23 +118,32 @@ export class DataApiClient {
     return new Collection<T>(this, name);
   }
 
-  /** One action = one round trip. */
+  /** One action = one round trip (a read may retry within the request's store budget). */
   async call<R>(action: string, collection: string, body: Document): Promise<R> {
     const attempts = READ_ACTIONS.has(action) ? this.opts.readRetries + 1 : 1;
     let lastError: unknown;
     for (let attempt = 0; attempt < attempts; attempt++) {
-      if (attempt > 0) await sleep((this.opts.readRetryBackoffMs ?? 50) * 2 ** (attempt - 1));
+      if (attempt > 0) {
+        const backoffMs = (this.opts.readRetryBackoffMs ?? 50) * 2 ** (attempt - 1);
+        // A retry that could not even start before the budget runs out would only add waiting.
+        if (isDown("mongo") || budgetLeftMs() <= backoffMs) break;
+        chargeBudget(backoffMs);
+        await sleep(backoffMs);
+      }
       try {
-        return await meter("mongo", () => this.send<R>(action, collection, body));
+        return await roundTrip("mongo", this.opts.timeoutMs, (signal) =>
+          this.send<R>(action, collection, body, signal),
+        );
       } catch (error) {
         lastError = error;
         if (!(error instanceof StoreUnavailableError)) throw error;
       }
     }
+    markDown("mongo");
     throw lastError;
   }
 
-  private async send<R>(action: string, collection: string, body: Document): Promise<R> {
+  private async send<R>(action: string, collection: string, body: Document, signal: AbortSignal): Promise<R> {
     let response: Response;
     try {
       response = await fetch(`${this.opts.url}/action/${action}`, {
@@ -143,13 +153,19 @@ export class DataApiClient {
           { dataSource: this.opts.dataSource, database: this.opts.database, collection, ...body },
           { relaxed: true },
         ),
-        signal: AbortSignal.timeout(this.opts.timeoutMs),
+        signal,
       });
     } catch (error) {
       throw new StoreUnavailableError("mongo", describe(error), { cause: error });
     }
     // Decoded by hand: workerd warns when .text() meets a content type it does not know (application/ejson).
-    const text = new TextDecoder().decode(await response.arrayBuffer());
+    let bytes: ArrayBuffer;
+    try {
+      bytes = await response.arrayBuffer();
+    } catch (error) {
+      throw new StoreUnavailableError("mongo", describe(error), { cause: error });
+    }
+    const text = new TextDecoder().decode(bytes);
     const payload = parse(text);
     if (response.ok) return payload as R;
     const { error = text.slice(0, 200), error_code: code = "Unknown" } = (payload ?? {}) as {
