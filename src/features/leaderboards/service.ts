@@ -2,7 +2,15 @@ import type { Viewer } from "../../core/viewer";
 import type { GemTransactionDoc, TransactionSource, TransactionType, UserDoc } from "../../db";
 import type { Deps } from "../../deps";
 import { ObjectId } from "../../platform/ids";
-import { addOncePerEntry, removeFromSortedSets, runOp, runOps, standing, topMembers } from "../../platform/redis-ops";
+import {
+  addOncePerEntry,
+  type RedisOp,
+  removeFromSortedSets,
+  runOp,
+  runOps,
+  standing,
+  topMembers,
+} from "../../platform/redis-ops";
 import { DAY_SECONDS, HOUR_MS, HOUR_SECONDS, utcDay } from "../../platform/time";
 import { toPublicUser } from "../users/schema";
 import { currentWindows, type LeaderboardPeriod, type PeriodWindow, periodWindow } from "./periods";
@@ -117,8 +125,13 @@ export async function restoreRecentEarnings(deps: Deps): Promise<number> {
 
 /** Takes a user off every current board (banned, shadow-banned, deleted); a rebuild leaves them off too. */
 export async function removeFromLeaderboards(deps: Deps, userId: string): Promise<void> {
+  await runOp(deps.redis, leaderboardRemoval(deps, userId));
+}
+
+/** `removeFromLeaderboards` as an operation, to run in a pipeline with others. */
+export function leaderboardRemoval(deps: Deps, userId: string): RedisOp<void> {
   const keys = currentWindows(deps.clock.now(), deps.keys).map((w) => w.key);
-  await runOp(deps.redis, removeFromSortedSets(keys, userId));
+  return removeFromSortedSets(keys, userId);
 }
 
 /**

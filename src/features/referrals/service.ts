@@ -166,7 +166,7 @@ async function abuseCheck(deps: Deps, referral: ReferralDoc): Promise<RejectionR
   const a = traces(referral.referrerId, referrer);
   const b = traces(referral.referredUserId, referred);
   if (referral.deviceId) b.devices.add(referral.deviceId);
-  b.ips.add(referral.ipHash);
+  if (referral.ipHash) b.ips.add(referral.ipHash);
   if ([...b.devices].some((d) => a.devices.has(d))) return "shared_device";
   if ([...b.ips].some((ip) => a.ips.has(ip))) return "shared_ip";
   return null;
