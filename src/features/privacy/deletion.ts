@@ -213,7 +213,7 @@ export async function settleDeletedAccounts(ctx: JobContext): Promise<JobReport>
 }
 
 /** One account's deletion, finished; false when the time budget ran out first (progress is recorded). */
-async function settleAccount(
+export async function settleAccount(
   ctx: JobContext,
   user: Pick<UserDoc, "_id" | "usernameLower" | "deletedAt" | "deletionRecountAfter">,
 ): Promise<boolean> {

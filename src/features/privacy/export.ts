@@ -94,7 +94,8 @@ const MONGO_SECTIONS: { [N in Exclude<ExportSectionName, "devices" | "analyticsA
   auditLogs: {
     collection: "auditLogs",
     filter: (me) => ({ userId: me.id }),
-    shape: (doc, me) => (doc.actorId instanceof ObjectId && !doc.actorId.equals(me.id) ? { ...doc, actorId: null } : doc),
+    shape: (doc, me) =>
+      doc.actorId instanceof ObjectId && !doc.actorId.equals(me.id) ? { ...doc, actorId: null } : doc,
   },
   analyticsEvents: { collection: "analyticsEvents", filter: (me) => ({ userId: me.hex }) },
 };
@@ -115,7 +116,11 @@ export function exportedCollections(): CollectionKey[] {
 const BY_ID: KeysetOrder = { direction: "asc" };
 
 /** Reads the account and every first page (answering 404/503 if it must), then streams the whole document. */
-export async function exportAccount(deps: Deps, meta: RequestMeta, viewer: Viewer): Promise<ReadableStream<Uint8Array>> {
+export async function exportAccount(
+  deps: Deps,
+  meta: RequestMeta,
+  viewer: Viewer,
+): Promise<ReadableStream<Uint8Array>> {
   const me: Caller = { id: new ObjectId(viewer.id), hex: viewer.id };
   const limit = deps.config.privacy.exportPageItems;
   const names = Object.keys(MONGO_SECTIONS) as (keyof typeof MONGO_SECTIONS)[];
@@ -247,12 +252,7 @@ interface ArchiveRow {
  * One page of the caller's events in ClickHouse, in (timestamp, event_id) order after `cursor` (the last row's
  * epoch milliseconds and id); the next page's cursor when there is more.
  */
-async function archivePage(
-  deps: Deps,
-  me: Caller,
-  cursor: string | null,
-  limit: number,
-): Promise<Page<ArchivedEvent>> {
+async function archivePage(deps: Deps, me: Caller, cursor: string | null, limit: number): Promise<Page<ArchivedEvent>> {
   const after = cursor ? (JSON.parse(cursor) as { ms: number; id: string }) : null;
   const query = `SELECT event_id, event_name, user_id, session_id, device_id, platform, app_version, properties,
        source, campaign, toUnixTimestamp64Milli(timestamp) AS ms

@@ -229,7 +229,8 @@ export class Collection<T extends object> {
         filter: Filter,
         update: Update,
         options: { sort?: Sort; projection?: Projection; upsert?: boolean; returnDocument?: "before" | "after" } = {},
-      ) => step("findOneAndUpdate", { filter, update, ...options }, (a) => (a as { document: T | null }).document ?? null),
+      ) =>
+        step("findOneAndUpdate", { filter, update, ...options }, (a) => (a as { document: T | null }).document ?? null),
       bulkWrite: (operations: BulkOperation<T>[], options: { ordered?: boolean } = {}) =>
         step("bulkWrite", { operations, ...options }, (a) => a as BulkWriteResult),
     };
