@@ -56,7 +56,7 @@ const MONGO_SECTIONS: { [N in Exclude<ExportSectionName, "devices" | "analyticsA
   sessions: { collection: "sessions", filter: (me) => ({ userId: me.id }) },
   emailTokens: { collection: "emailTokens", filter: (me) => ({ userId: me.id }) },
   emailOutbox: { collection: "emailOutbox", filter: (me) => ({ userId: me.id }) },
-  posts: { collection: "posts", filter: (me) => ({ userId: me.id }) },
+  posts: { collection: "posts", filter: (me) => ({ userId: me.id }), shape: without("moderationReviewedBy") },
   comments: { collection: "comments", filter: (me) => ({ userId: me.id }) },
   votes: { collection: "votes", filter: (me) => ({ userId: me.id }) },
   shares: { collection: "shares", filter: (me) => ({ userId: me.id }) },
@@ -125,9 +125,11 @@ export async function exportAccount(
   const limit = deps.config.privacy.exportPageItems;
   const names = Object.keys(MONGO_SECTIONS) as (keyof typeof MONGO_SECTIONS)[];
   const audited = await auditEntry(deps, meta, { action: "data_exported", userId: me.id });
-  const [[found, ...firstPages], archive] = await Promise.all([
+  const [[found, , ...firstPages], archive] = await Promise.all([
     deps.db.batch([
       deps.db.users.inBatch.find({ _id: me.id, deletedAt: null }, { limit: 1 }),
+      // Before the sections are read, so the export holds its own audit entry.
+      deps.db.auditLogs.inBatch.insertOne(audited),
       ...names.map((name) => {
         const s = MONGO_SECTIONS[name];
         return collectionOf(deps, s).inBatch.find(s.filter(me), {
@@ -136,7 +138,6 @@ export async function exportAccount(
           ...(s.projection ? { projection: s.projection } : {}),
         });
       }),
-      deps.db.auditLogs.inBatch.insertOne(audited),
     ]),
     archivePage(deps, me, null, limit),
   ]);
