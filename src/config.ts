@@ -657,8 +657,8 @@ export const configSpec = {
   privacy: {
     exportPageItems: setting(
       "EXPORT_PAGE_ITEMS",
-      int(10, 10_000).default(1_000),
-      "documents (or ClickHouse rows) `GET /v1/me/export` reads per page; the export streams every page",
+      int(10, 5_000).default(500),
+      "documents `GET /v1/me/export` reads per page of a section (the first page of every section is read at once)",
     ),
     deletionRecountComments: setting(
       "ACCOUNT_DELETION_RECOUNT_COMMENTS",

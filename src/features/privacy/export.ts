@@ -191,10 +191,15 @@ async function* documentChunks(
       if (views.length) yield views.map(encode).join(",");
       written = views.length;
     } else if (name === "analyticsArchive") {
-      for (let page: Page<ArchivedEvent> | null = archive; page; ) {
-        if (page.items.length) yield (written ? "," : "") + page.items.map(encode).join(",");
-        written += page.items.length;
-        page = page.nextCursor ? await archivePage(deps, me, page.nextCursor, limit) : null;
+      const rest = archive.nextCursor ? archiveAfter(deps, me, archive.nextCursor, limit) : null;
+      try {
+        for (let items: ArchivedEvent[] | undefined = archive.items; items; items = (await rest?.next())?.value) {
+          if (items.length) yield (written ? "," : "") + items.map(encode).join(",");
+          written += items.length;
+        }
+      } finally {
+        // A download cancelled half-way closes the query too.
+        await rest?.return(undefined);
       }
     } else {
       const section = MONGO_SECTIONS[name];
@@ -250,10 +255,11 @@ interface ArchiveRow {
 }
 
 /**
- * One page of the caller's events in ClickHouse, in (timestamp, event_id) order after `cursor` (the last row's
- * epoch milliseconds and id); the next page's cursor when there is more.
+ * The caller's events in ClickHouse, in (timestamp, event_id) order, after `cursor` (the last row's epoch
+ * milliseconds and id) when given, at most `take` rows. `events` is not ordered by user, so each query scans
+ * it: the export makes at most two, a first page before answering and one streamed query for the rest.
  */
-async function archivePage(deps: Deps, me: Caller, cursor: string | null, limit: number): Promise<Page<ArchivedEvent>> {
+function archiveQuery(deps: Deps, me: Caller, cursor: string | null, take: number | null) {
   const after = cursor ? (JSON.parse(cursor) as { ms: number; id: string }) : null;
   const query = `SELECT event_id, event_name, user_id, session_id, device_id, platform, app_version, properties,
        source, campaign, toUnixTimestamp64Milli(timestamp) AS ms
@@ -261,36 +267,72 @@ FROM events
 WHERE user_id = {userId:String}${
     after ? " AND (timestamp, event_id) > (fromUnixTimestamp64Milli({afterMs:Int64}), {afterId:UUID})" : ""
   }
-ORDER BY timestamp, event_id
-LIMIT {take:UInt32}`;
+ORDER BY timestamp, event_id${take === null ? "" : "\nLIMIT {take:UInt32}"}`;
+  return deps.clickhouse.query({
+    query,
+    query_params: {
+      userId: me.hex,
+      ...(take === null ? {} : { take }),
+      ...(after ? { afterMs: after.ms, afterId: after.id } : {}),
+    },
+    format: "JSONEachRow",
+  });
+}
+
+/** The first page of the caller's archived events, and the cursor for the rest when there is more. */
+async function archivePage(deps: Deps, me: Caller, cursor: string | null, limit: number): Promise<Page<ArchivedEvent>> {
   let rows: ArchiveRow[];
   try {
-    const result = await deps.clickhouse.query({
-      query,
-      query_params: { userId: me.hex, take: limit + 1, ...(after ? { afterMs: after.ms, afterId: after.id } : {}) },
-      format: "JSONEachRow",
-    });
-    rows = await result.json<ArchiveRow>();
+    rows = await (await archiveQuery(deps, me, cursor, limit + 1)).json<ArchiveRow>();
   } catch (error) {
     throw asClickHouseOutage(error);
   }
-  const items = rows.slice(0, limit).map(
-    (r): ArchivedEvent => ({
-      eventId: r.event_id,
-      event: r.event_name,
-      userId: r.user_id,
-      sessionId: r.session_id,
-      deviceId: r.device_id,
-      platform: r.platform,
-      appVersion: r.app_version,
-      properties: parsedProperties(r.properties),
-      source: r.source,
-      campaign: r.campaign,
-      timestamp: new Date(Number(r.ms)).toISOString(),
-    }),
-  );
   const last = rows.length > limit ? rows[limit - 1] : undefined;
-  return { items, nextCursor: last ? JSON.stringify({ ms: Number(last.ms), id: last.event_id }) : null };
+  return {
+    items: rows.slice(0, limit).map(toArchivedEvent),
+    nextCursor: last ? JSON.stringify({ ms: Number(last.ms), id: last.event_id }) : null,
+  };
+}
+
+/** The rest of the caller's archived events, from one streamed query, `limit` at a time. */
+async function* archiveAfter(deps: Deps, me: Caller, cursor: string, limit: number): AsyncGenerator<ArchivedEvent[]> {
+  let reader: ReadableStreamDefaultReader<{ json<T>(): T }[]>;
+  try {
+    reader = (await archiveQuery(deps, me, cursor, null)).stream<ArchiveRow>().getReader();
+  } catch (error) {
+    throw asClickHouseOutage(error);
+  }
+  let batch: ArchivedEvent[] = [];
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      for (const row of value) batch.push(toArchivedEvent(row.json<ArchiveRow>()));
+      if (batch.length >= limit) {
+        yield batch;
+        batch = [];
+      }
+    }
+    if (batch.length) yield batch;
+  } finally {
+    await reader.cancel().catch(() => undefined);
+  }
+}
+
+function toArchivedEvent(r: ArchiveRow): ArchivedEvent {
+  return {
+    eventId: r.event_id,
+    event: r.event_name,
+    userId: r.user_id,
+    sessionId: r.session_id,
+    deviceId: r.device_id,
+    platform: r.platform,
+    appVersion: r.app_version,
+    properties: parsedProperties(r.properties),
+    source: r.source,
+    campaign: r.campaign,
+    timestamp: new Date(Number(r.ms)).toISOString(),
+  };
 }
 
 function parsedProperties(raw: string): unknown {
