@@ -3,7 +3,7 @@ import { relationMember } from "../../core/relations";
 import type { ErasurePlan, UserDoc } from "../../db";
 import type { Deps } from "../../deps";
 import { asClickHouseOutage } from "../../platform/clickhouse";
-import type { ObjectId } from "../../platform/ids";
+import { ObjectId } from "../../platform/ids";
 import type { Filter } from "../../platform/mongo/client";
 import {
   addMembers,
@@ -240,35 +240,25 @@ async function scrubCopies(deps: Deps, user: Erasable): Promise<void> {
     deps.db.referrals.updateMany({ referredUserId: userId }, { $set: { ipHash: null, deviceId: null } }),
     // Reports keep what was reported and why; the evidence no longer names or quotes the person.
     deps.db.reports.updateMany(
-      { "snapshot.authorId": id },
+      { targetUserId: userId, "snapshot.authorId": id },
       { $set: { "snapshot.username": anonymous, "snapshot.text": null, "snapshot.imageUrl": null } },
     ),
     deps.db.reports.updateMany({ reporterId: userId }, { $set: { description: null } }),
     deps.db.appeals.updateMany({ userId }, { $set: { reason: "" } }),
     // Gifts: the ledger trail stays (amounts, ids), the sender's name and message go from both sides.
     deps.db.gemTransactions.updateMany(
-      { "metadata.senderId": id },
+      { source: "gift", "metadata.senderId": id },
       { $set: { "metadata.senderUsername": anonymous, "metadata.message": null } },
     ),
     deps.db.gemTransactions.updateMany(
-      { "metadata.senderId": id, description: `Gift from ${quoted}` },
+      { source: "gift", "metadata.senderId": id, description: `Gift from ${quoted}` },
       { $set: { description: "Gift from a deleted account" } },
     ),
     deps.db.gemTransactions.updateMany(
-      { "metadata.recipientId": id, description: `Gift to ${quoted}` },
+      { source: "gift", "metadata.recipientId": id, description: `Gift to ${quoted}` },
       { $set: { description: "Gift to a deleted account" } },
     ),
-    deps.db.notifications.updateMany(
-      { type: "gem_earned", "actionPayload.userId": id, title: { $regex: `^${quoted} ` } },
-      [
-        {
-          $set: {
-            title: { $replaceAll: { input: "$title", find: quoted, replacement: "A deleted account" } },
-            body: null,
-          },
-        },
-      ],
-    ),
+    scrubGiftNotices(deps, userId, quoted),
     // Security entries stay (what happened, when, to which account); where from and on what device go.
     deps.db.auditLogs.updateMany(
       { $or: [{ userId }, { actorId: userId }] },
@@ -279,6 +269,34 @@ async function scrubCopies(deps: Deps, user: Erasable): Promise<void> {
       { $set: { metadata: {} } },
     ),
   ]);
+}
+
+/**
+ * The "@name sent you N gems" notices (with the gift's message) in the inboxes of the people the account gave
+ * gems to, found through its gift debits.
+ */
+async function scrubGiftNotices(deps: Deps, userId: ObjectId, quoted: string): Promise<void> {
+  const recipients = await deps.db.gemTransactions.aggregate<{ _id: string }>([
+    { $match: { userId, type: "spend", source: "gift", "metadata.recipientId": { $type: "string" } } },
+    { $group: { _id: "$metadata.recipientId" } },
+  ]);
+  if (recipients.length === 0) return;
+  await deps.db.notifications.updateMany(
+    {
+      userId: { $in: recipients.map((r) => new ObjectId(r._id)) },
+      type: "gem_earned",
+      "actionPayload.userId": hex(userId),
+      title: { $regex: `^${quoted} ` },
+    },
+    [
+      {
+        $set: {
+          title: { $replaceAll: { input: "$title", find: quoted, replacement: "A deleted account" } },
+          body: null,
+        },
+      },
+    ],
+  );
 }
 
 /** Rounds of finishing claimed batches before the buffer counts as drained of the account's events. */
