@@ -162,6 +162,25 @@ describe("account-deletion job", () => {
     },
   );
 
+  it("answers 202 once the content is hidden even if Redis then fails, and the job does the rest", async () => {
+    const scene = await commenter(2, 1);
+    const own = await publishedPost(scene.victim);
+    expect((await call("GET", `/v1/users/${scene.victim.username}`)).status).toBe(200);
+    const redisDown = appWith({ UPSTASH_REDIS_REST_URL: "http://127.0.0.1:9" });
+    const res = await call("DELETE", "/v1/me", { token: scene.victim.accessToken }, redisDown);
+    expect(res.status, res.text).toBe(202);
+    expectProblem(await call("GET", `/v1/posts/${own.id}`), 404, "not_found");
+    const owed = await deps.db.users.findOne({ _id: oid(scene.victim.id) });
+    expect(owed?.deletedAt).toBeInstanceOf(Date);
+    expect(owed?.deletionSettledAt ?? null).toBeNull();
+
+    expect((await runJob(sweep, accountDeletionJob, { trigger: "test" })).outcome).toBe("succeeded");
+    expect((await deps.db.users.findOne({ _id: oid(scene.victim.id) }))?.deletionSettledAt).toBeInstanceOf(Date);
+    await expectExactCounts(scene);
+    expectProblem(await call("GET", `/v1/users/${scene.victim.username}`), 404, "not_found");
+    expectProblem(await call("GET", "/v1/me", { token: scene.victim.accessToken }), 401, "unauthorized");
+  });
+
   it("leaves accounts inside the sweep delay to their own request", async () => {
     const victim = await signupUser();
     const post = await publishedPost(victim);

@@ -25,9 +25,10 @@ import type { DeletionAccepted } from "./schema";
  *    guarded by the account's id on the thread (`uncountedAccounts`), so repeating it changes nothing — and,
  *    last, the account records that it is settled.
  *
- * Alongside the second, one Redis round trip forgets the account standing (existing tokens stop), drops the
- * cached first pages of the public feeds and of its followers' `following` feeds and its profile, takes it off
- * the leaderboards and queues the threads for rescoring.
+ * Between the two, one Redis round trip forgets the account standing (existing tokens stop), drops the cached
+ * first pages of the public feeds and of its followers' `following` feeds and its profile, takes it off the
+ * leaderboards and queues the threads for rescoring — before the second batch, so a deletion is recorded as
+ * settled only once Redis has done its part.
  *
  * Every step is idempotent. Once the first batch has run the deletion stands (202); if anything after it fails,
  * or the account has more threads than one pass recounts (ACCOUNT_DELETION_RECOUNT_COMMENTS), the
@@ -122,7 +123,7 @@ function threadSteps(deps: Deps, userId: ObjectId, after: Recount | null) {
 /**
  * Takes one page of threads' counts down by the account's comments in them (each guarded by the account's id,
  * so a repeat is a no-op) and records how far it got — or that the deletion is settled — in the same batch,
- * after the counts. With `followers` (the first pass), also drops what the deletion made stale in Redis.
+ * after the counts. With `followers` (the first pass), first drops what the deletion made stale in Redis.
  * Returns where the next pass starts, or null when this was the last.
  */
 async function recountPass(
@@ -155,31 +156,30 @@ async function recountPass(
     ? { $set: { deletionRecountAfter: next } }
     : { $set: { deletionSettledAt: now }, $unset: { deletionRecountAfter: "" } };
   const { keys } = deps;
-  await Promise.all([
-    runOps(deps.redis, {
-      ...(followers
-        ? {
-            stale: deleteKeys([
-              keys.session(id.toHexString()),
-              keys.userProfile(account.usernameLower),
-              ...keys.publicFeedFirstPages(),
-              ...followers.map((f) => keys.feedFollowing(f.followerId.toHexString(), 0)),
-            ]),
-            boards: leaderboardRemoval(deps, id.toHexString()),
-          }
-        : {}),
-      rescore: addMembers(
-        keys.countersDirtyPosts(),
-        posts.map((p) => p._id.toHexString()),
-      ),
-    }),
-    deps.db.batch([
-      ...(posts.length ? [deps.db.posts.inBatch.bulkWrite(uncount(posts, "commentCount"), { ordered: false })] : []),
-      ...(parents.length
-        ? [deps.db.comments.inBatch.bulkWrite(uncount(parents, "repliesCount"), { ordered: false })]
-        : []),
-      deps.db.users.inBatch.updateOne({ _id: id }, progress),
-    ]),
+  // Redis first: the batch below may record the deletion settled only once the caches are dropped.
+  await runOps(deps.redis, {
+    ...(followers
+      ? {
+          stale: deleteKeys([
+            keys.session(id.toHexString()),
+            keys.userProfile(account.usernameLower),
+            ...keys.publicFeedFirstPages(),
+            ...followers.map((f) => keys.feedFollowing(f.followerId.toHexString(), 0)),
+          ]),
+          boards: leaderboardRemoval(deps, id.toHexString()),
+        }
+      : {}),
+    rescore: addMembers(
+      keys.countersDirtyPosts(),
+      posts.map((p) => p._id.toHexString()),
+    ),
+  });
+  await deps.db.batch([
+    ...(posts.length ? [deps.db.posts.inBatch.bulkWrite(uncount(posts, "commentCount"), { ordered: false })] : []),
+    ...(parents.length
+      ? [deps.db.comments.inBatch.bulkWrite(uncount(parents, "repliesCount"), { ordered: false })]
+      : []),
+    deps.db.users.inBatch.updateOne({ _id: id }, progress),
   ]);
   return next;
 }
