@@ -13,8 +13,9 @@ import { EXPORT_SCHEMA_VERSION, EXPORT_SECTIONS, type ExportSectionName } from "
 /**
  * GET /v1/me/export: everything stored about the caller, as one JSON document written section by section
  * (schema.ts lists them). Each collection is read in pages of EXPORT_PAGE_ITEMS in `_id` order with a keyset
- * cursor, and a page is written before the next is read, so an account of any size is exported whole in
- * bounded memory.
+ * cursor (platform/mongo/paginate.ts), and a page is written before the next is read; archived analytics
+ * events come from ClickHouse the same way (a first page, then one streamed query). So an account of any size
+ * is exported whole, holding at most one first page per section in memory.
  *
  * Before the answer starts, one Data API round trip (a batch) reads the account and the first page of every
  * section and audits the export, while one ClickHouse query reads the first page of archived events: a store
