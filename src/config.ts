@@ -660,10 +660,10 @@ export const configSpec = {
       int(10, 5_000).default(500),
       "documents `GET /v1/me/export` reads per page of a section (the first page of every section is read at once)",
     ),
-    deletionRecountComments: setting(
-      "ACCOUNT_DELETION_RECOUNT_COMMENTS",
+    deletionRecountThreads: setting(
+      "ACCOUNT_DELETION_RECOUNT_THREADS",
       int(10, 10_000).default(1_000),
-      "a deleted account's comments whose threads are recounted per pass (`DELETE /v1/me` makes one, the `account-deletion` job the rest)",
+      "threads (posts, and comments replied to) of a deleted account's comments recounted per pass (`DELETE /v1/me` makes one, the `account-deletion` job the rest)",
     ),
     deletionSweepDelaySeconds: setting(
       "ACCOUNT_DELETION_SWEEP_DELAY_SECONDS",

@@ -14,9 +14,9 @@ const deps = testDeps();
 const PER_PASS = 10;
 const sweep = testDeps({
   ACCOUNT_DELETION_SWEEP_DELAY_SECONDS: "0",
-  ACCOUNT_DELETION_RECOUNT_COMMENTS: String(PER_PASS),
+  ACCOUNT_DELETION_RECOUNT_THREADS: String(PER_PASS),
 });
-const onePassPerRequest = appWith({ ACCOUNT_DELETION_RECOUNT_COMMENTS: String(PER_PASS) });
+const onePassPerRequest = appWith({ ACCOUNT_DELETION_RECOUNT_THREADS: String(PER_PASS) });
 
 class SimulatedCrash extends Error {}
 

@@ -31,7 +31,7 @@ import type { DeletionAccepted } from "./schema";
  * settled only once Redis has done its part.
  *
  * Every step is idempotent. Once the first batch has run the deletion stands (202); if anything after it fails,
- * or the account has more threads than one pass recounts (ACCOUNT_DELETION_RECOUNT_COMMENTS), the
+ * or the account has more threads than one pass recounts (ACCOUNT_DELETION_RECOUNT_THREADS), the
  * `account-deletion` job repeats the whole thing for accounts still unsettled after
  * ACCOUNT_DELETION_SWEEP_DELAY_SECONDS and goes on until the recount is done.
  */
@@ -102,7 +102,7 @@ function deletionSteps(deps: Deps, userId: ObjectId, at: Date, audited: AuditLog
  * takes, so the pass knows whether it is the last.
  */
 function threadSteps(deps: Deps, userId: ObjectId, after: Recount | null) {
-  const take = deps.config.privacy.deletionRecountComments + 1;
+  const take = deps.config.privacy.deletionRecountThreads + 1;
   const threads = (field: "postId" | "parentId", from: ObjectId | null) =>
     deps.db.comments.inBatch.aggregate<Thread>([
       {
@@ -133,7 +133,7 @@ async function recountPass(
   found: { posts: Thread[]; parents: Thread[] },
   previous: Recount | null,
 ): Promise<Recount | null> {
-  const perPass = deps.config.privacy.deletionRecountComments;
+  const perPass = deps.config.privacy.deletionRecountThreads;
   const posts = found.posts.slice(0, perPass);
   const parents = found.parents.slice(0, perPass);
   const more = found.posts.length > perPass || found.parents.length > perPass;
