@@ -282,10 +282,15 @@ export const configSpec = {
     },
     limits: {
       loginPerIp: setting("RATE_LIMIT_LOGIN_PER_IP", int(1).default(20), "login attempts per IP per window"),
-      loginPerAccount: setting(
-        "RATE_LIMIT_LOGIN_PER_ACCOUNT",
+      loginFailuresPerAccountAndIp: setting(
+        "RATE_LIMIT_LOGIN_FAILURES_PER_ACCOUNT_AND_IP",
         int(1).default(10),
-        "login attempts per account per window",
+        "wrong passwords for one account from one address per window",
+      ),
+      loginFailuresPerAccount: setting(
+        "RATE_LIMIT_LOGIN_FAILURES_PER_ACCOUNT",
+        int(1).default(100),
+        "wrong passwords for one account from anywhere per window (a known device still signs in)",
       ),
       loginWindowSeconds: setting("RATE_LIMIT_LOGIN_WINDOW_SECONDS", int(1, 86_400).default(900), "login window"),
       signupPerIp: setting("RATE_LIMIT_SIGNUP_PER_IP", int(1).default(10), "signups per IP per window"),
@@ -389,6 +394,11 @@ export const configSpec = {
       int(1, 10).default(3),
       "pinned posts per author; pinning one more is a 409 `pin_limit`",
     ),
+    cacheTtlSeconds: setting(
+      "POST_CACHE_TTL_SECONDS",
+      int(1, 86_400).default(120),
+      "a post's cached document in Redis (`post:doc:{id}`; every change to it drops the copy at once)",
+    ),
     viewWindowSeconds: setting(
       "POST_VIEW_WINDOW_SECONDS",
       int(60, 30 * 86_400).default(3_600),
@@ -435,6 +445,33 @@ export const configSpec = {
     ),
     accountsPerIp: setting("VOTE_FRAUD_ACCOUNTS_PER_IP", int(1).default(3), "accounts one IP explains per day"),
     accountsPerDevice: setting("VOTE_FRAUD_ACCOUNTS_PER_DEVICE", int(1).default(2), "accounts one device explains"),
+    review: {
+      windowDays: setting(
+        "FRAUD_REVIEW_WINDOW_DAYS",
+        int(1, 90).default(30),
+        "how far back settlement's fraud review looks (sessions, votes per author, addresses)",
+      ),
+      youngAccountDays: setting(
+        "FRAUD_YOUNG_ACCOUNT_DAYS",
+        int(0, 365).default(14),
+        "accounts younger than this (or without posts) are weak: address and ring signals apply to them",
+      ),
+      ringMinAccounts: setting(
+        "FRAUD_RING_MIN_ACCOUNTS",
+        int(2, 1_000).default(3),
+        "weak accounts voting (almost) only for one author that make a ring",
+      ),
+      ringMinVotes: setting(
+        "FRAUD_RING_MIN_VOTES",
+        int(1, 1_000).default(2),
+        "votes in the window before a weak account can count as a one-author voter (a newcomer's first vote never does)",
+      ),
+      ringAuthorShare: setting(
+        "FRAUD_RING_AUTHOR_SHARE",
+        num(0.5, 1).default(0.9),
+        "share of a voter's recent votes going to one author that makes them a one-author voter",
+      ),
+    },
     deviceWindowDays: setting(
       "VOTE_FRAUD_DEVICE_WINDOW_DAYS",
       int(1, 365).default(30),
@@ -446,6 +483,16 @@ export const configSpec = {
       "`post:votes:{postId}` lifetime",
     ),
     countersBatchPosts: setting("COUNTERS_BATCH_POSTS", int(1, 5_000).default(500), "posts per `counters` job batch"),
+    votedCacheMax: setting(
+      "VOTED_CACHE_MAX",
+      int(100, 1_000_000).default(20_000),
+      "a user's voted posts cached in Redis (`voted:{userId}`); beyond this the oldest are looked up in MongoDB",
+    ),
+    votedCacheTtlSeconds: setting(
+      "VOTED_CACHE_TTL_SECONDS",
+      int(60, 30 * 86_400).default(7 * 86_400),
+      "how long a rebuilt `voted:{userId}` set lives",
+    ),
     signalRetentionDays: setting(
       "VOTE_SIGNAL_RETENTION_DAYS",
       int(1, 3_650).default(90),
@@ -521,6 +568,21 @@ export const configSpec = {
       num(0.05, 1).default(0.5),
       "threshold factor for new authors",
     ),
+    reporterFullWeightDays: setting(
+      "MODERATION_REPORTER_FULL_WEIGHT_DAYS",
+      int(0, 365).default(30),
+      "account age at which a reporter's weight stops growing",
+    ),
+    newReporterFactor: setting(
+      "MODERATION_NEW_REPORTER_FACTOR",
+      num(0, 1).default(0.2),
+      "weight factor of a brand-new reporter, growing to 1 with age",
+    ),
+    autoHideMinWeight: setting(
+      "MODERATION_AUTO_HIDE_MIN_WEIGHT",
+      num(0, 10).default(0.75),
+      "content is hidden at the threshold only if some open report weighs this much; else it waits for review",
+    ),
     accuracyMinReports: setting(
       "MODERATION_ACCURACY_MIN_REPORTS",
       int(1, 1_000).default(5),
@@ -589,6 +651,16 @@ export const configSpec = {
       ),
       validateOn: setting("REFERRAL_VALIDATE_ON", referralTriggers, "what shows a referred user active"),
       dailyCap: setting("REFERRAL_DAILY_CAP", int(1, 10_000).default(10), "validations per referrer per UTC day"),
+      minAccountAgeHours: setting(
+        "REFERRAL_MIN_ACCOUNT_AGE_HOURS",
+        int(0, 24 * 90).default(72),
+        "a referred account pays its referrer only once this old",
+      ),
+      minActiveDays: setting(
+        "REFERRAL_MIN_ACTIVE_DAYS",
+        int(1, 2).default(2),
+        "distinct UTC days a referred account must be active on (signup day included) before it pays",
+      ),
     },
     leaderboard: {
       retainHours: setting(

@@ -27,6 +27,7 @@ export function requestLogging(): MiddlewareHandler<AppEnv> {
       status,
       durationMs,
       roundTrips: tally.roundTrips,
+      waits: tally.waits,
     };
     const log = deps?.log;
     if (!log) console.log(JSON.stringify({ level: "info", msg: "request", ...fields }));

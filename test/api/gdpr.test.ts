@@ -408,6 +408,19 @@ describe("DELETE /v1/me", () => {
     expect(profile.body.followersCount).toBe(0);
   });
 
+  it("stops the deleted account's still-valid token from voting or queueing generations at once", async () => {
+    const { publishedPost } = await import("../support/posts");
+    const post = await publishedPost(other);
+    expectProblem(await call("PUT", `/v1/posts/${post.id}/vote`, { token: user.accessToken }), 401, "unauthorized");
+    expect(await deps.db.votes.find({ userId: new ObjectId(user.id) })).toEqual([]);
+    expectProblem(
+      await call("POST", "/v1/generations", { token: user.accessToken, body: { prompt: "a quiet harbour at dawn" } }),
+      401,
+      "unauthorized",
+    );
+    expect(await deps.db.generationJobs.find({ userId: new ObjectId(user.id) })).toEqual([]);
+  });
+
   it("makes the account unfollowable", async () => {
     const fan = await signupUser();
     expectProblem(await call("PUT", `/v1/users/${user.id}/follow`, { token: fan.accessToken }), 404, "not_found");

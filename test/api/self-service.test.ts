@@ -151,7 +151,7 @@ describe("POST /v1/me/password", () => {
   });
 
   it("counts attempts against the account's login limit: 429 after it, for the right password and for login", async () => {
-    const tight = appWith({ RATE_LIMIT_LOGIN_PER_ACCOUNT: "3" });
+    const tight = appWith({ RATE_LIMIT_LOGIN_FAILURES_PER_ACCOUNT: "3" });
     const user = await signupUser();
     for (let i = 0; i < 3; i++) {
       const wrong = await changePassword(

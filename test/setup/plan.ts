@@ -91,7 +91,8 @@ function testBindings(plan: TestPlan): Record<string, string> {
     TEST_OAUTH_PRIVATE_JWK: JSON.stringify(plan.oauth.privateJwk),
     // Generous auth limits for the suite; the auth rate-limit tests build apps with tight ones.
     RATE_LIMIT_LOGIN_PER_IP: "100000",
-    RATE_LIMIT_LOGIN_PER_ACCOUNT: "100000",
+    RATE_LIMIT_LOGIN_FAILURES_PER_ACCOUNT_AND_IP: "100000",
+    RATE_LIMIT_LOGIN_FAILURES_PER_ACCOUNT: "100000",
     RATE_LIMIT_SIGNUP_PER_IP: "100000",
     IP_HASH_SALT: "test-ip-hash-salt-0123456789",
     // High enough that suites sharing 127.0.0.1 never trip it; the rate-limit tests build their own app.

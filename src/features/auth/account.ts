@@ -8,14 +8,14 @@ import { HOUR_MS } from "../../platform/time";
 import { audit } from "../audit/service";
 import { loadSelf } from "../users/service";
 import { consumeEmailToken, dropEmailTokens, invalidToken, maskEmail, newEmailToken, outboxMessage } from "./email";
-import { accountPasswordLimit, enforceLimits, passwordPolicy, verificationMailLimit } from "./limits";
+import { enforceLimits, passwordFailureLimits, passwordPolicy, verificationMailLimit } from "./limits";
 import type { ChangeEmailBody, ChangePasswordBody } from "./schema";
 import { revokeOtherSessions } from "./service";
 
 /**
  * Account self-service: the signed-in user changes their password or email address, asks for another
  * verification link, and unlinks a sign-in provider. Whatever needs the password again counts each attempt
- * against the account's login budget (`accountPasswordLimit`), so it is no side door for guessing.
+ * against the account's wrong-password budgets (`passwordFailureLimits`), so it is no side door for guessing.
  */
 
 const noPassword = () =>
@@ -41,7 +41,9 @@ async function confirmPassword(
   purpose: "password_change" | "email_change",
 ): Promise<void> {
   if (!user.passwordHash) throw noPassword();
-  await enforceLimits(deps, [accountPasswordLimit(deps, user._id.toHexString())]);
+  const failures = passwordFailureLimits(deps, user._id.toHexString(), meta.ip);
+  // Every attempt here counts (a signed-in caller needs no retries), in the same budgets as the sign-in form.
+  await enforceLimits(deps, [failures.fromHere, failures.fromAnywhere]);
   const check = await verifyPassword(password, user.passwordHash, passwordPolicy(deps));
   if (check.ok) return;
   await audit(deps, meta, { action: "password_check_failed", userId: user._id, metadata: { purpose } });

@@ -16,7 +16,7 @@ import { devicesAfterRegistering, recordSignInDevice, releasePushToken } from ".
 import { DEFAULT_NOTIFICATION_PREFERENCES, isBanned, toMe } from "../users/schema";
 import { invalidateProfile, invalidateProfilesOf } from "../users/service";
 import { consumeEmailToken, dropEmailTokens, newEmailToken, outboxMessage } from "./email";
-import { accountPasswordLimit, enforceLimits, passwordPolicy } from "./limits";
+import { enforceLimits, passwordFailureLimits, passwordPolicy, recordFailure } from "./limits";
 import type { AuthResult, LoginBody, SessionList, SignupBody, TokenPair } from "./schema";
 
 const REFERRAL_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
@@ -196,19 +196,28 @@ export async function login(deps: Deps, meta: RequestMeta, body: LoginBody): Pro
   const user = await deps.db.users.findOne(loginKey.includes("@") ? { email: loginKey } : { usernameLower: loginKey });
   // Keyed by the account itself, so switching between username and email buys no extra guesses.
   const account = user ? user._id.toHexString() : await sha256Hex(loginKey);
+  const failures = passwordFailureLimits(deps, account, meta.ip);
+  const knownDevice = Boolean(body.deviceId && user?.devices?.some((d) => d.deviceId === body.deviceId));
+  const budgets = knownDevice ? [failures.fromHere] : [failures.fromHere, failures.fromAnywhere];
   await enforceLimits(deps, [
     { key: deps.keys.rateAuth("login", meta.ip), limit: l.loginPerIp, windowSeconds: l.loginWindowSeconds },
-    accountPasswordLimit(deps, account),
+    ...budgets.map((b) => ({ ...b, mode: "peek" as const })),
   ]);
   const usable = user && !user.deletedAt && !isBanned(user, deps.clock.now()) && user.passwordHash;
   if (!usable) {
-    await burnPasswordCheck(body.password, passwordPolicy(deps));
+    await Promise.all([
+      burnPasswordCheck(body.password, passwordPolicy(deps)),
+      recordFailure(deps, [failures.fromHere, failures.fromAnywhere]),
+    ]);
     await audit(deps, meta, { action: "login_failed", userId: user?._id ?? null, metadata: { reason: "no_account" } });
     throw ApiError.unauthorized("Wrong login or password.");
   }
   const check = await verifyPassword(body.password, user.passwordHash!, passwordPolicy(deps));
   if (!check.ok) {
-    await audit(deps, meta, { action: "login_failed", userId: user._id, metadata: { reason: "password" } });
+    await Promise.all([
+      recordFailure(deps, [failures.fromHere, failures.fromAnywhere]),
+      audit(deps, meta, { action: "login_failed", userId: user._id, metadata: { reason: "password" } }),
+    ]);
     throw ApiError.unauthorized("Wrong login or password.");
   }
   // Parameters were raised since this hash was made: store a fresh hash while we hold the password.

@@ -3,6 +3,7 @@ import type { GemTransactionDoc } from "../../db";
 import type { Deps } from "../../deps";
 import { newUuid, type ObjectId } from "../../platform/ids";
 import { HOUR_MS, utcDay } from "../../platform/time";
+import { withholdSuspiciousVotes } from "../fraud/review";
 import { recordEarnings } from "../leaderboards/service";
 import { notifyEach } from "../notifications/service";
 import { APPLIED_MEMORY, pendingEntry } from "./ledger";
@@ -69,11 +70,22 @@ async function claimBatch(deps: Deps, cutoff: Date): Promise<string | null> {
   const candidates = await deps.db.votes.find(filter, {
     sort: { _id: 1 },
     limit: deps.config.gems.settlementBatchVotes,
-    projection: { _id: 1 },
+    projection: { _id: 1, userId: 1, postAuthorId: 1, postId: 1, ipHash: 1 },
   });
   const first = candidates[0];
   const last = candidates[candidates.length - 1];
   if (!first || !last) return null;
+  // Suspicious votes are flagged before the claim, which then leaves them out (flagged votes never pay).
+  await withholdSuspiciousVotes(
+    deps,
+    candidates.map((v) => ({
+      id: v._id.toHexString(),
+      voterId: v.userId.toHexString(),
+      authorId: v.postAuthorId.toHexString(),
+      postId: v.postId.toHexString(),
+      ipHash: v.ipHash ?? null,
+    })),
+  );
   const batchId = newUuid();
   const claimed = await deps.db.votes.updateMany(
     { ...filter, _id: { $gte: first._id, $lte: last._id } },

@@ -5,6 +5,7 @@ import type { Deps } from "../../deps";
 import { newObjectId, ObjectId } from "../../platform/ids";
 import { decodeCursor, encodeCursor } from "../../platform/mongo/paginate";
 import { runOp, slidingWindow } from "../../platform/redis-ops";
+import { DAY_MS } from "../../platform/time";
 import { relationsFor } from "../relations/service";
 import { setContentState } from "./effects";
 import {
@@ -16,7 +17,7 @@ import {
   toReport,
 } from "./schema";
 import { type Target, visibleTarget } from "./targets";
-import { overThreshold, reportThreshold, reportWeight } from "./trust";
+import { mayAutoHide, overThreshold, reportThreshold, reportWeight } from "./trust";
 
 /** Open reports summed per target; a target with more is long past any threshold. */
 const MAX_OPEN_REPORTS_READ = 1_000;
@@ -34,7 +35,7 @@ export async function createReport(deps: Deps, viewer: Viewer, body: CreateRepor
     visibleTarget(deps, viewer, body.targetType, body.targetId),
     deps.db.users.findOne(
       { _id: me, deletedAt: null },
-      { projection: { trustScore: 1, reportsActioned: 1, reportsDismissed: 1, shadowBanned: 1 } },
+      { projection: { trustScore: 1, reportsActioned: 1, reportsDismissed: 1, shadowBanned: 1, createdAt: 1 } },
     ),
   ]);
   if (!decision.allowed) throw ApiError.rateLimited(decision, "reports");
@@ -61,6 +62,7 @@ export async function createReport(deps: Deps, viewer: Viewer, body: CreateRepor
         reportsActioned: reporter.reportsActioned,
         reportsDismissed: reporter.reportsDismissed,
         shadowBanned: reporter.shadowBanned,
+        accountAgeDays: (now.getTime() - reporter.createdAt.getTime()) / DAY_MS,
       },
       m,
     ),
@@ -97,6 +99,9 @@ async function applyThreshold(deps: Deps, target: Target): Promise<void> {
   const sum = open.reduce((total, r) => total + (r.weight ?? 0), 0);
   const threshold = reportThreshold(author?.createdAt, deps.clock.now(), deps.config.moderation);
   if (!overThreshold(sum, threshold)) return;
+  // Only new or distrusted reporters: no automatic hide, the reports wait in the moderator queue.
+  const weights = open.map((r) => r.weight ?? 0);
+  if (target.type !== "user" && !mayAutoHide(weights, deps.config.moderation.autoHideMinWeight)) return;
 
   let changed: boolean;
   if (target.type === "user") {

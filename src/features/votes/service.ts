@@ -11,13 +11,13 @@ import {
   runOp,
   runOps,
 } from "../../platform/redis-ops";
-import { DAY_SECONDS, secondsUntilNextUtcDay, utcDay } from "../../platform/time";
+import { DAY_MS, DAY_SECONDS, secondsUntilNextUtcDay, utcDay } from "../../platform/time";
 import { ipHash } from "../audit/service";
+import { voteFraudScore } from "../fraud/rules";
 import { notify } from "../notifications/service";
-import { liveVoteCounts } from "../posts/viewer-state";
+import { liveVoteCounts, mirrorVote } from "../posts/viewer-state";
 import { findVisiblePost } from "../posts/visibility";
 import { newVoteDoc } from "./documents";
-import { voteFraudScore } from "./fraud";
 import type { VoteResult } from "./schema";
 
 /**
@@ -54,7 +54,10 @@ export async function castVote(
   const [found, counted, voter] = await Promise.allSettled([
     findVisiblePost(deps, viewer, postId),
     runOps(deps.redis, signals),
-    deps.db.users.findOne({ _id: new ObjectId(viewer.id) }, { projection: { trustScore: 1, shadowBanned: 1 } }),
+    deps.db.users.findOne(
+      { _id: new ObjectId(viewer.id) },
+      { projection: { trustScore: 1, shadowBanned: 1, createdAt: 1 } },
+    ),
   ]);
   if (counted.status === "rejected") throw counted.reason;
   const { quotaUsed = 0, accountsOnIp = 1, accountsOnDevice = 1 } = counted.value;
@@ -77,8 +80,9 @@ export async function castVote(
       accountsOnDevice,
       trustScore: voter.value?.trustScore ?? 50,
       hasDevice: Boolean(meta.deviceId),
+      accountAgeDays: voter.value ? (now.getTime() - voter.value.createdAt.getTime()) / DAY_MS : 0,
     },
-    deps.config.votes,
+    { ...deps.config.votes, youngAccountDays: deps.config.votes.review.youngAccountDays },
   );
   const vote = newVoteDoc({
     postId: post._id,
@@ -104,9 +108,13 @@ export async function castVote(
     const [counts] = await Promise.all([liveVoteCounts(deps, [post._id]), giveBack()]);
     return { voted: true, voteCount: Math.max(counts.get(postId) ?? post.voteCount, 1) };
   }
-  if (vote.shadow) return { voted: true, voteCount: post.voteCount };
-  // Counter, user totals and the author's notification are independent: one wait for all three.
-  const [voteCount] = await Promise.all([
+  if (vote.shadow) {
+    await mirrorVote(deps, viewer.id, postId, true);
+    return { voted: true, voteCount: post.voteCount };
+  }
+  // Counter, voted set, user totals and the author's notification are independent: one wait for all.
+  const [, voteCount] = await Promise.all([
+    mirrorVote(deps, viewer.id, postId, true),
     bumpVoteCounter(deps, post._id, post.voteCount, 1),
     deps.db.users.bulkWrite(
       [
@@ -148,8 +156,12 @@ export async function removeVote(deps: Deps, viewer: Viewer, postId: string): Pr
     if (settled) throw ApiError.conflict("vote_settled", "This vote has already been settled and cannot be removed.");
     return;
   }
-  if (removed.shadow) return;
+  if (removed.shadow) {
+    await mirrorVote(deps, viewer.id, postId, false);
+    return;
+  }
   await Promise.all([
+    mirrorVote(deps, viewer.id, postId, false),
     bumpVoteCounter(deps, post._id, post.voteCount, -1),
     deps.db.users.bulkWrite(
       [
