@@ -1,7 +1,7 @@
 import { ApiError } from "../../core/errors";
 import type { Job, JobContext, JobReport } from "../../core/jobs";
 import type { RequestMeta, Viewer } from "../../core/viewer";
-import type { AuditLogDoc, FollowDoc, UserDoc } from "../../db";
+import type { AuditLogDoc, FollowDoc, PostDoc, UserDoc } from "../../db";
 import type { Deps } from "../../deps";
 import { ObjectId } from "../../platform/ids";
 import type { BulkOperation } from "../../platform/mongo/client";
@@ -19,16 +19,16 @@ import type { DeletionAccepted } from "./schema";
  * 1. one batch: the account is marked deleted with its settlement owed (`deletionSettledAt: null`); its posts
  *    and comments are soft-deleted (comments `deletedBy: "account"`, so a thread keeps a placeholder where
  *    others replied); its sessions are revoked; the deletion is audited once; and the batch reads what the rest
- *    needs: the followers whose cached `following` page shows the account, and the threads its counted
- *    comments were in, with how many each;
+ *    needs: the followers whose cached `following` page shows the account, its posts (whose cached copies go)
+ *    and the threads its counted comments were in, with how many each;
  * 2. one batch: every such post's `commentCount` and parent comment's `repliesCount` drops by that many —
  *    guarded by the account's id on the thread (`uncountedAccounts`), so repeating it changes nothing — and,
  *    last, the account records that it is settled.
  *
  * Between the two, one Redis round trip forgets the account standing (existing tokens stop), drops the cached
- * first pages of the public feeds and of its followers' `following` feeds and its profile, takes it off the
- * leaderboards and queues the threads for rescoring — before the second batch, so a deletion is recorded as
- * settled only once Redis has done its part.
+ * first pages of the public feeds and of its followers' `following` feeds, its profile, and the cached copies
+ * of its posts and of the threads being recounted, takes it off the leaderboards and queues the threads for
+ * rescoring — before the second batch, so a deletion is recorded as settled only once Redis has done its part.
  *
  * Every step is idempotent. Once the first batch has run the deletion stands (202); if anything after it fails,
  * or the account has more threads than one pass recounts (ACCOUNT_DELETION_RECOUNT_THREADS), the
@@ -38,6 +38,8 @@ import type { DeletionAccepted } from "./schema";
 
 /** Followers whose cached `following` page is dropped at once; the pages of any beyond expire within a minute. */
 const FOLLOWER_FEEDS_DROPPED = 5_000;
+/** Cached post documents of the account dropped at once; any beyond expire within POST_CACHE_TTL_SECONDS. */
+const POST_COPIES_DROPPED = 10_000;
 /** Accounts a post or parent comment remembers having uncounted (far more than a recount's retries need). */
 const UNCOUNTED_ACCOUNTS_KEPT = 1_000;
 
@@ -57,9 +59,10 @@ export async function deleteAccount(deps: Deps, meta: RequestMeta, viewer: Viewe
     ...deletionSteps(deps, userId, now, audited, null),
   ]);
   if (!user) throw ApiError.notFound("Account not found.");
-  const [, , , , followers, posts, parents] = read;
+  const [, , , , followers, hidden, posts, parents] = read;
   try {
-    await recountPass(deps, { _id: userId, usernameLower: user.usernameLower }, followers, { posts, parents }, null);
+    const stale = { followers, posts: hidden };
+    await recountPass(deps, { _id: userId, usernameLower: user.usernameLower }, stale, { posts, parents }, null);
   } catch (error) {
     // The deletion stands (the first batch hid everything); the `account-deletion` job finishes the rest.
     deps.log.error("account deletion left unsettled", { userId: viewer.id, error: String(error) });
@@ -92,6 +95,7 @@ function deletionSteps(deps: Deps, userId: ObjectId, at: Date, audited: AuditLog
       { followingId: userId },
       { projection: { followerId: 1 }, limit: FOLLOWER_FEEDS_DROPPED },
     ),
+    deps.db.posts.inBatch.find({ userId, deletedAt: at }, { projection: { _id: 1 }, limit: POST_COPIES_DROPPED }),
     ...threadSteps(deps, userId, after),
   ] as const;
 }
@@ -123,13 +127,13 @@ function threadSteps(deps: Deps, userId: ObjectId, after: Recount | null) {
 /**
  * Takes one page of threads' counts down by the account's comments in them (each guarded by the account's id,
  * so a repeat is a no-op) and records how far it got — or that the deletion is settled — in the same batch,
- * after the counts. With `followers` (the first pass), first drops what the deletion made stale in Redis.
+ * after the counts. With `stale` (the first pass), first drops what hiding the content made stale in Redis.
  * Returns where the next pass starts, or null when this was the last.
  */
 async function recountPass(
   deps: Deps,
   account: Pick<UserDoc, "_id" | "usernameLower">,
-  followers: Pick<FollowDoc, "followerId">[] | null,
+  stale: { followers: Pick<FollowDoc, "followerId">[]; posts: Pick<PostDoc, "_id">[] } | null,
   found: { posts: Thread[]; parents: Thread[] },
   previous: Recount | null,
 ): Promise<Recount | null> {
@@ -158,17 +162,20 @@ async function recountPass(
   const { keys } = deps;
   // Redis first: the batch below may record the deletion settled only once the caches are dropped.
   await runOps(deps.redis, {
-    ...(followers
+    ...(stale
       ? {
-          stale: deleteKeys([
+          hidden: deleteKeys([
             keys.session(id.toHexString()),
             keys.userProfile(account.usernameLower),
             ...keys.publicFeedFirstPages(),
-            ...followers.map((f) => keys.feedFollowing(f.followerId.toHexString(), 0)),
+            ...stale.followers.map((f) => keys.feedFollowing(f.followerId.toHexString(), 0)),
+            ...stale.posts.map((p) => keys.postDoc(p._id.toHexString())),
           ]),
           boards: leaderboardRemoval(deps, id.toHexString()),
         }
       : {}),
+    // The threads' cached copies show the counts about to move (dropped as a comment's own write drops them).
+    recounted: deleteKeys(posts.map((p) => keys.postDoc(p._id.toHexString()))),
     rescore: addMembers(
       keys.countersDirtyPosts(),
       posts.map((p) => p._id.toHexString()),
@@ -220,14 +227,14 @@ export async function settleAccount(
   const { deps } = ctx;
   const audited = await auditEntry(deps, null, { action: "account_deleted", userId: user._id });
   let after = user.deletionRecountAfter ?? null;
-  const [, , , , followers, posts, parents] = await deps.db.batch(
+  const [, , , , followers, hidden, posts, parents] = await deps.db.batch(
     deletionSteps(deps, user._id, user.deletedAt ?? deps.clock.now(), audited, after),
   );
   await ctx.checkpoint("hidden");
   let found = { posts, parents };
   let first = true;
   for (;;) {
-    after = await recountPass(deps, user, first ? followers : null, found, after);
+    after = await recountPass(deps, user, first ? { followers, posts: hidden } : null, found, after);
     first = false;
     await ctx.checkpoint("recounted");
     ctx.count("passes");

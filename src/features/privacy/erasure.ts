@@ -357,6 +357,8 @@ async function dropCaches(deps: Deps, userId: ObjectId, plan: ErasurePlan): Prom
       keys.userStreak(id),
       keys.userOnline(id),
       keys.flagsUser(id),
+      keys.votedPosts(id),
+      keys.votedPostsGeneration(id),
     ]),
     leaderboardRemoval(deps, id),
     ...plan.relationCounterparts.map((other) =>
