@@ -767,10 +767,25 @@ export const configSpec = {
     ),
   },
   privacy: {
-    exportItemsPerSection: setting(
-      "EXPORT_ITEMS_PER_SECTION",
-      int(100, 1_000_000).default(10_000),
-      "items per collection in `GET /v1/me/export`",
+    exportPageItems: setting(
+      "EXPORT_PAGE_ITEMS",
+      int(10, 5_000).default(500),
+      "documents `GET /v1/me/export` reads per page of a section (the first page of every section is read at once)",
+    ),
+    deletionRecountThreads: setting(
+      "ACCOUNT_DELETION_RECOUNT_THREADS",
+      int(10, 10_000).default(1_000),
+      "threads (posts, and comments replied to) of a deleted account's comments recounted per pass (`DELETE /v1/me` makes one, the `account-deletion` job the rest)",
+    ),
+    deletionSweepDelaySeconds: setting(
+      "ACCOUNT_DELETION_SWEEP_DELAY_SECONDS",
+      int(0, 86_400).default(60),
+      "a deletion still unsettled this long after `DELETE /v1/me` is finished by the `account-deletion` job",
+    ),
+    deletionSweepBatchAccounts: setting(
+      "ACCOUNT_DELETION_BATCH_ACCOUNTS",
+      int(1, 1_000).default(20),
+      "accounts per `account-deletion` batch",
     ),
     erasureBatchAccounts: setting(
       "ERASURE_BATCH_ACCOUNTS",

@@ -1,4 +1,4 @@
-import type { Collection, DataApiClient } from "../platform/mongo/client";
+import type { BatchResults, BatchStep, Collection, DataApiClient } from "../platform/mongo/client";
 import { type CollectionKey, collections } from "./collections";
 import type { AnalyticsEventDoc } from "./documents/analytics";
 import type { AuditLogDoc } from "./documents/audit";
@@ -43,12 +43,16 @@ export interface DocumentTypes {
   blocks: BlockDoc;
 }
 
-export type Db = { [K in CollectionKey]: Collection<DocumentTypes[K]> };
+export type Db = { [K in CollectionKey]: Collection<DocumentTypes[K]> } & {
+  /** Steps built with the collections' `inBatch` helpers, in one round trip, in order (see DataApiClient.batch). */
+  batch<const S extends readonly BatchStep<unknown>[]>(steps: S): Promise<BatchResults<S>>;
+};
 
 export function createDb(client: DataApiClient): Db {
-  return Object.fromEntries(
+  const byKey = Object.fromEntries(
     (Object.keys(collections) as CollectionKey[]).map((key) => [key, client.collection(collections[key])]),
-  ) as unknown as Db;
+  );
+  return { ...byKey, batch: (steps) => client.batch(steps) } as Db;
 }
 
 export * from "./documents/analytics";

@@ -36,6 +36,8 @@ export const indexes: Record<CollectionKey, IndexSpec[]> = {
     { key: { "devices.pushToken": 1 }, name: "devices_push_token" },
     // The seed hesitates ("TTL or streak management"); a TTL here would delete accounts, so it is a plain index.
     { key: { lastActiveDate: 1 }, name: "last_active_date" },
+    // Deleted accounts, oldest first: the `account-deletion` and `account-erasure` jobs' queues.
+    { key: { deletedAt: 1 }, name: "deleted_at" },
   ],
   posts: [
     { key: { userId: 1, createdAt: -1 }, name: "user_created" },

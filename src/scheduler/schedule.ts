@@ -6,6 +6,7 @@ import { settlementJob } from "../features/gems/settlement";
 import { requeueJob } from "../features/generations/requeue";
 import { leaderboardsJob } from "../features/leaderboards/rebuild";
 import { trustAccrualJob } from "../features/moderation/trust-accrual";
+import { accountDeletionJob } from "../features/privacy/deletion";
 import { accountErasureJob } from "../features/privacy/erasure";
 import { countersJob } from "../features/ranking/counters";
 import { reconciliationJob } from "../features/reconciliation/job";
@@ -25,7 +26,7 @@ export const schedule: { name: string; cron: string; jobs: Job[] }[] = [
   },
   { name: "hourly-at-41", cron: "41 * * * *", jobs: [reconciliationJob] },
   { name: "daily-at-0317", cron: "17 3 * * *", jobs: [accountErasureJob, trustAccrualJob, voteSignalRetentionJob] },
-  { name: "every-2-minutes", cron: "*/2 * * * *", jobs: [requeueJob, countersJob] },
+  { name: "every-2-minutes", cron: "*/2 * * * *", jobs: [requeueJob, accountDeletionJob, countersJob] },
 ];
 
 export const jobs: Job[] = [...new Set(schedule.flatMap((s) => s.jobs))];

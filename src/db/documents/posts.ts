@@ -78,6 +78,11 @@ export interface PostDoc {
   isPinned: boolean;
   /** When the author pinned it (pinned posts lead the author's list, newest pin first). */
   pinnedAt?: Date | null;
+  /**
+   * Deleted accounts whose comments `commentCount` no longer counts (newest last, capped): the guard that makes
+   * taking them out happen once however often a deletion's recount runs.
+   */
+  uncountedAccounts?: ObjectId[];
   createdAt: Date;
   updatedAt: Date;
   deletedAt: Date | null;

@@ -34,6 +34,21 @@ export interface DeviceRecord {
   appVersion?: string | null;
 }
 
+/**
+ * Recorded on an account by the erasure job before it deletes anything, so a run that crashes half-way knows,
+ * on the next run, whom and what the deleted records pointed at.
+ */
+export interface ErasurePlan {
+  /** People who followed or were followed by the account: their counts are recomputed. */
+  followCounterparts: ObjectId[];
+  /** People in a block or mute with the account, either way: their cached relation sets lose it. */
+  relationCounterparts: ObjectId[];
+  /** Devices the account used (profile, sessions, votes, signup, analytics): their anonymous analytics go too. */
+  deviceIds: string[];
+  /** Posts the account shared: recounted once its shares are gone. */
+  sharedPostIds: ObjectId[];
+}
+
 /** `users` (seed 000), plus `usernameLower` (case-insensitive uniqueness) and `role`. */
 export interface UserDoc {
   _id: ObjectId;
@@ -87,8 +102,17 @@ export interface UserDoc {
   updatedAt: Date;
   lastLoginAt: Date | null;
   deletedAt: Date | null;
+  /**
+   * Set once what deletion does at once is done: content hidden, threads recounted, caches dropped. Null (or
+   * absent) on a deleted account while that is owed; the `account-deletion` job finishes it.
+   */
+  deletionSettledAt?: Date | null;
+  /** How far the recount of a deleted account's threads got (the last post and parent comment done), while more remain. */
+  deletionRecountAfter?: { posts: ObjectId | null; parents: ObjectId | null } | null;
   erasedAt?: Date | null;
-  /** The accounts whose follow counts the erasure job must recompute, recorded before any edge is deleted. */
+  /** What the erasure job must still reach once the records it came from are gone (see ErasurePlan). */
+  erasurePlan?: ErasurePlan;
+  /** Follow counterparts recorded by an erasure run of an older release (read as the plan's, when present). */
   erasureCounterparts?: ObjectId[];
   /** Shop purchases (features/gems/shop.ts): models and profile themes bought, and the ad-free pass's end. */
   unlockedModels?: string[];

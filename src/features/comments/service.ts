@@ -16,6 +16,16 @@ import { screen } from "../screening/rules";
 import { type Comment, type CommentPage, toComment } from "./schema";
 
 /**
+ * Comments others may see, as far as moderation goes: approved (or from before moderation existed) and by an
+ * author who was not shadow-banned when writing. Those that are live are what `commentCount` and
+ * `repliesCount` count.
+ */
+export const SHOWN_TO_OTHERS = {
+  authorShadowBanned: { $ne: true },
+  moderationStatus: { $nin: ["pending", "flagged", "removed"] },
+} as const;
+
+/**
  * Adds a comment (or a reply to a top-level comment) to a post the caller can see. `commentCount` counts
  * live comments and replies; `repliesCount` live replies; both move only with the write that changed them.
  */

@@ -155,10 +155,13 @@ export async function restoreRecentEarnings(deps: Deps): Promise<number> {
  * effort: boards never show such accounts anyway (the page's people are read with those filters).
  */
 export async function removeFromLeaderboards(deps: Deps, userId: string): Promise<void> {
+  await bestEffort(deps, "leaderboard removal", () => runOp(deps.redis, leaderboardRemoval(deps, userId)));
+}
+
+/** `removeFromLeaderboards` as an operation, to run in a pipeline with others. */
+export function leaderboardRemoval(deps: Deps, userId: string): RedisOp<unknown> {
   const keys = currentWindows(deps.clock.now(), deps.keys).map((w) => w.key);
-  await bestEffort(deps, "leaderboard removal", () =>
-    runOp(deps.redis, both(removeFromSortedSets(keys, userId), deleteKeys(keys.map(deps.keys.leaderboardPage)))),
-  );
+  return both(removeFromSortedSets(keys, userId), deleteKeys(keys.map(deps.keys.leaderboardPage)));
 }
 
 /**

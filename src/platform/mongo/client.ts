@@ -111,6 +111,22 @@ export interface DataApiOptions {
 
 const READ_ACTIONS = new Set(["findOne", "find", "aggregate", "listIndexes"]);
 
+/**
+ * One operation of a `batch` (see `DataApiClient.batch`), built by a collection's `inBatch` helpers: the
+ * action, its collection and body, and how to read its answer into what the collection method returns.
+ */
+export interface BatchStep<R> {
+  readonly action: string;
+  readonly collection: string;
+  readonly body: Document;
+  readonly read: (answer: unknown) => R;
+}
+
+/** The answers of a batch's steps, in order and typed per step. */
+export type BatchResults<S extends readonly BatchStep<unknown>[]> = {
+  -readonly [K in keyof S]: S[K] extends BatchStep<infer R> ? R : never;
+};
+
 export class DataApiClient {
   constructor(private readonly opts: DataApiOptions) {}
 
@@ -132,7 +148,7 @@ export class DataApiClient {
       }
       try {
         return await roundTrip("mongo", this.opts.timeoutMs, (signal) =>
-          this.send<R>(action, collection, body, signal),
+          this.send<R>(action, { collection, ...body }, signal),
         );
       } catch (error) {
         lastError = error;
@@ -143,14 +159,27 @@ export class DataApiClient {
     throw lastError;
   }
 
-  private async send<R>(action: string, collection: string, body: Document, signal: AbortSignal): Promise<R> {
+  /**
+   * Several operations in one round trip (the gateway's `batch`): run in order, and the first that fails ends
+   * the batch (what ran before it stays), so a later step — e.g. a marker that the work is done — takes effect
+   * only if every earlier one did. Never retried, like any write.
+   */
+  async batch<const S extends readonly BatchStep<unknown>[]>(steps: S): Promise<BatchResults<S>> {
+    const operations = steps.map((s) => ({ action: s.action, collection: s.collection, ...s.body }));
+    const { results } = await roundTrip("mongo", this.opts.timeoutMs, (signal) =>
+      this.send<{ results: unknown[] }>("batch", { operations }, signal),
+    );
+    return steps.map((s, i) => s.read(results[i])) as BatchResults<S>;
+  }
+
+  private async send<R>(action: string, body: Document, signal: AbortSignal): Promise<R> {
     let response: Response;
     try {
       response = await fetch(`${this.opts.url}/action/${action}`, {
         method: "POST",
         headers: { "content-type": "application/ejson", accept: "application/ejson", apiKey: this.opts.apiKey },
         body: EJSON.stringify(
-          { dataSource: this.opts.dataSource, database: this.opts.database, collection, ...body },
+          { dataSource: this.opts.dataSource, database: this.opts.database, ...body },
           { relaxed: true },
         ),
         signal,
@@ -193,6 +222,37 @@ export class Collection<T extends object> {
     private readonly client: DataApiClient,
     readonly name: string,
   ) {}
+
+  /** The same operations as steps of a `batch` (one round trip for several), answering as the methods do. */
+  get inBatch() {
+    const step = <R>(action: string, body: Document, read: (answer: unknown) => R): BatchStep<R> => ({
+      action,
+      collection: this.name,
+      body,
+      read,
+    });
+    return {
+      find: (filter: Filter, options: FindOptions = {}) =>
+        step("find", { filter, ...options }, (a) => (a as { documents: T[] }).documents),
+      aggregate: <R extends Document = Document>(pipeline: Document[]) =>
+        step("aggregate", { pipeline }, (a) => (a as { documents: R[] }).documents),
+      insertOne: (document: T) => step("insertOne", { document }, (a) => (a as { insertedId: unknown }).insertedId),
+      updateOne: (filter: Filter, update: Update, options: { upsert?: boolean } = {}) =>
+        step("updateOne", { filter, update, ...options }, (a) => a as UpdateResult),
+      updateMany: (filter: Filter, update: Update, options: { upsert?: boolean } = {}) =>
+        step("updateMany", { filter, update, ...options }, (a) => a as UpdateResult),
+      deleteMany: (filter: Filter) =>
+        step("deleteMany", { filter }, (a) => (a as { deletedCount: number }).deletedCount),
+      findOneAndUpdate: (
+        filter: Filter,
+        update: Update,
+        options: { sort?: Sort; projection?: Projection; upsert?: boolean; returnDocument?: "before" | "after" } = {},
+      ) =>
+        step("findOneAndUpdate", { filter, update, ...options }, (a) => (a as { document: T | null }).document ?? null),
+      bulkWrite: (operations: BulkOperation<T>[], options: { ordered?: boolean } = {}) =>
+        step("bulkWrite", { operations, ...options }, (a) => a as BulkWriteResult),
+    };
+  }
 
   async findOne(filter: Filter, options: Pick<FindOptions, "projection" | "sort"> = {}): Promise<T | null> {
     const r = await this.client.call<{ document: T | null }>("findOne", this.name, { filter, ...options });
