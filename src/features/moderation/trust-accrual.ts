@@ -20,7 +20,10 @@ export async function accrueTrust(ctx: JobContext): Promise<JobReport> {
       bannedAt: null,
       shadowBanned: { $ne: true },
       // Check-ins are dated in each user's zone, which can be a day ahead of UTC (UTC+14): tomorrow counts too.
-      lastActiveDate: { $gte: utcDay(new Date(now.getTime() - DAY_MS)), $lte: utcDay(new Date(now.getTime() + DAY_MS)) },
+      lastActiveDate: {
+        $gte: utcDay(new Date(now.getTime() - DAY_MS)),
+        $lte: utcDay(new Date(now.getTime() + DAY_MS)),
+      },
       trustAccruedOn: { $ne: today },
       $and: [
         { $or: [{ trustScore: { $lt: gainCap } }, { trustScore: null }] },

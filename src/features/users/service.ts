@@ -17,7 +17,7 @@ export async function loadSelf(deps: Deps, viewer: Viewer): Promise<UserDoc> {
 }
 
 export async function getMe(deps: Deps, viewer: Viewer): Promise<Me> {
-  return toMe(await loadSelf(deps, viewer), deps.clock.now());
+  return toMe(await loadSelf(deps, viewer), deps.clock.now(), deps.config.legal);
 }
 
 /** Only the allow-listed fields of UpdateMeBody can change; the route refuses anything else with 400. */
@@ -42,7 +42,7 @@ export async function updateMe(deps: Deps, viewer: Viewer, patch: UpdateMeBody):
   }
   if (!updated) throw ApiError.notFound("Account not found.");
   await runOp(deps.redis, deleteKeys([deps.keys.userProfile(updated.usernameLower)]));
-  return toMe(updated, deps.clock.now());
+  return toMe(updated, deps.clock.now(), deps.config.legal);
 }
 
 /**
@@ -133,7 +133,7 @@ export async function setRole(deps: Deps, meta: RequestMeta, actor: Viewer, user
     actorId: new ObjectId(actor.id),
     metadata: { from: before.role, to: role },
   });
-  return toMe({ ...before, role }, deps.clock.now());
+  return toMe({ ...before, role }, deps.clock.now(), deps.config.legal);
 }
 
 /**
@@ -167,5 +167,5 @@ export async function setTier(
       to: { tier: change.tier, expiresAt: expiresAt?.toISOString() ?? null },
     },
   });
-  return toMe({ ...before, tier: change.tier, tierExpiresAt: expiresAt }, deps.clock.now());
+  return toMe({ ...before, tier: change.tier, tierExpiresAt: expiresAt }, deps.clock.now(), deps.config.legal);
 }

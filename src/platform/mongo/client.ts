@@ -52,6 +52,8 @@ export interface IndexSpec {
   sparse?: boolean;
   expireAfterSeconds?: number;
   partialFilterExpression?: Filter;
+  /** Text indexes: a field's weight in the score (default 1). */
+  weights?: Record<string, number>;
 }
 
 /** What `tryInsert` reports: inserted, or refused by the unique index whose first field is `duplicateOn`. */
