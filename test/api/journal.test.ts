@@ -152,7 +152,7 @@ describe("privacy of entries", () => {
     ];
     for (const res of await Promise.all(attempts)) {
       expectProblem(res, 404, "not_found");
-      expect((res.body as { detail: string }).detail).toBe((forMissing.body as { detail: string }).detail);
+      expect((res.body as unknown as { detail: string }).detail).toBe((forMissing.body as { detail: string }).detail);
     }
     expect((await get<{ items: Entry[] }>(stranger, "/v1/journal/entries")).body.items).toEqual([]);
     const search = await get<SearchResult>(stranger, "/v1/journal/search?q=garden");
@@ -198,7 +198,7 @@ describe("optimistic locking", () => {
     expect(winners).toHaveLength(1);
     expectEvery(
       edits.filter((r) => r.status !== 200),
-      (r) => r.status === 412 && (r.body as { currentVersion: number }).currentVersion === 2,
+      (r) => r.status === 412 && (r.body as unknown as { currentVersion: number }).currentVersion === 2,
     );
     const stored = await read(author, created.id);
     expect(stored.body).toMatchObject({ version: 2, title: winners[0]?.body.title, tags: winners[0]?.body.tags });
