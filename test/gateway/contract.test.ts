@@ -1011,7 +1011,15 @@ describe.each(BACKENDS)("Data API contract on $kind", ({ kind, available }) => {
           },
         ],
       });
-      const entry = (id: string, owner: string, date: string, title: string, body: string, mood: string, tags: string[]) => ({
+      const entry = (
+        id: string,
+        owner: string,
+        date: string,
+        title: string,
+        body: string,
+        mood: string,
+        tags: string[],
+      ) => ({
         _id: id,
         owner,
         date,
@@ -1024,7 +1032,10 @@ describe.each(BACKENDS)("Data API contract on $kind", ({ kind, available }) => {
       await api.ok("insertMany", coll, {
         documents: [
           entry("e1", "u1", "2024-03-02", "Garden notes", "Planted tomatoes", "happy", ["garden", "spring"]),
-          entry("e2", "u1", "2024-03-20", "A long walk", "Past the old garden on the way to work", "neutral", ["walk", "spring"]),
+          entry("e2", "u1", "2024-03-20", "A long walk", "Past the old garden on the way to work", "neutral", [
+            "walk",
+            "spring",
+          ]),
           entry("e3", "u1", "2024-04-11", "Rainy day", "The gardens can wait", "neutral", ["rain"]),
           entry("e4", "u1", "2024-04-12", "Work", "Deadlines all day", "sad", ["work"]),
           entry("e5", "u2", "2024-03-05", "Garden garden", "Someone else's garden", "happy", ["garden"]),
@@ -1040,7 +1051,11 @@ describe.each(BACKENDS)("Data API contract on $kind", ({ kind, available }) => {
         $facet: {
           items: [{ $sort: { _score: -1, _id: -1 } }, ...page, { $limit: 10 }, { $project: { _id: 1, _score: 1 } }],
           mood: [{ $group: { _id: "$mood", count: { $sum: 1 } } }, { $sort: { count: -1, _id: 1 } }],
-          tags: [{ $unwind: "$tags" }, { $group: { _id: "$tags", count: { $sum: 1 } } }, { $sort: { count: -1, _id: 1 } }],
+          tags: [
+            { $unwind: "$tags" },
+            { $group: { _id: "$tags", count: { $sum: 1 } } },
+            { $sort: { count: -1, _id: 1 } },
+          ],
           month: [{ $group: { _id: { $substrBytes: ["$date", 0, 7] }, count: { $sum: 1 } } }, { $sort: { _id: -1 } }],
           total: [{ $count: "n" }],
         },
@@ -1086,6 +1101,22 @@ describe.each(BACKENDS)("Data API contract on $kind", ({ kind, available }) => {
       expect((only.items as Doc[]).map((d) => d._id)).toEqual(["e2"]);
       expect(only.mood).toEqual([{ _id: "neutral", count: 1 }]);
       expect(only.total).toEqual([{ n: 1 }]);
+    });
+
+    test("$text on an owner-prefixed text index without an equality on the owner → 400 InvalidParameter", async () => {
+      const coll = await ownerScopedJournal();
+      for (const filter of [
+        { $text: { $search: "garden" } },
+        { $text: { $search: "garden" }, owner: { $in: ["u1"] } },
+      ]) {
+        const res = await api.call("find", coll, { filter });
+        expect(res.status, JSON.stringify(filter)).toBe(400);
+        expect(res.body.error_code).toBe("InvalidParameter");
+      }
+      const scoped = await api.ok<{ documents: Doc[] }>("find", coll, {
+        filter: { $text: { $search: "garden" }, owner: { $eq: "u2" } },
+      });
+      expect(scoped.documents.map((d) => d._id)).toEqual(["e5"]);
     });
 
     test("aggregate: a keyset page on the textScore inside $facet continues exactly after the last item", async () => {
