@@ -10,7 +10,7 @@ const deps = testDeps();
 
 async function collect(sections: AsyncGenerator<{ section: string; items: unknown[] }>) {
   const out: Record<string, unknown[]> = {};
-  for await (const page of sections) (out[page.section] ??= []).push(...page.items);
+  for await (const page of sections) out[page.section] = [...(out[page.section] ?? []), ...page.items];
   return out;
 }
 
