@@ -246,6 +246,8 @@ describe("delete and restore", () => {
       { $set: { purgeAfter: new Date(Date.now() - 1_000) } },
     );
     expectProblem(await restore(author, old.id), 404, "not_found");
+    const bin = await get<{ items: Entry[] }>(author, "/v1/journal/entries?state=deleted");
+    expect(bin.body.items.map((e) => e.id)).toEqual([recent.id]);
     const { runUntilDone } = await import("../support/jobs");
     const { journalPurgeJob } = await import("../../src/features/journal/jobs");
     await runUntilDone(journalPurgeJob);
@@ -271,6 +273,8 @@ describe("GET /v1/journal/streak", () => {
     // Back-filling yesterday joins the two into a run of three.
     const yesterday = await entry(author, { date: daysAgo(1), content: "four five six" });
     expect((await streak()).body).toMatchObject({ current: 3, longest: 3, lastEntryDate: today(), totalWords: 6 });
+    const warm = await streak();
+    expect(roundTrips(warm.headers).mongo ?? 0).toBe(0);
     await remove(author, yesterday.id, '"1"');
     expect((await streak()).body).toMatchObject({ current: 1, longest: 1, totalEntries: 2, totalWords: 3 });
   });

@@ -158,6 +158,8 @@ export async function getEntry(deps: Deps, viewer: Viewer, id: string): Promise<
 /** The caller's entries, newest date first, optionally within [from, to]; `state=deleted` lists the bin. */
 export async function listEntries(deps: Deps, viewer: Viewer, query: EntriesQuery): Promise<EntryPage> {
   const base: Filter = { userId: new ObjectId(viewer.id), state: query.state };
+  // The bin shows what can still be restored (a purge may not have run yet).
+  if (query.state === "deleted") base.purgeAfter = { $gt: deps.clock.now() };
   if (query.from || query.to) {
     base.date = { ...(query.from ? { $gte: query.from } : {}), ...(query.to ? { $lte: query.to } : {}) };
   }
