@@ -12,18 +12,21 @@ import { authRoutes } from "./features/auth/routes";
 import { blocksRoutes } from "./features/blocks/routes";
 import { checkinRoutes } from "./features/checkin/routes";
 import { commentsRoutes } from "./features/comments/routes";
+import { consentsRoutes } from "./features/consents/routes";
 import { feedsRoutes } from "./features/feeds/routes";
 import { flagsRoutes } from "./features/flags/routes";
 import { followsRoutes } from "./features/follows/routes";
 import { gemsRoutes } from "./features/gems/routes";
 import { generationsRoutes } from "./features/generations/routes";
 import { healthRoutes } from "./features/health/routes";
+import { journalRoutes } from "./features/journal/routes";
 import { leaderboardsRoutes } from "./features/leaderboards/routes";
 import { moderationRoutes } from "./features/moderation/routes";
 import { notificationsRoutes } from "./features/notifications/routes";
 import { postsRoutes } from "./features/posts/routes";
 import { privacyRoutes } from "./features/privacy/routes";
 import { referralsRoutes } from "./features/referrals/routes";
+import { settingsRoutes } from "./features/settings/routes";
 import { usersRoutes } from "./features/users/routes";
 import { votesRoutes } from "./features/votes/routes";
 import { clientIp } from "./http/client-ip";
@@ -96,6 +99,9 @@ export function createApp(depsFor: (env: Record<string, unknown>) => Deps): Open
   app.route("/", auditRoutes);
   app.route("/", leaderboardsRoutes);
   app.route("/", referralsRoutes);
+  app.route("/", settingsRoutes);
+  app.route("/", consentsRoutes);
+  app.route("/", journalRoutes);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {
     type: "http",

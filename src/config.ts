@@ -794,6 +794,57 @@ export const configSpec = {
     ),
   },
 
+  legal: {
+    termsVersion: setting(
+      "LEGAL_TERMS_VERSION",
+      z.string().min(1).max(40).default("1.0"),
+      "current terms of service version: signup must accept it, and a new one makes `GET /v1/me` ask for consent",
+    ),
+    privacyVersion: setting(
+      "LEGAL_PRIVACY_VERSION",
+      z.string().min(1).max(40).default("1.0"),
+      "current privacy policy version, as for the terms",
+    ),
+  },
+  journal: {
+    maxTags: setting("JOURNAL_MAX_TAGS", int(1, 100).default(20), "tags per journal entry"),
+    maxAttachments: setting(
+      "JOURNAL_MAX_ATTACHMENTS",
+      int(0, 50).default(10),
+      "attachments (the caller's own completed generations) per journal entry",
+    ),
+    readingWordsPerMinute: setting(
+      "JOURNAL_READING_WORDS_PER_MINUTE",
+      int(50, 1_000).default(200),
+      "reading speed behind an entry's `readingTimeSeconds`",
+    ),
+    restoreDays: setting(
+      "JOURNAL_RESTORE_DAYS",
+      int(1, 365).default(30),
+      "a deleted entry can be restored this long; the `journal-purge` job removes it after",
+    ),
+    cacheTtlSeconds: setting(
+      "JOURNAL_CACHE_TTL_SECONDS",
+      int(60, 7 * 86_400).default(86_400),
+      "cached mood calendars (per month), writing streaks and tag vocabularies; every write supersedes them at once",
+    ),
+    trendsCacheTtlSeconds: setting(
+      "JOURNAL_TRENDS_CACHE_TTL_SECONDS",
+      int(10, 86_400).default(900),
+      "cached mood trends (a write supersedes them at once)",
+    ),
+    purgeBatchEntries: setting(
+      "JOURNAL_PURGE_BATCH_ENTRIES",
+      int(1, 10_000).default(500),
+      "deleted entries removed per `journal-purge` batch",
+    ),
+    insightsBatchUsers: setting(
+      "JOURNAL_INSIGHTS_BATCH_USERS",
+      int(1, 5_000).default(200),
+      "users per `journal-insights` batch",
+    ),
+  },
+
   jobs: {
     timeBudgetMs: setting(
       "JOB_TIME_BUDGET_MS",

@@ -58,7 +58,11 @@ try {
       headers: { "content-type": "application/json" },
       body: JSON.stringify(body),
     });
-  const signup = await post("/v1/auth/signup", { username, email: `${username}@bench.test`, password });
+  const legal = (await (await fetch(`${bench.url}/v1/legal`)).json()) as {
+    termsVersion: string;
+    privacyVersion: string;
+  };
+  const signup = await post("/v1/auth/signup", { username, email: `${username}@bench.test`, password, ...legal });
   if (signup.status !== 201) throw new Error(`signup failed: ${signup.status}`);
   const health = await load(logins, 1, () => fetch(`${bench.url}/health`));
   const login = await load(logins, 1, () => post("/v1/auth/login", { login: username, password }));

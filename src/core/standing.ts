@@ -1,4 +1,4 @@
-import type { Role, Tier, UserDoc } from "../db";
+import { type Role, settingsOf, type Tier, type UserDoc } from "../db";
 import type { Deps } from "../deps";
 import { ObjectId } from "../platform/ids";
 import { deleteKeys, runOp, setValue } from "../platform/redis-ops";
@@ -21,18 +21,23 @@ export interface Standing {
   deleted: boolean;
   /** Sessions revoked recently (logout, revocation, password reset or change): their access tokens are refused. */
   revokedSessions: string[];
+  /** The user's IANA zone (settings): which calendar day it is for them, with no read of its own. */
+  timezone: string;
+  /** Private mode (settings): what the user writes now stays out of insights and analytics. */
+  privateMode: boolean;
 }
 
 /** Marks which cached value is a standing (anything else under the key is ignored and rebuilt). */
-const VERSION = 3;
+const VERSION = 4;
 type Cached = Standing & { v: typeof VERSION };
 
 export function standingOf(
   user: Pick<
     UserDoc,
-    "role" | "tier" | "tierExpiresAt" | "bannedAt" | "banExpiresAt" | "deletedAt" | "revokedSessionIds"
+    "role" | "tier" | "tierExpiresAt" | "bannedAt" | "banExpiresAt" | "deletedAt" | "revokedSessionIds" | "settings"
   >,
 ): Standing {
+  const settings = settingsOf(user);
   const banned = user.bannedAt ? (user.banExpiresAt?.getTime() ?? Number.MAX_SAFE_INTEGER) : null;
   return {
     role: user.role,
@@ -41,6 +46,8 @@ export function standingOf(
     bannedUntil: banned,
     deleted: Boolean(user.deletedAt),
     revokedSessions: user.revokedSessionIds ?? [],
+    timezone: settings.timezone,
+    privateMode: settings.privateMode,
   };
 }
 
@@ -89,6 +96,7 @@ export async function loadStanding(deps: Deps, userId: string): Promise<Standing
         banExpiresAt: 1,
         deletedAt: 1,
         revokedSessionIds: 1,
+        settings: 1,
       },
     },
   );
@@ -115,7 +123,8 @@ async function cacheStanding(deps: Deps, userId: string, standing: Standing): Pr
 }
 
 /**
- * Forgets the cached standing after a change to what it holds (role, tier, ban, deletion, revoked sessions), so the
+ * Forgets the cached standing after a change to what it holds (role, tier, ban, deletion, revoked sessions, zone,
+ * private mode), so the
  * next request of any of the user's tokens rebuilds it. If Redis cannot be reached the old standing lives at
  * most ACCOUNT_STANDING_TTL_SECONDS more; the change itself (already in MongoDB) stands.
  */

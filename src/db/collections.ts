@@ -21,6 +21,10 @@ export const collections = {
   comments: "comments",
   shares: "shares",
   blocks: "blocks",
+  consents: "consents",
+  journalEntries: "journal_entries",
+  journalInsights: "journal_insights",
+  journalInsightRuns: "journal_insight_runs",
 } as const;
 
 export type CollectionKey = keyof typeof collections;

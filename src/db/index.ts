@@ -5,11 +5,13 @@ import type { AuditLogDoc } from "./documents/audit";
 import type { EmailOutboxDoc, EmailTokenDoc, SessionDoc } from "./documents/auth";
 import type { BlockDoc } from "./documents/blocks";
 import type { CommentDoc } from "./documents/comments";
+import type { ConsentDoc } from "./documents/consents";
 import type { FeatureFlagDoc } from "./documents/flags";
 import type { FollowDoc } from "./documents/follows";
 import type { GemTransactionDoc } from "./documents/gems";
 import type { GenerationJobDoc } from "./documents/generations";
 import type { JobRunDoc } from "./documents/jobs";
+import type { JournalEntryDoc, JournalInsightDoc, JournalInsightRunDoc } from "./documents/journal";
 import type { AppealDoc, ModerationActionDoc, ReportDoc } from "./documents/moderation";
 import type { NotificationDoc } from "./documents/notifications";
 import type { PostDoc } from "./documents/posts";
@@ -41,6 +43,10 @@ export interface DocumentTypes {
   comments: CommentDoc;
   shares: ShareDoc;
   blocks: BlockDoc;
+  consents: ConsentDoc;
+  journalEntries: JournalEntryDoc;
+  journalInsights: JournalInsightDoc;
+  journalInsightRuns: JournalInsightRunDoc;
 }
 
 export type Db = { [K in CollectionKey]: Collection<DocumentTypes[K]> } & {
@@ -60,11 +66,13 @@ export * from "./documents/audit";
 export * from "./documents/auth";
 export * from "./documents/blocks";
 export * from "./documents/comments";
+export * from "./documents/consents";
 export * from "./documents/flags";
 export * from "./documents/follows";
 export * from "./documents/gems";
 export * from "./documents/generations";
 export * from "./documents/jobs";
+export * from "./documents/journal";
 export * from "./documents/moderation";
 export * from "./documents/notifications";
 export * from "./documents/posts";

@@ -201,6 +201,32 @@ export const indexes: Record<CollectionKey, IndexSpec[]> = {
     { key: { userId: 1, kind: 1, _id: -1 }, name: "user_kind_list" },
     { key: { targetId: 1, kind: 1 }, name: "target_kind" },
   ],
+  // Seed 002's consent ledger: a user's decisions newest first (GET /v1/me/consents, export).
+  consents: [{ key: { userId: 1, createdAt: -1, _id: -1 }, name: "user_created" }],
+  // Seed 002's journal. One live entry per user and date (deleted ones wait for restore or purge beside it).
+  journalEntries: [
+    {
+      key: { userId: 1, date: 1 },
+      name: "user_date_active_unique",
+      unique: true,
+      partialFilterExpression: { state: "active" },
+    },
+    { key: { userId: 1, state: 1, date: -1 }, name: "user_state_date" },
+    // Owner-scoped full-text search: the userId prefix makes every $text query one user's (equality required).
+    {
+      key: { userId: 1, title: "text", content: "text", tags: "text" },
+      name: "user_text",
+      weights: { title: 5, tags: 3, content: 1 },
+    },
+    { key: { purgeAfter: 1 }, name: "purge_after", partialFilterExpression: { state: "deleted" } },
+  ],
+  journalInsights: [
+    { key: { userId: 1, kind: 1, periodStart: 1 }, name: "user_kind_period_unique", unique: true },
+    { key: { userId: 1, kind: 1, periodStart: -1, _id: -1 }, name: "user_kind_list" },
+    // Insights whose notification a crashed run still owes.
+    { key: { notifiedAt: 1 }, name: "notified_at" },
+  ],
+  journalInsightRuns: [],
   // Seed 002's audit log shape; retention from AUDIT_LOG_TTL_DAYS (see buildIndexes).
   auditLogs: [
     { key: { userId: 1, timestamp: -1 }, name: "user_timestamp" },

@@ -72,6 +72,14 @@ export const keys = {
   commentsOwnHidden: (postId: string) => `comments:own-hidden:${postId}`,
   // Profile cache (GET /v1/users/{username})
   userProfile: (usernameLower: string) => `user:profile:${usernameLower}`,
+  // Journal (seed 002): change counters that every write moves (whole journal, and per month), and the caches
+  // that are good only under the counter they were computed with.
+  journalGeneration: (userId: string) => `journal:gen:${userId}`,
+  journalMonthGeneration: (userId: string, month: string) => `journal:gen:${userId}:${month}`,
+  journalCalendar: (userId: string, month: string) => `journal:calendar:${userId}:${month}`,
+  journalStreak: (userId: string) => `journal:streak:${userId}`,
+  journalTags: (userId: string) => `journal:tags:${userId}`,
+  moodTrend: (userId: string, days: number) => `mood:user:${userId}:trend:${days}`,
   // Platform
   jobLease: (job: string) => `lock:job:${job}`,
   idempotency: (scope: string, key: string) => `idem:${scope}:${key}`,

@@ -204,6 +204,22 @@ export const countInWindow = (key: string, ttlSeconds: number, by = 1): RedisOp<
     ([n]) => num(n),
   );
 
+/**
+ * INCR + EXPIRE of each key: moves change counters (cache generations: a cached value is good only while the
+ * counter it was computed under is current). Resolves to the new values.
+ */
+export const advanceGenerations = (keys: string[], ttlSeconds: number): RedisOp<number[]> =>
+  op(
+    keys.length * 2,
+    (p) => {
+      for (const key of keys) {
+        p.incr(key);
+        p.expire(key, ttlSeconds);
+      }
+    },
+    (r) => r.filter((_, i) => i % 2 === 0).map(num),
+  );
+
 /** SADD + EXPIRE + SCARD: adds a member to a set that lives `ttlSeconds`; resolves to the set's size. */
 export const addToCountedSet = (key: string, member: string, ttlSeconds: number): RedisOp<number> =>
   op(

@@ -4,6 +4,7 @@ import { flushAnalyticsJob } from "../features/analytics/flush";
 import { trendingJob } from "../features/feeds/trending";
 import { settlementJob } from "../features/gems/settlement";
 import { requeueJob } from "../features/generations/requeue";
+import { journalInsightsJob, journalPurgeJob } from "../features/journal/jobs";
 import { leaderboardsJob } from "../features/leaderboards/rebuild";
 import { trustAccrualJob } from "../features/moderation/trust-accrual";
 import { accountDeletionJob } from "../features/privacy/deletion";
@@ -24,8 +25,12 @@ export const schedule: { name: string; cron: string; jobs: Job[] }[] = [
     cron: "*/5 * * * *",
     jobs: [flushAnalyticsJob, trendingJob, settlementJob, leaderboardsJob],
   },
-  { name: "hourly-at-41", cron: "41 * * * *", jobs: [reconciliationJob] },
-  { name: "daily-at-0317", cron: "17 3 * * *", jobs: [accountErasureJob, trustAccrualJob, voteSignalRetentionJob] },
+  { name: "hourly-at-41", cron: "41 * * * *", jobs: [reconciliationJob, journalInsightsJob] },
+  {
+    name: "daily-at-0317",
+    cron: "17 3 * * *",
+    jobs: [accountErasureJob, trustAccrualJob, voteSignalRetentionJob, journalPurgeJob],
+  },
   { name: "every-2-minutes", cron: "*/2 * * * *", jobs: [requeueJob, accountDeletionJob, countersJob] },
 ];
 

@@ -11,6 +11,7 @@ import {
   idToken,
   mailedToken,
   mailsOf,
+  signupConsents,
   signupUser,
   TEST_EMAIL_DOMAIN,
   type TestUser,
@@ -326,7 +327,7 @@ describe("POST /v1/me/email", () => {
     expectProblem(res, 409, "conflict");
     const username = uniqueName();
     const signup = await call("POST", "/v1/auth/signup", {
-      body: { username, email: other.email, password: "correct horse battery" },
+      body: { username, email: other.email, password: "correct horse battery", ...signupConsents() },
     });
     expect(withoutRequestId(res)).toEqual(withoutRequestId(signup));
     expect((await userDoc(user.id))?.pendingEmail ?? null).toBeNull();

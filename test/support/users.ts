@@ -37,6 +37,12 @@ export function uniqueName(prefix = "u"): string {
   return `${prefix.slice(0, 6)}${random}_${counter.toString(36)}`.slice(0, 30);
 }
 
+/** What every signup must accept: the current terms and privacy-policy versions (config). */
+export function signupConsents(): { termsVersion: string; privacyVersion: string } {
+  const { termsVersion, privacyVersion } = deps.config.legal;
+  return { termsVersion, privacyVersion };
+}
+
 /** Signs a new user up through the API. */
 export async function signupUser(overrides: Record<string, unknown> = {}): Promise<TestUser> {
   const username = uniqueName();
@@ -44,6 +50,7 @@ export async function signupUser(overrides: Record<string, unknown> = {}): Promi
     username,
     email: `${username}@${TEST_EMAIL_DOMAIN}`,
     password: "correct horse battery",
+    ...signupConsents(),
     ...overrides,
   };
   const res = await call<AuthBody>("POST", "/v1/auth/signup", { body });

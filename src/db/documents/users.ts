@@ -49,6 +49,46 @@ export interface ErasurePlan {
   sharedPostIds: ObjectId[];
 }
 
+export const THEMES = ["light", "dark", "system"] as const;
+export type Theme = (typeof THEMES)[number];
+
+/**
+ * `users.settings` (seed 002's user settings): absent fields take the defaults (features/settings). The zone
+ * decides which calendar day "today" is for the user's day-based rules (check-in, writing streak).
+ */
+export interface UserSettings {
+  /** IANA zone, canonical spelling. */
+  timezone: string;
+  /** BCP 47 language tag, canonical spelling. */
+  language: string;
+  theme: Theme;
+  /** Keeps the journal out of every insight and analytics (entries written meanwhile stay out for good). */
+  privateMode: boolean;
+  emailDigests: boolean;
+}
+
+/** What a setting is until the user changes it. */
+export const DEFAULT_USER_SETTINGS: UserSettings = {
+  timezone: "UTC",
+  language: "en",
+  theme: "system",
+  privateMode: false,
+  emailDigests: true,
+};
+
+/** A user's settings with the defaults filled in. */
+export function settingsOf(user: { settings?: Partial<UserSettings> | null }): UserSettings {
+  return { ...DEFAULT_USER_SETTINGS, ...user.settings };
+}
+
+/** The latest decision per consent kind (the ledger in `consents` is the record; this is its summary). */
+export interface ConsentState {
+  granted: boolean;
+  /** The document version agreed to (terms, privacy policy), or the consent text's version when given. */
+  version: string | null;
+  at: Date;
+}
+
 /** `users` (seed 000), plus `usernameLower` (case-insensitive uniqueness) and `role`. */
 export interface UserDoc {
   _id: ObjectId;
@@ -96,6 +136,10 @@ export interface UserDoc {
   devices: DeviceRecord[];
   featureFlags: Record<string, boolean>;
   notificationPreferences: NotificationPreferences;
+  /** Seed 002's settings; absent until first changed (features/settings has the defaults). */
+  settings?: Partial<UserSettings>;
+  /** The latest consent decision per kind (features/consents); the `consents` ledger keeps every one. */
+  consents?: Partial<Record<"terms" | "privacy" | "data_processing" | "marketing", ConsentState>>;
   /** Absent until the user changes it (see notifications/policy.ts for the defaults). */
   notificationPolicy?: Partial<NotificationPolicy>;
   createdAt: Date;

@@ -7,7 +7,7 @@ import type { CommentDoc } from "../../db";
 import type { Deps } from "../../deps";
 import { newObjectId, ObjectId } from "../../platform/ids";
 import { paginate } from "../../platform/mongo/paginate";
-import { addToCountedSet, areMembers, both, deleteKeys, getValue, runOp, setValue } from "../../platform/redis-ops";
+import { addToCountedSet, areMembers, both, deleteKeys, getValue, setValue } from "../../platform/redis-ops";
 import { notify } from "../notifications/service";
 import { findVisiblePost, forgetPosts } from "../posts/visibility";
 import { markEngaged } from "../ranking/engagement";

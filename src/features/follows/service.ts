@@ -6,7 +6,7 @@ import type { Viewer } from "../../core/viewer";
 import type { Deps } from "../../deps";
 import { newObjectId, ObjectId } from "../../platform/ids";
 import { paginate } from "../../platform/mongo/paginate";
-import { deleteKeys, runOp } from "../../platform/redis-ops";
+import { deleteKeys } from "../../platform/redis-ops";
 import { notify } from "../notifications/service";
 import { relationsFor } from "../relations/service";
 import { type PublicUserPage, toPublicUser } from "../users/schema";

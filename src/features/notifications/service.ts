@@ -13,7 +13,7 @@ import type { Deps } from "../../deps";
 import { newObjectId, ObjectId } from "../../platform/ids";
 import type { BulkOperation, Filter, Update } from "../../platform/mongo/client";
 import { paginate } from "../../platform/mongo/paginate";
-import { deleteKeys, getValue, runOp, setValue } from "../../platform/redis-ops";
+import { deleteKeys, getValue, setValue } from "../../platform/redis-ops";
 import { DAY_MS, HOUR_MS } from "../../platform/time";
 import { relationsFor, relationsOfMany } from "../relations/service";
 import { type PublicUser, toPublicUser } from "../users/schema";

@@ -5,7 +5,7 @@ import type { Viewer } from "../../core/viewer";
 import type { PostDoc } from "../../db";
 import type { Deps } from "../../deps";
 import { ObjectId } from "../../platform/ids";
-import { batchOn, deleteKeys, getDocument, readOrMiss, runOp, setDocument } from "../../platform/redis-ops";
+import { deleteKeys, getDocument, runOp, setDocument } from "../../platform/redis-ops";
 import { relationsFor } from "../relations/service";
 
 /**

@@ -2,6 +2,7 @@ import { z } from "zod";
 import { pageOf } from "../../core/schemas";
 import { effectiveTier } from "../../core/standing";
 import { type NotificationPreferences, ROLES, TIERS, type UserDoc } from "../../db";
+import { type LegalVersions, requiredConsents, VERSIONED_KINDS } from "../consents/schema";
 
 export const Username = z
   .string()
@@ -61,6 +62,11 @@ export const Me = PublicUser.extend({
   notificationPreferences: NotificationPreferencesSchema,
   oauthProviders: z.array(z.string()),
   hasPassword: z.boolean(),
+  consentRequired: z.array(z.enum(VERSIONED_KINDS)).meta({
+    description:
+      "Documents the user must (re-)accept with `POST /v1/me/consents` (never accepted, withdrawn, or a new " +
+      "version since): empty when none",
+  }),
 }).meta({ id: "Me" });
 
 export const UpdateMeBody = z
@@ -111,8 +117,11 @@ export function isBanned(u: Pick<UserDoc, "bannedAt" | "banExpiresAt">, now: Dat
   return !u.banExpiresAt || u.banExpiresAt.getTime() > now.getTime();
 }
 
-/** The caller's own view; `now` decides whether a pending email change is still open. */
-export function toMe(u: UserDoc, now: Date): Me {
+/**
+ * The caller's own view; `now` decides whether a pending email change is still open, `legal` (the current terms
+ * and privacy versions) whether consent is needed.
+ */
+export function toMe(u: UserDoc, now: Date, legal: LegalVersions): Me {
   const pending = u.pendingEmail && u.pendingEmailExpiresAt && u.pendingEmailExpiresAt > now;
   return {
     ...toPublicUser(u),
@@ -132,6 +141,7 @@ export function toMe(u: UserDoc, now: Date): Me {
     notificationPreferences: u.notificationPreferences,
     oauthProviders: (u.oauthProviders ?? []).map((p) => p.provider),
     hasPassword: Boolean(u.passwordHash),
+    consentRequired: requiredConsents(u, legal),
   };
 }
 

@@ -31,7 +31,7 @@ export async function getMe(deps: Deps, viewer: Viewer): Promise<Me> {
     const { cachedUntil: _until, ...me } = cached;
     return me;
   }
-  const me = toMe(await loadSelf(deps, viewer), deps.clock.now());
+  const me = toMe(await loadSelf(deps, viewer), deps.clock.now(), deps.config.legal);
   const value = me.pendingEmailExpiresAt ? { ...me, cachedUntil: me.pendingEmailExpiresAt } : me;
   await fillCache(deps, setValue(key, value, deps.config.selfCacheTtlSeconds), "self view");
   return me;
@@ -59,7 +59,7 @@ export async function updateMe(deps: Deps, viewer: Viewer, patch: UpdateMeBody):
   }
   if (!updated) throw ApiError.notFound("Account not found.");
   await dropProfiles(deps, [deps.keys.userProfile(updated.usernameLower), deps.keys.selfView(viewer.id)]);
-  return toMe(updated, deps.clock.now());
+  return toMe(updated, deps.clock.now(), deps.config.legal);
 }
 
 /**
@@ -180,7 +180,7 @@ export async function setRole(deps: Deps, meta: RequestMeta, actor: Viewer, user
     actorId: new ObjectId(actor.id),
     metadata: { from: before.role, to: role },
   });
-  return toMe({ ...before, role }, deps.clock.now());
+  return toMe({ ...before, role }, deps.clock.now(), deps.config.legal);
 }
 
 /**
@@ -211,5 +211,5 @@ export async function setTier(
       to: { tier: change.tier, expiresAt: expiresAt?.toISOString() ?? null },
     },
   });
-  return toMe({ ...before, tier: change.tier, tierExpiresAt: expiresAt }, deps.clock.now());
+  return toMe({ ...before, tier: change.tier, tierExpiresAt: expiresAt }, deps.clock.now(), deps.config.legal);
 }

@@ -53,6 +53,8 @@ export interface IndexSpec {
   sparse?: boolean;
   expireAfterSeconds?: number;
   partialFilterExpression?: Filter;
+  /** Text indexes: a field's weight in the score (default 1). */
+  weights?: Record<string, number>;
 }
 
 /** What `tryInsert` reports: inserted, or refused by the unique index whose first field is `duplicateOn`. */
@@ -363,6 +365,23 @@ export class Collection<T extends object> {
   ): Promise<{ document: T | null } | null> {
     try {
       return { document: await this.findOneAndUpdate(filter, update, { ...options, upsert: true }) };
+    } catch (error) {
+      if (error instanceof DuplicateKeyError) return null;
+      throw error;
+    }
+  }
+
+  /**
+   * A findOneAndUpdate (no upsert) that a unique index may refuse (a restored document colliding with a live
+   * one): null then; otherwise the document as `returnDocument` says (null when nothing matched).
+   */
+  async updateUnique(
+    filter: Filter,
+    update: Update,
+    options: { sort?: Sort; projection?: Projection; returnDocument?: "before" | "after" } = {},
+  ): Promise<{ document: T | null } | null> {
+    try {
+      return { document: await this.findOneAndUpdate(filter, update, options) };
     } catch (error) {
       if (error instanceof DuplicateKeyError) return null;
       throw error;
