@@ -55,6 +55,8 @@ export const keys = {
   relationsGeneration: (userId: string) => `relations:gen:${userId}`,
   // Profile cache (GET /v1/users/{username})
   userProfile: (usernameLower: string) => `user:profile:${usernameLower}`,
+  // Push delivery: pushes sent to one account in one UTC clock hour (`YYYY-MM-DDTHH`), the per-user cap
+  pushesSent: (userId: string, hour: string) => `push:sent:${userId}:${hour}`,
   // Platform
   jobLease: (job: string) => `lock:job:${job}`,
   idempotency: (scope: string, key: string) => `idem:${scope}:${key}`,

@@ -5,8 +5,10 @@ import { trendingJob } from "../features/feeds/trending";
 import { settlementJob } from "../features/gems/settlement";
 import { requeueJob } from "../features/generations/requeue";
 import { leaderboardsJob } from "../features/leaderboards/rebuild";
+import { emailDeliveryJob } from "../features/mail/delivery";
 import { trustAccrualJob } from "../features/moderation/trust-accrual";
 import { accountErasureJob } from "../features/privacy/erasure";
+import { pushDeliveryJob } from "../features/push/delivery";
 import { countersJob } from "../features/ranking/counters";
 import { reconciliationJob } from "../features/reconciliation/job";
 import { voteSignalRetentionJob } from "../features/votes/retention";
@@ -25,7 +27,11 @@ export const schedule: { name: string; cron: string; jobs: Job[] }[] = [
   },
   { name: "hourly-at-41", cron: "41 * * * *", jobs: [reconciliationJob] },
   { name: "daily-at-0317", cron: "17 3 * * *", jobs: [accountErasureJob, trustAccrualJob, voteSignalRetentionJob] },
-  { name: "every-2-minutes", cron: "*/2 * * * *", jobs: [requeueJob, countersJob] },
+  {
+    name: "every-2-minutes",
+    cron: "*/2 * * * *",
+    jobs: [requeueJob, countersJob, emailDeliveryJob, pushDeliveryJob],
+  },
 ];
 
 export const jobs: Job[] = [...new Set(schedule.flatMap((s) => s.jobs))];

@@ -10,6 +10,14 @@ export interface NotificationPreferences {
   email: boolean;
   inApp: boolean;
   marketing: boolean;
+  /** Local times (the account's time zone; UTC until one is set) between which no push is sent. */
+  quietHours?: QuietHours | null;
+}
+
+/** `HH:MM` to `HH:MM`, local time; a start after the end spans midnight (22:00–07:00). */
+export interface QuietHours {
+  start: string;
+  end: string;
 }
 
 export const POLICY_ACTIONS = ["accept", "filter", "drop"] as const;
@@ -81,6 +89,8 @@ export interface UserDoc {
   devices: DeviceRecord[];
   featureFlags: Record<string, boolean>;
   notificationPreferences: NotificationPreferences;
+  /** Account settings (GET/PATCH /v1/me/settings, a later addition); push quiet hours read `timezone` (IANA). */
+  settings?: { timezone?: string | null };
   /** Absent until the user changes it (see notifications/policy.ts for the defaults). */
   notificationPolicy?: Partial<NotificationPolicy>;
   createdAt: Date;
