@@ -221,7 +221,7 @@ describe("quiet hours", () => {
       notification: { title: "2 new notifications" },
       android: { notification: { tag: "summary", notification_count: 2 } },
     });
-    const body = (summary?.message.notification as { body: string }).body;
+    const body = (summary?.message.notification as { body?: string } | undefined)?.body ?? "";
     expect(body).toContain(`${fan.username} followed you`);
     expect(body).toContain(`${voter.username} voted on your post`);
   });
