@@ -186,8 +186,16 @@ describe("preferences", () => {
     expect(promo?.message).toMatchObject({ notification: { title: "Flux is 50% off this week" } });
     await sweep(pushDeliveryJob, depsLater(5 * MINUTE));
     expect(await pushesTo(no)).toEqual([]);
-    // The inbox still has it for both.
-    expect((await groups(declined))[0]?.title).toBe("Flux is 50% off this week");
+    // The inbox still has it for both; only the one who opted in was ever owed a push.
+    const [kept] = await groups(declined);
+    expect(kept?.title).toBe("Flux is 50% off this week");
+    expect(kept?.pushOwed).toBeUndefined();
+
+    // Opting out after a promo was owed, before it went out: it never goes.
+    await noticeWithoutImmediateSend(accepted, "Last day: Flux at 50% off", { marketing: true });
+    expect((await preferences(accepted, { marketing: false })).status).toBe(200);
+    await sweep(pushDeliveryJob, depsLater(5 * MINUTE));
+    expect(await pushesTo(yes)).toHaveLength(1);
   });
 });
 

@@ -116,6 +116,12 @@ describe("FCM client", () => {
     // Our own payload at fault: the token is fine.
     const broken = { ...note(fakeRegistrationToken()), data: { count: 3 } } as unknown as FcmMessage;
     expect(await sendPush(push, broken)).toMatchObject({ kind: "rejected", error: { status: 400 } });
+    // Even when FCM files it under INVALID_ARGUMENT, a named field of ours is not the token's fault.
+    const reserved = { ...note(fakeRegistrationToken()), data: { from: "circle" } };
+    expect(await sendPush(push, reserved)).toMatchObject({
+      kind: "rejected",
+      error: { status: 400, name: "INVALID_ARGUMENT" },
+    });
   });
 
   it("asks for a retry when FCM is unavailable, with its Retry-After", async () => {
