@@ -6,7 +6,8 @@
 //   Your own Worker settings: `.dev.vars.local` (KEY=value lines, untracked) and `--set`, merged over the
 //   generated ones, e.g. `npm run dev -- --set SETTLEMENT_DELAY_SECONDS=10` to watch settlement happen.
 //   Ports: DEV_WORKER_PORT (8787) DEV_UPSTASH_PORT (8079) DEV_GATEWAY_PORT (8081) DEV_CLICKHOUSE_PORT (8123)
-//          DEV_REDIS_PORT (6390); a port already in use is replaced by a free one (printed).
+//          DEV_REDIS_PORT (6390) DEV_EMAIL_PORT (8025) DEV_FCM_PORT (8026); a port already in use is replaced by
+//          a free one (printed). Mail and pushes go to local Resend and FCM stand-ins; their pages are printed.
 import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { resolve } from "node:path";
@@ -77,6 +78,8 @@ async function main(): Promise<void> {
     gateway: await portOrFree("data api", Number(process.env.DEV_GATEWAY_PORT ?? 8081)),
     clickhouse: await portOrFree("clickhouse", Number(process.env.DEV_CLICKHOUSE_PORT ?? 8123)),
     redis: await portOrFree("redis", Number(process.env.DEV_REDIS_PORT ?? 6390)),
+    email: await portOrFree("email", Number(process.env.DEV_EMAIL_PORT ?? 8025)),
+    fcm: await portOrFree("fcm", Number(process.env.DEV_FCM_PORT ?? 8026)),
   };
   const secret = () => randomBytes(24).toString("base64url");
   const plan = {
@@ -84,6 +87,12 @@ async function main(): Promise<void> {
     ports,
     secrets: { upstashToken: secret(), dataApiKey: secret(), clickhousePassword: secret() },
     database: "circle",
+    providers: {
+      emailPort: ports.email,
+      fcmPort: ports.fcm,
+      emailApiKey: `re_${secret()}`,
+      fcmProjectId: "circle-local",
+    },
     external: {
       redisUrl: process.env.REDIS_URL,
       mongodbUri: process.env.MONGODB_URI,
@@ -145,6 +154,10 @@ async function main(): Promise<void> {
   log(`Circle API ready at ${url}  (docs ${url}/docs, health ${url}/health)`);
   log(`admin account: ${admin.username} / ${admin.password}  (sign in at POST /v1/auth/login)`);
   log(`trigger a cron locally: curl '${url}/__scheduled?cron=*/5+*+*+*+*'`);
+  if (stack.pages) {
+    log(`mail the API sent (rendered): ${stack.pages.mail}   pushes and device trays: ${stack.pages.pushes}`);
+    log(`retry sweeps for mail and pushes: curl '${url}/__scheduled?cron=*/2+*+*+*+*'`);
+  }
   log("Ctrl-C stops everything.");
 }
 

@@ -25,10 +25,12 @@ import { moderationRoutes } from "./features/moderation/routes";
 import { notificationsRoutes } from "./features/notifications/routes";
 import { postsRoutes } from "./features/posts/routes";
 import { privacyRoutes } from "./features/privacy/routes";
+import { registerPushDelivery } from "./features/push/listener";
 import { referralsRoutes } from "./features/referrals/routes";
 import { settingsRoutes } from "./features/settings/routes";
 import { usersRoutes } from "./features/users/routes";
 import { votesRoutes } from "./features/votes/routes";
+import { backgroundWork } from "./http/background";
 import { clientIp } from "./http/client-ip";
 import type { AppEnv } from "./http/context";
 import { problemResponse, toProblemResponse } from "./http/errors";
@@ -42,6 +44,7 @@ const DEFAULT_RETRY_AFTER_SECONDS = 5;
 /** Builds the HTTP app; `depsFor` returns the isolate's Deps for a request's bindings (throws on bad config). */
 export function createApp(depsFor: (env: Record<string, unknown>) => Deps): OpenAPIHono<AppEnv> {
   const app = new OpenAPIHono<AppEnv>();
+  registerPushDelivery();
 
   app.use(requestId({ limitLength: 128 }));
   app.use(async (c, next) => {
@@ -50,6 +53,8 @@ export function createApp(depsFor: (env: Record<string, unknown>) => Deps): Open
     await next();
   });
   app.use(requestLogging());
+  // Mail and push go out after the answer (the request has already recorded what it owes).
+  app.use(backgroundWork());
   app.use(
     cors({
       origin: (origin, c) => {

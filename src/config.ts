@@ -133,6 +133,58 @@ const perTier = (prefix: string, bounds: [number, number], defaults: [number, nu
   premium: setting(`${prefix}_PREMIUM`, int(...bounds).default(defaults[2]), `${doc} (premium tier)`),
 });
 
+// A Firebase service-account key file as the console downloads it: the JSON itself, or base64 of it (handy
+// where a value must stay on one line). Only the fields the token exchange needs are kept; a problem is named
+// by field, never by echoing the key.
+const SERVICE_ACCOUNT_FIELDS = ["project_id", "private_key_id", "private_key", "client_email", "token_uri"] as const;
+const serviceAccountJson = z
+  .string()
+  .optional()
+  .transform((v, ctx) => {
+    if (v === undefined) return undefined;
+    const text = v.trim().startsWith("{") ? v : decodeBase64(v);
+    let raw: unknown;
+    try {
+      raw = JSON.parse(text ?? "");
+    } catch {
+      ctx.addIssue({ code: "custom", message: "expected the service-account key file (JSON, or base64 of it)" });
+      return z.NEVER;
+    }
+    const file = (typeof raw === "object" && raw !== null ? raw : {}) as Record<string, unknown>;
+    const missing = SERVICE_ACCOUNT_FIELDS.filter((f) => typeof file[f] !== "string" || file[f] === "");
+    if (file.type !== "service_account" || missing.length > 0) {
+      ctx.addIssue({
+        code: "custom",
+        message: `not a service-account key file (type must be service_account; missing: ${missing.join(", ") || "none"})`,
+      });
+      return z.NEVER;
+    }
+    if (!z.url().safeParse(file.token_uri).success || !String(file.private_key).includes("PRIVATE KEY")) {
+      ctx.addIssue({ code: "custom", message: "token_uri must be a URL and private_key a PEM private key" });
+      return z.NEVER;
+    }
+    return {
+      projectId: String(file.project_id),
+      privateKeyId: String(file.private_key_id),
+      privateKey: String(file.private_key),
+      clientEmail: String(file.client_email),
+      tokenUri: String(file.token_uri),
+    };
+  });
+
+function decodeBase64(value: string): string | undefined {
+  try {
+    return new TextDecoder().decode(Uint8Array.from(atob(value.trim()), (c) => c.charCodeAt(0)));
+  } catch {
+    return undefined;
+  }
+}
+
+// "Name <address>" or a bare address, as Resend takes `from`.
+const mailbox = z
+  .string()
+  .regex(/^([^<>]*<[^\s@<>]+@[^\s@<>]+\.[^\s@<>]+>|[^\s@<>]+@[^\s@<>]+\.[^\s@<>]+)$/, "an address or Name <address>");
+
 /** The whole configuration: a tree whose leaves are settings. */
 export const configSpec = {
   environment: setting(
@@ -573,6 +625,78 @@ export const configSpec = {
       'accounts younger than this are "new" for notification policies',
     ),
   },
+  links: {
+    appBaseUrl: setting(
+      "APP_LINK_BASE_URL",
+      withoutTrailingSlash.default("https://circle.example"),
+      "the app's universal-link base: mails link to `/verify-email`, `/reset-password`, `/settings/security` under it",
+    ),
+  },
+  providerTimeoutMs: setting(
+    "PROVIDER_TIMEOUT_MS",
+    int(100, 60_000).default(10_000),
+    "per call to an outside provider (Resend, FCM and its token endpoint)",
+  ),
+  mail: {
+    resendApiUrl: setting("RESEND_API_URL", withoutTrailingSlash.default("https://api.resend.com"), "Resend API base"),
+    resendApiKey: secret(
+      "RESEND_API_KEY",
+      z.string().min(1).optional(),
+      "Resend API key (`re_…`, sending access); unset: mail waits in `email_outbox`, unsent",
+    ),
+    from: setting(
+      "EMAIL_FROM",
+      mailbox.default("Circle <no-reply@circle.example>"),
+      "sender (a domain verified in Resend)",
+    ),
+    maxAttempts: setting("EMAIL_MAX_ATTEMPTS", int(1, 20).default(8), "sends tried before a message is `failed`"),
+    retryBaseSeconds: setting(
+      "EMAIL_RETRY_BASE_SECONDS",
+      int(1, 3_600).default(30),
+      "delay after the first failed send; doubles per attempt (or the provider's Retry-After when longer)",
+    ),
+    retryMaxSeconds: setting(
+      "EMAIL_RETRY_MAX_SECONDS",
+      int(1, 6 * 3_600).default(3_600),
+      "longest delay between sends",
+    ),
+    sweepGraceSeconds: setting(
+      "EMAIL_SWEEP_GRACE_SECONDS",
+      int(0, 3_600).default(60),
+      "a new message is left to its immediate send this long before the `email-delivery` sweep takes it",
+    ),
+    sweepBatchMessages: setting("EMAIL_SWEEP_BATCH_MESSAGES", int(1, 500).default(50), "messages per sweep batch"),
+    retentionDays: setting(
+      "EMAIL_OUTBOX_RETENTION_DAYS",
+      int(1, 365).default(14),
+      "how long sent and failed messages stay in `email_outbox` (without their link tokens) for debugging",
+    ),
+  },
+  push: {
+    fcmApiUrl: setting("FCM_API_URL", withoutTrailingSlash.default("https://fcm.googleapis.com"), "FCM HTTP v1 base"),
+    serviceAccount: secret(
+      "FCM_SERVICE_ACCOUNT_JSON",
+      serviceAccountJson,
+      "Firebase service-account key file (JSON or base64 of it) with FCM send rights; unset: no pushes",
+    ),
+    maxPerUserPerHour: setting(
+      "PUSH_MAX_PER_USER_PER_HOUR",
+      int(1, 1_000).default(10),
+      "pushes one account gets per UTC clock hour; the rest fold into one summary push in the next hour",
+    ),
+    maxAttempts: setting("PUSH_MAX_ATTEMPTS", int(1, 20).default(5), "sends tried while FCM is failing"),
+    retryBaseSeconds: setting(
+      "PUSH_RETRY_BASE_SECONDS",
+      int(1, 3_600).default(30),
+      "delay after a failed push; doubles per attempt (or FCM's Retry-After when longer)",
+    ),
+    sweepGraceSeconds: setting(
+      "PUSH_SWEEP_GRACE_SECONDS",
+      int(0, 3_600).default(60),
+      "a new push is left to its immediate send this long before the `push-delivery` sweep takes it",
+    ),
+    sweepBatchUsers: setting("PUSH_SWEEP_BATCH_USERS", int(1, 1_000).default(100), "recipients per sweep batch"),
+  },
   flags: {
     localCacheTtlSeconds: setting(
       "FLAGS_LOCAL_CACHE_TTL_SECONDS",
@@ -911,6 +1035,13 @@ export function loadConfig(env: Record<string, unknown>): Config {
   };
   const parsed = build(configSpec) as ParsedConfig;
   if (problems.length > 0) throw new ConfigError(`Invalid configuration — ${problems.join("; ")}`);
+  // Resend remembers an Idempotency-Key for 24 hours: every retry of a message must fall inside that window,
+  // or a send that crashed before it was marked could go out twice.
+  if (mailRetrySpanSeconds(parsed.mail) >= 23 * 3_600) {
+    throw new ConfigError(
+      "Invalid configuration — EMAIL_MAX_ATTEMPTS, EMAIL_RETRY_BASE_SECONDS, EMAIL_RETRY_MAX_SECONDS: retries must end within 23 hours",
+    );
+  }
   if (parsed.gifts.minGems > parsed.gifts.maxGems) {
     throw new ConfigError("Invalid configuration — GIFT_MIN_GEMS: must not exceed GIFT_MAX_GEMS");
   }
@@ -944,4 +1075,17 @@ function checkedCatalog(catalog: ShopItemConfig[], models: string[]): ShopItemCo
     );
   }
   return catalog;
+}
+
+/** Seconds from a message's first send to its last retry under these settings. */
+export function mailRetrySpanSeconds(mail: {
+  maxAttempts: number;
+  retryBaseSeconds: number;
+  retryMaxSeconds: number;
+}): number {
+  let total = 0;
+  for (let attempt = 1; attempt < mail.maxAttempts; attempt++) {
+    total += Math.min(mail.retryBaseSeconds * 2 ** (attempt - 1), mail.retryMaxSeconds);
+  }
+  return total;
 }

@@ -11,6 +11,10 @@ import { type CollectionKey, collections } from "./collections";
  */
 export const retiredIndexes: Partial<Record<CollectionKey, { name: string; why: string }[]>> = {
   votes: [{ name: "ttl_90d", why: "votes are permanent; only their fraud signals expire (vote-signal-retention)" }],
+  emailOutbox: [
+    { name: "ttl_1d", why: "deleted unsent mail after a day; sent and failed mail now expire at `expireAt` instead" },
+    { name: "unsent", why: "the sweep reads pending messages by `status` and `nextAttemptAt` (index `due`)" },
+  ],
 };
 
 export const indexes: Record<CollectionKey, IndexSpec[]> = {
@@ -143,6 +147,9 @@ export const indexes: Record<CollectionKey, IndexSpec[]> = {
     },
     // The list: newest-updated first, keyset on (updatedAt, _id), default and filtered inboxes apart.
     { key: { userId: 1, filtered: 1, updatedAt: -1, _id: -1 }, name: "user_feed" },
+    // The push sweep (owed pushes whose time has come) and the sender's per-recipient read.
+    { key: { pushOwed: 1, pushNotBefore: 1 }, name: "push_due", partialFilterExpression: { pushOwed: true } },
+    { key: { userId: 1, pushOwed: 1 }, name: "user_push_owed", partialFilterExpression: { pushOwed: true } },
   ],
   featureFlags: [{ key: { name: 1 }, name: "name_unique", unique: true }],
   analyticsEvents: [
@@ -176,8 +183,11 @@ export const indexes: Record<CollectionKey, IndexSpec[]> = {
     { key: { expiresAt: 1 }, name: "ttl_expires_at", expireAfterSeconds: DAY },
   ],
   emailOutbox: [
-    { key: { sentAt: 1, createdAt: 1 }, name: "unsent" },
-    { key: { createdAt: 1 }, name: "ttl_1d", expireAfterSeconds: DAY },
+    // The sweep: pending messages whose next attempt is due, oldest first.
+    { key: { status: 1, nextAttemptAt: 1 }, name: "due", partialFilterExpression: { status: "pending" } },
+    // Sent and failed messages are kept EMAIL_OUTBOX_RETENTION_DAYS; pending ones never expire (no expireAt).
+    { key: { expireAt: 1 }, name: "ttl_expire_at", expireAfterSeconds: 0 },
+    { key: { userId: 1, createdAt: -1 }, name: "user_mail" },
   ],
   // Seed 001's comments, threaded by parentId.
   comments: [

@@ -80,6 +80,8 @@ export const keys = {
   journalStreak: (userId: string) => `journal:streak:${userId}`,
   journalTags: (userId: string) => `journal:tags:${userId}`,
   moodTrend: (userId: string, days: number) => `mood:user:${userId}:trend:${days}`,
+  // Push delivery: pushes sent to one account in one UTC clock hour (`YYYY-MM-DDTHH`), the per-user cap
+  pushesSent: (userId: string, hour: string) => `push:sent:${userId}:${hour}`,
   // Platform
   jobLease: (job: string) => `lock:job:${job}`,
   idempotency: (scope: string, key: string) => `idem:${scope}:${key}`,

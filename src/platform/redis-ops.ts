@@ -670,6 +670,25 @@ export const areMembers = (key: string, members: string[]): RedisOp<boolean[]> =
         (p) => p.smismember(key, members),
         ([r]) => ((r ?? []) as unknown[]).map((v) => num(v) === 1),
       );
+// Takes up to ARGV[2] units from a budget of ARGV[1] per key (a window counter), atomically; returns how many.
+const RESERVE_UP_TO = `local used = tonumber(redis.call('GET', KEYS[1]) or '0')
+local granted = math.max(0, math.min(tonumber(ARGV[2]), tonumber(ARGV[1]) - used))
+if granted > 0 then
+  redis.call('INCRBY', KEYS[1], granted)
+  redis.call('EXPIRE', KEYS[1], tonumber(ARGV[3]))
+end
+return granted`;
+
+/**
+ * Reserves up to `want` units of a per-window budget of `limit` (e.g. pushes per user per hour) in one atomic
+ * step; resolves to the units granted. Units not used are given back with `countInWindow(key, ttl, -n)`.
+ */
+export const reserveUpTo = (key: string, limit: number, want: number, ttlSeconds: number): RedisOp<number> =>
+  op(
+    1,
+    (p) => p.eval(RESERVE_UP_TO, [key], [limit, want, ttlSeconds]),
+    ([n]) => num(n),
+  );
 
 // ---- Leases ----
 

@@ -6,9 +6,11 @@ import { settlementJob } from "../features/gems/settlement";
 import { requeueJob } from "../features/generations/requeue";
 import { journalInsightsJob, journalPurgeJob } from "../features/journal/jobs";
 import { leaderboardsJob } from "../features/leaderboards/rebuild";
+import { emailDeliveryJob } from "../features/mail/delivery";
 import { trustAccrualJob } from "../features/moderation/trust-accrual";
 import { accountDeletionJob } from "../features/privacy/deletion";
 import { accountErasureJob } from "../features/privacy/erasure";
+import { pushDeliveryJob } from "../features/push/delivery";
 import { countersJob } from "../features/ranking/counters";
 import { reconciliationJob } from "../features/reconciliation/job";
 import { voteSignalRetentionJob } from "../features/votes/retention";
@@ -31,7 +33,11 @@ export const schedule: { name: string; cron: string; jobs: Job[] }[] = [
     cron: "17 3 * * *",
     jobs: [accountErasureJob, trustAccrualJob, voteSignalRetentionJob, journalPurgeJob],
   },
-  { name: "every-2-minutes", cron: "*/2 * * * *", jobs: [requeueJob, accountDeletionJob, countersJob] },
+  {
+    name: "every-2-minutes",
+    cron: "*/2 * * * *",
+    jobs: [requeueJob, accountDeletionJob, countersJob, emailDeliveryJob, pushDeliveryJob],
+  },
 ];
 
 export const jobs: Job[] = [...new Set(schedule.flatMap((s) => s.jobs))];

@@ -54,18 +54,33 @@ async function newPlan(): Promise<TestPlan> {
     privateJwk: { ...privateKey.export({ format: "jwk" }), kid, alg: "RS256" },
     publicJwk: { ...publicKey.export({ format: "jwk" }), kid, alg: "RS256", use: "sig" },
   };
-  const [redis, upstash, gateway, clickhouse] = [
+  const [redis, upstash, gateway, clickhouse, email, fcm] = [
+    await freePort(),
+    await freePort(),
     await freePort(),
     await freePort(),
     await freePort(),
     await freePort(),
   ];
   const secret = () => randomBytes(24).toString("base64url");
+  // The FCM stand-in's service account, made here so the Worker's bindings can carry its key file.
+  const fcmKey = generateKeyPairSync("rsa", { modulusLength: 2048 }).privateKey;
   return {
     dataDir: mkdtempSync(join(tmpdir(), "circle-test-")),
     ports: { redis, upstash, gateway, clickhouse },
     secrets: { upstashToken: secret(), dataApiKey: secret(), clickhousePassword: secret() },
     database: "circle",
+    providers: {
+      emailPort: email,
+      fcmPort: fcm,
+      emailApiKey: `re_${secret()}`,
+      fcmProjectId: "circle-test",
+      fcmKey: {
+        privateKeyPem: fcmKey.export({ type: "pkcs8", format: "pem" }).toString(),
+        privateKeyId: randomBytes(20).toString("hex"),
+        clientId: "100000000000000000001",
+      },
+    },
     oauth,
     faultControlPort: await freePort(),
     external: {

@@ -10,6 +10,14 @@ export interface NotificationPreferences {
   email: boolean;
   inApp: boolean;
   marketing: boolean;
+  /** Local times (the account's time zone; UTC until one is set) between which no push is sent. */
+  quietHours?: QuietHours | null;
+}
+
+/** `HH:MM` to `HH:MM`, local time; a start after the end spans midnight (22:00–07:00). */
+export interface QuietHours {
+  start: string;
+  end: string;
 }
 
 export const POLICY_ACTIONS = ["accept", "filter", "drop"] as const;

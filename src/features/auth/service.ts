@@ -12,11 +12,12 @@ import { addDays, HOUR_MS, MINUTE_MS } from "../../platform/time";
 import { signAccessToken, tokenSettingsOf, verifyIdToken } from "../../platform/tokens";
 import { audit, auditEntry, ipHash } from "../audit/service";
 import { consentRecords, consentStates } from "../consents/service";
+import { queueEmails } from "../mail/outbox";
 import { warmRelations } from "../relations/service";
 import { devicesAfterRegistering, recordSignInDevice, releasePushToken } from "../users/devices";
 import { DEFAULT_NOTIFICATION_PREFERENCES, isBanned, toMe } from "../users/schema";
 import { invalidateProfile, invalidateProfilesOf } from "../users/service";
-import { consumeEmailToken, dropEmailTokens, newEmailToken, outboxMessage } from "./email";
+import { consumeEmailToken, dropEmailTokens, newEmailToken } from "./email";
 import { enforceLimits, passwordFailureLimits, passwordPolicy, recordFailure } from "./limits";
 import type { AuthResult, LoginBody, SessionList, SignupBody, TokenPair } from "./schema";
 
@@ -172,14 +173,14 @@ export async function signup(deps: Deps, meta: RequestMeta, body: SignupBody): P
   );
   await Promise.all([
     deps.db.emailTokens.insertOne(verification.doc),
-    deps.db.emailOutbox.insertOne(
-      outboxMessage(deps, {
+    queueEmails(deps, [
+      {
         userId: user._id,
         to: user.email ?? "",
         template: "verify_email",
         data: { token: verification.token, username: user.username },
-      }),
-    ),
+      },
+    ]),
     deps.db.auditLogs.insertOne(await auditEntry(deps, meta, { action: "signup", userId: user._id })),
     deps.db.consents.insertMany(consents),
     referrer
@@ -273,9 +274,32 @@ export async function login(deps: Deps, meta: RequestMeta, body: LoginBody): Pro
     ]),
     // A push token belongs to one install: whoever signed in on this device before no longer gets its pushes.
     body.deviceId && body.pushToken ? releasePushToken(deps, user._id, body.pushToken) : null,
+    newSignInNotice(deps, user, body),
     audit(deps, meta, { action: "login", userId: user._id, metadata: { deviceId: body.deviceId ?? null } }),
   ]);
   return { user: toMe({ ...user, lastLoginAt: now }, now, deps.config.legal), ...session };
+}
+
+/**
+ * Mails the owner when an account signs in on an install it has not used before (a `deviceId` not on its
+ * devices list), unless they turned mail off (`notificationPreferences.email`). A sign-in without a device id
+ * cannot be told apart and sends nothing. One outbox write, in parallel with the sign-in's own writes.
+ */
+function newSignInNotice(deps: Deps, user: UserDoc, device: DeviceInfo): Promise<void> | null {
+  if (!device.deviceId || !user.email || user.notificationPreferences?.email === false) return null;
+  if ((user.devices ?? []).some((d) => d.deviceId === device.deviceId)) return null;
+  return queueEmails(deps, [
+    {
+      userId: user._id,
+      to: user.email,
+      template: "new_sign_in",
+      data: {
+        username: user.username,
+        platform: device.platform ?? "unknown",
+        signedInAt: deps.clock.now().toISOString(),
+      },
+    },
+  ]);
 }
 
 /** Creates a session and its first token pair. */
@@ -463,14 +487,14 @@ export async function forgotPassword(deps: Deps, meta: RequestMeta, email: strin
   );
   await Promise.all([
     deps.db.emailTokens.insertOne(reset.doc),
-    deps.db.emailOutbox.insertOne(
-      outboxMessage(deps, {
+    queueEmails(deps, [
+      {
         userId: user._id,
         to: normalized,
         template: "password_reset",
         data: { token: reset.token, username: user.username },
-      }),
-    ),
+      },
+    ]),
     audit(deps, meta, { action: "password_reset_requested", userId: user._id }),
   ]);
 }
@@ -536,7 +560,10 @@ export async function oauthSignIn(
     );
     await audit(deps, meta, { action: "signup", userId: user._id, metadata: { provider } });
   } else {
-    await audit(deps, meta, { action: "login", userId: user._id, metadata: { provider } });
+    await Promise.all([
+      audit(deps, meta, { action: "login", userId: user._id, metadata: { provider } }),
+      newSignInNotice(deps, user, device),
+    ]);
   }
   const [session] = await Promise.all([
     openSession(deps, meta, user, device),

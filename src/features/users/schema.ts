@@ -9,8 +9,30 @@ export const Username = z
   .regex(/^[A-Za-z0-9_]{3,30}$/, "3–30 letters, digits or underscores")
   .meta({ example: "ada_l" });
 
+const LocalTime = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, "HH:MM, 00:00–23:59");
+
+export const QuietHoursSchema = z
+  .object({ start: LocalTime, end: LocalTime })
+  .strict()
+  .refine((q) => q.start !== q.end, { path: ["end"], message: "must differ from start" })
+  .meta({
+    id: "QuietHours",
+    description:
+      "No push between these local times (a start after the end spans midnight, e.g. 22:00–07:00); what arrives " +
+      "meanwhile is pushed as one summary when they end. Local means the account's time zone, UTC until one is set.",
+  });
+
 export const NotificationPreferencesSchema = z
-  .object({ push: z.boolean(), email: z.boolean(), inApp: z.boolean(), marketing: z.boolean() })
+  .object({
+    push: z.boolean().meta({ description: "Push notifications to the account's devices" }),
+    email: z.boolean().meta({
+      description:
+        "Optional mail (new sign-in notices); links you ask for and notices of password or email changes always go",
+    }),
+    inApp: z.boolean(),
+    marketing: z.boolean().meta({ description: "Promotional notices (pushed only when true)" }),
+    quietHours: QuietHoursSchema.nullable(),
+  })
   .meta({ id: "NotificationPreferences" });
 
 export const ViewerRelation = z
@@ -138,7 +160,11 @@ export function toMe(u: UserDoc, now: Date, legal: LegalVersions): Me {
     unlockedThemes: u.unlockedThemes ?? [],
     adFreeUntil: u.adFreeUntil?.toISOString() ?? null,
     tierExpiresAt: u.tier !== "free" ? (u.tierExpiresAt?.toISOString() ?? null) : null,
-    notificationPreferences: u.notificationPreferences,
+    notificationPreferences: {
+      ...DEFAULT_NOTIFICATION_PREFERENCES,
+      ...u.notificationPreferences,
+      quietHours: u.notificationPreferences?.quietHours ?? null,
+    },
     oauthProviders: (u.oauthProviders ?? []).map((p) => p.provider),
     hasPassword: Boolean(u.passwordHash),
     consentRequired: requiredConsents(u, legal),
@@ -150,6 +176,7 @@ export const DEFAULT_NOTIFICATION_PREFERENCES: NotificationPreferences = {
   email: true,
   inApp: true,
   marketing: false,
+  quietHours: null,
 };
 
 export const PublicUserPage = pageOf(PublicUser, "PublicUserPage");
