@@ -2,6 +2,7 @@ import type { Collection, DataApiClient } from "../platform/mongo/client";
 import { type CollectionKey, collections } from "./collections";
 import type { AnalyticsEventDoc } from "./documents/analytics";
 import type { AuditLogDoc } from "./documents/audit";
+import type { SubscriptionEventDoc } from "./documents/billing";
 import type { EmailOutboxDoc, EmailTokenDoc, SessionDoc } from "./documents/auth";
 import type { BlockDoc } from "./documents/blocks";
 import type { CommentDoc } from "./documents/comments";
@@ -41,6 +42,7 @@ export interface DocumentTypes {
   comments: CommentDoc;
   shares: ShareDoc;
   blocks: BlockDoc;
+  subscriptions: SubscriptionEventDoc;
 }
 
 export type Db = { [K in CollectionKey]: Collection<DocumentTypes[K]> };
@@ -54,6 +56,7 @@ export function createDb(client: DataApiClient): Db {
 export * from "./documents/analytics";
 export * from "./documents/audit";
 export * from "./documents/auth";
+export * from "./documents/billing";
 export * from "./documents/blocks";
 export * from "./documents/comments";
 export * from "./documents/flags";
