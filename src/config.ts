@@ -162,7 +162,10 @@ const serviceAccountJson = z
       })
       .safeParse(raw);
     if (!parsed.success) {
-      ctx.addIssue({ code: "custom", message: `key file: ${parsed.error.issues.map((i) => i.path.join(".")).join(", ")}` });
+      ctx.addIssue({
+        code: "custom",
+        message: `key file: ${parsed.error.issues.map((i) => i.path.join(".")).join(", ")}`,
+      });
       return z.NEVER;
     }
     return parsed.data;
@@ -787,7 +790,11 @@ export const configSpec = {
       int(5, 3_600).default(60),
       "a notification still unsettled after this is finished by its next delivery or the `billing-sweep` job",
     ),
-    sweepBatch: setting("BILLING_SWEEP_BATCH", int(1, 1_000).default(100), "notifications and accounts per sweep batch"),
+    sweepBatch: setting(
+      "BILLING_SWEEP_BATCH",
+      int(1, 1_000).default(100),
+      "notifications and accounts per sweep batch",
+    ),
     providerTimeoutMs: setting(
       "BILLING_PROVIDER_TIMEOUT_MS",
       int(100, 30_000).default(8_000),

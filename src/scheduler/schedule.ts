@@ -1,6 +1,7 @@
 import type { Job } from "../core/jobs";
 import type { Deps } from "../deps";
 import { flushAnalyticsJob } from "../features/analytics/flush";
+import { billingSweepJob } from "../features/billing/sweep";
 import { trendingJob } from "../features/feeds/trending";
 import { settlementJob } from "../features/gems/settlement";
 import { requeueJob } from "../features/generations/requeue";
@@ -25,7 +26,7 @@ export const schedule: { name: string; cron: string; jobs: Job[] }[] = [
   },
   { name: "hourly-at-41", cron: "41 * * * *", jobs: [reconciliationJob] },
   { name: "daily-at-0317", cron: "17 3 * * *", jobs: [accountErasureJob, trustAccrualJob, voteSignalRetentionJob] },
-  { name: "every-2-minutes", cron: "*/2 * * * *", jobs: [requeueJob, countersJob] },
+  { name: "every-2-minutes", cron: "*/2 * * * *", jobs: [requeueJob, countersJob, billingSweepJob] },
 ];
 
 export const jobs: Job[] = [...new Set(schedule.flatMap((s) => s.jobs))];

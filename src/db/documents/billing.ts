@@ -1,5 +1,4 @@
 import type { ObjectId } from "../../platform/ids";
-import type { Tier } from "./users";
 
 /** Where a subscription was bought. */
 export const BILLING_STORES = ["app_store", "google_play", "stripe"] as const;
@@ -9,7 +8,8 @@ export type BillingStore = (typeof BILLING_STORES)[number];
 export const ENTITLEMENT_STATES = ["active", "grace", "expired"] as const;
 export type EntitlementState = (typeof ENTITLEMENT_STATES)[number];
 
-export type PaidTier = Exclude<Tier, "free">;
+/** The tiers a subscription sells (users.ts's TIERS without `free`; spelled out so the two files need no cycle). */
+export type PaidTier = "pro" | "premium";
 
 /**
  * One store subscription as the latest applied notification describes it. `subscriptionId` is the store's
@@ -70,7 +70,7 @@ export type NotificationOutcome = (typeof NOTIFICATION_OUTCOMES)[number];
 
 /** The user's effective access before and after a change (for the history and the audit log). */
 export interface AccessSnapshot {
-  tier: Tier;
+  tier: "free" | PaidTier;
   expiresAt: Date | null;
   state: "active" | "grace" | "expired" | "none";
 }

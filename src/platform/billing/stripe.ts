@@ -151,11 +151,15 @@ export interface StripeApiSettings {
 /** Stripe's form encoding: nested objects and arrays as bracketed keys (`line_items[0][price]=…`). */
 export function formEncode(params: Record<string, unknown>): string {
   const pairs: [string, string][] = [];
-  const walk = (value: unknown, key: string) => {
+  const walk = (value: unknown, key: string): void => {
     if (value === undefined || value === null) return;
-    if (Array.isArray(value)) value.forEach((item, i) => walk(item, `${key}[${i}]`));
-    else if (typeof value === "object") for (const [k, v] of Object.entries(value)) walk(v, `${key}[${k}]`);
-    else pairs.push([key, String(value)]);
+    if (Array.isArray(value)) {
+      for (const [i, item] of value.entries()) walk(item, `${key}[${i}]`);
+    } else if (typeof value === "object") {
+      for (const [k, v] of Object.entries(value)) walk(v, `${key}[${k}]`);
+    } else {
+      pairs.push([key, String(value)]);
+    }
   };
   for (const [key, value] of Object.entries(params)) walk(value, key);
   return new URLSearchParams(pairs).toString();
