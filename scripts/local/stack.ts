@@ -1,6 +1,7 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { startGateway } from "../../gateway/index";
+import { type BillingPlan, billingWorkerEnv, startBillingStandIns } from "./billing-stack";
 import { startClickHouseServer } from "./clickhouse-server";
 import { startRedisServer } from "./redis";
 import { startUpstashServer } from "./upstash-server";
@@ -12,6 +13,8 @@ export interface StackPlan {
   database: string;
   /** Use an existing Redis (REDIS_URL), MongoDB (MONGODB_URI) or ClickHouse (CLICKHOUSE_URL) instead. */
   external?: { redisUrl?: string; mongodbUri?: string; clickhouseUrl?: string };
+  /** App Store, Google Play and Stripe stand-ins (scripts/local/billing-stack.ts), when planned. */
+  billing?: BillingPlan;
 }
 
 export interface RunningStack {
@@ -63,6 +66,7 @@ export async function startLocalStack(plan: StackPlan, log: (line: string) => vo
       clickhouseUrl = clickhouse.url;
     }
     log(`local stack up: upstash ${upstash.url}, data api ${gateway.url}, clickhouse ${clickhouseUrl}`);
+    if (plan.billing) stops.push((await startBillingStandIns(plan.billing, log)).stop);
 
     return {
       workerEnv: {
@@ -74,6 +78,7 @@ export async function startLocalStack(plan: StackPlan, log: (line: string) => vo
         CLICKHOUSE_URL: clickhouseUrl,
         CLICKHOUSE_USER: "default",
         CLICKHOUSE_PASSWORD: plan.secrets.clickhousePassword,
+        ...(plan.billing ? billingWorkerEnv(plan.billing) : {}),
       },
       stop,
     };
@@ -94,5 +99,6 @@ export function plannedWorkerEnv(plan: StackPlan): Record<string, string> {
     CLICKHOUSE_URL: plan.external?.clickhouseUrl ?? `http://127.0.0.1:${plan.ports.clickhouse}`,
     CLICKHOUSE_USER: "default",
     CLICKHOUSE_PASSWORD: plan.secrets.clickhousePassword,
+    ...(plan.billing ? billingWorkerEnv(plan.billing) : {}),
   };
 }

@@ -2,6 +2,7 @@ import { generateKeyPairSync, randomBytes } from "node:crypto";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { newBillingPlan } from "../../scripts/local/billing-stack";
 import { freePort } from "../../scripts/local/ports";
 import { plannedWorkerEnv, type StackPlan } from "../../scripts/local/stack";
 
@@ -59,12 +60,14 @@ async function newPlan(): Promise<TestPlan> {
     await freePort(),
   ];
   const secret = () => randomBytes(24).toString("base64url");
+  const billing = newBillingPlan({ appstore: await freePort(), play: await freePort(), stripe: await freePort() });
   return {
     dataDir: mkdtempSync(join(tmpdir(), "circle-test-")),
     ports: { redis, upstash, gateway, clickhouse },
     secrets: { upstashToken: secret(), dataApiKey: secret(), clickhousePassword: secret() },
     database: "circle",
     oauth,
+    billing,
     external: {
       redisUrl: process.env.TEST_REDIS_URL,
       mongodbUri: process.env.TEST_MONGODB_URI,
@@ -89,6 +92,10 @@ function testBindings(plan: TestPlan): Record<string, string> {
     OAUTH_APPLE_ISSUERS: "https://appleid.apple.test",
     OAUTH_APPLE_CLIENT_IDS: "circle-test-apple",
     TEST_OAUTH_PRIVATE_JWK: JSON.stringify(plan.oauth.privateJwk),
+    // Where tests reach the billing stand-ins' control endpoints (signing notifications, setting purchases).
+    TEST_APPSTORE_URL: `http://127.0.0.1:${plan.billing?.ports.appstore}`,
+    TEST_PLAY_URL: `http://127.0.0.1:${plan.billing?.ports.play}`,
+    TEST_STRIPE_URL: `http://127.0.0.1:${plan.billing?.ports.stripe}`,
     // Generous auth limits for the suite; the auth rate-limit tests build apps with tight ones.
     RATE_LIMIT_LOGIN_PER_IP: "100000",
     RATE_LIMIT_LOGIN_FAILURES_PER_ACCOUNT_AND_IP: "100000",
