@@ -34,7 +34,7 @@ import {
 /**
  * Dev/test-only Stripe: webhooks and the slice of the API web checkout uses.
  *
- * Webhooks: `POST /__send { target, type, object, secret?, forge?, previous_attributes? }` wraps `object` in an
+ * Webhooks: `POST /__send { target, type, object, secret?, forge?, previous_attributes?, created? }` wraps `object` in an
  * Event and delivers it as Stripe does (webhooks docs, "Verify webhook signatures"): pretty-printed JSON body,
  * `Stripe-Signature: t=<unix>,v1=<hex HMAC-SHA256 of "<t>.<raw body>">` with one v1 per active endpoint secret
  * (two while a rolled secret has not expired) and, as test-mode deliveries carry, a v0 a verifier must ignore.
@@ -60,6 +60,8 @@ export interface StripeSendInput {
   secret?: string | string[];
   forge?: StripeForge;
   previousAttributes?: StripeObject;
+  /** The event's `created` (UNIX seconds), to model Stripe's out-of-order deliveries; defaults to now. */
+  created?: number;
 }
 
 export interface StripeSendResult {
@@ -137,7 +139,11 @@ export async function startStripeServer(opts: StripeServerOptions): Promise<Runn
   };
 
   const sign = (input: Omit<StripeSendInput, "target">): SignedStripeEvent => {
-    const event = stripeEvent(input.type, input.object, { apiVersion, previousAttributes: input.previousAttributes });
+    const event = stripeEvent(input.type, input.object, {
+      apiVersion,
+      previousAttributes: input.previousAttributes,
+      ...(input.created !== undefined ? { created: input.created } : {}),
+    });
     // Stripe's bodies are indented JSON; verifiers must hash the raw bytes, not a re-serialization.
     const payload = JSON.stringify(event, null, 2);
     const now = Math.floor(Date.now() / 1000);
@@ -411,6 +417,7 @@ function parseSendInput(body: JsonObject): StripeSendInput {
     secret: secret as string | string[] | undefined,
     forge: oneOf(body, "forge", ["bad-signature", "stale-timestamp"] as const),
     previousAttributes: previous,
+    created: optionalNumber(body, "created"),
   };
 }
 

@@ -2,7 +2,6 @@ import type { Viewer } from "../../core/viewer";
 import type { Deps } from "../../deps";
 import type { RateLimitDecision } from "../../platform/ratelimit";
 import { getValue, type RedisOp, runOps, slidingWindow } from "../../platform/redis-ops";
-import { secondsUntilNextUtcDay } from "../../platform/time";
 import { verificationMailLimit } from "../auth/limits";
 import { generationQuota } from "../generations/service";
 import { reportLimit } from "../moderation/reports";
@@ -30,7 +29,7 @@ export function usageReads(deps: Deps, userId: string, now: Date): Record<string
 export async function usageOf(deps: Deps, viewer: Viewer, prefetched?: Record<string, unknown>): Promise<Usage> {
   const now = deps.clock.now();
   const read = prefetched ?? (await runOps(deps.redis, usageReads(deps, viewer.id, now)));
-  const endOfDay = new Date(now.getTime() + secondsUntilNextUtcDay(now) * 1000).toISOString();
+  const endOfDay = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() + 1)).toISOString();
   const count = (value: unknown) => Math.max(0, Number(value ?? 0) || 0);
   const daily = (feature: "generations" | "votes", limit: number) => ({
     feature,
