@@ -255,6 +255,28 @@ describe("POST /v1/billing/apple", () => {
     expect((await subscription(user)).body.expiresAt).toBe(new Date(t0 + 60 * DAY).toISOString());
   });
 
+  it("notifications about several subscriptions of one account at once: none is lost", async () => {
+    const { user, token } = await subscriber();
+    const signed = await Promise.all(
+      Array.from({ length: 5 }, (_, i) =>
+        signAppStore({
+          notificationType: "SUBSCRIBED",
+          appAccountToken: token,
+          productId: i === 0 ? "circle.premium.monthly" : "circle.pro.monthly",
+          originalTransactionId: originalTransactionId(),
+          expiresDate: Date.now() + (30 + i) * DAY,
+        }),
+      ),
+    );
+    const answers = await Promise.all(signed.map((s) => postAppStore(s.signedPayload)));
+    expect(answers.map((a) => a.body.outcome)).toEqual(Array(5).fill("applied"));
+    const account = await deps.db.users.findOne({ _id: new ObjectId(user.id) });
+    expect(account?.billing?.entitlements).toHaveLength(5);
+    expect(account?.billing?.revision).toBe(5);
+    expect((await subscription(user)).body.tier).toBe("premium");
+    expect(await auditsOf(user)).toHaveLength(5);
+  });
+
   it("refuses forged, wrongly signed and expired-certificate payloads (401), and another app's or environment's (400), changing nothing", async () => {
     const { user, sub } = await subscriber();
     const base = { notificationType: "SUBSCRIBED", ...sub, expiresDate: Date.now() + 30 * DAY };

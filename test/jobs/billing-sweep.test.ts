@@ -14,7 +14,8 @@ import { crowd, type TestUser } from "../support/users";
 // Every run of this job lives in this file, so no other suite's run can hold its lease while these assert.
 const deps = testDeps();
 
-const subscription = (user: TestUser) => call<SubscriptionView>("GET", "/v1/me/subscription", { token: user.accessToken });
+const subscription = (user: TestUser) =>
+  call<SubscriptionView>("GET", "/v1/me/subscription", { token: user.accessToken });
 const auditsOf = (user: TestUser) =>
   deps.db.auditLogs.find({ userId: new ObjectId(user.id), action: "subscription_changed" });
 const noticesOf = (user: TestUser) =>
@@ -89,7 +90,13 @@ describe("billing-sweep job", () => {
       { _id: new ObjectId(user.id) },
       {
         $set: {
-          billing: { revision: 1, entitlements: [stored], applied: [doc._id], nextChangeAt: null, stripeCustomerId: null },
+          billing: {
+            revision: 1,
+            entitlements: [stored],
+            applied: [doc._id],
+            nextChangeAt: null,
+            stripeCustomerId: null,
+          },
           tier: "pro",
           tierExpiresAt: change.expiresAt,
         },
@@ -169,6 +176,10 @@ describe("billing-sweep job", () => {
     });
     expect((await accountOf(user))?.billing).toMatchObject({ revision: 4, nextChangeAt: null });
     const [audited] = await auditsOf(user);
-    expect(audited?.metadata).toMatchObject({ reason: "subscription_ended", from: { tier: "premium" }, to: { tier: "pro" } });
+    expect(audited?.metadata).toMatchObject({
+      reason: "subscription_ended",
+      from: { tier: "premium" },
+      to: { tier: "pro" },
+    });
   });
 });
