@@ -149,6 +149,34 @@ describe("X.509 chains on WebCrypto", () => {
     await expect(check(leaf({ critical: "1.2.3.4.5" }), intermediate(true))).rejects.toThrow(/unknown critical/);
   });
 
+  it("holds intermediates to their issuer's path length", async () => {
+    const now = new Date();
+    const validity = {
+      notBefore: new Date(now.getTime() - 86_400_000),
+      notAfter: new Date(now.getTime() + 86_400_000),
+    };
+    const keys = Array.from({ length: 4 }, () => generateKeyPairSync("ec", { namedCurve: "P-256" }));
+    const names = ["Root", "Upper CA", "Lower CA", "Leaf"].map((commonName) => ({ commonName }));
+    const issue = (subject: number, pathLength: number | undefined) =>
+      createCertificate({
+        subject: names[subject] as { commonName: string },
+        issuer: names[Math.max(0, subject - 1)] as { commonName: string },
+        publicKey: (keys[subject] as (typeof keys)[number]).publicKey,
+        signingKey: (keys[Math.max(0, subject - 1)] as (typeof keys)[number]).privateKey,
+        issuerPublicKey: (keys[Math.max(0, subject - 1)] as (typeof keys)[number]).publicKey,
+        hash: "sha256",
+        ...validity,
+        ca: subject < 3,
+        pathLength,
+        keyUsage: subject < 3 ? ["keyCertSign"] : ["digitalSignature"],
+      });
+    const root = parseCertificate(issue(0, undefined).der);
+    const chainWith = (upperPathLength: number) =>
+      [issue(3, undefined), issue(2, 0), issue(1, upperPathLength)].map((c) => parseCertificate(c.der)).concat(root);
+    await expect(verifyChain(chainWith(1), [root], { at: now })).resolves.toBeDefined();
+    await expect(verifyChain(chainWith(0), [root], { at: now })).rejects.toThrow(/path length/);
+  });
+
   it("refuses bytes that are not a certificate", () => {
     expect(() => parseCertificate(new TextEncoder().encode("abc123"))).toThrow(CertificateError);
     const real = fromBase64(APPLE_REAL_LEAF);

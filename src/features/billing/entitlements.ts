@@ -112,7 +112,9 @@ export function accessOf(entitlements: Entitlement[], now: Date): Access {
       nextChangeAt: outlasting ? best.expiresAt : null,
     };
   }
-  const latest = [...entitlements].sort((a, b) => b.eventAt.getTime() - a.eventAt.getTime())[0];
+  // Access ended when the last subscription to end did.
+  const endedAt = (e: Entitlement) => (e.expiresAt ?? e.eventAt).getTime();
+  const latest = [...entitlements].sort((a, b) => endedAt(b) - endedAt(a))[0];
   if (!latest) return { tier: "free", expiresAt: null, state: "none", store: null, nextChangeAt: null };
   return { tier: "free", expiresAt: latest.expiresAt, state: "expired", store: latest.store, nextChangeAt: null };
 }
