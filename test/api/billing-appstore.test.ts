@@ -3,7 +3,7 @@ import type { SubscriptionView } from "../../src/features/billing/schema";
 import type { GenerationAccepted } from "../../src/features/generations/schema";
 import type { Me } from "../../src/features/users/schema";
 import { ObjectId } from "../../src/platform/ids";
-import { call } from "../support/api";
+import { call, roundTrips } from "../support/api";
 import {
   type AppStoreDescription,
   appAccountToken,
@@ -48,6 +48,8 @@ describe("GET /v1/me/billing/app-account-token", () => {
     const first = await Promise.all(Array.from({ length: 8 }, () => appAccountToken(a)));
     expect(new Set(first).size).toBe(1);
     expect(first[0]).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    const issued = await call("GET", "/v1/me/billing/app-account-token", { token: a.accessToken });
+    expect(roundTrips(issued.headers)).toMatchObject({ redis: 1, mongo: 1 });
     expect(await appAccountToken(a)).toBe(first[0]);
     expect(await appAccountToken(b)).not.toBe(first[0]);
   });
@@ -67,9 +69,14 @@ describe("POST /v1/billing/apple", () => {
     });
     expect(res.status, res.text).toBe(200);
     expect(res.body).toEqual({ received: true, outcome: "applied" });
+    // MongoDB: history insert ∥ account read, the account write, then settle ∥ audit ∥ notice (read + write).
+    // Redis: the rate limit, then the standing and the cached profile dropped at once.
+    expect(roundTrips(res.headers)).toMatchObject({ mongo: 7, redis: 3 });
 
     const expiresAt = new Date(expiresDate).toISOString();
     expect((await subscription(user)).body).toEqual({ tier: "pro", state: "active", expiresAt, store: "app_store" });
+    // Once the standing is cached again: the rate limit with it, and one read.
+    expect(roundTrips((await subscription(user)).headers)).toMatchObject({ redis: 1, mongo: 1 });
     expect((await me(user)).body).toMatchObject({ tier: "pro", tierExpiresAt: expiresAt });
     // The token the user had before the purchase already gets pro's queue priority.
     const queued = await call<GenerationAccepted>("POST", "/v1/generations", {
@@ -225,7 +232,10 @@ describe("POST /v1/billing/apple", () => {
     const outcomes = answers.map((a) => a.body.outcome).sort();
     expect(outcomes.filter((o) => o === "applied")).toHaveLength(1);
     expect(outcomes.filter((o) => o === "duplicate")).toHaveLength(19);
-    expect((await postAppStore(signed.signedPayload)).body.outcome).toBe("duplicate");
+    const repeat = await postAppStore(signed.signedPayload);
+    expect(repeat.body.outcome).toBe("duplicate");
+    // The insert the unique index refuses (∥ the account read), then the first delivery's entry: two waits.
+    expect(roundTrips(repeat.headers)).toMatchObject({ mongo: 3, redis: 1 });
     expect(await historyOf(signed.notificationUUID)).toHaveLength(1);
     expect(await auditsOf(user)).toHaveLength(1);
     expect(await noticesOf(user)).toEqual([{ title: "You're on Pro now", count: 1 }]);
@@ -284,6 +294,7 @@ describe("POST /v1/billing/apple", () => {
     for (const forge of ["wrong-root", "bad-signature", "expired-leaf"] as const) {
       const { signed, res } = await deliver({ ...base, forge });
       expectProblem(res, 401, "unauthorized");
+      expect(roundTrips(res.headers).mongo).toBe(0);
       refused.push(signed.notificationUUID);
     }
     const production = await deliver({ ...base, environment: "Production" });

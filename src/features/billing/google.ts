@@ -85,7 +85,13 @@ export async function receivePlayNotification(deps: Deps, push: PubSubPush): Pro
       purchase.subscriptionState === "SUBSCRIPTION_STATE_IN_GRACE_PERIOD")
   ) {
     try {
-      await acknowledgeSubscription(api, packageName, line.productId, token);
+      const ack = await acknowledgeSubscription(api, packageName, line.productId, token);
+      if (!ack.acknowledged) {
+        deps.log.warn("Google Play refused to acknowledge a purchase", {
+          status: ack.status,
+          messageId: push.message.messageId,
+        });
+      }
     } catch (error) {
       if (error instanceof ProviderUnavailableError) throw providerUnavailable(deps, error);
       throw error;

@@ -231,7 +231,8 @@ export async function getSubscriptionPurchase(
     `/applications/${segment(packageName)}/purchases/subscriptionsv2/tokens/${segment(purchaseToken)}`,
     { method: "GET" },
   );
-  if (response.status === 404 || response.status === 410) return null;
+  // Unknown, long expired (60 days after the end) or malformed tokens: nothing to read, nothing to retry.
+  if (response.status === 400 || response.status === 404 || response.status === 410) return null;
   const body = await providerJson("google_play", response);
   if (!response.ok)
     throw new ProviderUnavailableError("google_play", `subscriptionsv2.get answered ${response.status}`);
@@ -241,18 +242,25 @@ export async function getSubscriptionPurchase(
   return parsed.data;
 }
 
-/** `purchases.subscriptions.acknowledge` (empty answer on success). */
+/**
+ * `purchases.subscriptions.acknowledge` (empty answer on success). Google's refusal of this purchase (a 4xx
+ * other than our credentials or a rate limit: already acknowledged, no longer acknowledgeable) is answered as
+ * `{ acknowledged: false, status }`, since asking again would not change it; anything worth retrying throws.
+ */
 export async function acknowledgeSubscription(
   settings: PlayApiSettings,
   packageName: string,
   productId: string,
   purchaseToken: string,
-): Promise<void> {
+): Promise<{ acknowledged: boolean; status: number }> {
   const response = await playCall(
     settings,
     `/applications/${segment(packageName)}/purchases/subscriptions/${segment(productId)}/tokens/${segment(purchaseToken)}:acknowledge`,
     { method: "POST", headers: { "content-type": "application/json" }, body: "{}" },
   );
   await response.arrayBuffer();
-  if (!response.ok) throw new ProviderUnavailableError("google_play", `acknowledge answered ${response.status}`);
+  if (response.ok) return { acknowledged: true, status: response.status };
+  const retryable = response.status >= 500 || [401, 403, 408, 429].includes(response.status);
+  if (retryable) throw new ProviderUnavailableError("google_play", `acknowledge answered ${response.status}`);
+  return { acknowledged: false, status: response.status };
 }
