@@ -132,13 +132,16 @@ const oauthProvider = (name: "GOOGLE" | "APPLE", jwks: string, issuers: string[]
 const APPLE_ROOT_CA_G3 =
   "MIICQzCCAcmgAwIBAgIILcX8iNLFS5UwCgYIKoZIzj0EAwMwZzEbMBkGA1UEAwwSQXBwbGUgUm9vdCBDQSAtIEczMSYwJAYDVQQLDB1BcHBsZSBDZXJ0aWZpY2F0aW9uIEF1dGhvcml0eTETMBEGA1UECgwKQXBwbGUgSW5jLjELMAkGA1UEBhMCVVMwHhcNMTQwNDMwMTgxOTA2WhcNMzkwNDMwMTgxOTA2WjBnMRswGQYDVQQDDBJBcHBsZSBSb290IENBIC0gRzMxJjAkBgNVBAsMHUFwcGxlIENlcnRpZmljYXRpb24gQXV0aG9yaXR5MRMwEQYDVQQKDApBcHBsZSBJbmMuMQswCQYDVQQGEwJVUzB2MBAGByqGSM49AgEGBSuBBAAiA2IABJjpLz1AcqTtkyJygRMc3RCV8cWjTnHcFBbZDuWmBSp3ZHtfTjjTuxxEtX/1H7YyYl3J6YRbTzBPEVoA/VhYDKX1DyxNB0cTddqXl5dvMVztK517IDvYuVTZXpmkOlEKMaNCMEAwHQYDVR0OBBYEFLuw3qFYM4iapIqZ3r6966/ayySrMA8GA1UdEwEB/wQFMAMBAf8wDgYDVR0PAQH/BAQDAgEGMAoGCCqGSM49BAMDA2gAMGUCMQCD6cHEFl4aXTQY2e3v9GwOAEZLuN+yRhHFD/3meoyhpmvOwgPUnPWTxnS4at+qIxUCMG1mihDK1A3UT82NQz60imOlM27jbdoXt2QfyFMm+YhidDkLF1vLUagM6BgD56KyKA==";
 
+/** Certificates as comma-separated base64 DER; `AppleRootCA-G3` names Apple's root (the default). */
 const base64Certificates = z
   .string()
+  .default("AppleRootCA-G3")
   .transform((v) =>
     v
       .split(",")
       .map((s) => s.replace(/\s+/g, ""))
-      .filter(Boolean),
+      .filter(Boolean)
+      .map((s) => (s === "AppleRootCA-G3" ? APPLE_ROOT_CA_G3 : s)),
   )
   .pipe(z.array(z.string().regex(/^[A-Za-z0-9+/]+={0,2}$/, "base64 DER certificates, comma-separated")).min(1));
 
@@ -818,8 +821,8 @@ export const configSpec = {
       ),
       rootCertificates: setting(
         "APPSTORE_ROOT_CERTIFICATES",
-        base64Certificates.default([APPLE_ROOT_CA_G3]),
-        "trusted roots of the signing chain, base64 DER, comma-separated (default: Apple Root CA - G3)",
+        base64Certificates,
+        "trusted roots of the signing chain: base64 DER, comma-separated; `AppleRootCA-G3` is Apple's root",
       ),
     },
     play: {
