@@ -1,6 +1,7 @@
 // One command for a local Circle: installs redis-server when missing (apt, as root), starts the local stack
-// (Upstash REST over redis-server, the Data API gateway, ClickHouse over chDB) on loopback, migrates,
-// optionally seeds demo data (--seed), and runs `wrangler dev` against it. Ctrl-C stops everything.
+// (Upstash REST over redis-server, the Data API gateway, ClickHouse over chDB, the App Store / Google Play /
+// Stripe stand-ins) on loopback, migrates, optionally seeds demo data (--seed), and runs `wrangler dev`
+// against it. Ctrl-C stops everything.
 //
 //   npm run dev [-- --seed] [--data-dir .data/dev] [--port 8787] [--set KEY=value ...]
 //   Your own Worker settings: `.dev.vars.local` (KEY=value lines, untracked) and `--set`, merged over the
@@ -8,12 +9,15 @@
 //   Ports: DEV_WORKER_PORT (8787) DEV_UPSTASH_PORT (8079) DEV_GATEWAY_PORT (8081) DEV_CLICKHOUSE_PORT (8123)
 //          DEV_REDIS_PORT (6390) DEV_EMAIL_PORT (8025) DEV_FCM_PORT (8026); a port already in use is replaced by
 //          a free one (printed). Mail and pushes go to local Resend and FCM stand-ins; their pages are printed.
+//          DEV_REDIS_PORT (6390) DEV_APPSTORE_PORT (8091) DEV_PLAY_PORT (8092) DEV_STRIPE_PORT (8093); a port
+//          already in use is replaced by a free one (printed).
 import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { settingNames } from "../src/config";
 import { bootstrapAdmin } from "./local/admin";
+import { newBillingPlan } from "./local/billing-stack";
 import { DEV_OVERRIDES, devOverrides, writeDevVars } from "./local/dev-vars";
 import { freePort } from "./local/ports";
 import { findRedisServer } from "./local/redis";
@@ -80,7 +84,11 @@ async function main(): Promise<void> {
     redis: await portOrFree("redis", Number(process.env.DEV_REDIS_PORT ?? 6390)),
     email: await portOrFree("email", Number(process.env.DEV_EMAIL_PORT ?? 8025)),
     fcm: await portOrFree("fcm", Number(process.env.DEV_FCM_PORT ?? 8026)),
+    appstore: await portOrFree("app store stand-in", Number(process.env.DEV_APPSTORE_PORT ?? 8091)),
+    play: await portOrFree("google play stand-in", Number(process.env.DEV_PLAY_PORT ?? 8092)),
+    stripe: await portOrFree("stripe stand-in", Number(process.env.DEV_STRIPE_PORT ?? 8093)),
   };
+  const workerUrl = `http://127.0.0.1:${ports.worker}`;
   const secret = () => randomBytes(24).toString("base64url");
   const plan = {
     dataDir,
@@ -98,6 +106,7 @@ async function main(): Promise<void> {
       mongodbUri: process.env.MONGODB_URI,
       clickhouseUrl: process.env.CLICKHOUSE_URL,
     },
+    billing: newBillingPlan({ appstore: ports.appstore, play: ports.play, stripe: ports.stripe }, workerUrl),
   };
 
   let stack: RunningStack | undefined;
@@ -158,6 +167,12 @@ async function main(): Promise<void> {
     log(`mail the API sent (rendered): ${stack.pages.mail}   pushes and device trays: ${stack.pages.pushes}`);
     log(`retry sweeps for mail and pushes: curl '${url}/__scheduled?cron=*/2+*+*+*+*'`);
   }
+  log(
+    `billing stand-ins: App Store http://127.0.0.1:${ports.appstore} (POST /__notify {target: "${url}/v1/billing/apple", ` +
+      `notificationType, appAccountToken, productId, originalTransactionId}), Google Play http://127.0.0.1:${ports.play} ` +
+      `(PUT /__purchases/{token}, POST /__notify {target: "${url}/v1/billing/google", purchaseToken, notificationType}), ` +
+      `Stripe http://127.0.0.1:${ports.stripe} (POST ${url}/v1/me/billing/checkout, then open the url it answers and pay)`,
+  );
   log("Ctrl-C stops everything.");
 }
 

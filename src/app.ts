@@ -9,6 +9,7 @@ import type { Deps } from "./deps";
 import { analyticsRoutes } from "./features/analytics/routes";
 import { auditRoutes } from "./features/audit/routes";
 import { authRoutes } from "./features/auth/routes";
+import { billingRoutes } from "./features/billing/routes";
 import { blocksRoutes } from "./features/blocks/routes";
 import { checkinRoutes } from "./features/checkin/routes";
 import { commentsRoutes } from "./features/comments/routes";
@@ -28,6 +29,7 @@ import { privacyRoutes } from "./features/privacy/routes";
 import { registerPushDelivery } from "./features/push/listener";
 import { referralsRoutes } from "./features/referrals/routes";
 import { settingsRoutes } from "./features/settings/routes";
+import { usageRoutes } from "./features/usage/routes";
 import { usersRoutes } from "./features/users/routes";
 import { votesRoutes } from "./features/votes/routes";
 import { backgroundWork } from "./http/background";
@@ -107,6 +109,8 @@ export function createApp(depsFor: (env: Record<string, unknown>) => Deps): Open
   app.route("/", settingsRoutes);
   app.route("/", consentsRoutes);
   app.route("/", journalRoutes);
+  app.route("/", billingRoutes);
+  app.route("/", usageRoutes);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {
     type: "http",

@@ -127,6 +127,54 @@ const oauthProvider = (name: "GOOGLE" | "APPLE", jwks: string, issuers: string[]
   ),
 });
 
+// Billing: Apple's App Store root (Apple Root CA - G3, https://www.apple.com/certificateauthority/AppleRootCA-G3.cer,
+// SHA-256 63:34:3A:BF:B8:9A:6A:03:EB:B5:7E:9B:3F:5F:A7:BE:7C:4F:5C:75:6F:30:17:B3:A8:C4:88:C3:65:3E:91:79), base64 DER.
+const APPLE_ROOT_CA_G3 =
+  "MIICQzCCAcmgAwIBAgIILcX8iNLFS5UwCgYIKoZIzj0EAwMwZzEbMBkGA1UEAwwSQXBwbGUgUm9vdCBDQSAtIEczMSYwJAYDVQQLDB1BcHBsZSBDZXJ0aWZpY2F0aW9uIEF1dGhvcml0eTETMBEGA1UECgwKQXBwbGUgSW5jLjELMAkGA1UEBhMCVVMwHhcNMTQwNDMwMTgxOTA2WhcNMzkwNDMwMTgxOTA2WjBnMRswGQYDVQQDDBJBcHBsZSBSb290IENBIC0gRzMxJjAkBgNVBAsMHUFwcGxlIENlcnRpZmljYXRpb24gQXV0aG9yaXR5MRMwEQYDVQQKDApBcHBsZSBJbmMuMQswCQYDVQQGEwJVUzB2MBAGByqGSM49AgEGBSuBBAAiA2IABJjpLz1AcqTtkyJygRMc3RCV8cWjTnHcFBbZDuWmBSp3ZHtfTjjTuxxEtX/1H7YyYl3J6YRbTzBPEVoA/VhYDKX1DyxNB0cTddqXl5dvMVztK517IDvYuVTZXpmkOlEKMaNCMEAwHQYDVR0OBBYEFLuw3qFYM4iapIqZ3r6966/ayySrMA8GA1UdEwEB/wQFMAMBAf8wDgYDVR0PAQH/BAQDAgEGMAoGCCqGSM49BAMDA2gAMGUCMQCD6cHEFl4aXTQY2e3v9GwOAEZLuN+yRhHFD/3meoyhpmvOwgPUnPWTxnS4at+qIxUCMG1mihDK1A3UT82NQz60imOlM27jbdoXt2QfyFMm+YhidDkLF1vLUagM6BgD56KyKA==";
+
+/** Certificates as comma-separated base64 DER; `AppleRootCA-G3` names Apple's root (the default). */
+const base64Certificates = z
+  .string()
+  .default("AppleRootCA-G3")
+  .transform((v) =>
+    v
+      .split(",")
+      .map((s) => s.replace(/\s+/g, ""))
+      .filter(Boolean)
+      .map((s) => (s === "AppleRootCA-G3" ? APPLE_ROOT_CA_G3 : s)),
+  )
+  .pipe(z.array(z.string().regex(/^[A-Za-z0-9+/]+={0,2}$/, "base64 DER certificates, comma-separated")).min(1));
+
+// A Google service-account key file (JSON) for the Play Developer API: only the fields used are kept.
+const playServiceAccountJson = z
+  .string()
+  .transform((v, ctx) => {
+    let raw: unknown;
+    try {
+      raw = JSON.parse(v);
+    } catch {
+      ctx.addIssue({ code: "custom", message: "expected the service account's JSON key file" });
+      return z.NEVER;
+    }
+    const parsed = z
+      .object({
+        client_email: z.string().min(3),
+        private_key: z.string().includes("PRIVATE KEY"),
+        private_key_id: z.string().optional(),
+        token_uri: z.url().default("https://oauth2.googleapis.com/token"),
+      })
+      .safeParse(raw);
+    if (!parsed.success) {
+      ctx.addIssue({
+        code: "custom",
+        message: `key file: ${parsed.error.issues.map((i) => i.path.join(".")).join(", ")}`,
+      });
+      return z.NEVER;
+    }
+    return parsed.data;
+  })
+  .optional();
+
 const perTier = (prefix: string, bounds: [number, number], defaults: [number, number, number], doc: string) => ({
   free: setting(`${prefix}_FREE`, int(...bounds).default(defaults[0]), `${doc} (free tier)`),
   pro: setting(`${prefix}_PRO`, int(...bounds).default(defaults[1]), `${doc} (pro tier)`),
@@ -967,6 +1015,128 @@ export const configSpec = {
       int(1, 5_000).default(200),
       "users per `journal-insights` batch",
     ),
+  },
+  billing: {
+    productsPro: setting(
+      "BILLING_PRODUCTS_PRO",
+      list.default(["circle.pro.monthly", "circle.pro.yearly"]),
+      "App Store / Google Play product ids and Stripe price ids (or lookup keys) that grant pro",
+    ),
+    productsPremium: setting(
+      "BILLING_PRODUCTS_PREMIUM",
+      list.default(["circle.premium.monthly", "circle.premium.yearly"]),
+      "App Store / Google Play product ids and Stripe price ids (or lookup keys) that grant premium",
+    ),
+    webGraceDays: setting(
+      "BILLING_WEB_GRACE_DAYS",
+      int(0, 60).default(7),
+      "how long a web subscriber keeps access while Stripe retries a failed payment",
+    ),
+    pendingGraceSeconds: setting(
+      "BILLING_PENDING_GRACE_SECONDS",
+      int(5, 3_600).default(60),
+      "a notification still unsettled after this is finished by its next delivery or the `billing-sweep` job",
+    ),
+    sweepBatch: setting(
+      "BILLING_SWEEP_BATCH",
+      int(1, 1_000).default(100),
+      "notifications and accounts per sweep batch",
+    ),
+    providerTimeoutMs: setting(
+      "BILLING_PROVIDER_TIMEOUT_MS",
+      int(100, 30_000).default(8_000),
+      "per call to Google (OAuth, Play Developer API) and Stripe",
+    ),
+    appStore: {
+      bundleId: setting(
+        "APPSTORE_BUNDLE_ID",
+        z.string().default(""),
+        "the app's bundle id; App Store notifications are refused (503) until set",
+      ),
+      appAppleId: setting(
+        "APPSTORE_APP_APPLE_ID",
+        int(1).optional(),
+        "the app's Apple ID, checked on Production notifications when set",
+      ),
+      environments: setting(
+        "APPSTORE_ENVIRONMENTS",
+        list.default(["Production"]),
+        "accepted notification environments (`Production`, `Sandbox`)",
+      ),
+      rootCertificates: setting(
+        "APPSTORE_ROOT_CERTIFICATES",
+        base64Certificates,
+        "trusted roots of the signing chain: base64 DER, comma-separated; `AppleRootCA-G3` is Apple's root",
+      ),
+    },
+    play: {
+      packageName: setting(
+        "PLAY_PACKAGE_NAME",
+        z.string().default(""),
+        "the app's package name; Play notifications are refused (503) until set",
+      ),
+      pushAudience: setting(
+        "PLAY_PUSH_AUDIENCE",
+        z.string().default(""),
+        "the audience set on the Pub/Sub push subscription (usually this endpoint's URL)",
+      ),
+      pushServiceAccount: setting(
+        "PLAY_PUSH_SERVICE_ACCOUNT",
+        z.string().default(""),
+        "the service account the push subscription authenticates as (the token's `email`)",
+      ),
+      pushJwksUrl: setting(
+        "PLAY_PUSH_JWKS_URL",
+        url.default("https://www.googleapis.com/oauth2/v3/certs"),
+        "Google's signing keys for push tokens",
+      ),
+      pushIssuers: setting(
+        "PLAY_PUSH_ISSUERS",
+        list.default(["https://accounts.google.com", "accounts.google.com"]),
+        "accepted push token `iss` values",
+      ),
+      serviceAccount: secret(
+        "PLAY_SERVICE_ACCOUNT_JSON",
+        playServiceAccountJson,
+        "key file (JSON) of the service account that reads and acknowledges purchases (Play Developer API)",
+      ),
+      apiUrl: setting(
+        "PLAY_API_URL",
+        withoutTrailingSlash.default("https://androidpublisher.googleapis.com/androidpublisher/v3"),
+        "Play Developer API base",
+      ),
+    },
+    stripe: {
+      secretKey: secret(
+        "STRIPE_SECRET_KEY",
+        z.string().min(1).optional(),
+        "API key for Checkout and subscription look-ups; web checkout is off until set",
+      ),
+      webhookSecrets: secret(
+        "STRIPE_WEBHOOK_SECRETS",
+        list.default([]),
+        "endpoint signing secrets (`whsec_…`), comma-separated: two while a rolled secret still signs",
+      ),
+      toleranceSeconds: setting(
+        "STRIPE_WEBHOOK_TOLERANCE_SECONDS",
+        int(1, 3_600).default(300),
+        "how old a signature's timestamp may be",
+      ),
+      liveMode: setting("STRIPE_LIVE_MODE", bool.default(true), "accept live-mode events (`false`: test-mode events)"),
+      apiUrl: setting("STRIPE_API_URL", withoutTrailingSlash.default("https://api.stripe.com"), "Stripe API base"),
+      pricePro: setting("STRIPE_PRICE_PRO", z.string().default(""), "the price web checkout sells for pro"),
+      pricePremium: setting("STRIPE_PRICE_PREMIUM", z.string().default(""), "the price web checkout sells for premium"),
+      successUrl: setting(
+        "STRIPE_CHECKOUT_SUCCESS_URL",
+        url.default("https://circle.example/billing/success"),
+        "where Checkout sends the buyer after paying",
+      ),
+      cancelUrl: setting(
+        "STRIPE_CHECKOUT_CANCEL_URL",
+        url.default("https://circle.example/billing/cancel"),
+        "where Checkout sends a buyer who backs out",
+      ),
+    },
   },
 
   jobs: {

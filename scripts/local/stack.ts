@@ -1,6 +1,7 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { startGateway } from "../../gateway/index";
+import { type BillingPlan, billingWorkerEnv, startBillingStandIns } from "./billing-stack";
 import { startClickHouseServer } from "./clickhouse-server";
 import { startEmailServer } from "./email-server";
 import { serviceAccountFor, serviceAccountKeysFrom } from "./fcm-oauth";
@@ -17,6 +18,8 @@ export interface StackPlan {
   external?: { redisUrl?: string; mongodbUri?: string; clickhouseUrl?: string };
   /** The mail (Resend) and push (FCM) stand-ins; without it the Worker sends neither. */
   providers?: ProviderPlan;
+  /** App Store, Google Play and Stripe stand-ins (scripts/local/billing-stack.ts), when planned. */
+  billing?: BillingPlan;
 }
 
 export interface ProviderPlan {
@@ -90,6 +93,7 @@ export async function startLocalStack(plan: StackPlan, log: (line: string) => vo
       pages = { mail: `${email.url}/`, pushes: `${fcm.url}/` };
     }
     log(`local stack up: upstash ${upstash.url}, data api ${gateway.url}, clickhouse ${clickhouseUrl}`);
+    if (plan.billing) stops.push((await startBillingStandIns(plan.billing, log)).stop);
 
     return {
       workerEnv: {
@@ -102,6 +106,7 @@ export async function startLocalStack(plan: StackPlan, log: (line: string) => vo
         CLICKHOUSE_USER: "default",
         CLICKHOUSE_PASSWORD: plan.secrets.clickhousePassword,
         ...providerEnv,
+        ...(plan.billing ? billingWorkerEnv(plan.billing) : {}),
       },
       pages,
       stop,
@@ -152,5 +157,6 @@ export function plannedWorkerEnv(plan: StackPlan): Record<string, string> {
     CLICKHOUSE_URL: plan.external?.clickhouseUrl ?? `http://127.0.0.1:${plan.ports.clickhouse}`,
     CLICKHOUSE_USER: "default",
     CLICKHOUSE_PASSWORD: plan.secrets.clickhousePassword,
+    ...(plan.billing ? billingWorkerEnv(plan.billing) : {}),
   };
 }

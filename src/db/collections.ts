@@ -25,6 +25,7 @@ export const collections = {
   journalEntries: "journal_entries",
   journalInsights: "journal_insights",
   journalInsightRuns: "journal_insight_runs",
+  subscriptions: "subscriptions",
 } as const;
 
 export type CollectionKey = keyof typeof collections;

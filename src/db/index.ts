@@ -3,6 +3,7 @@ import { type CollectionKey, collections } from "./collections";
 import type { AnalyticsEventDoc } from "./documents/analytics";
 import type { AuditLogDoc } from "./documents/audit";
 import type { EmailOutboxDoc, EmailTokenDoc, SessionDoc } from "./documents/auth";
+import type { SubscriptionEventDoc } from "./documents/billing";
 import type { BlockDoc } from "./documents/blocks";
 import type { CommentDoc } from "./documents/comments";
 import type { ConsentDoc } from "./documents/consents";
@@ -47,6 +48,7 @@ export interface DocumentTypes {
   journalEntries: JournalEntryDoc;
   journalInsights: JournalInsightDoc;
   journalInsightRuns: JournalInsightRunDoc;
+  subscriptions: SubscriptionEventDoc;
 }
 
 export type Db = { [K in CollectionKey]: Collection<DocumentTypes[K]> } & {
@@ -64,6 +66,7 @@ export function createDb(client: DataApiClient): Db {
 export * from "./documents/analytics";
 export * from "./documents/audit";
 export * from "./documents/auth";
+export * from "./documents/billing";
 export * from "./documents/blocks";
 export * from "./documents/comments";
 export * from "./documents/consents";

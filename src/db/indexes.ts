@@ -42,6 +42,20 @@ export const indexes: Record<CollectionKey, IndexSpec[]> = {
     { key: { lastActiveDate: 1 }, name: "last_active_date" },
     // Deleted accounts, oldest first: the `account-deletion` and `account-erasure` jobs' queues.
     { key: { deletedAt: 1 }, name: "deleted_at" },
+    // Store notifications find their account by the token the app set at purchase, or by the subscription.
+    {
+      key: { billingAccountToken: 1 },
+      name: "billing_account_token_unique",
+      unique: true,
+      partialFilterExpression: { billingAccountToken: { $type: "string" } },
+    },
+    { key: { "billing.entitlements.subscriptionId": 1 }, name: "billing_subscription_id" },
+    // Accounts whose tier steps down to another running subscription at a known time (billing-sweep).
+    {
+      key: { "billing.nextChangeAt": 1 },
+      name: "billing_next_change",
+      partialFilterExpression: { "billing.nextChangeAt": { $type: "date" } },
+    },
   ],
   posts: [
     { key: { userId: 1, createdAt: -1 }, name: "user_created" },
@@ -237,6 +251,18 @@ export const indexes: Record<CollectionKey, IndexSpec[]> = {
     { key: { notifiedAt: 1 }, name: "notified_at" },
   ],
   journalInsightRuns: [],
+  // Store notifications: each counts once per store and notification id; a user's history newest first;
+  // unsettled ones for billing-sweep; a subscription's notifications in provider order.
+  subscriptions: [
+    { key: { store: 1, notificationId: 1 }, name: "store_notification_unique", unique: true },
+    { key: { userId: 1, receivedAt: -1 }, name: "user_history" },
+    {
+      key: { receivedAt: 1 },
+      name: "pending",
+      partialFilterExpression: { outcome: { $eq: "pending" } },
+    },
+    { key: { store: 1, subscriptionId: 1, eventAt: -1 }, name: "subscription_history" },
+  ],
   // Seed 002's audit log shape; retention from AUDIT_LOG_TTL_DAYS (see buildIndexes).
   auditLogs: [
     { key: { userId: 1, timestamp: -1 }, name: "user_timestamp" },

@@ -22,6 +22,8 @@ export interface AppVariables {
    * of its own; used only once the token is verified for that user.
    */
   prefetchedStanding: { userId: string; value: unknown; relations: GuardedSet } | undefined;
+  /** A route's own reads (`prefetch` in http/routes.ts) for the user a bearer token names, read the same way. */
+  prefetched: { userId: string; results: Record<string, unknown> } | undefined;
 }
 
 export type AppEnv = { Bindings: Record<string, unknown>; Variables: AppVariables };
@@ -37,4 +39,12 @@ export function requestMetaOf(c: {
 /** The app's installation id (`X-Device-Id`), for fraud signals, flag bucketing and view counting. */
 export function deviceIdOf(c: { req: { header(name: string): string | undefined } }): string | null {
   return c.req.header("x-device-id")?.trim().slice(0, 128) || null;
+}
+
+/** The route's prefetched reads, when they were read for the verified caller (else undefined: read them now). */
+export function prefetchedReads(c: {
+  var: Pick<AppVariables, "viewer" | "prefetched">;
+}): Record<string, unknown> | undefined {
+  const prefetched = c.var.prefetched;
+  return prefetched && c.var.viewer && prefetched.userId === c.var.viewer.id ? prefetched.results : undefined;
 }

@@ -1,6 +1,7 @@
 import type { Job } from "../core/jobs";
 import type { Deps } from "../deps";
 import { flushAnalyticsJob } from "../features/analytics/flush";
+import { billingSweepJob } from "../features/billing/sweep";
 import { trendingJob } from "../features/feeds/trending";
 import { settlementJob } from "../features/gems/settlement";
 import { requeueJob } from "../features/generations/requeue";
@@ -36,7 +37,7 @@ export const schedule: { name: string; cron: string; jobs: Job[] }[] = [
   {
     name: "every-2-minutes",
     cron: "*/2 * * * *",
-    jobs: [requeueJob, accountDeletionJob, countersJob, emailDeliveryJob, pushDeliveryJob],
+    jobs: [requeueJob, accountDeletionJob, countersJob, emailDeliveryJob, pushDeliveryJob, billingSweepJob],
   },
 ];
 

@@ -2,6 +2,7 @@ import { generateKeyPairSync, randomBytes } from "node:crypto";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { newBillingPlan } from "../../scripts/local/billing-stack";
 import { freePort } from "../../scripts/local/ports";
 import { plannedWorkerEnv, type StackPlan } from "../../scripts/local/stack";
 
@@ -65,6 +66,7 @@ async function newPlan(): Promise<TestPlan> {
   const secret = () => randomBytes(24).toString("base64url");
   // The FCM stand-in's service account, made here so the Worker's bindings can carry its key file.
   const fcmKey = generateKeyPairSync("rsa", { modulusLength: 2048 }).privateKey;
+  const billing = newBillingPlan({ appstore: await freePort(), play: await freePort(), stripe: await freePort() });
   return {
     dataDir: mkdtempSync(join(tmpdir(), "circle-test-")),
     ports: { redis, upstash, gateway, clickhouse },
@@ -83,6 +85,7 @@ async function newPlan(): Promise<TestPlan> {
     },
     oauth,
     faultControlPort: await freePort(),
+    billing,
     external: {
       redisUrl: process.env.TEST_REDIS_URL,
       mongodbUri: process.env.TEST_MONGODB_URI,
@@ -108,6 +111,10 @@ function testBindings(plan: TestPlan): Record<string, string> {
     OAUTH_APPLE_CLIENT_IDS: "circle-test-apple",
     TEST_OAUTH_PRIVATE_JWK: JSON.stringify(plan.oauth.privateJwk),
     TEST_FAULT_CONTROL_URL: `http://127.0.0.1:${plan.faultControlPort}`,
+    // Where tests reach the billing stand-ins' control endpoints (signing notifications, setting purchases).
+    TEST_APPSTORE_URL: `http://127.0.0.1:${plan.billing?.ports.appstore}`,
+    TEST_PLAY_URL: `http://127.0.0.1:${plan.billing?.ports.play}`,
+    TEST_STRIPE_URL: `http://127.0.0.1:${plan.billing?.ports.stripe}`,
     // Generous auth limits for the suite; the auth rate-limit tests build apps with tight ones.
     RATE_LIMIT_LOGIN_PER_IP: "100000",
     RATE_LIMIT_LOGIN_FAILURES_PER_ACCOUNT_AND_IP: "100000",

@@ -1,4 +1,5 @@
 import type { ObjectId } from "../../platform/ids";
+import type { UserBilling } from "./billing";
 
 export const ROLES = ["user", "creator", "moderator", "admin"] as const;
 export const TIERS = ["free", "pro", "premium"] as const;
@@ -182,4 +183,8 @@ export interface UserDoc {
   settledEntry?: { id: ObjectId; balanceAfter: number };
   /** Ids of the latest ledger entries applied to gemBalance (makes applying an entry idempotent). */
   ledgerApplied?: ObjectId[];
+  /** The UUID the apps pass to the stores with a purchase (appAccountToken, obfuscatedAccountId); see billing. */
+  billingAccountToken?: string;
+  /** Store subscriptions and what they add up to (features/billing). */
+  billing?: UserBilling;
 }

@@ -1,6 +1,7 @@
 import { bestEffort } from "../../core/best-effort";
 import { ApiError } from "../../core/errors";
 import type { RequestMeta, Viewer } from "../../core/viewer";
+import type { Tier } from "../../db";
 import type { Deps } from "../../deps";
 import { ObjectId } from "../../platform/ids";
 import {
@@ -21,6 +22,11 @@ import { findVisiblePost } from "../posts/visibility";
 import { markEngaged } from "../ranking/engagement";
 import { newVoteDoc } from "./documents";
 import type { VoteResult } from "./schema";
+
+/** The daily vote quota of a user on a tier: the counter that enforces it (UTC day) and its limit. */
+export function voteQuota(deps: Deps, userId: string, tier: Tier, now: Date): { key: string; limit: number } {
+  return { key: deps.keys.rateVote(userId, utcDay(now)), limit: deps.config.votes.dailyQuota[tier] };
+}
 
 /**
  * One vote per (post, user), enforced by the unique index even under concurrent requests. The daily quota,
@@ -44,8 +50,7 @@ export async function castVote(
   const now = deps.clock.now();
   const day = utcDay(now);
   const hashedIp = await ipHash(deps, meta.ip);
-  const quotaKey = deps.keys.rateVote(viewer.id, day);
-  const quota = deps.config.votes.dailyQuota[viewer.tier];
+  const { key: quotaKey, limit: quota } = voteQuota(deps, viewer.id, viewer.tier, now);
   const signals: Record<string, RedisOp<number>> = {
     quotaUsed: countInWindow(quotaKey, DAY_SECONDS),
     accountsOnIp: addToCountedSet(deps.keys.fraudIp(hashedIp, day), viewer.id, DAY_SECONDS),
