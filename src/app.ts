@@ -19,6 +19,7 @@ import { gemsRoutes } from "./features/gems/routes";
 import { generationsRoutes } from "./features/generations/routes";
 import { healthRoutes } from "./features/health/routes";
 import { leaderboardsRoutes } from "./features/leaderboards/routes";
+import { messagingRoutes } from "./features/messaging/routes";
 import { moderationRoutes } from "./features/moderation/routes";
 import { notificationsRoutes } from "./features/notifications/routes";
 import { postsRoutes } from "./features/posts/routes";
@@ -96,6 +97,7 @@ export function createApp(depsFor: (env: Record<string, unknown>) => Deps): Open
   app.route("/", auditRoutes);
   app.route("/", leaderboardsRoutes);
   app.route("/", referralsRoutes);
+  app.route("/", messagingRoutes);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {
     type: "http",

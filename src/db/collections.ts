@@ -21,6 +21,10 @@ export const collections = {
   comments: "comments",
   shares: "shares",
   blocks: "blocks",
+  conversations: "conversations",
+  messages: "messages",
+  stories: "stories",
+  storyViews: "story_views",
 } as const;
 
 export type CollectionKey = keyof typeof collections;

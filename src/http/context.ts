@@ -1,6 +1,6 @@
 import type { RequestMeta, Viewer } from "../core/viewer";
 import type { Deps } from "../deps";
-import type { IoTally } from "../platform/io";
+import { type IoTally, newTally, withIoTally } from "../platform/io";
 import type { GuardedSet, RedisBatch } from "../platform/redis-ops";
 
 /** What middleware puts on the Hono context for routes. */
@@ -37,4 +37,21 @@ export function requestMetaOf(c: {
 /** The app's installation id (`X-Device-Id`), for fraud signals, flag bucketing and view counting. */
 export function deviceIdOf(c: { req: { header(name: string): string | undefined } }): string | null {
   return c.req.header("x-device-id")?.trim().slice(0, 128) || null;
+}
+
+/**
+ * Runs work after the response is sent (side effects that are not the answer: fan-out, notifications), with
+ * `waitUntil` where the runtime has it (Workers); elsewhere (Deno, apps built in tests) as a background promise.
+ * The work gets a round-trip tally of its own, so it never shows in the request's Server-Timing. It must not
+ * throw (each piece logs its own failure).
+ */
+export function afterResponse(c: { executionCtx: ExecutionContext }): (work: () => Promise<unknown>) => void {
+  return (work) => {
+    const running = withIoTally(newTally(), work);
+    try {
+      c.executionCtx.waitUntil(running);
+    } catch {
+      // No execution context on this runtime: the promise runs on its own.
+    }
+  };
 }
