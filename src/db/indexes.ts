@@ -233,8 +233,8 @@ export const indexes: Record<CollectionKey, IndexSpec[]> = {
     { key: { storyId: 1, viewerId: 1 }, name: "story_viewer_unique", unique: true },
     // The owner's viewer list, newest first.
     { key: { storyId: 1, viewedAt: -1, _id: -1 }, name: "story_viewed" },
-    // The tray's "seen?" per viewer, and erasure of a viewer's views.
-    { key: { viewerId: 1, storyExpiresAt: -1 }, name: "viewer_live" },
+    // The tray's "seen?" (a viewer's views of the last STORY_TTL_HOURS), and erasure of a viewer's views.
+    { key: { viewerId: 1, viewedAt: -1 }, name: "viewer_recent" },
   ],
   // Seed 002's audit log shape; retention from AUDIT_LOG_TTL_DAYS (see buildIndexes).
   auditLogs: [

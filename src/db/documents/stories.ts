@@ -32,9 +32,6 @@ export interface StoryDoc {
 export interface StoryViewDoc {
   _id: ObjectId;
   storyId: ObjectId;
-  /** The story's author and expiry, so the tray can ask "seen?" and purges and erasure find views without a join. */
-  storyUserId: ObjectId;
-  storyExpiresAt: Date;
   viewerId: ObjectId;
   viewedAt: Date;
 }

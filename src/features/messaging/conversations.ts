@@ -63,6 +63,27 @@ export async function createConversation(
   if (others.length + 1 > deps.config.messaging.maxMembers) {
     throw ApiError.invalidField("memberIds", `a conversation has at most ${deps.config.messaging.maxMembers} members`);
   }
+  const { doc, created, relations } = await openConversation(deps, viewer, kind, others, body.title ?? null);
+  return { conversation: await viewOf(deps, viewer.id, doc, relations), created };
+}
+
+/** The direct conversation between the viewer and `otherId`, started if they have none (404 when blocked). */
+export async function directConversationWith(deps: Deps, viewer: Viewer, otherId: string): Promise<string> {
+  return (await openConversation(deps, viewer, "direct", [otherId], null)).doc._id.toHexString();
+}
+
+/**
+ * Starts a conversation (or finds the direct one the two already have). Waits: 1 MongoDB read (the people, who
+ * follows the creator, an existing direct conversation, in parallel) + 1 write (a group's document and its
+ * "created" note in one transaction); two people starting the same direct conversation at once make one.
+ */
+async function openConversation(
+  deps: Deps,
+  viewer: Viewer,
+  kind: ConversationDoc["kind"],
+  others: string[],
+  title: string | null,
+): Promise<{ doc: ConversationDoc; created: boolean; relations: Relations }> {
   const me = new ObjectId(viewer.id);
   const ids = others.map((id) => new ObjectId(id));
   const directKey = kind === "direct" ? directKeyOf(viewer.id, others[0] as string) : null;
@@ -81,7 +102,7 @@ export async function createConversation(
   ]);
   const byId = new Map((people as Person[]).map((p) => [p._id.toHexString(), p]));
   if (others.some((id) => !byId.has(id) || relations.blockedWith(id))) throw noSuchUser();
-  if (existing) return { conversation: await viewOf(deps, viewer.id, existing, relations), created: false };
+  if (existing) return { doc: existing, created: false, relations };
 
   const now = deps.clock.now();
   const createdNote = newObjectId();
@@ -90,7 +111,7 @@ export async function createConversation(
     _id: newObjectId(),
     kind,
     directKey,
-    title: body.title ?? null,
+    title,
     createdBy: me,
     members: [
       newMember({
@@ -126,15 +147,15 @@ export async function createConversation(
       // Both people started it at once: the other request's conversation is the one.
       const winner = await deps.db.conversations.findOne({ directKey });
       if (!winner) throw new Error("direct conversation vanished after a duplicate key");
-      return { conversation: await viewOf(deps, viewer.id, winner, relations), created: false };
+      return { doc: winner, created: false, relations };
     }
-  } else {
-    const note = systemMessage(doc._id, me, { event: "created", userIds: ids, title: doc.title }, now, createdNote);
-    await deps.db.batch([deps.db.conversations.inBatch.insertOne(doc), deps.db.messages.inBatch.insertOne(note)], {
-      transaction: true,
-    });
+    return { doc, created: true, relations };
   }
-  return { conversation: await viewOf(deps, viewer.id, doc, relations), created: true };
+  const note = systemMessage(doc._id, me, { event: "created", userIds: ids, title }, now, createdNote);
+  await deps.db.batch([deps.db.conversations.inBatch.insertOne(doc), deps.db.messages.inBatch.insertOne(note)], {
+    transaction: true,
+  });
+  return { doc, created: true, relations };
 }
 
 async function viewOf(deps: Deps, viewerId: string, doc: ConversationDoc, relations: Relations): Promise<Conversation> {
