@@ -394,6 +394,11 @@ export const configSpec = {
       int(1, 10).default(3),
       "pinned posts per author; pinning one more is a 409 `pin_limit`",
     ),
+    cacheTtlSeconds: setting(
+      "POST_CACHE_TTL_SECONDS",
+      int(1, 86_400).default(120),
+      "a post's cached document in Redis (`post:doc:{id}`; every change to it drops the copy at once)",
+    ),
     viewWindowSeconds: setting(
       "POST_VIEW_WINDOW_SECONDS",
       int(60, 30 * 86_400).default(3_600),
@@ -478,6 +483,16 @@ export const configSpec = {
       "`post:votes:{postId}` lifetime",
     ),
     countersBatchPosts: setting("COUNTERS_BATCH_POSTS", int(1, 5_000).default(500), "posts per `counters` job batch"),
+    votedCacheMax: setting(
+      "VOTED_CACHE_MAX",
+      int(100, 1_000_000).default(20_000),
+      "a user's voted posts cached in Redis (`voted:{userId}`); beyond this the oldest are looked up in MongoDB",
+    ),
+    votedCacheTtlSeconds: setting(
+      "VOTED_CACHE_TTL_SECONDS",
+      int(60, 30 * 86_400).default(7 * 86_400),
+      "how long a rebuilt `voted:{userId}` set lives",
+    ),
     signalRetentionDays: setting(
       "VOTE_SIGNAL_RETENTION_DAYS",
       int(1, 3_650).default(90),

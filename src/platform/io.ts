@@ -6,20 +6,20 @@ export type Store = "redis" | "mongo" | "clickhouse";
 export interface IoTally {
   roundTrips: Record<Store, number>;
   /**
-   * Sequential waits per store: how many times the request went from no call in flight to one. Calls made in
-   * parallel overlap into one wait, so this is the number of store latencies the request pays in sequence.
+   * Sequential waits per store: the longest chain of calls each started after the previous one had answered.
+   * Calls made in parallel share a link, so this is the number of store latencies the request pays in a row.
    */
   waits: Record<Store, number>;
   durationMs: Record<Store, number>;
-  /** Calls in flight per store right now (to count waits). */
-  inFlight: Record<Store, number>;
+  /** The deepest chain among calls that have answered so far, per store (a new call extends it by one). */
+  settledDepth: Record<Store, number>;
 }
 
 const scope = new AsyncLocalStorage<IoTally>();
 
 export function newTally(): IoTally {
   const zero = () => ({ redis: 0, mongo: 0, clickhouse: 0 });
-  return { roundTrips: zero(), waits: zero(), durationMs: zero(), inFlight: zero() };
+  return { roundTrips: zero(), waits: zero(), durationMs: zero(), settledDepth: zero() };
 }
 
 /** Runs `fn` with a fresh tally of store round trips; adapters record into whichever tally is current. */
@@ -36,13 +36,13 @@ export async function meter<T>(store: Store, call: () => Promise<T>): Promise<T>
   const tally = scope.getStore();
   if (!tally) return call();
   tally.roundTrips[store] += 1;
-  if (tally.inFlight[store] === 0) tally.waits[store] += 1;
-  tally.inFlight[store] += 1;
+  const depth = tally.settledDepth[store] + 1;
+  tally.waits[store] = Math.max(tally.waits[store], depth);
   const started = performance.now();
   try {
     return await call();
   } finally {
-    tally.inFlight[store] -= 1;
+    tally.settledDepth[store] = Math.max(tally.settledDepth[store], depth);
     tally.durationMs[store] += performance.now() - started;
   }
 }

@@ -20,6 +20,8 @@ export const keys = {
   feedFollowing: (userId: string, page: string | number) => `feed:following:${userId}:${page}`,
   /** The cached first pages a newly published, deleted or hidden post makes stale. */
   publicFeedFirstPages: () => ["feed:new:0", "feed:trending:0", "feed:hot:0"],
+  /** A post's cached document (posts/visibility.ts `loadPost`), dropped on every change to what it shows. */
+  postDoc: (postId: string) => `post:doc:${postId}`,
   // Real-time counters
   postVotes: (postId: string) => `post:votes:${postId}`,
   /** Views not yet added to `posts.viewCount` (a delta, taken and cleared by the counters job). */
@@ -53,12 +55,15 @@ export const keys = {
   // Blocks and mutes: each user's relations (see core/relations.ts), and the counter that guards their rebuild
   relations: (userId: string) => `relations:${userId}`,
   relationsGeneration: (userId: string) => `relations:gen:${userId}`,
-  // Conversations: members, roles and timer (messaging/cache.ts), the counter that guards their rebuild, the
+  // Conversations: members, roles and timer (messaging/state.ts), the counter that guards their rebuild, the
   // one-time WebSocket tickets (by hash) and the pub/sub channel that carries events where no Durable Object does
   conversation: (conversationId: string) => `conversation:${conversationId}`,
   conversationGeneration: (conversationId: string) => `conversation:gen:${conversationId}`,
   socketTicket: (ticketHash: string) => `socket:ticket:${ticketHash}`,
   conversationChannel: (conversationId: string) => `channel:conversation:${conversationId}`,
+  // The posts each user voted on (posts/viewer-state.ts), and the counter that guards their rebuild
+  votedPosts: (userId: string) => `voted:${userId}`,
+  votedPostsGeneration: (userId: string) => `voted:gen:${userId}`,
   // Profile cache (GET /v1/users/{username})
   userProfile: (usernameLower: string) => `user:profile:${usernameLower}`,
   // Platform

@@ -1,4 +1,5 @@
 import type { Pipeline } from "@upstash/redis/cloudflare";
+import { type Document, EJSON } from "bson";
 import { decide, type RateLimitDecision } from "./ratelimit";
 import type { Redis } from "./redis";
 
@@ -23,7 +24,10 @@ export type OpResults<M extends Record<string, RedisOp<unknown>>> = {
 /** Runs a set of named operations in one pipelined round trip and returns their results by name. */
 export async function runOps<M extends Record<string, RedisOp<unknown>>>(redis: Redis, ops: M): Promise<OpResults<M>> {
   const entries = Object.entries(ops);
-  if (entries.length === 0) return {} as OpResults<M>;
+  // Nothing to send (no ops, or only ops with nothing to do, e.g. deleting no keys): no round trip.
+  if (entries.every(([, op]) => op.replies === 0)) {
+    return Object.fromEntries(entries.map(([name, op]) => [name, op.result([])])) as OpResults<M>;
+  }
   const pipeline = redis.pipeline();
   for (const [, op] of entries) op.queue(pipeline);
   const replies = (await pipeline.exec()) as unknown[];
@@ -79,6 +83,25 @@ export const getValues = <T>(keys: string[]): RedisOp<(T | null)[]> =>
         (p) => p.mget(...keys),
         ([v]) => ((v ?? []) as (T | null)[]).map((x) => x ?? null),
       );
+
+/**
+ * A cached copy of a stored document, with its ObjectIds and Dates intact (kept as canonical EJSON). Only for
+ * documents without client-supplied free-form objects, whose `$`-keys EJSON would read as types.
+ */
+export const getDocument = <T>(key: string): RedisOp<T | null> =>
+  op(
+    1,
+    (p) => p.get(key),
+    ([v]) => (v == null ? null : (EJSON.deserialize(v as Document) as T)),
+  );
+
+/** Caches a stored document for `ttlSeconds` (see `getDocument`). */
+export const setDocument = (key: string, document: object, ttlSeconds: number): RedisOp<void> =>
+  op(
+    1,
+    (p) => p.set(key, EJSON.serialize(document, { relaxed: false }), { ex: ttlSeconds }),
+    () => undefined,
+  );
 
 /** SET with an expiry in seconds. */
 export const setValue = (key: string, value: unknown, ttlSeconds: number): RedisOp<void> =>
@@ -443,7 +466,8 @@ export const mergeSortedSet = (
 // ---- Guarded sets (a cache of a set kept in the store, safe against a rebuild racing a change) ----
 
 /** The member that marks a guarded set as loaded (an empty Redis set does not exist). */
-const LOADED = "~";
+export const GUARDED_SET_LOADED = "~";
+const LOADED = GUARDED_SET_LOADED;
 
 export interface GuardedSet {
   /** The members, or null when the set is not cached (rebuild it from the store). */

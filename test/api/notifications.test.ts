@@ -88,6 +88,8 @@ describe("notifications: vote aggregation", () => {
     const post = await publishedPost(author);
     const mutedPost = await publishedPost(mute);
     await call("PATCH", "/v1/me", { token: mute.accessToken, body: { notificationPreferences: { inApp: false } } });
+    // Both posts warm in the cache, so every vote reads the same.
+    await Promise.all([post, mutedPost].map((p) => call("GET", `/v1/posts/${p.id}`)));
 
     const opening = await vote(a, post.id);
     const joining = await vote(b, post.id);

@@ -6,7 +6,7 @@ import type { Deps } from "../../deps";
 import { newObjectId, ObjectId } from "../../platform/ids";
 import { paginate } from "../../platform/mongo/paginate";
 import { notify } from "../notifications/service";
-import { findVisiblePost } from "../posts/visibility";
+import { findVisiblePost, forgetPosts } from "../posts/visibility";
 import { markEngaged } from "../ranking/engagement";
 import { relationsFor } from "../relations/service";
 import { screen } from "../screening/rules";
@@ -64,6 +64,7 @@ export async function addComment(
       deps.db.posts.updateOne({ _id: post._id }, { $inc: { commentCount: 1 } }),
       parentId ? deps.db.comments.updateOne({ _id: parentId }, { $inc: { repliesCount: 1 } }) : Promise.resolve(),
       markEngaged(deps, [postId]),
+      forgetPosts(deps, [postId]),
     ]);
     await notify(deps, {
       type: "comment",
@@ -154,5 +155,6 @@ export async function deleteComment(deps: Deps, viewer: Viewer, commentId: strin
       ? deps.db.comments.updateOne({ _id: deleted.parentId }, { $inc: { repliesCount: -1 } })
       : Promise.resolve(),
     markEngaged(deps, [deleted.postId.toHexString()]),
+    forgetPosts(deps, [deleted.postId]),
   ]);
 }

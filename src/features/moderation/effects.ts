@@ -5,6 +5,7 @@ import type { ObjectId } from "../../platform/ids";
 import { revokeAllSessions } from "../auth/service";
 import { invalidateAuthorFeeds } from "../feeds/service";
 import { removeFromLeaderboards } from "../leaderboards/service";
+import { forgetPosts } from "../posts/visibility";
 import { markEngaged } from "../ranking/engagement";
 import { TRUST_MAX, TRUST_MIN, TRUST_START } from "./trust";
 
@@ -62,7 +63,9 @@ export async function setContentState(
     changed = Boolean(before);
     if (before) await recountComment(deps, before, state);
   }
-  if (changed && targetType === "post") await invalidateAuthorFeeds(deps, authorId);
+  if (changed && targetType === "post") {
+    await Promise.all([invalidateAuthorFeeds(deps, authorId), forgetPosts(deps, [targetId])]);
+  }
   return changed;
 }
 
@@ -81,6 +84,7 @@ async function recountComment(deps: Deps, before: CommentDoc, state: ContentStat
       ? deps.db.comments.updateOne({ _id: before.parentId }, { $inc: { repliesCount: by } })
       : Promise.resolve(),
     markEngaged(deps, [before.postId.toHexString()]),
+    forgetPosts(deps, [before.postId]),
   ]);
 }
 
@@ -96,7 +100,14 @@ export async function setShadowBan(deps: Deps, userId: ObjectId, on: boolean): P
     deps.db.comments.updateMany({ userId, authorShadowBanned: !on }, { $set: { authorShadowBanned: on } }),
     on ? removeFromLeaderboards(deps, userId.toHexString()) : Promise.resolve(),
   ]);
-  await invalidateAuthorFeeds(deps, userId);
+  const posts = await deps.db.posts.find({ userId }, { projection: { _id: 1 }, limit: 10_000 });
+  await Promise.all([
+    invalidateAuthorFeeds(deps, userId),
+    forgetPosts(
+      deps,
+      posts.map((p) => p._id),
+    ),
+  ]);
 }
 
 /**

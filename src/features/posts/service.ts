@@ -11,7 +11,7 @@ import { validateReferral } from "../referrals/service";
 import { screen } from "../screening/rules";
 import { type CreatePostBody, normalizeTags, type Post, type ShareResult, toPost, type UpdatePostBody } from "./schema";
 import { votedByViewer } from "./viewer-state";
-import { findVisiblePost } from "./visibility";
+import { findVisiblePost, forgetPosts } from "./visibility";
 
 /** Drops the cached first pages of the public feeds (a post appeared, went or was hidden). */
 export async function dropCachedFeedPages(deps: Deps): Promise<void> {
@@ -199,6 +199,7 @@ export async function updatePost(deps: Deps, viewer: Viewer, postId: string, pat
     { returnDocument: "after" },
   );
   if (!updated) throw ApiError.notFound("No such post.");
+  await forgetPosts(deps, [postId]);
   return getPost(deps, viewer, postId);
 }
 
@@ -232,6 +233,7 @@ export async function deletePost(deps: Deps, viewer: Viewer, postId: string): Pr
   await Promise.all([
     deps.db.users.updateOne({ _id: me }, { $inc: { totalPosts: -1 }, $pull: { pinnedPostIds: deleted._id } }),
     dropCachedFeedPages(deps),
+    forgetPosts(deps, [postId]),
   ]);
 }
 
@@ -259,10 +261,13 @@ export async function sharePost(deps: Deps, viewer: Viewer, postId: string): Pro
     markEngaged(deps, [postId]),
   ]);
   if (!inserted || shadow) return { shareableUrl: post.shareableUrl, shareCount: post.shareCount };
-  const updated = await deps.db.posts.findOneAndUpdate(
-    { _id: post._id },
-    { $inc: { shareCount: 1 } },
-    { returnDocument: "after", projection: { shareCount: 1 } },
-  );
+  const [updated] = await Promise.all([
+    deps.db.posts.findOneAndUpdate(
+      { _id: post._id },
+      { $inc: { shareCount: 1 } },
+      { returnDocument: "after", projection: { shareCount: 1 } },
+    ),
+    forgetPosts(deps, [postId]),
+  ]);
   return { shareableUrl: post.shareableUrl, shareCount: updated?.shareCount ?? post.shareCount + 1 };
 }

@@ -1,15 +1,93 @@
 import type { Deps } from "../../deps";
 import { ObjectId } from "../../platform/ids";
-import { getValues, runOp } from "../../platform/redis-ops";
+import {
+  areMembers,
+  changeGuardedSet,
+  fillGuardedSet,
+  GUARDED_SET_LOADED,
+  getValue,
+  getValues,
+  runOp,
+  runOps,
+} from "../../platform/redis-ops";
 
-/** Which of these posts the viewer voted on: one batched lookup per page. */
+/** Marks a cached voted set that holds only the viewer's most recent VOTED_CACHE_MAX votes. */
+const RECENT_ONLY = "~recent";
+
+/**
+ * Which of these posts the viewer voted on, from Redis: each user's voted posts are one cached set
+ * (`voted:{userId}`), so a page costs one SMISMEMBER and no MongoDB call. A missing set is rebuilt from the
+ * votes (at most VOTED_CACHE_MAX, newest first; a set holding only the newest asks MongoDB about the rest),
+ * guarded like every rebuilt set (platform/redis-ops.ts `fillGuardedSet`) against a vote landing meanwhile.
+ */
 export async function votedByViewer(deps: Deps, viewerId: string, postIds: ObjectId[]): Promise<Set<string>> {
   if (postIds.length === 0) return new Set();
+  const ids = postIds.map((p) => p.toHexString());
+  const key = deps.keys.votedPosts(viewerId);
+  const generationKey = deps.keys.votedPostsGeneration(viewerId);
+  const { members, generation } = await runOps(deps.redis, {
+    members: areMembers(key, [...ids, GUARDED_SET_LOADED, RECENT_ONLY]),
+    generation: getValue<string | number>(generationKey),
+  });
+  const [loaded, recentOnly] = members.slice(ids.length);
+  if (loaded) {
+    const voted = new Set(ids.filter((_, i) => members[i]));
+    const unknown = recentOnly ? postIds.filter((p) => !voted.has(p.toHexString())) : [];
+    for (const id of await votedInStore(deps, viewerId, unknown)) voted.add(id);
+    return voted;
+  }
+  const max = deps.config.votes.votedCacheMax;
+  const recent = await deps.db.votes.find(
+    { userId: new ObjectId(viewerId) },
+    { sort: { createdAt: -1 }, limit: max, projection: { postId: 1 } },
+  );
+  const recentIds = recent.map((v) => v.postId.toHexString());
+  const partial = recent.length >= max;
+  try {
+    await runOp(
+      deps.redis,
+      fillGuardedSet(
+        key,
+        generationKey,
+        String(generation ?? "0"),
+        partial ? [...recentIds, RECENT_ONLY] : recentIds,
+        deps.config.votes.votedCacheTtlSeconds,
+      ),
+    );
+  } catch (error) {
+    deps.log.warn("voted posts not cached", { error: String(error) });
+  }
+  const voted = new Set(ids.filter((id) => recentIds.includes(id)));
+  if (partial)
+    for (const id of await votedInStore(
+      deps,
+      viewerId,
+      postIds.filter((p) => !voted.has(p.toHexString())),
+    ))
+      voted.add(id);
+  return voted;
+}
+
+async function votedInStore(deps: Deps, viewerId: string, postIds: ObjectId[]): Promise<string[]> {
+  if (postIds.length === 0) return [];
   const votes = await deps.db.votes.find(
     { userId: new ObjectId(viewerId), postId: { $in: postIds } },
     { projection: { postId: 1 }, limit: postIds.length },
   );
-  return new Set(votes.map((v) => v.postId.toHexString()));
+  return votes.map((v) => v.postId.toHexString());
+}
+
+/** Mirrors a vote just recorded (or removed) in MongoDB into the voter's cached voted set. */
+export async function mirrorVote(deps: Deps, viewerId: string, postId: string, voted: boolean): Promise<void> {
+  await runOp(
+    deps.redis,
+    changeGuardedSet(
+      deps.keys.votedPosts(viewerId),
+      deps.keys.votedPostsGeneration(viewerId),
+      voted ? { add: [postId], remove: [] } : { add: [], remove: [postId] },
+      deps.config.votes.votedCacheTtlSeconds + 86_400,
+    ),
+  );
 }
 
 /** Real-time vote counts from Redis where a counter exists (one MGET). */

@@ -2,7 +2,14 @@ import type { Job, JobContext, JobReport } from "../../core/jobs";
 import type { PostDoc, RankedEngagement } from "../../db";
 import type { Deps } from "../../deps";
 import { isObjectIdHex, ObjectId } from "../../platform/ids";
-import { moveRandomMembers, removeMembers, runOp, someMembers, takeAndClear } from "../../platform/redis-ops";
+import {
+  deleteKeys,
+  moveRandomMembers,
+  removeMembers,
+  runOp,
+  someMembers,
+  takeAndClear,
+} from "../../platform/redis-ops";
 import { scoresOf } from "./scores";
 
 /**
@@ -59,6 +66,8 @@ export async function syncPostCounters(ctx: JobContext): Promise<JobReport> {
         }),
         { ordered: false },
       );
+      // Their cached copies show the old counts.
+      await runOp(deps.redis, deleteKeys(posts.map((p) => deps.keys.postDoc(p._id.toHexString()))));
     }
     await ctx.checkpoint("written");
     await runOp(deps.redis, removeMembers(inProgressKey, taken));

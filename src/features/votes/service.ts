@@ -15,7 +15,7 @@ import { DAY_MS, DAY_SECONDS, secondsUntilNextUtcDay, utcDay } from "../../platf
 import { ipHash } from "../audit/service";
 import { voteFraudScore } from "../fraud/rules";
 import { notify } from "../notifications/service";
-import { liveVoteCounts } from "../posts/viewer-state";
+import { liveVoteCounts, mirrorVote } from "../posts/viewer-state";
 import { findVisiblePost } from "../posts/visibility";
 import { newVoteDoc } from "./documents";
 import type { VoteResult } from "./schema";
@@ -108,9 +108,13 @@ export async function castVote(
     const [counts] = await Promise.all([liveVoteCounts(deps, [post._id]), giveBack()]);
     return { voted: true, voteCount: Math.max(counts.get(postId) ?? post.voteCount, 1) };
   }
-  if (vote.shadow) return { voted: true, voteCount: post.voteCount };
-  // Counter, user totals and the author's notification are independent: one wait for all three.
-  const [voteCount] = await Promise.all([
+  if (vote.shadow) {
+    await mirrorVote(deps, viewer.id, postId, true);
+    return { voted: true, voteCount: post.voteCount };
+  }
+  // Counter, voted set, user totals and the author's notification are independent: one wait for all.
+  const [, voteCount] = await Promise.all([
+    mirrorVote(deps, viewer.id, postId, true),
     bumpVoteCounter(deps, post._id, post.voteCount, 1),
     deps.db.users.bulkWrite(
       [
@@ -152,8 +156,12 @@ export async function removeVote(deps: Deps, viewer: Viewer, postId: string): Pr
     if (settled) throw ApiError.conflict("vote_settled", "This vote has already been settled and cannot be removed.");
     return;
   }
-  if (removed.shadow) return;
+  if (removed.shadow) {
+    await mirrorVote(deps, viewer.id, postId, false);
+    return;
+  }
   await Promise.all([
+    mirrorVote(deps, viewer.id, postId, false),
     bumpVoteCounter(deps, post._id, post.voteCount, -1),
     deps.db.users.bulkWrite(
       [
