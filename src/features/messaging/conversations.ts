@@ -1,13 +1,13 @@
 import { ApiError } from "../../core/errors";
 import type { Relations } from "../../core/relations";
 import type { Viewer } from "../../core/viewer";
-import type { ConversationDoc, ConversationMemberDoc, MessageDoc, SystemNoteDoc, UserDoc } from "../../db";
+import type { ConversationDoc, ConversationMemberDoc, MemberRole, MessageDoc, SystemNoteDoc, UserDoc } from "../../db";
 import type { Deps } from "../../deps";
 import { newObjectId, ObjectId } from "../../platform/ids";
 import { expectMatch, type Filter, PreconditionFailedError, type Update } from "../../platform/mongo/client";
 import { paginate } from "../../platform/mongo/paginate";
 import { relationsFor } from "../relations/service";
-import { newMember, newMessage, onCopiesRead, onMember, onMemberGone, systemMessage } from "./documents";
+import { newMember, onCopiesRead, onMember, onMemberGone, systemMessage } from "./documents";
 import { afterMessage, type Later } from "./events";
 import { canManage, canRemove, directKeyOf, nextOwner } from "./rules";
 import type {
@@ -421,6 +421,59 @@ export async function removeMember(
         .map((m) => (heir && m.userId === heir.userId ? { ...m, role: "owner" as const } : m)),
     };
     later(() => afterMessage(deps, after, { id: viewer.id, relations }, [note], { notify: false }));
+  });
+}
+
+/**
+ * The owner makes a member an admin or a plain member again, or hands the group over (`owner`: they become an
+ * admin). Anyone else → 403.
+ */
+export async function setMemberRole(
+  deps: Deps,
+  viewer: Viewer,
+  conversationId: string,
+  userId: string,
+  role: MemberRole,
+): Promise<Conversation> {
+  return withCurrentState(deps, viewer, conversationId, async (access) => {
+    const { state, me } = access;
+    if (state.kind === "direct") throw ApiError.conflict("direct_conversation", "A direct conversation has no roles.");
+    if (me.role !== "owner") throw ApiError.forbidden("Only the group's owner changes roles.");
+    const target = memberOf(state, userId);
+    if (!target) throw ApiError.notFound("No such member.");
+    if (userId === viewer.id)
+      throw ApiError.invalidField("userId", "hand the group over by giving someone else `owner`");
+    if (target.role === role) return readBack(deps, viewer, access);
+    const changes: [string, MemberRole][] = [[userId, role]];
+    if (role === "owner") changes.push([viewer.id, "admin"]);
+    const now = deps.clock.now();
+    const update: Update = [
+      {
+        $set: {
+          members: {
+            $map: {
+              input: "$members",
+              as: "m",
+              in: changes.reduce<unknown>(
+                (otherwise, [id, newRole]) => ({
+                  $cond: [
+                    { $eq: ["$$m.userId", { $literal: new ObjectId(id) }] },
+                    { $mergeObjects: ["$$m", { role: newRole }] },
+                    otherwise,
+                  ],
+                }),
+                "$$m",
+              ),
+            },
+          },
+          version: { $add: ["$version", 1] },
+          updatedAt: { $literal: now },
+        },
+      },
+    ];
+    await deps.db.batch([atVersion(deps, state, update)]);
+    await forgetConversation(deps, state.id);
+    return readBack(deps, viewer, access);
   });
 }
 

@@ -13,6 +13,7 @@ import {
   getMessagingSettings,
   listConversations,
   removeMember,
+  setMemberRole,
   unreadTotal,
   updateConversation,
   updateMessagingSettings,
@@ -28,6 +29,7 @@ import {
   CreateConversationBody,
   EditMessageBody,
   MemberParams,
+  MemberRoleBody,
   Message,
   MessageIdParam,
   MessagePage,
@@ -125,6 +127,15 @@ const removeMemberRoute = authedRoute({
     "for you (gone from your inbox and its history, until a new message).",
   request: { params: MemberParams },
   responses: { 204: { description: "Gone" }, ...problems(403, 404, 409) },
+});
+
+const roleRoute = authedRoute({
+  method: "patch",
+  path: "/v1/conversations/{id}/members/{userId}",
+  tags,
+  summary: "Make a member an admin or a member again, or hand the group over (owner only)",
+  request: { params: MemberParams, ...jsonBody(MemberRoleBody) },
+  responses: { 200: json(Conversation, "Changed"), ...problems(403, 404, 409) },
 });
 
 const acceptRoute = authedRoute({
@@ -303,6 +314,10 @@ export const messagingRoutes = router()
     const { id, userId } = c.req.valid("param");
     await removeMember(c.var.deps, c.var.viewer, id, userId, afterResponse(c));
     return c.body(null, 204);
+  })
+  .openapi(roleRoute, async (c) => {
+    const { id, userId } = c.req.valid("param");
+    return c.json(await setMemberRole(c.var.deps, c.var.viewer, id, userId, c.req.valid("json").role), 200);
   })
   .openapi(acceptRoute, async (c) => {
     await acceptConversation(c.var.deps, c.var.viewer, c.req.valid("param").id);

@@ -57,6 +57,13 @@ export const UpdateConversationBody = z
   .meta({ id: "UpdateConversation" });
 export type UpdateConversationBody = z.infer<typeof UpdateConversationBody>;
 
+export const MemberRoleBody = z
+  .object({
+    role: z.enum(MEMBER_ROLES).meta({ description: "`owner` hands the group over: the caller becomes an admin" }),
+  })
+  .strict()
+  .meta({ id: "MemberRole" });
+
 export const AddMembersBody = z
   .object({ userIds: z.array(ObjectIdString).min(1).max(100) })
   .strict()
