@@ -391,7 +391,8 @@ function groupUpdate(target: Target, actor: ObjectId | null, now: Date): Update 
   // A repeat by a counted actor moves nothing, unless the kind re-opens on repeats: then only the count stays.
   const touches = target.repeatReopens ? true : "$_joins";
   return [
-    { $set: { _joins: isNew, _touches: touches } },
+    { $set: { _joins: isNew } },
+    { $set: { _touches: touches } },
     {
       $set: {
         type: orInsert("type", target.type),
