@@ -475,3 +475,60 @@ describe("unread counts", () => {
     expect(await unread(me)).toEqual({ count: 2, conversations: 2, requests: 0 });
   });
 });
+
+describe("message notifications", () => {
+  interface Notice {
+    type: string;
+    title: string;
+    read: boolean;
+    aggregationKey: string;
+    aggregationCount: number;
+    actionPayload: Record<string, string>;
+  }
+  const notices = async (who: TestUser) =>
+    (await call<Page<Notice>>("GET", "/v1/notifications", { token: who.accessToken })).body.items.filter(
+      (n) => n.type === "message",
+    );
+  // Notifications are written after the answer: wait for them to land.
+  const eventually = async <T>(read: () => Promise<T>, ok: (v: T) => boolean): Promise<T> => {
+    for (let i = 0; i < 40; i++) {
+      const value = await read();
+      if (ok(value)) return value;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    return read();
+  };
+
+  it("groups new messages per conversation, and a new message re-opens the group as unread", async () => {
+    const [me, friend, other, muted] = await crowd(4);
+    await follow(me, friend);
+    await follow(me, other);
+    const group = await conversation(friend, [me, other, muted], { title: "Pals" });
+    await call("PUT", `/v1/users/${muted.id}/mute`, { token: me.accessToken });
+    await sent(friend, group.id, "one");
+    await sent(friend, group.id, "two");
+    await sent(other, group.id, "three");
+    await sent(muted, group.id, "ignored");
+    const [grouped] = await eventually(
+      () => notices(me),
+      (n) => n[0]?.aggregationCount === 2,
+    );
+    expect(grouped).toMatchObject({
+      aggregationKey: `message:${group.id}`,
+      aggregationCount: 2,
+      read: false,
+      actionPayload: { screen: "conversation", conversationId: group.id },
+    });
+    expect(grouped?.title).toMatch(/and 1 other sent you a message$/);
+    expect(await notices(me)).toHaveLength(1);
+    // The sender hears nothing of their own messages.
+    expect(await notices(friend)).toHaveLength(1);
+    await call("POST", "/v1/notifications/read", { token: me.accessToken, body: { all: true } });
+    await sent(friend, group.id, "four");
+    const [reopened] = await eventually(
+      () => notices(me),
+      (n) => n[0]?.read === false,
+    );
+    expect(reopened).toMatchObject({ read: false, aggregationCount: 2 });
+  });
+});
