@@ -90,20 +90,8 @@ export function expiresFor(
   return message.reads.find((r) => r.userId.equals(readerId))?.expiresAt ?? null;
 }
 
-/** The smallest ObjectId of a moment: "everything from `at` on" as a message id bound. */
-export function idFloorAt(at: Date): ObjectId {
-  return ObjectId.createFromTime(Math.floor(at.getTime() / 1000));
-}
-
 export function compareIds(a: ObjectId, b: ObjectId): number {
   const x = a.toHexString();
   const y = b.toHexString();
   return x < y ? -1 : x > y ? 1 : 0;
-}
-
-/** The later of two markers (null is before everything). */
-export function laterId(a: ObjectId | null, b: ObjectId | null): ObjectId | null {
-  if (!a) return b;
-  if (!b) return a;
-  return compareIds(a, b) >= 0 ? a : b;
 }
