@@ -22,6 +22,7 @@ import { generationsRoutes } from "./features/generations/routes";
 import { healthRoutes } from "./features/health/routes";
 import { journalRoutes } from "./features/journal/routes";
 import { leaderboardsRoutes } from "./features/leaderboards/routes";
+import { messagingRoutes } from "./features/messaging/routes";
 import { moderationRoutes } from "./features/moderation/routes";
 import { notificationsRoutes } from "./features/notifications/routes";
 import { postsRoutes } from "./features/posts/routes";
@@ -29,6 +30,7 @@ import { privacyRoutes } from "./features/privacy/routes";
 import { registerPushDelivery } from "./features/push/listener";
 import { referralsRoutes } from "./features/referrals/routes";
 import { settingsRoutes } from "./features/settings/routes";
+import { storiesRoutes } from "./features/stories/routes";
 import { usageRoutes } from "./features/usage/routes";
 import { usersRoutes } from "./features/users/routes";
 import { votesRoutes } from "./features/votes/routes";
@@ -111,6 +113,8 @@ export function createApp(depsFor: (env: Record<string, unknown>) => Deps): Open
   app.route("/", journalRoutes);
   app.route("/", billingRoutes);
   app.route("/", usageRoutes);
+  app.route("/", messagingRoutes);
+  app.route("/", storiesRoutes);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {
     type: "http",

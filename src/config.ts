@@ -745,6 +745,78 @@ export const configSpec = {
     ),
     sweepBatchUsers: setting("PUSH_SWEEP_BATCH_USERS", int(1, 1_000).default(100), "recipients per sweep batch"),
   },
+  messaging: {
+    maxMembers: setting(
+      "MESSAGING_MAX_MEMBERS",
+      int(2, 1_024).default(256),
+      "most members a conversation can have (the creator included)",
+    ),
+    maxTextLength: setting("MESSAGE_MAX_TEXT_LENGTH", int(1, 20_000).default(4_000), "characters in one message"),
+    editWindowSeconds: setting(
+      "MESSAGE_EDIT_WINDOW_SECONDS",
+      int(0, 7 * 86_400).default(900),
+      "how long after sending a message its text can be edited (0: never)",
+    ),
+    unreadCountCap: setting(
+      "MESSAGE_UNREAD_COUNT_CAP",
+      int(1, 100_000).default(1_000),
+      "unread messages counted per conversation (a badge shows the cap as “1000+”)",
+    ),
+    conversationCacheTtlSeconds: setting(
+      "CONVERSATION_CACHE_TTL_SECONDS",
+      int(10, 86_400).default(300),
+      "how long a conversation's members, roles and timer stay cached in Redis (`conversation:{id}`)",
+    ),
+    socketTicketTtlSeconds: setting(
+      "SOCKET_TICKET_TTL_SECONDS",
+      int(5, 300).default(30),
+      "how long a one-time WebSocket ticket can be redeemed",
+    ),
+    typingMinIntervalMs: setting(
+      "TYPING_MIN_INTERVAL_MS",
+      int(100, 60_000).default(2_000),
+      "a socket's typing frames closer together than this are dropped",
+    ),
+    typingDroppedBeforeClose: setting(
+      "TYPING_DROPPED_BEFORE_CLOSE",
+      int(1, 10_000).default(50),
+      "dropped typing frames after which a socket is closed (1008)",
+    ),
+    longPollMaxSeconds: setting(
+      "MESSAGE_LONG_POLL_MAX_SECONDS",
+      int(1, 60).default(25),
+      "longest `waitSeconds` a catch-up read may hold (where Upstash pub/sub carries events)",
+    ),
+    upstashPubSub: setting(
+      "REALTIME_UPSTASH_PUBSUB",
+      z.enum(["auto", "on", "off"]).default("auto"),
+      "publish conversation events to Upstash pub/sub (`auto`: where no Durable Object fans them out, i.e. Deno)",
+    ),
+    purgeBatchMessages: setting(
+      "MESSAGE_PURGE_BATCH",
+      int(1, 5_000).default(500),
+      "expired disappearing messages deleted per `message-purge` batch",
+    ),
+  },
+  stories: {
+    ttlHours: setting("STORY_TTL_HOURS", int(1, 24 * 7).default(24), "how long a story is shown after posting"),
+    maxCaptionLength: setting("STORY_MAX_CAPTION_LENGTH", int(1, 2_000).default(200), "characters in a caption"),
+    maxActivePerUser: setting(
+      "STORY_MAX_ACTIVE_PER_USER",
+      int(1, 1_000).default(100),
+      "live stories one account can have; one more is a 409 `story_limit`",
+    ),
+    trayMaxFollowing: setting(
+      "STORY_TRAY_MAX_FOLLOWING",
+      int(10, 10_000).default(1_000),
+      "followed accounts the story tray looks at (most recently followed first)",
+    ),
+    purgeBatchStories: setting(
+      "STORY_PURGE_BATCH",
+      int(1, 5_000).default(500),
+      "expired stories deleted (with their views) per `story-purge` batch",
+    ),
+  },
   flags: {
     localCacheTtlSeconds: setting(
       "FLAGS_LOCAL_CACHE_TTL_SECONDS",

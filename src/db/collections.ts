@@ -26,6 +26,10 @@ export const collections = {
   journalInsights: "journal_insights",
   journalInsightRuns: "journal_insight_runs",
   subscriptions: "subscriptions",
+  conversations: "conversations",
+  messages: "messages",
+  stories: "stories",
+  storyViews: "story_views",
 } as const;
 
 export type CollectionKey = keyof typeof collections;

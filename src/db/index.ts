@@ -1,4 +1,4 @@
-import type { BatchResults, BatchStep, Collection, DataApiClient } from "../platform/mongo/client";
+import type { BatchOptions, BatchResults, BatchStep, Collection, DataApiClient } from "../platform/mongo/client";
 import { type CollectionKey, collections } from "./collections";
 import type { AnalyticsEventDoc } from "./documents/analytics";
 import type { AuditLogDoc } from "./documents/audit";
@@ -13,11 +13,13 @@ import type { GemTransactionDoc } from "./documents/gems";
 import type { GenerationJobDoc } from "./documents/generations";
 import type { JobRunDoc } from "./documents/jobs";
 import type { JournalEntryDoc, JournalInsightDoc, JournalInsightRunDoc } from "./documents/journal";
+import type { ConversationDoc, MessageDoc } from "./documents/messaging";
 import type { AppealDoc, ModerationActionDoc, ReportDoc } from "./documents/moderation";
 import type { NotificationDoc } from "./documents/notifications";
 import type { PostDoc } from "./documents/posts";
 import type { ReferralDoc } from "./documents/referrals";
 import type { ShareDoc } from "./documents/shares";
+import type { StoryDoc, StoryViewDoc } from "./documents/stories";
 import type { UserDoc } from "./documents/users";
 import type { VoteDoc } from "./documents/votes";
 
@@ -49,18 +51,22 @@ export interface DocumentTypes {
   journalInsights: JournalInsightDoc;
   journalInsightRuns: JournalInsightRunDoc;
   subscriptions: SubscriptionEventDoc;
+  conversations: ConversationDoc;
+  messages: MessageDoc;
+  stories: StoryDoc;
+  storyViews: StoryViewDoc;
 }
 
 export type Db = { [K in CollectionKey]: Collection<DocumentTypes[K]> } & {
   /** Steps built with the collections' `inBatch` helpers, in one round trip, in order (see DataApiClient.batch). */
-  batch<const S extends readonly BatchStep<unknown>[]>(steps: S): Promise<BatchResults<S>>;
+  batch<const S extends readonly BatchStep<unknown>[]>(steps: S, options?: BatchOptions): Promise<BatchResults<S>>;
 };
 
 export function createDb(client: DataApiClient): Db {
   const byKey = Object.fromEntries(
     (Object.keys(collections) as CollectionKey[]).map((key) => [key, client.collection(collections[key])]),
   );
-  return { ...byKey, batch: (steps) => client.batch(steps) } as Db;
+  return { ...byKey, batch: (steps, options) => client.batch(steps, options) } as Db;
 }
 
 export * from "./documents/analytics";
@@ -76,10 +82,12 @@ export * from "./documents/gems";
 export * from "./documents/generations";
 export * from "./documents/jobs";
 export * from "./documents/journal";
+export * from "./documents/messaging";
 export * from "./documents/moderation";
 export * from "./documents/notifications";
 export * from "./documents/posts";
 export * from "./documents/referrals";
 export * from "./documents/shares";
+export * from "./documents/stories";
 export * from "./documents/users";
 export * from "./documents/votes";

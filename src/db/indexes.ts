@@ -263,6 +263,45 @@ export const indexes: Record<CollectionKey, IndexSpec[]> = {
     },
     { key: { store: 1, subscriptionId: 1, eventAt: -1 }, name: "subscription_history" },
   ],
+  // Seed 003's chats. A member's inbox: their conversations, newest message first (keyset on lastMessageAt, _id).
+  conversations: [
+    { key: { "members.userId": 1, lastMessageAt: -1, _id: -1 }, name: "member_inbox" },
+    // One direct conversation per pair of people: concurrent first messages between two people make one.
+    {
+      key: { directKey: 1 },
+      name: "direct_key_unique",
+      unique: true,
+      partialFilterExpression: { directKey: { $type: "string" } },
+    },
+  ],
+  messages: [
+    // History and catch-up: a conversation's messages in id order, both directions.
+    { key: { conversationId: 1, _id: 1 }, name: "conversation_history" },
+    // A retried send makes exactly one message: one per (conversation, sender, client message id).
+    {
+      key: { conversationId: 1, senderId: 1, clientMessageId: 1 },
+      name: "client_message_unique",
+      unique: true,
+      partialFilterExpression: { clientMessageId: { $type: "string" } },
+    },
+    // The purge job: disappearing messages whose every copy has expired.
+    { key: { purgeAt: 1 }, name: "purge_at", partialFilterExpression: { purgeAt: { $type: "date" } } },
+    // A person's own messages (export, erasure).
+    { key: { senderId: 1, _id: 1 }, name: "sender" },
+  ],
+  // Seed 003's stories: an author's live stories, the tray's followed authors, and the purge by expiry.
+  stories: [
+    { key: { userId: 1, expiresAt: -1 }, name: "user_expires" },
+    { key: { expiresAt: 1 }, name: "expires_at" },
+  ],
+  storyViews: [
+    // A view counts once per viewer: concurrent views by one person record one.
+    { key: { storyId: 1, viewerId: 1 }, name: "story_viewer_unique", unique: true },
+    // The owner's viewer list, newest first.
+    { key: { storyId: 1, viewedAt: -1, _id: -1 }, name: "story_viewed" },
+    // The tray's "seen?" (a viewer's views of the last STORY_TTL_HOURS), and erasure of a viewer's views.
+    { key: { viewerId: 1, viewedAt: -1 }, name: "viewer_recent" },
+  ],
   // Seed 002's audit log shape; retention from AUDIT_LOG_TTL_DAYS (see buildIndexes).
   auditLogs: [
     { key: { userId: 1, timestamp: -1 }, name: "user_timestamp" },

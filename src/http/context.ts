@@ -1,5 +1,6 @@
 import type { RequestMeta, Viewer } from "../core/viewer";
 import type { Deps } from "../deps";
+import { afterResponse as queueAfterResponse } from "../platform/background";
 import type { IoTally } from "../platform/io";
 import type { GuardedSet, RedisBatch } from "../platform/redis-ops";
 
@@ -47,4 +48,17 @@ export function prefetchedReads(c: {
 }): Record<string, unknown> | undefined {
   const prefetched = c.var.prefetched;
   return prefetched && c.var.viewer && prefetched.userId === c.var.viewer.id ? prefetched.results : undefined;
+}
+
+/**
+ * Runs work after the response is sent (side effects that are not the answer: fan-out, notifications), through
+ * the request's background queue (platform/background.ts, handed to `waitUntil` by the `backgroundWork`
+ * middleware), so it never shows in the request's Server-Timing. It must not throw (each piece logs its own
+ * failure).
+ */
+export function afterResponse(): (work: () => Promise<unknown>) => void {
+  return (work) =>
+    queueAfterResponse(async () => {
+      await work();
+    });
 }

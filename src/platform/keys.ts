@@ -57,6 +57,12 @@ export const keys = {
   // Blocks and mutes: each user's relations (see core/relations.ts), and the counter that guards their rebuild
   relations: (userId: string) => `relations:${userId}`,
   relationsGeneration: (userId: string) => `relations:gen:${userId}`,
+  // Conversations: members, roles and timer (messaging/state.ts), the counter that guards their rebuild, the
+  // one-time WebSocket tickets (by hash) and the pub/sub channel that carries events where no Durable Object does
+  conversation: (conversationId: string) => `conversation:${conversationId}`,
+  conversationGeneration: (conversationId: string) => `conversation:gen:${conversationId}`,
+  socketTicket: (ticketHash: string) => `socket:ticket:${ticketHash}`,
+  conversationChannel: (conversationId: string) => `channel:conversation:${conversationId}`,
   // The posts each user voted on (posts/viewer-state.ts), and the counter that guards their rebuild
   votedPosts: (userId: string) => `voted:${userId}`,
   votedPostsGeneration: (userId: string) => `voted:gen:${userId}`,

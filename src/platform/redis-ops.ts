@@ -642,6 +642,74 @@ export const changeGuardedSet = (
     () => undefined,
   );
 
+// ---- Guarded values (a cached copy of one stored document, safe against a rebuild racing a change) ----
+
+export interface GuardedValue<T> {
+  /** The cached value, or null when not cached (rebuild it from the store). */
+  value: T | null;
+  /** The value's change counter when read; a rebuild writes only if no change happened since. */
+  generation: string;
+}
+
+/** GET of a guarded value and its change counter. */
+export const readGuardedValue = <T>(key: string, generationKey: string): RedisOp<GuardedValue<T>> =>
+  op(
+    2,
+    (p) => {
+      p.get(key);
+      p.get(generationKey);
+    },
+    ([value, generation]) => ({ value: (value ?? null) as T | null, generation: String(generation ?? "0") }),
+  );
+
+// Writes a rebuilt value only if its change counter still has the value read before the rebuild.
+const FILL_GUARDED_VALUE = `
+if (redis.call('GET', KEYS[2]) or '0') ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[3], 'EX', ARGV[2])
+return 1`;
+
+/** Caches a value rebuilt from the store unless it changed since `generation` was read; resolves to whether it did. */
+export const fillGuardedValue = (
+  key: string,
+  generationKey: string,
+  generation: string,
+  value: unknown,
+  ttlSeconds: number,
+): RedisOp<boolean> =>
+  op(
+    1,
+    (p) => p.eval(FILL_GUARDED_VALUE, [key, generationKey], [generation, ttlSeconds, JSON.stringify(value)]),
+    ([n]) => num(n) === 1,
+  );
+
+/** After a change in the store: moves the change counter (a rebuild in flight is discarded) and drops the copy. */
+export const dropGuardedValue = (key: string, generationKey: string, generationTtlSeconds: number): RedisOp<void> =>
+  op(
+    3,
+    (p) => {
+      p.incr(generationKey);
+      p.expire(generationKey, generationTtlSeconds);
+      p.del(key);
+    },
+    () => undefined,
+  );
+
+/** GETDEL: takes a one-time value (a ticket), so two redemptions cannot both get it. */
+export const takeValue = <T>(key: string): RedisOp<T | null> =>
+  op(
+    1,
+    (p) => p.getdel(key),
+    ([v]) => (v ?? null) as T | null,
+  );
+
+/** PUBLISH to a pub/sub channel; resolves to how many subscribers got it. */
+export const publish = (channel: string, message: string): RedisOp<number> =>
+  op(
+    1,
+    (p) => p.publish(channel, message),
+    ([n]) => num(n),
+  );
+
 // Moves the change counter (a rebuild in flight then discards its result) and drops the cached set.
 const FORGET_GUARDED_SET = `
 redis.call('INCR', KEYS[2])

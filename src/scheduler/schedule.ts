@@ -8,12 +8,14 @@ import { requeueJob } from "../features/generations/requeue";
 import { journalInsightsJob, journalPurgeJob } from "../features/journal/jobs";
 import { leaderboardsJob } from "../features/leaderboards/rebuild";
 import { emailDeliveryJob } from "../features/mail/delivery";
+import { messagePurgeJob } from "../features/messaging/purge";
 import { trustAccrualJob } from "../features/moderation/trust-accrual";
 import { accountDeletionJob } from "../features/privacy/deletion";
 import { accountErasureJob } from "../features/privacy/erasure";
 import { pushDeliveryJob } from "../features/push/delivery";
 import { countersJob } from "../features/ranking/counters";
 import { reconciliationJob } from "../features/reconciliation/job";
+import { storyPurgeJob } from "../features/stories/purge";
 import { voteSignalRetentionJob } from "../features/votes/retention";
 import { type RunResult, runJob } from "./runner";
 
@@ -37,7 +39,16 @@ export const schedule: { name: string; cron: string; jobs: Job[] }[] = [
   {
     name: "every-2-minutes",
     cron: "*/2 * * * *",
-    jobs: [requeueJob, accountDeletionJob, countersJob, emailDeliveryJob, pushDeliveryJob, billingSweepJob],
+    jobs: [
+      requeueJob,
+      accountDeletionJob,
+      countersJob,
+      emailDeliveryJob,
+      pushDeliveryJob,
+      billingSweepJob,
+      messagePurgeJob,
+      storyPurgeJob,
+    ],
   },
 ];
 

@@ -111,4 +111,45 @@ describe.skipIf(!deno)("Deno entry", () => {
     expect(bad.status).toBe(400);
     expect(bad.headers.get("content-type")).toContain("application/problem+json");
   });
+
+  it("carries new messages to a waiting catch-up read over Upstash pub/sub (no Durable Objects here)", async () => {
+    const json = async (path: string, init: { method?: string; token?: string; body?: unknown } = {}) => {
+      const res = await fetch(`${base}${path}`, {
+        method: init.method ?? "GET",
+        headers: {
+          "content-type": "application/json",
+          ...(init.token ? { authorization: `Bearer ${init.token}` } : {}),
+        },
+        ...(init.body ? { body: JSON.stringify(init.body) } : {}),
+      });
+      return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+    };
+    const signup = async () => {
+      const name = `deno${Math.random().toString(36).slice(2, 12)}`;
+      const res = await json("/v1/auth/signup", {
+        method: "POST",
+        body: { username: name, email: `${name}@example.test`, password: "correct horse battery" },
+      });
+      expect(res.status).toBe(201);
+      return { id: (res.body.user as { id: string }).id, token: res.body.accessToken as string };
+    };
+    const [a, b] = [await signup(), await signup()];
+    const conv = await json("/v1/conversations", { method: "POST", token: a.token, body: { memberIds: [b.id] } });
+    const say = (text: string) =>
+      json(`/v1/conversations/${conv.body.id}/messages`, {
+        method: "POST",
+        token: a.token,
+        body: { clientMessageId: `deno-${text}`, kind: "text", text },
+      });
+    const first = await say("first");
+    const waiting = json(`/v1/conversations/${conv.body.id}/messages?after=${first.body.id}&waitSeconds=20`, {
+      token: b.token,
+    });
+    await new Promise((r) => setTimeout(r, 500));
+    await say("second");
+    const caughtUp = await waiting;
+    expect((caughtUp.body.items as { text: string }[]).map((m) => m.text)).toEqual(["second"]);
+    const ticket = await json(`/v1/conversations/${conv.body.id}/socket-ticket`, { method: "POST", token: b.token });
+    expect(ticket.status).toBe(404);
+  });
 });

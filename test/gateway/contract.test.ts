@@ -1334,6 +1334,78 @@ describe.each(BACKENDS)("Data API contract on $kind", ({ kind, available }) => {
       expect((await api.findAll(outbox)).map((d) => d._id)).toEqual(["e0", "e2"]);
     });
 
+    test('a step with expect: "match" that matches nothing ends the batch with 412, the steps after it unrun', async () => {
+      const coll = uniqueName("batch_expect");
+      await api.ok("insertOne", coll, { document: { _id: "room", version: 2 } });
+      const guarded = (version: number): Doc[] => [
+        {
+          action: "updateOne",
+          collection: coll,
+          filter: { _id: "room", version },
+          update: { $inc: { sent: 1 } },
+          expect: "match",
+        },
+        { action: "insertOne", collection: coll, document: { _id: `message-${version}` } },
+      ];
+      const stale = await batch<BatchFailure>({ operations: guarded(1) });
+      expect(stale.status).toBe(412);
+      expect(stale.body).toMatchObject({ error_code: "PreconditionFailed", failedIndex: 0, results: [] });
+      expect(await api.findAll(coll)).toEqual([{ _id: "room", version: 2 }]);
+      const current = await batch({ operations: guarded(2) });
+      expect(current.status).toBe(200);
+      expect(current.body.results).toEqual([{ matchedCount: 1, modifiedCount: 1 }, { insertedId: "message-2" }]);
+      // A read guard: found → the batch goes on; not found → 412.
+      const found = await batch({
+        operations: [{ action: "find", collection: coll, filter: { _id: "message-2" }, expect: "match" }],
+      });
+      expect(found.status).toBe(200);
+      const missing = await batch<BatchFailure>({
+        operations: [
+          { action: "deleteOne", collection: coll, filter: { _id: "message-2" } },
+          { action: "find", collection: coll, filter: { _id: "message-2" }, expect: "match" },
+          { action: "insertOne", collection: coll, document: { _id: "never" } },
+        ],
+      });
+      expect(missing.status).toBe(412);
+      expect(missing.body).toMatchObject({ failedIndex: 1, results: [{ deletedCount: 1 }] });
+      expect((await api.findAll(coll)).map((d) => d._id)).toEqual(["room"]);
+    });
+
+    test('an unmet expect: "match" in a transaction undoes the steps before it', async (context) => {
+      if (!(await transactionsAvailable())) return context.skip();
+      const coll = uniqueName("batch_tx_expect");
+      await api.ok("insertOne", coll, { document: { _id: "room", members: ["a"] } });
+      const failed = await batch<BatchFailure>({
+        transaction: true,
+        operations: [
+          { action: "insertOne", collection: coll, document: { _id: "message" } },
+          {
+            action: "updateOne",
+            collection: coll,
+            filter: { _id: "room", members: "b" },
+            update: { $set: { last: 1 } },
+            expect: "match",
+          },
+        ],
+      });
+      expect(failed.status).toBe(412);
+      expect(failed.body).toMatchObject({ error_code: "PreconditionFailed", failedIndex: 1, results: [] });
+      expect(await api.findAll(coll)).toEqual([{ _id: "room", members: ["a"] }]);
+    });
+
+    test('expect takes only "match", and only on steps that find or change documents', async () => {
+      const coll = uniqueName("batch_expect_bad");
+      for (const step of [
+        { action: "insertOne", collection: coll, document: { _id: 1 }, expect: "match" },
+        { action: "find", collection: coll, filter: {}, expect: "none" },
+      ]) {
+        const response = await batch<BatchFailure>({ operations: [step] });
+        expect(response.status).toBe(400);
+        expect(response.body).toMatchObject({ error_code: "InvalidParameter", failedIndex: 0 });
+      }
+      expect(await api.findAll(coll)).toEqual([]);
+    });
+
     test("no other request sees a transaction half-applied", async (context) => {
       if (!(await transactionsAvailable())) return context.skip();
       const coll = uniqueName("batch_accounts");

@@ -151,6 +151,8 @@ export interface UserDoc {
   consents?: Partial<Record<"terms" | "privacy" | "data_processing" | "marketing", ConsentState>>;
   /** Absent until the user changes it (see notifications/policy.ts for the defaults). */
   notificationPolicy?: Partial<NotificationPolicy>;
+  /** Direct-message settings (absent: read receipts on); mirrored into each conversation's member entry. */
+  messaging?: { readReceipts: boolean };
   createdAt: Date;
   updatedAt: Date;
   lastLoginAt: Date | null;

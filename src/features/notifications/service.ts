@@ -42,6 +42,13 @@ export type NotificationEvent =
       parent?: { commentId: Id; authorId: Id } | null;
       imageUrl?: string | null;
     }
+  | {
+      /** New messages: one group per recipient and conversation ("ada and 2 others sent messages"). */
+      type: "message";
+      actorId: Id;
+      conversationId: Id;
+      recipientIds: Id[];
+    }
   | Notice;
 
 /**
@@ -73,6 +80,8 @@ interface Target {
   actionType: ActionType | null;
   actionPayload: Record<string, string>;
   marketing: boolean;
+  /** A repeat by an actor already counted still turns the group unread and moves it up (a new message does). */
+  repeatReopens?: boolean;
 }
 
 /** Listeners get the group as stored, without the (large) `actorIds` dedupe list. */
@@ -185,6 +194,19 @@ function targetsOf(event: NotificationEvent): { actor: ObjectId | null; targets:
       }
       return { actor: oid(event.actorId), targets };
     }
+    case "message":
+      return {
+        actor: oid(event.actorId),
+        targets: event.recipientIds.map((recipientId) => ({
+          ...base,
+          recipient: oid(recipientId),
+          type: "message",
+          aggregationKey: `message:${hex(event.conversationId)}`,
+          actionType: "open_screen",
+          actionPayload: { screen: "conversation", conversationId: hex(event.conversationId) },
+          repeatReopens: true,
+        })),
+      };
     case "system": {
       const kind = event.kind ?? "system";
       return {
@@ -424,8 +446,11 @@ function groupUpdate(target: Target, actor: ObjectId | null, now: Date, pushNotB
   const isNew = actor ? { $not: [{ $in: [actor, { $ifNull: ["$actorIds", []] }] }] } : true;
   const sample = { $ifNull: ["$sampleActors", []] };
   const seen = { $ifNull: ["$actorIds", []] };
+  // A repeat by a counted actor moves nothing, unless the kind re-opens on repeats: then only the count stays.
+  const touches = target.repeatReopens ? true : "$_joins";
   return [
     { $set: { _joins: isNew } },
+    { $set: { _touches: touches } },
     {
       $set: {
         type: orInsert("type", target.type),
@@ -442,20 +467,20 @@ function groupUpdate(target: Target, actor: ObjectId | null, now: Date, pushNotB
         actorIds: actor
           ? { $cond: ["$_joins", { $slice: [{ $concatArrays: [seen, [actor]] }, -ACTOR_IDS_CAP] }, seen] }
           : seen,
-        read: { $cond: ["$_joins", false, "$read"] },
-        readAt: { $cond: ["$_joins", null, { $ifNull: ["$readAt", null] }] },
-        updatedAt: { $cond: ["$_joins", lit(now), "$updatedAt"] },
-        // A join owes the recipient a push of the group as it now stands (one that replaces the last one).
+        read: { $cond: ["$_touches", false, "$read"] },
+        readAt: { $cond: ["$_touches", null, { $ifNull: ["$readAt", null] }] },
+        updatedAt: { $cond: ["$_touches", lit(now), "$updatedAt"] },
+        // A join (or a repeat that reopens the group) owes the recipient a push of the group as it now stands (one that replaces the last one).
         ...(pushNotBefore
           ? {
-              pushOwed: { $cond: ["$_joins", true, { $ifNull: ["$pushOwed", false] }] },
-              pushNotBefore: { $cond: ["$_joins", lit(pushNotBefore), { $ifNull: ["$pushNotBefore", lit(now)] }] },
-              pushAttempts: { $cond: ["$_joins", 0, { $ifNull: ["$pushAttempts", 0] }] },
+              pushOwed: { $cond: ["$_touches", true, { $ifNull: ["$pushOwed", false] }] },
+              pushNotBefore: { $cond: ["$_touches", lit(pushNotBefore), { $ifNull: ["$pushNotBefore", lit(now)] }] },
+              pushAttempts: { $cond: ["$_touches", 0, { $ifNull: ["$pushAttempts", 0] }] },
             }
           : {}),
       },
     },
-    { $unset: "_joins" },
+    { $unset: ["_joins", "_touches"] },
   ];
 }
 
@@ -510,6 +535,7 @@ const VERBS: Record<Exclude<NotificationType, NoticeType>, string> = {
   follow: "followed you",
   comment: "commented on your post",
   reply: "replied to your comment",
+  message: "sent you a message",
 };
 
 /** "ada voted on your post", "ada and 1 other …", "ada and 4 others …"; system notifications keep their title. */

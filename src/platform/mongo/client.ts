@@ -71,6 +71,8 @@ export interface WriteError {
 /** Any error answer from the Data API other than a duplicate key or an outage. */
 export class DataApiError extends Error {
   override name = "DataApiError";
+  /** In a `batch`: the position of the step that failed (absent for a failed commit or a single action). */
+  failedIndex: number | undefined;
   constructor(
     readonly status: number,
     readonly code: string,
@@ -78,6 +80,14 @@ export class DataApiError extends Error {
   ) {
     super(message);
   }
+}
+
+/**
+ * A batch step marked with `expectMatch` found or changed no document (gateway 412 `PreconditionFailed`): the
+ * steps after it did not run, and in a transaction nothing was written. `failedIndex` says which guard.
+ */
+export class PreconditionFailedError extends DataApiError {
+  override name = "PreconditionFailedError";
 }
 
 /** MongoDB error 11000: a unique index refused the write. Carries which key collided. */
@@ -129,6 +139,19 @@ export type BatchResults<S extends readonly BatchStep<unknown>[]> = {
   -readonly [K in keyof S]: S[K] extends BatchStep<infer R> ? R : never;
 };
 
+export interface BatchOptions {
+  /** All steps take effect together or none does (MongoDB: a multi-document transaction; needs a replica set). */
+  transaction?: boolean;
+}
+
+/**
+ * Marks a step as a guard: when it finds, updates or deletes no document the batch stops there with a
+ * `PreconditionFailedError` (nothing after it runs; in a transaction nothing before it is kept either).
+ */
+export function expectMatch<R>(step: BatchStep<R>): BatchStep<R> {
+  return { ...step, body: { ...step.body, expect: "match" } };
+}
+
 export class DataApiClient {
   constructor(private readonly opts: DataApiOptions) {}
 
@@ -164,12 +187,18 @@ export class DataApiClient {
   /**
    * Several operations in one round trip (the gateway's `batch`): run in order, and the first that fails ends
    * the batch (what ran before it stays), so a later step — e.g. a marker that the work is done — takes effect
-   * only if every earlier one did. Never retried, like any write.
+   * only if every earlier one did. With `transaction`, all or nothing. Never retried, like any write. A failing
+   * step throws what its action alone would (DuplicateKeyError, …) with `failedIndex` set; an unmet guard
+   * (`expectMatch`) throws PreconditionFailedError.
    */
-  async batch<const S extends readonly BatchStep<unknown>[]>(steps: S): Promise<BatchResults<S>> {
+  async batch<const S extends readonly BatchStep<unknown>[]>(
+    steps: S,
+    options: BatchOptions = {},
+  ): Promise<BatchResults<S>> {
     const operations = steps.map((s) => ({ action: s.action, collection: s.collection, ...s.body }));
+    const body = options.transaction ? { operations, transaction: true } : { operations };
     const { results } = await roundTrip("mongo", this.opts.timeoutMs, (signal) =>
-      this.send<{ results: unknown[] }>("batch", { operations }, signal),
+      this.send<{ results: unknown[] }>("batch", body, signal),
     );
     return steps.map((s, i) => s.read(results[i])) as BatchResults<S>;
   }
@@ -199,10 +228,19 @@ export class DataApiClient {
     const text = new TextDecoder().decode(bytes);
     const payload = parse(text);
     if (response.ok) return payload as R;
-    const { error = text.slice(0, 200), error_code: code = "Unknown" } = (payload ?? {}) as {
+    const {
+      error = text.slice(0, 200),
+      error_code: code = "Unknown",
+      failedIndex,
+    } = (payload ?? {}) as {
       error?: string;
       error_code?: string;
+      failedIndex?: number;
     };
+    if (response.status === 502 || response.status === 503 || response.status === 504) {
+      throw new StoreUnavailableError("mongo", `${response.status} ${code}: ${error}`);
+    }
+    let failure: DataApiError;
     if (response.status === 409 && code === "DuplicateKey") {
       const p = payload as {
         keyPattern?: Record<string, unknown>;
@@ -210,12 +248,18 @@ export class DataApiClient {
         writeErrors?: WriteError[];
         result?: Partial<BulkWriteResult>;
       };
-      throw new DuplicateKeyError(error, p.keyPattern, p.keyValue, p.writeErrors ?? [], p.result);
+      failure = new DuplicateKeyError(error, p.keyPattern, p.keyValue, p.writeErrors ?? [], p.result);
+    } else if (response.status === 412 && code === "PreconditionFailed") {
+      failure = new PreconditionFailedError(response.status, code, `Data API ${action}: ${error}`);
+    } else {
+      failure = new DataApiError(
+        response.status,
+        code,
+        `Data API ${action} failed: ${response.status} ${code}: ${error}`,
+      );
     }
-    if (response.status === 502 || response.status === 503 || response.status === 504) {
-      throw new StoreUnavailableError("mongo", `${response.status} ${code}: ${error}`);
-    }
-    throw new DataApiError(response.status, code, `Data API ${action} failed: ${response.status} ${code}: ${error}`);
+    if (typeof failedIndex === "number") failure.failedIndex = failedIndex;
+    throw failure;
   }
 }
 
@@ -234,15 +278,20 @@ export class Collection<T extends object> {
       read,
     });
     return {
+      findOne: (filter: Filter, options: Pick<FindOptions, "projection" | "sort"> = {}) =>
+        step("findOne", { filter, ...options }, (a) => (a as { document: T | null }).document ?? null),
       find: (filter: Filter, options: FindOptions = {}) =>
         step("find", { filter, ...options }, (a) => (a as { documents: T[] }).documents),
       aggregate: <R extends Document = Document>(pipeline: Document[]) =>
         step("aggregate", { pipeline }, (a) => (a as { documents: R[] }).documents),
       insertOne: (document: T) => step("insertOne", { document }, (a) => (a as { insertedId: unknown }).insertedId),
+      insertMany: (documents: T[], options: { ordered?: boolean } = {}) =>
+        step("insertMany", { documents, ...options }, (a) => (a as { insertedIds: unknown[] }).insertedIds),
       updateOne: (filter: Filter, update: Update, options: { upsert?: boolean } = {}) =>
         step("updateOne", { filter, update, ...options }, (a) => a as UpdateResult),
       updateMany: (filter: Filter, update: Update, options: { upsert?: boolean } = {}) =>
         step("updateMany", { filter, update, ...options }, (a) => a as UpdateResult),
+      deleteOne: (filter: Filter) => step("deleteOne", { filter }, (a) => (a as { deletedCount: number }).deletedCount),
       deleteMany: (filter: Filter) =>
         step("deleteMany", { filter }, (a) => (a as { deletedCount: number }).deletedCount),
       findOneAndUpdate: (
