@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { EventRow } from "../../src/features/analytics/flush";
 import { currentWindows } from "../../src/features/leaderboards/periods";
 import type { Post } from "../../src/features/posts/schema";
+import { FEATURE_SECTIONS } from "../../src/features/privacy/features";
 import { EXPORT_SECTIONS, type ExportSectionName } from "../../src/features/privacy/schema";
 import type { PublicUser } from "../../src/features/users/schema";
 import { newObjectId, ObjectId } from "../../src/platform/ids";
@@ -182,13 +183,14 @@ describe("GET /v1/me/export", () => {
       "exportedAt",
       "user",
       ...Object.keys(EXPORT_SECTIONS),
+      ...Object.keys(FEATURE_SECTIONS),
       "itemCounts",
       "complete",
     ]);
-    expect(data.schemaVersion).toBe(1);
+    expect(data.schemaVersion).toBe(2);
     expect(data.complete).toBe(true);
-    for (const name of Object.keys(EXPORT_SECTIONS) as ExportSectionName[]) {
-      expect(data.itemCounts[name], name).toBe(data[name].length);
+    for (const name of [...Object.keys(EXPORT_SECTIONS), ...Object.keys(FEATURE_SECTIONS)] as ExportSectionName[]) {
+      expect(data.itemCounts[name], name).toBe(data[name]?.length);
     }
     expect(data.user).toMatchObject({
       _id: user.id,

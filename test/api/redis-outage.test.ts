@@ -6,7 +6,15 @@ import { appWith, testDeps } from "../support/deps";
 import { CLOSED_PORT_URL, eventually, FAULT_TIMEOUTS, type FaultRig, faultRig } from "../support/faults";
 import { completedGeneration, publishedPost } from "../support/posts";
 import { operations } from "../support/spec";
-import { crowd, signupUser, TEST_EMAIL_DOMAIN, type TestUser, uniqueName, userWithRole } from "../support/users";
+import {
+  crowd,
+  signupConsents,
+  signupUser,
+  TEST_EMAIL_DOMAIN,
+  type TestUser,
+  uniqueName,
+  userWithRole,
+} from "../support/users";
 
 /**
  * Redis unreachable, four ways, with real processes: the Upstash REST URL on a closed port, the Upstash REST
@@ -179,7 +187,12 @@ for (const outage of outages) {
 
     it("refuses POST /v1/auth/signup with 503 and creates no account", async () => {
       const username = uniqueName("so");
-      const body = { username, email: `${username}@${TEST_EMAIL_DOMAIN}`, password: "correct horse battery" };
+      const body = {
+        username,
+        email: `${username}@${TEST_EMAIL_DOMAIN}`,
+        password: "correct horse battery",
+        ...signupConsents(),
+      };
       expectUnavailable(await call("POST", "/v1/auth/signup", { body }, app));
       expect(await deps.db.users.findOne({ usernameLower: username.toLowerCase() })).toBeNull();
     });

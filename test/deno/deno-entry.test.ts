@@ -128,7 +128,13 @@ describe.skipIf(!deno)("Deno entry", () => {
       const name = `deno${Math.random().toString(36).slice(2, 12)}`;
       const res = await json("/v1/auth/signup", {
         method: "POST",
-        body: { username: name, email: `${name}@example.test`, password: "correct horse battery" },
+        body: {
+          username: name,
+          email: `${name}@example.test`,
+          password: "correct horse battery",
+          termsVersion: "1.0",
+          privacyVersion: "1.0",
+        },
       });
       expect(res.status).toBe(201);
       return { id: (res.body.user as { id: string }).id, token: res.body.accessToken as string };

@@ -154,6 +154,7 @@ describe("account-erasure job", () => {
     "edges-deleted",
     "copies-scrubbed",
     "analytics-erased",
+    "features-erased",
     "audited",
     "erased-one",
   ])("leaves a consistent result when a run crashes at %s and the next run finishes", async (crashPoint) => {

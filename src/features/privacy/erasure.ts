@@ -19,6 +19,7 @@ import { auditEntry } from "../audit/service";
 import { leaderboardRemoval } from "../leaderboards/service";
 import { invalidateProfile } from "../users/service";
 import { settleAccount } from "./deletion";
+import { FEATURE_PRIVACY } from "./features";
 
 /**
  * Erases personal data of accounts deleted more than ACCOUNT_DELETION_GRACE_DAYS ago. What stays is the
@@ -85,6 +86,9 @@ async function eraseOne(ctx: JobContext, user: Erasable): Promise<void> {
   await ctx.checkpoint("copies-scrubbed");
   await eraseAnalytics(deps, userId, plan.deviceIds);
   await ctx.checkpoint("analytics-erased");
+  // Each feature's own records (journal, consents, subscriptions, messages, stories): see features.ts.
+  await Promise.all(FEATURE_PRIVACY.map((f) => f.eraseUser(deps, userId.toHexString())));
+  await ctx.checkpoint("features-erased");
   await Promise.all([
     plan.followCounterparts.length ? recountFollows(deps, plan.followCounterparts) : null,
     dropCaches(deps, userId, plan),

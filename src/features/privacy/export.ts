@@ -8,6 +8,7 @@ import { ObjectId } from "../../platform/ids";
 import type { Collection, Document, Filter, Projection } from "../../platform/mongo/client";
 import { type KeysetOrder, type Page, pageFrom, paginate } from "../../platform/mongo/paginate";
 import { auditEntry } from "../audit/service";
+import { FEATURE_PRIVACY, type FeaturePrivacy } from "./features";
 import { EXPORT_SCHEMA_VERSION, EXPORT_SECTIONS, type ExportSectionName } from "./schema";
 
 /**
@@ -107,11 +108,16 @@ const MONGO_SECTIONS: { [N in Exclude<ExportSectionName, "devices" | "analyticsA
  */
 export const NOT_EXPORTED: Partial<Record<CollectionKey, string>> = {
   jobRuns: "records of scheduled job runs: operations data, about no one",
+  journalInsightRuns: "records of journal-insights runs: operations data, about no one",
 };
 
 /** The collections the export reads (the account itself included). */
 export function exportedCollections(): CollectionKey[] {
-  return ["users", ...Object.values(MONGO_SECTIONS).map((s) => s.collection)];
+  return [
+    "users",
+    ...Object.values(MONGO_SECTIONS).map((s) => s.collection),
+    ...FEATURE_PRIVACY.flatMap((f) => f.collections),
+  ];
 }
 
 const BY_ID: KeysetOrder = { direction: "asc" };
@@ -182,7 +188,7 @@ async function* documentChunks(
   const { devices, ...account } = user;
   const exportedAt = deps.clock.now().toISOString();
   yield `{"schemaVersion":${EXPORT_SCHEMA_VERSION},"exportedAt":${encode(exportedAt)},"user":${encode(account)}`;
-  const counts: Partial<Record<ExportSectionName, number>> = {};
+  const counts: Record<string, number> = {};
   const limit = deps.config.privacy.exportPageItems;
   for (const name of Object.keys(EXPORT_SECTIONS) as ExportSectionName[]) {
     yield `,${encode(name)}:[`;
@@ -223,7 +229,43 @@ async function* documentChunks(
     counts[name] = written;
     yield "]";
   }
+  for (const feature of FEATURE_PRIVACY) yield* featureChunks(deps, me, feature, counts);
   yield `,"itemCounts":${encode(counts)},"complete":true}`;
+}
+
+/**
+ * A feature's sections, page by page as its `exportSections` yields them; every declared section is written
+ * (empty if the feature yields nothing for it), in the declared order.
+ */
+async function* featureChunks(
+  deps: Deps,
+  me: Caller,
+  feature: FeaturePrivacy,
+  counts: Record<string, number>,
+): AsyncGenerator<string> {
+  const names = Object.keys(feature.sections);
+  let current = -1;
+  let written = 0;
+  function* advanceTo(index: number): Generator<string> {
+    for (; current < index; written = 0) {
+      if (current >= 0) {
+        counts[names[current] as string] = written;
+        yield "]";
+      }
+      current += 1;
+      yield `,${encode(names[current])}:[`;
+    }
+  }
+  for await (const page of feature.exportSections(deps, me.hex)) {
+    const index = names.indexOf(page.section);
+    if (index < current) throw new Error(`${feature.feature} export: section ${page.section} is undeclared or late`);
+    yield* advanceTo(index);
+    if (page.items.length) yield (written ? "," : "") + page.items.map(encode).join(",");
+    written += page.items.length;
+  }
+  yield* advanceTo(names.length - 1);
+  counts[names[current] as string] = written;
+  yield "]";
 }
 
 /** A row of ClickHouse's `events` as exported: times in ISO-8601, properties parsed. */

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { FEATURE_SECTIONS } from "./features";
 
 export const DeletionAccepted = z
   .object({ erasureAfter: z.string().meta({ description: "When the erasure job removes personal data" }) })
@@ -6,7 +7,7 @@ export const DeletionAccepted = z
 export type DeletionAccepted = z.infer<typeof DeletionAccepted>;
 
 /** The export's format version: raised whenever a section is added, removed or changes shape. */
-export const EXPORT_SCHEMA_VERSION = 1;
+export const EXPORT_SCHEMA_VERSION = 2;
 
 /**
  * The export's sections in the order they are written, each a list of stored records (ids and times as
@@ -42,8 +43,11 @@ export type ExportSectionName = keyof typeof EXPORT_SECTIONS;
 
 const StoredRecord = z.record(z.string(), z.unknown());
 const sectionShapes = Object.fromEntries(
-  Object.entries(EXPORT_SECTIONS).map(([name, description]) => [name, z.array(StoredRecord).meta({ description })]),
-) as { [N in ExportSectionName]: z.ZodArray<typeof StoredRecord> };
+  Object.entries({ ...EXPORT_SECTIONS, ...FEATURE_SECTIONS }).map(([name, description]) => [
+    name,
+    z.array(StoredRecord).meta({ description }),
+  ]),
+) as { [N in ExportSectionName]: z.ZodArray<typeof StoredRecord> } & Record<string, z.ZodArray<typeof StoredRecord>>;
 
 export const DataExport = z
   .object({

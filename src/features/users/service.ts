@@ -25,14 +25,21 @@ export async function loadSelf(deps: Deps, viewer: Viewer): Promise<UserDoc> {
  */
 export async function getMe(deps: Deps, viewer: Viewer): Promise<Me> {
   const key = deps.keys.selfView(viewer.id);
-  const cached = await readCache(deps, getValue<Me & { cachedUntil?: string }>(key), "self view");
-  // A pending email change lapses on its own: the copy is good only until then.
-  if (cached && (!cached.cachedUntil || new Date(cached.cachedUntil) > deps.clock.now())) {
-    const { cachedUntil: _until, ...me } = cached;
+  const { legal } = deps.config;
+  const legalStamp = `${legal.termsVersion}|${legal.privacyVersion}`;
+  const cached = await readCache(deps, getValue<Me & { cachedUntil?: string; legalStamp?: string }>(key), "self view");
+  // A pending email change lapses on its own, and new legal versions ask for consent: the copy is good only
+  // until then.
+  if (
+    cached &&
+    cached.legalStamp === legalStamp &&
+    (!cached.cachedUntil || new Date(cached.cachedUntil) > deps.clock.now())
+  ) {
+    const { cachedUntil: _until, legalStamp: _stamp, ...me } = cached;
     return me;
   }
-  const me = toMe(await loadSelf(deps, viewer), deps.clock.now(), deps.config.legal);
-  const value = me.pendingEmailExpiresAt ? { ...me, cachedUntil: me.pendingEmailExpiresAt } : me;
+  const me = toMe(await loadSelf(deps, viewer), deps.clock.now(), legal);
+  const value = { ...me, legalStamp, ...(me.pendingEmailExpiresAt ? { cachedUntil: me.pendingEmailExpiresAt } : {}) };
   await fillCache(deps, setValue(key, value, deps.config.selfCacheTtlSeconds), "self view");
   return me;
 }
