@@ -1,15 +1,26 @@
-// Foundation benchmark: round trips per request for GET /health and POST /v1/events, throughput and
-// latency of both (the health check is the baseline measured in the same run), and events/s from
-// ingest to ClickHouse through the flush job.
-//   npm run bench:foundation [-- --events 50000 --requests 2000 --concurrency 16]
+// Foundation benchmark: the production bundle's size and start-up time in workerd; round trips per request
+// for GET /health and POST /v1/events; their throughput, latency and workerd CPU per request against a minimal
+// Hono Worker making the same store calls (scripts/bench/minimal-worker.ts), both in workerd through
+// Miniflare's API in the same run; and events/s from ingest to ClickHouse through the flush job.
+//   npm run bench:foundation [-- --events 50000 --requests 2000 --concurrency 16 --rounds 2]
 import { parseArgs } from "node:util";
-import { fmt, load, roundTripsOf, startBenchStack } from "./lib";
+import {
+  compare,
+  comparisonRows,
+  fmt,
+  load,
+  markdownTable,
+  roundTripsOf,
+  startBenchStack,
+  startMinimalWorker,
+} from "./lib";
 
 const { values } = parseArgs({
   options: {
     events: { type: "string", default: "50000" },
     requests: { type: "string", default: "2000" },
     concurrency: { type: "string", default: "16" },
+    rounds: { type: "string", default: "2" },
   },
 });
 const totalEvents = Number(values.events);
@@ -37,15 +48,41 @@ try {
   const post = (body: string) =>
     fetch(`${url}/v1/events`, { method: "POST", headers: { "content-type": "application/json" }, body });
 
+  const minimal = await startMinimalWorker(bench);
+  const minimalPost = (body: string) =>
+    fetch(`${minimal.url}/events`, { method: "POST", headers: { "content-type": "application/json" }, body });
+
   // Round trips per request (deterministic).
   const healthRt = roundTripsOf(await fetch(`${url}/health`));
   const eventsRt = roundTripsOf(await post(eventsBody(100, "rt")));
 
-  // Warm-up, then throughput and latency, baseline first.
+  // Warm-up, then throughput and latency, each route next to its minimal counterpart.
+  const rounds = Number(values.rounds);
   await load(200, concurrency, () => fetch(`${url}/health`));
-  const health = await load(requests, concurrency, () => fetch(`${url}/health`));
+  await load(200, concurrency, () => fetch(`${minimal.url}/health`));
+  const health = await compare(
+    rounds,
+    requests,
+    concurrency,
+    { worker: bench.worker, send: () => fetch(`${url}/health`) },
+    { worker: minimal, send: () => fetch(`${minimal.url}/health`) },
+  );
   const body = eventsBody(100, "load");
-  const ingest = await load(requests, concurrency, () => post(body));
+  await load(100, concurrency, () => post(body));
+  await load(100, concurrency, () => minimalPost(body));
+  const ingest = await compare(
+    rounds,
+    requests,
+    concurrency,
+    { worker: bench.worker, send: () => post(body) },
+    { worker: minimal, send: () => minimalPost(body) },
+  );
+
+  // Start-up: a fresh workerd with the bundle, until its first /health answer (the stores are warm by now).
+  const fresh = await bench.startWorker(bench.bundle.path);
+  await fresh.stop();
+  const freshMinimal = await bench.startWorker(minimal.scriptPath);
+  await freshMinimal.stop();
 
   // Ingest → ClickHouse. Drain what the load phase buffered first so the measurement starts clean.
   const flush = () =>
@@ -70,20 +107,50 @@ try {
   const t2 = performance.now();
   const moved = posted.requests * perRequest;
 
-  const table = [
-    ["metric", "GET /health (baseline)", "POST /v1/events (100 events)"],
-    ["round trips (redis/mongo/clickhouse)", rt(healthRt), rt(eventsRt)],
-    ["req/s", fmt(health.rps), fmt(ingest.rps)],
-    ["p50 ms", fmt(health.p50, 2), fmt(ingest.p50, 2)],
-    ["p99 ms", fmt(health.p99, 2), fmt(ingest.p99, 2)],
-    ["statuses", JSON.stringify(health.statuses), JSON.stringify(ingest.statuses)],
-  ];
+  const rt = (counts: Record<string, number>) => `${counts.redis ?? 0}/${counts.mongo ?? 0}/${counts.clickhouse ?? 0}`;
+  const ms = (n: number | undefined) => (n === undefined ? "n/a" : fmt(n, 0));
   console.log(
-    `\nFoundation benchmark — ${requests} requests, concurrency ${concurrency}, Worker in workerd (wrangler dev)\n`,
+    `\nFoundation benchmark — ${requests} requests per route, concurrency ${concurrency}, ${rounds} alternating rounds; ` +
+      "Workers in workerd through Miniflare's API (production bundle)\n",
   );
-  for (const row of table) console.log(`${row[0]!.padEnd(40)}${row[1]!.padEnd(28)}${row[2]}`);
   console.log(
-    `\nevents req/s ÷ health req/s: ${fmt(ingest.rps / health.rps, 2)}  (events/s ingested: ${fmt(ingest.rps * 100, 0)})`,
+    markdownTable([
+      ["bundle", "minified", "gzip", "start → workerd ready", "start → first /health 200"],
+      [
+        "API (dist/worker.js)",
+        `${fmt(bench.bundle.bytes / 1024, 1)} KiB`,
+        `${fmt(bench.bundle.gzipBytes / 1024, 1)} KiB`,
+        `${ms(fresh.startup.readyMs)} ms`,
+        `${ms(fresh.startup.firstAnswerMs)} ms`,
+      ],
+      [
+        "minimal Worker",
+        `${fmt(minimal.bytes / 1024, 1)} KiB`,
+        `${fmt(minimal.gzipBytes / 1024, 1)} KiB`,
+        `${ms(freshMinimal.startup.readyMs)} ms`,
+        `${ms(freshMinimal.startup.firstAnswerMs)} ms`,
+      ],
+    ]),
+  );
+  console.log("");
+  console.log(
+    markdownTable([
+      ["GET /health", "API", "minimal Worker", "ratio"],
+      ["round trips (redis/mongo/clickhouse)", rt(healthRt), "2/1/1", ""],
+      ...comparisonRows(health),
+    ]),
+  );
+  console.log("");
+  console.log(
+    markdownTable([
+      ["POST /v1/events (100 events)", "API", "minimal Worker", "ratio"],
+      ["round trips (redis/mongo/clickhouse)", rt(eventsRt), "1/1/0", ""],
+      ...comparisonRows(ingest),
+    ]),
+  );
+  console.log(
+    `\nevents/s ingested: ${fmt(ingest.route.rps * 100, 0)} (minimal Worker: ${fmt(ingest.minimal.rps * 100, 0)}); ` +
+      "CPU: workerd process user+system time over each run ÷ requests",
   );
   console.log(`\nIngest → ClickHouse: ${moved} events`);
   console.log(`  ingest   ${fmt((t1 - t0) / 1000, 2)} s  (${fmt(moved / ((t1 - t0) / 1000), 0)} events/s)`);
@@ -93,8 +160,4 @@ try {
   console.log(`  end to end ${fmt(moved / ((t2 - t0) / 1000), 0)} events/s`);
 } finally {
   await bench.stop();
-}
-
-function rt(counts: Record<string, number>): string {
-  return `${counts.redis ?? 0}/${counts.mongo ?? 0}/${counts.clickhouse ?? 0}`;
 }
