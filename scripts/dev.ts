@@ -2,9 +2,11 @@
 // (Upstash REST over redis-server, the Data API gateway, ClickHouse over chDB) on loopback, migrates,
 // optionally seeds demo data (--seed), and runs `wrangler dev` against it. Ctrl-C stops everything.
 //
-//   npm run dev [-- --seed] [--data-dir .data/dev] [--port 8787] [--set KEY=value ...]
+//   npm run dev [-- --seed] [--data-dir .data/dev] [--port 8787] [--set KEY=value ...] [--delay store=ms ...]
 //   Your own Worker settings: `.dev.vars.local` (KEY=value lines, untracked) and `--set`, merged over the
 //   generated ones, e.g. `npm run dev -- --set SETTLEMENT_DELAY_SECONDS=10` to watch settlement happen.
+//   Edge-like latency: `--delay mongo=40,clickhouse=40,redis=5` puts a delay proxy in front of each named store
+//   (Data API, ClickHouse, Upstash REST), as a colo far from the stores would see them.
 //   Ports: DEV_WORKER_PORT (8787) DEV_UPSTASH_PORT (8079) DEV_GATEWAY_PORT (8081) DEV_CLICKHOUSE_PORT (8123)
 //          DEV_REDIS_PORT (6390); a port already in use is replaced by a free one (printed).
 import { spawnSync } from "node:child_process";
@@ -13,6 +15,7 @@ import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { settingNames } from "../src/config";
 import { bootstrapAdmin } from "./local/admin";
+import { type DelayedStores, delayStores, parseStoreDelays } from "./local/delay-proxy";
 import { DEV_OVERRIDES, devOverrides, writeDevVars } from "./local/dev-vars";
 import { freePort } from "./local/ports";
 import { findRedisServer } from "./local/redis";
@@ -27,6 +30,7 @@ const { values: args } = parseArgs({
     "data-dir": { type: "string", default: process.env.CIRCLE_DATA_DIR ?? ".data/dev" },
     port: { type: "string", default: process.env.DEV_WORKER_PORT ?? "8787" },
     set: { type: "string", multiple: true, default: [] },
+    delay: { type: "string", multiple: true, default: [] },
   },
 });
 
@@ -69,6 +73,7 @@ function ensureRedisServer(): void {
 async function main(): Promise<void> {
   // Checked first, so a typo fails before anything starts.
   const overrides = devOverrides(args.set ?? [], settingNames);
+  const delays = parseStoreDelays(args.delay ?? []);
   ensureRedisServer();
   const dataDir = resolve(args["data-dir"]);
   const ports = {
@@ -93,12 +98,14 @@ async function main(): Promise<void> {
 
   let stack: RunningStack | undefined;
   let worker: RunningWorker | undefined;
+  let delayed: DelayedStores | undefined;
   let stopping = false;
   const shutdown = async (code: number) => {
     if (stopping) return;
     stopping = true;
     log("stopping…");
     await worker?.stop();
+    await delayed?.stop();
     await stack?.stop();
     process.exit(code);
   };
@@ -118,8 +125,13 @@ async function main(): Promise<void> {
   });
   log(`migrations: ${JSON.stringify(report)}`);
 
+  if (Object.keys(delays).length > 0) {
+    delayed = await delayStores(stack.workerEnv, delays);
+    const list = Object.entries(delays).map(([store, ms]) => `${store} +${ms} ms`);
+    log(`store calls from the Worker are delayed: ${list.join(", ")} per call`);
+  }
   writeDevVars({
-    ...stack.workerEnv,
+    ...(delayed?.workerEnv ?? stack.workerEnv),
     ENVIRONMENT: "development",
     LOG_LEVEL: "info",
     SERVER_TIMING: "true",
