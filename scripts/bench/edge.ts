@@ -20,7 +20,8 @@ const { values } = parseArgs({
     "mongo-ms": { type: "string", default: "40" },
     "clickhouse-ms": { type: "string", default: "40" },
     "redis-ms": { type: "string", default: "5" },
-    // Think time between steps: lets a step's after-response work (waitUntil) finish, as a person's pause would.
+    // Think time between steps, as a person's pause; after it the journey also waits until no store call is in
+    // flight, so a step's after-response work (waitUntil) is counted for that step and never slows the next.
     "pause-ms": { type: "string", default: "50" },
   },
 });
@@ -71,6 +72,20 @@ const order: string[] = [];
 try {
   const proxies = bench.delays!.proxies;
   const seen = () => STORES.reduce((sum, s) => sum + (proxies[s]?.requests() ?? 0), 0);
+  const busy = () => STORES.some((s) => (proxies[s]?.inFlight() ?? 0) > 0);
+  /** Waits until no store call has been in flight for a while (a chain of calls has sub-ms gaps). */
+  const quiet = async (quietMs = 30, capMs = 10_000) => {
+    const deadline = performance.now() + capMs;
+    let calmSince = performance.now();
+    let seenAt = seen();
+    while (performance.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 5));
+      if (busy() || seen() !== seenAt) {
+        calmSince = performance.now();
+        seenAt = seen();
+      } else if (performance.now() - calmSince >= quietMs) return;
+    }
+  };
   // Set-up that is not part of the journey goes straight to the stores (no delay).
   const direct = createDeps(
     loadConfig({ ...bench.workerEnv, ...bench.stack.workerEnv, LOG_LEVEL: "error", SERVER_TIMING: "false" }),
@@ -95,6 +110,7 @@ try {
     opts: { token?: string; body?: unknown; headers?: Record<string, string>; ip: string; expect: number },
   ): Promise<T> => {
     if (pauseMs > 0) await new Promise((r) => setTimeout(r, pauseMs));
+    await quiet();
     settlePrevious();
     const headers: Record<string, string> = { "cf-connecting-ip": opts.ip, ...opts.headers };
     if (opts.token) headers.authorization = `Bearer ${opts.token}`;
@@ -271,6 +287,7 @@ try {
       expect: 201,
     });
     if (pauseMs > 0) await new Promise((r) => setTimeout(r, pauseMs));
+    await quiet();
     settlePrevious();
     process.stderr.write(`journey ${i + 1}/${iterations} done\n`);
   }
@@ -340,7 +357,7 @@ function print(): void {
     `\nwaits/round trips: medians over the journeys (r = Redis, m = MongoDB via the Data API, ch = ClickHouse), from ` +
       "Server-Timing; p99 of fewer than 100 samples is the slowest. Floor: a write = one Data API + one Redis round " +
       `trip (${floorWrite} ms), a read = one Redis round trip (${floorRead} ms). Calls after response: store calls ` +
-      "the proxies saw beyond the request's own round trips before the next step (waitUntil work).",
+      "the proxies saw beyond the request's own round trips until the stores went quiet (waitUntil work).",
   );
   console.log(
     `\nstore calls during the journeys: ${totals.proxied} through the delay proxies, ${totals.metered} in Server-Timing`,

@@ -2,14 +2,19 @@
 // for GET /health and POST /v1/events; their throughput, latency and workerd CPU per request against a minimal
 // Hono Worker making the same store calls (scripts/bench/minimal-worker.ts), both in workerd through
 // Miniflare's API in the same run; and events/s from ingest to ClickHouse through the flush job.
-//   npm run bench:foundation [-- --events 50000 --requests 2000 --concurrency 16 --rounds 2]
+//   npm run bench:foundation [-- --events 50000 --requests 2000 --concurrency 16 --rounds 4 --starts 5]
+
+import { dirname, join } from "node:path";
 import { parseArgs } from "node:util";
+import { buildWorker } from "../build-worker";
+import type { MiniflareWorker } from "../local/miniflare-worker";
 import {
   compare,
   comparisonRows,
   fmt,
   load,
   markdownTable,
+  median,
   roundTripsOf,
   startBenchStack,
   startMinimalWorker,
@@ -20,7 +25,8 @@ const { values } = parseArgs({
     events: { type: "string", default: "50000" },
     requests: { type: "string", default: "2000" },
     concurrency: { type: "string", default: "16" },
-    rounds: { type: "string", default: "2" },
+    rounds: { type: "string", default: "4" },
+    starts: { type: "string", default: "5" },
   },
 });
 const totalEvents = Number(values.events);
@@ -78,11 +84,32 @@ try {
     { worker: minimal, send: () => minimalPost(body) },
   );
 
-  // Start-up: a fresh workerd with the bundle, until its first /health answer (the stores are warm by now).
-  const fresh = await bench.startWorker(bench.bundle.path);
-  await fresh.stop();
-  const freshMinimal = await bench.startWorker(minimal.scriptPath);
-  await freshMinimal.stop();
+  // Start-up: fresh workerd processes with each bundle, until their first /health answer (stores warm by now).
+  // The same source as a plain wrangler build makes it (zod's locales in), for comparison.
+  const withLocales = await buildWorker({
+    outdir: join(dirname(bench.bundle.path), "with-locales"),
+    keepZodLocales: true,
+  });
+  const startups = {
+    api: [] as MiniflareWorker["startup"][],
+    withLocales: [] as MiniflareWorker["startup"][],
+    minimal: [] as MiniflareWorker["startup"][],
+  };
+  for (let i = 0; i < Number(values.starts); i++) {
+    for (const [side, script] of [
+      ["api", bench.bundle.path],
+      ["withLocales", withLocales.outfile],
+      ["minimal", minimal.scriptPath],
+    ] as const) {
+      const fresh = await bench.startWorker(script);
+      startups[side].push(fresh.startup);
+      await fresh.stop();
+    }
+  }
+  const startup = (side: keyof typeof startups) => ({
+    ready: median(startups[side].map((s) => s.readyMs)),
+    first: median(startups[side].map((s) => s.firstAnswerMs ?? Number.NaN)),
+  });
 
   // Ingest → ClickHouse. Drain what the load phase buffered first so the measurement starts clean.
   const flush = () =>
@@ -120,15 +147,22 @@ try {
         "API (dist/worker.js)",
         `${fmt(bench.bundle.bytes / 1024, 1)} KiB`,
         `${fmt(bench.bundle.gzipBytes / 1024, 1)} KiB`,
-        `${ms(fresh.startup.readyMs)} ms`,
-        `${ms(fresh.startup.firstAnswerMs)} ms`,
+        `${ms(startup("api").ready)} ms`,
+        `${ms(startup("api").first)} ms`,
+      ],
+      [
+        "API with zod's locales (as wrangler bundles it)",
+        `${fmt(withLocales.bytes / 1024, 1)} KiB`,
+        `${fmt(withLocales.gzipBytes / 1024, 1)} KiB`,
+        `${ms(startup("withLocales").ready)} ms`,
+        `${ms(startup("withLocales").first)} ms`,
       ],
       [
         "minimal Worker",
         `${fmt(minimal.bytes / 1024, 1)} KiB`,
         `${fmt(minimal.gzipBytes / 1024, 1)} KiB`,
-        `${ms(freshMinimal.startup.readyMs)} ms`,
-        `${ms(freshMinimal.startup.firstAnswerMs)} ms`,
+        `${ms(startup("minimal").ready)} ms`,
+        `${ms(startup("minimal").first)} ms`,
       ],
     ]),
   );

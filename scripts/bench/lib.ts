@@ -195,12 +195,15 @@ export async function measure(
 export interface Comparison {
   route: Throughput;
   minimal: Throughput;
+  /** route ÷ minimal req/s in each round (a shared machine's load drifts; the median of these is the ratio). */
+  roundRatios: number[];
 }
 
 /**
  * The route and the minimal Worker's counterpart, measured in alternating rounds (route, minimal, route, …) so
  * drift in a shared machine's load falls on both; requests are split evenly over the rounds and the rounds'
- * results merged (req/s over the total time, latency percentiles of the per-round medians).
+ * results merged (req/s over the total time, latency percentiles of the per-round medians). The req/s ratio is
+ * the median of the rounds' ratios.
  */
 export async function compare(
   rounds: number,
@@ -216,7 +219,7 @@ export async function compare(
     a.push(await measure(route.worker, perRound, concurrency, route.send));
     b.push(await measure(minimal.worker, perRound, concurrency, minimal.send));
   }
-  return { route: merge(a), minimal: merge(b) };
+  return { route: merge(a), minimal: merge(b), roundRatios: a.map((run, i) => run.rps / b[i]!.rps) };
 }
 
 function merge(runs: Throughput[]): Throughput {
@@ -265,7 +268,12 @@ export function comparisonRows(c: Comparison): string[][] {
   const ratio = (x: number | undefined, y: number | undefined) =>
     x === undefined || y === undefined || y === 0 ? "n/a" : `${fmt(x / y, 2)}×`;
   return [
-    ["req/s", fmt(c.route.rps), fmt(c.minimal.rps), ratio(c.route.rps, c.minimal.rps)],
+    [
+      "req/s",
+      fmt(c.route.rps),
+      fmt(c.minimal.rps),
+      `${fmt(median(c.roundRatios), 2)}× (rounds ${c.roundRatios.map((r) => fmt(r, 2)).join(", ")})`,
+    ],
     ["p50 ms", fmt(c.route.p50, 2), fmt(c.minimal.p50, 2), ratio(c.route.p50, c.minimal.p50)],
     ["p99 ms", fmt(c.route.p99, 2), fmt(c.minimal.p99, 2), ratio(c.route.p99, c.minimal.p99)],
     [

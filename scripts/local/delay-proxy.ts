@@ -31,6 +31,8 @@ export interface RunningDelayProxy {
   target: string;
   /** Requests received so far (each one is one store round trip). */
   requests(): number;
+  /** Requests received and not yet answered to the end (or abandoned). */
+  inFlight(): number;
   /** Changes the delay for requests that arrive from now on. */
   setDelay(ms: number): void;
   stop(): Promise<void>;
@@ -59,6 +61,7 @@ export async function startDelayProxy(opts: DelayProxyOptions): Promise<RunningD
   if (target.protocol !== "http:") throw new Error(`the delay proxy forwards to http:// targets, not ${opts.target}`);
   let delayMs = checkedDelay(opts.delayMs);
   let received = 0;
+  let open = 0;
   const agent = new Agent({ keepAlive: true, maxSockets: Number.POSITIVE_INFINITY });
   const pending = new Set<NodeJS.Timeout>();
 
@@ -93,6 +96,10 @@ export async function startDelayProxy(opts: DelayProxyOptions): Promise<RunningD
 
   const server = createServer((req, res) => {
     received += 1;
+    open += 1;
+    res.on("close", () => {
+      open -= 1;
+    });
     // The body waits in the socket (the request stream is paused) until it is piped upstream.
     const timer = setTimeout(() => {
       pending.delete(timer);
@@ -106,6 +113,7 @@ export async function startDelayProxy(opts: DelayProxyOptions): Promise<RunningD
     url: `http://${opts.host ?? "127.0.0.1"}:${port}`,
     target: target.origin,
     requests: () => received,
+    inFlight: () => open,
     setDelay: (ms) => {
       delayMs = checkedDelay(ms);
     },

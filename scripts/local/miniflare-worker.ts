@@ -70,8 +70,10 @@ export async function startMiniflareWorker(opts: MiniflareWorkerOptions): Promis
       stderr.on("data", keep);
     },
   });
-  const stop = async () => {
-    await miniflare.dispose();
+  let stopped: Promise<void> | undefined;
+  const stop = () => {
+    stopped ??= miniflare.dispose();
+    return stopped;
   };
   let url: string;
   try {
