@@ -265,6 +265,7 @@ export async function startMinimalWorker(
 /** Rows of a comparison table: the route, the minimal Worker, and their ratio. */
 export function comparisonRows(c: Comparison): string[][] {
   const cpu = (t: Throughput) => (t.cpuMsPerRequest === undefined ? "n/a" : fmt(t.cpuMsPerRequest, 2));
+  const perCpuSecond = (t: Throughput) => (t.cpuMsPerRequest ? fmt(1000 / t.cpuMsPerRequest, 0) : "n/a");
   const ratio = (x: number | undefined, y: number | undefined) =>
     x === undefined || y === undefined || y === 0 ? "n/a" : `${fmt(x / y, 2)}×`;
   return [
@@ -281,6 +282,13 @@ export function comparisonRows(c: Comparison): string[][] {
       cpu(c.route),
       cpu(c.minimal),
       ratio(c.route.cpuMsPerRequest, c.minimal.cpuMsPerRequest),
+    ],
+    [
+      // What one core of workerd could serve if nothing else were the bottleneck (1000 ÷ CPU ms per request).
+      "requests per workerd CPU-second",
+      perCpuSecond(c.route),
+      perCpuSecond(c.minimal),
+      ratio(c.minimal.cpuMsPerRequest, c.route.cpuMsPerRequest),
     ],
     [
       "bench process CPU ms / request (load + stand-ins)",
