@@ -28,8 +28,11 @@ export interface MiniflareWorker {
   miniflare: Miniflare;
   /** workerd's process id (Linux: read from /proc), to measure its CPU time; undefined elsewhere. */
   workerdPid: number | undefined;
-  /** From `new Miniflare()` to workerd listening with the script loaded, and to the first 200 on readyPath. */
-  startup: { readyMs: number; firstAnswerMs: number | undefined };
+  /**
+   * From `new Miniflare()` to workerd listening with the script loaded, and to the first 200 on readyPath (wall
+   * time); and the CPU time workerd had used when it was ready (Linux only), which a loaded machine does not blur.
+   */
+  startup: { readyMs: number; firstAnswerMs: number | undefined; readyCpuMs: number | undefined };
   /** What the Worker wrote to stdout/stderr lately (console output), for error messages. */
   output(): string;
   stop(): Promise<void>;
@@ -83,6 +86,10 @@ export async function startMiniflareWorker(opts: MiniflareWorkerOptions): Promis
     throw new Error(`the Worker did not start in workerd: ${String(error)}\n${output}`);
   }
   const readyMs = performance.now() - started;
+  const added = workerdChildren().filter((pid) => !before.includes(pid));
+  const workerdPid = added.length === 1 ? added[0] : undefined;
+  // A fresh process: everything it has used so far is start-up (runtime boot, script compile and evaluation).
+  const readyCpuSeconds = workerdPid === undefined ? undefined : processCpuSeconds(workerdPid);
   let firstAnswerMs: number | undefined;
   if (opts.readyPath !== null) {
     const path = opts.readyPath ?? "/health";
@@ -104,12 +111,11 @@ export async function startMiniflareWorker(opts: MiniflareWorkerOptions): Promis
     }
     firstAnswerMs = performance.now() - started;
   }
-  const added = workerdChildren().filter((pid) => !before.includes(pid));
   return {
     url,
     miniflare,
-    workerdPid: added.length === 1 ? added[0] : undefined,
-    startup: { readyMs, firstAnswerMs },
+    workerdPid,
+    startup: { readyMs, firstAnswerMs, readyCpuMs: readyCpuSeconds === undefined ? undefined : readyCpuSeconds * 1000 },
     output: () => output,
     stop,
   };
