@@ -30,6 +30,8 @@ export interface BuildOptions {
   minify?: boolean;
   /** Keep zod's ~40 locales (all languages) in the bundle, as a plain wrangler build does. */
   keepZodLocales?: boolean;
+  /** Keep function and class names (wrangler's default `keep_names`); false measures what they cost. */
+  keepNames?: boolean;
 }
 
 /**
@@ -79,7 +81,7 @@ export async function buildWorker(opts: BuildOptions = {}): Promise<WorkerBuild>
       "navigator.userAgent": JSON.stringify("Cloudflare-Workers"),
     },
     minify: opts.minify ?? true,
-    keepNames: true,
+    keepNames: opts.keepNames ?? true,
     sourcemap: "linked",
     metafile: true,
     legalComments: "none",

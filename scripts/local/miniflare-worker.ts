@@ -18,6 +18,8 @@ export interface MiniflareWorkerOptions {
   compatibilityDate?: string;
   compatibilityFlags?: string[];
   port?: number;
+  /** Opens workerd's V8 inspector on this port (DevTools, CPU profiles). */
+  inspectorPort?: number;
   /** Polled after start until it answers 200 (the start-up time includes it); null to skip. */
   readyPath?: string | null;
   timeoutMs?: number;
@@ -65,6 +67,7 @@ export async function startMiniflareWorker(opts: MiniflareWorkerOptions): Promis
     bindings: opts.bindings,
     host: "127.0.0.1",
     port: opts.port ?? 0,
+    ...(opts.inspectorPort === undefined ? {} : { inspectorPort: opts.inspectorPort }),
     // No request to Cloudflare for `request.cf` data (offline, and nothing here reads it).
     cf: false,
     log: new Log(LogLevel.WARN),
