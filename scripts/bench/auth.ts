@@ -42,12 +42,14 @@ await mf.dispose();
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
 const perHash = (median(full) - median(empty)) / hashes;
 
-// 2. Login through the Worker (wrangler dev), against /health in the same run; login limits lifted so the
+// 2. Login through the Worker (workerd via Miniflare), against /health in the same run; login limits lifted so the
 // benchmark measures logins, not 429s.
 const bench = await startBenchStack({
-  RATE_LIMIT_LOGIN_FAILURES_PER_ACCOUNT: "1000000",
-  RATE_LIMIT_LOGIN_FAILURES_PER_ACCOUNT_AND_IP: "1000000",
-  RATE_LIMIT_LOGIN_PER_IP: "1000000",
+  vars: {
+    RATE_LIMIT_LOGIN_FAILURES_PER_ACCOUNT: "1000000",
+    RATE_LIMIT_LOGIN_FAILURES_PER_ACCOUNT_AND_IP: "1000000",
+    RATE_LIMIT_LOGIN_PER_IP: "1000000",
+  },
 });
 try {
   const username = `bench_${Date.now().toString(36)}`;
