@@ -1,4 +1,4 @@
-import { EJSON } from "bson";
+import { EJSON } from "../ejson";
 import { StoreUnavailableError } from "../errors";
 import { budgetLeftMs, chargeBudget, isDown, markDown, roundTrip } from "../io";
 
