@@ -57,7 +57,14 @@ const values: [string, (oid: (hex: string) => unknown) => unknown][] = [
     "strings, booleans, null, undefined",
     () => ({ s: 'x\u0000y \u2014 "q"', t: true, f: false, n: null, u: undefined }),
   ],
-  ["arrays with holes and undefined", (oid) => ({ a: [1, undefined, oid(HEX), [new Date(5)], , "z"] })],
+  [
+    "arrays with holes and undefined",
+    (oid) => {
+      const holey: unknown[] = [1, undefined, oid(HEX), [new Date(5)]];
+      holey[5] = "z";
+      return { a: holey };
+    },
+  ],
   [
     "nested objects and operators",
     (oid) => ({ $and: [{ userId: { $in: [oid(HEX)] } }, { at: { $gte: new Date(7) } }] }),
