@@ -67,6 +67,11 @@ export interface Notice {
   actionPayload?: Record<string, string>;
   /** Promotional: pushed only to recipients who opted into `marketing` (the inbox shows it either way). */
   marketing?: boolean;
+  /**
+   * The notice announces one event (its `aggregationKey` names it): a repeat of the same key, e.g. a retry or a
+   * sweep racing the request that did the work, changes nothing — no second count, no second push.
+   */
+  once?: boolean;
 }
 
 /** One notification to upsert: who gets it and which group it joins. */
@@ -80,6 +85,8 @@ interface Target {
   actionType: ActionType | null;
   actionPayload: Record<string, string>;
   marketing: boolean;
+  /** A notice of one event: a repeat of its key changes nothing (see `Notice.once`). */
+  once?: boolean;
   /** A repeat by an actor already counted still turns the group unread and moves it up (a new message does). */
   repeatReopens?: boolean;
 }
@@ -222,6 +229,7 @@ function targetsOf(event: NotificationEvent): { actor: ObjectId | null; targets:
             actionType: event.actionType ?? null,
             actionPayload: event.actionPayload ?? {},
             marketing: event.marketing === true,
+            ...(event.once ? { once: true } : {}),
           },
         ],
       };
@@ -489,6 +497,30 @@ function groupUpdate(target: Target, actor: ObjectId | null, now: Date, pushNotB
  * size, which matters when a settlement batch writes thousands at once).
  */
 function noticeUpdate(target: Target, now: Date, pushNotBefore: Date | null): Update {
+  const fresh = {
+    read: false,
+    readAt: null,
+    updatedAt: now,
+    ...(pushNotBefore ? { pushOwed: true, pushNotBefore, pushAttempts: 0 } : {}),
+  };
+  if (target.once) {
+    return {
+      $setOnInsert: {
+        type: target.type,
+        title: target.title,
+        body: target.body,
+        imageUrl: target.imageUrl,
+        actionType: target.actionType,
+        actionPayload: target.actionPayload,
+        sampleActors: [],
+        actorIds: [],
+        createdAt: now,
+        aggregationCount: 1,
+        ...fresh,
+        ...(target.marketing ? { marketing: true } : {}),
+      },
+    };
+  }
   return {
     $setOnInsert: {
       type: target.type,
