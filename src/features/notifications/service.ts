@@ -510,51 +510,27 @@ function groupUpdate(target: Target, actor: ObjectId | null, now: Date, pushNotB
  * size, which matters when a settlement batch writes thousands at once).
  */
 function noticeUpdate(target: Target, now: Date, pushNotBefore: Date | null): Update {
+  const created = {
+    type: target.type,
+    title: target.title,
+    body: target.body,
+    imageUrl: target.imageUrl,
+    actionType: target.actionType,
+    actionPayload: target.actionPayload,
+    sampleActors: [],
+    actorIds: [],
+    createdAt: now,
+    ...(target.marketing ? { marketing: true } : {}),
+  };
   const fresh = {
     read: false,
     readAt: null,
     updatedAt: now,
     ...(pushNotBefore ? { pushOwed: true, pushNotBefore, pushAttempts: 0 } : {}),
   };
-  if (target.once) {
-    return {
-      $setOnInsert: {
-        type: target.type,
-        title: target.title,
-        body: target.body,
-        imageUrl: target.imageUrl,
-        actionType: target.actionType,
-        actionPayload: target.actionPayload,
-        sampleActors: [],
-        actorIds: [],
-        createdAt: now,
-        aggregationCount: 1,
-        ...fresh,
-        ...(target.marketing ? { marketing: true } : {}),
-      },
-    };
-  }
-  return {
-    $setOnInsert: {
-      type: target.type,
-      title: target.title,
-      body: target.body,
-      imageUrl: target.imageUrl,
-      actionType: target.actionType,
-      actionPayload: target.actionPayload,
-      sampleActors: [],
-      actorIds: [],
-      createdAt: now,
-      ...(target.marketing ? { marketing: true } : {}),
-    },
-    $inc: { aggregationCount: 1 },
-    $set: {
-      read: false,
-      readAt: null,
-      updatedAt: now,
-      ...(pushNotBefore ? { pushOwed: true, pushNotBefore, pushAttempts: 0 } : {}),
-    },
-  };
+  // A notice of one event is written once: a repeat of its key matches the stored group and changes nothing.
+  if (target.once) return { $setOnInsert: { ...created, aggregationCount: 1, ...fresh } };
+  return { $setOnInsert: created, $inc: { aggregationCount: 1 }, $set: fresh };
 }
 
 async function emit(deps: Deps, docs: StoredNotification[]): Promise<void> {
