@@ -1,6 +1,6 @@
-import type { Collection, DataApiClient } from "../platform/mongo/client";
+import type { BatchStep, Collection, DataApiClient } from "../platform/mongo/client";
 import { type CollectionKey, collections } from "./collections";
-import type { AnalyticsEventDoc } from "./documents/analytics";
+import type { AnalyticsEventDoc, AnalyticsQuarantineDoc } from "./documents/analytics";
 import type { AuditLogDoc } from "./documents/audit";
 import type { EmailOutboxDoc, EmailTokenDoc, SessionDoc } from "./documents/auth";
 import type { BlockDoc } from "./documents/blocks";
@@ -32,6 +32,7 @@ export interface DocumentTypes {
   notifications: NotificationDoc;
   featureFlags: FeatureFlagDoc;
   analyticsEvents: AnalyticsEventDoc;
+  analyticsQuarantine: AnalyticsQuarantineDoc;
   generationJobs: GenerationJobDoc;
   jobRuns: JobRunDoc;
   sessions: SessionDoc;
@@ -43,12 +44,16 @@ export interface DocumentTypes {
   blocks: BlockDoc;
 }
 
-export type Db = { [K in CollectionKey]: Collection<DocumentTypes[K]> };
+export type Db = { [K in CollectionKey]: Collection<DocumentTypes[K]> } & {
+  /** Writes to several collections in one round trip, in order (see `DataApiClient.batch`). */
+  batch(steps: BatchStep[]): Promise<void>;
+};
 
 export function createDb(client: DataApiClient): Db {
-  return Object.fromEntries(
+  const byCollection = Object.fromEntries(
     (Object.keys(collections) as CollectionKey[]).map((key) => [key, client.collection(collections[key])]),
-  ) as unknown as Db;
+  );
+  return { ...byCollection, batch: (steps: BatchStep[]) => client.batch(steps) } as unknown as Db;
 }
 
 export * from "./documents/analytics";

@@ -147,6 +147,13 @@ export const indexes: Record<CollectionKey, IndexSpec[]> = {
     // expire before the flush saw them, so the 24 h buffer TTL runs on the server's receive time instead.
     { key: { receivedAt: 1 }, name: "ttl_24h", expireAfterSeconds: DAY },
     { key: { flushBatchId: 1, _id: 1 }, name: "flush_batch" },
+    // A client's eventId is one event: a retry of a request whose answer was lost is refused here while the
+    // first copy is buffered (the flush checks ClickHouse for copies it already delivered).
+    { key: { eventId: 1 }, name: "event_id_unique", unique: true },
+  ],
+  analyticsQuarantine: [
+    { key: { batchId: 1 }, name: "batch" },
+    { key: { quarantinedAt: 1 }, name: "ttl_30d", expireAfterSeconds: 30 * DAY },
   ],
   generationJobs: [
     { key: { userId: 1, createdAt: -1 }, name: "user_created" },

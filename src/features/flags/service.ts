@@ -1,8 +1,9 @@
 import { ApiError } from "../../core/errors";
 import type { Viewer } from "../../core/viewer";
-import type { FeatureFlagDoc } from "../../db";
+import type { FeatureFlagDoc, StoredVariant } from "../../db";
 import type { Deps } from "../../deps";
 import { ObjectId } from "../../platform/ids";
+import { fromStoredJson, toStoredJson } from "../../platform/mongo/client-json";
 import { SECOND_MS } from "../../platform/time";
 import { inRollout, pickVariant } from "./bucketing";
 import type { EvaluatedFlags, FlagBody, FlagList, FlagRule, FlagView } from "./schema";
@@ -47,8 +48,14 @@ function toRule(doc: FeatureFlagDoc): FlagRule {
     rolloutPercentage: doc.rolloutPercentage,
     targetTiers: doc.targetTiers ?? [],
     targetUserIds: (doc.targetUserIds ?? []).map((id) => id.toHexString()),
-    variants: doc.variants ?? [],
+    variants: (doc.variants ?? []).map(variantOf),
   };
+}
+
+/** A stored variant as rules and views show it: its config back as the JSON object that was sent. */
+function variantOf(v: StoredVariant): FlagRule["variants"][number] {
+  const config = v.configJson === undefined ? (v.config ?? {}) : fromStoredJson(v.configJson);
+  return { name: v.name, weight: v.weight, config: config as Record<string, unknown> };
 }
 
 /** The rule set: isolate memory, then `flags:all` in Redis, then MongoDB. Usually no round trip at all. */
@@ -99,7 +106,7 @@ function toView(doc: FeatureFlagDoc): FlagView {
     targetTiers: doc.targetTiers as FlagView["targetTiers"],
     targetUserIds: doc.targetUserIds.map((id) => id.toHexString()),
     isExperiment: doc.isExperiment,
-    variants: doc.variants,
+    variants: (doc.variants ?? []).map(variantOf),
     createdAt: doc.createdAt.toISOString(),
     updatedAt: doc.updatedAt.toISOString(),
   };
@@ -123,7 +130,14 @@ export async function putFlag(deps: Deps, name: string, body: FlagBody): Promise
   const doc = await deps.db.featureFlags.findOneAndUpdate(
     { name },
     {
-      $set: { ...body, targetUserIds: body.targetUserIds.map((id) => new ObjectId(id)), updatedAt: now },
+      $set: {
+        ...body,
+        targetUserIds: body.targetUserIds.map((id) => new ObjectId(id)),
+        variants: body.variants.map(
+          (v): StoredVariant => ({ name: v.name, weight: v.weight, configJson: toStoredJson(v.config) }),
+        ),
+        updatedAt: now,
+      },
       $setOnInsert: { name, createdAt: now },
     },
     { upsert: true, returnDocument: "after" },

@@ -3,6 +3,7 @@ import { forgetStanding } from "../../core/standing";
 import type { RequestMeta, Viewer } from "../../core/viewer";
 import type { Deps } from "../../deps";
 import { ObjectId } from "../../platform/ids";
+import { fromStoredJson } from "../../platform/mongo/client-json";
 import { deleteKeys, runOp } from "../../platform/redis-ops";
 import { addDays } from "../../platform/time";
 import { audit } from "../audit/service";
@@ -42,7 +43,8 @@ export async function exportMe(deps: Deps, meta: RequestMeta, viewer: Viewer): P
     deps.db.follows.find({ followingId: userId }, { limit: perSection }),
     deps.db.referrals.find({ $or: [{ referrerId: userId }, { referredUserId: userId }] }, { limit: perSection }),
     deps.db.auditLogs.find({ userId }, { limit: perSection, sort: { timestamp: -1 } }),
-    deps.db.analyticsEvents.find({ userId: viewer.id }, { limit: perSection }),
+    // One at a time: an event the buffer cannot decode is left out, not a failed export.
+    deps.db.analyticsEvents.findEach({ userId: viewer.id }, { limit: perSection }),
   ]);
   await audit(deps, meta, { action: "data_exported", userId });
   return stripSecrets({
@@ -53,7 +55,13 @@ export async function exportMe(deps: Deps, meta: RequestMeta, viewer: Viewer): P
     followers,
     referrals,
     auditLogs,
-    bufferedAnalyticsEvents: events,
+    bufferedAnalyticsEvents: events.flatMap((found) => {
+      if (!found.decoded) return [];
+      const { propertiesJson, ...event } = found.document;
+      return [
+        { ...event, properties: propertiesJson === undefined ? event.properties : fromStoredJson(propertiesJson) },
+      ];
+    }),
   }) as Record<string, unknown>;
 }
 

@@ -86,6 +86,8 @@ export class DuplicateKeyError extends DataApiError {
     readonly keyValue: Record<string, unknown> | undefined,
     readonly writeErrors: WriteError[],
     readonly partialResult: Partial<BulkWriteResult> | undefined,
+    /** In a `batch`: the step the index refused (the steps before it took effect, none after it ran). */
+    readonly failedIndex?: number,
   ) {
     super(409, "DuplicateKey", message);
   }
@@ -95,6 +97,30 @@ export class DuplicateKeyError extends DataApiError {
     const pattern = this.keyPattern ?? this.writeErrors.find((e) => e.keyPattern)?.keyPattern;
     return pattern ? (Object.keys(pattern)[0] ?? "") : "";
   }
+}
+
+/**
+ * The Data API answered, but not with EJSON this client can decode (e.g. a stored value outside what EJSON
+ * can express). Not an outage: retrying gets the same answer.
+ */
+export class UndecodableAnswerError extends DataApiError {
+  override name = "UndecodableAnswerError";
+  constructor(action: string, reason: string) {
+    super(200, "UndecodableAnswer", `Data API ${action} answered with undecodable EJSON: ${reason}`);
+  }
+}
+
+/**
+ * One document of `findEach`: decoded, or (when its EJSON cannot be decoded) its raw JSON text, so one bad
+ * document never makes the others unreadable.
+ */
+export type FoundDocument<T> = { decoded: true; document: T } | { decoded: false; raw: string; reason: string };
+
+/** One step of a `batch` (built by `Collection.insertStep` / `updateOneStep`). */
+export interface BatchStep {
+  readonly action: "insertOne" | "updateOne";
+  readonly collection: string;
+  readonly body: Document;
 }
 
 export interface DataApiOptions {
@@ -119,12 +145,45 @@ export class DataApiClient {
 
   /** One action = one round trip. */
   async call<R>(action: string, collection: string, body: Document): Promise<R> {
+    return this.callDecoding(action, collection, body, (text) => decodeAnswer<R>(action, text));
+  }
+
+  /**
+   * Several writes to any collections in one round trip, in order (the gateway's `batch` action): the first
+   * step that fails ends the batch, the steps before it stay applied. The gateway runs a batch to its end once
+   * it has it, so an answer lost to a timeout leaves all the steps applied or none past the refused one.
+   * A unique index refusing a step is a `DuplicateKeyError` with `failedIndex`.
+   */
+  async batch(steps: BatchStep[]): Promise<void> {
+    if (steps.length === 0) return;
+    const operations = steps.map((step) => ({ action: step.action, collection: step.collection, ...step.body }));
+    await this.callDecoding("batch", undefined, { operations }, (text) => decodeAnswer("batch", text));
+  }
+
+  /** Like `call`, with the answer's text decoded by `decode` (which may throw UndecodableAnswerError). */
+  async callDecoding<R>(
+    action: string,
+    collection: string | undefined,
+    body: Document,
+    decode: (text: string) => R,
+  ): Promise<R> {
     const attempts = READ_ACTIONS.has(action) ? this.opts.readRetries + 1 : 1;
+    // Serialized once, before any I/O: a value EJSON cannot write is our bug, never an outage of the store.
+    const requestBody = EJSON.stringify(
+      {
+        dataSource: this.opts.dataSource,
+        database: this.opts.database,
+        ...(collection === undefined ? {} : { collection }),
+        ...body,
+      },
+      { relaxed: true },
+    );
     let lastError: unknown;
     for (let attempt = 0; attempt < attempts; attempt++) {
       if (attempt > 0) await sleep((this.opts.readRetryBackoffMs ?? 50) * 2 ** (attempt - 1));
       try {
-        return await meter("mongo", () => this.send<R>(action, collection, body));
+        const text = await meter("mongo", () => this.send(action, requestBody));
+        return decode(text);
       } catch (error) {
         lastError = error;
         if (!(error instanceof StoreUnavailableError)) throw error;
@@ -133,25 +192,24 @@ export class DataApiClient {
     throw lastError;
   }
 
-  private async send<R>(action: string, collection: string, body: Document): Promise<R> {
+  /** Sends one action; resolves to the text of a successful answer, throws the error an unsuccessful one means. */
+  private async send(action: string, requestBody: string): Promise<string> {
     let response: Response;
+    let text: string;
     try {
       response = await fetch(`${this.opts.url}/action/${action}`, {
         method: "POST",
         headers: { "content-type": "application/ejson", accept: "application/ejson", apiKey: this.opts.apiKey },
-        body: EJSON.stringify(
-          { dataSource: this.opts.dataSource, database: this.opts.database, collection, ...body },
-          { relaxed: true },
-        ),
+        body: requestBody,
         signal: AbortSignal.timeout(this.opts.timeoutMs),
       });
+      // Decoded by hand: workerd warns when .text() meets a content type it does not know (application/ejson).
+      text = new TextDecoder().decode(await response.arrayBuffer());
     } catch (error) {
       throw new StoreUnavailableError("mongo", describe(error), { cause: error });
     }
-    // Decoded by hand: workerd warns when .text() meets a content type it does not know (application/ejson).
-    const text = new TextDecoder().decode(await response.arrayBuffer());
+    if (response.ok) return text;
     const payload = parse(text);
-    if (response.ok) return payload as R;
     const { error = text.slice(0, 200), error_code: code = "Unknown" } = (payload ?? {}) as {
       error?: string;
       error_code?: string;
@@ -162,8 +220,9 @@ export class DataApiClient {
         keyValue?: Record<string, unknown>;
         writeErrors?: WriteError[];
         result?: Partial<BulkWriteResult>;
+        failedIndex?: number;
       };
-      throw new DuplicateKeyError(error, p.keyPattern, p.keyValue, p.writeErrors ?? [], p.result);
+      throw new DuplicateKeyError(error, p.keyPattern, p.keyValue, p.writeErrors ?? [], p.result, p.failedIndex);
     }
     if (response.status === 502 || response.status === 503 || response.status === 504) {
       throw new StoreUnavailableError("mongo", `${response.status} ${code}: ${error}`);
@@ -186,6 +245,35 @@ export class Collection<T extends object> {
   async find(filter: Filter, options: FindOptions = {}): Promise<T[]> {
     const r = await this.client.call<{ documents: T[] }>("find", this.name, { filter, ...options });
     return r.documents;
+  }
+
+  /**
+   * A `find` whose documents are decoded one by one: a document whose stored EJSON cannot be decoded comes
+   * back as its raw JSON text instead of making the whole answer unreadable (for jobs that must get past
+   * one bad document).
+   */
+  async findEach(filter: Filter, options: FindOptions = {}): Promise<FoundDocument<T>[]> {
+    return this.client.callDecoding("find", this.name, { filter, ...options }, (text) => {
+      const answer = parsePlainJson("find", text) as { documents?: unknown };
+      if (!Array.isArray(answer?.documents)) throw new UndecodableAnswerError("find", "no documents array");
+      return answer.documents.map((raw): FoundDocument<T> => {
+        try {
+          return { decoded: true, document: EJSON.deserialize(raw as Document, { relaxed: true }) as T };
+        } catch (error) {
+          return { decoded: false, raw: JSON.stringify(raw), reason: describe(error) };
+        }
+      });
+    });
+  }
+
+  /** A `batch` step inserting `document` (see `DataApiClient.batch`). */
+  insertStep(document: T): BatchStep {
+    return { action: "insertOne", collection: this.name, body: { document } };
+  }
+
+  /** A `batch` step updating one document (see `DataApiClient.batch`). */
+  updateOneStep(filter: Filter, update: Update): BatchStep {
+    return { action: "updateOne", collection: this.name, body: { filter, update } };
   }
 
   async insertOne(document: T): Promise<unknown> {
@@ -323,12 +411,30 @@ export class Collection<T extends object> {
   }
 }
 
+/** An error answer's body, best effort (its text is used when it is not EJSON). */
 function parse(text: string): unknown {
   if (!text) return undefined;
   try {
     return EJSON.parse(text, { relaxed: true });
   } catch {
     return undefined;
+  }
+}
+
+/** A successful answer's body; one this client cannot decode is an error, never an `undefined` to trip over. */
+function decodeAnswer<R>(action: string, text: string): R {
+  try {
+    return EJSON.parse(text, { relaxed: true }) as R;
+  } catch (error) {
+    throw new UndecodableAnswerError(action, describe(error));
+  }
+}
+
+function parsePlainJson(action: string, text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new UndecodableAnswerError(action, describe(error));
   }
 }
 
