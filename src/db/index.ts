@@ -1,4 +1,4 @@
-import type { BatchStep, Collection, DataApiClient } from "../platform/mongo/client";
+import type { BatchOutcome, BatchStep, Collection, DataApiClient } from "../platform/mongo/client";
 import { type CollectionKey, collections } from "./collections";
 import type { AnalyticsEventDoc, AnalyticsQuarantineDoc } from "./documents/analytics";
 import type { AuditLogDoc } from "./documents/audit";
@@ -47,13 +47,19 @@ export interface DocumentTypes {
 export type Db = { [K in CollectionKey]: Collection<DocumentTypes[K]> } & {
   /** Writes to several collections in one round trip, in order (see `DataApiClient.batch`). */
   batch(steps: BatchStep[]): Promise<void>;
+  /** A batch whose steps a unique index may refuse (see `DataApiClient.batchUnique`). */
+  batchUnique(steps: BatchStep[]): Promise<BatchOutcome>;
 };
 
 export function createDb(client: DataApiClient): Db {
   const byCollection = Object.fromEntries(
     (Object.keys(collections) as CollectionKey[]).map((key) => [key, client.collection(collections[key])]),
   );
-  return { ...byCollection, batch: (steps: BatchStep[]) => client.batch(steps) } as unknown as Db;
+  return {
+    ...byCollection,
+    batch: (steps: BatchStep[]) => client.batch(steps),
+    batchUnique: (steps: BatchStep[]) => client.batchUnique(steps),
+  } as unknown as Db;
 }
 
 export * from "./documents/analytics";
@@ -70,6 +76,7 @@ export * from "./documents/moderation";
 export * from "./documents/notifications";
 export * from "./documents/posts";
 export * from "./documents/referrals";
+export * from "./documents/requests";
 export * from "./documents/shares";
 export * from "./documents/users";
 export * from "./documents/votes";

@@ -36,6 +36,13 @@ export const indexes: Record<CollectionKey, IndexSpec[]> = {
     { key: { "devices.pushToken": 1 }, name: "devices_push_token" },
     // The seed hesitates ("TTL or streak management"); a TTL here would delete accounts, so it is a plain index.
     { key: { lastActiveDate: 1 }, name: "last_active_date" },
+    // A signup retried with its Idempotency-Key finds the account its first attempt made.
+    {
+      key: { "signupRequest.key": 1 },
+      name: "signup_request_key_unique",
+      unique: true,
+      partialFilterExpression: { "signupRequest.key": { $type: "string" } },
+    },
   ],
   posts: [
     { key: { userId: 1, createdAt: -1 }, name: "user_created" },
@@ -55,6 +62,13 @@ export const indexes: Record<CollectionKey, IndexSpec[]> = {
     { key: { visibility: 1 }, name: "visibility" },
     { key: { userId: 1, voteCount: -1 }, name: "user_top" },
     { key: { prompt: "text", tags: "text" }, name: "prompt_tags_text" },
+    // A create retried with its Idempotency-Key finds what its first attempt made.
+    {
+      key: { "idempotency.key": 1 },
+      name: "idempotency_key_unique",
+      unique: true,
+      partialFilterExpression: { "idempotency.key": { $type: "string" } },
+    },
   ],
   votes: [
     { key: { postId: 1, userId: 1 }, name: "post_user_unique", unique: true },
@@ -111,6 +125,13 @@ export const indexes: Record<CollectionKey, IndexSpec[]> = {
     },
     // The moderator queue groups a target's reports and sums their weight.
     { key: { targetId: 1, status: 1, createdAt: 1 }, name: "target_status_created" },
+    // A create retried with its Idempotency-Key finds what its first attempt made.
+    {
+      key: { "idempotency.key": 1 },
+      name: "idempotency_key_unique",
+      unique: true,
+      partialFilterExpression: { "idempotency.key": { $type: "string" } },
+    },
   ],
   moderationActions: [
     { key: { targetUserId: 1, createdAt: -1 }, name: "target_user_created" },
@@ -191,6 +212,13 @@ export const indexes: Record<CollectionKey, IndexSpec[]> = {
       key: { "moderationHold.at": 1, _id: 1 },
       name: "held_queue",
       partialFilterExpression: { "moderationHold.at": { $type: "date" } },
+    },
+    // A create retried with its Idempotency-Key finds what its first attempt made.
+    {
+      key: { "idempotency.key": 1 },
+      name: "idempotency_key_unique",
+      unique: true,
+      partialFilterExpression: { "idempotency.key": { $type: "string" } },
     },
   ],
   // One share per post and person; the counters job counts a post's shares from here.

@@ -1,3 +1,4 @@
+import type { IdempotentRequest } from "../core/idempotency";
 import type { RequestMeta, Viewer } from "../core/viewer";
 import type { Deps } from "../deps";
 import type { IoTally } from "../platform/io";
@@ -22,6 +23,8 @@ export interface AppVariables {
    * of its own; used only once the token is verified for that user.
    */
   prefetchedStanding: { userId: string; value: unknown; relations: GuardedSet } | undefined;
+  /** The Idempotency-Key and request fingerprint, on creates behind `idempotent` that were sent one. */
+  idempotency: IdempotentRequest | undefined;
 }
 
 export type AppEnv = { Bindings: Record<string, unknown>; Variables: AppVariables };

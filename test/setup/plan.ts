@@ -17,6 +17,8 @@ export interface TestOAuth {
 
 export interface TestPlan extends StackPlan {
   oauth: TestOAuth;
+  /** The Data API stand-in that holds write answers back (test/setup/hold-proxy.ts). */
+  holdProxyPort: number;
 }
 
 export interface TestStack {
@@ -65,6 +67,7 @@ async function newPlan(): Promise<TestPlan> {
     secrets: { upstashToken: secret(), dataApiKey: secret(), clickhousePassword: secret() },
     database: "circle",
     oauth,
+    holdProxyPort: await freePort(),
     external: {
       redisUrl: process.env.TEST_REDIS_URL,
       mongodbUri: process.env.TEST_MONGODB_URI,
@@ -89,6 +92,8 @@ function testBindings(plan: TestPlan): Record<string, string> {
     OAUTH_APPLE_ISSUERS: "https://appleid.apple.test",
     OAUTH_APPLE_CLIENT_IDS: "circle-test-apple",
     TEST_OAUTH_PRIVATE_JWK: JSON.stringify(plan.oauth.privateJwk),
+    // `${TEST_DATA_API_HOLD_URL}/{ms}` + the Data API path: write answers arrive `ms` late (hold-proxy.ts).
+    TEST_DATA_API_HOLD_URL: `http://127.0.0.1:${plan.holdProxyPort}/hold`,
     // Generous auth limits for the suite; the auth rate-limit tests build apps with tight ones.
     RATE_LIMIT_LOGIN_PER_IP: "100000",
     RATE_LIMIT_LOGIN_PER_ACCOUNT: "100000",

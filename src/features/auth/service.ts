@@ -1,5 +1,6 @@
 import type { OAuthProvider } from "../../config";
 import { ApiError } from "../../core/errors";
+import { idempotencyMismatch } from "../../core/idempotency";
 import { forgetStanding, rememberStanding } from "../../core/standing";
 import type { RequestMeta, Viewer } from "../../core/viewer";
 import type { SessionDoc, UserDoc } from "../../db";
@@ -109,7 +110,20 @@ async function insertUser(deps: Deps, user: UserDoc): Promise<UserDoc> {
   }
 }
 
-export async function signup(deps: Deps, meta: RequestMeta, body: SignupBody): Promise<AuthResult> {
+/**
+ * Creates an account and its first session. The account, its verification email (token and outbox), the audit
+ * entry, the referral and the session are one ordered batch: one round trip, and an answer lost after it
+ * committed leaves the whole signup made or none of it. With an Idempotency-Key (`requestKey`) the account
+ * keeps it under a unique index: a retry whose first attempt committed signs in to that account (a new
+ * session: the first answer's tokens were never stored anywhere) when the body matches and the password
+ * verifies; the same key with anything else is a 422.
+ */
+export async function signup(
+  deps: Deps,
+  meta: RequestMeta,
+  body: SignupBody,
+  requestKey?: string,
+): Promise<AuthResult> {
   const l = deps.config.auth.limits;
   await enforceLimits(deps, [
     { key: deps.keys.rateAuth("signup", meta.ip), limit: l.signupPerIp, windowSeconds: l.signupWindowSeconds },
@@ -120,26 +134,27 @@ export async function signup(deps: Deps, meta: RequestMeta, body: SignupBody): P
   if (body.referralCode && !referrer) {
     throw ApiError.invalidField("referralCode", "no such referral code");
   }
-  const user = await insertUser(
-    deps,
-    newUserDoc(deps, {
-      username: body.username,
-      email: body.email.toLowerCase(),
-      passwordHash: await hashPassword(body.password, passwordPolicy(deps)),
-      displayName: body.displayName ?? body.username,
-      referredBy: referrer?._id ?? null,
-      devices: body.deviceId
-        ? [
-            {
-              deviceId: body.deviceId,
-              platform: body.platform ?? "unknown",
-              lastSeenAt: deps.clock.now(),
-              pushToken: null,
-            },
-          ]
-        : [],
-    }),
-  );
+  const signupRequest = requestKey
+    ? { key: `signup:${requestKey}`, fingerprint: await signupFingerprint(body) }
+    : undefined;
+  const user = newUserDoc(deps, {
+    username: body.username,
+    email: body.email.toLowerCase(),
+    passwordHash: await hashPassword(body.password, passwordPolicy(deps)),
+    displayName: body.displayName ?? body.username,
+    referredBy: referrer?._id ?? null,
+    devices: body.deviceId
+      ? [
+          {
+            deviceId: body.deviceId,
+            platform: body.platform ?? "unknown",
+            lastSeenAt: deps.clock.now(),
+            pushToken: null,
+          },
+        ]
+      : [],
+    ...(signupRequest ? { signupRequest } : {}),
+  });
   const hashedIp = await ipHash(deps, meta.ip);
   const now = deps.clock.now();
   const verification = await newEmailToken(
@@ -149,9 +164,10 @@ export async function signup(deps: Deps, meta: RequestMeta, body: SignupBody): P
     deps.config.auth.emailVerificationTtlHours * HOUR_MS,
     user.email ?? undefined,
   );
-  await Promise.all([
-    deps.db.emailTokens.insertOne(verification.doc),
-    deps.db.emailOutbox.insertOne(
+  const session = await newSession(deps, meta, user, body);
+  const rest = [
+    deps.db.emailTokens.insertStep(verification.doc),
+    deps.db.emailOutbox.insertStep(
       outboxMessage(deps, {
         userId: user._id,
         to: user.email ?? "",
@@ -159,29 +175,86 @@ export async function signup(deps: Deps, meta: RequestMeta, body: SignupBody): P
         data: { token: verification.token, username: user.username },
       }),
     ),
-    deps.db.auditLogs.insertOne(await auditEntry(deps, meta, { action: "signup", userId: user._id })),
-    referrer
-      ? deps.db.referrals.insertOne({
-          _id: newObjectId(),
-          referrerId: referrer._id,
-          referralCode: body.referralCode ?? "",
-          referredUserId: user._id,
-          installSource: body.installSource ?? "direct_link",
-          platform: body.platform ?? null,
-          bonusGemsAwarded: 0,
-          bonusMultiplierActive: false,
-          bonusExpiresAt: null,
-          ipHash: hashedIp,
-          deviceId: body.deviceId ?? null,
-          fraudScore: referralFraudScore(referrer._id.equals(user._id), body.deviceId),
-          validated: false,
-          status: "pending",
-          rewardTransactionId: null,
-          createdAt: now,
-        })
-      : Promise.resolve(),
+    deps.db.auditLogs.insertStep(await auditEntry(deps, meta, { action: "signup", userId: user._id })),
+    ...(referrer
+      ? [
+          deps.db.referrals.insertStep({
+            _id: newObjectId(),
+            referrerId: referrer._id,
+            referralCode: body.referralCode ?? "",
+            referredUserId: user._id,
+            installSource: body.installSource ?? "direct_link",
+            platform: body.platform ?? null,
+            bonusGemsAwarded: 0,
+            bonusMultiplierActive: false,
+            bonusExpiresAt: null,
+            ipHash: hashedIp,
+            deviceId: body.deviceId ?? null,
+            fraudScore: referralFraudScore(referrer._id.equals(user._id), body.deviceId),
+            validated: false,
+            status: "pending",
+            rewardTransactionId: null,
+            createdAt: now,
+          }),
+        ]
+      : []),
+    deps.db.sessions.insertStep(session.doc),
+  ];
+  for (let attempt = 0; ; attempt++) {
+    const written = await deps.db.batchUnique([deps.db.users.insertStep(user), ...rest]);
+    if (written.applied) break;
+    // Only the account can collide (everything else is new); nothing after it was written.
+    if (written.refusedStep !== 0)
+      throw new Error(`signup step ${written.refusedStep} refused by ${written.duplicateOn}`);
+    const first = signupRequest ? await deps.db.users.findOne({ "signupRequest.key": signupRequest.key }) : null;
+    if (first && signupRequest) return replaySignup(deps, meta, first, body, signupRequest.fingerprint);
+    if (written.duplicateOn === "referralCode" && attempt < 3) {
+      user.referralCode = newReferralCode();
+      continue;
+    }
+    if (written.duplicateOn === "email") {
+      throw ApiError.conflict("email_taken", "An account with that email already exists.");
+    }
+    throw ApiError.conflict("username_taken", "That username is taken.");
+  }
+  // A lookup of this name just before may have cached "no such user"; the account exists now.
+  await invalidateProfilesOf(deps, [user]);
+  return { user: toMe(user, now), ...(await tokenPair(deps, user, session.doc._id, session.refreshToken)) };
+}
+
+/** What identifies a signup request apart from its password (which a retry proves against the stored hash). */
+async function signupFingerprint(body: SignupBody): Promise<string> {
+  const { password: _password, ...rest } = body;
+  return sha256Hex(JSON.stringify({ ...rest, email: rest.email.toLowerCase() }));
+}
+
+/** A retried signup whose first attempt made the account: the same request signs in to it, anything else is a 422. */
+async function replaySignup(
+  deps: Deps,
+  meta: RequestMeta,
+  first: UserDoc,
+  body: SignupBody,
+  fingerprint: string,
+): Promise<AuthResult> {
+  const sameRequest =
+    first.signupRequest?.fingerprint === fingerprint &&
+    first.passwordHash != null &&
+    (await verifyPassword(body.password, first.passwordHash, passwordPolicy(deps))).ok;
+  if (!sameRequest) throw idempotencyMismatch();
+  if (first.deletedAt || isBanned(first, deps.clock.now())) {
+    throw ApiError.conflict("username_taken", "That username is taken.");
+  }
+  const session = await newSession(deps, meta, first, body);
+  await deps.db.batch([
+    deps.db.sessions.insertStep(session.doc),
+    deps.db.auditLogs.insertStep(
+      await auditEntry(deps, meta, { action: "login", userId: first._id, metadata: { via: "signup_retry" } }),
+    ),
   ]);
-  return { user: toMe(user, now), ...(await openSession(deps, meta, user, body)) };
+  return {
+    user: toMe(first, deps.clock.now()),
+    ...(await tokenPair(deps, first, session.doc._id, session.refreshToken)),
+  };
 }
 
 /** A first, cheap signal at signup; the gem-economy validation runs the real anti-abuse checks later. */
@@ -249,6 +322,18 @@ export async function login(deps: Deps, meta: RequestMeta, body: LoginBody): Pro
 
 /** Creates a session and its first token pair. */
 async function openSession(deps: Deps, meta: RequestMeta, user: UserDoc, device: DeviceInfo): Promise<TokenPair> {
+  const session = await newSession(deps, meta, user, device);
+  await deps.db.sessions.insertOne(session.doc);
+  return tokenPair(deps, user, session.doc._id, session.refreshToken);
+}
+
+/** A new session document and the refresh token only its holder gets (the document keeps its hash). */
+async function newSession(
+  deps: Deps,
+  meta: RequestMeta,
+  user: UserDoc,
+  device: DeviceInfo,
+): Promise<{ doc: SessionDoc; refreshToken: string }> {
   const now = deps.clock.now();
   const refreshToken = randomToken(32);
   const session: SessionDoc = {
@@ -266,8 +351,7 @@ async function openSession(deps: Deps, meta: RequestMeta, user: UserDoc, device:
     revokedAt: null,
     revokedReason: null,
   };
-  await deps.db.sessions.insertOne(session);
-  return tokenPair(deps, user, session._id, refreshToken);
+  return { doc: session, refreshToken };
 }
 
 async function tokenPair(deps: Deps, user: UserDoc, sessionId: ObjectId, refreshToken: string): Promise<TokenPair> {

@@ -1,4 +1,5 @@
 import { ApiError } from "../../core/errors";
+import { type IdempotentRequest, idempotencyMismatch } from "../../core/idempotency";
 import type { PageQuery } from "../../core/schemas";
 import type { Viewer } from "../../core/viewer";
 import type { CommentDoc } from "../../db";
@@ -14,13 +15,17 @@ import { type Comment, type CommentPage, toComment } from "./schema";
 
 /**
  * Adds a comment (or a reply to a top-level comment) to a post the caller can see. `commentCount` counts
- * live comments and replies; `repliesCount` live replies; both move only with the write that changed them.
+ * live comments and replies; `repliesCount` live replies; both move in the same write as the insert (one
+ * ordered batch, one round trip), so they move exactly when a comment was added. With an Idempotency-Key the
+ * comment stores it under a unique index: a retry whose first attempt committed (its answer lost) gets that
+ * comment back instead of adding a second one, and the same key with another request is a 422.
  */
 export async function addComment(
   deps: Deps,
   viewer: Viewer,
   postId: string,
   body: { content: string; parentId?: string },
+  request?: IdempotentRequest,
 ): Promise<Comment> {
   const post = await findVisiblePost(deps, viewer, postId);
   const me = new ObjectId(viewer.id);
@@ -57,14 +62,24 @@ export async function addComment(
     deletedBy: null,
     moderationStatus: screening.status === "approved" ? "approved" : "pending",
     moderationHold: screening.hold,
+    ...(request ? { idempotency: { key: `${viewer.id}:${request.key}`, fingerprint: request.fingerprint } } : {}),
   };
-  await deps.db.comments.insertOne(comment);
-  if (!comment.authorShadowBanned && screening.status === "approved") {
-    await Promise.all([
-      deps.db.posts.updateOne({ _id: post._id }, { $inc: { commentCount: 1 } }),
-      parentId ? deps.db.comments.updateOne({ _id: parentId }, { $inc: { repliesCount: 1 } }) : Promise.resolve(),
-      markEngaged(deps, [postId]),
-    ]);
+  const counted = !comment.authorShadowBanned && screening.status === "approved";
+  const steps = [deps.db.comments.insertStep(comment)];
+  if (counted) {
+    steps.push(deps.db.posts.updateOneStep({ _id: post._id }, { $inc: { commentCount: 1 } }));
+    if (parentId) steps.push(deps.db.comments.updateOneStep({ _id: parentId }, { $inc: { repliesCount: 1 } }));
+  }
+  const written = await deps.db.batchUnique(steps);
+  if (!written.applied) {
+    if (!comment.idempotency) throw new Error(`comment insert refused by ${written.duplicateOn}`);
+    const first = await firstAttempt(deps, comment.idempotency.key, request?.fingerprint);
+    // The first attempt's answer was lost after its write; what came after the write may not have run.
+    if (counted) await markEngaged(deps, [postId]);
+    return toComment(first);
+  }
+  if (counted) {
+    await markEngaged(deps, [postId]);
     await notify(deps, {
       type: "comment",
       actorId: me,
@@ -76,6 +91,14 @@ export async function addComment(
     });
   }
   return toComment(comment);
+}
+
+/** The comment an earlier attempt with this Idempotency-Key made; another request under the key is a 422. */
+async function firstAttempt(deps: Deps, key: string, fingerprint: string | undefined): Promise<CommentDoc> {
+  const first = await deps.db.comments.findOne({ "idempotency.key": key });
+  if (!first) throw ApiError.conflict("idempotency_in_flight", "A request with this Idempotency-Key is in progress.");
+  if (first.idempotency?.fingerprint !== fingerprint) throw idempotencyMismatch();
+  return first;
 }
 
 /** Top-level comments oldest first with their replies; deleted comments that have replies stay as placeholders. */

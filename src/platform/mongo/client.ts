@@ -116,6 +116,9 @@ export class UndecodableAnswerError extends DataApiError {
  */
 export type FoundDocument<T> = { decoded: true; document: T } | { decoded: false; raw: string; reason: string };
 
+/** What `batchUnique` reports: every step applied, or which step a unique index refused (nothing after it ran). */
+export type BatchOutcome = { applied: true } | { applied: false; refusedStep: number; duplicateOn: string };
+
 /** One step of a `batch` (built by `Collection.insertStep` / `updateOneStep`). */
 export interface BatchStep {
   readonly action: "insertOne" | "updateOne";
@@ -158,6 +161,17 @@ export class DataApiClient {
     if (steps.length === 0) return;
     const operations = steps.map((step) => ({ action: step.action, collection: step.collection, ...step.body }));
     await this.callDecoding("batch", undefined, { operations }, (text) => decodeAnswer("batch", text));
+  }
+
+  /** Like `batch`, where a unique index may refuse a step: says which, and on which index (its first field). */
+  async batchUnique(steps: BatchStep[]): Promise<BatchOutcome> {
+    try {
+      await this.batch(steps);
+      return { applied: true };
+    } catch (error) {
+      if (!(error instanceof DuplicateKeyError)) throw error;
+      return { applied: false, refusedStep: error.failedIndex ?? 0, duplicateOn: error.firstField() };
+    }
   }
 
   /** Like `call`, with the answer's text decoded by `decode` (which may throw UndecodableAnswerError). */
