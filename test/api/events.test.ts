@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import { ObjectId } from "../../src/platform/ids";
 import { fromStoredJson } from "../../src/platform/mongo/client-json";
 import { call, roundTrips, uniqueIp } from "../support/api";
-import { appWith, testDeps } from "../support/deps";
+import { appWith, appWithLateWrites, eventually, testDeps } from "../support/deps";
 import { EJSON_SHAPED_PROPERTIES } from "../support/events";
 import { expectEvery } from "../support/expect";
 import { expectProblem, fieldPaths } from "../support/problems";
@@ -219,6 +219,17 @@ describe("POST /v1/events: eventId", () => {
     const docs = await buffered(sessionId);
     expect(docs.map((d) => d.eventId).sort()).toEqual(ids.sort());
     expectEvery(docs, (d) => d.clientEventId === true);
+  });
+
+  it("records each event once when a retry follows a 503 whose insert was applied", async () => {
+    const sessionId = crypto.randomUUID();
+    const events = Array.from({ length: 4 }, () => event(sessionId, { eventId: crypto.randomUUID() }));
+    const lost = await call("POST", "/v1/events", { body: { events } }, appWithLateWrites());
+    expectProblem(lost, 503, "unavailable");
+    await eventually(async () => (await buffered(sessionId)).length === 4, "the held insert");
+    const retry = await call("POST", "/v1/events", { body: { events } });
+    expect(retry.body).toEqual({ accepted: 4, duplicates: 4 });
+    expect(await buffered(sessionId)).toHaveLength(4);
   });
 
   it("keeps the new events of a request that repeats some, and normalizes the id to lower case", async () => {
