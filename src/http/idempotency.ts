@@ -1,6 +1,7 @@
 import type { Context, MiddlewareHandler } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { ApiError } from "../core/errors";
+import { IDEMPOTENCY_KEY_FORMAT } from "../core/idempotency";
 import { sha256Hex } from "../platform/crypto";
 import { StoreUnavailableError } from "../platform/errors";
 import { claimOrGet, deleteKeys, replaceValue, runOp } from "../platform/redis-ops";
@@ -9,14 +10,14 @@ import type { AppEnv } from "./context";
 
 export const IDEMPOTENCY_HEADER = "Idempotency-Key";
 export const REPLAYED_HEADER = "Idempotent-Replayed";
-/** 1–255 printable ASCII characters (space included), as clients send UUIDs or their own ids. */
-const KEY_FORMAT = /^[\x20-\x7E]{1,255}$/;
 /**
- * Answers where nothing happened and a retry may succeed (fixed input, a conflict that cleared): not kept. A 422
- * from below is the durable record's verdict that the key belongs to another request (its Redis record was
- * gone): kept, it would make the key's own request look like the impostor.
+ * Answers where nothing happened and a retry may succeed (fixed input or Content-Type, a conflict that cleared):
+ * not kept. A 422 from below is the durable record's verdict that the key belongs to another request (its Redis
+ * record was gone): kept, it would make the key's own request look like the impostor.
  */
-const RELEASING = new Set([400, 409, 422]);
+const RELEASING = new Set([400, 409, 415, 422]);
+/** The Content-Types a JSON route's validator lets through (as @hono/zod-openapi's media-type gate tests them). */
+const JSON_REQUEST = /^application\/([a-z-.]+\+)?json(;\s*[a-zA-Z0-9-]+=([^;]+))*$/i;
 
 /**
  * What Redis holds under `idem:{scope}:{userId}:{key}`: a claim while the first request runs (short TTL, so a
@@ -30,7 +31,7 @@ export type IdempotencyRecord =
 /** The request's validated Idempotency-Key (only inside routes behind `idempotent`). */
 export function idempotencyKeyOf(c: Context): string {
   const key = c.req.header(IDEMPOTENCY_HEADER);
-  if (key === undefined || !KEY_FORMAT.test(key)) throw invalidKey(key);
+  if (key === undefined || !IDEMPOTENCY_KEY_FORMAT.test(key)) throw invalidKey(key);
   return key;
 }
 
@@ -64,6 +65,9 @@ export function idempotent(scope: string, options: { required?: boolean } = {}):
     if (!required && c.req.header(IDEMPOTENCY_HEADER) === undefined) return next();
     const viewer = c.var.viewer;
     const key = idempotencyKeyOf(c);
+    // Another media type is a 415 from the route's validator, which changes nothing: no key to claim.
+    const contentType = c.req.header("content-type");
+    if (contentType !== undefined && !JSON_REQUEST.test(contentType)) return next();
     const { redis, keys, config, log } = c.var.deps;
     const body = await c.req.text();
     const fingerprint = await sha256Hex(`${c.req.method} ${c.req.path}\n${body}`);

@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { ObjectId } from "../../src/platform/ids";
-import { type ApiResponse, call, uniqueIp } from "../support/api";
+import { type ApiResponse, call, roundTrips, uniqueIp } from "../support/api";
 import { appWithLateWrites, eventually, testDeps } from "../support/deps";
+import { throughWorkerEntry } from "../support/entry";
 import { completedGeneration, publishedPost } from "../support/posts";
 import { expectProblem, fieldPaths } from "../support/problems";
 import { crowd, mailsOf, TEST_EMAIL_DOMAIN, type TestUser, uniqueName } from "../support/users";
@@ -93,6 +94,38 @@ describe("POST /v1/posts/{id}/comments with Idempotency-Key", () => {
     const bad = await comment(a, post.id, { content: "x" }, "tab\there");
     expectProblem(bad, 400, "validation_failed");
     expect(fieldPaths(bad)).toEqual(["Idempotency-Key"]);
+  });
+
+  it("a 415 for the wrong Content-Type keeps no answer under the key: the corrected request comments", async () => {
+    const [author, commenter] = await crowd(2);
+    const post = await publishedPost(author);
+    const path = `/v1/posts/${post.id}/comments`;
+    const body = JSON.stringify({ content: "fixed" });
+    const asText = crypto.randomUUID();
+    const plain = await call("POST", path, {
+      token: commenter.accessToken,
+      rawBody: body,
+      headers: { "content-type": "text/plain", "Idempotency-Key": asText },
+    });
+    expectProblem(plain, 415, "unsupported_media_type");
+    // Refused before the key is claimed: the rate limit is its only Redis round trip.
+    expect(roundTrips(plain.headers).redis).toBe(1);
+    // A body without any Content-Type (bytes, so the Request adds none) claims the key; the 415 releases it.
+    const untyped = crypto.randomUUID();
+    const bare = await throughWorkerEntry(
+      new Request(`http://circle.test${path}`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${commenter.accessToken}`, "Idempotency-Key": untyped },
+        body: new TextEncoder().encode(body),
+      }),
+    );
+    expect(bare.status).toBe(415);
+    for (const key of [asText, untyped]) {
+      const fixed = await comment(commenter, post.id, { content: "fixed" }, key);
+      expect(fixed.status, fixed.text).toBe(201);
+      expect(fixed.headers.get("idempotent-replayed")).toBeNull();
+    }
+    expect(await deps.db.comments.find({ postId: new ObjectId(post.id) })).toHaveLength(2);
   });
 });
 
@@ -202,6 +235,14 @@ describe("POST /v1/auth/signup with Idempotency-Key", () => {
     expect(await deps.db.users.find({ usernameLower: body.username.toLowerCase() })).toHaveLength(1);
     const refreshed = await call("POST", "/v1/auth/refresh", { body: { refreshToken: answers[9]!.body.refreshToken } });
     expect(refreshed.status).toBe(200);
+  });
+
+  it("a malformed key is a 400 naming it, also when the body is wrong too", async () => {
+    for (const key of ["tab\there", "k".repeat(256)]) {
+      const res = await signup({ username: "x" }, key);
+      expectProblem(res, 400, "validation_failed");
+      expect(fieldPaths(res)).toEqual(["idempotency-key"]);
+    }
   });
 
   it("answers 422 for the key with another body or password, and never stores the answer's tokens", async () => {
