@@ -280,8 +280,33 @@ function toJson(value: unknown): string {
   return JSON.stringify(value);
 }
 
+/** The JSON type of a value as sent (`raw(...)` texts by their first character). */
+function jsonType(value: unknown): string {
+  if (value !== null && typeof value === "object" && "$raw" in value) {
+    const text = (value as { $raw: string }).$raw;
+    return text.startsWith("[") ? "array" : text.startsWith("{") ? "object" : "number";
+  }
+  if (value === null) return "null";
+  return Array.isArray(value) ? "array" : typeof value;
+}
+
+/** Whether a schema's types (or any branch of a union) admit the value's JSON type. */
+function typeAdmits(schema: JsonSchema, value: unknown): boolean {
+  const branches = schema.anyOf ?? schema.oneOf;
+  if (branches) return branches.some((branch) => typeAdmits(branch, value));
+  if (schema.enum) return schema.enum.includes(value);
+  const allowed = types(schema);
+  if (allowed.length === 0) return true;
+  const t = jsonType(value);
+  if (t === "number") return allowed.includes("number") || (allowed.includes("integer") && Number.isInteger(value));
+  return allowed.includes(t);
+}
+
 /** Values no schema of this shape accepts (and no coercion turns into a valid one). */
 function badValuesFor(schema: JsonSchema): unknown[] {
+  if (schema.anyOf || schema.oneOf) {
+    return [12_345, 1.5, true, "x", [], ...OPERATOR_VALUES, DEEP, null].filter((v) => !typeAdmits(schema, v));
+  }
   if (isFreeForm(schema)) return [DEEP, raw(nestedObjects(200)), [], "x", 12, ...(nullable(schema) ? [] : [null])];
   const t = types(schema).filter((x) => x !== "null");
   const common = [...OPERATOR_VALUES, DEEP, ...(nullable(schema) ? [] : [null])];
@@ -662,6 +687,17 @@ describe("fuzzing every operation in /openapi.json", () => {
   it("covers the API's operations", () => {
     expect(ops.length).toBeGreaterThan(80);
     expect(ops.filter((op) => op.body).length).toBeGreaterThan(25);
+  });
+
+  it("finds values to refuse for every body field (a field that takes anything is not fuzzed)", () => {
+    const unconstrained = ops.flatMap((op) =>
+      (op.body ? [op.body, ...(op.body.anyOf ?? op.body.oneOf ?? [])] : []).flatMap((body) =>
+        fieldsOf(body)
+          .filter((f) => badValuesFor(f.schema).length === 0)
+          .map((f) => `${op.method} ${op.path} ${f.path.join(".")}`),
+      ),
+    );
+    expect(unconstrained).toEqual([]);
   });
 
   for (const op of ops) {
