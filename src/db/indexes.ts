@@ -181,6 +181,13 @@ export const indexes: Record<CollectionKey, IndexSpec[]> = {
     { key: { status: 1, priority: -1, createdAt: 1 }, name: "queue" },
     { key: { workerId: 1 }, name: "worker" },
     { key: { completedAt: 1 }, name: "ttl_7d", expireAfterSeconds: 7 * DAY },
+    // A create retried with its Idempotency-Key finds what its first attempt made.
+    {
+      key: { "idempotency.key": 1 },
+      name: "idempotency_key_unique",
+      unique: true,
+      partialFilterExpression: { "idempotency.key": { $type: "string" } },
+    },
   ],
   jobRuns: [
     { key: { job: 1, startedAt: -1 }, name: "job_started" },

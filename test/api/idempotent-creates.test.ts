@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { ObjectId } from "../../src/platform/ids";
+import { utcDay } from "../../src/platform/time";
 import { type ApiResponse, call, roundTrips, uniqueIp } from "../support/api";
 import { appWithLateWrites, eventually, testDeps } from "../support/deps";
 import { throughWorkerEntry } from "../support/entry";
@@ -192,6 +193,52 @@ describe("POST /v1/posts with Idempotency-Key", () => {
     expectProblem(await publish(undefined, crypto.randomUUID()), 409, "conflict");
     expect((await deps.db.users.findOne({ _id: new ObjectId(author.id) }))?.totalPosts).toBe(1);
     expect(await deps.db.posts.find({ userId: new ObjectId(author.id) })).toHaveLength(1);
+  });
+});
+
+describe("POST /v1/generations with Idempotency-Key", () => {
+  const generate = (user: TestUser, key: string, prompt = "a lighthouse at dusk", app?: Fetcher) =>
+    call<{ id: string; quota: { remaining: number } }>(
+      "POST",
+      "/v1/generations",
+      { token: user.accessToken, body: { prompt }, headers: { "Idempotency-Key": key } },
+      app,
+    );
+  const jobsOf = (user: TestUser) => deps.db.generationJobs.find({ userId: new ObjectId(user.id) });
+  const quotaUsed = async (user: TestUser) =>
+    Number((await deps.redis.get<number>(deps.keys.rateGen(user.id, utcDay(new Date())))) ?? 0);
+
+  it("a retry after a 503 whose job was queued gets that job back: one job, charged at most once", async () => {
+    const [user] = await crowd(1);
+    const key = crypto.randomUUID();
+    const lost = await generate(user, key, undefined, appWithLateWrites({ actions: ["insertOne"] }));
+    expectProblem(lost, 503, "unavailable");
+    const applied = await eventually(async () => (await jobsOf(user))[0], "the held job insert");
+    const retry = await generate(user, key);
+    expect(retry.status, retry.text).toBe(202);
+    expect(retry.body.id).toBe(applied._id.toHexString());
+    expect(await jobsOf(user)).toHaveLength(1);
+    expect(await quotaUsed(user)).toBeLessThanOrEqual(1);
+    expectProblem(await generate(user, key, "another prompt"), 422, "idempotency_mismatch");
+    expect(await jobsOf(user)).toHaveLength(1);
+  });
+
+  it("10 identical requests at once queue one job and take one unit of quota", async () => {
+    const [user] = await crowd(1);
+    const key = crypto.randomUUID();
+    const answers = await Promise.all(Array.from({ length: 10 }, () => generate(user, key)));
+    for (const r of answers.filter((r) => r.status !== 202)) expectProblem(r, 409, "conflict");
+    const ids = new Set(answers.filter((r) => r.status === 202).map((r) => r.body.id));
+    expect(ids.size, answers.map((r) => r.status).join(",")).toBe(1);
+    expect((await jobsOf(user)).map((j) => j._id.toHexString())).toEqual([...ids]);
+    expect(await quotaUsed(user)).toBe(1);
+    // Redis forgetting the answer changes nothing: the job's own key finds it.
+    await deps.redis.del(deps.keys.idempotency(`generation:${user.id}`, key));
+    const again = await generate(user, key);
+    expect(again.status).toBe(202);
+    expect(again.body.id).toBe([...ids][0]);
+    expect(await jobsOf(user)).toHaveLength(1);
+    expect(await quotaUsed(user)).toBe(1);
   });
 });
 
