@@ -468,6 +468,19 @@ function casesFor(op: Operation, fixtures: Fixtures): Case[] {
     });
   }
 
+  if (op.method === "GET" && (!op.security || op.security.optional)) {
+    // Signed-out callers are told apart by it (flags bucketing, view counting): any value is plain data.
+    for (const deviceId of pick(["x".repeat(300), '{"$gt":""}', "$where", "a.b.$c", "%00"], 1)) {
+      add({
+        what: `X-Device-Id ${JSON.stringify(deviceId.slice(0, 20))}`,
+        path: path + query,
+        headers: { "x-device-id": deviceId },
+        token: null,
+        expect: { status: "not 5xx" },
+      });
+    }
+  }
+
   for (const param of op.parameters.filter((p) => p.in === "header")) {
     for (const bad of ["x".repeat(256), "tab\tkey", "line\u000bfeed"]) {
       add({
@@ -500,7 +513,7 @@ function casesFor(op: Operation, fixtures: Fixtures): Case[] {
     const json = (what: string, body: string, expectation: Expectation) =>
       add({ what, path: at, body, contentType: "application/json", expect: expectation });
     for (const text of pick(
-      ["{", '{"a":', "nul", "[1,]", '{"a" 1}', "{}garbage", '"open', '{"a":1}}', "\uFEFF{}", ""],
+      ["{", '{"a":', "nul", "[1,]", '{"a" 1}', "{}garbage", '"open', '{"a":1}}', "\uFEFF", ""],
       PER_CLASS.malformed,
     )) {
       json(`malformed JSON ${JSON.stringify(text)}`, text, { status: 400 });
