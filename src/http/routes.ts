@@ -3,6 +3,8 @@ import type { Context, MiddlewareHandler } from "hono";
 import { matchedRoutes } from "hono/route";
 import type { Config } from "../config";
 import type { Role } from "../db";
+import type { Deps } from "../deps";
+import type { RedisOp } from "../platform/redis-ops";
 import { type AuthedEnv, optionalAuth, requireAuth, requireRole, requireWorkerToken } from "./auth";
 import type { AppEnv } from "./context";
 import { type ProblemStatusCode, problems } from "./openapi";
@@ -21,10 +23,19 @@ import { type ProblemStatusCode, problems } from "./openapi";
 
 type Middleware = MiddlewareHandler<AppEnv> | MiddlewareHandler<AppEnv & AuthedEnv>;
 
+/**
+ * Redis reads keyed by the caller that a signed-in route needs: they ride in the rate limiter's pipeline with
+ * the standing (for the user the bearer token names), so the route needs no Redis round trip of its own. The
+ * results reach the handler only once the token is verified for that user (`prefetchedReads`).
+ */
+export type Prefetch = (deps: Deps, userId: string, now: Date) => Record<string, RedisOp<unknown>>;
+
 /** What a route declares itself; the builder adds security, middleware and the common problems. */
 type OwnRoute = Omit<RouteConfig, "security" | "middleware"> & {
   /** Served from a Redis cache first (see above). */
   cacheFirst?: boolean;
+  /** Reads that ride with the rate limit (see `Prefetch`). */
+  prefetch?: Prefetch;
   /** A body cap of its own (413 above) instead of HTTP_MAX_BODY_BYTES. */
   maxBodyBytes?: (config: Config) => number;
   /** Request bodies are charged to a per-IP byte budget, checked with the rate limit (429 when spent). */
@@ -43,6 +54,7 @@ export interface ByteBudget {
 /** The metadata the global middleware reads from a matched route (see `routeMetaOf`). */
 export interface RouteMeta {
   cacheFirst: boolean;
+  prefetch?: Prefetch;
   maxBodyBytes?: (config: Config) => number;
   byteBudget?: (config: Config) => ByteBudget;
 }
@@ -90,9 +102,10 @@ function build<R extends OwnRoute, M extends readonly Middleware[]>(
   statuses: ProblemStatusCode[],
   extensions: Record<`x-${string}`, unknown> = {},
 ) {
-  const { cacheFirst = false, maxBodyBytes, byteBudget, use = [], ...config } = route;
+  const { cacheFirst = false, use = [], prefetch, maxBodyBytes, byteBudget, ...config } = route;
   const meta: RouteMeta = {
     cacheFirst,
+    ...(prefetch ? { prefetch } : {}),
     ...(maxBodyBytes ? { maxBodyBytes } : {}),
     ...(byteBudget ? { byteBudget } : {}),
   };
@@ -103,7 +116,7 @@ function build<R extends OwnRoute, M extends readonly Middleware[]>(
     middleware: [metaMarker(meta), ...auth, ...use] as unknown as [...M],
     responses: { ...problems(...statuses), ...config.responses } as R["responses"] &
       ReturnType<typeof problems<ProblemStatusCode>>,
-  }) as Omit<R, "cacheFirst" | "maxBodyBytes" | "byteBudget" | "use"> & {
+  }) as Omit<R, "cacheFirst" | "use" | "prefetch" | "maxBodyBytes" | "byteBudget"> & {
     middleware: [...M];
     getRoutingPath(): string;
   };

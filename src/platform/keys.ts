@@ -22,6 +22,8 @@ export const keys = {
   feedFollowing: (userId: string, page: string | number) => `feed:following:${userId}:${page}`,
   /** The cached first pages a newly published, deleted or hidden post makes stale. */
   publicFeedFirstPages: () => ["feed:new:0", "feed:trending:0", "feed:hot:0"],
+  /** A post's cached document (posts/visibility.ts `loadPost`), dropped on every change to what it shows. */
+  postDoc: (postId: string) => `post:doc:${postId}`,
   // Real-time counters
   postVotes: (postId: string) => `post:votes:${postId}`,
   /** Views not yet added to `posts.viewCount` (a delta, taken and cleared by the counters job). */
@@ -39,6 +41,8 @@ export const keys = {
   leaderboardDaily: (day: string) => `leaderboard:daily:${day}`,
   leaderboardWeekly: (weekStart: string) => `leaderboard:weekly:${weekStart}`,
   leaderboardAlltime: () => "leaderboard:alltime",
+  /** The rendered top of a board, one field per page size. */
+  leaderboardPage: (boardKey: string) => `${boardKey}:page`,
   /** Ledger entries already added to the boards, by the UTC day they were written (makes adding idempotent). */
   leaderboardCounted: (day: string) => `leaderboard:counted:${day}`,
   // User state
@@ -55,8 +59,37 @@ export const keys = {
   // Blocks and mutes: each user's relations (see core/relations.ts), and the counter that guards their rebuild
   relations: (userId: string) => `relations:${userId}`,
   relationsGeneration: (userId: string) => `relations:gen:${userId}`,
+  // Conversations: members, roles and timer (messaging/state.ts), the counter that guards their rebuild, the
+  // one-time WebSocket tickets (by hash) and the pub/sub channel that carries events where no Durable Object does
+  conversation: (conversationId: string) => `conversation:${conversationId}`,
+  conversationGeneration: (conversationId: string) => `conversation:gen:${conversationId}`,
+  socketTicket: (ticketHash: string) => `socket:ticket:${ticketHash}`,
+  conversationChannel: (conversationId: string) => `channel:conversation:${conversationId}`,
+  // The posts each user voted on (posts/viewer-state.ts), and the counter that guards their rebuild
+  votedPosts: (userId: string) => `voted:${userId}`,
+  votedPostsGeneration: (userId: string) => `voted:gen:${userId}`,
+  /** The caller's own `GET /v1/me` answer, cached (users/service.ts `getMe`). */
+  selfView: (userId: string) => `user:me:${userId}`,
+  /** Whether `a` follows `b` and `b` follows `a`, as `a` sees it on `b`'s profile (dropped when either moves). */
+  followPair: (a: string, b: string) => `follow:pair:${a}:${b}`,
+  /** The default inbox's cached first page and unread count (notifications/service.ts). */
+  inboxFirstPage: (userId: string) => `notif:first:${userId}`,
+  inboxUnread: (userId: string) => `notif:unread:${userId}`,
+  /** A post's cached first page of comments, and who has comments on it only they can see (comments/service.ts). */
+  commentsFirstPage: (postId: string) => `comments:first:${postId}`,
+  commentsOwnHidden: (postId: string) => `comments:own-hidden:${postId}`,
   // Profile cache (GET /v1/users/{username})
   userProfile: (usernameLower: string) => `user:profile:${usernameLower}`,
+  // Journal (seed 002): change counters that every write moves (whole journal, and per month), and the caches
+  // that are good only under the counter they were computed with.
+  journalGeneration: (userId: string) => `journal:gen:${userId}`,
+  journalMonthGeneration: (userId: string, month: string) => `journal:gen:${userId}:${month}`,
+  journalCalendar: (userId: string, month: string) => `journal:calendar:${userId}:${month}`,
+  journalStreak: (userId: string) => `journal:streak:${userId}`,
+  journalTags: (userId: string) => `journal:tags:${userId}`,
+  moodTrend: (userId: string, days: number) => `mood:user:${userId}:trend:${days}`,
+  // Push delivery: pushes sent to one account in one UTC clock hour (`YYYY-MM-DDTHH`), the per-user cap
+  pushesSent: (userId: string, hour: string) => `push:sent:${userId}:${hour}`,
   // Platform
   jobLease: (job: string) => `lock:job:${job}`,
   idempotency: (scope: string, key: string) => `idem:${scope}:${key}`,

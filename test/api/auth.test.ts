@@ -5,7 +5,14 @@ import { ObjectId } from "../../src/platform/ids";
 import { type ApiResponse, call, uniqueIp } from "../support/api";
 import { appWith, testDeps } from "../support/deps";
 import { expectProblem, fieldPaths, withoutRequestId } from "../support/problems";
-import { mailedToken, signupUser, TEST_EMAIL_DOMAIN, type TestUser, uniqueName } from "../support/users";
+import {
+  mailedToken,
+  signupConsents,
+  signupUser,
+  TEST_EMAIL_DOMAIN,
+  type TestUser,
+  uniqueName,
+} from "../support/users";
 
 const deps = testDeps();
 const PASSWORD = "correct horse battery";
@@ -19,7 +26,7 @@ interface AuthResult {
 
 function signupBody(overrides: Record<string, unknown> = {}) {
   const username = uniqueName("s");
-  return { username, email: `${username}@${TEST_EMAIL_DOMAIN}`, password: PASSWORD, ...overrides };
+  return { username, email: `${username}@${TEST_EMAIL_DOMAIN}`, password: PASSWORD, ...signupConsents(), ...overrides };
 }
 
 const signup = (body: Record<string, unknown>, ip?: string) =>
@@ -181,10 +188,10 @@ describe("POST /v1/auth/signup", () => {
 });
 
 describe("POST /v1/auth/login", () => {
-  let alice: TestUser;
+  let userA: TestUser;
   beforeAll(async () => {
     const username = uniqueName("Al");
-    alice = await signupUser({ username, email: `${username}@${TEST_EMAIL_DOMAIN}` });
+    userA = await signupUser({ username, email: `${username}@${TEST_EMAIL_DOMAIN}` });
   });
 
   it.each([
@@ -193,18 +200,18 @@ describe("POST /v1/auth/login", () => {
     ["the email", (u: TestUser) => u.email],
     ["the email in upper case, with spaces around", (u: TestUser) => ` ${u.email.toUpperCase()} `],
   ])("signs in by %s: 200 with Me and a fresh token pair", async (_name, loginOf) => {
-    const res = await login({ login: loginOf(alice), password: alice.password });
+    const res = await login({ login: loginOf(userA), password: userA.password });
     expect(res.status, res.text).toBe(200);
-    expect(res.body.user).toMatchObject({ id: alice.id, username: alice.username, email: alice.email.toLowerCase() });
+    expect(res.body.user).toMatchObject({ id: userA.id, username: userA.username, email: userA.email.toLowerCase() });
     expect(res.body.expiresIn).toBe(900);
-    expect(res.body.refreshToken).not.toBe(alice.refreshToken);
+    expect(res.body.refreshToken).not.toBe(userA.refreshToken);
     expect(res.text).not.toContain("passwordHash");
     expect((await call("GET", "/v1/me", { token: res.body.accessToken })).status).toBe(200);
   });
 
   it("answers a wrong password and an unknown account with the same 401, and audits both", async () => {
-    const wrongPassword = await login({ login: alice.username, password: "not the password" });
-    const unknownUser = await login({ login: uniqueName("nobody"), password: alice.password });
+    const wrongPassword = await login({ login: userA.username, password: "not the password" });
+    const unknownUser = await login({ login: uniqueName("nobody"), password: userA.password });
     const unknownEmail = await login({ login: `${uniqueName("nobody")}@${TEST_EMAIL_DOMAIN}`, password: "x" });
     const wrong = expectProblem(wrongPassword, 401, "unauthorized");
     const unknown = expectProblem(unknownUser, 401, "unauthorized");
@@ -215,26 +222,26 @@ describe("POST /v1/auth/login", () => {
 
     const failed = await deps.db.auditLogs.findOne({ requestId: wrong.requestId });
     expect(failed).toMatchObject({ action: "login_failed", metadata: { reason: "password" } });
-    expect(failed?.userId?.toHexString()).toBe(alice.id);
+    expect(failed?.userId?.toHexString()).toBe(userA.id);
     const noAccount = await deps.db.auditLogs.findOne({ requestId: unknown.requestId });
     expect(noAccount).toMatchObject({ action: "login_failed", userId: null, metadata: { reason: "no_account" } });
   });
 
   it("audits a successful login with the request id and a keyed hash of the IP (never the IP itself)", async () => {
     const ip = uniqueIp();
-    const res = await login({ login: alice.username, password: alice.password }, undefined, ip);
+    const res = await login({ login: userA.username, password: userA.password }, undefined, ip);
     expect(res.status).toBe(200);
     const entry = await deps.db.auditLogs.findOne({ requestId: res.headers.get("x-request-id") });
     expect(entry).toMatchObject({ action: "login", dataCategory: "security_event" });
-    expect(entry?.userId?.toHexString()).toBe(alice.id);
+    expect(entry?.userId?.toHexString()).toBe(userA.id);
     expect(entry?.ipHash).toMatch(/^[0-9a-f]{32}$/);
     expect(JSON.stringify(entry)).not.toContain(ip);
   });
 
   it("records the device: a known deviceId is updated in place, a new one is added, values stored verbatim", async () => {
-    const devicesOf = async () => (await userDoc(alice.id))?.devices ?? [];
+    const devicesOf = async () => (await userDoc(userA.id))?.devices ?? [];
     const signIn = async (device: Record<string, string>) =>
-      expect((await login({ login: alice.username, password: alice.password, ...device })).status).toBe(200);
+      expect((await login({ login: userA.username, password: userA.password, ...device })).status).toBe(200);
 
     await signIn({ deviceId: "phone-1", platform: "ios", pushToken: "push-a" });
     expect(await devicesOf()).toEqual([
@@ -260,28 +267,57 @@ describe("POST /v1/auth/login", () => {
     const tight = appWith({ RATE_LIMIT_LOGIN_PER_IP: "3" });
     const ip = uniqueIp();
     for (let i = 0; i < 3; i++) {
-      expect((await login({ login: alice.username, password: "wrong password" }, tight, ip)).status).toBe(401);
+      expect((await login({ login: userA.username, password: "wrong password" }, tight, ip)).status).toBe(401);
     }
-    const refused = await login({ login: alice.username, password: alice.password }, tight, ip);
+    const refused = await login({ login: userA.username, password: userA.password }, tight, ip);
     expectProblem(refused, 429, "rate_limited");
     expect(Number(refused.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
-    expect((await login({ login: alice.username, password: alice.password }, tight, uniqueIp())).status).toBe(200);
+    expect((await login({ login: userA.username, password: userA.password }, tight, uniqueIp())).status).toBe(200);
   });
 
-  it("limits attempts per account across IPs and login forms: 429 with Retry-After", async () => {
-    // A dedicated account: the per-account window counts every login to it, through any app.
-    const bob = await signupUser();
-    const other = await signupUser();
-    const tight = appWith({ RATE_LIMIT_LOGIN_PER_ACCOUNT: "3" });
-    const attempt = (loginName: string, password: string) => login({ login: loginName, password }, tight, uniqueIp());
-    expect((await attempt(bob.username, "wrong password")).status).toBe(401);
-    expect((await attempt(bob.username.toUpperCase(), "wrong password")).status).toBe(401);
-    expect((await attempt(bob.email, "wrong password")).status).toBe(401);
-    // Switching between username and email does not buy more guesses.
-    const refused = await attempt(bob.email.toUpperCase(), bob.password);
+  it("locks out only the address guessing: ten wrong passwords from one place, and the owner elsewhere still signs in", async () => {
+    const userB = await signupUser();
+    const tight = appWith({ RATE_LIMIT_LOGIN_FAILURES_PER_ACCOUNT_AND_IP: "3" });
+    const attacker = uniqueIp();
+    const attempt = (loginName: string, password: string, ip = attacker) =>
+      login({ login: loginName, password }, tight, ip);
+    expect((await attempt(userB.username, "wrong password")).status).toBe(401);
+    expect((await attempt(userB.username.toUpperCase(), "wrong password")).status).toBe(401);
+    expect((await attempt(userB.email, "wrong password")).status).toBe(401);
+    // Switching between username and email buys no more guesses from here…
+    const refused = await attempt(userB.email.toUpperCase(), userB.password);
     expectProblem(refused, 429, "rate_limited");
     expect(Number(refused.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
-    expect((await attempt(other.username, other.password)).status).toBe(200);
+    // …and the owner, from their own address, is not locked out.
+    expect((await attempt(userB.username, userB.password, uniqueIp())).status).toBe(200);
+  });
+
+  it("caps guessing spread over many addresses, but lets the owner's known device through", async () => {
+    const device = `phone-${crypto.randomUUID()}`;
+    const owner = await signupUser({ deviceId: device, platform: "ios" });
+    const tight = appWith({ RATE_LIMIT_LOGIN_FAILURES_PER_ACCOUNT: "3" });
+    for (let i = 0; i < 3; i++) {
+      expect((await login({ login: owner.username, password: `guess ${i}` }, tight, uniqueIp())).status).toBe(401);
+    }
+    // A fourth address, even with the right password and a made-up device: the account's budget is spent.
+    expectProblem(
+      await login({ login: owner.username, password: owner.password, deviceId: "made-up" }, tight, uniqueIp()),
+      429,
+      "rate_limited",
+    );
+    // The device owner signed in on before still works.
+    expect(
+      (await login({ login: owner.username, password: owner.password, deviceId: device }, tight, uniqueIp())).status,
+    ).toBe(200);
+  });
+
+  it("counts only failures: signing in many times from one place uses no budget", async () => {
+    const regular = await signupUser();
+    const tight = appWith({ RATE_LIMIT_LOGIN_FAILURES_PER_ACCOUNT_AND_IP: "2" });
+    const ip = uniqueIp();
+    for (let i = 0; i < 5; i++) {
+      expect((await login({ login: regular.username, password: regular.password }, tight, ip)).status).toBe(200);
+    }
   });
 });
 

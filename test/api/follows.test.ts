@@ -41,43 +41,47 @@ async function allPages(path: string, limit: number): Promise<Page[]> {
 }
 
 describe("PUT and DELETE /v1/users/{id}/follow", () => {
-  let alice: TestUser;
-  let bob: TestUser;
+  let userA: TestUser;
+  let userB: TestUser;
   beforeAll(async () => {
-    [alice, bob] = await Promise.all([signupUser(), signupUser()]);
+    [userA, userB] = await Promise.all([signupUser(), signupUser()]);
   });
 
   it("follows idempotently: twice is one follow, counted once on both sides", async () => {
     // Cache both public profiles first: the follow must invalidate them.
-    expect((await profile(bob)).body.followersCount).toBe(0);
-    expect((await profile(alice)).body.followingCount).toBe(0);
-    expect((await follow(alice, bob.id)).status).toBe(204);
-    expect((await follow(alice, bob.id)).status).toBe(204);
-    expect(await edges({ followerId: alice.id, followingId: bob.id })).toHaveLength(1);
-    expect(await counts(bob)).toMatchObject({ followersCount: 1, followingCount: 0 });
-    expect(await counts(alice)).toMatchObject({ followersCount: 0, followingCount: 1 });
-    expect((await profile(bob)).body.followersCount).toBe(1);
-    expect((await profile(alice)).body.followingCount).toBe(1);
+    expect((await profile(userB)).body.followersCount).toBe(0);
+    expect((await profile(userA)).body.followingCount).toBe(0);
+    expect((await follow(userA, userB.id)).status).toBe(204);
+    expect((await follow(userA, userB.id)).status).toBe(204);
+    expect(await edges({ followerId: userA.id, followingId: userB.id })).toHaveLength(1);
+    expect(await counts(userB)).toMatchObject({ followersCount: 1, followingCount: 0 });
+    expect(await counts(userA)).toMatchObject({ followersCount: 0, followingCount: 1 });
+    expect((await profile(userB)).body.followersCount).toBe(1);
+    expect((await profile(userA)).body.followingCount).toBe(1);
   });
 
   it("unfollows idempotently: twice is one unfollow", async () => {
-    expect((await unfollow(alice, bob.id)).status).toBe(204);
-    expect((await unfollow(alice, bob.id)).status).toBe(204);
-    expect(await edges({ followerId: alice.id, followingId: bob.id })).toHaveLength(0);
-    expect(await counts(bob)).toMatchObject({ followersCount: 0 });
-    expect(await counts(alice)).toMatchObject({ followingCount: 0 });
-    expect((await profile(bob)).body.followersCount).toBe(0);
+    expect((await unfollow(userA, userB.id)).status).toBe(204);
+    expect((await unfollow(userA, userB.id)).status).toBe(204);
+    expect(await edges({ followerId: userA.id, followingId: userB.id })).toHaveLength(0);
+    expect(await counts(userB)).toMatchObject({ followersCount: 0 });
+    expect(await counts(userA)).toMatchObject({ followingCount: 0 });
+    expect((await profile(userB)).body.followersCount).toBe(0);
   });
 
   it("refuses following yourself (400), an unknown user (404), a malformed id (400), no token (401)", async () => {
-    const self = await follow(alice, alice.id);
+    const self = await follow(userA, userA.id);
     expectProblem(self, 400, "validation_failed");
     expect(fieldPaths(self)).toContain("id");
-    expectProblem(await unfollow(alice, alice.id), 400, "validation_failed");
-    expectProblem(await follow(alice, new ObjectId().toHexString()), 404, "not_found");
-    expectProblem(await follow(alice, "nope"), 400, "validation_failed");
-    expectProblem(await call("PUT", `/v1/users/${bob.id}/follow`), 401, "unauthorized");
-    expect(await counts(alice)).toMatchObject({ followersCount: 0, followingCount: 0 });
+    // Ids are normalised at the edge: the upper-case form of one's own id is still oneself.
+    const shouting = await follow(userA, userA.id.toUpperCase());
+    expectProblem(shouting, 400, "validation_failed");
+    expect(fieldPaths(shouting)).toContain("id");
+    expectProblem(await unfollow(userA, userA.id), 400, "validation_failed");
+    expectProblem(await follow(userA, new ObjectId().toHexString()), 404, "not_found");
+    expectProblem(await follow(userA, "nope"), 400, "validation_failed");
+    expectProblem(await call("PUT", `/v1/users/${userB.id}/follow`), 401, "unauthorized");
+    expect(await counts(userA)).toMatchObject({ followersCount: 0, followingCount: 0 });
   });
 
   it("keeps counts equal to the follow documents through 50 users following and unfollowing at once", async () => {

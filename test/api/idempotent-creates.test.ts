@@ -6,7 +6,7 @@ import { appWithLateWrites, eventually, testDeps } from "../support/deps";
 import { throughWorkerEntry } from "../support/entry";
 import { completedGeneration, publishedPost } from "../support/posts";
 import { expectProblem, fieldPaths } from "../support/problems";
-import { crowd, mailsOf, TEST_EMAIL_DOMAIN, type TestUser, uniqueName } from "../support/users";
+import { crowd, mailsOf, signupConsents, TEST_EMAIL_DOMAIN, type TestUser, uniqueName } from "../support/users";
 
 // Creates that accept an Idempotency-Key: a retry after a 503 whose write the Data API applied anyway (its answer
 // held back past STORE_TIMEOUT_MS, see test/setup/hold-proxy.ts) makes exactly one thing and gets it back;
@@ -245,7 +245,12 @@ describe("POST /v1/generations with Idempotency-Key", () => {
 describe("POST /v1/auth/signup with Idempotency-Key", () => {
   const signupBody = () => {
     const username = uniqueName("s");
-    return { username, email: `${username}@${TEST_EMAIL_DOMAIN}`, password: "correct horse battery" };
+    return {
+      username,
+      email: `${username}@${TEST_EMAIL_DOMAIN}`,
+      password: "correct horse battery",
+      ...signupConsents(),
+    };
   };
   const signup = (body: Record<string, unknown>, key?: string, app?: Fetcher) =>
     call<{ user: { id: string }; accessToken: string; refreshToken: string }>(

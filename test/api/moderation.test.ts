@@ -5,7 +5,14 @@ import { appWith, testDeps } from "../support/deps";
 import { expectEvery } from "../support/expect";
 import { publishedPost } from "../support/posts";
 import { expectProblem, fieldPaths } from "../support/problems";
-import { crowd, signupUser, TEST_EMAIL_DOMAIN, type TestUser, uniqueName, userWithRole } from "../support/users";
+import {
+  crowd as newCrowd,
+  signupUser,
+  TEST_EMAIL_DOMAIN,
+  type TestUser,
+  uniqueName,
+  userWithRole,
+} from "../support/users";
 
 const deps = testDeps();
 const DAY_MS = 86_400_000;
@@ -40,6 +47,19 @@ async function age(u: TestUser, days = 30) {
     { _id: new ObjectId(u.id) },
     { $set: { createdAt: new Date(Date.now() - days * DAY_MS) } },
   );
+}
+
+/**
+ * People with a history: reporters' weight grows with account age (new accounts barely count), so the suite's
+ * reporters are a year old. Authors are made new again where a test needs the new-account threshold.
+ */
+async function crowd<N extends number>(n: N) {
+  const people = await newCrowd(n);
+  await deps.db.users.updateMany(
+    { _id: { $in: (people as TestUser[]).map((p) => new ObjectId(p.id)) } },
+    { $set: { createdAt: new Date(Date.now() - 365 * DAY_MS) } },
+  );
+  return people;
 }
 
 /** Every post id a feed path yields, walking up to 10 pages of 100. */
@@ -240,10 +260,17 @@ describe("report thresholds", () => {
     expect(flag).toMatchObject({ source: "report_threshold", performedBy: "system", appealable: false });
     expect(flag?.reportIds).toHaveLength(5);
 
-    const queue = await call<{ items: QueueItem[] }>("GET", "/v1/admin/reports?status=pending&limit=100", {
-      token: moderator.accessToken,
-    });
-    const item = queue.body.items.find((i) => i.targetId === post.id);
+    let item: QueueItem | undefined;
+    let cursor: string | null = null;
+    do {
+      const res: { body: { items: QueueItem[]; nextCursor: string | null } } = await call(
+        "GET",
+        `/v1/admin/reports?status=pending&limit=100${cursor ? `&cursor=${cursor}` : ""}`,
+        { token: moderator.accessToken },
+      );
+      item = res.body.items.find((i) => i.targetId === post.id);
+      cursor = res.body.nextCursor;
+    } while (!item && cursor);
     expect(item).toMatchObject({ targetType: "post", reportCount: 5, totalWeight: 5 });
     expect(item?.reports.map((r) => r.reporterId).sort()).toEqual(reporters.map((r) => r.id).sort());
 
@@ -281,6 +308,7 @@ describe("report thresholds", () => {
 
   it("hides content of very new accounts at a lower threshold (3 reports instead of 5)", async () => {
     const [author, ...reporters] = await crowd(5);
+    await age(author, 0);
     const post = await publishedPost(author);
     expect((await reportPost(reporters[0]!, post.id)).status).toBe(201);
     expect((await reportPost(reporters[1]!, post.id)).status).toBe(201);
@@ -294,6 +322,7 @@ describe("report thresholds", () => {
 
   it("hides a reported comment from others (not its author) and queues a reported user", async () => {
     const [author, viewer, ...reporters] = await crowd(5);
+    await age(author, 0);
     const post = await publishedPost(author);
     const comment = await call<{ id: string }>("POST", `/v1/posts/${post.id}/comments`, {
       token: author.accessToken,
@@ -608,5 +637,40 @@ describe("moderator routes", () => {
     expect(fieldPaths(await call("GET", "/v1/admin/audit?actorId=zz", { token: admin.accessToken }))).toEqual([
       "actorId",
     ]);
+  });
+});
+
+describe("report brigading", () => {
+  it("lets accounts made a minute ago neither hide a post nor reach the threshold fast; established reporters still can", async () => {
+    const [author] = await crowd(1);
+    await age(author, 0);
+    const post = await publishedPost(author);
+    // Three, then twenty, throwaway accounts: new reporters weigh a fifth, and weight from them alone never hides.
+    const brigade = await newCrowd(20);
+    for (const r of brigade.slice(0, 3)) expect((await reportPost(r, post.id)).status).toBe(201);
+    const stored = async () => (await deps.db.posts.findOne({ _id: new ObjectId(post.id) }))?.moderationStatus;
+    expect(await stored()).toBe("approved");
+    const weights = (await deps.db.reports.find({ targetId: new ObjectId(post.id) })).map((r) => r.weight);
+    expectEvery(weights, (w) => w === deps.config.moderation.newReporterFactor);
+    for (const r of brigade.slice(3)) expect((await reportPost(r, post.id)).status).toBe(201);
+    expect(await stored()).toBe("approved");
+    // …but it waits for a moderator, with every report and its weight.
+    const moderator = await userWithRole("moderator");
+    let item: QueueItem | undefined;
+    let cursor: string | null = null;
+    do {
+      const res: { body: { items: QueueItem[]; nextCursor: string | null } } = await call(
+        "GET",
+        `/v1/admin/reports?status=pending&limit=100${cursor ? `&cursor=${cursor}` : ""}`,
+        { token: moderator.accessToken },
+      );
+      item = res.body.items.find((i) => i.targetId === post.id);
+      cursor = res.body.nextCursor;
+    } while (!item && cursor);
+    expect(item?.reportCount).toBe(20);
+    // One established reporter is enough to let the crossing hide it.
+    const [regular] = await crowd(1);
+    expect((await reportPost(regular, post.id)).status).toBe(201);
+    expect(await stored()).toBe("flagged");
   });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { ObjectId } from "../../src/platform/ids";
-import { call } from "../support/api";
+import { call, roundTrips, waits } from "../support/api";
 import { testDeps } from "../support/deps";
 import { completedGeneration, publishedPost } from "../support/posts";
 import { expectProblem } from "../support/problems";
@@ -121,6 +121,32 @@ describe("post visibility, edits and deletion", () => {
     const [late] = await crowd(1);
     const after = await call<{ viewCount: number }>("GET", `/v1/posts/${post.id}`, { token: late.accessToken });
     expect(after.body.viewCount).toBe(4);
+  });
+});
+
+describe("GET /v1/posts/{id} from the cache", () => {
+  it("costs no MongoDB call when warm, signed in or not, and shows edits, comments and moderation at once", async () => {
+    const [author, reader] = await crowd(2);
+    const post = await publishedPost(author, { tags: ["before"] });
+    await call("GET", `/v1/posts/${post.id}`, { token: reader.accessToken });
+    const warm = await call<{ tags: string[]; viewer: { voted: boolean } }>("GET", `/v1/posts/${post.id}`, {
+      token: reader.accessToken,
+    });
+    expect(roundTrips(warm.headers)).toMatchObject({ mongo: 0 });
+    expect(waits(warm.headers)).toMatchObject({ redis: 3, mongo: 0 });
+    expect(roundTrips((await call("GET", `/v1/posts/${post.id}`)).headers)).toMatchObject({ mongo: 0 });
+    // Changes show in the very next read.
+    await call("PATCH", `/v1/posts/${post.id}`, { token: author.accessToken, body: { tags: ["after"] } });
+    await call("PUT", `/v1/posts/${post.id}/vote`, { token: reader.accessToken });
+    await call("POST", `/v1/posts/${post.id}/comments`, { token: reader.accessToken, body: { content: "nice" } });
+    const fresh = await call<{ tags: string[]; commentCount: number; voteCount: number; viewer: { voted: boolean } }>(
+      "GET",
+      `/v1/posts/${post.id}`,
+      { token: reader.accessToken },
+    );
+    expect(fresh.body).toMatchObject({ tags: ["after"], commentCount: 1, voteCount: 1, viewer: { voted: true } });
+    await call("DELETE", `/v1/posts/${post.id}`, { token: author.accessToken });
+    expect((await call("GET", `/v1/posts/${post.id}`, { token: reader.accessToken })).status).toBe(404);
   });
 });
 

@@ -4,7 +4,7 @@ import { newObjectId, ObjectId } from "../../src/platform/ids";
 import { call, uniqueIp } from "../support/api";
 import { testDeps } from "../support/deps";
 import { publishedPost } from "../support/posts";
-import { crowd, TEST_EMAIL_DOMAIN, type TestUser, uniqueName } from "../support/users";
+import { crowd, signupConsents, TEST_EMAIL_DOMAIN, type TestUser, uniqueName } from "../support/users";
 
 const deps = testDeps();
 const BONUS = deps.config.gems.referral.bonus;
@@ -24,7 +24,13 @@ interface Person extends TestUser {
 /** Signs up from a given IP and device, as the app would, optionally with a referral code. */
 async function person(ip: string, deviceId: string, referralCode?: string): Promise<Person> {
   const username = uniqueName("r");
-  const body = { username, email: `${username}@${TEST_EMAIL_DOMAIN}`, password: "correct horse battery", deviceId };
+  const body = {
+    username,
+    email: `${username}@${TEST_EMAIL_DOMAIN}`,
+    password: "correct horse battery",
+    deviceId,
+    ...signupConsents(),
+  };
   const res = await call<{ user: { id: string; referralCode: string }; accessToken: string; refreshToken: string }>(
     "POST",
     "/v1/auth/signup",
@@ -44,10 +50,19 @@ async function person(ip: string, deviceId: string, referralCode?: string): Prom
 }
 
 const userDoc = async (id: string) => (await deps.db.users.findOne({ _id: new ObjectId(id) }))!;
+const DAY = 86_400_000;
+/** As if the account had signed up `days` ago and not been seen since. */
+const signedUpDaysAgo = (id: string, days: number) => {
+  const then = new Date(Date.now() - days * DAY);
+  return deps.db.users.updateOne(
+    { _id: new ObjectId(id) },
+    { $set: { createdAt: then, lastActiveDate: then.toISOString().slice(0, 10) } },
+  );
+};
 const referralsOf = (u: TestUser) => call<Referrals>("GET", "/v1/me/referrals", { token: u.accessToken });
 
 describe("referrals", () => {
-  it("validates on the referred user's first post: pays the referrer once and opens the 2× window", async () => {
+  it("validates once the referred account has lived (a post, a later day, 72 hours): pays once, opens the 2× window", async () => {
     const referrer = await person(uniqueIp(), `dev-${uniqueName()}`);
     const friend = await person(uniqueIp(), `dev-${uniqueName()}`, referrer.referralCode);
 
@@ -55,8 +70,14 @@ describe("referrals", () => {
     expect(before.body.items.map((i) => [i.user?.id, i.status, i.bonusGems])).toEqual([[friend.id, "pending", 0]]);
     expect(before.body).toMatchObject({ code: referrer.referralCode, referralCount: 0, bonusActiveUntil: null });
 
+    // A post on the signup day pays nothing yet: the referral waits.
     await publishedPost(friend);
-    await publishedPost(friend); // a second post pays nothing more
+    expect((await userDoc(referrer.id)).gemBalance).toBe(0);
+    expect((await referralsOf(referrer)).body.items[0]?.status).toBe("pending");
+    // Four days later the friend is back: that day's first check-in shows a real account.
+    await signedUpDaysAgo(friend.id, 4);
+    expect((await call("POST", "/v1/me/checkin", { token: friend.accessToken })).status).toBe(200);
+    await publishedPost(friend); // a later post pays nothing more
 
     const doc = await userDoc(referrer.id);
     expect(doc.gemBalance).toBe(BONUS);
@@ -103,12 +124,9 @@ describe("referrals", () => {
     expect((await checkin()).status).toBe(200);
     expect((await userDoc(referrer.id)).gemBalance).toBe(0);
 
-    // Signed up yesterday, checked in yesterday: today's check-in shows a returning user.
-    const yesterday = new Date(Date.now() - 86_400_000);
-    await deps.db.users.updateOne(
-      { _id: new ObjectId(friend.id) },
-      { $set: { createdAt: yesterday, lastActiveDate: yesterday.toISOString().slice(0, 10) } },
-    );
+    // Signed up and checked in four days ago, with a post: today's check-in shows a returning user.
+    await publishedPost(friend);
+    await signedUpDaysAgo(friend.id, 4);
     expect((await checkin()).status).toBe(200);
     expect((await userDoc(referrer.id)).gemBalance).toBe(BONUS);
   });
@@ -116,6 +134,17 @@ describe("referrals", () => {
   it("caps validations per referrer per day and pays each referral exactly once under concurrency", async () => {
     const capped = testDeps({ REFERRAL_DAILY_CAP: "2" });
     const [referrer, ...friends] = await crowd(5);
+    // Friends who have lived: four days old, with a post, back today.
+    await deps.db.users.updateMany(
+      { _id: { $in: friends.map((f) => new ObjectId(f.id)) } },
+      {
+        $set: {
+          createdAt: new Date(Date.now() - 4 * DAY),
+          totalPosts: 1,
+          lastActiveDate: new Date().toISOString().slice(0, 10),
+        },
+      },
+    );
     await deps.db.referrals.insertMany(
       friends.map((f, i) => ({
         _id: newObjectId(),
@@ -149,6 +178,21 @@ describe("referrals", () => {
     expect(doc.gemBalance).toBe(2 * BONUS);
     expect(doc.referralCount).toBe(2);
     expect(await deps.db.gemTransactions.find({ userId: new ObjectId(referrer.id) })).toHaveLength(2);
+  });
+
+  it("pays nothing for throwaway accounts that each make one post on their signup day", async () => {
+    const referrer = await person(uniqueIp(), `dev-${uniqueName()}`);
+    const throwaways = [];
+    for (let i = 0; i < 12; i++) {
+      throwaways.push(await person(uniqueIp(), `dev-${uniqueName()}`, referrer.referralCode));
+    }
+    for (const t of throwaways) {
+      await publishedPost(t);
+      expect((await call("POST", "/v1/me/checkin", { token: t.accessToken })).status).toBe(200);
+    }
+    expect((await userDoc(referrer.id)).gemBalance).toBe(0);
+    const list = await referralsOf(referrer);
+    expect(list.body.items.map((i) => i.status)).toEqual(throwaways.map(() => "pending"));
   });
 
   it("needs a signed-in caller", async () => {

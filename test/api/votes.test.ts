@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { countersJob } from "../../src/features/ranking/counters";
 import { ObjectId } from "../../src/platform/ids";
-import { call, roundTrips, uniqueIp } from "../support/api";
+import { call, roundTrips, uniqueIp, waits } from "../support/api";
 import { appWith, testDeps } from "../support/deps";
 import { expectEvery } from "../support/expect";
 import { runUntilDone } from "../support/jobs";
@@ -29,15 +29,17 @@ describe("PUT /v1/posts/{id}/vote", () => {
     expect(view.body).toMatchObject({ voteCount: 1, viewer: { voted: true } });
   });
 
-  it("costs four Redis and six MongoDB round trips, in four waits, for a vote that notifies its author", async () => {
+  it("costs seven Redis and six MongoDB round trips, in four waits each, for a vote that notifies its author", async () => {
     const [author, voter] = await crowd(2);
     const post = await publishedPost(author);
+    await call("GET", `/v1/posts/${post.id}`); // the post is in the cache, as any post being voted on is
     const res = await call("PUT", `/v1/posts/${post.id}/vote`, { token: voter.accessToken, ip: uniqueIp() });
     expect(res.status, res.text).toBe(200);
-    // Redis: rate limit (with the voter's standing and relations); fraud signals + quota; counter; the author's
-    // relations (alongside the notification's recipients read). MongoDB: post ∥ voter; insert; totals ∥
-    // notification (2).
-    expect(roundTrips(res.headers)).toMatchObject({ redis: 4, mongo: 6 });
+    // Redis: rate limit (with the voter's standing and relations); the cached post ∥ fraud signals + quota;
+    // counter ∥ voted set ∥ the author's relations (alongside the notification's recipients read), then the
+    // author's cached inbox dropped. MongoDB: voter; insert; totals ∥ the post's recount mark ∥ notification (2).
+    expect(roundTrips(res.headers)).toMatchObject({ redis: 7, mongo: 6 });
+    expect(waits(res.headers)).toMatchObject({ redis: 4, mongo: 4 });
   });
 
   it("counts exactly 100 votes from 100 users, in the last response and in MongoDB after the counters job", async () => {

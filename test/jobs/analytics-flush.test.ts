@@ -376,9 +376,11 @@ describe("analytics flush: client data", () => {
       flushBatchId: null,
       ...extra,
     });
+    // Sent signed in: the quarantined copies still name their sender, for export and erasure.
+    const sender = newObjectId().toHexString();
     const poisoned = [
-      legacy({ properties: { d: { $date: "not-a-date" } } }),
-      legacy({ properties: { id: { $oid: "5f0000000000000000000000" } } }),
+      legacy({ userId: sender, properties: { d: { $date: "not-a-date" } } }),
+      legacy({ userId: sender, properties: { id: { $oid: "5f0000000000000000000000" } } }),
       legacy({ eventId: "not-a-uuid", properties: {} }),
     ];
     const plainLegacy = legacy({ properties: { screen: "feed", "a.b": 1 } });
@@ -392,10 +394,14 @@ describe("analytics flush: client data", () => {
     const kept = await deps.db.analyticsQuarantine.find({ _id: { $in: poisoned.map((d) => d._id) } });
     expect(kept.map((k) => k._id.toHexString()).sort()).toEqual(poisoned.map((d) => d._id.toHexString()).sort());
     const byId = new Map(kept.map((k) => [k._id.toHexString(), k]));
-    expect(byId.get(poisoned[0]!._id.toHexString())).toMatchObject({ reason: "undecodable" });
+    expect(byId.get(poisoned[0]!._id.toHexString())).toMatchObject({ reason: "undecodable", userId: sender });
     expect(byId.get(poisoned[0]!._id.toHexString())?.documentJson).toContain('"$numberLong":"NaN"');
-    expect(byId.get(poisoned[1]!._id.toHexString())).toMatchObject({ reason: "invalid" });
-    expect(byId.get(poisoned[2]!._id.toHexString())).toMatchObject({ reason: "invalid", eventId: "not-a-uuid" });
+    expect(byId.get(poisoned[1]!._id.toHexString())).toMatchObject({ reason: "invalid", userId: sender });
+    expect(byId.get(poisoned[2]!._id.toHexString())).toMatchObject({
+      reason: "invalid",
+      eventId: "not-a-uuid",
+      userId: null,
+    });
 
     // Whichever run took the batch succeeded and reported what it set aside.
     const runs = await deps.db.jobRuns.find(

@@ -1,11 +1,14 @@
 import { describe, expect, it } from "vitest";
 import { authorCredit, settlementJob } from "../../src/features/gems/settlement";
+import { currentWindows } from "../../src/features/leaderboards/periods";
 import { newVoteDoc } from "../../src/features/votes/documents";
 import { newObjectId, ObjectId } from "../../src/platform/ids";
 import { type RunResult, runJob } from "../../src/scheduler/runner";
+import { call, uniqueIp } from "../support/api";
 import { testDeps } from "../support/deps";
 import { expectEvery } from "../support/expect";
-import { crowd } from "../support/users";
+import { publishedPost } from "../support/posts";
+import { crowd, signupUser } from "../support/users";
 
 // All settlement runs live in this file (they settle every payable vote), so no other suite's run holds the
 // lease while these assert.
@@ -162,5 +165,79 @@ describe("vote settlement", () => {
     ]);
     await settleUntilDone();
     expect((await deps.db.users.findOne({ _id: new ObjectId(author.id) }))?.gemBalance).toBe(1);
+  });
+
+  it("credits a deleted author's votes to the ledger but never puts them back on a leaderboard", async () => {
+    const [author, active] = await crowd(2);
+    await seedVotes([author, active], 2);
+    await deps.db.users.updateOne({ _id: new ObjectId(author.id) }, { $set: { deletedAt: new Date() } });
+    await settleUntilDone();
+    expect((await deps.db.users.findOne({ _id: new ObjectId(author.id) }))?.gemBalance).toBe(2);
+    const boards = currentWindows(new Date(), deps.keys).map((w) => w.key);
+    const scores = (id: string) => Promise.all(boards.map(async (key) => Number(await deps.redis.zscore(key, id))));
+    expect(await scores(active.id)).toEqual([2, 2, 2]);
+    expect(await scores(author.id)).toEqual([0, 0, 0]);
+  });
+});
+
+describe("settlement's fraud review", () => {
+  const voteAs = (token: string, postId: string, ip: string, device: string) =>
+    call("PUT", `/v1/posts/${postId}/vote`, { token, ip, headers: { "x-device-id": device } });
+  const earnedBy = async (userId: string) =>
+    (await deps.db.gemTransactions.find({ userId: new ObjectId(userId), source: "votes" })).reduce(
+      (sum, e) => sum + e.amount,
+      0,
+    );
+  /** An account with a history: a year old, with posts of its own. */
+  const establish = (ids: string[]) =>
+    deps.db.users.updateMany(
+      { _id: { $in: ids.map((id) => new ObjectId(id)) } },
+      { $set: { createdAt: new Date(Date.now() - 400 * 24 * HOUR), totalPosts: 5 } },
+    );
+  const ageVotes = (postIds: string[]) =>
+    deps.db.votes.updateMany(
+      { postId: { $in: postIds.map((id) => new ObjectId(id)) } },
+      { $set: { createdAt: new Date(Date.now() - HOUR) } },
+    );
+
+  it("pays none of a sock-puppet ring on one address, a ring across addresses, or a second account on the owner's phone", async () => {
+    const phone = `phone-${crypto.randomUUID()}`;
+    const owner = await signupUser({ deviceId: phone, platform: "ios" });
+    const puppet = await signupUser({ deviceId: phone, platform: "ios" });
+    const [fan, ...puppets] = await crowd(12);
+    await establish([fan.id, owner.id]);
+    const posts = [await publishedPost(owner), await publishedPost(owner)];
+    const ids = posts.map((p) => p.id);
+    // Eight fresh accounts on one address, each with a made-up device id.
+    const farm = uniqueIp();
+    for (const p of puppets.slice(0, 8)) await voteAs(p.accessToken, ids[0]!, farm, crypto.randomUUID());
+    // Three fresh accounts on addresses of their own, voting for this author only.
+    for (const p of puppets.slice(8, 11)) {
+      for (const id of ids) await voteAs(p.accessToken, id, uniqueIp(), crypto.randomUUID());
+    }
+    // The owner's second account, on the owner's phone.
+    await voteAs(puppet.accessToken, ids[0]!, uniqueIp(), phone);
+    // One real fan.
+    for (const id of ids) await voteAs(fan.accessToken, id, uniqueIp(), crypto.randomUUID());
+    await ageVotes(ids);
+    await settleUntilDone();
+
+    expect(await earnedBy(owner.id)).toBe(2 * deps.config.gems.perVote);
+    const votes = await deps.db.votes.find({ postId: { $in: ids.map((id) => new ObjectId(id)) } });
+    expect(votes).toHaveLength(8 + 6 + 1 + 2);
+    const voteOf = (userId: string) => votes.find((v) => v.userId.toHexString() === userId);
+    const reasonsOf = (userId: string) => voteOf(userId)?.fraudReasons ?? [];
+    // The farm's later votes were already flagged when cast (young accounts crowding an address); the review
+    // withheld the rest.
+    const flaggedAtVote = puppets.slice(0, 8).filter((p) => !voteOf(p.id)?.fraudReasons);
+    expectEvery(flaggedAtVote, (p) => (voteOf(p.id)?.fraudScore ?? 0) >= deps.config.votes.fraudFlagThreshold);
+    expectEvery(
+      puppets.slice(0, 8).filter((p) => voteOf(p.id)?.fraudReasons),
+      (p) => reasonsOf(p.id).includes("ip_cluster"),
+    );
+    expectEvery(puppets.slice(0, 8), (p) => voteOf(p.id)?.flagged === true);
+    expectEvery(puppets.slice(8, 11), (p) => reasonsOf(p.id).includes("single_author_ring"));
+    expect(reasonsOf(puppet.id)).toContain("linked_device");
+    expect(votes.filter((v) => v.gemAwarded).map((v) => v.userId.toHexString())).toEqual([fan.id, fan.id]);
   });
 });

@@ -86,20 +86,20 @@ describe("POST /emails", () => {
 
   it("takes `to` as a single string and text-only or html-only bodies", async () => {
     expect((await send({ ...welcome("ada@example.com"), html: undefined })).status).toBe(200);
-    expect((await send({ ...welcome("bob@example.com"), text: undefined })).status).toBe(200);
+    expect((await send({ ...welcome("reader@example.com"), text: undefined })).status).toBe(200);
     const mails = await sentMail();
     expect(mails.map((m) => [m.to, m.html, m.text])).toEqual([
       [["ada@example.com"], null, "Hi Ada"],
-      [["bob@example.com"], "<p>Hi <strong>Ada</strong></p>", null],
+      [["reader@example.com"], "<p>Hi <strong>Ada</strong></p>", null],
     ]);
   });
 
   it("filters /__sent by recipient address, including named, cc and bcc recipients", async () => {
     await send(welcome("Ada Lovelace <ada@example.com>"));
-    await send({ ...welcome("bob@example.com"), bcc: "ADA@example.com" });
-    await send(welcome("carol@example.com"));
+    await send({ ...welcome("reader@example.com"), bcc: "ADA@example.com" });
+    await send(welcome("another@example.com"));
     const forAda = await sentMail(`?to=${encodeURIComponent("ada@example.com")}`);
-    expect(forAda.map((m) => m.to[0])).toEqual(["Ada Lovelace <ada@example.com>", "bob@example.com"]);
+    expect(forAda.map((m) => m.to[0])).toEqual(["Ada Lovelace <ada@example.com>", "reader@example.com"]);
     expect(await sentMail("?to=nobody@example.com")).toEqual([]);
   });
 });
@@ -391,6 +391,30 @@ describe("fault injection", () => {
     expect((await fault({ status: 418 })).status).toBe(400);
     expect((await fault({ status: 503, count: 0 })).status).toBe(400);
     expect((await send(welcome())).status).toBe(200);
+  });
+});
+
+describe("faults scoped to one recipient", () => {
+  const fault = (body: unknown) => fetch(`${server.url}/__faults`, { method: "POST", body: JSON.stringify(body) });
+
+  it("fail only mail to that address (any spelling of it), until cleared for it", async () => {
+    expect((await fault({ status: 503, to: "Ada@Example.com", retryAfterSeconds: 4 })).status).toBe(200);
+    const refused = await send(welcome("Ada Lovelace <ada@example.com>"));
+    expect(refused.status).toBe(503);
+    expect(refused.headers.get("retry-after")).toBe("4");
+    expect((await send(welcome("grace@example.com"))).status).toBe(200);
+    // A recipient among several is enough.
+    expect((await send(welcome(["grace@example.com", "ada@example.com"]))).status).toBe(503);
+    expect((await fetch(`${server.url}/__faults?to=ada@example.com`, { method: "DELETE" })).status).toBe(204);
+    expect((await send(welcome())).status).toBe(200);
+    expect((await sentMail()).map((m) => m.to)).toEqual([["grace@example.com"], ["ada@example.com"]]);
+  });
+
+  it("count down per address and leave other faults alone", async () => {
+    await fault({ status: 429, count: 1, to: "ada@example.com" });
+    expect((await send(welcome())).status).toBe(429);
+    expect((await send(welcome())).status).toBe(200);
+    expect((await fault({ status: 503, to: 42 })).status).toBe(400);
   });
 });
 

@@ -66,6 +66,17 @@ export function roundTrips(headers: Headers): Record<string, number> {
   return counts;
 }
 
+/** Sequential waits per store for one request (parallel calls count once), from its Server-Timing header. */
+export function waits(headers: Headers): Record<string, number> {
+  const timing = headers.get("server-timing") ?? "";
+  const counts: Record<string, number> = {};
+  for (const entry of timing.split(",")) {
+    const match = /^\s*(\w+)\.waits;desc="(\d+)"/.exec(entry);
+    if (match?.[1] && match[2]) counts[match[1]] = Number(match[2]);
+  }
+  return counts;
+}
+
 // 40 random bits per test file (each file has its own module instance), then a counter: two files (or two
 // runs against one stack) share an address only if they draw the same 40 bits.
 const ipBlock = [...crypto.getRandomValues(new Uint8Array(5))].map((b) => b.toString(16).padStart(2, "0")).join("");

@@ -15,6 +15,8 @@ export interface Operation {
   parameters: Parameter[];
   /** The JSON request body's schema (`$ref`s resolved), or null without one. */
   body: JsonSchema | null;
+  /** How a webhook's sender proves itself (`x-signed-by`), checked before the request is read; else null. */
+  signedBy: string | null;
 }
 
 /** The parts of JSON Schema the generated OpenAPI document uses. */
@@ -49,6 +51,7 @@ export interface Parameter {
 interface RawOperation {
   security?: Record<string, string[]>[];
   "x-roles"?: string[];
+  "x-signed-by"?: string;
   responses: Record<string, unknown>;
   parameters?: Parameter[];
   requestBody?: { content: Record<string, { schema: JsonSchema }> };
@@ -104,6 +107,7 @@ export function operations(): Promise<Operation[]> {
             body: op.requestBody?.content["application/json"]
               ? resolved(op.requestBody.content["application/json"].schema, doc)
               : null,
+            signedBy: op["x-signed-by"] ?? null,
           };
         }),
       ),

@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/config";
 import {
   clampTrust,
+  mayAutoHide,
   overThreshold,
   reporterAccuracy,
   reportThreshold,
@@ -11,7 +12,7 @@ import { unitEnv } from "./support/env";
 
 const testConfig = (overrides: Record<string, string> = {}) => loadConfig(unitEnv(overrides));
 
-const rules = { accuracyMinReports: 5 };
+const rules = { accuracyMinReports: 5, reporterFullWeightDays: 30, newReporterFactor: 0.2 };
 const standing = (trustScore: number | null, reportsActioned = 0, reportsDismissed = 0) => ({
   trustScore,
   reportsActioned,
@@ -23,6 +24,18 @@ describe("clampTrust", () => {
     expect([clampTrust(-5), clampTrust(0), clampTrust(73), clampTrust(140), clampTrust(Number.NaN)]).toEqual([
       0, 0, 73, 100, 50,
     ]);
+  });
+});
+
+describe("reporter age", () => {
+  it("grows a reporter's weight from a fifth at sign-up to full at 30 days", () => {
+    const at = (days: number) => reportWeight({ ...standing(50), accountAgeDays: days }, rules);
+    expect([at(0), at(15), at(30), at(300)]).toEqual([0.2, 0.6, 1, 1]);
+  });
+  it("lets a crossing hide content at once only with an established reporter among the reports", () => {
+    expect(mayAutoHide([0.2, 0.2, 0.2, 0.2], 0.75)).toBe(false);
+    expect(mayAutoHide([0.2, 0.2, 1], 0.75)).toBe(true);
+    expect(mayAutoHide([], 0.75)).toBe(false);
   });
 });
 

@@ -43,6 +43,8 @@ export type QuarantineReason = "undecodable" | "invalid";
 export interface AnalyticsQuarantineDoc {
   _id: ObjectId;
   eventId: string | null;
+  /** The signed-in sender (the buffered event's `userId`, read from its JSON when it could not be decoded). */
+  userId?: string | null;
   batchId: string;
   reason: QuarantineReason;
   /** What was wrong, for the operator (never client data). */

@@ -18,5 +18,7 @@ export interface VoteDoc {
   createdAt: Date;
   fraudScore: number;
   flagged: boolean;
+  /** Why settlement's fraud review withheld the vote (see features/votes/fraud.ts), when it did. */
+  fraudReasons?: ("linked_device" | "linked_ip" | "ip_cluster" | "single_author_ring")[];
   shadow: boolean;
 }

@@ -104,7 +104,7 @@ export async function flushAnalytics(ctx: JobContext): Promise<JobReport> {
     const batchId = (await unfinishedBatch(deps)) ?? (await claimBatch(deps, batchSize));
     if (!batchId) return { more: false };
     await ctx.checkpoint("claimed");
-    const { delivered, duplicates, quarantined } = await flushBatch(ctx, batchId, batchSize);
+    const { delivered, duplicates, quarantined } = await flushBatch(deps, batchId, batchSize, (f) => ctx.report(f));
     await ctx.checkpoint("inserted");
     await deps.db.analyticsEvents.deleteMany({ flushBatchId: batchId });
     ctx.count("batches");
@@ -113,6 +113,17 @@ export async function flushAnalytics(ctx: JobContext): Promise<JobReport> {
     if (quarantined) ctx.count("quarantined", quarantined);
   }
   return { more: true };
+}
+
+/**
+ * Inserts a claimed batch into ClickHouse and removes it from the buffer, as a flush run does: safe to run
+ * alongside a flush holding the same batch (the same chunks carry the same deduplication tokens). Returns how
+ * many events it moved.
+ */
+export async function finishFlushBatch(deps: Deps, batchId: string): Promise<number> {
+  const { delivered } = await flushBatch(deps, batchId, deps.config.analytics.flushBatchSize);
+  await deps.db.analyticsEvents.deleteMany({ flushBatchId: batchId });
+  return delivered;
 }
 
 async function unfinishedBatch(deps: Deps): Promise<string | null> {
@@ -156,31 +167,33 @@ interface Deliverable {
  * token `B:k` lets ClickHouse drop a repeat.
  */
 async function flushBatch(
-  ctx: JobContext,
+  deps: Deps,
   batchId: string,
   batchSize: number,
+  report?: JobContext["report"],
 ): Promise<{ delivered: number; duplicates: number; quarantined: number }> {
-  const { deps } = ctx;
   const found = await deps.db.analyticsEvents.findEach({ flushBatchId: batchId }, { sort: { _id: 1 } });
   const deliverable: Deliverable[] = [];
   const setAside: AnalyticsQuarantineDoc[] = [];
   const now = deps.clock.now();
   for (const item of found) {
     if (!item.decoded) {
-      setAside.push(quarantined(batchId, now, "undecodable", item.reason, item.raw, rawId(item.raw)));
+      const { id, userId } = rawIdentity(item.raw);
+      setAside.push(quarantined(batchId, now, "undecodable", item.reason, item.raw, id, userId));
       continue;
     }
     const row = toEventRow(item.document);
     if ("problem" in row) {
       const doc = item.document;
-      setAside.push(quarantined(batchId, now, "invalid", row.problem, safeJson(doc), doc._id, doc.eventId));
+      const userId = typeof doc.userId === "string" ? doc.userId : null;
+      setAside.push(quarantined(batchId, now, "invalid", row.problem, safeJson(doc), doc._id, userId, doc.eventId));
       continue;
     }
     deliverable.push({ row, checkClickHouse: item.document.clientEventId === true });
   }
   if (setAside.length) {
     await deps.db.analyticsQuarantine.insertManyUnique(setAside);
-    reportQuarantine(ctx, batchId, setAside);
+    report?.(quarantineFinding(batchId, setAside));
   }
 
   let delivered = 0;
@@ -242,11 +255,13 @@ function quarantined(
   detail: string,
   documentJson: string,
   id: ObjectId,
+  userId: string | null,
   eventId: unknown = null,
 ): AnalyticsQuarantineDoc {
   return {
     _id: id,
     eventId: typeof eventId === "string" ? eventId.slice(0, 64) : null,
+    userId,
     batchId,
     reason,
     detail: detail.slice(0, 300),
@@ -257,28 +272,33 @@ function quarantined(
 }
 
 /** One finding per batch that set events aside: how many, why, and the first few event ids (never their data). */
-function reportQuarantine(ctx: JobContext, batchId: string, docs: AnalyticsQuarantineDoc[]): void {
+function quarantineFinding(batchId: string, docs: AnalyticsQuarantineDoc[]): Parameters<JobContext["report"]>[0] {
   const reasons: Record<string, number> = {};
   for (const doc of docs) reasons[doc.reason] = (reasons[doc.reason] ?? 0) + 1;
-  ctx.report({
+  return {
     kind: "events_quarantined",
     batchId,
     count: docs.length,
     reasons,
     bufferIds: docs.slice(0, FINDING_SAMPLE).map((d) => d._id.toHexString()),
     collection: "analytics_quarantine",
-  });
+  };
 }
 
-/** The `_id` of an undecodable document, from its raw EJSON (`{"$oid": …}`), or a new id when even that is odd. */
-function rawId(raw: string): ObjectId {
+/**
+ * The `_id` (`{"$oid": …}`) and sender of an undecodable document, from its raw EJSON: a new id when even that
+ * is odd, no sender when it names none.
+ */
+function rawIdentity(raw: string): { id: ObjectId; userId: string | null } {
   try {
-    const oid = (JSON.parse(raw) as { _id?: { $oid?: unknown } })._id?.$oid;
-    if (typeof oid === "string" && ObjectId.isValid(oid) && oid.length === 24) return new ObjectId(oid);
+    const doc = JSON.parse(raw) as { _id?: { $oid?: unknown }; userId?: unknown };
+    const oid = doc._id?.$oid;
+    const id =
+      typeof oid === "string" && ObjectId.isValid(oid) && oid.length === 24 ? new ObjectId(oid) : new ObjectId();
+    return { id, userId: typeof doc.userId === "string" ? doc.userId : null };
   } catch {
-    // fall through
+    return { id: new ObjectId(), userId: null };
   }
-  return new ObjectId();
 }
 
 function safeJson(value: unknown): string {

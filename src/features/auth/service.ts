@@ -1,7 +1,7 @@
 import type { OAuthProvider } from "../../config";
 import { ApiError } from "../../core/errors";
 import { idempotencyMismatch } from "../../core/idempotency";
-import { forgetStanding, rememberStanding } from "../../core/standing";
+import { forgetSelfView, forgetStanding, rememberStanding } from "../../core/standing";
 import type { RequestMeta, Viewer } from "../../core/viewer";
 import type { SessionDoc, UserDoc } from "../../db";
 import type { Deps } from "../../deps";
@@ -12,12 +12,14 @@ import { runOps, slidingWindow } from "../../platform/redis-ops";
 import { addDays, HOUR_MS, MINUTE_MS } from "../../platform/time";
 import { signAccessToken, tokenSettingsOf, verifyIdToken } from "../../platform/tokens";
 import { audit, auditEntry, ipHash } from "../audit/service";
+import { consentRecords, consentStates } from "../consents/service";
+import { outboxMessage, queueEmails, sendAfterResponse } from "../mail/outbox";
 import { warmRelations } from "../relations/service";
 import { devicesAfterRegistering, recordSignInDevice, releasePushToken } from "../users/devices";
 import { DEFAULT_NOTIFICATION_PREFERENCES, isBanned, toMe } from "../users/schema";
 import { invalidateProfile, invalidateProfilesOf } from "../users/service";
-import { consumeEmailToken, dropEmailTokens, newEmailToken, outboxMessage } from "./email";
-import { accountPasswordLimit, enforceLimits, passwordPolicy } from "./limits";
+import { consumeEmailToken, dropEmailTokens, newEmailToken } from "./email";
+import { enforceLimits, passwordFailureLimits, passwordPolicy, recordFailure } from "./limits";
 import type { AuthResult, LoginBody, SessionList, SignupBody, TokenPair } from "./schema";
 
 const REFERRAL_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
@@ -112,9 +114,9 @@ async function insertUser(deps: Deps, user: UserDoc): Promise<UserDoc> {
 
 /**
  * Creates an account and its first session. The account, its verification email (token and outbox), the audit
- * entry, the referral and the session are one ordered batch: one round trip, and an answer lost after it
- * committed leaves the whole signup made or none of it. With an Idempotency-Key (`requestKey`) the account
- * keeps it under a unique index: a retry whose first attempt committed signs in to that account (a new
+ * entry, the consent records, the referral and the session are one ordered batch: one round trip, and an answer
+ * lost after it committed leaves the whole signup made or none of it. With an Idempotency-Key (`requestKey`) the
+ * account keeps it under a unique index: a retry whose first attempt committed signs in to that account (a new
  * session: the first answer's tokens were never stored anywhere) when the body matches and the password
  * verifies; the same key with anything else is a 422.
  */
@@ -128,6 +130,13 @@ export async function signup(
   await enforceLimits(deps, [
     { key: deps.keys.rateAuth("signup", meta.ip), limit: l.signupPerIp, windowSeconds: l.signupWindowSeconds },
   ]);
+  const { termsVersion, privacyVersion } = deps.config.legal;
+  if (body.termsVersion !== termsVersion) {
+    throw ApiError.invalidField("termsVersion", `accept the current terms version (${termsVersion})`);
+  }
+  if (body.privacyVersion !== privacyVersion) {
+    throw ApiError.invalidField("privacyVersion", `accept the current privacy policy version (${privacyVersion})`);
+  }
   const referrer = body.referralCode
     ? await deps.db.users.findOne({ referralCode: body.referralCode, deletedAt: null }, { projection: { _id: 1 } })
     : null;
@@ -155,6 +164,21 @@ export async function signup(
       : [],
     ...(signupRequest ? { signupRequest } : {}),
   });
+  // The consent ledger's first records (written with the account); the account carries their summary.
+  const consents = await consentRecords(
+    deps,
+    meta,
+    user._id,
+    [
+      { kind: "terms", granted: true, version: termsVersion },
+      { kind: "privacy", granted: true, version: privacyVersion },
+      { kind: "data_processing", granted: body.dataProcessingConsent ?? false, version: null },
+      { kind: "marketing", granted: body.marketingConsent ?? false, version: null },
+    ],
+    "signup",
+  );
+  user.consents = consentStates(consents);
+  user.notificationPreferences = { ...user.notificationPreferences, marketing: body.marketingConsent ?? false };
   const hashedIp = await ipHash(deps, meta.ip);
   const now = deps.clock.now();
   const verification = await newEmailToken(
@@ -164,21 +188,21 @@ export async function signup(
     deps.config.auth.emailVerificationTtlHours * HOUR_MS,
     user.email ?? undefined,
   );
+  const mail = outboxMessage(deps, {
+    userId: user._id,
+    to: user.email ?? "",
+    template: "verify_email",
+    data: { token: verification.token, username: user.username },
+  });
   const session = await newSession(deps, meta, user, body);
   const rest = [
-    deps.db.emailTokens.insertStep(verification.doc),
-    deps.db.emailOutbox.insertStep(
-      outboxMessage(deps, {
-        userId: user._id,
-        to: user.email ?? "",
-        template: "verify_email",
-        data: { token: verification.token, username: user.username },
-      }),
-    ),
-    deps.db.auditLogs.insertStep(await auditEntry(deps, meta, { action: "signup", userId: user._id })),
+    deps.db.emailTokens.inBatch.insertOne(verification.doc),
+    deps.db.emailOutbox.inBatch.insertOne(mail),
+    deps.db.auditLogs.inBatch.insertOne(await auditEntry(deps, meta, { action: "signup", userId: user._id })),
+    ...(consents.length ? [deps.db.consents.inBatch.insertMany(consents)] : []),
     ...(referrer
       ? [
-          deps.db.referrals.insertStep({
+          deps.db.referrals.inBatch.insertOne({
             _id: newObjectId(),
             referrerId: referrer._id,
             referralCode: body.referralCode ?? "",
@@ -198,10 +222,10 @@ export async function signup(
           }),
         ]
       : []),
-    deps.db.sessions.insertStep(session.doc),
+    deps.db.sessions.inBatch.insertOne(session.doc),
   ];
   for (let attempt = 0; ; attempt++) {
-    const written = await deps.db.batchUnique([deps.db.users.insertStep(user), ...rest]);
+    const written = await deps.db.batchUnique([deps.db.users.inBatch.insertOne(user), ...rest]);
     if (written.applied) break;
     // Only the account can collide (everything else is new); nothing after it was written.
     if (written.refusedStep !== 0)
@@ -217,9 +241,13 @@ export async function signup(
     }
     throw ApiError.conflict("username_taken", "That username is taken.");
   }
+  sendAfterResponse(deps, [mail]);
   // A lookup of this name just before may have cached "no such user"; the account exists now.
   await invalidateProfilesOf(deps, [user]);
-  return { user: toMe(user, now), ...(await tokenPair(deps, user, session.doc._id, session.refreshToken)) };
+  return {
+    user: toMe(user, now, deps.config.legal),
+    ...(await tokenPair(deps, user, session.doc._id, session.refreshToken)),
+  };
 }
 
 /** What identifies a signup request apart from its password (which a retry proves against the stored hash). */
@@ -246,13 +274,13 @@ async function replaySignup(
   }
   const session = await newSession(deps, meta, first, body);
   await deps.db.batch([
-    deps.db.sessions.insertStep(session.doc),
-    deps.db.auditLogs.insertStep(
+    deps.db.sessions.inBatch.insertOne(session.doc),
+    deps.db.auditLogs.inBatch.insertOne(
       await auditEntry(deps, meta, { action: "login", userId: first._id, metadata: { via: "signup_retry" } }),
     ),
   ]);
   return {
-    user: toMe(first, deps.clock.now()),
+    user: toMe(first, deps.clock.now(), deps.config.legal),
     ...(await tokenPair(deps, first, session.doc._id, session.refreshToken)),
   };
 }
@@ -269,19 +297,28 @@ export async function login(deps: Deps, meta: RequestMeta, body: LoginBody): Pro
   const user = await deps.db.users.findOne(loginKey.includes("@") ? { email: loginKey } : { usernameLower: loginKey });
   // Keyed by the account itself, so switching between username and email buys no extra guesses.
   const account = user ? user._id.toHexString() : await sha256Hex(loginKey);
+  const failures = passwordFailureLimits(deps, account, meta.ip);
+  const knownDevice = Boolean(body.deviceId && user?.devices?.some((d) => d.deviceId === body.deviceId));
+  const budgets = knownDevice ? [failures.fromHere] : [failures.fromHere, failures.fromAnywhere];
   await enforceLimits(deps, [
     { key: deps.keys.rateAuth("login", meta.ip), limit: l.loginPerIp, windowSeconds: l.loginWindowSeconds },
-    accountPasswordLimit(deps, account),
+    ...budgets.map((b) => ({ ...b, mode: "peek" as const })),
   ]);
   const usable = user && !user.deletedAt && !isBanned(user, deps.clock.now()) && user.passwordHash;
   if (!usable) {
-    await burnPasswordCheck(body.password, passwordPolicy(deps));
+    await Promise.all([
+      burnPasswordCheck(body.password, passwordPolicy(deps)),
+      recordFailure(deps, [failures.fromHere, failures.fromAnywhere]),
+    ]);
     await audit(deps, meta, { action: "login_failed", userId: user?._id ?? null, metadata: { reason: "no_account" } });
     throw ApiError.unauthorized("Wrong login or password.");
   }
   const check = await verifyPassword(body.password, user.passwordHash!, passwordPolicy(deps));
   if (!check.ok) {
-    await audit(deps, meta, { action: "login_failed", userId: user._id, metadata: { reason: "password" } });
+    await Promise.all([
+      recordFailure(deps, [failures.fromHere, failures.fromAnywhere]),
+      audit(deps, meta, { action: "login_failed", userId: user._id, metadata: { reason: "password" } }),
+    ]);
     throw ApiError.unauthorized("Wrong login or password.");
   }
   // Parameters were raised since this hash was made: store a fresh hash while we hold the password.
@@ -315,9 +352,32 @@ export async function login(deps: Deps, meta: RequestMeta, body: LoginBody): Pro
     ]),
     // A push token belongs to one install: whoever signed in on this device before no longer gets its pushes.
     body.deviceId && body.pushToken ? releasePushToken(deps, user._id, body.pushToken) : null,
+    newSignInNotice(deps, user, body),
     audit(deps, meta, { action: "login", userId: user._id, metadata: { deviceId: body.deviceId ?? null } }),
   ]);
-  return { user: toMe({ ...user, lastLoginAt: now }, now), ...session };
+  return { user: toMe({ ...user, lastLoginAt: now }, now, deps.config.legal), ...session };
+}
+
+/**
+ * Mails the owner when an account signs in on an install it has not used before (a `deviceId` not on its
+ * devices list), unless they turned mail off (`notificationPreferences.email`). A sign-in without a device id
+ * cannot be told apart and sends nothing. One outbox write, in parallel with the sign-in's own writes.
+ */
+function newSignInNotice(deps: Deps, user: UserDoc, device: DeviceInfo): Promise<void> | null {
+  if (!device.deviceId || !user.email || user.notificationPreferences?.email === false) return null;
+  if ((user.devices ?? []).some((d) => d.deviceId === device.deviceId)) return null;
+  return queueEmails(deps, [
+    {
+      userId: user._id,
+      to: user.email,
+      template: "new_sign_in",
+      data: {
+        username: user.username,
+        platform: device.platform ?? "unknown",
+        signedInAt: deps.clock.now().toISOString(),
+      },
+    },
+  ]);
 }
 
 /** Creates a session and its first token pair. */
@@ -516,14 +576,14 @@ export async function forgotPassword(deps: Deps, meta: RequestMeta, email: strin
   );
   await Promise.all([
     deps.db.emailTokens.insertOne(reset.doc),
-    deps.db.emailOutbox.insertOne(
-      outboxMessage(deps, {
+    queueEmails(deps, [
+      {
         userId: user._id,
         to: normalized,
         template: "password_reset",
         data: { token: reset.token, username: user.username },
-      }),
-    ),
+      },
+    ]),
     audit(deps, meta, { action: "password_reset_requested", userId: user._id }),
   ]);
 }
@@ -589,13 +649,16 @@ export async function oauthSignIn(
     );
     await audit(deps, meta, { action: "signup", userId: user._id, metadata: { provider } });
   } else {
-    await audit(deps, meta, { action: "login", userId: user._id, metadata: { provider } });
+    await Promise.all([
+      audit(deps, meta, { action: "login", userId: user._id, metadata: { provider } }),
+      newSignInNotice(deps, user, device),
+    ]);
   }
   const [session] = await Promise.all([
     openSession(deps, meta, user, device),
     device.deviceId ? recordSignInDevice(deps, user._id, { ...device, deviceId: device.deviceId }) : null,
   ]);
-  return { user: toMe(user, deps.clock.now()), ...session };
+  return { user: toMe(user, deps.clock.now(), deps.config.legal), ...session };
 }
 
 export async function linkOAuth(
@@ -620,6 +683,6 @@ export async function linkOAuth(
     { $push: { oauthProviders: { provider, providerId: identity.subject, connectedAt: deps.clock.now() } } },
   );
   if (linked.matchedCount === 0) throw ApiError.conflict("provider_linked", `A ${provider} account is already linked.`);
-  await invalidateProfile(deps, viewer.id);
+  await Promise.all([invalidateProfile(deps, viewer.id), forgetSelfView(deps, viewer.id)]);
   await audit(deps, meta, { action: "oauth_linked", userId, metadata: { provider } });
 }

@@ -3,8 +3,10 @@ import type { CommentDoc, ModerationHold, ModerationStatus, TargetType } from ".
 import type { Deps } from "../../deps";
 import type { ObjectId } from "../../platform/ids";
 import { revokeAllSessions } from "../auth/service";
+import { forgetCommentPages, rememberOwnHiddenComment } from "../comments/service";
 import { invalidateAuthorFeeds } from "../feeds/service";
 import { removeFromLeaderboards } from "../leaderboards/service";
+import { forgetPosts } from "../posts/visibility";
 import { markEngaged } from "../ranking/engagement";
 import { TRUST_MAX, TRUST_MIN, TRUST_START } from "./trust";
 
@@ -60,9 +62,18 @@ export async function setContentState(
       { returnDocument: "before" },
     );
     changed = Boolean(before);
-    if (before) await recountComment(deps, before, state);
+    if (before) {
+      await Promise.all([
+        recountComment(deps, before, state),
+        forgetCommentPages(deps, [before.postId]),
+        // Hidden from others, it still shows to its author, who then bypasses the post's cached page.
+        state === "approved" ? null : rememberOwnHiddenComment(deps, before.postId, before.userId),
+      ]);
+    }
   }
-  if (changed && targetType === "post") await invalidateAuthorFeeds(deps, authorId);
+  if (changed && targetType === "post") {
+    await Promise.all([invalidateAuthorFeeds(deps, authorId), forgetPosts(deps, [targetId])]);
+  }
   return changed;
 }
 
@@ -81,6 +92,7 @@ async function recountComment(deps: Deps, before: CommentDoc, state: ContentStat
       ? deps.db.comments.updateOne({ _id: before.parentId }, { $inc: { repliesCount: by } })
       : Promise.resolve(),
     markEngaged(deps, [before.postId.toHexString()]),
+    forgetPosts(deps, [before.postId]),
   ]);
 }
 
@@ -96,7 +108,14 @@ export async function setShadowBan(deps: Deps, userId: ObjectId, on: boolean): P
     deps.db.comments.updateMany({ userId, authorShadowBanned: !on }, { $set: { authorShadowBanned: on } }),
     on ? removeFromLeaderboards(deps, userId.toHexString()) : Promise.resolve(),
   ]);
-  await invalidateAuthorFeeds(deps, userId);
+  const posts = await deps.db.posts.find({ userId }, { projection: { _id: 1 }, limit: 10_000 });
+  await Promise.all([
+    invalidateAuthorFeeds(deps, userId),
+    forgetPosts(
+      deps,
+      posts.map((p) => p._id),
+    ),
+  ]);
 }
 
 /**

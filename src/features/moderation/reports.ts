@@ -6,6 +6,7 @@ import type { Deps } from "../../deps";
 import { newObjectId, ObjectId } from "../../platform/ids";
 import { decodeCursor, encodeCursor } from "../../platform/mongo/paginate";
 import { runOp, slidingWindow } from "../../platform/redis-ops";
+import { DAY_MS } from "../../platform/time";
 import { relationsFor } from "../relations/service";
 import { setContentState } from "./effects";
 import {
@@ -17,10 +18,16 @@ import {
   toReport,
 } from "./schema";
 import { type Target, visibleTarget } from "./targets";
-import { overThreshold, reportThreshold, reportWeight } from "./trust";
+import { mayAutoHide, overThreshold, reportThreshold, reportWeight } from "./trust";
 
 /** Open reports summed per target; a target with more is long past any threshold. */
 const MAX_OPEN_REPORTS_READ = 1_000;
+
+/** The per-reporter limit on filing reports: the sliding-window counter that enforces it, its limit and window. */
+export function reportLimit(deps: Deps, userId: string): { key: string; limit: number; windowSeconds: number } {
+  const m = deps.config.moderation;
+  return { key: deps.keys.rateReport(userId), limit: m.reportsPerWindow, windowSeconds: m.reportWindowSeconds };
+}
 
 /**
  * Files a report. One open report per reporter and target is the unique partial index's rule, so concurrent
@@ -40,12 +47,13 @@ export async function createReport(
   const me = new ObjectId(viewer.id);
   const requestKey = request ? { key: `${viewer.id}:${request.key}`, fingerprint: request.fingerprint } : undefined;
   const earlier = requestKey ? deps.db.reports.findOne({ "idempotency.key": requestKey.key }) : Promise.resolve(null);
+  const reports = reportLimit(deps, viewer.id);
   const checks = Promise.all([
-    runOp(deps.redis, slidingWindow(deps.keys.rateReport(viewer.id), m.reportsPerWindow, m.reportWindowSeconds)),
+    runOp(deps.redis, slidingWindow(reports.key, reports.limit, reports.windowSeconds)),
     visibleTarget(deps, viewer, body.targetType, body.targetId),
     deps.db.users.findOne(
       { _id: me, deletedAt: null },
-      { projection: { trustScore: 1, reportsActioned: 1, reportsDismissed: 1, shadowBanned: 1 } },
+      { projection: { trustScore: 1, reportsActioned: 1, reportsDismissed: 1, shadowBanned: 1, createdAt: 1 } },
     ),
   ]);
   // A retry is settled before the checks' answers count: the target lookup 404s for content the first attempt hid.
@@ -77,6 +85,7 @@ export async function createReport(
         reportsActioned: reporter.reportsActioned,
         reportsDismissed: reporter.reportsDismissed,
         shadowBanned: reporter.shadowBanned,
+        accountAgeDays: (now.getTime() - reporter.createdAt.getTime()) / DAY_MS,
       },
       m,
     ),
@@ -92,8 +101,8 @@ export async function createReport(
   };
   // The report and the target's report count in one write, so the count moves exactly when a report was filed.
   const written = await deps.db.batchUnique([
-    deps.db.reports.insertStep(report),
-    deps.db.users.updateOneStep({ _id: target.userId }, { $inc: { reportCount: 1 } }),
+    deps.db.reports.inBatch.insertOne(report),
+    deps.db.users.inBatch.updateOne({ _id: target.userId }, { $inc: { reportCount: 1 } }),
   ]);
   if (!written.applied) {
     const concurrent = requestKey ? await deps.db.reports.findOne({ "idempotency.key": requestKey.key }) : null;
@@ -130,6 +139,9 @@ async function applyThreshold(deps: Deps, target: Pick<Target, "type" | "id" | "
   const sum = open.reduce((total, r) => total + (r.weight ?? 0), 0);
   const threshold = reportThreshold(author?.createdAt, deps.clock.now(), deps.config.moderation);
   if (!overThreshold(sum, threshold)) return;
+  // Only new or distrusted reporters: no automatic hide, the reports wait in the moderator queue.
+  const weights = open.map((r) => r.weight ?? 0);
+  if (target.type !== "user" && !mayAutoHide(weights, deps.config.moderation.autoHideMinWeight)) return;
 
   let changed: boolean;
   if (target.type === "user") {

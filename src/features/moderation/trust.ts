@@ -6,7 +6,12 @@
  *   weighs 1, a fully trusted one 2, a distrusted one near 0) and accuracyFactor = 1 until the reporter has
  *   `minReports` resolved reports, then 2 × actioned / (actioned + dismissed), floored at 0.1 (Discourse-style:
  *   reporters whose reports hold up count more, serial false reporters barely count).
+ * - ×ageFactor: a reporter's weight grows with account age, from `newReporterFactor` at sign-up to 1 at
+ *   `fullWeightAgeDays`, so accounts made for a brigade barely count.
  * - Shadow-banned reporters weigh 0 (their reports are kept for moderators).
+ * - Reaching the threshold hides content at once only if at least one open report carries
+ *   `autoHideMinWeight` (an established reporter); reports from new or distrusted accounts alone leave the
+ *   content up, waiting in the moderator queue.
  * - A target crosses when the summed weight of its open reports reaches the threshold; content by accounts
  *   younger than `newAccountDays` uses threshold × `newAccountFactor` (throwaway accounts cross sooner).
  */
@@ -24,11 +29,17 @@ export interface ReporterStanding {
   reportsDismissed: number | null | undefined;
   /** A shadow-banned reporter's reports are kept for moderators but weigh nothing. */
   shadowBanned?: boolean | null;
+  /** Days since the reporter signed up (absent: treated as fully grown). */
+  accountAgeDays?: number;
 }
 
 export interface WeightRules {
   /** Resolved reports a reporter needs before their accuracy counts. */
   accuracyMinReports: number;
+  /** Account age at which a reporter's weight stops growing. */
+  reporterFullWeightDays: number;
+  /** The age factor of a brand-new reporter (0–1). */
+  newReporterFactor: number;
 }
 
 export interface ThresholdRules {
@@ -57,7 +68,17 @@ export function reportWeight(standing: ReporterStanding, rules: WeightRules): nu
   const trustFactor = clampTrust(standing.trustScore ?? TRUST_START) / TRUST_START;
   const accuracy = reporterAccuracy(standing, rules);
   const accuracyFactor = accuracy === null ? 1 : Math.max(ACCURACY_FLOOR, 2 * accuracy);
-  return Math.round(trustFactor * accuracyFactor * 100) / 100;
+  const grown =
+    standing.accountAgeDays === undefined || rules.reporterFullWeightDays === 0
+      ? 1
+      : Math.min(1, Math.max(0, standing.accountAgeDays) / rules.reporterFullWeightDays);
+  const ageFactor = rules.newReporterFactor + (1 - rules.newReporterFactor) * grown;
+  return Math.round(trustFactor * accuracyFactor * ageFactor * 100) / 100;
+}
+
+/** Whether a crossing may hide content at once: some open report comes from an established reporter. */
+export function mayAutoHide(weights: number[], autoHideMinWeight: number): boolean {
+  return weights.some((w) => w >= autoHideMinWeight - 1e-9);
 }
 
 /** The summed weight at which a target is hidden (content) or queued (users) pending review. */

@@ -15,14 +15,17 @@ import type { ReferralItem, ReferralSummary } from "./schema";
 
 const OPEN = { validated: false, status: { $ne: "rejected" } } as const;
 
-export type ReferralOutcome = "validated" | "rejected" | "capped" | "not_applicable";
+export type ReferralOutcome = "validated" | "rejected" | "capped" | "not_yet" | "not_applicable";
 
 /**
- * Called when a referred user does something that shows they are real (their first post, a check-in on a
- * later day than signup). Validates their referral once: anti-abuse checks first (OWASP API6 "referral
- * farming": the two accounts may share no device and no IP hash), then a conditional update that only one
- * caller can win, then the referrer's daily cap, then the referrer's bonus and their 2× window
- * (`referralBonusExpiresAt`), applied by the ledger in the same update as the gems.
+ * Called when a referred user does something that shows they are real (a post, a check-in on a later day
+ * than signup). Validates their referral once: anti-abuse checks first (OWASP API6 "referral farming": the two
+ * accounts may share no device and no IP hash), then whether the referred account has lived like a real one —
+ * at least REFERRAL_MIN_ACCOUNT_AGE_HOURS old, with a post and activity on REFERRAL_MIN_ACTIVE_DAYS distinct
+ * UTC days (one generation from a throwaway account is not enough; until then the referral waits, and the next
+ * post or check-in asks again) — then a conditional update that only one caller can win, then the referrer's
+ * daily cap, then the referrer's bonus and their 2× window (`referralBonusExpiresAt`), applied by the ledger
+ * in the same update as the gems.
  */
 export async function validateReferral(
   deps: Deps,
@@ -32,7 +35,8 @@ export async function validateReferral(
   if (!deps.config.gems.referral.validateOn.includes(trigger)) return "not_applicable";
   const referral = await deps.db.referrals.findOne({ referredUserId, ...OPEN });
   if (!referral) return "not_applicable";
-  const rejection = await abuseCheck(deps, referral);
+  const { rejection, referred } = await abuseCheck(deps, referral);
+  if (!rejection && referred && !livedIn(referred, deps.clock.now(), deps.config.gems.referral)) return "not_yet";
   if (rejection) {
     await deps.db.referrals.updateOne(
       { _id: referral._id, ...OPEN },
@@ -132,16 +136,60 @@ async function notifyReferrer(deps: Deps, referral: ReferralDoc): Promise<void> 
   });
 }
 
-type Trace = Pick<UserDoc, "_id" | "devices" | "deletedAt" | "bannedAt" | "banExpiresAt" | "shadowBanned">;
+type Trace = Pick<
+  UserDoc,
+  | "_id"
+  | "devices"
+  | "deletedAt"
+  | "bannedAt"
+  | "banExpiresAt"
+  | "shadowBanned"
+  | "createdAt"
+  | "totalPosts"
+  | "lastActiveDate"
+>;
 
-/** Why a referral must not pay, or null. Reads both accounts and their sessions (two reads in parallel). */
-async function abuseCheck(deps: Deps, referral: ReferralDoc): Promise<RejectionReason | null> {
-  if (referral.fraudScore >= 1 || referral.referrerId.equals(referral.referredUserId)) return "self_referral";
+/**
+ * Whether a referred account has lived like a real one: old enough, with a post, and active on enough distinct
+ * UTC days (its signup day counts as one, its last active day as another when later).
+ */
+export function livedIn(
+  user: Pick<UserDoc, "createdAt" | "totalPosts" | "lastActiveDate">,
+  now: Date,
+  rules: { minAccountAgeHours: number; minActiveDays: number },
+): boolean {
+  const ageHours = (now.getTime() - user.createdAt.getTime()) / 3_600_000;
+  const signupDay = utcDay(user.createdAt);
+  const activeDays = 1 + (user.lastActiveDate && user.lastActiveDate > signupDay ? 1 : 0);
+  return ageHours >= rules.minAccountAgeHours && (user.totalPosts ?? 0) >= 1 && activeDays >= rules.minActiveDays;
+}
+
+/** Why a referral must not pay (or null), and the referred account as read. Two reads in parallel. */
+async function abuseCheck(
+  deps: Deps,
+  referral: ReferralDoc,
+): Promise<{ rejection: RejectionReason | null; referred: Trace | undefined }> {
+  const verdict = (rejection: RejectionReason | null, referred?: Trace) => ({ rejection, referred });
+  if (referral.fraudScore >= 1 || referral.referrerId.equals(referral.referredUserId)) {
+    return verdict("self_referral");
+  }
   const pair = [referral.referrerId, referral.referredUserId];
   const [people, sessions] = await Promise.all([
     deps.db.users.find(
       { _id: { $in: pair } },
-      { projection: { devices: 1, deletedAt: 1, bannedAt: 1, banExpiresAt: 1, shadowBanned: 1 }, limit: 2 },
+      {
+        projection: {
+          devices: 1,
+          deletedAt: 1,
+          bannedAt: 1,
+          banExpiresAt: 1,
+          shadowBanned: 1,
+          createdAt: 1,
+          totalPosts: 1,
+          lastActiveDate: 1,
+        },
+        limit: 2,
+      },
     ) as Promise<Trace[]>,
     deps.db.sessions.find(
       { userId: { $in: pair } },
@@ -152,7 +200,7 @@ async function abuseCheck(deps: Deps, referral: ReferralDoc): Promise<RejectionR
   const referrer = people.find((p) => p._id.equals(referral.referrerId));
   const referred = people.find((p) => p._id.equals(referral.referredUserId));
   const unavailable = (u: Trace | undefined) => !u || u.deletedAt != null || isBanned(u, now) || u.shadowBanned;
-  if (unavailable(referrer) || unavailable(referred)) return "account_unavailable";
+  if (unavailable(referrer) || unavailable(referred)) return verdict("account_unavailable", referred);
 
   const traces = (id: ObjectId, user: Trace | undefined) => {
     const mine = sessions.filter((s) => s.userId.equals(id));
@@ -166,10 +214,10 @@ async function abuseCheck(deps: Deps, referral: ReferralDoc): Promise<RejectionR
   const a = traces(referral.referrerId, referrer);
   const b = traces(referral.referredUserId, referred);
   if (referral.deviceId) b.devices.add(referral.deviceId);
-  b.ips.add(referral.ipHash);
-  if ([...b.devices].some((d) => a.devices.has(d))) return "shared_device";
-  if ([...b.ips].some((ip) => a.ips.has(ip))) return "shared_ip";
-  return null;
+  if (referral.ipHash) b.ips.add(referral.ipHash);
+  if ([...b.devices].some((d) => a.devices.has(d))) return verdict("shared_device", referred);
+  if ([...b.ips].some((ip) => a.ips.has(ip))) return verdict("shared_ip", referred);
+  return verdict(null, referred);
 }
 
 /** Validated referrals whose bonus was not paid (the request stopped in between); reconciliation pays them. */
