@@ -12,7 +12,9 @@ const deps = testDeps();
 
 async function exported(userId: string): Promise<Record<string, unknown[]>> {
   const sections: Record<string, unknown[]> = {};
-  for await (const page of exportSections(deps, userId)) (sections[page.section] ??= []).push(...page.items);
+  for await (const page of exportSections(deps, userId)) {
+    sections[page.section] = [...(sections[page.section] ?? []), ...page.items];
+  }
   return sections;
 }
 
