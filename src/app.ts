@@ -6,6 +6,7 @@ import { cors } from "hono/cors";
 import { methodNotAllowed } from "hono/method-not-allowed";
 import { requestId } from "hono/request-id";
 import type { Deps } from "./deps";
+import { collectActivity } from "./features/analytics/activity";
 import { analyticsRoutes } from "./features/analytics/routes";
 import { auditRoutes } from "./features/audit/routes";
 import { authRoutes } from "./features/auth/routes";
@@ -26,6 +27,7 @@ import { privacyRoutes } from "./features/privacy/routes";
 import { referralsRoutes } from "./features/referrals/routes";
 import { usersRoutes } from "./features/users/routes";
 import { votesRoutes } from "./features/votes/routes";
+import { runAfterResponse } from "./http/after-response";
 import { clientIp } from "./http/client-ip";
 import type { AppEnv } from "./http/context";
 import { problemResponse, toProblemResponse } from "./http/errors";
@@ -47,6 +49,8 @@ export function createApp(depsFor: (env: Record<string, unknown>) => Deps): Open
     await next();
   });
   app.use(requestLogging());
+  // Analytics events a request records (votes, follows, …) are buffered in one write after the answer.
+  app.use((c, next) => collectActivity(c.var.deps, next, (work) => runAfterResponse(c, work)));
   app.use(
     cors({
       origin: (origin, c) => {

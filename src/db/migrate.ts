@@ -11,8 +11,8 @@ export interface MigrationReport {
 }
 
 /**
- * Creates every MongoDB index and ClickHouse object the API relies on. Idempotent: existing indexes and
- * tables are left alone, so re-running reports nothing created. A changed index spec under the same name
+ * Creates every MongoDB index and ClickHouse object the API relies on. Idempotent: existing indexes,
+ * tables and columns are left alone, so re-running reports nothing created. A changed index spec under the same name
  * fails loudly (409 IndexConflict) instead of silently keeping the old one.
  */
 export async function migrate(mongo: DataApiClient, clickhouse: ClickHouseClient): Promise<MigrationReport> {
@@ -39,9 +39,12 @@ export async function migrate(mongo: DataApiClient, clickhouse: ClickHouseClient
   return { createdIndexes, droppedIndexes, clickhouse: createdTables };
 }
 
+/** Tables and views by name, and columns as `table.column` (how the DDL names a column it adds). */
 async function existingClickHouseObjects(clickhouse: ClickHouseClient): Promise<Set<string>> {
   const result = await clickhouse.query({
-    query: "SELECT name FROM system.tables WHERE database = currentDatabase()",
+    query: `SELECT name FROM system.tables WHERE database = currentDatabase()
+            UNION ALL
+            SELECT concat(table, '.', name) FROM system.columns WHERE database = currentDatabase()`,
     format: "JSONEachRow",
   });
   const rows = await result.json<{ name: string }>();

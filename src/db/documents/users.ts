@@ -1,4 +1,5 @@
 import type { ObjectId } from "../../platform/ids";
+import type { Attribution } from "./analytics";
 
 export const ROLES = ["user", "creator", "moderator", "admin"] as const;
 export const TIERS = ["free", "pro", "premium"] as const;
@@ -106,4 +107,6 @@ export interface UserDoc {
   settledEntry?: { id: ObjectId; balanceAfter: number };
   /** Ids of the latest ledger entries applied to gemBalance (makes applying an entry idempotent). */
   ledgerApplied?: ObjectId[];
+  /** First-touch attribution, written once with the account at signup and never changed afterwards. */
+  attribution?: Attribution | null;
 }

@@ -2,9 +2,9 @@ import type { Job, JobContext, JobReport } from "../../core/jobs";
 import type { AnalyticsEventDoc } from "../../db";
 import type { Deps } from "../../deps";
 import { asClickHouseOutage } from "../../platform/clickhouse";
-import { newUuid } from "../../platform/ids";
+import { isObjectIdHex, newUuid, ObjectId } from "../../platform/ids";
 
-/** A row of ClickHouse's `events` table (seed 000). */
+/** A row of ClickHouse's `events` table (seed 000, plus attribution and the post's author). */
 export interface EventRow {
   event_id: string;
   event_name: string;
@@ -16,10 +16,14 @@ export interface EventRow {
   properties: string;
   source: string;
   campaign: string;
+  medium?: string;
+  referrer?: string;
+  /** The author of the post an event is about (`post_impression`), looked up by the flush. */
+  owner_id?: string;
   timestamp: string;
 }
 
-export function toEventRow(doc: AnalyticsEventDoc): EventRow {
+export function toEventRow(doc: AnalyticsEventDoc, postOwners: ReadonlyMap<string, string> = new Map()): EventRow {
   return {
     event_id: doc.eventId,
     event_name: doc.event,
@@ -31,8 +35,65 @@ export function toEventRow(doc: AnalyticsEventDoc): EventRow {
     properties: JSON.stringify(doc.properties ?? {}),
     source: doc.source ?? "",
     campaign: doc.campaign ?? "",
+    medium: doc.medium ?? "",
+    referrer: doc.referrer ?? "",
+    owner_id: postOwners.get(impressedPostId(doc) ?? "") ?? "",
     timestamp: doc.timestamp.toISOString(),
   };
+}
+
+/** A row of `server_events`: what the API recorded itself (features/analytics/activity.ts). */
+export interface ServerEventRow {
+  event_id: string;
+  event_name: string;
+  actor_id: string;
+  device_id: string;
+  owner_id: string;
+  post_id: string;
+  amount: number;
+  source: string;
+  medium: string;
+  campaign: string;
+  referrer: string;
+  timestamp: string;
+}
+
+export function toServerEventRow(doc: AnalyticsEventDoc): ServerEventRow {
+  return {
+    event_id: doc.eventId,
+    event_name: doc.event,
+    actor_id: doc.userId ?? "",
+    device_id: doc.deviceId,
+    owner_id: doc.ownerId ?? "",
+    post_id: doc.postId ?? "",
+    amount: doc.amount ?? 0,
+    source: doc.source ?? "",
+    medium: doc.medium ?? "",
+    campaign: doc.campaign ?? "",
+    referrer: doc.referrer ?? "",
+    timestamp: doc.timestamp.toISOString(),
+  };
+}
+
+/** The post a `post_impression` event names (`properties.postId`), when it is a well-formed id. */
+function impressedPostId(doc: AnalyticsEventDoc): string | null {
+  if (doc.event !== "post_impression") return null;
+  const id = doc.properties?.postId;
+  return typeof id === "string" && isObjectIdHex(id) ? id.toLowerCase() : null;
+}
+
+/**
+ * The authors of the posts a batch's impressions name, in one read: ClickHouse counts impressions per author,
+ * and the app knows only the post. Deleted posts count too (the impression happened while it was up).
+ */
+async function postOwnersOf(deps: Deps, docs: AnalyticsEventDoc[]): Promise<Map<string, string>> {
+  const ids = [...new Set(docs.map(impressedPostId).filter((id): id is string => id !== null))];
+  if (ids.length === 0) return new Map();
+  const posts = await deps.db.posts.find(
+    { _id: { $in: ids.map((id) => new ObjectId(id)) } },
+    { projection: { userId: 1 }, limit: ids.length },
+  );
+  return new Map(posts.map((p) => [p._id.toHexString(), p.userId.toHexString()]));
 }
 
 /**
@@ -95,25 +156,57 @@ async function claimBatch(deps: Deps, batchSize: number): Promise<string | null>
 }
 
 /**
- * Inserts a claimed batch in chunks of at most `batchSize` rows. Membership is fixed once tagged and rows
- * are sorted by `_id`, so chunk k of batch B is the same rows on every attempt and its deduplication token
- * `B:k` lets ClickHouse drop a repeat.
+ * Inserts a claimed batch in chunks of at most `batchSize` rows: the app's events into `events` and the
+ * API's own into `server_events`. Membership is fixed once tagged and rows are sorted by `_id`, so chunk k of
+ * batch B is the same rows on every attempt and its deduplication token (`B:k`, `B:server:k`) lets
+ * ClickHouse drop a repeat.
  */
 async function flushBatch(deps: Deps, batchId: string, batchSize: number): Promise<number> {
   const docs = await deps.db.analyticsEvents.find({ flushBatchId: batchId }, { sort: { _id: 1 } });
-  for (let start = 0, chunk = 0; start < docs.length; start += batchSize, chunk++) {
+  const fromApp = docs.filter((d) => d.origin !== "server");
+  const fromServer = docs.filter((d) => d.origin === "server");
+  const owners = await postOwnersOf(deps, fromApp);
+  await insertChunks(
+    deps,
+    "events",
+    `${batchId}:`,
+    fromApp.map((d) => toEventRow(d, owners)),
+    batchSize,
+  );
+  await insertChunks(deps, "server_events", `${batchId}:server:`, fromServer.map(toServerEventRow), batchSize);
+  return docs.length;
+}
+
+async function insertChunks(
+  deps: Deps,
+  table: string,
+  tokenPrefix: string,
+  rows: (EventRow | ServerEventRow)[],
+  batchSize: number,
+): Promise<void> {
+  for (let start = 0, chunk = 0; start < rows.length; start += batchSize, chunk++) {
     try {
       await deps.clickhouse.insert({
-        table: "events",
-        values: docs.slice(start, start + batchSize).map(toEventRow),
+        table,
+        values: rows.slice(start, start + batchSize),
         format: "JSONEachRow",
-        clickhouse_settings: { insert_deduplication_token: `${batchId}:${chunk}`, insert_deduplicate: 1 },
+        clickhouse_settings: { insert_deduplication_token: `${tokenPrefix}${chunk}`, insert_deduplicate: 1 },
       });
     } catch (error) {
       throw asClickHouseOutage(error);
     }
   }
-  return docs.length;
+}
+
+/**
+ * Inserts a claimed batch into ClickHouse and removes it from the buffer, as a flush run does: safe to run
+ * alongside a flush holding the same batch (the same chunks carry the same deduplication tokens). Returns how
+ * many events it moved.
+ */
+export async function finishFlushBatch(deps: Deps, batchId: string): Promise<number> {
+  const moved = await flushBatch(deps, batchId, deps.config.analytics.flushBatchSize);
+  await deps.db.analyticsEvents.deleteMany({ flushBatchId: batchId });
+  return moved;
 }
 
 export const flushAnalyticsJob: Job = {

@@ -2,8 +2,9 @@ import { ApiError, type FieldError } from "../../core/errors";
 import type { AnalyticsEventDoc } from "../../db";
 import type { Deps } from "../../deps";
 import { asClickHouseOutage } from "../../platform/clickhouse";
-import { newObjectId, newUuid } from "../../platform/ids";
+import { isObjectIdHex, newObjectId, newUuid } from "../../platform/ids";
 import { HOUR_MS, utcDay } from "../../platform/time";
+import { cleanReferrer } from "./attribution";
 import { type DayRange, dayRange, type RetentionRow, retentionCohort } from "./reports";
 import type { ClientEvent, DauReport, IngestEventsResult, RetentionReport } from "./schema";
 
@@ -30,6 +31,11 @@ export async function ingestEvents(
         message: `must be within the last ${maxEventAgeHours} h and not more than ${maxClockSkewSeconds} s ahead`,
       });
     }
+    // Impressions count toward the post's author, found by the post's id.
+    const postId = e.properties?.postId;
+    if (e.event === "post_impression" && (typeof postId !== "string" || !isObjectIdHex(postId))) {
+      errors.push({ path: `events.${i}.properties.postId`, message: "a post_impression needs the post's id" });
+    }
     return {
       _id: newObjectId(),
       eventId: newUuid(),
@@ -42,6 +48,8 @@ export async function ingestEvents(
       properties: e.properties ?? {},
       source: e.source ?? null,
       campaign: e.campaign ?? null,
+      medium: e.medium ?? null,
+      referrer: e.referrer === undefined ? null : cleanReferrer(e.referrer),
       timestamp,
       receivedAt: now,
       flushBatchId: null,

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { AttributionInput } from "../analytics/schema";
 import { AppVersion, Me, Platform, PushToken, Username } from "../users/schema";
 
 const Password = z.string().min(8, "at least 8 characters").max(256);
@@ -18,6 +19,9 @@ export const SignupBody = z
     deviceId: DeviceId.optional(),
     platform: Platform.optional(),
     installSource: z.enum(["direct_link", "share_card", "qr_code"]).optional(),
+    attribution: AttributionInput.optional().meta({
+      description: "First-touch attribution the app captured (install referrer, deep link); kept once, never changed",
+    }),
   })
   .strict()
   .meta({ id: "Signup" });
@@ -48,6 +52,9 @@ export const OAuthBody = z
 export const OAuthSignInBody = OAuthBody.extend({
   pushToken: PushToken.optional(),
   appVersion: AppVersion.optional(),
+  attribution: AttributionInput.optional().meta({
+    description: "First-touch attribution, kept when this sign-in creates the account",
+  }),
 })
   .strict()
   .meta({ id: "OAuthSignIn" });

@@ -10,6 +10,9 @@ import { burnPasswordCheck, hashPassword, verifyPassword } from "../../platform/
 import { runOps, slidingWindow } from "../../platform/redis-ops";
 import { addDays, HOUR_MS, MINUTE_MS } from "../../platform/time";
 import { signAccessToken, tokenSettingsOf, verifyIdToken } from "../../platform/tokens";
+import { recordActivity, signedUp } from "../analytics/activity";
+import { attributionOf } from "../analytics/attribution";
+import type { AttributionInput } from "../analytics/schema";
 import { audit, auditEntry, ipHash } from "../audit/service";
 import { warmRelations } from "../relations/service";
 import { devicesAfterRegistering, recordSignInDevice, releasePushToken } from "../users/devices";
@@ -128,6 +131,7 @@ export async function signup(deps: Deps, meta: RequestMeta, body: SignupBody): P
       passwordHash: await hashPassword(body.password, passwordPolicy(deps)),
       displayName: body.displayName ?? body.username,
       referredBy: referrer?._id ?? null,
+      attribution: attributionOf(body.attribution),
       devices: body.deviceId
         ? [
             {
@@ -140,6 +144,7 @@ export async function signup(deps: Deps, meta: RequestMeta, body: SignupBody): P
         : [],
     }),
   );
+  await recordActivity(deps, signedUp(user));
   const hashedIp = await ipHash(deps, meta.ip);
   const now = deps.clock.now();
   const verification = await newEmailToken(
@@ -486,6 +491,7 @@ export async function oauthSignIn(
   provider: OAuthProvider,
   idToken: string,
   device: DeviceInfo,
+  attribution?: AttributionInput,
 ): Promise<AuthResult> {
   const identity = await verifiedIdentity(deps, provider, idToken);
   let user = await deps.db.users.findOne({
@@ -510,8 +516,10 @@ export async function oauthSignIn(
         passwordHash: null,
         displayName: base,
         oauthProviders: [{ provider, providerId: identity.subject, connectedAt: deps.clock.now() }],
+        attribution: attributionOf(attribution),
       }),
     );
+    await recordActivity(deps, signedUp(user));
     await audit(deps, meta, { action: "signup", userId: user._id, metadata: { provider } });
   } else {
     await audit(deps, meta, { action: "login", userId: user._id, metadata: { provider } });

@@ -8,6 +8,7 @@ import type { Deps } from "../../deps";
 import { newObjectId, ObjectId } from "../../platform/ids";
 import { paginate } from "../../platform/mongo/paginate";
 import { addToCountedSet, areMembers, both, deleteKeys, getValue, runOp, setValue } from "../../platform/redis-ops";
+import { recordActivity } from "../analytics/activity";
 import { notify } from "../notifications/service";
 import { findVisiblePost, forgetPosts } from "../posts/visibility";
 import { markEngaged } from "../ranking/engagement";
@@ -65,6 +66,12 @@ export async function addComment(
   const shown = !comment.authorShadowBanned && screening.status === "approved";
   if (!shown) await rememberOwnHiddenComment(deps, post._id, me);
   if (shown) {
+    await recordActivity(deps, {
+      event: "comment_created",
+      actorId: viewer.id,
+      ownerId: post.userId.toHexString(),
+      postId: post._id.toHexString(),
+    });
     await Promise.all([
       deps.db.posts.updateOne({ _id: post._id }, { $inc: { commentCount: 1 } }),
       parentId ? deps.db.comments.updateOne({ _id: parentId }, { $inc: { repliesCount: 1 } }) : Promise.resolve(),

@@ -6,6 +6,7 @@ import type { Deps } from "../../deps";
 import { hashIp } from "../../platform/crypto";
 import { newObjectId, ObjectId } from "../../platform/ids";
 import { countViewOnce, deleteKeys, getValue, runOp, runOps } from "../../platform/redis-ops";
+import { recordActivity } from "../analytics/activity";
 import { markEngaged } from "../ranking/engagement";
 import { scoresOf } from "../ranking/scores";
 import { validateReferral } from "../referrals/service";
@@ -103,6 +104,13 @@ export async function createPost(deps: Deps, viewer: Viewer, body: CreatePostBod
   if (!(await deps.db.posts.insertUnique(post))) {
     throw ApiError.conflict("already_posted", "This generation has already been posted.");
   }
+  await recordActivity(deps, {
+    event: "post_created",
+    actorId: viewer.id,
+    ownerId: viewer.id,
+    postId: postId.toHexString(),
+    at: now,
+  });
   await Promise.all([
     deps.db.users.updateOne({ _id: me }, { $inc: { totalPosts: 1 } }),
     forgetSelfView(deps, viewer.id),
@@ -264,6 +272,12 @@ export async function sharePost(deps: Deps, viewer: Viewer, postId: string): Pro
     markEngaged(deps, [postId]),
   ]);
   if (!inserted || shadow) return { shareableUrl: post.shareableUrl, shareCount: post.shareCount };
+  await recordActivity(deps, {
+    event: "shared",
+    actorId: viewer.id,
+    ownerId: post.userId.toHexString(),
+    postId: post._id.toHexString(),
+  });
   const [updated] = await Promise.all([
     deps.db.posts.findOneAndUpdate(
       { _id: post._id },

@@ -12,6 +12,7 @@ import {
   runOps,
 } from "../../platform/redis-ops";
 import { DAY_MS, DAY_SECONDS, secondsUntilNextUtcDay, utcDay } from "../../platform/time";
+import { recordActivity } from "../analytics/activity";
 import { ipHash } from "../audit/service";
 import { voteFraudScore } from "../fraud/rules";
 import { notify } from "../notifications/service";
@@ -112,6 +113,12 @@ export async function castVote(
     await mirrorVote(deps, viewer.id, postId, true);
     return { voted: true, voteCount: post.voteCount };
   }
+  await recordActivity(deps, {
+    event: "vote_cast",
+    actorId: viewer.id,
+    ownerId: post.userId.toHexString(),
+    postId: post._id.toHexString(),
+  });
   // Counter, voted set, user totals and the author's notification are independent: one wait for all.
   const [, voteCount] = await Promise.all([
     mirrorVote(deps, viewer.id, postId, true),
@@ -160,6 +167,12 @@ export async function removeVote(deps: Deps, viewer: Viewer, postId: string): Pr
     await mirrorVote(deps, viewer.id, postId, false);
     return;
   }
+  await recordActivity(deps, {
+    event: "vote_removed",
+    actorId: viewer.id,
+    ownerId: post.userId.toHexString(),
+    postId: post._id.toHexString(),
+  });
   await Promise.all([
     mirrorVote(deps, viewer.id, postId, false),
     bumpVoteCounter(deps, post._id, post.voteCount, -1),
