@@ -29,14 +29,19 @@ export async function migrate(mongo: DataApiClient, clickhouse: ClickHouseClient
     const created = await mongo.collection(collections[key]).createIndexes(indexes[key]);
     if (created.length) createdIndexes[collections[key]] = created;
   }
+  return { createdIndexes, droppedIndexes, clickhouse: await migrateClickHouse(clickhouse) };
+}
+
+/** Creates the ClickHouse objects (and adds the columns) that are missing, in order; returns their names. */
+export async function migrateClickHouse(clickhouse: ClickHouseClient): Promise<string[]> {
   const existing = await existingClickHouseObjects(clickhouse);
-  const createdTables: string[] = [];
+  const created: string[] = [];
   for (const { name, sql } of clickhouseDdl) {
     if (existing.has(name)) continue;
     await clickhouse.command({ query: sql });
-    createdTables.push(name);
+    created.push(name);
   }
-  return { createdIndexes, droppedIndexes, clickhouse: createdTables };
+  return created;
 }
 
 /** Tables and views by name, and columns as `table.column` (how the DDL names a column it adds). */

@@ -66,14 +66,16 @@ ORDER BY day`;
 
 /** One post's days from `post_stats` (its rows are keyed by author, so another author's post has none). */
 const POST_QUERY = `
-SELECT toString(toDate(slot, {tz:String})) AS date,
-    toInt64(uniqExactMerge(viewers)) AS impressions, toInt64(sum(votes)) AS votes, toInt64(sum(comments)) AS comments,
-    toInt64(sum(shares)) AS shares, toInt64(sum(saves)) AS saves,
-    toInt64(sum(votes) + sum(comments) + sum(shares) + sum(saves)) AS engagements
-FROM post_stats
-WHERE owner_id = {user:String} AND post_id = {post:String} AND ${SLOTS_OF_DAYS}
-GROUP BY date
-HAVING date BETWEEN toString({from:Date}) AND toString({to:Date})
+SELECT date, impressions, v AS votes, c AS comments, sh AS shares, sv AS saves, v + c + sh + sv AS engagements
+FROM
+(
+    SELECT toString(toDate(slot, {tz:String})) AS date, toInt64(uniqExactMerge(viewers)) AS impressions,
+        toInt64(sum(votes)) AS v, toInt64(sum(comments)) AS c, toInt64(sum(shares)) AS sh, toInt64(sum(saves)) AS sv
+    FROM post_stats
+    WHERE owner_id = {user:String} AND post_id = {post:String} AND ${SLOTS_OF_DAYS}
+    GROUP BY date
+)
+WHERE date BETWEEN toString({from:Date}) AND toString({to:Date})
 ORDER BY date`;
 
 /**

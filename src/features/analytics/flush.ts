@@ -84,13 +84,13 @@ function impressedPostId(doc: AnalyticsEventDoc): string | null {
 
 /**
  * The authors of the posts a batch's impressions name, in one read: ClickHouse counts impressions per author,
- * and the app knows only the post. Deleted posts count too (the impression happened while it was up).
+ * and the app knows only the post. Only live posts: a deleted post (or an erased account's) gathers nothing.
  */
 async function postOwnersOf(deps: Deps, docs: AnalyticsEventDoc[]): Promise<Map<string, string>> {
   const ids = [...new Set(docs.map(impressedPostId).filter((id): id is string => id !== null))];
   if (ids.length === 0) return new Map();
   const posts = await deps.db.posts.find(
-    { _id: { $in: ids.map((id) => new ObjectId(id)) } },
+    { _id: { $in: ids.map((id) => new ObjectId(id)) }, deletedAt: null },
     { projection: { userId: 1 }, limit: ids.length },
   );
   return new Map(posts.map((p) => [p._id.toHexString(), p.userId.toHexString()]));
