@@ -7,7 +7,7 @@ import { runJob } from "../../src/scheduler/runner";
 import { call } from "../support/api";
 import { appWith, testDeps } from "../support/deps";
 import { expectProblem, fieldPaths } from "../support/problems";
-import { idToken, signupUser, type TestUser, userWithRole } from "../support/users";
+import { idToken, signupConsents, signupUser, type TestUser, userWithRole } from "../support/users";
 
 const deps = testDeps();
 // Sources, session ids and devices of this file carry this, so rows are told apart from other files' and runs'.
@@ -77,7 +77,13 @@ describe("first-touch attribution", () => {
     expectProblem(patched, 400, "validation_failed");
     // …nor a second signup under the same name…
     const again = await call("POST", "/v1/auth/signup", {
-      body: { username: user.username, email: user.email, password: user.password, attribution: { source: "x" } },
+      body: {
+        username: user.username,
+        email: user.email,
+        password: user.password,
+        ...signupConsents(),
+        attribution: { source: "x" },
+      },
     });
     expectProblem(again, 409, "conflict");
     // …nor events with other attribution (they are the events', not the account's).
@@ -127,6 +133,7 @@ describe("first-touch attribution", () => {
         username: `attr_${marker}`,
         email: `attr-${marker}@example.test`,
         password: "correct horse battery",
+        ...signupConsents(),
         attribution: { source: "x".repeat(65), utm_term: "y" },
       },
     });

@@ -54,7 +54,9 @@ const asViewer = (user: TestUser) => ({ id: user.id, sessionId: "s", role: "user
 
 async function collect(userId: string) {
   const sections: Record<string, unknown[]> = {};
-  for await (const page of exportSections(deps, userId)) (sections[page.section] ??= []).push(...page.items);
+  for await (const page of exportSections(deps, userId)) {
+    sections[page.section] = [...(sections[page.section] ?? []), ...page.items];
+  }
   return sections;
 }
 

@@ -1,6 +1,7 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import type { AnalyticsEventDoc, Attribution, GemTransactionDoc, UserDoc } from "../../db";
 import type { Deps } from "../../deps";
+import { afterResponse } from "../../platform/background";
 import { newObjectId, newUuid } from "../../platform/ids";
 
 /**
@@ -108,16 +109,12 @@ async function bufferEvents(deps: Deps, docs: AnalyticsEventDoc[]): Promise<void
 }
 
 /**
- * Runs one request (`run`) collecting the events it records, then hands their single buffer write to `later`
- * (the runtime's `waitUntil`), whatever the request's outcome: an event is recorded only once its write is
- * decided, so it stands even if something after it failed. Events recorded after that (by work the request
- * left running) are written on their own.
+ * Runs one request (`run`) collecting the events it records, then queues their single buffer write to run
+ * after the answer (platform/background.ts), whatever the request's outcome: an event is recorded only once its
+ * write is decided, so it stands even if something after it failed. Events recorded after that (by work the
+ * request left running) are written on their own.
  */
-export async function collectActivity<T>(
-  deps: Deps,
-  run: () => Promise<T>,
-  later: (work: () => Promise<void>) => void,
-): Promise<T> {
+export async function collectActivity<T>(deps: Deps, run: () => Promise<T>): Promise<T> {
   const collector: Collector = { docs: [], open: true };
   try {
     return await collectorScope.run(collector, run);
@@ -125,7 +122,7 @@ export async function collectActivity<T>(
     collector.open = false;
     if (collector.docs.length > 0) {
       const docs = collector.docs;
-      later(() => bufferEvents(deps, docs));
+      afterResponse(() => bufferEvents(deps, docs));
     }
   }
 }

@@ -3,9 +3,10 @@ import type { Viewer } from "../../core/viewer";
 import type { Deps } from "../../deps";
 import { asClickHouseOutage } from "../../platform/clickhouse";
 import { ObjectId } from "../../platform/ids";
+import { canonicalTimeZone, localDay } from "../../platform/time";
 import { type DayRange, dayRange } from "./reports";
 import type { CreatorAnalytics, PostAnalytics } from "./schema";
-import { dayInZone, isKnownTimeZone, totalsOf, zeroFilled } from "./series";
+import { totalsOf, zeroFilled } from "./series";
 
 const CREATOR_METRICS = [
   "profileViews",
@@ -79,11 +80,11 @@ WHERE date BETWEEN toString({from:Date}) AND toString({to:Date})
 ORDER BY date`;
 
 /**
- * The zone a user's days are counted in. Until accounts carry a zone of their own this is UTC; a zone the
- * runtime does not know falls back to UTC rather than failing the request.
+ * The zone a user's days are counted in: their settings' zone (on the account standing, so it costs no read),
+ * UTC without one; a zone the runtime does not know falls back to UTC rather than failing the request.
  */
 export function analyticsZone(timeZone: string | undefined): string {
-  return timeZone && isKnownTimeZone(timeZone) ? timeZone : "UTC";
+  return (timeZone && canonicalTimeZone(timeZone)) || "UTC";
 }
 
 function rangeIn(
@@ -92,7 +93,7 @@ function rangeIn(
   query: { from?: string | undefined; to?: string | undefined },
 ): DayRange {
   const range = dayRange(query, {
-    today: dayInZone(deps.clock.now(), timeZone),
+    today: localDay(deps.clock.now(), timeZone),
     maxDays: deps.config.analytics.creatorMaxRangeDays,
     reversedPath: query.to === undefined ? "from" : "to",
   });
@@ -149,8 +150,13 @@ export async function postAnalytics(
     select<{ date: string }>(deps, POST_QUERY, { ...range, tz, user: viewer.id, post: postId.toLowerCase() }),
   ]);
   if (!post) throw ApiError.notFound("No such post.");
-  const createdOn = dayInZone(post.createdAt, tz);
-  const from = range.from < createdOn ? createdOn : range.from;
+  const createdOn = localDay(post.createdAt, tz);
+  const from = laterDay(range.from, createdOn);
   const items = from <= range.to ? zeroFilled(from, range.to, POST_METRICS, rows) : [];
   return { postId, timezone: tz, from, to: range.to, totals: totalsOf(POST_METRICS, items), items };
+}
+
+/** The later of two `YYYY-MM-DD` days (they compare as strings). */
+function laterDay(a: string, b: string): string {
+  return [a, b].sort()[1] ?? a;
 }

@@ -106,10 +106,13 @@ export const analyticsRoutes = router()
   })
   .openapi(dauRoute, async (c) => c.json(await dailyActiveUsers(c.var.deps, c.req.valid("query")), 200))
   .openapi(retentionRoute, async (c) => c.json(await retentionReport(c.var.deps, c.req.valid("query")), 200))
-  .openapi(creatorAnalyticsRoute, async (c) =>
-    c.json(await creatorAnalytics(c.var.deps, c.var.viewer, c.req.valid("query")), 200),
-  )
-  .openapi(postAnalyticsRoute, async (c) =>
-    c.json(await postAnalytics(c.var.deps, c.var.viewer, c.req.valid("param").id, c.req.valid("query")), 200),
-  )
+  .openapi(creatorAnalyticsRoute, async (c) => {
+    const { viewer } = c.var;
+    return c.json(await creatorAnalytics(c.var.deps, viewer, c.req.valid("query"), viewer.timezone), 200);
+  })
+  .openapi(postAnalyticsRoute, async (c) => {
+    const { viewer } = c.var;
+    const id = c.req.valid("param").id;
+    return c.json(await postAnalytics(c.var.deps, viewer, id, c.req.valid("query"), viewer.timezone), 200);
+  })
   .openapi(attributionRoute, async (c) => c.json(await attributionReport(c.var.deps, c.req.valid("query")), 200));

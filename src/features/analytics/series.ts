@@ -1,27 +1,5 @@
 import { shiftDay } from "./reports";
 
-/** The calendar day (`YYYY-MM-DD`) an instant falls on in an IANA time zone. */
-export function dayInZone(instant: Date, timeZone: string): string {
-  const parts = new Intl.DateTimeFormat("en-CA", {
-    timeZone,
-    year: "numeric",
-    month: "2-digit",
-    day: "2-digit",
-  }).formatToParts(instant);
-  const part = (type: string) => parts.find((p) => p.type === type)?.value ?? "";
-  return `${part("year")}-${part("month")}-${part("day")}`;
-}
-
-/** Whether the runtime knows this IANA zone (ClickHouse ships the same tz database). */
-export function isKnownTimeZone(timeZone: string): boolean {
-  try {
-    new Intl.DateTimeFormat("en-US", { timeZone });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** Every day from `from` to `to`, inclusive (both `YYYY-MM-DD`, `from` ≤ `to`). */
 export function daysOf(from: string, to: string): string[] {
   const days: string[] = [];
