@@ -1,7 +1,7 @@
 import type { Deps } from "../../deps";
 import { ObjectId } from "../../platform/ids";
 import type { Filter } from "../../platform/mongo/client";
-import { paginate } from "../../platform/mongo/paginate";
+import { everyPage } from "../../platform/mongo/paginate";
 import { onCopiesRead, onMemberGone } from "./documents";
 import { nextOwner } from "./rules";
 import { forgetConversation, stateOf } from "./state";
@@ -29,18 +29,14 @@ export async function* exportSections(
   const user = await deps.db.users.findOne({ _id: me }, { projection: { messaging: 1 } });
   yield { section: "messagingSettings", items: [{ readReceipts: user?.messaging?.readReceipts !== false }] };
 
-  for (let cursor: string | undefined, first = true; first || cursor; first = false) {
-    const page = await paginate(deps.db.conversations, {
-      filter: { "members.userId": me },
-      order: { direction: "asc" },
-      limit: PAGE,
-      cursor,
-    });
-    cursor = page.nextCursor ?? undefined;
-    if (page.items.length === 0) break;
+  for await (const items of everyPage(deps.db.conversations, {
+    filter: { "members.userId": me },
+    order: { direction: "asc" },
+    limit: PAGE,
+  })) {
     yield {
       section: "conversations",
-      items: page.items.map((c) => {
+      items: items.map((c) => {
         const mine = c.members.find((m) => m.userId.equals(me));
         return {
           id: c._id.toHexString(),
@@ -59,24 +55,22 @@ export async function* exportSections(
     };
   }
 
-  for (let cursor: string | undefined, first = true; first || cursor; first = false) {
-    const now = deps.clock.now();
-    const page = await paginate(deps.db.messages, {
-      filter: {
+  for await (const items of everyPage(deps.db.messages, {
+    filter: () => {
+      const now = deps.clock.now();
+      return {
         senderId: me,
         kind: { $ne: "system" },
         erasedAt: { $exists: false },
         $or: [{ timerSeconds: 0 }, { senderExpiresAt: { $gt: now } }],
-      },
-      order: { direction: "asc" },
-      limit: PAGE,
-      cursor,
-    });
-    cursor = page.nextCursor ?? undefined;
-    if (page.items.length === 0) break;
+      };
+    },
+    order: { direction: "asc" },
+    limit: PAGE,
+  })) {
     yield {
       section: "messages",
-      items: page.items.map((m) => ({
+      items: items.map((m) => ({
         id: m._id.toHexString(),
         conversationId: m.conversationId.toHexString(),
         kind: m.kind,

@@ -1,6 +1,6 @@
 import type { Deps } from "../../deps";
 import { ObjectId } from "../../platform/ids";
-import { paginate } from "../../platform/mongo/paginate";
+import { everyPage } from "../../platform/mongo/paginate";
 
 /**
  * Export and erasure of a person's stories (wired into features/privacy by its owner).
@@ -20,18 +20,14 @@ export async function* exportSections(
   userId: string,
 ): AsyncGenerator<{ section: string; items: unknown[] }> {
   const me = new ObjectId(userId);
-  for (let cursor: string | undefined, first = true; first || cursor; first = false) {
-    const page = await paginate(deps.db.stories, {
-      filter: { userId: me, expiresAt: { $gt: deps.clock.now() } },
-      order: { direction: "asc" },
-      limit: PAGE,
-      cursor,
-    });
-    cursor = page.nextCursor ?? undefined;
-    if (page.items.length === 0) break;
+  for await (const items of everyPage(deps.db.stories, {
+    filter: { userId: me, expiresAt: { $gt: deps.clock.now() } },
+    order: { direction: "asc" },
+    limit: PAGE,
+  })) {
     yield {
       section: "stories",
-      items: page.items.map((s) => ({
+      items: items.map((s) => ({
         id: s._id.toHexString(),
         mediaUrl: s.media.url,
         caption: s.caption,
@@ -41,18 +37,14 @@ export async function* exportSections(
       })),
     };
   }
-  for (let cursor: string | undefined, first = true; first || cursor; first = false) {
-    const page = await paginate(deps.db.storyViews, {
-      filter: { viewerId: me },
-      order: { direction: "asc" },
-      limit: PAGE,
-      cursor,
-    });
-    cursor = page.nextCursor ?? undefined;
-    if (page.items.length === 0) break;
+  for await (const items of everyPage(deps.db.storyViews, {
+    filter: { viewerId: me },
+    order: { direction: "asc" },
+    limit: PAGE,
+  })) {
     yield {
       section: "storyViews",
-      items: page.items.map((v) => ({ storyId: v.storyId.toHexString(), viewedAt: v.viewedAt.toISOString() })),
+      items: items.map((v) => ({ storyId: v.storyId.toHexString(), viewedAt: v.viewedAt.toISOString() })),
     };
   }
 }

@@ -135,3 +135,21 @@ export async function paginate<T extends { _id: ObjectId }>(
   });
   return pageFrom(docs, opts.limit, opts.order);
 }
+
+/**
+ * Every page of a collection in keyset order, one `find` each, skipping none and yielding no empty page (an
+ * export's walk). A filter given as a function is evaluated for each page (e.g. against the current time).
+ */
+export async function* everyPage<T extends { _id: ObjectId }>(
+  collection: Collection<T>,
+  opts: Omit<PaginateOptions, "cursor" | "filter"> & { filter: Filter | (() => Filter) },
+): AsyncGenerator<T[]> {
+  let cursor: string | undefined;
+  do {
+    const filter = typeof opts.filter === "function" ? opts.filter() : opts.filter;
+    const page = await paginate(collection, { ...opts, filter, cursor });
+    if (page.items.length === 0) return;
+    yield page.items;
+    cursor = page.nextCursor ?? undefined;
+  } while (cursor);
+}
