@@ -90,6 +90,8 @@ try {
   const direct = createDeps(
     loadConfig({ ...bench.workerEnv, ...bench.stack.workerEnv, LOG_LEVEL: "error", SERVER_TIMING: "false" }),
   );
+  // Signup accepts the current legal versions (the consents ledger records them).
+  const { termsVersion, privacyVersion } = direct.config.legal;
   let previous: { name: string; sample: Sample; seenAtStart: number } | undefined;
   const settlePrevious = () => {
     if (!previous) return;
@@ -154,7 +156,13 @@ try {
     const signup = (who: string, ip: string) =>
       step<Auth>("POST /v1/auth/signup", "POST", "/v1/auth/signup", {
         ip,
-        body: { username: `${who}_${tag}_${i}`, email: `${who}_${tag}_${i}@bench.example`, password },
+        body: {
+          username: `${who}_${tag}_${i}`,
+          email: `${who}_${tag}_${i}@bench.example`,
+          password,
+          termsVersion,
+          privacyVersion,
+        },
         expect: 201,
       });
     const author = await signup("author", authorIp);
