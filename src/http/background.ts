@@ -10,7 +10,7 @@ import type { AppEnv } from "./context";
  */
 export function backgroundWork(): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
-    const queue = newBackgroundQueue();
+    const queue = newBackgroundQueue(c.var.requestId);
     await withBackgroundQueue(queue, next);
     if (queue.tasks.length === 0) return;
     const work = withIoTally(newTally(), () => drainBackground(queue));

@@ -1,0 +1,183 @@
+import type { OwedDoc, OwedEffectDoc } from "../../db";
+import type { Deps } from "../../deps";
+import { afterResponse, currentRequestId } from "../../platform/background";
+import { newObjectId, type ObjectId } from "../../platform/ids";
+import { countOwed } from "../../platform/io";
+import { type BatchStep, expectMatch, PreconditionFailedError } from "../../platform/mongo/client";
+import { HOUR_MS } from "../../platform/time";
+
+/**
+ * What a write owes after its answer, carried out durably and exactly once (see `OwedDoc`).
+ *
+ * A feature defines each kind of owed effect once, with `defineOwed(kind, handler)`, and gets a builder for it.
+ * A write puts the record (`owe(deps, [effects…]).step`) in the same Data API batch as the write itself, so
+ * the record exists exactly when the write does, and calls `committed()` once the batch answered: the record
+ * is then carried out right after the response, and by the `owed-effects` sweep if that never happens (the
+ * isolate died) or fails.
+ *
+ * A run: take the record (guarded update: nobody else holds it), run every effect's handler, then commit in
+ * one transaction the record's `done` mark — guarded by this run's claim — with the counter updates the
+ * handlers returned, so they land exactly once even when a slow run and a takeover overlap. Handlers must
+ * therefore keep everything else they do repeatable: a notification counts an actor once per group, a cache
+ * drop or a recount mark can happen twice. What they return in `after` runs once the commit is in.
+ */
+export interface OwedOutcome {
+  /** Updates that must happen exactly once: committed together with the record's `done` mark. */
+  commit?: BatchStep<unknown>[];
+  /** Repeatable work for after the commit (cache drops of what the commit changed). */
+  after?: () => Promise<void>;
+}
+
+export type OwedHandler<D> = (deps: Deps, data: D, owed: { id: ObjectId }) => Promise<OwedOutcome | undefined>;
+
+const handlers = new Map<string, OwedHandler<never>>();
+
+/**
+ * Registers how to carry out one kind of owed effect, and returns the builder a write uses to owe it. `D` is
+ * stored as EJSON in the record (ObjectIds and dates survive); keep it to what the handler needs.
+ */
+export function defineOwed<D extends object>(kind: string, handler: OwedHandler<D>): (data: D) => OwedEffectDoc {
+  if (handlers.has(kind)) throw new Error(`owed effect "${kind}" is defined twice`);
+  handlers.set(kind, handler as OwedHandler<never>);
+  return (data) => ({ kind, data: data as Record<string, unknown> });
+}
+
+/** A record of owed effects for one write: the batch step that stores it, and what to call once it committed. */
+export interface Owed {
+  record: OwedDoc;
+  /** Insert the record: put it in the write's own batch (a transaction, or after the write in an ordered one). */
+  step: BatchStep<unknown>;
+  /** The batch committed: count the record for Server-Timing and carry it out after the response. */
+  committed(): void;
+}
+
+export function owe(deps: Deps, effects: OwedEffectDoc[]): Owed {
+  const now = deps.clock.now();
+  const record: OwedDoc = {
+    _id: newObjectId(),
+    requestId: currentRequestId() ?? null,
+    effects,
+    state: "pending",
+    createdAt: now,
+    dueAt: new Date(now.getTime() + deps.config.owed.sweepGraceSeconds * 1000),
+    claimId: null,
+    attempts: 0,
+    lastError: null,
+    doneAt: null,
+    expireAt: null,
+  };
+  return {
+    record,
+    step: deps.db.owedEffects.inBatch.insertOne(record),
+    committed: () => {
+      countOwed();
+      if (deps.config.owed.afterResponse) afterResponse(() => settleOwed(deps, record._id).then(() => undefined));
+    },
+  };
+}
+
+export type SettleOutcome = "done" | "taken" | "retry" | "failed";
+
+/**
+ * Carries out one owed record, if this run can take it: never taken yet (the request's own run), or due (the
+ * sweep, or a takeover after a claim ran out). Never throws: a failure is recorded on the record, which the
+ * sweep tries again after a backoff, until OWED_EFFECTS_MAX_ATTEMPTS.
+ */
+export async function settleOwed(deps: Deps, id: ObjectId): Promise<SettleOutcome> {
+  const { claimSeconds } = deps.config.owed;
+  const claimId = newObjectId().toHexString();
+  const now = deps.clock.now();
+  let record: OwedDoc | null;
+  try {
+    record = await deps.db.owedEffects.findOneAndUpdate(
+      { _id: id, state: "pending", $or: [{ claimId: null }, { dueAt: { $lte: now } }] },
+      { $set: { claimId, dueAt: new Date(now.getTime() + claimSeconds * 1000) }, $inc: { attempts: 1 } },
+      { returnDocument: "after" },
+    );
+  } catch (error) {
+    deps.log.warn("owed effects left to the sweep", { owedId: id.toHexString(), error: String(error) });
+    return "retry";
+  }
+  if (!record) return "taken";
+  try {
+    const outcomes = await Promise.all(record.effects.map((effect) => handle(deps, effect, record._id)));
+    const finished = deps.clock.now();
+    await deps.db.batch(
+      [
+        expectMatch(
+          deps.db.owedEffects.inBatch.updateOne(
+            { _id: record._id, claimId, state: "pending" },
+            { $set: { state: "done", doneAt: finished, expireAt: expiry(deps, finished), lastError: null } },
+          ),
+        ),
+        ...outcomes.flatMap((o) => o?.commit ?? []),
+      ],
+      { transaction: true },
+    );
+    await Promise.all(outcomes.map((o) => runAfter(deps, record, o)));
+    return "done";
+  } catch (error) {
+    // Another run took it over while this one was slow; that run commits it (or already did).
+    if (error instanceof PreconditionFailedError && error.failedIndex === 0) return "taken";
+    return recordFailure(deps, record, claimId, error);
+  }
+}
+
+async function handle(deps: Deps, effect: OwedEffectDoc, id: ObjectId): Promise<OwedOutcome | undefined> {
+  const handler = handlers.get(effect.kind) as OwedHandler<Record<string, unknown>> | undefined;
+  if (!handler) throw new Error(`no handler for owed effect "${effect.kind}"`);
+  return handler(deps, effect.data, { id });
+}
+
+async function runAfter(deps: Deps, record: OwedDoc, outcome: OwedOutcome | undefined): Promise<void> {
+  if (!outcome?.after) return;
+  try {
+    await outcome.after();
+  } catch (error) {
+    // Only cache drops run here: a copy that survives lasts until its TTL.
+    deps.log.warn("owed effect's follow-up failed", { owedId: record._id.toHexString(), error: String(error) });
+  }
+}
+
+async function recordFailure(deps: Deps, record: OwedDoc, claimId: string, error: unknown): Promise<SettleOutcome> {
+  const { maxAttempts, retryBaseSeconds } = deps.config.owed;
+  const now = deps.clock.now();
+  const failed = record.attempts >= maxAttempts;
+  const delayMs = Math.min(HOUR_MS, retryBaseSeconds * 1000 * 2 ** Math.max(0, record.attempts - 1));
+  const message = (error instanceof Error ? `${error.name}: ${error.message}` : String(error)).slice(0, 500);
+  (failed ? deps.log.error : deps.log.warn)("owed effects failed", {
+    owedId: record._id.toHexString(),
+    attempts: record.attempts,
+    kinds: record.effects.map((e) => e.kind),
+    error: message,
+  });
+  try {
+    await deps.db.owedEffects.updateOne(
+      { _id: record._id, claimId, state: "pending" },
+      {
+        $set: failed
+          ? { state: "failed", lastError: message, expireAt: expiry(deps, now) }
+          : { dueAt: new Date(now.getTime() + delayMs), lastError: message },
+      },
+    );
+  } catch {
+    // The claim runs out on its own; the sweep takes the record again then.
+  }
+  return failed ? "failed" : "retry";
+}
+
+function expiry(deps: Deps, from: Date): Date {
+  return new Date(from.getTime() + deps.config.owed.retentionHours * HOUR_MS);
+}
+
+/** Counter moves as commit steps: `$inc` on documents by id, in one collection per call. */
+export function incrementsOn<K extends "users" | "posts" | "comments">(
+  deps: Deps,
+  collection: K,
+  moves: { id: ObjectId; inc: Record<string, number> }[],
+): BatchStep<unknown>[] {
+  const target = deps.db[collection].inBatch;
+  return moves
+    .filter((m) => Object.values(m.inc).some((n) => n !== 0))
+    .map((m) => target.updateOne({ _id: m.id }, { $inc: m.inc }));
+}
