@@ -304,7 +304,7 @@ export const indexes: Record<CollectionKey, IndexSpec[]> = {
   ],
   // What writes owe after their answer: the sweep reads pending records by when they are due.
   owedEffects: [
-    { key: { state: 1, dueAt: 1 }, name: "due", partialFilterExpression: { state: "pending" } },
+    { key: { state: 1, dueAt: 1 }, name: "due" },
     // Done and failed records are kept OWED_EFFECTS_RETENTION_HOURS; pending ones never expire (no expireAt).
     { key: { expireAt: 1 }, name: "ttl_expire_at", expireAfterSeconds: 0 },
   ],

@@ -157,6 +157,39 @@ describe("owed effects", () => {
     expect((await userDoc(subject))?.totalVotesGiven).toBe(1);
   });
 
+  it("repeats only the follow-ups of a record whose run died between its commit and its cache drops", async () => {
+    const [subject] = await crowd(1);
+    const followUps: string[] = [];
+    const countThenDrop = defineOwed<{ userId: ObjectId }>("test.count-then-drop", async (on, data) => ({
+      commit: incrementsOn(on, "users", [{ id: data.userId, inc: { totalVotesGiven: 1 } }]),
+      after: async () => {
+        followUps.push(data.userId.toHexString());
+      },
+    }));
+    const owed = owe(deps, [countThenDrop({ userId: new ObjectId(subject.id) })]);
+    await deps.db.batch([owed.step]);
+    expect(await settleOwed(eager, owed.record._id)).toBe("done");
+    expect((await userDoc(subject))?.totalVotesGiven).toBe(1);
+    expect(followUps).toEqual([subject.id]);
+
+    // Another record whose run committed (its counter moved) and died before the follow-ups.
+    const interrupted = owe(deps, [countThenDrop({ userId: new ObjectId(subject.id) })]);
+    await deps.db.batch([
+      deps.db.owedEffects.inBatch.insertOne({
+        ...interrupted.record,
+        state: "committed",
+        claimId: "a run that died",
+        attempts: 1,
+        dueAt: new Date(Date.now() - 1),
+      }),
+      deps.db.users.inBatch.updateOne({ _id: new ObjectId(subject.id) }, { $inc: { totalVotesGiven: 1 } }),
+    ]);
+    await sweepOnce(eager);
+    expect(await deps.db.owedEffects.findOne({ _id: interrupted.record._id })).toMatchObject({ state: "done" });
+    expect(followUps).toEqual([subject.id, subject.id]);
+    expect((await userDoc(subject))?.totalVotesGiven).toBe(2);
+  });
+
   it("retries a failing run after a backoff and marks it failed after the last attempt", async () => {
     const [subject] = await crowd(1);
     let failures = 1;

@@ -73,7 +73,10 @@ export async function owedCarriedOut(headers: Headers, timeoutMs = 10_000): Prom
   if (owedRecords(headers) === 0 || !requestId) return;
   const deadline = Date.now() + timeoutMs;
   for (let pause = 2; ; pause = Math.min(pause * 2, 50)) {
-    const open = await owedStore.find({ requestId, state: "pending" }, { projection: { _id: 1 }, limit: 1 });
+    const open = await owedStore.find(
+      { requestId, state: { $in: ["pending", "committed"] } },
+      { projection: { _id: 1 }, limit: 1 },
+    );
     if (open.length === 0) return;
     if (Date.now() > deadline)
       throw new Error(`request ${requestId}: owed effects still pending after ${timeoutMs} ms`);

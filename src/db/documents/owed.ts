@@ -6,7 +6,8 @@ export interface OwedEffectDoc {
   data: Record<string, unknown>;
 }
 
-export type OwedState = "pending" | "done" | "failed";
+/** `committed`: its counters landed, its follow-ups (cache drops of what they changed) not yet. */
+export type OwedState = "pending" | "committed" | "done" | "failed";
 
 /**
  * `owed_effects`: the durable record of what a write owes after its answer (notifications, user totals, post

@@ -1,4 +1,4 @@
-import type { OwedDoc, OwedEffectDoc } from "../../db";
+import type { OwedDoc, OwedEffectDoc, OwedState } from "../../db";
 import type { Deps } from "../../deps";
 import { afterResponse, currentRequestId } from "../../platform/background";
 import { newObjectId, type ObjectId } from "../../platform/ids";
@@ -16,10 +16,11 @@ import { HOUR_MS } from "../../platform/time";
  * isolate died) or fails.
  *
  * A run: take the record (guarded update: nobody else holds it), run every effect's handler, then commit in
- * one transaction the record's `done` mark — guarded by this run's claim — with the counter updates the
- * handlers returned, so they land exactly once even when a slow run and a takeover overlap. Handlers must
+ * one transaction the record's move out of `pending` — guarded by this run's claim — with the counter updates
+ * the handlers returned, so they land exactly once even when a slow run and a takeover overlap. Handlers must
  * therefore keep everything else they do repeatable: a notification counts an actor once per group, a cache
- * drop or a recount mark can happen twice. What they return in `after` runs once the commit is in.
+ * drop can happen twice. What they return in `after` (cache drops of what the commit changed) runs once the
+ * commit is in, and the record is `done` only then; a record left `committed` gets only its follow-ups again.
  */
 export interface OwedOutcome {
   /** Updates that must happen exactly once: committed together with the record's `done` mark. */
@@ -78,6 +79,9 @@ export function owe(deps: Deps, effects: OwedEffectDoc[]): Owed {
 
 export type SettleOutcome = "done" | "taken" | "retry" | "failed";
 
+/** States a run still has work in: nothing done yet, or the counters committed and the follow-ups not. */
+export const OPEN: OwedState[] = ["pending", "committed"];
+
 /**
  * Carries out one owed record, if this run can take it: never taken yet (the request's own run), or due (the
  * sweep, or a takeover after a claim ran out). Never throws: a failure is recorded on the record, which the
@@ -90,7 +94,7 @@ export async function settleOwed(deps: Deps, id: ObjectId): Promise<SettleOutcom
   let record: OwedDoc | null;
   try {
     record = await deps.db.owedEffects.findOneAndUpdate(
-      { _id: id, state: "pending", $or: [{ claimId: null }, { dueAt: { $lte: now } }] },
+      { _id: id, state: { $in: OPEN }, $or: [{ claimId: null }, { dueAt: { $lte: now } }] },
       { $set: { claimId, dueAt: new Date(now.getTime() + claimSeconds * 1000) }, $inc: { attempts: 1 } },
       { returnDocument: "after" },
     );
@@ -101,20 +105,28 @@ export async function settleOwed(deps: Deps, id: ObjectId): Promise<SettleOutcom
   if (!record) return "taken";
   try {
     const outcomes = await Promise.all(record.effects.map((effect) => handle(deps, effect, record._id)));
+    const follows = outcomes.some((o) => o?.after);
     const finished = deps.clock.now();
-    await deps.db.batch(
-      [
-        expectMatch(
-          deps.db.owedEffects.inBatch.updateOne(
-            { _id: record._id, claimId, state: "pending" },
-            { $set: { state: "done", doneAt: finished, expireAt: expiry(deps, finished), lastError: null } },
+    const done = { state: "done", doneAt: finished, expireAt: expiry(deps, finished), lastError: null };
+    if (record.state === "pending") {
+      // Exactly once: the counters land with the move out of `pending`, which only one run can make.
+      await deps.db.batch(
+        [
+          expectMatch(
+            deps.db.owedEffects.inBatch.updateOne(
+              { _id: record._id, claimId, state: "pending" },
+              { $set: follows ? { state: "committed", lastError: null } : done },
+            ),
           ),
-        ),
-        ...outcomes.flatMap((o) => o?.commit ?? []),
-      ],
-      { transaction: true },
-    );
+          ...outcomes.flatMap((o) => o?.commit ?? []),
+        ],
+        { transaction: true },
+      );
+    }
+    if (!follows) return "done";
     await Promise.all(outcomes.map((o) => runAfter(deps, record, o)));
+    // A run that dies before this leaves the record `committed`: the sweep repeats only the follow-ups.
+    await deps.db.owedEffects.updateOne({ _id: record._id, claimId, state: "committed" }, { $set: done });
     return "done";
   } catch (error) {
     // Another run took it over while this one was slow; that run commits it (or already did).
@@ -153,7 +165,7 @@ async function recordFailure(deps: Deps, record: OwedDoc, claimId: string, error
   });
   try {
     await deps.db.owedEffects.updateOne(
-      { _id: record._id, claimId, state: "pending" },
+      { _id: record._id, claimId, state: record.state },
       {
         $set: failed
           ? { state: "failed", lastError: message, expireAt: expiry(deps, now) }

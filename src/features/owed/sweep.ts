@@ -1,6 +1,6 @@
 import type { Job, JobContext, JobReport } from "../../core/jobs";
 import { mapWithLimit } from "../../platform/background";
-import { settleOwed } from "./effects";
+import { OPEN, settleOwed } from "./effects";
 
 /** Records carried out at once per batch (each is a few store calls of its own). */
 const RUNS_IN_FLIGHT = 10;
@@ -17,7 +17,7 @@ export async function sweepOwed(ctx: JobContext): Promise<JobReport> {
   const margin = Math.min(2_000, deps.config.jobs.timeBudgetMs / 4);
   while (ctx.timeLeft() > margin) {
     const due = await deps.db.owedEffects.find(
-      { state: "pending", dueAt: { $lte: deps.clock.now() } },
+      { state: { $in: OPEN }, dueAt: { $lte: deps.clock.now() } },
       { sort: { dueAt: 1 }, limit: batch, projection: { _id: 1, effects: 1 } },
     );
     if (due.length === 0) return { more: false };
