@@ -3,6 +3,8 @@ import type { Deps } from "../deps";
 import { ObjectId } from "../platform/ids";
 import { deleteKeys, runOp, setValue } from "../platform/redis-ops";
 import { bestEffort } from "./best-effort";
+import { ApiError } from "./errors";
+import type { AccountFacts, Viewer } from "./viewer";
 
 /**
  * An account's standing: what decides, on every authenticated request, whether a token is still good and what
@@ -171,4 +173,20 @@ export async function forgetSelfView(deps: Deps, ...userIds: string[]): Promise<
   await bestEffort(deps, "cached self view drop (it expires on its own)", () =>
     runOp(deps.redis, deleteKeys(userIds.map((id) => deps.keys.selfView(id)))),
   );
+}
+
+/** The caller's account facts from their standing (no read), or from MongoDB when the standing lacked them. */
+export async function accountFactsOf(deps: Deps, viewer: Viewer): Promise<AccountFacts> {
+  if (viewer.account) return viewer.account;
+  const user = await deps.db.users.findOne(
+    { _id: new ObjectId(viewer.id), deletedAt: null },
+    { projection: { username: 1, trustScore: 1, shadowBanned: 1, createdAt: 1 } },
+  );
+  if (!user) throw ApiError.notFound("Account not found.");
+  return {
+    username: user.username,
+    createdAt: user.createdAt,
+    shadowBanned: Boolean(user.shadowBanned),
+    trustScore: user.trustScore ?? TRUST_START,
+  };
 }

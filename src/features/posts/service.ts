@@ -1,11 +1,12 @@
 import { bestEffort } from "../../core/best-effort";
 import { ApiError } from "../../core/errors";
-import { forgetSelfView } from "../../core/standing";
+import { accountFactsOf, forgetSelfView } from "../../core/standing";
 import type { Viewer } from "../../core/viewer";
 import type { PostDoc } from "../../db";
 import type { Deps } from "../../deps";
 import { hashIp } from "../../platform/crypto";
 import { newObjectId, ObjectId } from "../../platform/ids";
+import { DuplicateKeyError } from "../../platform/mongo/client";
 import { countViewOnce, deleteKeys, getValue, runOp, runOps, seedCounter } from "../../platform/redis-ops";
 import { markEngaged } from "../ranking/engagement";
 import { scoresOf } from "../ranking/scores";
@@ -270,32 +271,45 @@ export async function deletePost(deps: Deps, viewer: Viewer, postId: string): Pr
  * that created the share, and the post is queued for the counters job, which recounts and rescores it.
  */
 export async function sharePost(deps: Deps, viewer: Viewer, postId: string): Promise<ShareResult> {
-  const post = await findVisiblePost(deps, viewer, postId);
+  const [post, sharer] = await Promise.all([findVisiblePost(deps, viewer, postId), accountFactsOf(deps, viewer)]);
   const me = new ObjectId(viewer.id);
   if (post.userId.equals(me)) return { shareableUrl: post.shareableUrl, shareCount: post.shareCount };
-  const sharer = await deps.db.users.findOne({ _id: me }, { projection: { shadowBanned: 1 } });
-  const shadow = Boolean(sharer?.shadowBanned);
-  // Marked with the insert, so a crash before the increment is repaired by the job's recount; the increment
-  // marks it again, after the insert, so a recount racing the insert cannot clear the mark too early.
-  const [inserted] = await Promise.all([
-    deps.db.shares.insertUnique({
-      _id: newObjectId(),
-      postId: post._id,
-      userId: me,
-      postAuthorId: post.userId,
-      shadow,
-      createdAt: deps.clock.now(),
-    }),
-    markEngaged(deps, [postId]),
-  ]);
-  if (!inserted || shadow) return { shareableUrl: post.shareableUrl, shareCount: post.shareCount };
-  const [updated] = await Promise.all([
-    deps.db.posts.findOneAndUpdate(
-      { _id: post._id },
-      { $inc: { shareCount: 1, countersStale: 1 } },
-      { returnDocument: "after", projection: { shareCount: 1 } },
-    ),
-    forgetPosts(deps, [postId]),
-  ]);
-  return { shareableUrl: post.shareableUrl, shareCount: updated?.shareCount ?? post.shareCount + 1 };
+  const shadow = sharer.shadowBanned;
+  const share = deps.db.shares.inBatch.insertOne({
+    _id: newObjectId(),
+    postId: post._id,
+    userId: me,
+    postAuthorId: post.userId,
+    shadow,
+    createdAt: deps.clock.now(),
+  });
+  // One transaction: the share, the count (a shadow-banned sharer's is kept but counts nothing) and the post's
+  // recount mark for the `counters` job; a repeat collides on the unique (post, user) index and changes nothing.
+  let shareCount = post.shareCount;
+  try {
+    if (shadow) {
+      await deps.db.batch([share, deps.db.posts.inBatch.updateOne({ _id: post._id }, { $inc: { countersStale: 1 } })], {
+        transaction: true,
+      });
+      return { shareableUrl: post.shareableUrl, shareCount };
+    }
+    const [, updated] = await deps.db.batch(
+      [
+        share,
+        deps.db.posts.inBatch.findOneAndUpdate(
+          { _id: post._id },
+          { $inc: { shareCount: 1, countersStale: 1 } },
+          { returnDocument: "after", projection: { shareCount: 1 } },
+        ),
+      ],
+      { transaction: true },
+    );
+    shareCount = updated?.shareCount ?? post.shareCount + 1;
+  } catch (error) {
+    if (error instanceof DuplicateKeyError && error.failedIndex === 0)
+      return { shareableUrl: post.shareableUrl, shareCount };
+    throw error;
+  }
+  await forgetPosts(deps, [postId]);
+  return { shareableUrl: post.shareableUrl, shareCount };
 }

@@ -1,6 +1,7 @@
 import { bestEffort } from "../../core/best-effort";
 import { ApiError } from "../../core/errors";
-import type { AccountFacts, RequestMeta, Viewer } from "../../core/viewer";
+import { accountFactsOf } from "../../core/standing";
+import type { RequestMeta, Viewer } from "../../core/viewer";
 import type { PostDoc, Tier, VoteDoc } from "../../db";
 import type { Deps } from "../../deps";
 import { ObjectId } from "../../platform/ids";
@@ -90,7 +91,7 @@ export async function castVote(
   const [found, counted, facts] = await Promise.allSettled([
     findVisiblePost(deps, viewer, postId),
     runOps(deps.redis, signals),
-    accountFacts(deps, viewer),
+    accountFactsOf(deps, viewer),
   ]);
   if (counted.status === "rejected") throw counted.reason;
   const { quotaUsed = 0, accountsOnIp = 1, accountsOnDevice = 1, liveCount } = counted.value as Record<string, number>;
@@ -174,22 +175,6 @@ export async function castVote(
   return { voted: true, voteCount: await moveLiveCount(deps, viewer.id, post, 1, counts) };
 }
 
-/** The caller's account facts from their standing (no read), or from MongoDB when the standing lacked them. */
-async function accountFacts(deps: Deps, viewer: Viewer): Promise<AccountFacts> {
-  if (viewer.account) return viewer.account;
-  const user = await deps.db.users.findOne(
-    { _id: new ObjectId(viewer.id) },
-    { projection: { username: 1, trustScore: 1, shadowBanned: 1, createdAt: 1 } },
-  );
-  if (!user) throw ApiError.notFound("Account not found.");
-  return {
-    username: user.username,
-    createdAt: user.createdAt,
-    shadowBanned: Boolean(user.shadowBanned),
-    trustScore: user.trustScore ?? 50,
-  };
-}
-
 /**
  * Moves the live counter `post:votes:{id}` after a vote was recorded or removed, in one pipeline with the
  * voter's cached voted set, and returns the count to answer. A counter that was missing is seeded from the
@@ -248,7 +233,7 @@ export async function removeVote(deps: Deps, viewer: Viewer, postId: string): Pr
   const [post, live, facts] = await Promise.all([
     findVisiblePost(deps, viewer, postId),
     bestEffort(deps, "live vote counter read", () => runOp(deps.redis, getValue<number | string>(counterKey))),
-    accountFacts(deps, viewer),
+    accountFactsOf(deps, viewer),
   ]);
   const me = new ObjectId(viewer.id);
   for (const shadow of [facts.shadowBanned, !facts.shadowBanned]) {
