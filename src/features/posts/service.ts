@@ -8,7 +8,6 @@ import { hashIp } from "../../platform/crypto";
 import { newObjectId, ObjectId } from "../../platform/ids";
 import { DuplicateKeyError } from "../../platform/mongo/client";
 import { countViewOnce, deleteKeys, getValue, runOp, runOps, seedCounter } from "../../platform/redis-ops";
-import { markEngaged } from "../ranking/engagement";
 import { scoresOf } from "../ranking/scores";
 import { validateReferral } from "../referrals/service";
 import { screen } from "../screening/rules";
