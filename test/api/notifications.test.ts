@@ -3,7 +3,7 @@ import type { Notification } from "../../src/features/notifications/schema";
 import { notify, registerNotificationListener } from "../../src/features/notifications/service";
 import { ObjectId } from "../../src/platform/ids";
 import { newTally, withIoTally } from "../../src/platform/io";
-import { call, roundTrips, uniqueIp } from "../support/api";
+import { call, roundTrips, uniqueIp, waits } from "../support/api";
 import { testDeps } from "../support/deps";
 import { expectEvery } from "../support/expect";
 import { publishedPost } from "../support/posts";
@@ -59,7 +59,9 @@ describe("notifications: vote aggregation", () => {
     expect(item.title).toBe(`${newestFirst[0]!.username} and 49 others voted on your post`);
     expect(await unread(author)).toBe(1);
 
-    expect((await markRead(author, { ids: [item.id] })).status).toBe(204);
+    const read = await markRead(author, { ids: [item.id] });
+    expect(read.status).toBe(204);
+    expect(waits(read.headers)).toMatchObject({ mongo: 1 }); // one update; the cached inbox dropped after it
     expect((await list(author)).body.items[0]).toMatchObject({ id: item.id, read: true });
     expect(await unread(author)).toBe(0);
 
