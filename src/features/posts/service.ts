@@ -7,7 +7,7 @@ import type { Deps } from "../../deps";
 import { hashIp } from "../../platform/crypto";
 import { newObjectId, ObjectId } from "../../platform/ids";
 import { DuplicateKeyError } from "../../platform/mongo/client";
-import { countViewOnce, deleteKeys, getValue, runOp, runOps, seedCounter } from "../../platform/redis-ops";
+import { countViewOnce, deleteKeys, getValue, runOp, runOps, seedCounter, setDocument } from "../../platform/redis-ops";
 import { scoresOf } from "../ranking/scores";
 import { validateReferral } from "../referrals/service";
 import { screen } from "../screening/rules";
@@ -110,7 +110,7 @@ export async function createPost(deps: Deps, viewer: Viewer, body: CreatePostBod
   await Promise.all([
     deps.db.users.updateOne({ _id: me }, { $inc: { totalPosts: 1 } }),
     forgetSelfView(deps, viewer.id),
-    announcePost(deps, postId.toHexString()),
+    announcePost(deps, post),
     // Without Redis the referral stays pending; the referred user's next trigger (a later check-in) validates it.
     author.referredBy ? bestEffort(deps, "referral validation", () => validateReferral(deps, me, "first_post")) : null,
   ]);
@@ -118,15 +118,18 @@ export async function createPost(deps: Deps, viewer: Viewer, body: CreatePostBod
 }
 
 /**
- * One Redis round trip after a post is created: the cached first pages that lack it go, and its live vote counter
+ * One Redis round trip after a post is created: the cached first pages that lack it go, its live vote counter
  * starts at 0, so the first votes, however many arrive at once, only increment it (a counter seeded from a count
- * while votes race can be off by one until the next `counters` run). Best effort, like every cache drop.
+ * while votes race can be off by one until the next `counters` run), and the post itself is cached, so the first
+ * votes and shares find it without a MongoDB read. Best effort, like every cache write.
  */
-async function announcePost(deps: Deps, postId: string): Promise<void> {
-  await bestEffort(deps, "feed cache drop and live counter", () =>
+async function announcePost(deps: Deps, post: PostDoc): Promise<void> {
+  const postId = post._id.toHexString();
+  await bestEffort(deps, "feed cache drop, live counter and post cache", () =>
     runOps(deps.redis, {
       stale: deleteKeys(deps.keys.publicFeedFirstPages()),
       votes: seedCounter(deps.keys.postVotes(postId), 0, deps.config.votes.counterTtlSeconds),
+      cached: setDocument(deps.keys.postDoc(postId), post, deps.config.posts.cacheTtlSeconds),
     }),
   );
 }
