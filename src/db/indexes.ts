@@ -307,6 +307,8 @@ export const indexes: Record<CollectionKey, IndexSpec[]> = {
     { key: { state: 1, dueAt: 1 }, name: "due" },
     // Done and failed records are kept OWED_EFFECTS_RETENTION_HOURS; pending ones never expire (no expireAt).
     { key: { expireAt: 1 }, name: "ttl_expire_at", expireAfterSeconds: 0 },
+    // A person's records (export, erasure).
+    { key: { subjects: 1, _id: 1 }, name: "subjects" },
   ],
   // Seed 002's audit log shape; retention from AUDIT_LOG_TTL_DAYS (see buildIndexes).
   auditLogs: [

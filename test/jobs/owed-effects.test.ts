@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import type { JobContext } from "../../src/core/jobs";
 import type { Deps } from "../../src/deps";
 import { defineOwed, incrementsOn, owe, type SettleOutcome, settleOwed } from "../../src/features/owed/effects";
+import { eraseUser as eraseOwed, exportSections as exportOwed } from "../../src/features/owed/privacy";
 import { owedEffectsJob, sweepOwed } from "../../src/features/owed/sweep";
 import { ObjectId } from "../../src/platform/ids";
 import { call, owedCarriedOut, owedRecords, uniqueIp } from "../support/api";
@@ -42,6 +43,7 @@ async function sweepOnce(on: Deps): Promise<Record<string, number>> {
   return counts;
 }
 
+const byUser = (data: { userId: ObjectId }) => [data.userId];
 const userDoc = (u: TestUser) => deps.db.users.findOne({ _id: new ObjectId(u.id) });
 const voteGroup = (author: TestUser, postId: string) =>
   deps.db.notifications.findOne({ userId: new ObjectId(author.id), aggregationKey: `vote:${postId}` });
@@ -138,10 +140,14 @@ describe("owed effects", () => {
   it("commits a slow run and the run that took it over once between them", async () => {
     const [subject] = await crowd(1);
     const gates: (() => void)[] = [];
-    const slowCount = defineOwed<{ userId: ObjectId }>("test.slow-count", async (on, data) => {
-      await new Promise<void>((open) => gates.push(open));
-      return { commit: incrementsOn(on, "users", [{ id: data.userId, inc: { totalVotesGiven: 1 } }]) };
-    });
+    const slowCount = defineOwed<{ userId: ObjectId }>(
+      "test.slow-count",
+      async (on, data) => {
+        await new Promise<void>((open) => gates.push(open));
+        return { commit: incrementsOn(on, "users", [{ id: data.userId, inc: { totalVotesGiven: 1 } }]) };
+      },
+      byUser,
+    );
     const owed = owe(deps, [slowCount({ userId: new ObjectId(subject.id) })]);
     await deps.db.batch([owed.step]);
 
@@ -160,12 +166,16 @@ describe("owed effects", () => {
   it("repeats only the follow-ups of a record whose run died between its commit and its cache drops", async () => {
     const [subject] = await crowd(1);
     const followUps: string[] = [];
-    const countThenDrop = defineOwed<{ userId: ObjectId }>("test.count-then-drop", async (on, data) => ({
-      commit: incrementsOn(on, "users", [{ id: data.userId, inc: { totalVotesGiven: 1 } }]),
-      after: async () => {
-        followUps.push(data.userId.toHexString());
-      },
-    }));
+    const countThenDrop = defineOwed<{ userId: ObjectId }>(
+      "test.count-then-drop",
+      async (on, data) => ({
+        commit: incrementsOn(on, "users", [{ id: data.userId, inc: { totalVotesGiven: 1 } }]),
+        after: async () => {
+          followUps.push(data.userId.toHexString());
+        },
+      }),
+      byUser,
+    );
     const owed = owe(deps, [countThenDrop({ userId: new ObjectId(subject.id) })]);
     await deps.db.batch([owed.step]);
     expect(await settleOwed(eager, owed.record._id)).toBe("done");
@@ -193,10 +203,14 @@ describe("owed effects", () => {
   it("retries a failing run after a backoff and marks it failed after the last attempt", async () => {
     const [subject] = await crowd(1);
     let failures = 1;
-    const flaky = defineOwed<{ userId: ObjectId }>("test.flaky", async (on, data) => {
-      if (failures-- > 0) throw new Error("the notification store is having a moment");
-      return { commit: incrementsOn(on, "users", [{ id: data.userId, inc: { totalVotesGiven: 1 } }]) };
-    });
+    const flaky = defineOwed<{ userId: ObjectId }>(
+      "test.flaky",
+      async (on, data) => {
+        if (failures-- > 0) throw new Error("the notification store is having a moment");
+        return { commit: incrementsOn(on, "users", [{ id: data.userId, inc: { totalVotesGiven: 1 } }]) };
+      },
+      byUser,
+    );
     const owed = owe(deps, [flaky({ userId: new ObjectId(subject.id) })]);
     await deps.db.batch([owed.step]);
     expect(await settleOwed(eager, owed.record._id)).toBe("retry");
@@ -209,9 +223,13 @@ describe("owed effects", () => {
     expect(await deps.db.owedEffects.findOne({ _id: owed.record._id })).toMatchObject({ state: "done", attempts: 2 });
     expect((await userDoc(subject))?.totalVotesGiven).toBe(1);
 
-    const broken = defineOwed<Record<string, never>>("test.broken", async () => {
-      throw new Error("always");
-    });
+    const broken = defineOwed<Record<string, never>>(
+      "test.broken",
+      async () => {
+        throw new Error("always");
+      },
+      () => [],
+    );
     const hopeless = owe(deps, [broken({})]);
     await deps.db.batch([hopeless.step]);
     const lastTry = testDeps({ OWED_EFFECTS_SWEEP_GRACE_SECONDS: "0", OWED_EFFECTS_MAX_ATTEMPTS: "2" });
@@ -222,6 +240,33 @@ describe("owed effects", () => {
       state: "failed",
       attempts: 2,
     });
+  });
+
+  it("exports a person's records (kinds and state, no data) and erases the finished ones", async () => {
+    const { author, postId } = await votedPost();
+    const [voter] = await crowd(1);
+    await call("PUT", `/v1/posts/${postId}/vote`, { token: voter.accessToken });
+    const pending = await call("PUT", `/v1/posts/${postId}/vote`, { token: author.accessToken, awaitOwed: false });
+    expect(pending.status).toBe(403); // one's own post: nothing owed
+    const sections: { section: string; items: unknown[] }[] = [];
+    for await (const page of exportOwed(deps, voter.id)) sections.push(page);
+    expect(sections).toEqual([
+      {
+        section: "owedEffects",
+        items: [expect.objectContaining({ effects: ["vote.totals", "notify"], state: "done" })],
+      },
+    ]);
+    expect(JSON.stringify(sections)).not.toContain(author.id);
+    // An unfinished record about them stays until it is done.
+    const [later] = await crowd(1);
+    await call("PUT", `/v1/posts/${postId}/vote`, { token: later.accessToken, awaitOwed: false }, dying);
+    await eraseOwed(deps, voter.id);
+    await eraseOwed(deps, later.id);
+    await eraseOwed(deps, later.id);
+    expect(await deps.db.owedEffects.find({ subjects: new ObjectId(voter.id) })).toHaveLength(0);
+    expect(await deps.db.owedEffects.find({ subjects: new ObjectId(later.id) })).toEqual([
+      expect.objectContaining({ state: "pending" }),
+    ]);
   });
 
   it("runs as a scheduled job", async () => {

@@ -21,6 +21,8 @@ export interface OwedDoc {
   /** The request that left it (its X-Request-Id), for logs and for tests waiting on it. */
   requestId: string | null;
   effects: OwedEffectDoc[];
+  /** The people the effects are about (their export and erasure find the record by them). */
+  subjects: ObjectId[];
   state: OwedState;
   createdAt: Date;
   /**

@@ -42,6 +42,7 @@ const checkinFollowUps = defineOwed<{ userId: ObjectId; day: string; zone: strin
     ]);
     return { after: () => forgetSelfView(deps, c.userId.toHexString()) };
   },
+  (c) => [c.userId],
 );
 
 /**

@@ -217,26 +217,30 @@ export async function editComment(deps: Deps, viewer: Viewer, commentId: string,
  * What deleting a comment owes after the answer: the post's `commentCount` (and its parent's `repliesCount`)
  * back down, only for a comment others could see, which is all they count; committed once with the owed record.
  */
-const commentRemoved = defineOwed<{ commentId: ObjectId }>("comment.removed", async (deps, { commentId }) => {
-  const comment = await deps.db.comments.findOne(
-    { _id: commentId },
-    { projection: { postId: 1, parentId: 1, authorShadowBanned: 1, moderationStatus: 1 } },
-  );
-  if (!comment || comment.authorShadowBanned || (comment.moderationStatus ?? "approved") !== "approved")
-    return undefined;
-  return {
-    commit: [
-      // The recount mark with the count (see ranking/engagement.ts).
-      deps.db.posts.inBatch.updateOne({ _id: comment.postId }, { $inc: { commentCount: -1, countersStale: 1 } }),
-      ...(comment.parentId
-        ? incrementsOn(deps, "comments", [{ id: comment.parentId, inc: { repliesCount: -1 } }])
-        : []),
-    ],
-    after: async () => {
-      await Promise.all([forgetPosts(deps, [comment.postId]), forgetCommentPages(deps, [comment.postId])]);
-    },
-  };
-});
+const commentRemoved = defineOwed<{ commentId: ObjectId; deletedBy: ObjectId }>(
+  "comment.removed",
+  async (deps, { commentId }) => {
+    const comment = await deps.db.comments.findOne(
+      { _id: commentId },
+      { projection: { postId: 1, parentId: 1, authorShadowBanned: 1, moderationStatus: 1 } },
+    );
+    if (!comment || comment.authorShadowBanned || (comment.moderationStatus ?? "approved") !== "approved")
+      return undefined;
+    return {
+      commit: [
+        // The recount mark with the count (see ranking/engagement.ts).
+        deps.db.posts.inBatch.updateOne({ _id: comment.postId }, { $inc: { commentCount: -1, countersStale: 1 } }),
+        ...(comment.parentId
+          ? incrementsOn(deps, "comments", [{ id: comment.parentId, inc: { repliesCount: -1 } }])
+          : []),
+      ],
+      after: async () => {
+        await Promise.all([forgetPosts(deps, [comment.postId]), forgetCommentPages(deps, [comment.postId])]);
+      },
+    };
+  },
+  (removal) => [removal.deletedBy],
+);
 
 /**
  * Soft delete by the author or a moderator, waiting on one Data API call: the delete (which records who did it)
@@ -248,7 +252,7 @@ export async function deleteComment(deps: Deps, viewer: Viewer, commentId: strin
   const id = new ObjectId(commentId);
   const filter: Record<string, unknown> = { _id: id, deletedAt: null };
   if (!moderator) filter.userId = me;
-  const owed = owe(deps, [commentRemoved({ commentId: id })]);
+  const owed = owe(deps, [commentRemoved({ commentId: id, deletedBy: me })]);
   let deleted: CommentDoc | null;
   try {
     [deleted] = await deps.db.batch(

@@ -49,6 +49,7 @@ const followCounts = defineOwed<{ followerId: ObjectId; followingId: ObjectId; b
       ]);
     },
   }),
+  (edge) => [edge.followerId, edge.followingId],
 );
 
 /**

@@ -193,16 +193,20 @@ function giftNotice(t: TransferMetadata): Notice {
 }
 
 /** Names the receiver in the debit's description once the gift is in (the request did not read their name). */
-const giftDescribed = defineOwed<{ debitId: ObjectId; recipientId: ObjectId }>("gift.described", async (deps, d) => {
-  const receiver = await deps.db.users.findOne({ _id: d.recipientId }, { projection: { username: 1 } });
-  if (receiver) {
-    await deps.db.gemTransactions.updateOne(
-      { _id: d.debitId, description: GIFT_SENT },
-      { $set: { description: giftToDescription(receiver.username) } },
-    );
-  }
-  return undefined;
-});
+const giftDescribed = defineOwed<{ debitId: ObjectId; recipientId: ObjectId }>(
+  "gift.described",
+  async (deps, d) => {
+    const receiver = await deps.db.users.findOne({ _id: d.recipientId }, { projection: { username: 1 } });
+    if (receiver) {
+      await deps.db.gemTransactions.updateOne(
+        { _id: d.debitId, description: GIFT_SENT },
+        { $set: { description: giftToDescription(receiver.username) } },
+      );
+    }
+    return undefined;
+  },
+  (d) => [d.recipientId],
+);
 
 /**
  * A gift whose debit key exists already: the first request's transfer, through the ledger's own replay (a

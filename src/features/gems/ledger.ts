@@ -263,37 +263,41 @@ export function withBalance(entry: GemTransactionDoc, moved: { gemBalance?: numb
  */
 export const ledgerFollowUps = defineOwed<{
   entries: { id: ObjectId; userId: ObjectId; amount: number; createdAt: Date; leaderboard: boolean }[];
-}>("gems.balances", async (deps, { entries }) => {
-  const users = await deps.db.users.find(
-    { _id: { $in: [...new Set(entries.map((e) => e.userId.toHexString()))].map((id) => new ObjectId(id)) } },
-    { projection: { ledgerBalances: 1 } },
-  );
-  const balanceOf = new Map(
-    users.flatMap((u) => (u.ledgerBalances ?? []).map((b) => [b.id.toHexString(), b.balanceAfter] as const)),
-  );
-  const fills = entries.flatMap((e): BulkOperation<GemTransactionDoc>[] => {
-    const after = balanceOf.get(e.id.toHexString());
-    if (after === undefined) return [];
-    return [
-      {
-        updateOne: {
-          filter: { _id: e.id, balanceAfter: null },
-          update: { $set: { balanceBefore: after - e.amount, balanceAfter: after } },
+}>(
+  "gems.balances",
+  async (deps, { entries }) => {
+    const users = await deps.db.users.find(
+      { _id: { $in: [...new Set(entries.map((e) => e.userId.toHexString()))].map((id) => new ObjectId(id)) } },
+      { projection: { ledgerBalances: 1 } },
+    );
+    const balanceOf = new Map(
+      users.flatMap((u) => (u.ledgerBalances ?? []).map((b) => [b.id.toHexString(), b.balanceAfter] as const)),
+    );
+    const fills = entries.flatMap((e): BulkOperation<GemTransactionDoc>[] => {
+      const after = balanceOf.get(e.id.toHexString());
+      if (after === undefined) return [];
+      return [
+        {
+          updateOne: {
+            filter: { _id: e.id, balanceAfter: null },
+            update: { $set: { balanceBefore: after - e.amount, balanceAfter: after } },
+          },
         },
-      },
-    ];
-  });
-  await Promise.all([
-    fills.length ? deps.db.gemTransactions.bulkWrite(fills, { ordered: false }) : null,
-    recordEarnings(
-      deps,
-      entries
-        .filter((e) => e.leaderboard)
-        .map((e) => ({ _id: e.id, userId: e.userId, amount: e.amount, createdAt: e.createdAt })),
-    ),
-  ]);
-  return { after: () => forgetSelfView(deps, ...new Set(entries.map((e) => e.userId.toHexString()))) };
-});
+      ];
+    });
+    await Promise.all([
+      fills.length ? deps.db.gemTransactions.bulkWrite(fills, { ordered: false }) : null,
+      recordEarnings(
+        deps,
+        entries
+          .filter((e) => e.leaderboard)
+          .map((e) => ({ _id: e.id, userId: e.userId, amount: e.amount, createdAt: e.createdAt })),
+      ),
+    ]);
+    return { after: () => forgetSelfView(deps, ...new Set(entries.map((e) => e.userId.toHexString()))) };
+  },
+  ({ entries }) => entries.map((e) => e.userId),
+);
 
 /** The follow-ups of these batch movements, to owe with them. */
 export function followUpsOf(movements: BatchMovement[]): OwedEffectDoc {

@@ -252,10 +252,17 @@ export async function notify(deps: Deps, event: NotificationEvent): Promise<void
  * after the answer. A failure is retried by the owed-effects sweep; an actor's event counts once per group, so
  * a retry after a write whose answer was lost adds nothing.
  */
-export const notifyLater = defineOwed<NotificationEvent>("notify", async (deps, event) => {
-  await record(deps, event);
-  return undefined;
-});
+export const notifyLater = defineOwed<NotificationEvent>(
+  "notify",
+  async (deps, event) => {
+    await record(deps, event);
+    return undefined;
+  },
+  (event) => {
+    const { actor, targets } = targetsOf(event);
+    return [...(actor ? [actor] : []), ...targets.map((t) => t.recipient)];
+  },
+);
 
 type Person = Pick<UserDoc, "_id" | "createdAt" | "notificationPreferences" | "notificationPolicy" | "devices">;
 

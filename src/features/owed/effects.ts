@@ -31,16 +31,34 @@ export interface OwedOutcome {
 
 export type OwedHandler<D> = (deps: Deps, data: D, owed: { id: ObjectId }) => Promise<OwedOutcome | undefined>;
 
-const handlers = new Map<string, OwedHandler<never>>();
+interface Kind {
+  handler: OwedHandler<never>;
+  subjects: (data: never) => ObjectId[];
+}
+
+const kinds = new Map<string, Kind>();
 
 /**
  * Registers how to carry out one kind of owed effect, and returns the builder a write uses to owe it. `D` is
- * stored as EJSON in the record (ObjectIds and dates survive); keep it to what the handler needs.
+ * stored as EJSON in the record (ObjectIds and dates survive); keep it to what the handler needs. `subjects`
+ * names the people the effect is about, so their export and erasure find the record.
  */
-export function defineOwed<D extends object>(kind: string, handler: OwedHandler<D>): (data: D) => OwedEffectDoc {
-  if (handlers.has(kind)) throw new Error(`owed effect "${kind}" is defined twice`);
-  handlers.set(kind, handler as OwedHandler<never>);
+export function defineOwed<D extends object>(
+  kind: string,
+  handler: OwedHandler<D>,
+  subjects: (data: D) => ObjectId[],
+): (data: D) => OwedEffectDoc {
+  if (kinds.has(kind)) throw new Error(`owed effect "${kind}" is defined twice`);
+  kinds.set(kind, { handler: handler as OwedHandler<never>, subjects: subjects as (data: never) => ObjectId[] });
   return (data) => ({ kind, data: data as Record<string, unknown> });
+}
+
+/** The people a record's effects are about, once each. */
+function subjectsOf(effects: OwedEffectDoc[]): ObjectId[] {
+  const ids = effects.flatMap(
+    (e) => (kinds.get(e.kind)?.subjects as ((d: unknown) => ObjectId[]) | undefined)?.(e.data) ?? [],
+  );
+  return [...new Map(ids.map((id) => [id.toHexString(), id])).values()];
 }
 
 /** A record of owed effects for one write: the batch step that stores it, and what to call once it committed. */
@@ -58,6 +76,7 @@ export function owe(deps: Deps, effects: OwedEffectDoc[]): Owed {
     _id: newObjectId(),
     requestId: currentRequestId() ?? null,
     effects,
+    subjects: subjectsOf(effects),
     state: "pending",
     createdAt: now,
     dueAt: new Date(now.getTime() + deps.config.owed.sweepGraceSeconds * 1000),
@@ -136,7 +155,7 @@ export async function settleOwed(deps: Deps, id: ObjectId): Promise<SettleOutcom
 }
 
 async function handle(deps: Deps, effect: OwedEffectDoc, id: ObjectId): Promise<OwedOutcome | undefined> {
-  const handler = handlers.get(effect.kind) as OwedHandler<Record<string, unknown>> | undefined;
+  const handler = kinds.get(effect.kind)?.handler as OwedHandler<Record<string, unknown>> | undefined;
   if (!handler) throw new Error(`no handler for owed effect "${effect.kind}"`);
   return handler(deps, effect.data, { id });
 }

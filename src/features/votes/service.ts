@@ -47,6 +47,7 @@ const voteTotals = defineOwed<{ voterId: ObjectId; authorId: ObjectId; postId: O
       deps.db.posts.inBatch.updateOne({ _id: vote.postId }, { $inc: { countersStale: 1 } }),
     ],
   }),
+  (vote) => [vote.voterId, vote.authorId],
 );
 
 /**
