@@ -50,6 +50,21 @@ describe("PUT /v1/posts/{id}/vote", () => {
     expect(inbox.body.items.map((n) => n.type)).toEqual(["vote"]);
   });
 
+  it("refuses (404) a vote and a share on a post deleted while Redis kept its cached copy, and records neither", async () => {
+    const [author, voter] = await crowd(2);
+    const post = await publishedPost(author);
+    await call("GET", `/v1/posts/${post.id}`); // cached
+    // Deleted as if the cache drop had failed (an outage): the stale copy still says it is live.
+    await deps.db.posts.updateOne({ _id: new ObjectId(post.id) }, { $set: { deletedAt: new Date() } });
+    const vote = await call("PUT", `/v1/posts/${post.id}/vote`, { token: voter.accessToken });
+    expect(vote.status, vote.text).toBe(404);
+    const share = await call("POST", `/v1/posts/${post.id}/share`, { token: voter.accessToken });
+    expect(share.status, share.text).toBe(404);
+    expect(await deps.db.votes.find({ postId: new ObjectId(post.id) })).toHaveLength(0);
+    expect(await deps.db.shares.find({ postId: new ObjectId(post.id) })).toHaveLength(0);
+    expect((await deps.db.users.findOne({ _id: new ObjectId(author.id) }))?.totalVotesReceived).toBe(0);
+  });
+
   it("takes a vote back with one MongoDB wait", async () => {
     const [author, voter] = await crowd(2);
     const post = await publishedPost(author);

@@ -6,14 +6,14 @@ import type { PostDoc } from "../../db";
 import type { Deps } from "../../deps";
 import { hashIp } from "../../platform/crypto";
 import { newObjectId, ObjectId } from "../../platform/ids";
-import { DuplicateKeyError } from "../../platform/mongo/client";
-import { countViewOnce, deleteKeys, getValue, runOp, runOps, seedCounter, setDocument } from "../../platform/redis-ops";
+import { DuplicateKeyError, PreconditionFailedError } from "../../platform/mongo/client";
+import { countViewOnce, deleteKeys, getValue, runOp, runOps, seedCounter } from "../../platform/redis-ops";
 import { scoresOf } from "../ranking/scores";
 import { validateReferral } from "../referrals/service";
 import { screen } from "../screening/rules";
 import { type CreatePostBody, normalizeTags, type Post, type ShareResult, toPost, type UpdatePostBody } from "./schema";
 import { votedByViewer } from "./viewer-state";
-import { findVisiblePost, forgetPosts, forgetPostsBeforeHiding } from "./visibility";
+import { findVisiblePost, forgetPosts, forgetPostsBeforeHiding, stillShown } from "./visibility";
 
 /**
  * Drops the cached first pages of the public feeds (a post appeared, went or was hidden). Best effort: the
@@ -110,7 +110,7 @@ export async function createPost(deps: Deps, viewer: Viewer, body: CreatePostBod
   await Promise.all([
     deps.db.users.updateOne({ _id: me }, { $inc: { totalPosts: 1 } }),
     forgetSelfView(deps, viewer.id),
-    announcePost(deps, post),
+    announcePost(deps, postId.toHexString()),
     // Without Redis the referral stays pending; the referred user's next trigger (a later check-in) validates it.
     author.referredBy ? bestEffort(deps, "referral validation", () => validateReferral(deps, me, "first_post")) : null,
   ]);
@@ -118,18 +118,15 @@ export async function createPost(deps: Deps, viewer: Viewer, body: CreatePostBod
 }
 
 /**
- * One Redis round trip after a post is created: the cached first pages that lack it go, its live vote counter
+ * One Redis round trip after a post is created: the cached first pages that lack it go, and its live vote counter
  * starts at 0, so the first votes, however many arrive at once, only increment it (a counter seeded from a count
- * while votes race can be off by one until the next `counters` run), and the post itself is cached, so the first
- * votes and shares find it without a MongoDB read. Best effort, like every cache write.
+ * while votes race can be off by one until the next `counters` run). Best effort, like every cache drop.
  */
-async function announcePost(deps: Deps, post: PostDoc): Promise<void> {
-  const postId = post._id.toHexString();
-  await bestEffort(deps, "feed cache drop, live counter and post cache", () =>
+async function announcePost(deps: Deps, postId: string): Promise<void> {
+  await bestEffort(deps, "feed cache drop and live counter", () =>
     runOps(deps.redis, {
       stale: deleteKeys(deps.keys.publicFeedFirstPages()),
       votes: seedCounter(deps.keys.postVotes(postId), 0, deps.config.votes.counterTtlSeconds),
-      cached: setDocument(deps.keys.postDoc(postId), post, deps.config.posts.cacheTtlSeconds),
     }),
   );
 }
@@ -290,13 +287,19 @@ export async function sharePost(deps: Deps, viewer: Viewer, postId: string): Pro
   let shareCount = post.shareCount;
   try {
     if (shadow) {
-      await deps.db.batch([share, deps.db.posts.inBatch.updateOne({ _id: post._id }, { $inc: { countersStale: 1 } })], {
-        transaction: true,
-      });
+      await deps.db.batch(
+        [
+          stillShown(deps, post),
+          share,
+          deps.db.posts.inBatch.updateOne({ _id: post._id }, { $inc: { countersStale: 1 } }),
+        ],
+        { transaction: true },
+      );
       return { shareableUrl: post.shareableUrl, shareCount };
     }
-    const [, updated] = await deps.db.batch(
+    const [, , updated] = await deps.db.batch(
       [
+        stillShown(deps, post),
         share,
         deps.db.posts.inBatch.findOneAndUpdate(
           { _id: post._id },
@@ -308,7 +311,8 @@ export async function sharePost(deps: Deps, viewer: Viewer, postId: string): Pro
     );
     shareCount = updated?.shareCount ?? post.shareCount + 1;
   } catch (error) {
-    if (error instanceof DuplicateKeyError && error.failedIndex === 0)
+    if (error instanceof PreconditionFailedError && error.failedIndex === 0) throw ApiError.notFound("No such post.");
+    if (error instanceof DuplicateKeyError && error.failedIndex === 1)
       return { shareableUrl: post.shareableUrl, shareCount };
     throw error;
   }

@@ -5,6 +5,7 @@ import type { Viewer } from "../../core/viewer";
 import type { PostDoc } from "../../db";
 import type { Deps } from "../../deps";
 import { ObjectId } from "../../platform/ids";
+import { type BatchStep, expectMatch } from "../../platform/mongo/client";
 import { deleteKeys, getDocument, runOp, setDocument } from "../../platform/redis-ops";
 import { relationsFor } from "../relations/service";
 
@@ -81,3 +82,17 @@ export const PUBLIC_FEED_FILTER = {
   authorShadowBanned: false,
   visibility: "public",
 } as const;
+
+/**
+ * A guard for a write's own transaction on a post found visible: it is still live and shown to others. The
+ * visibility check ran on the cached copy, which an outage may have kept past a deletion or a hide; as a step of
+ * the write's batch it costs no call of its own.
+ */
+export function stillShown(deps: Deps, post: PostDoc): BatchStep<unknown> {
+  return expectMatch(
+    deps.db.posts.inBatch.findOne(
+      { _id: post._id, deletedAt: null, moderationStatus: "approved", authorShadowBanned: { $ne: true } },
+      { projection: { _id: 1 } },
+    ),
+  );
+}

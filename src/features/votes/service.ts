@@ -22,7 +22,7 @@ import { voteFraudScore } from "../fraud/rules";
 import { notifyLater } from "../notifications/service";
 import { defineOwed, incrementsOn, owe } from "../owed/effects";
 import { liveVoteCounts, votedSetChange } from "../posts/viewer-state";
-import { findVisiblePost } from "../posts/visibility";
+import { findVisiblePost, stillShown } from "../posts/visibility";
 import { newVoteDoc } from "./documents";
 import type { VoteResult } from "./schema";
 
@@ -154,15 +154,24 @@ export async function castVote(
   const recount = owed && liveCount === null ? countVotesStep(deps, post._id) : null;
   let counts: number | undefined;
   try {
-    const [, ...rest] = await deps.db.batch(
-      [deps.db.votes.inBatch.insertOne(vote), ...(owed ? [owed.step] : []), ...(recount ? [recount] : [])],
+    const [, , ...rest] = await deps.db.batch(
+      [
+        stillShown(deps, post),
+        deps.db.votes.inBatch.insertOne(vote),
+        ...(owed ? [owed.step] : []),
+        ...(recount ? [recount] : []),
+      ],
       { transaction: true },
     );
     if (recount) counts = rest[rest.length - 1] as number;
   } catch (error) {
+    // Gone or hidden since its copy was cached: the same 404 as for any post the voter may not see.
+    if (error instanceof PreconditionFailedError && error.failedIndex === 0) {
+      return refuse(ApiError.notFound("No such post."));
+    }
     // Already voted: no further effect, and no quota used. The winning request may not have bumped the
     // counter yet, but that vote exists, so the count is at least 1.
-    if (error instanceof DuplicateKeyError && (error.failedIndex ?? 0) === 0) {
+    if (error instanceof DuplicateKeyError && error.failedIndex === 1) {
       const [live] = await Promise.all([liveVoteCounts(deps, [post._id]), giveBack()]);
       return { voted: true, voteCount: Math.max(live.get(postId) ?? post.voteCount, 1) };
     }
