@@ -254,10 +254,8 @@ export async function notify(deps: Deps, event: NotificationEvent): Promise<void
  */
 export const notifyLater = defineOwed<NotificationEvent>(
   "notify",
-  async (deps, event) => {
-    await record(deps, event);
-    return undefined;
-  },
+  // After the commit, so the write's counters never wait on the notification's own reads.
+  async (deps, event) => ({ after: () => record(deps, event) }),
   (event) => {
     const { actor, targets } = targetsOf(event);
     return [...(actor ? [actor] : []), ...targets.map((t) => t.recipient)];

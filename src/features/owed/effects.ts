@@ -19,13 +19,17 @@ import { HOUR_MS } from "../../platform/time";
  * one transaction the record's move out of `pending` — guarded by this run's claim — with the counter updates
  * the handlers returned, so they land exactly once even when a slow run and a takeover overlap. Handlers must
  * therefore keep everything else they do repeatable: a notification counts an actor once per group, a cache
- * drop can happen twice. What they return in `after` (cache drops of what the commit changed) runs once the
- * commit is in, and the record is `done` only then; a record left `committed` gets only its follow-ups again.
+ * drop can happen twice. What they return in `after` (cache drops of what the commit changed, notifications)
+ * runs once the commit is in, and the record is `done` only when all of it succeeded; a record left
+ * `committed` gets only its follow-ups again, until they do.
  */
 export interface OwedOutcome {
-  /** Updates that must happen exactly once: committed together with the record's `done` mark. */
+  /** Updates that must happen exactly once: committed together with the record's move out of `pending`. */
   commit?: BatchStep<unknown>[];
-  /** Repeatable work for after the commit (cache drops of what the commit changed). */
+  /**
+   * Repeatable work for after the commit: cache drops of what it changed, notifications (an actor counts once
+   * per group). A failure is tried again later; the commit is not.
+   */
   after?: () => Promise<void>;
 }
 
@@ -143,8 +147,11 @@ export async function settleOwed(deps: Deps, id: ObjectId): Promise<SettleOutcom
       );
     }
     if (!follows) return "done";
-    await Promise.all(outcomes.map((o) => runAfter(deps, record, o)));
-    // A run that dies before this leaves the record `committed`: the sweep repeats only the follow-ups.
+    // A follow-up that fails (or a run that dies here) leaves the record `committed`: the sweep repeats only
+    // the follow-ups, after a backoff.
+    const followed = await Promise.allSettled(outcomes.map((o) => o?.after?.()));
+    const failed = followed.find((f) => f.status === "rejected");
+    if (failed) throw failed.reason;
     await deps.db.owedEffects.updateOne({ _id: record._id, claimId, state: "committed" }, { $set: done });
     return "done";
   } catch (error) {
@@ -158,16 +165,6 @@ async function handle(deps: Deps, effect: OwedEffectDoc, id: ObjectId): Promise<
   const handler = kinds.get(effect.kind)?.handler as OwedHandler<Record<string, unknown>> | undefined;
   if (!handler) throw new Error(`no handler for owed effect "${effect.kind}"`);
   return handler(deps, effect.data, { id });
-}
-
-async function runAfter(deps: Deps, record: OwedDoc, outcome: OwedOutcome | undefined): Promise<void> {
-  if (!outcome?.after) return;
-  try {
-    await outcome.after();
-  } catch (error) {
-    // Only cache drops run here: a copy that survives lasts until its TTL.
-    deps.log.warn("owed effect's follow-up failed", { owedId: record._id.toHexString(), error: String(error) });
-  }
 }
 
 async function recordFailure(deps: Deps, record: OwedDoc, claimId: string, error: unknown): Promise<SettleOutcome> {
@@ -184,7 +181,7 @@ async function recordFailure(deps: Deps, record: OwedDoc, claimId: string, error
   });
   try {
     await deps.db.owedEffects.updateOne(
-      { _id: record._id, claimId, state: record.state },
+      { _id: record._id, claimId, state: { $in: OPEN } },
       {
         $set: failed
           ? { state: "failed", lastError: message, expireAt: expiry(deps, now) }
