@@ -230,6 +230,8 @@ try {
       expect: 201,
     });
 
+    // The viewer opens the post before voting on it (as the app does: a vote is a tap on a post on screen).
+    await step("GET /v1/posts/{id}", "GET", `/v1/posts/${post.id}`, { ...v, expect: 200 });
     await step("PUT /v1/users/{id}/follow", "PUT", `/v1/users/${author.user.id}/follow`, { ...v, expect: 204 });
     await step("PUT /v1/posts/{id}/vote", "PUT", `/v1/posts/${post.id}/vote`, { ...v, expect: 200 });
     await step("DELETE /v1/posts/{id}/vote", "DELETE", `/v1/posts/${post.id}/vote`, { ...v, expect: 204 });
@@ -266,7 +268,6 @@ try {
     await step("GET /v1/feeds/new (anonymous, cached)", "GET", "/v1/feeds/new", { ...anonymous, expect: 200 });
     await step("GET /v1/feeds/following", "GET", "/v1/feeds/following", { ...v, expect: 200 });
     await step("GET /v1/feeds/hot", "GET", "/v1/feeds/hot", { ...v, expect: 200 });
-    await step("GET /v1/posts/{id}", "GET", `/v1/posts/${post.id}`, { ...v, expect: 200 });
     await step("GET /v1/me", "GET", "/v1/me", { ...v, expect: 200 });
     await step("GET /v1/users/{username}", "GET", `/v1/users/${author.user.username}`, { ...v, expect: 200 });
     await step("GET /v1/notifications", "GET", "/v1/notifications", { ...a, expect: 200 });
