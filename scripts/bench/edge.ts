@@ -91,8 +91,6 @@ try {
   const direct = createDeps(
     loadConfig({ ...bench.workerEnv, ...bench.stack.workerEnv, LOG_LEVEL: "error", SERVER_TIMING: "false" }),
   );
-  // Signup accepts the current legal versions (the consents ledger records them).
-  const { termsVersion, privacyVersion } = direct.config.legal;
   let previous: { name: string; sample: Sample; seenAtStart: number } | undefined;
   const settlePrevious = () => {
     if (!previous) return;
@@ -146,6 +144,11 @@ try {
   };
 
   const workerToken = bench.workerEnv.GPU_WORKER_TOKEN!;
+  // Signup accepts the current terms and privacy policy (set-up, not measured).
+  const legal = (await (await fetch(`${bench.url}/v1/legal`)).json()) as {
+    termsVersion: string;
+    privacyVersion: string;
+  };
   // A moderator for the report queue (set-up, not measured): signed up, then given the role directly.
   const moderatorIp = "fd00:fffe::1";
   const modTag = randomBytes(4).toString("hex");
@@ -156,8 +159,7 @@ try {
       username: `moderator_${modTag}`,
       email: `moderator_${modTag}@bench.example`,
       password: "correct horse battery staple",
-      termsVersion,
-      privacyVersion,
+      ...legal,
     }),
   });
   const moderatorAuth = (await modRes.json()) as { user: { id: string }; accessToken: string };
@@ -175,13 +177,7 @@ try {
     const signup = (who: string, ip: string) =>
       step<Auth>("POST /v1/auth/signup", "POST", "/v1/auth/signup", {
         ip,
-        body: {
-          username: `${who}_${tag}_${i}`,
-          email: `${who}_${tag}_${i}@bench.example`,
-          password,
-          termsVersion,
-          privacyVersion,
-        },
+        body: { username: `${who}_${tag}_${i}`, email: `${who}_${tag}_${i}@bench.example`, password, ...legal },
         expect: 201,
       });
     const author = await signup("author", authorIp);

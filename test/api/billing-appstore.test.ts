@@ -70,8 +70,9 @@ describe("POST /v1/billing/apple", () => {
     expect(res.status, res.text).toBe(200);
     expect(res.body).toEqual({ received: true, outcome: "applied" });
     // MongoDB: history insert ∥ account read, the account write, then settle ∥ audit ∥ notice (read + write).
-    // Redis: the rate limit, then the standing and the cached profile dropped at once.
-    expect(roundTrips(res.headers)).toMatchObject({ mongo: 7, redis: 3 });
+    // Redis: the rate limit, then the standing and the cached profile dropped at once, and the notice's cached
+    // inbox dropped.
+    expect(roundTrips(res.headers)).toMatchObject({ mongo: 7, redis: 4 });
 
     const expiresAt = new Date(expiresDate).toISOString();
     expect((await subscription(user)).body).toEqual({ tier: "pro", state: "active", expiresAt, store: "app_store" });

@@ -8,6 +8,7 @@ import { EXPORT_SECTIONS, type ExportSectionName } from "../../src/features/priv
 import type { PublicUser } from "../../src/features/users/schema";
 import { newObjectId, ObjectId } from "../../src/platform/ids";
 import { call, roundTrips, waits } from "../support/api";
+import { registrationToken } from "../support/delivery";
 import { appWith, testDeps } from "../support/deps";
 import { expectEvery } from "../support/expect";
 import { emailsIn } from "../support/leaks";
@@ -19,13 +20,14 @@ const deps = testDeps();
 type Published = Awaited<ReturnType<typeof publishedPost>>;
 
 type Item = Record<string, unknown> & { _id?: string };
-type Export = { [N in ExportSectionName]: Item[] } & {
-  schemaVersion: number;
-  exportedAt: string;
-  user: Record<string, unknown>;
-  itemCounts: Record<string, number>;
-  complete: boolean;
-};
+type Export = { [N in ExportSectionName]: Item[] } & Record<keyof typeof FEATURE_SECTIONS, Item[]> & {
+    analyticsEvents: Item[];
+    schemaVersion: number;
+    exportedAt: string;
+    user: Record<string, unknown>;
+    itemCounts: Record<string, number>;
+    complete: boolean;
+  };
 
 const login = (u: TestUser, body: Record<string, unknown> = {}) =>
   call<{ refreshToken: string; accessToken: string }>("POST", "/v1/auth/login", {
@@ -75,7 +77,8 @@ describe("GET /v1/me/export", () => {
   let fan: TestUser;
   let referred: TestUser;
   let moderator: TestUser;
-  const pushToken = `push-${crypto.randomUUID()}`;
+  // Well formed, so the pushes this account's new followers cause do not prune it as dead.
+  const pushToken = registrationToken();
   const newEmail = `new${crypto.randomUUID().slice(0, 8)}@example.test`;
   const archivedSession = crypto.randomUUID();
   const bufferedSession = crypto.randomUUID();

@@ -32,8 +32,13 @@ async function runInsights(options: Parameters<typeof runJob>[2] = { trigger: "t
 
 const insightsOf = (u: TestUser) =>
   deps.db.journalInsights.find({ userId: new ObjectId(u.id), kind: "weekly", periodStart: week.start });
+// The weekly notices only: on the first days of a month the finished month's insight is announced too.
 const noticesOf = (u: TestUser) =>
-  deps.db.notifications.find({ userId: new ObjectId(u.id), aggregationKey: { $regex: "^journal_insight:" } });
+  deps.db.notifications.find({
+    userId: new ObjectId(u.id),
+    aggregationKey: { $regex: "^journal_insight:" },
+    title: "Your week in your journal",
+  });
 
 describe("journal-insights job", () => {
   it("writes the finished week's statistics against the week before, once, and announces it once", async () => {

@@ -317,6 +317,7 @@ function noticeFor(doc: SubscriptionEventDoc, userId: string, before: AccessSnap
     body,
     // One item per history entry, so a finishing run joins it instead of adding another.
     aggregationKey: `billing:${doc._id.toHexString()}`,
+    once: true,
     actionType: "open_screen" as const,
     actionPayload: { screen: "subscription" },
   };

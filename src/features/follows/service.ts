@@ -8,6 +8,7 @@ import { newObjectId, ObjectId } from "../../platform/ids";
 import { DuplicateKeyError, expectMatch, PreconditionFailedError } from "../../platform/mongo/client";
 import { paginate } from "../../platform/mongo/paginate";
 import { deleteKeys } from "../../platform/redis-ops";
+import { recordActivity } from "../analytics/activity";
 import { notifyLater } from "../notifications/service";
 import { defineOwed, incrementsOn, owe } from "../owed/effects";
 import { relationsFor } from "../relations/service";
@@ -105,7 +106,10 @@ export async function follow(deps: Deps, viewer: Viewer, targetId: string): Prom
     throw ApiError.notFound("No such user.");
   }
   owed.committed();
-  await dropOwnFollowViews(deps, viewer.id, targetId);
+  await Promise.all([
+    recordActivity(deps, { event: "followed", actorId: viewer.id, ownerId: targetId }),
+    dropOwnFollowViews(deps, viewer.id, targetId),
+  ]);
 }
 
 /** Unfollow: the edge and what its removal owes (both counters back) in one transaction; not following is a no-op. */
@@ -124,7 +128,10 @@ export async function unfollow(deps: Deps, viewer: Viewer, targetId: string): Pr
     throw error;
   }
   owed.committed();
-  await dropOwnFollowViews(deps, viewer.id, targetId);
+  await Promise.all([
+    recordActivity(deps, { event: "unfollowed", actorId: viewer.id, ownerId: targetId }),
+    dropOwnFollowViews(deps, viewer.id, targetId),
+  ]);
 }
 
 /**
@@ -149,6 +156,12 @@ export async function severFollows(deps: Deps, a: ObjectId, b: ObjectId): Promis
     deps.db.follows.deleteOne({ followerId: b, followingId: a }),
   ]);
   if (aToB === 0 && bToA === 0) return;
+  // A follow the block ended is a follower lost, as an unfollow is.
+  await recordActivity(
+    deps,
+    ...(aToB ? [{ event: "unfollowed" as const, actorId: a.toHexString(), ownerId: b.toHexString() }] : []),
+    ...(bToA ? [{ event: "unfollowed" as const, actorId: b.toHexString(), ownerId: a.toHexString() }] : []),
+  );
   await Promise.all([aToB ? moveCounts(deps, a, b, -1) : null, bToA ? moveCounts(deps, b, a, -1) : null]);
   const users = await deps.db.users.find({ _id: { $in: [a, b] } }, { projection: { usernameLower: 1 } });
   await invalidateProfilesOf(

@@ -4,6 +4,7 @@ import type { GemTransactionDoc, OwedEffectDoc, TransactionSource, TransactionTy
 import type { Deps } from "../../deps";
 import { newObjectId, ObjectId } from "../../platform/ids";
 import { type BatchStep, type BulkOperation, expectMatch } from "../../platform/mongo/client";
+import { earnsGems, gemsEarned, recordActivity } from "../analytics/activity";
 import { countsOnLeaderboard, recordEarnings } from "../leaderboards/service";
 import { defineOwed } from "../owed/effects";
 
@@ -143,6 +144,7 @@ export async function applyEntry(
       forgetSelfView(deps, entry.userId.toHexString()),
     ]);
     if (countsOnLeaderboard(entry)) await recordEarnings(deps, [entry]);
+    await recordActivity(deps, ...gemsEarned([entry]));
     return { entry: { ...entry, ...applied }, movedNow: true };
   }
   // Either a previous attempt already moved the balance (then only the entry needs finishing), or a debit
@@ -160,6 +162,8 @@ export async function applyEntry(
     await deps.db.gemTransactions.updateOne({ _id: entry._id, status: "pending" }, { $set: done });
     // The interrupted attempt may have stopped before its leaderboard update (adding is idempotent per entry).
     if (countsOnLeaderboard(entry)) await recordEarnings(deps, [entry]);
+    // The interrupted attempt may not have recorded it for analytics either (a repeat counts once).
+    await recordActivity(deps, ...gemsEarned([entry]));
     return { entry: { ...entry, ...done }, movedNow: false };
   }
   const guardFailed =
@@ -262,7 +266,15 @@ export function withBalance(entry: GemTransactionDoc, moved: { gemBalance?: numb
  * place on the leaderboards for earnings that count there (once per entry), the users' cached self views.
  */
 export const ledgerFollowUps = defineOwed<{
-  entries: { id: ObjectId; userId: ObjectId; amount: number; createdAt: Date; leaderboard: boolean }[];
+  entries: {
+    id: ObjectId;
+    userId: ObjectId;
+    amount: number;
+    createdAt: Date;
+    leaderboard: boolean;
+    /** Gems earned, for analytics (`gem_earned`, keyed by entry: recorded again, counted once). */
+    earned?: boolean;
+  }[];
 }>(
   "gems.balances",
   async (deps, { entries }) => {
@@ -285,8 +297,12 @@ export const ledgerFollowUps = defineOwed<{
         },
       ];
     });
+    const earnings = entries
+      .filter((e) => e.earned)
+      .map((e) => ({ _id: e.id, userId: e.userId, type: "earn" as const, amount: e.amount, createdAt: e.createdAt }));
     await Promise.all([
       fills.length ? deps.db.gemTransactions.bulkWrite(fills, { ordered: false }) : null,
+      recordActivity(deps, ...gemsEarned(earnings)),
       recordEarnings(
         deps,
         entries
@@ -308,6 +324,7 @@ export function followUpsOf(movements: BatchMovement[]): OwedEffectDoc {
       amount: entry.amount,
       createdAt: entry.createdAt,
       leaderboard: countsOnLeaderboard(entry),
+      earned: earnsGems(entry),
     })),
   });
 }

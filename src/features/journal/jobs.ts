@@ -202,6 +202,7 @@ async function announce(deps: Deps, kind: InsightKind, period: Period, authors: 
       title: kind === "weekly" ? "Your week in your journal" : "Your month in your journal",
       body: insight.summary,
       aggregationKey: `journal_insight:${insight._id.toHexString()}`,
+      once: true,
       actionType: "open_screen" as const,
       actionPayload: { screen: "journal_insights", insightId: insight._id.toHexString() },
     })),

@@ -68,6 +68,11 @@ export interface Notice {
   actionPayload?: Record<string, string>;
   /** Promotional: pushed only to recipients who opted into `marketing` (the inbox shows it either way). */
   marketing?: boolean;
+  /**
+   * The notice announces one event (its `aggregationKey` names it): a repeat of the same key, e.g. a retry or a
+   * sweep racing the request that did the work, changes nothing — no second count, no second push.
+   */
+  once?: boolean;
 }
 
 /** One notification to upsert: who gets it and which group it joins. */
@@ -81,6 +86,8 @@ interface Target {
   actionType: ActionType | null;
   actionPayload: Record<string, string>;
   marketing: boolean;
+  /** A notice of one event: a repeat of its key changes nothing (see `Notice.once`). */
+  once?: boolean;
   /** A repeat by an actor already counted still turns the group unread and moves it up (a new message does). */
   repeatReopens?: boolean;
 }
@@ -223,6 +230,7 @@ function targetsOf(event: NotificationEvent): { actor: ObjectId | null; targets:
             actionType: event.actionType ?? null,
             actionPayload: event.actionPayload ?? {},
             marketing: event.marketing === true,
+            ...(event.once ? { once: true } : {}),
           },
         ],
       };
@@ -262,16 +270,21 @@ export const notifyLater = defineOwed<NotificationEvent>(
   },
 );
 
-type Person = Pick<UserDoc, "_id" | "createdAt" | "notificationPreferences" | "notificationPolicy" | "devices">;
+type Person = Pick<
+  UserDoc,
+  "_id" | "createdAt" | "notificationPreferences" | "notificationPolicy" | "devices" | "consents"
+>;
 
 /**
  * Whether this notification owes its recipient a push: push configured, the recipient has a push token and
- * wants pushes (promotional ones only if opted in). Quiet hours and the hourly cap are the sender's business.
+ * wants pushes (promotional ones only with marketing consent, GDPR Art. 7, and the preference on). Quiet hours
+ * and the hourly cap are the sender's business.
  */
 function owesPush(deps: Deps, person: Person, target: Target): boolean {
   if (!deps.config.push.serviceAccount) return false;
   const prefs = person.notificationPreferences;
-  if (prefs?.push === false || (target.marketing && prefs?.marketing !== true)) return false;
+  if (prefs?.push === false) return false;
+  if (target.marketing && (prefs?.marketing !== true || person.consents?.marketing?.granted !== true)) return false;
   return (person.devices ?? []).some((d) => Boolean(d.pushToken));
 }
 
@@ -298,7 +311,15 @@ async function record(deps: Deps, event: NotificationEvent | { actor: ObjectId |
   const [found, relations] = await Promise.all([
     deps.db.users.find(
       { _id: { $in: ids }, deletedAt: null },
-      { projection: { createdAt: 1, notificationPreferences: 1, notificationPolicy: 1, "devices.pushToken": 1 } },
+      {
+        projection: {
+          createdAt: 1,
+          notificationPreferences: 1,
+          notificationPolicy: 1,
+          "devices.pushToken": 1,
+          "consents.marketing": 1,
+        },
+      },
     ),
     actor
       ? relationsOfMany(
@@ -505,27 +526,27 @@ function groupUpdate(target: Target, actor: ObjectId | null, now: Date, pushNotB
  * size, which matters when a settlement batch writes thousands at once).
  */
 function noticeUpdate(target: Target, now: Date, pushNotBefore: Date | null): Update {
-  return {
-    $setOnInsert: {
-      type: target.type,
-      title: target.title,
-      body: target.body,
-      imageUrl: target.imageUrl,
-      actionType: target.actionType,
-      actionPayload: target.actionPayload,
-      sampleActors: [],
-      actorIds: [],
-      createdAt: now,
-      ...(target.marketing ? { marketing: true } : {}),
-    },
-    $inc: { aggregationCount: 1 },
-    $set: {
-      read: false,
-      readAt: null,
-      updatedAt: now,
-      ...(pushNotBefore ? { pushOwed: true, pushNotBefore, pushAttempts: 0 } : {}),
-    },
+  const created = {
+    type: target.type,
+    title: target.title,
+    body: target.body,
+    imageUrl: target.imageUrl,
+    actionType: target.actionType,
+    actionPayload: target.actionPayload,
+    sampleActors: [],
+    actorIds: [],
+    createdAt: now,
+    ...(target.marketing ? { marketing: true } : {}),
   };
+  const fresh = {
+    read: false,
+    readAt: null,
+    updatedAt: now,
+    ...(pushNotBefore ? { pushOwed: true, pushNotBefore, pushAttempts: 0 } : {}),
+  };
+  // A notice of one event is written once: a repeat of its key matches the stored group and changes nothing.
+  if (target.once) return { $setOnInsert: { ...created, aggregationCount: 1, ...fresh } };
+  return { $setOnInsert: created, $inc: { aggregationCount: 1 }, $set: fresh };
 }
 
 async function emit(deps: Deps, docs: StoredNotification[]): Promise<void> {

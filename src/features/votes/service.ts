@@ -17,6 +17,7 @@ import {
   seedCounter,
 } from "../../platform/redis-ops";
 import { DAY_MS, DAY_SECONDS, secondsUntilNextUtcDay, utcDay } from "../../platform/time";
+import { recordActivity } from "../analytics/activity";
 import { ipHash } from "../audit/service";
 import { voteFraudScore } from "../fraud/rules";
 import { notifyLater } from "../notifications/service";
@@ -182,7 +183,16 @@ export async function castVote(
     await bestEffort(deps, "voted set mirror", () => runOp(deps.redis, votedSetChange(deps, viewer.id, postId, true)));
     return { voted: true, voteCount: post.voteCount };
   }
-  return { voted: true, voteCount: await moveLiveCount(deps, viewer.id, post, 1, counts) };
+  const [voteCount] = await Promise.all([
+    moveLiveCount(deps, viewer.id, post, 1, counts),
+    recordActivity(deps, {
+      event: "vote_cast",
+      actorId: viewer.id,
+      ownerId: post.userId.toHexString(),
+      postId: post._id.toHexString(),
+    }),
+  ]);
+  return { voted: true, voteCount };
 }
 
 /**
@@ -254,7 +264,15 @@ export async function removeVote(deps: Deps, viewer: Viewer, postId: string): Pr
         runOp(deps.redis, votedSetChange(deps, viewer.id, postId, false)),
       );
     } else {
-      await moveLiveCount(deps, viewer.id, post, -1, removed.counted);
+      await Promise.all([
+        moveLiveCount(deps, viewer.id, post, -1, removed.counted),
+        recordActivity(deps, {
+          event: "vote_removed",
+          actorId: viewer.id,
+          ownerId: post.userId.toHexString(),
+          postId: post._id.toHexString(),
+        }),
+      ]);
     }
     return;
   }
