@@ -95,7 +95,8 @@ export function owe(deps: Deps, effects: OwedEffectDoc[]): Owed {
     step: deps.db.owedEffects.inBatch.insertOne(record),
     committed: () => {
       countOwed();
-      if (deps.config.owed.afterResponse) afterResponse(() => settleOwed(deps, record._id).then(() => undefined));
+      if (deps.config.owed.afterResponse)
+        afterResponse(() => settleOwed(deps, record._id, record).then(() => undefined));
     },
   };
 }
@@ -106,24 +107,28 @@ export type SettleOutcome = "done" | "taken" | "retry" | "failed";
 export const OPEN: OwedState[] = ["pending", "committed"];
 
 /**
- * Carries out one owed record, if this run can take it: never taken yet (the request's own run), or due (the
- * sweep, or a takeover after a claim ran out). Never throws: a failure is recorded on the record, which the
- * sweep tries again after a backoff, until OWED_EFFECTS_MAX_ATTEMPTS.
+ * Carries out one owed record, if this run can take it. The request that wrote it (`fresh`: the record as
+ * written) holds it without a claim of its own until its grace ends: its commit is guarded by nobody having
+ * claimed it since. The sweep, or a takeover after a claim ran out, takes it with a guarded update first.
+ * Never throws: a failure is recorded on the record, which the sweep tries again after a backoff, until
+ * OWED_EFFECTS_MAX_ATTEMPTS.
  */
-export async function settleOwed(deps: Deps, id: ObjectId): Promise<SettleOutcome> {
+export async function settleOwed(deps: Deps, id: ObjectId, fresh?: OwedDoc): Promise<SettleOutcome> {
   const { claimSeconds } = deps.config.owed;
-  const claimId = newObjectId().toHexString();
+  const claimId = fresh ? null : newObjectId().toHexString();
   const now = deps.clock.now();
-  let record: OwedDoc | null;
-  try {
-    record = await deps.db.owedEffects.findOneAndUpdate(
-      { _id: id, state: { $in: OPEN }, $or: [{ claimId: null }, { dueAt: { $lte: now } }] },
-      { $set: { claimId, dueAt: new Date(now.getTime() + claimSeconds * 1000) }, $inc: { attempts: 1 } },
-      { returnDocument: "after" },
-    );
-  } catch (error) {
-    deps.log.warn("owed effects left to the sweep", { owedId: id.toHexString(), error: String(error) });
-    return "retry";
+  let record: OwedDoc | null = fresh ? { ...fresh, attempts: fresh.attempts + 1 } : null;
+  if (!fresh) {
+    try {
+      record = await deps.db.owedEffects.findOneAndUpdate(
+        { _id: id, state: { $in: OPEN }, $or: [{ claimId: null }, { dueAt: { $lte: now } }] },
+        { $set: { claimId, dueAt: new Date(now.getTime() + claimSeconds * 1000) }, $inc: { attempts: 1 } },
+        { returnDocument: "after" },
+      );
+    } catch (error) {
+      deps.log.warn("owed effects left to the sweep", { owedId: id.toHexString(), error: String(error) });
+      return "retry";
+    }
   }
   if (!record) return "taken";
   try {
@@ -167,7 +172,12 @@ async function handle(deps: Deps, effect: OwedEffectDoc, id: ObjectId): Promise<
   return handler(deps, effect.data, { id });
 }
 
-async function recordFailure(deps: Deps, record: OwedDoc, claimId: string, error: unknown): Promise<SettleOutcome> {
+async function recordFailure(
+  deps: Deps,
+  record: OwedDoc,
+  claimId: string | null,
+  error: unknown,
+): Promise<SettleOutcome> {
   const { maxAttempts, retryBaseSeconds } = deps.config.owed;
   const now = deps.clock.now();
   const failed = record.attempts >= maxAttempts;
@@ -186,6 +196,8 @@ async function recordFailure(deps: Deps, record: OwedDoc, claimId: string, error
         $set: failed
           ? { state: "failed", lastError: message, expireAt: expiry(deps, now) }
           : { dueAt: new Date(now.getTime() + delayMs), lastError: message },
+        // The request's own run counts as an attempt too, though it took no claim.
+        ...(claimId === null ? { $inc: { attempts: 1 } } : {}),
       },
     );
   } catch {
