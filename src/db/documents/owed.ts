@@ -13,8 +13,9 @@ export type OwedState = "pending" | "committed" | "done" | "failed";
  * `owed_effects`: the durable record of what a write owes after its answer (notifications, user totals, post
  * counters, cache drops). Written in the same Data API call as the write itself, so it exists exactly when the
  * write does; carried out right after the response, or by the `owed-effects` sweep when that never happened.
- * A run takes a record by setting `claimId` (a guarded update) and finishes it by committing its counters
- * together with `state: "done"`, guarded by that claim, so they land exactly once.
+ * The sweep takes a record by setting `claimId` (a guarded update; the request's own run needs none within the
+ * grace); a run commits the record's counters together with its move out of `pending`, guarded by its claim, so
+ * they land exactly once.
  */
 export interface OwedDoc {
   _id: ObjectId;

@@ -15,9 +15,10 @@ import { HOUR_MS } from "../../platform/time";
  * is then carried out right after the response, and by the `owed-effects` sweep if that never happens (the
  * isolate died) or fails.
  *
- * A run: take the record (guarded update: nobody else holds it), run every effect's handler, then commit in
- * one transaction the record's move out of `pending` — guarded by this run's claim — with the counter updates
- * the handlers returned, so they land exactly once even when a slow run and a takeover overlap. Handlers must
+ * A run: take the record (the sweep and takeovers with a guarded update; the request's own run holds it until
+ * its grace ends), run every effect's handler, then commit in one transaction the record's move out of
+ * `pending` — guarded by this run's claim — with the counter updates the handlers returned, so they land
+ * exactly once even when a slow run and a takeover overlap (only one run can make that move). Handlers must
  * therefore keep everything else they do repeatable: a notification counts an actor once per group, a cache
  * drop can happen twice. What they return in `after` (cache drops of what the commit changed, notifications)
  * runs once the commit is in, and the record is `done` only when all of it succeeded; a record left
