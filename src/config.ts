@@ -544,6 +544,11 @@ export const configSpec = {
       int(1, 86_400).default(120),
       "a post's cached document in Redis (`post:doc:{id}`; every change to it drops the copy at once)",
     ),
+    factsTtlSeconds: setting(
+      "POST_FACTS_TTL_SECONDS",
+      int(60, 30 * 86_400).default(7 * 86_400),
+      "how long what never changes about a post (author, image) stays in Redis (`post:facts:{id}`) for votes and shares",
+    ),
     viewWindowSeconds: setting(
       "POST_VIEW_WINDOW_SECONDS",
       int(60, 30 * 86_400).default(3_600),

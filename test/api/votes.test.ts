@@ -65,6 +65,40 @@ describe("PUT /v1/posts/{id}/vote", () => {
     expect((await deps.db.users.findOne({ _id: new ObjectId(author.id) }))?.totalVotesReceived).toBe(0);
   });
 
+  it("waits on one MongoDB call also when the post's cached copy is gone but its lasting facts are not", async () => {
+    const [author, voter] = await crowd(2);
+    const post = await publishedPost(author);
+    await call("GET", `/v1/posts/${post.id}`); // caches the copy and the facts
+    await deps.redis.del(deps.keys.postDoc(post.id)); // as a new comment or share drops the copy
+    const vote = await call<{ voteCount: number }>("PUT", `/v1/posts/${post.id}/vote`, { token: voter.accessToken });
+    expect(vote.status, vote.text).toBe(200);
+    expect(vote.body.voteCount).toBe(1);
+    expect(waits(vote.headers)).toMatchObject({ mongo: 1 });
+    await deps.redis.del(deps.keys.postDoc(post.id));
+    const share = await call<{ shareCount: number }>("POST", `/v1/posts/${post.id}/share`, { token: voter.accessToken });
+    expect(share.status, share.text).toBe(200);
+    expect(share.body.shareCount).toBe(1);
+    expect(waits(share.headers)).toMatchObject({ mongo: 1 });
+    const notices = await call<{ items: { type: string }[] }>("GET", "/v1/notifications", { token: author.accessToken });
+    expect(notices.body.items.map((n) => n.type)).toEqual(["vote"]);
+  });
+
+  it("lets a follower vote on a followers-only post known only by its facts, and no one else", async () => {
+    const [author, follower, stranger] = await crowd(3);
+    expect((await call("PUT", `/v1/users/${author.id}/follow`, { token: follower.accessToken })).status).toBe(204);
+    const post = await publishedPost(author, { visibility: "followers" });
+    await call("GET", `/v1/posts/${post.id}`, { token: author.accessToken });
+    await deps.redis.del(deps.keys.postDoc(post.id));
+    // The facts cannot vouch that it is public: the post is read, its audience checked, then the vote written.
+    const voted = await call("PUT", `/v1/posts/${post.id}/vote`, { token: follower.accessToken });
+    expect(voted.status, voted.text).toBe(200);
+    await deps.redis.del(deps.keys.postDoc(post.id));
+    const refused = await call("PUT", `/v1/posts/${post.id}/vote`, { token: stranger.accessToken });
+    expect(refused.status).toBe(404);
+    const votes = await deps.db.votes.find({ postId: new ObjectId(post.id) });
+    expect(votes.map((v) => v.userId.toHexString())).toEqual([follower.id]);
+  });
+
   it("takes a vote back with one MongoDB wait", async () => {
     const [author, voter] = await crowd(2);
     const post = await publishedPost(author);

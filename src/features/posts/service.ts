@@ -7,7 +7,7 @@ import type { PostDoc, RequestKey } from "../../db";
 import type { Deps } from "../../deps";
 import { hashIp } from "../../platform/crypto";
 import { newObjectId, ObjectId } from "../../platform/ids";
-import { DuplicateKeyError, PreconditionFailedError } from "../../platform/mongo/client";
+import { DuplicateKeyError } from "../../platform/mongo/client";
 import { countViewOnce, deleteKeys, getValue, runOp, runOps, seedCounter } from "../../platform/redis-ops";
 import { recordActivity } from "../analytics/activity";
 import { scoresOf } from "../ranking/scores";
@@ -15,7 +15,7 @@ import { validateReferral } from "../referrals/service";
 import { screen } from "../screening/rules";
 import { type CreatePostBody, normalizeTags, type Post, type ShareResult, toPost, type UpdatePostBody } from "./schema";
 import { votedByViewer } from "./viewer-state";
-import { findVisiblePost, forgetPosts, forgetPostsBeforeHiding, stillShown } from "./visibility";
+import { findVisiblePost, findWritablePost, forgetPosts, forgetPostsBeforeHiding, writeOnPost } from "./visibility";
 
 /**
  * Drops the cached first pages of the public feeds (a post appeared, went or was hidden). Best effort: the
@@ -304,60 +304,53 @@ export async function deletePost(deps: Deps, viewer: Viewer, postId: string): Pr
  * that created the share, and the post is queued for the counters job, which recounts and rescores it.
  */
 export async function sharePost(deps: Deps, viewer: Viewer, postId: string): Promise<ShareResult> {
-  const [post, sharer] = await Promise.all([findVisiblePost(deps, viewer, postId), accountFactsOf(deps, viewer)]);
+  const [target, sharer] = await Promise.all([findWritablePost(deps, viewer, postId), accountFactsOf(deps, viewer)]);
   const me = new ObjectId(viewer.id);
-  if (post.userId.equals(me)) return { shareableUrl: post.shareableUrl, shareCount: post.shareCount };
+  const shareableUrl = target.post?.shareableUrl ?? `${deps.config.posts.shareBaseUrl}/${postId}`;
+  // Without the post's cached copy, its count takes a read (only when this share moves none).
+  const counted = async () =>
+    target.post?.shareCount ??
+    (await deps.db.posts.findOne({ _id: target.postId }, { projection: { shareCount: 1 } }))?.shareCount ??
+    0;
+  if (target.facts.userId.equals(me)) return { shareableUrl, shareCount: await counted() };
   const shadow = sharer.shadowBanned;
   const share = deps.db.shares.inBatch.insertOne({
     _id: newObjectId(),
-    postId: post._id,
+    postId: target.postId,
     userId: me,
-    postAuthorId: post.userId,
+    postAuthorId: target.facts.userId,
     shadow,
     createdAt: deps.clock.now(),
   });
-  // One transaction: the share, the count (a shadow-banned sharer's is kept but counts nothing) and the post's
-  // recount mark for the `counters` job; a repeat collides on the unique (post, user) index and changes nothing.
-  let shareCount = post.shareCount;
+  // One transaction: the post's guard, the share, the count (a shadow-banned sharer's is kept but counts
+  // nothing) and the post's recount mark for the `counters` job; a repeat collides on the unique (post, user)
+  // index and changes nothing.
+  let shareCount: number;
   try {
-    if (shadow) {
-      await deps.db.batch(
+    shareCount = await writeOnPost(deps, viewer, target, async (t) => {
+      const [, , updated] = await deps.db.batch(
         [
-          stillShown(deps, post),
+          t.guard,
           share,
-          deps.db.posts.inBatch.updateOne({ _id: post._id }, { $inc: { countersStale: 1 } }),
+          deps.db.posts.inBatch.findOneAndUpdate(
+            { _id: t.postId },
+            { $inc: { shareCount: shadow ? 0 : 1, countersStale: 1 } },
+            { returnDocument: "after", projection: { shareCount: 1 } },
+          ),
         ],
         { transaction: true },
       );
-      return { shareableUrl: post.shareableUrl, shareCount };
-    }
-    const [, , updated] = await deps.db.batch(
-      [
-        stillShown(deps, post),
-        share,
-        deps.db.posts.inBatch.findOneAndUpdate(
-          { _id: post._id },
-          { $inc: { shareCount: 1, countersStale: 1 } },
-          { returnDocument: "after", projection: { shareCount: 1 } },
-        ),
-      ],
-      { transaction: true },
-    );
-    shareCount = updated?.shareCount ?? post.shareCount + 1;
+      return updated?.shareCount ?? 0;
+    });
   } catch (error) {
-    if (error instanceof PreconditionFailedError && error.failedIndex === 0) throw ApiError.notFound("No such post.");
     if (error instanceof DuplicateKeyError && error.failedIndex === 1)
-      return { shareableUrl: post.shareableUrl, shareCount };
+      return { shareableUrl, shareCount: await counted() };
     throw error;
   }
+  if (shadow) return { shareableUrl, shareCount };
   await Promise.all([
-    recordActivity(deps, {
-      event: "shared",
-      actorId: viewer.id,
-      ownerId: post.userId.toHexString(),
-      postId: post._id.toHexString(),
-    }),
+    recordActivity(deps, { event: "shared", actorId: viewer.id, ownerId: target.facts.userId.toHexString(), postId }),
     forgetPosts(deps, [postId]),
   ]);
-  return { shareableUrl: post.shareableUrl, shareCount };
+  return { shareableUrl, shareCount };
 }

@@ -2,7 +2,7 @@ import { bestEffort } from "../../core/best-effort";
 import { ApiError } from "../../core/errors";
 import { accountFactsOf } from "../../core/standing";
 import type { RequestMeta, Viewer } from "../../core/viewer";
-import type { PostDoc, Tier, VoteDoc } from "../../db";
+import type { Tier, VoteDoc } from "../../db";
 import type { Deps } from "../../deps";
 import { ObjectId } from "../../platform/ids";
 import { type BatchStep, DuplicateKeyError, expectMatch, PreconditionFailedError } from "../../platform/mongo/client";
@@ -22,8 +22,8 @@ import { ipHash } from "../audit/service";
 import { voteFraudScore } from "../fraud/rules";
 import { notifyLater } from "../notifications/service";
 import { defineOwed, incrementsOn, owe } from "../owed/effects";
-import { liveVoteCounts, votedSetChange } from "../posts/viewer-state";
-import { findVisiblePost, stillShown } from "../posts/visibility";
+import { votedSetChange } from "../posts/viewer-state";
+import { findWritablePost, type WritablePost, writeOnPost } from "../posts/visibility";
 import { newVoteDoc } from "./documents";
 import type { VoteResult } from "./schema";
 
@@ -91,7 +91,7 @@ export async function castVote(
     );
   }
   const [found, counted, facts] = await Promise.allSettled([
-    findVisiblePost(deps, viewer, postId),
+    findWritablePost(deps, viewer, postId),
     runOps(deps.redis, signals),
     accountFactsOf(deps, viewer),
   ]);
@@ -106,9 +106,10 @@ export async function castVote(
   };
   if (found.status === "rejected") return refuse(found.reason);
   if (facts.status === "rejected") return refuse(facts.reason);
-  const post = found.value;
+  const target = found.value;
   const voter = facts.value;
-  if (post.userId.toHexString() === viewer.id) return refuse(ApiError.forbidden("You cannot vote on your own post."));
+  const authorId = target.facts.userId;
+  if (authorId.toHexString() === viewer.id) return refuse(ApiError.forbidden("You cannot vote on your own post."));
   if (quotaUsed > quota) {
     return refuse(ApiError.quotaExceeded(`Daily vote quota of ${quota} reached.`, secondsUntilNextUtcDay(now)));
   }
@@ -124,9 +125,9 @@ export async function castVote(
     { ...deps.config.votes, youngAccountDays: deps.config.votes.review.youngAccountDays },
   );
   const vote = newVoteDoc({
-    postId: post._id,
+    postId: target.postId,
     userId: new ObjectId(viewer.id),
-    postAuthorId: post.userId,
+    postAuthorId: authorId,
     deviceId: meta.deviceId,
     ipHash: hashedIp,
     sessionId: viewer.sessionId,
@@ -139,57 +140,52 @@ export async function castVote(
   const owed = vote.shadow
     ? null
     : owe(deps, [
-        voteTotals({ voterId: vote.userId, authorId: post.userId, postId: post._id, by: 1 }),
+        voteTotals({ voterId: vote.userId, authorId, postId: target.postId, by: 1 }),
         ...(vote.flagged
           ? []
           : [
               notifyLater({
                 type: "vote",
-                recipientId: post.userId,
+                recipientId: authorId,
                 actorId: vote.userId,
-                postId: post._id,
-                imageUrl: post.thumbnailUrl,
+                postId: target.postId,
+                imageUrl: target.facts.thumbnailUrl,
               }),
             ]),
       ]);
-  const recount = owed && liveCount === null ? countVotesStep(deps, post._id) : null;
+  const recount = owed && liveCount === null ? countVotesStep(deps, target.postId) : null;
+  // The count shown when this vote moves none: the live counter as read, else the post's stored count.
+  const shownCount = liveCount === null || liveCount === undefined ? (target.post?.voteCount ?? 0) : Number(liveCount);
   let counts: number | undefined;
   try {
-    const [, , ...rest] = await deps.db.batch(
-      [
-        stillShown(deps, post),
-        deps.db.votes.inBatch.insertOne(vote),
-        ...(owed ? [owed.step] : []),
-        ...(recount ? [recount] : []),
-      ],
-      { transaction: true },
-    );
-    if (recount) counts = rest[rest.length - 1] as number;
+    counts = await writeOnPost(deps, viewer, target, async (t) => {
+      const [, , ...rest] = await deps.db.batch(
+        [t.guard, deps.db.votes.inBatch.insertOne(vote), ...(owed ? [owed.step] : []), ...(recount ? [recount] : [])],
+        { transaction: true },
+      );
+      return recount ? (rest[rest.length - 1] as number) : undefined;
+    });
   } catch (error) {
-    // Gone or hidden since its copy was cached: the same 404 as for any post the voter may not see.
-    if (error instanceof PreconditionFailedError && error.failedIndex === 0) {
-      return refuse(ApiError.notFound("No such post."));
-    }
     // Already voted: no further effect, and no quota used. The winning request may not have bumped the
     // counter yet, but that vote exists, so the count is at least 1.
     if (error instanceof DuplicateKeyError && error.failedIndex === 1) {
-      const [live] = await Promise.all([liveVoteCounts(deps, [post._id]), giveBack()]);
-      return { voted: true, voteCount: Math.max(live.get(postId) ?? post.voteCount, 1) };
+      await giveBack();
+      return { voted: true, voteCount: Math.max(shownCount, 1) };
     }
     return refuse(error);
   }
   owed?.committed();
   if (!owed) {
     await bestEffort(deps, "voted set mirror", () => runOp(deps.redis, votedSetChange(deps, viewer.id, postId, true)));
-    return { voted: true, voteCount: post.voteCount };
+    return { voted: true, voteCount: shownCount };
   }
   const [voteCount] = await Promise.all([
-    moveLiveCount(deps, viewer.id, post, 1, counts),
+    moveLiveCount(deps, viewer.id, target.postId, 1, counts),
     recordActivity(deps, {
       event: "vote_cast",
       actorId: viewer.id,
-      ownerId: post.userId.toHexString(),
-      postId: post._id.toHexString(),
+      ownerId: authorId.toHexString(),
+      postId,
     }),
   ]);
   return { voted: true, voteCount };
@@ -206,11 +202,11 @@ export async function castVote(
 async function moveLiveCount(
   deps: Deps,
   viewerId: string,
-  post: PostDoc,
+  post: ObjectId,
   by: 1 | -1,
   counted: number | undefined,
 ): Promise<number> {
-  const postId = post._id.toHexString();
+  const postId = post.toHexString();
   const key = deps.keys.postVotes(postId);
   const ttl = deps.config.votes.counterTtlSeconds;
   const moved = await bestEffort(deps, "live vote counter", () =>
@@ -220,7 +216,7 @@ async function moveLiveCount(
     }),
   );
   if (moved && moved.count !== null) return moved.count;
-  const recounted = counted ?? (await countVotes(deps, post._id));
+  const recounted = counted ?? (await countVotes(deps, post));
   if (!moved) return recounted;
   return (
     (await bestEffort(deps, "live vote counter seed", () => runOp(deps.redis, seedCounter(key, recounted, ttl)))) ??
@@ -250,14 +246,14 @@ function countVotesStep(deps: Deps, postId: ObjectId): BatchStep<number> {
  */
 export async function removeVote(deps: Deps, viewer: Viewer, postId: string): Promise<void> {
   const counterKey = deps.keys.postVotes(postId);
-  const [post, live, facts] = await Promise.all([
-    findVisiblePost(deps, viewer, postId),
+  const [target, live, facts] = await Promise.all([
+    findWritablePost(deps, viewer, postId),
     bestEffort(deps, "live vote counter read", () => runOp(deps.redis, getValue<number | string>(counterKey))),
     accountFactsOf(deps, viewer),
   ]);
   const me = new ObjectId(viewer.id);
   for (const shadow of [facts.shadowBanned, !facts.shadowBanned]) {
-    const removed = await removeUnsettled(deps, post, me, shadow, live === null);
+    const removed = await writeOnPost(deps, viewer, target, (t) => removeUnsettled(deps, t, me, shadow, live === null));
     if (removed === null) continue;
     if (removed.counted === "shadow") {
       await bestEffort(deps, "voted set mirror", () =>
@@ -265,44 +261,47 @@ export async function removeVote(deps: Deps, viewer: Viewer, postId: string): Pr
       );
     } else {
       await Promise.all([
-        moveLiveCount(deps, viewer.id, post, -1, removed.counted),
+        moveLiveCount(deps, viewer.id, target.postId, -1, removed.counted),
         recordActivity(deps, {
           event: "vote_removed",
           actorId: viewer.id,
-          ownerId: post.userId.toHexString(),
-          postId: post._id.toHexString(),
+          ownerId: target.facts.userId.toHexString(),
+          postId,
         }),
       ]);
     }
     return;
   }
-  const settled = await deps.db.votes.findOne({ postId: post._id, userId: me }, { projection: { _id: 1 } });
+  const settled = await deps.db.votes.findOne({ postId: target.postId, userId: me }, { projection: { _id: 1 } });
   if (settled) throw ApiError.conflict("vote_settled", "This vote has already been settled and cannot be removed.");
 }
 
 /**
- * Deletes the voter's unsettled vote of the given kind (shadow or counted) in one transaction with what its
- * removal owes; null when there was none of that kind. `counted` is the post's vote count after it when the
- * live counter needs seeding, "shadow" for a shadow vote.
+ * Deletes the voter's unsettled vote of the given kind (shadow or counted) in one transaction with the post's
+ * guard and what the removal owes; null when there was none of that kind. `counted` is the post's vote count
+ * after it when the live counter needs seeding, "shadow" for a shadow vote.
  */
 async function removeUnsettled(
   deps: Deps,
-  post: PostDoc,
+  target: WritablePost,
   voterId: ObjectId,
   shadow: boolean,
   seedCounter: boolean,
 ): Promise<{ counted: number | undefined | "shadow" } | null> {
   const filter: Partial<Record<keyof VoteDoc, unknown>> = {
-    postId: post._id,
+    postId: target.postId,
     userId: voterId,
     gemBatchId: null,
     shadow: shadow ? true : { $ne: true },
   };
-  const owed = shadow ? null : owe(deps, [voteTotals({ voterId, authorId: post.userId, postId: post._id, by: -1 })]);
-  const recount = !shadow && seedCounter ? countVotesStep(deps, post._id) : null;
+  const owed = shadow
+    ? null
+    : owe(deps, [voteTotals({ voterId, authorId: target.facts.userId, postId: target.postId, by: -1 })]);
+  const recount = !shadow && seedCounter ? countVotesStep(deps, target.postId) : null;
   try {
-    const [, ...rest] = await deps.db.batch(
+    const [, , ...rest] = await deps.db.batch(
       [
+        target.guard,
         expectMatch(deps.db.votes.inBatch.deleteOne(filter)),
         ...(owed ? [owed.step] : []),
         ...(recount ? [recount] : []),
@@ -313,7 +312,7 @@ async function removeUnsettled(
     if (shadow) return { counted: "shadow" };
     return { counted: recount ? (rest[rest.length - 1] as number) : undefined };
   } catch (error) {
-    if (error instanceof PreconditionFailedError && (error.failedIndex ?? 0) === 0) return null;
+    if (error instanceof PreconditionFailedError && error.failedIndex === 1) return null;
     throw error;
   }
 }
