@@ -544,6 +544,11 @@ export const configSpec = {
       int(1, 86_400).default(120),
       "a post's cached document in Redis (`post:doc:{id}`; every change to it drops the copy at once)",
     ),
+    factsTtlSeconds: setting(
+      "POST_FACTS_TTL_SECONDS",
+      int(60, 30 * 86_400).default(7 * 86_400),
+      "how long what never changes about a post (author, image) stays in Redis (`post:facts:{id}`) for votes and shares",
+    ),
     viewWindowSeconds: setting(
       "POST_VIEW_WINDOW_SECONDS",
       int(60, 30 * 86_400).default(3_600),
@@ -1234,6 +1239,40 @@ export const configSpec = {
         "where Checkout sends a buyer who backs out",
       ),
     },
+  },
+
+  owed: {
+    afterResponse: setting(
+      "OWED_EFFECTS_AFTER_RESPONSE",
+      bool.default(true),
+      "carry out what a write owes (notifications, totals, cache drops) right after its answer; `false` leaves it all to the `owed-effects` sweep",
+    ),
+    sweepGraceSeconds: setting(
+      "OWED_EFFECTS_SWEEP_GRACE_SECONDS",
+      int(0, 3_600).default(30),
+      "a new owed record is left to its request's after-response run this long before the `owed-effects` sweep takes it",
+    ),
+    claimSeconds: setting(
+      "OWED_EFFECTS_CLAIM_SECONDS",
+      int(5, 3_600).default(60),
+      "how long a run holds an owed record before another run may take it over (a run that died lets go)",
+    ),
+    maxAttempts: setting(
+      "OWED_EFFECTS_MAX_ATTEMPTS",
+      int(1, 100).default(10),
+      "runs of one owed record that fail before it is marked `failed` and reported",
+    ),
+    retryBaseSeconds: setting(
+      "OWED_EFFECTS_RETRY_BASE_SECONDS",
+      int(1, 3_600).default(30),
+      "delay after a failed run of an owed record; doubles per attempt (at most an hour)",
+    ),
+    sweepBatch: setting("OWED_EFFECTS_SWEEP_BATCH", int(1, 1_000).default(100), "owed records per sweep batch"),
+    retentionHours: setting(
+      "OWED_EFFECTS_RETENTION_HOURS",
+      int(1, 24 * 30).default(24),
+      "how long done and failed owed records stay in `owed_effects` (for debugging)",
+    ),
   },
 
   jobs: {

@@ -31,6 +31,7 @@ export const collections = {
   messages: "messages",
   stories: "stories",
   storyViews: "story_views",
+  owedEffects: "owed_effects",
 } as const;
 
 export type CollectionKey = keyof typeof collections;

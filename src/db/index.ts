@@ -23,6 +23,7 @@ import type { JournalEntryDoc, JournalInsightDoc, JournalInsightRunDoc } from ".
 import type { ConversationDoc, MessageDoc } from "./documents/messaging";
 import type { AppealDoc, ModerationActionDoc, ReportDoc } from "./documents/moderation";
 import type { NotificationDoc } from "./documents/notifications";
+import type { OwedDoc } from "./documents/owed";
 import type { PostDoc } from "./documents/posts";
 import type { ReferralDoc } from "./documents/referrals";
 import type { ShareDoc } from "./documents/shares";
@@ -63,6 +64,7 @@ export interface DocumentTypes {
   messages: MessageDoc;
   stories: StoryDoc;
   storyViews: StoryViewDoc;
+  owedEffects: OwedDoc;
 }
 
 export type Db = { [K in CollectionKey]: Collection<DocumentTypes[K]> } & {
@@ -99,6 +101,7 @@ export * from "./documents/journal";
 export * from "./documents/messaging";
 export * from "./documents/moderation";
 export * from "./documents/notifications";
+export * from "./documents/owed";
 export * from "./documents/posts";
 export * from "./documents/referrals";
 export * from "./documents/requests";

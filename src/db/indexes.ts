@@ -346,6 +346,14 @@ export const indexes: Record<CollectionKey, IndexSpec[]> = {
     // The tray's "seen?" (a viewer's views of the last STORY_TTL_HOURS), and erasure of a viewer's views.
     { key: { viewerId: 1, viewedAt: -1 }, name: "viewer_recent" },
   ],
+  // What writes owe after their answer: the sweep reads pending records by when they are due.
+  owedEffects: [
+    { key: { state: 1, dueAt: 1 }, name: "due" },
+    // Done and failed records are kept OWED_EFFECTS_RETENTION_HOURS; pending ones never expire (no expireAt).
+    { key: { expireAt: 1 }, name: "ttl_expire_at", expireAfterSeconds: 0 },
+    // A person's records (export, erasure).
+    { key: { subjects: 1, _id: 1 }, name: "subjects" },
+  ],
   // Seed 002's audit log shape; retention from AUDIT_LOG_TTL_DAYS (see buildIndexes).
   auditLogs: [
     { key: { userId: 1, timestamp: -1 }, name: "user_timestamp" },

@@ -24,6 +24,8 @@ export const keys = {
   publicFeedFirstPages: () => ["feed:new:0", "feed:trending:0", "feed:hot:0"],
   /** A post's cached document (posts/visibility.ts `loadPost`), dropped on every change to what it shows. */
   postDoc: (postId: string) => `post:doc:${postId}`,
+  /** What never changes about a post (its author, its image), kept long: writes on it need no read for them. */
+  postFacts: (postId: string) => `post:facts:${postId}`,
   // Real-time counters
   postVotes: (postId: string) => `post:votes:${postId}`,
   /** Views not yet added to `posts.viewCount` (a delta, taken and cleared by the counters job). */

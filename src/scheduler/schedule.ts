@@ -10,6 +10,7 @@ import { leaderboardsJob } from "../features/leaderboards/rebuild";
 import { emailDeliveryJob } from "../features/mail/delivery";
 import { messagePurgeJob } from "../features/messaging/purge";
 import { trustAccrualJob } from "../features/moderation/trust-accrual";
+import { owedEffectsJob } from "../features/owed/sweep";
 import { accountDeletionJob } from "../features/privacy/deletion";
 import { accountErasureJob } from "../features/privacy/erasure";
 import { pushDeliveryJob } from "../features/push/delivery";
@@ -40,6 +41,7 @@ export const schedule: { name: string; cron: string; jobs: Job[] }[] = [
     name: "every-2-minutes",
     cron: "*/2 * * * *",
     jobs: [
+      owedEffectsJob,
       requeueJob,
       accountDeletionJob,
       countersJob,

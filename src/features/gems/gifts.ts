@@ -1,12 +1,14 @@
 import { ApiError } from "../../core/errors";
+import { accountFactsOf, forgetSelfView } from "../../core/standing";
 import type { Viewer } from "../../core/viewer";
-import type { GemTransactionDoc, UserDoc } from "../../db";
+import type { GemTransactionDoc } from "../../db";
 import type { Deps } from "../../deps";
 import { isObjectIdHex, newObjectId, ObjectId } from "../../platform/ids";
-import { notify } from "../notifications/service";
+import { DuplicateKeyError, expectMatch, PreconditionFailedError } from "../../platform/mongo/client";
+import { type Notice, notify, notifyLater } from "../notifications/service";
+import { defineOwed, owe } from "../owed/effects";
 import { relationsFor } from "../relations/service";
-import { isBanned } from "../users/schema";
-import { moveGems } from "./ledger";
+import { batchMovement, followUpsOf, type GemMovement, moveGems, recordedBalance, withBalance } from "./ledger";
 import { ledgerKeys } from "./ledger-keys";
 import { type GiftBody, type GiftResult, toGemTransaction } from "./schema";
 
@@ -42,10 +44,13 @@ export interface TransferMetadata {
 }
 
 /**
- * Sends gems to another user. Two ledger entries share a transferId: the sender's debit (written first; it
- * fails with 402 and moves nothing when the balance is short) and the receiver's credit (amount − fee), keyed
- * by the transfer, so writing it again is a no-op. If the process dies between the two, the debit stands
- * alone until `completeInterruptedTransfers` (or a retry with the same Idempotency-Key) writes the credit.
+ * Sends gems to another user, waiting on one Data API call: one transaction checks the receiver can receive,
+ * writes the sender's debit (it must be covered, else nothing happens and the answer is 402) and the receiver's
+ * credit (amount − fee), both applied at once under one transferId, and records what the gift owes after the
+ * answer (the entries' balances, the receiver's notice and self view, the debit's description naming them).
+ * A repeat of the same Idempotency-Key whose answer Redis lost collides with its debit's key and gets the
+ * first transfer back. Debits from before gifts were one transaction may stand alone; `completeInterruptedTransfers`
+ * writes their credit.
  */
 export async function sendGift(
   deps: Deps,
@@ -65,21 +70,11 @@ export async function sendGift(
     throw ApiError.validation([{ path: "id", message: "you cannot send a gift to yourself" }]);
   }
   if (!isObjectIdHex(recipientId)) throw ApiError.notFound("User not found.");
-  const [people, relations] = await Promise.all([
-    deps.db.users.find(
-      { _id: { $in: [new ObjectId(viewer.id), new ObjectId(recipientId)] } },
-      { projection: { username: 1, deletedAt: 1, bannedAt: 1, banExpiresAt: 1, shadowBanned: 1, erasedAt: 1 } },
-    ),
-    relationsFor(deps, viewer),
-  ]);
-  const sender = people.find((u) => u._id.toHexString() === viewer.id);
-  const recipient = people.find((u) => u._id.toHexString() === recipientId);
-  if (!sender || sender.deletedAt) throw ApiError.notFound("Account not found.");
+  const [sender, relations] = await Promise.all([accountFactsOf(deps, viewer), relationsFor(deps, viewer)]);
   // Same 404 for missing, deleted, banned, shadow-banned and blocked receivers: others may not learn which.
-  if (!recipient || !canReceive(recipient, deps.clock.now()) || relations.blockedWith(recipientId)) {
-    throw ApiError.notFound("User not found.");
-  }
+  if (relations.blockedWith(recipientId)) throw ApiError.notFound("User not found.");
 
+  const now = deps.clock.now();
   const { platformFee, payout } = giftFee(body.amount, platformFeeBasisPoints);
   const transfer: TransferMetadata = {
     transferId: newObjectId().toHexString(),
@@ -91,44 +86,86 @@ export async function sendGift(
     payout,
     message: body.message ?? null,
   };
-  const { entry: debit } = await moveGems(deps, {
-    userId: sender._id,
-    type: "spend",
-    source: "gift",
-    amount: -body.amount,
-    referenceType: "gift",
-    referenceId: transfer.transferId,
-    description: `Gift to @${recipient.username}`,
-    metadata: { ...transfer },
-    idempotencyKey: ledgerKeys.giftDebit(viewer.id, requestKey),
-  });
-  // A replayed debit carries the first request's transfer; the same key for another gift is refused.
-  const done = transferOf(debit);
-  if (done.recipientId !== recipientId || done.amount !== body.amount) {
-    throw new ApiError("idempotency_mismatch", "This Idempotency-Key was already used for another gift.");
+  const receiver = new ObjectId(recipientId);
+  const receivable = receivableNow(now);
+  const debit = batchMovement(deps, debitOf(viewer.id, transfer, requestKey, GIFT_SENT), now);
+  const credit = batchMovement(deps, creditOf(transfer), now, { filter: receivable });
+  const owed = owe(deps, [
+    followUpsOf([debit, credit]),
+    giftDescribed({ debitId: debit.entry._id, recipientId: receiver }),
+    notifyLater(giftNotice(transfer)),
+  ]);
+  let answers: unknown[];
+  try {
+    answers = await deps.db.batch(
+      [
+        expectMatch(deps.db.users.inBatch.findOne({ _id: receiver, ...receivable }, { projection: { username: 1 } })),
+        debit.insert,
+        debit.move,
+        credit.insert,
+        credit.move,
+        owed.step,
+      ],
+      { transaction: true },
+    );
+  } catch (error) {
+    if (error instanceof PreconditionFailedError && (error.failedIndex === 0 || error.failedIndex === 4)) {
+      throw ApiError.notFound("User not found.");
+    }
+    // The balance cannot cover it: nothing moved. The rejected debit is kept, so the same key answers the same.
+    if (error instanceof PreconditionFailedError && error.failedIndex === 2) {
+      await deps.db.gemTransactions.insertUnique({
+        ...debit.entry,
+        status: "rejected",
+        rejectedReason: "insufficient",
+      });
+      throw new ApiError("insufficient_gems", "Not enough gems for this.");
+    }
+    // This Idempotency-Key already made a transfer (or tried to): its first outcome, as the ledger keeps it.
+    if (error instanceof DuplicateKeyError && error.failedIndex === 1)
+      return replayGift(deps, viewer, body, transfer, requestKey);
+    throw error;
   }
-  await creditTransfer(deps, done);
+  owed.committed();
+  const [named, , moved] = answers as [{ username: string } | null, unknown, { gemBalance: number } | null];
+  await forgetSelfView(deps, viewer.id);
+  const sent = { ...withBalance(debit.entry, moved), description: giftToDescription(named?.username) };
+  return { transaction: toGemTransaction(sent), platformFee, payout, transferId: transfer.transferId };
+}
+
+/** The description of a debit until its receiver's name is filled in after the answer. */
+const GIFT_SENT = "Gift sent";
+
+function giftToDescription(username: string | undefined): string {
+  return username ? `Gift to @${username}` : GIFT_SENT;
+}
+
+/** Who may receive a gift now: a live account, not banned (or its ban is over), not shadow-banned, not erased. */
+function receivableNow(now: Date): Record<string, unknown> {
   return {
-    transaction: toGemTransaction(debit),
-    platformFee: done.platformFee,
-    payout: done.payout,
-    transferId: done.transferId,
+    deletedAt: null,
+    erasedAt: null,
+    shadowBanned: { $ne: true },
+    $or: [{ bannedAt: null }, { banExpiresAt: { $ne: null, $lte: now } }],
   };
 }
 
-type Receiver = Pick<UserDoc, "deletedAt" | "bannedAt" | "banExpiresAt" | "shadowBanned" | "erasedAt">;
-
-function canReceive(u: Receiver, now: Date): boolean {
-  return !u.deletedAt && !isBanned(u, now) && !u.shadowBanned && !u.erasedAt;
+function debitOf(senderId: string, t: TransferMetadata, requestKey: string, description: string): GemMovement {
+  return {
+    userId: new ObjectId(senderId),
+    type: "spend",
+    source: "gift",
+    amount: -t.amount,
+    referenceType: "gift",
+    referenceId: t.transferId,
+    description,
+    metadata: { ...t },
+    idempotencyKey: ledgerKeys.giftDebit(senderId, requestKey),
+  };
 }
 
-function transferOf(debit: GemTransactionDoc): TransferMetadata {
-  return debit.metadata as unknown as TransferMetadata;
-}
-
-/** Writes the receiver's side of a transfer (a no-op if it exists) and tells them, once. */
-async function creditTransfer(deps: Deps, t: TransferMetadata): Promise<boolean> {
-  const { replayed } = await moveGems(deps, {
+function creditOf(t: TransferMetadata): GemMovement {
+  return {
     userId: new ObjectId(t.recipientId),
     type: "earn",
     source: "gift",
@@ -138,18 +175,73 @@ async function creditTransfer(deps: Deps, t: TransferMetadata): Promise<boolean>
     description: `Gift from @${t.senderUsername}`,
     metadata: { transferId: t.transferId, senderId: t.senderId, amount: t.amount, platformFee: t.platformFee },
     idempotencyKey: ledgerKeys.giftCredit(t.transferId),
-  });
-  if (!replayed) {
-    await notify(deps, {
-      type: "system",
-      kind: "gem_earned",
-      recipientId: t.recipientId,
-      title: `@${t.senderUsername} sent you ${t.payout} gems`,
-      body: t.message,
-      actionType: "open_profile",
-      actionPayload: { userId: t.senderId },
-    });
+  };
+}
+
+/** "@sender sent you N gems": one notice per transfer (a retry joins it rather than adding another). */
+function giftNotice(t: TransferMetadata): Notice {
+  return {
+    type: "system",
+    kind: "gem_earned",
+    recipientId: t.recipientId,
+    title: `@${t.senderUsername} sent you ${t.payout} gems`,
+    body: t.message,
+    aggregationKey: `gift:${t.transferId}`,
+    actionType: "open_profile",
+    actionPayload: { userId: t.senderId },
+  };
+}
+
+/** Names the receiver in the debit's description once the gift is in (the request did not read their name). */
+const giftDescribed = defineOwed<{ debitId: ObjectId; recipientId: ObjectId }>(
+  "gift.described",
+  async (deps, d) => {
+    const receiver = await deps.db.users.findOne({ _id: d.recipientId }, { projection: { username: 1 } });
+    if (receiver) {
+      await deps.db.gemTransactions.updateOne(
+        { _id: d.debitId, description: GIFT_SENT },
+        { $set: { description: giftToDescription(receiver.username) } },
+      );
+    }
+    return undefined;
+  },
+  (d) => [d.recipientId],
+);
+
+/**
+ * A gift whose debit key exists already: the first request's transfer, through the ledger's own replay (a
+ * rejected debit answers 402 again; one from before gifts were one transaction gets its credit written now).
+ */
+async function replayGift(
+  deps: Deps,
+  viewer: Viewer,
+  body: GiftBody,
+  transfer: TransferMetadata,
+  requestKey: string,
+): Promise<GiftResult> {
+  const { entry } = await moveGems(deps, debitOf(viewer.id, transfer, requestKey, GIFT_SENT));
+  // A replayed debit carries the first request's transfer; the same key for another gift is refused.
+  const done = transferOf(entry);
+  if (done.recipientId !== transfer.recipientId || done.amount !== body.amount) {
+    throw new ApiError("idempotency_mismatch", "This Idempotency-Key was already used for another gift.");
   }
+  await creditTransfer(deps, done);
+  return {
+    transaction: toGemTransaction(await recordedBalance(deps, entry)),
+    platformFee: done.platformFee,
+    payout: done.payout,
+    transferId: done.transferId,
+  };
+}
+
+function transferOf(debit: GemTransactionDoc): TransferMetadata {
+  return debit.metadata as unknown as TransferMetadata;
+}
+
+/** Writes the receiver's side of a transfer (a no-op if it exists) and tells them, once. */
+async function creditTransfer(deps: Deps, t: TransferMetadata): Promise<boolean> {
+  const { replayed } = await moveGems(deps, creditOf(t));
+  if (!replayed) await notify(deps, giftNotice(t));
   return !replayed;
 }
 

@@ -110,6 +110,8 @@ export async function setShadowBan(deps: Deps, userId: ObjectId, on: boolean): P
   ]);
   const posts = await deps.db.posts.find({ userId }, { projection: { _id: 1 }, limit: 10_000 });
   await Promise.all([
+    // Their writes read the shadow ban from the standing (votes, shares, comments recorded as shadow).
+    forgetStanding(deps, userId.toHexString()),
     invalidateAuthorFeeds(deps, userId),
     forgetPosts(
       deps,

@@ -15,6 +15,7 @@ import type { BulkOperation, Filter, Update } from "../../platform/mongo/client"
 import { paginate } from "../../platform/mongo/paginate";
 import { deleteKeys, getValue, setValue } from "../../platform/redis-ops";
 import { DAY_MS, HOUR_MS } from "../../platform/time";
+import { defineOwed } from "../owed/effects";
 import { relationsFor, relationsOfMany } from "../relations/service";
 import { type PublicUser, toPublicUser } from "../users/schema";
 import { decide, policyOf } from "./policy";
@@ -253,6 +254,21 @@ export async function notify(deps: Deps, event: NotificationEvent): Promise<void
     deps.log.error("notification failed", { type: event.type, error: String(error) });
   }
 }
+
+/**
+ * The same event owed by a write (features/owed): recorded in the write's own batch, turned into notifications
+ * after the answer. A failure is retried by the owed-effects sweep; an actor's event counts once per group, so
+ * a retry after a write whose answer was lost adds nothing.
+ */
+export const notifyLater = defineOwed<NotificationEvent>(
+  "notify",
+  // After the commit, so the write's counters never wait on the notification's own reads.
+  async (deps, event) => ({ after: () => record(deps, event) }),
+  (event) => {
+    const { actor, targets } = targetsOf(event);
+    return [...(actor ? [actor] : []), ...targets.map((t) => t.recipient)];
+  },
+);
 
 type Person = Pick<
   UserDoc,

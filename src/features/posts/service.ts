@@ -1,21 +1,21 @@
 import { bestEffort } from "../../core/best-effort";
 import { ApiError } from "../../core/errors";
 import { type IdempotentRequest, idempotencyMismatch } from "../../core/idempotency";
-import { forgetSelfView } from "../../core/standing";
+import { accountFactsOf, forgetSelfView } from "../../core/standing";
 import type { Viewer } from "../../core/viewer";
 import type { PostDoc, RequestKey } from "../../db";
 import type { Deps } from "../../deps";
 import { hashIp } from "../../platform/crypto";
 import { newObjectId, ObjectId } from "../../platform/ids";
+import { DuplicateKeyError } from "../../platform/mongo/client";
 import { countViewOnce, deleteKeys, getValue, runOp, runOps, seedCounter } from "../../platform/redis-ops";
 import { recordActivity } from "../analytics/activity";
-import { markEngaged } from "../ranking/engagement";
 import { scoresOf } from "../ranking/scores";
 import { validateReferral } from "../referrals/service";
 import { screen } from "../screening/rules";
 import { type CreatePostBody, normalizeTags, type Post, type ShareResult, toPost, type UpdatePostBody } from "./schema";
 import { votedByViewer } from "./viewer-state";
-import { findVisiblePost, forgetPosts, forgetPostsBeforeHiding } from "./visibility";
+import { findVisiblePost, findWritablePost, forgetPosts, forgetPostsBeforeHiding, writeOnPost } from "./visibility";
 
 /**
  * Drops the cached first pages of the public feeds (a post appeared, went or was hidden). Best effort: the
@@ -304,38 +304,53 @@ export async function deletePost(deps: Deps, viewer: Viewer, postId: string): Pr
  * that created the share, and the post is queued for the counters job, which recounts and rescores it.
  */
 export async function sharePost(deps: Deps, viewer: Viewer, postId: string): Promise<ShareResult> {
-  const post = await findVisiblePost(deps, viewer, postId);
+  const [target, sharer] = await Promise.all([findWritablePost(deps, viewer, postId), accountFactsOf(deps, viewer)]);
   const me = new ObjectId(viewer.id);
-  if (post.userId.equals(me)) return { shareableUrl: post.shareableUrl, shareCount: post.shareCount };
-  const sharer = await deps.db.users.findOne({ _id: me }, { projection: { shadowBanned: 1 } });
-  const shadow = Boolean(sharer?.shadowBanned);
-  // Marked with the insert, so a crash before the increment is repaired by the job's recount; the increment
-  // marks it again, after the insert, so a recount racing the insert cannot clear the mark too early.
-  const [inserted] = await Promise.all([
-    deps.db.shares.insertUnique({
-      _id: newObjectId(),
-      postId: post._id,
-      userId: me,
-      postAuthorId: post.userId,
-      shadow,
-      createdAt: deps.clock.now(),
-    }),
-    markEngaged(deps, [postId]),
-  ]);
-  if (!inserted || shadow) return { shareableUrl: post.shareableUrl, shareCount: post.shareCount };
-  await recordActivity(deps, {
-    event: "shared",
-    actorId: viewer.id,
-    ownerId: post.userId.toHexString(),
-    postId: post._id.toHexString(),
+  const shareableUrl = target.post?.shareableUrl ?? `${deps.config.posts.shareBaseUrl}/${postId}`;
+  // Without the post's cached copy, its count takes a read (only when this share moves none).
+  const counted = async () =>
+    target.post?.shareCount ??
+    (await deps.db.posts.findOne({ _id: target.postId }, { projection: { shareCount: 1 } }))?.shareCount ??
+    0;
+  if (target.facts.userId.equals(me)) return { shareableUrl, shareCount: await counted() };
+  const shadow = sharer.shadowBanned;
+  const share = deps.db.shares.inBatch.insertOne({
+    _id: newObjectId(),
+    postId: target.postId,
+    userId: me,
+    postAuthorId: target.facts.userId,
+    shadow,
+    createdAt: deps.clock.now(),
   });
-  const [updated] = await Promise.all([
-    deps.db.posts.findOneAndUpdate(
-      { _id: post._id },
-      { $inc: { shareCount: 1, countersStale: 1 } },
-      { returnDocument: "after", projection: { shareCount: 1 } },
-    ),
+  // One transaction: the post's guard, the share, the count (a shadow-banned sharer's is kept but counts
+  // nothing) and the post's recount mark for the `counters` job; a repeat collides on the unique (post, user)
+  // index and changes nothing.
+  let shareCount: number;
+  try {
+    shareCount = await writeOnPost(deps, viewer, target, async (t) => {
+      const [, , updated] = await deps.db.batch(
+        [
+          t.guard,
+          share,
+          deps.db.posts.inBatch.findOneAndUpdate(
+            { _id: t.postId },
+            { $inc: { shareCount: shadow ? 0 : 1, countersStale: 1 } },
+            { returnDocument: "after", projection: { shareCount: 1 } },
+          ),
+        ],
+        { transaction: true },
+      );
+      return updated?.shareCount ?? 0;
+    });
+  } catch (error) {
+    if (error instanceof DuplicateKeyError && error.failedIndex === 1)
+      return { shareableUrl, shareCount: await counted() };
+    throw error;
+  }
+  if (shadow) return { shareableUrl, shareCount };
+  await Promise.all([
+    recordActivity(deps, { event: "shared", actorId: viewer.id, ownerId: target.facts.userId.toHexString(), postId }),
     forgetPosts(deps, [postId]),
   ]);
-  return { shareableUrl: post.shareableUrl, shareCount: updated?.shareCount ?? post.shareCount + 1 };
+  return { shareableUrl, shareCount };
 }

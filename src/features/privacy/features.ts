@@ -6,6 +6,7 @@ import * as billing from "../billing/privacy";
 import * as consents from "../consents/privacy";
 import * as journal from "../journal/privacy";
 import * as messaging from "../messaging/privacy";
+import * as owed from "../owed/privacy";
 import * as stories from "../stories/privacy";
 
 /** A page of one export section, as a feature yields it. */
@@ -93,6 +94,14 @@ export const FEATURE_PRIVACY: readonly FeaturePrivacy[] = [
     },
     collections: ["stories", "storyViews"],
     ...stories,
+  },
+  {
+    feature: "owed effects",
+    sections: {
+      owedEffects: "What the service still owed, or did, after writes about you (kinds of effect, state, times)",
+    },
+    collections: ["owedEffects"],
+    ...owed,
   },
 ];
 
