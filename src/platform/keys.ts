@@ -80,6 +80,8 @@ export const keys = {
   /** A post's cached first page of comments, and who has comments on it only they can see (comments/service.ts). */
   commentsFirstPage: (postId: string) => `comments:first:${postId}`,
   commentsOwnHidden: (postId: string) => `comments:own-hidden:${postId}`,
+  /** What never changes about a comment (its post, thread and author), kept long: replies and reports need no read. */
+  commentFacts: (commentId: string) => `comment:facts:${commentId}`,
   // Profile cache (GET /v1/users/{username})
   userProfile: (usernameLower: string) => `user:profile:${usernameLower}`,
   // Journal (seed 002): change counters that every write moves (whole journal, and per month), and the caches
