@@ -167,6 +167,12 @@ describe("comments", () => {
     expect(shown.body.commentCount).toBe(2);
     const inbox = await deps.db.notifications.find({ userId: new ObjectId(author.id) });
     expect(inbox.map((n) => [n.type, n.aggregationCount])).toEqual([["comment", 2]]);
+    // Read once (cold), the page then waits on Redis alone: the post's copy and the page, looked up together.
+    const path = `/v1/posts/${post.id}/comments`;
+    expect((await call("GET", path, { token: fan.accessToken })).status).toBe(200);
+    const warm = await call<{ items: { replies: unknown[] }[] }>("GET", path, { token: fan.accessToken });
+    expect(warm.body.items[0]?.replies).toHaveLength(1);
+    expect(waits(warm.headers)).toMatchObject({ redis: 2, mongo: 0 });
   });
 
   it("lets no stale cache through: a post or parent gone since it was cached, a standing that missed a ban", async () => {
