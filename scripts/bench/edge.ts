@@ -2,8 +2,9 @@
 // region, so what a request waits on in sequence is its latency. This puts a delay proxy in front of each
 // local store (default 40 ms per Data API and ClickHouse call, 5 ms per Upstash REST call), runs the
 // production bundle in workerd through Miniflare's API, walks one user journey a request at a time, repeats
-// it, and prints per endpoint (reads twice: cold, the first after the journey's writes, then warm): sequential waits and round trips per store (from Server-Timing), p50/p99 ms,
+// it, and prints per endpoint: sequential waits and round trips per store (from Server-Timing), p50/p99 ms,
 // and p50 against the floor (a write: one Data API + one Redis round trip; a read: one Redis round trip).
+// Hot reads run twice: cold (the first after the journey's writes) and warm (the same read again).
 //   npm run bench:edge [-- --iterations 7 --mongo-ms 40 --clickhouse-ms 40 --redis-ms 5 --pause-ms 50]
 import { randomBytes, randomUUID } from "node:crypto";
 import { parseArgs } from "node:util";
