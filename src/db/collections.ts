@@ -25,6 +25,8 @@ export const collections = {
   messages: "messages",
   stories: "stories",
   storyViews: "story_views",
+  liveStreams: "live_streams",
+  streamGifts: "stream_gifts",
 } as const;
 
 export type CollectionKey = keyof typeof collections;

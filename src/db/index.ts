@@ -17,6 +17,7 @@ import type { PostDoc } from "./documents/posts";
 import type { ReferralDoc } from "./documents/referrals";
 import type { ShareDoc } from "./documents/shares";
 import type { StoryDoc, StoryViewDoc } from "./documents/stories";
+import type { StreamDoc, StreamGiftDoc } from "./documents/streams";
 import type { UserDoc } from "./documents/users";
 import type { VoteDoc } from "./documents/votes";
 
@@ -47,6 +48,8 @@ export interface DocumentTypes {
   messages: MessageDoc;
   stories: StoryDoc;
   storyViews: StoryViewDoc;
+  liveStreams: StreamDoc;
+  streamGifts: StreamGiftDoc;
 }
 
 export type Db = { [K in CollectionKey]: Collection<DocumentTypes[K]> } & {
@@ -78,5 +81,6 @@ export * from "./documents/posts";
 export * from "./documents/referrals";
 export * from "./documents/shares";
 export * from "./documents/stories";
+export * from "./documents/streams";
 export * from "./documents/users";
 export * from "./documents/votes";

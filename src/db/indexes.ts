@@ -236,6 +236,24 @@ export const indexes: Record<CollectionKey, IndexSpec[]> = {
     // The tray's "seen?" (a viewer's views of the last STORY_TTL_HOURS), and erasure of a viewer's views.
     { key: { viewerId: 1, viewedAt: -1 }, name: "viewer_recent" },
   ],
+  // Seed 003's live streams: the live directory, a streamer's list, and what stream-maintenance looks for.
+  liveStreams: [
+    { key: { status: 1, startedAt: -1 }, name: "status_started" },
+    { key: { userId: 1, _id: -1 }, name: "user_streams" },
+    { key: { status: 1, scheduledFor: 1 }, name: "status_scheduled_for" },
+    { key: { status: 1, "video.deletedAt": 1 }, name: "status_video_deleted" },
+    { key: { "liveNotice.state": 1, "liveNotice.updatedAt": 1 }, name: "live_notice_state" },
+    // A person's co-hosting and moderating (erasure).
+    { key: { "participants.userId": 1 }, name: "participants" },
+    { key: { "moderators.userId": 1 }, name: "moderators" },
+  ],
+  streamGifts: [
+    // One record per ledger transfer: a retried or re-completed gift counts on its stream once.
+    { key: { transferId: 1 }, name: "transfer_unique", unique: true },
+    // A stream's top gifters (rebuild of the Redis board) and a sender's gifts (export, erasure).
+    { key: { streamId: 1, senderId: 1 }, name: "stream_sender" },
+    { key: { senderId: 1, _id: 1 }, name: "sender" },
+  ],
   // Seed 002's audit log shape; retention from AUDIT_LOG_TTL_DAYS (see buildIndexes).
   auditLogs: [
     { key: { userId: 1, timestamp: -1 }, name: "user_timestamp" },

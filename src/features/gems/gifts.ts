@@ -39,6 +39,19 @@ export interface TransferMetadata {
   platformFee: number;
   payout: number;
   message: string | null;
+  /** A gift during a live stream (features/streams records it on the stream). */
+  streamId?: string;
+}
+
+/** GIFT_MIN_GEMS ≤ amount ≤ GIFT_MAX_GEMS, else a 400 naming `amount`. */
+export function checkGiftAmount(deps: Deps, amount: number): void {
+  const { minGems, maxGems } = deps.config.gifts;
+  if (amount < minGems || amount > maxGems) {
+    throw ApiError.validation(
+      [{ path: "amount", message: `between ${minGems} and ${maxGems} gems` }],
+      `A gift must be between ${minGems} and ${maxGems} gems.`,
+    );
+  }
 }
 
 /**
@@ -54,13 +67,7 @@ export async function sendGift(
   body: GiftBody,
   requestKey: string,
 ): Promise<GiftResult> {
-  const { minGems, maxGems, platformFeeBasisPoints } = deps.config.gifts;
-  if (body.amount < minGems || body.amount > maxGems) {
-    throw ApiError.validation(
-      [{ path: "amount", message: `between ${minGems} and ${maxGems} gems` }],
-      `A gift must be between ${minGems} and ${maxGems} gems.`,
-    );
-  }
+  checkGiftAmount(deps, body.amount);
   if (recipientId === viewer.id) {
     throw ApiError.validation([{ path: "id", message: "you cannot send a gift to yourself" }]);
   }
@@ -80,31 +87,66 @@ export async function sendGift(
     throw ApiError.notFound("User not found.");
   }
 
-  const { platformFee, payout } = giftFee(body.amount, platformFeeBasisPoints);
+  const { transfer, ...result } = await transferGift(deps, {
+    sender: { id: viewer.id, username: sender.username },
+    recipient: { id: recipientId, username: recipient.username },
+    amount: body.amount,
+    message: body.message ?? null,
+    idempotencyKey: ledgerKeys.giftDebit(viewer.id, requestKey),
+  });
+  return result;
+}
+
+/** One gift between two people, as `transferGift` moves it. */
+export interface GiftTransfer {
+  sender: { id: string; username: string };
+  recipient: { id: string; username: string };
+  amount: number;
+  message: string | null;
+  /** The debit's ledger key: one per sender and request (Idempotency-Key), so a retry moves nothing. */
+  idempotencyKey: string;
+  streamId?: string;
+}
+
+/**
+ * The transfer itself, once the caller has checked who may give what to whom: the sender's debit (402 and
+ * nothing moves when short), then the receiver's credit of amount − fee, keyed by the transfer. A repeat with
+ * the same ledger key replays the first transfer; the same key for another gift is a 422.
+ */
+export async function transferGift(
+  deps: Deps,
+  gift: GiftTransfer,
+): Promise<GiftResult & { transfer: TransferMetadata }> {
+  const { platformFee, payout } = giftFee(gift.amount, deps.config.gifts.platformFeeBasisPoints);
   const transfer: TransferMetadata = {
     transferId: newObjectId().toHexString(),
-    senderId: viewer.id,
-    senderUsername: sender.username,
-    recipientId,
-    amount: body.amount,
+    senderId: gift.sender.id,
+    senderUsername: gift.sender.username,
+    recipientId: gift.recipient.id,
+    amount: gift.amount,
     platformFee,
     payout,
-    message: body.message ?? null,
+    message: gift.message,
+    ...(gift.streamId ? { streamId: gift.streamId } : {}),
   };
   const { entry: debit } = await moveGems(deps, {
-    userId: sender._id,
+    userId: new ObjectId(gift.sender.id),
     type: "spend",
     source: "gift",
-    amount: -body.amount,
+    amount: -gift.amount,
     referenceType: "gift",
     referenceId: transfer.transferId,
-    description: `Gift to @${recipient.username}`,
+    description: gift.streamId ? `Gift to @${gift.recipient.username}'s stream` : `Gift to @${gift.recipient.username}`,
     metadata: { ...transfer },
-    idempotencyKey: ledgerKeys.giftDebit(viewer.id, requestKey),
+    idempotencyKey: gift.idempotencyKey,
   });
   // A replayed debit carries the first request's transfer; the same key for another gift is refused.
   const done = transferOf(debit);
-  if (done.recipientId !== recipientId || done.amount !== body.amount) {
+  if (
+    done.recipientId !== gift.recipient.id ||
+    done.amount !== gift.amount ||
+    (done.streamId ?? null) !== (gift.streamId ?? null)
+  ) {
     throw new ApiError("idempotency_mismatch", "This Idempotency-Key was already used for another gift.");
   }
   await creditTransfer(deps, done);
@@ -113,16 +155,18 @@ export async function sendGift(
     platformFee: done.platformFee,
     payout: done.payout,
     transferId: done.transferId,
+    transfer: done,
   };
 }
 
 type Receiver = Pick<UserDoc, "deletedAt" | "bannedAt" | "banExpiresAt" | "shadowBanned" | "erasedAt">;
 
-function canReceive(u: Receiver, now: Date): boolean {
+/** Who may be given gems: an account that exists, is not banned or shadow-banned, and was not erased. */
+export function canReceive(u: Receiver, now: Date): boolean {
   return !u.deletedAt && !isBanned(u, now) && !u.shadowBanned && !u.erasedAt;
 }
 
-function transferOf(debit: GemTransactionDoc): TransferMetadata {
+export function transferOf(debit: GemTransactionDoc): TransferMetadata {
   return debit.metadata as unknown as TransferMetadata;
 }
 
@@ -136,7 +180,13 @@ async function creditTransfer(deps: Deps, t: TransferMetadata): Promise<boolean>
     referenceType: "gift",
     referenceId: t.transferId,
     description: `Gift from @${t.senderUsername}`,
-    metadata: { transferId: t.transferId, senderId: t.senderId, amount: t.amount, platformFee: t.platformFee },
+    metadata: {
+      transferId: t.transferId,
+      senderId: t.senderId,
+      amount: t.amount,
+      platformFee: t.platformFee,
+      ...(t.streamId ? { streamId: t.streamId } : {}),
+    },
     idempotencyKey: ledgerKeys.giftCredit(t.transferId),
   });
   if (!replayed) {

@@ -1,5 +1,5 @@
 import type { MemberRole, MessageDoc } from "../../db";
-import { ObjectId } from "../../platform/ids";
+import type { ObjectId } from "../../platform/ids";
 import type { Filter } from "../../platform/mongo/client";
 
 /**
