@@ -1,12 +1,13 @@
 // One command for a local Circle: installs redis-server when missing (apt, as root), starts the local stack
-// (Upstash REST over redis-server, the Data API gateway, ClickHouse over chDB) on loopback, migrates,
+// (Upstash REST over redis-server, the Data API gateway, ClickHouse over chDB, the Cloudflare Stream stand-in) on
+// loopback, migrates,
 // optionally seeds demo data (--seed), and runs `wrangler dev` against it. Ctrl-C stops everything.
 //
 //   npm run dev [-- --seed] [--data-dir .data/dev] [--port 8787] [--set KEY=value ...]
 //   Your own Worker settings: `.dev.vars.local` (KEY=value lines, untracked) and `--set`, merged over the
 //   generated ones, e.g. `npm run dev -- --set SETTLEMENT_DELAY_SECONDS=10` to watch settlement happen.
 //   Ports: DEV_WORKER_PORT (8787) DEV_UPSTASH_PORT (8079) DEV_GATEWAY_PORT (8081) DEV_CLICKHOUSE_PORT (8123)
-//          DEV_REDIS_PORT (6390); a port already in use is replaced by a free one (printed).
+//          DEV_REDIS_PORT (6390) DEV_STREAM_PORT (8094); a port already in use is replaced by a free one (printed).
 import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { resolve } from "node:path";
@@ -17,6 +18,7 @@ import { DEV_OVERRIDES, devOverrides, writeDevVars } from "./local/dev-vars";
 import { freePort } from "./local/ports";
 import { findRedisServer } from "./local/redis";
 import { type RunningStack, startLocalStack } from "./local/stack";
+import { newStreamPlan } from "./local/stream-stack";
 import { type RunningWorker, startWranglerDev } from "./local/worker";
 import { runMigrations } from "./migrate";
 import { seedDemoData } from "./seed";
@@ -77,6 +79,7 @@ async function main(): Promise<void> {
     gateway: await portOrFree("data api", Number(process.env.DEV_GATEWAY_PORT ?? 8081)),
     clickhouse: await portOrFree("clickhouse", Number(process.env.DEV_CLICKHOUSE_PORT ?? 8123)),
     redis: await portOrFree("redis", Number(process.env.DEV_REDIS_PORT ?? 6390)),
+    stream: await portOrFree("live-video stand-in", Number(process.env.DEV_STREAM_PORT ?? 8094)),
   };
   const secret = () => randomBytes(24).toString("base64url");
   const plan = {
@@ -89,6 +92,7 @@ async function main(): Promise<void> {
       mongodbUri: process.env.MONGODB_URI,
       clickhouseUrl: process.env.CLICKHOUSE_URL,
     },
+    stream: newStreamPlan(ports.stream),
   };
 
   let stack: RunningStack | undefined;
@@ -145,6 +149,10 @@ async function main(): Promise<void> {
   log(`Circle API ready at ${url}  (docs ${url}/docs, health ${url}/health)`);
   log(`admin account: ${admin.username} / ${admin.password}  (sign in at POST /v1/auth/login)`);
   log(`trigger a cron locally: curl '${url}/__scheduled?cron=*/5+*+*+*+*'`);
+  log(
+    `live-video stand-in http://127.0.0.1:${ports.stream}: POST /__inputs/{uid}/status {"status":"connected"} ` +
+      "plays a stream's live input as if its encoder were sending",
+  );
   log("Ctrl-C stops everything.");
 }
 

@@ -26,6 +26,7 @@ import { postsRoutes } from "./features/posts/routes";
 import { privacyRoutes } from "./features/privacy/routes";
 import { referralsRoutes } from "./features/referrals/routes";
 import { storiesRoutes } from "./features/stories/routes";
+import { streamsRoutes } from "./features/streams/routes";
 import { usersRoutes } from "./features/users/routes";
 import { votesRoutes } from "./features/votes/routes";
 import { clientIp } from "./http/client-ip";
@@ -100,6 +101,7 @@ export function createApp(depsFor: (env: Record<string, unknown>) => Deps): Open
   app.route("/", referralsRoutes);
   app.route("/", messagingRoutes);
   app.route("/", storiesRoutes);
+  app.route("/", streamsRoutes);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {
     type: "http",

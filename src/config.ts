@@ -680,7 +680,7 @@ export const configSpec = {
     ),
     liveNoticeBatch: setting(
       "STREAM_LIVE_NOTICE_BATCH",
-      int(10, 5_000).default(500),
+      int(10, 5_000).default(200),
       "followers told “X is live” per batch",
     ),
     maintenanceBatch: setting(

@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { startGateway } from "../../gateway/index";
 import { startClickHouseServer } from "./clickhouse-server";
 import { startRedisServer } from "./redis";
+import { type StreamPlan, startStreamStandIn, streamWorkerEnv } from "./stream-stack";
 import { startUpstashServer } from "./upstash-server";
 
 export interface StackPlan {
@@ -12,6 +13,8 @@ export interface StackPlan {
   database: string;
   /** Use an existing Redis (REDIS_URL), MongoDB (MONGODB_URI) or ClickHouse (CLICKHOUSE_URL) instead. */
   external?: { redisUrl?: string; mongodbUri?: string; clickhouseUrl?: string };
+  /** The live-video (Cloudflare Stream) stand-in (scripts/local/stream-stack.ts), when planned. */
+  stream?: StreamPlan;
 }
 
 export interface RunningStack {
@@ -63,6 +66,7 @@ export async function startLocalStack(plan: StackPlan, log: (line: string) => vo
       clickhouseUrl = clickhouse.url;
     }
     log(`local stack up: upstash ${upstash.url}, data api ${gateway.url}, clickhouse ${clickhouseUrl}`);
+    if (plan.stream) stops.push((await startStreamStandIn(plan.stream, log)).stop);
 
     return {
       workerEnv: {
@@ -74,6 +78,7 @@ export async function startLocalStack(plan: StackPlan, log: (line: string) => vo
         CLICKHOUSE_URL: clickhouseUrl,
         CLICKHOUSE_USER: "default",
         CLICKHOUSE_PASSWORD: plan.secrets.clickhousePassword,
+        ...(plan.stream ? streamWorkerEnv(plan.stream) : {}),
       },
       stop,
     };
@@ -94,5 +99,6 @@ export function plannedWorkerEnv(plan: StackPlan): Record<string, string> {
     CLICKHOUSE_URL: plan.external?.clickhouseUrl ?? `http://127.0.0.1:${plan.ports.clickhouse}`,
     CLICKHOUSE_USER: "default",
     CLICKHOUSE_PASSWORD: plan.secrets.clickhousePassword,
+    ...(plan.stream ? streamWorkerEnv(plan.stream) : {}),
   };
 }

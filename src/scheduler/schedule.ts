@@ -11,6 +11,7 @@ import { accountErasureJob } from "../features/privacy/erasure";
 import { countersJob } from "../features/ranking/counters";
 import { reconciliationJob } from "../features/reconciliation/job";
 import { storyPurgeJob } from "../features/stories/purge";
+import { streamMaintenanceJob } from "../features/streams/maintenance";
 import { voteSignalRetentionJob } from "../features/votes/retention";
 import { type RunResult, runJob } from "./runner";
 
@@ -27,7 +28,11 @@ export const schedule: { name: string; cron: string; jobs: Job[] }[] = [
   },
   { name: "hourly-at-41", cron: "41 * * * *", jobs: [reconciliationJob] },
   { name: "daily-at-0317", cron: "17 3 * * *", jobs: [accountErasureJob, trustAccrualJob, voteSignalRetentionJob] },
-  { name: "every-2-minutes", cron: "*/2 * * * *", jobs: [requeueJob, countersJob, messagePurgeJob, storyPurgeJob] },
+  {
+    name: "every-2-minutes",
+    cron: "*/2 * * * *",
+    jobs: [requeueJob, countersJob, messagePurgeJob, storyPurgeJob, streamMaintenanceJob],
+  },
 ];
 
 export const jobs: Job[] = [...new Set(schedule.flatMap((s) => s.jobs))];

@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePort } from "../../scripts/local/ports";
 import { plannedWorkerEnv, type StackPlan } from "../../scripts/local/stack";
+import { newStreamPlan } from "../../scripts/local/stream-stack";
 
 const PLAN_ENV = "CIRCLE_TEST_STACK";
 
@@ -65,6 +66,7 @@ async function newPlan(): Promise<TestPlan> {
     secrets: { upstashToken: secret(), dataApiKey: secret(), clickhousePassword: secret() },
     database: "circle",
     oauth,
+    stream: newStreamPlan(await freePort()),
     external: {
       redisUrl: process.env.TEST_REDIS_URL,
       mongodbUri: process.env.TEST_MONGODB_URI,
@@ -89,6 +91,8 @@ function testBindings(plan: TestPlan): Record<string, string> {
     OAUTH_APPLE_ISSUERS: "https://appleid.apple.test",
     OAUTH_APPLE_CLIENT_IDS: "circle-test-apple",
     TEST_OAUTH_PRIVATE_JWK: JSON.stringify(plan.oauth.privateJwk),
+    // Where tests reach the live-video stand-in's controls (an encoder connecting or dropping).
+    TEST_STREAM_URL: `http://127.0.0.1:${plan.stream?.port}`,
     // Generous auth limits for the suite; the auth rate-limit tests build apps with tight ones.
     RATE_LIMIT_LOGIN_PER_IP: "100000",
     RATE_LIMIT_LOGIN_FAILURES_PER_ACCOUNT_AND_IP: "100000",
