@@ -690,7 +690,7 @@ const audienceKeys = (k: StreamAudienceKeys) => [k.live, k.viewers, k.uniques];
 
 // A heartbeat. The live hash (host, cohosts, peak, hostSeenAt) exists only while the stream is live. A host's
 // beat says they are still there; a viewer's beat moves them to now in the sorted set (GT: an isolate with a
-// late clock never moves anyone back), drops everyone whose last beat is older than the lifetime, and keeps the
+// late clock never moves anyone back), drops everyone whose last beat is a lifetime old or older, and keeps the
 // peak and the set of everyone who watched. Viewers blocked with the host (ARGV[5..]) are refused.
 const STREAM_HEARTBEAT = `local host = redis.call('HGET', KEYS[1], 'host')
 if not host then return {0} end
@@ -704,7 +704,7 @@ if me == host or string.find(' ' .. cohosts .. ' ', ' ' .. me .. ' ', 1, true) t
 end
 local now = tonumber(ARGV[2])
 redis.call('ZADD', KEYS[2], 'GT', now, me)
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. (now - tonumber(ARGV[3])))
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - tonumber(ARGV[3]))
 local current = redis.call('ZCARD', KEYS[2])
 redis.call('SADD', KEYS[3], me)
 local peak = tonumber(redis.call('HGET', KEYS[1], 'peak') or '0')
@@ -753,7 +753,7 @@ local now = tonumber(ARGV[1])
 local lifetime = tonumber(ARGV[2])
 for i = 1, #KEYS, 3 do
   if redis.call('EXISTS', KEYS[i]) == 1 then
-    redis.call('ZREMRANGEBYSCORE', KEYS[i + 1], '-inf', '(' .. (now - lifetime))
+    redis.call('ZREMRANGEBYSCORE', KEYS[i + 1], '-inf', now - lifetime)
     local current = redis.call('ZCARD', KEYS[i + 1])
     local peak = tonumber(redis.call('HGET', KEYS[i], 'peak') or '0')
     if current > peak then
