@@ -27,6 +27,7 @@ export const collections = {
   storyViews: "story_views",
   liveStreams: "live_streams",
   streamGifts: "stream_gifts",
+  streamGifters: "stream_gifters",
 } as const;
 
 export type CollectionKey = keyof typeof collections;

@@ -17,7 +17,7 @@ import type { PostDoc } from "./documents/posts";
 import type { ReferralDoc } from "./documents/referrals";
 import type { ShareDoc } from "./documents/shares";
 import type { StoryDoc, StoryViewDoc } from "./documents/stories";
-import type { StreamDoc, StreamGiftDoc } from "./documents/streams";
+import type { StreamDoc, StreamGiftDoc, StreamGifterDoc } from "./documents/streams";
 import type { UserDoc } from "./documents/users";
 import type { VoteDoc } from "./documents/votes";
 
@@ -50,6 +50,7 @@ export interface DocumentTypes {
   storyViews: StoryViewDoc;
   liveStreams: StreamDoc;
   streamGifts: StreamGiftDoc;
+  streamGifters: StreamGifterDoc;
 }
 
 export type Db = { [K in CollectionKey]: Collection<DocumentTypes[K]> } & {

@@ -250,9 +250,17 @@ export const indexes: Record<CollectionKey, IndexSpec[]> = {
   streamGifts: [
     // One record per ledger transfer: a retried or re-completed gift counts on its stream once.
     { key: { transferId: 1 }, name: "transfer_unique", unique: true },
-    // A stream's top gifters (rebuild of the Redis board) and a sender's gifts (export, erasure).
-    { key: { streamId: 1, senderId: 1 }, name: "stream_sender" },
+    // A stream's gifts and a sender's or a streamer's (export, erasure).
+    { key: { streamId: 1, _id: 1 }, name: "stream" },
     { key: { senderId: 1, _id: 1 }, name: "sender" },
+    { key: { recipientId: 1, _id: 1 }, name: "recipient" },
+  ],
+  streamGifters: [
+    // One total per sender and stream: two first gifts at once make one.
+    { key: { streamId: 1, senderId: 1 }, name: "stream_sender_unique", unique: true },
+    // The stream's top gifters, most gems first.
+    { key: { streamId: 1, amount: -1, _id: 1 }, name: "stream_top" },
+    { key: { senderId: 1 }, name: "sender" },
   ],
   // Seed 002's audit log shape; retention from AUDIT_LOG_TTL_DAYS (see buildIndexes).
   auditLogs: [

@@ -62,12 +62,10 @@ export const keys = {
   socketTicket: (ticketHash: string) => `socket:ticket:${ticketHash}`,
   conversationChannel: (conversationId: string) => `channel:conversation:${conversationId}`,
   // Live streams (features/streams): while a stream is live, its hosts and peak (`stream:live:{id}`, a hash whose
-  // existence means live), its viewers by last heartbeat (a sorted set pruned on read), everyone who watched
-  // (a set) and its top gifters (a sorted set: a cache of `stream_gifts`)
+  // existence means live), its viewers by last heartbeat (a sorted set pruned on read) and everyone who watched
   streamLive: (streamId: string) => `stream:live:${streamId}`,
   streamViewers: (streamId: string) => `stream:viewers:${streamId}`,
   streamUniqueViewers: (streamId: string) => `stream:uniques:${streamId}`,
-  streamGifters: (streamId: string) => `stream:gifters:${streamId}`,
   /** A viewer's slow-mode turn in a live chat (one message per STREAM_CHAT_SLOW_MODE_SECONDS). */
   chatSlowMode: (conversationId: string, userId: string) => `chat:slow:${conversationId}:${userId}`,
   // The posts each user voted on (posts/viewer-state.ts), and the counter that guards their rebuild

@@ -837,18 +837,3 @@ export const setStreamCohosts = (liveKey: string, cohostIds: string[]): RedisOp<
     (p) => p.eval(STREAM_SET_COHOSTS, [liveKey], [cohostIds.join(" ")]),
     () => undefined,
   );
-
-// Adds to a member's score only on a board that exists (a board that is missing is rebuilt from the store,
-// which already holds what is being added).
-const ADD_TO_EXISTING_BOARD = `if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-redis.call('ZINCRBY', KEYS[1], ARGV[2], ARGV[1])
-redis.call('EXPIRE', KEYS[1], ARGV[3])
-return 1`;
-
-/** ZINCRBY on a board that exists; false when it does not (rebuild it: the addition is already in the store). */
-export const addToExistingBoard = (key: string, member: string, by: number, ttlSeconds: number): RedisOp<boolean> =>
-  op(
-    1,
-    (p) => p.eval(ADD_TO_EXISTING_BOARD, [key], [member, by, ttlSeconds]),
-    ([n]) => num(n) === 1,
-  );

@@ -83,6 +83,20 @@ export interface StreamDoc {
 }
 
 /**
+ * `stream_gifters`: what each person gave during one stream (unique per stream and sender), moved in the same
+ * transaction as each gift's record, so the stream's top gifters are a sorted read of exact totals.
+ */
+export interface StreamGifterDoc {
+  _id: ObjectId;
+  streamId: ObjectId;
+  senderId: ObjectId;
+  amount: number;
+  gifts: number;
+  firstAt: Date;
+  lastAt: Date;
+}
+
+/**
  * `stream_gifts`: one per gift sent during a stream (unique `transferId`, the ledger transfer it records), so a
  * stream's total and its top gifters come from what was really paid, once.
  */

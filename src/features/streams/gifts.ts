@@ -4,7 +4,6 @@ import type { StreamGiftDoc } from "../../db";
 import type { Deps } from "../../deps";
 import { newObjectId, ObjectId } from "../../platform/ids";
 import { DuplicateKeyError } from "../../platform/mongo/client";
-import { addToExistingBoard, mergeSortedSet, runOp, runOps, topMembers } from "../../platform/redis-ops";
 import { canReceive, checkGiftAmount, type TransferMetadata, transferGift } from "../gems/gifts";
 import { ledgerKeys } from "../gems/ledger-keys";
 import type { Later } from "../messaging/events";
@@ -20,15 +19,16 @@ import { peopleOf } from "./views";
  * Gifts during a live stream: the same ledger transfer as gifts between people (features/gems: the sender's
  * debit of `amount`, the streamer's credit of amount − fee, exactly once per Idempotency-Key, completed by
  * reconciliation if a crash splits them), recorded on the stream with its transfer id — one `stream_gifts`
- * document (unique per transfer) and the stream's `giftTotal`, in one transaction — then on the stream's board of
- * top gifters (Redis, rebuilt from `stream_gifts` when missing) and announced in its chat. Whoever records a
- * transfer first (the request, its retry, or stream-maintenance after a crash) is the only one that counts it.
+ * document (unique per transfer), the stream's `giftTotal` and the sender's total for the stream, in one
+ * transaction — and announced in its chat. Whoever records a transfer first (the request, its retry, or
+ * stream-maintenance after a crash) is the only one that counts it; the top gifters are a sorted read of those
+ * totals (an indexed read in parallel with the stream's own, so a cache would save no wait).
  */
 
 /**
- * POST /v1/streams/{id}/gifts. Waits: 2 MongoDB reads (the stream, then the people), the ledger transfer's own
- * (features/gems: 3 + 3 and the streamer's notification), 1 MongoDB transaction (record + total), 1 Redis (the
- * board); the announcement runs after the answer.
+ * POST /v1/streams/{id}/gifts. Waits: 2 MongoDB reads (the stream with the sender, then the people), the ledger
+ * transfer's own (features/gems: 3 + 3 and the streamer's notification), 1 MongoDB transaction (the record and
+ * both totals); the announcement runs after the answer.
  */
 export async function sendStreamGift(
   deps: Deps,
@@ -81,10 +81,14 @@ export async function sendStreamGift(
   return { ...result, streamId, giftTotal };
 }
 
+/** Attempts at recording one gift when two first gifts of one sender race for their total (see below). */
+const RECORD_ATTEMPTS = 3;
+
 /**
- * Records a stream gift's transfer on its stream, once: the record and the stream's total in one transaction
- * (a second attempt hits the unique transfer id and changes nothing), then the board. Returns the stream's
- * total and whether this call was the one that recorded it.
+ * Records a stream gift's transfer on its stream, once: in one transaction, the record (unique per transfer: a
+ * second attempt changes nothing), the stream's total and the sender's total for the stream (unique per stream
+ * and sender: a first gift racing another first gift of theirs is tried again). Returns the stream's total and
+ * whether this call was the one that recorded it.
  */
 export async function recordStreamGift(
   deps: Deps,
@@ -93,78 +97,59 @@ export async function recordStreamGift(
 ): Promise<{ giftTotal: number; recorded: boolean }> {
   if (!transfer.streamId) throw new Error("a stream gift carries its stream id");
   const streamId = new ObjectId(transfer.streamId);
-  const gift: StreamGiftDoc = {
-    _id: newObjectId(),
-    streamId,
-    senderId: new ObjectId(transfer.senderId),
-    recipientId: new ObjectId(transfer.recipientId),
-    transferId: transfer.transferId,
-    amount: transfer.amount,
-    platformFee: transfer.platformFee,
-    payout: transfer.payout,
-    message: transfer.message,
-    createdAt: new Date(at),
-  };
-  let giftTotal: number;
-  try {
-    const [, stream] = await deps.db.batch(
-      [
-        deps.db.streamGifts.inBatch.insertOne(gift),
-        deps.db.liveStreams.inBatch.findOneAndUpdate(
-          { _id: streamId },
-          { $inc: { giftTotal: transfer.amount, giftCount: 1 }, $set: { updatedAt: deps.clock.now() } },
-          { returnDocument: "after", projection: { giftTotal: 1 } },
-        ),
-      ],
-      { transaction: true },
-    );
-    giftTotal = stream?.giftTotal ?? transfer.amount;
-  } catch (error) {
-    if (!(error instanceof DuplicateKeyError)) throw error;
-    const stream = await deps.db.liveStreams.findOne({ _id: streamId }, { projection: { giftTotal: 1 } });
-    return { giftTotal: stream?.giftTotal ?? 0, recorded: false };
+  const senderId = new ObjectId(transfer.senderId);
+  const createdAt = new Date(at);
+  for (let attempt = 1; ; attempt++) {
+    const gift: StreamGiftDoc = {
+      _id: newObjectId(),
+      streamId,
+      senderId,
+      recipientId: new ObjectId(transfer.recipientId),
+      transferId: transfer.transferId,
+      amount: transfer.amount,
+      platformFee: transfer.platformFee,
+      payout: transfer.payout,
+      message: transfer.message,
+      createdAt,
+    };
+    const now = deps.clock.now();
+    try {
+      const [, stream] = await deps.db.batch(
+        [
+          deps.db.streamGifts.inBatch.insertOne(gift),
+          deps.db.liveStreams.inBatch.findOneAndUpdate(
+            { _id: streamId },
+            { $inc: { giftTotal: transfer.amount, giftCount: 1 }, $set: { updatedAt: now } },
+            { returnDocument: "after", projection: { giftTotal: 1 } },
+          ),
+          deps.db.streamGifters.inBatch.updateOne(
+            { streamId, senderId },
+            {
+              $inc: { amount: transfer.amount, gifts: 1 },
+              $max: { lastAt: createdAt },
+              $min: { firstAt: createdAt },
+            },
+            { upsert: true },
+          ),
+        ],
+        { transaction: true },
+      );
+      return { giftTotal: stream?.giftTotal ?? transfer.amount, recorded: true };
+    } catch (error) {
+      if (!(error instanceof DuplicateKeyError)) throw error;
+      // The sender's total was opened by their other first gift at the same instant: this one joins it.
+      if (error.firstField() !== "transferId" && attempt < RECORD_ATTEMPTS) continue;
+      if (error.firstField() !== "transferId") throw error;
+      const stream = await deps.db.liveStreams.findOne({ _id: streamId }, { projection: { giftTotal: 1 } });
+      return { giftTotal: stream?.giftTotal ?? 0, recorded: false };
+    }
   }
-  await addToGifters(deps, transfer.streamId, transfer.senderId, transfer.amount);
-  return { giftTotal, recorded: true };
-}
-
-/** Adds a recorded gift to the stream's board; a missing board is rebuilt (the record is already stored). */
-async function addToGifters(deps: Deps, streamId: string, senderId: string, amount: number): Promise<void> {
-  const key = deps.keys.streamGifters(streamId);
-  try {
-    const added = await runOp(
-      deps.redis,
-      addToExistingBoard(key, senderId, amount, deps.config.streams.stateTtlSeconds),
-    );
-    if (!added) await rebuildGifters(deps, streamId);
-  } catch (error) {
-    // The record and the total stand; stream-maintenance raises the board to the records.
-    deps.log.warn("stream gifters board not updated", { streamId, error: String(error) });
-  }
-}
-
-/**
- * Raises the stream's board to what its records say (one aggregate, merged with `ZUNIONSTORE … MAX`, so gifts
- * counted meanwhile are kept and nothing is counted twice). Returns the totals per sender, highest first.
- */
-export async function rebuildGifters(deps: Deps, streamId: string): Promise<{ member: string; score: number }[]> {
-  const rows = await deps.db.streamGifts.aggregate<{ _id: ObjectId; amount: number }>([
-    { $match: { streamId: new ObjectId(streamId) } },
-    { $group: { _id: "$senderId", amount: { $sum: "$amount" } } },
-    { $sort: { amount: -1, _id: 1 } },
-  ]);
-  const scores = rows.map((r) => ({ member: r._id.toHexString(), score: r.amount }));
-  if (scores.length === 0) return [];
-  const expireAt = Math.floor(deps.clock.now().getTime() / 1000) + deps.config.streams.stateTtlSeconds;
-  await runOp(deps.redis, mergeSortedSet(deps.keys.streamGifters(streamId), scores, expireAt));
-  return scores;
 }
 
 /**
  * GET /v1/streams/{id}/gifters: the stream's top gifters, most gems first (equal amounts share a rank). People
  * gone, banned, shadow-banned or blocked with the caller are left out (the others keep their ranks). Waits:
- * 1 MongoDB (the stream) with 1 Redis (the board) in parallel, then 1 MongoDB (the people); a missing board adds
- * its rebuild.
+ * 1 MongoDB (the stream and its top totals, read in parallel) then 1 MongoDB (the people).
  */
 export async function streamGifters(
   deps: Deps,
@@ -173,24 +158,19 @@ export async function streamGifters(
   limit: number,
 ): Promise<StreamGifters> {
   const id = new ObjectId(streamId);
-  const key = deps.keys.streamGifters(streamId);
-  const [doc, relations, board] = await Promise.all([
+  const [doc, relations, top] = await Promise.all([
     deps.db.liveStreams.findOne({ _id: id }),
     relationsFor(deps, viewer),
-    runOps(deps.redis, { top: topMembers(key, limit) }).catch((error) => {
-      deps.log.warn("stream gifters board unreadable", { error: String(error) });
-      return { top: null };
-    }),
+    deps.db.streamGifters.find(
+      { streamId: id },
+      { sort: { amount: -1, _id: 1 }, limit, projection: { senderId: 1, amount: 1 } },
+    ),
   ]);
   if (!doc) throw noSuchStream();
-  let top = board.top;
-  if (!top || (top.length === 0 && doc.giftCount > 0)) {
-    top = (await rebuildGifters(deps, streamId).catch(() => rebuildFromRecordsOnly(deps, streamId))).slice(0, limit);
-  }
   const people = await peopleOf(
     deps,
     [doc],
-    top.map((t) => new ObjectId(t.member)),
+    top.map((t) => t.senderId),
   );
   const now = deps.clock.now();
   const visible = canSeeStream({
@@ -202,22 +182,13 @@ export async function streamGifters(
   });
   if (!visible) throw noSuchStream();
   const items = top.flatMap((entry) => {
-    const person = people.get(entry.member);
+    const senderId = entry.senderId.toHexString();
+    const person = people.get(senderId);
     const shown =
-      person && (entry.member === viewer?.id || (streamerVisible(person, now) && !relations.blockedWith(entry.member)));
+      person && (senderId === viewer?.id || (streamerVisible(person, now) && !relations.blockedWith(senderId)));
     if (!person || !shown) return [];
-    const rank = 1 + top.filter((t) => t.score > entry.score).length;
-    return [{ rank, user: toPublicUser(person), amount: entry.score }];
+    const rank = 1 + top.filter((t) => t.amount > entry.amount).length;
+    return [{ rank, user: toPublicUser(person), amount: entry.amount }];
   });
   return { items };
-}
-
-/** The totals per sender from the records alone (Redis unreachable): the answer without caching it. */
-async function rebuildFromRecordsOnly(deps: Deps, streamId: string): Promise<{ member: string; score: number }[]> {
-  const rows = await deps.db.streamGifts.aggregate<{ _id: ObjectId; amount: number }>([
-    { $match: { streamId: new ObjectId(streamId) } },
-    { $group: { _id: "$senderId", amount: { $sum: "$amount" } } },
-    { $sort: { amount: -1, _id: 1 } },
-  ]);
-  return rows.map((r) => ({ member: r._id.toHexString(), score: r.amount }));
 }

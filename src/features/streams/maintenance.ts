@@ -8,7 +8,7 @@ import { HOUR_MS } from "../../platform/time";
 import { transferOf } from "../gems/gifts";
 import type { Later } from "../messaging/events";
 import { announceLive } from "./announce";
-import { rebuildGifters, recordStreamGift } from "./gifts";
+import { recordStreamGift } from "./gifts";
 import { cancelScheduled, endStream, liveVideoOf, releaseVideo } from "./lifecycle";
 import { isAbandoned, streamerVisible } from "./rules";
 import { audienceKeysOf, peopleOf } from "./views";
@@ -21,7 +21,7 @@ import { audienceKeysOf, peopleOf } from "./views";
  * 3. Live inputs of streams that are over and not yet deleted at the provider are deleted.
  * 4. "X is live" notices a crash left half-told are finished.
  * 5. Stream gifts whose ledger transfer stands but whose stream record a crash skipped are recorded (once: the
- *    record is unique per transfer), and live streams' gifter boards are raised to their records.
+ *    record is unique per transfer).
  * Every step is conditional on the state it read, so re-runs and overlapping requests do nothing twice; each
  * works in batches of STREAM_MAINTENANCE_BATCH while the run's time budget lasts.
  */
@@ -35,7 +35,6 @@ export async function maintainStreams(ctx: JobContext): Promise<JobReport> {
     ["inputs_deleted", deleteInputs],
     ["notices_finished", finishNotices],
     ["gifts_recorded", recordGifts],
-    ["boards_raised", raiseBoards],
   ];
   for (const [name, step] of steps) {
     for (;;) {
@@ -179,15 +178,6 @@ async function recordGifts(deps: Deps, _later: Later, run: RunState): Promise<{ 
     if ((await recordStreamGift(deps, transfer, at)).recorded) count += 1;
   }
   return { done: run.giftCursor === null, count };
-}
-
-async function raiseBoards(deps: Deps): Promise<{ done: boolean; count: number }> {
-  const live = await deps.db.liveStreams.find(
-    { status: "live", giftCount: { $gt: 0 } },
-    { projection: { _id: 1 }, sort: { startedAt: -1 }, limit: deps.config.streams.maintenanceBatch },
-  );
-  for (const doc of live) await rebuildGifters(deps, doc._id.toHexString());
-  return { done: true, count: live.length };
 }
 
 export const streamMaintenanceJob: Job = {

@@ -137,13 +137,11 @@ export async function eraseUser(deps: Deps, userId: string): Promise<void> {
         deps.db.messages.inBatch.deleteMany({ conversationId: stream.conversationId }),
         deps.db.conversations.inBatch.deleteOne({ _id: stream.conversationId, kind: "stream" }),
         deps.db.streamGifts.inBatch.deleteMany({ streamId: stream._id }),
+        deps.db.streamGifters.inBatch.deleteMany({ streamId: stream._id }),
       ]);
       await forgetStreamChat(deps, stream.conversationId.toHexString());
       const keys = audienceKeysOf(deps, stream._id.toHexString());
-      await runOp(
-        deps.redis,
-        deleteKeys([keys.live, keys.viewers, keys.uniques, deps.keys.streamGifters(stream._id.toHexString())]),
-      );
+      await runOp(deps.redis, deleteKeys([keys.live, keys.viewers, keys.uniques]));
       await deps.db.liveStreams.deleteOne({ _id: stream._id });
     }
   }
