@@ -48,14 +48,19 @@ export async function sendMessage(
   options: SendOptions = {},
 ): Promise<{ message: Message; created: boolean }> {
   const content = checkedContent(deps, body);
-  const [access, media] = await Promise.all([
+  const [access, found] = await Promise.all([
     accessConversation(deps, viewer, conversationId),
-    content.generationId ? generationMedia(deps, viewer, content.generationId) : Promise.resolve(null),
+    content.generationId ? generationMedia(deps, viewer, content.generationId).catch((e: unknown) => e) : null,
   ]);
+  // What the conversation allows decides before what the image is (a live chat takes text only).
+  if (access.state.stream && body.kind !== "text")
+    throw ApiError.invalidField("kind", "a live chat takes text messages");
+  if (found instanceof Error) throw found;
+  const media = found as MessageMediaDoc | null;
   let current = access;
   for (let attempt = 1; ; attempt++) {
     const doc = draft(deps, current, body, content.text, media, options);
-    const giveTurnBack = current.state.stream ? await streamChatTurn(deps, current, body, doc) : null;
+    const giveTurnBack = current.state.stream ? await streamChatTurn(deps, current, doc) : null;
     if (giveTurnBack && "message" in giveTurnBack) return { message: giveTurnBack.message, created: false };
     try {
       await deps.db.batch(
@@ -92,16 +97,14 @@ export async function sendMessage(
 }
 
 /**
- * A send in a stream's chat: text only, while open, not muted, and within slow mode. A retry of a message that
+ * A send in a stream's chat: while open, not muted, and within slow mode. A retry of a message that
  * was stored (same clientMessageId) gets it back rather than a slow-mode refusal.
  */
 async function streamChatTurn(
   deps: Deps,
   access: Access,
-  body: SendMessageBody,
   attempt: MessageDoc,
 ): Promise<{ release: () => Promise<void> } | { message: Message }> {
-  if (body.kind !== "text") throw ApiError.invalidField("kind", "a live chat takes text messages");
   try {
     return { release: await admitToStreamChat(deps, access) };
   } catch (error) {

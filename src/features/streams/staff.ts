@@ -22,7 +22,8 @@ import { PERSON_FIELDS, peopleOf, toStream } from "./views";
  * result). Staff changes end with the stream.
  */
 
-const ATTEMPTS = 3;
+/** Staff changes come from a handful of people; each attempt re-reads the stream, so a few always get through. */
+const ATTEMPTS = 8;
 
 type Staff = { participants: StreamParticipantDoc[]; moderators: StreamModeratorDoc[] };
 
