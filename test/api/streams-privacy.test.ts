@@ -12,7 +12,9 @@ const deps = testDeps();
 
 async function exported(user: TestUser): Promise<Record<string, unknown[]>> {
   const out: Record<string, unknown[]> = {};
-  for await (const page of exportSections(deps, user.id)) (out[page.section] ??= []).push(...page.items);
+  for await (const page of exportSections(deps, user.id)) {
+    out[page.section] = [...(out[page.section] ?? []), ...page.items];
+  }
   return out;
 }
 

@@ -21,7 +21,7 @@ import { relationsFor } from "../relations/service";
 import { announceLive } from "./announce";
 import { canSeeStream, normalizedTags, type StreamAction, transition } from "./rules";
 import type { CreateStreamBody, Stream } from "./schema";
-import { audienceKeysOf, type People, peopleOf, toStream } from "./views";
+import { audienceKeysOf, PERSON_FIELDS, type People, peopleOf, toStream } from "./views";
 
 /**
  * A stream's life: created scheduled (for later) or live (now), started, ended, or cancelled before it began,
@@ -155,7 +155,7 @@ export async function createStream(deps: Deps, viewer: Viewer, body: CreateStrea
           { projection: { imageUrl: 1, thumbnailUrl: 1 } },
         )
       : Promise.resolve(null),
-    deps.db.users.find({ _id: me }, { limit: 1 }),
+    deps.db.users.find({ _id: me }, { projection: PERSON_FIELDS, limit: 1 }),
   ]);
   if (input.status === "rejected") throw liveVideoDown(deps, input.reason);
   const created = input.value;
@@ -278,13 +278,13 @@ export async function startStream(deps: Deps, viewer: Viewer, streamId: string, 
     ),
     answer(deps, viewer, after),
   ]);
-  if (started.matchedCount === 0) return startedMeanwhile(deps, viewer, streamId, "start");
+  if (started.matchedCount === 0) return decidedMeanwhile(deps, viewer, streamId, "start");
   await goLive(deps, after, later);
   return view;
 }
 
 /** Two state changes raced: the one that lost answers as its action would on the state the winner left. */
-async function startedMeanwhile(deps: Deps, viewer: Viewer, streamId: string, action: StreamAction): Promise<Stream> {
+async function decidedMeanwhile(deps: Deps, viewer: Viewer, streamId: string, action: StreamAction): Promise<Stream> {
   const doc = await ownStream(deps, viewer, streamId);
   const move = transition(doc.status, action);
   if ("refused" in move) throw refused(move.refused);
@@ -301,7 +301,7 @@ export async function endOwnStream(deps: Deps, viewer: Viewer, streamId: string,
   if ("refused" in move) throw refused(move.refused);
   if (!move.changes) return answer(deps, viewer, doc);
   const ended = await endStream(deps, doc, "streamer", later);
-  if (!ended) return startedMeanwhile(deps, viewer, streamId, "end");
+  if (!ended) return decidedMeanwhile(deps, viewer, streamId, "end");
   return answer(deps, viewer, ended);
 }
 
@@ -368,7 +368,7 @@ export async function cancelStream(deps: Deps, viewer: Viewer, streamId: string,
   if ("refused" in move) throw refused(move.refused);
   if (!move.changes) return answer(deps, viewer, doc);
   const cancelled = await cancelScheduled(deps, doc, "streamer", later);
-  if (!cancelled) return startedMeanwhile(deps, viewer, streamId, "cancel");
+  if (!cancelled) return decidedMeanwhile(deps, viewer, streamId, "cancel");
   return answer(deps, viewer, cancelled);
 }
 

@@ -129,7 +129,7 @@ export async function eraseUser(deps: Deps, userId: string): Promise<void> {
     const own = await deps.db.liveStreams.find({ userId: me }, { limit: 50, sort: { _id: 1 } });
     if (own.length === 0) break;
     for (const stream of own) {
-      if (!stream.video.deletedAt) {
+      if (!stream.video.deletedAt && video.configured) {
         // A provider that cannot answer fails the run; the next one tries again from here.
         await video.deleteInput(stream.video.liveInputId);
       }

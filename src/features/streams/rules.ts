@@ -1,5 +1,6 @@
 import type { StreamDoc, StreamStatus, UserDoc } from "../../db";
 import { InvalidCursorError } from "../../platform/mongo/paginate";
+import { isBanned } from "../users/schema";
 
 /**
  * The pure rules of live streams: how a stream moves between states, who may see it, how the live directory
@@ -37,8 +38,7 @@ export type Streamer = Pick<UserDoc, "_id" | "deletedAt" | "bannedAt" | "banExpi
 /** Whether others may see a streamer's streams at all: not deleted, erased, banned or shadow-banned. */
 export function streamerVisible(streamer: Streamer | undefined, now: Date): boolean {
   if (!streamer || streamer.deletedAt || streamer.erasedAt || streamer.shadowBanned) return false;
-  if (!streamer.bannedAt) return true;
-  return streamer.banExpiresAt != null && streamer.banExpiresAt.getTime() <= now.getTime();
+  return !isBanned(streamer, now);
 }
 
 /**
