@@ -70,12 +70,16 @@ describe("stream-maintenance", () => {
     expect(await stored(quiet.id)).toEqual(before);
   });
 
-  it("ends the live streams of streamers banned since they went live", async () => {
-    const [streamer] = await crowd(1);
+  it("ends the live streams of streamers banned since they went live, never a shadow-banned one's", async () => {
+    const [streamer, shadowed] = await crowd(2);
     const stream = await createdStream(streamer);
+    const quietlyHidden = await createdStream(shadowed);
     await deps.db.users.updateOne({ _id: new ObjectId(streamer.id) }, { $set: { bannedAt: new Date() } });
+    await deps.db.users.updateOne({ _id: new ObjectId(shadowed.id) }, { $set: { shadowBanned: true } });
     await runUntilDone(streamMaintenanceJob);
     expect(await stored(stream.id)).toMatchObject({ status: "ended", endReason: "streamer_unavailable" });
+    // A shadow ban does not show itself: the stream goes on (others just do not see it).
+    expect((await stored(quietlyHidden.id))?.status).toBe("live");
   });
 
   it("cancels scheduled streams never started STREAM_SCHEDULE_GRACE_HOURS after their time", async () => {

@@ -84,7 +84,9 @@ async function endAbandoned(deps: Deps, later: Later, run: RunState): Promise<{ 
   ]);
   let ended = 0;
   for (const [i, doc] of live.entries()) {
-    const gone = !streamerVisible(people.get(doc.userId.toHexString()), now);
+    // Banned or gone, not shadow-banned: a shadow ban must not show itself by ending the stream.
+    const person = people.get(doc.userId.toHexString());
+    const gone = !person || !streamerVisible({ ...person, shadowBanned: false }, now);
     const quiet =
       !gone &&
       isAbandoned({
