@@ -185,6 +185,24 @@ describe("a stream's lifecycle", () => {
   });
 });
 
+describe("round trips of a stream's state changes", () => {
+  it("wait on 2 MongoDB calls in a row each: create, start, end and cancel", async () => {
+    const [streamer] = await crowd(1);
+    const created = await call<StreamBody>("POST", "/v1/streams", {
+      token: streamer.accessToken,
+      body: { title: "counted", scheduledFor: scheduledFor(30) },
+    });
+    expect(waits(created.headers)).toMatchObject({ mongo: 2, redis: 1 });
+    const started = await act(streamer, created.body.id, "start");
+    expect(waits(started.headers)).toMatchObject({ mongo: 2, redis: 2 });
+    const ended = await act(streamer, created.body.id, "end");
+    expect(waits(ended.headers)).toMatchObject({ mongo: 2, redis: 3 });
+    const other = await createdStream(streamer, { scheduledFor: scheduledFor(30) });
+    const cancelled = await act(streamer, other.id, "cancel");
+    expect(waits(cancelled.headers)).toMatchObject({ mongo: 2, redis: 2 });
+  });
+});
+
 describe("followers told “X is live”", () => {
   it("tells each follower once per stream, with the stream to open; muting followers hear nothing", async () => {
     const [streamer, fan, other, muter, stranger] = await crowd(5);

@@ -293,16 +293,24 @@ async function decidedMeanwhile(deps: Deps, viewer: Viewer, streamId: string, ac
 
 /**
  * POST /v1/streams/{id}/end: live → ended, by the streamer. Waits: 1 MongoDB read with 1 Redis read (the
- * audience) in parallel, then 1 MongoDB write with the view's read in parallel.
+ * audience) in parallel, then 1 MongoDB write with the view's read in parallel, then 1 Redis write (the chat's
+ * cached state dropped).
  */
 export async function endOwnStream(deps: Deps, viewer: Viewer, streamId: string, later: Later): Promise<Stream> {
-  const doc = await ownStream(deps, viewer, streamId);
+  const [doc, audience] = await Promise.all([ownStream(deps, viewer, streamId), audienceOf(deps, streamId)]);
   const move = transition(doc.status, "end");
   if ("refused" in move) throw refused(move.refused);
   if (!move.changes) return answer(deps, viewer, doc);
-  const ended = await endStream(deps, doc, "streamer", later);
+  const [ended, people] = await Promise.all([endStream(deps, doc, "streamer", later, audience), peopleOf(deps, [doc])]);
   if (!ended) return decidedMeanwhile(deps, viewer, streamId, "end");
-  return answer(deps, viewer, ended);
+  return toStream(ended, people, null, viewer.id);
+}
+
+/** A stream's live audience now (pruned as it is read). */
+async function audienceOf(deps: Deps, streamId: string): Promise<StreamAudience | undefined> {
+  const now = deps.clock.now().getTime();
+  const lifetimeMs = deps.config.streams.viewerLifetimeSeconds * 1000;
+  return (await runOp(deps.redis, streamAudiences([audienceKeysOf(deps, streamId)], now, lifetimeMs)))[0];
 }
 
 /**
@@ -316,14 +324,12 @@ export async function endStream(
   doc: StreamDoc,
   reason: StreamEndReason,
   later: Later,
+  audienceRead?: StreamAudience,
 ): Promise<StreamDoc | null> {
   const streamId = doc._id.toHexString();
-  const now = deps.clock.now();
   const keys = audienceKeysOf(deps, streamId);
-  const [audience] = await runOp(
-    deps.redis,
-    streamAudiences([keys], now.getTime(), deps.config.streams.viewerLifetimeSeconds * 1000),
-  );
+  const audience = audienceRead ?? (await audienceOf(deps, streamId));
+  const now = deps.clock.now();
   const peakViewers = Math.max(doc.peakViewers, audience?.peak ?? 0);
   const uniqueViewers = Math.max(doc.uniqueViewers, audience?.unique ?? 0);
   const set = { status: "ended" as const, endedAt: now, endReason: reason, peakViewers, uniqueViewers, updatedAt: now };
@@ -361,15 +367,18 @@ export async function endStream(
   return ended;
 }
 
-/** POST /v1/streams/{id}/cancel: a scheduled stream that will not happen. Waits: 1 MongoDB read, 1 write. */
+/**
+ * POST /v1/streams/{id}/cancel: a scheduled stream that will not happen. Waits: 1 MongoDB read, then 1 write with
+ * the view's read in parallel, then 1 Redis write (the chat's cached state dropped).
+ */
 export async function cancelStream(deps: Deps, viewer: Viewer, streamId: string, later: Later): Promise<Stream> {
   const doc = await ownStream(deps, viewer, streamId);
   const move = transition(doc.status, "cancel");
   if ("refused" in move) throw refused(move.refused);
   if (!move.changes) return answer(deps, viewer, doc);
-  const cancelled = await cancelScheduled(deps, doc, "streamer", later);
+  const [cancelled, people] = await Promise.all([cancelScheduled(deps, doc, "streamer", later), peopleOf(deps, [doc])]);
   if (!cancelled) return decidedMeanwhile(deps, viewer, streamId, "cancel");
-  return answer(deps, viewer, cancelled);
+  return toStream(cancelled, people, null, viewer.id);
 }
 
 /** scheduled → cancelled (conditional on it still being scheduled: null when it was not), chat closed. */
