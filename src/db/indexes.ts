@@ -11,6 +11,10 @@ import { type CollectionKey, collections } from "./collections";
  */
 export const retiredIndexes: Partial<Record<CollectionKey, { name: string; why: string }[]>> = {
   votes: [{ name: "ttl_90d", why: "votes are permanent; only their fraud signals expire (vote-signal-retention)" }],
+  emailOutbox: [
+    { name: "ttl_1d", why: "deleted unsent mail after a day; sent and failed mail now expire at `expireAt` instead" },
+    { name: "unsent", why: "the sweep reads pending messages by `status` and `nextAttemptAt` (index `due`)" },
+  ],
 };
 
 export const indexes: Record<CollectionKey, IndexSpec[]> = {
@@ -36,6 +40,22 @@ export const indexes: Record<CollectionKey, IndexSpec[]> = {
     { key: { "devices.pushToken": 1 }, name: "devices_push_token" },
     // The seed hesitates ("TTL or streak management"); a TTL here would delete accounts, so it is a plain index.
     { key: { lastActiveDate: 1 }, name: "last_active_date" },
+    // Deleted accounts, oldest first: the `account-deletion` and `account-erasure` jobs' queues.
+    { key: { deletedAt: 1 }, name: "deleted_at" },
+    // Store notifications find their account by the token the app set at purchase, or by the subscription.
+    {
+      key: { billingAccountToken: 1 },
+      name: "billing_account_token_unique",
+      unique: true,
+      partialFilterExpression: { billingAccountToken: { $type: "string" } },
+    },
+    { key: { "billing.entitlements.subscriptionId": 1 }, name: "billing_subscription_id" },
+    // Accounts whose tier steps down to another running subscription at a known time (billing-sweep).
+    {
+      key: { "billing.nextChangeAt": 1 },
+      name: "billing_next_change",
+      partialFilterExpression: { "billing.nextChangeAt": { $type: "date" } },
+    },
   ],
   posts: [
     { key: { userId: 1, createdAt: -1 }, name: "user_created" },
@@ -54,6 +74,8 @@ export const indexes: Record<CollectionKey, IndexSpec[]> = {
     },
     { key: { visibility: 1 }, name: "visibility" },
     { key: { userId: 1, voteCount: -1 }, name: "user_top" },
+    // The counters job's work list: only posts whose engagement moved since their last recount are in it.
+    { key: { countersStale: -1 }, name: "counters_stale", partialFilterExpression: { countersStale: { $gt: 0 } } },
     { key: { prompt: "text", tags: "text" }, name: "prompt_tags_text" },
   ],
   votes: [
@@ -139,6 +161,9 @@ export const indexes: Record<CollectionKey, IndexSpec[]> = {
     },
     // The list: newest-updated first, keyset on (updatedAt, _id), default and filtered inboxes apart.
     { key: { userId: 1, filtered: 1, updatedAt: -1, _id: -1 }, name: "user_feed" },
+    // The push sweep (owed pushes whose time has come) and the sender's per-recipient read.
+    { key: { pushOwed: 1, pushNotBefore: 1 }, name: "push_due", partialFilterExpression: { pushOwed: true } },
+    { key: { userId: 1, pushOwed: 1 }, name: "user_push_owed", partialFilterExpression: { pushOwed: true } },
   ],
   featureFlags: [{ key: { name: 1 }, name: "name_unique", unique: true }],
   analyticsEvents: [
@@ -172,8 +197,11 @@ export const indexes: Record<CollectionKey, IndexSpec[]> = {
     { key: { expiresAt: 1 }, name: "ttl_expires_at", expireAfterSeconds: DAY },
   ],
   emailOutbox: [
-    { key: { sentAt: 1, createdAt: 1 }, name: "unsent" },
-    { key: { createdAt: 1 }, name: "ttl_1d", expireAfterSeconds: DAY },
+    // The sweep: pending messages whose next attempt is due, oldest first.
+    { key: { status: 1, nextAttemptAt: 1 }, name: "due", partialFilterExpression: { status: "pending" } },
+    // Sent and failed messages are kept EMAIL_OUTBOX_RETENTION_DAYS; pending ones never expire (no expireAt).
+    { key: { expireAt: 1 }, name: "ttl_expire_at", expireAfterSeconds: 0 },
+    { key: { userId: 1, createdAt: -1 }, name: "user_mail" },
   ],
   // Seed 001's comments, threaded by parentId.
   comments: [
@@ -196,6 +224,44 @@ export const indexes: Record<CollectionKey, IndexSpec[]> = {
     { key: { userId: 1, targetId: 1, kind: 1 }, name: "user_target_kind_unique", unique: true },
     { key: { userId: 1, kind: 1, _id: -1 }, name: "user_kind_list" },
     { key: { targetId: 1, kind: 1 }, name: "target_kind" },
+  ],
+  // Seed 002's consent ledger: a user's decisions newest first (GET /v1/me/consents, export).
+  consents: [{ key: { userId: 1, createdAt: -1, _id: -1 }, name: "user_created" }],
+  // Seed 002's journal. One live entry per user and date (deleted ones wait for restore or purge beside it).
+  journalEntries: [
+    {
+      key: { userId: 1, date: 1 },
+      name: "user_date_active_unique",
+      unique: true,
+      partialFilterExpression: { state: "active" },
+    },
+    { key: { userId: 1, state: 1, date: -1 }, name: "user_state_date" },
+    // Owner-scoped full-text search: the userId prefix makes every $text query one user's (equality required).
+    {
+      key: { userId: 1, title: "text", content: "text", tags: "text" },
+      name: "user_text",
+      weights: { title: 5, tags: 3, content: 1 },
+    },
+    { key: { purgeAfter: 1 }, name: "purge_after", partialFilterExpression: { state: "deleted" } },
+  ],
+  journalInsights: [
+    { key: { userId: 1, kind: 1, periodStart: 1 }, name: "user_kind_period_unique", unique: true },
+    { key: { userId: 1, kind: 1, periodStart: -1, _id: -1 }, name: "user_kind_list" },
+    // Insights whose notification a crashed run still owes.
+    { key: { notifiedAt: 1 }, name: "notified_at" },
+  ],
+  journalInsightRuns: [],
+  // Store notifications: each counts once per store and notification id; a user's history newest first;
+  // unsettled ones for billing-sweep; a subscription's notifications in provider order.
+  subscriptions: [
+    { key: { store: 1, notificationId: 1 }, name: "store_notification_unique", unique: true },
+    { key: { userId: 1, receivedAt: -1 }, name: "user_history" },
+    {
+      key: { receivedAt: 1 },
+      name: "pending",
+      partialFilterExpression: { outcome: { $eq: "pending" } },
+    },
+    { key: { store: 1, subscriptionId: 1, eventAt: -1 }, name: "subscription_history" },
   ],
   // Seed 003's chats. A member's inbox: their conversations, newest message first (keyset on lastMessageAt, _id).
   conversations: [

@@ -39,6 +39,8 @@ export const keys = {
   leaderboardDaily: (day: string) => `leaderboard:daily:${day}`,
   leaderboardWeekly: (weekStart: string) => `leaderboard:weekly:${weekStart}`,
   leaderboardAlltime: () => "leaderboard:alltime",
+  /** The rendered top of a board, one field per page size. */
+  leaderboardPage: (boardKey: string) => `${boardKey}:page`,
   /** Ledger entries already added to the boards, by the UTC day they were written (makes adding idempotent). */
   leaderboardCounted: (day: string) => `leaderboard:counted:${day}`,
   // User state
@@ -71,8 +73,28 @@ export const keys = {
   // The posts each user voted on (posts/viewer-state.ts), and the counter that guards their rebuild
   votedPosts: (userId: string) => `voted:${userId}`,
   votedPostsGeneration: (userId: string) => `voted:gen:${userId}`,
+  /** The caller's own `GET /v1/me` answer, cached (users/service.ts `getMe`). */
+  selfView: (userId: string) => `user:me:${userId}`,
+  /** Whether `a` follows `b` and `b` follows `a`, as `a` sees it on `b`'s profile (dropped when either moves). */
+  followPair: (a: string, b: string) => `follow:pair:${a}:${b}`,
+  /** The default inbox's cached first page and unread count (notifications/service.ts). */
+  inboxFirstPage: (userId: string) => `notif:first:${userId}`,
+  inboxUnread: (userId: string) => `notif:unread:${userId}`,
+  /** A post's cached first page of comments, and who has comments on it only they can see (comments/service.ts). */
+  commentsFirstPage: (postId: string) => `comments:first:${postId}`,
+  commentsOwnHidden: (postId: string) => `comments:own-hidden:${postId}`,
   // Profile cache (GET /v1/users/{username})
   userProfile: (usernameLower: string) => `user:profile:${usernameLower}`,
+  // Journal (seed 002): change counters that every write moves (whole journal, and per month), and the caches
+  // that are good only under the counter they were computed with.
+  journalGeneration: (userId: string) => `journal:gen:${userId}`,
+  journalMonthGeneration: (userId: string, month: string) => `journal:gen:${userId}:${month}`,
+  journalCalendar: (userId: string, month: string) => `journal:calendar:${userId}:${month}`,
+  journalStreak: (userId: string) => `journal:streak:${userId}`,
+  journalTags: (userId: string) => `journal:tags:${userId}`,
+  moodTrend: (userId: string, days: number) => `mood:user:${userId}:trend:${days}`,
+  // Push delivery: pushes sent to one account in one UTC clock hour (`YYYY-MM-DDTHH`), the per-user cap
+  pushesSent: (userId: string, hour: string) => `push:sent:${userId}:${hour}`,
   // Platform
   jobLease: (job: string) => `lock:job:${job}`,
   idempotency: (scope: string, key: string) => `idem:${scope}:${key}`,

@@ -57,12 +57,19 @@ describe("leaderboards", () => {
     expect(anonymous.body.me).toBeNull();
   });
 
-  it("answers in one Redis pipeline after the rate limit and one MongoDB read", async () => {
+  it("answers cold with one MongoDB read, then warm from one Redis pipeline after the rate limit", async () => {
     const [u] = await crowd(1);
     await earn(u.id, 5);
-    const res = await call<Board>("GET", "/v1/leaderboards/alltime?limit=10", { token: u.accessToken });
-    expect(res.body.me?.score).toBe(5);
-    expect(roundTrips(res.headers)).toMatchObject({ redis: 2, mongo: 1 });
+    const cold = await call<Board>("GET", "/v1/leaderboards/alltime?limit=7", { token: u.accessToken });
+    expect(cold.body.me?.score).toBe(5);
+    expect(roundTrips(cold.headers)).toMatchObject({ redis: 3, mongo: 1 });
+    const warm = await call<Board>("GET", "/v1/leaderboards/alltime?limit=7", { token: u.accessToken });
+    expect(warm.body.me).toEqual(cold.body.me);
+    expect(roundTrips(warm.headers)).toMatchObject({ redis: 2, mongo: 0 });
+    // The caller's own standing is never cached.
+    await earn(u.id, 4);
+    const after = await call<Board>("GET", "/v1/leaderboards/alltime?limit=7", { token: u.accessToken });
+    expect(after.body.me?.score).toBe(9);
   });
 
   it("gives a caller who earned nothing a null standing", async () => {

@@ -14,9 +14,6 @@ import {
 } from "../../src/features/messaging/rules";
 import { ObjectId } from "../../src/platform/ids";
 
-/** mingo tests plain objects; a stored document is one. */
-const asRecord = (doc: MessageDoc) => doc as unknown as Record<string, unknown>;
-
 const sender = new ObjectId();
 const reader = new ObjectId();
 const sentAt = new Date("2026-06-01T12:00:00Z");
@@ -50,6 +47,9 @@ const readerOf = (id: ObjectId, hidden: ObjectId[] = []): Reader => ({
   hiddenSenders: hidden,
 });
 
+/** mingo takes plain records; a stored document is one. */
+const plainObject = (doc: object) => doc as Record<string, unknown>;
+
 describe("disappearing messages", () => {
   it("expire for the sender `timer` after sending, for a reader `timer` after they read, never without a timer", () => {
     const readAt = new Date(sentAt.getTime() + 3_600_000);
@@ -72,24 +72,24 @@ describe("disappearing messages", () => {
     for (const [who, at, visible] of cases) {
       const now = new Date(at);
       expect(isVisibleTo(doc, readerOf(who), now)).toBe(visible);
-      expect(new Query(visibleTo(readerOf(who), now)).test(asRecord(doc))).toBe(visible);
+      expect(new Query(visibleTo(readerOf(who), now)).test(plainObject(doc))).toBe(visible);
     }
     // Unread: the reader's copy has not started its timer.
     const unread = message();
     const muchLater = new Date(sentAt.getTime() + 90 * 86_400_000);
     expect(isVisibleTo(unread, readerOf(reader), muchLater)).toBe(true);
-    expect(new Query(visibleTo(readerOf(reader), muchLater)).test(asRecord(unread))).toBe(true);
+    expect(new Query(visibleTo(readerOf(reader), muchLater)).test(plainObject(unread))).toBe(true);
   });
 
   it("hide messages from before the reader joined and from people they are blocked with", () => {
     const now = sentAt;
     const early = message({ _id: ObjectId.createFromTime(sentAt.getTime() / 1000 - 3_600), timerSeconds: 0 });
     expect(isVisibleTo(early, readerOf(reader), now)).toBe(false);
-    expect(new Query(visibleTo(readerOf(reader), now)).test(asRecord(early))).toBe(false);
+    expect(new Query(visibleTo(readerOf(reader), now)).test(plainObject(early))).toBe(false);
     const plain = message({ timerSeconds: 0, senderExpiresAt: null });
     expect(isVisibleTo(plain, readerOf(reader, [sender]), now)).toBe(false);
-    expect(new Query(visibleTo(readerOf(reader, [sender]), now)).test(asRecord(plain))).toBe(false);
-    expect(new Query(visibleTo(readerOf(reader), now)).test(asRecord(plain))).toBe(true);
+    expect(new Query(visibleTo(readerOf(reader, [sender]), now)).test(plainObject(plain))).toBe(false);
+    expect(new Query(visibleTo(readerOf(reader), now)).test(plainObject(plain))).toBe(true);
   });
 });
 

@@ -34,6 +34,21 @@ export interface NotificationDoc {
   openGroup?: true;
   /** When a later event found the group past the window and opened a new one. */
   closedAt?: Date;
+  /** A promotional notice: pushed only to recipients who opted into `marketing`. */
+  marketing?: boolean;
+  /**
+   * Push state (features/push). An event that changes the group marks a push owed in the same write; the sender
+   * claims it (`pushOwed` back to false) before it calls FCM, so a claimed version is never pushed twice.
+   */
+  pushOwed?: boolean;
+  /** When the sweep may take an owed push: after the immediate attempt's grace, quiet hours or the hourly cap. */
+  pushNotBefore?: Date;
+  /** Held back by quiet hours or the hourly cap: it goes out folded into one summary push. */
+  pushHeld?: boolean;
+  /** Failed sends of the owed version (FCM down); the push is dropped after PUSH_MAX_ATTEMPTS. */
+  pushAttempts?: number;
+  /** When a push for this group was last claimed for sending. */
+  pushedAt?: Date;
   createdAt: Date;
   updatedAt: Date;
 }

@@ -1,16 +1,29 @@
+import { dropCache, fillCache, readCache } from "../../core/cache";
 import { ApiError } from "../../core/errors";
+import type { Relations } from "../../core/relations";
 import type { PageQuery } from "../../core/schemas";
 import type { Viewer } from "../../core/viewer";
 import type { CommentDoc } from "../../db";
 import type { Deps } from "../../deps";
 import { newObjectId, ObjectId } from "../../platform/ids";
 import { paginate } from "../../platform/mongo/paginate";
+import { addToCountedSet, areMembers, both, deleteKeys, getValue, setValue } from "../../platform/redis-ops";
 import { notify } from "../notifications/service";
 import { findVisiblePost, forgetPosts } from "../posts/visibility";
 import { markEngaged } from "../ranking/engagement";
 import { relationsFor } from "../relations/service";
 import { screen } from "../screening/rules";
 import { type Comment, type CommentPage, toComment } from "./schema";
+
+/**
+ * Comments others may see, as far as moderation goes: approved (or from before moderation existed) and by an
+ * author who was not shadow-banned when writing. Those that are live are what `commentCount` and
+ * `repliesCount` count.
+ */
+export const SHOWN_TO_OTHERS = {
+  authorShadowBanned: { $ne: true },
+  moderationStatus: { $nin: ["pending", "flagged", "removed"] },
+} as const;
 
 /**
  * Adds a comment (or a reply to a top-level comment) to a post the caller can see. `commentCount` counts
@@ -59,12 +72,15 @@ export async function addComment(
     moderationHold: screening.hold,
   };
   await deps.db.comments.insertOne(comment);
-  if (!comment.authorShadowBanned && screening.status === "approved") {
+  const shown = !comment.authorShadowBanned && screening.status === "approved";
+  if (!shown) await rememberOwnHiddenComment(deps, post._id, me);
+  if (shown) {
     await Promise.all([
       deps.db.posts.updateOne({ _id: post._id }, { $inc: { commentCount: 1 } }),
       parentId ? deps.db.comments.updateOne({ _id: parentId }, { $inc: { repliesCount: 1 } }) : Promise.resolve(),
       markEngaged(deps, [postId]),
       forgetPosts(deps, [postId]),
+      forgetCommentPages(deps, [postId]),
     ]);
     await notify(deps, {
       type: "comment",
@@ -79,7 +95,13 @@ export async function addComment(
   return toComment(comment);
 }
 
-/** Top-level comments oldest first with their replies; deleted comments that have replies stay as placeholders. */
+/**
+ * Top-level comments oldest first with their replies; deleted comments that have replies stay as placeholders.
+ * The first page as everyone sees it is cached (`comments:first:{postId}`, COMMENTS_CACHE_TTL_SECONDS) and
+ * dropped by every change to the post's comments, so a warm read waits on no MongoDB call; the comments of
+ * people the viewer is blocked with leave it after the read. Someone with comments only they can see (held,
+ * or theirs while shadow-banned) is marked on the post and always gets the page from MongoDB.
+ */
 export async function listComments(
   deps: Deps,
   viewer: Viewer | undefined,
@@ -87,10 +109,48 @@ export async function listComments(
   query: PageQuery,
 ): Promise<CommentPage> {
   const post = await findVisiblePost(deps, viewer, postId);
-  // Others see neither shadow-banned authors' comments nor comments hidden by moderation; authors see their own.
-  // Nobody sees the comments of someone they are blocked with.
-  const blocked = (await relationsFor(deps, viewer)).blockedIds().map((id) => new ObjectId(id));
-  const visible = (viewerId: string | undefined) => ({
+  const relations = await relationsFor(deps, viewer);
+  const firstPage = !query.cursor && query.limit === FIRST_PAGE_SIZE;
+  const key = deps.keys.commentsFirstPage(postId);
+  if (firstPage) {
+    const read = await readCache(
+      deps,
+      both(getValue<CommentPage>(key), areMembers(deps.keys.commentsOwnHidden(postId), viewer ? [viewer.id] : [])),
+      "comments page",
+    );
+    if (read && !read[1][0]) {
+      const page = read[0] ?? (await cachePublicPage(deps, post._id, key));
+      return withoutBlocked(page, relations);
+    }
+  }
+  return commentPage(deps, post._id, viewer?.id, relations.blockedIds(), query);
+}
+
+const FIRST_PAGE_SIZE = 20;
+
+async function cachePublicPage(deps: Deps, postId: ObjectId, key: string): Promise<CommentPage> {
+  const page = await commentPage(deps, postId, undefined, [], { limit: FIRST_PAGE_SIZE });
+  await fillCache(deps, setValue(key, page, deps.config.comments.cacheTtlSeconds), "comments page");
+  return page;
+}
+
+function withoutBlocked(page: CommentPage, relations: Relations): CommentPage {
+  const items = page.items
+    .filter((c) => c.userId === null || !relations.blockedWith(c.userId))
+    .map((c) => ({ ...c, replies: c.replies.filter((r) => r.userId === null || !relations.blockedWith(r.userId)) }));
+  return { ...page, items };
+}
+
+/** A page from MongoDB: what everyone may see, plus the viewer's own, minus people they are blocked with. */
+async function commentPage(
+  deps: Deps,
+  postId: ObjectId,
+  viewerId: string | undefined,
+  blockedIds: string[],
+  query: { limit: number; cursor?: string },
+): Promise<CommentPage> {
+  const blocked = blockedIds.map((id) => new ObjectId(id));
+  const visible = {
     $or: [
       {
         authorShadowBanned: { $ne: true },
@@ -99,12 +159,12 @@ export async function listComments(
       },
       ...(viewerId ? [{ userId: new ObjectId(viewerId) }] : []),
     ],
-  });
+  };
   const page = await paginate(deps.db.comments, {
     filter: {
-      postId: post._id,
+      postId,
       parentId: null,
-      $and: [visible(viewer?.id), { $or: [{ deletedAt: null }, { repliesCount: { $gt: 0 } }] }],
+      $and: [visible, { $or: [{ deletedAt: null }, { repliesCount: { $gt: 0 } }] }],
     },
     order: { direction: "asc" },
     limit: query.limit,
@@ -113,7 +173,7 @@ export async function listComments(
   const tops = page.items;
   const replies = tops.length
     ? await deps.db.comments.find(
-        { parentId: { $in: tops.map((t) => t._id) }, deletedAt: null, ...visible(viewer?.id) },
+        { parentId: { $in: tops.map((t) => t._id) }, deletedAt: null, ...visible },
         { sort: { _id: 1 }, limit: tops.length * deps.config.comments.repliesPerThread },
       )
     : [];
@@ -124,6 +184,22 @@ export async function listComments(
   return { items, nextCursor: page.nextCursor };
 }
 
+/** A comment only its author sees keeps them off the shared cached page of that post's comments. */
+export async function rememberOwnHiddenComment(deps: Deps, postId: ObjectId, authorId: ObjectId): Promise<void> {
+  const key = deps.keys.commentsOwnHidden(postId.toHexString());
+  await fillCache(
+    deps,
+    addToCountedSet(key, authorId.toHexString(), deps.config.comments.ownHiddenTtlSeconds),
+    "own hidden comment mark",
+  );
+}
+
+/** Drops the cached first page of these posts' comments (after a change to them). */
+export async function forgetCommentPages(deps: Deps, postIds: (string | ObjectId)[]): Promise<void> {
+  const ids = postIds.map((id) => (typeof id === "string" ? id : id.toHexString()));
+  await dropCache(deps, deleteKeys(ids.map((id) => deps.keys.commentsFirstPage(id))), "comments page");
+}
+
 export async function editComment(deps: Deps, viewer: Viewer, commentId: string, content: string): Promise<Comment> {
   const updated = await deps.db.comments.findOneAndUpdate(
     { _id: new ObjectId(commentId), userId: new ObjectId(viewer.id), deletedAt: null },
@@ -131,6 +207,7 @@ export async function editComment(deps: Deps, viewer: Viewer, commentId: string,
     { returnDocument: "after" },
   );
   if (!updated) throw ApiError.notFound("No such comment.");
+  await forgetCommentPages(deps, [updated.postId]);
   return toComment(updated);
 }
 
@@ -147,6 +224,7 @@ export async function deleteComment(deps: Deps, viewer: Viewer, commentId: strin
     { $set: { deletedAt: deps.clock.now(), deletedBy: by } },
   );
   if (!deleted) throw ApiError.notFound("No such comment.");
+  await forgetCommentPages(deps, [deleted.postId]);
   // Only comments others could see were counted.
   if (deleted.authorShadowBanned || (deleted.moderationStatus ?? "approved") !== "approved") return;
   await Promise.all([

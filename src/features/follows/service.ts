@@ -1,9 +1,12 @@
+import { dropCache } from "../../core/cache";
 import { ApiError } from "../../core/errors";
 import type { PageQuery } from "../../core/schemas";
+import { forgetSelfView } from "../../core/standing";
 import type { Viewer } from "../../core/viewer";
 import type { Deps } from "../../deps";
 import { newObjectId, ObjectId } from "../../platform/ids";
 import { paginate } from "../../platform/mongo/paginate";
+import { deleteKeys } from "../../platform/redis-ops";
 import { notify } from "../notifications/service";
 import { relationsFor } from "../relations/service";
 import { type PublicUserPage, toPublicUser } from "../users/schema";
@@ -98,14 +101,23 @@ export async function severFollows(deps: Deps, a: ObjectId, b: ObjectId): Promis
   );
 }
 
-function moveCounts(deps: Deps, follower: ObjectId, following: ObjectId, by: 1 | -1) {
-  return deps.db.users.bulkWrite(
-    [
-      { updateOne: { filter: { _id: follower }, update: { $inc: { followingCount: by } } } },
-      { updateOne: { filter: { _id: following }, update: { $inc: { followersCount: by } } } },
-    ],
-    { ordered: false },
-  );
+async function moveCounts(deps: Deps, follower: ObjectId, following: ObjectId, by: 1 | -1) {
+  await Promise.all([
+    deps.db.users.bulkWrite(
+      [
+        { updateOne: { filter: { _id: follower }, update: { $inc: { followingCount: by } } } },
+        { updateOne: { filter: { _id: following }, update: { $inc: { followersCount: by } } } },
+      ],
+      { ordered: false },
+    ),
+    forgetSelfView(deps, follower.toHexString(), following.toHexString()),
+    dropCache(deps, deleteKeys(followPairKeys(deps, follower.toHexString(), following.toHexString())), "follow pair"),
+  ]);
+}
+
+/** Both people's cached view of the follow state between them. */
+function followPairKeys(deps: Deps, a: string, b: string): string[] {
+  return [deps.keys.followPair(a, b), deps.keys.followPair(b, a)];
 }
 
 /** Followers or followees of a user, newest first, cursor-paginated; deleted accounts are left out. */

@@ -1,4 +1,5 @@
 import { ApiError } from "../../core/errors";
+import { forgetSelfView } from "../../core/standing";
 import type { GemTransactionDoc, TransactionSource, TransactionType, UserEffect } from "../../db";
 import type { Deps } from "../../deps";
 import { newObjectId, type ObjectId } from "../../platform/ids";
@@ -135,7 +136,10 @@ export async function applyEntry(
     };
     // Keyed on the missing balances, not on `pending`: a concurrent attempt with the same key may already have
     // marked the entry applied (it saw the balance moved), and the balances this update moved must still land.
-    await deps.db.gemTransactions.updateOne({ _id: entry._id, balanceAfter: null }, { $set: applied });
+    await Promise.all([
+      deps.db.gemTransactions.updateOne({ _id: entry._id, balanceAfter: null }, { $set: applied }),
+      forgetSelfView(deps, entry.userId.toHexString()),
+    ]);
     if (countsOnLeaderboard(entry)) await recordEarnings(deps, [entry]);
     return { entry: { ...entry, ...applied }, movedNow: true };
   }

@@ -1,7 +1,7 @@
 import type { Job, JobContext, JobReport } from "../../core/jobs";
 import type { Deps } from "../../deps";
 import type { ObjectId } from "../../platform/ids";
-import { keysExist, mergeSortedSet, runOp } from "../../platform/redis-ops";
+import { both, deleteKeys, keysExist, mergeSortedSet, runOp } from "../../platform/redis-ops";
 import { currentWindows, type PeriodWindow } from "./periods";
 import { boardExpiry, COUNTED_EARNINGS } from "./service";
 
@@ -19,7 +19,10 @@ export async function rebuildLeaderboards(ctx: JobContext): Promise<JobReport> {
     const scores = await ledgerScores(deps, w);
     ctx.count(`${w.period}Users`, scores.length);
     if (scores.length > 0) {
-      await runOp(deps.redis, mergeSortedSet(w.key, scores, boardExpiry(deps, w)));
+      await runOp(
+        deps.redis,
+        both(mergeSortedSet(w.key, scores, boardExpiry(deps, w)), deleteKeys([deps.keys.leaderboardPage(w.key)])),
+      );
       ctx.count("rebuilt");
     }
     await ctx.checkpoint(`rebuilt-${w.period}`);

@@ -1,8 +1,22 @@
+import { bestEffort } from "../../core/best-effort";
+import { fillCache } from "../../core/cache";
 import type { Viewer } from "../../core/viewer";
 import type { GemTransactionDoc, TransactionSource, TransactionType, UserDoc } from "../../db";
 import type { Deps } from "../../deps";
 import { ObjectId } from "../../platform/ids";
-import { addOncePerEntry, removeFromSortedSets, runOp, runOps, standing, topMembers } from "../../platform/redis-ops";
+import {
+  addOncePerEntry,
+  both,
+  deleteKeys,
+  getField,
+  type RedisOp,
+  removeFromSortedSets,
+  runOp,
+  runOps,
+  setField,
+  standing,
+  topMembers,
+} from "../../platform/redis-ops";
 import { DAY_SECONDS, HOUR_MS, HOUR_SECONDS, utcDay } from "../../platform/time";
 import { toPublicUser } from "../users/schema";
 import { currentWindows, type LeaderboardPeriod, type PeriodWindow, periodWindow } from "./periods";
@@ -78,12 +92,33 @@ export async function recordEarnings(deps: Deps, earnings: Earning[]): Promise<n
         ),
       ]),
     );
-    const added = await runOps(deps.redis, ops);
-    return Object.values(added).reduce((sum, n) => sum + n, 0);
+    const stale = deleteKeys([daily, weekly, alltime].map((w) => deps.keys.leaderboardPage(w.key)));
+    const [added] = await runOp(deps.redis, both(combined(ops), stale));
+    return added;
   } catch (error) {
     deps.log.error("leaderboard update failed", { entries: counted.length, error: String(error) });
     return 0;
   }
+}
+
+/** Several counting operations as one, resolving to their sum. */
+function combined(ops: Record<string, RedisOp<number>>): RedisOp<number> {
+  const parts = Object.values(ops);
+  return {
+    replies: parts.reduce((n, o) => n + o.replies, 0),
+    queue: (p) => {
+      for (const o of parts) o.queue(p);
+    },
+    result: (replies) => {
+      let at = 0;
+      let sum = 0;
+      for (const o of parts) {
+        sum += o.result(replies.slice(at, at + o.replies));
+        at += o.replies;
+      }
+      return sum;
+    },
+  };
 }
 
 const REPAIR_PAGE = 1_000;
@@ -115,16 +150,26 @@ export async function restoreRecentEarnings(deps: Deps): Promise<number> {
   }
 }
 
-/** Takes a user off every current board (banned, shadow-banned, deleted); a rebuild leaves them off too. */
+/**
+ * Takes a user off every current board (banned, shadow-banned, deleted); a rebuild leaves them off too. Best
+ * effort: boards never show such accounts anyway (the page's people are read with those filters).
+ */
 export async function removeFromLeaderboards(deps: Deps, userId: string): Promise<void> {
+  await bestEffort(deps, "leaderboard removal", () => runOp(deps.redis, leaderboardRemoval(deps, userId)));
+}
+
+/** `removeFromLeaderboards` as an operation, to run in a pipeline with others. */
+export function leaderboardRemoval(deps: Deps, userId: string): RedisOp<unknown> {
   const keys = currentWindows(deps.clock.now(), deps.keys).map((w) => w.key);
-  await runOp(deps.redis, removeFromSortedSets(keys, userId));
+  return both(removeFromSortedSets(keys, userId), deleteKeys(keys.map(deps.keys.leaderboardPage)));
 }
 
 /**
- * The top of a board and the caller's standing, in one Redis round trip (plus one MongoDB read for the
- * people). Equal scores share a rank. People who can no longer be shown (deleted, banned, shadow-banned)
- * are left out of the page.
+ * The top of a board and the caller's standing. Warm, one Redis round trip: the rendered page (kept
+ * LEADERBOARD_PAGE_CACHE_TTL_SECONDS, dropped whenever earnings are added or someone is taken off) beside the
+ * caller's rank. Equal scores share a rank. People who can no longer be shown (deleted, banned,
+ * shadow-banned) are left out of the page. The boards live in Redis only (rebuilt from the ledger by the
+ * `leaderboards` job), so without Redis this is a 503.
  */
 export async function leaderboard(
   deps: Deps,
@@ -133,10 +178,31 @@ export async function leaderboard(
   limit: number,
 ): Promise<Leaderboard> {
   const w = periodWindow(period, deps.clock.now(), deps.keys);
-  const { top, me } = await runOps(deps.redis, {
+  const pageKey = deps.keys.leaderboardPage(w.key);
+  const field = String(limit);
+  // The people on top come rendered from a short-lived cache; the caller's own rank is read fresh beside it,
+  // and so are the top scores (a cheap range read), so that a miss costs no second round trip.
+  const { cached, top, me } = await runOps(deps.redis, {
+    cached: getField<LeaderboardItem[]>(pageKey, field),
     top: topMembers(w.key, limit),
     ...(viewer ? { me: standing(w.key, viewer.id) } : {}),
-  } as { top: ReturnType<typeof topMembers>; me?: ReturnType<typeof standing> });
+  } as {
+    cached: ReturnType<typeof getField<LeaderboardItem[]>>;
+    top: ReturnType<typeof topMembers>;
+    me?: ReturnType<typeof standing>;
+  });
+  if (cached) return { period, items: cached, me: me ?? null };
+  const items = await rankedPeople(deps, top);
+  await fillCache(
+    deps,
+    setField(pageKey, field, items, deps.config.gems.leaderboard.pageCacheTtlSeconds),
+    "board page",
+  );
+  return { period, items, me: me ?? null };
+}
+
+/** Board entries with the people behind them; people who can no longer be shown are left out. */
+async function rankedPeople(deps: Deps, top: { member: string; score: number }[]): Promise<LeaderboardItem[]> {
   const people = top.length
     ? await deps.db.users.find(
         {
@@ -157,5 +223,5 @@ export async function leaderboard(
     const rank = previous && previous.score === t.score ? (items.at(-1)?.rank ?? i + 1) : i + 1;
     if (person) items.push({ rank, user: toPublicUser(person), score: t.score });
   });
-  return { period, items, me: me ?? null };
+  return items;
 }

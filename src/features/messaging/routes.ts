@@ -293,31 +293,19 @@ export const messagingRoutes = router()
   .openapi(getRoute, async (c) => c.json(await getConversation(c.var.deps, c.var.viewer, c.req.valid("param").id), 200))
   .openapi(updateRoute, async (c) =>
     c.json(
-      await updateConversation(
-        c.var.deps,
-        c.var.viewer,
-        c.req.valid("param").id,
-        c.req.valid("json"),
-        afterResponse(c),
-      ),
+      await updateConversation(c.var.deps, c.var.viewer, c.req.valid("param").id, c.req.valid("json"), afterResponse()),
       200,
     ),
   )
   .openapi(addMembersRoute, async (c) =>
     c.json(
-      await addMembers(
-        c.var.deps,
-        c.var.viewer,
-        c.req.valid("param").id,
-        c.req.valid("json").userIds,
-        afterResponse(c),
-      ),
+      await addMembers(c.var.deps, c.var.viewer, c.req.valid("param").id, c.req.valid("json").userIds, afterResponse()),
       200,
     ),
   )
   .openapi(removeMemberRoute, async (c) => {
     const { id, userId } = c.req.valid("param");
-    await removeMember(c.var.deps, c.var.viewer, id, userId, afterResponse(c));
+    await removeMember(c.var.deps, c.var.viewer, id, userId, afterResponse());
     return c.body(null, 204);
   })
   .openapi(roleRoute, async (c) => {
@@ -329,7 +317,7 @@ export const messagingRoutes = router()
     return c.body(null, 204);
   })
   .openapi(declineRoute, async (c) => {
-    await declineConversation(c.var.deps, c.var.viewer, c.req.valid("param").id, afterResponse(c));
+    await declineConversation(c.var.deps, c.var.viewer, c.req.valid("param").id, afterResponse());
     return c.body(null, 204);
   })
   .openapi(sendRoute, async (c) => {
@@ -338,7 +326,7 @@ export const messagingRoutes = router()
       c.var.viewer,
       c.req.valid("param").id,
       c.req.valid("json"),
-      afterResponse(c),
+      afterResponse(),
     );
     return created ? c.json(message, 201) : c.json(message, 200);
   })
@@ -347,16 +335,16 @@ export const messagingRoutes = router()
   )
   .openapi(editRoute, async (c) =>
     c.json(
-      await editMessage(c.var.deps, c.var.viewer, c.req.valid("param").id, c.req.valid("json").text, afterResponse(c)),
+      await editMessage(c.var.deps, c.var.viewer, c.req.valid("param").id, c.req.valid("json").text, afterResponse()),
       200,
     ),
   )
   .openapi(deleteRoute, async (c) => {
-    await deleteMessage(c.var.deps, c.var.viewer, c.req.valid("param").id, afterResponse(c));
+    await deleteMessage(c.var.deps, c.var.viewer, c.req.valid("param").id, afterResponse());
     return c.body(null, 204);
   })
   .openapi(readRoute, async (c) => {
-    await markRead(c.var.deps, c.var.viewer, c.req.valid("param").id, c.req.valid("json"), afterResponse(c));
+    await markRead(c.var.deps, c.var.viewer, c.req.valid("param").id, c.req.valid("json"), afterResponse());
     return c.body(null, 204);
   })
   .openapi(receiptsRoute, async (c) =>

@@ -3,6 +3,7 @@ import type { CommentDoc, ModerationHold, ModerationStatus, TargetType } from ".
 import type { Deps } from "../../deps";
 import type { ObjectId } from "../../platform/ids";
 import { revokeAllSessions } from "../auth/service";
+import { forgetCommentPages, rememberOwnHiddenComment } from "../comments/service";
 import { invalidateAuthorFeeds } from "../feeds/service";
 import { removeFromLeaderboards } from "../leaderboards/service";
 import { forgetPosts } from "../posts/visibility";
@@ -61,7 +62,14 @@ export async function setContentState(
       { returnDocument: "before" },
     );
     changed = Boolean(before);
-    if (before) await recountComment(deps, before, state);
+    if (before) {
+      await Promise.all([
+        recountComment(deps, before, state),
+        forgetCommentPages(deps, [before.postId]),
+        // Hidden from others, it still shows to its author, who then bypasses the post's cached page.
+        state === "approved" ? null : rememberOwnHiddenComment(deps, before.postId, before.userId),
+      ]);
+    }
   }
   if (changed && targetType === "post") {
     await Promise.all([invalidateAuthorFeeds(deps, authorId), forgetPosts(deps, [targetId])]);

@@ -1,3 +1,5 @@
+import { dropCache, fillCache, readCache } from "../../core/cache";
+import type { Relations } from "../../core/relations";
 import type { Viewer } from "../../core/viewer";
 import {
   type ActionType,
@@ -11,6 +13,7 @@ import type { Deps } from "../../deps";
 import { newObjectId, ObjectId } from "../../platform/ids";
 import type { BulkOperation, Filter, Update } from "../../platform/mongo/client";
 import { paginate } from "../../platform/mongo/paginate";
+import { deleteKeys, getValue, setValue } from "../../platform/redis-ops";
 import { DAY_MS, HOUR_MS } from "../../platform/time";
 import { relationsFor, relationsOfMany } from "../relations/service";
 import { type PublicUser, toPublicUser } from "../users/schema";
@@ -71,6 +74,13 @@ export interface Notice {
   aggregationKey?: string;
   actionType?: ActionType | null;
   actionPayload?: Record<string, string>;
+  /** Promotional: pushed only to recipients who opted into `marketing` (the inbox shows it either way). */
+  marketing?: boolean;
+  /**
+   * The notice announces one event (its `aggregationKey` names it): a repeat of the same key, e.g. a retry or a
+   * sweep racing the request that did the work, changes nothing — no second count, no second push.
+   */
+  once?: boolean;
 }
 
 /** One notification to upsert: who gets it and which group it joins. */
@@ -83,6 +93,9 @@ interface Target {
   imageUrl: string | null;
   actionType: ActionType | null;
   actionPayload: Record<string, string>;
+  marketing: boolean;
+  /** A notice of one event: a repeat of its key changes nothing (see `Notice.once`). */
+  once?: boolean;
   /** A repeat by an actor already counted still turns the group unread and moves it up (a new message does). */
   repeatReopens?: boolean;
 }
@@ -92,6 +105,33 @@ export type StoredNotification = Omit<NotificationDoc, "actorIds">;
 export type NotificationListener = (notification: StoredNotification, deps: Deps) => Promise<void>;
 
 const listeners: NotificationListener[] = [];
+
+/**
+ * Told which recipients now owe a push (their notification's write recorded it, `pushOwed`), so a sender can
+ * try at once; a sweep finds what it misses. Called after the write, synchronously: it must only schedule.
+ */
+export type PushOwedListener = (deps: Deps, recipientIds: ObjectId[]) => void;
+const pushListeners: PushOwedListener[] = [];
+
+/** Registers a push sender (see PushOwedListener); returns a function that removes it. */
+export function registerPushOwedListener(listener: PushOwedListener): () => void {
+  pushListeners.push(listener);
+  return () => {
+    const i = pushListeners.indexOf(listener);
+    if (i >= 0) pushListeners.splice(i, 1);
+  };
+}
+
+function announcePushOwed(deps: Deps, recipients: ObjectId[]): void {
+  if (recipients.length === 0) return;
+  for (const listener of pushListeners) {
+    try {
+      listener(deps, recipients);
+    } catch (error) {
+      deps.log.error("push listener failed", { error: String(error) });
+    }
+  }
+}
 
 /**
  * The `onNotificationCreated` hook: listeners (push senders, …) run after a notification was stored or an
@@ -110,7 +150,7 @@ const oid = (id: Id) => (typeof id === "string" ? new ObjectId(id) : id);
 const hex = (id: Id) => (typeof id === "string" ? id : id.toHexString());
 
 function targetsOf(event: NotificationEvent): { actor: ObjectId | null; targets: Target[] } {
-  const base = { title: null, body: null, imageUrl: null };
+  const base = { title: null, body: null, imageUrl: null, marketing: false };
   switch (event.type) {
     case "vote":
       return {
@@ -212,6 +252,8 @@ function targetsOf(event: NotificationEvent): { actor: ObjectId | null; targets:
             imageUrl: null,
             actionType: event.actionType ?? null,
             actionPayload: event.actionPayload ?? {},
+            marketing: event.marketing === true,
+            ...(event.once ? { once: true } : {}),
           },
         ],
       };
@@ -236,7 +278,23 @@ export async function notify(deps: Deps, event: NotificationEvent): Promise<void
   }
 }
 
-type Person = Pick<UserDoc, "_id" | "createdAt" | "notificationPreferences" | "notificationPolicy">;
+type Person = Pick<
+  UserDoc,
+  "_id" | "createdAt" | "notificationPreferences" | "notificationPolicy" | "devices" | "consents"
+>;
+
+/**
+ * Whether this notification owes its recipient a push: push configured, the recipient has a push token and
+ * wants pushes (promotional ones only with marketing consent, GDPR Art. 7, and the preference on). Quiet hours
+ * and the hourly cap are the sender's business.
+ */
+function owesPush(deps: Deps, person: Person, target: Target): boolean {
+  if (!deps.config.push.serviceAccount) return false;
+  const prefs = person.notificationPreferences;
+  if (prefs?.push === false) return false;
+  if (target.marketing && (prefs?.marketing !== true || person.consents?.marketing?.granted !== true)) return false;
+  return (person.devices ?? []).some((d) => Boolean(d.pushToken));
+}
 
 /**
  * Many notices in one go (a settlement batch's authors): 1 read for the recipients' preferences and 1 bulk
@@ -261,7 +319,15 @@ async function record(deps: Deps, event: NotificationEvent | { actor: ObjectId |
   const [found, relations] = await Promise.all([
     deps.db.users.find(
       { _id: { $in: ids }, deletedAt: null },
-      { projection: { createdAt: 1, notificationPreferences: 1, notificationPolicy: 1 } },
+      {
+        projection: {
+          createdAt: 1,
+          notificationPreferences: 1,
+          notificationPolicy: 1,
+          "devices.pushToken": 1,
+          "consents.marketing": 1,
+        },
+      },
     ),
     actor
       ? relationsOfMany(
@@ -283,7 +349,7 @@ async function record(deps: Deps, event: NotificationEvent | { actor: ObjectId |
   const receiving = wanted.flatMap((t) => {
     const person = byId.get(t.recipient.toHexString());
     if (!person || person.notificationPreferences?.inApp === false) return [];
-    return [{ target: t, policy: policyOf(person.notificationPolicy) }];
+    return [{ target: t, person, policy: policyOf(person.notificationPolicy) }];
   });
   // The follow relation is read only when some recipient's policy depends on it.
   const askFollows = actor ? receiving.filter((r) => r.policy.notFollowing !== "accept") : [];
@@ -295,18 +361,23 @@ async function record(deps: Deps, event: NotificationEvent | { actor: ObjectId |
     );
     for (const e of edges) following.add(e.followerId.toHexString());
   }
-  const writes = receiving.flatMap(({ target, policy }) => {
-    if (!actor) return [{ target, filtered: false }];
+  const writes = receiving.flatMap(({ target, person, policy }) => {
+    // Filtered items stay out of the list and the unread count, and so out of pushes.
+    const push = (filtered: boolean) => !filtered && owesPush(deps, person, target);
+    if (!actor) return [{ target, filtered: false, push: push(false) }];
     const action = decide(policy, {
       recipientFollowsActor: following.has(target.recipient.toHexString()),
       actorIsNew,
     });
-    return action === "drop" ? [] : [{ target, filtered: action === "filter" }];
+    const filtered = action === "filter";
+    return action === "drop" ? [] : [{ target, filtered, push: push(filtered) }];
   });
   if (writes.length === 0) return;
 
   const windowStart = new Date(now.getTime() - deps.config.notifications.aggregationWindowHours * HOUR_MS);
-  const ops: GroupOp[] = writes.map(({ target, filtered }) => ({
+  // An owed push is first left to the sender told below, then to the push sweep.
+  const pushNotBefore = new Date(now.getTime() + deps.config.push.sweepGraceSeconds * 1000);
+  const ops: GroupOp[] = writes.map(({ target, filtered, push }) => ({
     filter: {
       userId: target.recipient,
       aggregationKey: target.aggregationKey,
@@ -314,16 +385,24 @@ async function record(deps: Deps, event: NotificationEvent | { actor: ObjectId |
       openGroup: true,
       createdAt: { $gte: windowStart },
     },
-    update: groupUpdate(target, actor, now),
+    update: groupUpdate(target, actor, now, push ? pushNotBefore : null),
   }));
+  const pushRecipients = writes.filter((w) => w.push).map((w) => w.target.recipient);
 
+  const recipients = writes.map((w) => w.target.recipient);
   if (ops.length === 1 && ops[0]) {
     const doc = await upsertGroup(deps, ops[0], windowStart);
-    // A repeat by an actor already counted leaves the group untouched: no listener call.
-    if (doc && doc.updatedAt.getTime() === now.getTime()) await emit(deps, [doc]);
+    await forgetInbox(deps, recipients);
+    // A repeat by an actor already counted leaves the group untouched: no listener call, no push.
+    if (doc && doc.updatedAt.getTime() === now.getTime()) {
+      announcePushOwed(deps, pushRecipients);
+      await emit(deps, [doc]);
+    }
     return;
   }
   await upsertGroups(deps, ops, windowStart);
+  await forgetInbox(deps, recipients);
+  announcePushOwed(deps, pushRecipients);
   if (listeners.length === 0) return;
   const docs = await deps.db.notifications.find(
     {
@@ -405,8 +484,8 @@ async function closeStaleGroups(deps: Deps, ops: GroupOp[], windowStart: Date): 
  * the group is unread again, only when this actor is not already in `actorIds`; a repeat changes nothing.
  * Values go in as `$literal` so that no string is ever read as a field path.
  */
-function groupUpdate(target: Target, actor: ObjectId | null, now: Date): Update {
-  if (!actor) return noticeUpdate(target, now);
+function groupUpdate(target: Target, actor: ObjectId | null, now: Date, pushNotBefore: Date | null): Update {
+  if (!actor) return noticeUpdate(target, now, pushNotBefore);
   const lit = (v: unknown) => ({ $literal: v });
   const orInsert = (field: string, value: unknown) => ({ $ifNull: [`$${field}`, lit(value)] });
   const isNew = actor ? { $not: [{ $in: [actor, { $ifNull: ["$actorIds", []] }] }] } : true;
@@ -436,6 +515,14 @@ function groupUpdate(target: Target, actor: ObjectId | null, now: Date): Update 
         read: { $cond: ["$_touches", false, "$read"] },
         readAt: { $cond: ["$_touches", null, { $ifNull: ["$readAt", null] }] },
         updatedAt: { $cond: ["$_touches", lit(now), "$updatedAt"] },
+        // A join (or a repeat that reopens the group) owes the recipient a push of the group as it now stands (one that replaces the last one).
+        ...(pushNotBefore
+          ? {
+              pushOwed: { $cond: ["$_touches", true, { $ifNull: ["$pushOwed", false] }] },
+              pushNotBefore: { $cond: ["$_touches", lit(pushNotBefore), { $ifNull: ["$pushNotBefore", lit(now)] }] },
+              pushAttempts: { $cond: ["$_touches", 0, { $ifNull: ["$pushAttempts", 0] }] },
+            }
+          : {}),
       },
     },
     { $unset: ["_joins", "_touches"] },
@@ -446,22 +533,28 @@ function groupUpdate(target: Target, actor: ObjectId | null, now: Date): Update 
  * A notice has no actor to count once, so every event joins: plain operators (a fraction of the pipeline's
  * size, which matters when a settlement batch writes thousands at once).
  */
-function noticeUpdate(target: Target, now: Date): Update {
-  return {
-    $setOnInsert: {
-      type: target.type,
-      title: target.title,
-      body: target.body,
-      imageUrl: target.imageUrl,
-      actionType: target.actionType,
-      actionPayload: target.actionPayload,
-      sampleActors: [],
-      actorIds: [],
-      createdAt: now,
-    },
-    $inc: { aggregationCount: 1 },
-    $set: { read: false, readAt: null, updatedAt: now },
+function noticeUpdate(target: Target, now: Date, pushNotBefore: Date | null): Update {
+  const created = {
+    type: target.type,
+    title: target.title,
+    body: target.body,
+    imageUrl: target.imageUrl,
+    actionType: target.actionType,
+    actionPayload: target.actionPayload,
+    sampleActors: [],
+    actorIds: [],
+    createdAt: now,
+    ...(target.marketing ? { marketing: true } : {}),
   };
+  const fresh = {
+    read: false,
+    readAt: null,
+    updatedAt: now,
+    ...(pushNotBefore ? { pushOwed: true, pushNotBefore, pushAttempts: 0 } : {}),
+  };
+  // A notice of one event is written once: a repeat of its key matches the stored group and changes nothing.
+  if (target.once) return { $setOnInsert: { ...created, aggregationCount: 1, ...fresh } };
+  return { $setOnInsert: created, $inc: { aggregationCount: 1 }, $set: fresh };
 }
 
 async function emit(deps: Deps, docs: StoredNotification[]): Promise<void> {
@@ -501,18 +594,26 @@ export function titleOf(doc: Pick<NotificationDoc, "type" | "title" | "aggregati
 }
 
 /**
- * Newest-updated first (keyset on updatedAt, _id); one batched users lookup for the page's actors. People the
- * viewer is blocked with or mutes are left out of the samples, and a group with none of its actors left shows
- * no more (new events from them were never recorded).
+ * Newest-updated first (keyset on updatedAt, _id); one batched users lookup for the page's actors. The first
+ * page of the default inbox is cached (`notif:first:{userId}`, NOTIFICATIONS_CACHE_TTL_SECONDS) and dropped
+ * whenever the inbox changes, so a warm read waits on no MongoDB call. People the viewer is blocked with or
+ * mutes are left out of the samples after the read, and a group with none of its actors left shows no more
+ * (new events from them were never recorded).
  */
 export async function listNotifications(
   deps: Deps,
   viewer: Viewer,
   query: NotificationsQuery,
 ): Promise<NotificationPage> {
+  const relations = await relationsFor(deps, viewer);
+  const firstPage = !query.cursor && query.limit === FIRST_PAGE_SIZE && !query.unread && !query.filtered;
+  const key = deps.keys.inboxFirstPage(viewer.id);
+  if (firstPage) {
+    const cached = await readCache(deps, getValue<NotificationPage>(key), "inbox page");
+    if (cached) return hideActors(cached, relations);
+  }
   const filter: Filter = { userId: new ObjectId(viewer.id), filtered: query.filtered === true };
   if (query.unread === true) filter.read = false;
-  const relations = await relationsFor(deps, viewer);
   const page = await paginate(deps.db.notifications, {
     filter,
     order: { field: "updatedAt", kind: "date", direction: "desc" },
@@ -527,17 +628,11 @@ export async function listNotifications(
     ? await deps.db.users.find({ _id: { $in: actorIds }, deletedAt: null }, { limit: actorIds.length })
     : [];
   const byId = new Map<string, PublicUser>(people.map((p) => [p._id.toHexString(), toPublicUser(p)]));
-  const items = page.items.flatMap((d): Notification[] => {
-    const samples = (d.sampleActors ?? []).filter((a) => !relations.hides(a.toHexString()));
-    if (!isNotice(d.type) && samples.length === 0 && (d.sampleActors ?? []).length > 0) return [];
-    const sampleActors = samples.flatMap((a) => {
-      const user = byId.get(a.toHexString());
-      return user ? [user] : [];
-    });
-    const item: Notification = {
+  const items = page.items.map(
+    (d): RenderedItem => ({
       id: d._id.toHexString(),
       type: d.type,
-      title: titleOf(d, sampleActors[0]?.username),
+      title: "",
       body: d.body ?? null,
       imageUrl: d.imageUrl ?? null,
       actionType: d.actionType ?? null,
@@ -545,22 +640,64 @@ export async function listNotifications(
       read: d.read,
       aggregationKey: d.aggregationKey,
       aggregationCount: d.aggregationCount,
-      sampleActors,
+      sampleActors: (d.sampleActors ?? []).flatMap((a) => byId.get(a.toHexString()) ?? []),
+      // The notice's own title; actor titles are written from the samples the viewer sees (hideActors).
+      noticeTitle: d.title ?? null,
       createdAt: d.createdAt.toISOString(),
       updatedAt: d.updatedAt.toISOString(),
-    };
-    return [item];
+    }),
+  );
+  const result = { items, nextCursor: page.nextCursor };
+  if (firstPage) await fillCache(deps, setValue(key, result, deps.config.notifications.cacheTtlSeconds), "inbox page");
+  return hideActors(result, relations);
+}
+
+const FIRST_PAGE_SIZE = 20;
+
+type RenderedItem = Notification & { noticeTitle?: string | null };
+
+/** The page as this viewer sees it: hidden people out of the samples, titles from the samples left. */
+function hideActors(
+  page: { items: RenderedItem[]; nextCursor: string | null },
+  relations: Relations,
+): NotificationPage {
+  const items = page.items.flatMap(({ noticeTitle = null, ...item }): Notification[] => {
+    const samples = item.sampleActors.filter((a) => !relations.hides(a.id));
+    if (!isNotice(item.type) && samples.length === 0 && item.sampleActors.length > 0) return [];
+    const title = titleOf(
+      { type: item.type, title: noticeTitle, aggregationCount: item.aggregationCount },
+      samples[0]?.username,
+    );
+    return [{ ...item, sampleActors: samples, title }];
   });
   return { items, nextCursor: page.nextCursor };
 }
 
-/** Unread, not filtered: one aggregate round trip. */
+/**
+ * Unread, not filtered: cached (`notif:unread:{userId}`), dropped whenever the inbox changes; on a miss one
+ * aggregate round trip.
+ */
 export async function unreadCount(deps: Deps, viewer: Viewer): Promise<number> {
+  const key = deps.keys.inboxUnread(viewer.id);
+  const cached = await readCache(deps, getValue<number>(key), "unread count");
+  if (cached !== null) return Number(cached);
   const [row] = await deps.db.notifications.aggregate<{ n: number }>([
     { $match: { userId: new ObjectId(viewer.id), read: false, filtered: false } },
     { $count: "n" },
   ]);
-  return row?.n ?? 0;
+  const count = row?.n ?? 0;
+  await fillCache(deps, setValue(key, count, deps.config.notifications.cacheTtlSeconds), "unread count");
+  return count;
+}
+
+/** Drops the cached inbox (first page and unread count) of these users after it changed. */
+export async function forgetInbox(deps: Deps, userIds: (string | ObjectId)[]): Promise<void> {
+  const ids = userIds.map((id) => (typeof id === "string" ? id : id.toHexString()));
+  await dropCache(
+    deps,
+    deleteKeys(ids.flatMap((id) => [deps.keys.inboxFirstPage(id), deps.keys.inboxUnread(id)])),
+    "inbox",
+  );
 }
 
 /** Marks the caller's own notifications read; ids of others' notifications match nothing (no oracle). */
@@ -568,4 +705,5 @@ export async function markRead(deps: Deps, viewer: Viewer, body: { ids: string[]
   const filter: Filter = { userId: new ObjectId(viewer.id), read: false };
   if ("ids" in body) filter._id = { $in: body.ids.map((id) => new ObjectId(id)) };
   await deps.db.notifications.updateMany(filter, { $set: { read: true, readAt: deps.clock.now() } });
+  await forgetInbox(deps, [viewer.id]);
 }

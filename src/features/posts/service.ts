@@ -1,21 +1,26 @@
+import { bestEffort } from "../../core/best-effort";
 import { ApiError } from "../../core/errors";
+import { forgetSelfView } from "../../core/standing";
 import type { Viewer } from "../../core/viewer";
 import type { PostDoc } from "../../db";
 import type { Deps } from "../../deps";
 import { hashIp } from "../../platform/crypto";
 import { newObjectId, ObjectId } from "../../platform/ids";
-import { countViewOnce, deleteKeys, getValue, runOp, runOps } from "../../platform/redis-ops";
+import { countViewOnce, deleteKeys, getValue, runOp, runOps, seedCounter } from "../../platform/redis-ops";
 import { markEngaged } from "../ranking/engagement";
 import { scoresOf } from "../ranking/scores";
 import { validateReferral } from "../referrals/service";
 import { screen } from "../screening/rules";
 import { type CreatePostBody, normalizeTags, type Post, type ShareResult, toPost, type UpdatePostBody } from "./schema";
 import { votedByViewer } from "./viewer-state";
-import { findVisiblePost, forgetPosts } from "./visibility";
+import { findVisiblePost, forgetPosts, forgetPostsBeforeHiding } from "./visibility";
 
-/** Drops the cached first pages of the public feeds (a post appeared, went or was hidden). */
+/**
+ * Drops the cached first pages of the public feeds (a post appeared, went or was hidden). Best effort: the
+ * change stands, and a page left behind expires within its FEED_*_CACHE_TTL_SECONDS.
+ */
 export async function dropCachedFeedPages(deps: Deps): Promise<void> {
-  await runOp(deps.redis, deleteKeys(deps.keys.publicFeedFirstPages()));
+  await bestEffort(deps, "feed cache drop", () => runOp(deps.redis, deleteKeys(deps.keys.publicFeedFirstPages())));
 }
 
 /**
@@ -104,10 +109,26 @@ export async function createPost(deps: Deps, viewer: Viewer, body: CreatePostBod
   }
   await Promise.all([
     deps.db.users.updateOne({ _id: me }, { $inc: { totalPosts: 1 } }),
-    dropCachedFeedPages(deps),
-    author.referredBy ? validateReferral(deps, me, "first_post") : null,
+    forgetSelfView(deps, viewer.id),
+    announcePost(deps, postId.toHexString()),
+    // Without Redis the referral stays pending; the referred user's next trigger (a later check-in) validates it.
+    author.referredBy ? bestEffort(deps, "referral validation", () => validateReferral(deps, me, "first_post")) : null,
   ]);
   return toPost(post, false);
+}
+
+/**
+ * One Redis round trip after a post is created: the cached first pages that lack it go, and its live vote counter
+ * starts at 0, so the first votes, however many arrive at once, only increment it (a counter seeded from a count
+ * while votes race can be off by one until the next `counters` run). Best effort, like every cache drop.
+ */
+async function announcePost(deps: Deps, postId: string): Promise<void> {
+  await bestEffort(deps, "feed cache drop and live counter", () =>
+    runOps(deps.redis, {
+      stale: deleteKeys(deps.keys.publicFeedFirstPages()),
+      votes: seedCounter(deps.keys.postVotes(postId), 0, deps.config.votes.counterTtlSeconds),
+    }),
+  );
 }
 
 /** Who is looking, for counting a view once per viewer: the device id and address of the request. */
@@ -120,7 +141,8 @@ export interface ViewOrigin {
  * A post for its viewer. Opening someone else's post counts a view once per viewer and window
  * (POST_VIEW_WINDOW_SECONDS; the signed-in user, else the device id, else the address), and signed-out views
  * from one address are capped per window however many device ids it sends. The live vote count is read and
- * the view recorded in one Redis pipeline (`post:views:{id}` holds views not yet written to MongoDB).
+ * the view recorded in one Redis pipeline (`post:views:{id}` holds views not yet written to MongoDB). Without
+ * Redis the post shows its stored counts and the view is not counted.
  */
 export async function getPost(
   deps: Deps,
@@ -131,12 +153,14 @@ export async function getPost(
   const post = await findVisiblePost(deps, viewer, postId);
   const isAuthor = viewer?.id === post.userId.toHexString();
   const countsView = origin !== undefined && !isAuthor;
-  const [voted, counters] = await Promise.all([
+  const [voted, live] = await Promise.all([
     viewer ? votedByViewer(deps, viewer.id, [post._id]) : Promise.resolve(new Set<string>()),
-    countsView ? viewAndLiveVotes(deps, viewer, postId, origin) : liveCounters(deps, postId),
+    bestEffort(deps, "live counters", () =>
+      countsView ? viewAndLiveVotes(deps, viewer, postId, origin) : liveCounters(deps, postId),
+    ),
   ]);
-  const live = counters.liveVotes == null ? undefined : Number(counters.liveVotes);
-  const shown = toPost(post, voted.has(postId), live);
+  const counters = live ?? { liveVotes: null, pendingViews: 0 };
+  const shown = toPost(post, voted.has(postId), counters.liveVotes == null ? undefined : Number(counters.liveVotes));
   // Views counted since the last sync (this one included) are added to the stored count.
   return { ...shown, viewCount: post.viewCount + counters.pendingViews };
 }
@@ -180,7 +204,8 @@ async function ownPost(deps: Deps, viewer: Viewer, postId: string): Promise<Post
 }
 
 export async function updatePost(deps: Deps, viewer: Viewer, postId: string, patch: UpdatePostBody): Promise<Post> {
-  const post = await ownPost(deps, viewer, postId);
+  // The owner's read and the cached copy's drop at once: no wait of its own (see forgetPostsBeforeHiding).
+  const [post] = await Promise.all([ownPost(deps, viewer, postId), forgetPostsBeforeHiding(deps, [postId])]);
   const now = deps.clock.now();
   const set: Record<string, unknown> = { updatedAt: now };
   if (patch.tags !== undefined) set.tags = normalizeTags(patch.tags);
@@ -225,6 +250,7 @@ async function claimPin(deps: Deps, post: PostDoc): Promise<void> {
 /** Soft delete by the author; `totalPosts` moves only for the request that actually deleted it. */
 export async function deletePost(deps: Deps, viewer: Viewer, postId: string): Promise<void> {
   const me = new ObjectId(viewer.id);
+  await forgetPostsBeforeHiding(deps, [postId]);
   const deleted = await deps.db.posts.findOneAndUpdate(
     { _id: new ObjectId(postId), userId: me, deletedAt: null },
     { $set: { deletedAt: deps.clock.now(), isPinned: false, pinnedAt: null } },
@@ -232,6 +258,7 @@ export async function deletePost(deps: Deps, viewer: Viewer, postId: string): Pr
   if (!deleted) throw ApiError.notFound("No such post.");
   await Promise.all([
     deps.db.users.updateOne({ _id: me }, { $inc: { totalPosts: -1 }, $pull: { pinnedPostIds: deleted._id } }),
+    forgetSelfView(deps, viewer.id),
     dropCachedFeedPages(deps),
     forgetPosts(deps, [postId]),
   ]);
@@ -248,7 +275,8 @@ export async function sharePost(deps: Deps, viewer: Viewer, postId: string): Pro
   if (post.userId.equals(me)) return { shareableUrl: post.shareableUrl, shareCount: post.shareCount };
   const sharer = await deps.db.users.findOne({ _id: me }, { projection: { shadowBanned: 1 } });
   const shadow = Boolean(sharer?.shadowBanned);
-  // Queued with the insert, so a crash before the increment is repaired by the job's recount.
+  // Marked with the insert, so a crash before the increment is repaired by the job's recount; the increment
+  // marks it again, after the insert, so a recount racing the insert cannot clear the mark too early.
   const [inserted] = await Promise.all([
     deps.db.shares.insertUnique({
       _id: newObjectId(),
@@ -264,7 +292,7 @@ export async function sharePost(deps: Deps, viewer: Viewer, postId: string): Pro
   const [updated] = await Promise.all([
     deps.db.posts.findOneAndUpdate(
       { _id: post._id },
-      { $inc: { shareCount: 1 } },
+      { $inc: { shareCount: 1, countersStale: 1 } },
       { returnDocument: "after", projection: { shareCount: 1 } },
     ),
     forgetPosts(deps, [postId]),

@@ -115,7 +115,7 @@ export const storiesRoutes = router()
       c.var.viewer,
       c.req.valid("param").id,
       c.req.valid("json"),
-      afterResponse(c),
+      afterResponse(),
     );
     return created ? c.json(message, 201) : c.json(message, 200);
   });

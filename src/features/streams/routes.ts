@@ -205,7 +205,7 @@ const unmuteRoute = authedRoute({
 
 export const streamsRoutes = router()
   .openapi(createRoute, async (c) =>
-    c.json(await createStream(c.var.deps, c.var.viewer, c.req.valid("json"), afterResponse(c)), 201),
+    c.json(await createStream(c.var.deps, c.var.viewer, c.req.valid("json"), afterResponse()), 201),
   )
   .openapi(liveRoute, async (c) => c.json(await liveStreams(c.var.deps, c.var.viewer, c.req.valid("query")), 200))
   .openapi(getRoute, async (c) => c.json(await getStream(c.var.deps, c.var.viewer, c.req.valid("param").id), 200))
@@ -213,13 +213,13 @@ export const streamsRoutes = router()
     c.json(await userStreams(c.var.deps, c.var.viewer, c.req.valid("param").id, c.req.valid("query")), 200),
   )
   .openapi(startRoute, async (c) =>
-    c.json(await startStream(c.var.deps, c.var.viewer, c.req.valid("param").id, afterResponse(c)), 200),
+    c.json(await startStream(c.var.deps, c.var.viewer, c.req.valid("param").id, afterResponse()), 200),
   )
   .openapi(endRoute, async (c) =>
-    c.json(await endOwnStream(c.var.deps, c.var.viewer, c.req.valid("param").id, afterResponse(c)), 200),
+    c.json(await endOwnStream(c.var.deps, c.var.viewer, c.req.valid("param").id, afterResponse()), 200),
   )
   .openapi(cancelRoute, async (c) =>
-    c.json(await cancelStream(c.var.deps, c.var.viewer, c.req.valid("param").id, afterResponse(c)), 200),
+    c.json(await cancelStream(c.var.deps, c.var.viewer, c.req.valid("param").id, afterResponse()), 200),
   )
   .openapi(heartbeatRoute, async (c) => {
     await heartbeat(c.var.deps, c.var.viewer, c.req.valid("param").id);
@@ -233,7 +233,7 @@ export const streamsRoutes = router()
       id,
       c.req.valid("json"),
       idempotencyKeyOf(c),
-      afterResponse(c),
+      afterResponse(),
     );
     return c.json(result, 201);
   })
@@ -243,7 +243,7 @@ export const streamsRoutes = router()
   .openapi(acceptRoute, async (c) => c.json(await acceptCohost(c.var.deps, c.var.viewer, c.req.valid("param").id), 200))
   .openapi(inviteRoute, async (c) => {
     const { id, userId } = c.req.valid("param");
-    return c.json(await inviteCohost(c.var.deps, c.var.viewer, id, userId, afterResponse(c)), 200);
+    return c.json(await inviteCohost(c.var.deps, c.var.viewer, id, userId, afterResponse()), 200);
   })
   .openapi(removeCohostRoute, async (c) => {
     const { id, userId } = c.req.valid("param");
@@ -262,11 +262,11 @@ export const streamsRoutes = router()
   })
   .openapi(muteRoute, async (c) => {
     const { id, userId } = c.req.valid("param");
-    await setChatMute(c.var.deps, c.var.viewer, id, userId, true, afterResponse(c));
+    await setChatMute(c.var.deps, c.var.viewer, id, userId, true, afterResponse());
     return c.body(null, 204);
   })
   .openapi(unmuteRoute, async (c) => {
     const { id, userId } = c.req.valid("param");
-    await setChatMute(c.var.deps, c.var.viewer, id, userId, false, afterResponse(c));
+    await setChatMute(c.var.deps, c.var.viewer, id, userId, false, afterResponse());
     return c.body(null, 204);
   });

@@ -1,11 +1,12 @@
 import { EJSON } from "bson";
 import { StoreUnavailableError } from "../errors";
-import { meter } from "../io";
+import { budgetLeftMs, chargeBudget, isDown, markDown, roundTrip } from "../io";
 
 /**
  * Client for the Data API protocol (MongoDB Atlas Data API v1 plus the gateway's extensions). Bodies are
- * EJSON so ObjectIds and Dates survive the trip. Reads are retried on transient failures; writes never
- * are, because a write whose answer was lost may already have been applied.
+ * EJSON so ObjectIds and Dates survive the trip. Reads are retried on transient failures, within the request's
+ * store budget (see io.ts); writes never are, because a write whose answer was lost may already have been
+ * applied.
  */
 
 export type Document = Record<string, unknown>;
@@ -52,6 +53,8 @@ export interface IndexSpec {
   sparse?: boolean;
   expireAfterSeconds?: number;
   partialFilterExpression?: Filter;
+  /** Text indexes: a field's weight in the score (default 1). */
+  weights?: Record<string, number>;
 }
 
 /** What `tryInsert` reports: inserted, or refused by the unique index whose first field is `duplicateOn`. */
@@ -156,19 +159,28 @@ export class DataApiClient {
     return new Collection<T>(this, name);
   }
 
-  /** One action = one round trip. */
+  /** One action = one round trip (a read may retry within the request's store budget). */
   async call<R>(action: string, collection: string, body: Document): Promise<R> {
     const attempts = READ_ACTIONS.has(action) ? this.opts.readRetries + 1 : 1;
     let lastError: unknown;
     for (let attempt = 0; attempt < attempts; attempt++) {
-      if (attempt > 0) await sleep((this.opts.readRetryBackoffMs ?? 50) * 2 ** (attempt - 1));
+      if (attempt > 0) {
+        const backoffMs = (this.opts.readRetryBackoffMs ?? 50) * 2 ** (attempt - 1);
+        // A retry that could not even start before the budget runs out would only add waiting.
+        if (isDown("mongo") || budgetLeftMs() <= backoffMs) break;
+        chargeBudget(backoffMs);
+        await sleep(backoffMs);
+      }
       try {
-        return await meter("mongo", () => this.send<R>(action, { collection, ...body }));
+        return await roundTrip("mongo", this.opts.timeoutMs, (signal) =>
+          this.send<R>(action, { collection, ...body }, signal),
+        );
       } catch (error) {
         lastError = error;
         if (!(error instanceof StoreUnavailableError)) throw error;
       }
     }
+    markDown("mongo");
     throw lastError;
   }
 
@@ -185,11 +197,13 @@ export class DataApiClient {
   ): Promise<BatchResults<S>> {
     const operations = steps.map((s) => ({ action: s.action, collection: s.collection, ...s.body }));
     const body = options.transaction ? { operations, transaction: true } : { operations };
-    const { results } = await meter("mongo", () => this.send<{ results: unknown[] }>("batch", body));
+    const { results } = await roundTrip("mongo", this.opts.timeoutMs, (signal) =>
+      this.send<{ results: unknown[] }>("batch", body, signal),
+    );
     return steps.map((s, i) => s.read(results[i])) as BatchResults<S>;
   }
 
-  private async send<R>(action: string, body: Document): Promise<R> {
+  private async send<R>(action: string, body: Document, signal: AbortSignal): Promise<R> {
     let response: Response;
     try {
       response = await fetch(`${this.opts.url}/action/${action}`, {
@@ -199,13 +213,19 @@ export class DataApiClient {
           { dataSource: this.opts.dataSource, database: this.opts.database, ...body },
           { relaxed: true },
         ),
-        signal: AbortSignal.timeout(this.opts.timeoutMs),
+        signal,
       });
     } catch (error) {
       throw new StoreUnavailableError("mongo", describe(error), { cause: error });
     }
     // Decoded by hand: workerd warns when .text() meets a content type it does not know (application/ejson).
-    const text = new TextDecoder().decode(await response.arrayBuffer());
+    let bytes: ArrayBuffer;
+    try {
+      bytes = await response.arrayBuffer();
+    } catch (error) {
+      throw new StoreUnavailableError("mongo", describe(error), { cause: error });
+    }
+    const text = new TextDecoder().decode(bytes);
     const payload = parse(text);
     if (response.ok) return payload as R;
     const {
@@ -394,6 +414,23 @@ export class Collection<T extends object> {
   ): Promise<{ document: T | null } | null> {
     try {
       return { document: await this.findOneAndUpdate(filter, update, { ...options, upsert: true }) };
+    } catch (error) {
+      if (error instanceof DuplicateKeyError) return null;
+      throw error;
+    }
+  }
+
+  /**
+   * A findOneAndUpdate (no upsert) that a unique index may refuse (a restored document colliding with a live
+   * one): null then; otherwise the document as `returnDocument` says (null when nothing matched).
+   */
+  async updateUnique(
+    filter: Filter,
+    update: Update,
+    options: { sort?: Sort; projection?: Projection; returnDocument?: "before" | "after" } = {},
+  ): Promise<{ document: T | null } | null> {
+    try {
+      return { document: await this.findOneAndUpdate(filter, update, options) };
     } catch (error) {
       if (error instanceof DuplicateKeyError) return null;
       throw error;
