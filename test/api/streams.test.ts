@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { announceLive } from "../../src/features/streams/announce";
 import { ObjectId } from "../../src/platform/ids";
 import { call, roundTrips, waits } from "../support/api";
+import { pushesArrive, pushesTo, registrationToken } from "../support/delivery";
 import { testDeps } from "../support/deps";
 import { expectProblem, fieldPaths } from "../support/problems";
 import {
@@ -241,6 +242,27 @@ describe("followers told “X is live”", () => {
     expect(await liveNotes(other)).toHaveLength(1);
     expect(await liveNotes(muter)).toEqual([]);
     expect(await liveNotes(stranger)).toEqual([]);
+  });
+});
+
+describe("“X is live” on followers' phones", () => {
+  it("reaches a follower's device as a push, once per stream, with the stream to open", async () => {
+    const [streamer, fan] = await crowd(2);
+    await follow(fan, streamer);
+    const pushToken = registrationToken();
+    const installed = await call("PUT", `/v1/me/devices/${crypto.randomUUID()}`, {
+      token: fan.accessToken,
+      body: { platform: "android", pushToken, appVersion: "3.1.0" },
+    });
+    expect(installed.status, installed.text).toBe(200);
+    const stream = await createdStream(streamer, { title: "Studio session" });
+    const [push] = await pushesArrive(pushToken, 1);
+    const message = push?.message as { notification: { title: string; body: string }; data: Record<string, string> };
+    expect(message.notification).toMatchObject({ title: `${streamer.username} is live`, body: "Studio session" });
+    expect(message.data).toMatchObject({ screen: "stream", streamId: stream.id });
+    await announceLive(deps, stream.id);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(await pushesTo(pushToken)).toHaveLength(1);
   });
 });
 
