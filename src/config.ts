@@ -868,6 +868,11 @@ export const configSpec = {
       int(600, 30 * 86_400).default(2 * 86_400),
       "how long a stream's live counters stay in Redis without a heartbeat",
     ),
+    liveCacheTtlSeconds: setting(
+      "STREAM_LIVE_CACHE_TTL_SECONDS",
+      int(0, 300).default(5),
+      "how long the ranked live directory (`streams:live`) is served from Redis before it is ranked again (0: off)",
+    ),
     liveListMax: setting(
       "STREAM_LIVE_LIST_MAX",
       int(10, 10_000).default(500),

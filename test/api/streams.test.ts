@@ -3,7 +3,7 @@ import { announceLive } from "../../src/features/streams/announce";
 import { ObjectId } from "../../src/platform/ids";
 import { call, roundTrips, waits } from "../support/api";
 import { pushesArrive, pushesTo, registrationToken } from "../support/delivery";
-import { testDeps } from "../support/deps";
+import { appWith, testDeps } from "../support/deps";
 import { expectProblem, fieldPaths } from "../support/problems";
 import {
   act,
@@ -324,13 +324,56 @@ describe("GET /v1/streams/live", () => {
     expect(anonymous).not.toContain(id(shadowed));
   });
 
-  it("costs 2 MongoDB waits and 1 Redis wait beyond the rate limit", async () => {
+  it("costs 2 MongoDB waits and 1 Redis wait beyond the rate limit when ranked anew", async () => {
     const [streamer, viewer] = await crowd(2);
     await createdStream(streamer);
     const res = await liveList(viewer);
     expect(res.status).toBe(200);
     expect(waits(res.headers)).toMatchObject({ mongo: 2, redis: 2 });
     expect(roundTrips(res.headers).mongo).toBe(2);
+  });
+
+  it("serves the ranked directory from Redis for STREAM_LIVE_CACHE_TTL_SECONDS, filtered per caller", async () => {
+    const cached = appWith({ STREAM_LIVE_CACHE_TTL_SECONDS: "60" });
+    const [plain, blocked, shadowed, viewer, blocker] = await crowd(5);
+    const streams = {
+      plain: await createdStream(plain),
+      blocked: await createdStream(blocked),
+      shadowed: await createdStream(shadowed),
+    };
+    await deps.db.users.updateOne({ _id: new ObjectId(shadowed.id) }, { $set: { shadowBanned: true } });
+    await call("PUT", `/v1/users/${blocked.id}/block`, { token: blocker.accessToken });
+    await beat(viewer, streams.plain.id);
+    await deps.redis.del(deps.keys.streamDirectory());
+    const ids = (res: { body: StreamPageBody }) => res.body.items.map((s) => s.id);
+
+    const ranked = await liveList(viewer, "?limit=100", cached);
+    expect(waits(ranked.headers)).toMatchObject({ mongo: 2 });
+    expect(ranked.body.items.find((s) => s.id === streams.plain.id)).toMatchObject({
+      viewerCount: 1,
+      viewer: { role: "viewer" },
+    });
+    // From the cache: one Redis round trip (rate limit, directory and the caller's blocks together), no MongoDB.
+    // (The block just dropped the caller's cached relations: the first read rebuilds them.)
+    await liveList(blocker, "?limit=1", cached);
+    const hit = await liveList(blocker, "?limit=100", cached);
+    expect(roundTrips(hit.headers)).toMatchObject({ redis: 1, mongo: 0 });
+    expect(ids(hit)).toContain(streams.plain.id);
+    expect(ids(hit)).not.toContain(streams.blocked.id);
+    expect(ids(hit)).not.toContain(streams.shadowed.id);
+    const own = await liveList(shadowed, "?limit=100", cached);
+    expect(roundTrips(own.headers).mongo).toBe(0);
+    expect(own.body.items.find((s) => s.id === streams.shadowed.id)).toMatchObject({ viewer: { role: "streamer" } });
+    expect(ids(await liveList(undefined, "?limit=100", cached))).not.toContain(streams.shadowed.id);
+    // Counts are as ranked until the directory is ranked again.
+    await beat(blocker, streams.plain.id);
+    expect(
+      (await liveList(viewer, "?limit=100", cached)).body.items.find((s) => s.id === streams.plain.id)?.viewerCount,
+    ).toBe(1);
+    await deps.redis.del(deps.keys.streamDirectory());
+    expect(
+      (await liveList(viewer, "?limit=100", cached)).body.items.find((s) => s.id === streams.plain.id)?.viewerCount,
+    ).toBe(2);
   });
 });
 

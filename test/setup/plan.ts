@@ -127,6 +127,8 @@ function testBindings(plan: TestPlan): Record<string, string> {
     IP_HASH_SALT: "test-ip-hash-salt-0123456789",
     // High enough that suites sharing 127.0.0.1 never trip it; the rate-limit tests build their own app.
     RATE_LIMIT_API_MAX_REQUESTS: "1000000",
+    // Stream suites assert viewer counts right after heartbeats; the directory cache has a test of its own.
+    STREAM_LIVE_CACHE_TTL_SECONDS: "0",
     JOB_TIME_BUDGET_MS: "60000",
     // Suites run side by side on small CI machines; a slow answer there is load, not an outage.
     STORE_TIMEOUT_MS: "20000",

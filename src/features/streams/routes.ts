@@ -43,10 +43,12 @@ const liveRoute = viewerRoute({
   method: "get",
   path: "/v1/streams/live",
   tags,
+  cacheFirst: true,
   summary: "Live streams, most current viewers first, then the most recently started",
   description:
     "Streams of banned and shadow-banned streamers are never listed; blocked and muted streamers are left out for " +
-    "the caller. `viewerCount` counts distinct viewers with a heartbeat younger than STREAM_VIEWER_LIFETIME_SECONDS.",
+    "the caller. `viewerCount` counts distinct viewers with a heartbeat younger than STREAM_VIEWER_LIFETIME_SECONDS " +
+    "(as ranked at most STREAM_LIVE_CACHE_TTL_SECONDS ago).",
   request: { query: LiveStreamsQuery },
   responses: { 200: json(StreamPage, "A page of live streams") },
 });
@@ -207,7 +209,9 @@ export const streamsRoutes = router()
   .openapi(createRoute, async (c) =>
     c.json(await createStream(c.var.deps, c.var.viewer, c.req.valid("json"), afterResponse()), 201),
   )
-  .openapi(liveRoute, async (c) => c.json(await liveStreams(c.var.deps, c.var.viewer, c.req.valid("query")), 200))
+  .openapi(liveRoute, async (c) =>
+    c.json(await liveStreams(c.var.deps, c.var.redis, c.var.viewer, c.req.valid("query")), 200),
+  )
   .openapi(getRoute, async (c) => c.json(await getStream(c.var.deps, c.var.viewer, c.req.valid("param").id), 200))
   .openapi(userStreamsRoute, async (c) =>
     c.json(await userStreams(c.var.deps, c.var.viewer, c.req.valid("param").id, c.req.valid("query")), 200),
