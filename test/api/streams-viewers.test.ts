@@ -166,3 +166,35 @@ describe("GET /v1/streams/{id}", () => {
     expectProblem(await getStream(blocker as TestUser, new ObjectId().toHexString()), 404, "not_found");
   });
 });
+
+describe("streams with Redis unreachable", () => {
+  it("still show streams and the directory (with no live numbers), and refuse beats and gifts with 503, writing nothing", async () => {
+    const { appWith } = await import("../support/deps");
+    const { CLOSED_PORT_URL, FAULT_TIMEOUTS } = await import("../support/faults");
+    const { grant, balanceOf } = await import("../support/gems");
+    const { call } = await import("../support/api");
+    const down = appWith({ UPSTASH_REDIS_REST_URL: CLOSED_PORT_URL, ...FAULT_TIMEOUTS });
+    const [streamer, viewer] = await crowd(2);
+    await grant(viewer, 200);
+    const stream = await createdStream(streamer);
+    await beat(viewer, stream.id);
+    const seen = await getStream(viewer, stream.id, down);
+    expect(seen.status, seen.text).toBe(200);
+    expect(seen.body).toMatchObject({ status: "live", viewerCount: 0 });
+    expect((await liveList(viewer, "?limit=100", down)).status).toBe(200);
+    const refused = await beat(viewer, stream.id, down);
+    expectProblem(refused, 503, "unavailable");
+    expect(Number(refused.headers.get("retry-after"))).toBeGreaterThan(0);
+    const gift = await call(
+      "POST",
+      `/v1/streams/${stream.id}/gifts`,
+      { token: viewer.accessToken, body: { amount: 50 }, headers: { "Idempotency-Key": crypto.randomUUID() } },
+      down,
+    );
+    expectProblem(gift, 503, "unavailable");
+    expect(await balanceOf(viewer)).toBe(200);
+    expect(await deps.db.streamGifts.find({ streamId: new ObjectId(stream.id) })).toEqual([]);
+    // Back up: the beat from before still counts.
+    expect((await getStream(viewer, stream.id)).body.viewerCount).toBe(1);
+  });
+});

@@ -1,3 +1,4 @@
+import { bestEffort } from "../../core/best-effort";
 import { ApiError } from "../../core/errors";
 import type { Relations } from "../../core/relations";
 import type { Viewer } from "../../core/viewer";
@@ -168,12 +169,9 @@ export async function admitToStreamChat(deps: Deps, access: Access): Promise<() 
       "messages in this live chat (slow mode)",
     );
   }
+  // Best effort: an unspent turn that stays taken frees itself after the interval.
   return async () => {
-    try {
-      await runOp(deps.redis, releaseLease(key, access.me.userId));
-    } catch (error) {
-      deps.log.warn("slow-mode turn not given back", { error: String(error) });
-    }
+    await bestEffort(deps, "slow-mode turn release", () => runOp(deps.redis, releaseLease(key, access.me.userId)));
   };
 }
 

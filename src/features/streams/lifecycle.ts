@@ -1,10 +1,12 @@
+import { bestEffort } from "../../core/best-effort";
 import { ApiError } from "../../core/errors";
 import type { Relations } from "../../core/relations";
 import type { Viewer } from "../../core/viewer";
 import type { StreamDoc, StreamEndReason } from "../../db";
 import type { Deps } from "../../deps";
+import { StoreUnavailableError } from "../../platform/errors";
 import { newObjectId, ObjectId } from "../../platform/ids";
-import { createLiveVideo, type LiveVideo } from "../../platform/live-video";
+import { createLiveVideo, type LiveVideo, LiveVideoUnavailableError } from "../../platform/live-video";
 import { expectMatch, PreconditionFailedError } from "../../platform/mongo/client";
 import {
   deleteKeys,
@@ -62,14 +64,10 @@ export async function loadStream(deps: Deps, viewer: Viewer | undefined, streamI
   const [doc, relations, audiences] = await Promise.all([
     deps.db.liveStreams.findOne({ _id: new ObjectId(streamId) }),
     relationsFor(deps, viewer),
-    runOp(
-      deps.redis,
-      streamAudiences([audienceKeysOf(deps, streamId)], now.getTime(), viewerLifetimeSeconds * 1000),
-    ).catch((error) => {
-      // Live numbers are a cache of who is watching: without Redis the stream still shows (with zeros).
-      deps.log.warn("stream audience unreadable", { error: String(error) });
-      return [] as StreamAudience[];
-    }),
+    // Live numbers are Redis's alone: without Redis the stream still shows (with zeros).
+    bestEffort(deps, "stream audience read", () =>
+      runOp(deps.redis, streamAudiences([audienceKeysOf(deps, streamId)], now.getTime(), viewerLifetimeSeconds * 1000)),
+    ),
   ]);
   if (!doc) throw noSuchStream();
   const people = await peopleOf(deps, [doc]);
@@ -81,7 +79,7 @@ export async function loadStream(deps: Deps, viewer: Viewer | undefined, streamI
     now,
   });
   if (!visible) throw noSuchStream();
-  return { doc, people, audience: audiences[0] ?? null, relations };
+  return { doc, people, audience: audiences?.[0] ?? null, relations };
 }
 
 /** The streamer's own stream for a state change: others who may see it get 403, everyone else 404. */
@@ -119,7 +117,8 @@ export async function ingestFor(deps: Deps, doc: StreamDoc): Promise<Stream["ing
     const input = await liveVideoOf(deps).getInput(doc.video.liveInputId);
     return input?.ingest;
   } catch (error) {
-    deps.log.warn("stream ingest unreadable", { streamId: doc._id.toHexString(), error: String(error) });
+    if (!(error instanceof LiveVideoUnavailableError)) throw error;
+    deps.log.warn("stream ingest unreadable", { streamId: doc._id.toHexString(), error: error.message });
     return undefined;
   }
 }
@@ -219,8 +218,9 @@ export async function createStream(deps: Deps, viewer: Viewer, body: CreateStrea
 /** Marks a stream live in Redis (heartbeats count from here) and tells followers, after the answer. */
 async function goLive(deps: Deps, doc: StreamDoc, later: Later): Promise<void> {
   const streamId = doc._id.toHexString();
-  try {
-    await runOp(
+  // Best effort: a heartbeat that finds no live state asks MongoDB and restores it.
+  await bestEffort(deps, "stream live state write", () =>
+    runOp(
       deps.redis,
       markStreamLive(
         deps.keys.streamLive(streamId),
@@ -228,11 +228,8 @@ async function goLive(deps: Deps, doc: StreamDoc, later: Later): Promise<void> {
         deps.clock.now().getTime(),
         deps.config.streams.stateTtlSeconds,
       ),
-    );
-  } catch (error) {
-    // A heartbeat that finds no live state asks MongoDB and restores it.
-    deps.log.warn("stream live state not written", { streamId, error: String(error) });
-  }
+    ),
+  );
   later(() => announceLive(deps, streamId));
   later(() =>
     publishStreamEvent(deps, doc.conversationId.toHexString(), null, {
@@ -347,14 +344,12 @@ export async function endStream(
   }
   const ended: StreamDoc = { ...doc, ...set };
   await forgetStreamChat(deps, doc.conversationId.toHexString());
-  later(async () => {
-    try {
-      await runOps(deps.redis, { drop: deleteKeys([keys.live, keys.viewers, keys.uniques]) });
-    } catch (error) {
-      // They expire on their own (STREAM_STATE_TTL_SECONDS); the document's numbers are the ones shown.
-      deps.log.warn("stream live state not dropped", { streamId, error: String(error) });
-    }
-  });
+  // Best effort: they expire on their own (STREAM_STATE_TTL_SECONDS); the document's numbers are the ones shown.
+  later(() =>
+    bestEffort(deps, "stream live state drop", () =>
+      runOps(deps.redis, { drop: deleteKeys([keys.live, keys.viewers, keys.uniques]) }),
+    ),
+  );
   later(() => releaseVideo(deps, ended));
   later(() =>
     publishStreamEvent(deps, doc.conversationId.toHexString(), null, {
@@ -421,7 +416,8 @@ export async function releaseVideo(deps: Deps, doc: Pick<StreamDoc, "_id" | "vid
     );
     return true;
   } catch (error) {
-    deps.log.warn("live input not deleted", { streamId: doc._id.toHexString(), error: String(error) });
+    if (!(error instanceof LiveVideoUnavailableError) && !(error instanceof StoreUnavailableError)) throw error;
+    deps.log.warn("live input not deleted", { streamId: doc._id.toHexString(), error: error.message });
     return false;
   }
 }
@@ -431,6 +427,8 @@ async function deleteInput(deps: Deps, video: LiveVideo, uid: string): Promise<v
   try {
     await video.deleteInput(uid);
   } catch (error) {
-    deps.log.warn("orphan live input not deleted", { uid, error: String(error) });
+    if (!(error instanceof LiveVideoUnavailableError)) throw error;
+    // Unreferenced and harmless; its key was never handed out.
+    deps.log.warn("orphan live input not deleted", { uid, error: error.message });
   }
 }

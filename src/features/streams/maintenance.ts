@@ -2,7 +2,7 @@ import type { Job, JobContext, JobReport } from "../../core/jobs";
 import type { GemTransactionDoc, StreamDoc } from "../../db";
 import type { Deps } from "../../deps";
 import type { ObjectId } from "../../platform/ids";
-import { isEncoderConnected } from "../../platform/live-video";
+import { isEncoderConnected, LiveVideoUnavailableError } from "../../platform/live-video";
 import { runOp, streamAudiences } from "../../platform/redis-ops";
 import { HOUR_MS } from "../../platform/time";
 import { transferOf } from "../gems/gifts";
@@ -108,8 +108,9 @@ async function encoderConnected(deps: Deps, doc: StreamDoc): Promise<boolean> {
     const input = await liveVideoOf(deps).getInput(doc.video.liveInputId);
     return input !== null && isEncoderConnected(input.status);
   } catch (error) {
+    if (!(error instanceof LiveVideoUnavailableError)) throw error;
     // Unsure is not abandoned: the next run asks again.
-    deps.log.warn("live input status unreadable", { streamId: doc._id.toHexString(), error: String(error) });
+    deps.log.warn("live input status unreadable", { streamId: doc._id.toHexString(), error: error.message });
     return true;
   }
 }

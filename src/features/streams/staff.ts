@@ -1,3 +1,4 @@
+import { bestEffort } from "../../core/best-effort";
 import { ApiError } from "../../core/errors";
 import type { Viewer } from "../../core/viewer";
 import type { StreamDoc, StreamModeratorDoc, StreamParticipantDoc } from "../../db";
@@ -71,12 +72,10 @@ async function changeStaff(deps: Deps, streamId: string, change: (doc: StreamDoc
     const after: StreamDoc = { ...doc, ...next, staffVersion: doc.staffVersion + 1, updatedAt: now };
     await forgetStreamChat(deps, doc.conversationId.toHexString());
     if (after.status === "live") {
-      try {
-        await runOp(deps.redis, setStreamCohosts(deps.keys.streamLive(streamId), acceptedCohosts(after)));
-      } catch (error) {
-        // Until the next restore a co-host's beats count them as a viewer; nothing else depends on it.
-        deps.log.warn("stream co-hosts not mirrored", { streamId, error: String(error) });
-      }
+      // Best effort: until the next restore a co-host's beats count them as a viewer; nothing else depends on it.
+      await bestEffort(deps, "stream co-hosts mirror", () =>
+        runOp(deps.redis, setStreamCohosts(deps.keys.streamLive(streamId), acceptedCohosts(after))),
+      );
     }
     return after;
   }
