@@ -1,5 +1,6 @@
 import type { ObjectId } from "../../platform/ids";
 import type { UserBilling } from "./billing";
+import type { RequestKey } from "./requests";
 
 export const ROLES = ["user", "creator", "moderator", "admin"] as const;
 export const TIERS = ["free", "pro", "premium"] as const;
@@ -101,6 +102,11 @@ export interface ConsentState {
 /** `users` (seed 000), plus `usernameLower` (case-insensitive uniqueness) and `role`. */
 export interface UserDoc {
   _id: ObjectId;
+  /**
+   * The Idempotency-Key of the signup that made the account, when the app sent one (the fingerprint covers
+   * the body without the password, which a retry proves against `passwordHash`).
+   */
+  signupRequest?: RequestKey;
   username: string;
   usernameLower: string;
   email: string | null;

@@ -9,10 +9,21 @@ const ingestRoute = viewerRoute({
   tags: ["analytics"],
   summary: "Record app analytics events",
   description:
-    "Accepts 1–100 events, buffers them with one write and answers 202. Event ids are assigned by the server. " +
-    "A job moves buffered events to ClickHouse every 5 minutes. Authentication is optional: with a valid " +
-    "access token every event of the request carries the caller's user id; without one the events are " +
-    "anonymous (counted by device); a token that fails verification is a 401, never silently anonymous.",
+    "Accepts 1–100 events, buffers them with one write and answers 202. Give each event an `eventId` (a UUID " +
+    "made once per event) and retry freely: an event already received is recorded once (`duplicates` counts " +
+    "them); events without one get a server-assigned id. `properties` is any JSON object (at most 8 KiB, 16 " +
+    "levels) and reaches ClickHouse as the same JSON. A job moves buffered events to ClickHouse every 5 " +
+    "minutes. Authentication is optional: with a valid access token every event of the request carries the " +
+    "caller's user id; without one the events are anonymous (counted by device); a token that fails " +
+    "verification is a 401, never silently anonymous. Bodies are capped at ANALYTICS_MAX_REQUEST_BYTES (413), " +
+    "and one address may send ANALYTICS_INGEST_BYTES_PER_IP per ANALYTICS_INGEST_WINDOW_SECONDS (429 " +
+    "`byte_budget` with Retry-After).",
+  maxBodyBytes: (config) => config.analytics.maxRequestBytes,
+  byteBudget: (config) => ({
+    name: "events",
+    bytes: config.analytics.ingestBytesPerIp,
+    windowSeconds: config.analytics.ingestWindowSeconds,
+  }),
   request: jsonBody(IngestEventsBody),
   responses: { 202: json(IngestEventsResult, "Events accepted") },
 });

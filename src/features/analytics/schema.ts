@@ -1,9 +1,23 @@
 import { z } from "zod";
+import { clientJsonObject } from "../../core/schemas";
 
-const MAX_PROPERTIES_BYTES = 8 * 1024;
+/** `properties` as the API takes them; stored and delivered to ClickHouse as the same JSON. */
+export const PROPERTIES_LIMITS = { maxBytes: 8 * 1024, maxDepth: 16, maxKeyLength: 64 };
+
+/** Any UUID (case-insensitive, kept lower-case as ClickHouse prints it). */
+const EventId = z
+  .string()
+  .regex(/^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/, "a UUID")
+  .transform((id) => id.toLowerCase());
 
 export const ClientEvent = z
   .object({
+    eventId: EventId.optional().meta({
+      description:
+        "The client's id for this event (a UUID it generates once and sends again on retry): an event with an id " +
+        "already received is not recorded twice, in the buffer or in ClickHouse. Without it the server assigns one.",
+      example: "0b6f4c3e-6a9c-4c2e-9a43-2f1d5f3f7e10",
+    }),
     event: z
       .string()
       .regex(/^[A-Za-z0-9_.:-]{1,64}$/, "1–64 letters, digits, _ . : -")
@@ -13,10 +27,7 @@ export const ClientEvent = z
     deviceId: z.string().min(1).max(128),
     platform: z.enum(["ios", "android", "web"]),
     appVersion: z.string().min(1).max(32),
-    properties: z
-      .record(z.string().max(64), z.unknown())
-      .refine((p) => JSON.stringify(p).length <= MAX_PROPERTIES_BYTES, `at most ${MAX_PROPERTIES_BYTES} bytes as JSON`)
-      .optional(),
+    properties: clientJsonObject(PROPERTIES_LIMITS).optional(),
     source: z.string().min(1).max(64).optional().meta({ example: "organic" }),
     campaign: z.string().min(1).max(128).optional(),
   })
@@ -28,7 +39,15 @@ export const IngestEventsBody = z
   .strict()
   .meta({ id: "IngestEvents" });
 
-export const IngestEventsResult = z.object({ accepted: z.number().int() }).meta({ id: "IngestEventsResult" });
+export const IngestEventsResult = z
+  .object({
+    accepted: z.number().int().meta({ description: "Events of the request now recorded (new or received before)" }),
+    duplicates: z
+      .number()
+      .int()
+      .meta({ description: "Of those, events whose `eventId` had been received before (recorded once)" }),
+  })
+  .meta({ id: "IngestEventsResult" });
 
 /** Days ClickHouse's `Date` holds with room for day 30 (outside it, values would silently saturate or wrap). */
 export const FIRST_REPORT_DAY = "1970-01-01";

@@ -1,8 +1,9 @@
 import { bestEffort } from "../../core/best-effort";
 import { ApiError } from "../../core/errors";
+import { type IdempotentRequest, idempotencyMismatch } from "../../core/idempotency";
 import { forgetSelfView } from "../../core/standing";
 import type { Viewer } from "../../core/viewer";
-import type { PostDoc } from "../../db";
+import type { PostDoc, RequestKey } from "../../db";
 import type { Deps } from "../../deps";
 import { hashIp } from "../../platform/crypto";
 import { newObjectId, ObjectId } from "../../platform/ids";
@@ -26,9 +27,18 @@ export async function dropCachedFeedPages(deps: Deps): Promise<void> {
 /**
  * Publishes a completed generation as a post, once per job. The job is claimed for posting by a conditional
  * update that also fixes the post's id in advance, so concurrent requests produce one post, and a request
- * that crashed between claim and insert is completed by the next one with the same id.
+ * that crashed between claim and insert is completed by the next one with the same id. The post and the
+ * author's `totalPosts` are one write (an ordered batch), so the count moves exactly when a post was made.
+ * A second request for the job is a 409, except a retry with the Idempotency-Key the post was made with,
+ * which gets that post back (its first answer was lost); the same key with another request is a 422.
  */
-export async function createPost(deps: Deps, viewer: Viewer, body: CreatePostBody): Promise<Post> {
+export async function createPost(
+  deps: Deps,
+  viewer: Viewer,
+  body: CreatePostBody,
+  request?: IdempotentRequest,
+): Promise<Post> {
+  const requestKey = request ? { key: `${viewer.id}:${request.key}`, fingerprint: request.fingerprint } : undefined;
   const me = new ObjectId(viewer.id);
   const jobId = new ObjectId(body.generationId);
   const jobs = deps.db.generationJobs;
@@ -47,9 +57,9 @@ export async function createPost(deps: Deps, viewer: Viewer, body: CreatePostBod
     if (!job) throw ApiError.notFound("No such generation.");
     if (job.status !== "completed")
       throw ApiError.conflict("generation_not_ready", "The generation has not completed.");
-    if (!job.postId || (await deps.db.posts.findOne({ _id: job.postId }, { projection: { _id: 1 } }))) {
-      throw ApiError.conflict("already_posted", "This generation has already been posted.");
-    }
+    const existing = job.postId ? await deps.db.posts.findOne({ _id: job.postId }) : null;
+    if (existing) return replayOrConflict(existing, requestKey);
+    if (!job.postId) throw alreadyPosted();
   }
   const now = deps.clock.now();
   const postId = job.postId as ObjectId;
@@ -103,17 +113,33 @@ export async function createPost(deps: Deps, viewer: Viewer, body: CreatePostBod
     createdAt: now,
     updatedAt: now,
     deletedAt: null,
+    ...(requestKey ? { idempotency: requestKey } : {}),
   };
-  if (!(await deps.db.posts.insertUnique(post))) {
-    throw ApiError.conflict("already_posted", "This generation has already been posted.");
+  const written = await deps.db.batchUnique([
+    deps.db.posts.inBatch.insertOne(post),
+    deps.db.users.inBatch.updateOne({ _id: me }, { $inc: { totalPosts: 1 } }),
+  ]);
+  if (!written.applied) {
+    // A concurrent request for the same job won the insert.
+    const winner = await deps.db.posts.findOne({ _id: postId });
+    if (winner) return replayOrConflict(winner, requestKey);
+    throw alreadyPosted();
   }
   await Promise.all([
-    deps.db.users.updateOne({ _id: me }, { $inc: { totalPosts: 1 } }),
     forgetSelfView(deps, viewer.id),
     announcePost(deps, postId.toHexString()),
     // Without Redis the referral stays pending; the referred user's next trigger (a later check-in) validates it.
     author.referredBy ? bestEffort(deps, "referral validation", () => validateReferral(deps, me, "first_post")) : null,
   ]);
+  return toPost(post, false);
+}
+
+const alreadyPosted = () => ApiError.conflict("already_posted", "This generation has already been posted.");
+
+/** The job's post: the first answer again for a retry with the key it was made with, else a 409. */
+function replayOrConflict(post: PostDoc, requestKey: RequestKey | undefined): Post {
+  if (!requestKey || post.idempotency?.key !== requestKey.key) throw alreadyPosted();
+  if (post.idempotency.fingerprint !== requestKey.fingerprint) throw idempotencyMismatch();
   return toPost(post, false);
 }
 

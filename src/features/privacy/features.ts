@@ -1,5 +1,6 @@
 import type { CollectionKey } from "../../db/collections";
 import type { Deps } from "../../deps";
+import * as analytics from "../analytics/privacy";
 import * as billing from "../billing/privacy";
 import * as consents from "../consents/privacy";
 import * as journal from "../journal/privacy";
@@ -25,6 +26,16 @@ export interface FeaturePrivacy {
 }
 
 export const FEATURE_PRIVACY: readonly FeaturePrivacy[] = [
+  {
+    feature: "analytics",
+    sections: {
+      analyticsEvents:
+        "App analytics events sent while signed in, not yet moved to the analytics store (properties as sent)",
+      analyticsQuarantined: "Events of yours the analytics flush set aside as unreadable or invalid",
+    },
+    collections: ["analyticsEvents", "analyticsQuarantine"],
+    ...analytics,
+  },
   {
     feature: "consents",
     sections: {
