@@ -349,6 +349,13 @@ export const indexes: Record<CollectionKey, IndexSpec[]> = {
   // Seed 003's live streams: the live directory, a streamer's list, and what stream-maintenance looks for.
   liveStreams: [
     { key: { status: 1, startedAt: -1 }, name: "status_started" },
+    // A create retried with its Idempotency-Key finds the stream it made (one per streamer and key).
+    {
+      key: { "idempotency.key": 1 },
+      name: "idempotency_key_unique",
+      unique: true,
+      partialFilterExpression: { "idempotency.key": { $type: "string" } },
+    },
     { key: { userId: 1, _id: -1 }, name: "user_streams" },
     { key: { status: 1, scheduledFor: 1 }, name: "status_scheduled_for" },
     { key: { status: 1, "video.deletedAt": 1 }, name: "status_video_deleted" },

@@ -89,6 +89,29 @@ describe("POST /v1/streams", () => {
     );
   });
 
+  it("makes one stream for one Idempotency-Key, even when the first answer was lost", async () => {
+    const [streamer] = await crowd(1);
+    const key = crypto.randomUUID();
+    const create = (title = "Once") =>
+      call<StreamBody>("POST", "/v1/streams", {
+        token: streamer.accessToken,
+        body: { title },
+        headers: { "Idempotency-Key": key },
+      });
+    const first = await create();
+    expect(first.status, first.text).toBe(201);
+    const replayed = await create();
+    expect(replayed.headers.get("idempotent-replayed")).toBe("true");
+    expect(replayed.body.id).toBe(first.body.id);
+    // The answer's Redis record gone (as if the first attempt's answer was lost to a 503): still the same stream.
+    await deps.redis.del(deps.keys.idempotency(`stream:${streamer.id}`, key));
+    const retried = await create();
+    expect(retried.status).toBe(201);
+    expect(retried.body).toMatchObject({ id: first.body.id, ingest: first.body.ingest });
+    expect(await deps.db.liveStreams.find({ userId: new ObjectId(streamer.id) })).toHaveLength(1);
+    expectProblem(await create("Another"), 422, "idempotency_mismatch");
+  });
+
   it("names each field that is out of bounds, and creates nothing at the provider for them", async () => {
     const [streamer] = await crowd(1);
     const bad = async (body: Record<string, unknown>) =>

@@ -1,4 +1,5 @@
 import type { ObjectId } from "../../platform/ids";
+import type { RequestKey } from "./requests";
 
 export const STREAM_STATUSES = ["scheduled", "live", "ended", "cancelled"] as const;
 export type StreamStatus = (typeof STREAM_STATUSES)[number];
@@ -78,6 +79,8 @@ export interface StreamDoc {
   giftTotal: number;
   giftCount: number;
   liveNotice: LiveNoticeDoc | null;
+  /** The create's Idempotency-Key (scoped to the streamer) and request fingerprint, when it came with one. */
+  idempotency?: RequestKey;
   createdAt: Date;
   updatedAt: Date;
 }

@@ -1,13 +1,14 @@
 import { bestEffort } from "../../core/best-effort";
 import { ApiError } from "../../core/errors";
+import { type IdempotentRequest, idempotencyMismatch } from "../../core/idempotency";
 import type { Relations } from "../../core/relations";
 import type { Viewer } from "../../core/viewer";
-import type { StreamDoc, StreamEndReason } from "../../db";
+import type { RequestKey, StreamDoc, StreamEndReason } from "../../db";
 import type { Deps } from "../../deps";
 import { StoreUnavailableError } from "../../platform/errors";
 import { newObjectId, ObjectId } from "../../platform/ids";
 import { createLiveVideo, type LiveVideo, LiveVideoUnavailableError } from "../../platform/live-video";
-import { expectMatch, PreconditionFailedError } from "../../platform/mongo/client";
+import { DuplicateKeyError, expectMatch, PreconditionFailedError } from "../../platform/mongo/client";
 import {
   deleteKeys,
   markStreamLive,
@@ -129,7 +130,14 @@ export async function ingestFor(deps: Deps, doc: StreamDoc): Promise<Stream["ing
  * live at once adds 1 Redis write (its live state). If anything after the provider's create fails, the live
  * input is deleted again.
  */
-export async function createStream(deps: Deps, viewer: Viewer, body: CreateStreamBody, later: Later): Promise<Stream> {
+export async function createStream(
+  deps: Deps,
+  viewer: Viewer,
+  body: CreateStreamBody,
+  later: Later,
+  request?: IdempotentRequest,
+): Promise<Stream> {
+  const requestKey = request ? { key: `${viewer.id}:${request.key}`, fingerprint: request.fingerprint } : undefined;
   const { streams: settings } = deps.config;
   const now = deps.clock.now();
   const scheduledFor = body.scheduledFor ? new Date(body.scheduledFor) : null;
@@ -146,7 +154,8 @@ export async function createStream(deps: Deps, viewer: Viewer, body: CreateStrea
 
   const me = new ObjectId(viewer.id);
   const streamId = newObjectId();
-  const [input, cover, people] = await Promise.allSettled([
+  // A retry's earlier stream is looked up beside the provider's create (retries are rare; its input goes again).
+  const [input, cover, people, earlier] = await Promise.allSettled([
     video.createInput({ name: body.title, streamId: streamId.toHexString(), creatorId: viewer.id }),
     body.coverGenerationId
       ? deps.db.generationJobs.findOne(
@@ -155,10 +164,18 @@ export async function createStream(deps: Deps, viewer: Viewer, body: CreateStrea
         )
       : Promise.resolve(null),
     deps.db.users.find({ _id: me }, { projection: PERSON_FIELDS, limit: 1 }),
+    requestKey ? deps.db.liveStreams.findOne({ "idempotency.key": requestKey.key }) : Promise.resolve(null),
   ]);
-  if (input.status === "rejected") throw liveVideoDown(deps, input.reason);
+  if (input.status === "rejected") {
+    if (earlier.status === "fulfilled" && earlier.value) return replayCreate(deps, viewer, earlier.value, requestKey);
+    throw liveVideoDown(deps, input.reason);
+  }
   const created = input.value;
   const undo = () => later(() => deleteInput(deps, video, created.uid));
+  if (earlier.status === "fulfilled" && earlier.value) {
+    undo();
+    return replayCreate(deps, viewer, earlier.value, requestKey);
+  }
   if (cover.status === "rejected" || people.status === "rejected") {
     undo();
     throw cover.status === "rejected" ? cover.reason : (people as PromiseRejectedResult).reason;
@@ -199,6 +216,7 @@ export async function createStream(deps: Deps, viewer: Viewer, body: CreateStrea
     giftTotal: 0,
     giftCount: 0,
     liveNotice: live ? { state: "pending", after: null, told: 0, updatedAt: now } : null,
+    ...(requestKey ? { idempotency: requestKey } : {}),
     createdAt: now,
     updatedAt: now,
   };
@@ -208,11 +226,28 @@ export async function createStream(deps: Deps, viewer: Viewer, body: CreateStrea
     });
   } catch (error) {
     undo();
+    // The same key racing: the other attempt's stream is the one (nothing of this one was kept).
+    const winner =
+      error instanceof DuplicateKeyError && requestKey
+        ? await deps.db.liveStreams.findOne({ "idempotency.key": requestKey.key })
+        : null;
+    if (winner) return replayCreate(deps, viewer, winner, requestKey);
     throw error;
   }
   if (live) await goLive(deps, doc, later);
   const view = toStream(doc, new Map(people.value.map((u) => [u._id.toHexString(), u])), null, viewer.id);
   return { ...view, ingest: created.ingest };
+}
+
+/** The stream a create with this key made, answered again (its ingest from the provider); another body: 422. */
+async function replayCreate(
+  deps: Deps,
+  viewer: Viewer,
+  doc: StreamDoc,
+  requestKey: RequestKey | undefined,
+): Promise<Stream> {
+  if (doc.idempotency?.fingerprint !== requestKey?.fingerprint) throw idempotencyMismatch();
+  return answer(deps, viewer, doc);
 }
 
 /** Marks a stream live in Redis (heartbeats count from here) and tells followers, after the answer. */

@@ -1,8 +1,8 @@
+import { IdempotencyHeaders, OptionalIdempotencyHeaders } from "../../core/idempotency";
 import { afterResponse } from "../../http/context";
 import { idempotencyKeyOf, idempotent } from "../../http/idempotency";
 import { json, jsonBody, problems, router } from "../../http/openapi";
 import { authedRoute, viewerRoute } from "../../http/routes";
-import { IdempotencyHeaders } from "../gems/schema";
 import { getStream, liveStreams, userStreams } from "./discovery";
 import { sendStreamGift, streamGifters } from "./gifts";
 import { cancelStream, createStream, endOwnStream, startStream } from "./lifecycle";
@@ -34,9 +34,11 @@ const createRoute = authedRoute({
     "Creates the stream's live input at the video provider: the answer carries `ingest` (RTMPS URL and stream key, " +
     "for the streamer only) and the `playbackUrl` viewers get. Without `scheduledFor` the stream is live at once " +
     "and the streamer's followers are told. Its chat is the conversation `conversationId`. 503 when the provider " +
-    "cannot be reached (nothing is created).",
-  request: jsonBody(CreateStreamBody),
-  responses: { 201: json(Stream, "Created"), ...problems(404) },
+    "cannot be reached (nothing is created). With an `Idempotency-Key`, a retry gets the stream the first attempt " +
+    "made instead of a second one (another body under the key: 422).",
+  use: [idempotent("stream", { required: false })],
+  request: { headers: OptionalIdempotencyHeaders, ...jsonBody(CreateStreamBody) },
+  responses: { 201: json(Stream, "Created"), ...problems(404, 409, 422) },
 });
 
 const liveRoute = viewerRoute({
@@ -207,7 +209,7 @@ const unmuteRoute = authedRoute({
 
 export const streamsRoutes = router()
   .openapi(createRoute, async (c) =>
-    c.json(await createStream(c.var.deps, c.var.viewer, c.req.valid("json"), afterResponse()), 201),
+    c.json(await createStream(c.var.deps, c.var.viewer, c.req.valid("json"), afterResponse(), c.var.idempotency), 201),
   )
   .openapi(liveRoute, async (c) =>
     c.json(await liveStreams(c.var.deps, c.var.redis, c.var.viewer, c.req.valid("query")), 200),
