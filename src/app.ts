@@ -6,6 +6,7 @@ import { cors } from "hono/cors";
 import { methodNotAllowed } from "hono/method-not-allowed";
 import { requestId } from "hono/request-id";
 import type { Deps } from "./deps";
+import { collectActivity } from "./features/analytics/activity";
 import { analyticsRoutes } from "./features/analytics/routes";
 import { auditRoutes } from "./features/audit/routes";
 import { authRoutes } from "./features/auth/routes";
@@ -61,6 +62,8 @@ export function createApp(depsFor: (env: Record<string, unknown>) => Deps): Open
   app.use(requestLogging());
   // Mail and push go out after the answer (the request has already recorded what it owes).
   app.use(backgroundWork());
+  // Analytics events a request records (votes, follows, …) are buffered in one write after the answer.
+  app.use((c, next) => collectActivity(c.var.deps, next));
   app.use(
     cors({
       origin: (origin, c) => {

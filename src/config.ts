@@ -361,6 +361,16 @@ export const configSpec = {
       int(1, 3_600).default(60),
       "window of ANALYTICS_INGEST_BYTES_PER_IP",
     ),
+    creatorMaxRangeDays: setting(
+      "ANALYTICS_CREATOR_MAX_RANGE_DAYS",
+      int(1, 3_660).default(366),
+      "most days in one `GET /v1/me/analytics` or `GET /v1/posts/{id}/analytics` series",
+    ),
+    attributionMaxRangeDays: setting(
+      "ANALYTICS_ATTRIBUTION_MAX_RANGE_DAYS",
+      int(1, 3_660).default(366),
+      "most signup days in one attribution report",
+    ),
   },
 
   auth: {

@@ -21,6 +21,7 @@ type Published = Awaited<ReturnType<typeof publishedPost>>;
 
 type Item = Record<string, unknown> & { _id?: string };
 type Export = { [N in ExportSectionName]: Item[] } & Record<keyof typeof FEATURE_SECTIONS, Item[]> & {
+    analyticsEvents: Item[];
     schemaVersion: number;
     exportedAt: string;
     user: Record<string, unknown>;

@@ -1,4 +1,5 @@
 import type { ObjectId } from "../../platform/ids";
+import type { Attribution } from "./analytics";
 import type { UserBilling } from "./billing";
 import type { RequestKey } from "./requests";
 
@@ -191,6 +192,8 @@ export interface UserDoc {
   settledEntry?: { id: ObjectId; balanceAfter: number };
   /** Ids of the latest ledger entries applied to gemBalance (makes applying an entry idempotent). */
   ledgerApplied?: ObjectId[];
+  /** First-touch attribution, written once with the account at signup and never changed afterwards. */
+  attribution?: Attribution | null;
   /** The UUID the apps pass to the stores with a purchase (appAccountToken, obfuscatedAccountId); see billing. */
   billingAccountToken?: string;
   /** Store subscriptions and what they add up to (features/billing). */

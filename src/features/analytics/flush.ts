@@ -2,11 +2,11 @@ import type { Job, JobContext, JobReport } from "../../core/jobs";
 import type { AnalyticsEventDoc, AnalyticsQuarantineDoc, QuarantineReason } from "../../db";
 import type { Deps } from "../../deps";
 import { asClickHouseOutage } from "../../platform/clickhouse";
-import { newUuid, ObjectId } from "../../platform/ids";
+import { isObjectIdHex, newUuid, ObjectId } from "../../platform/ids";
 import { isPlainJsonValue, isStoredJson } from "../../platform/mongo/client-json";
 import { DAY_MS } from "../../platform/time";
 
-/** A row of ClickHouse's `events` table (seed 000). */
+/** A row of ClickHouse's `events` table (seed 000, plus attribution and the post's author). */
 export interface EventRow {
   event_id: string;
   event_name: string;
@@ -18,6 +18,10 @@ export interface EventRow {
   properties: string;
   source: string;
   campaign: string;
+  medium?: string;
+  referrer?: string;
+  /** The author of the post an event is about (`post_impression`), looked up by the flush. */
+  owner_id?: string;
   timestamp: string;
 }
 
@@ -37,7 +41,10 @@ const FINDING_SAMPLE = 20;
  * the table takes, so one odd document is set aside instead of failing the insert of its whole chunk.
  * Returns the row, or what is wrong with the document.
  */
-export function toEventRow(doc: AnalyticsEventDoc): EventRow | { problem: string } {
+export function toEventRow(
+  doc: AnalyticsEventDoc,
+  postOwners: ReadonlyMap<string, string> = new Map(),
+): EventRow | { problem: string } {
   const strings = { event: doc.event, sessionId: doc.sessionId, deviceId: doc.deviceId, platform: doc.platform };
   for (const [field, value] of Object.entries({ ...strings, appVersion: doc.appVersion })) {
     if (typeof value !== "string") return { problem: `${field} is not a string` };
@@ -64,6 +71,9 @@ export function toEventRow(doc: AnalyticsEventDoc): EventRow | { problem: string
     properties,
     source: doc.source ?? "",
     campaign: doc.campaign ?? "",
+    medium: doc.medium ?? "",
+    referrer: doc.referrer ?? "",
+    owner_id: postOwners.get(impressedPostId(doc) ?? "") ?? "",
     timestamp: doc.timestamp.toISOString(),
   };
 }
@@ -78,6 +88,67 @@ function propertiesText(doc: AnalyticsEventDoc): string | { problem: string } {
     return { problem: "properties hold EJSON values (buffered before properties were kept as JSON text)" };
   }
   return JSON.stringify(doc.properties);
+}
+
+/** A row of `server_events`: what the API recorded itself (features/analytics/activity.ts). */
+export interface ServerEventRow {
+  event_id: string;
+  event_name: string;
+  actor_id: string;
+  device_id: string;
+  owner_id: string;
+  post_id: string;
+  amount: number;
+  source: string;
+  medium: string;
+  campaign: string;
+  referrer: string;
+  timestamp: string;
+}
+
+export function toServerEventRow(doc: AnalyticsEventDoc): ServerEventRow {
+  return {
+    event_id: doc.eventId,
+    event_name: doc.event,
+    actor_id: doc.userId ?? "",
+    device_id: doc.deviceId,
+    owner_id: doc.ownerId ?? "",
+    post_id: doc.postId ?? "",
+    amount: doc.amount ?? 0,
+    source: doc.source ?? "",
+    medium: doc.medium ?? "",
+    campaign: doc.campaign ?? "",
+    referrer: doc.referrer ?? "",
+    timestamp: doc.timestamp.toISOString(),
+  };
+}
+
+/** The post a `post_impression` event names (`properties.postId`), when it is a well-formed id. */
+function impressedPostId(doc: AnalyticsEventDoc): string | null {
+  if (doc.event !== "post_impression") return null;
+  const text = propertiesText(doc);
+  if (typeof text !== "string") return null;
+  let id: unknown;
+  try {
+    id = (JSON.parse(text) as { postId?: unknown }).postId;
+  } catch {
+    return null;
+  }
+  return typeof id === "string" && isObjectIdHex(id) ? id.toLowerCase() : null;
+}
+
+/**
+ * The authors of the posts a batch's impressions name, in one read: ClickHouse counts impressions per author,
+ * and the app knows only the post. Only live posts: a deleted post (or an erased account's) gathers nothing.
+ */
+async function postOwnersOf(deps: Deps, docs: AnalyticsEventDoc[]): Promise<Map<string, string>> {
+  const ids = [...new Set(docs.map(impressedPostId).filter((id): id is string => id !== null))];
+  if (ids.length === 0) return new Map();
+  const posts = await deps.db.posts.find(
+    { _id: { $in: ids.map((id) => new ObjectId(id)) }, deletedAt: null },
+    { projection: { userId: 1 }, limit: ids.length },
+  );
+  return new Map(posts.map((p) => [p._id.toHexString(), p.userId.toHexString()]));
 }
 
 /**
@@ -162,9 +233,10 @@ interface Deliverable {
 }
 
 /**
- * Delivers a claimed batch. Membership is fixed once tagged, documents are read in `_id` order and the row
- * contract is deterministic, so chunk k of batch B is the same rows on every attempt and its deduplication
- * token `B:k` lets ClickHouse drop a repeat.
+ * Delivers a claimed batch: the app's events into `events` and the API's own into `server_events`.
+ * Membership is fixed once tagged, documents are read in `_id` order and the row contract is deterministic, so
+ * chunk k of batch B is the same rows on every attempt and its deduplication token (`B:k`, `B:server:k`) lets
+ * ClickHouse drop a repeat.
  */
 async function flushBatch(
   deps: Deps,
@@ -173,7 +245,13 @@ async function flushBatch(
   report?: JobContext["report"],
 ): Promise<{ delivered: number; duplicates: number; quarantined: number }> {
   const found = await deps.db.analyticsEvents.findEach({ flushBatchId: batchId }, { sort: { _id: 1 } });
+  const decoded = found.flatMap((item) => (item.decoded ? [item.document] : []));
+  const owners = await postOwnersOf(
+    deps,
+    decoded.filter((d) => d.origin !== "server"),
+  );
   const deliverable: Deliverable[] = [];
+  const serverRows: ServerEventRow[] = [];
   const setAside: AnalyticsQuarantineDoc[] = [];
   const now = deps.clock.now();
   for (const item of found) {
@@ -182,7 +260,11 @@ async function flushBatch(
       setAside.push(quarantined(batchId, now, "undecodable", item.reason, item.raw, id, userId));
       continue;
     }
-    const row = toEventRow(item.document);
+    if (item.document.origin === "server") {
+      serverRows.push(toServerEventRow(item.document));
+      continue;
+    }
+    const row = toEventRow(item.document, owners);
     if ("problem" in row) {
       const doc = item.document;
       const userId = typeof doc.userId === "string" ? doc.userId : null;
@@ -204,19 +286,32 @@ async function flushBatch(
     const fresh = rows.filter((r) => !already.has(r.row.event_id)).map((r) => r.row);
     duplicates += rows.length - fresh.length;
     if (fresh.length === 0) continue;
-    try {
-      await deps.clickhouse.insert({
-        table: "events",
-        values: fresh,
-        format: "JSONEachRow",
-        clickhouse_settings: { insert_deduplication_token: `${batchId}:${chunk}`, insert_deduplicate: 1 },
-      });
-    } catch (error) {
-      throw asClickHouseOutage(error);
-    }
+    await insertChunk(deps, "events", `${batchId}:${chunk}`, fresh);
     delivered += fresh.length;
   }
-  return { delivered, duplicates, quarantined: setAside.length };
+  // The API's own events have server-assigned ids: a repeat is only a retried chunk, which its token drops.
+  for (let start = 0, chunk = 0; start < serverRows.length; start += batchSize, chunk++) {
+    await insertChunk(deps, "server_events", `${batchId}:server:${chunk}`, serverRows.slice(start, start + batchSize));
+  }
+  return { delivered: delivered + serverRows.length, duplicates, quarantined: setAside.length };
+}
+
+async function insertChunk(
+  deps: Deps,
+  table: string,
+  token: string,
+  rows: (EventRow | ServerEventRow)[],
+): Promise<void> {
+  try {
+    await deps.clickhouse.insert({
+      table,
+      values: rows,
+      format: "JSONEachRow",
+      clickhouse_settings: { insert_deduplication_token: token, insert_deduplicate: 1 },
+    });
+  } catch (error) {
+    throw asClickHouseOutage(error);
+  }
 }
 
 /**

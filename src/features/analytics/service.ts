@@ -2,9 +2,10 @@ import { ApiError, type FieldError } from "../../core/errors";
 import type { AnalyticsEventDoc } from "../../db";
 import type { Deps } from "../../deps";
 import { asClickHouseOutage } from "../../platform/clickhouse";
-import { newObjectId, newUuid } from "../../platform/ids";
+import { isObjectIdHex, newObjectId, newUuid } from "../../platform/ids";
 import { toStoredJson } from "../../platform/mongo/client-json";
 import { HOUR_MS, utcDay } from "../../platform/time";
+import { cleanReferrer } from "./attribution";
 import { type DayRange, dayRange, type RetentionRow, retentionCohort } from "./reports";
 import type { ClientEvent, DauReport, IngestEventsResult, RetentionReport } from "./schema";
 
@@ -33,6 +34,11 @@ export async function ingestEvents(
         message: `must be within the last ${maxEventAgeHours} h and not more than ${maxClockSkewSeconds} s ahead`,
       });
     }
+    // Impressions count toward the post's author, found by the post's id.
+    const postId = e.properties?.postId;
+    if (e.event === "post_impression" && (typeof postId !== "string" || !isObjectIdHex(postId))) {
+      errors.push({ path: `events.${i}.properties.postId`, message: "a post_impression needs the post's id" });
+    }
     return {
       _id: newObjectId(),
       eventId: e.eventId ?? newUuid(),
@@ -46,6 +52,8 @@ export async function ingestEvents(
       propertiesJson: toStoredJson(e.properties ?? {}),
       source: e.source ?? null,
       campaign: e.campaign ?? null,
+      medium: e.medium ?? null,
+      referrer: e.referrer === undefined ? null : cleanReferrer(e.referrer),
       timestamp,
       receivedAt: now,
       flushBatchId: null,

@@ -246,8 +246,9 @@ export const authRoutes = router()
     return c.body(null, 202);
   })
   .openapi(oauthRoute, async (c) => {
-    const { idToken, ...device } = c.req.valid("json");
-    const result = await oauthSignIn(c.var.deps, requestMetaOf(c), c.req.valid("param").provider, idToken, device);
+    const { idToken, attribution, ...device } = c.req.valid("json");
+    const provider = c.req.valid("param").provider;
+    const result = await oauthSignIn(c.var.deps, requestMetaOf(c), provider, idToken, device, attribution);
     return c.json(result, 200);
   })
   .openapi(linkRoute, async (c) => {

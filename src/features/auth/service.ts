@@ -11,6 +11,9 @@ import { burnPasswordCheck, hashPassword, verifyPassword } from "../../platform/
 import { runOps, slidingWindow } from "../../platform/redis-ops";
 import { addDays, HOUR_MS, MINUTE_MS } from "../../platform/time";
 import { signAccessToken, tokenSettingsOf, verifyIdToken } from "../../platform/tokens";
+import { recordActivity, signedUp } from "../analytics/activity";
+import { attributionOf } from "../analytics/attribution";
+import type { AttributionInput } from "../analytics/schema";
 import { audit, auditEntry, ipHash } from "../audit/service";
 import { consentRecords, consentStates } from "../consents/service";
 import { outboxMessage, queueEmails, sendAfterResponse } from "../mail/outbox";
@@ -152,6 +155,7 @@ export async function signup(
     passwordHash: await hashPassword(body.password, passwordPolicy(deps)),
     displayName: body.displayName ?? body.username,
     referredBy: referrer?._id ?? null,
+    attribution: attributionOf(body.attribution),
     devices: body.deviceId
       ? [
           {
@@ -242,6 +246,7 @@ export async function signup(
     throw ApiError.conflict("username_taken", "That username is taken.");
   }
   sendAfterResponse(deps, [mail]);
+  await recordActivity(deps, signedUp(user));
   // A lookup of this name just before may have cached "no such user"; the account exists now.
   await invalidateProfilesOf(deps, [user]);
   return {
@@ -621,6 +626,7 @@ export async function oauthSignIn(
   provider: OAuthProvider,
   idToken: string,
   device: DeviceInfo,
+  attribution?: AttributionInput,
 ): Promise<AuthResult> {
   const identity = await verifiedIdentity(deps, provider, idToken);
   let user = await deps.db.users.findOne({
@@ -645,8 +651,10 @@ export async function oauthSignIn(
         passwordHash: null,
         displayName: base,
         oauthProviders: [{ provider, providerId: identity.subject, connectedAt: deps.clock.now() }],
+        attribution: attributionOf(attribution),
       }),
     );
+    await recordActivity(deps, signedUp(user));
     await audit(deps, meta, { action: "signup", userId: user._id, metadata: { provider } });
   } else {
     await Promise.all([

@@ -9,6 +9,7 @@ import type { Deps } from "../../deps";
 import { newObjectId, ObjectId } from "../../platform/ids";
 import { paginate } from "../../platform/mongo/paginate";
 import { addToCountedSet, areMembers, both, deleteKeys, getValue, setValue } from "../../platform/redis-ops";
+import { recordActivity } from "../analytics/activity";
 import { notify } from "../notifications/service";
 import { findVisiblePost, forgetPosts } from "../posts/visibility";
 import { markEngaged } from "../ranking/engagement";
@@ -95,6 +96,12 @@ export async function addComment(
   }
   if (!shown) await rememberOwnHiddenComment(deps, post._id, me);
   if (shown) {
+    await recordActivity(deps, {
+      event: "comment_created",
+      actorId: viewer.id,
+      ownerId: post.userId.toHexString(),
+      postId: post._id.toHexString(),
+    });
     await Promise.all([markEngaged(deps, [postId]), forgetPosts(deps, [postId]), forgetCommentPages(deps, [postId])]);
     await notify(deps, {
       type: "comment",

@@ -8,6 +8,7 @@ import type { Deps } from "../../deps";
 import { hashIp } from "../../platform/crypto";
 import { newObjectId, ObjectId } from "../../platform/ids";
 import { countViewOnce, deleteKeys, getValue, runOp, runOps, seedCounter } from "../../platform/redis-ops";
+import { recordActivity } from "../analytics/activity";
 import { markEngaged } from "../ranking/engagement";
 import { scoresOf } from "../ranking/scores";
 import { validateReferral } from "../referrals/service";
@@ -125,6 +126,13 @@ export async function createPost(
     if (winner) return replayOrConflict(winner, requestKey);
     throw alreadyPosted();
   }
+  await recordActivity(deps, {
+    event: "post_created",
+    actorId: viewer.id,
+    ownerId: viewer.id,
+    postId: postId.toHexString(),
+    at: now,
+  });
   await Promise.all([
     forgetSelfView(deps, viewer.id),
     announcePost(deps, postId.toHexString()),
@@ -315,6 +323,12 @@ export async function sharePost(deps: Deps, viewer: Viewer, postId: string): Pro
     markEngaged(deps, [postId]),
   ]);
   if (!inserted || shadow) return { shareableUrl: post.shareableUrl, shareCount: post.shareCount };
+  await recordActivity(deps, {
+    event: "shared",
+    actorId: viewer.id,
+    ownerId: post.userId.toHexString(),
+    postId: post._id.toHexString(),
+  });
   const [updated] = await Promise.all([
     deps.db.posts.findOneAndUpdate(
       { _id: post._id },

@@ -1,5 +1,6 @@
 import type { CollectionKey } from "../../db/collections";
 import type { Deps } from "../../deps";
+import * as creatorAnalytics from "../analytics/creator-privacy";
 import * as analytics from "../analytics/privacy";
 import * as billing from "../billing/privacy";
 import * as consents from "../consents/privacy";
@@ -35,6 +36,17 @@ export const FEATURE_PRIVACY: readonly FeaturePrivacy[] = [
     },
     collections: ["analyticsEvents", "analyticsQuarantine"],
     ...analytics,
+  },
+  {
+    feature: "creator analytics",
+    sections: {
+      attribution: "Where you came from when you signed up (first-touch source, medium, campaign, referrer)",
+      creatorAnalytics: "Your creator analytics per UTC day: profile views, impressions, engagements, follows, gems",
+      postAnalytics: "Your posts' analytics per UTC day",
+      recordedActivity: "What the API recorded you doing for analytics (votes, follows, comments, shares, views)",
+    },
+    collections: [],
+    ...creatorAnalytics,
   },
   {
     feature: "consents",
