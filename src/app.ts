@@ -32,6 +32,7 @@ import { registerPushDelivery } from "./features/push/listener";
 import { referralsRoutes } from "./features/referrals/routes";
 import { settingsRoutes } from "./features/settings/routes";
 import { storiesRoutes } from "./features/stories/routes";
+import { streamsRoutes } from "./features/streams/routes";
 import { usageRoutes } from "./features/usage/routes";
 import { usersRoutes } from "./features/users/routes";
 import { votesRoutes } from "./features/votes/routes";
@@ -122,6 +123,7 @@ export function createApp(depsFor: (env: Record<string, unknown>) => Deps): Open
   app.route("/", usageRoutes);
   app.route("/", messagingRoutes);
   app.route("/", storiesRoutes);
+  app.route("/", streamsRoutes);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {
     type: "http",

@@ -847,6 +847,90 @@ export const configSpec = {
       "expired stories deleted (with their views) per `story-purge` batch",
     ),
   },
+  liveVideo: {
+    apiUrl: setting(
+      "LIVE_VIDEO_API_URL",
+      withoutTrailingSlash.default("https://api.cloudflare.com/client/v4"),
+      "Cloudflare API base for Stream live inputs",
+    ),
+    accountId: setting(
+      "LIVE_VIDEO_ACCOUNT_ID",
+      z.string().min(1).optional(),
+      "Cloudflare account id; live streams answer 503 until it and the token are set",
+    ),
+    apiToken: secret("LIVE_VIDEO_API_TOKEN", z.string().min(1).optional(), "Cloudflare API token with Stream:Edit"),
+    playbackOrigin: setting(
+      "LIVE_VIDEO_PLAYBACK_ORIGIN",
+      withoutTrailingSlash.default("https://customer-unset.cloudflarestream.com"),
+      "where viewers play streams: `https://customer-<code>.cloudflarestream.com`",
+    ),
+    recording: setting(
+      "LIVE_VIDEO_RECORDING",
+      z.enum(["off", "automatic"]).default("off"),
+      "`automatic` keeps each broadcast as a Stream video",
+    ),
+    timeoutMs: setting("LIVE_VIDEO_TIMEOUT_MS", int(100, 60_000).default(5_000), "per call to the live-video API"),
+  },
+  streams: {
+    maxTags: setting("STREAM_MAX_TAGS", int(0, 50).default(10), "tags per stream"),
+    scheduleMaxDays: setting(
+      "STREAM_SCHEDULE_MAX_DAYS",
+      int(1, 365).default(90),
+      "how far ahead a stream can be scheduled",
+    ),
+    scheduleGraceHours: setting(
+      "STREAM_SCHEDULE_GRACE_HOURS",
+      int(1, 24 * 30).default(24),
+      "a scheduled stream not started this long after its time is cancelled by `stream-maintenance`",
+    ),
+    viewerLifetimeSeconds: setting(
+      "STREAM_VIEWER_LIFETIME_SECONDS",
+      int(5, 3_600).default(45),
+      "a viewer counts while their last heartbeat is younger than this (apps beat every 15 s)",
+    ),
+    abandonAfterSeconds: setting(
+      "STREAM_ABANDON_AFTER_SECONDS",
+      int(30, 86_400).default(300),
+      "a live stream whose hosts stopped heartbeating and whose encoder is not connected this long is ended",
+    ),
+    stateTtlSeconds: setting(
+      "STREAM_STATE_TTL_SECONDS",
+      int(600, 30 * 86_400).default(2 * 86_400),
+      "how long a stream's live counters stay in Redis without a heartbeat",
+    ),
+    liveCacheTtlSeconds: setting(
+      "STREAM_LIVE_CACHE_TTL_SECONDS",
+      int(0, 300).default(5),
+      "how long the ranked live directory (`streams:live`) is served from Redis before it is ranked again (0: off)",
+    ),
+    liveListMax: setting(
+      "STREAM_LIVE_LIST_MAX",
+      int(10, 10_000).default(500),
+      "live streams `GET /v1/streams/live` ranks (newest started first beyond it)",
+    ),
+    maxCohosts: setting("STREAM_MAX_COHOSTS", int(0, 20).default(4), "co-hosts invited to one stream"),
+    maxModerators: setting("STREAM_MAX_MODERATORS", int(0, 200).default(25), "chat moderators of one stream"),
+    maxChatMutes: setting(
+      "STREAM_MAX_CHAT_MUTES",
+      int(1, 100_000).default(1_000),
+      "viewers muted in one stream's chat",
+    ),
+    chatSlowModeSeconds: setting(
+      "STREAM_CHAT_SLOW_MODE_SECONDS",
+      int(0, 3_600).default(3),
+      "a viewer sends one live-chat message per this many seconds (hosts and moderators are exempt; 0: off)",
+    ),
+    liveNoticeBatch: setting(
+      "STREAM_LIVE_NOTICE_BATCH",
+      int(10, 5_000).default(200),
+      "followers told “X is live” per batch",
+    ),
+    maintenanceBatch: setting(
+      "STREAM_MAINTENANCE_BATCH",
+      int(1, 1_000).default(100),
+      "streams `stream-maintenance` handles per step and batch",
+    ),
+  },
   flags: {
     localCacheTtlSeconds: setting(
       "FLAGS_LOCAL_CACHE_TTL_SECONDS",

@@ -32,6 +32,9 @@ export const collections = {
   stories: "stories",
   storyViews: "story_views",
   owedEffects: "owed_effects",
+  liveStreams: "live_streams",
+  streamGifts: "stream_gifts",
+  streamGifters: "stream_gifters",
 } as const;
 
 export type CollectionKey = keyof typeof collections;

@@ -28,6 +28,7 @@ import type { PostDoc } from "./documents/posts";
 import type { ReferralDoc } from "./documents/referrals";
 import type { ShareDoc } from "./documents/shares";
 import type { StoryDoc, StoryViewDoc } from "./documents/stories";
+import type { StreamDoc, StreamGiftDoc, StreamGifterDoc } from "./documents/streams";
 import type { UserDoc } from "./documents/users";
 import type { VoteDoc } from "./documents/votes";
 
@@ -65,6 +66,9 @@ export interface DocumentTypes {
   stories: StoryDoc;
   storyViews: StoryViewDoc;
   owedEffects: OwedDoc;
+  liveStreams: StreamDoc;
+  streamGifts: StreamGiftDoc;
+  streamGifters: StreamGifterDoc;
 }
 
 export type Db = { [K in CollectionKey]: Collection<DocumentTypes[K]> } & {
@@ -107,5 +111,6 @@ export * from "./documents/referrals";
 export * from "./documents/requests";
 export * from "./documents/shares";
 export * from "./documents/stories";
+export * from "./documents/streams";
 export * from "./documents/users";
 export * from "./documents/votes";

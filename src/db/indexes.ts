@@ -354,6 +354,39 @@ export const indexes: Record<CollectionKey, IndexSpec[]> = {
     // A person's records (export, erasure).
     { key: { subjects: 1, _id: 1 }, name: "subjects" },
   ],
+  // Seed 003's live streams: the live directory, a streamer's list, and what stream-maintenance looks for.
+  liveStreams: [
+    { key: { status: 1, startedAt: -1 }, name: "status_started" },
+    // A create retried with its Idempotency-Key finds the stream it made (one per streamer and key).
+    {
+      key: { "idempotency.key": 1 },
+      name: "idempotency_key_unique",
+      unique: true,
+      partialFilterExpression: { "idempotency.key": { $type: "string" } },
+    },
+    { key: { userId: 1, _id: -1 }, name: "user_streams" },
+    { key: { status: 1, scheduledFor: 1 }, name: "status_scheduled_for" },
+    { key: { status: 1, "video.deletedAt": 1 }, name: "status_video_deleted" },
+    { key: { "liveNotice.state": 1, "liveNotice.updatedAt": 1 }, name: "live_notice_state" },
+    // A person's co-hosting and moderating (erasure).
+    { key: { "participants.userId": 1 }, name: "participants" },
+    { key: { "moderators.userId": 1 }, name: "moderators" },
+  ],
+  streamGifts: [
+    // One record per ledger transfer: a retried or re-completed gift counts on its stream once.
+    { key: { transferId: 1 }, name: "transfer_unique", unique: true },
+    // A stream's gifts and a sender's or a streamer's (export, erasure).
+    { key: { streamId: 1, _id: 1 }, name: "stream" },
+    { key: { senderId: 1, _id: 1 }, name: "sender" },
+    { key: { recipientId: 1, _id: 1 }, name: "recipient" },
+  ],
+  streamGifters: [
+    // One total per sender and stream: two first gifts at once make one.
+    { key: { streamId: 1, senderId: 1 }, name: "stream_sender_unique", unique: true },
+    // The stream's top gifters, most gems first.
+    { key: { streamId: 1, amount: -1, _id: 1 }, name: "stream_top" },
+    { key: { senderId: 1 }, name: "sender" },
+  ],
   // Seed 002's audit log shape; retention from AUDIT_LOG_TTL_DAYS (see buildIndexes).
   auditLogs: [
     { key: { userId: 1, timestamp: -1 }, name: "user_timestamp" },

@@ -67,6 +67,15 @@ export const keys = {
   conversationGeneration: (conversationId: string) => `conversation:gen:${conversationId}`,
   socketTicket: (ticketHash: string) => `socket:ticket:${ticketHash}`,
   conversationChannel: (conversationId: string) => `channel:conversation:${conversationId}`,
+  // Live streams (features/streams): while a stream is live, its hosts and peak (`stream:live:{id}`, a hash whose
+  // existence means live), its viewers by last heartbeat (a sorted set pruned on read) and everyone who watched
+  streamLive: (streamId: string) => `stream:live:${streamId}`,
+  /** The live directory as last ranked (features/streams/discovery.ts), for everyone: filtered per viewer. */
+  streamDirectory: () => "streams:live",
+  streamViewers: (streamId: string) => `stream:viewers:${streamId}`,
+  streamUniqueViewers: (streamId: string) => `stream:uniques:${streamId}`,
+  /** A viewer's slow-mode turn in a live chat (one message per STREAM_CHAT_SLOW_MODE_SECONDS). */
+  chatSlowMode: (conversationId: string, userId: string) => `chat:slow:${conversationId}:${userId}`,
   // The posts each user voted on (posts/viewer-state.ts), and the counter that guards their rebuild
   votedPosts: (userId: string) => `voted:${userId}`,
   votedPostsGeneration: (userId: string) => `voted:gen:${userId}`,

@@ -17,6 +17,7 @@ import { pushDeliveryJob } from "../features/push/delivery";
 import { countersJob } from "../features/ranking/counters";
 import { reconciliationJob } from "../features/reconciliation/job";
 import { storyPurgeJob } from "../features/stories/purge";
+import { streamMaintenanceJob } from "../features/streams/maintenance";
 import { voteSignalRetentionJob } from "../features/votes/retention";
 import { type RunResult, runJob } from "./runner";
 
@@ -50,6 +51,7 @@ export const schedule: { name: string; cron: string; jobs: Job[] }[] = [
       billingSweepJob,
       messagePurgeJob,
       storyPurgeJob,
+      streamMaintenanceJob,
     ],
   },
 ];

@@ -44,6 +44,15 @@ export type NotificationEvent =
       imageUrl?: string | null;
     }
   | {
+      /** A followed person went live: one notification per follower and stream ("ada is live"). */
+      type: "live";
+      actorId: Id;
+      streamId: Id;
+      title: string;
+      imageUrl?: string | null;
+      recipientIds: Id[];
+    }
+  | {
       /** New messages: one group per recipient and conversation ("ada and 2 others sent messages"). */
       type: "message";
       actorId: Id;
@@ -202,6 +211,21 @@ function targetsOf(event: NotificationEvent): { actor: ObjectId | null; targets:
       }
       return { actor: oid(event.actorId), targets };
     }
+    case "live":
+      return {
+        actor: oid(event.actorId),
+        targets: event.recipientIds.map((recipientId) => ({
+          ...base,
+          recipient: oid(recipientId),
+          type: "live",
+          // One group per stream: the streamer is its only actor, so telling a follower twice changes nothing.
+          aggregationKey: `live:${hex(event.streamId)}`,
+          body: event.title,
+          imageUrl: event.imageUrl ?? null,
+          actionType: "open_screen",
+          actionPayload: { screen: "stream", streamId: hex(event.streamId) },
+        })),
+      };
     case "message":
       return {
         actor: oid(event.actorId),
@@ -573,6 +597,7 @@ const VERBS: Record<Exclude<NotificationType, NoticeType>, string> = {
   comment: "commented on your post",
   reply: "replied to your comment",
   message: "sent you a message",
+  live: "is live",
 };
 
 /** "ada voted on your post", "ada and 1 other …", "ada and 4 others …"; system notifications keep their title. */

@@ -8,6 +8,7 @@ import * as journal from "../journal/privacy";
 import * as messaging from "../messaging/privacy";
 import * as owed from "../owed/privacy";
 import * as stories from "../stories/privacy";
+import * as streams from "../streams/privacy";
 
 /** A page of one export section, as a feature yields it. */
 export interface ExportPage {
@@ -94,6 +95,17 @@ export const FEATURE_PRIVACY: readonly FeaturePrivacy[] = [
     },
     collections: ["stories", "storyViews"],
     ...stories,
+  },
+  {
+    feature: "streams",
+    sections: {
+      streams: "Live streams you ran or scheduled (what you set, and what each counted: viewers, gifts)",
+      streamGiftsSent: "Gifts you sent during live streams (the streamer by id, amount, message)",
+      streamGiftsReceived: "Gifts you received on your live streams (the sender by id, amount, fee, payout)",
+      streamRoles: "Streams you co-hosted or moderated",
+    },
+    collections: ["liveStreams", "streamGifts", "streamGifters"],
+    ...streams,
   },
   {
     feature: "owed effects",
