@@ -24,6 +24,8 @@ import { notificationsRoutes } from "./features/notifications/routes";
 import { postsRoutes } from "./features/posts/routes";
 import { privacyRoutes } from "./features/privacy/routes";
 import { referralsRoutes } from "./features/referrals/routes";
+import { savesRoutes } from "./features/saves/routes";
+import { tagsRoutes } from "./features/tags/routes";
 import { usersRoutes } from "./features/users/routes";
 import { votesRoutes } from "./features/votes/routes";
 import { clientIp } from "./http/client-ip";
@@ -87,6 +89,7 @@ export function createApp(depsFor: (env: Record<string, unknown>) => Deps): Open
   app.route("/", generationsRoutes);
   app.route("/", postsRoutes);
   app.route("/", votesRoutes);
+  app.route("/", tagsRoutes);
   app.route("/", feedsRoutes);
   app.route("/", commentsRoutes);
   app.route("/", notificationsRoutes);
@@ -96,6 +99,7 @@ export function createApp(depsFor: (env: Record<string, unknown>) => Deps): Open
   app.route("/", auditRoutes);
   app.route("/", leaderboardsRoutes);
   app.route("/", referralsRoutes);
+  app.route("/", savesRoutes);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {
     type: "http",

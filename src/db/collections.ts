@@ -21,6 +21,9 @@ export const collections = {
   comments: "comments",
   shares: "shares",
   blocks: "blocks",
+  saves: "saves",
+  tags: "tags",
+  tagCountBatches: "tag_count_batches",
 } as const;
 
 export type CollectionKey = keyof typeof collections;

@@ -14,7 +14,9 @@ import type { AppealDoc, ModerationActionDoc, ReportDoc } from "./documents/mode
 import type { NotificationDoc } from "./documents/notifications";
 import type { PostDoc } from "./documents/posts";
 import type { ReferralDoc } from "./documents/referrals";
+import type { SaveDoc } from "./documents/saves";
 import type { ShareDoc } from "./documents/shares";
+import type { TagCountBatchDoc, TagDoc } from "./documents/tags";
 import type { UserDoc } from "./documents/users";
 import type { VoteDoc } from "./documents/votes";
 
@@ -41,6 +43,9 @@ export interface DocumentTypes {
   comments: CommentDoc;
   shares: ShareDoc;
   blocks: BlockDoc;
+  saves: SaveDoc;
+  tags: TagDoc;
+  tagCountBatches: TagCountBatchDoc;
 }
 
 export type Db = { [K in CollectionKey]: Collection<DocumentTypes[K]> };
@@ -65,6 +70,8 @@ export * from "./documents/moderation";
 export * from "./documents/notifications";
 export * from "./documents/posts";
 export * from "./documents/referrals";
+export * from "./documents/saves";
 export * from "./documents/shares";
+export * from "./documents/tags";
 export * from "./documents/users";
 export * from "./documents/votes";

@@ -7,8 +7,30 @@ import { indexes, retiredIndexes } from "./indexes";
 export interface MigrationReport {
   createdIndexes: Record<string, string[]>;
   droppedIndexes: Record<string, string[]>;
+  /** Documents each backfill brought up to date (only the ones that changed). */
+  backfilled: Record<string, number>;
   clickhouse: string[];
 }
+
+/**
+ * Fields later features rely on, filled in on documents written before them. Each is an idempotent update of
+ * the documents still lacking the field, so re-running changes nothing; run migrations again after a deploy to
+ * catch documents the previous version wrote in between.
+ */
+const backfills: {
+  name: string;
+  collection: CollectionKey;
+  filter: Record<string, unknown>;
+  update: Record<string, unknown>[];
+}[] = [
+  {
+    // Posts from before lifecycles (features/posts/lifecycle.ts) were all published at creation.
+    name: "posts.status",
+    collection: "posts",
+    filter: { status: { $exists: false } },
+    update: [{ $set: { status: "published", publishAt: null, publishedAt: "$createdAt" } }],
+  },
+];
 
 /**
  * Creates every MongoDB index and ClickHouse object the API relies on. Idempotent: existing indexes and
@@ -29,6 +51,11 @@ export async function migrate(mongo: DataApiClient, clickhouse: ClickHouseClient
     const created = await mongo.collection(collections[key]).createIndexes(indexes[key]);
     if (created.length) createdIndexes[collections[key]] = created;
   }
+  const backfilled: Record<string, number> = {};
+  for (const { name, collection, filter, update } of backfills) {
+    const { modifiedCount } = await mongo.collection(collections[collection]).updateMany(filter, update);
+    if (modifiedCount) backfilled[name] = modifiedCount;
+  }
   const existing = await existingClickHouseObjects(clickhouse);
   const createdTables: string[] = [];
   for (const { name, sql } of clickhouseDdl) {
@@ -36,7 +63,7 @@ export async function migrate(mongo: DataApiClient, clickhouse: ClickHouseClient
     await clickhouse.command({ query: sql });
     createdTables.push(name);
   }
-  return { createdIndexes, droppedIndexes, clickhouse: createdTables };
+  return { createdIndexes, droppedIndexes, backfilled, clickhouse: createdTables };
 }
 
 async function existingClickHouseObjects(clickhouse: ClickHouseClient): Promise<Set<string>> {

@@ -6,9 +6,11 @@ import { settlementJob } from "../features/gems/settlement";
 import { requeueJob } from "../features/generations/requeue";
 import { leaderboardsJob } from "../features/leaderboards/rebuild";
 import { trustAccrualJob } from "../features/moderation/trust-accrual";
+import { publishScheduledJob } from "../features/posts/publish-scheduled";
 import { accountErasureJob } from "../features/privacy/erasure";
 import { countersJob } from "../features/ranking/counters";
 import { reconciliationJob } from "../features/reconciliation/job";
+import { tagCountsJob } from "../features/tags/counts";
 import { voteSignalRetentionJob } from "../features/votes/retention";
 import { type RunResult, runJob } from "./runner";
 
@@ -26,6 +28,8 @@ export const schedule: { name: string; cron: string; jobs: Job[] }[] = [
   { name: "hourly-at-41", cron: "41 * * * *", jobs: [reconciliationJob] },
   { name: "daily-at-0317", cron: "17 3 * * *", jobs: [accountErasureJob, trustAccrualJob, voteSignalRetentionJob] },
   { name: "every-2-minutes", cron: "*/2 * * * *", jobs: [requeueJob, countersJob] },
+  // Scheduled posts go out within a minute of their time; tag counts follow them (and every other change).
+  { name: "every-minute", cron: "* * * * *", jobs: [publishScheduledJob, tagCountsJob] },
 ];
 
 export const jobs: Job[] = [...new Set(schedule.flatMap((s) => s.jobs))];

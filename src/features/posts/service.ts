@@ -8,11 +8,20 @@ import { newObjectId, ObjectId } from "../../platform/ids";
 import { countViewOnce, deleteKeys, getValue, runOp, runOps } from "../../platform/redis-ops";
 import { markEngaged } from "../ranking/engagement";
 import { scoresOf } from "../ranking/scores";
-import { validateReferral } from "../referrals/service";
 import { screen } from "../screening/rules";
+import {
+  afterMoves,
+  checkPublishAt,
+  firstPublicationFields,
+  moveFields,
+  SLOT_TAKEN,
+  UNSCHEDULED,
+  withScheduleSlots,
+} from "./lifecycle";
 import { type CreatePostBody, normalizeTags, type Post, type ShareResult, toPost, type UpdatePostBody } from "./schema";
+import { countsInProfile, isFirstPublication, type LifecycleState, lifecycleStateOf, moveVerdict } from "./transitions";
 import { votedByViewer } from "./viewer-state";
-import { findVisiblePost, forgetPosts } from "./visibility";
+import { findVisiblePost, forgetPosts, loadPost } from "./visibility";
 
 /** Drops the cached first pages of the public feeds (a post appeared, went or was hidden). */
 export async function dropCachedFeedPages(deps: Deps): Promise<void> {
@@ -28,6 +37,8 @@ export async function createPost(deps: Deps, viewer: Viewer, body: CreatePostBod
   const me = new ObjectId(viewer.id);
   const jobId = new ObjectId(body.generationId);
   const jobs = deps.db.generationJobs;
+  const status = body.status ?? "published";
+  if (body.publishAt) checkPublishAt(deps, body.publishAt);
   const [claimed, author] = await Promise.all([
     jobs.findOneAndUpdate(
       { _id: jobId, userId: me, status: "completed", postId: null },
@@ -49,9 +60,10 @@ export async function createPost(deps: Deps, viewer: Viewer, body: CreatePostBod
   }
   const now = deps.clock.now();
   const postId = job.postId as ObjectId;
-  // The automatic hook: a banned word in the prompt holds the post for review, a high NSFW score flags it.
+  // The automatic hook: a banned word in the prompt holds the post for review, a high NSFW score flags it. A
+  // draft shows the author what it would get; the hold itself starts at publication (lifecycle.ts).
   const screening = screen({ text: job.prompt, nsfwScore: job.nsfwScore }, deps.config.posts, now);
-  const post: PostDoc = {
+  const draft: PostDoc = {
     _id: postId,
     userId: me,
     username: author.username,
@@ -88,7 +100,7 @@ export async function createPost(deps: Deps, viewer: Viewer, body: CreatePostBod
     nsfw: (job.nsfwScore ?? 0) > deps.config.posts.nsfwFlagThreshold,
     nsfwScore: job.nsfwScore ?? null,
     moderationStatus: screening.status,
-    moderationHold: screening.hold,
+    moderationHold: null,
     moderationReviewedAt: null,
     moderationReviewedBy: "auto",
     moderationNotes: null,
@@ -96,19 +108,31 @@ export async function createPost(deps: Deps, viewer: Viewer, body: CreatePostBod
     shareCaption: body.shareCaption ?? null,
     visibility: body.visibility ?? "public",
     isPinned: false,
+    status: "draft",
+    ...UNSCHEDULED,
+    publishedAt: null,
+    saveCount: 0,
     createdAt: now,
     updatedAt: now,
     deletedAt: null,
   };
-  if (!(await deps.db.posts.insertUnique(post))) {
-    throw ApiError.conflict("already_posted", "This generation has already been posted.");
+  const alreadyPosted = () => ApiError.conflict("already_posted", "This generation has already been posted.");
+  if (status === "scheduled" && body.publishAt) {
+    const scheduled = await withScheduleSlots(deps, draft, body.publishAt, async (fields) => {
+      const post = { ...draft, ...fields };
+      const outcome = await deps.db.posts.tryInsert(post);
+      if (outcome.inserted) return post;
+      // The slot indexes start with userId; `_id` is this generation's post, made already.
+      if (outcome.duplicateOn === "userId") return SLOT_TAKEN;
+      throw alreadyPosted();
+    });
+    return toPost(scheduled, false);
   }
-  await Promise.all([
-    deps.db.users.updateOne({ _id: me }, { $inc: { totalPosts: 1 } }),
-    forgetSelfView(deps, viewer.id),
-    dropCachedFeedPages(deps),
-    author.referredBy ? validateReferral(deps, me, "first_post") : null,
-  ]);
+  const post = status === "published" ? { ...draft, ...firstPublicationFields(deps, draft, now) } : draft;
+  if (!(await deps.db.posts.insertUnique(post))) throw alreadyPosted();
+  if (status === "published") {
+    await afterMoves(deps, [{ from: "draft", post, referred: Boolean(author.referredBy) }]);
+  }
   return toPost(post, false);
 }
 
@@ -171,38 +195,96 @@ async function viewAndLiveVotes(deps: Deps, viewer: Viewer | undefined, postId: 
   return { liveVotes: r.liveVotes, pendingViews: r.view.pending };
 }
 
+/** The caller's own live post (from its cached copy when warm), or a 404. */
 async function ownPost(deps: Deps, viewer: Viewer, postId: string): Promise<PostDoc> {
-  const post = await deps.db.posts.findOne({
-    _id: new ObjectId(postId),
-    userId: new ObjectId(viewer.id),
-    deletedAt: null,
-  });
-  if (!post) throw ApiError.notFound("No such post.");
+  const post = await loadPost(deps, postId);
+  if (!post || post.userId.toHexString() !== viewer.id) throw ApiError.notFound("No such post.");
   return post;
 }
 
+/** The post as its author sees it after a change: live counts from Redis, no MongoDB read. */
+async function asAuthorSees(deps: Deps, post: PostDoc): Promise<Post> {
+  const counters = await liveCounters(deps, post._id.toHexString());
+  const live = counters.liveVotes == null ? undefined : Number(counters.liveVotes);
+  const shown = toPost(post, false, live);
+  return { ...shown, viewCount: post.viewCount + counters.pendingViews };
+}
+
+function invalidTransition(from: LifecycleState, to: LifecycleState): ApiError {
+  return ApiError.conflict("invalid_transition", `A post cannot go from ${from} to ${to}.`);
+}
+
+/**
+ * The author edits a post: tags, category, visibility, pinning, and lifecycle moves (`status`, `publishAt`; the
+ * table is in transitions.ts). A move is one update conditional on the state the post was read in, so of two
+ * racing moves one wins; the other is answered from the state the post is in now (the same state: 200, else
+ * 409). Waits: the post (Redis when its copy is warm, else MongoDB), the update, then what a move owes (one
+ * MongoDB write beside one Redis round trip); scheduling also reads the author's other scheduled posts.
+ */
 export async function updatePost(deps: Deps, viewer: Viewer, postId: string, patch: UpdatePostBody): Promise<Post> {
   const post = await ownPost(deps, viewer, postId);
   const now = deps.clock.now();
+  const from = lifecycleStateOf(post);
+  const target = patch.status ?? (patch.publishAt ? "scheduled" : undefined);
+  const verdict = target ? moveVerdict(from, target) : "stay";
+  if (target && verdict === "refused") throw invalidTransition(from, target);
+  const moving = target !== undefined && verdict === "move";
+  if (moving && target === "scheduled") checkPublishAt(deps, patch.publishAt as Date);
+
   const set: Record<string, unknown> = { updatedAt: now };
   if (patch.tags !== undefined) set.tags = normalizeTags(patch.tags);
   if (patch.category !== undefined) set.category = patch.category;
   if (patch.visibility !== undefined) set.visibility = patch.visibility;
-  if (patch.isPinned === true && !post.isPinned) {
+  // Tags and visibility decide which tag counts the post is in (features/tags/counts.ts).
+  if (patch.tags !== undefined || patch.visibility !== undefined) set.tagsDirty = newObjectId();
+  if (moving && target !== "scheduled") {
+    Object.assign(
+      set,
+      target === "published" && isFirstPublication(from)
+        ? firstPublicationFields(deps, post, now)
+        : moveFields(target, now),
+    );
+  }
+  const after = moving ? target : from;
+  if (patch.isPinned === true && !post.isPinned && after !== "archived") {
+    if (after !== "published") throw ApiError.conflict("not_published", "Only published posts can be pinned.");
     await claimPin(deps, post);
     Object.assign(set, { isPinned: true, pinnedAt: now });
   } else if (patch.isPinned === false && post.isPinned) {
     await deps.db.users.updateOne({ _id: post.userId }, { $pull: { pinnedPostIds: post._id } });
     Object.assign(set, { isPinned: false, pinnedAt: null });
   }
-  const updated = await deps.db.posts.findOneAndUpdate(
-    { _id: new ObjectId(postId), userId: new ObjectId(viewer.id), deletedAt: null },
-    { $set: set },
-    { returnDocument: "after" },
-  );
-  if (!updated) throw ApiError.notFound("No such post.");
-  await forgetPosts(deps, [postId]);
-  return getPost(deps, viewer, postId);
+
+  const filter: Record<string, unknown> = { _id: post._id, userId: post.userId, deletedAt: null };
+  if (moving) filter.status = post.status;
+  const write = (extra: object) =>
+    deps.db.posts.updateUnique(filter, { $set: { ...set, ...extra } }, { returnDocument: "after" });
+  const updated =
+    moving && target === "scheduled"
+      ? await withScheduleSlots(deps, post, patch.publishAt as Date, async (fields) => {
+          const written = await write(fields);
+          return written === null ? SLOT_TAKEN : written.document;
+        })
+      : ((await write({}))?.document ?? null);
+  if (!updated) {
+    // Deleted, or moved by a racing request: the state the post is in now decides the answer.
+    const current = await deps.db.posts.findOne({ _id: post._id, userId: post.userId, deletedAt: null });
+    if (!current) throw ApiError.notFound("No such post.");
+    const state = lifecycleStateOf(current);
+    if (target && state !== target) throw invalidTransition(state, target);
+    await forgetPosts(deps, [postId]);
+    return asAuthorSees(deps, current);
+  }
+  if (moving) await afterMoves(deps, [{ from, post: updated, referred: await isReferred(deps, updated, from) }]);
+  else await forgetPosts(deps, [postId]);
+  return asAuthorSees(deps, updated);
+}
+
+/** Whether a first publication may validate the author's referral (one read, only then). */
+async function isReferred(deps: Deps, post: PostDoc, from: LifecycleState): Promise<boolean> {
+  if (!isFirstPublication(from) || lifecycleStateOf(post) === "scheduled") return false;
+  const author = await deps.db.users.findOne({ _id: post.userId }, { projection: { referredBy: 1 } });
+  return Boolean(author?.referredBy);
 }
 
 /**
@@ -224,16 +306,32 @@ async function claimPin(deps: Deps, post: PostDoc): Promise<void> {
   if (!already) throw ApiError.conflict("pin_limit", `At most ${max} posts can be pinned; unpin one first.`);
 }
 
-/** Soft delete by the author; `totalPosts` moves only for the request that actually deleted it. */
+/**
+ * Soft delete by the author, in any state; `totalPosts` moves only for the request that actually deleted a
+ * post it counted (published or held). A scheduled post gives up its slots and is never published.
+ */
 export async function deletePost(deps: Deps, viewer: Viewer, postId: string): Promise<void> {
   const me = new ObjectId(viewer.id);
   const deleted = await deps.db.posts.findOneAndUpdate(
     { _id: new ObjectId(postId), userId: me, deletedAt: null },
-    { $set: { deletedAt: deps.clock.now(), isPinned: false, pinnedAt: null } },
+    {
+      $set: {
+        deletedAt: deps.clock.now(),
+        isPinned: false,
+        pinnedAt: null,
+        ...UNSCHEDULED,
+        fanout: null,
+        tagsDirty: newObjectId(),
+      },
+    },
   );
   if (!deleted) throw ApiError.notFound("No such post.");
+  const counted = countsInProfile(lifecycleStateOf(deleted));
   await Promise.all([
-    deps.db.users.updateOne({ _id: me }, { $inc: { totalPosts: -1 }, $pull: { pinnedPostIds: deleted._id } }),
+    deps.db.users.updateOne(
+      { _id: me },
+      { ...(counted ? { $inc: { totalPosts: -1 } } : {}), $pull: { pinnedPostIds: deleted._id } },
+    ),
     forgetSelfView(deps, viewer.id),
     dropCachedFeedPages(deps),
     forgetPosts(deps, [postId]),

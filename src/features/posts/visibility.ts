@@ -8,12 +8,14 @@ import { deleteKeys, getDocument, runOp, setDocument } from "../../platform/redi
 import { relationsFor } from "../relations/service";
 
 /**
- * Who may see a post: its author always (unless deleted); anyone else only when it is approved, its author
- * is not shadow-banned, and it is public, or followers-only and they follow the author.
+ * Who may see a post: its author always (unless deleted); anyone else only when it is published and approved,
+ * its author is not shadow-banned, and it is public, or followers-only and they follow the author. Drafts,
+ * scheduled and archived posts are the author's alone.
  */
 export function canSee(post: PostDoc, viewerId: string | null, followsAuthor: boolean): boolean {
   if (post.deletedAt) return false;
   if (viewerId && post.userId.toHexString() === viewerId) return true;
+  if ((post.status ?? "published") !== "published") return false;
   if (post.moderationStatus !== "approved" || post.authorShadowBanned) return false;
   if (post.visibility === "public") return true;
   return post.visibility === "followers" && followsAuthor;
@@ -59,8 +61,12 @@ export async function forgetPosts(deps: Deps, postIds: (string | ObjectId)[]): P
   await runOp(deps.redis, deleteKeys(keys));
 }
 
-/** The filter every public feed applies: approved, public, not deleted, author not shadow-banned. */
+/** What every list others read asks of a post: published (not a draft, scheduled or archived) and approved. */
+export const SHOWN_TO_OTHERS = { status: "published", moderationStatus: "approved" } as const;
+
+/** The filter every public feed applies: published, approved, public, not deleted, author not shadow-banned. */
 export const PUBLIC_FEED_FILTER = {
+  status: "published",
   deletedAt: null,
   moderationStatus: "approved",
   authorShadowBanned: false,

@@ -294,6 +294,23 @@ export class Collection<T extends object> {
   }
 
   /**
+   * A findOneAndUpdate (no upsert) that a unique index may refuse: null then (the caller picks another value
+   * and retries); otherwise the document as `returnDocument` asks, or `document: null` when nothing matched.
+   */
+  async updateUnique(
+    filter: Filter,
+    update: Update,
+    options: { sort?: Sort; projection?: Projection; returnDocument?: "before" | "after" } = {},
+  ): Promise<{ document: T | null } | null> {
+    try {
+      return { document: await this.findOneAndUpdate(filter, update, options) };
+    } catch (error) {
+      if (error instanceof DuplicateKeyError) return null;
+      throw error;
+    }
+  }
+
+  /**
    * An unordered bulk write in which a unique index may refuse some operations: the indexes (positions in
    * `operations`) of those it refused; the others were applied.
    */

@@ -1,0 +1,173 @@
+import type { Job, JobContext, JobReport } from "../../core/jobs";
+import type { PostDoc } from "../../db";
+import type { Deps } from "../../deps";
+import { newObjectId, ObjectId } from "../../platform/ids";
+import type { BulkOperation } from "../../platform/mongo/client";
+import { addHours } from "../../platform/time";
+import { announceNewPost } from "../notifications/service";
+import { applyMoves, firstPublicationFields, type Moved } from "./lifecycle";
+
+/**
+ * `publish-scheduled` (every minute): publishes the scheduled posts that are due, oldest `publishAt` first, then
+ * tells followers of new posts.
+ *
+ * Exactly once, however runs overlap: a batch publishes each due post with an update conditional on it still
+ * being scheduled for that time, marking it with the batch's id, so of two runs that read the same posts
+ * each post is published by one; only the posts a batch marked are counted by it (the author's `totalPosts`,
+ * caches, referral). A batch that dies after publishing and before counting leaves its mark, and the next run
+ * (after a lease's length) counts those posts once and clears it. Nothing depends on the run that was due:
+ * after an outage, every post whose time has passed is still `scheduled` with `publishAt` in the past, and the
+ * next run publishes them all, as new posts of that moment.
+ *
+ * Followers are told in batches (POST_FANOUT_BATCH_FOLLOWERS), walking the author's follows in id order from
+ * the post's `fanout.after`, once the post is visible to them (published, approved, not private, author not
+ * shadow-banned): a post held for review is announced when a moderator approves it, if that is within
+ * POST_FANOUT_MAX_AGE_HOURS of its publication. Announcing to a follower twice changes nothing.
+ */
+export async function publishScheduled(ctx: JobContext): Promise<JobReport> {
+  const { deps } = ctx;
+  await finishUncounted(ctx);
+  while (true) {
+    if (ctx.timeLeft() < 2_000) return { more: true };
+    const published = await publishDueBatch(ctx);
+    if (published === null) break;
+  }
+  await dropStaleFanouts(deps);
+  while (true) {
+    if (ctx.timeLeft() < 2_000) return { more: true };
+    if (!(await fanOutBatch(ctx))) return { more: false };
+  }
+}
+
+/** Posts per fan-out round (each costs a follows read, the announcement and a cursor write, in parallel). */
+const FANOUT_POSTS_PER_ROUND = 10;
+
+const PUBLISH_PROJECTION = { fanout: 0, countedTags: 0 } as const;
+
+/** One batch of due posts: published (each by exactly one batch), then counted. Null when none was due. */
+async function publishDueBatch(ctx: JobContext): Promise<number | null> {
+  const { deps } = ctx;
+  const now = deps.clock.now();
+  const due = await deps.db.posts.find(
+    { publishAt: { $lte: now }, status: "scheduled", deletedAt: null },
+    { sort: { publishAt: 1, _id: 1 }, limit: deps.config.scheduling.batchPosts, projection: PUBLISH_PROJECTION },
+  );
+  if (due.length === 0) return null;
+  const batch = newObjectId();
+  await deps.db.posts.bulkWrite(
+    due.map(
+      (post): BulkOperation<PostDoc> => ({
+        updateOne: {
+          filter: { _id: post._id, status: "scheduled", publishAt: post.publishAt, deletedAt: null },
+          update: { $set: { ...firstPublicationFields(deps, post, now), publishedBy: batch } },
+        },
+      }),
+    ),
+    { ordered: false },
+  );
+  await ctx.checkpoint("published");
+  const won = await deps.db.posts.find({ publishedBy: batch }, { limit: due.length, projection: PUBLISH_PROJECTION });
+  await count(deps, won);
+  ctx.count("published", won.length);
+  // Posts another run published first were not ours to count.
+  ctx.count("publishedElsewhere", due.length - won.length);
+  return won.length;
+}
+
+/** Counts posts a batch published (author, caches, referral), then clears the batch's mark on them. */
+async function count(deps: Deps, posts: PostDoc[]): Promise<void> {
+  if (posts.length === 0) return;
+  const authorIds = [...new Map(posts.map((p) => [p.userId.toHexString(), p.userId])).values()];
+  const referred = await deps.db.users.find(
+    { _id: { $in: authorIds }, referredBy: { $ne: null } },
+    { projection: { _id: 1 }, limit: authorIds.length },
+  );
+  const referredIds = new Set(referred.map((u) => u._id.toHexString()));
+  const moves: Moved[] = posts.map((post) => ({
+    from: "scheduled",
+    post,
+    referred: referredIds.has(post.userId.toHexString()),
+  }));
+  await applyMoves(deps, moves);
+  await deps.db.posts.updateMany(
+    { _id: { $in: posts.map((p) => p._id) }, publishedBy: { $type: "objectId" } },
+    { $set: { publishedBy: null } },
+  );
+}
+
+/** Batches that died between publishing and counting: their posts are counted now, once. */
+async function finishUncounted(ctx: JobContext): Promise<void> {
+  const { deps } = ctx;
+  // A live batch finishes well within its run's lease; an older mark belongs to a run that is gone.
+  const cutoff = ObjectId.createFromTime(Math.floor(deps.clock.now().getTime() / 1000) - deps.config.jobs.leaseSeconds);
+  const left = await deps.db.posts.find(
+    { publishedBy: { $lt: cutoff } },
+    { limit: deps.config.scheduling.batchPosts, projection: PUBLISH_PROJECTION },
+  );
+  await count(deps, left);
+  ctx.count("recounted", left.length);
+}
+
+/** Owed announcements older than POST_FANOUT_MAX_AGE_HOURS are no longer news: they are dropped. */
+async function dropStaleFanouts(deps: Deps): Promise<void> {
+  const cutoff = addHours(deps.clock.now(), -deps.config.scheduling.fanoutMaxAgeHours);
+  await deps.db.posts.updateMany({ "fanout.since": { $lt: cutoff } }, { $set: { fanout: null } });
+}
+
+/** Announcements due now: posts still owed one that their followers can see. */
+const ANNOUNCEABLE = {
+  "fanout.since": { $type: "date" },
+  status: "published",
+  moderationStatus: "approved",
+  deletedAt: null,
+  authorShadowBanned: false,
+  visibility: { $in: ["public", "followers"] },
+} as const;
+
+/** One round of announcements: the next batch of followers of up to FANOUT_POSTS_PER_ROUND posts. */
+async function fanOutBatch(ctx: JobContext): Promise<boolean> {
+  const { deps } = ctx;
+  const posts = await deps.db.posts.find(ANNOUNCEABLE, {
+    sort: { "fanout.since": 1, _id: 1 },
+    limit: FANOUT_POSTS_PER_ROUND,
+    projection: { userId: 1, thumbnailUrl: 1, fanout: 1 },
+  });
+  if (posts.length === 0) return false;
+  const size = deps.config.scheduling.fanoutBatchFollowers;
+  const told = await Promise.all(
+    posts.map(async (post) => {
+      const fanout = post.fanout as NonNullable<PostDoc["fanout"]>;
+      const follows = await deps.db.follows.find(
+        { followingId: post.userId, ...(fanout.after ? { _id: { $gt: fanout.after } } : {}) },
+        { sort: { _id: 1 }, limit: size, projection: { followerId: 1 } },
+      );
+      const n = follows.length
+        ? await announceNewPost(deps, {
+            authorId: post.userId,
+            postId: post._id,
+            imageUrl: post.thumbnailUrl || null,
+            followerIds: follows.map((f) => f.followerId),
+          })
+        : 0;
+      const last = follows.at(-1);
+      // Conditional on the cursor read, so a slower overlapping run never moves it back.
+      await deps.db.posts.updateOne(
+        { _id: post._id, "fanout.since": fanout.since, "fanout.after": fanout.after },
+        { $set: { fanout: follows.length < size || !last ? null : { since: fanout.since, after: last._id } } },
+      );
+      return n;
+    }),
+  );
+  ctx.count(
+    "announced",
+    told.reduce((a, b) => a + b, 0),
+  );
+  await ctx.checkpoint("announced");
+  return true;
+}
+
+export const publishScheduledJob: Job = {
+  name: "publish-scheduled",
+  description: "Publishes scheduled posts whose time has come (exactly once) and tells followers of new posts.",
+  run: publishScheduled,
+};
