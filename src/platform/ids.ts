@@ -15,3 +15,8 @@ export function newObjectId(): ObjectId {
 export function newUuid(): string {
   return crypto.randomUUID();
 }
+
+/** A new unique ObjectId whose timestamp is `at` (the injected clock's time), for ids compared with that clock. */
+export function newObjectIdAt(at: Date): ObjectId {
+  return new ObjectId(ObjectId.generate(Math.floor(at.getTime() / 1000)));
+}

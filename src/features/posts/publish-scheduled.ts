@@ -1,7 +1,7 @@
 import type { Job, JobContext, JobReport } from "../../core/jobs";
 import type { PostDoc } from "../../db";
 import type { Deps } from "../../deps";
-import { newObjectId, ObjectId } from "../../platform/ids";
+import { newObjectIdAt, ObjectId } from "../../platform/ids";
 import type { BulkOperation } from "../../platform/mongo/client";
 import { addHours } from "../../platform/time";
 import { announceNewPost } from "../notifications/service";
@@ -39,8 +39,8 @@ export async function publishScheduled(ctx: JobContext): Promise<JobReport> {
   }
 }
 
-/** Posts per fan-out round (each costs a follows read, the announcement and a cursor write, in parallel). */
-const FANOUT_POSTS_PER_ROUND = 10;
+/** Posts per fan-out round (each with followers costs a follows read, the announcement and a cursor write, in parallel). */
+const FANOUT_POSTS_PER_ROUND = 25;
 
 const PUBLISH_PROJECTION = { fanout: 0, countedTags: 0 } as const;
 
@@ -53,7 +53,8 @@ async function publishDueBatch(ctx: JobContext): Promise<number | null> {
     { sort: { publishAt: 1, _id: 1 }, limit: deps.config.scheduling.batchPosts, projection: PUBLISH_PROJECTION },
   );
   if (due.length === 0) return null;
-  const batch = newObjectId();
+  // Stamped with the job's clock, which is what a later run ages the mark by.
+  const batch = newObjectIdAt(now);
   await deps.db.posts.bulkWrite(
     due.map(
       (post): BulkOperation<PostDoc> => ({
@@ -124,15 +125,29 @@ const ANNOUNCEABLE = {
   visibility: { $in: ["public", "followers"] },
 } as const;
 
-/** One round of announcements: the next batch of followers of up to FANOUT_POSTS_PER_ROUND posts. */
+/**
+ * One round of announcements: the next batch of followers of up to FANOUT_POSTS_PER_ROUND posts. Posts whose
+ * authors have no followers are settled together first (one read, one write), so they cost no round of their own.
+ */
 async function fanOutBatch(ctx: JobContext): Promise<boolean> {
   const { deps } = ctx;
-  const posts = await deps.db.posts.find(ANNOUNCEABLE, {
+  const owed = await deps.db.posts.find(ANNOUNCEABLE, {
     sort: { "fanout.since": 1, _id: 1 },
     limit: FANOUT_POSTS_PER_ROUND,
     projection: { userId: 1, thumbnailUrl: 1, fanout: 1 },
   });
-  if (posts.length === 0) return false;
+  if (owed.length === 0) return false;
+  const authorIds = [...new Map(owed.map((p) => [p.userId.toHexString(), p.userId])).values()];
+  const authors = await deps.db.users.find(
+    { _id: { $in: authorIds }, followersCount: { $gt: 0 } },
+    { projection: { _id: 1 }, limit: authorIds.length },
+  );
+  const followed = new Set(authors.map((a) => a._id.toHexString()));
+  const unheard = owed.filter((p) => !followed.has(p.userId.toHexString()));
+  if (unheard.length) {
+    await deps.db.posts.updateMany({ _id: { $in: unheard.map((p) => p._id) } }, { $set: { fanout: null } });
+  }
+  const posts = owed.filter((p) => followed.has(p.userId.toHexString()));
   const size = deps.config.scheduling.fanoutBatchFollowers;
   const told = await Promise.all(
     posts.map(async (post) => {

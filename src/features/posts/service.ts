@@ -246,7 +246,7 @@ export async function updatePost(deps: Deps, viewer: Viewer, postId: string, pat
     );
   }
   const after = moving ? target : from;
-  if (patch.isPinned === true && !post.isPinned && after !== "archived") {
+  if (patch.isPinned === true && !post.isPinned) {
     if (after !== "published") throw ApiError.conflict("not_published", "Only published posts can be pinned.");
     await claimPin(deps, post);
     Object.assign(set, { isPinned: true, pinnedAt: now });
@@ -259,13 +259,16 @@ export async function updatePost(deps: Deps, viewer: Viewer, postId: string, pat
   if (moving) filter.status = post.status;
   const write = (extra: object) =>
     deps.db.posts.updateUnique(filter, { $set: { ...set, ...extra } }, { returnDocument: "after" });
-  const updated =
+  const [updated, referred] = await Promise.all([
     moving && target === "scheduled"
-      ? await withScheduleSlots(deps, post, patch.publishAt as Date, async (fields) => {
+      ? withScheduleSlots(deps, post, patch.publishAt as Date, async (fields) => {
           const written = await write(fields);
           return written === null ? SLOT_TAKEN : written.document;
         })
-      : ((await write({}))?.document ?? null);
+      : write({}).then((written) => written?.document ?? null),
+    // Read beside the write: a first publication may validate the author's referral.
+    moving && target === "published" && isFirstPublication(from) ? isReferred(deps, post.userId) : false,
+  ]);
   if (!updated) {
     // Deleted, or moved by a racing request: the state the post is in now decides the answer.
     const current = await deps.db.posts.findOne({ _id: post._id, userId: post.userId, deletedAt: null });
@@ -275,15 +278,13 @@ export async function updatePost(deps: Deps, viewer: Viewer, postId: string, pat
     await forgetPosts(deps, [postId]);
     return asAuthorSees(deps, current);
   }
-  if (moving) await afterMoves(deps, [{ from, post: updated, referred: await isReferred(deps, updated, from) }]);
+  if (moving) await afterMoves(deps, [{ from, post: updated, referred }]);
   else await forgetPosts(deps, [postId]);
   return asAuthorSees(deps, updated);
 }
 
-/** Whether a first publication may validate the author's referral (one read, only then). */
-async function isReferred(deps: Deps, post: PostDoc, from: LifecycleState): Promise<boolean> {
-  if (!isFirstPublication(from) || lifecycleStateOf(post) === "scheduled") return false;
-  const author = await deps.db.users.findOne({ _id: post.userId }, { projection: { referredBy: 1 } });
+async function isReferred(deps: Deps, userId: ObjectId): Promise<boolean> {
+  const author = await deps.db.users.findOne({ _id: userId }, { projection: { referredBy: 1 } });
   return Boolean(author?.referredBy);
 }
 

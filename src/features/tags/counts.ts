@@ -1,6 +1,6 @@
 import type { Job, JobContext, JobReport } from "../../core/jobs";
 import type { PostDoc, TagCountBatchDoc, TagDoc } from "../../db";
-import { newObjectId, ObjectId } from "../../platform/ids";
+import { newObjectId, newObjectIdAt, ObjectId } from "../../platform/ids";
 import type { BulkOperation } from "../../platform/mongo/client";
 
 /**
@@ -78,7 +78,8 @@ async function countBatch(ctx: JobContext): Promise<boolean> {
     { sort: { tagsDirty: 1 }, limit, projection: { _id: 1 } },
   );
   if (dirty.length === 0) return false;
-  const batchId = newObjectId();
+  // Stamped with the job's clock, which is what a later run ages a dead run's claims by.
+  const batchId = newObjectIdAt(deps.clock.now());
   await deps.db.posts.updateMany(
     { _id: { $in: dirty.map((p) => p._id) }, tagsBatch: null },
     { $set: { tagsBatch: batchId } },
