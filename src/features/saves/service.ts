@@ -51,8 +51,9 @@ async function moveSaveCount(deps: Deps, postId: ObjectId, by: 1 | -1): Promise<
 /**
  * The caller's saved posts, most recently saved first (keyset over the saves). Posts the caller can no longer
  * see (deleted, archived, made private, blocked either way, followers-only without a follow) are left out, so a
- * page may hold fewer than `limit`; `nextCursor` goes on. Waits (MongoDB): the page of saves, its posts, and
- * only when some are followers-only, the caller's follows of their authors.
+ * page may hold fewer than `limit`; `nextCursor` goes on. Waits (MongoDB): the page of saves, then its posts
+ * (beside the viewer's votes and the live counts), and only when some are followers-only, the caller's follows
+ * of their authors.
  */
 export async function savedPosts(deps: Deps, viewer: Viewer, query: PageQuery): Promise<PostPage> {
   const me = new ObjectId(viewer.id);
@@ -66,9 +67,12 @@ export async function savedPosts(deps: Deps, viewer: Viewer, query: PageQuery): 
     relationsFor(deps, viewer),
   ]);
   const ids = page.items.map((s) => s.postId);
-  const docs = ids.length
-    ? await deps.db.posts.find({ _id: { $in: ids }, deletedAt: null }, { limit: ids.length })
-    : [];
+  // The viewer's votes and the live counts are asked for every saved post beside the posts themselves.
+  const [docs, voted, counts] = await Promise.all([
+    ids.length ? deps.db.posts.find({ _id: { $in: ids }, deletedAt: null }, { limit: ids.length }) : [],
+    votedByViewer(deps, viewer.id, ids),
+    liveVoteCounts(deps, ids),
+  ]);
   const byId = new Map(docs.map((d) => [d._id.toHexString(), d]));
   const followersOnly = [
     ...new Set(docs.filter((d) => d.visibility === "followers").map((d) => d.userId.toHexString())),
@@ -87,8 +91,6 @@ export async function savedPosts(deps: Deps, viewer: Viewer, query: PageQuery): 
     const author = post.userId.toHexString();
     return !relations.blockedWith(author) && canSee(post, viewer.id, followed.has(author)) ? [post] : [];
   });
-  const postIds = visible.map((p) => p._id);
-  const [voted, counts] = await Promise.all([votedByViewer(deps, viewer.id, postIds), liveVoteCounts(deps, postIds)]);
   return {
     items: visible.map((p) => toPost(p, voted.has(p._id.toHexString()), counts.get(p._id.toHexString()))),
     nextCursor: page.nextCursor,
