@@ -1,4 +1,5 @@
 import type { ClickHouseClient } from "../platform/clickhouse";
+import { ObjectId } from "../platform/ids";
 import type { DataApiClient } from "../platform/mongo/client";
 import { clickhouseDdl } from "./clickhouse-ddl";
 import { type CollectionKey, collections } from "./collections";
@@ -29,6 +30,13 @@ const backfills: {
     collection: "posts",
     filter: { status: { $exists: false } },
     update: [{ $set: { status: "published", publishAt: null, publishedAt: "$createdAt" } }],
+  },
+  {
+    // Posts from before tag counts (features/tags/counts.ts) are marked for the `tag-counts` job to count.
+    name: "posts.tagCounts",
+    collection: "posts",
+    filter: { countedTags: { $exists: false }, tagsDirty: { $exists: false } },
+    update: [{ $set: { tagsDirty: new ObjectId(), countedTags: [] } }],
   },
 ];
 

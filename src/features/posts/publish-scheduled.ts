@@ -102,7 +102,7 @@ async function finishUncounted(ctx: JobContext): Promise<void> {
   // A live batch finishes well within its run's lease; an older mark belongs to a run that is gone.
   const cutoff = ObjectId.createFromTime(Math.floor(deps.clock.now().getTime() / 1000) - deps.config.jobs.leaseSeconds);
   const left = await deps.db.posts.find(
-    { publishedBy: { $lt: cutoff } },
+    { publishedBy: { $type: "objectId", $lt: cutoff } },
     { limit: deps.config.scheduling.batchPosts, projection: PUBLISH_PROJECTION },
   );
   await count(deps, left);

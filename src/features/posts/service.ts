@@ -112,6 +112,7 @@ export async function createPost(deps: Deps, viewer: Viewer, body: CreatePostBod
     ...UNSCHEDULED,
     publishedAt: null,
     saveCount: 0,
+    countedTags: [],
     createdAt: now,
     updatedAt: now,
     deletedAt: null,

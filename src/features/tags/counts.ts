@@ -171,13 +171,13 @@ async function finishLeftovers(ctx: JobContext): Promise<void> {
   const { deps } = ctx;
   const cutoff = ObjectId.createFromTime(Math.floor(deps.clock.now().getTime() / 1000) - deps.config.jobs.leaseSeconds);
   const batches = await deps.db.tagCountBatches.find(
-    { _id: { $lt: cutoff } },
+    { _id: { $type: "objectId", $lt: cutoff } },
     { sort: { _id: 1 }, limit: LEFTOVER_BATCHES },
   );
   for (const batch of batches) await applyBatch(ctx, batch);
   ctx.count("leftoverBatches", batches.length);
   const claimed = await deps.db.posts.find(
-    { tagsBatch: { $lt: cutoff } },
+    { tagsBatch: { $type: "objectId", $lt: cutoff } },
     { projection: { tagsBatch: 1 }, limit: deps.config.tags.countBatchPosts },
   );
   const claims = [...new Map(claimed.map((p) => [String(p.tagsBatch), p.tagsBatch as ObjectId])).values()];
