@@ -8,6 +8,7 @@ import { deleteKeys, runOp } from "../../src/platform/redis-ops";
 import { runJob } from "../../src/scheduler/runner";
 import { call, roundTrips } from "../support/api";
 import { appWith, testConfig, testDeps } from "../support/deps";
+import { barrier } from "../support/jobs";
 import { fromNow, postIn, publishedPost } from "../support/posts";
 import { expectProblem, fieldPaths } from "../support/problems";
 import { crowd, type TestUser, uniqueName } from "../support/users";
@@ -21,7 +22,7 @@ function depsAt(ms: number): Deps {
 }
 
 /** The job's logic without the scheduler's lease, so runs can really overlap each other and the requests. */
-function unleasedRun(on: Deps = deps): Promise<unknown> {
+function unleasedRun(on: Deps = deps, checkpoint: (name: string) => Promise<void> = async () => {}): Promise<unknown> {
   const ctx: JobContext = {
     deps: on,
     runId: crypto.randomUUID(),
@@ -29,7 +30,7 @@ function unleasedRun(on: Deps = deps): Promise<unknown> {
     timeLeft: () => 60_000,
     count: () => {},
     report: () => {},
-    checkpoint: async () => {},
+    checkpoint,
   };
   return countTags(ctx);
 }
@@ -83,7 +84,10 @@ describe("tag usage counts", () => {
       postIn(a, { status: "draft", tags: [t1] }),
       postIn(b, { status: "draft", tags: [t2] }),
     ]);
-    await unleasedRun();
+    // Two runs that planned from the same reads before either applied: each post is still counted once.
+    const together = barrier("planned", 2);
+    await Promise.all([unleasedRun(deps, together), unleasedRun(deps, together)]);
+    await countAll();
     expect(await counted(tags)).toEqual(await truth(tags));
 
     const [p0, p1, p2, p3, p4, p5] = posts;

@@ -6,6 +6,7 @@ import { ObjectId } from "../../src/platform/ids";
 import { runJob } from "../../src/scheduler/runner";
 import { call } from "../support/api";
 import { appWith, testConfig, testDeps } from "../support/deps";
+import { barrier } from "../support/jobs";
 import { completedGeneration, fromNow, postIn } from "../support/posts";
 import { crowd, type TestUser, userWithRole } from "../support/users";
 
@@ -19,7 +20,7 @@ function depsAt(ms: number): Deps {
 }
 
 /** A run of the job's logic without the scheduler's lease, so that several can really overlap. */
-function unleasedRun(on: Deps): Promise<unknown> {
+function unleasedRun(on: Deps, checkpoint: (name: string) => Promise<void> = async () => {}): Promise<unknown> {
   const ctx: JobContext = {
     deps: on,
     runId: crypto.randomUUID(),
@@ -27,7 +28,7 @@ function unleasedRun(on: Deps): Promise<unknown> {
     timeLeft: () => 60_000,
     count: () => {},
     report: () => {},
-    checkpoint: async () => {},
+    checkpoint,
   };
   return publishScheduled(ctx);
 }
@@ -57,7 +58,9 @@ describe("publish-scheduled", () => {
     );
     const ids = posts.map((p) => p.id);
     const later = depsAt(10 * MINUTE);
-    await Promise.all([unleasedRun(later), unleasedRun(later), unleasedRun(later)]);
+    // All three read the same due posts before any of them publishes one.
+    const together = barrier("due", 3);
+    await Promise.all([unleasedRun(later, together), unleasedRun(later, together), unleasedRun(later, together)]);
 
     const after = await stored(ids);
     expect(after.map((p) => p.status)).toEqual(Array(5).fill("published"));

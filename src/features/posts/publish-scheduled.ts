@@ -53,6 +53,7 @@ async function publishDueBatch(ctx: JobContext): Promise<number | null> {
     { sort: { publishAt: 1, _id: 1 }, limit: deps.config.scheduling.batchPosts, projection: PUBLISH_PROJECTION },
   );
   if (due.length === 0) return null;
+  await ctx.checkpoint("due");
   // Stamped with the job's clock, which is what a later run ages the mark by.
   const batch = newObjectIdAt(now);
   await deps.db.posts.bulkWrite(

@@ -78,6 +78,7 @@ async function countBatch(ctx: JobContext): Promise<boolean> {
     { sort: { tagsDirty: 1 }, limit, projection: { _id: 1 } },
   );
   if (dirty.length === 0) return false;
+  await ctx.checkpoint("found");
   // Stamped with the job's clock, which is what a later run ages a dead run's claims by.
   const batchId = newObjectIdAt(deps.clock.now());
   await deps.db.posts.updateMany(
