@@ -140,6 +140,53 @@ describe("tag usage counts", () => {
   });
 });
 
+describe("tag count runs", () => {
+  it("count a post once when two runs found it changed and one claims it after the other has read its claim", async () => {
+    const [author] = await crowd(1);
+    const tag = uniqueName("tg");
+    await Promise.all(Array.from({ length: 4 }, () => publishedPost(author, { tags: [tag] })));
+    // First: both runs find the same changed posts; then the first claims, reads and plans its batch while the
+    // second waits; only then does the second try to claim them.
+    let bothFound: () => void = () => {};
+    const found = new Promise<void>((resolve) => {
+      bothFound = resolve;
+    });
+    let firstPlanned: () => void = () => {};
+    const planned = new Promise<void>((resolve) => {
+      firstPlanned = resolve;
+    });
+    let arrivals = 0;
+    const arrive = async () => {
+      arrivals += 1;
+      if (arrivals === 2) bothFound();
+      await Promise.race([found, new Promise((r) => setTimeout(r, 3_000))]);
+    };
+    let firstFound = true;
+    let firstPlans = true;
+    const first = unleasedRun(deps, async (name) => {
+      if (name === "found" && firstFound) {
+        firstFound = false;
+        await arrive();
+      }
+      if (name === "planned" && firstPlans) {
+        firstPlans = false;
+        firstPlanned();
+      }
+    });
+    let secondFound = true;
+    const second = unleasedRun(deps, async (name) => {
+      if (name === "found" && secondFound) {
+        secondFound = false;
+        await arrive();
+        await Promise.race([planned, new Promise((r) => setTimeout(r, 5_000))]);
+      }
+    });
+    await Promise.all([first, second]);
+    await countAll();
+    expect(await counted([tag])).toEqual({ [tag]: 4 });
+  });
+});
+
 describe("GET /v1/tags", () => {
   it("lists tags starting with the prefix (any case, `#` optional) by usage, a warm one in one Redis round trip", async () => {
     const [author] = await crowd(1);

@@ -117,6 +117,29 @@ describe("publish-scheduled", () => {
     expect((await stored(posts.map((p) => p.id))).every((p) => p.publishedBy === null)).toBe(true);
   });
 
+  it("never publishes a post its author unscheduled or rescheduled after the run read it as due", async () => {
+    const [author] = await crowd(1);
+    const [unscheduled, rescheduled] = await Promise.all([
+      postIn(author, { status: "scheduled", publishAt: fromNow(6 * MINUTE) }),
+      postIn(author, { status: "scheduled", publishAt: fromNow(6 * MINUTE) }),
+    ]);
+    const token = author.accessToken;
+    const later = fromNow(3 * 60 * MINUTE);
+    let moved = false;
+    // The author acts while the run holds the due posts it read, before it writes.
+    await unleasedRun(depsAt(10 * MINUTE), async (name) => {
+      if (name !== "due" || moved) return;
+      moved = true;
+      await call("PATCH", `/v1/posts/${unscheduled.id}`, { token, body: { status: "draft" } });
+      await call("PATCH", `/v1/posts/${rescheduled.id}`, { token, body: { publishAt: later } });
+    });
+    expect(moved).toBe(true);
+    const [a, b] = await stored([unscheduled.id, rescheduled.id]);
+    expect([a?.status, b?.status]).toEqual(["draft", "scheduled"]);
+    expect(b?.publishAt?.toISOString()).toBe(later);
+    expect(await totalPosts(author)).toBe(0);
+  });
+
   it("never publishes a scheduled post its author deleted", async () => {
     const [author] = await crowd(1);
     const post = await postIn(author, { status: "scheduled", publishAt: fromNow(6 * MINUTE) });
