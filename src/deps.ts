@@ -4,6 +4,7 @@ import { type ClickHouseClient, createClickHouse } from "./platform/clickhouse";
 import { keys } from "./platform/keys";
 import { createLogger, type Logger } from "./platform/logger";
 import { DataApiClient } from "./platform/mongo/client";
+import { createRealtime, type Realtime, type RoomNamespace } from "./platform/realtime";
 import { createRedis, type Redis } from "./platform/redis";
 import { type Clock, systemClock } from "./platform/time";
 
@@ -16,18 +17,38 @@ export interface Deps {
   keys: typeof keys;
   clock: Clock;
   log: Logger;
+  /** Conversation events to connected clients (Durable Objects on Workers, Upstash pub/sub elsewhere). */
+  realtime: Realtime;
 }
 
-export function createDeps(config: Config, overrides: Partial<Pick<Deps, "clock" | "log">> = {}): Deps {
+export interface RuntimeBindings {
+  /** Workers: the Durable Object namespace of conversation rooms (`CONVERSATION_ROOMS` in wrangler.toml). */
+  rooms?: RoomNamespace | undefined;
+}
+
+export function createDeps(
+  config: Config,
+  overrides: Partial<Pick<Deps, "clock" | "log">> = {},
+  bindings: RuntimeBindings = {},
+): Deps {
   const timeoutMs = config.storeTimeoutMs;
+  const redis = createRedis({ url: config.redis.url, token: config.redis.token, timeoutMs });
   return {
     config,
-    redis: createRedis({ url: config.redis.url, token: config.redis.token, timeoutMs }),
+    redis,
     db: createDb(new DataApiClient({ ...config.dataApi, timeoutMs })),
     clickhouse: createClickHouse({ ...config.clickhouse, timeoutMs }),
     keys,
     clock: overrides.clock ?? systemClock,
     log: overrides.log ?? createLogger(config.logLevel, { service: "circle-api" }),
+    realtime: createRealtime({
+      rooms: bindings.rooms,
+      upstashPubSub: config.messaging.upstashPubSub,
+      redis,
+      redisUrl: config.redis.url,
+      redisToken: config.redis.token,
+      channel: keys.conversationChannel,
+    }),
   };
 }
 
@@ -40,8 +61,16 @@ const perBindings = new WeakMap<object, Deps>();
 export function depsForEnv(env: Record<string, unknown>): Deps {
   let deps = perBindings.get(env);
   if (!deps) {
-    deps = createDeps(loadConfig(env));
+    deps = createDeps(loadConfig(env), {}, { rooms: roomsOf(env) });
     perBindings.set(env, deps);
   }
   return deps;
+}
+
+/** The conversation rooms binding, when the runtime has one (a Durable Object namespace: `idFromName` and `get`). */
+function roomsOf(env: Record<string, unknown>): RoomNamespace | undefined {
+  const binding = env.CONVERSATION_ROOMS as Partial<RoomNamespace> | undefined;
+  return typeof binding?.idFromName === "function" && typeof binding.get === "function"
+    ? (binding as RoomNamespace)
+    : undefined;
 }

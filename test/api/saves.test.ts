@@ -127,9 +127,9 @@ describe("saves in export and erasure", () => {
     expect(sections[0]!.items).toHaveLength(2);
     expect(JSON.stringify(sections)).not.toContain(stays.id);
 
-    expect(await eraseUser(deps, fan.id)).toEqual({ saves: 3 });
-    // Restartable: a second pass finds nothing left.
-    expect(await eraseUser(deps, fan.id)).toEqual({ saves: 0 });
+    await eraseUser(deps, fan.id);
+    // Restartable: a second pass finds nothing left and changes nothing.
+    await eraseUser(deps, fan.id);
     expect(
       await deps.db.saves.find({ $or: [{ userId: new ObjectId(fan.id) }, { postId: new ObjectId(mine.id) }] }),
     ).toEqual([]);

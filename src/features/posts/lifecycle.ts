@@ -1,9 +1,10 @@
+import { bestEffort } from "../../core/best-effort";
 import { ApiError } from "../../core/errors";
 import type { PostDoc, UserDoc } from "../../db";
 import type { Deps } from "../../deps";
 import { newObjectId, type ObjectId } from "../../platform/ids";
 import type { BulkOperation } from "../../platform/mongo/client";
-import { deleteKeys, runOp } from "../../platform/redis-ops";
+import { deleteKeys, runOps, seedCounter } from "../../platform/redis-ops";
 import { utcDay } from "../../platform/time";
 import { rankedEngagementOf, scoresOf } from "../ranking/scores";
 import { validateReferral } from "../referrals/service";
@@ -163,23 +164,25 @@ export interface Moved {
   referred?: boolean;
 }
 
+/** A move that published a draft or a scheduled post: its first publication. */
+function publishedFirst(move: Moved): boolean {
+  return isFirstPublication(move.from) && countsInProfile(lifecycleStateOf(move.post));
+}
+
 /**
- * What moves owe once made, as a request applies it: a failure is logged, never thrown, because the move itself
- * stands (and says so).
+ * What moves owe once made, as a request applies it: a store outage is logged, never thrown, because the move
+ * itself stands (and says so).
  */
 export async function afterMoves(deps: Deps, moves: Moved[]): Promise<void> {
-  try {
-    await applyMoves(deps, moves);
-  } catch (error) {
-    deps.log.error("post move side effect failed", { error: String(error) });
-  }
+  await bestEffort(deps, "what a post move owes", () => applyMoves(deps, moves));
 }
 
 /**
  * What moves owe once made, for any number of posts (the job's batch): the authors' `totalPosts` (and pins
  * given up) in one MongoDB write, the cached feed pages, post copies and authors' `GET /v1/me` in one Redis
- * round trip, in parallel; then referrals of first publications. Throws when the count could not be written
- * (the job then leaves its mark for the next run); a cache or referral failure is only logged.
+ * round trip (which also starts new posts' live vote counters), in parallel; then referrals of first
+ * publications. Throws when the count could not be written (the job then leaves its mark for the next run); a
+ * cache or referral outage is only logged.
  */
 export async function applyMoves(deps: Deps, moves: Moved[]): Promise<void> {
   if (moves.length === 0) return;
@@ -208,24 +211,33 @@ export async function applyMoves(deps: Deps, moves: Moved[]): Promise<void> {
     ...moves.map((m) => deps.keys.postDoc(m.post._id.toHexString())),
     ...[...byAuthor.keys()].map((id) => deps.keys.selfView(id)),
   ];
+  // A new post's live vote counter starts at 0, so its first votes, however many at once, only increment it.
+  const fresh = moves.filter(publishedFirst);
   const only = ops.length === 1 ? ops[0] : undefined;
-  const [counted, forgotten] = await Promise.allSettled([
+  await Promise.all([
     only && "updateOne" in only
       ? deps.db.users.updateOne(only.updateOne.filter, only.updateOne.update)
       : ops.length
         ? deps.db.users.bulkWrite(ops, { ordered: false })
         : null,
-    runOp(deps.redis, deleteKeys(keys)),
+    // Stale copies expire on their own (POST_CACHE_TTL_SECONDS, the feeds' TTLs).
+    bestEffort(deps, "post move cache drop", () =>
+      runOps(deps.redis, {
+        stale: deleteKeys(keys),
+        ...Object.fromEntries(
+          fresh.map((m) => {
+            const key = deps.keys.postVotes(m.post._id.toHexString());
+            return [`votes:${key}`, seedCounter(key, 0, deps.config.votes.counterTtlSeconds)];
+          }),
+        ),
+      }),
+    ),
   ]);
-  // Stale copies expire on their own (POST_CACHE_TTL_SECONDS, the feeds' TTLs).
-  if (forgotten.status === "rejected") deps.log.warn("post copies not forgotten", { error: String(forgotten.reason) });
-  if (counted.status === "rejected") throw counted.reason;
-  const referred = moves.filter((m) => m.referred && isFirstPublication(m.from));
+  // Without Redis a referral stays pending; the referred user's next trigger (a later check-in) validates it.
+  const referred = fresh.filter((m) => m.referred);
   await Promise.all(
     referred.map((m) =>
-      validateReferral(deps, m.post.userId, "first_post").catch((error: unknown) =>
-        deps.log.error("referral check after publication failed", { error: String(error) }),
-      ),
+      bestEffort(deps, "referral validation", () => validateReferral(deps, m.post.userId, "first_post")),
     ),
   );
 }

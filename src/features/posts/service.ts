@@ -1,3 +1,4 @@
+import { bestEffort } from "../../core/best-effort";
 import { ApiError } from "../../core/errors";
 import { forgetSelfView } from "../../core/standing";
 import type { Viewer } from "../../core/viewer";
@@ -21,11 +22,14 @@ import {
 import { type CreatePostBody, normalizeTags, type Post, type ShareResult, toPost, type UpdatePostBody } from "./schema";
 import { countsInProfile, isFirstPublication, type LifecycleState, lifecycleStateOf, moveVerdict } from "./transitions";
 import { votedByViewer } from "./viewer-state";
-import { findVisiblePost, forgetPosts, loadPost } from "./visibility";
+import { findVisiblePost, forgetPosts, forgetPostsBeforeHiding, takeOwnPost } from "./visibility";
 
-/** Drops the cached first pages of the public feeds (a post appeared, went or was hidden). */
+/**
+ * Drops the cached first pages of the public feeds (a post appeared, went or was hidden). Best effort: the
+ * change stands, and a page left behind expires within its FEED_*_CACHE_TTL_SECONDS.
+ */
 export async function dropCachedFeedPages(deps: Deps): Promise<void> {
-  await runOp(deps.redis, deleteKeys(deps.keys.publicFeedFirstPages()));
+  await bestEffort(deps, "feed cache drop", () => runOp(deps.redis, deleteKeys(deps.keys.publicFeedFirstPages())));
 }
 
 /**
@@ -147,7 +151,8 @@ export interface ViewOrigin {
  * A post for its viewer. Opening someone else's post counts a view once per viewer and window
  * (POST_VIEW_WINDOW_SECONDS; the signed-in user, else the device id, else the address), and signed-out views
  * from one address are capped per window however many device ids it sends. The live vote count is read and
- * the view recorded in one Redis pipeline (`post:views:{id}` holds views not yet written to MongoDB).
+ * the view recorded in one Redis pipeline (`post:views:{id}` holds views not yet written to MongoDB). Without
+ * Redis the post shows its stored counts and the view is not counted.
  */
 export async function getPost(
   deps: Deps,
@@ -158,12 +163,14 @@ export async function getPost(
   const post = await findVisiblePost(deps, viewer, postId);
   const isAuthor = viewer?.id === post.userId.toHexString();
   const countsView = origin !== undefined && !isAuthor;
-  const [voted, counters] = await Promise.all([
+  const [voted, live] = await Promise.all([
     viewer ? votedByViewer(deps, viewer.id, [post._id]) : Promise.resolve(new Set<string>()),
-    countsView ? viewAndLiveVotes(deps, viewer, postId, origin) : liveCounters(deps, postId),
+    bestEffort(deps, "live counters", () =>
+      countsView ? viewAndLiveVotes(deps, viewer, postId, origin) : liveCounters(deps, postId),
+    ),
   ]);
-  const live = counters.liveVotes == null ? undefined : Number(counters.liveVotes);
-  const shown = toPost(post, voted.has(postId), live);
+  const counters = live ?? { liveVotes: null, pendingViews: 0 };
+  const shown = toPost(post, voted.has(postId), counters.liveVotes == null ? undefined : Number(counters.liveVotes));
   // Views counted since the last sync (this one included) are added to the stored count.
   return { ...shown, viewCount: post.viewCount + counters.pendingViews };
 }
@@ -196,16 +203,12 @@ async function viewAndLiveVotes(deps: Deps, viewer: Viewer | undefined, postId: 
   return { liveVotes: r.liveVotes, pendingViews: r.view.pending };
 }
 
-/** The caller's own live post (from its cached copy when warm), or a 404. */
-async function ownPost(deps: Deps, viewer: Viewer, postId: string): Promise<PostDoc> {
-  const post = await loadPost(deps, postId);
-  if (!post || post.userId.toHexString() !== viewer.id) throw ApiError.notFound("No such post.");
-  return post;
-}
-
-/** The post as its author sees it after a change: live counts from Redis, no MongoDB read. */
+/** The post as its author sees it after a change: live counts from Redis (stored ones without it), no MongoDB read. */
 async function asAuthorSees(deps: Deps, post: PostDoc): Promise<Post> {
-  const counters = await liveCounters(deps, post._id.toHexString());
+  const counters = (await bestEffort(deps, "live counters", () => liveCounters(deps, post._id.toHexString()))) ?? {
+    liveVotes: null,
+    pendingViews: 0,
+  };
   const live = counters.liveVotes == null ? undefined : Number(counters.liveVotes);
   const shown = toPost(post, false, live);
   return { ...shown, viewCount: post.viewCount + counters.pendingViews };
@@ -219,11 +222,14 @@ function invalidTransition(from: LifecycleState, to: LifecycleState): ApiError {
  * The author edits a post: tags, category, visibility, pinning, and lifecycle moves (`status`, `publishAt`; the
  * table is in transitions.ts). A move is one update conditional on the state the post was read in, so of two
  * racing moves one wins; the other is answered from the state the post is in now (the same state: 200, else
- * 409). Waits: the post (Redis when its copy is warm, else MongoDB), the update, then what a move owes (one
- * MongoDB write beside one Redis round trip); scheduling also reads the author's other scheduled posts.
+ * 409). Waits: the post's cached copy taken from Redis (MongoDB read only when there was none), the update,
+ * then what a move owes (one MongoDB write beside one Redis round trip); scheduling also reads the author's
+ * other scheduled posts.
  */
 export async function updatePost(deps: Deps, viewer: Viewer, postId: string, patch: UpdatePostBody): Promise<Post> {
-  const post = await ownPost(deps, viewer, postId);
+  // The cached copy is dropped before the change (and read in the same step): see takeOwnPost.
+  const post = await takeOwnPost(deps, viewer.id, postId);
+  if (!post) throw ApiError.notFound("No such post.");
   const now = deps.clock.now();
   const from = lifecycleStateOf(post);
   const target = patch.status ?? (patch.publishAt ? "scheduled" : undefined);
@@ -314,6 +320,7 @@ async function claimPin(deps: Deps, post: PostDoc): Promise<void> {
  */
 export async function deletePost(deps: Deps, viewer: Viewer, postId: string): Promise<void> {
   const me = new ObjectId(viewer.id);
+  await forgetPostsBeforeHiding(deps, [postId]);
   const deleted = await deps.db.posts.findOneAndUpdate(
     { _id: new ObjectId(postId), userId: me, deletedAt: null },
     {
@@ -351,7 +358,8 @@ export async function sharePost(deps: Deps, viewer: Viewer, postId: string): Pro
   if (post.userId.equals(me)) return { shareableUrl: post.shareableUrl, shareCount: post.shareCount };
   const sharer = await deps.db.users.findOne({ _id: me }, { projection: { shadowBanned: 1 } });
   const shadow = Boolean(sharer?.shadowBanned);
-  // Queued with the insert, so a crash before the increment is repaired by the job's recount.
+  // Marked with the insert, so a crash before the increment is repaired by the job's recount; the increment
+  // marks it again, after the insert, so a recount racing the insert cannot clear the mark too early.
   const [inserted] = await Promise.all([
     deps.db.shares.insertUnique({
       _id: newObjectId(),
@@ -367,7 +375,7 @@ export async function sharePost(deps: Deps, viewer: Viewer, postId: string): Pro
   const [updated] = await Promise.all([
     deps.db.posts.findOneAndUpdate(
       { _id: post._id },
-      { $inc: { shareCount: 1 } },
+      { $inc: { shareCount: 1, countersStale: 1 } },
       { returnDocument: "after", projection: { shareCount: 1 } },
     ),
     forgetPosts(deps, [postId]),

@@ -1,10 +1,11 @@
+import { bestEffort } from "../../core/best-effort";
 import { fillCache, readCache } from "../../core/cache";
 import { ApiError } from "../../core/errors";
 import type { Viewer } from "../../core/viewer";
 import type { PostDoc } from "../../db";
 import type { Deps } from "../../deps";
 import { ObjectId } from "../../platform/ids";
-import { deleteKeys, getDocument, runOp, setDocument } from "../../platform/redis-ops";
+import { deleteKeys, getDocument, runOp, setDocument, takeDocument } from "../../platform/redis-ops";
 import { relationsFor } from "../relations/service";
 
 /**
@@ -44,7 +45,7 @@ export async function findVisiblePost(deps: Deps, viewer: Viewer | undefined, po
 /**
  * A live post, from its cached copy in Redis (`post:doc:{id}`, POST_CACHE_TTL_SECONDS) or MongoDB, which then
  * fills the cache. Every change to what a post shows drops the copy (`forgetPosts`); counts that move all the
- * time (votes, views) are read live beside it, and the rest may lag by at most the TTL.
+ * time (votes, views) are read live beside it, and the rest may lag by at most the TTL. Without Redis, MongoDB.
  */
 export async function loadPost(deps: Deps, postId: string): Promise<PostDoc | null> {
   const key = deps.keys.postDoc(postId);
@@ -55,10 +56,35 @@ export async function loadPost(deps: Deps, postId: string): Promise<PostDoc | nu
   return post;
 }
 
-/** Drops the cached copies of these posts (after a change to what they show). */
+const docKeys = (deps: Deps, postIds: (string | ObjectId)[]) =>
+  postIds.map((id) => deps.keys.postDoc(typeof id === "string" ? id : id.toHexString()));
+
+/**
+ * Drops the cached copies of these posts after a change to what they show. Best effort: the change stands, and
+ * a copy Redis kept through a failure here lags by at most POST_CACHE_TTL_SECONDS.
+ */
 export async function forgetPosts(deps: Deps, postIds: (string | ObjectId)[]): Promise<void> {
-  const keys = postIds.map((id) => deps.keys.postDoc(typeof id === "string" ? id : id.toHexString()));
-  await runOp(deps.redis, deleteKeys(keys));
+  await bestEffort(deps, "post cache drop", () => runOp(deps.redis, deleteKeys(docKeys(deps, postIds))));
+}
+
+/**
+ * Drops the cached copies before a change that may hide a post (its owner deleting it or narrowing who sees
+ * it), so that change never waits on a stale copy: without Redis the change is refused (503) before anything
+ * is written. `forgetPosts` after the write still drops a copy a reader refilled meanwhile.
+ */
+export async function forgetPostsBeforeHiding(deps: Deps, postIds: (string | ObjectId)[]): Promise<void> {
+  await runOp(deps.redis, deleteKeys(docKeys(deps, postIds)));
+}
+
+/**
+ * A post its owner is about to change: its cached copy is read and dropped in one Redis step (so, like
+ * `forgetPostsBeforeHiding`, without Redis the change is refused before anything is written), and MongoDB is
+ * read only when there was no copy. Null when missing, deleted or not the owner's.
+ */
+export async function takeOwnPost(deps: Deps, ownerId: string, postId: string): Promise<PostDoc | null> {
+  const cached = await runOp(deps.redis, takeDocument<PostDoc>(deps.keys.postDoc(postId)));
+  const post = cached ?? (await deps.db.posts.findOne({ _id: new ObjectId(postId), deletedAt: null }));
+  return post && !post.deletedAt && post.userId.toHexString() === ownerId ? post : null;
 }
 
 /** What every list others read asks of a post: published (not a draft, scheduled or archived) and approved. */

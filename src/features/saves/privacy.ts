@@ -41,21 +41,19 @@ export async function* exportSections(
 
 /**
  * Removes the account's saves, and everyone's saves of its posts (which are gone with it). Idempotent and
- * restartable: each step deletes a page of saves, and the posts they were on are queued for the counters job,
- * which recounts `saveCount` from the saves left (queued before the delete too, so a stop in between leaves
- * no count behind).
+ * restartable: each step deletes a page of saves, and the posts they were on are marked for the counters job
+ * (durably, `countersStale`), which recounts `saveCount` from the saves left (marked before the delete too,
+ * so a stop in between leaves no count behind).
  */
-export async function eraseUser(deps: Deps, userId: ObjectId | string): Promise<{ saves: number }> {
+export async function eraseUser(deps: Deps, userId: ObjectId | string): Promise<void> {
   const me = idOf(userId);
-  let removed = 0;
   while (true) {
     const page = await deps.db.saves.find({ userId: me }, { sort: { _id: 1 }, limit: PAGE, projection: { postId: 1 } });
     if (page.length === 0) break;
     const posts = [...new Set(page.map((s) => s.postId.toHexString()))];
     await markEngaged(deps, posts);
-    removed += await deps.db.saves.deleteMany({ _id: { $in: page.map((s) => s._id) } });
+    await deps.db.saves.deleteMany({ _id: { $in: page.map((s) => s._id) } });
     await markEngaged(deps, posts);
   }
-  removed += await deps.db.saves.deleteMany({ postAuthorId: me });
-  return { saves: removed };
+  await deps.db.saves.deleteMany({ postAuthorId: me });
 }

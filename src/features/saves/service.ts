@@ -12,21 +12,26 @@ import { relationsFor } from "../relations/service";
 
 /**
  * Saves (seed 001's SAVE engagement): a signed-in user keeps posts to come back to. One save per (user, post),
- * decided by the unique index, so concurrent saves make one; `saveCount` moves only with the insert or delete
- * that changed something, and the post is queued for the counters job, which recounts it from `saves` (so
- * a crash between the two cannot leave it wrong). Who saved what is private: only the owner lists their saves.
+ * decided by the unique index, so concurrent saves make one; `saveCount` moves only after the insert or delete
+ * that changed something. The post is marked for the counters job (durably) beside the insert or delete and
+ * again with the count, so the job's recount from `saves` repairs a crash in between. Who saved what is
+ * private: only the owner lists their saves.
  */
 
 /** Saves a post the caller may see (404 otherwise, blocks included); saving it again changes nothing. */
 export async function savePost(deps: Deps, viewer: Viewer, postId: string): Promise<void> {
   const post = await findVisiblePost(deps, viewer, postId);
-  const saved = await deps.db.saves.insertUnique({
-    _id: newObjectId(),
-    userId: new ObjectId(viewer.id),
-    postId: post._id,
-    postAuthorId: post.userId,
-    createdAt: deps.clock.now(),
-  });
+  // Marked with the insert, so a crash before the increment is repaired by the counters job's recount.
+  const [saved] = await Promise.all([
+    deps.db.saves.insertUnique({
+      _id: newObjectId(),
+      userId: new ObjectId(viewer.id),
+      postId: post._id,
+      postAuthorId: post.userId,
+      createdAt: deps.clock.now(),
+    }),
+    markEngaged(deps, [postId]),
+  ]);
   if (saved) await moveSaveCount(deps, post._id, 1);
 }
 
@@ -36,15 +41,16 @@ export async function savePost(deps: Deps, viewer: Viewer, postId: string): Prom
  */
 export async function unsavePost(deps: Deps, viewer: Viewer, postId: string): Promise<void> {
   const post = new ObjectId(postId);
-  const removed = await deps.db.saves.deleteOne({ userId: new ObjectId(viewer.id), postId: post });
+  const [removed] = await Promise.all([
+    deps.db.saves.deleteOne({ userId: new ObjectId(viewer.id), postId: post }),
+    markEngaged(deps, [postId]),
+  ]);
   if (removed > 0) await moveSaveCount(deps, post, -1);
 }
 
+/** The count moves with the save, and the same write marks the post for the counters job's recount. */
 async function moveSaveCount(deps: Deps, postId: ObjectId, by: 1 | -1): Promise<void> {
-  await Promise.all([
-    deps.db.posts.updateOne({ _id: postId }, { $inc: { saveCount: by } }),
-    markEngaged(deps, [postId.toHexString()]),
-  ]);
+  await deps.db.posts.updateOne({ _id: postId }, { $inc: { saveCount: by, countersStale: 1 } });
   await forgetPosts(deps, [postId]);
 }
 
