@@ -35,6 +35,19 @@ describe("PUT/DELETE /v1/posts/{id}/save", () => {
     expect(shown.body.saveCount).toBe(1);
   });
 
+  it("waits on two MongoDB writes in a row (the save beside its recount mark, then the count) for a warm post", async () => {
+    const [author, fan] = await crowd(2);
+    const post = await publishedPost(author);
+    await call("GET", `/v1/posts/${post.id}`, { token: fan.accessToken });
+    const first = await save(fan, post.id);
+    expect(first.status).toBe(204);
+    expect(waits(first.headers).mongo).toBe(2);
+    const taken = await unsave(fan, post.id);
+    expect(taken.status).toBe(204);
+    expect(waits(taken.headers).mongo).toBe(2);
+    expect(await saveCount(post.id)).toBe(0);
+  });
+
   it("ends with the count the saves say when saves and unsaves of many people race, and the recount agrees", async () => {
     const [author, ...people] = await crowd(9);
     const post = await publishedPost(author);
