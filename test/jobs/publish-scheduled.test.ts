@@ -153,6 +153,22 @@ describe("publish-scheduled", () => {
 });
 
 describe("new post announcements", () => {
+  it("reach followers right after a post is published, before any job runs", async () => {
+    const [author, fan] = await crowd(2);
+    await follow(fan, author);
+    const draft = await postIn(author, { status: "draft" });
+    const fresh = await postIn(author, {});
+    await call("PATCH", `/v1/posts/${draft.id}`, { token: author.accessToken, body: { status: "published" } });
+    // The announcement runs after the answer: give it a moment, no job.
+    let told: Record<string, number> = {};
+    for (let i = 0; i < 30 && Object.keys(told).length < 2; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      told = await announcementsTo(fan, [draft.id, fresh.id]);
+    }
+    expect(told).toEqual({ [draft.id]: 1, [fresh.id]: 1 });
+    expect((await stored([draft.id, fresh.id])).map((p) => p.fanout)).toEqual([null, null]);
+  });
+
   it("reach followers once they can see the post: not those who mute the author; a private or held one when it opens", async () => {
     const strict = appWith({ POST_BANNED_WORDS: "forbiddenword" });
     const [author, fan, muter] = await crowd(3);

@@ -4,7 +4,7 @@ import type { Deps } from "../../deps";
 import { newObjectIdAt, ObjectId } from "../../platform/ids";
 import type { BulkOperation } from "../../platform/mongo/client";
 import { addHours } from "../../platform/time";
-import { announceNewPost } from "../notifications/service";
+import { announceOwed } from "./announce";
 import { applyMoves, firstPublicationFields, type Moved } from "./lifecycle";
 
 /**
@@ -38,9 +38,6 @@ export async function publishScheduled(ctx: JobContext): Promise<JobReport> {
     if (!(await fanOutBatch(ctx))) return { more: false };
   }
 }
-
-/** Posts per fan-out round (each with followers costs a follows read, the announcement and a cursor write, in parallel). */
-const FANOUT_POSTS_PER_ROUND = 25;
 
 const PUBLISH_PROJECTION = { fanout: 0, countedTags: 0 } as const;
 
@@ -116,68 +113,11 @@ async function dropStaleFanouts(deps: Deps): Promise<void> {
   await deps.db.posts.updateMany({ "fanout.since": { $lt: cutoff } }, { $set: { fanout: null } });
 }
 
-/** Announcements due now: posts still owed one that their followers can see. */
-const ANNOUNCEABLE = {
-  "fanout.since": { $type: "date" },
-  status: "published",
-  moderationStatus: "approved",
-  deletedAt: null,
-  authorShadowBanned: false,
-  visibility: { $in: ["public", "followers"] },
-} as const;
-
-/**
- * One round of announcements: the next batch of followers of up to FANOUT_POSTS_PER_ROUND posts. Posts whose
- * authors have no followers are settled together first (one read, one write), so they cost no round of their own.
- */
+/** One round of announcements (announce.ts), counted. */
 async function fanOutBatch(ctx: JobContext): Promise<boolean> {
-  const { deps } = ctx;
-  const owed = await deps.db.posts.find(ANNOUNCEABLE, {
-    sort: { "fanout.since": 1, _id: 1 },
-    limit: FANOUT_POSTS_PER_ROUND,
-    projection: { userId: 1, thumbnailUrl: 1, fanout: 1 },
-  });
-  if (owed.length === 0) return false;
-  const authorIds = [...new Map(owed.map((p) => [p.userId.toHexString(), p.userId])).values()];
-  const authors = await deps.db.users.find(
-    { _id: { $in: authorIds }, followersCount: { $gt: 0 } },
-    { projection: { _id: 1 }, limit: authorIds.length },
-  );
-  const followed = new Set(authors.map((a) => a._id.toHexString()));
-  const unheard = owed.filter((p) => !followed.has(p.userId.toHexString()));
-  if (unheard.length) {
-    await deps.db.posts.updateMany({ _id: { $in: unheard.map((p) => p._id) } }, { $set: { fanout: null } });
-  }
-  const posts = owed.filter((p) => followed.has(p.userId.toHexString()));
-  const size = deps.config.scheduling.fanoutBatchFollowers;
-  const told = await Promise.all(
-    posts.map(async (post) => {
-      const fanout = post.fanout as NonNullable<PostDoc["fanout"]>;
-      const follows = await deps.db.follows.find(
-        { followingId: post.userId, ...(fanout.after ? { _id: { $gt: fanout.after } } : {}) },
-        { sort: { _id: 1 }, limit: size, projection: { followerId: 1 } },
-      );
-      const n = follows.length
-        ? await announceNewPost(deps, {
-            authorId: post.userId,
-            postId: post._id,
-            imageUrl: post.thumbnailUrl || null,
-            followerIds: follows.map((f) => f.followerId),
-          })
-        : 0;
-      const last = follows.at(-1);
-      // Conditional on the cursor read, so a slower overlapping run never moves it back.
-      await deps.db.posts.updateOne(
-        { _id: post._id, "fanout.since": fanout.since, "fanout.after": fanout.after },
-        { $set: { fanout: follows.length < size || !last ? null : { since: fanout.since, after: last._id } } },
-      );
-      return n;
-    }),
-  );
-  ctx.count(
-    "announced",
-    told.reduce((a, b) => a + b, 0),
-  );
+  const round = await announceOwed(ctx.deps);
+  if (round === null) return false;
+  ctx.count("announced", round.told);
   await ctx.checkpoint("announced");
   return true;
 }

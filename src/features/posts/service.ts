@@ -10,6 +10,7 @@ import { countViewOnce, deleteKeys, getValue, runOp, runOps } from "../../platfo
 import { markEngaged } from "../ranking/engagement";
 import { scoresOf } from "../ranking/scores";
 import { screen } from "../screening/rules";
+import { announceAfterResponse } from "./announce";
 import {
   afterMoves,
   checkPublishAt,
@@ -137,6 +138,7 @@ export async function createPost(deps: Deps, viewer: Viewer, body: CreatePostBod
   if (!(await deps.db.posts.insertUnique(post))) throw alreadyPosted();
   if (status === "published") {
     await afterMoves(deps, [{ from: "draft", post, referred: Boolean(author.referredBy) }]);
+    announceAfterResponse(deps, [post._id]);
   }
   return toPost(post, false);
 }
@@ -285,8 +287,10 @@ export async function updatePost(deps: Deps, viewer: Viewer, postId: string, pat
     await forgetPosts(deps, [postId]);
     return asAuthorSees(deps, current);
   }
-  if (moving) await afterMoves(deps, [{ from, post: updated, referred }]);
-  else await forgetPosts(deps, [postId]);
+  if (moving) {
+    await afterMoves(deps, [{ from, post: updated, referred }]);
+    if (target === "published" && isFirstPublication(from)) announceAfterResponse(deps, [updated._id]);
+  } else await forgetPosts(deps, [postId]);
   return asAuthorSees(deps, updated);
 }
 
