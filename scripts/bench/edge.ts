@@ -143,6 +143,11 @@ try {
   };
 
   const workerToken = bench.workerEnv.GPU_WORKER_TOKEN!;
+  // Signup accepts the current terms and privacy policy (set-up, not measured).
+  const legal = (await (await fetch(`${bench.url}/v1/legal`)).json()) as {
+    termsVersion: string;
+    privacyVersion: string;
+  };
   for (let i = 0; i < iterations; i++) {
     // Each journey is a fresh pair of people on their own addresses (IPv6 /64s), so no limit or fraud signal
     // carries over between iterations.
@@ -154,7 +159,7 @@ try {
     const signup = (who: string, ip: string) =>
       step<Auth>("POST /v1/auth/signup", "POST", "/v1/auth/signup", {
         ip,
-        body: { username: `${who}_${tag}_${i}`, email: `${who}_${tag}_${i}@bench.example`, password },
+        body: { username: `${who}_${tag}_${i}`, email: `${who}_${tag}_${i}@bench.example`, password, ...legal },
         expect: 201,
       });
     const author = await signup("author", authorIp);
