@@ -1,5 +1,7 @@
 import { createRoute, type RouteConfig } from "@hono/zod-openapi";
-import type { MiddlewareHandler } from "hono";
+import type { Context, MiddlewareHandler } from "hono";
+import { matchedRoutes } from "hono/route";
+import type { Config } from "../config";
 import type { Role } from "../db";
 import type { Deps } from "../deps";
 import type { RedisOp } from "../platform/redis-ops";
@@ -34,14 +36,27 @@ type OwnRoute = Omit<RouteConfig, "security" | "middleware"> & {
   cacheFirst?: boolean;
   /** Reads that ride with the rate limit (see `Prefetch`). */
   prefetch?: Prefetch;
+  /** A body cap of its own (413 above) instead of HTTP_MAX_BODY_BYTES. */
+  maxBodyBytes?: (config: Config) => number;
+  /** Request bodies are charged to a per-IP byte budget, checked with the rate limit (429 when spent). */
+  byteBudget?: (config: Config) => ByteBudget;
   /** Middleware after authentication (e.g. `idempotent(...)`). */
   use?: readonly Middleware[];
 };
+
+/** A per-IP allowance of request-body bytes in a fixed window, named in its Redis key and its 429. */
+export interface ByteBudget {
+  name: string;
+  bytes: number;
+  windowSeconds: number;
+}
 
 /** The metadata the global middleware reads from a matched route (see `routeMetaOf`). */
 export interface RouteMeta {
   cacheFirst: boolean;
   prefetch?: Prefetch;
+  maxBodyBytes?: (config: Config) => number;
+  byteBudget?: (config: Config) => ByteBudget;
 }
 
 const ROUTE_META = Symbol("circle.routeMeta");
@@ -62,6 +77,15 @@ export function routeMetaOf(handler: unknown): RouteMeta | undefined {
   return fn?.[ROUTE_META] ?? fn?.__COMPOSED_HANDLER?.[ROUTE_META];
 }
 
+/** The metadata of the route a request matched (none for paths no route serves). */
+export function matchedRouteMeta(c: Context): RouteMeta | undefined {
+  for (const route of matchedRoutes(c)) {
+    const meta = routeMetaOf(route.handler);
+    if (meta) return meta;
+  }
+  return undefined;
+}
+
 function commonProblems(route: OwnRoute, extra: ProblemStatusCode[]): ProblemStatusCode[] {
   const request = route.request ?? {};
   const statuses: ProblemStatusCode[] = [...extra, 429, 503];
@@ -78,15 +102,21 @@ function build<R extends OwnRoute, M extends readonly Middleware[]>(
   statuses: ProblemStatusCode[],
   extensions: Record<`x-${string}`, unknown> = {},
 ) {
-  const { cacheFirst = false, use = [], prefetch, ...config } = route;
+  const { cacheFirst = false, use = [], prefetch, maxBodyBytes, byteBudget, ...config } = route;
+  const meta: RouteMeta = {
+    cacheFirst,
+    ...(prefetch ? { prefetch } : {}),
+    ...(maxBodyBytes ? { maxBodyBytes } : {}),
+    ...(byteBudget ? { byteBudget } : {}),
+  };
   return createRoute({
     ...config,
     ...extensions,
     ...(security ? { security } : {}),
-    middleware: [metaMarker({ cacheFirst, prefetch }), ...auth, ...use] as unknown as [...M],
+    middleware: [metaMarker(meta), ...auth, ...use] as unknown as [...M],
     responses: { ...problems(...statuses), ...config.responses } as R["responses"] &
       ReturnType<typeof problems<ProblemStatusCode>>,
-  }) as Omit<R, "cacheFirst" | "use" | "prefetch"> & {
+  }) as Omit<R, "cacheFirst" | "use" | "prefetch" | "maxBodyBytes" | "byteBudget"> & {
     middleware: [...M];
     getRoutingPath(): string;
   };

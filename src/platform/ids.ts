@@ -1,4 +1,4 @@
-import { ObjectId } from "bson";
+import { ObjectId } from "./object-id";
 
 export { ObjectId };
 
@@ -18,5 +18,6 @@ export function newUuid(): string {
 
 /** A new unique ObjectId whose timestamp is `at` (the injected clock's time), for ids compared with that clock. */
 export function newObjectIdAt(at: Date): ObjectId {
-  return new ObjectId(ObjectId.generate(Math.floor(at.getTime() / 1000)));
+  const seconds = (Math.floor(at.getTime() / 1000) >>> 0).toString(16).padStart(8, "0");
+  return new ObjectId(seconds + newObjectId().toHexString().slice(8));
 }

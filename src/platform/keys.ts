@@ -12,6 +12,8 @@ export const keys = {
   rateApi: (ip: string) => `rate:api:${ip}`,
   rateAuth: (action: "login" | "signup" | "forgot" | "verify", subject: string) => `rate:auth:${action}:${subject}`,
   rateReport: (userId: string) => `rate:report:${userId}`,
+  /** Request-body bytes one IP sent to a budgeted route family (`name`) in one fixed window (its index). */
+  rateBytes: (name: string, ip: string, window: number) => `rate:bytes:${name}:${ip}:${window}`,
   // Feed caching
   feedTrending: (page: string | number) => `feed:trending:${page}`,
   feedNew: (page: string | number) => `feed:new:${page}`,

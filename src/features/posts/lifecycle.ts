@@ -162,6 +162,26 @@ export interface Moved {
   post: PostDoc;
   /** The author's account was referred (their first publication may validate the referral). */
   referred?: boolean;
+  /** The author's `totalPosts` (and pins) already moved in the move's own write. */
+  counted?: boolean;
+}
+
+/** How a move changes its author's profile: `totalPosts` (published and held posts count), and a pin given up. */
+export function profileChange(from: LifecycleState, to: LifecycleState): { delta: number; unpin: boolean } {
+  return { delta: Number(countsInProfile(to)) - Number(countsInProfile(from)), unpin: to === "archived" };
+}
+
+/** The author's update for one move (null when it changes nothing there), to write with the move itself. */
+export function authorUpdate(
+  from: LifecycleState,
+  to: LifecycleState,
+  postId: ObjectId,
+): Record<string, unknown> | null {
+  const { delta, unpin } = profileChange(from, to);
+  const update: Record<string, unknown> = {};
+  if (delta !== 0) update.$inc = { totalPosts: delta };
+  if (unpin) update.$pull = { pinnedPostIds: postId };
+  return Object.keys(update).length ? update : null;
 }
 
 /** A move that published a draft or a scheduled post: its first publication. */
@@ -187,17 +207,18 @@ export async function afterMoves(deps: Deps, moves: Moved[]): Promise<void> {
 export async function applyMoves(deps: Deps, moves: Moved[]): Promise<void> {
   if (moves.length === 0) return;
   const byAuthor = new Map<string, { id: ObjectId; delta: number; unpinned: ObjectId[] }>();
+  const authors = new Set<string>();
   let feeds = false;
-  for (const { from, post } of moves) {
-    const to = lifecycleStateOf(post);
-    const delta = Number(countsInProfile(to)) - Number(countsInProfile(from));
-    const unpin = to === "archived";
-    feeds ||= delta !== 0;
-    if (delta === 0 && !unpin) continue;
+  for (const { from, post, counted } of moves) {
+    const change = profileChange(from, lifecycleStateOf(post));
+    feeds ||= change.delta !== 0;
+    if (change.delta === 0 && !change.unpin) continue;
     const key = post.userId.toHexString();
+    authors.add(key);
+    if (counted) continue;
     const entry = byAuthor.get(key) ?? { id: post.userId, delta: 0, unpinned: [] };
-    entry.delta += delta;
-    if (unpin) entry.unpinned.push(post._id);
+    entry.delta += change.delta;
+    if (change.unpin) entry.unpinned.push(post._id);
     byAuthor.set(key, entry);
   }
   const ops = [...byAuthor.values()].flatMap(({ id, delta, unpinned }): BulkOperation<UserDoc>[] => {
@@ -209,7 +230,7 @@ export async function applyMoves(deps: Deps, moves: Moved[]): Promise<void> {
   const keys = [
     ...(feeds ? deps.keys.publicFeedFirstPages() : []),
     ...moves.map((m) => deps.keys.postDoc(m.post._id.toHexString())),
-    ...[...byAuthor.keys()].map((id) => deps.keys.selfView(id)),
+    ...[...authors].map((id) => deps.keys.selfView(id)),
   ];
   // A new post's live vote counter starts at 0, so its first votes, however many at once, only increment it.
   const fresh = moves.filter(publishedFirst);

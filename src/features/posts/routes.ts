@@ -1,5 +1,7 @@
+import { OptionalIdempotencyHeaders } from "../../core/idempotency";
 import { IdParam } from "../../core/schemas";
 import { deviceIdOf } from "../../http/context";
+import { idempotent } from "../../http/idempotency";
 import { json, jsonBody, problems, router } from "../../http/openapi";
 import { authedRoute, viewerRoute } from "../../http/routes";
 import { CreatePostBody, Post, ShareResult, UpdatePostBody } from "./schema";
@@ -17,10 +19,13 @@ const createPostRoute = authedRoute({
     "are normalized (lower-case, no '#', unique, ≤10). `status` is `published` (default), `draft` (the author's " +
     "alone) or `scheduled` with `publishAt` 5 minutes to 30 days ahead; at most POST_SCHEDULED_MAX_PER_USER " +
     "scheduled posts per author (409 `schedule_limit`) and POST_SCHEDULED_MAX_PER_DAY per UTC day of " +
-    "`publishAt` (409 `schedule_daily_limit`). A published post enters feeds and counts at once (followers are " +
-    "told within a minute) unless the moderation rules hold it back (`pending_review`).",
-  request: jsonBody(CreatePostBody),
-  responses: { 201: json(Post, "Created"), ...problems(404, 409) },
+    "`publishAt` (409 `schedule_daily_limit`). A published post enters feeds and counts at once and its " +
+    "followers are told right after, unless the moderation rules hold it back (`pending_review`). With an " +
+    "`Idempotency-Key` a retry (e.g. after a 503) gets the first answer instead of the 409; the same key with " +
+    "another body is a 422.",
+  use: [idempotent("post", { required: false })],
+  request: { headers: OptionalIdempotencyHeaders, ...jsonBody(CreatePostBody) },
+  responses: { 201: json(Post, "Created"), ...problems(404, 409, 422) },
 });
 
 const getPostRoute = viewerRoute({
@@ -74,7 +79,9 @@ const sharePostRoute = authedRoute({
 });
 
 export const postsRoutes = router()
-  .openapi(createPostRoute, async (c) => c.json(await createPost(c.var.deps, c.var.viewer, c.req.valid("json")), 201))
+  .openapi(createPostRoute, async (c) =>
+    c.json(await createPost(c.var.deps, c.var.viewer, c.req.valid("json"), c.var.idempotency), 201),
+  )
   .openapi(getPostRoute, async (c) => {
     const origin = { deviceId: deviceIdOf(c), ip: c.var.clientIp };
     return c.json(await getPost(c.var.deps, c.var.viewer, c.req.valid("param").id, origin), 200);

@@ -1,18 +1,22 @@
 import { bestEffort } from "../../core/best-effort";
 import { ApiError } from "../../core/errors";
+import { type IdempotentRequest, idempotencyMismatch } from "../../core/idempotency";
 import { forgetSelfView } from "../../core/standing";
 import type { Viewer } from "../../core/viewer";
-import type { PostDoc } from "../../db";
+import type { PostDoc, RequestKey } from "../../db";
 import type { Deps } from "../../deps";
 import { hashIp } from "../../platform/crypto";
 import { newObjectId, ObjectId } from "../../platform/ids";
+import { DuplicateKeyError, expectMatch, PreconditionFailedError } from "../../platform/mongo/client";
 import { countViewOnce, deleteKeys, getValue, runOp, runOps } from "../../platform/redis-ops";
+import { recordActivity } from "../analytics/activity";
 import { markEngaged } from "../ranking/engagement";
 import { scoresOf } from "../ranking/scores";
 import { screen } from "../screening/rules";
 import { announceAfterResponse } from "./announce";
 import {
   afterMoves,
+  authorUpdate,
   checkPublishAt,
   firstPublicationFields,
   moveFields,
@@ -34,11 +38,21 @@ export async function dropCachedFeedPages(deps: Deps): Promise<void> {
 }
 
 /**
- * Publishes a completed generation as a post, once per job. The job is claimed for posting by a conditional
- * update that also fixes the post's id in advance, so concurrent requests produce one post, and a request
- * that crashed between claim and insert is completed by the next one with the same id.
+ * Makes a completed generation a post — published (the default), a draft or scheduled — once per job. The job
+ * is claimed for posting by a conditional update that also fixes the post's id in advance, so concurrent
+ * requests produce one post, and a request that crashed between claim and insert is completed by the next one
+ * with the same id. A published post and the author's `totalPosts` are one write (an ordered batch), so the
+ * count moves exactly when a post was made; a scheduled one holds its slots (lifecycle.ts) in its insert.
+ * A second request for the job is a 409, except a retry with the Idempotency-Key the post was made with,
+ * which gets that post back (its first answer was lost); the same key with another request is a 422.
  */
-export async function createPost(deps: Deps, viewer: Viewer, body: CreatePostBody): Promise<Post> {
+export async function createPost(
+  deps: Deps,
+  viewer: Viewer,
+  body: CreatePostBody,
+  request?: IdempotentRequest,
+): Promise<Post> {
+  const requestKey = request ? { key: `${viewer.id}:${request.key}`, fingerprint: request.fingerprint } : undefined;
   const me = new ObjectId(viewer.id);
   const jobId = new ObjectId(body.generationId);
   const jobs = deps.db.generationJobs;
@@ -59,9 +73,9 @@ export async function createPost(deps: Deps, viewer: Viewer, body: CreatePostBod
     if (!job) throw ApiError.notFound("No such generation.");
     if (job.status !== "completed")
       throw ApiError.conflict("generation_not_ready", "The generation has not completed.");
-    if (!job.postId || (await deps.db.posts.findOne({ _id: job.postId }, { projection: { _id: 1 } }))) {
-      throw ApiError.conflict("already_posted", "This generation has already been posted.");
-    }
+    const existing = job.postId ? await deps.db.posts.findOne({ _id: job.postId }) : null;
+    if (existing) return replayOrConflict(existing, requestKey);
+    if (!job.postId) throw alreadyPosted();
   }
   const now = deps.clock.now();
   const postId = job.postId as ObjectId;
@@ -121,25 +135,54 @@ export async function createPost(deps: Deps, viewer: Viewer, body: CreatePostBod
     createdAt: now,
     updatedAt: now,
     deletedAt: null,
+    ...(requestKey ? { idempotency: requestKey } : {}),
   };
-  const alreadyPosted = () => ApiError.conflict("already_posted", "This generation has already been posted.");
+  const alreadyMade = async (): Promise<Post> => {
+    // A concurrent request for the same job won the insert.
+    const winner = await deps.db.posts.findOne({ _id: postId });
+    if (winner) return replayOrConflict(winner, requestKey);
+    throw alreadyPosted();
+  };
+  let post: PostDoc;
   if (status === "scheduled" && body.publishAt) {
     const scheduled = await withScheduleSlots(deps, draft, body.publishAt, async (fields) => {
-      const post = { ...draft, ...fields };
-      const outcome = await deps.db.posts.tryInsert(post);
-      if (outcome.inserted) return post;
-      // The slot indexes start with userId; `_id` is this generation's post, made already.
-      if (outcome.duplicateOn === "userId") return SLOT_TAKEN;
-      throw alreadyPosted();
+      const candidate = { ...draft, ...fields };
+      const written = await deps.db.batchUnique([deps.db.posts.inBatch.insertOne(candidate)]);
+      if (written.applied) return candidate;
+      // The slot indexes start with userId; any other refusal means this generation's post was made already.
+      return written.duplicateOn === "userId" ? SLOT_TAKEN : null;
     });
-    return toPost(scheduled, false);
+    if (!scheduled) return alreadyMade();
+    post = scheduled;
+  } else {
+    post = status === "published" ? { ...draft, ...firstPublicationFields(deps, draft, now) } : draft;
+    // A published post and the author's `totalPosts` are one write: the count moves exactly when it was made.
+    const written = await deps.db.batchUnique([
+      deps.db.posts.inBatch.insertOne(post),
+      ...(status === "published" ? [deps.db.users.inBatch.updateOne({ _id: me }, { $inc: { totalPosts: 1 } })] : []),
+    ]);
+    if (!written.applied) return alreadyMade();
   }
-  const post = status === "published" ? { ...draft, ...firstPublicationFields(deps, draft, now) } : draft;
-  if (!(await deps.db.posts.insertUnique(post))) throw alreadyPosted();
+  await recordActivity(deps, {
+    event: "post_created",
+    actorId: viewer.id,
+    ownerId: viewer.id,
+    postId: postId.toHexString(),
+    at: now,
+  });
   if (status === "published") {
-    await afterMoves(deps, [{ from: "draft", post, referred: Boolean(author.referredBy) }]);
+    await afterMoves(deps, [{ from: "draft", post, referred: Boolean(author.referredBy), counted: true }]);
     announceAfterResponse(deps, [post._id]);
   }
+  return toPost(post, false);
+}
+
+const alreadyPosted = () => ApiError.conflict("already_posted", "This generation has already been posted.");
+
+/** The job's post: the first answer again for a retry with the key it was made with, else a 409. */
+function replayOrConflict(post: PostDoc, requestKey: RequestKey | undefined): Post {
+  if (!requestKey || post.idempotency?.key !== requestKey.key) throw alreadyPosted();
+  if (post.idempotency.fingerprint !== requestKey.fingerprint) throw idempotencyMismatch();
   return toPost(post, false);
 }
 
@@ -224,9 +267,9 @@ function invalidTransition(from: LifecycleState, to: LifecycleState): ApiError {
  * The author edits a post: tags, category, visibility, pinning, and lifecycle moves (`status`, `publishAt`; the
  * table is in transitions.ts). A move is one update conditional on the state the post was read in, so of two
  * racing moves one wins; the other is answered from the state the post is in now (the same state: 200, else
- * 409). Waits: the post's cached copy taken from Redis (MongoDB read only when there was none), the update,
- * then what a move owes (one MongoDB write beside one Redis round trip); scheduling also reads the author's
- * other scheduled posts.
+ * 409). Waits: the post's cached copy taken from Redis (MongoDB read only when there was none), then one
+ * MongoDB batch (the post and, for a move, its author's count) beside the referral read of a first
+ * publication, then the caches; scheduling also reads the author's other scheduled posts first.
  */
 export async function updatePost(deps: Deps, viewer: Viewer, postId: string, patch: UpdatePostBody): Promise<Post> {
   // The cached copy is dropped before the change (and read in the same step): see takeOwnPost.
@@ -266,15 +309,29 @@ export async function updatePost(deps: Deps, viewer: Viewer, postId: string, pat
 
   const filter: Record<string, unknown> = { _id: post._id, userId: post.userId, deletedAt: null };
   if (moving) filter.status = post.status;
-  const write = (extra: object) =>
-    deps.db.posts.updateUnique(filter, { $set: { ...set, ...extra } }, { returnDocument: "after" });
+  // A move writes its author's count (and the pin an archived post gives up) in the same batch, after the
+  // post's update, which must match: a move that lost a race to another changes nothing at all.
+  const author = moving ? authorUpdate(from, target, post._id) : null;
+  const write = async (extra: object): Promise<PostDoc | null | typeof SLOT_TAKEN> => {
+    try {
+      const [doc] = await deps.db.batch([
+        expectMatch(
+          deps.db.posts.inBatch.findOneAndUpdate(filter, { $set: { ...set, ...extra } }, { returnDocument: "after" }),
+        ),
+        ...(author ? [deps.db.users.inBatch.updateOne({ _id: post.userId }, author)] : []),
+      ]);
+      return doc;
+    } catch (error) {
+      if (error instanceof PreconditionFailedError) return null;
+      // Only the schedule slots' indexes can refuse this update: a concurrent schedule took the slot.
+      if (error instanceof DuplicateKeyError) return SLOT_TAKEN;
+      throw error;
+    }
+  };
   const [updated, referred] = await Promise.all([
     moving && target === "scheduled"
-      ? withScheduleSlots(deps, post, patch.publishAt as Date, async (fields) => {
-          const written = await write(fields);
-          return written === null ? SLOT_TAKEN : written.document;
-        })
-      : write({}).then((written) => written?.document ?? null),
+      ? withScheduleSlots(deps, post, patch.publishAt as Date, write)
+      : write({}).then((written) => (written === SLOT_TAKEN ? null : written)),
     // Read beside the write: a first publication may validate the author's referral.
     moving && target === "published" && isFirstPublication(from) ? isReferred(deps, post.userId) : false,
   ]);
@@ -288,7 +345,7 @@ export async function updatePost(deps: Deps, viewer: Viewer, postId: string, pat
     return asAuthorSees(deps, current);
   }
   if (moving) {
-    await afterMoves(deps, [{ from, post: updated, referred }]);
+    await afterMoves(deps, [{ from, post: updated, referred, counted: true }]);
     if (target === "published" && isFirstPublication(from)) announceAfterResponse(deps, [updated._id]);
   } else await forgetPosts(deps, [postId]);
   return asAuthorSees(deps, updated);
@@ -376,6 +433,12 @@ export async function sharePost(deps: Deps, viewer: Viewer, postId: string): Pro
     markEngaged(deps, [postId]),
   ]);
   if (!inserted || shadow) return { shareableUrl: post.shareableUrl, shareCount: post.shareCount };
+  await recordActivity(deps, {
+    event: "shared",
+    actorId: viewer.id,
+    ownerId: post.userId.toHexString(),
+    postId: post._id.toHexString(),
+  });
   const [updated] = await Promise.all([
     deps.db.posts.findOneAndUpdate(
       { _id: post._id },
