@@ -23,13 +23,14 @@ import {
  * The store side of the lifecycle (transitions.ts has the rules): the fields each move writes, the limits on
  * scheduled posts, and what a move owes afterwards. Every move is one conditional update on the post's
  * current state, so of two racing moves one wins and the other sees the new state; only the winner applies
- * what the move owes.
+ * what the move owes (a request writes the author's count in the same batch as the move).
  *
  * Publishing is the moment a post enters feeds and counts: its first publication makes it new (its
  * `createdAt`, feed position and scores start then, as Mastodon's scheduled statuses do), screens it with the
  * current rules (a hold makes it `pending_review`), counts it in the author's `totalPosts`, validates the
  * author's referral, drops the cached feed pages and marks it for the tag counts and for its followers'
- * notifications (sent by the `publish-scheduled` job, in batches, once the post is visible).
+ * notifications (announce.ts: right after the answer, and by the `publish-scheduled` job, once the post is
+ * visible).
  */
 
 /** A scheduled post's slots in its author's limits (see PostDoc.scheduleSlot). */
