@@ -565,6 +565,63 @@ export const configSpec = {
       "prefix of `shareableUrl`",
     ),
   },
+  // Content lifecycle (features/posts/lifecycle.ts); the limits take Mastodon's scheduled statuses as the anchor.
+  scheduling: {
+    maxPerUser: setting(
+      "POST_SCHEDULED_MAX_PER_USER",
+      int(1, 10_000).default(300),
+      "scheduled posts one author can hold (Mastodon: 300); one more is a 409 `schedule_limit`",
+    ),
+    maxPerDay: setting(
+      "POST_SCHEDULED_MAX_PER_DAY",
+      int(1, 1_000).default(25),
+      "scheduled posts one author can hold for one UTC day of `publishAt` (Mastodon: 25); one more is a 409 `schedule_daily_limit`",
+    ),
+    minLeadSeconds: setting(
+      "POST_PUBLISH_MIN_LEAD_SECONDS",
+      int(60, 86_400).default(300),
+      "how far ahead `publishAt` must be at least (Mastodon: 5 minutes)",
+    ),
+    maxLeadDays: setting("POST_PUBLISH_MAX_LEAD_DAYS", int(1, 366).default(30), "how far ahead `publishAt` may be"),
+    batchPosts: setting(
+      "PUBLISH_SCHEDULED_BATCH_POSTS",
+      int(1, 1_000).default(100),
+      "due posts per `publish-scheduled` batch",
+    ),
+    fanoutBatchFollowers: setting(
+      "POST_FANOUT_BATCH_FOLLOWERS",
+      int(10, 5_000).default(500),
+      "followers told of a new post per batch (one read and one bulk write each)",
+    ),
+    fanoutMaxAgeHours: setting(
+      "POST_FANOUT_MAX_AGE_HOURS",
+      int(1, 30 * 24).default(72),
+      "followers are told of a post only this long after its publication (a post held longer is not news)",
+    ),
+  },
+  tags: {
+    countBatchPosts: setting(
+      "TAG_COUNT_BATCH_POSTS",
+      int(1, 5_000).default(500),
+      "changed posts per `tag-counts` batch",
+    ),
+    trendingCacheTtlSeconds: setting(
+      "TAG_TRENDING_CACHE_TTL_SECONDS",
+      int(10, 86_400).default(600),
+      "how long `GET /v1/tags/trending` is served from Redis (`tags:trending`) before it is computed again",
+    ),
+    trendingItems: setting("TAG_TRENDING_ITEMS", int(1, 100).default(20), "tags in `GET /v1/tags/trending`"),
+    trendingMinPosts: setting(
+      "TAG_TRENDING_MIN_POSTS",
+      int(1, 10_000).default(3),
+      "posts in the last 24 h a tag needs before it can trend",
+    ),
+    prefixCacheTtlSeconds: setting(
+      "TAG_PREFIX_CACHE_TTL_SECONDS",
+      int(1, 3_600).default(60),
+      "how long one prefix's `GET /v1/tags?prefix=` answer is served from Redis",
+    ),
+  },
   feeds: {
     newCacheTtlSeconds: setting("FEED_NEW_CACHE_TTL_SECONDS", int(1, 3_600).default(30), "cached first page of `new`"),
     trendingCacheTtlSeconds: setting(

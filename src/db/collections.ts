@@ -35,6 +35,9 @@ export const collections = {
   liveStreams: "live_streams",
   streamGifts: "stream_gifts",
   streamGifters: "stream_gifters",
+  saves: "saves",
+  tags: "tags",
+  tagCountBatches: "tag_count_batches",
 } as const;
 
 export type CollectionKey = keyof typeof collections;

@@ -89,6 +89,9 @@ export const keys = {
   /** A post's cached first page of comments, and who has comments on it only they can see (comments/service.ts). */
   commentsFirstPage: (postId: string) => `comments:first:${postId}`,
   commentsOwnHidden: (postId: string) => `comments:own-hidden:${postId}`,
+  /** The computed answer of `GET /v1/tags/trending`, and of `GET /v1/tags?prefix=` per prefix (features/tags). */
+  tagsTrending: () => "tags:trending",
+  tagsByPrefix: (prefix: string) => `tags:prefix:${prefix}`,
   // Profile cache (GET /v1/users/{username})
   userProfile: (usernameLower: string) => `user:profile:${usernameLower}`,
   // Journal (seed 002): change counters that every write moves (whole journal, and per month), and the caches

@@ -142,6 +142,17 @@ export const getDocument = <T>(key: string): CacheRead<T | null> => ({
   miss: null,
 });
 
+/**
+ * GETDEL of a cached document (see `getDocument`): the copy is read and dropped in one step, for a writer that
+ * must drop it before its change and can use what it held; null when there was none.
+ */
+export const takeDocument = <T>(key: string): RedisOp<T | null> =>
+  op(
+    1,
+    (p) => p.getdel(key),
+    ([v]) => (v == null ? null : (EJSON.deserialize(v) as T)),
+  );
+
 /** Caches a stored document for `ttlSeconds` (see `getDocument`). */
 export const setDocument = (key: string, document: object, ttlSeconds: number): RedisOp<void> =>
   op(

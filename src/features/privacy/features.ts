@@ -7,6 +7,7 @@ import * as consents from "../consents/privacy";
 import * as journal from "../journal/privacy";
 import * as messaging from "../messaging/privacy";
 import * as owed from "../owed/privacy";
+import * as saves from "../saves/privacy";
 import * as stories from "../stories/privacy";
 import * as streams from "../streams/privacy";
 
@@ -106,6 +107,12 @@ export const FEATURE_PRIVACY: readonly FeaturePrivacy[] = [
     },
     collections: ["liveStreams", "streamGifts", "streamGifters"],
     ...streams,
+  },
+  {
+    feature: "saves",
+    sections: { saves: "Posts you saved (which post, and when)" },
+    collections: ["saves"],
+    ...saves,
   },
   {
     feature: "owed effects",
