@@ -1,7 +1,7 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 
 /** The stores a request can reach; each call to one is a subrequest with real latency from the edge. */
-export type Store = "redis" | "mongo" | "clickhouse";
+export type Store = "redis" | "mongo" | "clickhouse" | "r2";
 
 export interface IoTally {
   roundTrips: Record<Store, number>;
@@ -18,7 +18,7 @@ export interface IoTally {
 const scope = new AsyncLocalStorage<IoTally>();
 
 export function newTally(): IoTally {
-  const zero = () => ({ redis: 0, mongo: 0, clickhouse: 0 });
+  const zero = () => ({ redis: 0, mongo: 0, clickhouse: 0, r2: 0 });
   return { roundTrips: zero(), waits: zero(), durationMs: zero(), settledDepth: zero() };
 }
 
