@@ -19,6 +19,7 @@ import { gemsRoutes } from "./features/gems/routes";
 import { generationsRoutes } from "./features/generations/routes";
 import { healthRoutes } from "./features/health/routes";
 import { leaderboardsRoutes } from "./features/leaderboards/routes";
+import { mediaRoutes } from "./features/media/routes";
 import { moderationRoutes } from "./features/moderation/routes";
 import { notificationsRoutes } from "./features/notifications/routes";
 import { postsRoutes } from "./features/posts/routes";
@@ -31,6 +32,7 @@ import type { AppEnv } from "./http/context";
 import { problemResponse, toProblemResponse } from "./http/errors";
 import { requestLogging } from "./http/logging";
 import { apiRateLimit } from "./http/ratelimit";
+import { matchedRouteMeta } from "./http/routes";
 import { jobsRoutes } from "./scheduler/admin/routes";
 
 /** Used only when the configuration itself could not be loaded (no Deps to read it from). */
@@ -68,6 +70,8 @@ export function createApp(depsFor: (env: Record<string, unknown>) => Deps): Open
   app.use(methodNotAllowed({ app, onMethodNotAllowed: methodNotAllowedProblem }));
   app.use(apiRateLimit());
   app.use("/v1/*", async (c, next) => {
+    // Uploads stream their bytes and cap them themselves (features/media).
+    if (matchedRouteMeta(c)?.streamsBody) return next();
     const maxSize = c.var.deps.config.http.maxBodyBytes;
     return bodyLimit({
       maxSize,
@@ -96,6 +100,7 @@ export function createApp(depsFor: (env: Record<string, unknown>) => Deps): Open
   app.route("/", auditRoutes);
   app.route("/", leaderboardsRoutes);
   app.route("/", referralsRoutes);
+  app.route("/", mediaRoutes);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {
     type: "http",

@@ -21,6 +21,7 @@ export const collections = {
   comments: "comments",
   shares: "shares",
   blocks: "blocks",
+  media: "media",
 } as const;
 
 export type CollectionKey = keyof typeof collections;

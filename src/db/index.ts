@@ -10,6 +10,7 @@ import type { FollowDoc } from "./documents/follows";
 import type { GemTransactionDoc } from "./documents/gems";
 import type { GenerationJobDoc } from "./documents/generations";
 import type { JobRunDoc } from "./documents/jobs";
+import type { MediaDoc } from "./documents/media";
 import type { AppealDoc, ModerationActionDoc, ReportDoc } from "./documents/moderation";
 import type { NotificationDoc } from "./documents/notifications";
 import type { PostDoc } from "./documents/posts";
@@ -41,6 +42,7 @@ export interface DocumentTypes {
   comments: CommentDoc;
   shares: ShareDoc;
   blocks: BlockDoc;
+  media: MediaDoc;
 }
 
 export type Db = { [K in CollectionKey]: Collection<DocumentTypes[K]> };
@@ -61,6 +63,7 @@ export * from "./documents/follows";
 export * from "./documents/gems";
 export * from "./documents/generations";
 export * from "./documents/jobs";
+export * from "./documents/media";
 export * from "./documents/moderation";
 export * from "./documents/notifications";
 export * from "./documents/posts";

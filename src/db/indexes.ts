@@ -36,6 +36,12 @@ export const indexes: Record<CollectionKey, IndexSpec[]> = {
     { key: { "devices.pushToken": 1 }, name: "devices_push_token" },
     // The seed hesitates ("TTL or streak management"); a TTL here would delete accounts, so it is a plain index.
     { key: { lastActiveDate: 1 }, name: "last_active_date" },
+    // The avatar-sync job's queue: accounts whose new avatar has not reached all their posts and comments yet.
+    {
+      key: { "avatarSync.requestedAt": 1 },
+      name: "avatar_sync_queue",
+      partialFilterExpression: { "avatarSync.requestedAt": { $type: "date" } },
+    },
   ],
   posts: [
     { key: { userId: 1, createdAt: -1 }, name: "user_created" },
@@ -196,6 +202,12 @@ export const indexes: Record<CollectionKey, IndexSpec[]> = {
     { key: { userId: 1, targetId: 1, kind: 1 }, name: "user_target_kind_unique", unique: true },
     { key: { userId: 1, kind: 1, _id: -1 }, name: "user_kind_list" },
     { key: { targetId: 1, kind: 1 }, name: "target_kind" },
+  ],
+  // Seed 001's media_files: a user's uploads newest first (export, erasure), keys unique, pending ones expire.
+  media: [
+    { key: { userId: 1, _id: 1 }, name: "user_id" },
+    { key: { key: 1 }, name: "key_unique", unique: true, partialFilterExpression: { key: { $type: "string" } } },
+    { key: { pendingExpiresAt: 1 }, name: "ttl_pending", expireAfterSeconds: 0 },
   ],
   // Seed 002's audit log shape; retention from AUDIT_LOG_TTL_DAYS (see buildIndexes).
   auditLogs: [

@@ -1,5 +1,6 @@
 import { createRoute, type RouteConfig } from "@hono/zod-openapi";
-import type { MiddlewareHandler } from "hono";
+import type { Context, MiddlewareHandler } from "hono";
+import { matchedRoutes } from "hono/route";
 import type { Role } from "../db";
 import { type AuthedEnv, optionalAuth, requireAuth, requireRole, requireWorkerToken } from "./auth";
 import type { AppEnv } from "./context";
@@ -23,6 +24,11 @@ type Middleware = MiddlewareHandler<AppEnv> | MiddlewareHandler<AppEnv & AuthedE
 type OwnRoute = Omit<RouteConfig, "security" | "middleware"> & {
   /** Served from a Redis cache first (see above). */
   cacheFirst?: boolean;
+  /**
+   * Reads its body as a stream and enforces its own size cap (uploads): the global HTTP_MAX_BODY_BYTES limit,
+   * which buffers bodies without a Content-Length, does not apply.
+   */
+  streamsBody?: boolean;
   /** Middleware after authentication (e.g. `idempotent(...)`). */
   use?: readonly Middleware[];
 };
@@ -30,6 +36,7 @@ type OwnRoute = Omit<RouteConfig, "security" | "middleware"> & {
 /** The metadata the global middleware reads from a matched route (see `routeMetaOf`). */
 export interface RouteMeta {
   cacheFirst: boolean;
+  streamsBody?: boolean;
 }
 
 const ROUTE_META = Symbol("circle.routeMeta");
@@ -50,6 +57,15 @@ export function routeMetaOf(handler: unknown): RouteMeta | undefined {
   return fn?.[ROUTE_META] ?? fn?.__COMPOSED_HANDLER?.[ROUTE_META];
 }
 
+/** The metadata of the route a request matched (none for paths no route serves). */
+export function matchedRouteMeta(c: Context): RouteMeta | undefined {
+  for (const route of matchedRoutes(c)) {
+    const meta = routeMetaOf(route.handler);
+    if (meta) return meta;
+  }
+  return undefined;
+}
+
 function commonProblems(route: OwnRoute, extra: ProblemStatusCode[]): ProblemStatusCode[] {
   const request = route.request ?? {};
   const statuses: ProblemStatusCode[] = [...extra, 429, 503];
@@ -66,15 +82,17 @@ function build<R extends OwnRoute, M extends readonly Middleware[]>(
   statuses: ProblemStatusCode[],
   extensions: Record<`x-${string}`, unknown> = {},
 ) {
-  const { cacheFirst = false, use = [], ...config } = route;
+  const { cacheFirst = false, streamsBody, use = [], ...config } = route;
   return createRoute({
     ...config,
     ...extensions,
     ...(security ? { security } : {}),
-    middleware: [metaMarker({ cacheFirst }), ...auth, ...use] as unknown as [...M],
+    middleware: [metaMarker({ cacheFirst, ...(streamsBody ? { streamsBody } : {}) }), ...auth, ...use] as unknown as [
+      ...M,
+    ],
     responses: { ...problems(...statuses), ...config.responses } as R["responses"] &
       ReturnType<typeof problems<ProblemStatusCode>>,
-  }) as Omit<R, "cacheFirst" | "use"> & {
+  }) as Omit<R, "cacheFirst" | "streamsBody" | "use"> & {
     middleware: [...M];
     getRoutingPath(): string;
   };

@@ -12,6 +12,8 @@ export const keys = {
   rateApi: (ip: string) => `rate:api:${ip}`,
   rateAuth: (action: "login" | "signup" | "forgot" | "verify", subject: string) => `rate:auth:${action}:${subject}`,
   rateReport: (userId: string) => `rate:report:${userId}`,
+  /** Uploads one account started (POST /v1/media), a sliding window. */
+  rateMedia: (userId: string) => `rate:media:${userId}`,
   // Feed caching
   feedTrending: (page: string | number) => `feed:trending:${page}`,
   feedNew: (page: string | number) => `feed:new:${page}`,

@@ -101,5 +101,7 @@ function testBindings(plan: TestPlan): Record<string, string> {
     // Suites run side by side on small CI machines; a slow answer there is load, not an outage.
     STORE_TIMEOUT_MS: "20000",
     JOB_LEASE_SECONDS: "120",
+    // The Worker serves the bucket itself (GET /media/...), so tests can fetch what an upload's URL names.
+    MEDIA_PUBLIC_BASE_URL: "http://circle.test/media",
   };
 }

@@ -9,7 +9,8 @@ export interface ApiResponse<T = unknown> {
 
 export interface RequestOptions {
   body?: unknown;
-  rawBody?: string;
+  /** A body sent as is (an upload's bytes, malformed JSON). */
+  rawBody?: string | Uint8Array;
   headers?: Record<string, string>;
   token?: string;
   ip?: string;
@@ -53,6 +54,17 @@ export async function call<T = unknown>(
     // not JSON (e.g. /docs HTML)
   }
   return { status: response.status, headers: response.headers, body: body as T, text };
+}
+
+/** Like `call`, for answers that are not text (media objects): the Response itself, body unread. */
+export async function rawCall(method: string, path: string, headers: Record<string, string> = {}): Promise<Response> {
+  const request = new Request(`http://circle.test${path}`, {
+    method,
+    headers: { "cf-connecting-ip": uniqueIp(), ...headers },
+  });
+  const response = await throughWorker(request);
+  observedCalls.push({ method, path, status: response.status });
+  return response;
 }
 
 /** Round trips per store for one request, read from its Server-Timing header. */
