@@ -9,6 +9,7 @@ import { trustAccrualJob } from "../features/moderation/trust-accrual";
 import { accountErasureJob } from "../features/privacy/erasure";
 import { countersJob } from "../features/ranking/counters";
 import { reconciliationJob } from "../features/reconciliation/job";
+import { avatarSyncJob } from "../features/users/avatar-sync";
 import { voteSignalRetentionJob } from "../features/votes/retention";
 import { type RunResult, runJob } from "./runner";
 
@@ -25,7 +26,7 @@ export const schedule: { name: string; cron: string; jobs: Job[] }[] = [
   },
   { name: "hourly-at-41", cron: "41 * * * *", jobs: [reconciliationJob] },
   { name: "daily-at-0317", cron: "17 3 * * *", jobs: [accountErasureJob, trustAccrualJob, voteSignalRetentionJob] },
-  { name: "every-2-minutes", cron: "*/2 * * * *", jobs: [requeueJob, countersJob] },
+  { name: "every-2-minutes", cron: "*/2 * * * *", jobs: [requeueJob, countersJob, avatarSyncJob] },
 ];
 
 export const jobs: Job[] = [...new Set(schedule.flatMap((s) => s.jobs))];

@@ -1,7 +1,7 @@
 import { ApiError } from "../../core/errors";
 import { forgetSelfView } from "../../core/standing";
 import type { Viewer } from "../../core/viewer";
-import type { PostDoc } from "../../db";
+import type { PostDoc, UserDoc } from "../../db";
 import type { Deps } from "../../deps";
 import { hashIp } from "../../platform/crypto";
 import { newObjectId, ObjectId } from "../../platform/ids";
@@ -10,23 +10,25 @@ import { markEngaged } from "../ranking/engagement";
 import { scoresOf } from "../ranking/scores";
 import { validateReferral } from "../referrals/service";
 import { screen } from "../screening/rules";
+import { dropCachedFeedPages, newPostDoc, publishPost } from "./publish";
 import { type CreatePostBody, normalizeTags, type Post, type ShareResult, toPost, type UpdatePostBody } from "./schema";
+import { createUploadPost } from "./uploads";
+
+export { dropCachedFeedPages };
+
 import { votedByViewer } from "./viewer-state";
 import { findVisiblePost, forgetPosts } from "./visibility";
-
-/** Drops the cached first pages of the public feeds (a post appeared, went or was hidden). */
-export async function dropCachedFeedPages(deps: Deps): Promise<void> {
-  await runOp(deps.redis, deleteKeys(deps.keys.publicFeedFirstPages()));
-}
 
 /**
  * Publishes a completed generation as a post, once per job. The job is claimed for posting by a conditional
  * update that also fixes the post's id in advance, so concurrent requests produce one post, and a request
- * that crashed between claim and insert is completed by the next one with the same id.
+ * that crashed between claim and insert is completed by the next one with the same id. A body with `mediaId`
+ * publishes the caller's uploads instead (posts/uploads.ts).
  */
 export async function createPost(deps: Deps, viewer: Viewer, body: CreatePostBody): Promise<Post> {
+  if (body.mediaId) return createUploadPost(deps, viewer, { ...body, mediaId: body.mediaId });
   const me = new ObjectId(viewer.id);
-  const jobId = new ObjectId(body.generationId);
+  const jobId = new ObjectId(body.generationId as string);
   const jobs = deps.db.generationJobs;
   const [claimed, author] = await Promise.all([
     jobs.findOneAndUpdate(
@@ -47,17 +49,7 @@ export async function createPost(deps: Deps, viewer: Viewer, body: CreatePostBod
       throw ApiError.conflict("already_posted", "This generation has already been posted.");
     }
   }
-  const now = deps.clock.now();
-  const postId = job.postId as ObjectId;
-  // The automatic hook: a banned word in the prompt holds the post for review, a high NSFW score flags it.
-  const screening = screen({ text: job.prompt, nsfwScore: job.nsfwScore }, deps.config.posts, now);
-  const post: PostDoc = {
-    _id: postId,
-    userId: me,
-    username: author.username,
-    userAvatarUrl: author.avatarUrl ?? null,
-    userTier: author.tier,
-    authorShadowBanned: Boolean(author.shadowBanned),
+  const post = newPostDoc(deps, job.postId as ObjectId, author, body, {
     generationId: jobId,
     prompt: job.prompt,
     refinedPrompt: job.refinedPrompt ?? null,
@@ -76,40 +68,10 @@ export async function createPost(deps: Deps, viewer: Viewer, body: CreatePostBod
       negativePrompt: job.negativePrompt ?? null,
     },
     hasWatermark: job.hasWatermark ?? author.tier === "free",
-    voteCount: 0,
-    commentCount: 0,
-    shareCount: 0,
-    viewCount: 0,
-    // A new post's hot score is its recency alone (see ranking/scores.ts), so `hot` shows it straight away.
-    ...scoresOf({ votes: 0, comments: 0, shares: 0, views: 0 }, now, now, deps.config.ranking),
-    gemMultiplier: 1,
-    tags: normalizeTags(body.tags),
-    category: body.category ?? null,
-    nsfw: (job.nsfwScore ?? 0) > deps.config.posts.nsfwFlagThreshold,
     nsfwScore: job.nsfwScore ?? null,
-    moderationStatus: screening.status,
-    moderationHold: screening.hold,
-    moderationReviewedAt: null,
-    moderationReviewedBy: "auto",
-    moderationNotes: null,
-    shareableUrl: `${deps.config.posts.shareBaseUrl}/${postId.toHexString()}`,
-    shareCaption: body.shareCaption ?? null,
-    visibility: body.visibility ?? "public",
-    isPinned: false,
-    createdAt: now,
-    updatedAt: now,
-    deletedAt: null,
-  };
-  if (!(await deps.db.posts.insertUnique(post))) {
-    throw ApiError.conflict("already_posted", "This generation has already been posted.");
-  }
-  await Promise.all([
-    deps.db.users.updateOne({ _id: me }, { $inc: { totalPosts: 1 } }),
-    forgetSelfView(deps, viewer.id),
-    dropCachedFeedPages(deps),
-    author.referredBy ? validateReferral(deps, me, "first_post") : null,
-  ]);
-  return toPost(post, false);
+    mediaType: "image",
+  });
+  return publishPost(deps, viewer, author, post);
 }
 
 /** Who is looking, for counting a view once per viewer: the device id and address of the request. */

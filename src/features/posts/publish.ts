@@ -1,0 +1,95 @@
+import { ApiError } from "../../core/errors";
+import { forgetSelfView } from "../../core/standing";
+import type { Viewer } from "../../core/viewer";
+import type { PostDoc, UserDoc } from "../../db";
+import type { Deps } from "../../deps";
+import type { ObjectId } from "../../platform/ids";
+import { deleteKeys, runOp } from "../../platform/redis-ops";
+import { scoresOf } from "../ranking/scores";
+import { validateReferral } from "../referrals/service";
+import { screen } from "../screening/rules";
+import { type CreatePostBody, normalizeTags, type Post, toPost } from "./schema";
+
+/** Drops the cached first pages of the public feeds (a post appeared, went or was hidden). */
+export async function dropCachedFeedPages(deps: Deps): Promise<void> {
+  await runOp(deps.redis, deleteKeys(deps.keys.publicFeedFirstPages()));
+}
+
+/** What a post shows and where it came from: a generation, or the author's uploads. */
+export type PostContent = Pick<
+  PostDoc,
+  | "generationId"
+  | "prompt"
+  | "refinedPrompt"
+  | "imageUrl"
+  | "thumbnailUrl"
+  | "imageWidth"
+  | "imageHeight"
+  | "blurhash"
+  | "model"
+  | "modelVersion"
+  | "generationTimeMs"
+  | "generationParams"
+  | "hasWatermark"
+  | "nsfwScore"
+  | "mediaType"
+> &
+  Partial<Pick<PostDoc, "mediaIds" | "video">>;
+
+/** A new post of `author` showing `content`, screened by the moderation rules, with the body's choices. */
+export function newPostDoc(
+  deps: Deps,
+  postId: ObjectId,
+  author: UserDoc,
+  body: Pick<CreatePostBody, "tags" | "category" | "visibility" | "shareCaption">,
+  content: PostContent,
+): PostDoc {
+  const now = deps.clock.now();
+  // The automatic hook: a banned word in the prompt holds the post for review, a high NSFW score flags it.
+  const screening = screen({ text: content.prompt, nsfwScore: content.nsfwScore }, deps.config.posts, now);
+  return {
+    _id: postId,
+    userId: author._id,
+    username: author.username,
+    userAvatarUrl: author.avatarUrl ?? null,
+    userTier: author.tier,
+    authorShadowBanned: Boolean(author.shadowBanned),
+    ...content,
+    voteCount: 0,
+    commentCount: 0,
+    shareCount: 0,
+    viewCount: 0,
+    // A new post's hot score is its recency alone (see ranking/scores.ts), so `hot` shows it straight away.
+    ...scoresOf({ votes: 0, comments: 0, shares: 0, views: 0 }, now, now, deps.config.ranking),
+    gemMultiplier: 1,
+    tags: normalizeTags(body.tags),
+    category: body.category ?? null,
+    nsfw: (content.nsfwScore ?? 0) > deps.config.posts.nsfwFlagThreshold,
+    moderationStatus: screening.status,
+    moderationHold: screening.hold,
+    moderationReviewedAt: null,
+    moderationReviewedBy: "auto",
+    moderationNotes: null,
+    shareableUrl: `${deps.config.posts.shareBaseUrl}/${postId.toHexString()}`,
+    shareCaption: body.shareCaption ?? null,
+    visibility: body.visibility ?? "public",
+    isPinned: false,
+    createdAt: now,
+    updatedAt: now,
+    deletedAt: null,
+  };
+}
+
+/** Inserts a new post and does what publishing owes: the author's count, caches, a pending referral. */
+export async function publishPost(deps: Deps, viewer: Viewer, author: UserDoc, post: PostDoc): Promise<Post> {
+  if (!(await deps.db.posts.insertUnique(post))) {
+    throw ApiError.conflict("already_posted", "This generation has already been posted.");
+  }
+  await Promise.all([
+    deps.db.users.updateOne({ _id: author._id }, { $inc: { totalPosts: 1 } }),
+    forgetSelfView(deps, viewer.id),
+    dropCachedFeedPages(deps),
+    author.referredBy ? validateReferral(deps, author._id, "first_post") : null,
+  ]);
+  return toPost(post, false);
+}
