@@ -1,0 +1,51 @@
+import type { Deps } from "../../deps";
+import { ObjectId } from "../../platform/ids";
+import { paginate } from "../../platform/mongo/paginate";
+import { toMedia } from "./schema";
+
+/**
+ * Export and erasure of a person's uploads (wired into features/privacy by its owner).
+ *
+ * Export: every upload record, as the API shows it (`url` is the person's own object; no keys or secrets).
+ *
+ * Erasure (idempotent and restartable): every object under the person's prefix in the bucket goes, listed
+ * from the bucket itself (so an object whose record never became ready — an attempt that lost a race or a
+ * crash after the put — goes too), then the records. The account is marked for the avatar-sync job, which
+ * clears the avatar's copies on posts and comments once the account's `avatarUrl` is erased: wire this after
+ * the step that erases `avatarUrl`.
+ */
+
+const PAGE = 500;
+
+export async function* exportSections(
+  deps: Deps,
+  userId: string,
+): AsyncGenerator<{ section: string; items: unknown[] }> {
+  const me = new ObjectId(userId);
+  for (let cursor: string | undefined, first = true; first || cursor; first = false) {
+    const page = await paginate(deps.db.media, {
+      filter: { userId: me },
+      order: { direction: "asc" },
+      limit: PAGE,
+      cursor,
+    });
+    cursor = page.nextCursor ?? undefined;
+    if (page.items.length === 0) break;
+    yield { section: "media", items: page.items.map(toMedia) };
+  }
+}
+
+export async function eraseUser(deps: Deps, userId: string): Promise<void> {
+  const prefix = `${new ObjectId(userId).toHexString()}/`;
+  // Always the first page: what was deleted is gone, so listing again is the resumption point.
+  for (;;) {
+    const { keys } = await deps.objects.list(prefix);
+    if (keys.length === 0) break;
+    await deps.objects.delete(keys);
+  }
+  const me = new ObjectId(userId);
+  await Promise.all([
+    deps.db.media.deleteMany({ userId: me }),
+    deps.db.users.updateOne({ _id: me }, { $set: { avatarSync: { requestedAt: deps.clock.now() } } }),
+  ]);
+}
