@@ -87,7 +87,7 @@ export function r2Store(bucket: R2BucketLike): ObjectStore {
     put: (key, body, meta) =>
       call("put", async () => {
         // R2 needs the length up front; a FixedLengthStream also fails the put if the body runs short or long.
-        const fixed = new FixedLengthStream(meta.length);
+        const fixed = new (fixedLengthStream())(meta.length);
         let bodyError: unknown;
         const piping = body.pipeTo(fixed.writable).catch((error: unknown) => {
           bodyError = error;
@@ -142,6 +142,14 @@ export function unconfiguredStore(): ObjectStore {
   const refuse = () =>
     Promise.reject(new StoreUnavailableError("r2", "no object storage configured (bind MEDIA_BUCKET)"));
   return { configured: false, put: refuse, get: refuse, head: refuse, list: refuse, delete: refuse };
+}
+
+/** workerd's FixedLengthStream (an identity stream of known length), looked up where the runtime has it. */
+function fixedLengthStream(): new (length: number) => TransformStream<Uint8Array, Uint8Array> {
+  const found = (globalThis as { FixedLengthStream?: new (length: number) => TransformStream<Uint8Array, Uint8Array> })
+    .FixedLengthStream;
+  if (!found) throw new Error("FixedLengthStream is missing: the R2 binding runs on workerd only");
+  return found;
 }
 
 /** The upload body failed while R2 read it: rethrown as that failure, not as an outage. */

@@ -1,23 +1,19 @@
 import { ApiError } from "../../core/errors";
 import { forgetSelfView } from "../../core/standing";
 import type { Viewer } from "../../core/viewer";
-import type { PostDoc, UserDoc } from "../../db";
+import type { PostDoc } from "../../db";
 import type { Deps } from "../../deps";
 import { hashIp } from "../../platform/crypto";
 import { newObjectId, ObjectId } from "../../platform/ids";
-import { countViewOnce, deleteKeys, getValue, runOp, runOps } from "../../platform/redis-ops";
+import { countViewOnce, getValue, runOps } from "../../platform/redis-ops";
 import { markEngaged } from "../ranking/engagement";
-import { scoresOf } from "../ranking/scores";
-import { validateReferral } from "../referrals/service";
-import { screen } from "../screening/rules";
 import { dropCachedFeedPages, newPostDoc, publishPost } from "./publish";
 import { type CreatePostBody, normalizeTags, type Post, type ShareResult, toPost, type UpdatePostBody } from "./schema";
 import { createUploadPost } from "./uploads";
-
-export { dropCachedFeedPages };
-
 import { votedByViewer } from "./viewer-state";
 import { findVisiblePost, forgetPosts } from "./visibility";
+
+export { dropCachedFeedPages };
 
 /**
  * Publishes a completed generation as a post, once per job. The job is claimed for posting by a conditional
