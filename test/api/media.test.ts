@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { ObjectId } from "../../src/platform/ids";
 import { call, rawCall, roundTrips, waits } from "../support/api";
 import { testDeps } from "../support/deps";
-import { bucket, keyOf, putBytes, startUpload, storedKeys, TYPE_OF, uploaded } from "../support/media";
+import { bucket, keyOf, type MediaBody, putBytes, startUpload, storedKeys, TYPE_OF, uploaded } from "../support/media";
 import { fixtures } from "../support/media-fixtures";
 import { expectProblem, fieldPaths } from "../support/problems";
 import { crowd } from "../support/users";
@@ -171,11 +171,38 @@ describe("POST /v1/media, PUT /v1/media/{id}", () => {
     const [owner] = await crowd(1);
     const bytes = fixtures.mp4;
     const started = await startUpload(owner, { purpose: "post", contentType: "video/mp4", size: bytes.length });
+    // Each body is held until both requests are reading theirs, and a second more (workerd may start pumping a
+    // body before the handler reads it): by then both handlers have found the upload pending.
+    let reading = 0;
+    let bothReading: () => void = () => {};
+    const barrier = new Promise<void>((resolve) => {
+      bothReading = resolve;
+    });
+    const heldBody = () =>
+      new ReadableStream<Uint8Array>(
+        {
+          async pull(controller) {
+            if (++reading === 2) bothReading();
+            await barrier;
+            await new Promise((r) => setTimeout(r, 1_000));
+            controller.enqueue(bytes);
+            controller.close();
+          },
+        },
+        { highWaterMark: 0 },
+      );
+    const headers = {
+      authorization: `Bearer ${owner.accessToken}`,
+      "content-type": "video/mp4",
+      "content-length": String(bytes.length),
+    };
     const both = await Promise.all(
-      [1, 2].map(() => putBytes(owner, started.body.id, bytes, { "content-type": "video/mp4" })),
+      [1, 2].map(() => rawCall("PUT", `/v1/media/${started.body.id}`, headers, heldBody())),
     );
     expect(both.map((r) => r.status).sort()).toEqual([200, 409]);
-    const winner = both.find((r) => r.status === 200)?.body;
+    const [winner] = (await Promise.all(both.map((r) => r.json()))).filter(
+      (b) => (b as MediaBody).status === "ready",
+    ) as MediaBody[];
     expect(await storedKeys(`${owner.id}/${started.body.id}-`)).toEqual([keyOf(winner?.url ?? "")]);
     const repeat = await putBytes(owner, started.body.id, bytes, { "content-type": "video/mp4" });
     expect(repeat.status).toBe(200);

@@ -57,10 +57,16 @@ export async function call<T = unknown>(
 }
 
 /** Like `call`, for answers that are not text (media objects): the Response itself, body unread. */
-export async function rawCall(method: string, path: string, headers: Record<string, string> = {}): Promise<Response> {
+export async function rawCall(
+  method: string,
+  path: string,
+  headers: Record<string, string> = {},
+  body?: ReadableStream<Uint8Array>,
+): Promise<Response> {
   const request = new Request(`http://circle.test${path}`, {
     method,
     headers: { "cf-connecting-ip": uniqueIp(), ...headers },
+    ...(body ? { body } : {}),
   });
   const response = await throughWorker(request);
   observedCalls.push({ method, path, status: response.status });
