@@ -119,6 +119,33 @@ describe("POST /v1/media, PUT /v1/media/{id}", () => {
     expect(await storedKeys(`${owner.id}/`)).toEqual([]);
   });
 
+  it("streams uploads past the 1 MiB JSON body cap, and refuses a body of unknown length without reading it", async () => {
+    const [owner] = await crowd(1);
+    // A JPEG followed by 1.5 MiB (decoders stop at its end-of-image marker), in many chunks.
+    const big = new Uint8Array(fixtures.jpeg.length + 1_572_864);
+    big.set(fixtures.jpeg);
+    const started = await startUpload(owner, { purpose: "post", contentType: "image/jpeg", size: big.length });
+    const put = await putBytes(owner, started.body.id, big, { "content-type": "image/jpeg" });
+    expect(put.status, put.text).toBe(200);
+    expect((await bucket.head(keyOf(put.body.url ?? "")))?.size).toBe(big.length);
+
+    const unknown = await startUpload(owner, { purpose: "post", contentType: "image/png", size: fixtures.png.length });
+    const chunked = new ReadableStream<Uint8Array>({
+      start(controller) {
+        controller.enqueue(fixtures.png);
+        controller.close();
+      },
+    });
+    const res = await rawCall(
+      "PUT",
+      `/v1/media/${unknown.body.id}`,
+      { authorization: `Bearer ${owner.accessToken}`, "content-type": "image/png" },
+      chunked,
+    );
+    expect(res.status).toBe(400);
+    expect(await res.text()).toContain("Content-Length");
+  });
+
   it("refuses images over the pixel limit, read from their header", async () => {
     const [owner] = await crowd(1);
     const started = await startUpload(owner, {
