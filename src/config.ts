@@ -467,6 +467,21 @@ export const configSpec = {
       "uploads one account may start per window",
     ),
     uploadWindowSeconds: setting("MEDIA_UPLOAD_WINDOW_SECONDS", int(1, 86_400).default(3_600), "upload window"),
+    s3: {
+      endpoint: setting(
+        "MEDIA_S3_ENDPOINT",
+        withoutTrailingSlash.optional(),
+        "R2's S3 API (`https://<account>.r2.cloudflarestorage.com`) for runtimes without the MEDIA_BUCKET binding (Deno); unset there: uploads answer 503",
+      ),
+      bucket: setting("MEDIA_S3_BUCKET", z.string().min(1).default("circle-media"), "bucket name on the S3 API"),
+      region: setting("MEDIA_S3_REGION", z.string().min(1).default("auto"), "SigV4 region (`auto` for R2)"),
+      accessKeyId: secret("MEDIA_S3_ACCESS_KEY_ID", z.string().min(1).optional(), "R2 API token's access key id"),
+      secretAccessKey: secret(
+        "MEDIA_S3_SECRET_ACCESS_KEY",
+        z.string().min(1).optional(),
+        "R2 API token's secret access key",
+      ),
+    },
     avatarSyncBatchDocs: setting(
       "AVATAR_SYNC_BATCH_DOCS",
       int(1, 10_000).default(500),

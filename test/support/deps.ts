@@ -14,7 +14,8 @@ export function testConfig(overrides: Record<string, string> = {}): Config {
 
 /** Deps against the real local stack, as jobs and the Worker build them. */
 export function testDeps(overrides: Record<string, string> = {}): Deps {
-  return createDeps(testConfig(overrides), { objects: objectStoreOf(env as unknown as Record<string, unknown>) });
+  const objects = objectStoreOf(env as unknown as Record<string, unknown>);
+  return createDeps(testConfig(overrides), objects ? { objects } : {});
 }
 
 /** The real app, inside workerd, with a different configuration (e.g. a low rate limit or a dead store). */
