@@ -29,6 +29,8 @@ export interface StoredS3Object {
   contentType: string | null;
   cacheControl: string | null;
   etag: string;
+  /** Whether the PUT signed its payload's hash (rather than `UNSIGNED-PAYLOAD`). */
+  payloadSigned: boolean;
 }
 
 export interface RunningS3Server {
@@ -134,6 +136,7 @@ export async function startS3Server(opts: S3ServerOptions): Promise<RunningS3Ser
         contentType: header(req, "content-type") ?? null,
         cacheControl: header(req, "cache-control") ?? null,
         etag,
+        payloadSigned: header(req, "x-amz-content-sha256") !== "UNSIGNED-PAYLOAD",
       });
       res.writeHead(200, { ETag: `"${etag}"` }).end();
       return;

@@ -75,7 +75,7 @@ describe("R2 S3-API stand-in and the S3 media store", () => {
       length: bytes.length,
       contentType: "image/png",
     });
-    expect(s3.objects.get("owner/one-a.png")).toMatchObject({ contentType: "image/png" });
+    expect(s3.objects.get("owner/one-a.png")).toMatchObject({ contentType: "image/png", payloadSigned: true });
     expect(await objects.head("owner/one-a.png")).toEqual({ size: 16, contentType: "image/png" });
     const part = await objects.get("owner/one-a.png", { offset: 4, length: 3 });
     expect(part?.range).toEqual({ offset: 4, length: 3 });
