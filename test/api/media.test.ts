@@ -144,6 +144,28 @@ describe("POST /v1/media, PUT /v1/media/{id}", () => {
     );
     expect(res.status).toBe(400);
     expect(await res.text()).toContain("Content-Length");
+
+    // A body that stops short of its Content-Length (the client went away): a 400, nothing stored.
+    const cut = await startUpload(owner, { purpose: "post", contentType: "image/png", size: fixtures.png.length + 10 });
+    const short = new ReadableStream<Uint8Array>({
+      start(controller) {
+        controller.enqueue(fixtures.png);
+        controller.close();
+      },
+    });
+    const broken = await rawCall(
+      "PUT",
+      `/v1/media/${cut.body.id}`,
+      {
+        authorization: `Bearer ${owner.accessToken}`,
+        "content-type": "image/png",
+        "content-length": String(fixtures.png.length + 10),
+      },
+      short,
+    );
+    expect(broken.status).toBe(400);
+    expect(((await broken.json()) as { errors: { path: string }[] }).errors.map((e) => e.path)).toEqual(["body"]);
+    expect(await storedKeys(`${owner.id}/${cut.body.id}-`)).toEqual([]);
   });
 
   it("refuses images over the pixel limit, read from their header", async () => {

@@ -3,6 +3,7 @@ import type { Viewer } from "../../core/viewer";
 import type { MediaDoc, MediaPurpose } from "../../db";
 import type { Deps } from "../../deps";
 import { randomToken } from "../../platform/crypto";
+import { StoreUnavailableError } from "../../platform/errors";
 import { newObjectId, ObjectId } from "../../platform/ids";
 import type { StoredObject } from "../../platform/objects";
 import { runOp, slidingWindow } from "../../platform/redis-ops";
@@ -179,6 +180,9 @@ async function storeChecked(
       },
       flush(controller) {
         inspection = inspector.finish();
+        if (inspection.bytes !== media.size) {
+          throw new MediaRejected("invalid", `the body has ${inspection.bytes} bytes, not the declared ${media.size}`);
+        }
         if (held) controller.enqueue(held);
       },
     }),
@@ -219,8 +223,12 @@ async function storeChecked(
   return inspection;
 }
 
+/** A refusal of the bytes as its problem; a body that broke off (the client went away, a short body) as a 400. */
 function asApiError(error: unknown): unknown {
-  if (!(error instanceof MediaRejected)) return error;
+  if (error instanceof ApiError || error instanceof StoreUnavailableError) return error;
+  if (!(error instanceof MediaRejected)) {
+    return ApiError.invalidField("body", "the upload ended before the declared size arrived");
+  }
   if (error.kind === "unsupported") {
     return new ApiError("unsupported_media_type", `The bytes are not what was declared: ${error.message}.`, {
       errors: [{ path: "body", message: error.message }],
