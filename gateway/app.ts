@@ -373,7 +373,7 @@ function prepareStep(
   transaction: boolean,
   limits: OperationLimits,
 ): PreparedOperation {
-  const { action, ...fields } = step;
+  const { action, expect, ...fields } = step;
   if (typeof action !== "string") throw invalidParameter("action: each step names its action");
   if (action === "batch") throw invalidParameter("action: a batch cannot contain a batch");
   if (!isActionName(action) || (action === "dropCollection" && !limits.allowDrop)) {
@@ -385,7 +385,58 @@ function prepareStep(
   if ("database" in fields || "dataSource" in fields) {
     throw invalidParameter("a step takes the batch's database and dataSource: leave them out of the step");
   }
-  return prepareOperation(action, { dataSource: request.dataSource, database: request.database, ...fields }, limits);
+  if (expect !== undefined && (expect !== "match" || !EXPECTABLE.has(action))) {
+    throw invalidParameter(
+      `expect: only "match", on ${[...EXPECTABLE].join(", ")} steps (a guard that must find or change a document)`,
+    );
+  }
+  const operation = prepareOperation(
+    action,
+    { dataSource: request.dataSource, database: request.database, ...fields },
+    limits,
+  );
+  if (expect === undefined) return operation;
+  return {
+    ns: operation.ns,
+    async run(backend) {
+      const answer = await operation.run(backend);
+      if (!matchedSomething(answer)) {
+        throw new GatewayError("PreconditionFailed", `a step that expects a match (${action}) matched no document`);
+      }
+      return answer;
+    },
+  };
+}
+
+/**
+ * Steps that may carry `expect: "match"`: a guard. When its filter finds (or its update/delete matches) no
+ * document, the batch fails there with 412 PreconditionFailed, so the steps after it never run, and in a
+ * transaction nothing before it commits either: a conditional write and what depends on it in one call.
+ */
+const EXPECTABLE: ReadonlySet<string> = new Set([
+  "findOne",
+  "find",
+  "aggregate",
+  "updateOne",
+  "updateMany",
+  "deleteOne",
+  "deleteMany",
+  "findOneAndUpdate",
+  "findOneAndDelete",
+]);
+
+function matchedSomething(answer: object): boolean {
+  const a = answer as {
+    document?: unknown;
+    documents?: unknown[];
+    matchedCount?: number;
+    upsertedId?: unknown;
+    deletedCount?: number;
+  };
+  if ("documents" in a) return (a.documents?.length ?? 0) > 0;
+  if ("document" in a) return a.document !== null && a.document !== undefined;
+  if ("deletedCount" in a) return (a.deletedCount ?? 0) > 0;
+  return (a.matchedCount ?? 0) > 0 || (a.upsertedId !== undefined && a.upsertedId !== null);
 }
 
 /** The failing step's error, as its action alone would answer it, plus where the batch stopped. */

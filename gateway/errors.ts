@@ -12,6 +12,7 @@ export type GatewayErrorCode =
   | "IndexConflict"
   | "ExecutionTimeout"
   | "TransactionsUnsupported"
+  | "PreconditionFailed"
   | "Unavailable"
   | "InternalError";
 
@@ -28,6 +29,8 @@ const STATUS: Record<GatewayErrorCode, number> = {
   ExecutionTimeout: 504,
   // 501, not 503: the deployment (a standalone MongoDB) lacks the feature; retrying cannot help.
   TransactionsUnsupported: 501,
+  // A batch step marked `expect: "match"` matched nothing: the batch stopped there (nothing committed in a transaction).
+  PreconditionFailed: 412,
   Unavailable: 503,
   InternalError: 500,
 };

@@ -1,18 +1,25 @@
 // One command for a local Circle: installs redis-server when missing (apt, as root), starts the local stack
-// (Upstash REST over redis-server, the Data API gateway, ClickHouse over chDB) on loopback, migrates,
-// optionally seeds demo data (--seed), and runs `wrangler dev` against it. Ctrl-C stops everything.
+// (Upstash REST over redis-server, the Data API gateway, ClickHouse over chDB, the Resend, FCM, App Store,
+// Google Play and Stripe stand-ins) on loopback, migrates, optionally seeds demo data (--seed), and runs `wrangler dev`
+// against it. Ctrl-C stops everything.
 //
-//   npm run dev [-- --seed] [--data-dir .data/dev] [--port 8787] [--set KEY=value ...]
+//   npm run dev [-- --seed] [--data-dir .data/dev] [--port 8787] [--set KEY=value ...] [--delay store=ms ...]
 //   Your own Worker settings: `.dev.vars.local` (KEY=value lines, untracked) and `--set`, merged over the
 //   generated ones, e.g. `npm run dev -- --set SETTLEMENT_DELAY_SECONDS=10` to watch settlement happen.
+//   Edge-like latency: `--delay mongo=40,clickhouse=40,redis=5` puts a delay proxy in front of each named store
+//   (Data API, ClickHouse, Upstash REST), as a colo far from the stores would see them.
 //   Ports: DEV_WORKER_PORT (8787) DEV_UPSTASH_PORT (8079) DEV_GATEWAY_PORT (8081) DEV_CLICKHOUSE_PORT (8123)
-//          DEV_REDIS_PORT (6390); a port already in use is replaced by a free one (printed).
+//          DEV_REDIS_PORT (6390) DEV_EMAIL_PORT (8025) DEV_FCM_PORT (8026) DEV_APPSTORE_PORT (8091)
+//          DEV_PLAY_PORT (8092) DEV_STRIPE_PORT (8093); a port already in use is replaced by a free one (printed).
+//          Mail and pushes go to local Resend and FCM stand-ins; their pages are printed.
 import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { settingNames } from "../src/config";
 import { bootstrapAdmin } from "./local/admin";
+import { newBillingPlan } from "./local/billing-stack";
+import { type DelayedStores, delayStores, parseStoreDelays } from "./local/delay-proxy";
 import { DEV_OVERRIDES, devOverrides, writeDevVars } from "./local/dev-vars";
 import { freePort } from "./local/ports";
 import { findRedisServer } from "./local/redis";
@@ -27,6 +34,7 @@ const { values: args } = parseArgs({
     "data-dir": { type: "string", default: process.env.CIRCLE_DATA_DIR ?? ".data/dev" },
     port: { type: "string", default: process.env.DEV_WORKER_PORT ?? "8787" },
     set: { type: "string", multiple: true, default: [] },
+    delay: { type: "string", multiple: true, default: [] },
   },
 });
 
@@ -69,6 +77,7 @@ function ensureRedisServer(): void {
 async function main(): Promise<void> {
   // Checked first, so a typo fails before anything starts.
   const overrides = devOverrides(args.set ?? [], settingNames);
+  const delays = parseStoreDelays(args.delay ?? []);
   ensureRedisServer();
   const dataDir = resolve(args["data-dir"]);
   const ports = {
@@ -77,28 +86,43 @@ async function main(): Promise<void> {
     gateway: await portOrFree("data api", Number(process.env.DEV_GATEWAY_PORT ?? 8081)),
     clickhouse: await portOrFree("clickhouse", Number(process.env.DEV_CLICKHOUSE_PORT ?? 8123)),
     redis: await portOrFree("redis", Number(process.env.DEV_REDIS_PORT ?? 6390)),
+    email: await portOrFree("email", Number(process.env.DEV_EMAIL_PORT ?? 8025)),
+    fcm: await portOrFree("fcm", Number(process.env.DEV_FCM_PORT ?? 8026)),
+    appstore: await portOrFree("app store stand-in", Number(process.env.DEV_APPSTORE_PORT ?? 8091)),
+    play: await portOrFree("google play stand-in", Number(process.env.DEV_PLAY_PORT ?? 8092)),
+    stripe: await portOrFree("stripe stand-in", Number(process.env.DEV_STRIPE_PORT ?? 8093)),
   };
+  const workerUrl = `http://127.0.0.1:${ports.worker}`;
   const secret = () => randomBytes(24).toString("base64url");
   const plan = {
     dataDir,
     ports,
     secrets: { upstashToken: secret(), dataApiKey: secret(), clickhousePassword: secret() },
     database: "circle",
+    providers: {
+      emailPort: ports.email,
+      fcmPort: ports.fcm,
+      emailApiKey: `re_${secret()}`,
+      fcmProjectId: "circle-local",
+    },
     external: {
       redisUrl: process.env.REDIS_URL,
       mongodbUri: process.env.MONGODB_URI,
       clickhouseUrl: process.env.CLICKHOUSE_URL,
     },
+    billing: newBillingPlan({ appstore: ports.appstore, play: ports.play, stripe: ports.stripe }, workerUrl),
   };
 
   let stack: RunningStack | undefined;
   let worker: RunningWorker | undefined;
+  let delayed: DelayedStores | undefined;
   let stopping = false;
   const shutdown = async (code: number) => {
     if (stopping) return;
     stopping = true;
     log("stopping…");
     await worker?.stop();
+    await delayed?.stop();
     await stack?.stop();
     process.exit(code);
   };
@@ -118,8 +142,13 @@ async function main(): Promise<void> {
   });
   log(`migrations: ${JSON.stringify(report)}`);
 
+  if (Object.keys(delays).length > 0) {
+    delayed = await delayStores(stack.workerEnv, delays);
+    const list = Object.entries(delays).map(([store, ms]) => `${store} +${ms} ms`);
+    log(`store calls from the Worker are delayed: ${list.join(", ")} per call`);
+  }
   writeDevVars({
-    ...stack.workerEnv,
+    ...(delayed?.workerEnv ?? stack.workerEnv),
     ENVIRONMENT: "development",
     LOG_LEVEL: "info",
     SERVER_TIMING: "true",
@@ -147,6 +176,16 @@ async function main(): Promise<void> {
   log(`Circle API ready at ${url}  (docs ${url}/docs, health ${url}/health)`);
   log(`admin account: ${admin.username} / ${admin.password}  (sign in at POST /v1/auth/login)`);
   log(`trigger a cron locally: curl '${url}/__scheduled?cron=*/5+*+*+*+*'`);
+  if (stack.pages) {
+    log(`mail the API sent (rendered): ${stack.pages.mail}   pushes and device trays: ${stack.pages.pushes}`);
+    log(`retry sweeps for mail and pushes: curl '${url}/__scheduled?cron=*/2+*+*+*+*'`);
+  }
+  log(
+    `billing stand-ins: App Store http://127.0.0.1:${ports.appstore} (POST /__notify {target: "${url}/v1/billing/apple", ` +
+      `notificationType, appAccountToken, productId, originalTransactionId}), Google Play http://127.0.0.1:${ports.play} ` +
+      `(PUT /__purchases/{token}, POST /__notify {target: "${url}/v1/billing/google", purchaseToken, notificationType}), ` +
+      `Stripe http://127.0.0.1:${ports.stripe} (POST ${url}/v1/me/billing/checkout, then open the url it answers and pay)`,
+  );
   log("Ctrl-C stops everything.");
 }
 

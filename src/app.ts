@@ -9,24 +9,33 @@ import type { Deps } from "./deps";
 import { analyticsRoutes } from "./features/analytics/routes";
 import { auditRoutes } from "./features/audit/routes";
 import { authRoutes } from "./features/auth/routes";
+import { billingRoutes } from "./features/billing/routes";
 import { blocksRoutes } from "./features/blocks/routes";
 import { checkinRoutes } from "./features/checkin/routes";
 import { commentsRoutes } from "./features/comments/routes";
+import { consentsRoutes } from "./features/consents/routes";
 import { feedsRoutes } from "./features/feeds/routes";
 import { flagsRoutes } from "./features/flags/routes";
 import { followsRoutes } from "./features/follows/routes";
 import { gemsRoutes } from "./features/gems/routes";
 import { generationsRoutes } from "./features/generations/routes";
 import { healthRoutes } from "./features/health/routes";
+import { journalRoutes } from "./features/journal/routes";
 import { leaderboardsRoutes } from "./features/leaderboards/routes";
 import { mediaRoutes } from "./features/media/routes";
+import { messagingRoutes } from "./features/messaging/routes";
 import { moderationRoutes } from "./features/moderation/routes";
 import { notificationsRoutes } from "./features/notifications/routes";
 import { postsRoutes } from "./features/posts/routes";
 import { privacyRoutes } from "./features/privacy/routes";
+import { registerPushDelivery } from "./features/push/listener";
 import { referralsRoutes } from "./features/referrals/routes";
+import { settingsRoutes } from "./features/settings/routes";
+import { storiesRoutes } from "./features/stories/routes";
+import { usageRoutes } from "./features/usage/routes";
 import { usersRoutes } from "./features/users/routes";
 import { votesRoutes } from "./features/votes/routes";
+import { backgroundWork } from "./http/background";
 import { clientIp } from "./http/client-ip";
 import type { AppEnv } from "./http/context";
 import { problemResponse, toProblemResponse } from "./http/errors";
@@ -41,6 +50,7 @@ const DEFAULT_RETRY_AFTER_SECONDS = 5;
 /** Builds the HTTP app; `depsFor` returns the isolate's Deps for a request's bindings (throws on bad config). */
 export function createApp(depsFor: (env: Record<string, unknown>) => Deps): OpenAPIHono<AppEnv> {
   const app = new OpenAPIHono<AppEnv>();
+  registerPushDelivery();
 
   app.use(requestId({ limitLength: 128 }));
   app.use(async (c, next) => {
@@ -49,6 +59,8 @@ export function createApp(depsFor: (env: Record<string, unknown>) => Deps): Open
     await next();
   });
   app.use(requestLogging());
+  // Mail and push go out after the answer (the request has already recorded what it owes).
+  app.use(backgroundWork());
   app.use(
     cors({
       origin: (origin, c) => {
@@ -100,6 +112,13 @@ export function createApp(depsFor: (env: Record<string, unknown>) => Deps): Open
   app.route("/", auditRoutes);
   app.route("/", leaderboardsRoutes);
   app.route("/", referralsRoutes);
+  app.route("/", settingsRoutes);
+  app.route("/", consentsRoutes);
+  app.route("/", journalRoutes);
+  app.route("/", billingRoutes);
+  app.route("/", usageRoutes);
+  app.route("/", messagingRoutes);
+  app.route("/", storiesRoutes);
   app.route("/", mediaRoutes);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {

@@ -127,11 +127,111 @@ const oauthProvider = (name: "GOOGLE" | "APPLE", jwks: string, issuers: string[]
   ),
 });
 
+// Billing: Apple's App Store root (Apple Root CA - G3, https://www.apple.com/certificateauthority/AppleRootCA-G3.cer,
+// SHA-256 63:34:3A:BF:B8:9A:6A:03:EB:B5:7E:9B:3F:5F:A7:BE:7C:4F:5C:75:6F:30:17:B3:A8:C4:88:C3:65:3E:91:79), base64 DER.
+const APPLE_ROOT_CA_G3 =
+  "MIICQzCCAcmgAwIBAgIILcX8iNLFS5UwCgYIKoZIzj0EAwMwZzEbMBkGA1UEAwwSQXBwbGUgUm9vdCBDQSAtIEczMSYwJAYDVQQLDB1BcHBsZSBDZXJ0aWZpY2F0aW9uIEF1dGhvcml0eTETMBEGA1UECgwKQXBwbGUgSW5jLjELMAkGA1UEBhMCVVMwHhcNMTQwNDMwMTgxOTA2WhcNMzkwNDMwMTgxOTA2WjBnMRswGQYDVQQDDBJBcHBsZSBSb290IENBIC0gRzMxJjAkBgNVBAsMHUFwcGxlIENlcnRpZmljYXRpb24gQXV0aG9yaXR5MRMwEQYDVQQKDApBcHBsZSBJbmMuMQswCQYDVQQGEwJVUzB2MBAGByqGSM49AgEGBSuBBAAiA2IABJjpLz1AcqTtkyJygRMc3RCV8cWjTnHcFBbZDuWmBSp3ZHtfTjjTuxxEtX/1H7YyYl3J6YRbTzBPEVoA/VhYDKX1DyxNB0cTddqXl5dvMVztK517IDvYuVTZXpmkOlEKMaNCMEAwHQYDVR0OBBYEFLuw3qFYM4iapIqZ3r6966/ayySrMA8GA1UdEwEB/wQFMAMBAf8wDgYDVR0PAQH/BAQDAgEGMAoGCCqGSM49BAMDA2gAMGUCMQCD6cHEFl4aXTQY2e3v9GwOAEZLuN+yRhHFD/3meoyhpmvOwgPUnPWTxnS4at+qIxUCMG1mihDK1A3UT82NQz60imOlM27jbdoXt2QfyFMm+YhidDkLF1vLUagM6BgD56KyKA==";
+
+/** Certificates as comma-separated base64 DER; `AppleRootCA-G3` names Apple's root (the default). */
+const base64Certificates = z
+  .string()
+  .default("AppleRootCA-G3")
+  .transform((v) =>
+    v
+      .split(",")
+      .map((s) => s.replace(/\s+/g, ""))
+      .filter(Boolean)
+      .map((s) => (s === "AppleRootCA-G3" ? APPLE_ROOT_CA_G3 : s)),
+  )
+  .pipe(z.array(z.string().regex(/^[A-Za-z0-9+/]+={0,2}$/, "base64 DER certificates, comma-separated")).min(1));
+
+// A Google service-account key file (JSON) for the Play Developer API: only the fields used are kept.
+const playServiceAccountJson = z
+  .string()
+  .transform((v, ctx) => {
+    let raw: unknown;
+    try {
+      raw = JSON.parse(v);
+    } catch {
+      ctx.addIssue({ code: "custom", message: "expected the service account's JSON key file" });
+      return z.NEVER;
+    }
+    const parsed = z
+      .object({
+        client_email: z.string().min(3),
+        private_key: z.string().includes("PRIVATE KEY"),
+        private_key_id: z.string().optional(),
+        token_uri: z.url().default("https://oauth2.googleapis.com/token"),
+      })
+      .safeParse(raw);
+    if (!parsed.success) {
+      ctx.addIssue({
+        code: "custom",
+        message: `key file: ${parsed.error.issues.map((i) => i.path.join(".")).join(", ")}`,
+      });
+      return z.NEVER;
+    }
+    return parsed.data;
+  })
+  .optional();
+
 const perTier = (prefix: string, bounds: [number, number], defaults: [number, number, number], doc: string) => ({
   free: setting(`${prefix}_FREE`, int(...bounds).default(defaults[0]), `${doc} (free tier)`),
   pro: setting(`${prefix}_PRO`, int(...bounds).default(defaults[1]), `${doc} (pro tier)`),
   premium: setting(`${prefix}_PREMIUM`, int(...bounds).default(defaults[2]), `${doc} (premium tier)`),
 });
+
+// A Firebase service-account key file as the console downloads it: the JSON itself, or base64 of it (handy
+// where a value must stay on one line). Only the fields the token exchange needs are kept; a problem is named
+// by field, never by echoing the key.
+const SERVICE_ACCOUNT_FIELDS = ["project_id", "private_key_id", "private_key", "client_email", "token_uri"] as const;
+const serviceAccountJson = z
+  .string()
+  .optional()
+  .transform((v, ctx) => {
+    if (v === undefined) return undefined;
+    const text = v.trim().startsWith("{") ? v : decodeBase64(v);
+    let raw: unknown;
+    try {
+      raw = JSON.parse(text ?? "");
+    } catch {
+      ctx.addIssue({ code: "custom", message: "expected the service-account key file (JSON, or base64 of it)" });
+      return z.NEVER;
+    }
+    const file = (typeof raw === "object" && raw !== null ? raw : {}) as Record<string, unknown>;
+    const missing = SERVICE_ACCOUNT_FIELDS.filter((f) => typeof file[f] !== "string" || file[f] === "");
+    if (file.type !== "service_account" || missing.length > 0) {
+      ctx.addIssue({
+        code: "custom",
+        message: `not a service-account key file (type must be service_account; missing: ${missing.join(", ") || "none"})`,
+      });
+      return z.NEVER;
+    }
+    if (!z.url().safeParse(file.token_uri).success || !String(file.private_key).includes("PRIVATE KEY")) {
+      ctx.addIssue({ code: "custom", message: "token_uri must be a URL and private_key a PEM private key" });
+      return z.NEVER;
+    }
+    return {
+      projectId: String(file.project_id),
+      privateKeyId: String(file.private_key_id),
+      privateKey: String(file.private_key),
+      clientEmail: String(file.client_email),
+      tokenUri: String(file.token_uri),
+    };
+  });
+
+function decodeBase64(value: string): string | undefined {
+  try {
+    return new TextDecoder().decode(Uint8Array.from(atob(value.trim()), (c) => c.charCodeAt(0)));
+  } catch {
+    return undefined;
+  }
+}
+
+// "Name <address>" or a bare address, as Resend takes `from`.
+const mailbox = z
+  .string()
+  .regex(/^([^<>]*<[^\s@<>]+@[^\s@<>]+\.[^\s@<>]+>|[^\s@<>]+@[^\s@<>]+\.[^\s@<>]+)$/, "an address or Name <address>");
 
 /** The whole configuration: a tree whose leaves are settings. */
 export const configSpec = {
@@ -177,6 +277,16 @@ export const configSpec = {
     database: setting("CLICKHOUSE_DATABASE", z.string().min(1).default("default"), "ClickHouse database"),
   },
   storeTimeoutMs: setting("STORE_TIMEOUT_MS", int(100, 60_000).default(5_000), "per round trip to any store"),
+  requestStoreBudgetMs: setting(
+    "REQUEST_STORE_BUDGET_MS",
+    int(100, 120_000).default(5_000),
+    "most one request waits on stores that fail, all stores and read retries together; then 503 at once",
+  ),
+  requestRedisTimeoutMs: setting(
+    "REQUEST_REDIS_TIMEOUT_MS",
+    int(50, 60_000).default(1_000),
+    "per Redis round trip while serving a request (jobs use `STORE_TIMEOUT_MS`), so a dead cache leaves budget for MongoDB",
+  ),
   healthCheckTimeoutMs: setting(
     "HEALTH_CHECK_TIMEOUT_MS",
     int(100, 10_000).default(1_500),
@@ -631,6 +741,150 @@ export const configSpec = {
       'accounts younger than this are "new" for notification policies',
     ),
   },
+  links: {
+    appBaseUrl: setting(
+      "APP_LINK_BASE_URL",
+      withoutTrailingSlash.default("https://circle.example"),
+      "the app's universal-link base: mails link to `/verify-email`, `/reset-password`, `/settings/security` under it",
+    ),
+  },
+  providerTimeoutMs: setting(
+    "PROVIDER_TIMEOUT_MS",
+    int(100, 60_000).default(10_000),
+    "per call to an outside provider (Resend, FCM and its token endpoint)",
+  ),
+  mail: {
+    resendApiUrl: setting("RESEND_API_URL", withoutTrailingSlash.default("https://api.resend.com"), "Resend API base"),
+    resendApiKey: secret(
+      "RESEND_API_KEY",
+      z.string().min(1).optional(),
+      "Resend API key (`re_…`, sending access); unset: mail waits in `email_outbox`, unsent",
+    ),
+    from: setting(
+      "EMAIL_FROM",
+      mailbox.default("Circle <no-reply@circle.example>"),
+      "sender (a domain verified in Resend)",
+    ),
+    maxAttempts: setting("EMAIL_MAX_ATTEMPTS", int(1, 20).default(8), "sends tried before a message is `failed`"),
+    retryBaseSeconds: setting(
+      "EMAIL_RETRY_BASE_SECONDS",
+      int(1, 3_600).default(30),
+      "delay after the first failed send; doubles per attempt (or the provider's Retry-After when longer)",
+    ),
+    retryMaxSeconds: setting(
+      "EMAIL_RETRY_MAX_SECONDS",
+      int(1, 6 * 3_600).default(3_600),
+      "longest delay between sends",
+    ),
+    sweepGraceSeconds: setting(
+      "EMAIL_SWEEP_GRACE_SECONDS",
+      int(0, 3_600).default(60),
+      "a new message is left to its immediate send this long before the `email-delivery` sweep takes it",
+    ),
+    sweepBatchMessages: setting("EMAIL_SWEEP_BATCH_MESSAGES", int(1, 500).default(50), "messages per sweep batch"),
+    retentionDays: setting(
+      "EMAIL_OUTBOX_RETENTION_DAYS",
+      int(1, 365).default(14),
+      "how long sent and failed messages stay in `email_outbox` (without their link tokens) for debugging",
+    ),
+  },
+  push: {
+    fcmApiUrl: setting("FCM_API_URL", withoutTrailingSlash.default("https://fcm.googleapis.com"), "FCM HTTP v1 base"),
+    serviceAccount: secret(
+      "FCM_SERVICE_ACCOUNT_JSON",
+      serviceAccountJson,
+      "Firebase service-account key file (JSON or base64 of it) with FCM send rights; unset: no pushes",
+    ),
+    maxPerUserPerHour: setting(
+      "PUSH_MAX_PER_USER_PER_HOUR",
+      int(1, 1_000).default(10),
+      "pushes one account gets per UTC clock hour; the rest fold into one summary push in the next hour",
+    ),
+    maxAttempts: setting("PUSH_MAX_ATTEMPTS", int(1, 20).default(5), "sends tried while FCM is failing"),
+    retryBaseSeconds: setting(
+      "PUSH_RETRY_BASE_SECONDS",
+      int(1, 3_600).default(30),
+      "delay after a failed push; doubles per attempt (or FCM's Retry-After when longer)",
+    ),
+    sweepGraceSeconds: setting(
+      "PUSH_SWEEP_GRACE_SECONDS",
+      int(0, 3_600).default(60),
+      "a new push is left to its immediate send this long before the `push-delivery` sweep takes it",
+    ),
+    sweepBatchUsers: setting("PUSH_SWEEP_BATCH_USERS", int(1, 1_000).default(100), "recipients per sweep batch"),
+  },
+  messaging: {
+    maxMembers: setting(
+      "MESSAGING_MAX_MEMBERS",
+      int(2, 1_024).default(256),
+      "most members a conversation can have (the creator included)",
+    ),
+    maxTextLength: setting("MESSAGE_MAX_TEXT_LENGTH", int(1, 20_000).default(4_000), "characters in one message"),
+    editWindowSeconds: setting(
+      "MESSAGE_EDIT_WINDOW_SECONDS",
+      int(0, 7 * 86_400).default(900),
+      "how long after sending a message its text can be edited (0: never)",
+    ),
+    unreadCountCap: setting(
+      "MESSAGE_UNREAD_COUNT_CAP",
+      int(1, 100_000).default(1_000),
+      "unread messages counted per conversation (a badge shows the cap as “1000+”)",
+    ),
+    conversationCacheTtlSeconds: setting(
+      "CONVERSATION_CACHE_TTL_SECONDS",
+      int(10, 86_400).default(300),
+      "how long a conversation's members, roles and timer stay cached in Redis (`conversation:{id}`)",
+    ),
+    socketTicketTtlSeconds: setting(
+      "SOCKET_TICKET_TTL_SECONDS",
+      int(5, 300).default(30),
+      "how long a one-time WebSocket ticket can be redeemed",
+    ),
+    typingMinIntervalMs: setting(
+      "TYPING_MIN_INTERVAL_MS",
+      int(100, 60_000).default(2_000),
+      "a socket's typing frames closer together than this are dropped",
+    ),
+    typingDroppedBeforeClose: setting(
+      "TYPING_DROPPED_BEFORE_CLOSE",
+      int(1, 10_000).default(50),
+      "dropped typing frames after which a socket is closed (1008)",
+    ),
+    longPollMaxSeconds: setting(
+      "MESSAGE_LONG_POLL_MAX_SECONDS",
+      int(1, 60).default(25),
+      "longest `waitSeconds` a catch-up read may hold (where Upstash pub/sub carries events)",
+    ),
+    upstashPubSub: setting(
+      "REALTIME_UPSTASH_PUBSUB",
+      z.enum(["auto", "on", "off"]).default("auto"),
+      "publish conversation events to Upstash pub/sub (`auto`: where no Durable Object fans them out, i.e. Deno)",
+    ),
+    purgeBatchMessages: setting(
+      "MESSAGE_PURGE_BATCH",
+      int(1, 5_000).default(500),
+      "expired disappearing messages deleted per `message-purge` batch",
+    ),
+  },
+  stories: {
+    ttlHours: setting("STORY_TTL_HOURS", int(1, 24 * 7).default(24), "how long a story is shown after posting"),
+    maxCaptionLength: setting("STORY_MAX_CAPTION_LENGTH", int(1, 2_000).default(200), "characters in a caption"),
+    maxActivePerUser: setting(
+      "STORY_MAX_ACTIVE_PER_USER",
+      int(1, 1_000).default(100),
+      "live stories one account can have; one more is a 409 `story_limit`",
+    ),
+    trayMaxFollowing: setting(
+      "STORY_TRAY_MAX_FOLLOWING",
+      int(10, 10_000).default(1_000),
+      "followed accounts the story tray looks at (most recently followed first)",
+    ),
+    purgeBatchStories: setting(
+      "STORY_PURGE_BATCH",
+      int(1, 5_000).default(500),
+      "expired stories deleted (with their views) per `story-purge` batch",
+    ),
+  },
   flags: {
     localCacheTtlSeconds: setting(
       "FLAGS_LOCAL_CACHE_TTL_SECONDS",
@@ -825,16 +1079,204 @@ export const configSpec = {
     ),
   },
   privacy: {
-    exportItemsPerSection: setting(
-      "EXPORT_ITEMS_PER_SECTION",
-      int(100, 1_000_000).default(10_000),
-      "items per collection in `GET /v1/me/export`",
+    exportPageItems: setting(
+      "EXPORT_PAGE_ITEMS",
+      int(10, 5_000).default(500),
+      "documents `GET /v1/me/export` reads per page of a section (the first page of every section is read at once)",
+    ),
+    deletionRecountThreads: setting(
+      "ACCOUNT_DELETION_RECOUNT_THREADS",
+      int(10, 10_000).default(1_000),
+      "threads (posts, and comments replied to) of a deleted account's comments recounted per pass (`DELETE /v1/me` makes one, the `account-deletion` job the rest)",
+    ),
+    deletionSweepDelaySeconds: setting(
+      "ACCOUNT_DELETION_SWEEP_DELAY_SECONDS",
+      int(0, 86_400).default(60),
+      "a deletion still unsettled this long after `DELETE /v1/me` is finished by the `account-deletion` job",
+    ),
+    deletionSweepBatchAccounts: setting(
+      "ACCOUNT_DELETION_BATCH_ACCOUNTS",
+      int(1, 1_000).default(20),
+      "accounts per `account-deletion` batch",
     ),
     erasureBatchAccounts: setting(
       "ERASURE_BATCH_ACCOUNTS",
       int(1, 1_000).default(50),
       "accounts per `account-erasure` batch",
     ),
+  },
+
+  legal: {
+    termsVersion: setting(
+      "LEGAL_TERMS_VERSION",
+      z.string().min(1).max(40).default("1.0"),
+      "current terms of service version: signup must accept it, and a new one makes `GET /v1/me` ask for consent",
+    ),
+    privacyVersion: setting(
+      "LEGAL_PRIVACY_VERSION",
+      z.string().min(1).max(40).default("1.0"),
+      "current privacy policy version, as for the terms",
+    ),
+  },
+  journal: {
+    maxTags: setting("JOURNAL_MAX_TAGS", int(1, 100).default(20), "tags per journal entry"),
+    maxAttachments: setting(
+      "JOURNAL_MAX_ATTACHMENTS",
+      int(0, 50).default(10),
+      "attachments (the caller's own completed generations) per journal entry",
+    ),
+    readingWordsPerMinute: setting(
+      "JOURNAL_READING_WORDS_PER_MINUTE",
+      int(50, 1_000).default(200),
+      "reading speed behind an entry's `readingTimeSeconds`",
+    ),
+    restoreDays: setting(
+      "JOURNAL_RESTORE_DAYS",
+      int(1, 365).default(30),
+      "a deleted entry can be restored this long; the `journal-purge` job removes it after",
+    ),
+    cacheTtlSeconds: setting(
+      "JOURNAL_CACHE_TTL_SECONDS",
+      int(60, 7 * 86_400).default(86_400),
+      "cached mood calendars (per month), writing streaks and tag vocabularies; every write supersedes them at once",
+    ),
+    trendsCacheTtlSeconds: setting(
+      "JOURNAL_TRENDS_CACHE_TTL_SECONDS",
+      int(10, 86_400).default(900),
+      "cached mood trends (a write supersedes them at once)",
+    ),
+    purgeBatchEntries: setting(
+      "JOURNAL_PURGE_BATCH_ENTRIES",
+      int(1, 10_000).default(500),
+      "deleted entries removed per `journal-purge` batch",
+    ),
+    insightsBatchUsers: setting(
+      "JOURNAL_INSIGHTS_BATCH_USERS",
+      int(1, 5_000).default(200),
+      "users per `journal-insights` batch",
+    ),
+  },
+  billing: {
+    productsPro: setting(
+      "BILLING_PRODUCTS_PRO",
+      list.default(["circle.pro.monthly", "circle.pro.yearly"]),
+      "App Store / Google Play product ids and Stripe price ids (or lookup keys) that grant pro",
+    ),
+    productsPremium: setting(
+      "BILLING_PRODUCTS_PREMIUM",
+      list.default(["circle.premium.monthly", "circle.premium.yearly"]),
+      "App Store / Google Play product ids and Stripe price ids (or lookup keys) that grant premium",
+    ),
+    webGraceDays: setting(
+      "BILLING_WEB_GRACE_DAYS",
+      int(0, 60).default(7),
+      "how long a web subscriber keeps access while Stripe retries a failed payment",
+    ),
+    pendingGraceSeconds: setting(
+      "BILLING_PENDING_GRACE_SECONDS",
+      int(5, 3_600).default(60),
+      "a notification still unsettled after this is finished by its next delivery or the `billing-sweep` job",
+    ),
+    sweepBatch: setting(
+      "BILLING_SWEEP_BATCH",
+      int(1, 1_000).default(100),
+      "notifications and accounts per sweep batch",
+    ),
+    providerTimeoutMs: setting(
+      "BILLING_PROVIDER_TIMEOUT_MS",
+      int(100, 30_000).default(8_000),
+      "per call to Google (OAuth, Play Developer API) and Stripe",
+    ),
+    appStore: {
+      bundleId: setting(
+        "APPSTORE_BUNDLE_ID",
+        z.string().default(""),
+        "the app's bundle id; App Store notifications are refused (503) until set",
+      ),
+      appAppleId: setting(
+        "APPSTORE_APP_APPLE_ID",
+        int(1).optional(),
+        "the app's Apple ID, checked on Production notifications when set",
+      ),
+      environments: setting(
+        "APPSTORE_ENVIRONMENTS",
+        list.default(["Production"]),
+        "accepted notification environments (`Production`, `Sandbox`)",
+      ),
+      rootCertificates: setting(
+        "APPSTORE_ROOT_CERTIFICATES",
+        base64Certificates,
+        "trusted roots of the signing chain: base64 DER, comma-separated; `AppleRootCA-G3` is Apple's root",
+      ),
+    },
+    play: {
+      packageName: setting(
+        "PLAY_PACKAGE_NAME",
+        z.string().default(""),
+        "the app's package name; Play notifications are refused (503) until set",
+      ),
+      pushAudience: setting(
+        "PLAY_PUSH_AUDIENCE",
+        z.string().default(""),
+        "the audience set on the Pub/Sub push subscription (usually this endpoint's URL)",
+      ),
+      pushServiceAccount: setting(
+        "PLAY_PUSH_SERVICE_ACCOUNT",
+        z.string().default(""),
+        "the service account the push subscription authenticates as (the token's `email`)",
+      ),
+      pushJwksUrl: setting(
+        "PLAY_PUSH_JWKS_URL",
+        url.default("https://www.googleapis.com/oauth2/v3/certs"),
+        "Google's signing keys for push tokens",
+      ),
+      pushIssuers: setting(
+        "PLAY_PUSH_ISSUERS",
+        list.default(["https://accounts.google.com", "accounts.google.com"]),
+        "accepted push token `iss` values",
+      ),
+      serviceAccount: secret(
+        "PLAY_SERVICE_ACCOUNT_JSON",
+        playServiceAccountJson,
+        "key file (JSON) of the service account that reads and acknowledges purchases (Play Developer API)",
+      ),
+      apiUrl: setting(
+        "PLAY_API_URL",
+        withoutTrailingSlash.default("https://androidpublisher.googleapis.com/androidpublisher/v3"),
+        "Play Developer API base",
+      ),
+    },
+    stripe: {
+      secretKey: secret(
+        "STRIPE_SECRET_KEY",
+        z.string().min(1).optional(),
+        "API key for Checkout and subscription look-ups; web checkout is off until set",
+      ),
+      webhookSecrets: secret(
+        "STRIPE_WEBHOOK_SECRETS",
+        list.default([]),
+        "endpoint signing secrets (`whsec_…`), comma-separated: two while a rolled secret still signs",
+      ),
+      toleranceSeconds: setting(
+        "STRIPE_WEBHOOK_TOLERANCE_SECONDS",
+        int(1, 3_600).default(300),
+        "how old a signature's timestamp may be",
+      ),
+      liveMode: setting("STRIPE_LIVE_MODE", bool.default(true), "accept live-mode events (`false`: test-mode events)"),
+      apiUrl: setting("STRIPE_API_URL", withoutTrailingSlash.default("https://api.stripe.com"), "Stripe API base"),
+      pricePro: setting("STRIPE_PRICE_PRO", z.string().default(""), "the price web checkout sells for pro"),
+      pricePremium: setting("STRIPE_PRICE_PREMIUM", z.string().default(""), "the price web checkout sells for premium"),
+      successUrl: setting(
+        "STRIPE_CHECKOUT_SUCCESS_URL",
+        url.default("https://circle.example/billing/success"),
+        "where Checkout sends the buyer after paying",
+      ),
+      cancelUrl: setting(
+        "STRIPE_CHECKOUT_CANCEL_URL",
+        url.default("https://circle.example/billing/cancel"),
+        "where Checkout sends a buyer who backs out",
+      ),
+    },
   },
 
   jobs: {
@@ -903,6 +1345,13 @@ export function loadConfig(env: Record<string, unknown>): Config {
   };
   const parsed = build(configSpec) as ParsedConfig;
   if (problems.length > 0) throw new ConfigError(`Invalid configuration — ${problems.join("; ")}`);
+  // Resend remembers an Idempotency-Key for 24 hours: every retry of a message must fall inside that window,
+  // or a send that crashed before it was marked could go out twice.
+  if (mailRetrySpanSeconds(parsed.mail) >= 23 * 3_600) {
+    throw new ConfigError(
+      "Invalid configuration — EMAIL_MAX_ATTEMPTS, EMAIL_RETRY_BASE_SECONDS, EMAIL_RETRY_MAX_SECONDS: retries must end within 23 hours",
+    );
+  }
   if (parsed.gifts.minGems > parsed.gifts.maxGems) {
     throw new ConfigError("Invalid configuration — GIFT_MIN_GEMS: must not exceed GIFT_MAX_GEMS");
   }
@@ -936,4 +1385,17 @@ function checkedCatalog(catalog: ShopItemConfig[], models: string[]): ShopItemCo
     );
   }
   return catalog;
+}
+
+/** Seconds from a message's first send to its last retry under these settings. */
+export function mailRetrySpanSeconds(mail: {
+  maxAttempts: number;
+  retryBaseSeconds: number;
+  retryMaxSeconds: number;
+}): number {
+  let total = 0;
+  for (let attempt = 1; attempt < mail.maxAttempts; attempt++) {
+    total += Math.min(mail.retryBaseSeconds * 2 ** (attempt - 1), mail.retryMaxSeconds);
+  }
+  return total;
 }

@@ -1,5 +1,7 @@
 // Deno entry: the same app and jobs as the Worker, served with Deno.serve and scheduled with Deno.cron.
-// Run: deno run --allow-net --allow-env src/deno.ts (settings come from the environment, as on Workers).
+// Run: deno run --sloppy-imports --allow-net --allow-env --unstable-cron src/deno.ts (settings come from the
+// environment, as on Workers).
+import type { ExecutionContext } from "hono";
 import { createApp } from "./app";
 import { depsForEnv } from "./deps";
 import { newTally, withIoTally } from "./platform/io";
@@ -17,15 +19,31 @@ declare const Deno: {
 const env: Record<string, unknown> = Deno.env.toObject();
 const app = createApp(depsForEnv);
 
-// Jobs are registered only when Deno.cron exists (Deno Deploy, or `--unstable-cron` locally).
+// Jobs are registered only when Deno.cron exists (Deno Deploy, or `--unstable-cron` locally); say which.
 if (typeof Deno.cron === "function") {
   for (const trigger of schedule) {
     // Deno.cron names allow letters, digits, whitespace, hyphens and underscores only.
-    Deno.cron(`circle-${trigger.name}`, trigger.cron, async () => {
+    const name = `circle-${trigger.name}`;
+    Deno.cron(name, trigger.cron, async () => {
       await withIoTally(newTally(), () => runScheduled(depsForEnv(env), trigger.cron));
     });
+    console.log(JSON.stringify({ msg: "cron registered", name, schedule: trigger.cron }));
   }
+} else {
+  console.warn(JSON.stringify({ level: "warn", msg: "Deno.cron unavailable (run with --unstable-cron): no jobs run" }));
 }
+
+// Deno keeps running what a request started after its response: mail and push delivery (queued by the app's
+// background middleware) is handed over as a plain background promise, its failures logged.
+const background: ExecutionContext = {
+  waitUntil: (promise) => {
+    promise.catch((error) =>
+      console.error(JSON.stringify({ level: "error", msg: "background work failed", error: String(error) })),
+    );
+  },
+  passThroughOnException: () => {},
+  props: {},
+};
 
 const port = Number(env.PORT ?? 8000);
 const hostname = String(env.HOSTNAME ?? "127.0.0.1");
@@ -39,6 +57,6 @@ Deno.serve(
     // The socket's address is the client's; never trust a client-sent CF-Connecting-IP here.
     const headers = new Headers(request.headers);
     headers.set("cf-connecting-ip", info.remoteAddr.hostname);
-    return app.fetch(new Request(request, { headers }), env);
+    return app.fetch(new Request(request, { headers }), env, background);
   },
 );

@@ -4,8 +4,9 @@ import { type ClickHouseClient, createClickHouse } from "./platform/clickhouse";
 import { keys } from "./platform/keys";
 import { createLogger, type Logger } from "./platform/logger";
 import { DataApiClient } from "./platform/mongo/client";
-import { isR2Bucket, type ObjectStore, r2Store, unconfiguredStore } from "./platform/objects";
+import { isR2Bucket, type ObjectStore, type R2BucketLike, r2Store, unconfiguredStore } from "./platform/objects";
 import { s3Store } from "./platform/objects-s3";
+import { createRealtime, type Realtime, type RoomNamespace } from "./platform/realtime";
 import { createRedis, type Redis } from "./platform/redis";
 import { type Clock, systemClock } from "./platform/time";
 
@@ -15,24 +16,48 @@ export interface Deps {
   redis: Redis;
   db: Db;
   clickhouse: ClickHouseClient;
-  /** Media objects (R2 through the `MEDIA_BUCKET` binding; unconfigured where there is none). */
-  objects: ObjectStore;
   keys: typeof keys;
   clock: Clock;
   log: Logger;
+  /** Conversation events to connected clients (Durable Objects on Workers, Upstash pub/sub elsewhere). */
+  realtime: Realtime;
+  /** Media objects: R2 through the `MEDIA_BUCKET` binding, else R2's S3 API (MEDIA_S3_*), else unconfigured (503). */
+  objects: ObjectStore;
 }
 
-export function createDeps(config: Config, overrides: Partial<Pick<Deps, "clock" | "log" | "objects">> = {}): Deps {
+export interface RuntimeBindings {
+  /** Workers: the Durable Object namespace of conversation rooms (`CONVERSATION_ROOMS` in wrangler.toml). */
+  rooms?: RoomNamespace | undefined;
+  /** Workers: the media bucket (`MEDIA_BUCKET` in wrangler.toml). */
+  mediaBucket?: R2BucketLike | undefined;
+}
+
+export function createDeps(
+  config: Config,
+  overrides: Partial<Pick<Deps, "clock" | "log">> = {},
+  bindings: RuntimeBindings = {},
+): Deps {
   const timeoutMs = config.storeTimeoutMs;
+  const redis = createRedis({ url: config.redis.url, token: config.redis.token, timeoutMs });
   return {
     config,
-    redis: createRedis({ url: config.redis.url, token: config.redis.token, timeoutMs }),
+    redis,
     db: createDb(new DataApiClient({ ...config.dataApi, timeoutMs })),
     clickhouse: createClickHouse({ ...config.clickhouse, timeoutMs }),
-    objects: overrides.objects ?? s3StoreFromConfig(config, timeoutMs) ?? unconfiguredStore(),
     keys,
     clock: overrides.clock ?? systemClock,
     log: overrides.log ?? createLogger(config.logLevel, { service: "circle-api" }),
+    realtime: createRealtime({
+      rooms: bindings.rooms,
+      upstashPubSub: config.messaging.upstashPubSub,
+      redis,
+      redisUrl: config.redis.url,
+      redisToken: config.redis.token,
+      channel: keys.conversationChannel,
+    }),
+    objects: bindings.mediaBucket
+      ? r2Store(bindings.mediaBucket, timeoutMs)
+      : (s3StoreFromConfig(config, timeoutMs) ?? unconfiguredStore()),
   };
 }
 
@@ -45,19 +70,23 @@ const perBindings = new WeakMap<object, Deps>();
 export function depsForEnv(env: Record<string, unknown>): Deps {
   let deps = perBindings.get(env);
   if (!deps) {
-    const objects = objectStoreOf(env);
-    deps = createDeps(loadConfig(env), objects ? { objects } : {});
+    deps = createDeps(loadConfig(env), {}, bindingsOf(env));
     perBindings.set(env, deps);
   }
   return deps;
 }
 
-/**
- * The media bucket a runtime binds (`[[r2_buckets]] binding = "MEDIA_BUCKET"` in wrangler.toml); without one,
- * createDeps falls back to the S3 API settings (Deno), else to an unconfigured store.
- */
-export function objectStoreOf(env: Record<string, unknown>): ObjectStore | undefined {
-  return isR2Bucket(env.MEDIA_BUCKET) ? r2Store(env.MEDIA_BUCKET) : undefined;
+/** The conversation rooms binding, when the runtime has one (a Durable Object namespace: `idFromName` and `get`). */
+function roomsOf(env: Record<string, unknown>): RoomNamespace | undefined {
+  const binding = env.CONVERSATION_ROOMS as Partial<RoomNamespace> | undefined;
+  return typeof binding?.idFromName === "function" && typeof binding.get === "function"
+    ? (binding as RoomNamespace)
+    : undefined;
+}
+
+/** The runtime's bindings among `env` (Workers put them next to the plain-string settings). */
+export function bindingsOf(env: Record<string, unknown>): RuntimeBindings {
+  return { rooms: roomsOf(env), mediaBucket: isR2Bucket(env.MEDIA_BUCKET) ? env.MEDIA_BUCKET : undefined };
 }
 
 function s3StoreFromConfig(config: Config, timeoutMs: number): ObjectStore | undefined {

@@ -1,4 +1,7 @@
 import { createApp } from "./app";
+
+export { ConversationRoom } from "./features/messaging/room";
+
 import { depsForEnv } from "./deps";
 import { newTally, withIoTally } from "./platform/io";
 import { runScheduled } from "./scheduler/schedule";

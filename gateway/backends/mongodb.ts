@@ -428,7 +428,7 @@ const UNAVAILABLE_CODES = new Set([6, 7, 89, 91, 134, 189, 9001, 10107, 11600, 1
 /** Errors in what the caller sent (below 10,000; larger codes are mostly input assertions too). */
 const INVALID_INPUT_CODES = new Set([
   2, 4, 9, 14, 15, 16, 17, 20, 22, 27, 28, 29, 30, 40, 52, 53, 54, 55, 56, 57, 61, 66, 67, 72, 73, 96, 121, 146, 168,
-  197, 224, 241, 263, 292,
+  197, 224, 241, 263, 291, 292,
 ]);
 const UNAVAILABLE_ERROR_NAMES = new Set([
   "MongoPoolClearedError",

@@ -42,12 +42,14 @@ await mf.dispose();
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
 const perHash = (median(full) - median(empty)) / hashes;
 
-// 2. Login through the Worker (wrangler dev), against /health in the same run; login limits lifted so the
+// 2. Login through the Worker (workerd via Miniflare), against /health in the same run; login limits lifted so the
 // benchmark measures logins, not 429s.
 const bench = await startBenchStack({
-  RATE_LIMIT_LOGIN_FAILURES_PER_ACCOUNT: "1000000",
-  RATE_LIMIT_LOGIN_FAILURES_PER_ACCOUNT_AND_IP: "1000000",
-  RATE_LIMIT_LOGIN_PER_IP: "1000000",
+  vars: {
+    RATE_LIMIT_LOGIN_FAILURES_PER_ACCOUNT: "1000000",
+    RATE_LIMIT_LOGIN_FAILURES_PER_ACCOUNT_AND_IP: "1000000",
+    RATE_LIMIT_LOGIN_PER_IP: "1000000",
+  },
 });
 try {
   const username = `bench_${Date.now().toString(36)}`;
@@ -58,7 +60,11 @@ try {
       headers: { "content-type": "application/json" },
       body: JSON.stringify(body),
     });
-  const signup = await post("/v1/auth/signup", { username, email: `${username}@bench.test`, password });
+  const legal = (await (await fetch(`${bench.url}/v1/legal`)).json()) as {
+    termsVersion: string;
+    privacyVersion: string;
+  };
+  const signup = await post("/v1/auth/signup", { username, email: `${username}@bench.test`, password, ...legal });
   if (signup.status !== 201) throw new Error(`signup failed: ${signup.status}`);
   const health = await load(logins, 1, () => fetch(`${bench.url}/health`));
   const login = await load(logins, 1, () => post("/v1/auth/login", { login: username, password }));

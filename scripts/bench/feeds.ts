@@ -1,16 +1,28 @@
-// Feed benchmark: a cached first page of the trending feed against GET /health in the same run, through
-// the Worker in workerd (wrangler dev): round trips per request, req/s, p50/p99.
-//   npm run bench:feeds [-- --requests 2000 --concurrency 16 --posts 60]
+// Feed benchmark: a cached first page of the trending feed, from the production bundle in workerd (Miniflare's
+// API), against a minimal Hono Worker making the same one Redis round trip (scripts/bench/minimal-worker.ts) in
+// the same workerd version and the same run: round trips, req/s, p50/p99, workerd CPU ms per request.
+//   npm run bench:feeds [-- --requests 4000 --concurrency 16 --posts 60 --rounds 4]
 import { parseArgs } from "node:util";
 import { newObjectId } from "../../src/platform/ids";
 import { DataApiClient } from "../../src/platform/mongo/client";
-import { fmt, load, roundTripsOf, startBenchStack } from "./lib";
+import {
+  compare,
+  comparisonRows,
+  fmt,
+  load,
+  markdownTable,
+  median,
+  roundTripsOf,
+  startBenchStack,
+  startMinimalWorker,
+} from "./lib";
 
 const { values } = parseArgs({
   options: {
-    requests: { type: "string", default: "2000" },
+    requests: { type: "string", default: "4000" },
     concurrency: { type: "string", default: "16" },
     posts: { type: "string", default: "60" },
+    rounds: { type: "string", default: "4" },
   },
 });
 const requests = Number(values.requests);
@@ -66,28 +78,40 @@ try {
       };
     }),
   );
+  const minimal = await startMinimalWorker(bench);
   const feed = () => fetch(`${bench.url}/v1/feeds/trending`);
-  const health = () => fetch(`${bench.url}/health`);
+  const minimalFeed = () => fetch(`${minimal.url}/feed`);
   await (await feed()).arrayBuffer(); // fills the cache
   const feedRt = roundTripsOf(await feed());
-  const healthRt = roundTripsOf(await health());
-  await load(200, concurrency, feed);
-  const baseline = await load(requests, concurrency, health);
-  const cached = await load(requests, concurrency, feed);
+  const cachedBytes = (await (await feed()).arrayBuffer()).byteLength;
+  const minimalBytes = (await (await minimalFeed()).arrayBuffer()).byteLength;
+  await load(300, concurrency, feed);
+  await load(300, concurrency, minimalFeed);
+  const result = await compare(
+    Number(values.rounds),
+    requests,
+    concurrency,
+    { worker: bench.worker, send: feed },
+    { worker: minimal, send: minimalFeed },
+  );
 
   const rt = (c: Record<string, number>) => `${c.redis ?? 0}/${c.mongo ?? 0}/${c.clickhouse ?? 0}`;
   console.log(
-    `\nFeed benchmark — ${requests} requests, concurrency ${concurrency}, Worker in workerd (wrangler dev)\n`,
+    `\nFeed benchmark — ${requests} requests, concurrency ${concurrency}, in ${values.rounds} alternating rounds; ` +
+      `both Workers in workerd through Miniflare's API (production bundle, ${fmt(bench.bundle.gzipBytes / 1024, 1)} KiB gzip)\n`,
   );
-  console.log(`${"".padEnd(38)}${"GET /health (baseline)".padEnd(26)}GET /v1/feeds/trending (cached)`);
-  console.log(`${"round trips (redis/mongo/clickhouse)".padEnd(38)}${rt(healthRt).padEnd(26)}${rt(feedRt)}`);
-  console.log(`${"req/s".padEnd(38)}${fmt(baseline.rps).padEnd(26)}${fmt(cached.rps)}`);
-  console.log(`${"p50 ms".padEnd(38)}${fmt(baseline.p50, 2).padEnd(26)}${fmt(cached.p50, 2)}`);
-  console.log(`${"p99 ms".padEnd(38)}${fmt(baseline.p99, 2).padEnd(26)}${fmt(cached.p99, 2)}`);
   console.log(
-    `${"statuses".padEnd(38)}${JSON.stringify(baseline.statuses).padEnd(26)}${JSON.stringify(cached.statuses)}`,
+    markdownTable([
+      ["", "GET /v1/feeds/trending (cached)", "minimal Worker, same round trip", "ratio"],
+      ["round trips (redis/mongo/clickhouse)", rt(feedRt), "1/0/0", ""],
+      ["response bytes", String(cachedBytes), String(minimalBytes), ""],
+      ...comparisonRows(result),
+    ]),
   );
-  console.log(`\ncached feed req/s ÷ health req/s: ${fmt(cached.rps / baseline.rps, 2)}`);
+  console.log(
+    `\ncached feed req/s ÷ minimal Worker req/s: ${fmt(median(result.roundRatios), 2)} (median of the rounds)` +
+      "  (CPU: workerd process user+system time over each run ÷ requests)",
+  );
 } finally {
   await bench.stop();
 }

@@ -14,7 +14,9 @@ export async function bootstrapAdmin(
       headers: { "content-type": "application/json" },
       body: JSON.stringify(body),
     });
-  const signup = await post("/v1/auth/signup", { username, email: `${username}@localhost.test`, password });
+  // Signup accepts the current terms and privacy policy, which the API publishes.
+  const legal = (await (await fetch(`${baseUrl}/v1/legal`)).json()) as { termsVersion: string; privacyVersion: string };
+  const signup = await post("/v1/auth/signup", { username, email: `${username}@localhost.test`, password, ...legal });
   if (signup.status !== 201) throw new Error(`admin signup failed: ${signup.status} ${await signup.text()}`);
   if (!(await grantRole(dataApi, username, "admin"))) throw new Error("granting the admin role failed");
   const login = await post("/v1/auth/login", { login: username, password });

@@ -1,4 +1,4 @@
-import { generateKeyPairSync, type KeyObject, randomUUID } from "node:crypto";
+import { createPrivateKey, generateKeyPairSync, type KeyObject, randomUUID, X509Certificate } from "node:crypto";
 import { pathToFileURL } from "node:url";
 import { CompactSign } from "jose";
 import {
@@ -16,7 +16,7 @@ import {
   sendJson,
   startStandIn,
 } from "./standin-http";
-import { createCertificate, DER_NULL, type IssuedCertificate, type NameAttributes } from "./x509";
+import { createCertificate, DER_NULL, type IssuedCertificate, type NameAttributes, toPem } from "./x509";
 
 /**
  * Dev/test-only App Store Server Notifications V2 sender. It mints a test PKI shaped like Apple's (root CA →
@@ -107,6 +107,8 @@ export interface AppStoreServerOptions {
   /** Apple's numeric app id; sent in Production notifications only (Apple omits it in Sandbox). */
   appAppleId?: number;
   environment?: AppStoreEnvironment;
+  /** The PKI to sign with (see `exportAppStorePki`); generated when absent. Given, its root can be configured first. */
+  pki?: AppStorePki;
   log?: (line: string) => void;
 }
 
@@ -140,7 +142,7 @@ export async function startAppStoreServer(opts: AppStoreServerOptions): Promise<
     appAppleId: opts.appAppleId ?? 1_234_567_890,
     environment: opts.environment ?? "Sandbox",
   };
-  const pki = createAppStorePki();
+  const pki = opts.pki ?? createAppStorePki();
   const deliveries: Delivery[] = [];
 
   const sign = (description: AppStoreNotificationDescription) => signAppStoreNotification(pki, description, defaults);
@@ -288,6 +290,50 @@ export function createAppStorePki(now = new Date()): AppStorePki {
       leafKey: impostor.leafKey,
     },
     expiredLeaf,
+  };
+}
+
+/** The PKI as plain JSON (certificates as base64 DER, keys as PKCS#8 PEM), to hand to another process. */
+export type SerializedAppStorePki = Record<
+  "root" | "intermediate" | "leaf" | "impostorRoot" | "impostorIntermediate" | "impostorLeaf" | "expiredLeaf",
+  string
+> &
+  Record<"leafKey" | "impostorLeafKey" | "expiredLeafKey", string>;
+
+export function exportAppStorePki(pki: AppStorePki): SerializedAppStorePki {
+  const cert = (c: IssuedCertificate) => c.der.toString("base64");
+  const key = (k: KeyObject) => k.export({ type: "pkcs8", format: "pem" }).toString();
+  return {
+    root: cert(pki.root),
+    intermediate: cert(pki.intermediate),
+    leaf: cert(pki.leaf),
+    leafKey: key(pki.leafKey),
+    impostorRoot: cert(pki.impostor.root),
+    impostorIntermediate: cert(pki.impostor.intermediate),
+    impostorLeaf: cert(pki.impostor.leaf),
+    impostorLeafKey: key(pki.impostor.leafKey),
+    expiredLeaf: cert(pki.expiredLeaf.leaf),
+    expiredLeafKey: key(pki.expiredLeaf.leafKey),
+  };
+}
+
+export function importAppStorePki(serialized: SerializedAppStorePki): AppStorePki {
+  const cert = (b64: string): IssuedCertificate => {
+    const der = Buffer.from(b64, "base64");
+    return { der, pem: toPem(der), x509: new X509Certificate(der) };
+  };
+  return {
+    root: cert(serialized.root),
+    intermediate: cert(serialized.intermediate),
+    leaf: cert(serialized.leaf),
+    leafKey: createPrivateKey(serialized.leafKey),
+    impostor: {
+      root: cert(serialized.impostorRoot),
+      intermediate: cert(serialized.impostorIntermediate),
+      leaf: cert(serialized.impostorLeaf),
+      leafKey: createPrivateKey(serialized.impostorLeafKey),
+    },
+    expiredLeaf: { leaf: cert(serialized.expiredLeaf), leafKey: createPrivateKey(serialized.expiredLeafKey) },
   };
 }
 

@@ -8,7 +8,6 @@ import {
   canonicalJson,
   escapeHtml,
   type FaultStatus,
-  FaultSwitch,
   isObject,
   type Json,
   type JsonObject,
@@ -16,6 +15,7 @@ import {
   parseJson,
   parseLatency,
   readBody,
+  ScopedFaults,
   sendHtml,
   sendJson,
   sendNoContent,
@@ -30,7 +30,8 @@ import {
  *
  *   GET  /__sent[?to=address]   every accepted mail, oldest first (to/cc/bcc matched by bare address)
  *   GET  /                      the same, newest first, as a page (HTML bodies in a sandboxed frame)
- *   POST /__faults {status, count?, retryAfterSeconds?} / DELETE /__faults   next sends fail (429/500/503)
+ *   POST /__faults {status, count?, retryAfterSeconds?, to?} / DELETE /__faults[?to=]   next sends fail
+ *                               (429/500/503); with `to`, only sends to that address
  *   POST /__latency {ms} / DELETE /__latency   how long a send holds its idempotency key before answering
  *   POST /__reset               forget mails, idempotency keys, faults and latency
  *
@@ -148,7 +149,8 @@ export async function startEmailServer(opts: EmailServerOptions): Promise<Runnin
   const sent: SentEmail[] = [];
   const byId = new Map<string, SentEmail>();
   const idempotency = new Map<string, IdempotencyEntry>();
-  const faults = new FaultSwitch();
+  // A fault may name a recipient (`to`): then only mail to that address fails.
+  const faults = new ScopedFaults("to", (address) => bareAddress(address).toLowerCase());
   let latencyMs = opts.latencyMs ?? 0;
 
   const authenticate = (req: IncomingMessage) => {
@@ -176,7 +178,9 @@ export async function startEmailServer(opts: EmailServerOptions): Promise<Runnin
 
   const sendEmail = async (req: IncomingMessage, res: ServerResponse): Promise<string> => {
     authenticate(req);
-    const fault = faults.take();
+    const text = await readBody(req, MAX_BODY_BYTES);
+    const body = parseJson(text);
+    const fault = faults.take(recipientsOf(body));
     if (fault) {
       const { name, message } = FAULTS[fault.status];
       const headers: Record<string, string> = {};
@@ -195,8 +199,6 @@ export async function startEmailServer(opts: EmailServerOptions): Promise<Runnin
       throw BAD_IDEMPOTENCY_KEY;
     }
 
-    const text = await readBody(req, MAX_BODY_BYTES);
-    const body = parseJson(text);
     if (!isObject(body)) throw new Refusal(422, "validation_error", "The request body must be a JSON object.");
 
     const fingerprint = createHash("sha256").update(canonicalJson(body)).digest("hex");
@@ -289,9 +291,9 @@ export async function startEmailServer(opts: EmailServerOptions): Promise<Runnin
       return true;
     }
     if (path === "/__faults") {
-      if (method === "GET") sendJson(res, 200, { fault: faults.current() });
+      if (method === "GET") sendJson(res, 200, { fault: faults.current(url.searchParams.get("to")) });
       else if (method === "DELETE") {
-        faults.clear();
+        faults.clear(url.searchParams.get("to"));
         sendNoContent(res);
       } else if (method === "POST") {
         const result = faults.set(parseJson(await readBody(req, 64 * 1024)));
@@ -448,6 +450,16 @@ function checkAddress(field: string, address: string): void {
       `Invalid \`${field}\` field. The email address needs to follow the \`email@example.com\` or \`Name <email@example.com>\` format.`,
     );
   }
+}
+
+/** Every address a send-email body names (to, cc, bcc), for faults scoped to a recipient; [] when unreadable. */
+function recipientsOf(body: Json | undefined): string[] {
+  if (!isObject(body)) return [];
+  return (["to", "cc", "bcc"] as const).flatMap((field) => {
+    const value = body[field];
+    const list = typeof value === "string" ? [value] : Array.isArray(value) ? value : [];
+    return list.filter((a): a is string => typeof a === "string");
+  });
 }
 
 /** `Name <a@b.c>` → `a@b.c`; a bare address as it is. */

@@ -1,4 +1,4 @@
-import { generateKeyPair, type KeyObject, randomBytes, randomInt, verify } from "node:crypto";
+import { createPublicKey, generateKeyPair, type KeyObject, randomBytes, randomInt, verify } from "node:crypto";
 import { promisify } from "node:util";
 import { isObject, type Json } from "./standin-http";
 
@@ -83,7 +83,21 @@ export async function generateServiceAccountKeys(): Promise<ServiceAccountKeys> 
   };
 }
 
-export function serviceAccountFor(keys: ServiceAccountKeys, projectId: string, tokenUri: string): ServiceAccount {
+/** Keys from a PEM private key made elsewhere (the test plan makes one before any server starts). */
+export function serviceAccountKeysFrom(given: { privateKeyPem: string; privateKeyId: string }): ServiceAccountKeys {
+  return {
+    privateKeyId: given.privateKeyId,
+    privateKeyPem: given.privateKeyPem,
+    publicKey: createPublicKey(given.privateKeyPem),
+  };
+}
+
+export function serviceAccountFor(
+  keys: ServiceAccountKeys,
+  projectId: string,
+  tokenUri: string,
+  clientId = `1${Array.from({ length: 20 }, () => randomInt(10)).join("")}`,
+): ServiceAccount {
   return {
     publicKey: keys.publicKey,
     json: {
@@ -92,7 +106,7 @@ export function serviceAccountFor(keys: ServiceAccountKeys, projectId: string, t
       private_key_id: keys.privateKeyId,
       private_key: keys.privateKeyPem,
       client_email: `firebase-adminsdk-local@${projectId}.iam.gserviceaccount.com`,
-      client_id: `1${Array.from({ length: 20 }, () => randomInt(10)).join("")}`,
+      client_id: clientId,
       token_uri: tokenUri,
       universe_domain: "googleapis.com",
     },
@@ -101,6 +115,8 @@ export function serviceAccountFor(keys: ServiceAccountKeys, projectId: string, t
 
 export class TokenIssuer {
   private readonly grants = new Map<string, AccessGrant>();
+  /** Access tokens handed out since start (callers that cache them ask for few). */
+  issued = 0;
 
   constructor(
     private readonly account: ServiceAccount,
@@ -151,6 +167,7 @@ export class TokenIssuer {
 
     this.forgetExpired();
     const token = `ya29.c.local-${randomBytes(48).toString("base64url")}`;
+    this.issued += 1;
     this.grants.set(token, {
       clientEmail: json.client_email,
       projectId: json.project_id,

@@ -3,19 +3,25 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 import type { AddressInfo } from "node:net";
 import { pathToFileURL } from "node:url";
 import { checkSendRequest, type FieldViolation, isWellFormedRegistrationToken, type Target } from "./fcm-message";
-import { generateServiceAccountKeys, type ServiceAccountJson, serviceAccountFor, TokenIssuer } from "./fcm-oauth";
+import {
+  generateServiceAccountKeys,
+  type ServiceAccountJson,
+  serviceAccountFor,
+  serviceAccountKeysFrom,
+  TokenIssuer,
+} from "./fcm-oauth";
 import { Devices, type DeviceView } from "./fcm-tray";
 import { listen } from "./ports";
 import {
   BodyTooLargeError,
   escapeHtml,
   type FaultStatus,
-  FaultSwitch,
   isObject,
   type JsonObject,
   PAGE_STYLE,
   parseJson,
   readBody,
+  ScopedFaults,
   sendHtml,
   sendJson,
   sendNoContent,
@@ -42,7 +48,9 @@ export type { DeviceView, Platform, TrayNotification } from "./fcm-tray";
  *   DELETE /__devices/{token}        the user cleared the notification tray
  *   POST /__tokens/{token}/unregister | /register   the app was uninstalled (404 UNREGISTERED) | reinstalled
  *   DELETE /__access-tokens          every access token issued so far is expired from now on
- *   POST /__faults {status: 429|500|503, count?, retryAfterSeconds?} / DELETE /__faults   sends fail
+ *   GET  /__access-tokens            {issued}: how many access tokens /token has handed out
+ *   POST /__faults {status: 429|500|503, count?, retryAfterSeconds?, token?} / DELETE /__faults[?token=]
+ *                                    sends fail; with `token`, only messages to that device
  *   POST /__reset                    forget messages, devices, faults (tokens and the account stay)
  *   GET  /                           recent pushes as a page
  */
@@ -58,6 +66,11 @@ export interface FcmServerOptions {
   log?: (line: string) => void;
   /** Clock in ms since the epoch, for assertion times and access-token expiry. */
   now?: () => number;
+  /**
+   * The service account's key (default: a fresh one each start). Given, the key file is known before the server
+   * starts, so a Worker's bindings can be written first (the test stack does).
+   */
+  keys?: { privateKeyPem: string; privateKeyId: string; clientId?: string };
 }
 
 export interface RunningFcmServer {
@@ -107,10 +120,11 @@ export async function startFcmServer(opts: FcmServerOptions = {}): Promise<Runni
   const now = opts.now ?? Date.now;
   const projectId = opts.projectId ?? "circle-local";
   const devices = new Devices(opts.unregisteredTokens);
-  const faults = new FaultSwitch();
+  // A fault may name a registration token (`token`): then only messages to that device fail.
+  const faults = new ScopedFaults("token");
   const sent: SentPush[] = [];
   let sequence = 0;
-  const keys = await generateServiceAccountKeys();
+  const keys = opts.keys ? serviceAccountKeysFrom(opts.keys) : await generateServiceAccountKeys();
   // Set synchronously once listening (the token URI needs the port), before any request is handled.
   let issuer: TokenIssuer | undefined;
   let serviceAccount: ServiceAccountJson | undefined;
@@ -195,7 +209,8 @@ export async function startFcmServer(opts: FcmServerOptions = {}): Promise<Runni
       return "wrong project";
     }
 
-    const fault = faults.take();
+    const payload = parseJson(await readBody(req, MAX_BODY_BYTES));
+    const fault = faults.take(targetTokenOf(payload));
     if (fault) {
       const { status, message, errorCode } = FAULTS[fault.status];
       // FCM asks callers to honour Retry-After on 429 and 503 (ErrorCode reference).
@@ -205,7 +220,7 @@ export async function startFcmServer(opts: FcmServerOptions = {}): Promise<Runni
       return `fault ${fault.status}`;
     }
 
-    const check = checkSendRequest(parseJson(await readBody(req, MAX_BODY_BYTES)));
+    const check = checkSendRequest(payload);
     if (!check.ok) {
       const details: unknown[] = [];
       if (check.violations.length > 0) details.push(badRequest(check.violations));
@@ -279,10 +294,14 @@ export async function startFcmServer(opts: FcmServerOptions = {}): Promise<Runni
       sendJson(res, 200, { expired: (issuer as TokenIssuer).expireAll() });
       return true;
     }
+    if (path === "/__access-tokens" && method === "GET") {
+      sendJson(res, 200, { issued: (issuer as TokenIssuer).issued });
+      return true;
+    }
     if (path === "/__faults") {
-      if (method === "GET") sendJson(res, 200, { fault: faults.current() });
+      if (method === "GET") sendJson(res, 200, { fault: faults.current(url.searchParams.get("token")) });
       else if (method === "DELETE") {
-        faults.clear();
+        faults.clear(url.searchParams.get("token"));
         sendNoContent(res);
       } else if (method === "POST") {
         const result = faults.set(parseJson(await readBody(req, 64 * 1024)));
@@ -340,7 +359,7 @@ export async function startFcmServer(opts: FcmServerOptions = {}): Promise<Runni
   await listen(server, opts.port ?? 0, host);
   const { port } = server.address() as AddressInfo;
   const url = `http://${host}:${port}`;
-  const account = serviceAccountFor(keys, projectId, `${url}/token`);
+  const account = serviceAccountFor(keys, projectId, `${url}/token`, opts.keys?.clientId);
   issuer = new TokenIssuer(account, now);
   serviceAccount = account.json;
 
@@ -354,6 +373,12 @@ export async function startFcmServer(opts: FcmServerOptions = {}): Promise<Runni
         server.closeAllConnections();
       }),
   };
+}
+
+/** `message.token` of a send request, for faults scoped to a device; [] when there is none. */
+function targetTokenOf(payload: unknown): string[] {
+  const message = isObject(payload) ? payload.message : undefined;
+  return isObject(message) && typeof message.token === "string" ? [message.token] : [];
 }
 
 function googleError(

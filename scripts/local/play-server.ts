@@ -1,4 +1,4 @@
-import { generateKeyPairSync, type KeyObject, randomBytes } from "node:crypto";
+import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject, randomBytes } from "node:crypto";
 import { pathToFileURL } from "node:url";
 import { decodeProtectedHeader, exportJWK, errors as joseErrors, jwtVerify, SignJWT } from "jose";
 import {
@@ -32,6 +32,8 @@ import {
  * - The Play Developer API: `GET /androidpublisher/v3/applications/{pkg}/purchases/subscriptionsv2/tokens/
  *   {token}` answering SubscriptionPurchaseV2, and the v1 `…/subscriptions/{id}/tokens/{token}:acknowledge`,
  *   with Google's JSON error envelope (401 bad credentials, 403 missing scope, 404 purchaseTokenNotFound).
+ * `POST /__notify` delivers a push; `POST /__push` (same body, no target) answers the push's headers and body
+ * without delivering it, for callers that post it themselves (tests inside workerd).
  */
 
 export const GOOGLE_ISSUER = "https://accounts.google.com";
@@ -139,7 +141,19 @@ export interface PlayServerOptions {
   pushServiceAccountEmail?: string;
   /** Full Pub/Sub subscription name put in each push. */
   subscription?: string;
+  /**
+   * The Play Developer API caller's key (PKCS#8 PEM) and its id; generated when absent. Given, the key file can
+   * be written into a Worker's settings before this server starts.
+   */
+  serviceAccount?: { privateKeyPem: string; keyId: string; clientEmail?: string };
   log?: (line: string) => void;
+}
+
+/** A push as Pub/Sub would send it: the headers (the bearer token among them) and the exact body. */
+export interface PlayPush {
+  messageId: string;
+  headers: Record<string, string>;
+  body: string;
 }
 
 export interface RunningPlayServer {
@@ -168,7 +182,7 @@ interface IssuedToken {
 
 export async function startPlayServer(opts: PlayServerOptions): Promise<RunningPlayServer> {
   const packageName = opts.packageName ?? "app.circle.local";
-  const pushAudience = opts.pushAudience ?? "http://127.0.0.1/v1/billing/google/rtdn";
+  const pushAudience = opts.pushAudience ?? "http://127.0.0.1/v1/billing/google";
   const pushServiceAccountEmail = opts.pushServiceAccountEmail ?? "rtdn-push@circle-local.iam.gserviceaccount.com";
   const subscription = opts.subscription ?? "projects/circle-local/subscriptions/play-rtdn";
   const pushSubject = numericId(21);
@@ -176,8 +190,13 @@ export async function startPlayServer(opts: PlayServerOptions): Promise<RunningP
   const googleKey = rsaKeyPair();
   const googleKid = randomBytes(20).toString("hex");
   const wrongKey = rsaKeyPair();
-  const accountKey = rsaKeyPair();
-  const accountKid = randomBytes(20).toString("hex");
+  const accountKey = opts.serviceAccount
+    ? {
+        privateKey: createPrivateKey(opts.serviceAccount.privateKeyPem),
+        publicKey: createPublicKey(opts.serviceAccount.privateKeyPem),
+      }
+    : rsaKeyPair();
+  const accountKid = opts.serviceAccount?.keyId ?? randomBytes(20).toString("hex");
   const jwk = { ...(await exportJWK(googleKey.publicKey)), kid: googleKid, alg: "RS256", use: "sig" };
 
   const purchases = new Map<string, JsonObject>(); // `${packageName}/${token}`
@@ -209,7 +228,7 @@ export async function startPlayServer(opts: PlayServerOptions): Promise<RunningP
       .sign(forge === "wrong-key" ? wrongKey.privateKey : googleKey.privateKey);
   };
 
-  const notify = async (input: PlayNotifyInput): Promise<{ messageId: string; delivery: Delivery }> => {
+  const buildPush = async (input: Omit<PlayNotifyInput, "target">): Promise<PlayPush> => {
     const pkg = input.packageName ?? packageName;
     const eventTimeMillis = Date.now();
     const code = notificationCode(input.notificationType);
@@ -242,17 +261,22 @@ export async function startPlayServer(opts: PlayServerOptions): Promise<RunningP
       },
       subscription,
     };
-    const delivery = await deliver(
-      input.target,
-      {
+    return {
+      messageId,
+      headers: {
         "Content-Type": "application/json",
         Authorization: `Bearer ${await pushToken(input.forge)}`,
         "User-Agent": "APIs-Google; (+https://developers.google.com/webmasters/APIs-Google.html)",
       },
-      JSON.stringify(body),
-    );
+      body: JSON.stringify(body),
+    };
+  };
+
+  const notify = async (input: PlayNotifyInput): Promise<{ messageId: string; delivery: Delivery }> => {
+    const push = await buildPush(input);
+    const delivery = await deliver(input.target, push.headers, push.body);
     deliveries.push(delivery);
-    return { messageId, delivery };
+    return { messageId: push.messageId, delivery };
   };
 
   const exchangeToken = async (form: URLSearchParams): Promise<JsonObject> => {
@@ -423,6 +447,10 @@ export async function startPlayServer(opts: PlayServerOptions): Promise<RunningP
         const { messageId, delivery } = await notify(parseNotifyInput(body));
         return sendJson(res, 200, deliveryReport(delivery, { messageId }));
       }
+      if (method === "POST" && path === "/__push") {
+        const { target: _none, ...input } = parseNotifyInput({ target: "-", ...controlBody(text) });
+        return sendJson(res, 200, { ...(await buildPush(input)) });
+      }
       throw new HttpError(
         404,
         googleError(404, "NOT_FOUND", `The requested URL ${path} was not found on this server.`),
@@ -435,7 +463,7 @@ export async function startPlayServer(opts: PlayServerOptions): Promise<RunningP
     project_id: "circle-local",
     private_key_id: accountKid,
     private_key: accountKey.privateKey.export({ type: "pkcs8", format: "pem" }).toString(),
-    client_email: "play-developer-api@circle-local.iam.gserviceaccount.com",
+    client_email: opts.serviceAccount?.clientEmail ?? "play-developer-api@circle-local.iam.gserviceaccount.com",
     client_id: numericId(21),
     auth_uri: "https://accounts.google.com/o/oauth2/auth",
     token_uri: `${standIn.url}/token`,

@@ -175,6 +175,58 @@ export class FaultSwitch {
   }
 }
 
+/**
+ * The fault switch per target: `POST /__faults { status, count?, retryAfterSeconds?, <scope>? }` with a scope
+ * field (the email stand-in's `to`, the FCM stand-in's `token`) fails only sends to that target, so one test can
+ * take "the provider" down for its own recipient while other suites keep sending. Without it, every send fails.
+ */
+export class ScopedFaults {
+  private readonly everywhere = new FaultSwitch();
+  private readonly scoped = new Map<string, FaultSwitch>();
+
+  constructor(
+    private readonly scopeField: string,
+    private readonly normalize: (scope: string) => string = (s) => s,
+  ) {}
+
+  set(input: Json | undefined): (ActiveFault & { scope?: string }) | { error: string } {
+    const scope = isObject(input) ? input[this.scopeField] : undefined;
+    if (scope === undefined || scope === null) return this.everywhere.set(input);
+    if (typeof scope !== "string" || scope === "") return { error: `${this.scopeField} must be a non-empty string` };
+    const { [this.scopeField]: _scope, ...rest } = input as JsonObject;
+    const fault = new FaultSwitch();
+    const result = fault.set(rest);
+    if ("error" in result) return result;
+    this.scoped.set(this.normalize(scope), fault);
+    return { ...result, scope };
+  }
+
+  /** The fault a send to any of `targets` suffers (a target's own fault first), counted against its `count`. */
+  take(targets: string[]): ActiveFault | undefined {
+    for (const target of targets) {
+      const key = this.normalize(target);
+      const fault = this.scoped.get(key);
+      if (!fault) continue;
+      const taken = fault.take();
+      if (!fault.current()) this.scoped.delete(key);
+      if (taken) return taken;
+    }
+    return this.everywhere.take();
+  }
+
+  clear(scope?: string | null): void {
+    if (scope) this.scoped.delete(this.normalize(scope));
+    else {
+      this.everywhere.clear();
+      this.scoped.clear();
+    }
+  }
+
+  current(scope?: string | null): ActiveFault | null {
+    return scope ? (this.scoped.get(this.normalize(scope))?.current() ?? null) : this.everywhere.current();
+  }
+}
+
 /** `{ "ms": 250 }` → 250; anything else → an error for the control endpoint. */
 export function parseLatency(input: Json | undefined): number | { error: string } {
   if (!isObject(input) || !Number.isInteger(input.ms) || (input.ms as number) < 0 || (input.ms as number) > 60_000) {

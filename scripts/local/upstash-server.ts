@@ -28,6 +28,14 @@ export interface RunningUpstashServer {
   stats(): { requests: number; commands: number; streams: number };
 }
 
+/**
+ * redis-server cannot be reached (killed, restarting): the whole request is answered 503, as a REST front whose
+ * database is offline does, instead of an error per command that would look like Redis's own reply.
+ */
+class BackendUnavailable extends Error {
+  override name = "BackendUnavailable";
+}
+
 /** What one command answers in the REST protocol. */
 type CommandOutcome = { result: unknown } | { error: string };
 
@@ -129,7 +137,11 @@ export async function startUpstashServer(opts: UpstashServerOptions): Promise<Ru
     const pending = BLOCKING.has(name) || isBlockingStream(args) ? runIsolated(args) : send(redis, args);
     return pending.then(
       (value) => ({ result: encodeReply(prepared.rewriteReply?.(value) ?? value, base64, true) }),
-      (error: unknown) => ({ error: errorText(error) }),
+      (error: unknown) => {
+        // Redis answered with an error reply: the command's own outcome. Anything else means Redis is gone.
+        if (error instanceof ErrorReply) return { error: error.message };
+        throw new BackendUnavailable(errorText(error));
+      },
     );
   };
 
@@ -157,7 +169,8 @@ export async function startUpstashServer(opts: UpstashServerOptions): Promise<Ru
           : { result: encodeReply(ready[i]?.rewriteReply?.(reply) ?? reply, base64, true) },
       );
     } catch (error) {
-      return { error: errorText(error) };
+      if (error instanceof ErrorReply) return { error: error.message };
+      throw new BackendUnavailable(errorText(error));
     }
   };
 
@@ -173,6 +186,8 @@ export async function startUpstashServer(opts: UpstashServerOptions): Promise<Ru
         return respond(res, status, { error: UNAUTHORIZED });
       }
       const body = await readBody(req);
+      // node-redis would queue commands until it reconnects; Upstash answers at once that it cannot serve.
+      if (!redis.isReady) throw new BackendUnavailable("the redis connection is down");
       const base64 = String(req.headers["upstash-encoding"] ?? "").toLowerCase() === "base64";
       const path = url.pathname.replace(/\/+$/, "");
 
@@ -206,7 +221,7 @@ export async function startUpstashServer(opts: UpstashServerOptions): Promise<Ru
       if ("error" in outcome) status = 400;
       return respond(res, status, outcome);
     } catch (error) {
-      status = 500;
+      status = error instanceof BackendUnavailable ? 503 : 500;
       if (!res.headersSent) respond(res, status, { error: `ERR ${errorText(error)}` });
     } finally {
       const ms = (performance.now() - started).toFixed(1);

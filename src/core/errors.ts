@@ -12,9 +12,11 @@ export const problemStatus = {
   not_found: 404,
   method_not_allowed: 405,
   conflict: 409,
+  precondition_failed: 412,
   payload_too_large: 413,
   unsupported_media_type: 415,
   idempotency_mismatch: 422,
+  precondition_required: 428,
   rate_limited: 429,
   quota_exceeded: 429,
   internal: 500,
@@ -32,9 +34,11 @@ export const problemTitles: Record<ProblemCode, string> = {
   not_found: "Not found",
   method_not_allowed: "Method not allowed",
   conflict: "Conflict",
+  precondition_failed: "The resource has changed",
   payload_too_large: "Request body too large",
   unsupported_media_type: "Unsupported media type",
   idempotency_mismatch: "Idempotency key reused with a different request",
+  precondition_required: "A precondition is required",
   rate_limited: "Too many requests",
   quota_exceeded: "Quota exceeded",
   internal: "Internal error",
@@ -54,6 +58,8 @@ export interface ApiErrorExtra {
    * `username_taken` for a 409, so a client can react without parsing `detail`.
    */
   reason?: string;
+  /** Further RFC 9457 extension members, plain data (e.g. `currentVersion` on a 412). */
+  members?: Record<string, string | number | boolean | null>;
 }
 
 export class ApiError extends Error {
@@ -96,6 +102,13 @@ export class ApiError extends Error {
     return new ApiError("rate_limited", `Too many ${what}. Retry in ${decision.retryAfterSeconds} s.`, {
       headers: { ...rateLimitHeaders(decision), "Retry-After": String(decision.retryAfterSeconds) },
     });
+  }
+  /**
+   * A 503 `unavailable` decided by a rule rather than thrown by a store adapter (e.g. a fail-closed rate limit
+   * whose check could not run), so nothing that tolerates a store outage swallows it.
+   */
+  static unavailable(detail: string, retryAfterSeconds: number): ApiError {
+    return new ApiError("unavailable", detail, { headers: { "Retry-After": String(retryAfterSeconds) } });
   }
   /** A 429 `quota_exceeded`, retryable after `retryAfterSeconds`. */
   static quotaExceeded(detail: string, retryAfterSeconds: number): ApiError {

@@ -1,7 +1,8 @@
-import type { Role, Tier, UserDoc } from "../db";
+import { type Role, settingsOf, type Tier, type UserDoc } from "../db";
 import type { Deps } from "../deps";
 import { ObjectId } from "../platform/ids";
 import { deleteKeys, runOp, setValue } from "../platform/redis-ops";
+import { bestEffort } from "./best-effort";
 
 /**
  * An account's standing: what decides, on every authenticated request, whether a token is still good and what
@@ -20,18 +21,23 @@ export interface Standing {
   deleted: boolean;
   /** Sessions revoked recently (logout, revocation, password reset or change): their access tokens are refused. */
   revokedSessions: string[];
+  /** The user's IANA zone (settings): which calendar day it is for them, with no read of its own. */
+  timezone: string;
+  /** Private mode (settings): what the user writes now stays out of insights and analytics. */
+  privateMode: boolean;
 }
 
 /** Marks which cached value is a standing (anything else under the key is ignored and rebuilt). */
-const VERSION = 3;
+const VERSION = 4;
 type Cached = Standing & { v: typeof VERSION };
 
 export function standingOf(
   user: Pick<
     UserDoc,
-    "role" | "tier" | "tierExpiresAt" | "bannedAt" | "banExpiresAt" | "deletedAt" | "revokedSessionIds"
+    "role" | "tier" | "tierExpiresAt" | "bannedAt" | "banExpiresAt" | "deletedAt" | "revokedSessionIds" | "settings"
   >,
 ): Standing {
+  const settings = settingsOf(user);
   const banned = user.bannedAt ? (user.banExpiresAt?.getTime() ?? Number.MAX_SAFE_INTEGER) : null;
   return {
     role: user.role,
@@ -40,6 +46,8 @@ export function standingOf(
     bannedUntil: banned,
     deleted: Boolean(user.deletedAt),
     revokedSessions: user.revokedSessionIds ?? [],
+    timezone: settings.timezone,
+    privateMode: settings.privateMode,
   };
 }
 
@@ -88,6 +96,7 @@ export async function loadStanding(deps: Deps, userId: string): Promise<Standing
         banExpiresAt: 1,
         deletedAt: 1,
         revokedSessionIds: 1,
+        settings: 1,
       },
     },
   );
@@ -107,25 +116,22 @@ export async function rememberStanding(deps: Deps, user: Parameters<typeof stand
 
 async function cacheStanding(deps: Deps, userId: string, standing: Standing): Promise<void> {
   const cached: Cached = { ...standing, v: VERSION };
-  try {
-    await runOp(deps.redis, setValue(deps.keys.session(userId), cached, deps.config.auth.standingTtlSeconds));
-  } catch (error) {
-    // The answer stands; the next request reads MongoDB again.
-    deps.log.warn("account standing not cached", { error: String(error) });
-  }
+  // The answer stands without it; the next request reads MongoDB again.
+  await bestEffort(deps, "account standing cache", () =>
+    runOp(deps.redis, setValue(deps.keys.session(userId), cached, deps.config.auth.standingTtlSeconds)),
+  );
 }
 
 /**
- * Forgets the cached standing after a change to what it holds (role, tier, ban, deletion, revoked sessions), so the
+ * Forgets the cached standing after a change to what it holds (role, tier, ban, deletion, revoked sessions, zone,
+ * private mode), so the
  * next request of any of the user's tokens rebuilds it. If Redis cannot be reached the old standing lives at
  * most ACCOUNT_STANDING_TTL_SECONDS more; the change itself (already in MongoDB) stands.
  */
 export async function forgetStanding(deps: Deps, ...userIds: string[]): Promise<void> {
-  try {
-    await runOp(deps.redis, deleteKeys(userIds.flatMap((id) => [deps.keys.session(id), deps.keys.selfView(id)])));
-  } catch (error) {
-    deps.log.warn("account standing not forgotten; it expires on its own", { error: String(error) });
-  }
+  await bestEffort(deps, "account standing drop (it expires on its own)", () =>
+    runOp(deps.redis, deleteKeys(userIds.flatMap((id) => [deps.keys.session(id), deps.keys.selfView(id)]))),
+  );
 }
 
 /**
@@ -134,9 +140,7 @@ export async function forgetStanding(deps: Deps, ...userIds: string[]): Promise<
  * SELF_CACHE_TTL_SECONDS.
  */
 export async function forgetSelfView(deps: Deps, ...userIds: string[]): Promise<void> {
-  try {
-    await runOp(deps.redis, deleteKeys(userIds.map((id) => deps.keys.selfView(id))));
-  } catch (error) {
-    deps.log.warn("cached self view not forgotten; it expires on its own", { error: String(error) });
-  }
+  await bestEffort(deps, "cached self view drop (it expires on its own)", () =>
+    runOp(deps.redis, deleteKeys(userIds.map((id) => deps.keys.selfView(id)))),
+  );
 }

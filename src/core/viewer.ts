@@ -7,6 +7,9 @@ export interface Viewer {
   sessionId: string;
   role: Role;
   tier: Tier;
+  /** The user's IANA zone and private mode (settings), once the account's standing applied (every signed-in route). */
+  timezone?: string;
+  privateMode?: boolean;
   /** Blocks and mutes, when read with the rate limit (features/relations loads them otherwise). */
   relations?: Relations;
   /** Set when that read found them not cached: the generation to rebuild them against, without reading again. */

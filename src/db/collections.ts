@@ -21,6 +21,15 @@ export const collections = {
   comments: "comments",
   shares: "shares",
   blocks: "blocks",
+  consents: "consents",
+  journalEntries: "journal_entries",
+  journalInsights: "journal_insights",
+  journalInsightRuns: "journal_insight_runs",
+  subscriptions: "subscriptions",
+  conversations: "conversations",
+  messages: "messages",
+  stories: "stories",
+  storyViews: "story_views",
   media: "media",
 } as const;
 

@@ -1,21 +1,26 @@
-import type { Collection, DataApiClient } from "../platform/mongo/client";
+import type { BatchOptions, BatchResults, BatchStep, Collection, DataApiClient } from "../platform/mongo/client";
 import { type CollectionKey, collections } from "./collections";
 import type { AnalyticsEventDoc } from "./documents/analytics";
 import type { AuditLogDoc } from "./documents/audit";
 import type { EmailOutboxDoc, EmailTokenDoc, SessionDoc } from "./documents/auth";
+import type { SubscriptionEventDoc } from "./documents/billing";
 import type { BlockDoc } from "./documents/blocks";
 import type { CommentDoc } from "./documents/comments";
+import type { ConsentDoc } from "./documents/consents";
 import type { FeatureFlagDoc } from "./documents/flags";
 import type { FollowDoc } from "./documents/follows";
 import type { GemTransactionDoc } from "./documents/gems";
 import type { GenerationJobDoc } from "./documents/generations";
 import type { JobRunDoc } from "./documents/jobs";
+import type { JournalEntryDoc, JournalInsightDoc, JournalInsightRunDoc } from "./documents/journal";
 import type { MediaDoc } from "./documents/media";
+import type { ConversationDoc, MessageDoc } from "./documents/messaging";
 import type { AppealDoc, ModerationActionDoc, ReportDoc } from "./documents/moderation";
 import type { NotificationDoc } from "./documents/notifications";
 import type { PostDoc } from "./documents/posts";
 import type { ReferralDoc } from "./documents/referrals";
 import type { ShareDoc } from "./documents/shares";
+import type { StoryDoc, StoryViewDoc } from "./documents/stories";
 import type { UserDoc } from "./documents/users";
 import type { VoteDoc } from "./documents/votes";
 
@@ -42,32 +47,50 @@ export interface DocumentTypes {
   comments: CommentDoc;
   shares: ShareDoc;
   blocks: BlockDoc;
+  consents: ConsentDoc;
+  journalEntries: JournalEntryDoc;
+  journalInsights: JournalInsightDoc;
+  journalInsightRuns: JournalInsightRunDoc;
+  subscriptions: SubscriptionEventDoc;
+  conversations: ConversationDoc;
+  messages: MessageDoc;
+  stories: StoryDoc;
+  storyViews: StoryViewDoc;
   media: MediaDoc;
 }
 
-export type Db = { [K in CollectionKey]: Collection<DocumentTypes[K]> };
+export type Db = { [K in CollectionKey]: Collection<DocumentTypes[K]> } & {
+  /** Steps built with the collections' `inBatch` helpers, in one round trip, in order (see DataApiClient.batch). */
+  batch<const S extends readonly BatchStep<unknown>[]>(steps: S, options?: BatchOptions): Promise<BatchResults<S>>;
+};
 
 export function createDb(client: DataApiClient): Db {
-  return Object.fromEntries(
+  const byKey = Object.fromEntries(
     (Object.keys(collections) as CollectionKey[]).map((key) => [key, client.collection(collections[key])]),
-  ) as unknown as Db;
+  );
+  return { ...byKey, batch: (steps, options) => client.batch(steps, options) } as Db;
 }
 
 export * from "./documents/analytics";
 export * from "./documents/audit";
 export * from "./documents/auth";
+export * from "./documents/billing";
 export * from "./documents/blocks";
 export * from "./documents/comments";
+export * from "./documents/consents";
 export * from "./documents/flags";
 export * from "./documents/follows";
 export * from "./documents/gems";
 export * from "./documents/generations";
 export * from "./documents/jobs";
+export * from "./documents/journal";
 export * from "./documents/media";
+export * from "./documents/messaging";
 export * from "./documents/moderation";
 export * from "./documents/notifications";
 export * from "./documents/posts";
 export * from "./documents/referrals";
 export * from "./documents/shares";
+export * from "./documents/stories";
 export * from "./documents/users";
 export * from "./documents/votes";

@@ -11,6 +11,10 @@ import { type CollectionKey, collections } from "./collections";
  */
 export const retiredIndexes: Partial<Record<CollectionKey, { name: string; why: string }[]>> = {
   votes: [{ name: "ttl_90d", why: "votes are permanent; only their fraud signals expire (vote-signal-retention)" }],
+  emailOutbox: [
+    { name: "ttl_1d", why: "deleted unsent mail after a day; sent and failed mail now expire at `expireAt` instead" },
+    { name: "unsent", why: "the sweep reads pending messages by `status` and `nextAttemptAt` (index `due`)" },
+  ],
 };
 
 export const indexes: Record<CollectionKey, IndexSpec[]> = {
@@ -36,6 +40,22 @@ export const indexes: Record<CollectionKey, IndexSpec[]> = {
     { key: { "devices.pushToken": 1 }, name: "devices_push_token" },
     // The seed hesitates ("TTL or streak management"); a TTL here would delete accounts, so it is a plain index.
     { key: { lastActiveDate: 1 }, name: "last_active_date" },
+    // Deleted accounts, oldest first: the `account-deletion` and `account-erasure` jobs' queues.
+    { key: { deletedAt: 1 }, name: "deleted_at" },
+    // Store notifications find their account by the token the app set at purchase, or by the subscription.
+    {
+      key: { billingAccountToken: 1 },
+      name: "billing_account_token_unique",
+      unique: true,
+      partialFilterExpression: { billingAccountToken: { $type: "string" } },
+    },
+    { key: { "billing.entitlements.subscriptionId": 1 }, name: "billing_subscription_id" },
+    // Accounts whose tier steps down to another running subscription at a known time (billing-sweep).
+    {
+      key: { "billing.nextChangeAt": 1 },
+      name: "billing_next_change",
+      partialFilterExpression: { "billing.nextChangeAt": { $type: "date" } },
+    },
     // The avatar-sync job's queue: accounts whose new avatar has not reached all their posts and comments yet.
     {
       key: { "avatarSync.requestedAt": 1 },
@@ -60,6 +80,8 @@ export const indexes: Record<CollectionKey, IndexSpec[]> = {
     },
     { key: { visibility: 1 }, name: "visibility" },
     { key: { userId: 1, voteCount: -1 }, name: "user_top" },
+    // The counters job's work list: only posts whose engagement moved since their last recount are in it.
+    { key: { countersStale: -1 }, name: "counters_stale", partialFilterExpression: { countersStale: { $gt: 0 } } },
     { key: { prompt: "text", tags: "text" }, name: "prompt_tags_text" },
   ],
   votes: [
@@ -145,6 +167,9 @@ export const indexes: Record<CollectionKey, IndexSpec[]> = {
     },
     // The list: newest-updated first, keyset on (updatedAt, _id), default and filtered inboxes apart.
     { key: { userId: 1, filtered: 1, updatedAt: -1, _id: -1 }, name: "user_feed" },
+    // The push sweep (owed pushes whose time has come) and the sender's per-recipient read.
+    { key: { pushOwed: 1, pushNotBefore: 1 }, name: "push_due", partialFilterExpression: { pushOwed: true } },
+    { key: { userId: 1, pushOwed: 1 }, name: "user_push_owed", partialFilterExpression: { pushOwed: true } },
   ],
   featureFlags: [{ key: { name: 1 }, name: "name_unique", unique: true }],
   analyticsEvents: [
@@ -178,8 +203,11 @@ export const indexes: Record<CollectionKey, IndexSpec[]> = {
     { key: { expiresAt: 1 }, name: "ttl_expires_at", expireAfterSeconds: DAY },
   ],
   emailOutbox: [
-    { key: { sentAt: 1, createdAt: 1 }, name: "unsent" },
-    { key: { createdAt: 1 }, name: "ttl_1d", expireAfterSeconds: DAY },
+    // The sweep: pending messages whose next attempt is due, oldest first.
+    { key: { status: 1, nextAttemptAt: 1 }, name: "due", partialFilterExpression: { status: "pending" } },
+    // Sent and failed messages are kept EMAIL_OUTBOX_RETENTION_DAYS; pending ones never expire (no expireAt).
+    { key: { expireAt: 1 }, name: "ttl_expire_at", expireAfterSeconds: 0 },
+    { key: { userId: 1, createdAt: -1 }, name: "user_mail" },
   ],
   // Seed 001's comments, threaded by parentId.
   comments: [
@@ -202,6 +230,83 @@ export const indexes: Record<CollectionKey, IndexSpec[]> = {
     { key: { userId: 1, targetId: 1, kind: 1 }, name: "user_target_kind_unique", unique: true },
     { key: { userId: 1, kind: 1, _id: -1 }, name: "user_kind_list" },
     { key: { targetId: 1, kind: 1 }, name: "target_kind" },
+  ],
+  // Seed 002's consent ledger: a user's decisions newest first (GET /v1/me/consents, export).
+  consents: [{ key: { userId: 1, createdAt: -1, _id: -1 }, name: "user_created" }],
+  // Seed 002's journal. One live entry per user and date (deleted ones wait for restore or purge beside it).
+  journalEntries: [
+    {
+      key: { userId: 1, date: 1 },
+      name: "user_date_active_unique",
+      unique: true,
+      partialFilterExpression: { state: "active" },
+    },
+    { key: { userId: 1, state: 1, date: -1 }, name: "user_state_date" },
+    // Owner-scoped full-text search: the userId prefix makes every $text query one user's (equality required).
+    {
+      key: { userId: 1, title: "text", content: "text", tags: "text" },
+      name: "user_text",
+      weights: { title: 5, tags: 3, content: 1 },
+    },
+    { key: { purgeAfter: 1 }, name: "purge_after", partialFilterExpression: { state: "deleted" } },
+  ],
+  journalInsights: [
+    { key: { userId: 1, kind: 1, periodStart: 1 }, name: "user_kind_period_unique", unique: true },
+    { key: { userId: 1, kind: 1, periodStart: -1, _id: -1 }, name: "user_kind_list" },
+    // Insights whose notification a crashed run still owes.
+    { key: { notifiedAt: 1 }, name: "notified_at" },
+  ],
+  journalInsightRuns: [],
+  // Store notifications: each counts once per store and notification id; a user's history newest first;
+  // unsettled ones for billing-sweep; a subscription's notifications in provider order.
+  subscriptions: [
+    { key: { store: 1, notificationId: 1 }, name: "store_notification_unique", unique: true },
+    { key: { userId: 1, receivedAt: -1 }, name: "user_history" },
+    {
+      key: { receivedAt: 1 },
+      name: "pending",
+      partialFilterExpression: { outcome: { $eq: "pending" } },
+    },
+    { key: { store: 1, subscriptionId: 1, eventAt: -1 }, name: "subscription_history" },
+  ],
+  // Seed 003's chats. A member's inbox: their conversations, newest message first (keyset on lastMessageAt, _id).
+  conversations: [
+    { key: { "members.userId": 1, lastMessageAt: -1, _id: -1 }, name: "member_inbox" },
+    // One direct conversation per pair of people: concurrent first messages between two people make one.
+    {
+      key: { directKey: 1 },
+      name: "direct_key_unique",
+      unique: true,
+      partialFilterExpression: { directKey: { $type: "string" } },
+    },
+  ],
+  messages: [
+    // History and catch-up: a conversation's messages in id order, both directions.
+    { key: { conversationId: 1, _id: 1 }, name: "conversation_history" },
+    // A retried send makes exactly one message: one per (conversation, sender, client message id).
+    {
+      key: { conversationId: 1, senderId: 1, clientMessageId: 1 },
+      name: "client_message_unique",
+      unique: true,
+      partialFilterExpression: { clientMessageId: { $type: "string" } },
+    },
+    // The purge job: disappearing messages whose every copy has expired.
+    { key: { purgeAt: 1 }, name: "purge_at", partialFilterExpression: { purgeAt: { $type: "date" } } },
+    // A person's own messages (export, erasure).
+    { key: { senderId: 1, _id: 1 }, name: "sender" },
+  ],
+  // Seed 003's stories: an author's live stories, the tray's followed authors, and the purge by expiry.
+  stories: [
+    { key: { userId: 1, expiresAt: -1 }, name: "user_expires" },
+    { key: { expiresAt: 1 }, name: "expires_at" },
+  ],
+  storyViews: [
+    // A view counts once per viewer: concurrent views by one person record one.
+    { key: { storyId: 1, viewerId: 1 }, name: "story_viewer_unique", unique: true },
+    // The owner's viewer list, newest first.
+    { key: { storyId: 1, viewedAt: -1, _id: -1 }, name: "story_viewed" },
+    // The tray's "seen?" (a viewer's views of the last STORY_TTL_HOURS), and erasure of a viewer's views.
+    { key: { viewerId: 1, viewedAt: -1 }, name: "viewer_recent" },
   ],
   // Seed 001's media_files: a user's uploads newest first (export, erasure), keys unique, pending ones expire.
   media: [

@@ -26,6 +26,7 @@ export async function migrate(mongo: DataApiClient, clickhouse: ClickHouseClient
   }
   const createdIndexes: Record<string, string[]> = {};
   for (const key of Object.keys(indexes) as CollectionKey[]) {
+    if (indexes[key].length === 0) continue; // a collection read by _id alone
     const created = await mongo.collection(collections[key]).createIndexes(indexes[key]);
     if (created.length) createdIndexes[collections[key]] = created;
   }

@@ -92,6 +92,8 @@ async function standingViewer(
     ...viewer,
     role: standing.role,
     tier: effectiveTier(standing, now),
+    timezone: standing.timezone,
+    privateMode: standing.privateMode,
     ...(relations?.members ? { relations: Relations.fromMembers(relations.members) } : {}),
     ...(relations && !relations.members ? { relationsMissAt: relations.generation } : {}),
   };

@@ -24,9 +24,10 @@ export function problemBody(
   code: ProblemCode,
   requestId: string,
   detail?: string,
-  extra: { errors?: FieldError[]; reason?: string } = {},
+  extra: { errors?: FieldError[]; reason?: string; members?: Record<string, unknown> } = {},
 ): Problem {
   return {
+    ...extra.members,
     type: problemType(code),
     title: problemTitles[code],
     status: problemStatus[code],
@@ -42,7 +43,12 @@ export function problemResponse(
   c: Context,
   code: ProblemCode,
   detail?: string,
-  options: { errors?: FieldError[]; headers?: Record<string, string>; reason?: string } = {},
+  options: {
+    errors?: FieldError[];
+    headers?: Record<string, string>;
+    reason?: string;
+    members?: Record<string, unknown>;
+  } = {},
 ): Response {
   const requestId = (c.get("requestId") as string | undefined) ?? "";
   const body = problemBody(code, requestId, detail, options);

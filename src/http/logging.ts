@@ -6,12 +6,16 @@ import type { AppEnv } from "./context";
 /**
  * One structured log line per request (method, route pattern — never the raw URL, which may carry tokens —
  * status, duration, request id, store round trips), and a Server-Timing header with the same round-trip
- * counts so clients and tests can see what a request cost.
+ * counts so clients and tests can see what a request cost. The request's store budget starts here, so every
+ * store call of the request (middleware included) shares it.
  */
 export function requestLogging(): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     const started = performance.now();
-    const tally = newTally();
+    const config = c.var.deps?.config;
+    const tally = newTally(
+      config && { limitMs: config.requestStoreBudgetMs, perCallMs: { redis: config.requestRedisTimeoutMs } },
+    );
     c.set("io", tally);
     await withIoTally(tally, next);
     const durationMs = Math.round((performance.now() - started) * 10) / 10;

@@ -14,6 +14,11 @@ export const ProblemSchema = z
       .optional()
       .meta({ description: "Extension member: a stable reason within `code`, e.g. `username_taken` for a 409" }),
     detail: z.string().optional(),
+    currentVersion: z
+      .number()
+      .int()
+      .optional()
+      .meta({ description: "Extension member on a 412: the resource's current version (also its `ETag`)" }),
     requestId: z.string(),
     errors: z
       .array(z.object({ path: z.string(), message: z.string() }))
@@ -29,6 +34,7 @@ const problemDescriptions: Record<number, string> = {
   403: "Authenticated but not allowed",
   404: "Not found (also for objects the caller may not see)",
   409: "Conflict (`reason` says which)",
+  412: "The If-Match version is not the current one (the current `ETag` and `currentVersion` come back)",
   413: "Request body too large",
   415: "The body is not application/json",
   422: "Idempotency key reused with a different body",
@@ -37,7 +43,7 @@ const problemDescriptions: Record<number, string> = {
   503: "A backing store is unavailable (see Retry-After)",
 };
 
-export type ProblemStatusCode = 400 | 401 | 402 | 403 | 404 | 409 | 413 | 415 | 422 | 428 | 429 | 503;
+export type ProblemStatusCode = 400 | 401 | 402 | 403 | 404 | 409 | 412 | 413 | 415 | 422 | 428 | 429 | 503;
 
 const problemEntry = (status: number) => ({
   description: problemDescriptions[status] ?? "Error",

@@ -5,10 +5,10 @@ import { ApiError, rateLimitHeaders } from "../core/errors";
 import { StoreUnavailableError } from "../platform/errors";
 import { isObjectIdHex } from "../platform/ids";
 import type { RateLimitDecision } from "../platform/ratelimit";
-import { batchOn, getValue, readGuardedSet, runOps, slidingWindow } from "../platform/redis-ops";
+import { batchOn, type GuardedSet, getValue, readGuardedSet, runOps, slidingWindow } from "../platform/redis-ops";
 import { bearerToken, isWorkerToken } from "./auth";
 import type { AppEnv } from "./context";
-import { routeMetaOf } from "./routes";
+import { type Prefetch, routeMetaOf } from "./routes";
 
 /**
  * Global per-IP limit (`rate:api:{ip}`), one Redis round trip per request and none extra for cache-first reads.
@@ -19,9 +19,11 @@ import { routeMetaOf } from "./routes";
  * (`c.var.redis`), which carries it in the same pipeline; the decision arrives before any MongoDB work, so a
  * refused request still does nothing expensive. Every other route is checked up front, together with the
  * standing and the blocks and mutes of the user a bearer token names (read for `requireAuth`, so they cost no
- * round trip of their own).
+ * round trip of their own) and the route's own reads for that user, if it declares any (`prefetch`).
  */
 const RATE_LIMIT_OP = "__rateLimit";
+/** Prefixes a route's prefetched reads in the shared pipeline, so no name of theirs meets ours. */
+const PREFETCH_PREFIX = "__route:";
 
 export function apiRateLimit(): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
@@ -46,7 +48,21 @@ export function apiRateLimit(): MiddlewareHandler<AppEnv> {
         // The check rides in the same pipeline as the handler's first batch, under a name no op uses.
         const both = runOps(redis, { ...ops, [RATE_LIMIT_OP]: check });
         decided = both.then((r) => r[RATE_LIMIT_OP] as RateLimitDecision);
-        const { [RATE_LIMIT_OP]: decision, ...results } = (await both) as Record<string, unknown>;
+        decided.catch(() => {}); // awaited after the handler; not an unhandled rejection meanwhile
+        let all: Record<string, unknown>;
+        try {
+          all = (await both) as Record<string, unknown>;
+        } catch (error) {
+          // Fail-closed: a 503 no fail-open cache read may swallow. Fail-open: the handler's reads miss.
+          if (config.rateLimit.failMode === "closed" && error instanceof StoreUnavailableError) {
+            throw ApiError.unavailable(
+              "The rate limit cannot be checked right now.",
+              config.unavailableRetryAfterSeconds,
+            );
+          }
+          throw error;
+        }
+        const { [RATE_LIMIT_OP]: decision, ...results } = all;
         const rateLimit = decision as RateLimitDecision;
         if (!rateLimit.allowed) throw ApiError.rateLimited(rateLimit);
         return results as never;
@@ -68,13 +84,23 @@ export function apiRateLimit(): MiddlewareHandler<AppEnv> {
     try {
       const subject = claimedSubject(c.req.header("authorization"));
       if (subject) {
-        const all = await runOps(redis, {
+        const own = routePrefetch(c)?.(c.var.deps, subject, c.var.deps.clock.now()) ?? {};
+        const all: Record<string, unknown> = await runOps(redis, {
+          ...Object.fromEntries(Object.entries(own).map(([name, op]) => [`${PREFETCH_PREFIX}${name}`, op])),
           check,
           standing: getValue<unknown>(keys.session(subject)),
           relations: readGuardedSet(keys.relations(subject), keys.relationsGeneration(subject)),
         });
-        decision = all.check;
-        c.set("prefetchedStanding", { userId: subject, value: all.standing, relations: all.relations });
+        decision = all.check as RateLimitDecision;
+        c.set("prefetchedStanding", {
+          userId: subject,
+          value: all.standing,
+          relations: all.relations as GuardedSet,
+        });
+        if (Object.keys(own).length > 0) {
+          const results = Object.fromEntries(Object.keys(own).map((name) => [name, all[`${PREFETCH_PREFIX}${name}`]]));
+          c.set("prefetched", { userId: subject, results });
+        }
       } else {
         decision = (await runOps(redis, { check })).check;
       }
@@ -90,6 +116,14 @@ export function apiRateLimit(): MiddlewareHandler<AppEnv> {
 
 function isCacheFirst(c: Context<AppEnv>): boolean {
   return matchedRoutes(c).some((route) => routeMetaOf(route.handler)?.cacheFirst === true);
+}
+
+function routePrefetch(c: Context<AppEnv>): Prefetch | undefined {
+  for (const route of matchedRoutes(c)) {
+    const prefetch = routeMetaOf(route.handler)?.prefetch;
+    if (prefetch) return prefetch;
+  }
+  return undefined;
 }
 
 function setHeaders(c: Context<AppEnv>, decision: RateLimitDecision): void {

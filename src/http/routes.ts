@@ -2,6 +2,8 @@ import { createRoute, type RouteConfig } from "@hono/zod-openapi";
 import type { Context, MiddlewareHandler } from "hono";
 import { matchedRoutes } from "hono/route";
 import type { Role } from "../db";
+import type { Deps } from "../deps";
+import type { RedisOp } from "../platform/redis-ops";
 import { type AuthedEnv, optionalAuth, requireAuth, requireRole, requireWorkerToken } from "./auth";
 import type { AppEnv } from "./context";
 import { type ProblemStatusCode, problems } from "./openapi";
@@ -20,10 +22,19 @@ import { type ProblemStatusCode, problems } from "./openapi";
 
 type Middleware = MiddlewareHandler<AppEnv> | MiddlewareHandler<AppEnv & AuthedEnv>;
 
+/**
+ * Redis reads keyed by the caller that a signed-in route needs: they ride in the rate limiter's pipeline with
+ * the standing (for the user the bearer token names), so the route needs no Redis round trip of its own. The
+ * results reach the handler only once the token is verified for that user (`prefetchedReads`).
+ */
+export type Prefetch = (deps: Deps, userId: string, now: Date) => Record<string, RedisOp<unknown>>;
+
 /** What a route declares itself; the builder adds security, middleware and the common problems. */
 type OwnRoute = Omit<RouteConfig, "security" | "middleware"> & {
   /** Served from a Redis cache first (see above). */
   cacheFirst?: boolean;
+  /** Reads that ride with the rate limit (see `Prefetch`). */
+  prefetch?: Prefetch;
   /**
    * Reads its body as a stream and enforces its own size cap (uploads): the global HTTP_MAX_BODY_BYTES limit,
    * which buffers bodies without a Content-Length, does not apply.
@@ -36,6 +47,7 @@ type OwnRoute = Omit<RouteConfig, "security" | "middleware"> & {
 /** The metadata the global middleware reads from a matched route (see `routeMetaOf`). */
 export interface RouteMeta {
   cacheFirst: boolean;
+  prefetch?: Prefetch;
   streamsBody?: boolean;
 }
 
@@ -82,17 +94,19 @@ function build<R extends OwnRoute, M extends readonly Middleware[]>(
   statuses: ProblemStatusCode[],
   extensions: Record<`x-${string}`, unknown> = {},
 ) {
-  const { cacheFirst = false, streamsBody, use = [], ...config } = route;
+  const { cacheFirst = false, streamsBody, use = [], prefetch, ...config } = route;
   return createRoute({
     ...config,
     ...extensions,
     ...(security ? { security } : {}),
-    middleware: [metaMarker({ cacheFirst, ...(streamsBody ? { streamsBody } : {}) }), ...auth, ...use] as unknown as [
-      ...M,
-    ],
+    middleware: [
+      metaMarker({ cacheFirst, prefetch, ...(streamsBody ? { streamsBody } : {}) }),
+      ...auth,
+      ...use,
+    ] as unknown as [...M],
     responses: { ...problems(...statuses), ...config.responses } as R["responses"] &
       ReturnType<typeof problems<ProblemStatusCode>>,
-  }) as Omit<R, "cacheFirst" | "streamsBody" | "use"> & {
+  }) as Omit<R, "cacheFirst" | "streamsBody" | "use" | "prefetch"> & {
     middleware: [...M];
     getRoutingPath(): string;
   };

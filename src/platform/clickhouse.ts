@@ -1,6 +1,6 @@
 import { type ClickHouseClient, createClient } from "@clickhouse/client-web";
 import { StoreUnavailableError } from "./errors";
-import { meter } from "./io";
+import { markDown, roundTrip } from "./io";
 
 export type { ClickHouseClient };
 
@@ -12,7 +12,10 @@ export interface ClickHouseOptions {
   timeoutMs: number;
 }
 
-/** ClickHouse over HTTP; every request is counted for the current request or job (see io.ts). */
+/**
+ * ClickHouse over HTTP; every request is counted for the current request or job and bounded by the request's
+ * store budget (see io.ts). A request that gets no HTTP answer is an outage (StoreUnavailableError).
+ */
 export function createClickHouse(opts: ClickHouseOptions): ClickHouseClient {
   return createClient({
     url: opts.url,
@@ -21,7 +24,23 @@ export function createClickHouse(opts: ClickHouseOptions): ClickHouseClient {
     database: opts.database,
     request_timeout: opts.timeoutMs,
     clickhouse_settings: { date_time_input_format: "best_effort" },
-    fetch: (input, init) => meter("clickhouse", () => fetch(input, init)),
+    fetch: async (input, init) => {
+      try {
+        return await roundTrip("clickhouse", opts.timeoutMs, async (signal) => {
+          try {
+            return await fetch(input, {
+              ...init,
+              signal: init?.signal ? AbortSignal.any([init.signal, signal]) : signal,
+            });
+          } catch (error) {
+            throw new StoreUnavailableError("clickhouse", String(error), { cause: error });
+          }
+        });
+      } catch (error) {
+        if (error instanceof StoreUnavailableError) markDown("clickhouse");
+        throw error;
+      }
+    },
   });
 }
 

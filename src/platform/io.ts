@@ -1,7 +1,22 @@
 import { AsyncLocalStorage } from "node:async_hooks";
+import { type Store, StoreUnavailableError } from "./errors";
 
-/** The stores a request can reach; each call to one is a subrequest with real latency from the edge. */
-export type Store = "redis" | "mongo" | "clickhouse" | "r2";
+export type { Store };
+
+/**
+ * How long one request may wait on stores that fail. Every round trip's timeout is cut to what is left; the
+ * time of each failed attempt (a timeout, a refused connection, a read retry) is charged; once it is spent, or
+ * once a store has failed for good in this request, further calls to stores fail at once. So a request against
+ * a dead store answers (503, or a documented fail-open) within the budget instead of stacking timeouts.
+ */
+export interface StoreBudget {
+  limitMs: number;
+  spentMs: number;
+  /** A tighter cap per round trip for some stores (Redis inside a request: a slow cache is no cache). */
+  perCallMs: Partial<Record<Store, number>>;
+  /** Stores that failed for good in this request. */
+  down: Set<Store>;
+}
 
 export interface IoTally {
   roundTrips: Record<Store, number>;
@@ -13,13 +28,23 @@ export interface IoTally {
   durationMs: Record<Store, number>;
   /** The deepest chain among calls that have answered so far, per store (a new call extends it by one). */
   settledDepth: Record<Store, number>;
+  /** Set for HTTP requests; jobs run without one (each call has only its own timeout). */
+  budget?: StoreBudget;
 }
 
 const scope = new AsyncLocalStorage<IoTally>();
 
-export function newTally(): IoTally {
+export function newTally(budget?: { limitMs: number; perCallMs?: Partial<Record<Store, number>> }): IoTally {
   const zero = () => ({ redis: 0, mongo: 0, clickhouse: 0, r2: 0 });
-  return { roundTrips: zero(), waits: zero(), durationMs: zero(), settledDepth: zero() };
+  return {
+    roundTrips: zero(),
+    waits: zero(),
+    durationMs: zero(),
+    settledDepth: zero(),
+    ...(budget
+      ? { budget: { limitMs: budget.limitMs, spentMs: 0, perCallMs: budget.perCallMs ?? {}, down: new Set<Store>() } }
+      : {}),
+  };
 }
 
 /** Runs `fn` with a fresh tally of store round trips; adapters record into whichever tally is current. */
@@ -31,19 +56,74 @@ export function currentTally(): IoTally | undefined {
   return scope.getStore();
 }
 
-/** Wraps one round trip to a store so it is counted and timed for the current request or job. */
-export async function meter<T>(store: Store, call: () => Promise<T>): Promise<T> {
+/** Milliseconds of the current request's store budget still unspent (Infinity outside a request). */
+export function budgetLeftMs(): number {
+  const budget = scope.getStore()?.budget;
+  return budget ? Math.max(0, budget.limitMs - budget.spentMs) : Number.POSITIVE_INFINITY;
+}
+
+/** Charges waiting that serves a failing store (a retry's backoff) to the request's budget. */
+export function chargeBudget(ms: number): void {
+  const budget = scope.getStore()?.budget;
+  if (budget) budget.spentMs += ms;
+}
+
+/** Records that `store` failed for good in this request (after any retries): later calls to it fail at once. */
+export function markDown(store: Store): void {
+  scope.getStore()?.budget?.down.add(store);
+}
+
+/** Whether `store` already failed for good in this request. */
+export function isDown(store: Store): boolean {
+  return scope.getStore()?.budget?.down.has(store) ?? false;
+}
+
+/**
+ * One round trip to a store: counted and timed for the current request or job, bounded by `timeoutMs` and by
+ * what is left of the request's budget (the signal to pass to the call), refused at once when the store already
+ * failed in this request or the budget is spent. A timeout surfaces as StoreUnavailableError; the adapter maps
+ * its own transport errors to it, and the time of every such failure is charged to the budget.
+ */
+export async function roundTrip<T>(
+  store: Store,
+  timeoutMs: number,
+  call: (signal: AbortSignal) => Promise<T>,
+): Promise<T> {
   const tally = scope.getStore();
-  if (!tally) return call();
-  tally.roundTrips[store] += 1;
-  const depth = tally.settledDepth[store] + 1;
-  tally.waits[store] = Math.max(tally.waits[store], depth);
+  const budget = tally?.budget;
+  let limitMs = timeoutMs;
+  if (budget) {
+    if (budget.down.has(store)) {
+      throw new StoreUnavailableError(store, "it already failed during this request", { repeated: true });
+    }
+    const left = budget.limitMs - budget.spentMs;
+    if (left <= 0) throw new StoreUnavailableError(store, "the request's store budget is spent", { repeated: true });
+    limitMs = Math.min(limitMs, left, budget.perCallMs[store] ?? Number.POSITIVE_INFINITY);
+  }
+  const signal = AbortSignal.timeout(Math.max(1, Math.floor(limitMs)));
+  const depth = tally ? tally.settledDepth[store] + 1 : 0;
+  if (tally) {
+    tally.roundTrips[store] += 1;
+    tally.waits[store] = Math.max(tally.waits[store], depth);
+  }
   const started = performance.now();
   try {
-    return await call();
+    return await call(signal);
+  } catch (error) {
+    const failure =
+      error instanceof StoreUnavailableError
+        ? error
+        : signal.aborted
+          ? new StoreUnavailableError(store, `no answer within ${Math.floor(limitMs)} ms`, { cause: error })
+          : null;
+    if (!failure) throw error;
+    if (budget) budget.spentMs += performance.now() - started;
+    throw failure;
   } finally {
-    tally.settledDepth[store] = Math.max(tally.settledDepth[store], depth);
-    tally.durationMs[store] += performance.now() - started;
+    if (tally) {
+      tally.settledDepth[store] = Math.max(tally.settledDepth[store], depth);
+      tally.durationMs[store] += performance.now() - started;
+    }
   }
 }
 

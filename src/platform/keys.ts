@@ -59,6 +59,12 @@ export const keys = {
   // Blocks and mutes: each user's relations (see core/relations.ts), and the counter that guards their rebuild
   relations: (userId: string) => `relations:${userId}`,
   relationsGeneration: (userId: string) => `relations:gen:${userId}`,
+  // Conversations: members, roles and timer (messaging/state.ts), the counter that guards their rebuild, the
+  // one-time WebSocket tickets (by hash) and the pub/sub channel that carries events where no Durable Object does
+  conversation: (conversationId: string) => `conversation:${conversationId}`,
+  conversationGeneration: (conversationId: string) => `conversation:gen:${conversationId}`,
+  socketTicket: (ticketHash: string) => `socket:ticket:${ticketHash}`,
+  conversationChannel: (conversationId: string) => `channel:conversation:${conversationId}`,
   // The posts each user voted on (posts/viewer-state.ts), and the counter that guards their rebuild
   votedPosts: (userId: string) => `voted:${userId}`,
   votedPostsGeneration: (userId: string) => `voted:gen:${userId}`,
@@ -74,6 +80,16 @@ export const keys = {
   commentsOwnHidden: (postId: string) => `comments:own-hidden:${postId}`,
   // Profile cache (GET /v1/users/{username})
   userProfile: (usernameLower: string) => `user:profile:${usernameLower}`,
+  // Journal (seed 002): change counters that every write moves (whole journal, and per month), and the caches
+  // that are good only under the counter they were computed with.
+  journalGeneration: (userId: string) => `journal:gen:${userId}`,
+  journalMonthGeneration: (userId: string, month: string) => `journal:gen:${userId}:${month}`,
+  journalCalendar: (userId: string, month: string) => `journal:calendar:${userId}:${month}`,
+  journalStreak: (userId: string) => `journal:streak:${userId}`,
+  journalTags: (userId: string) => `journal:tags:${userId}`,
+  moodTrend: (userId: string, days: number) => `mood:user:${userId}:trend:${days}`,
+  // Push delivery: pushes sent to one account in one UTC clock hour (`YYYY-MM-DDTHH`), the per-user cap
+  pushesSent: (userId: string, hour: string) => `push:sent:${userId}:${hour}`,
   // Platform
   jobLease: (job: string) => `lock:job:${job}`,
   idempotency: (scope: string, key: string) => `idem:${scope}:${key}`,

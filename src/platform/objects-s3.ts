@@ -1,6 +1,6 @@
 import { AwsClient } from "aws4fetch";
 import { StoreUnavailableError } from "./errors";
-import { meter } from "./io";
+import { roundTrip } from "./io";
 import type { ObjectStore, StoredObject } from "./objects";
 
 /**
@@ -20,7 +20,6 @@ export interface S3StoreOptions {
   timeoutMs: number;
 }
 
-// An upload's PUT carries up to MEDIA_VIDEO_MAX_BYTES: it gets more time than a metadata call.
 const UPLOAD_TIMEOUT_MS = 120_000;
 const IMMUTABLE = "public, max-age=31536000, immutable";
 
@@ -34,12 +33,18 @@ export function s3Store(o: S3StoreOptions): ObjectStore {
   const objectUrl = (key: string) =>
     `${o.endpoint}/${encodeURIComponent(o.bucket)}/${key.split("/").map(encodeURIComponent).join("/")}`;
 
-  const send = (what: string, url: string, init: RequestInit & { timeoutMs?: number }, ok: number[]) =>
-    meter("r2", async () => {
+  const send = (what: string, url: string, init: RequestInit & { upload?: boolean }, ok: number[]) =>
+    roundTrip("r2", o.timeoutMs, async (signal) => {
       let response: Response;
       try {
-        response = await client.fetch(url, { ...init, signal: AbortSignal.timeout(init.timeoutMs ?? o.timeoutMs) });
+        // An upload's PUT carries up to MEDIA_VIDEO_MAX_BYTES: it gets its own, longer bound.
+        const { upload, ...request } = init;
+        response = await client.fetch(url, {
+          ...request,
+          signal: upload ? AbortSignal.timeout(UPLOAD_TIMEOUT_MS) : signal,
+        });
       } catch (error) {
+        if (signal.aborted) throw error;
         throw new StoreUnavailableError("r2", `${what}: ${error instanceof Error ? error.message : String(error)}`, {
           cause: error,
         });
@@ -72,7 +77,7 @@ export function s3Store(o: S3StoreOptions): ObjectStore {
             "cache-control": IMMUTABLE,
             "x-amz-content-sha256": payloadHash,
           },
-          timeoutMs: UPLOAD_TIMEOUT_MS,
+          upload: true,
         },
         [200],
       );

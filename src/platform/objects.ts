@@ -1,5 +1,5 @@
 import { StoreUnavailableError } from "./errors";
-import { meter } from "./io";
+import { roundTrip } from "./io";
 
 /**
  * Object storage for media (R2). The Worker writes through the **R2 binding** rather than handing clients
@@ -70,13 +70,16 @@ export function isR2Bucket(value: unknown): value is R2BucketLike {
 // Every object key is fresh (a new random name per upload) and never rewritten, so caches may keep it forever.
 const IMMUTABLE = "public, max-age=31536000, immutable";
 
-export function r2Store(bucket: R2BucketLike): ObjectStore {
-  const call = <T>(what: string, fn: () => Promise<T>): Promise<T> =>
-    meter("r2", async () => {
+export function r2Store(bucket: R2BucketLike, timeoutMs: number): ObjectStore {
+  // One round trip to R2, bounded like any store call; an upload's put is bounded by the client's own pace
+  // instead (its bytes arrive as the phone sends them), so it ignores the per-call timeout.
+  const call = <T>(what: string, fn: () => Promise<T>, bounded = true): Promise<T> =>
+    roundTrip("r2", timeoutMs, async (signal) => {
       try {
-        return await fn();
+        return bounded ? await abortable(fn(), signal) : await fn();
       } catch (error) {
         if (error instanceof UploadBodyError) throw error.cause;
+        if (error instanceof StoreUnavailableError || signal.aborted) throw error;
         throw new StoreUnavailableError("r2", `${what}: ${error instanceof Error ? error.message : String(error)}`, {
           cause: error,
         });
@@ -142,6 +145,16 @@ export function unconfiguredStore(): ObjectStore {
   const refuse = () =>
     Promise.reject(new StoreUnavailableError("r2", "no object storage configured (bind MEDIA_BUCKET)"));
   return { configured: false, put: refuse, get: refuse, head: refuse, list: refuse, delete: refuse };
+}
+
+/** The call's answer, or a rejection once `signal` aborts (the binding's calls take no signal of their own). */
+function abortable<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    if (signal.aborted) return onAbort();
+    signal.addEventListener("abort", onAbort, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
 }
 
 /** workerd's FixedLengthStream (an identity stream of known length), looked up where the runtime has it. */

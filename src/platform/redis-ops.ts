@@ -1,5 +1,7 @@
 import type { Pipeline } from "@upstash/redis/cloudflare";
 import { type Document, EJSON } from "bson";
+import { StoreUnavailableError } from "./errors";
+import type { Logger } from "./logger";
 import { decide, type RateLimitDecision } from "./ratelimit";
 import type { Redis } from "./redis";
 
@@ -15,6 +17,11 @@ export interface RedisOp<T> {
   readonly replies: number;
   /** The typed result, from exactly those replies. */
   result(replies: unknown[]): T;
+}
+
+/** A read of something Redis only caches: when Redis cannot answer, it is a miss (`miss`), not an error. */
+export interface CacheRead<T> extends RedisOp<T> {
+  readonly miss: T;
 }
 
 export type OpResults<M extends Record<string, RedisOp<unknown>>> = {
@@ -65,6 +72,28 @@ export function both<A, B>(a: RedisOp<A>, b: RedisOp<B>): RedisOp<[A, B]> {
   };
 }
 
+/**
+ * Runs cache reads as one batch; when Redis cannot answer, every read comes back as its miss, so the caller
+ * goes on to MongoDB (fail-open reads). Refills the caller then attempts fail at once in the same request
+ * (see io.ts) and must be best effort.
+ */
+export async function readOrMiss<M extends Record<string, CacheRead<unknown>>>(
+  batch: RedisBatch,
+  ops: M,
+  log: Logger,
+): Promise<OpResults<M>> {
+  try {
+    return await batch(ops);
+  } catch (error) {
+    if (!(error instanceof StoreUnavailableError)) throw error;
+    (error.repeated ? log.debug : log.warn)("cache read missed: redis unavailable", {
+      reads: Object.keys(ops),
+      error: error.message,
+    });
+    return Object.fromEntries(Object.entries(ops).map(([name, read]) => [name, read.miss])) as OpResults<M>;
+  }
+}
+
 const num = (v: unknown): number => Number(v ?? 0);
 const op = <T>(replies: number, queue: (p: Pipeline) => void, result: (r: unknown[]) => T): RedisOp<T> => ({
   replies,
@@ -74,17 +103,19 @@ const op = <T>(replies: number, queue: (p: Pipeline) => void, result: (r: unknow
 
 // ---- Plain values ----
 
-/** GET a JSON value (the client decodes it). */
-export const getValue = <T>(key: string): RedisOp<T | null> =>
-  op(
+/** GET a JSON value (the client decodes it); null when missing, or when Redis cannot answer in `readOrMiss`. */
+export const getValue = <T>(key: string): CacheRead<T | null> => ({
+  ...op(
     1,
     (p) => p.get(key),
     ([v]) => (v ?? null) as T | null,
-  );
+  ),
+  miss: null,
+});
 
 /** MGET: one value per key, null where missing. */
-export const getValues = <T>(keys: string[]): RedisOp<(T | null)[]> =>
-  keys.length === 0
+export const getValues = <T>(keys: string[]): CacheRead<(T | null)[]> => ({
+  ...(keys.length === 0
     ? op(
         0,
         () => {},
@@ -94,18 +125,22 @@ export const getValues = <T>(keys: string[]): RedisOp<(T | null)[]> =>
         1,
         (p) => p.mget(...keys),
         ([v]) => ((v ?? []) as (T | null)[]).map((x) => x ?? null),
-      );
+      )),
+  miss: keys.map(() => null),
+});
 
 /**
  * A cached copy of a stored document, with its ObjectIds and Dates intact (kept as canonical EJSON). Only for
  * documents without client-supplied free-form objects, whose `$`-keys EJSON would read as types.
  */
-export const getDocument = <T>(key: string): RedisOp<T | null> =>
-  op(
+export const getDocument = <T>(key: string): CacheRead<T | null> => ({
+  ...op(
     1,
     (p) => p.get(key),
     ([v]) => (v == null ? null : (EJSON.deserialize(v as Document) as T)),
-  );
+  ),
+  miss: null,
+});
 
 /** Caches a stored document for `ttlSeconds` (see `getDocument`). */
 export const setDocument = (key: string, document: object, ttlSeconds: number): RedisOp<void> =>
@@ -169,6 +204,22 @@ export const countInWindow = (key: string, ttlSeconds: number, by = 1): RedisOp<
     ([n]) => num(n),
   );
 
+/**
+ * INCR + EXPIRE of each key: moves change counters (cache generations: a cached value is good only while the
+ * counter it was computed under is current). Resolves to the new values.
+ */
+export const advanceGenerations = (keys: string[], ttlSeconds: number): RedisOp<number[]> =>
+  op(
+    keys.length * 2,
+    (p) => {
+      for (const key of keys) {
+        p.incr(key);
+        p.expire(key, ttlSeconds);
+      }
+    },
+    (r) => r.filter((_, i) => i % 2 === 0).map(num),
+  );
+
 /** SADD + EXPIRE + SCARD: adds a member to a set that lives `ttlSeconds`; resolves to the set's size. */
 export const addToCountedSet = (key: string, member: string, ttlSeconds: number): RedisOp<number> =>
   op(
@@ -195,18 +246,31 @@ export const addMembers = (key: string, members: string[]): RedisOp<void> =>
         () => undefined,
       );
 
-// Creates a counter from a base value (the source of truth's count) when it is missing, then adds.
-const INCREMENT_FROM_BASE = `
-if redis.call('EXISTS', KEYS[1]) == 0 then redis.call('SET', KEYS[1], ARGV[1]) end
-local n = redis.call('INCRBY', KEYS[1], ARGV[2])
-redis.call('EXPIRE', KEYS[1], ARGV[3])
+// Moves a counter only while it exists (a missing one is seeded from the source of truth instead).
+const INCREMENT_IF_PRESENT = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+local n = redis.call('INCRBY', KEYS[1], ARGV[1])
+redis.call('EXPIRE', KEYS[1], ARGV[2])
 return n`;
 
-/** A live counter created from `base` when missing, moved by `by`; resolves to its new value. */
-export const incrementFromBase = (key: string, base: number, by: number, ttlSeconds: number): RedisOp<number> =>
+/** Moves a live counter by `by` if it exists; resolves to its new value, or null when it is missing. */
+export const incrementIfPresent = (key: string, by: number, ttlSeconds: number): RedisOp<number | null> =>
   op(
     1,
-    (p) => p.eval(INCREMENT_FROM_BASE, [key], [base, by, ttlSeconds]),
+    (p) => p.eval(INCREMENT_IF_PRESENT, [key], [by, ttlSeconds]),
+    ([n]) => (n === null || n === undefined || n === false ? null : num(n)),
+  );
+
+// Creates a counter from a count just taken unless another request created it meanwhile; returns the value.
+const SEED_COUNTER = `
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then return tonumber(ARGV[1]) end
+return tonumber(redis.call('GET', KEYS[1]) or ARGV[1])`;
+
+/** Seeds a missing live counter with `count` (SET NX); resolves to the counter's value afterwards. */
+export const seedCounter = (key: string, count: number, ttlSeconds: number): RedisOp<number> =>
+  op(
+    1,
+    (p) => p.eval(SEED_COUNTER, [key], [count, ttlSeconds]),
     ([n]) => num(n),
   );
 
@@ -507,9 +571,9 @@ export interface GuardedSet {
   generation: string;
 }
 
-/** SMEMBERS + GET of a guarded set and its change counter. */
-export const readGuardedSet = (key: string, generationKey: string): RedisOp<GuardedSet> =>
-  op(
+/** SMEMBERS + GET of a guarded set and its change counter (a miss: not cached, rebuild it from the store). */
+export const readGuardedSet = (key: string, generationKey: string): CacheRead<GuardedSet> => ({
+  ...op(
     2,
     (p) => {
       p.smembers(key);
@@ -522,7 +586,10 @@ export const readGuardedSet = (key: string, generationKey: string): RedisOp<Guar
         generation: String(generation ?? "0"),
       };
     },
-  );
+  ),
+  // No generation was read: a rebuild then cached would be refused by any counter that has moved.
+  miss: { members: null, generation: "unread" },
+});
 
 // Writes a rebuilt set only if its change counter still has the value read before the rebuild.
 const FILL_GUARDED_SET = `
@@ -575,6 +642,89 @@ export const changeGuardedSet = (
     () => undefined,
   );
 
+// ---- Guarded values (a cached copy of one stored document, safe against a rebuild racing a change) ----
+
+export interface GuardedValue<T> {
+  /** The cached value, or null when not cached (rebuild it from the store). */
+  value: T | null;
+  /** The value's change counter when read; a rebuild writes only if no change happened since. */
+  generation: string;
+}
+
+/** GET of a guarded value and its change counter. */
+export const readGuardedValue = <T>(key: string, generationKey: string): RedisOp<GuardedValue<T>> =>
+  op(
+    2,
+    (p) => {
+      p.get(key);
+      p.get(generationKey);
+    },
+    ([value, generation]) => ({ value: (value ?? null) as T | null, generation: String(generation ?? "0") }),
+  );
+
+// Writes a rebuilt value only if its change counter still has the value read before the rebuild.
+const FILL_GUARDED_VALUE = `
+if (redis.call('GET', KEYS[2]) or '0') ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[3], 'EX', ARGV[2])
+return 1`;
+
+/** Caches a value rebuilt from the store unless it changed since `generation` was read; resolves to whether it did. */
+export const fillGuardedValue = (
+  key: string,
+  generationKey: string,
+  generation: string,
+  value: unknown,
+  ttlSeconds: number,
+): RedisOp<boolean> =>
+  op(
+    1,
+    (p) => p.eval(FILL_GUARDED_VALUE, [key, generationKey], [generation, ttlSeconds, JSON.stringify(value)]),
+    ([n]) => num(n) === 1,
+  );
+
+/** After a change in the store: moves the change counter (a rebuild in flight is discarded) and drops the copy. */
+export const dropGuardedValue = (key: string, generationKey: string, generationTtlSeconds: number): RedisOp<void> =>
+  op(
+    3,
+    (p) => {
+      p.incr(generationKey);
+      p.expire(generationKey, generationTtlSeconds);
+      p.del(key);
+    },
+    () => undefined,
+  );
+
+/** GETDEL: takes a one-time value (a ticket), so two redemptions cannot both get it. */
+export const takeValue = <T>(key: string): RedisOp<T | null> =>
+  op(
+    1,
+    (p) => p.getdel(key),
+    ([v]) => (v ?? null) as T | null,
+  );
+
+/** PUBLISH to a pub/sub channel; resolves to how many subscribers got it. */
+export const publish = (channel: string, message: string): RedisOp<number> =>
+  op(
+    1,
+    (p) => p.publish(channel, message),
+    ([n]) => num(n),
+  );
+
+// Moves the change counter (a rebuild in flight then discards its result) and drops the cached set.
+const FORGET_GUARDED_SET = `
+redis.call('INCR', KEYS[2])
+redis.call('EXPIRE', KEYS[2], ARGV[1])
+redis.call('DEL', KEYS[1])
+return 1`;
+
+/** Drops a cached guarded set ahead of a change to the store, so the next read rebuilds it from there. */
+export const forgetGuardedSet = (key: string, generationKey: string, generationTtlSeconds: number): RedisOp<void> =>
+  op(
+    1,
+    (p) => p.eval(FORGET_GUARDED_SET, [key, generationKey], [generationTtlSeconds]),
+    () => undefined,
+  );
+
 /** SMISMEMBER: whether each of `members` is in the set. */
 export const areMembers = (key: string, members: string[]): RedisOp<boolean[]> =>
   members.length === 0
@@ -588,6 +738,25 @@ export const areMembers = (key: string, members: string[]): RedisOp<boolean[]> =
         (p) => p.smismember(key, members),
         ([r]) => ((r ?? []) as unknown[]).map((v) => num(v) === 1),
       );
+// Takes up to ARGV[2] units from a budget of ARGV[1] per key (a window counter), atomically; returns how many.
+const RESERVE_UP_TO = `local used = tonumber(redis.call('GET', KEYS[1]) or '0')
+local granted = math.max(0, math.min(tonumber(ARGV[2]), tonumber(ARGV[1]) - used))
+if granted > 0 then
+  redis.call('INCRBY', KEYS[1], granted)
+  redis.call('EXPIRE', KEYS[1], tonumber(ARGV[3]))
+end
+return granted`;
+
+/**
+ * Reserves up to `want` units of a per-window budget of `limit` (e.g. pushes per user per hour) in one atomic
+ * step; resolves to the units granted. Units not used are given back with `countInWindow(key, ttl, -n)`.
+ */
+export const reserveUpTo = (key: string, limit: number, want: number, ttlSeconds: number): RedisOp<number> =>
+  op(
+    1,
+    (p) => p.eval(RESERVE_UP_TO, [key], [limit, want, ttlSeconds]),
+    ([n]) => num(n),
+  );
 
 // ---- Leases ----
 

@@ -1,6 +1,7 @@
 import type { Finding, Job, JobContext } from "../core/jobs";
 import type { JobOutcome, JobRunDoc } from "../db";
 import type { Deps } from "../deps";
+import { drainBackground, newBackgroundQueue, withBackgroundQueue } from "../platform/background";
 import { newObjectId, newUuid } from "../platform/ids";
 import { acquireLease, releaseLease, runOp } from "../platform/redis-ops";
 
@@ -77,7 +78,10 @@ export async function runJob(deps: Deps, job: Job, options: RunOptions): Promise
         await options.onCheckpoint?.(name);
       },
     };
-    const report = await job.run(ctx);
+    // What the job queues for "after the response" (pushes for the notices it wrote) runs before the run ends.
+    const background = newBackgroundQueue();
+    const report = await withBackgroundQueue(background, () => job.run(ctx));
+    await drainBackground(background);
     outcome = report.more ? "partial" : "succeeded";
   } catch (caught) {
     error = caught instanceof Error ? `${caught.name}: ${caught.message}` : String(caught);

@@ -1,14 +1,21 @@
 import type { Job } from "../core/jobs";
 import type { Deps } from "../deps";
 import { flushAnalyticsJob } from "../features/analytics/flush";
+import { billingSweepJob } from "../features/billing/sweep";
 import { trendingJob } from "../features/feeds/trending";
 import { settlementJob } from "../features/gems/settlement";
 import { requeueJob } from "../features/generations/requeue";
+import { journalInsightsJob, journalPurgeJob } from "../features/journal/jobs";
 import { leaderboardsJob } from "../features/leaderboards/rebuild";
+import { emailDeliveryJob } from "../features/mail/delivery";
+import { messagePurgeJob } from "../features/messaging/purge";
 import { trustAccrualJob } from "../features/moderation/trust-accrual";
+import { accountDeletionJob } from "../features/privacy/deletion";
 import { accountErasureJob } from "../features/privacy/erasure";
+import { pushDeliveryJob } from "../features/push/delivery";
 import { countersJob } from "../features/ranking/counters";
 import { reconciliationJob } from "../features/reconciliation/job";
+import { storyPurgeJob } from "../features/stories/purge";
 import { avatarSyncJob } from "../features/users/avatar-sync";
 import { voteSignalRetentionJob } from "../features/votes/retention";
 import { type RunResult, runJob } from "./runner";
@@ -24,9 +31,27 @@ export const schedule: { name: string; cron: string; jobs: Job[] }[] = [
     cron: "*/5 * * * *",
     jobs: [flushAnalyticsJob, trendingJob, settlementJob, leaderboardsJob],
   },
-  { name: "hourly-at-41", cron: "41 * * * *", jobs: [reconciliationJob] },
-  { name: "daily-at-0317", cron: "17 3 * * *", jobs: [accountErasureJob, trustAccrualJob, voteSignalRetentionJob] },
-  { name: "every-2-minutes", cron: "*/2 * * * *", jobs: [requeueJob, countersJob, avatarSyncJob] },
+  { name: "hourly-at-41", cron: "41 * * * *", jobs: [reconciliationJob, journalInsightsJob] },
+  {
+    name: "daily-at-0317",
+    cron: "17 3 * * *",
+    jobs: [accountErasureJob, trustAccrualJob, voteSignalRetentionJob, journalPurgeJob],
+  },
+  {
+    name: "every-2-minutes",
+    cron: "*/2 * * * *",
+    jobs: [
+      requeueJob,
+      accountDeletionJob,
+      countersJob,
+      emailDeliveryJob,
+      pushDeliveryJob,
+      billingSweepJob,
+      messagePurgeJob,
+      storyPurgeJob,
+      avatarSyncJob,
+    ],
+  },
 ];
 
 export const jobs: Job[] = [...new Set(schedule.flatMap((s) => s.jobs))];

@@ -5,7 +5,14 @@ import { ObjectId } from "../../src/platform/ids";
 import { type ApiResponse, call, uniqueIp } from "../support/api";
 import { appWith, testDeps } from "../support/deps";
 import { expectProblem, fieldPaths, withoutRequestId } from "../support/problems";
-import { mailedToken, signupUser, TEST_EMAIL_DOMAIN, type TestUser, uniqueName } from "../support/users";
+import {
+  mailedToken,
+  signupConsents,
+  signupUser,
+  TEST_EMAIL_DOMAIN,
+  type TestUser,
+  uniqueName,
+} from "../support/users";
 
 const deps = testDeps();
 const PASSWORD = "correct horse battery";
@@ -19,7 +26,7 @@ interface AuthResult {
 
 function signupBody(overrides: Record<string, unknown> = {}) {
   const username = uniqueName("s");
-  return { username, email: `${username}@${TEST_EMAIL_DOMAIN}`, password: PASSWORD, ...overrides };
+  return { username, email: `${username}@${TEST_EMAIL_DOMAIN}`, password: PASSWORD, ...signupConsents(), ...overrides };
 }
 
 const signup = (body: Record<string, unknown>, ip?: string) =>

@@ -4,7 +4,7 @@ import { newObjectId, ObjectId } from "../../src/platform/ids";
 import { call, uniqueIp } from "../support/api";
 import { testDeps } from "../support/deps";
 import { publishedPost } from "../support/posts";
-import { crowd, TEST_EMAIL_DOMAIN, type TestUser, uniqueName } from "../support/users";
+import { crowd, signupConsents, TEST_EMAIL_DOMAIN, type TestUser, uniqueName } from "../support/users";
 
 const deps = testDeps();
 const BONUS = deps.config.gems.referral.bonus;
@@ -24,7 +24,13 @@ interface Person extends TestUser {
 /** Signs up from a given IP and device, as the app would, optionally with a referral code. */
 async function person(ip: string, deviceId: string, referralCode?: string): Promise<Person> {
   const username = uniqueName("r");
-  const body = { username, email: `${username}@${TEST_EMAIL_DOMAIN}`, password: "correct horse battery", deviceId };
+  const body = {
+    username,
+    email: `${username}@${TEST_EMAIL_DOMAIN}`,
+    password: "correct horse battery",
+    deviceId,
+    ...signupConsents(),
+  };
   const res = await call<{ user: { id: string; referralCode: string }; accessToken: string; refreshToken: string }>(
     "POST",
     "/v1/auth/signup",

@@ -5,7 +5,7 @@ import { ObjectId } from "../../src/platform/ids";
 import { seenBodies } from "../support/api";
 import { testDeps } from "../support/deps";
 import { emailRecorder, emailsIn } from "../support/leaks";
-import { idToken, mailedToken, TEST_EMAIL_DOMAIN, uniqueName } from "../support/users";
+import { idToken, mailedToken, signupConsents, TEST_EMAIL_DOMAIN, uniqueName } from "../support/users";
 
 // Exercises every identity route a client uses, as three users and as anonymous callers, then scans every
 // response body this file saw for secrets and for email addresses that are not the caller's own.
@@ -27,7 +27,7 @@ async function signUp(): Promise<Account> {
   const email = `${username}@${TEST_EMAIL_DOMAIN}`;
   const password = "correct horse battery";
   const res = await api.as<{ user: Me; accessToken: string; refreshToken: string }>(email, "POST", "/v1/auth/signup", {
-    body: { username, email, password, deviceId: `device-${username}`, platform: "ios" },
+    body: { username, email, password, deviceId: `device-${username}`, platform: "ios", ...signupConsents() },
   });
   expect(res.status, res.text).toBe(201);
   return { id: res.body.user.id, username, email, password, ...res.body };
@@ -89,7 +89,12 @@ describe("what responses reveal", () => {
     expect(
       (await anonymous("POST", "/v1/auth/login", { login: `x${ben.email}`, password: "wrong password" })).status,
     ).toBe(401);
-    const duplicate = { username: uniqueName("dup"), email: ben.email, password: "correct horse battery" };
+    const duplicate = {
+      username: uniqueName("dup"),
+      email: ben.email,
+      password: "correct horse battery",
+      ...signupConsents(),
+    };
     expect((await anonymous("POST", "/v1/auth/signup", duplicate)).status).toBe(409);
     expect((await anonymous("POST", "/v1/auth/password/forgot", { email: cat.email })).status).toBe(202);
     const google = await idToken("google", { sub: crypto.randomUUID(), email: cat.email, email_verified: true });

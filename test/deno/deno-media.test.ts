@@ -58,7 +58,13 @@ describe("Deno entry: uploads over the S3 API", () => {
     const res = await fetch(`${base}/v1/auth/signup`, {
       method: "POST",
       headers: { "content-type": "application/json" },
-      body: JSON.stringify({ username: name, email: `${name}@example.test`, password: "correct horse battery" }),
+      body: JSON.stringify({
+        username: name,
+        email: `${name}@example.test`,
+        password: "correct horse battery",
+        termsVersion: "1.0",
+        privacyVersion: "1.0",
+      }),
     });
     expect(res.status).toBe(201);
     return ((await res.json()) as { accessToken: string }).accessToken;

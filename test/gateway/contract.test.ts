@@ -999,6 +999,142 @@ describe.each(BACKENDS)("Data API contract on $kind", ({ kind, available }) => {
       expect(none.documents).toEqual([{ byMood: [], total: [] }]);
     });
 
+    /** The journal's own search: a text index behind an owner prefix, filters, and a keyset page in $facet. */
+    const ownerScopedJournal = async (): Promise<string> => {
+      const coll = uniqueName("journal_owner");
+      await api.ok("createIndexes", coll, {
+        indexes: [
+          {
+            key: { owner: 1, title: "text", body: "text", tags: "text" },
+            name: "owner_text",
+            weights: { title: 5, tags: 3, body: 1 },
+          },
+        ],
+      });
+      const entry = (
+        id: string,
+        owner: string,
+        date: string,
+        title: string,
+        body: string,
+        mood: string,
+        tags: string[],
+      ) => ({
+        _id: id,
+        owner,
+        date,
+        title,
+        body,
+        mood,
+        tags,
+        state: "active",
+      });
+      await api.ok("insertMany", coll, {
+        documents: [
+          entry("e1", "u1", "2024-03-02", "Garden notes", "Planted tomatoes", "happy", ["garden", "spring"]),
+          entry("e2", "u1", "2024-03-20", "A long walk", "Past the old garden on the way to work", "neutral", [
+            "walk",
+            "spring",
+          ]),
+          entry("e3", "u1", "2024-04-11", "Rainy day", "The gardens can wait", "neutral", ["rain"]),
+          entry("e4", "u1", "2024-04-12", "Work", "Deadlines all day", "sad", ["work"]),
+          entry("e5", "u2", "2024-03-05", "Garden garden", "Someone else's garden", "happy", ["garden"]),
+        ],
+      });
+      return coll;
+    };
+
+    const searchPipeline = (match: Doc, page: Doc[] = []) => [
+      { $match: match },
+      { $addFields: { _score: { $meta: "textScore" } } },
+      {
+        $facet: {
+          items: [{ $sort: { _score: -1, _id: -1 } }, ...page, { $limit: 10 }, { $project: { _id: 1, _score: 1 } }],
+          mood: [{ $group: { _id: "$mood", count: { $sum: 1 } } }, { $sort: { count: -1, _id: 1 } }],
+          tags: [
+            { $unwind: "$tags" },
+            { $group: { _id: "$tags", count: { $sum: 1 } } },
+            { $sort: { count: -1, _id: 1 } },
+          ],
+          month: [{ $group: { _id: { $substrBytes: ["$date", 0, 7] }, count: { $sum: 1 } } }, { $sort: { _id: -1 } }],
+          total: [{ $count: "n" }],
+        },
+      },
+    ];
+
+    test("aggregate: $text on an owner-prefixed text index with $in, $all and a date range, faceted", async () => {
+      const coll = await ownerScopedJournal();
+      const { documents } = await api.ok<{ documents: Doc[] }>("aggregate", coll, {
+        pipeline: searchPipeline({ owner: "u1", $text: { $search: "garden" }, state: "active" }),
+      });
+      const [answer] = documents as [Doc];
+      const items = answer.items as Doc[];
+      expect(items.map((d) => d._id).sort()).toEqual(["e1", "e2", "e3"]);
+      expect(items[0]?._id).toBe("e1");
+      expect(items.every((d) => typeof d._score === "number")).toBe(true);
+      expect(answer.mood).toEqual([
+        { _id: "neutral", count: 2 },
+        { _id: "happy", count: 1 },
+      ]);
+      expect(answer.tags).toEqual([
+        { _id: "spring", count: 2 },
+        { _id: "garden", count: 1 },
+        { _id: "rain", count: 1 },
+        { _id: "walk", count: 1 },
+      ]);
+      expect(answer.month).toEqual([
+        { _id: "2024-04", count: 1 },
+        { _id: "2024-03", count: 2 },
+      ]);
+      expect(answer.total).toEqual([{ n: 3 }]);
+
+      const filtered = await api.ok<{ documents: Doc[] }>("aggregate", coll, {
+        pipeline: searchPipeline({
+          owner: "u1",
+          $text: { $search: "garden" },
+          mood: { $in: ["neutral", "sad"] },
+          tags: { $all: ["spring"] },
+          date: { $gte: "2024-03-01", $lte: "2024-03-31" },
+        }),
+      });
+      const only = filtered.documents[0] as Doc;
+      expect((only.items as Doc[]).map((d) => d._id)).toEqual(["e2"]);
+      expect(only.mood).toEqual([{ _id: "neutral", count: 1 }]);
+      expect(only.total).toEqual([{ n: 1 }]);
+    });
+
+    test("$text on an owner-prefixed text index without an equality on the owner → 400 InvalidParameter", async () => {
+      const coll = await ownerScopedJournal();
+      for (const filter of [
+        { $text: { $search: "garden" } },
+        { $text: { $search: "garden" }, owner: { $in: ["u1"] } },
+      ]) {
+        const res = await api.call("find", coll, { filter });
+        expect(res.status, JSON.stringify(filter)).toBe(400);
+        expect(res.body.error_code).toBe("InvalidParameter");
+      }
+      const scoped = await api.ok<{ documents: Doc[] }>("find", coll, {
+        filter: { $text: { $search: "garden" }, owner: { $eq: "u2" } },
+      });
+      expect(scoped.documents.map((d) => d._id)).toEqual(["e5"]);
+    });
+
+    test("aggregate: a keyset page on the textScore inside $facet continues exactly after the last item", async () => {
+      const coll = await ownerScopedJournal();
+      const match = { owner: "u1", $text: { $search: "garden" } };
+      const first = await api.ok<{ documents: Doc[] }>("aggregate", coll, { pipeline: searchPipeline(match) });
+      const ranked = (first.documents[0] as Doc).items as Doc[];
+      const [top, ...rest] = ranked as [Doc, ...Doc[]];
+      const next = await api.ok<{ documents: Doc[] }>("aggregate", coll, {
+        pipeline: searchPipeline(match, [
+          { $match: { $or: [{ _score: { $lt: top._score } }, { _score: top._score, _id: { $lt: top._id } }] } },
+        ]),
+      });
+      expect(((next.documents[0] as Doc).items as Doc[]).map((d) => d._id)).toEqual(rest.map((d) => d._id));
+      // The facets still count every match, not the page.
+      expect((next.documents[0] as Doc).total).toEqual([{ n: 3 }]);
+    });
+
     test("textScore where there is no $text, or $text without a text index → 400 InvalidParameter", async () => {
       const coll = await journal();
       const noText = await api.call("aggregate", coll, {
@@ -1196,6 +1332,78 @@ describe.each(BACKENDS)("Data API contract on $kind", ({ kind, available }) => {
       expect(committed.body.results).toEqual([{ insertedId: "c2" }, { insertedId: "e2" }]);
       expect((await api.findAll(comments)).map((d) => d._id)).toEqual(["c0", "c2"]);
       expect((await api.findAll(outbox)).map((d) => d._id)).toEqual(["e0", "e2"]);
+    });
+
+    test('a step with expect: "match" that matches nothing ends the batch with 412, the steps after it unrun', async () => {
+      const coll = uniqueName("batch_expect");
+      await api.ok("insertOne", coll, { document: { _id: "room", version: 2 } });
+      const guarded = (version: number): Doc[] => [
+        {
+          action: "updateOne",
+          collection: coll,
+          filter: { _id: "room", version },
+          update: { $inc: { sent: 1 } },
+          expect: "match",
+        },
+        { action: "insertOne", collection: coll, document: { _id: `message-${version}` } },
+      ];
+      const stale = await batch<BatchFailure>({ operations: guarded(1) });
+      expect(stale.status).toBe(412);
+      expect(stale.body).toMatchObject({ error_code: "PreconditionFailed", failedIndex: 0, results: [] });
+      expect(await api.findAll(coll)).toEqual([{ _id: "room", version: 2 }]);
+      const current = await batch({ operations: guarded(2) });
+      expect(current.status).toBe(200);
+      expect(current.body.results).toEqual([{ matchedCount: 1, modifiedCount: 1 }, { insertedId: "message-2" }]);
+      // A read guard: found → the batch goes on; not found → 412.
+      const found = await batch({
+        operations: [{ action: "find", collection: coll, filter: { _id: "message-2" }, expect: "match" }],
+      });
+      expect(found.status).toBe(200);
+      const missing = await batch<BatchFailure>({
+        operations: [
+          { action: "deleteOne", collection: coll, filter: { _id: "message-2" } },
+          { action: "find", collection: coll, filter: { _id: "message-2" }, expect: "match" },
+          { action: "insertOne", collection: coll, document: { _id: "never" } },
+        ],
+      });
+      expect(missing.status).toBe(412);
+      expect(missing.body).toMatchObject({ failedIndex: 1, results: [{ deletedCount: 1 }] });
+      expect((await api.findAll(coll)).map((d) => d._id)).toEqual(["room"]);
+    });
+
+    test('an unmet expect: "match" in a transaction undoes the steps before it', async (context) => {
+      if (!(await transactionsAvailable())) return context.skip();
+      const coll = uniqueName("batch_tx_expect");
+      await api.ok("insertOne", coll, { document: { _id: "room", members: ["a"] } });
+      const failed = await batch<BatchFailure>({
+        transaction: true,
+        operations: [
+          { action: "insertOne", collection: coll, document: { _id: "message" } },
+          {
+            action: "updateOne",
+            collection: coll,
+            filter: { _id: "room", members: "b" },
+            update: { $set: { last: 1 } },
+            expect: "match",
+          },
+        ],
+      });
+      expect(failed.status).toBe(412);
+      expect(failed.body).toMatchObject({ error_code: "PreconditionFailed", failedIndex: 1, results: [] });
+      expect(await api.findAll(coll)).toEqual([{ _id: "room", members: ["a"] }]);
+    });
+
+    test('expect takes only "match", and only on steps that find or change documents', async () => {
+      const coll = uniqueName("batch_expect_bad");
+      for (const step of [
+        { action: "insertOne", collection: coll, document: { _id: 1 }, expect: "match" },
+        { action: "find", collection: coll, filter: {}, expect: "none" },
+      ]) {
+        const response = await batch<BatchFailure>({ operations: [step] });
+        expect(response.status).toBe(400);
+        expect(response.body).toMatchObject({ error_code: "InvalidParameter", failedIndex: 0 });
+      }
+      expect(await api.findAll(coll)).toEqual([]);
     });
 
     test("no other request sees a transaction half-applied", async (context) => {

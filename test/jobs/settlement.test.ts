@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { authorCredit, settlementJob } from "../../src/features/gems/settlement";
+import { currentWindows } from "../../src/features/leaderboards/periods";
 import { newVoteDoc } from "../../src/features/votes/documents";
 import { newObjectId, ObjectId } from "../../src/platform/ids";
 import { type RunResult, runJob } from "../../src/scheduler/runner";
@@ -164,6 +165,18 @@ describe("vote settlement", () => {
     ]);
     await settleUntilDone();
     expect((await deps.db.users.findOne({ _id: new ObjectId(author.id) }))?.gemBalance).toBe(1);
+  });
+
+  it("credits a deleted author's votes to the ledger but never puts them back on a leaderboard", async () => {
+    const [author, active] = await crowd(2);
+    await seedVotes([author, active], 2);
+    await deps.db.users.updateOne({ _id: new ObjectId(author.id) }, { $set: { deletedAt: new Date() } });
+    await settleUntilDone();
+    expect((await deps.db.users.findOne({ _id: new ObjectId(author.id) }))?.gemBalance).toBe(2);
+    const boards = currentWindows(new Date(), deps.keys).map((w) => w.key);
+    const scores = (id: string) => Promise.all(boards.map(async (key) => Number(await deps.redis.zscore(key, id))));
+    expect(await scores(active.id)).toEqual([2, 2, 2]);
+    expect(await scores(author.id)).toEqual([0, 0, 0]);
   });
 });
 

@@ -328,3 +328,34 @@ describe("App Store Server Notifications V2 stand-in", () => {
     expect(receiver.deliveries).toHaveLength(0);
   });
 });
+
+describe("App Store stand-in: a PKI chosen up front", () => {
+  it("signs with a PKI handed over as JSON, so the root can be configured before the server starts", async () => {
+    const { createAppStorePki, exportAppStorePki, importAppStorePki } = await import(
+      "../../scripts/local/appstore-server"
+    );
+    const pki = createAppStorePki();
+    const serialized = JSON.parse(JSON.stringify(exportAppStorePki(pki)));
+    const planned = await startAppStoreServer({
+      port: await freePort(),
+      bundleId: "app.circle.test",
+      pki: importAppStorePki(serialized),
+    });
+    try {
+      expect(planned.rootCertificate.der).toBe(pki.root.der.toString("base64"));
+      const signed = await planned.signNotification({ notificationType: "DID_RENEW", ...subscriber() });
+      const root = new X509Certificate(pki.root.der);
+      await expect(verifyAppleJws(signed.signedPayload, root)).resolves.toMatchObject({
+        notificationType: "DID_RENEW",
+      });
+      const forged = await planned.signNotification({
+        notificationType: "DID_RENEW",
+        ...subscriber(),
+        forge: "wrong-root",
+      });
+      await expect(verifyAppleJws(forged.signedPayload, root)).rejects.toThrow(/trusted root/);
+    } finally {
+      await planned.stop();
+    }
+  });
+});

@@ -394,6 +394,30 @@ describe("fault injection", () => {
   });
 });
 
+describe("faults scoped to one recipient", () => {
+  const fault = (body: unknown) => fetch(`${server.url}/__faults`, { method: "POST", body: JSON.stringify(body) });
+
+  it("fail only mail to that address (any spelling of it), until cleared for it", async () => {
+    expect((await fault({ status: 503, to: "Ada@Example.com", retryAfterSeconds: 4 })).status).toBe(200);
+    const refused = await send(welcome("Ada Lovelace <ada@example.com>"));
+    expect(refused.status).toBe(503);
+    expect(refused.headers.get("retry-after")).toBe("4");
+    expect((await send(welcome("grace@example.com"))).status).toBe(200);
+    // A recipient among several is enough.
+    expect((await send(welcome(["grace@example.com", "ada@example.com"]))).status).toBe(503);
+    expect((await fetch(`${server.url}/__faults?to=ada@example.com`, { method: "DELETE" })).status).toBe(204);
+    expect((await send(welcome())).status).toBe(200);
+    expect((await sentMail()).map((m) => m.to)).toEqual([["grace@example.com"], ["ada@example.com"]]);
+  });
+
+  it("count down per address and leave other faults alone", async () => {
+    await fault({ status: 429, count: 1, to: "ada@example.com" });
+    expect((await send(welcome())).status).toBe(429);
+    expect((await send(welcome())).status).toBe(200);
+    expect((await fault({ status: 503, to: 42 })).status).toBe(400);
+  });
+});
+
 describe("GET /emails/{id}", () => {
   const get = (id: string, apiKey = API_KEY) =>
     fetch(`${server.url}/emails/${id}`, { headers: { Authorization: `Bearer ${apiKey}` } });

@@ -691,6 +691,41 @@ describe("fault injection", () => {
   });
 });
 
+describe("faults scoped to one device", () => {
+  const fault = (body: unknown) => fetch(`${fcm.url}/__faults`, { method: "POST", body: JSON.stringify(body) });
+
+  it("fail only messages to that token, until cleared for it", async () => {
+    const [down, fine] = [fakeRegistrationToken(), fakeRegistrationToken()];
+    expect((await fault({ status: 503, token: down, retryAfterSeconds: 2 })).status).toBe(200);
+    const refused = await push({ token: down, notification: { title: "x" } });
+    expect(refused.status).toBe(503);
+    expect(refused.headers.get("retry-after")).toBe("2");
+    expect((await push({ token: fine, notification: { title: "x" } })).status).toBe(200);
+    expect((await push({ token: down, notification: { title: "x" } })).status).toBe(503);
+    expect((await (await fetch(`${fcm.url}/__faults?token=${down}`)).json()) as unknown).toMatchObject({
+      fault: { status: 503, remaining: null },
+    });
+    expect((await fetch(`${fcm.url}/__faults?token=${down}`, { method: "DELETE" })).status).toBe(204);
+    expect((await push({ token: down, notification: { title: "x" } })).status).toBe(200);
+    expect((await fault({ status: 503, token: "" })).status).toBe(400);
+  });
+
+  it("count down per token", async () => {
+    const token = fakeRegistrationToken();
+    await fault({ status: 500, count: 1, token });
+    expect((await push({ token, data: { a: "b" } })).status).toBe(500);
+    expect((await push({ token, data: { a: "b" } })).status).toBe(200);
+  });
+});
+
+describe("GET /__access-tokens", () => {
+  it("counts the access tokens handed out", async () => {
+    const before = ((await (await fetch(`${fcm.url}/__access-tokens`)).json()) as { issued: number }).issued;
+    await exchange(await assertion());
+    expect(await (await fetch(`${fcm.url}/__access-tokens`)).json()).toEqual({ issued: before + 1 });
+  });
+});
+
 describe("the push page", () => {
   it("lists recent pushes newest first with everything escaped", async () => {
     const token = fakeRegistrationToken();

@@ -373,3 +373,61 @@ describe("Google Play stand-in: service-account OAuth and the Play Developer API
     expect(canonical.status).toBe(200);
   });
 });
+
+describe("Google Play stand-in: pushes handed back, keys chosen up front", () => {
+  it("answers a push's headers and body without delivering it, verifiable like a delivered one", async () => {
+    const token = purchaseToken();
+    const { status, json } = await post("/__push", { purchaseToken: token, notificationType: "SUBSCRIPTION_RENEWED" });
+    expect(status).toBe(200);
+    expect(receiver.deliveries).toHaveLength(0);
+    const headers = json.headers as Record<string, string>;
+    await expect(verifyPush(headers.Authorization)).resolves.toMatchObject({ aud: AUDIENCE });
+    const body = JSON.parse(String(json.body)) as { message: { data: string; messageId: string } };
+    expect(body.message.messageId).toBe(json.messageId);
+    const notification = JSON.parse(Buffer.from(body.message.data, "base64").toString("utf8"));
+    expect(notification.subscriptionNotification).toEqual({
+      version: "1.0",
+      notificationType: 2,
+      purchaseToken: token,
+    });
+    const forged = await post("/__push", { purchaseToken: token, notificationType: 2, forge: "wrong-audience" });
+    await expect(verifyPush((forged.json.headers as Record<string, string>).Authorization)).rejects.toThrow();
+  });
+
+  it("signs the Developer API caller's key file with a key given up front, and defaults the audience to the endpoint", async () => {
+    const { privateKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
+    const pem = privateKey.export({ type: "pkcs8", format: "pem" }).toString();
+    const planned = await startPlayServer({
+      port: await freePort(),
+      serviceAccount: {
+        privateKeyPem: pem,
+        keyId: "planned-key",
+        clientEmail: "planned@circle-test.iam.gserviceaccount.com",
+      },
+    });
+    try {
+      expect(planned.pushAudience).toMatch(/\/v1\/billing\/google$/);
+      expect(planned.serviceAccount).toMatchObject({
+        private_key: pem,
+        private_key_id: "planned-key",
+        client_email: "planned@circle-test.iam.gserviceaccount.com",
+      });
+      const now = Math.floor(Date.now() / 1000);
+      const signed = await new SignJWT({ scope: ANDROID_PUBLISHER_SCOPE })
+        .setProtectedHeader({ alg: "RS256", kid: "planned-key" })
+        .setIssuer("planned@circle-test.iam.gserviceaccount.com")
+        .setAudience(planned.serviceAccount.token_uri)
+        .setIssuedAt(now)
+        .setExpirationTime(now + 600)
+        .sign(privateKey);
+      const res = await fetch(planned.serviceAccount.token_uri, {
+        method: "POST",
+        headers: { "content-type": "application/x-www-form-urlencoded" },
+        body: new URLSearchParams({ grant_type: "urn:ietf:params:oauth:grant-type:jwt-bearer", assertion: signed }),
+      });
+      expect(res.status).toBe(200);
+    } finally {
+      await planned.stop();
+    }
+  });
+});

@@ -266,3 +266,141 @@ describe("Stripe object builders", () => {
     expect(invoiceObject({ subscription: null })).toMatchObject({ parent: null });
   });
 });
+
+describe("Stripe stand-in: Checkout and Subscriptions API", () => {
+  const KEY = "sk_test_circle_local_0123456789";
+  let api: RunningStripeServer;
+  let hooks: Receiver;
+
+  beforeAll(async () => {
+    hooks = await startReceiver();
+    api = await startStripeServer({ port: await freePort(), webhookSecrets: [SECRET], secretKey: KEY });
+  });
+  afterAll(async () => {
+    await api?.stop();
+    await hooks?.stop();
+  });
+
+  const form = (params: Record<string, string>) => new URLSearchParams(params).toString();
+  const stripeCall = (method: string, path: string, body?: string, key = KEY) =>
+    fetch(`${api.apiUrl}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${key}`, "content-type": "application/x-www-form-urlencoded" },
+      ...(body === undefined ? {} : { body }),
+    });
+  const createSession = () =>
+    stripeCall(
+      "POST",
+      "/v1/checkout/sessions",
+      form({
+        mode: "subscription",
+        "line_items[0][price]": "price_pro",
+        "line_items[0][quantity]": "1",
+        success_url: "https://circle.test/done",
+        client_reference_id: "64b000000000000000000001",
+        "metadata[userId]": "64b000000000000000000001",
+        "subscription_data[metadata][userId]": "64b000000000000000000001",
+      }),
+    );
+
+  it("creates an open subscription-mode session from a form-encoded body, with Stripe's errors for bad keys and params", async () => {
+    const res = await createSession();
+    expect(res.status).toBe(200);
+    const session = (await res.json()) as Record<string, unknown>;
+    expect(session).toMatchObject({
+      object: "checkout.session",
+      mode: "subscription",
+      status: "open",
+      client_reference_id: "64b000000000000000000001",
+      metadata: { userId: "64b000000000000000000001" },
+      subscription: null,
+      url: `${api.url}/c/pay/${session.id}`,
+    });
+    expect(session).not.toHaveProperty("subscription_data");
+    const wrongKey = await stripeCall("POST", "/v1/checkout/sessions", form({ mode: "subscription" }), "sk_test_wrong");
+    expect(wrongKey.status).toBe(401);
+    expect(await wrongKey.json()).toMatchObject({ error: { type: "invalid_request_error", code: "api_key_invalid" } });
+    const noMode = await stripeCall("POST", "/v1/checkout/sessions", form({ "line_items[0][price]": "p" }));
+    expect(noMode.status).toBe(400);
+    expect(await noMode.json()).toMatchObject({ error: { param: "mode", code: "parameter_missing" } });
+    const unknown = await stripeCall("GET", "/v1/subscriptions/sub_nope");
+    expect(unknown.status).toBe(404);
+    expect(await unknown.json()).toMatchObject({ error: { code: "resource_missing", param: "id" } });
+  });
+
+  it("completing a session creates the subscription (price, metadata) and signs checkout.session.completed", async () => {
+    const session = (await (await createSession()).json()) as { id: string };
+    const res = await fetch(`${api.url}/__checkout/${session.id}/complete`, { method: "POST" });
+    const done = (await res.json()) as {
+      subscription: { id: string; metadata: Record<string, string>; items: { data: { price: { id: string } }[] } };
+      event: { payload: string; headers: Record<string, string> };
+    };
+    expect(done.subscription.metadata).toEqual({ userId: "64b000000000000000000001" });
+    expect(done.subscription.items.data[0]?.price.id).toBe("price_pro");
+    const event = await verifyStripe(done.event.payload, done.event.headers["Stripe-Signature"], SECRET);
+    expect(event).toMatchObject({
+      type: "checkout.session.completed",
+      data: { object: { id: session.id, status: "complete", subscription: done.subscription.id } },
+    });
+    const fetched = (await (await stripeCall("GET", `/v1/subscriptions/${done.subscription.id}`)).json()) as {
+      status: string;
+    };
+    expect(fetched.status).toBe("active");
+    const again = await fetch(`${api.url}/__checkout/${session.id}/complete`, { method: "POST" });
+    expect(again.status).toBe(400);
+
+    const canceled = await fetch(`${api.url}/__subscriptions/${done.subscription.id}`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ status: "canceled" }),
+    });
+    const change = (await canceled.json()) as { event: { payload: string; headers: Record<string, string> } };
+    const deleted = await verifyStripe(change.event.payload, change.event.headers["Stripe-Signature"], SECRET);
+    expect(deleted).toMatchObject({ type: "customer.subscription.deleted", data: { object: { status: "canceled" } } });
+  });
+
+  it("the pay page completes the session, delivers the event to the webhook URL and sends the buyer on", async () => {
+    const paying = await startStripeServer({
+      port: await freePort(),
+      webhookSecrets: [SECRET],
+      secretKey: KEY,
+      webhookUrl: hooks.url,
+    });
+    try {
+      const res = await fetch(`${paying.apiUrl}/v1/checkout/sessions`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${KEY}`, "content-type": "application/x-www-form-urlencoded" },
+        body: form({
+          mode: "subscription",
+          "line_items[0][price]": "price_pro",
+          success_url: "https://circle.test/done",
+        }),
+      });
+      const { url } = (await res.json()) as { url: string };
+      const page = await fetch(url);
+      expect(page.status).toBe(200);
+      expect(await page.text()).toContain("Pay and subscribe");
+      const paid = await fetch(url, { method: "POST", redirect: "manual" });
+      expect(paid.status).toBe(303);
+      expect(paid.headers.get("location")).toBe("https://circle.test/done");
+      expect(hooks.deliveries).toHaveLength(1);
+      const delivered = hooks.deliveries[0];
+      await expect(
+        verifyStripe(delivered?.body ?? "", delivered?.headers["stripe-signature"] as string, SECRET),
+      ).resolves.toMatchObject({ type: "checkout.session.completed" });
+    } finally {
+      await paying.stop();
+    }
+  });
+
+  it("/__sign hands back the body and headers without delivering, honouring `created`", async () => {
+    const res = await fetch(`${api.url}/__sign`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ type: "invoice.payment_failed", object: invoiceObject(), created: 1_700_000_000 }),
+    });
+    const signed = (await res.json()) as { payload: string; headers: Record<string, string> };
+    const event = await verifyStripe(signed.payload, signed.headers["Stripe-Signature"], SECRET);
+    expect(event).toMatchObject({ type: "invoice.payment_failed", created: 1_700_000_000 });
+  });
+});

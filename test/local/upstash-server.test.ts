@@ -427,3 +427,42 @@ describe("pub/sub over server-sent events with @upstash/redis", () => {
     expect(missing.status).toBe(400);
   });
 });
+
+describe("Upstash REST server while redis-server is down", () => {
+  it("answers 503 at once (no queueing until Redis returns) and serves again once redis-server is back", async () => {
+    const ownDir = mkdtempSync(join(tmpdir(), "upstash-down-"));
+    const port = await freePort();
+    let own = await startRedisServer({ port, dir: ownDir });
+    const server = await startUpstashServer({ port: await freePort(), redisUrl: own.url, token: TOKEN });
+    const ping = () =>
+      fetch(`${server.url}/pipeline`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${TOKEN}` },
+        body: JSON.stringify([["PING"]]),
+        signal: AbortSignal.timeout(5_000),
+      });
+    try {
+      expect((await ping()).status).toBe(200);
+      process.kill(own.pid, "SIGKILL");
+      await own.stop();
+      const started = performance.now();
+      const down = await ping();
+      expect(down.status).toBe(503);
+      expect(((await down.json()) as { error: string }).error).toMatch(/^ERR /);
+      expect(performance.now() - started).toBeLessThan(1_000);
+
+      own = await startRedisServer({ port, dir: ownDir });
+      const deadline = Date.now() + 10_000;
+      let status = 0;
+      while (Date.now() < deadline && status !== 200) {
+        status = (await ping()).status;
+        if (status !== 200) await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(status).toBe(200);
+    } finally {
+      await server.stop();
+      await own.stop();
+      rmSync(ownDir, { recursive: true, force: true });
+    }
+  });
+});

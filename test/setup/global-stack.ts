@@ -1,10 +1,12 @@
 import { createServer, type Server } from "node:http";
 import { type RunningStack, startLocalStack } from "../../scripts/local/stack";
 import { runMigrations } from "../../scripts/migrate";
+import { startFaultControl } from "./faults";
 import { currentTestStack } from "./plan";
 
 let stack: RunningStack | undefined;
 let jwksServer: Server | undefined;
+let faultControl: { stop(): Promise<void> } | undefined;
 
 /** Starts the real local stack once for the whole test run and applies migrations. */
 export async function setup(): Promise<void> {
@@ -14,6 +16,7 @@ export async function setup(): Promise<void> {
   jwksServer = createServer((_req, res) => res.writeHead(200, { "content-type": "application/json" }).end(jwks));
   await new Promise<void>((resolve) => jwksServer?.listen(plan.oauth.port, "127.0.0.1", resolve));
   stack = await startLocalStack(plan);
+  faultControl = await startFaultControl(plan.faultControlPort, plan.dataDir);
   await runMigrations({
     DATA_API_URL: stack.workerEnv.DATA_API_URL!,
     DATA_API_KEY: plan.secrets.dataApiKey,
@@ -27,6 +30,7 @@ export async function setup(): Promise<void> {
 }
 
 export async function teardown(): Promise<void> {
+  await faultControl?.stop();
   await stack?.stop();
   await new Promise((resolve) => jwksServer?.close(resolve));
 }

@@ -2,6 +2,7 @@ import { generateKeyPairSync, randomBytes } from "node:crypto";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { newBillingPlan } from "../../scripts/local/billing-stack";
 import { freePort } from "../../scripts/local/ports";
 import { plannedWorkerEnv, type StackPlan } from "../../scripts/local/stack";
 
@@ -17,6 +18,8 @@ export interface TestOAuth {
 
 export interface TestPlan extends StackPlan {
   oauth: TestOAuth;
+  /** The fault rigs' control server (test/setup/faults.ts). */
+  faultControlPort: number;
 }
 
 export interface TestStack {
@@ -52,19 +55,37 @@ async function newPlan(): Promise<TestPlan> {
     privateJwk: { ...privateKey.export({ format: "jwk" }), kid, alg: "RS256" },
     publicJwk: { ...publicKey.export({ format: "jwk" }), kid, alg: "RS256", use: "sig" },
   };
-  const [redis, upstash, gateway, clickhouse] = [
+  const [redis, upstash, gateway, clickhouse, email, fcm] = [
+    await freePort(),
+    await freePort(),
     await freePort(),
     await freePort(),
     await freePort(),
     await freePort(),
   ];
   const secret = () => randomBytes(24).toString("base64url");
+  // The FCM stand-in's service account, made here so the Worker's bindings can carry its key file.
+  const fcmKey = generateKeyPairSync("rsa", { modulusLength: 2048 }).privateKey;
+  const billing = newBillingPlan({ appstore: await freePort(), play: await freePort(), stripe: await freePort() });
   return {
     dataDir: mkdtempSync(join(tmpdir(), "circle-test-")),
     ports: { redis, upstash, gateway, clickhouse },
     secrets: { upstashToken: secret(), dataApiKey: secret(), clickhousePassword: secret() },
     database: "circle",
+    providers: {
+      emailPort: email,
+      fcmPort: fcm,
+      emailApiKey: `re_${secret()}`,
+      fcmProjectId: "circle-test",
+      fcmKey: {
+        privateKeyPem: fcmKey.export({ type: "pkcs8", format: "pem" }).toString(),
+        privateKeyId: randomBytes(20).toString("hex"),
+        clientId: "100000000000000000001",
+      },
+    },
     oauth,
+    faultControlPort: await freePort(),
+    billing,
     external: {
       redisUrl: process.env.TEST_REDIS_URL,
       mongodbUri: process.env.TEST_MONGODB_URI,
@@ -89,6 +110,11 @@ function testBindings(plan: TestPlan): Record<string, string> {
     OAUTH_APPLE_ISSUERS: "https://appleid.apple.test",
     OAUTH_APPLE_CLIENT_IDS: "circle-test-apple",
     TEST_OAUTH_PRIVATE_JWK: JSON.stringify(plan.oauth.privateJwk),
+    TEST_FAULT_CONTROL_URL: `http://127.0.0.1:${plan.faultControlPort}`,
+    // Where tests reach the billing stand-ins' control endpoints (signing notifications, setting purchases).
+    TEST_APPSTORE_URL: `http://127.0.0.1:${plan.billing?.ports.appstore}`,
+    TEST_PLAY_URL: `http://127.0.0.1:${plan.billing?.ports.play}`,
+    TEST_STRIPE_URL: `http://127.0.0.1:${plan.billing?.ports.stripe}`,
     // Generous auth limits for the suite; the auth rate-limit tests build apps with tight ones.
     RATE_LIMIT_LOGIN_PER_IP: "100000",
     RATE_LIMIT_LOGIN_FAILURES_PER_ACCOUNT_AND_IP: "100000",
@@ -100,6 +126,8 @@ function testBindings(plan: TestPlan): Record<string, string> {
     JOB_TIME_BUDGET_MS: "60000",
     // Suites run side by side on small CI machines; a slow answer there is load, not an outage.
     STORE_TIMEOUT_MS: "20000",
+    REQUEST_STORE_BUDGET_MS: "60000",
+    REQUEST_REDIS_TIMEOUT_MS: "20000",
     JOB_LEASE_SECONDS: "120",
     // The Worker serves the bucket itself (GET /media/...), so tests can fetch what an upload's URL names.
     MEDIA_PUBLIC_BASE_URL: "http://circle.test/media",

@@ -4,6 +4,7 @@ import { forgetStanding } from "../../src/core/standing";
 import type { EmailOutboxDoc, EmailTemplate } from "../../src/db";
 import { ObjectId } from "../../src/platform/ids";
 import { call } from "./api";
+import { mailFor, tokenIn } from "./delivery";
 import { testDeps } from "./deps";
 
 export interface TestUser {
@@ -37,6 +38,12 @@ export function uniqueName(prefix = "u"): string {
   return `${prefix.slice(0, 6)}${random}_${counter.toString(36)}`.slice(0, 30);
 }
 
+/** What every signup must accept: the current terms and privacy-policy versions (config). */
+export function signupConsents(): { termsVersion: string; privacyVersion: string } {
+  const { termsVersion, privacyVersion } = deps.config.legal;
+  return { termsVersion, privacyVersion };
+}
+
 /** Signs a new user up through the API. */
 export async function signupUser(overrides: Record<string, unknown> = {}): Promise<TestUser> {
   const username = uniqueName();
@@ -44,6 +51,7 @@ export async function signupUser(overrides: Record<string, unknown> = {}): Promi
     username,
     email: `${username}@${TEST_EMAIL_DOMAIN}`,
     password: "correct horse battery",
+    ...signupConsents(),
     ...overrides,
   };
   const res = await call<AuthBody>("POST", "/v1/auth/signup", { body });
@@ -83,14 +91,24 @@ export async function userWithRole(role: "admin" | "moderator" | "creator"): Pro
 /** The templates whose mails carry a link token. */
 export type TokenTemplate = "verify_email" | "password_reset" | "verify_email_change";
 
-/** The newest token mailed to this user with the given template (from the mail outbox). */
+const LINK_PATHS: Record<TokenTemplate, string> = {
+  verify_email: "/verify-email",
+  verify_email_change: "/verify-email",
+  password_reset: "/reset-password",
+};
+
+/**
+ * The token of the newest mail of this template queued for this user, read from the link in the mail as the
+ * Resend stand-in received it (waiting for the send that follows the response).
+ */
 export async function mailedToken(userId: string, template: TokenTemplate): Promise<string> {
   const [message] = await deps.db.emailOutbox.find(
     { userId: new ObjectId(userId), template },
     { sort: { createdAt: -1, _id: -1 }, limit: 1 },
   );
-  if (!message?.data.token) throw new Error(`no ${template} email for ${userId}`);
-  return message.data.token;
+  if (!message) throw new Error(`no ${template} email for ${userId}`);
+  const mail = await mailFor(message.to, template, message._id.toHexString());
+  return tokenIn(mail, LINK_PATHS[template]);
 }
 
 /** Every mail queued for this user with the given template, oldest first. */

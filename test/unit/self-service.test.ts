@@ -61,18 +61,23 @@ describe("toMe: pending email", () => {
       notificationPreferences: { push: true, email: true, inApp: true, marketing: false },
     }) as unknown as UserDoc;
 
+  const LEGAL = { termsVersion: "1.0", privacyVersion: "1.0" };
+
   it("shows an open change with its expiry", () => {
     const later = new Date(now.getTime() + 60_000);
-    expect(toMe(user("new@example.com", later), now)).toMatchObject({
+    expect(toMe(user("new@example.com", later), now, LEGAL)).toMatchObject({
       pendingEmail: "new@example.com",
       pendingEmailExpiresAt: later.toISOString(),
     });
   });
   it("hides an expired change, and shows none when there is none", () => {
-    expect(toMe(user("new@example.com", now), now)).toMatchObject({ pendingEmail: null, pendingEmailExpiresAt: null });
-    expect(toMe(user(null, null), now)).toMatchObject({ pendingEmail: null, pendingEmailExpiresAt: null });
+    expect(toMe(user("new@example.com", now), now, LEGAL)).toMatchObject({
+      pendingEmail: null,
+      pendingEmailExpiresAt: null,
+    });
+    expect(toMe(user(null, null), now, LEGAL)).toMatchObject({ pendingEmail: null, pendingEmailExpiresAt: null });
   });
   it("never carries the password hash", () => {
-    expect(JSON.stringify(toMe(user(null, null), now))).not.toContain("pbkdf2");
+    expect(JSON.stringify(toMe(user(null, null), now, LEGAL))).not.toContain("pbkdf2");
   });
 });

@@ -170,6 +170,7 @@ export class EmbeddedCollection {
     if (filter.text) {
       textIndex = [...this.indexes.values()].find((index) => index.text !== undefined);
       if (!textIndex) throw invalidParameter("text index required for $text query");
+      assertTextPrefixEquality(textIndex, filter.plain);
       scores = new Map();
     }
     let examined = 0;
@@ -912,4 +913,28 @@ function validateId(id: unknown): void {
 
 function immutableIdError(): GatewayError {
   return invalidParameter("Performing an update on the path '_id' would modify the immutable field '_id'");
+}
+
+/**
+ * MongoDB answers a `$text` query on a compound text index only with an equality on every field before the text
+ * keys (the index is partitioned by them): "are equality predicates given for all prefix fields?". The same
+ * refusal here, so a query the embedded engine runs is one MongoDB runs too.
+ */
+function assertTextPrefixEquality(index: IndexRuntime, plain: Filter): void {
+  const key = Object.entries(index.definition.key);
+  const firstText = key.findIndex(([, direction]) => direction === "text");
+  const prefix = key.slice(0, firstText).map(([field]) => field);
+  if (prefix.length === 0) return;
+  const clauses: Filter[] = [plain, ...(Array.isArray(plain.$and) ? (plain.$and as Filter[]) : [])];
+  const isEquality = (value: unknown) =>
+    value !== undefined &&
+    (!isOperatorObject(value) || (Object.keys(value as Document).length === 1 && "$eq" in (value as Document)));
+  for (const field of prefix) {
+    if (!clauses.some((clause) => isPlainObject(clause) && isEquality(clause[field]))) {
+      throw invalidParameter(
+        "failed to use text index to satisfy $text query, if text index is compound, are equality predicates " +
+          `given for all prefix fields? (missing: ${field})`,
+      );
+    }
+  }
 }

@@ -23,6 +23,7 @@ export const AUDIT_ACTIONS = [
   "data_exported",
   "moderation_action",
   "appeal_decided",
+  "subscription_changed",
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 

@@ -47,10 +47,27 @@ export const EMAIL_TEMPLATES = [
   "email_change_requested",
   /** `{ username, newEmailMasked, changedAt }` to the OLD address: the change was confirmed. */
   "email_changed",
+  /** `{ username, platform, signedInAt }`: a sign-in from a device the account had not used. */
+  "new_sign_in",
 ] as const;
 export type EmailTemplate = (typeof EMAIL_TEMPLATES)[number];
 
-/** `email_outbox`: messages for the mail sender to deliver (deleted once sent; 1-day TTL). */
+export const EMAIL_STATUSES = ["pending", "sent", "failed"] as const;
+export type EmailStatus = (typeof EMAIL_STATUSES)[number];
+
+/** A provider's refusal as kept on the message: HTTP status (0: unreachable), its error name and message. */
+export interface DeliveryError {
+  status: number;
+  name: string;
+  message: string;
+  at: Date;
+}
+
+/**
+ * `email_outbox`: every message the API mails, written in the same step as what it is about, then delivered
+ * (features/mail). `pending` until sent or `failed` after EMAIL_MAX_ATTEMPTS; the sweep takes pending messages
+ * whose `nextAttemptAt` has passed. Sent and failed messages keep no link token and expire at `expireAt`.
+ */
 export interface EmailOutboxDoc {
   _id: ObjectId;
   userId: ObjectId;
@@ -58,5 +75,16 @@ export interface EmailOutboxDoc {
   template: EmailTemplate;
   data: Record<string, string>;
   createdAt: Date;
+  status: EmailStatus;
+  /** Sends tried so far. */
+  attempts: number;
+  /** While pending: when the sweep may try (next). */
+  nextAttemptAt: Date | null;
+  /** The provider's id for the sent mail. */
+  providerId: string | null;
+  lastError: DeliveryError | null;
   sentAt: Date | null;
+  failedAt: Date | null;
+  /** TTL: set once the message is sent or failed (EMAIL_OUTBOX_RETENTION_DAYS). */
+  expireAt: Date | null;
 }

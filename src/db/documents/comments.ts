@@ -16,7 +16,8 @@ export interface CommentDoc {
   createdAt: Date;
   updatedAt: Date;
   deletedAt: Date | null;
-  deletedBy: "author" | "moderator" | null;
+  /** `account`: hidden with its author's account (DELETE /v1/me), which is what the deletion recounts. */
+  deletedBy: "author" | "moderator" | "account" | null;
   /**
    * Trust and safety: "pending" (screened at creation), "flagged" (report threshold) and "removed" (moderator)
    * hide it from all but its author; absent means approved.
@@ -24,4 +25,6 @@ export interface CommentDoc {
   moderationStatus?: "approved" | "pending" | "flagged" | "removed";
   /** Set while the comment is held (pending or flagged) and waits in the moderator queue. */
   moderationHold?: ModerationHold | null;
+  /** Deleted accounts whose replies `repliesCount` no longer counts (see `PostDoc.uncountedAccounts`). */
+  uncountedAccounts?: ObjectId[];
 }

@@ -3,7 +3,7 @@ import type { ObjectId } from "../../platform/ids";
 /** Actor-less kinds (seed 000): the service writes them with their own title; the rest are people's actions. */
 export const NOTICE_TYPES = ["gem_earned", "trending", "streak", "referral", "moderation", "system"] as const;
 export type NoticeType = (typeof NOTICE_TYPES)[number];
-export const NOTIFICATION_TYPES = ["vote", "follow", "comment", "reply", ...NOTICE_TYPES] as const;
+export const NOTIFICATION_TYPES = ["vote", "follow", "comment", "reply", "message", ...NOTICE_TYPES] as const;
 export type NotificationType = (typeof NOTIFICATION_TYPES)[number];
 
 export const ACTION_TYPES = ["open_post", "open_profile", "open_screen"] as const;
@@ -34,6 +34,21 @@ export interface NotificationDoc {
   openGroup?: true;
   /** When a later event found the group past the window and opened a new one. */
   closedAt?: Date;
+  /** A promotional notice: pushed only to recipients who opted into `marketing`. */
+  marketing?: boolean;
+  /**
+   * Push state (features/push). An event that changes the group marks a push owed in the same write; the sender
+   * claims it (`pushOwed` back to false) before it calls FCM, so a claimed version is never pushed twice.
+   */
+  pushOwed?: boolean;
+  /** When the sweep may take an owed push: after the immediate attempt's grace, quiet hours or the hourly cap. */
+  pushNotBefore?: Date;
+  /** Held back by quiet hours or the hourly cap: it goes out folded into one summary push. */
+  pushHeld?: boolean;
+  /** Failed sends of the owed version (FCM down); the push is dropped after PUSH_MAX_ATTEMPTS. */
+  pushAttempts?: number;
+  /** When a push for this group was last claimed for sending. */
+  pushedAt?: Date;
   createdAt: Date;
   updatedAt: Date;
 }

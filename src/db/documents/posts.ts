@@ -72,6 +72,11 @@ export interface PostDoc {
   viewCount: number;
   /** Missing until the counters job first recounts the post (its raw counters stand in until then). */
   rankedEngagement?: RankedEngagement;
+  /**
+   * Engagement moves (votes, shares, counted comments) since the `counters` job last recounted the post; 0 or
+   * missing when its counts are up to date. Durable, so a recount is never lost with Redis.
+   */
+  countersStale?: number;
   engagementScore: number;
   trendingScore: number;
   hotScore: number;
@@ -92,6 +97,11 @@ export interface PostDoc {
   isPinned: boolean;
   /** When the author pinned it (pinned posts lead the author's list, newest pin first). */
   pinnedAt?: Date | null;
+  /**
+   * Deleted accounts whose comments `commentCount` no longer counts (newest last, capped): the guard that makes
+   * taking them out happen once however often a deletion's recount runs.
+   */
+  uncountedAccounts?: ObjectId[];
   createdAt: Date;
   updatedAt: Date;
   deletedAt: Date | null;

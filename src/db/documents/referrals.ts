@@ -20,7 +20,8 @@ export interface ReferralDoc {
   bonusGemsAwarded: number;
   bonusMultiplierActive: boolean;
   bonusExpiresAt: Date | null;
-  ipHash: string;
+  /** The referred user's signup signals; null once that account is erased. */
+  ipHash: string | null;
   deviceId: string | null;
   fraudScore: number;
   validated: boolean;

@@ -1,4 +1,5 @@
 import type { ObjectId } from "../../platform/ids";
+import type { UserBilling } from "./billing";
 
 export const ROLES = ["user", "creator", "moderator", "admin"] as const;
 export const TIERS = ["free", "pro", "premium"] as const;
@@ -10,6 +11,14 @@ export interface NotificationPreferences {
   email: boolean;
   inApp: boolean;
   marketing: boolean;
+  /** Local times (the account's time zone; UTC until one is set) between which no push is sent. */
+  quietHours?: QuietHours | null;
+}
+
+/** `HH:MM` to `HH:MM`, local time; a start after the end spans midnight (22:00–07:00). */
+export interface QuietHours {
+  start: string;
+  end: string;
 }
 
 export const POLICY_ACTIONS = ["accept", "filter", "drop"] as const;
@@ -32,6 +41,61 @@ export interface DeviceRecord {
   /** At most one account holds a push token: registering it on one account removes it from any other. */
   pushToken: string | null;
   appVersion?: string | null;
+}
+
+/**
+ * Recorded on an account by the erasure job before it deletes anything, so a run that crashes half-way knows,
+ * on the next run, whom and what the deleted records pointed at.
+ */
+export interface ErasurePlan {
+  /** People who followed or were followed by the account: their counts are recomputed. */
+  followCounterparts: ObjectId[];
+  /** People in a block or mute with the account, either way: their cached relation sets lose it. */
+  relationCounterparts: ObjectId[];
+  /** Devices the account used (profile, sessions, votes, signup, analytics): their anonymous analytics go too. */
+  deviceIds: string[];
+  /** Posts the account shared: recounted once its shares are gone. */
+  sharedPostIds: ObjectId[];
+}
+
+export const THEMES = ["light", "dark", "system"] as const;
+export type Theme = (typeof THEMES)[number];
+
+/**
+ * `users.settings` (seed 002's user settings): absent fields take the defaults (features/settings). The zone
+ * decides which calendar day "today" is for the user's day-based rules (check-in, writing streak).
+ */
+export interface UserSettings {
+  /** IANA zone, canonical spelling. */
+  timezone: string;
+  /** BCP 47 language tag, canonical spelling. */
+  language: string;
+  theme: Theme;
+  /** Keeps the journal out of every insight and analytics (entries written meanwhile stay out for good). */
+  privateMode: boolean;
+  emailDigests: boolean;
+}
+
+/** What a setting is until the user changes it. */
+export const DEFAULT_USER_SETTINGS: UserSettings = {
+  timezone: "UTC",
+  language: "en",
+  theme: "system",
+  privateMode: false,
+  emailDigests: true,
+};
+
+/** A user's settings with the defaults filled in. */
+export function settingsOf(user: { settings?: Partial<UserSettings> | null }): UserSettings {
+  return { ...DEFAULT_USER_SETTINGS, ...user.settings };
+}
+
+/** The latest decision per consent kind (the ledger in `consents` is the record; this is its summary). */
+export interface ConsentState {
+  granted: boolean;
+  /** The document version agreed to (terms, privacy policy), or the consent text's version when given. */
+  version: string | null;
+  at: Date;
 }
 
 /** `users` (seed 000), plus `usernameLower` (case-insensitive uniqueness) and `role`. */
@@ -81,14 +145,29 @@ export interface UserDoc {
   devices: DeviceRecord[];
   featureFlags: Record<string, boolean>;
   notificationPreferences: NotificationPreferences;
+  /** Seed 002's settings; absent until first changed (features/settings has the defaults). */
+  settings?: Partial<UserSettings>;
+  /** The latest consent decision per kind (features/consents); the `consents` ledger keeps every one. */
+  consents?: Partial<Record<"terms" | "privacy" | "data_processing" | "marketing", ConsentState>>;
   /** Absent until the user changes it (see notifications/policy.ts for the defaults). */
   notificationPolicy?: Partial<NotificationPolicy>;
+  /** Direct-message settings (absent: read receipts on); mirrored into each conversation's member entry. */
+  messaging?: { readReceipts: boolean };
   createdAt: Date;
   updatedAt: Date;
   lastLoginAt: Date | null;
   deletedAt: Date | null;
+  /**
+   * Set once what deletion does at once is done: content hidden, threads recounted, caches dropped. Null (or
+   * absent) on a deleted account while that is owed; the `account-deletion` job finishes it.
+   */
+  deletionSettledAt?: Date | null;
+  /** How far the recount of a deleted account's threads got (the last post and parent comment done), while more remain. */
+  deletionRecountAfter?: { posts: ObjectId | null; parents: ObjectId | null } | null;
   erasedAt?: Date | null;
-  /** The accounts whose follow counts the erasure job must recompute, recorded before any edge is deleted. */
+  /** What the erasure job must still reach once the records it came from are gone (see ErasurePlan). */
+  erasurePlan?: ErasurePlan;
+  /** Follow counterparts recorded by an erasure run of an older release (read as the plan's, when present). */
   erasureCounterparts?: ObjectId[];
   /** Shop purchases (features/gems/shop.ts): models and profile themes bought, and the ad-free pass's end. */
   unlockedModels?: string[];
@@ -111,4 +190,8 @@ export interface UserDoc {
   avatarSync?: { requestedAt: Date } | null;
   /** Ids of the latest ledger entries applied to gemBalance (makes applying an entry idempotent). */
   ledgerApplied?: ObjectId[];
+  /** The UUID the apps pass to the stores with a purchase (appAccountToken, obfuscatedAccountId); see billing. */
+  billingAccountToken?: string;
+  /** Store subscriptions and what they add up to (features/billing). */
+  billing?: UserBilling;
 }

@@ -64,6 +64,17 @@ export async function flushAnalytics(ctx: JobContext): Promise<JobReport> {
   return { more: true };
 }
 
+/**
+ * Inserts a claimed batch into ClickHouse and removes it from the buffer, as a flush run does: safe to run
+ * alongside a flush holding the same batch (the same chunks carry the same deduplication tokens). Returns how
+ * many events it moved.
+ */
+export async function finishFlushBatch(deps: Deps, batchId: string): Promise<number> {
+  const moved = await flushBatch(deps, batchId, deps.config.analytics.flushBatchSize);
+  await deps.db.analyticsEvents.deleteMany({ flushBatchId: batchId });
+  return moved;
+}
+
 async function unfinishedBatch(deps: Deps): Promise<string | null> {
   const tagged = await deps.db.analyticsEvents.findOne(
     { flushBatchId: { $type: "string" } },

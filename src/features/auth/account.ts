@@ -7,8 +7,9 @@ import { ObjectId } from "../../platform/ids";
 import { hashPassword, verifyPassword } from "../../platform/passwords";
 import { HOUR_MS } from "../../platform/time";
 import { audit } from "../audit/service";
+import { queueEmails } from "../mail/outbox";
 import { loadSelf } from "../users/service";
-import { consumeEmailToken, dropEmailTokens, invalidToken, maskEmail, newEmailToken, outboxMessage } from "./email";
+import { consumeEmailToken, dropEmailTokens, invalidToken, maskEmail, newEmailToken } from "./email";
 import { enforceLimits, passwordFailureLimits, passwordPolicy, verificationMailLimit } from "./limits";
 import type { ChangeEmailBody, ChangePasswordBody } from "./schema";
 import { revokeOtherSessions } from "./service";
@@ -83,14 +84,14 @@ export async function changePassword(
     // A reset link mailed before the change must not undo it.
     dropEmailTokens(deps, user._id, ["password_reset"]),
     user.email
-      ? deps.db.emailOutbox.insertOne(
-          outboxMessage(deps, {
+      ? queueEmails(deps, [
+          {
             userId: user._id,
             to: user.email,
             template: "password_changed",
             data: { username: user.username, changedAt: now.toISOString() },
-          }),
-        )
+          },
+        ])
       : null,
     audit(deps, meta, { action: "password_changed", userId: user._id, metadata: { sessionsRevoked: revoked } }),
   ]);
@@ -131,24 +132,25 @@ export async function requestEmailChange(
   await Promise.all([
     deps.db.emailTokens.insertOne(change.doc),
     dropEmailTokens(deps, user._id, ["email_change"], change.doc._id),
-    deps.db.emailOutbox.insertOne(
-      outboxMessage(deps, {
+    // The link to the new address and the notice to the current one: one write for both.
+    queueEmails(deps, [
+      {
         userId: user._id,
         to: email,
         template: "verify_email_change",
         data: { token: change.token, username: user.username, expiresAt: expiresAt.toISOString() },
-      }),
-    ),
-    user.email
-      ? deps.db.emailOutbox.insertOne(
-          outboxMessage(deps, {
-            userId: user._id,
-            to: user.email,
-            template: "email_change_requested",
-            data: { username: user.username, newEmailMasked, expiresAt: expiresAt.toISOString() },
-          }),
-        )
-      : null,
+      },
+      ...(user.email
+        ? [
+            {
+              userId: user._id,
+              to: user.email,
+              template: "email_change_requested" as const,
+              data: { username: user.username, newEmailMasked, expiresAt: expiresAt.toISOString() },
+            },
+          ]
+        : []),
+    ]),
     audit(deps, meta, { action: "email_change_requested", userId: user._id, metadata: { to: newEmailMasked } }),
   ]);
 }
@@ -205,14 +207,14 @@ async function applyEmailChange(deps: Deps, meta: RequestMeta, used: EmailTokenD
     // Links mailed to the old address (verification, password reset) and other change links are spent.
     dropEmailTokens(deps, user._id, ["email_verification", "password_reset", "email_change"]),
     user.email
-      ? deps.db.emailOutbox.insertOne(
-          outboxMessage(deps, {
+      ? queueEmails(deps, [
+          {
             userId: user._id,
             to: user.email,
             template: "email_changed",
             data: { username: user.username, newEmailMasked: masked.to, changedAt: now.toISOString() },
-          }),
-        )
+          },
+        ])
       : null,
     audit(deps, meta, { action: "email_changed", userId: user._id, metadata: masked }),
   ]);
@@ -237,14 +239,14 @@ export async function resendVerification(deps: Deps, viewer: Viewer): Promise<vo
   await Promise.all([
     deps.db.emailTokens.insertOne(verification.doc),
     dropEmailTokens(deps, user._id, ["email_verification"], verification.doc._id),
-    deps.db.emailOutbox.insertOne(
-      outboxMessage(deps, {
+    queueEmails(deps, [
+      {
         userId: user._id,
         to: user.email,
         template: "verify_email",
         data: { token: verification.token, username: user.username },
-      }),
-    ),
+      },
+    ]),
   ]);
 }
 

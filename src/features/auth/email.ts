@@ -1,5 +1,5 @@
 import { ApiError } from "../../core/errors";
-import type { EmailOutboxDoc, EmailTemplate, EmailTokenDoc } from "../../db";
+import type { EmailTokenDoc } from "../../db";
 import type { Deps } from "../../deps";
 import { randomToken, sha256Hex } from "../../platform/crypto";
 import { newObjectId, type ObjectId } from "../../platform/ids";
@@ -32,14 +32,6 @@ export async function newEmailToken(
       usedAt: null,
     },
   };
-}
-
-/** A message for the mail sender; `data` holds what the template shows (never a password or a hash). */
-export function outboxMessage(
-  deps: Deps,
-  message: { userId: ObjectId; to: string; template: EmailTemplate; data: Record<string, string> },
-): EmailOutboxDoc {
-  return { _id: newObjectId(), ...message, createdAt: deps.clock.now(), sentAt: null };
 }
 
 export const invalidToken = () => ApiError.invalidField("token", "invalid, used or expired");

@@ -18,6 +18,14 @@ export const SignupBody = z
     deviceId: DeviceId.optional(),
     platform: Platform.optional(),
     installSource: z.enum(["direct_link", "share_card", "qr_code"]).optional(),
+    termsVersion: z.string().min(1).max(40).meta({
+      description: "The terms of service version the user accepts: must be the current one (GET /v1/legal)",
+    }),
+    privacyVersion: z.string().min(1).max(40).meta({
+      description: "The privacy policy version the user accepts: must be the current one",
+    }),
+    marketingConsent: z.boolean().optional().meta({ description: "Marketing mail and pushes (default: no)" }),
+    dataProcessingConsent: z.boolean().optional().meta({ description: "Optional data processing (default: no)" }),
   })
   .strict()
   .meta({ id: "Signup" });

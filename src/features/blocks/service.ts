@@ -1,3 +1,4 @@
+import { bestEffort } from "../../core/best-effort";
 import { ApiError } from "../../core/errors";
 import type { PageQuery } from "../../core/schemas";
 import type { Viewer } from "../../core/viewer";
@@ -7,13 +8,14 @@ import { newObjectId, ObjectId } from "../../platform/ids";
 import { paginate } from "../../platform/mongo/paginate";
 import { severFollows } from "../follows/service";
 import { forgetInbox } from "../notifications/service";
-import { mirrorRelation, relationsFor } from "../relations/service";
+import { forgetRelations, mirrorRelation, relationsFor } from "../relations/service";
 import { type PublicUserPage, toPublicUser } from "../users/schema";
 
 /**
  * Blocks and mutes (core/relations.ts says what each does). Both are idempotent PUT/DELETE: the unique
- * (user, target, kind) index decides a race, and every call mirrors the state into both people's cached
- * relations, so a retry after a Redis failure (a 503) finishes what the first call began.
+ * (user, target, kind) index decides a race. Both people's cached relations are dropped before the write (in
+ * parallel with the reads it needs, so it costs no wait of its own when blocking): without Redis the change is
+ * a 503 and nothing is written; once written it answers 204 even if the mirror after it fails.
  */
 export async function setRelation(
   deps: Deps,
@@ -29,6 +31,7 @@ export async function setRelation(
     const [exists, relations] = await Promise.all([
       deps.db.users.findOne({ _id: target, deletedAt: null }, { projection: { _id: 1 } }),
       relationsFor(deps, viewer),
+      forgetRelations(deps, { userId: viewer.id, targetId }),
     ]);
     if (!exists) throw ApiError.notFound("No such user.");
     const already = kind === "block" ? relations.isBlocking(targetId) : relations.isMuting(targetId);
@@ -42,12 +45,17 @@ export async function setRelation(
       kind,
       createdAt: deps.clock.now(),
     });
-    await mirrorRelation(deps, { userId: viewer.id, targetId, kind, on: true });
+    await bestEffort(deps, "relations mirror", () =>
+      mirrorRelation(deps, { userId: viewer.id, targetId, kind, on: true }),
+    );
     if (created && kind === "block") await separate(deps, me, target);
     return;
   }
+  await forgetRelations(deps, { userId: viewer.id, targetId });
   await deps.db.blocks.deleteOne({ userId: me, targetId: target, kind });
-  await mirrorRelation(deps, { userId: viewer.id, targetId, kind, on: false });
+  await bestEffort(deps, "relations mirror", () =>
+    mirrorRelation(deps, { userId: viewer.id, targetId, kind, on: false }),
+  );
 }
 
 /**

@@ -8,7 +8,9 @@ const checkinRoute = authedRoute({
   path: "/v1/me/checkin",
   tags: ["users"],
   summary: "Daily check-in",
-  description: "Once per UTC day; yesterday's check-in extends the streak, a missed day restarts it.",
+  description:
+    "Once per calendar day in the caller's time zone (`GET /v1/me/settings`); yesterday's check-in extends the " +
+    "streak, a missed day restarts it. `date` is that local day.",
   responses: { 200: json(CheckinResult, "Streak after the check-in"), ...problems(404) },
 });
 

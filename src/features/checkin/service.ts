@@ -1,9 +1,10 @@
+import { bestEffort } from "../../core/best-effort";
 import { forgetSelfView } from "../../core/standing";
 import type { Viewer } from "../../core/viewer";
 import type { Deps } from "../../deps";
 import { ObjectId } from "../../platform/ids";
 import { runOp, setValue } from "../../platform/redis-ops";
-import { addDays, utcDay } from "../../platform/time";
+import { addCalendarDays, localDay } from "../../platform/time";
 import { moveGems } from "../gems/ledger";
 import { ledgerKeys } from "../gems/ledger-keys";
 import { notify } from "../notifications/service";
@@ -12,18 +13,26 @@ import { loadSelf } from "../users/service";
 import type { CheckinResult } from "./schema";
 
 /**
- * Daily check-in: once per UTC day. Yesterday's check-in extends the streak, an older one restarts it at 1.
- * The update is conditional on `lastActiveDate` not being today, so concurrent check-ins count once.
+ * Daily check-in: once per calendar day in the user's time zone (settings; the standing carries it, so it costs no
+ * read). Yesterday's check-in extends the streak, an older one restarts it at 1. The update is conditional on
+ * `lastActiveDate` being before today, so concurrent check-ins count once; and after a flight west, where the
+ * local date is behind the last check-in's, nothing counts again until the calendar catches up (travel never
+ * rewrites a day already counted, nor restarts the streak).
  */
 export async function checkin(deps: Deps, viewer: Viewer): Promise<CheckinResult> {
   const now = deps.clock.now();
-  const today = utcDay(now);
-  const yesterday = utcDay(addDays(now, -1));
+  const zone = viewer.timezone ?? "UTC";
+  const today = localDay(now, zone);
+  const yesterday = addCalendarDays(today, -1);
   const streak = {
     $cond: [{ $eq: ["$lastActiveDate", yesterday] }, { $add: [{ $ifNull: ["$currentStreak", 0] }, 1] }, 1],
   };
   const updated = await deps.db.users.findOneAndUpdate(
-    { _id: new ObjectId(viewer.id), deletedAt: null, lastActiveDate: { $ne: today } },
+    {
+      _id: new ObjectId(viewer.id),
+      deletedAt: null,
+      $or: [{ lastActiveDate: null }, { lastActiveDate: { $lt: today } }],
+    },
     [
       { $set: { currentStreak: streak } },
       {
@@ -37,17 +46,23 @@ export async function checkin(deps: Deps, viewer: Viewer): Promise<CheckinResult
     { returnDocument: "after" },
   );
   const user = updated ?? (await loadSelf(deps, viewer));
-  const cached = { currentStreak: user.currentStreak, longestStreak: user.longestStreak, lastActiveDate: today };
+  // The day that counted: today, or (a repeat) the day of the last check-in.
+  const day = user.lastActiveDate ?? today;
+  const cached = { currentStreak: user.currentStreak, longestStreak: user.longestStreak, lastActiveDate: day };
   // Rewards are keyed by user and day: a repeat pays nothing, yet still completes a payout that a crash
   // interrupted after the streak moved. A check-in on a later day than signup shows a referred user is real.
-  const returning = updated && user.referredBy && utcDay(user.createdAt) !== today;
+  const returning = updated && user.referredBy && localDay(user.createdAt, zone) !== today;
   const [paid] = await Promise.all([
-    payCheckinRewards(deps, user._id, today, user.currentStreak),
-    runOp(deps.redis, setValue(deps.keys.userStreak(viewer.id), cached, deps.config.streakCacheTtlSeconds)),
+    payCheckinRewards(deps, user._id, day, user.currentStreak),
+    bestEffort(deps, "streak cache", () =>
+      runOp(deps.redis, setValue(deps.keys.userStreak(viewer.id), cached, deps.config.streakCacheTtlSeconds)),
+    ),
     updated ? forgetSelfView(deps, viewer.id) : null,
-    returning ? validateReferral(deps, user._id, "return_checkin") : null,
+    returning
+      ? bestEffort(deps, "referral validation", () => validateReferral(deps, user._id, "return_checkin"))
+      : null,
   ]);
-  return { currentStreak: user.currentStreak, longestStreak: user.longestStreak, gemsAwarded: paid, date: today };
+  return { currentStreak: user.currentStreak, longestStreak: user.longestStreak, gemsAwarded: paid, date: day };
 }
 
 /**

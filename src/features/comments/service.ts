@@ -1,4 +1,4 @@
-import { fillCache, readCache } from "../../core/cache";
+import { dropCache, fillCache, readCache } from "../../core/cache";
 import { ApiError } from "../../core/errors";
 import type { Relations } from "../../core/relations";
 import type { PageQuery } from "../../core/schemas";
@@ -7,13 +7,23 @@ import type { CommentDoc } from "../../db";
 import type { Deps } from "../../deps";
 import { newObjectId, ObjectId } from "../../platform/ids";
 import { paginate } from "../../platform/mongo/paginate";
-import { addToCountedSet, areMembers, both, deleteKeys, getValue, runOp, setValue } from "../../platform/redis-ops";
+import { addToCountedSet, areMembers, both, deleteKeys, getValue, setValue } from "../../platform/redis-ops";
 import { notify } from "../notifications/service";
 import { findVisiblePost, forgetPosts } from "../posts/visibility";
 import { markEngaged } from "../ranking/engagement";
 import { relationsFor } from "../relations/service";
 import { screen } from "../screening/rules";
 import { type Comment, type CommentPage, toComment } from "./schema";
+
+/**
+ * Comments others may see, as far as moderation goes: approved (or from before moderation existed) and by an
+ * author who was not shadow-banned when writing. Those that are live are what `commentCount` and
+ * `repliesCount` count.
+ */
+export const SHOWN_TO_OTHERS = {
+  authorShadowBanned: { $ne: true },
+  moderationStatus: { $nin: ["pending", "flagged", "removed"] },
+} as const;
 
 /**
  * Adds a comment (or a reply to a top-level comment) to a post the caller can see. `commentCount` counts
@@ -177,13 +187,17 @@ async function commentPage(
 /** A comment only its author sees keeps them off the shared cached page of that post's comments. */
 export async function rememberOwnHiddenComment(deps: Deps, postId: ObjectId, authorId: ObjectId): Promise<void> {
   const key = deps.keys.commentsOwnHidden(postId.toHexString());
-  await runOp(deps.redis, addToCountedSet(key, authorId.toHexString(), deps.config.comments.ownHiddenTtlSeconds));
+  await fillCache(
+    deps,
+    addToCountedSet(key, authorId.toHexString(), deps.config.comments.ownHiddenTtlSeconds),
+    "own hidden comment mark",
+  );
 }
 
 /** Drops the cached first page of these posts' comments (after a change to them). */
 export async function forgetCommentPages(deps: Deps, postIds: (string | ObjectId)[]): Promise<void> {
   const ids = postIds.map((id) => (typeof id === "string" ? id : id.toHexString()));
-  await runOp(deps.redis, deleteKeys(ids.map((id) => deps.keys.commentsFirstPage(id))));
+  await dropCache(deps, deleteKeys(ids.map((id) => deps.keys.commentsFirstPage(id))), "comments page");
 }
 
 export async function editComment(deps: Deps, viewer: Viewer, commentId: string, content: string): Promise<Comment> {

@@ -1,3 +1,4 @@
+import { bestEffort } from "../../core/best-effort";
 import { ApiError } from "../../core/errors";
 import type { Relations } from "../../core/relations";
 import type { PageQuery } from "../../core/schemas";
@@ -7,7 +8,7 @@ import type { Deps } from "../../deps";
 import { ObjectId } from "../../platform/ids";
 import type { Filter } from "../../platform/mongo/client";
 import { type KeysetOrder, paginate } from "../../platform/mongo/paginate";
-import { deleteKeys, getValue, type RedisBatch, runOp, setValue } from "../../platform/redis-ops";
+import { deleteKeys, getValue, type RedisBatch, readOrMiss, runOp, setValue } from "../../platform/redis-ops";
 import { type PostPage, toPost } from "../posts/schema";
 import { liveVoteCounts, votedByViewer } from "../posts/viewer-state";
 import { PUBLIC_FEED_FILTER } from "../posts/visibility";
@@ -55,7 +56,8 @@ function cacheOf(deps: Deps, kind: RankedKind): { key: string; ttlSeconds: numbe
  * (default size, no cursor) of new/trending/hot is cached in Redis, read in the request's first Redis batch
  * (`read`, which carries the rate limit and the viewer's blocks and mutes), so a cached read costs one round
  * trip; `viewer.voted` is then filled by one batched lookup for signed-in callers. The cached page is the same
- * for everyone: each viewer's blocked and muted authors are filtered out of it after the read.
+ * for everyone: each viewer's blocked and muted authors are filtered out of it after the read. Without Redis
+ * the page comes from MongoDB with the stored vote counts (fail-open read).
  */
 export async function rankedFeed(
   deps: Deps,
@@ -65,18 +67,24 @@ export async function rankedFeed(
   query: PageQuery,
 ): Promise<PostPage> {
   const cache = !query.cursor && query.limit === FIRST_PAGE_SIZE ? cacheOf(deps, kind) : null;
-  const first = await read({
-    ...(cache ? { cached: getValue<PostPage>(cache.key) } : {}),
-    ...pendingRelationsRead(deps, viewer),
-  });
+  const first = await readOrMiss(
+    read,
+    { ...(cache ? { cached: getValue<PostPage>(cache.key) } : {}), ...pendingRelationsRead(deps, viewer) },
+    deps.log,
+  );
   const relations = await relationsAfter(deps, viewer, first);
   if (first.cached) return withViewer(deps, viewer, hideFrom(first.cached, relations));
   // A page that will be cached is everyone's page; later pages leave the viewer's hidden authors out in the query.
   const filter = cache ? PUBLIC_FEED_FILTER : withoutHidden(PUBLIC_FEED_FILTER, relations);
   const { items: docs, nextCursor } = await page(deps, filter, ORDER[kind], query);
   const result = { items: await render(deps, undefined, docs), nextCursor };
-  if (cache) await runOp(deps.redis, setValue(cache.key, result, cache.ttlSeconds));
+  if (cache) await fillCache(deps, cache.key, result, cache.ttlSeconds);
   return withViewer(deps, viewer, hideFrom(result, relations));
+}
+
+/** Caches a first page; best effort (the next request reads MongoDB again). */
+async function fillCache(deps: Deps, key: string, page: PostPage, ttlSeconds: number): Promise<void> {
+  await bestEffort(deps, "feed cache fill", () => runOp(deps.redis, setValue(key, page, ttlSeconds)));
 }
 
 /** A page without the posts of authors the viewer is blocked with or mutes. */
@@ -103,19 +111,22 @@ async function withViewer(deps: Deps, viewer: Viewer | undefined, page: PostPage
 
 /**
  * Drops every cached first page that may show this author's posts (after moderation hides or restores them):
- * the ranked feeds and the following feeds of the author's followers. One MongoDB read, one Redis DEL.
+ * the ranked feeds and the following feeds of the author's followers. One MongoDB read, one Redis DEL, best
+ * effort: the change stands, and a page left behind expires within its FEED_*_CACHE_TTL_SECONDS.
  */
 export async function invalidateAuthorFeeds(deps: Deps, authorId: ObjectId): Promise<void> {
   const followers = await deps.db.follows.find(
     { followingId: authorId },
     { projection: { followerId: 1 }, limit: 5_000 },
   );
-  await runOp(
-    deps.redis,
-    deleteKeys([
-      ...deps.keys.publicFeedFirstPages(),
-      ...followers.map((f) => deps.keys.feedFollowing(f.followerId.toHexString(), 0)),
-    ]),
+  await bestEffort(deps, "feed cache drop", () =>
+    runOp(
+      deps.redis,
+      deleteKeys([
+        ...deps.keys.publicFeedFirstPages(),
+        ...followers.map((f) => deps.keys.feedFollowing(f.followerId.toHexString(), 0)),
+      ]),
+    ),
   );
 }
 
@@ -127,10 +138,11 @@ export async function invalidateAuthorFeeds(deps: Deps, authorId: ObjectId): Pro
 export async function followingFeed(deps: Deps, read: RedisBatch, viewer: Viewer, query: PageQuery): Promise<PostPage> {
   const cacheable = !query.cursor && query.limit === FIRST_PAGE_SIZE;
   const key = deps.keys.feedFollowing(viewer.id, 0);
-  const first = await read({
-    ...(cacheable ? { cached: getValue<PostPage>(key) } : {}),
-    ...pendingRelationsRead(deps, viewer),
-  });
+  const first = await readOrMiss(
+    read,
+    { ...(cacheable ? { cached: getValue<PostPage>(key) } : {}), ...pendingRelationsRead(deps, viewer) },
+    deps.log,
+  );
   // Muting someone you follow is what mutes are for: their posts leave this feed, the follow stays.
   const relations = await relationsAfter(deps, viewer, first);
   if (first.cached) return withViewer(deps, viewer, hideFrom(first.cached, relations));
@@ -154,7 +166,7 @@ export async function followingFeed(deps: Deps, read: RedisBatch, viewer: Viewer
     );
     result = { items: await render(deps, undefined, docs), nextCursor };
   }
-  if (cacheable) await runOp(deps.redis, setValue(key, result, deps.config.feeds.followingCacheTtlSeconds));
+  if (cacheable) await fillCache(deps, key, result, deps.config.feeds.followingCacheTtlSeconds);
   return withViewer(deps, viewer, hideFrom(result, relations));
 }
 

@@ -1,8 +1,10 @@
+import { bestEffort } from "../../core/best-effort";
 import { ApiError } from "../../core/errors";
 import type { Viewer } from "../../core/viewer";
 import type { FeatureFlagDoc } from "../../db";
 import type { Deps } from "../../deps";
 import { ObjectId } from "../../platform/ids";
+import { batchOn, deleteKeys, getValue, readOrMiss, runOp, setValue } from "../../platform/redis-ops";
 import { SECOND_MS } from "../../platform/time";
 import { inRollout, pickVariant } from "./bucketing";
 import type { EvaluatedFlags, FlagBody, FlagList, FlagRule, FlagView } from "./schema";
@@ -51,14 +53,21 @@ function toRule(doc: FeatureFlagDoc): FlagRule {
   };
 }
 
-/** The rule set: isolate memory, then `flags:all` in Redis, then MongoDB. Usually no round trip at all. */
+/**
+ * The rule set: isolate memory, then `flags:all` in Redis, then MongoDB. Usually no round trip at all; without
+ * Redis, MongoDB (and the isolate keeps the rules in memory as usual).
+ */
 export async function loadRules(deps: Deps): Promise<FlagRule[]> {
   const now = Date.now();
   if (memory && memory.expiresAt > now) return memory.rules;
-  let rules = await deps.redis.get<FlagRule[]>(deps.keys.flagsAll());
+  const key = deps.keys.flagsAll();
+  let { rules } = await readOrMiss(batchOn(deps.redis), { rules: getValue<FlagRule[]>(key) }, deps.log);
   if (!rules) {
-    rules = (await deps.db.featureFlags.find({}, { sort: { name: 1 }, limit: 1000 })).map(toRule);
-    await deps.redis.set(deps.keys.flagsAll(), rules, { ex: deps.config.flags.cacheTtlSeconds });
+    const loaded = (await deps.db.featureFlags.find({}, { sort: { name: 1 }, limit: 1000 })).map(toRule);
+    await bestEffort(deps, "flag rules cache fill", () =>
+      runOp(deps.redis, setValue(key, loaded, deps.config.flags.cacheTtlSeconds)),
+    );
+    rules = loaded;
   }
   // How long this isolate trusts its in-memory copy before asking Redis again.
   memory = { rules, expiresAt: now + deps.config.flags.localCacheTtlSeconds * SECOND_MS };
@@ -74,7 +83,7 @@ export async function flagsFor(
   const rules = await loadRules(deps);
   if (!viewer) return evaluate(rules, { id: deviceId, tier: "free", userId: null, overrides: {} });
   const key = deps.keys.flagsUser(viewer.id);
-  const cached = await deps.redis.get<EvaluatedFlags>(key);
+  const { cached } = await readOrMiss(batchOn(deps.redis), { cached: getValue<EvaluatedFlags>(key) }, deps.log);
   if (cached) return cached;
   const user = await deps.db.users.findOne(
     { _id: new ObjectId(viewer.id) },
@@ -86,7 +95,9 @@ export async function flagsFor(
     userId: viewer.id,
     overrides: user?.featureFlags ?? {},
   });
-  await deps.redis.set(key, result, { ex: deps.config.flags.userCacheTtlSeconds });
+  await bestEffort(deps, "flag results cache fill", () =>
+    runOp(deps.redis, setValue(key, result, deps.config.flags.userCacheTtlSeconds)),
+  );
   return result;
 }
 
@@ -112,10 +123,11 @@ export async function listFlags(deps: Deps): Promise<FlagList> {
 /**
  * Drops the caches a rule change makes stale: `flags:all` and this isolate's memory at once; per-user
  * results expire within FLAGS_USER_CACHE_TTL_SECONDS and other isolates' memory within FLAGS_LOCAL_CACHE_TTL_SECONDS.
+ * Best effort: without Redis the change stands and `flags:all` expires within FLAGS_CACHE_TTL_SECONDS.
  */
 async function invalidate(deps: Deps): Promise<void> {
   memory = null;
-  await deps.redis.del(deps.keys.flagsAll());
+  await bestEffort(deps, "flag rules cache drop", () => runOp(deps.redis, deleteKeys([deps.keys.flagsAll()])));
 }
 
 export async function putFlag(deps: Deps, name: string, body: FlagBody): Promise<FlagView> {

@@ -1,3 +1,4 @@
+import { dropCache } from "../../core/cache";
 import { ApiError } from "../../core/errors";
 import type { PageQuery } from "../../core/schemas";
 import { forgetSelfView } from "../../core/standing";
@@ -5,7 +6,7 @@ import type { Viewer } from "../../core/viewer";
 import type { Deps } from "../../deps";
 import { newObjectId, ObjectId } from "../../platform/ids";
 import { paginate } from "../../platform/mongo/paginate";
-import { deleteKeys, runOp } from "../../platform/redis-ops";
+import { deleteKeys } from "../../platform/redis-ops";
 import { notify } from "../notifications/service";
 import { relationsFor } from "../relations/service";
 import { type PublicUserPage, toPublicUser } from "../users/schema";
@@ -110,7 +111,7 @@ async function moveCounts(deps: Deps, follower: ObjectId, following: ObjectId, b
       { ordered: false },
     ),
     forgetSelfView(deps, follower.toHexString(), following.toHexString()),
-    runOp(deps.redis, deleteKeys(followPairKeys(deps, follower.toHexString(), following.toHexString()))),
+    dropCache(deps, deleteKeys(followPairKeys(deps, follower.toHexString(), following.toHexString())), "follow pair"),
   ]);
 }
 

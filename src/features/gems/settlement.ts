@@ -114,10 +114,12 @@ async function settleBatch(deps: Deps, ctx: JobContext, batchId: string): Promis
   const authorIds = [...byAuthor.values()].map((a) => a.id);
   const keyOf = (author: string) => ledgerKeys.settlement(batchId, author);
   const [authors, existing] = await Promise.all([
-    deps.db.users.find({ _id: { $in: authorIds } }, { projection: { referralBonusExpiresAt: 1 } }),
+    deps.db.users.find({ _id: { $in: authorIds } }, { projection: { referralBonusExpiresAt: 1, deletedAt: 1 } }),
     deps.db.gemTransactions.find({ idempotencyKey: { $in: [...byAuthor.keys()].map(keyOf) } }, { limit: batchLimit }),
   ]);
   const bonusUntil = new Map(authors.map((a) => [a._id.toHexString(), a.referralBonusExpiresAt]));
+  // Deleted accounts still get their ledger entries (the record), but never a place on a board again.
+  const deleted = new Set(authors.filter((a) => a.deletedAt).map((a) => a._id.toHexString()));
   const entries = new Map(existing.map((e) => [e.idempotencyKey, e]));
 
   // 2. One pending entry per author (those a crashed attempt already wrote are reused).
@@ -220,7 +222,8 @@ async function settleBatch(deps: Deps, ctx: JobContext, batchId: string): Promis
   // Leaderboards count each entry once however often this runs, so every entry of the batch goes (a crash
   // after this point is repaired by the next run, which finds the batch unfinished). Notices go to the
   // authors this run credited.
-  await Promise.all([recordEarnings(deps, current), announceEarnings(deps, pending)]);
+  const ranked = current.filter((e) => !deleted.has(e.userId.toHexString()));
+  await Promise.all([recordEarnings(deps, ranked), announceEarnings(deps, pending)]);
   await deps.db.votes.updateMany({ gemBatchId: batchId }, { $set: { gemAwarded: true } });
   return votes.length;
 }

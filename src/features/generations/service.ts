@@ -1,5 +1,6 @@
 import { ApiError } from "../../core/errors";
 import type { Viewer } from "../../core/viewer";
+import type { Tier } from "../../db";
 import type { Deps } from "../../deps";
 import { ObjectId } from "../../platform/ids";
 import type { Filter } from "../../platform/mongo/client";
@@ -26,6 +27,11 @@ export const MAX_STORED_ERROR = 1_000;
 /** Queue order: highest priority first, then oldest (the `queue` index), `_id` to break exact ties. */
 const QUEUE_ORDER = { priority: -1, createdAt: 1, _id: 1 } as const;
 
+/** The daily generation quota of a user on a tier: the counter that enforces it (UTC day) and its limit. */
+export function generationQuota(deps: Deps, userId: string, tier: Tier, now: Date): { key: string; limit: number } {
+  return { key: deps.keys.rateGen(userId, utcDay(now)), limit: deps.config.generation.dailyQuota[tier] };
+}
+
 interface QuotaUnit {
   limit: number;
   used: number;
@@ -39,8 +45,7 @@ interface QuotaUnit {
  * consume quota and N concurrent requests against a quota of Q get exactly min(N, Q) units.
  */
 async function takeDailyQuota(deps: Deps, viewer: Viewer, now: Date): Promise<QuotaUnit> {
-  const limit = deps.config.generation.dailyQuota[viewer.tier];
-  const key = deps.keys.rateGen(viewer.id, utcDay(now));
+  const { key, limit } = generationQuota(deps, viewer.id, viewer.tier, now);
   // The key outlives its UTC day; a fresh key is used each day, so the expiry only bounds garbage.
   const used = await runOp(deps.redis, countInWindow(key, DAY_SECONDS));
   const giveBack = async () => {

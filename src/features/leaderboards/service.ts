@@ -1,3 +1,4 @@
+import { bestEffort } from "../../core/best-effort";
 import { fillCache } from "../../core/cache";
 import type { Viewer } from "../../core/viewer";
 import type { GemTransactionDoc, TransactionSource, TransactionType, UserDoc } from "../../db";
@@ -149,17 +150,26 @@ export async function restoreRecentEarnings(deps: Deps): Promise<number> {
   }
 }
 
-/** Takes a user off every current board (banned, shadow-banned, deleted); a rebuild leaves them off too. */
+/**
+ * Takes a user off every current board (banned, shadow-banned, deleted); a rebuild leaves them off too. Best
+ * effort: boards never show such accounts anyway (the page's people are read with those filters).
+ */
 export async function removeFromLeaderboards(deps: Deps, userId: string): Promise<void> {
+  await bestEffort(deps, "leaderboard removal", () => runOp(deps.redis, leaderboardRemoval(deps, userId)));
+}
+
+/** `removeFromLeaderboards` as an operation, to run in a pipeline with others. */
+export function leaderboardRemoval(deps: Deps, userId: string): RedisOp<unknown> {
   const keys = currentWindows(deps.clock.now(), deps.keys).map((w) => w.key);
-  await runOp(deps.redis, both(removeFromSortedSets(keys, userId), deleteKeys(keys.map(deps.keys.leaderboardPage))));
+  return both(removeFromSortedSets(keys, userId), deleteKeys(keys.map(deps.keys.leaderboardPage)));
 }
 
 /**
  * The top of a board and the caller's standing. Warm, one Redis round trip: the rendered page (kept
  * LEADERBOARD_PAGE_CACHE_TTL_SECONDS, dropped whenever earnings are added or someone is taken off) beside the
  * caller's rank. Equal scores share a rank. People who can no longer be shown (deleted, banned,
- * shadow-banned) are left out of the page.
+ * shadow-banned) are left out of the page. The boards live in Redis only (rebuilt from the ledger by the
+ * `leaderboards` job), so without Redis this is a 503.
  */
 export async function leaderboard(
   deps: Deps,

@@ -10,9 +10,8 @@ import { toMedia } from "./schema";
  *
  * Erasure (idempotent and restartable): every object under the person's prefix in the bucket goes, listed
  * from the bucket itself (so an object whose record never became ready — an attempt that lost a race or a
- * crash after the put — goes too), then the records. The account is marked for the avatar-sync job, which
- * clears the avatar's copies on posts and comments once the account's `avatarUrl` is erased: wire this after
- * the step that erases `avatarUrl`.
+ * crash after the put — goes too), then the records. (The avatar's copies on posts and comments are scrubbed
+ * by the erasure job itself.)
  */
 
 const PAGE = 500;
@@ -43,9 +42,5 @@ export async function eraseUser(deps: Deps, userId: string): Promise<void> {
     if (keys.length === 0) break;
     await deps.objects.delete(keys);
   }
-  const me = new ObjectId(userId);
-  await Promise.all([
-    deps.db.media.deleteMany({ userId: me }),
-    deps.db.users.updateOne({ _id: me }, { $set: { avatarSync: { requestedAt: deps.clock.now() } } }),
-  ]);
+  await deps.db.media.deleteMany({ userId: new ObjectId(userId) });
 }

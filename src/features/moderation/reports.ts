@@ -22,6 +22,12 @@ import { mayAutoHide, overThreshold, reportThreshold, reportWeight } from "./tru
 /** Open reports summed per target; a target with more is long past any threshold. */
 const MAX_OPEN_REPORTS_READ = 1_000;
 
+/** The per-reporter limit on filing reports: the sliding-window counter that enforces it, its limit and window. */
+export function reportLimit(deps: Deps, userId: string): { key: string; limit: number; windowSeconds: number } {
+  const m = deps.config.moderation;
+  return { key: deps.keys.rateReport(userId), limit: m.reportsPerWindow, windowSeconds: m.reportWindowSeconds };
+}
+
 /**
  * Files a report. One open report per reporter and target is the unique partial index's rule, so concurrent
  * duplicates yield one 201 and 409s. The report carries its weight and a snapshot of the content; if the
@@ -30,8 +36,9 @@ const MAX_OPEN_REPORTS_READ = 1_000;
 export async function createReport(deps: Deps, viewer: Viewer, body: CreateReportBody): Promise<Report> {
   const m = deps.config.moderation;
   const me = new ObjectId(viewer.id);
+  const reports = reportLimit(deps, viewer.id);
   const [decision, target, reporter] = await Promise.all([
-    runOp(deps.redis, slidingWindow(deps.keys.rateReport(viewer.id), m.reportsPerWindow, m.reportWindowSeconds)),
+    runOp(deps.redis, slidingWindow(reports.key, reports.limit, reports.windowSeconds)),
     visibleTarget(deps, viewer, body.targetType, body.targetId),
     deps.db.users.findOne(
       { _id: me, deletedAt: null },

@@ -19,7 +19,11 @@ export async function accrueTrust(ctx: JobContext): Promise<JobReport> {
       deletedAt: null,
       bannedAt: null,
       shadowBanned: { $ne: true },
-      lastActiveDate: { $in: [utcDay(new Date(now.getTime() - DAY_MS)), today] },
+      // Check-ins are dated in each user's zone, which can be a day ahead of UTC (UTC+14): tomorrow counts too.
+      lastActiveDate: {
+        $gte: utcDay(new Date(now.getTime() - DAY_MS)),
+        $lte: utcDay(new Date(now.getTime() + DAY_MS)),
+      },
       trustAccruedOn: { $ne: today },
       $and: [
         { $or: [{ trustScore: { $lt: gainCap } }, { trustScore: null }] },

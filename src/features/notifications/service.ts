@@ -1,4 +1,4 @@
-import { fillCache, readCache } from "../../core/cache";
+import { dropCache, fillCache, readCache } from "../../core/cache";
 import type { Relations } from "../../core/relations";
 import type { Viewer } from "../../core/viewer";
 import {
@@ -13,7 +13,7 @@ import type { Deps } from "../../deps";
 import { newObjectId, ObjectId } from "../../platform/ids";
 import type { BulkOperation, Filter, Update } from "../../platform/mongo/client";
 import { paginate } from "../../platform/mongo/paginate";
-import { deleteKeys, getValue, runOp, setValue } from "../../platform/redis-ops";
+import { deleteKeys, getValue, setValue } from "../../platform/redis-ops";
 import { DAY_MS, HOUR_MS } from "../../platform/time";
 import { relationsFor, relationsOfMany } from "../relations/service";
 import { type PublicUser, toPublicUser } from "../users/schema";
@@ -42,6 +42,13 @@ export type NotificationEvent =
       parent?: { commentId: Id; authorId: Id } | null;
       imageUrl?: string | null;
     }
+  | {
+      /** New messages: one group per recipient and conversation ("ada and 2 others sent messages"). */
+      type: "message";
+      actorId: Id;
+      conversationId: Id;
+      recipientIds: Id[];
+    }
   | Notice;
 
 /**
@@ -58,6 +65,13 @@ export interface Notice {
   aggregationKey?: string;
   actionType?: ActionType | null;
   actionPayload?: Record<string, string>;
+  /** Promotional: pushed only to recipients who opted into `marketing` (the inbox shows it either way). */
+  marketing?: boolean;
+  /**
+   * The notice announces one event (its `aggregationKey` names it): a repeat of the same key, e.g. a retry or a
+   * sweep racing the request that did the work, changes nothing — no second count, no second push.
+   */
+  once?: boolean;
 }
 
 /** One notification to upsert: who gets it and which group it joins. */
@@ -70,6 +84,11 @@ interface Target {
   imageUrl: string | null;
   actionType: ActionType | null;
   actionPayload: Record<string, string>;
+  marketing: boolean;
+  /** A notice of one event: a repeat of its key changes nothing (see `Notice.once`). */
+  once?: boolean;
+  /** A repeat by an actor already counted still turns the group unread and moves it up (a new message does). */
+  repeatReopens?: boolean;
 }
 
 /** Listeners get the group as stored, without the (large) `actorIds` dedupe list. */
@@ -77,6 +96,33 @@ export type StoredNotification = Omit<NotificationDoc, "actorIds">;
 export type NotificationListener = (notification: StoredNotification, deps: Deps) => Promise<void>;
 
 const listeners: NotificationListener[] = [];
+
+/**
+ * Told which recipients now owe a push (their notification's write recorded it, `pushOwed`), so a sender can
+ * try at once; a sweep finds what it misses. Called after the write, synchronously: it must only schedule.
+ */
+export type PushOwedListener = (deps: Deps, recipientIds: ObjectId[]) => void;
+const pushListeners: PushOwedListener[] = [];
+
+/** Registers a push sender (see PushOwedListener); returns a function that removes it. */
+export function registerPushOwedListener(listener: PushOwedListener): () => void {
+  pushListeners.push(listener);
+  return () => {
+    const i = pushListeners.indexOf(listener);
+    if (i >= 0) pushListeners.splice(i, 1);
+  };
+}
+
+function announcePushOwed(deps: Deps, recipients: ObjectId[]): void {
+  if (recipients.length === 0) return;
+  for (const listener of pushListeners) {
+    try {
+      listener(deps, recipients);
+    } catch (error) {
+      deps.log.error("push listener failed", { error: String(error) });
+    }
+  }
+}
 
 /**
  * The `onNotificationCreated` hook: listeners (push senders, …) run after a notification was stored or an
@@ -95,7 +141,7 @@ const oid = (id: Id) => (typeof id === "string" ? new ObjectId(id) : id);
 const hex = (id: Id) => (typeof id === "string" ? id : id.toHexString());
 
 function targetsOf(event: NotificationEvent): { actor: ObjectId | null; targets: Target[] } {
-  const base = { title: null, body: null, imageUrl: null };
+  const base = { title: null, body: null, imageUrl: null, marketing: false };
   switch (event.type) {
     case "vote":
       return {
@@ -155,6 +201,19 @@ function targetsOf(event: NotificationEvent): { actor: ObjectId | null; targets:
       }
       return { actor: oid(event.actorId), targets };
     }
+    case "message":
+      return {
+        actor: oid(event.actorId),
+        targets: event.recipientIds.map((recipientId) => ({
+          ...base,
+          recipient: oid(recipientId),
+          type: "message",
+          aggregationKey: `message:${hex(event.conversationId)}`,
+          actionType: "open_screen",
+          actionPayload: { screen: "conversation", conversationId: hex(event.conversationId) },
+          repeatReopens: true,
+        })),
+      };
     case "system": {
       const kind = event.kind ?? "system";
       return {
@@ -169,6 +228,8 @@ function targetsOf(event: NotificationEvent): { actor: ObjectId | null; targets:
             imageUrl: null,
             actionType: event.actionType ?? null,
             actionPayload: event.actionPayload ?? {},
+            marketing: event.marketing === true,
+            ...(event.once ? { once: true } : {}),
           },
         ],
       };
@@ -193,7 +254,18 @@ export async function notify(deps: Deps, event: NotificationEvent): Promise<void
   }
 }
 
-type Person = Pick<UserDoc, "_id" | "createdAt" | "notificationPreferences" | "notificationPolicy">;
+type Person = Pick<UserDoc, "_id" | "createdAt" | "notificationPreferences" | "notificationPolicy" | "devices">;
+
+/**
+ * Whether this notification owes its recipient a push: push configured, the recipient has a push token and
+ * wants pushes (promotional ones only if opted in). Quiet hours and the hourly cap are the sender's business.
+ */
+function owesPush(deps: Deps, person: Person, target: Target): boolean {
+  if (!deps.config.push.serviceAccount) return false;
+  const prefs = person.notificationPreferences;
+  if (prefs?.push === false || (target.marketing && prefs?.marketing !== true)) return false;
+  return (person.devices ?? []).some((d) => Boolean(d.pushToken));
+}
 
 /**
  * Many notices in one go (a settlement batch's authors): 1 read for the recipients' preferences and 1 bulk
@@ -218,7 +290,7 @@ async function record(deps: Deps, event: NotificationEvent | { actor: ObjectId |
   const [found, relations] = await Promise.all([
     deps.db.users.find(
       { _id: { $in: ids }, deletedAt: null },
-      { projection: { createdAt: 1, notificationPreferences: 1, notificationPolicy: 1 } },
+      { projection: { createdAt: 1, notificationPreferences: 1, notificationPolicy: 1, "devices.pushToken": 1 } },
     ),
     actor
       ? relationsOfMany(
@@ -240,7 +312,7 @@ async function record(deps: Deps, event: NotificationEvent | { actor: ObjectId |
   const receiving = wanted.flatMap((t) => {
     const person = byId.get(t.recipient.toHexString());
     if (!person || person.notificationPreferences?.inApp === false) return [];
-    return [{ target: t, policy: policyOf(person.notificationPolicy) }];
+    return [{ target: t, person, policy: policyOf(person.notificationPolicy) }];
   });
   // The follow relation is read only when some recipient's policy depends on it.
   const askFollows = actor ? receiving.filter((r) => r.policy.notFollowing !== "accept") : [];
@@ -252,18 +324,23 @@ async function record(deps: Deps, event: NotificationEvent | { actor: ObjectId |
     );
     for (const e of edges) following.add(e.followerId.toHexString());
   }
-  const writes = receiving.flatMap(({ target, policy }) => {
-    if (!actor) return [{ target, filtered: false }];
+  const writes = receiving.flatMap(({ target, person, policy }) => {
+    // Filtered items stay out of the list and the unread count, and so out of pushes.
+    const push = (filtered: boolean) => !filtered && owesPush(deps, person, target);
+    if (!actor) return [{ target, filtered: false, push: push(false) }];
     const action = decide(policy, {
       recipientFollowsActor: following.has(target.recipient.toHexString()),
       actorIsNew,
     });
-    return action === "drop" ? [] : [{ target, filtered: action === "filter" }];
+    const filtered = action === "filter";
+    return action === "drop" ? [] : [{ target, filtered, push: push(filtered) }];
   });
   if (writes.length === 0) return;
 
   const windowStart = new Date(now.getTime() - deps.config.notifications.aggregationWindowHours * HOUR_MS);
-  const ops: GroupOp[] = writes.map(({ target, filtered }) => ({
+  // An owed push is first left to the sender told below, then to the push sweep.
+  const pushNotBefore = new Date(now.getTime() + deps.config.push.sweepGraceSeconds * 1000);
+  const ops: GroupOp[] = writes.map(({ target, filtered, push }) => ({
     filter: {
       userId: target.recipient,
       aggregationKey: target.aggregationKey,
@@ -271,19 +348,24 @@ async function record(deps: Deps, event: NotificationEvent | { actor: ObjectId |
       openGroup: true,
       createdAt: { $gte: windowStart },
     },
-    update: groupUpdate(target, actor, now),
+    update: groupUpdate(target, actor, now, push ? pushNotBefore : null),
   }));
+  const pushRecipients = writes.filter((w) => w.push).map((w) => w.target.recipient);
 
   const recipients = writes.map((w) => w.target.recipient);
   if (ops.length === 1 && ops[0]) {
     const doc = await upsertGroup(deps, ops[0], windowStart);
     await forgetInbox(deps, recipients);
-    // A repeat by an actor already counted leaves the group untouched: no listener call.
-    if (doc && doc.updatedAt.getTime() === now.getTime()) await emit(deps, [doc]);
+    // A repeat by an actor already counted leaves the group untouched: no listener call, no push.
+    if (doc && doc.updatedAt.getTime() === now.getTime()) {
+      announcePushOwed(deps, pushRecipients);
+      await emit(deps, [doc]);
+    }
     return;
   }
   await upsertGroups(deps, ops, windowStart);
   await forgetInbox(deps, recipients);
+  announcePushOwed(deps, pushRecipients);
   if (listeners.length === 0) return;
   const docs = await deps.db.notifications.find(
     {
@@ -365,15 +447,18 @@ async function closeStaleGroups(deps: Deps, ops: GroupOp[], windowStart: Date): 
  * the group is unread again, only when this actor is not already in `actorIds`; a repeat changes nothing.
  * Values go in as `$literal` so that no string is ever read as a field path.
  */
-function groupUpdate(target: Target, actor: ObjectId | null, now: Date): Update {
-  if (!actor) return noticeUpdate(target, now);
+function groupUpdate(target: Target, actor: ObjectId | null, now: Date, pushNotBefore: Date | null): Update {
+  if (!actor) return noticeUpdate(target, now, pushNotBefore);
   const lit = (v: unknown) => ({ $literal: v });
   const orInsert = (field: string, value: unknown) => ({ $ifNull: [`$${field}`, lit(value)] });
   const isNew = actor ? { $not: [{ $in: [actor, { $ifNull: ["$actorIds", []] }] }] } : true;
   const sample = { $ifNull: ["$sampleActors", []] };
   const seen = { $ifNull: ["$actorIds", []] };
+  // A repeat by a counted actor moves nothing, unless the kind re-opens on repeats: then only the count stays.
+  const touches = target.repeatReopens ? true : "$_joins";
   return [
     { $set: { _joins: isNew } },
+    { $set: { _touches: touches } },
     {
       $set: {
         type: orInsert("type", target.type),
@@ -390,12 +475,20 @@ function groupUpdate(target: Target, actor: ObjectId | null, now: Date): Update 
         actorIds: actor
           ? { $cond: ["$_joins", { $slice: [{ $concatArrays: [seen, [actor]] }, -ACTOR_IDS_CAP] }, seen] }
           : seen,
-        read: { $cond: ["$_joins", false, "$read"] },
-        readAt: { $cond: ["$_joins", null, { $ifNull: ["$readAt", null] }] },
-        updatedAt: { $cond: ["$_joins", lit(now), "$updatedAt"] },
+        read: { $cond: ["$_touches", false, "$read"] },
+        readAt: { $cond: ["$_touches", null, { $ifNull: ["$readAt", null] }] },
+        updatedAt: { $cond: ["$_touches", lit(now), "$updatedAt"] },
+        // A join (or a repeat that reopens the group) owes the recipient a push of the group as it now stands (one that replaces the last one).
+        ...(pushNotBefore
+          ? {
+              pushOwed: { $cond: ["$_touches", true, { $ifNull: ["$pushOwed", false] }] },
+              pushNotBefore: { $cond: ["$_touches", lit(pushNotBefore), { $ifNull: ["$pushNotBefore", lit(now)] }] },
+              pushAttempts: { $cond: ["$_touches", 0, { $ifNull: ["$pushAttempts", 0] }] },
+            }
+          : {}),
       },
     },
-    { $unset: "_joins" },
+    { $unset: ["_joins", "_touches"] },
   ];
 }
 
@@ -403,7 +496,31 @@ function groupUpdate(target: Target, actor: ObjectId | null, now: Date): Update 
  * A notice has no actor to count once, so every event joins: plain operators (a fraction of the pipeline's
  * size, which matters when a settlement batch writes thousands at once).
  */
-function noticeUpdate(target: Target, now: Date): Update {
+function noticeUpdate(target: Target, now: Date, pushNotBefore: Date | null): Update {
+  const fresh = {
+    read: false,
+    readAt: null,
+    updatedAt: now,
+    ...(pushNotBefore ? { pushOwed: true, pushNotBefore, pushAttempts: 0 } : {}),
+  };
+  if (target.once) {
+    return {
+      $setOnInsert: {
+        type: target.type,
+        title: target.title,
+        body: target.body,
+        imageUrl: target.imageUrl,
+        actionType: target.actionType,
+        actionPayload: target.actionPayload,
+        sampleActors: [],
+        actorIds: [],
+        createdAt: now,
+        aggregationCount: 1,
+        ...fresh,
+        ...(target.marketing ? { marketing: true } : {}),
+      },
+    };
+  }
   return {
     $setOnInsert: {
       type: target.type,
@@ -415,9 +532,15 @@ function noticeUpdate(target: Target, now: Date): Update {
       sampleActors: [],
       actorIds: [],
       createdAt: now,
+      ...(target.marketing ? { marketing: true } : {}),
     },
     $inc: { aggregationCount: 1 },
-    $set: { read: false, readAt: null, updatedAt: now },
+    $set: {
+      read: false,
+      readAt: null,
+      updatedAt: now,
+      ...(pushNotBefore ? { pushOwed: true, pushNotBefore, pushAttempts: 0 } : {}),
+    },
   };
 }
 
@@ -444,6 +567,7 @@ const VERBS: Record<Exclude<NotificationType, NoticeType>, string> = {
   follow: "followed you",
   comment: "commented on your post",
   reply: "replied to your comment",
+  message: "sent you a message",
 };
 
 /** "ada voted on your post", "ada and 1 other …", "ada and 4 others …"; system notifications keep their title. */
@@ -555,7 +679,11 @@ export async function unreadCount(deps: Deps, viewer: Viewer): Promise<number> {
 /** Drops the cached inbox (first page and unread count) of these users after it changed. */
 export async function forgetInbox(deps: Deps, userIds: (string | ObjectId)[]): Promise<void> {
   const ids = userIds.map((id) => (typeof id === "string" ? id : id.toHexString()));
-  await runOp(deps.redis, deleteKeys(ids.flatMap((id) => [deps.keys.inboxFirstPage(id), deps.keys.inboxUnread(id)])));
+  await dropCache(
+    deps,
+    deleteKeys(ids.flatMap((id) => [deps.keys.inboxFirstPage(id), deps.keys.inboxUnread(id)])),
+    "inbox",
+  );
 }
 
 /** Marks the caller's own notifications read; ids of others' notifications match nothing (no oracle). */

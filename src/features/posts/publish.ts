@@ -1,18 +1,22 @@
+import { bestEffort } from "../../core/best-effort";
 import { ApiError } from "../../core/errors";
 import { forgetSelfView } from "../../core/standing";
 import type { Viewer } from "../../core/viewer";
 import type { PostDoc, UserDoc } from "../../db";
 import type { Deps } from "../../deps";
 import type { ObjectId } from "../../platform/ids";
-import { deleteKeys, runOp } from "../../platform/redis-ops";
+import { deleteKeys, runOp, runOps, seedCounter } from "../../platform/redis-ops";
 import { scoresOf } from "../ranking/scores";
 import { validateReferral } from "../referrals/service";
 import { screen } from "../screening/rules";
 import { type CreatePostBody, normalizeTags, type Post, toPost } from "./schema";
 
-/** Drops the cached first pages of the public feeds (a post appeared, went or was hidden). */
+/**
+ * Drops the cached first pages of the public feeds (a post appeared, went or was hidden). Best effort: the
+ * change stands, and a page left behind expires within its FEED_*_CACHE_TTL_SECONDS.
+ */
 export async function dropCachedFeedPages(deps: Deps): Promise<void> {
-  await runOp(deps.redis, deleteKeys(deps.keys.publicFeedFirstPages()));
+  await bestEffort(deps, "feed cache drop", () => runOp(deps.redis, deleteKeys(deps.keys.publicFeedFirstPages())));
 }
 
 /** What a post shows and where it came from: a generation, or the author's uploads. */
@@ -88,8 +92,25 @@ export async function publishPost(deps: Deps, viewer: Viewer, author: UserDoc, p
   await Promise.all([
     deps.db.users.updateOne({ _id: author._id }, { $inc: { totalPosts: 1 } }),
     forgetSelfView(deps, viewer.id),
-    dropCachedFeedPages(deps),
-    author.referredBy ? validateReferral(deps, author._id, "first_post") : null,
+    announcePost(deps, post._id.toHexString()),
+    // Without Redis the referral stays pending; the referred user's next trigger (a later check-in) validates it.
+    author.referredBy
+      ? bestEffort(deps, "referral validation", () => validateReferral(deps, author._id, "first_post"))
+      : null,
   ]);
   return toPost(post, false);
+}
+
+/**
+ * One Redis round trip after a post is created: the cached first pages that lack it go, and its live vote counter
+ * starts at 0, so the first votes, however many arrive at once, only increment it (a counter seeded from a count
+ * while votes race can be off by one until the next `counters` run). Best effort, like every cache drop.
+ */
+async function announcePost(deps: Deps, postId: string): Promise<void> {
+  await bestEffort(deps, "feed cache drop and live counter", () =>
+    runOps(deps.redis, {
+      stale: deleteKeys(deps.keys.publicFeedFirstPages()),
+      votes: seedCounter(deps.keys.postVotes(postId), 0, deps.config.votes.counterTtlSeconds),
+    }),
+  );
 }

@@ -1,3 +1,4 @@
+import { bestEffort } from "../../core/best-effort";
 import { ApiError } from "../../core/errors";
 import { forgetSelfView } from "../../core/standing";
 import type { Viewer } from "../../core/viewer";
@@ -11,7 +12,7 @@ import { dropCachedFeedPages, newPostDoc, publishPost } from "./publish";
 import { type CreatePostBody, normalizeTags, type Post, type ShareResult, toPost, type UpdatePostBody } from "./schema";
 import { createUploadPost } from "./uploads";
 import { votedByViewer } from "./viewer-state";
-import { findVisiblePost, forgetPosts } from "./visibility";
+import { findVisiblePost, forgetPosts, forgetPostsBeforeHiding } from "./visibility";
 
 export { dropCachedFeedPages };
 
@@ -80,7 +81,8 @@ export interface ViewOrigin {
  * A post for its viewer. Opening someone else's post counts a view once per viewer and window
  * (POST_VIEW_WINDOW_SECONDS; the signed-in user, else the device id, else the address), and signed-out views
  * from one address are capped per window however many device ids it sends. The live vote count is read and
- * the view recorded in one Redis pipeline (`post:views:{id}` holds views not yet written to MongoDB).
+ * the view recorded in one Redis pipeline (`post:views:{id}` holds views not yet written to MongoDB). Without
+ * Redis the post shows its stored counts and the view is not counted.
  */
 export async function getPost(
   deps: Deps,
@@ -91,12 +93,14 @@ export async function getPost(
   const post = await findVisiblePost(deps, viewer, postId);
   const isAuthor = viewer?.id === post.userId.toHexString();
   const countsView = origin !== undefined && !isAuthor;
-  const [voted, counters] = await Promise.all([
+  const [voted, live] = await Promise.all([
     viewer ? votedByViewer(deps, viewer.id, [post._id]) : Promise.resolve(new Set<string>()),
-    countsView ? viewAndLiveVotes(deps, viewer, postId, origin) : liveCounters(deps, postId),
+    bestEffort(deps, "live counters", () =>
+      countsView ? viewAndLiveVotes(deps, viewer, postId, origin) : liveCounters(deps, postId),
+    ),
   ]);
-  const live = counters.liveVotes == null ? undefined : Number(counters.liveVotes);
-  const shown = toPost(post, voted.has(postId), live);
+  const counters = live ?? { liveVotes: null, pendingViews: 0 };
+  const shown = toPost(post, voted.has(postId), counters.liveVotes == null ? undefined : Number(counters.liveVotes));
   // Views counted since the last sync (this one included) are added to the stored count.
   return { ...shown, viewCount: post.viewCount + counters.pendingViews };
 }
@@ -140,7 +144,8 @@ async function ownPost(deps: Deps, viewer: Viewer, postId: string): Promise<Post
 }
 
 export async function updatePost(deps: Deps, viewer: Viewer, postId: string, patch: UpdatePostBody): Promise<Post> {
-  const post = await ownPost(deps, viewer, postId);
+  // The owner's read and the cached copy's drop at once: no wait of its own (see forgetPostsBeforeHiding).
+  const [post] = await Promise.all([ownPost(deps, viewer, postId), forgetPostsBeforeHiding(deps, [postId])]);
   const now = deps.clock.now();
   const set: Record<string, unknown> = { updatedAt: now };
   if (patch.tags !== undefined) set.tags = normalizeTags(patch.tags);
@@ -185,6 +190,7 @@ async function claimPin(deps: Deps, post: PostDoc): Promise<void> {
 /** Soft delete by the author; `totalPosts` moves only for the request that actually deleted it. */
 export async function deletePost(deps: Deps, viewer: Viewer, postId: string): Promise<void> {
   const me = new ObjectId(viewer.id);
+  await forgetPostsBeforeHiding(deps, [postId]);
   const deleted = await deps.db.posts.findOneAndUpdate(
     { _id: new ObjectId(postId), userId: me, deletedAt: null },
     { $set: { deletedAt: deps.clock.now(), isPinned: false, pinnedAt: null } },
@@ -209,7 +215,8 @@ export async function sharePost(deps: Deps, viewer: Viewer, postId: string): Pro
   if (post.userId.equals(me)) return { shareableUrl: post.shareableUrl, shareCount: post.shareCount };
   const sharer = await deps.db.users.findOne({ _id: me }, { projection: { shadowBanned: 1 } });
   const shadow = Boolean(sharer?.shadowBanned);
-  // Queued with the insert, so a crash before the increment is repaired by the job's recount.
+  // Marked with the insert, so a crash before the increment is repaired by the job's recount; the increment
+  // marks it again, after the insert, so a recount racing the insert cannot clear the mark too early.
   const [inserted] = await Promise.all([
     deps.db.shares.insertUnique({
       _id: newObjectId(),
@@ -225,7 +232,7 @@ export async function sharePost(deps: Deps, viewer: Viewer, postId: string): Pro
   const [updated] = await Promise.all([
     deps.db.posts.findOneAndUpdate(
       { _id: post._id },
-      { $inc: { shareCount: 1 } },
+      { $inc: { shareCount: 1, countersStale: 1 } },
       { returnDocument: "after", projection: { shareCount: 1 } },
     ),
     forgetPosts(deps, [postId]),

@@ -1,14 +1,17 @@
+import { bestEffort } from "../../core/best-effort";
 import { fillCache, readCache } from "../../core/cache";
 import type { Deps } from "../../deps";
 import { ObjectId } from "../../platform/ids";
 import {
   areMembers,
+  batchOn,
   both,
   changeGuardedSet,
   fillGuardedSet,
   GUARDED_SET_LOADED,
   getValue,
   getValues,
+  readOrMiss,
   runOp,
 } from "../../platform/redis-ops";
 
@@ -78,24 +81,37 @@ async function votedInStore(deps: Deps, viewerId: string, postIds: ObjectId[]): 
   return votes.map((v) => v.postId.toHexString());
 }
 
-/** Mirrors a vote just recorded (or removed) in MongoDB into the voter's cached voted set. */
+/**
+ * Mirrors a vote just recorded (or removed) in MongoDB into the voter's cached voted set. Best effort: the vote
+ * stands; if Redis fails just here (and keeps its data), `viewer.voted` can lag for this post until the set
+ * expires (VOTED_CACHE_TTL_SECONDS).
+ */
 export async function mirrorVote(deps: Deps, viewerId: string, postId: string, voted: boolean): Promise<void> {
-  await runOp(
-    deps.redis,
-    changeGuardedSet(
-      deps.keys.votedPosts(viewerId),
-      deps.keys.votedPostsGeneration(viewerId),
-      voted ? { add: [postId], remove: [] } : { add: [], remove: [postId] },
-      deps.config.votes.votedCacheTtlSeconds + 86_400,
+  await bestEffort(deps, "voted set mirror", () =>
+    runOp(
+      deps.redis,
+      changeGuardedSet(
+        deps.keys.votedPosts(viewerId),
+        deps.keys.votedPostsGeneration(viewerId),
+        voted ? { add: [postId], remove: [] } : { add: [], remove: [postId] },
+        deps.config.votes.votedCacheTtlSeconds + 86_400,
+      ),
     ),
   );
 }
 
-/** Real-time vote counts from Redis where a counter exists (one MGET). */
+/**
+ * Real-time vote counts from Redis where a counter exists (one MGET); none when Redis cannot answer (the
+ * stored `voteCount`, at most one `counters` run behind, is shown then).
+ */
 export async function liveVoteCounts(deps: Deps, postIds: ObjectId[]): Promise<Map<string, number>> {
   if (postIds.length === 0) return new Map();
   const ids = postIds.map((p) => p.toHexString());
-  const values = await runOp(deps.redis, getValues<number | string>(ids.map((id) => deps.keys.postVotes(id))));
+  const { values } = await readOrMiss(
+    batchOn(deps.redis),
+    { values: getValues<number | string>(ids.map((id) => deps.keys.postVotes(id))) },
+    deps.log,
+  );
   const counts = new Map<string, number>();
   ids.forEach((id, i) => {
     const v = values[i];

@@ -1,3 +1,4 @@
+import { bestEffort } from "../../core/best-effort";
 import { fillCache, readCache } from "../../core/cache";
 import { ApiError } from "../../core/errors";
 import type { Viewer } from "../../core/viewer";
@@ -42,7 +43,7 @@ export async function findVisiblePost(deps: Deps, viewer: Viewer | undefined, po
 /**
  * A live post, from its cached copy in Redis (`post:doc:{id}`, POST_CACHE_TTL_SECONDS) or MongoDB, which then
  * fills the cache. Every change to what a post shows drops the copy (`forgetPosts`); counts that move all the
- * time (votes, views) are read live beside it, and the rest may lag by at most the TTL.
+ * time (votes, views) are read live beside it, and the rest may lag by at most the TTL. Without Redis, MongoDB.
  */
 export async function loadPost(deps: Deps, postId: string): Promise<PostDoc | null> {
   const key = deps.keys.postDoc(postId);
@@ -53,10 +54,24 @@ export async function loadPost(deps: Deps, postId: string): Promise<PostDoc | nu
   return post;
 }
 
-/** Drops the cached copies of these posts (after a change to what they show). */
+const docKeys = (deps: Deps, postIds: (string | ObjectId)[]) =>
+  postIds.map((id) => deps.keys.postDoc(typeof id === "string" ? id : id.toHexString()));
+
+/**
+ * Drops the cached copies of these posts after a change to what they show. Best effort: the change stands, and
+ * a copy Redis kept through a failure here lags by at most POST_CACHE_TTL_SECONDS.
+ */
 export async function forgetPosts(deps: Deps, postIds: (string | ObjectId)[]): Promise<void> {
-  const keys = postIds.map((id) => deps.keys.postDoc(typeof id === "string" ? id : id.toHexString()));
-  await runOp(deps.redis, deleteKeys(keys));
+  await bestEffort(deps, "post cache drop", () => runOp(deps.redis, deleteKeys(docKeys(deps, postIds))));
+}
+
+/**
+ * Drops the cached copies before a change that may hide a post (its owner deleting it or narrowing who sees
+ * it), so that change never waits on a stale copy: without Redis the change is refused (503) before anything
+ * is written. `forgetPosts` after the write still drops a copy a reader refilled meanwhile.
+ */
+export async function forgetPostsBeforeHiding(deps: Deps, postIds: (string | ObjectId)[]): Promise<void> {
+  await runOp(deps.redis, deleteKeys(docKeys(deps, postIds)));
 }
 
 /** The filter every public feed applies: approved, public, not deleted, author not shadow-banned. */

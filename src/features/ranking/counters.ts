@@ -5,23 +5,33 @@ import { isObjectIdHex, ObjectId } from "../../platform/ids";
 import {
   deleteKeys,
   moveRandomMembers,
+  type RedisOp,
   removeMembers,
+  replaceValue,
   runOp,
+  runOps,
   someMembers,
   takeAndClear,
 } from "../../platform/redis-ops";
 import { scoresOf } from "./scores";
 
+type Recounted = Pick<PostDoc, "_id" | "userId" | "createdAt" | "viewCount" | "countersStale">;
+const PROJECTION = { userId: 1, createdAt: 1, viewCount: 1, countersStale: 1 } as const;
+
 /**
- * Recounts and rescores the posts whose engagement moved (`counters:dirty:posts`: votes, views, shares,
- * counted comments), at any age. Counts come from the source collections themselves, so the job is exact and
- * idempotent however often it runs:
+ * Recounts and rescores the posts whose engagement moved, at any age. Two work lists, so neither store alone
+ * decides what gets recounted: posts MongoDB marks durably (`countersStale`, moved by votes, shares and counted
+ * comments, see engagement.ts) and posts with pending views queued in Redis (`counters:dirty:posts`). Counts
+ * come from the source collections themselves, so the job is exact and idempotent however often it runs:
  * - `voteCount` counts votes from accounts that are not shadow-banned, `shareCount` likewise for shares;
  * - the ranking counts only qualified engagement: votes not flagged as fraud, shares, and distinct commenters
  *   other than the author whose comments others can see (the author can't vote on or share their own post),
  *   so neither the author nor flagged accounts can lift a post or earn it the trending bonus.
- * Posts move to an in-progress set while their batch is written and leave it only afterwards; a run first
- * finishes whatever a crashed run left in progress.
+ * A post's mark drops by what was seen before counting (marks that arrive meanwhile keep it listed), and its
+ * live counter `post:votes:{id}`, where one exists, is set to the exact count, so a counter that drifted
+ * (seeded while votes raced, or rebuilt after Redis lost it) heals on the next run. Redis-queued posts move to
+ * an in-progress set while their batch is written and leave it only afterwards; a run first finishes whatever a
+ * crashed run left in progress.
  */
 export async function syncPostCounters(ctx: JobContext): Promise<JobReport> {
   const { deps } = ctx;
@@ -29,21 +39,30 @@ export async function syncPostCounters(ctx: JobContext): Promise<JobReport> {
   const inProgressKey = deps.keys.countersSyncingPosts();
   const batch = deps.config.votes.countersBatchPosts;
   while (ctx.timeLeft() > 2_000) {
-    // A crashed run's posts are still in progress: finish those first.
-    const leftover = await runOp(deps.redis, someMembers(inProgressKey, batch));
-    const taken = leftover.length
-      ? leftover
-      : await runOp(deps.redis, moveRandomMembers(dirtyKey, inProgressKey, batch));
-    if (taken.length === 0) return { more: false };
-    const ids = taken.filter(isObjectIdHex);
-    const posts = ids.length
-      ? await deps.db.posts.find(
-          { _id: { $in: ids.map((id) => new ObjectId(id)) } },
-          { projection: { userId: 1, createdAt: 1, viewCount: 1 } },
-        )
-      : [];
+    const [queued, marked] = await Promise.all([
+      // A crashed run's posts are still in progress: finish those first.
+      runOp(deps.redis, someMembers(inProgressKey, batch)).then(async (leftover) =>
+        leftover.length ? leftover : runOp(deps.redis, moveRandomMembers(dirtyKey, inProgressKey, batch)),
+      ),
+      deps.db.posts.find(
+        { countersStale: { $gt: 0 } },
+        { sort: { countersStale: -1 }, limit: batch, projection: PROJECTION },
+      ),
+    ]);
+    if (queued.length === 0 && marked.length === 0) return { more: false };
+    const seen = new Set(marked.map((p) => p._id.toHexString()));
+    const onlyQueued = queued.filter((id) => isObjectIdHex(id) && !seen.has(id));
+    const posts: Recounted[] = [
+      ...marked,
+      ...(onlyQueued.length
+        ? await deps.db.posts.find(
+            { _id: { $in: onlyQueued.map((id) => new ObjectId(id)) } },
+            { projection: PROJECTION },
+          )
+        : []),
+    ];
+    const engagement = posts.length ? await countEngagement(deps, posts) : new Map<string, Counted>();
     if (posts.length) {
-      const engagement = await countEngagement(deps, posts);
       // Pending views are taken and cleared atomically (a view counted meanwhile waits for the next run). A
       // crash between this and the MongoDB write loses those views: acceptable for view counts.
       const views = await runOp(deps.redis, takeAndClear(posts.map((p) => deps.keys.postViews(p._id.toHexString()))));
@@ -51,27 +70,49 @@ export async function syncPostCounters(ctx: JobContext): Promise<JobReport> {
       await deps.db.posts.bulkWrite(
         posts.map((p, i) => {
           const e = engagement.get(p._id.toHexString()) ?? ZERO;
-          const viewCount = (p.viewCount ?? 0) + Number(views[i] ?? 0);
+          const newViews = Number(views[i] ?? 0);
           const ranked: RankedEngagement = { votes: e.qualifiedVotes, comments: e.commenters, shares: e.shares };
+          const viewCount = (p.viewCount ?? 0) + newViews;
           const scores = scoresOf({ ...ranked, views: viewCount }, p.createdAt, now, deps.config.ranking);
           return {
             updateOne: {
               filter: { _id: p._id },
-              update: {
-                $set: { voteCount: e.votes, shareCount: e.shares, rankedEngagement: ranked, ...scores },
-                $inc: { viewCount: Number(views[i] ?? 0) },
-              },
+              // A pipeline, so the mark drops by what this run saw and never below 0, even if two runs overlap.
+              update: [
+                {
+                  $set: {
+                    voteCount: e.votes,
+                    shareCount: e.shares,
+                    rankedEngagement: { $literal: ranked },
+                    ...scores,
+                    viewCount: { $add: [{ $ifNull: ["$viewCount", 0] }, newViews] },
+                    countersStale: {
+                      $max: [0, { $subtract: [{ $ifNull: ["$countersStale", 0] }, p.countersStale ?? 0] }],
+                    },
+                  },
+                },
+              ],
             },
           };
         }),
         { ordered: false },
       );
-      // Their cached copies show the old counts.
-      await runOp(deps.redis, deleteKeys(posts.map((p) => deps.keys.postDoc(p._id.toHexString()))));
+      ctx.count("posts", posts.length);
     }
     await ctx.checkpoint("written");
-    await runOp(deps.redis, removeMembers(inProgressKey, taken));
-    ctx.count("posts", posts.length);
+    const ttl = deps.config.votes.counterTtlSeconds;
+    const liveCounters: Record<string, RedisOp<void>> = Object.fromEntries(
+      posts.map((p) => {
+        const id = p._id.toHexString();
+        return [id, replaceValue(deps.keys.postVotes(id), (engagement.get(id) ?? ZERO).votes, ttl)];
+      }),
+    );
+    await runOps(deps.redis, {
+      ...liveCounters,
+      // Their cached copies show the old counts.
+      copies: deleteKeys(posts.map((p) => deps.keys.postDoc(p._id.toHexString()))),
+      done: removeMembers(inProgressKey, queued),
+    });
   }
   return { more: true };
 }

@@ -1,10 +1,14 @@
 import type { Deps } from "../../deps";
-import { addMembers, runOp } from "../../platform/redis-ops";
+import { isObjectIdHex, ObjectId } from "../../platform/ids";
 
 /**
- * Queues posts whose engagement moved (a vote, view, share or counted comment) for the `counters` job, which
- * recounts them from the source collections and rescores them, whatever their age.
+ * Marks posts whose engagement moved (a vote, share or counted comment) for the `counters` job, which recounts
+ * them from the source collections and rescores them, whatever their age. The mark is durable — it is
+ * `posts.countersStale`, moved by the same kind of MongoDB write as the engagement itself — so losing Redis
+ * loses no recount. (Views live in Redis until synced and queue their post there: `counters:dirty:posts`.)
  */
 export async function markEngaged(deps: Deps, postIds: string[]): Promise<void> {
-  await runOp(deps.redis, addMembers(deps.keys.countersDirtyPosts(), postIds));
+  const ids = [...new Set(postIds.filter(isObjectIdHex))].map((id) => new ObjectId(id));
+  if (ids.length === 0) return;
+  await deps.db.posts.updateMany({ _id: { $in: ids } }, { $inc: { countersStale: 1 } });
 }

@@ -214,7 +214,7 @@ async function abuseCheck(
   const a = traces(referral.referrerId, referrer);
   const b = traces(referral.referredUserId, referred);
   if (referral.deviceId) b.devices.add(referral.deviceId);
-  b.ips.add(referral.ipHash);
+  if (referral.ipHash) b.ips.add(referral.ipHash);
   if ([...b.devices].some((d) => a.devices.has(d))) return verdict("shared_device", referred);
   if ([...b.ips].some((ip) => a.ips.has(ip))) return verdict("shared_ip", referred);
   return verdict(null, referred);

@@ -1,14 +1,19 @@
+import { bestEffort } from "../../core/best-effort";
 import { Relations, relationMember } from "../../core/relations";
 import type { Viewer } from "../../core/viewer";
 import type { BlockDoc, RelationKind } from "../../db";
 import type { Deps } from "../../deps";
 import { ObjectId } from "../../platform/ids";
 import {
+  batchOn,
+  type CacheRead,
   changeGuardedSet,
   fillGuardedSet,
+  forgetGuardedSet,
   type GuardedSet,
   type RedisOp,
   readGuardedSet,
+  readOrMiss,
   runOp,
   runOps,
 } from "../../platform/redis-ops";
@@ -18,10 +23,11 @@ import {
  * alongside the rate limit on authenticated requests (or in a cached read's first batch), so checking them costs
  * no round trip of its own. `blocks` in MongoDB is the truth: a missing set is rebuilt from it, and a change
  * moves the set's generation counter first, so a rebuild that raced a change is discarded, never cached stale.
+ * When Redis cannot be reached the relations come from MongoDB (a read that misses).
  */
 
 /** The Redis read of a user's relations, to run in a batch with other reads. */
-export function relationsRead(deps: Deps, userId: string): RedisOp<GuardedSet> {
+export function relationsRead(deps: Deps, userId: string): CacheRead<GuardedSet> {
   return readGuardedSet(deps.keys.relations(userId), deps.keys.relationsGeneration(userId));
 }
 
@@ -34,8 +40,8 @@ export async function relationsFrom(deps: Deps, userId: string, read: GuardedSet
     { projection: { userId: 1, targetId: 1, kind: 1 }, limit: deps.config.relations.maxPerUser * 4 },
   );
   const members = docs.map((d) => memberFor(d, me));
-  try {
-    await runOp(
+  await bestEffort(deps, "relations cache fill", () =>
+    runOp(
       deps.redis,
       fillGuardedSet(
         deps.keys.relations(userId),
@@ -44,10 +50,8 @@ export async function relationsFrom(deps: Deps, userId: string, read: GuardedSet
         members,
         deps.config.relations.cacheTtlSeconds,
       ),
-    );
-  } catch (error) {
-    deps.log.warn("relations not cached", { error: String(error) });
-  }
+    ),
+  );
   return Relations.fromMembers(members);
 }
 
@@ -64,7 +68,7 @@ export async function relationsFor(deps: Deps, viewer: Viewer | undefined): Prom
     const read =
       viewer.relationsMissAt !== undefined
         ? { members: null, generation: viewer.relationsMissAt }
-        : await runOp(deps.redis, relationsRead(deps, viewer.id));
+        : (await readOrMiss(batchOn(deps.redis), { read: relationsRead(deps, viewer.id) }, deps.log)).read;
     viewer.relations = await relationsFrom(deps, viewer.id, read);
   }
   return viewer.relations;
@@ -74,7 +78,11 @@ export async function relationsFor(deps: Deps, viewer: Viewer | undefined): Prom
 export async function relationsOfMany(deps: Deps, userIds: string[]): Promise<Map<string, Relations>> {
   const unique = [...new Set(userIds)];
   if (unique.length === 0) return new Map();
-  const reads = await runOps(deps.redis, Object.fromEntries(unique.map((id) => [id, relationsRead(deps, id)])));
+  const reads = await readOrMiss(
+    batchOn(deps.redis),
+    Object.fromEntries(unique.map((id) => [id, relationsRead(deps, id)])),
+    deps.log,
+  );
   const entries = await Promise.all(
     unique.map(async (id) => [id, await relationsFrom(deps, id, reads[id] as GuardedSet)] as const),
   );
@@ -86,12 +94,24 @@ export async function relationsOfMany(deps: Deps, userIds: string[]): Promise<Ma
  * leaves the set to be rebuilt when first needed.
  */
 export async function warmRelations(deps: Deps, userId: string): Promise<void> {
-  try {
+  await bestEffort(deps, "relations warm-up", async () => {
     const read = await runOp(deps.redis, relationsRead(deps, userId));
     if (!read.members) await relationsFrom(deps, userId, read);
-  } catch (error) {
-    deps.log.warn("relations not warmed", { error: String(error) });
-  }
+  });
+}
+
+/**
+ * Drops both people's cached sets before a relation changes in MongoDB, so the change can never sit behind a
+ * stale cache (they live a day): when Redis cannot do it, the change is refused (503) before anything is
+ * written. The mirror after the write then only keeps out a rebuild that raced it, and is best effort.
+ */
+export async function forgetRelations(deps: Deps, change: { userId: string; targetId: string }): Promise<void> {
+  const ttl = deps.config.relations.cacheTtlSeconds + 86_400;
+  const { keys } = deps;
+  await runOps(deps.redis, {
+    mine: forgetGuardedSet(keys.relations(change.userId), keys.relationsGeneration(change.userId), ttl),
+    theirs: forgetGuardedSet(keys.relations(change.targetId), keys.relationsGeneration(change.targetId), ttl),
+  });
 }
 
 /** Mirrors a relation just written to (or removed from) MongoDB into both people's cached sets. */
@@ -127,7 +147,7 @@ export async function mirrorRelation(
  * For cache-first reads (no prefetch with the rate limit): the relations read to add to the request's first
  * batch, when the viewer's are not known yet; `relationsAfter` then turns the batch's result into them.
  */
-export function pendingRelationsRead(deps: Deps, viewer: Viewer | undefined): { relations?: RedisOp<GuardedSet> } {
+export function pendingRelationsRead(deps: Deps, viewer: Viewer | undefined): { relations?: CacheRead<GuardedSet> } {
   return viewer && !viewer.relations && viewer.relationsMissAt === undefined
     ? { relations: relationsRead(deps, viewer.id) }
     : {};

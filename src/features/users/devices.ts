@@ -92,6 +92,41 @@ export async function releasePushToken(deps: Deps, userId: ObjectId, pushToken: 
 }
 
 /**
+ * Update ops that clear push tokens the push provider reported dead (uninstalled app, malformed or foreign
+ * token) from their accounts' devices; the device entries stay, without a token. For one bulk write.
+ */
+export function dropPushTokensOps(
+  byUser: Map<string, { userId: ObjectId; tokens: string[] }>,
+  now: Date,
+): { updateOne: { filter: Record<string, unknown>; update: Record<string, unknown>[] } }[] {
+  return [...byUser.values()].map(({ userId, tokens }) => ({
+    updateOne: {
+      filter: { _id: userId, "devices.pushToken": { $in: tokens } },
+      update: [
+        {
+          $set: {
+            devices: {
+              $map: {
+                input: DEVICES,
+                as: "d",
+                in: {
+                  $cond: [
+                    { $in: ["$$d.pushToken", { $literal: tokens }] },
+                    { $mergeObjects: ["$$d", { pushToken: null }] },
+                    "$$d",
+                  ],
+                },
+              },
+            },
+            updatedAt: { $literal: now },
+          },
+        },
+      ],
+    },
+  }));
+}
+
+/**
  * Records the install a sign-in came from (login, OAuth) in `merge` mode, and takes its push token from any
  * other account, in parallel.
  */

@@ -2,14 +2,37 @@ import { z } from "zod";
 import { ObjectIdString, pageOf } from "../../core/schemas";
 import { effectiveTier } from "../../core/standing";
 import { type NotificationPreferences, ROLES, TIERS, type UserDoc } from "../../db";
+import { type LegalVersions, requiredConsents, VERSIONED_KINDS } from "../consents/schema";
 
 export const Username = z
   .string()
   .regex(/^[A-Za-z0-9_]{3,30}$/, "3–30 letters, digits or underscores")
   .meta({ example: "ada_l" });
 
+const LocalTime = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, "HH:MM, 00:00–23:59");
+
+export const QuietHoursSchema = z
+  .object({ start: LocalTime, end: LocalTime })
+  .strict()
+  .refine((q) => q.start !== q.end, { path: ["end"], message: "must differ from start" })
+  .meta({
+    id: "QuietHours",
+    description:
+      "No push between these local times (a start after the end spans midnight, e.g. 22:00–07:00); what arrives " +
+      "meanwhile is pushed as one summary when they end. Local means the account's time zone, UTC until one is set.",
+  });
+
 export const NotificationPreferencesSchema = z
-  .object({ push: z.boolean(), email: z.boolean(), inApp: z.boolean(), marketing: z.boolean() })
+  .object({
+    push: z.boolean().meta({ description: "Push notifications to the account's devices" }),
+    email: z.boolean().meta({
+      description:
+        "Optional mail (new sign-in notices); links you ask for and notices of password or email changes always go",
+    }),
+    inApp: z.boolean(),
+    marketing: z.boolean().meta({ description: "Promotional notices (pushed only when true)" }),
+    quietHours: QuietHoursSchema.nullable(),
+  })
   .meta({ id: "NotificationPreferences" });
 
 export const ViewerRelation = z
@@ -61,6 +84,11 @@ export const Me = PublicUser.extend({
   notificationPreferences: NotificationPreferencesSchema,
   oauthProviders: z.array(z.string()),
   hasPassword: z.boolean(),
+  consentRequired: z.array(z.enum(VERSIONED_KINDS)).meta({
+    description:
+      "Documents the user must (re-)accept with `POST /v1/me/consents` (never accepted, withdrawn, or a new " +
+      "version since): empty when none",
+  }),
 }).meta({ id: "Me" });
 
 export const UpdateMeBody = z
@@ -118,8 +146,11 @@ export function isBanned(u: Pick<UserDoc, "bannedAt" | "banExpiresAt">, now: Dat
   return !u.banExpiresAt || u.banExpiresAt.getTime() > now.getTime();
 }
 
-/** The caller's own view; `now` decides whether a pending email change is still open. */
-export function toMe(u: UserDoc, now: Date): Me {
+/**
+ * The caller's own view; `now` decides whether a pending email change is still open, `legal` (the current terms
+ * and privacy versions) whether consent is needed.
+ */
+export function toMe(u: UserDoc, now: Date, legal: LegalVersions): Me {
   const pending = u.pendingEmail && u.pendingEmailExpiresAt && u.pendingEmailExpiresAt > now;
   return {
     ...toPublicUser(u),
@@ -136,9 +167,14 @@ export function toMe(u: UserDoc, now: Date): Me {
     unlockedThemes: u.unlockedThemes ?? [],
     adFreeUntil: u.adFreeUntil?.toISOString() ?? null,
     tierExpiresAt: u.tier !== "free" ? (u.tierExpiresAt?.toISOString() ?? null) : null,
-    notificationPreferences: u.notificationPreferences,
+    notificationPreferences: {
+      ...DEFAULT_NOTIFICATION_PREFERENCES,
+      ...u.notificationPreferences,
+      quietHours: u.notificationPreferences?.quietHours ?? null,
+    },
     oauthProviders: (u.oauthProviders ?? []).map((p) => p.provider),
     hasPassword: Boolean(u.passwordHash),
+    consentRequired: requiredConsents(u, legal),
   };
 }
 
@@ -147,6 +183,7 @@ export const DEFAULT_NOTIFICATION_PREFERENCES: NotificationPreferences = {
   email: true,
   inApp: true,
   marketing: false,
+  quietHours: null,
 };
 
 export const PublicUserPage = pageOf(PublicUser, "PublicUserPage");

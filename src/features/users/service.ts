@@ -1,3 +1,4 @@
+import { bestEffort } from "../../core/best-effort";
 import { fillCache, readCache } from "../../core/cache";
 import { ApiError } from "../../core/errors";
 import { forgetStanding } from "../../core/standing";
@@ -5,7 +6,7 @@ import type { RequestMeta, Viewer } from "../../core/viewer";
 import type { Role, Tier, UserDoc } from "../../db";
 import type { Deps } from "../../deps";
 import { ObjectId } from "../../platform/ids";
-import { deleteKeys, getValue, type RedisBatch, runOp, setValue } from "../../platform/redis-ops";
+import { deleteKeys, getValue, type RedisBatch, readOrMiss, runOp, setValue } from "../../platform/redis-ops";
 import { audit } from "../audit/service";
 import { requireReadyMedia } from "../media/service";
 import { pendingRelationsRead, relationsAfter } from "../relations/service";
@@ -25,14 +26,21 @@ export async function loadSelf(deps: Deps, viewer: Viewer): Promise<UserDoc> {
  */
 export async function getMe(deps: Deps, viewer: Viewer): Promise<Me> {
   const key = deps.keys.selfView(viewer.id);
-  const cached = await readCache(deps, getValue<Me & { cachedUntil?: string }>(key), "self view");
-  // A pending email change lapses on its own: the copy is good only until then.
-  if (cached && (!cached.cachedUntil || new Date(cached.cachedUntil) > deps.clock.now())) {
-    const { cachedUntil: _until, ...me } = cached;
+  const { legal } = deps.config;
+  const legalStamp = `${legal.termsVersion}|${legal.privacyVersion}`;
+  const cached = await readCache(deps, getValue<Me & { cachedUntil?: string; legalStamp?: string }>(key), "self view");
+  // A pending email change lapses on its own, and new legal versions ask for consent: the copy is good only
+  // until then.
+  if (
+    cached &&
+    cached.legalStamp === legalStamp &&
+    (!cached.cachedUntil || new Date(cached.cachedUntil) > deps.clock.now())
+  ) {
+    const { cachedUntil: _until, legalStamp: _stamp, ...me } = cached;
     return me;
   }
-  const me = toMe(await loadSelf(deps, viewer), deps.clock.now());
-  const value = me.pendingEmailExpiresAt ? { ...me, cachedUntil: me.pendingEmailExpiresAt } : me;
+  const me = toMe(await loadSelf(deps, viewer), deps.clock.now(), legal);
+  const value = { ...me, legalStamp, ...(me.pendingEmailExpiresAt ? { cachedUntil: me.pendingEmailExpiresAt } : {}) };
   await fillCache(deps, setValue(key, value, deps.config.selfCacheTtlSeconds), "self view");
   return me;
 }
@@ -63,8 +71,8 @@ export async function updateMe(deps: Deps, viewer: Viewer, patch: UpdateMeBody):
     throw ApiError.invalidField("profileTheme", "unlock this theme in the store first");
   }
   if (!updated) throw ApiError.notFound("Account not found.");
-  await runOp(deps.redis, deleteKeys([deps.keys.userProfile(updated.usernameLower), deps.keys.selfView(viewer.id)]));
-  return toMe(updated, deps.clock.now());
+  await dropProfiles(deps, [deps.keys.userProfile(updated.usernameLower), deps.keys.selfView(viewer.id)]);
+  return toMe(updated, deps.clock.now(), deps.config.legal);
 }
 
 /**
@@ -72,7 +80,7 @@ export async function updateMe(deps: Deps, viewer: Viewer, patch: UpdateMeBody):
  * which also carries the rate limit and a signed-in viewer's blocks and mutes), so a cached profile costs one
  * round trip and no MongoDB call. Someone the viewer is blocked with, either way, does not exist for them
  * (404). A signed-in viewer also gets `viewer` — follows both ways (one MongoDB read), blocked, muted — which
- * is never cached.
+ * is never cached. Without Redis the profile and relations come from MongoDB.
  */
 export async function publicProfile(
   deps: Deps,
@@ -81,10 +89,11 @@ export async function publicProfile(
   username: string,
 ): Promise<PublicUser> {
   const key = deps.keys.userProfile(username.toLowerCase());
-  const first = await read({
-    cached: getValue<PublicUser | { missing: true }>(key),
-    ...pendingRelationsRead(deps, viewer),
-  });
+  const first = await readOrMiss(
+    read,
+    { cached: getValue<PublicUser | { missing: true }>(key), ...pendingRelationsRead(deps, viewer) },
+    deps.log,
+  );
   const relations = await relationsAfter(deps, viewer, first);
   const profile = first.cached ?? (await loadProfile(deps, key, username));
   if ("missing" in profile || relations.blockedWith(profile.id)) throw ApiError.notFound("No such user.");
@@ -133,8 +142,18 @@ async function loadProfile(deps: Deps, key: string, username: string): Promise<P
   const user = await deps.db.users.findOne({ usernameLower: username.toLowerCase(), deletedAt: null });
   const ttl = deps.config.profileCacheTtlSeconds;
   const profile = user ? toPublicUser(user) : ({ missing: true } as const);
-  await runOp(deps.redis, setValue(key, profile, user ? ttl : Math.min(ttl, 30)));
+  await bestEffort(deps, "profile cache fill", () =>
+    runOp(deps.redis, setValue(key, profile, user ? ttl : Math.min(ttl, 30))),
+  );
   return profile;
+}
+
+/**
+ * Drops cached profiles (and other keys the same change made stale) after a write. Best effort: the write
+ * stands, and a copy left behind expires within PROFILE_CACHE_TTL_SECONDS.
+ */
+async function dropProfiles(deps: Deps, stale: string[]): Promise<void> {
+  await bestEffort(deps, "profile cache drop", () => runOp(deps.redis, deleteKeys(stale)));
 }
 
 /** Drops cached public profiles of these users (after a profile or follower-count change). */
@@ -143,7 +162,10 @@ export async function invalidateProfile(deps: Deps, ...userIds: string[]): Promi
     { _id: { $in: userIds.map((id) => new ObjectId(id)) } },
     { projection: { usernameLower: 1 } },
   );
-  await runOp(deps.redis, deleteKeys(users.map((u) => deps.keys.userProfile(u.usernameLower))));
+  await dropProfiles(
+    deps,
+    users.map((u) => deps.keys.userProfile(u.usernameLower)),
+  );
 }
 
 /** Drops these users' cached profiles, plus any other keys the same change makes stale, in one round trip. */
@@ -152,8 +174,7 @@ export async function invalidateProfilesOf(
   users: Pick<UserDoc, "usernameLower">[],
   alsoStale: string[] = [],
 ): Promise<void> {
-  const stale = [...users.map((u) => deps.keys.userProfile(u.usernameLower)), ...alsoStale];
-  await runOp(deps.redis, deleteKeys(stale));
+  await dropProfiles(deps, [...users.map((u) => deps.keys.userProfile(u.usernameLower)), ...alsoStale]);
 }
 
 /** Admin: change a user's role (audited). Takes effect for the user's existing tokens at once. */
@@ -172,7 +193,7 @@ export async function setRole(deps: Deps, meta: RequestMeta, actor: Viewer, user
     actorId: new ObjectId(actor.id),
     metadata: { from: before.role, to: role },
   });
-  return toMe({ ...before, role }, deps.clock.now());
+  return toMe({ ...before, role }, deps.clock.now(), deps.config.legal);
 }
 
 /**
@@ -193,10 +214,7 @@ export async function setTier(
     { returnDocument: "before" },
   );
   if (!before) throw ApiError.notFound("No such user.");
-  await Promise.all([
-    forgetStanding(deps, userId),
-    runOp(deps.redis, deleteKeys([deps.keys.userProfile(before.usernameLower)])),
-  ]);
+  await Promise.all([forgetStanding(deps, userId), dropProfiles(deps, [deps.keys.userProfile(before.usernameLower)])]);
   await audit(deps, meta, {
     action: "tier_changed",
     userId: before._id,
@@ -206,5 +224,5 @@ export async function setTier(
       to: { tier: change.tier, expiresAt: expiresAt?.toISOString() ?? null },
     },
   });
-  return toMe({ ...before, tier: change.tier, tierExpiresAt: expiresAt }, deps.clock.now());
+  return toMe({ ...before, tier: change.tier, tierExpiresAt: expiresAt }, deps.clock.now(), deps.config.legal);
 }

@@ -1,15 +1,17 @@
+import { bestEffort } from "../../core/best-effort";
 import { ApiError } from "../../core/errors";
 import type { RequestMeta, Viewer } from "../../core/viewer";
+import type { Tier } from "../../db";
 import type { Deps } from "../../deps";
 import { ObjectId } from "../../platform/ids";
 import {
-  addMembers,
   addToCountedSet,
   countInWindow,
-  incrementFromBase,
+  incrementIfPresent,
   type RedisOp,
   runOp,
   runOps,
+  seedCounter,
 } from "../../platform/redis-ops";
 import { DAY_MS, DAY_SECONDS, secondsUntilNextUtcDay, utcDay } from "../../platform/time";
 import { ipHash } from "../audit/service";
@@ -17,17 +19,27 @@ import { voteFraudScore } from "../fraud/rules";
 import { notify } from "../notifications/service";
 import { liveVoteCounts, mirrorVote } from "../posts/viewer-state";
 import { findVisiblePost } from "../posts/visibility";
+import { markEngaged } from "../ranking/engagement";
 import { newVoteDoc } from "./documents";
 import type { VoteResult } from "./schema";
+
+/** The daily vote quota of a user on a tier: the counter that enforces it (UTC day) and its limit. */
+export function voteQuota(deps: Deps, userId: string, tier: Tier, now: Date): { key: string; limit: number } {
+  return { key: deps.keys.rateVote(userId, utcDay(now)), limit: deps.config.votes.dailyQuota[tier] };
+}
 
 /**
  * One vote per (post, user), enforced by the unique index even under concurrent requests. The daily quota,
  * the fraud sets and the real-time counter are Redis; the vote itself and the user counters are MongoDB.
  *
  * Round trips, in order: the post, the voter and one Redis pipeline (fraud signals and the quota, taken up
- * front) at once; the insert; then the counter, the user totals and the notification at once. Anything that
- * stops the vote before it is recorded (invisible post, own post, over quota, already voted) gives the
- * quota unit back, so only recorded votes use quota.
+ * front) at once; the insert; then the counter, the user totals, the post's mark for the `counters` job and the
+ * notification at once. Anything that stops the vote before it is recorded (invisible post, own post, over
+ * quota, already voted) gives the quota unit back, so only recorded votes use quota.
+ *
+ * Without Redis the quota and the fraud signals cannot be taken, so nothing is written and the answer is a 503.
+ * Once the vote is recorded it answers 200 whatever happens to Redis: the live counter is best effort, and the
+ * count answered then comes from the votes themselves.
  */
 export async function castVote(
   deps: Deps,
@@ -38,8 +50,7 @@ export async function castVote(
   const now = deps.clock.now();
   const day = utcDay(now);
   const hashedIp = await ipHash(deps, meta.ip);
-  const quotaKey = deps.keys.rateVote(viewer.id, day);
-  const quota = deps.config.votes.dailyQuota[viewer.tier];
+  const { key: quotaKey, limit: quota } = voteQuota(deps, viewer.id, viewer.tier, now);
   const signals: Record<string, RedisOp<number>> = {
     quotaUsed: countInWindow(quotaKey, DAY_SECONDS),
     accountsOnIp: addToCountedSet(deps.keys.fraudIp(hashedIp, day), viewer.id, DAY_SECONDS),
@@ -61,7 +72,9 @@ export async function castVote(
   ]);
   if (counted.status === "rejected") throw counted.reason;
   const { quotaUsed = 0, accountsOnIp = 1, accountsOnDevice = 1 } = counted.value;
-  const giveBack = () => runOp(deps.redis, countInWindow(quotaKey, DAY_SECONDS, -1));
+  // A unit given back late is a unit the voter loses for the day, never a vote that counts twice.
+  const giveBack = () =>
+    bestEffort(deps, "vote quota refund", () => runOp(deps.redis, countInWindow(quotaKey, DAY_SECONDS, -1)));
   const refuse = async (error: unknown): Promise<never> => {
     await giveBack();
     throw error;
@@ -112,10 +125,11 @@ export async function castVote(
     await mirrorVote(deps, viewer.id, postId, true);
     return { voted: true, voteCount: post.voteCount };
   }
-  // Counter, voted set, user totals and the author's notification are independent: one wait for all.
+  // Counter, voted set, user totals, the recount mark and the author's notification are independent: one wait.
   const [, voteCount] = await Promise.all([
     mirrorVote(deps, viewer.id, postId, true),
-    bumpVoteCounter(deps, post._id, post.voteCount, 1),
+    moveVoteCounter(deps, post._id, 1),
+    markEngaged(deps, [postId]),
     deps.db.users.bulkWrite(
       [
         { updateOne: { filter: { _id: vote.userId }, update: { $inc: { totalVotesGiven: 1 } } } },
@@ -136,14 +150,33 @@ export async function castVote(
   return { voted: true, voteCount };
 }
 
-/** Moves the live counter (created from MongoDB's count when missing) and marks the post for the counters job. */
-async function bumpVoteCounter(deps: Deps, postId: ObjectId, base: number, by: 1 | -1): Promise<number> {
-  const id = postId.toHexString();
-  const { count } = await runOps(deps.redis, {
-    count: incrementFromBase(deps.keys.postVotes(id), base, by, deps.config.votes.counterTtlSeconds),
-    dirty: addMembers(deps.keys.countersDirtyPosts(), [id]),
-  });
-  return count;
+/**
+ * Moves the live counter `post:votes:{id}` after a vote was recorded or removed, and returns the count to
+ * answer. A missing counter (expired, or lost with Redis) is seeded from the votes themselves, counted after
+ * this change, never from the denormalized `posts.voteCount`, which lags until the next `counters` run. Without
+ * Redis the count comes from the votes too. Racing seeds can be off by one; the `counters` job rewrites the
+ * counter from its exact recount (the vote marked the post), so it heals on the next run.
+ */
+async function moveVoteCounter(deps: Deps, postId: ObjectId, by: 1 | -1): Promise<number> {
+  const key = deps.keys.postVotes(postId.toHexString());
+  const ttl = deps.config.votes.counterTtlSeconds;
+  const moved = await bestEffort(deps, "live vote counter", () => runOp(deps.redis, incrementIfPresent(key, by, ttl)));
+  if (moved !== undefined && moved !== null) return moved;
+  const counted = await countVotes(deps, postId);
+  if (moved === undefined) return counted;
+  return (
+    (await bestEffort(deps, "live vote counter seed", () => runOp(deps.redis, seedCounter(key, counted, ttl)))) ??
+    counted
+  );
+}
+
+/** The post's counted votes (voters not shadow-banned), from the votes collection: what `voteCount` means. */
+async function countVotes(deps: Deps, postId: ObjectId): Promise<number> {
+  const [row] = await deps.db.votes.aggregate<{ n: number }>([
+    { $match: { postId, shadow: { $ne: true } } },
+    { $count: "n" },
+  ]);
+  return row?.n ?? 0;
 }
 
 /** Unvoting is allowed only while the vote is unsettled; once it paid out it stays (409). */
@@ -162,7 +195,8 @@ export async function removeVote(deps: Deps, viewer: Viewer, postId: string): Pr
   }
   await Promise.all([
     mirrorVote(deps, viewer.id, postId, false),
-    bumpVoteCounter(deps, post._id, post.voteCount, -1),
+    moveVoteCounter(deps, post._id, -1),
+    markEngaged(deps, [postId]),
     deps.db.users.bulkWrite(
       [
         { updateOne: { filter: { _id: me }, update: { $inc: { totalVotesGiven: -1 } } } },

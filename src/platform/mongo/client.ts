@@ -1,11 +1,12 @@
 import { EJSON } from "bson";
 import { StoreUnavailableError } from "../errors";
-import { meter } from "../io";
+import { budgetLeftMs, chargeBudget, isDown, markDown, roundTrip } from "../io";
 
 /**
  * Client for the Data API protocol (MongoDB Atlas Data API v1 plus the gateway's extensions). Bodies are
- * EJSON so ObjectIds and Dates survive the trip. Reads are retried on transient failures; writes never
- * are, because a write whose answer was lost may already have been applied.
+ * EJSON so ObjectIds and Dates survive the trip. Reads are retried on transient failures, within the request's
+ * store budget (see io.ts); writes never are, because a write whose answer was lost may already have been
+ * applied.
  */
 
 export type Document = Record<string, unknown>;
@@ -52,6 +53,8 @@ export interface IndexSpec {
   sparse?: boolean;
   expireAfterSeconds?: number;
   partialFilterExpression?: Filter;
+  /** Text indexes: a field's weight in the score (default 1). */
+  weights?: Record<string, number>;
 }
 
 /** What `tryInsert` reports: inserted, or refused by the unique index whose first field is `duplicateOn`. */
@@ -68,6 +71,8 @@ export interface WriteError {
 /** Any error answer from the Data API other than a duplicate key or an outage. */
 export class DataApiError extends Error {
   override name = "DataApiError";
+  /** In a `batch`: the position of the step that failed (absent for a failed commit or a single action). */
+  failedIndex: number | undefined;
   constructor(
     readonly status: number,
     readonly code: string,
@@ -75,6 +80,14 @@ export class DataApiError extends Error {
   ) {
     super(message);
   }
+}
+
+/**
+ * A batch step marked with `expectMatch` found or changed no document (gateway 412 `PreconditionFailed`): the
+ * steps after it did not run, and in a transaction nothing was written. `failedIndex` says which guard.
+ */
+export class PreconditionFailedError extends DataApiError {
+  override name = "PreconditionFailedError";
 }
 
 /** MongoDB error 11000: a unique index refused the write. Carries which key collided. */
@@ -110,6 +123,35 @@ export interface DataApiOptions {
 
 const READ_ACTIONS = new Set(["findOne", "find", "aggregate", "listIndexes"]);
 
+/**
+ * One operation of a `batch` (see `DataApiClient.batch`), built by a collection's `inBatch` helpers: the
+ * action, its collection and body, and how to read its answer into what the collection method returns.
+ */
+export interface BatchStep<R> {
+  readonly action: string;
+  readonly collection: string;
+  readonly body: Document;
+  readonly read: (answer: unknown) => R;
+}
+
+/** The answers of a batch's steps, in order and typed per step. */
+export type BatchResults<S extends readonly BatchStep<unknown>[]> = {
+  -readonly [K in keyof S]: S[K] extends BatchStep<infer R> ? R : never;
+};
+
+export interface BatchOptions {
+  /** All steps take effect together or none does (MongoDB: a multi-document transaction; needs a replica set). */
+  transaction?: boolean;
+}
+
+/**
+ * Marks a step as a guard: when it finds, updates or deletes no document the batch stops there with a
+ * `PreconditionFailedError` (nothing after it runs; in a transaction nothing before it is kept either).
+ */
+export function expectMatch<R>(step: BatchStep<R>): BatchStep<R> {
+  return { ...step, body: { ...step.body, expect: "match" } };
+}
+
 export class DataApiClient {
   constructor(private readonly opts: DataApiOptions) {}
 
@@ -117,45 +159,88 @@ export class DataApiClient {
     return new Collection<T>(this, name);
   }
 
-  /** One action = one round trip. */
+  /** One action = one round trip (a read may retry within the request's store budget). */
   async call<R>(action: string, collection: string, body: Document): Promise<R> {
     const attempts = READ_ACTIONS.has(action) ? this.opts.readRetries + 1 : 1;
     let lastError: unknown;
     for (let attempt = 0; attempt < attempts; attempt++) {
-      if (attempt > 0) await sleep((this.opts.readRetryBackoffMs ?? 50) * 2 ** (attempt - 1));
+      if (attempt > 0) {
+        const backoffMs = (this.opts.readRetryBackoffMs ?? 50) * 2 ** (attempt - 1);
+        // A retry that could not even start before the budget runs out would only add waiting.
+        if (isDown("mongo") || budgetLeftMs() <= backoffMs) break;
+        chargeBudget(backoffMs);
+        await sleep(backoffMs);
+      }
       try {
-        return await meter("mongo", () => this.send<R>(action, collection, body));
+        return await roundTrip("mongo", this.opts.timeoutMs, (signal) =>
+          this.send<R>(action, { collection, ...body }, signal),
+        );
       } catch (error) {
         lastError = error;
         if (!(error instanceof StoreUnavailableError)) throw error;
       }
     }
+    markDown("mongo");
     throw lastError;
   }
 
-  private async send<R>(action: string, collection: string, body: Document): Promise<R> {
+  /**
+   * Several operations in one round trip (the gateway's `batch`): run in order, and the first that fails ends
+   * the batch (what ran before it stays), so a later step — e.g. a marker that the work is done — takes effect
+   * only if every earlier one did. With `transaction`, all or nothing. Never retried, like any write. A failing
+   * step throws what its action alone would (DuplicateKeyError, …) with `failedIndex` set; an unmet guard
+   * (`expectMatch`) throws PreconditionFailedError.
+   */
+  async batch<const S extends readonly BatchStep<unknown>[]>(
+    steps: S,
+    options: BatchOptions = {},
+  ): Promise<BatchResults<S>> {
+    const operations = steps.map((s) => ({ action: s.action, collection: s.collection, ...s.body }));
+    const body = options.transaction ? { operations, transaction: true } : { operations };
+    const { results } = await roundTrip("mongo", this.opts.timeoutMs, (signal) =>
+      this.send<{ results: unknown[] }>("batch", body, signal),
+    );
+    return steps.map((s, i) => s.read(results[i])) as BatchResults<S>;
+  }
+
+  private async send<R>(action: string, body: Document, signal: AbortSignal): Promise<R> {
     let response: Response;
     try {
       response = await fetch(`${this.opts.url}/action/${action}`, {
         method: "POST",
         headers: { "content-type": "application/ejson", accept: "application/ejson", apiKey: this.opts.apiKey },
         body: EJSON.stringify(
-          { dataSource: this.opts.dataSource, database: this.opts.database, collection, ...body },
+          { dataSource: this.opts.dataSource, database: this.opts.database, ...body },
           { relaxed: true },
         ),
-        signal: AbortSignal.timeout(this.opts.timeoutMs),
+        signal,
       });
     } catch (error) {
       throw new StoreUnavailableError("mongo", describe(error), { cause: error });
     }
     // Decoded by hand: workerd warns when .text() meets a content type it does not know (application/ejson).
-    const text = new TextDecoder().decode(await response.arrayBuffer());
+    let bytes: ArrayBuffer;
+    try {
+      bytes = await response.arrayBuffer();
+    } catch (error) {
+      throw new StoreUnavailableError("mongo", describe(error), { cause: error });
+    }
+    const text = new TextDecoder().decode(bytes);
     const payload = parse(text);
     if (response.ok) return payload as R;
-    const { error = text.slice(0, 200), error_code: code = "Unknown" } = (payload ?? {}) as {
+    const {
+      error = text.slice(0, 200),
+      error_code: code = "Unknown",
+      failedIndex,
+    } = (payload ?? {}) as {
       error?: string;
       error_code?: string;
+      failedIndex?: number;
     };
+    if (response.status === 502 || response.status === 503 || response.status === 504) {
+      throw new StoreUnavailableError("mongo", `${response.status} ${code}: ${error}`);
+    }
+    let failure: DataApiError;
     if (response.status === 409 && code === "DuplicateKey") {
       const p = payload as {
         keyPattern?: Record<string, unknown>;
@@ -163,12 +248,18 @@ export class DataApiClient {
         writeErrors?: WriteError[];
         result?: Partial<BulkWriteResult>;
       };
-      throw new DuplicateKeyError(error, p.keyPattern, p.keyValue, p.writeErrors ?? [], p.result);
+      failure = new DuplicateKeyError(error, p.keyPattern, p.keyValue, p.writeErrors ?? [], p.result);
+    } else if (response.status === 412 && code === "PreconditionFailed") {
+      failure = new PreconditionFailedError(response.status, code, `Data API ${action}: ${error}`);
+    } else {
+      failure = new DataApiError(
+        response.status,
+        code,
+        `Data API ${action} failed: ${response.status} ${code}: ${error}`,
+      );
     }
-    if (response.status === 502 || response.status === 503 || response.status === 504) {
-      throw new StoreUnavailableError("mongo", `${response.status} ${code}: ${error}`);
-    }
-    throw new DataApiError(response.status, code, `Data API ${action} failed: ${response.status} ${code}: ${error}`);
+    if (typeof failedIndex === "number") failure.failedIndex = failedIndex;
+    throw failure;
   }
 }
 
@@ -177,6 +268,42 @@ export class Collection<T extends object> {
     private readonly client: DataApiClient,
     readonly name: string,
   ) {}
+
+  /** The same operations as steps of a `batch` (one round trip for several), answering as the methods do. */
+  get inBatch() {
+    const step = <R>(action: string, body: Document, read: (answer: unknown) => R): BatchStep<R> => ({
+      action,
+      collection: this.name,
+      body,
+      read,
+    });
+    return {
+      findOne: (filter: Filter, options: Pick<FindOptions, "projection" | "sort"> = {}) =>
+        step("findOne", { filter, ...options }, (a) => (a as { document: T | null }).document ?? null),
+      find: (filter: Filter, options: FindOptions = {}) =>
+        step("find", { filter, ...options }, (a) => (a as { documents: T[] }).documents),
+      aggregate: <R extends Document = Document>(pipeline: Document[]) =>
+        step("aggregate", { pipeline }, (a) => (a as { documents: R[] }).documents),
+      insertOne: (document: T) => step("insertOne", { document }, (a) => (a as { insertedId: unknown }).insertedId),
+      insertMany: (documents: T[], options: { ordered?: boolean } = {}) =>
+        step("insertMany", { documents, ...options }, (a) => (a as { insertedIds: unknown[] }).insertedIds),
+      updateOne: (filter: Filter, update: Update, options: { upsert?: boolean } = {}) =>
+        step("updateOne", { filter, update, ...options }, (a) => a as UpdateResult),
+      updateMany: (filter: Filter, update: Update, options: { upsert?: boolean } = {}) =>
+        step("updateMany", { filter, update, ...options }, (a) => a as UpdateResult),
+      deleteOne: (filter: Filter) => step("deleteOne", { filter }, (a) => (a as { deletedCount: number }).deletedCount),
+      deleteMany: (filter: Filter) =>
+        step("deleteMany", { filter }, (a) => (a as { deletedCount: number }).deletedCount),
+      findOneAndUpdate: (
+        filter: Filter,
+        update: Update,
+        options: { sort?: Sort; projection?: Projection; upsert?: boolean; returnDocument?: "before" | "after" } = {},
+      ) =>
+        step("findOneAndUpdate", { filter, update, ...options }, (a) => (a as { document: T | null }).document ?? null),
+      bulkWrite: (operations: BulkOperation<T>[], options: { ordered?: boolean } = {}) =>
+        step("bulkWrite", { operations, ...options }, (a) => a as BulkWriteResult),
+    };
+  }
 
   async findOne(filter: Filter, options: Pick<FindOptions, "projection" | "sort"> = {}): Promise<T | null> {
     const r = await this.client.call<{ document: T | null }>("findOne", this.name, { filter, ...options });
@@ -287,6 +414,23 @@ export class Collection<T extends object> {
   ): Promise<{ document: T | null } | null> {
     try {
       return { document: await this.findOneAndUpdate(filter, update, { ...options, upsert: true }) };
+    } catch (error) {
+      if (error instanceof DuplicateKeyError) return null;
+      throw error;
+    }
+  }
+
+  /**
+   * A findOneAndUpdate (no upsert) that a unique index may refuse (a restored document colliding with a live
+   * one): null then; otherwise the document as `returnDocument` says (null when nothing matched).
+   */
+  async updateUnique(
+    filter: Filter,
+    update: Update,
+    options: { sort?: Sort; projection?: Projection; returnDocument?: "before" | "after" } = {},
+  ): Promise<{ document: T | null } | null> {
+    try {
+      return { document: await this.findOneAndUpdate(filter, update, options) };
     } catch (error) {
       if (error instanceof DuplicateKeyError) return null;
       throw error;

@@ -1,0 +1,77 @@
+import type { CollectionKey } from "../../db/collections";
+import type { Deps } from "../../deps";
+import * as billing from "../billing/privacy";
+import * as consents from "../consents/privacy";
+import * as journal from "../journal/privacy";
+import * as messaging from "../messaging/privacy";
+import * as stories from "../stories/privacy";
+
+/** A page of one export section, as a feature yields it. */
+export interface ExportPage {
+  section: string;
+  items: unknown[];
+}
+
+/**
+ * A feature's own part of export and erasure (its `privacy.ts`): the sections it exports, in the order it
+ * yields them, and the collections those cover. `eraseUser` is idempotent and restartable, like the job.
+ */
+export interface FeaturePrivacy {
+  feature: string;
+  sections: Record<string, string>;
+  collections: CollectionKey[];
+  exportSections(deps: Deps, userId: string): AsyncGenerator<ExportPage>;
+  eraseUser(deps: Deps, userId: string): Promise<void>;
+}
+
+export const FEATURE_PRIVACY: readonly FeaturePrivacy[] = [
+  {
+    feature: "consents",
+    sections: {
+      settings: "Your settings (time zone, language, theme, private mode, digests)",
+      consents: "Every consent you gave or withdrew, with the document version, time and how",
+    },
+    collections: ["consents"],
+    ...consents,
+  },
+  {
+    feature: "journal",
+    sections: {
+      journalEntries: "Your journal entries, deleted ones still restorable too",
+      journalInsights: "Weekly and monthly insights computed from your journal",
+    },
+    collections: ["journalEntries", "journalInsights"],
+    ...journal,
+  },
+  {
+    feature: "billing",
+    sections: {
+      subscriptions: "Your store and web subscriptions as they stand",
+      subscriptionHistory: "Every subscription notification received for your account",
+    },
+    collections: ["subscriptions"],
+    ...billing,
+  },
+  {
+    feature: "messaging",
+    sections: {
+      messagingSettings: "Your messaging settings (read receipts)",
+      conversations: "Conversations you are in (members are listed by id)",
+      messages: "Messages you sent that have not disappeared",
+    },
+    collections: ["conversations", "messages"],
+    ...messaging,
+  },
+  {
+    feature: "stories",
+    sections: {
+      stories: "Your stories that have not expired",
+      storyViews: "Stories you viewed",
+    },
+    collections: ["stories", "storyViews"],
+    ...stories,
+  },
+];
+
+/** Every feature section name with its description, in export order. */
+export const FEATURE_SECTIONS: Record<string, string> = Object.assign({}, ...FEATURE_PRIVACY.map((f) => f.sections));
