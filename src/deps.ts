@@ -5,7 +5,6 @@ import { keys } from "./platform/keys";
 import { createLogger, type Logger } from "./platform/logger";
 import { DataApiClient } from "./platform/mongo/client";
 import { isR2Bucket, type ObjectStore, type R2BucketLike, r2Store, unconfiguredStore } from "./platform/objects";
-import { s3Store } from "./platform/objects-s3";
 import { createRealtime, type Realtime, type RoomNamespace } from "./platform/realtime";
 import { createRedis, type Redis } from "./platform/redis";
 import { type Clock, systemClock } from "./platform/time";
@@ -30,6 +29,8 @@ export interface RuntimeBindings {
   rooms?: RoomNamespace | undefined;
   /** Workers: the media bucket (`MEDIA_BUCKET` in wrangler.toml). */
   mediaBucket?: R2BucketLike | undefined;
+  /** Runtimes without the binding (Deno): a media store built from the settings (R2's S3 API). */
+  mediaStore?: ((config: Config) => ObjectStore | undefined) | undefined;
 }
 
 export function createDeps(
@@ -57,7 +58,7 @@ export function createDeps(
     }),
     objects: bindings.mediaBucket
       ? r2Store(bindings.mediaBucket, timeoutMs)
-      : (s3StoreFromConfig(config, timeoutMs) ?? unconfiguredStore()),
+      : (bindings.mediaStore?.(config) ?? unconfiguredStore()),
   };
 }
 
@@ -67,10 +68,10 @@ const perBindings = new WeakMap<object, Deps>();
  * Deps for a runtime's bindings, built on first use and reused for the isolate's lifetime (the bindings
  * object is stable per isolate). Throws ConfigError naming any bad setting.
  */
-export function depsForEnv(env: Record<string, unknown>): Deps {
+export function depsForEnv(env: Record<string, unknown>, runtime: RuntimeBindings = {}): Deps {
   let deps = perBindings.get(env);
   if (!deps) {
-    deps = createDeps(loadConfig(env), {}, bindingsOf(env));
+    deps = createDeps(loadConfig(env), {}, { ...bindingsOf(env), ...runtime });
     perBindings.set(env, deps);
   }
   return deps;
@@ -87,10 +88,4 @@ function roomsOf(env: Record<string, unknown>): RoomNamespace | undefined {
 /** The runtime's bindings among `env` (Workers put them next to the plain-string settings). */
 export function bindingsOf(env: Record<string, unknown>): RuntimeBindings {
   return { rooms: roomsOf(env), mediaBucket: isR2Bucket(env.MEDIA_BUCKET) ? env.MEDIA_BUCKET : undefined };
-}
-
-function s3StoreFromConfig(config: Config, timeoutMs: number): ObjectStore | undefined {
-  const { endpoint, accessKeyId, secretAccessKey, bucket, region } = config.media.s3;
-  if (!endpoint || !accessKeyId || !secretAccessKey) return undefined;
-  return s3Store({ endpoint, bucket, region, accessKeyId, secretAccessKey, timeoutMs });
 }

@@ -139,3 +139,19 @@ function unescapeXml(text: string): string {
     .replaceAll("&apos;", "'")
     .replaceAll("&amp;", "&");
 }
+
+/** The store the MEDIA_S3_* settings describe, when they are complete (the Deno entry's media store). */
+export function s3StoreFromSettings(
+  settings: {
+    endpoint?: string | undefined;
+    bucket: string;
+    region: string;
+    accessKeyId?: string | undefined;
+    secretAccessKey?: string | undefined;
+  },
+  timeoutMs: number,
+): ObjectStore | undefined {
+  const { endpoint, accessKeyId, secretAccessKey, bucket, region } = settings;
+  if (!endpoint || !accessKeyId || !secretAccessKey) return undefined;
+  return s3Store({ endpoint, bucket, region, accessKeyId, secretAccessKey, timeoutMs });
+}
