@@ -194,7 +194,7 @@ describe("POST /v1/media, PUT /v1/media/{id}", () => {
     const reel = await uploaded(owner, "post", "mp4MoovAtEnd");
     expect(reel).toMatchObject({ contentType: "video/mp4", width: 32, height: 24 });
     expect(reel.durationSeconds).toBeCloseTo(2, 1);
-    expect((await uploaded(owner, "story", "mp4Portrait")).width).toBe(24);
+    expect((await uploaded(owner, "post", "mp4Portrait")).width).toBe(24);
   });
 
   it("refuses a video over MEDIA_VIDEO_MAX_SECONDS even when its moov comes last, and stores nothing", async () => {

@@ -37,7 +37,8 @@ import { type Media, type StartUploadBody, toMedia, type UploadStarted } from ".
 const KINDS: Record<MediaPurpose, readonly MediaContentType[]> = {
   avatar: IMAGE_TYPES,
   post: MEDIA_TYPES,
-  story: MEDIA_TYPES,
+  // Stories show an image (reels are posts).
+  story: IMAGE_TYPES,
   message: IMAGE_TYPES,
   journal: IMAGE_TYPES,
 };

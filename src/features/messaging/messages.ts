@@ -5,6 +5,7 @@ import type { Deps } from "../../deps";
 import { newObjectId, ObjectId } from "../../platform/ids";
 import { DuplicateKeyError, expectMatch, PreconditionFailedError } from "../../platform/mongo/client";
 import { encodeCursor, paginate } from "../../platform/mongo/paginate";
+import { requireReadyMedia } from "../media/service";
 import { relationsFor } from "../relations/service";
 import { newMessage, onMessageSent } from "./documents";
 import { afterMessage, fanOut, type Later } from "./events";
@@ -49,7 +50,11 @@ export async function sendMessage(
   const content = checkedContent(deps, body);
   const [access, media] = await Promise.all([
     accessConversation(deps, viewer, conversationId),
-    content.generationId ? generationMedia(deps, viewer, content.generationId) : Promise.resolve(null),
+    content.generationId
+      ? generationMedia(deps, viewer, content.generationId)
+      : content.mediaId
+        ? uploadedMedia(deps, viewer, content.mediaId)
+        : Promise.resolve(null),
   ]);
   let current = access;
   for (let attempt = 1; ; attempt++) {
@@ -84,6 +89,7 @@ export async function sendMessage(
 interface Content {
   text: string | null;
   generationId: string | null;
+  mediaId: string | null;
 }
 
 function checkedContent(deps: Deps, body: SendMessageBody): Content {
@@ -93,17 +99,29 @@ function checkedContent(deps: Deps, body: SendMessageBody): Content {
   if (body.kind === "text") {
     if (!text) throw ApiError.invalidField("text", "a text message needs text");
     if (body.generationId || body.mediaId) throw ApiError.invalidField("kind", "an image needs kind: image");
-    return { text, generationId: null };
+    return { text, generationId: null, mediaId: null };
   }
-  if (body.mediaId) {
-    // Uploads (POST /v1/media) come later; the message shape already carries them (media.source "upload").
-    throw ApiError.invalidField(
-      "mediaId",
-      "uploads are not available yet: send one of your generations (generationId)",
-    );
+  if (body.mediaId && body.generationId)
+    throw ApiError.invalidField("mediaId", "send mediaId or generationId, not both");
+  if (body.mediaId) return { text, generationId: null, mediaId: body.mediaId };
+  if (!body.generationId) {
+    throw ApiError.invalidField("generationId", "an image message needs generationId or mediaId");
   }
-  if (!body.generationId) throw ApiError.invalidField("generationId", "an image message needs generationId");
-  return { text, generationId: body.generationId };
+  return { text, generationId: body.generationId, mediaId: null };
+}
+
+/** One of the sender's ready `message` uploads (an image; the bytes proved it), or a 400 naming mediaId. */
+async function uploadedMedia(deps: Deps, viewer: Viewer, mediaId: string): Promise<MessageMediaDoc> {
+  const media = await requireReadyMedia(deps, viewer.id, mediaId, ["message"], "mediaId");
+  return {
+    source: "upload",
+    mediaId: media._id,
+    url: media.url ?? "",
+    thumbnailUrl: null,
+    width: media.width,
+    height: media.height,
+    blurhash: null,
+  };
 }
 
 /** The sender's own completed generation, copied into the message (generations expire; messages keep it). */
