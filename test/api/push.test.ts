@@ -175,17 +175,24 @@ describe("preferences", () => {
     expect((await groups(author))[0]?.pushOwed).toBe(false);
   });
 
-  it("pushes promotional notices only to recipients who opted into marketing", async () => {
-    const [declined, accepted] = await crowd(2);
-    const [no, yes] = [await installApp(declined), await installApp(accepted)];
-    expect((await preferences(accepted, { marketing: true })).status).toBe(200);
-    for (const user of [declined, accepted]) {
+  it("pushes promotional notices only to recipients who consented to marketing", async () => {
+    const [declined, accepted, unconsented] = await crowd(3);
+    const [no, yes, bypass] = [await installApp(declined), await installApp(accepted), await installApp(unconsented)];
+    // Consent turns the preference on with it; the preference alone (PATCH /v1/me) is not consent.
+    const consent = await call("POST", "/v1/me/consents", {
+      token: accepted.accessToken,
+      body: { kind: "marketing", granted: true },
+    });
+    expect(consent.status, consent.text).toBe(201);
+    expect((await preferences(unconsented, { marketing: true })).status).toBe(200);
+    for (const user of [declined, accepted, unconsented]) {
       await notify(deps, { type: "system", recipientId: user.id, title: "Flux is 50% off this week", marketing: true });
     }
     const [promo] = await pushesArrive(yes, 1);
     expect(promo?.message).toMatchObject({ notification: { title: "Flux is 50% off this week" } });
     await sweep(pushDeliveryJob, depsLater(5 * MINUTE));
     expect(await pushesTo(no)).toEqual([]);
+    expect(await pushesTo(bypass)).toEqual([]);
     // The inbox still has it for both; only the one who opted in was ever owed a push.
     const [kept] = await groups(declined);
     expect(kept?.title).toBe("Flux is 50% off this week");

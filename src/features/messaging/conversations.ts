@@ -30,7 +30,7 @@ import {
   refreshConversation,
   stateOf,
 } from "./state";
-import { conversationViews, unreadFilter } from "./views";
+import { conversationViews, unreadLookup } from "./views";
 
 /**
  * Conversations: direct (one per pair of people) and groups (owner, admins, members; up to
@@ -547,29 +547,7 @@ export async function unreadTotal(deps: Deps, viewer: Viewer): Promise<UnreadCou
         },
       },
     },
-    {
-      $lookup: {
-        from: "messages",
-        let: { cid: "$_id", from: "$mine.visibleFrom", read: { $ifNull: ["$mine.readId", null] } },
-        pipeline: [
-          {
-            $match: {
-              $expr: {
-                $and: [
-                  { $eq: ["$conversationId", "$$cid"] },
-                  { $gte: ["$_id", "$$from"] },
-                  { $or: [{ $eq: ["$$read", null] }, { $gt: ["$_id", "$$read"] }] },
-                ],
-              },
-            },
-          },
-          { $match: unreadFilter(me, hidden) },
-          { $limit: deps.config.messaging.unreadCountCap },
-          { $count: "n" },
-        ],
-        as: "unread",
-      },
-    },
+    unreadLookup(deps, me, hidden),
     { $project: { accepted: "$mine.accepted", n: { $ifNull: [{ $first: "$unread.n" }, 0] } } },
     {
       $group: {

@@ -120,29 +120,7 @@ export async function conversationViews(
         as: "last",
       },
     },
-    {
-      $lookup: {
-        from: "messages",
-        let: { cid: "$_id", from: "$mine.visibleFrom", read: { $ifNull: ["$mine.readId", null] } },
-        pipeline: [
-          {
-            $match: {
-              $expr: {
-                $and: [
-                  { $eq: ["$conversationId", "$$cid"] },
-                  { $gte: ["$_id", "$$from"] },
-                  { $or: [{ $eq: ["$$read", null] }, { $gt: ["$_id", "$$read"] }] },
-                ],
-              },
-            },
-          },
-          { $match: unreadFilter(me, hidden) },
-          { $limit: deps.config.messaging.unreadCountCap },
-          { $count: "n" },
-        ],
-        as: "unread",
-      },
-    },
+    unreadLookup(deps, me, hidden),
     { $project: { last: 1, unread: 1 } },
   ];
   const memberIds = [
@@ -177,6 +155,36 @@ export async function conversationViews(
       createdAt: doc.createdAt.toISOString(),
     };
   });
+}
+
+/**
+ * The `$lookup` stage that counts the caller's unread messages in each conversation (after their read marker,
+ * within what they may see), up to MESSAGE_UNREAD_COUNT_CAP, into `unread`.
+ */
+export function unreadLookup(deps: Deps, me: ObjectId, hidden: ObjectId[]): Document {
+  return {
+    $lookup: {
+      from: "messages",
+      let: { cid: "$_id", from: "$mine.visibleFrom", read: { $ifNull: ["$mine.readId", null] } },
+      pipeline: [
+        {
+          $match: {
+            $expr: {
+              $and: [
+                { $eq: ["$conversationId", "$$cid"] },
+                { $gte: ["$_id", "$$from"] },
+                { $or: [{ $eq: ["$$read", null] }, { $gt: ["$_id", "$$read"] }] },
+              ],
+            },
+          },
+        },
+        { $match: unreadFilter(me, hidden) },
+        { $limit: deps.config.messaging.unreadCountCap },
+        { $count: "n" },
+      ],
+      as: "unread",
+    },
+  };
 }
 
 /** Others' messages that count as unread: not system notes, not deleted, not from people the reader is blocked with. */

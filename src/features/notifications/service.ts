@@ -254,16 +254,21 @@ export async function notify(deps: Deps, event: NotificationEvent): Promise<void
   }
 }
 
-type Person = Pick<UserDoc, "_id" | "createdAt" | "notificationPreferences" | "notificationPolicy" | "devices">;
+type Person = Pick<
+  UserDoc,
+  "_id" | "createdAt" | "notificationPreferences" | "notificationPolicy" | "devices" | "consents"
+>;
 
 /**
  * Whether this notification owes its recipient a push: push configured, the recipient has a push token and
- * wants pushes (promotional ones only if opted in). Quiet hours and the hourly cap are the sender's business.
+ * wants pushes (promotional ones only with marketing consent, GDPR Art. 7, and the preference on). Quiet hours
+ * and the hourly cap are the sender's business.
  */
 function owesPush(deps: Deps, person: Person, target: Target): boolean {
   if (!deps.config.push.serviceAccount) return false;
   const prefs = person.notificationPreferences;
-  if (prefs?.push === false || (target.marketing && prefs?.marketing !== true)) return false;
+  if (prefs?.push === false) return false;
+  if (target.marketing && (prefs?.marketing !== true || person.consents?.marketing?.granted !== true)) return false;
   return (person.devices ?? []).some((d) => Boolean(d.pushToken));
 }
 
@@ -290,7 +295,15 @@ async function record(deps: Deps, event: NotificationEvent | { actor: ObjectId |
   const [found, relations] = await Promise.all([
     deps.db.users.find(
       { _id: { $in: ids }, deletedAt: null },
-      { projection: { createdAt: 1, notificationPreferences: 1, notificationPolicy: 1, "devices.pushToken": 1 } },
+      {
+        projection: {
+          createdAt: 1,
+          notificationPreferences: 1,
+          notificationPolicy: 1,
+          "devices.pushToken": 1,
+          "consents.marketing": 1,
+        },
+      },
     ),
     actor
       ? relationsOfMany(
@@ -497,51 +510,27 @@ function groupUpdate(target: Target, actor: ObjectId | null, now: Date, pushNotB
  * size, which matters when a settlement batch writes thousands at once).
  */
 function noticeUpdate(target: Target, now: Date, pushNotBefore: Date | null): Update {
+  const created = {
+    type: target.type,
+    title: target.title,
+    body: target.body,
+    imageUrl: target.imageUrl,
+    actionType: target.actionType,
+    actionPayload: target.actionPayload,
+    sampleActors: [],
+    actorIds: [],
+    createdAt: now,
+    ...(target.marketing ? { marketing: true } : {}),
+  };
   const fresh = {
     read: false,
     readAt: null,
     updatedAt: now,
     ...(pushNotBefore ? { pushOwed: true, pushNotBefore, pushAttempts: 0 } : {}),
   };
-  if (target.once) {
-    return {
-      $setOnInsert: {
-        type: target.type,
-        title: target.title,
-        body: target.body,
-        imageUrl: target.imageUrl,
-        actionType: target.actionType,
-        actionPayload: target.actionPayload,
-        sampleActors: [],
-        actorIds: [],
-        createdAt: now,
-        aggregationCount: 1,
-        ...fresh,
-        ...(target.marketing ? { marketing: true } : {}),
-      },
-    };
-  }
-  return {
-    $setOnInsert: {
-      type: target.type,
-      title: target.title,
-      body: target.body,
-      imageUrl: target.imageUrl,
-      actionType: target.actionType,
-      actionPayload: target.actionPayload,
-      sampleActors: [],
-      actorIds: [],
-      createdAt: now,
-      ...(target.marketing ? { marketing: true } : {}),
-    },
-    $inc: { aggregationCount: 1 },
-    $set: {
-      read: false,
-      readAt: null,
-      updatedAt: now,
-      ...(pushNotBefore ? { pushOwed: true, pushNotBefore, pushAttempts: 0 } : {}),
-    },
-  };
+  // A notice of one event is written once: a repeat of its key matches the stored group and changes nothing.
+  if (target.once) return { $setOnInsert: { ...created, aggregationCount: 1, ...fresh } };
+  return { $setOnInsert: created, $inc: { aggregationCount: 1 }, $set: fresh };
 }
 
 async function emit(deps: Deps, docs: StoredNotification[]): Promise<void> {

@@ -8,7 +8,7 @@ import { HOUR_MS, MINUTE_MS } from "../../platform/time";
 
 const DAY_MINUTES = 24 * 60;
 
-/** An IANA zone Intl knows, else UTC (accounts have no stored zone yet: settings come later). */
+/** An IANA zone Intl knows, else UTC (the account's `settings.timezone`, when set). */
 export function resolveTimeZone(timeZone: string | null | undefined): string {
   if (!timeZone) return "UTC";
   try {
