@@ -6,6 +6,7 @@ import { cors } from "hono/cors";
 import { methodNotAllowed } from "hono/method-not-allowed";
 import { requestId } from "hono/request-id";
 import type { Deps } from "./deps";
+import { collectActivity } from "./features/analytics/activity";
 import { analyticsRoutes } from "./features/analytics/routes";
 import { auditRoutes } from "./features/audit/routes";
 import { authRoutes } from "./features/auth/routes";
@@ -61,6 +62,8 @@ export function createApp(depsFor: (env: Record<string, unknown>) => Deps): Open
   app.use(requestLogging());
   // Mail and push go out after the answer (the request has already recorded what it owes).
   app.use(backgroundWork());
+  // Analytics events a request records (votes, follows, …) are buffered in one write after the answer.
+  app.use((c, next) => collectActivity(c.var.deps, next));
   app.use(
     cors({
       origin: (origin, c) => {
@@ -80,16 +83,19 @@ export function createApp(depsFor: (env: Record<string, unknown>) => Deps): Open
     }),
   );
   app.use(methodNotAllowed({ app, onMethodNotAllowed: methodNotAllowedProblem }));
-  app.use(apiRateLimit());
+  // Before the rate limit: an oversized body is refused without a round trip, and a route's byte budget
+  // (checked with the rate limit) is charged the size of a body already known to fit.
   app.use("/v1/*", async (c, next) => {
     // Uploads stream their bytes and cap them themselves (features/media).
     if (matchedRouteMeta(c)?.streamsBody) return next();
-    const maxSize = c.var.deps.config.http.maxBodyBytes;
+    const { config } = c.var.deps;
+    const maxSize = matchedRouteMeta(c)?.maxBodyBytes?.(config) ?? config.http.maxBodyBytes;
     return bodyLimit({
       maxSize,
       onError: (c) => problemResponse(c, "payload_too_large", `The request body must not exceed ${maxSize} bytes.`),
     })(c, next);
   });
+  app.use(apiRateLimit());
 
   app.route("/", healthRoutes);
   app.route("/", analyticsRoutes);

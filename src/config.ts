@@ -346,6 +346,31 @@ export const configSpec = {
       int(1, 3_660).default(366),
       "most cohort days in one retention report",
     ),
+    maxRequestBytes: setting(
+      "ANALYTICS_MAX_REQUEST_BYTES",
+      int(1_024, 16 * 1_048_576).default(262_144),
+      "body cap of one `POST /v1/events` (413 above; the other routes have HTTP_MAX_BODY_BYTES)",
+    ),
+    ingestBytesPerIp: setting(
+      "ANALYTICS_INGEST_BYTES_PER_IP",
+      int(1_024).default(4_194_304),
+      "event bytes (request bodies) one IP (IPv6: /64) may send per window; more is a 429 with Retry-After",
+    ),
+    ingestWindowSeconds: setting(
+      "ANALYTICS_INGEST_WINDOW_SECONDS",
+      int(1, 3_600).default(60),
+      "window of ANALYTICS_INGEST_BYTES_PER_IP",
+    ),
+    creatorMaxRangeDays: setting(
+      "ANALYTICS_CREATOR_MAX_RANGE_DAYS",
+      int(1, 3_660).default(366),
+      "most days in one `GET /v1/me/analytics` or `GET /v1/posts/{id}/analytics` series",
+    ),
+    attributionMaxRangeDays: setting(
+      "ANALYTICS_ATTRIBUTION_MAX_RANGE_DAYS",
+      int(1, 3_660).default(366),
+      "most signup days in one attribution report",
+    ),
   },
 
   auth: {

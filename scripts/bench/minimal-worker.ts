@@ -3,8 +3,8 @@
 // ClickHouse calls), with none of the API's middleware, validation or metering. Built like the API
 // (scripts/build-worker.ts) and run in the same workerd, against the same stores, in the same run.
 import { Redis } from "@upstash/redis/cloudflare";
-import { EJSON } from "bson";
 import { Hono } from "hono";
+import { EJSON } from "../../src/platform/ejson";
 import { keys } from "../../src/platform/keys";
 import { getValue, runOps, slidingWindow } from "../../src/platform/redis-ops";
 

@@ -32,6 +32,7 @@
  *     WHERE user_id != '' GROUP BY user_id;
  */
 export const clickhouseDdl: { name: string; sql: string }[] = [
+  // (Objects are created in this order; columns added to an existing table are named `table.column`.)
   {
     name: "events",
     sql: `CREATE TABLE IF NOT EXISTS events (
@@ -97,4 +98,170 @@ FROM events
 WHERE user_id != ''
 GROUP BY user_id`,
   },
+  ...creatorAnalyticsDdl(),
 ];
+
+/**
+ * Attribution, the events the API records itself, and creator analytics (issue 17).
+ *
+ * - `events` gains `medium` and `referrer` (attribution beside `source` and `campaign`) and `owner_id`: the
+ *   author of the post an app event is about, filled in by the flush job (for `post_impression`), since the
+ *   app knows only the post.
+ * - `server_events`: what the API records itself (`vote_cast`, `followed`, `gem_earned`, …, see
+ *   features/analytics/activity.ts): who did it (`actor_id`, or a signed-out viewer's `device_id`), whose
+ *   analytics it counts toward (`owner_id`), the post and an amount. Kept apart from the app's `events`, so
+ *   daily actives and retention still mean "people using the app" (a gem payout makes nobody active).
+ * - Per user and per post, in 15-minute slots (UTC), aggregated by materialized views as rows arrive:
+ *   `creator_stats` (distinct profile viewers, followers gained and lost), `post_stats` (distinct viewers of a
+ *   post's impressions, net votes, comments, shares, net saves) and `creator_gems` (gems earned, one row per
+ *   ledger entry: a ReplacingMergeTree read with FINAL, so an entry a crashed settlement run recorded twice
+ *   counts once). A day is a calendar day of the reader's time zone, so it is summed from slots at read time:
+ *   every zone's offset is a whole number of quarter hours, and distinct counts (uniqExact states) merge
+ *   exactly across the slots of a day, so "one impression per viewer per post per day" holds in any zone.
+ *   uniqExact keeps 128-bit hashes of the viewers, not their ids.
+ * - `user_attribution`: each account's first-touch attribution, from its `signed_up` event.
+ * Self-engagement never counts (an author's own views, impressions, comments, …).
+ */
+function creatorAnalyticsDdl(): { name: string; sql: string }[] {
+  const slot = "toStartOfFifteenMinutes(timestamp)";
+  const viewer = "if(%s = '', concat('device:', device_id), %s)";
+  return [
+    {
+      name: "events.medium",
+      sql: "ALTER TABLE events ADD COLUMN IF NOT EXISTS medium LowCardinality(String) DEFAULT '' AFTER campaign",
+    },
+    {
+      name: "events.referrer",
+      sql: "ALTER TABLE events ADD COLUMN IF NOT EXISTS referrer String DEFAULT '' AFTER medium",
+    },
+    {
+      name: "events.owner_id",
+      sql: "ALTER TABLE events ADD COLUMN IF NOT EXISTS owner_id String DEFAULT '' AFTER referrer",
+    },
+    {
+      name: "server_events",
+      sql: `CREATE TABLE IF NOT EXISTS server_events (
+    event_id    UUID,
+    event_name  LowCardinality(String),
+    actor_id    String,
+    device_id   String,
+    owner_id    String,
+    post_id     String,
+    amount      Int64,
+    source      LowCardinality(String),
+    medium      LowCardinality(String),
+    campaign    LowCardinality(String),
+    referrer    String,
+    timestamp   DateTime64(3, 'UTC'),
+    date        Date MATERIALIZED toDate(timestamp, 'UTC')
+) ENGINE = MergeTree()
+PARTITION BY toYYYYMM(date)
+ORDER BY (owner_id, event_name, timestamp)
+SETTINGS non_replicated_deduplication_window = 10000`,
+    },
+    {
+      name: "creator_stats",
+      sql: `CREATE TABLE IF NOT EXISTS creator_stats (
+    user_id           String,
+    slot              DateTime('UTC'),
+    profile_viewers   AggregateFunction(uniqExact, String),
+    followers_gained  SimpleAggregateFunction(sum, Int64),
+    followers_lost    SimpleAggregateFunction(sum, Int64)
+) ENGINE = AggregatingMergeTree()
+PARTITION BY toYYYYMM(slot)
+ORDER BY (user_id, slot)`,
+    },
+    {
+      name: "creator_profile_views_mv",
+      sql: `CREATE MATERIALIZED VIEW IF NOT EXISTS creator_profile_views_mv TO creator_stats AS
+SELECT owner_id AS user_id, ${slot} AS slot, uniqExactState(${viewer.replaceAll("%s", "actor_id")}) AS profile_viewers
+FROM server_events
+WHERE event_name = 'profile_viewed' AND owner_id != '' AND actor_id != owner_id
+GROUP BY user_id, slot`,
+    },
+    {
+      name: "creator_follows_mv",
+      sql: `CREATE MATERIALIZED VIEW IF NOT EXISTS creator_follows_mv TO creator_stats AS
+SELECT owner_id AS user_id, ${slot} AS slot,
+    toInt64(countIf(event_name = 'followed')) AS followers_gained,
+    toInt64(countIf(event_name = 'unfollowed')) AS followers_lost
+FROM server_events
+WHERE event_name IN ('followed', 'unfollowed') AND owner_id != '' AND actor_id != owner_id
+GROUP BY user_id, slot`,
+    },
+    {
+      name: "post_stats",
+      sql: `CREATE TABLE IF NOT EXISTS post_stats (
+    owner_id  String,
+    post_id   String,
+    slot      DateTime('UTC'),
+    viewers   AggregateFunction(uniqExact, String),
+    votes     SimpleAggregateFunction(sum, Int64),
+    comments  SimpleAggregateFunction(sum, Int64),
+    shares    SimpleAggregateFunction(sum, Int64),
+    saves     SimpleAggregateFunction(sum, Int64)
+) ENGINE = AggregatingMergeTree()
+PARTITION BY toYYYYMM(slot)
+ORDER BY (owner_id, post_id, slot)`,
+    },
+    {
+      name: "post_impressions_mv",
+      sql: `CREATE MATERIALIZED VIEW IF NOT EXISTS post_impressions_mv TO post_stats AS
+SELECT owner_id, JSONExtractString(properties, 'postId') AS post_id, ${slot} AS slot,
+    uniqExactState(${viewer.replaceAll("%s", "user_id")}) AS viewers
+FROM events
+WHERE event_name = 'post_impression' AND owner_id != '' AND user_id != owner_id
+GROUP BY owner_id, post_id, slot`,
+    },
+    {
+      name: "post_engagement_mv",
+      sql: `CREATE MATERIALIZED VIEW IF NOT EXISTS post_engagement_mv TO post_stats AS
+SELECT owner_id, post_id, ${slot} AS slot,
+    toInt64(countIf(event_name = 'vote_cast')) - toInt64(countIf(event_name = 'vote_removed')) AS votes,
+    toInt64(countIf(event_name = 'comment_created')) AS comments,
+    toInt64(countIf(event_name = 'shared')) AS shares,
+    toInt64(countIf(event_name = 'post_saved')) - toInt64(countIf(event_name = 'post_unsaved')) AS saves
+FROM server_events
+WHERE event_name IN ('vote_cast', 'vote_removed', 'comment_created', 'shared', 'post_saved', 'post_unsaved')
+    AND owner_id != '' AND post_id != '' AND actor_id != owner_id
+GROUP BY owner_id, post_id, slot`,
+    },
+    {
+      name: "creator_gems",
+      sql: `CREATE TABLE IF NOT EXISTS creator_gems (
+    user_id   String,
+    slot      DateTime('UTC'),
+    event_id  UUID,
+    amount    Int64
+) ENGINE = ReplacingMergeTree()
+PARTITION BY toYYYYMM(slot)
+ORDER BY (user_id, slot, event_id)`,
+    },
+    {
+      name: "creator_gems_mv",
+      sql: `CREATE MATERIALIZED VIEW IF NOT EXISTS creator_gems_mv TO creator_gems AS
+SELECT owner_id AS user_id, ${slot} AS slot, event_id, amount
+FROM server_events
+WHERE event_name = 'gem_earned' AND owner_id != '' AND amount > 0`,
+    },
+    {
+      name: "user_attribution",
+      sql: `CREATE TABLE IF NOT EXISTS user_attribution (
+    user_id       String,
+    signed_up_at  DateTime64(3, 'UTC'),
+    source        LowCardinality(String),
+    medium        LowCardinality(String),
+    campaign      LowCardinality(String),
+    referrer      String
+) ENGINE = ReplacingMergeTree()
+ORDER BY user_id`,
+    },
+    {
+      name: "user_attribution_mv",
+      sql: `CREATE MATERIALIZED VIEW IF NOT EXISTS user_attribution_mv TO user_attribution AS
+SELECT owner_id AS user_id, timestamp AS signed_up_at, source, medium, campaign, referrer
+FROM server_events
+WHERE event_name = 'signed_up' AND owner_id != ''`,
+    },
+  ];
+}

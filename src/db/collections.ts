@@ -12,6 +12,7 @@ export const collections = {
   notifications: "notifications",
   featureFlags: "feature_flags",
   analyticsEvents: "analytics_events",
+  analyticsQuarantine: "analytics_quarantine",
   generationJobs: "generation_jobs",
   jobRuns: "job_runs",
   sessions: "sessions",

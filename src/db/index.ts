@@ -1,6 +1,13 @@
-import type { BatchOptions, BatchResults, BatchStep, Collection, DataApiClient } from "../platform/mongo/client";
+import type {
+  BatchOptions,
+  BatchOutcome,
+  BatchResults,
+  BatchStep,
+  Collection,
+  DataApiClient,
+} from "../platform/mongo/client";
 import { type CollectionKey, collections } from "./collections";
-import type { AnalyticsEventDoc } from "./documents/analytics";
+import type { AnalyticsEventDoc, AnalyticsQuarantineDoc } from "./documents/analytics";
 import type { AuditLogDoc } from "./documents/audit";
 import type { EmailOutboxDoc, EmailTokenDoc, SessionDoc } from "./documents/auth";
 import type { SubscriptionEventDoc } from "./documents/billing";
@@ -38,6 +45,7 @@ export interface DocumentTypes {
   notifications: NotificationDoc;
   featureFlags: FeatureFlagDoc;
   analyticsEvents: AnalyticsEventDoc;
+  analyticsQuarantine: AnalyticsQuarantineDoc;
   generationJobs: GenerationJobDoc;
   jobRuns: JobRunDoc;
   sessions: SessionDoc;
@@ -62,13 +70,19 @@ export interface DocumentTypes {
 export type Db = { [K in CollectionKey]: Collection<DocumentTypes[K]> } & {
   /** Steps built with the collections' `inBatch` helpers, in one round trip, in order (see DataApiClient.batch). */
   batch<const S extends readonly BatchStep<unknown>[]>(steps: S, options?: BatchOptions): Promise<BatchResults<S>>;
+  /** A batch whose steps a unique index may refuse (see `DataApiClient.batchUnique`). */
+  batchUnique(steps: readonly BatchStep<unknown>[], options?: BatchOptions): Promise<BatchOutcome>;
 };
 
 export function createDb(client: DataApiClient): Db {
   const byKey = Object.fromEntries(
     (Object.keys(collections) as CollectionKey[]).map((key) => [key, client.collection(collections[key])]),
   );
-  return { ...byKey, batch: (steps, options) => client.batch(steps, options) } as Db;
+  return {
+    ...byKey,
+    batch: (steps, options) => client.batch(steps, options),
+    batchUnique: (steps, options) => client.batchUnique(steps, options),
+  } as Db;
 }
 
 export * from "./documents/analytics";
@@ -90,6 +104,7 @@ export * from "./documents/moderation";
 export * from "./documents/notifications";
 export * from "./documents/posts";
 export * from "./documents/referrals";
+export * from "./documents/requests";
 export * from "./documents/shares";
 export * from "./documents/stories";
 export * from "./documents/users";

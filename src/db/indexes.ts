@@ -56,6 +56,13 @@ export const indexes: Record<CollectionKey, IndexSpec[]> = {
       name: "billing_next_change",
       partialFilterExpression: { "billing.nextChangeAt": { $type: "date" } },
     },
+    // A signup retried with its Idempotency-Key finds the account its first attempt made.
+    {
+      key: { "signupRequest.key": 1 },
+      name: "signup_request_key_unique",
+      unique: true,
+      partialFilterExpression: { "signupRequest.key": { $type: "string" } },
+    },
     // The avatar-sync job's queue: accounts whose new avatar has not reached all their posts and comments yet.
     {
       key: { "avatarSync.requestedAt": 1 },
@@ -83,6 +90,13 @@ export const indexes: Record<CollectionKey, IndexSpec[]> = {
     // The counters job's work list: only posts whose engagement moved since their last recount are in it.
     { key: { countersStale: -1 }, name: "counters_stale", partialFilterExpression: { countersStale: { $gt: 0 } } },
     { key: { prompt: "text", tags: "text" }, name: "prompt_tags_text" },
+    // A create retried with its Idempotency-Key finds what its first attempt made.
+    {
+      key: { "idempotency.key": 1 },
+      name: "idempotency_key_unique",
+      unique: true,
+      partialFilterExpression: { "idempotency.key": { $type: "string" } },
+    },
   ],
   votes: [
     { key: { postId: 1, userId: 1 }, name: "post_user_unique", unique: true },
@@ -139,6 +153,13 @@ export const indexes: Record<CollectionKey, IndexSpec[]> = {
     },
     // The moderator queue groups a target's reports and sums their weight.
     { key: { targetId: 1, status: 1, createdAt: 1 }, name: "target_status_created" },
+    // A create retried with its Idempotency-Key finds what its first attempt made.
+    {
+      key: { "idempotency.key": 1 },
+      name: "idempotency_key_unique",
+      unique: true,
+      partialFilterExpression: { "idempotency.key": { $type: "string" } },
+    },
   ],
   moderationActions: [
     { key: { targetUserId: 1, createdAt: -1 }, name: "target_user_created" },
@@ -178,12 +199,28 @@ export const indexes: Record<CollectionKey, IndexSpec[]> = {
     // expire before the flush saw them, so the 24 h buffer TTL runs on the server's receive time instead.
     { key: { receivedAt: 1 }, name: "ttl_24h", expireAfterSeconds: DAY },
     { key: { flushBatchId: 1, _id: 1 }, name: "flush_batch" },
+    // A client's eventId is one event: a retry of a request whose answer was lost is refused here while the
+    // first copy is buffered (the flush checks ClickHouse for copies it already delivered).
+    { key: { eventId: 1 }, name: "event_id_unique", unique: true },
+  ],
+  analyticsQuarantine: [
+    { key: { batchId: 1 }, name: "batch" },
+    // A person's quarantined events, for their export and erasure.
+    { key: { userId: 1, _id: 1 }, name: "user", partialFilterExpression: { userId: { $type: "string" } } },
+    { key: { quarantinedAt: 1 }, name: "ttl_30d", expireAfterSeconds: 30 * DAY },
   ],
   generationJobs: [
     { key: { userId: 1, createdAt: -1 }, name: "user_created" },
     { key: { status: 1, priority: -1, createdAt: 1 }, name: "queue" },
     { key: { workerId: 1 }, name: "worker" },
     { key: { completedAt: 1 }, name: "ttl_7d", expireAfterSeconds: 7 * DAY },
+    // A create retried with its Idempotency-Key finds what its first attempt made.
+    {
+      key: { "idempotency.key": 1 },
+      name: "idempotency_key_unique",
+      unique: true,
+      partialFilterExpression: { "idempotency.key": { $type: "string" } },
+    },
   ],
   jobRuns: [
     { key: { job: 1, startedAt: -1 }, name: "job_started" },
@@ -218,6 +255,13 @@ export const indexes: Record<CollectionKey, IndexSpec[]> = {
       key: { "moderationHold.at": 1, _id: 1 },
       name: "held_queue",
       partialFilterExpression: { "moderationHold.at": { $type: "date" } },
+    },
+    // A create retried with its Idempotency-Key finds what its first attempt made.
+    {
+      key: { "idempotency.key": 1 },
+      name: "idempotency_key_unique",
+      unique: true,
+      partialFilterExpression: { "idempotency.key": { $type: "string" } },
     },
   ],
   // One share per post and person; the counters job counts a post's shares from here.

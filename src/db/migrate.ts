@@ -11,8 +11,8 @@ export interface MigrationReport {
 }
 
 /**
- * Creates every MongoDB index and ClickHouse object the API relies on. Idempotent: existing indexes and
- * tables are left alone, so re-running reports nothing created. A changed index spec under the same name
+ * Creates every MongoDB index and ClickHouse object the API relies on. Idempotent: existing indexes,
+ * tables and columns are left alone, so re-running reports nothing created. A changed index spec under the same name
  * fails loudly (409 IndexConflict) instead of silently keeping the old one.
  */
 export async function migrate(mongo: DataApiClient, clickhouse: ClickHouseClient): Promise<MigrationReport> {
@@ -30,19 +30,27 @@ export async function migrate(mongo: DataApiClient, clickhouse: ClickHouseClient
     const created = await mongo.collection(collections[key]).createIndexes(indexes[key]);
     if (created.length) createdIndexes[collections[key]] = created;
   }
+  return { createdIndexes, droppedIndexes, clickhouse: await migrateClickHouse(clickhouse) };
+}
+
+/** Creates the ClickHouse objects (and adds the columns) that are missing, in order; returns their names. */
+export async function migrateClickHouse(clickhouse: ClickHouseClient): Promise<string[]> {
   const existing = await existingClickHouseObjects(clickhouse);
-  const createdTables: string[] = [];
+  const created: string[] = [];
   for (const { name, sql } of clickhouseDdl) {
     if (existing.has(name)) continue;
     await clickhouse.command({ query: sql });
-    createdTables.push(name);
+    created.push(name);
   }
-  return { createdIndexes, droppedIndexes, clickhouse: createdTables };
+  return created;
 }
 
+/** Tables and views by name, and columns as `table.column` (how the DDL names a column it adds). */
 async function existingClickHouseObjects(clickhouse: ClickHouseClient): Promise<Set<string>> {
   const result = await clickhouse.query({
-    query: "SELECT name FROM system.tables WHERE database = currentDatabase()",
+    query: `SELECT name FROM system.tables WHERE database = currentDatabase()
+            UNION ALL
+            SELECT concat(table, '.', name) FROM system.columns WHERE database = currentDatabase()`,
     format: "JSONEachRow",
   });
   const rows = await result.json<{ name: string }>();

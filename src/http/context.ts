@@ -1,3 +1,4 @@
+import type { IdempotentRequest } from "../core/idempotency";
 import type { RequestMeta, Viewer } from "../core/viewer";
 import type { Deps } from "../deps";
 import { afterResponse as queueAfterResponse } from "../platform/background";
@@ -25,6 +26,8 @@ export interface AppVariables {
   prefetchedStanding: { userId: string; value: unknown; relations: GuardedSet } | undefined;
   /** A route's own reads (`prefetch` in http/routes.ts) for the user a bearer token names, read the same way. */
   prefetched: { userId: string; results: Record<string, unknown> } | undefined;
+  /** The Idempotency-Key and request fingerprint, on creates behind `idempotent` that were sent one. */
+  idempotency: IdempotentRequest | undefined;
 }
 
 export type AppEnv = { Bindings: Record<string, unknown>; Variables: AppVariables };

@@ -1,6 +1,7 @@
 import type { Context, MiddlewareHandler } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { ApiError } from "../core/errors";
+import { IDEMPOTENCY_KEY_FORMAT } from "../core/idempotency";
 import { sha256Hex } from "../platform/crypto";
 import { StoreUnavailableError } from "../platform/errors";
 import { claimOrGet, deleteKeys, replaceValue, runOp } from "../platform/redis-ops";
@@ -9,10 +10,14 @@ import type { AppEnv } from "./context";
 
 export const IDEMPOTENCY_HEADER = "Idempotency-Key";
 export const REPLAYED_HEADER = "Idempotent-Replayed";
-/** 1–255 printable ASCII characters (space included), as clients send UUIDs or their own ids. */
-const KEY_FORMAT = /^[\x20-\x7E]{1,255}$/;
-/** Answers where nothing happened and a retry may succeed (fixed input, a conflict that cleared): not kept. */
-const RELEASING = new Set([400, 409]);
+/**
+ * Answers where nothing happened and a retry may succeed (fixed input or Content-Type, a conflict that cleared):
+ * not kept. A 422 from below is the durable record's verdict that the key belongs to another request (its Redis
+ * record was gone): kept, it would make the key's own request look like the impostor.
+ */
+const RELEASING = new Set([400, 409, 415, 422]);
+/** The Content-Types a JSON route's validator lets through (as @hono/zod-openapi's media-type gate tests them). */
+const JSON_REQUEST = /^application\/([a-z-.]+\+)?json(;\s*[a-zA-Z0-9-]+=([^;]+))*$/i;
 
 /**
  * What Redis holds under `idem:{scope}:{userId}:{key}`: a claim while the first request runs (short TTL, so a
@@ -26,8 +31,13 @@ export type IdempotencyRecord =
 /** The request's validated Idempotency-Key (only inside routes behind `idempotent`). */
 export function idempotencyKeyOf(c: Context): string {
   const key = c.req.header(IDEMPOTENCY_HEADER);
-  if (key === undefined || !KEY_FORMAT.test(key)) throw invalidKey(key);
+  if (key === undefined || !IDEMPOTENCY_KEY_FORMAT.test(key)) throw invalidKey(key);
   return key;
+}
+
+/** The request's Idempotency-Key where it is optional: undefined without one, a 400 naming it when malformed. */
+export function optionalIdempotencyKey(c: Context): string | undefined {
+  return c.req.header(IDEMPOTENCY_HEADER) === undefined ? undefined : idempotencyKeyOf(c);
 }
 
 function invalidKey(key: string | undefined): ApiError {
@@ -39,21 +49,30 @@ function invalidKey(key: string | undefined): ApiError {
 }
 
 /**
- * Money-like POSTs (after requireAuth): the first request with a key claims it (SET NX GET, one round trip,
+ * Money-like POSTs and creates (after requireAuth): the first request with a key claims it (SET NX GET, one round trip,
  * which also returns an existing record), runs, and its answer is stored (one more round trip); a repeat with
  * the same body gets that answer replayed with `Idempotent-Replayed: true`, a repeat while it runs a 409, and
  * a repeat with a different body a 422. Answers that changed nothing and may succeed on retry (400, 409, 5xx,
- * thrown errors) release the key instead; others (201, 402, 404) are kept. Redis only saves work and returns the same answer: the ledger keys
- * its entries by user + Idempotency-Key too, so even a lost record cannot move gems twice.
+ * thrown errors) release the key instead; others (201, 402, 404) are kept. Redis only saves work and returns the same
+ * answer: the ledger keys its entries by user + Idempotency-Key too, and creates store the key and the fingerprint
+ * (`c.var.idempotency`) under a unique index, so a lost record, or an answer lost after the write committed (a 503
+ * releases the key), can never make a second one. With `required: false` a request without the header passes
+ * through untouched.
  */
-export function idempotent(scope: string): MiddlewareHandler<AppEnv & AuthedEnv> {
+export function idempotent(scope: string, options: { required?: boolean } = {}): MiddlewareHandler<AppEnv & AuthedEnv> {
+  const required = options.required ?? true;
   return async (c, next) => {
+    if (!required && c.req.header(IDEMPOTENCY_HEADER) === undefined) return next();
     const viewer = c.var.viewer;
     const key = idempotencyKeyOf(c);
+    // Another media type is a 415 from the route's validator, which changes nothing: no key to claim.
+    const contentType = c.req.header("content-type");
+    if (contentType !== undefined && !JSON_REQUEST.test(contentType)) return next();
     const { redis, keys, config, log } = c.var.deps;
     const body = await c.req.text();
     const fingerprint = await sha256Hex(`${c.req.method} ${c.req.path}\n${body}`);
     const recordKey = keys.idempotency(`${scope}:${viewer.id}`, key);
+    c.set("idempotency", { key, fingerprint });
 
     let existing: IdempotencyRecord | null;
     try {

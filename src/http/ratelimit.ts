@@ -5,10 +5,19 @@ import { ApiError, rateLimitHeaders } from "../core/errors";
 import { StoreUnavailableError } from "../platform/errors";
 import { isObjectIdHex } from "../platform/ids";
 import type { RateLimitDecision } from "../platform/ratelimit";
-import { batchOn, type GuardedSet, getValue, readGuardedSet, runOps, slidingWindow } from "../platform/redis-ops";
+import {
+  batchOn,
+  countInWindow,
+  type GuardedSet,
+  getValue,
+  type RedisOp,
+  readGuardedSet,
+  runOps,
+  slidingWindow,
+} from "../platform/redis-ops";
 import { bearerToken, isWorkerToken } from "./auth";
 import type { AppEnv } from "./context";
-import { type Prefetch, routeMetaOf } from "./routes";
+import { type ByteBudget, matchedRouteMeta, type Prefetch, routeMetaOf } from "./routes";
 
 /**
  * Global per-IP limit (`rate:api:{ip}`), one Redis round trip per request and none extra for cache-first reads.
@@ -19,7 +28,9 @@ import { type Prefetch, routeMetaOf } from "./routes";
  * (`c.var.redis`), which carries it in the same pipeline; the decision arrives before any MongoDB work, so a
  * refused request still does nothing expensive. Every other route is checked up front, together with the
  * standing and the blocks and mutes of the user a bearer token names (read for `requireAuth`, so they cost no
- * round trip of their own) and the route's own reads for that user, if it declares any (`prefetch`).
+ * round trip of their own) and the route's own reads for that user, if it declares any (`prefetch`), and, on
+ * routes with a byte budget (`POST /v1/events`), the body's bytes charged to the caller's budget: a flood of
+ * large requests is refused by size, not only by count.
  */
 const RATE_LIMIT_OP = "__rateLimit";
 /** Prefixes a route's prefetched reads in the shared pipeline, so no name of theirs meets ours. */
@@ -80,18 +91,22 @@ export function apiRateLimit(): MiddlewareHandler<AppEnv> {
       return;
     }
 
+    const budget = matchedRouteMeta(c)?.byteBudget?.(config);
+    const charge = budget ? await byteCharge(c, budget) : undefined;
     let decision: RateLimitDecision;
+    let bytesSpent: number | undefined;
     try {
       const subject = claimedSubject(c.req.header("authorization"));
+      const ops: Record<string, RedisOp<unknown>> = { check };
+      if (charge) ops.bytes = charge.op;
       if (subject) {
         const own = routePrefetch(c)?.(c.var.deps, subject, c.var.deps.clock.now()) ?? {};
-        const all: Record<string, unknown> = await runOps(redis, {
-          ...Object.fromEntries(Object.entries(own).map(([name, op]) => [`${PREFETCH_PREFIX}${name}`, op])),
-          check,
-          standing: getValue<unknown>(keys.session(subject)),
-          relations: readGuardedSet(keys.relations(subject), keys.relationsGeneration(subject)),
-        });
+        for (const [name, op] of Object.entries(own)) ops[`${PREFETCH_PREFIX}${name}`] = op;
+        ops.standing = getValue<unknown>(keys.session(subject));
+        ops.relations = readGuardedSet(keys.relations(subject), keys.relationsGeneration(subject));
+        const all: Record<string, unknown> = await runOps(redis, ops);
         decision = all.check as RateLimitDecision;
+        bytesSpent = all.bytes as number | undefined;
         c.set("prefetchedStanding", {
           userId: subject,
           value: all.standing,
@@ -102,15 +117,47 @@ export function apiRateLimit(): MiddlewareHandler<AppEnv> {
           c.set("prefetched", { userId: subject, results });
         }
       } else {
-        decision = (await runOps(redis, { check })).check;
+        const all = await runOps(redis, ops);
+        decision = all.check as RateLimitDecision;
+        bytesSpent = all.bytes as number | undefined;
       }
     } catch (error) {
       failOpen(c, error);
       return next();
     }
     if (!decision.allowed) throw ApiError.rateLimited(decision);
+    if (charge && budget && bytesSpent !== undefined && bytesSpent > budget.bytes) {
+      throw new ApiError(
+        "rate_limited",
+        `This address sent more than ${budget.bytes} bytes of ${budget.name} in ${budget.windowSeconds} s. ` +
+          `Retry in ${charge.retryAfterSeconds} s.`,
+        { reason: "byte_budget", headers: { "Retry-After": String(charge.retryAfterSeconds) } },
+      );
+    }
     await next();
     setHeaders(c, decision);
+  };
+}
+
+/**
+ * This request's charge to `budget`: its body size (Content-Length, or the body itself when none was sent; the
+ * body limit ran first, so either is bounded) added to a fixed window's counter. Fixed windows on the Worker's
+ * clock need no script; a burst across a boundary can reach twice the budget, which is still a bound.
+ */
+async function byteCharge(
+  c: Context<AppEnv>,
+  budget: ByteBudget,
+): Promise<{ op: RedisOp<number>; retryAfterSeconds: number }> {
+  const declared = c.req.header("transfer-encoding") ? undefined : c.req.header("content-length");
+  const size =
+    declared !== undefined && /^\d+$/.test(declared) ? Number(declared) : (await c.req.arrayBuffer()).byteLength;
+  const windowMs = budget.windowSeconds * 1000;
+  const now = c.var.deps.clock.now().getTime();
+  const window = Math.floor(now / windowMs);
+  const key = c.var.deps.keys.rateBytes(budget.name, c.var.clientIp, window);
+  return {
+    op: countInWindow(key, budget.windowSeconds, size),
+    retryAfterSeconds: Math.max(1, Math.ceil(((window + 1) * windowMs - now) / 1000)),
   };
 }
 

@@ -1,6 +1,7 @@
 import { createRoute, type RouteConfig } from "@hono/zod-openapi";
 import type { Context, MiddlewareHandler } from "hono";
 import { matchedRoutes } from "hono/route";
+import type { Config } from "../config";
 import type { Role } from "../db";
 import type { Deps } from "../deps";
 import type { RedisOp } from "../platform/redis-ops";
@@ -35,6 +36,10 @@ type OwnRoute = Omit<RouteConfig, "security" | "middleware"> & {
   cacheFirst?: boolean;
   /** Reads that ride with the rate limit (see `Prefetch`). */
   prefetch?: Prefetch;
+  /** A body cap of its own (413 above) instead of HTTP_MAX_BODY_BYTES. */
+  maxBodyBytes?: (config: Config) => number;
+  /** Request bodies are charged to a per-IP byte budget, checked with the rate limit (429 when spent). */
+  byteBudget?: (config: Config) => ByteBudget;
   /**
    * Reads its body as a stream and enforces its own size cap (uploads): the global HTTP_MAX_BODY_BYTES limit,
    * which buffers bodies without a Content-Length, does not apply.
@@ -44,10 +49,19 @@ type OwnRoute = Omit<RouteConfig, "security" | "middleware"> & {
   use?: readonly Middleware[];
 };
 
+/** A per-IP allowance of request-body bytes in a fixed window, named in its Redis key and its 429. */
+export interface ByteBudget {
+  name: string;
+  bytes: number;
+  windowSeconds: number;
+}
+
 /** The metadata the global middleware reads from a matched route (see `routeMetaOf`). */
 export interface RouteMeta {
   cacheFirst: boolean;
   prefetch?: Prefetch;
+  maxBodyBytes?: (config: Config) => number;
+  byteBudget?: (config: Config) => ByteBudget;
   streamsBody?: boolean;
 }
 
@@ -94,19 +108,22 @@ function build<R extends OwnRoute, M extends readonly Middleware[]>(
   statuses: ProblemStatusCode[],
   extensions: Record<`x-${string}`, unknown> = {},
 ) {
-  const { cacheFirst = false, streamsBody, use = [], prefetch, ...config } = route;
+  const { cacheFirst = false, streamsBody, use = [], prefetch, maxBodyBytes, byteBudget, ...config } = route;
+  const meta: RouteMeta = {
+    cacheFirst,
+    ...(prefetch ? { prefetch } : {}),
+    ...(maxBodyBytes ? { maxBodyBytes } : {}),
+    ...(byteBudget ? { byteBudget } : {}),
+    ...(streamsBody ? { streamsBody } : {}),
+  };
   return createRoute({
     ...config,
     ...extensions,
     ...(security ? { security } : {}),
-    middleware: [
-      metaMarker({ cacheFirst, prefetch, ...(streamsBody ? { streamsBody } : {}) }),
-      ...auth,
-      ...use,
-    ] as unknown as [...M],
+    middleware: [metaMarker(meta), ...auth, ...use] as unknown as [...M],
     responses: { ...problems(...statuses), ...config.responses } as R["responses"] &
       ReturnType<typeof problems<ProblemStatusCode>>,
-  }) as Omit<R, "cacheFirst" | "streamsBody" | "use" | "prefetch"> & {
+  }) as Omit<R, "cacheFirst" | "streamsBody" | "use" | "prefetch" | "maxBodyBytes" | "byteBudget"> & {
     middleware: [...M];
     getRoutingPath(): string;
   };

@@ -1,4 +1,4 @@
-import { ObjectId } from "bson";
+import { ObjectId } from "./object-id";
 
 export { ObjectId };
 

@@ -14,6 +14,8 @@ export const keys = {
   rateReport: (userId: string) => `rate:report:${userId}`,
   /** Uploads one account started (POST /v1/media), a sliding window. */
   rateMedia: (userId: string) => `rate:media:${userId}`,
+  /** Request-body bytes one IP sent to a budgeted route family (`name`) in one fixed window (its index). */
+  rateBytes: (name: string, ip: string, window: number) => `rate:bytes:${name}:${ip}:${window}`,
   // Feed caching
   feedTrending: (page: string | number) => `feed:trending:${page}`,
   feedNew: (page: string | number) => `feed:new:${page}`,

@@ -1,5 +1,5 @@
 import type { Pipeline } from "@upstash/redis/cloudflare";
-import { type Document, EJSON } from "bson";
+import { EJSON } from "./ejson";
 import { StoreUnavailableError } from "./errors";
 import type { Logger } from "./logger";
 import { decide, type RateLimitDecision } from "./ratelimit";
@@ -137,7 +137,7 @@ export const getDocument = <T>(key: string): CacheRead<T | null> => ({
   ...op(
     1,
     (p) => p.get(key),
-    ([v]) => (v == null ? null : (EJSON.deserialize(v as Document) as T)),
+    ([v]) => (v == null ? null : (EJSON.deserialize(v) as T)),
   ),
   miss: null,
 });

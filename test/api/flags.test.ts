@@ -4,6 +4,7 @@ import { ObjectId } from "../../src/platform/ids";
 import { newTally, withIoTally } from "../../src/platform/io";
 import { call } from "../support/api";
 import { testDeps } from "../support/deps";
+import { EJSON_SHAPED_PROPERTIES } from "../support/events";
 import { crowd, uniqueName, userWithRole } from "../support/users";
 
 const deps = testDeps();
@@ -65,6 +66,37 @@ describe("feature flags", () => {
     await deps.redis.del(deps.keys.flagsUser(pro.id));
     expect((await flagsOf(pro.accessToken)).flags[name]).toBe(false);
     expect((await flagsOf(undefined, "device-1")).flags[name]).toBe(false);
+  });
+
+  it("keeps a variant's config as the JSON the admin sent, EJSON wrappers and operator keys included", async () => {
+    const admin = await userWithRole("admin");
+    const [someone] = await crowd(1);
+    const name = uniqueName("f").toLowerCase();
+    const config = JSON.parse(EJSON_SHAPED_PROPERTIES) as Record<string, unknown>;
+    const body = `{"enabled": true, "variants": [{"name": "odd", "weight": 1, "config": ${EJSON_SHAPED_PROPERTIES}}]}`;
+    const put = await call<{ variants: { config: unknown }[] }>("PUT", `/v1/admin/flags/${name}`, {
+      token: admin.accessToken,
+      rawBody: body,
+      headers: { "content-type": "application/json" },
+    });
+    expect(put.status, put.text).toBe(200);
+    expect(JSON.stringify(put.body.variants[0]?.config)).toBe(JSON.stringify(config));
+    const listed = await call<{ items: { name: string; variants: { config: unknown }[] }[] }>(
+      "GET",
+      "/v1/admin/flags",
+      {
+        token: admin.accessToken,
+      },
+    );
+    const flag = listed.body.items.find((f) => f.name === name);
+    expect(JSON.stringify(flag?.variants[0]?.config)).toBe(JSON.stringify(config));
+    const stored = await deps.db.featureFlags.findOne({ name });
+    expect(stored?.variants[0]?.configJson).toBe(JSON.stringify(config));
+    forgetRulesInMemory();
+    await deps.redis.del(deps.keys.flagsAll());
+    const evaluated = await call<Evaluated>("GET", "/v1/flags", { token: someone!.accessToken });
+    expect(JSON.stringify(evaluated.body.variants[name]?.config)).toBe(JSON.stringify(config));
+    await call("DELETE", `/v1/admin/flags/${name}`, { token: admin.accessToken });
   });
 
   it("evaluates from the isolate's memory without any round trip once loaded", async () => {

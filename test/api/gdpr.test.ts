@@ -20,13 +20,14 @@ const deps = testDeps();
 type Published = Awaited<ReturnType<typeof publishedPost>>;
 
 type Item = Record<string, unknown> & { _id?: string };
-type Export = { [N in ExportSectionName]: Item[] } & {
-  schemaVersion: number;
-  exportedAt: string;
-  user: Record<string, unknown>;
-  itemCounts: Record<string, number>;
-  complete: boolean;
-};
+type Export = { [N in ExportSectionName]: Item[] } & Record<keyof typeof FEATURE_SECTIONS, Item[]> & {
+    analyticsEvents: Item[];
+    schemaVersion: number;
+    exportedAt: string;
+    user: Record<string, unknown>;
+    itemCounts: Record<string, number>;
+    complete: boolean;
+  };
 
 const login = (u: TestUser, body: Record<string, unknown> = {}) =>
   call<{ refreshToken: string; accessToken: string }>("POST", "/v1/auth/login", {

@@ -155,7 +155,20 @@ describe("POST /v1/users/{id}/gifts", () => {
     );
   });
 
-  it("answers 404 for unknown, malformed, deleted, banned and shadow-banned receivers", async () => {
+  it("answers 400 naming id for a malformed id, and knows the caller's own id in upper case", async () => {
+    const [sender] = await crowd(1);
+    await grant(sender, 1_000);
+    for (const id of ["not-an-id", `${sender.id.slice(0, 23)}g`]) {
+      expectProblem(await gift(sender, id, { amount: minGems }), 400, "validation_failed");
+    }
+    const self = await gift(sender, sender.id.toUpperCase(), { amount: minGems });
+    expectProblem(self, 400, "validation_failed");
+    expect(fieldPaths(self)).toEqual(["id"]);
+    expect(self.body).toMatchObject({ errors: [{ message: expect.stringContaining("yourself") }] });
+    expect(await balanceOf(sender)).toBe(1_000);
+  });
+
+  it("answers 404 for unknown, deleted, banned and shadow-banned receivers", async () => {
     const [sender, deleted, banned, shadow] = await crowd(4);
     await grant(sender, 1_000);
     await Promise.all([
@@ -163,7 +176,7 @@ describe("POST /v1/users/{id}/gifts", () => {
       deps.db.users.updateOne({ _id: new ObjectId(banned.id) }, { $set: { bannedAt: new Date() } }),
       deps.db.users.updateOne({ _id: new ObjectId(shadow.id) }, { $set: { shadowBanned: true } }),
     ]);
-    for (const id of [new ObjectId().toHexString(), "not-an-id", deleted.id, banned.id, shadow.id]) {
+    for (const id of [new ObjectId().toHexString(), deleted.id, banned.id, shadow.id]) {
       expectProblem(await gift(sender, id, { amount: minGems }), 404, "not_found");
     }
     expect(await balanceOf(sender)).toBe(1_000);

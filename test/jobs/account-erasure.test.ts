@@ -1,4 +1,3 @@
-import { EJSON } from "bson";
 import { describe, expect, it } from "vitest";
 import { relationMember } from "../../src/core/relations";
 import { type CollectionKey, collections } from "../../src/db/collections";
@@ -6,6 +5,7 @@ import type { EventRow } from "../../src/features/analytics/flush";
 import { accountErasureJob } from "../../src/features/privacy/erasure";
 import { relationsRead, warmRelations } from "../../src/features/relations/service";
 import type { PublicUser } from "../../src/features/users/schema";
+import { EJSON } from "../../src/platform/ejson";
 import { ObjectId } from "../../src/platform/ids";
 import type { Collection } from "../../src/platform/mongo/client";
 import { runOp } from "../../src/platform/redis-ops";

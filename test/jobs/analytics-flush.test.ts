@@ -1,9 +1,12 @@
 import { beforeAll, describe, expect, it } from "vitest";
+import type { AnalyticsEventDoc } from "../../src/db";
 import type { Deps } from "../../src/deps";
 import { flushAnalyticsJob as analyticsFlushJob } from "../../src/features/analytics/flush";
+import { newObjectId, ObjectId } from "../../src/platform/ids";
 import { type RunResult, runJob } from "../../src/scheduler/runner";
 import { call } from "../support/api";
 import { testDeps } from "../support/deps";
+import { EJSON_SHAPED_PROPERTIES } from "../support/events";
 import { expectEvery } from "../support/expect";
 import { signupUser, type TestUser, userWithRole } from "../support/users";
 
@@ -287,5 +290,130 @@ describe("GET /v1/admin/analytics/dau", () => {
     expect((await call("GET", "/v1/admin/analytics/dau", { token: (await signupUser()).accessToken })).status).toBe(
       403,
     );
+  });
+});
+
+async function clickhouseRows(marker: string): Promise<{ event_id: string; properties: string }[]> {
+  const result = await deps.clickhouse.query({
+    query:
+      "SELECT toString(event_id) AS event_id, properties FROM events WHERE session_id = {marker:String} ORDER BY event_id",
+    query_params: { marker },
+    format: "JSONEachRow",
+  });
+  return result.json<{ event_id: string; properties: string }>();
+}
+
+const anEvent = (marker: string, extra: Record<string, unknown> = {}) => ({
+  event: "screen_view",
+  timestamp: new Date().toISOString(),
+  sessionId: marker,
+  deviceId: "device-q",
+  platform: "ios",
+  appVersion: "3.0.0",
+  ...extra,
+});
+
+describe("analytics flush: client data", () => {
+  it("delivers EJSON-shaped properties to ClickHouse as exactly the JSON the client sent", async () => {
+    const marker = crypto.randomUUID();
+    const json = JSON.stringify(anEvent(marker, { properties: 0 })).replace(
+      '"properties":0',
+      `"properties":${EJSON_SHAPED_PROPERTIES}`,
+    );
+    const res = await call("POST", "/v1/events", {
+      rawBody: `{"events":[${json}]}`,
+      headers: { "content-type": "application/json" },
+    });
+    expect(res.status, res.text).toBe(202);
+    await drain(marker);
+    const rows = await clickhouseRows(marker);
+    expect(rows.map((r) => r.properties)).toEqual([JSON.stringify(JSON.parse(EJSON_SHAPED_PROPERTIES))]);
+  });
+
+  it("records a retried event once in ClickHouse, also when the retry arrives after the first copy was flushed", async () => {
+    const marker = crypto.randomUUID();
+    const ids = Array.from({ length: 3 }, () => crypto.randomUUID());
+    const events = ids.map((eventId, i) => anEvent(marker, { eventId, properties: { i } }));
+    expect((await call("POST", "/v1/events", { body: { events } })).status).toBe(202);
+    await drain(marker);
+    const startedAt = new Date();
+    // The answer was lost; the app sends the same events again, twice, and one new one.
+    const freshId = crypto.randomUUID();
+    const fresh = anEvent(marker, { eventId: freshId });
+    for (let i = 0; i < 2; i++) {
+      const again = await call("POST", "/v1/events", { body: { events: i === 0 ? [...events, fresh] : events } });
+      expect(again.status).toBe(202);
+      await drain(marker);
+    }
+    const rows = await clickhouseRows(marker);
+    expect(rows.map((r) => r.event_id).sort()).toEqual([...ids, freshId].sort());
+    const runs = await deps.db.jobRuns.find(
+      { job: "analytics-flush", finishedAt: { $gte: startedAt } },
+      { limit: 1_000 },
+    );
+    expect(runs.reduce((sum, r) => sum + (r.counts.duplicates ?? 0), 0)).toBeGreaterThanOrEqual(6);
+  });
+
+  it("sets aside an event it cannot decode or deliver, delivers the rest, and reports it", async () => {
+    const marker = crypto.randomUUID();
+    const startedAt = new Date();
+    await postEvents(marker, 1, 20);
+    // Written the way the API wrote properties before they were kept as JSON text: the Data API read the
+    // client's `{"$date": "not-a-date"}` as an invalid date, which no later read could decode.
+    const legacy = (extra: Partial<AnalyticsEventDoc> & Record<string, unknown>): AnalyticsEventDoc => ({
+      _id: newObjectId(),
+      eventId: crypto.randomUUID(),
+      event: "screen_view",
+      userId: null,
+      sessionId: marker,
+      deviceId: "legacy",
+      platform: "ios",
+      appVersion: "1.0.0",
+      source: null,
+      campaign: null,
+      timestamp: new Date(),
+      receivedAt: new Date(),
+      flushBatchId: null,
+      ...extra,
+    });
+    // Sent signed in: the quarantined copies still name their sender, for export and erasure.
+    const sender = newObjectId().toHexString();
+    const poisoned = [
+      legacy({ userId: sender, properties: { d: { $date: "not-a-date" } } }),
+      legacy({ userId: sender, properties: { id: { $oid: "5f0000000000000000000000" } } }),
+      legacy({ eventId: "not-a-uuid", properties: {} }),
+    ];
+    const plainLegacy = legacy({ properties: { screen: "feed", "a.b": 1 } });
+    for (const doc of [...poisoned, plainLegacy]) await deps.db.analyticsEvents.insertOne(doc);
+    await postEvents(marker, 1, 20);
+
+    await drain(marker);
+    const rows = await clickhouseRows(marker);
+    expect(rows).toHaveLength(41);
+    expect(rows.find((r) => r.event_id === plainLegacy.eventId)?.properties).toBe('{"screen":"feed","a.b":1}');
+    const kept = await deps.db.analyticsQuarantine.find({ _id: { $in: poisoned.map((d) => d._id) } });
+    expect(kept.map((k) => k._id.toHexString()).sort()).toEqual(poisoned.map((d) => d._id.toHexString()).sort());
+    const byId = new Map(kept.map((k) => [k._id.toHexString(), k]));
+    expect(byId.get(poisoned[0]!._id.toHexString())).toMatchObject({ reason: "undecodable", userId: sender });
+    expect(byId.get(poisoned[0]!._id.toHexString())?.documentJson).toContain('"$numberLong":"NaN"');
+    expect(byId.get(poisoned[1]!._id.toHexString())).toMatchObject({ reason: "invalid", userId: sender });
+    expect(byId.get(poisoned[2]!._id.toHexString())).toMatchObject({
+      reason: "invalid",
+      eventId: "not-a-uuid",
+      userId: null,
+    });
+
+    // Whichever run took the batch succeeded and reported what it set aside.
+    const runs = await deps.db.jobRuns.find(
+      { job: "analytics-flush", startedAt: { $gte: startedAt }, "counts.quarantined": { $gt: 0 } },
+      { limit: 1_000 },
+    );
+    expectEvery(runs, (r) => r.outcome !== "failed", "runs that quarantined");
+    const reported = runs.flatMap((r) => r.findings).filter((f) => f.kind === "events_quarantined");
+    const reportedIds = reported.flatMap((f) => f.bufferIds as string[]);
+    for (const doc of poisoned) expect(reportedIds).toContain(doc._id.toHexString());
+    // Nothing of the marker is left to block a later run.
+    expect(await bufferedCount(marker)).toBe(0);
+    expect(await deps.db.analyticsEvents.findOne({ _id: new ObjectId(poisoned[0]!._id.toHexString()) })).toBeNull();
   });
 });

@@ -1,4 +1,6 @@
 import { describe, expect, it } from "vitest";
+import { creatorAnalytics } from "../../src/features/analytics/creator";
+import { flushAnalyticsJob } from "../../src/features/analytics/flush";
 import { authorCredit, settlementJob } from "../../src/features/gems/settlement";
 import { currentWindows } from "../../src/features/leaderboards/periods";
 import { newVoteDoc } from "../../src/features/votes/documents";
@@ -47,6 +49,25 @@ async function settleUntilDone(): Promise<RunResult[]> {
     if (run.outcome === "succeeded") return runs;
   }
   throw new Error("settlement did not finish");
+}
+
+/** Gems earned today per user in creator analytics, once the analytics flush has moved their events. */
+async function gemsEarnedInAnalytics(userIds: string[]): Promise<Map<string, number>> {
+  for (let attempt = 0; ; attempt++) {
+    await runJob(deps, flushAnalyticsJob, { trigger: "test" });
+    const left = await deps.db.analyticsEvents.findOne({ ownerId: { $in: userIds } }, { projection: { _id: 1 } });
+    if (!left) break;
+    if (attempt === 100) throw new Error("the gem_earned events were never flushed");
+    await new Promise((r) => setTimeout(r, 150));
+  }
+  // As GET /v1/me/analytics reads them.
+  const today = new Date().toISOString().slice(0, 10);
+  const gems = new Map<string, number>();
+  for (const id of userIds) {
+    const viewer = { id, sessionId: "s", role: "user" as const, tier: "free" as const };
+    gems.set(id, (await creatorAnalytics(deps, viewer, { from: today, to: today })).totals.gemsEarned);
+  }
+  return gems;
 }
 
 describe("vote settlement", () => {
@@ -153,6 +174,9 @@ describe("vote settlement", () => {
     // One entry per author per batch.
     const perBatch = new Set(entries.map((e) => `${e.referenceId}:${e.userId.toHexString()}`));
     expect(perBatch.size).toBe(entries.length);
+    // Creator analytics counted each author's gems exactly once too (`gem_earned` per entry, crash and overlap).
+    const gems = await gemsEarnedInAnalytics(authors.map((a) => a.id));
+    for (const user of users) expect(gems.get(user._id.toHexString()), "gems in analytics").toBe(user.gemBalance);
   });
 
   it("pays nothing for flagged, shadow-banned or too-recent votes", async () => {

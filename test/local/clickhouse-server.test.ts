@@ -135,6 +135,37 @@ describe("ClickHouse HTTP server over chDB with @clickhouse/client-web", () => {
     ]);
   });
 
+  it("an insert's deduplication token is its own: the next insert is neither dropped nor tagged with it", async () => {
+    // What the analytics flush relies on: a token sent with one chunk must not stay set for the next one,
+    // or ClickHouse would drop every later chunk as a repeat of the first.
+    await client.command({
+      query: `CREATE TABLE IF NOT EXISTS dedup (id UInt32) ENGINE = MergeTree ORDER BY id
+              SETTINGS non_replicated_deduplication_window = 100`,
+    });
+    const insert = (ids: number[], token?: string) =>
+      client.insert({
+        table: "dedup",
+        values: ids.map((id) => ({ id })),
+        format: "JSONEachRow",
+        clickhouse_settings: token ? { insert_deduplication_token: token, insert_deduplicate: 1 } : {},
+      });
+    await insert([1, 2], "batch:0");
+    await insert([3]);
+    await insert([1, 2], "batch:0"); // a repeat: dropped
+    await insert([4], "batch:1");
+    expect(await rows("SELECT id FROM dedup ORDER BY id")).toEqual([{ id: 1 }, { id: 2 }, { id: 3 }, { id: 4 }]);
+    expect(
+      await rows(
+        `SELECT name, changed FROM system.settings
+         WHERE name IN ('insert_deduplication_token', 'insert_deduplicate', 'mutations_sync') ORDER BY name`,
+      ),
+    ).toEqual([
+      { name: "insert_deduplicate", changed: 0 },
+      { name: "insert_deduplication_token", changed: 0 },
+      { name: "mutations_sync", changed: 0 },
+    ]);
+  });
+
   it("a SET without a session lasts for its own request only", async () => {
     await client.command({ query: "SET max_result_rows = 2" });
     expect(await rows("SELECT number FROM numbers(5)")).toHaveLength(5);
@@ -382,6 +413,35 @@ describe("named sessions (session_id) with @clickhouse/client-web", () => {
     } finally {
       await a.close();
       await b.close();
+    }
+  });
+
+  it("a session's SET and temporary tables never reach session-less requests, which the API's flush makes", async () => {
+    const a = sessionClient(`a-${randomUUID()}`);
+    try {
+      await client.command({
+        query: `CREATE TABLE IF NOT EXISTS guarded (id UInt32) ENGINE = MergeTree ORDER BY id
+                SETTINGS non_replicated_deduplication_window = 100`,
+      });
+      // The session turns deduplication off and shadows the table with a temporary one of the same name.
+      await a.command({ query: "SET insert_deduplicate = 0" });
+      await a.command({ query: "CREATE TEMPORARY TABLE guarded (id UInt32)" });
+      await a.insert({ table: "guarded", values: [{ id: 100 }], format: "JSONEachRow" });
+      const tokenised = (id: number) =>
+        client.insert({
+          table: "guarded",
+          values: [{ id }],
+          format: "JSONEachRow",
+          clickhouse_settings: { insert_deduplication_token: "same-chunk" },
+        });
+      await tokenised(1);
+      await tokenised(1);
+      expect(await rows("SELECT id FROM guarded")).toEqual([{ id: 1 }]);
+      expect(await sessionRows(a, "SELECT id FROM guarded")).toEqual([{ id: 100 }]);
+      expect(await sessionRows(a, "SELECT getSetting('insert_deduplicate') AS on")).toEqual([{ on: false }]);
+      expect(await rows("SELECT getSetting('insert_deduplicate') AS on")).toEqual([{ on: true }]);
+    } finally {
+      await a.close();
     }
   });
 

@@ -2,10 +2,12 @@ import { createServer, type Server } from "node:http";
 import { type RunningStack, startLocalStack } from "../../scripts/local/stack";
 import { runMigrations } from "../../scripts/migrate";
 import { startFaultControl } from "./faults";
+import { startHoldProxy } from "./hold-proxy";
 import { currentTestStack } from "./plan";
 
 let stack: RunningStack | undefined;
 let jwksServer: Server | undefined;
+let holdProxy: Server | undefined;
 let faultControl: { stop(): Promise<void> } | undefined;
 
 /** Starts the real local stack once for the whole test run and applies migrations. */
@@ -16,6 +18,7 @@ export async function setup(): Promise<void> {
   jwksServer = createServer((_req, res) => res.writeHead(200, { "content-type": "application/json" }).end(jwks));
   await new Promise<void>((resolve) => jwksServer?.listen(plan.oauth.port, "127.0.0.1", resolve));
   stack = await startLocalStack(plan);
+  holdProxy = await startHoldProxy(plan.holdProxyPort, plan.ports.gateway);
   faultControl = await startFaultControl(plan.faultControlPort, plan.dataDir);
   await runMigrations({
     DATA_API_URL: stack.workerEnv.DATA_API_URL!,
@@ -30,6 +33,8 @@ export async function setup(): Promise<void> {
 }
 
 export async function teardown(): Promise<void> {
+  holdProxy?.closeAllConnections();
+  await new Promise((resolve) => holdProxy?.close(resolve));
   await faultControl?.stop();
   await stack?.stop();
   await new Promise((resolve) => jwksServer?.close(resolve));

@@ -18,6 +18,8 @@ export interface TestOAuth {
 
 export interface TestPlan extends StackPlan {
   oauth: TestOAuth;
+  /** The Data API stand-in that holds write answers back (test/setup/hold-proxy.ts). */
+  holdProxyPort: number;
   /** The fault rigs' control server (test/setup/faults.ts). */
   faultControlPort: number;
 }
@@ -84,6 +86,7 @@ async function newPlan(): Promise<TestPlan> {
       },
     },
     oauth,
+    holdProxyPort: await freePort(),
     faultControlPort: await freePort(),
     billing,
     external: {
@@ -110,6 +113,8 @@ function testBindings(plan: TestPlan): Record<string, string> {
     OAUTH_APPLE_ISSUERS: "https://appleid.apple.test",
     OAUTH_APPLE_CLIENT_IDS: "circle-test-apple",
     TEST_OAUTH_PRIVATE_JWK: JSON.stringify(plan.oauth.privateJwk),
+    // `${TEST_DATA_API_HOLD_URL}/{ms}` + the Data API path: write answers arrive `ms` late (hold-proxy.ts).
+    TEST_DATA_API_HOLD_URL: `http://127.0.0.1:${plan.holdProxyPort}/hold`,
     TEST_FAULT_CONTROL_URL: `http://127.0.0.1:${plan.faultControlPort}`,
     // Where tests reach the billing stand-ins' control endpoints (signing notifications, setting purchases).
     TEST_APPSTORE_URL: `http://127.0.0.1:${plan.billing?.ports.appstore}`,

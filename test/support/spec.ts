@@ -11,13 +11,71 @@ export interface Operation {
   /** The path template as a regex, and how many literal segments it has (more literal = more specific). */
   pattern: RegExp;
   literals: number;
+  /** Path, query and header parameters, with their schemas (`$ref`s resolved). */
+  parameters: Parameter[];
+  /** The JSON request body's schema (`$ref`s resolved), or null without one. */
+  body: JsonSchema | null;
+  /** How a webhook's sender proves itself (`x-signed-by`), checked before the request is read; else null. */
+  signedBy: string | null;
+}
+
+/** The parts of JSON Schema the generated OpenAPI document uses. */
+export interface JsonSchema {
+  type?: string | string[];
+  properties?: Record<string, JsonSchema>;
+  required?: string[];
+  additionalProperties?: boolean | JsonSchema;
+  items?: JsonSchema;
+  enum?: unknown[];
+  pattern?: string;
+  format?: string;
+  minLength?: number;
+  maxLength?: number;
+  minimum?: number;
+  maximum?: number;
+  minItems?: number;
+  maxItems?: number;
+  anyOf?: JsonSchema[];
+  oneOf?: JsonSchema[];
+  example?: unknown;
+  $ref?: string;
+}
+
+export interface Parameter {
+  in: "path" | "query" | "header" | "cookie";
+  name: string;
+  required?: boolean;
+  schema: JsonSchema;
+}
+
+interface RawOperation {
+  security?: Record<string, string[]>[];
+  "x-roles"?: string[];
+  "x-signed-by"?: string;
+  responses: Record<string, unknown>;
+  parameters?: Parameter[];
+  requestBody?: { content: Record<string, { schema: JsonSchema }> };
 }
 
 interface OpenApiDocument {
-  paths: Record<
-    string,
-    Record<string, { security?: Record<string, string[]>[]; "x-roles"?: string[]; responses: Record<string, unknown> }>
-  >;
+  paths: Record<string, Record<string, RawOperation>>;
+  components?: { schemas?: Record<string, JsonSchema> };
+}
+
+/** `schema` with every `$ref` replaced by the component it names (the document has no recursive schemas). */
+function resolved(schema: JsonSchema, doc: OpenApiDocument): JsonSchema {
+  if (schema.$ref) {
+    const name = schema.$ref.split("/").at(-1) ?? "";
+    return resolved(doc.components?.schemas?.[name] ?? {}, doc);
+  }
+  const out: JsonSchema = { ...schema };
+  if (schema.properties) {
+    out.properties = Object.fromEntries(Object.entries(schema.properties).map(([k, v]) => [k, resolved(v, doc)]));
+  }
+  if (schema.items) out.items = resolved(schema.items, doc);
+  if (schema.anyOf) out.anyOf = schema.anyOf.map((s) => resolved(s, doc));
+  if (schema.oneOf) out.oneOf = schema.oneOf.map((s) => resolved(s, doc));
+  return out;
 }
 
 type Fetcher = { fetch(request: Request): Promise<Response> };
@@ -45,6 +103,11 @@ export function operations(): Promise<Operation[]> {
             statuses: new Set(Object.keys(op.responses).map(Number)),
             pattern: new RegExp(`^${path.replace(/\{[^}]+\}/g, "[^/]+")}$`),
             literals: segments.filter((s) => !s.startsWith("{")).length,
+            parameters: (op.parameters ?? []).map((p) => ({ ...p, schema: resolved(p.schema ?? {}, doc) })),
+            body: op.requestBody?.content["application/json"]
+              ? resolved(op.requestBody.content["application/json"].schema, doc)
+              : null,
+            signedBy: op["x-signed-by"] ?? null,
           };
         }),
       ),

@@ -1,9 +1,12 @@
 import type { ObjectId } from "../../platform/ids";
 import type { ModerationHold } from "./posts";
+import type { RequestKey } from "./requests";
 
 /** `comments` (seed 001, in MongoDB): threaded by `parentId` (one level of replies, as the app shows them). */
 export interface CommentDoc {
   _id: ObjectId;
+  /** The Idempotency-Key it was created with (key: `{userId}:{Idempotency-Key}`), when the client sent one. */
+  idempotency?: RequestKey;
   postId: ObjectId;
   userId: ObjectId;
   username: string;

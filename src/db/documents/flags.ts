@@ -1,4 +1,17 @@
 import type { ObjectId } from "../../platform/ids";
+import type { StoredJson } from "../../platform/mongo/client-json";
+
+/**
+ * A variant as stored. Its `config` is an admin's free-form JSON, kept as JSON text (`configJson`, see
+ * platform/mongo/client-json.ts) so the Data API never reads a key of it as EJSON or an operator; flags written
+ * before that hold `config` as a document, which is still read.
+ */
+export interface StoredVariant {
+  name: string;
+  weight: number;
+  configJson?: StoredJson;
+  config?: Record<string, unknown>;
+}
 
 /** `feature_flags` (seed 000). */
 export interface FeatureFlagDoc {
@@ -10,7 +23,7 @@ export interface FeatureFlagDoc {
   targetTiers: string[];
   targetUserIds: ObjectId[];
   isExperiment: boolean;
-  variants: { name: string; weight: number; config: Record<string, unknown> }[];
+  variants: StoredVariant[];
   createdAt: Date;
   updatedAt: Date;
 }

@@ -1,4 +1,5 @@
 import type { ObjectId } from "../../platform/ids";
+import type { RequestKey } from "./requests";
 import type { Tier } from "./users";
 
 export const GENERATION_STATUSES = ["queued", "processing", "completed", "failed"] as const;
@@ -11,6 +12,8 @@ export type GenerationStatus = (typeof GENERATION_STATUSES)[number];
  */
 export interface GenerationJobDoc {
   _id: ObjectId;
+  /** The Idempotency-Key it was queued with (key: `{userId}:{Idempotency-Key}`), when the client sent one. */
+  idempotency?: RequestKey;
   userId: ObjectId;
   userTier: Tier;
   // Input

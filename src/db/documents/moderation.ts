@@ -1,4 +1,5 @@
 import type { ObjectId } from "../../platform/ids";
+import type { RequestKey } from "./requests";
 
 export const TARGET_TYPES = ["post", "comment", "user"] as const;
 export const REPORT_REASONS = [
@@ -49,6 +50,8 @@ export interface ReportSnapshot {
 /** `reports` (seed 000) plus the weight it carried, its snapshot and the moderator it is assigned to. */
 export interface ReportDoc {
   _id: ObjectId;
+  /** The Idempotency-Key it was filed with (key: `{reporterId}:{Idempotency-Key}`), when the client sent one. */
+  idempotency?: RequestKey;
   reporterId: ObjectId;
   targetType: TargetType;
   targetId: ObjectId;

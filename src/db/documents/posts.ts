@@ -1,4 +1,5 @@
 import type { ObjectId } from "../../platform/ids";
+import type { RequestKey } from "./requests";
 
 export const VISIBILITIES = ["public", "followers", "private"] as const;
 export const MODERATION_STATUSES = ["pending", "approved", "rejected", "flagged"] as const;
@@ -36,6 +37,8 @@ export interface PostVideo {
 /** `posts` (seed 000) plus `authorShadowBanned`, denormalized so every feed can filter without a join. */
 export interface PostDoc {
   _id: ObjectId;
+  /** The Idempotency-Key it was published with (key: `{userId}:{Idempotency-Key}`), when the client sent one. */
+  idempotency?: RequestKey;
   userId: ObjectId;
   username: string;
   userAvatarUrl: string | null;

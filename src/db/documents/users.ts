@@ -1,5 +1,7 @@
 import type { ObjectId } from "../../platform/ids";
+import type { Attribution } from "./analytics";
 import type { UserBilling } from "./billing";
+import type { RequestKey } from "./requests";
 
 export const ROLES = ["user", "creator", "moderator", "admin"] as const;
 export const TIERS = ["free", "pro", "premium"] as const;
@@ -101,6 +103,11 @@ export interface ConsentState {
 /** `users` (seed 000), plus `usernameLower` (case-insensitive uniqueness) and `role`. */
 export interface UserDoc {
   _id: ObjectId;
+  /**
+   * The Idempotency-Key of the signup that made the account, when the app sent one (the fingerprint covers
+   * the body without the password, which a retry proves against `passwordHash`).
+   */
+  signupRequest?: RequestKey;
   username: string;
   usernameLower: string;
   email: string | null;
@@ -190,6 +197,8 @@ export interface UserDoc {
   avatarSync?: { requestedAt: Date } | null;
   /** Ids of the latest ledger entries applied to gemBalance (makes applying an entry idempotent). */
   ledgerApplied?: ObjectId[];
+  /** First-touch attribution, written once with the account at signup and never changed afterwards. */
+  attribution?: Attribution | null;
   /** The UUID the apps pass to the stores with a purchase (appAccountToken, obfuscatedAccountId); see billing. */
   billingAccountToken?: string;
   /** Store subscriptions and what they add up to (features/billing). */

@@ -2,14 +2,18 @@ import { ApiError, type FieldError } from "../../core/errors";
 import type { AnalyticsEventDoc } from "../../db";
 import type { Deps } from "../../deps";
 import { asClickHouseOutage } from "../../platform/clickhouse";
-import { newObjectId, newUuid } from "../../platform/ids";
+import { isObjectIdHex, newObjectId, newUuid } from "../../platform/ids";
+import { toStoredJson } from "../../platform/mongo/client-json";
 import { HOUR_MS, utcDay } from "../../platform/time";
+import { cleanReferrer } from "./attribution";
 import { type DayRange, dayRange, type RetentionRow, retentionCohort } from "./reports";
 import type { ClientEvent, DauReport, IngestEventsResult, RetentionReport } from "./schema";
 
 /**
- * Buffers client events in `analytics_events` with one write round trip. Event ids are assigned here, so a
- * client retrying a request cannot make ClickHouse see the same id twice with different contents.
+ * Buffers client events in `analytics_events` with one write round trip. An event keeps the client's
+ * `eventId` when it sent one (the buffer's unique index refuses a copy still buffered, and the flush skips one
+ * already in ClickHouse), so a request retried after an answer was lost records each event once; otherwise
+ * the id is assigned here. Properties are stored as their JSON text, never interpreted as EJSON.
  */
 export async function ingestEvents(
   deps: Deps,
@@ -30,18 +34,26 @@ export async function ingestEvents(
         message: `must be within the last ${maxEventAgeHours} h and not more than ${maxClockSkewSeconds} s ahead`,
       });
     }
+    // Impressions count toward the post's author, found by the post's id.
+    const postId = e.properties?.postId;
+    if (e.event === "post_impression" && (typeof postId !== "string" || !isObjectIdHex(postId))) {
+      errors.push({ path: `events.${i}.properties.postId`, message: "a post_impression needs the post's id" });
+    }
     return {
       _id: newObjectId(),
-      eventId: newUuid(),
+      eventId: e.eventId ?? newUuid(),
+      ...(e.eventId ? { clientEventId: true } : {}),
       event: e.event,
       userId: caller.userId,
       sessionId: e.sessionId,
       deviceId: e.deviceId,
       platform: e.platform,
       appVersion: e.appVersion,
-      properties: e.properties ?? {},
+      propertiesJson: toStoredJson(e.properties ?? {}),
       source: e.source ?? null,
       campaign: e.campaign ?? null,
+      medium: e.medium ?? null,
+      referrer: e.referrer === undefined ? null : cleanReferrer(e.referrer),
       timestamp,
       receivedAt: now,
       flushBatchId: null,
@@ -49,8 +61,8 @@ export async function ingestEvents(
   });
   if (errors.length) throw ApiError.validation(errors);
 
-  await deps.db.analyticsEvents.insertMany(docs);
-  return { accepted: docs.length };
+  const { duplicateCount } = await deps.db.analyticsEvents.insertManyUnique(docs);
+  return { accepted: docs.length, duplicates: duplicateCount };
 }
 
 /** Daily active users (signed-in users, or devices for anonymous traffic) per UTC day from `dau_mv`. */

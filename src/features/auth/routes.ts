@@ -1,5 +1,7 @@
+import { OptionalIdempotencyHeaders } from "../../core/idempotency";
 import { IdParam } from "../../core/schemas";
 import { requestMetaOf } from "../../http/context";
+import { optionalIdempotencyKey } from "../../http/idempotency";
 import { json, jsonBody, problems, router } from "../../http/openapi";
 import { authedRoute, publicRoute } from "../../http/routes";
 import { changePassword, requestEmailChange, resendVerification, unlinkOAuth, verifyEmail } from "./account";
@@ -42,9 +44,11 @@ const signupRoute = publicRoute({
   summary: "Create an account",
   description:
     "Usernames are unique case-insensitively. A valid `referralCode` records who referred the new user. " +
-    "Limited per IP. A verification email is queued.",
-  request: jsonBody(SignupBody),
-  responses: { 201: json(AuthResult, "Account created and signed in"), ...problems(409) },
+    "Limited per IP. A verification email is queued. With an `Idempotency-Key` a retry (e.g. after a 503 or a " +
+    "timeout) whose first attempt created the account signs in to it (201, a new session) instead of a 409; " +
+    "the same key with another body or password is a 422.",
+  request: { headers: OptionalIdempotencyHeaders, ...jsonBody(SignupBody) },
+  responses: { 201: json(AuthResult, "Account created and signed in"), ...problems(409, 422) },
 });
 
 const loginRoute = publicRoute({
@@ -200,7 +204,9 @@ const unlinkRoute = authedRoute({
 });
 
 export const authRoutes = router()
-  .openapi(signupRoute, async (c) => c.json(await signup(c.var.deps, requestMetaOf(c), c.req.valid("json")), 201))
+  .openapi(signupRoute, async (c) =>
+    c.json(await signup(c.var.deps, requestMetaOf(c), c.req.valid("json"), optionalIdempotencyKey(c)), 201),
+  )
   .openapi(loginRoute, async (c) => c.json(await login(c.var.deps, requestMetaOf(c), c.req.valid("json")), 200))
   .openapi(refreshRoute, async (c) =>
     c.json(await refresh(c.var.deps, requestMetaOf(c), c.req.valid("json").refreshToken), 200),
@@ -240,8 +246,9 @@ export const authRoutes = router()
     return c.body(null, 202);
   })
   .openapi(oauthRoute, async (c) => {
-    const { idToken, ...device } = c.req.valid("json");
-    const result = await oauthSignIn(c.var.deps, requestMetaOf(c), c.req.valid("param").provider, idToken, device);
+    const { idToken, attribution, ...device } = c.req.valid("json");
+    const provider = c.req.valid("param").provider;
+    const result = await oauthSignIn(c.var.deps, requestMetaOf(c), provider, idToken, device, attribution);
     return c.json(result, 200);
   })
   .openapi(linkRoute, async (c) => {

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { AttributionInput } from "../analytics/schema";
 import { AppVersion, Me, Platform, PushToken, Username } from "../users/schema";
 
 const Password = z.string().min(8, "at least 8 characters").max(256);
@@ -26,6 +27,9 @@ export const SignupBody = z
     }),
     marketingConsent: z.boolean().optional().meta({ description: "Marketing mail and pushes (default: no)" }),
     dataProcessingConsent: z.boolean().optional().meta({ description: "Optional data processing (default: no)" }),
+    attribution: AttributionInput.optional().meta({
+      description: "First-touch attribution the app captured (install referrer, deep link); kept once, never changed",
+    }),
   })
   .strict()
   .meta({ id: "Signup" });
@@ -56,6 +60,9 @@ export const OAuthBody = z
 export const OAuthSignInBody = OAuthBody.extend({
   pushToken: PushToken.optional(),
   appVersion: AppVersion.optional(),
+  attribution: AttributionInput.optional().meta({
+    description: "First-touch attribution, kept when this sign-in creates the account",
+  }),
 })
   .strict()
   .meta({ id: "OAuthSignIn" });

@@ -1,5 +1,6 @@
 import type { OAuthProvider } from "../../config";
 import { ApiError } from "../../core/errors";
+import { idempotencyMismatch } from "../../core/idempotency";
 import { forgetSelfView, forgetStanding, rememberStanding } from "../../core/standing";
 import type { RequestMeta, Viewer } from "../../core/viewer";
 import type { SessionDoc, UserDoc } from "../../db";
@@ -10,9 +11,12 @@ import { burnPasswordCheck, hashPassword, verifyPassword } from "../../platform/
 import { runOps, slidingWindow } from "../../platform/redis-ops";
 import { addDays, HOUR_MS, MINUTE_MS } from "../../platform/time";
 import { signAccessToken, tokenSettingsOf, verifyIdToken } from "../../platform/tokens";
+import { recordActivity, signedUp } from "../analytics/activity";
+import { attributionOf } from "../analytics/attribution";
+import type { AttributionInput } from "../analytics/schema";
 import { audit, auditEntry, ipHash } from "../audit/service";
 import { consentRecords, consentStates } from "../consents/service";
-import { queueEmails } from "../mail/outbox";
+import { outboxMessage, queueEmails, sendAfterResponse } from "../mail/outbox";
 import { warmRelations } from "../relations/service";
 import { devicesAfterRegistering, recordSignInDevice, releasePushToken } from "../users/devices";
 import { DEFAULT_NOTIFICATION_PREFERENCES, isBanned, toMe } from "../users/schema";
@@ -111,7 +115,20 @@ async function insertUser(deps: Deps, user: UserDoc): Promise<UserDoc> {
   }
 }
 
-export async function signup(deps: Deps, meta: RequestMeta, body: SignupBody): Promise<AuthResult> {
+/**
+ * Creates an account and its first session. The account, its verification email (token and outbox), the audit
+ * entry, the consent records, the referral and the session are one ordered batch: one round trip, and an answer
+ * lost after it committed leaves the whole signup made or none of it. With an Idempotency-Key (`requestKey`) the
+ * account keeps it under a unique index: a retry whose first attempt committed signs in to that account (a new
+ * session: the first answer's tokens were never stored anywhere) when the body matches and the password
+ * verifies; the same key with anything else is a 422.
+ */
+export async function signup(
+  deps: Deps,
+  meta: RequestMeta,
+  body: SignupBody,
+  requestKey?: string,
+): Promise<AuthResult> {
   const l = deps.config.auth.limits;
   await enforceLimits(deps, [
     { key: deps.keys.rateAuth("signup", meta.ip), limit: l.signupPerIp, windowSeconds: l.signupWindowSeconds },
@@ -129,12 +146,16 @@ export async function signup(deps: Deps, meta: RequestMeta, body: SignupBody): P
   if (body.referralCode && !referrer) {
     throw ApiError.invalidField("referralCode", "no such referral code");
   }
-  const draft = newUserDoc(deps, {
+  const signupRequest = requestKey
+    ? { key: `signup:${requestKey}`, fingerprint: await signupFingerprint(body) }
+    : undefined;
+  const user = newUserDoc(deps, {
     username: body.username,
     email: body.email.toLowerCase(),
     passwordHash: await hashPassword(body.password, passwordPolicy(deps)),
     displayName: body.displayName ?? body.username,
     referredBy: referrer?._id ?? null,
+    attribution: attributionOf(body.attribution),
     devices: body.deviceId
       ? [
           {
@@ -145,12 +166,13 @@ export async function signup(deps: Deps, meta: RequestMeta, body: SignupBody): P
           },
         ]
       : [],
+    ...(signupRequest ? { signupRequest } : {}),
   });
-  // The consent ledger's first records (written once the account exists); the account carries their summary.
+  // The consent ledger's first records (written with the account); the account carries their summary.
   const consents = await consentRecords(
     deps,
     meta,
-    draft._id,
+    user._id,
     [
       { kind: "terms", granted: true, version: termsVersion },
       { kind: "privacy", granted: true, version: privacyVersion },
@@ -159,9 +181,8 @@ export async function signup(deps: Deps, meta: RequestMeta, body: SignupBody): P
     ],
     "signup",
   );
-  draft.consents = consentStates(consents);
-  draft.notificationPreferences = { ...draft.notificationPreferences, marketing: body.marketingConsent ?? false };
-  const user = await insertUser(deps, draft);
+  user.consents = consentStates(consents);
+  user.notificationPreferences = { ...user.notificationPreferences, marketing: body.marketingConsent ?? false };
   const hashedIp = await ipHash(deps, meta.ip);
   const now = deps.clock.now();
   const verification = await newEmailToken(
@@ -171,40 +192,101 @@ export async function signup(deps: Deps, meta: RequestMeta, body: SignupBody): P
     deps.config.auth.emailVerificationTtlHours * HOUR_MS,
     user.email ?? undefined,
   );
-  await Promise.all([
-    deps.db.emailTokens.insertOne(verification.doc),
-    queueEmails(deps, [
-      {
-        userId: user._id,
-        to: user.email ?? "",
-        template: "verify_email",
-        data: { token: verification.token, username: user.username },
-      },
-    ]),
-    deps.db.auditLogs.insertOne(await auditEntry(deps, meta, { action: "signup", userId: user._id })),
-    deps.db.consents.insertMany(consents),
-    referrer
-      ? deps.db.referrals.insertOne({
-          _id: newObjectId(),
-          referrerId: referrer._id,
-          referralCode: body.referralCode ?? "",
-          referredUserId: user._id,
-          installSource: body.installSource ?? "direct_link",
-          platform: body.platform ?? null,
-          bonusGemsAwarded: 0,
-          bonusMultiplierActive: false,
-          bonusExpiresAt: null,
-          ipHash: hashedIp,
-          deviceId: body.deviceId ?? null,
-          fraudScore: referralFraudScore(referrer._id.equals(user._id), body.deviceId),
-          validated: false,
-          status: "pending",
-          rewardTransactionId: null,
-          createdAt: now,
-        })
-      : Promise.resolve(),
+  const mail = outboxMessage(deps, {
+    userId: user._id,
+    to: user.email ?? "",
+    template: "verify_email",
+    data: { token: verification.token, username: user.username },
+  });
+  const session = await newSession(deps, meta, user, body);
+  const rest = [
+    deps.db.emailTokens.inBatch.insertOne(verification.doc),
+    deps.db.emailOutbox.inBatch.insertOne(mail),
+    deps.db.auditLogs.inBatch.insertOne(await auditEntry(deps, meta, { action: "signup", userId: user._id })),
+    ...(consents.length ? [deps.db.consents.inBatch.insertMany(consents)] : []),
+    ...(referrer
+      ? [
+          deps.db.referrals.inBatch.insertOne({
+            _id: newObjectId(),
+            referrerId: referrer._id,
+            referralCode: body.referralCode ?? "",
+            referredUserId: user._id,
+            installSource: body.installSource ?? "direct_link",
+            platform: body.platform ?? null,
+            bonusGemsAwarded: 0,
+            bonusMultiplierActive: false,
+            bonusExpiresAt: null,
+            ipHash: hashedIp,
+            deviceId: body.deviceId ?? null,
+            fraudScore: referralFraudScore(referrer._id.equals(user._id), body.deviceId),
+            validated: false,
+            status: "pending",
+            rewardTransactionId: null,
+            createdAt: now,
+          }),
+        ]
+      : []),
+    deps.db.sessions.inBatch.insertOne(session.doc),
+  ];
+  for (let attempt = 0; ; attempt++) {
+    const written = await deps.db.batchUnique([deps.db.users.inBatch.insertOne(user), ...rest]);
+    if (written.applied) break;
+    // Only the account can collide (everything else is new); nothing after it was written.
+    if (written.refusedStep !== 0)
+      throw new Error(`signup step ${written.refusedStep} refused by ${written.duplicateOn}`);
+    const first = signupRequest ? await deps.db.users.findOne({ "signupRequest.key": signupRequest.key }) : null;
+    if (first && signupRequest) return replaySignup(deps, meta, first, body, signupRequest.fingerprint);
+    if (written.duplicateOn === "referralCode" && attempt < 3) {
+      user.referralCode = newReferralCode();
+      continue;
+    }
+    if (written.duplicateOn === "email") {
+      throw ApiError.conflict("email_taken", "An account with that email already exists.");
+    }
+    throw ApiError.conflict("username_taken", "That username is taken.");
+  }
+  sendAfterResponse(deps, [mail]);
+  // A lookup of this name just before may have cached "no such user"; the account exists now.
+  await invalidateProfilesOf(deps, [user]);
+  return {
+    user: toMe(user, now, deps.config.legal),
+    ...(await tokenPair(deps, user, session.doc._id, session.refreshToken)),
+  };
+}
+
+/** What identifies a signup request apart from its password (which a retry proves against the stored hash). */
+async function signupFingerprint(body: SignupBody): Promise<string> {
+  const { password: _password, ...rest } = body;
+  return sha256Hex(JSON.stringify({ ...rest, email: rest.email.toLowerCase() }));
+}
+
+/** A retried signup whose first attempt made the account: the same request signs in to it, anything else is a 422. */
+async function replaySignup(
+  deps: Deps,
+  meta: RequestMeta,
+  first: UserDoc,
+  body: SignupBody,
+  fingerprint: string,
+): Promise<AuthResult> {
+  const sameRequest =
+    first.signupRequest?.fingerprint === fingerprint &&
+    first.passwordHash != null &&
+    (await verifyPassword(body.password, first.passwordHash, passwordPolicy(deps))).ok;
+  if (!sameRequest) throw idempotencyMismatch();
+  if (first.deletedAt || isBanned(first, deps.clock.now())) {
+    throw ApiError.conflict("username_taken", "That username is taken.");
+  }
+  const session = await newSession(deps, meta, first, body);
+  await deps.db.batch([
+    deps.db.sessions.inBatch.insertOne(session.doc),
+    deps.db.auditLogs.inBatch.insertOne(
+      await auditEntry(deps, meta, { action: "login", userId: first._id, metadata: { via: "signup_retry" } }),
+    ),
   ]);
-  return { user: toMe(user, now, deps.config.legal), ...(await openSession(deps, meta, user, body)) };
+  return {
+    user: toMe(first, deps.clock.now(), deps.config.legal),
+    ...(await tokenPair(deps, first, session.doc._id, session.refreshToken)),
+  };
 }
 
 /** A first, cheap signal at signup; the gem-economy validation runs the real anti-abuse checks later. */
@@ -304,6 +386,18 @@ function newSignInNotice(deps: Deps, user: UserDoc, device: DeviceInfo): Promise
 
 /** Creates a session and its first token pair. */
 async function openSession(deps: Deps, meta: RequestMeta, user: UserDoc, device: DeviceInfo): Promise<TokenPair> {
+  const session = await newSession(deps, meta, user, device);
+  await deps.db.sessions.insertOne(session.doc);
+  return tokenPair(deps, user, session.doc._id, session.refreshToken);
+}
+
+/** A new session document and the refresh token only its holder gets (the document keeps its hash). */
+async function newSession(
+  deps: Deps,
+  meta: RequestMeta,
+  user: UserDoc,
+  device: DeviceInfo,
+): Promise<{ doc: SessionDoc; refreshToken: string }> {
   const now = deps.clock.now();
   const refreshToken = randomToken(32);
   const session: SessionDoc = {
@@ -321,8 +415,7 @@ async function openSession(deps: Deps, meta: RequestMeta, user: UserDoc, device:
     revokedAt: null,
     revokedReason: null,
   };
-  await deps.db.sessions.insertOne(session);
-  return tokenPair(deps, user, session._id, refreshToken);
+  return { doc: session, refreshToken };
 }
 
 async function tokenPair(deps: Deps, user: UserDoc, sessionId: ObjectId, refreshToken: string): Promise<TokenPair> {
@@ -532,6 +625,7 @@ export async function oauthSignIn(
   provider: OAuthProvider,
   idToken: string,
   device: DeviceInfo,
+  attribution?: AttributionInput,
 ): Promise<AuthResult> {
   const identity = await verifiedIdentity(deps, provider, idToken);
   let user = await deps.db.users.findOne({
@@ -556,8 +650,10 @@ export async function oauthSignIn(
         passwordHash: null,
         displayName: base,
         oauthProviders: [{ provider, providerId: identity.subject, connectedAt: deps.clock.now() }],
+        attribution: attributionOf(attribution),
       }),
     );
+    await recordActivity(deps, signedUp(user));
     await audit(deps, meta, { action: "signup", userId: user._id, metadata: { provider } });
   } else {
     await Promise.all([

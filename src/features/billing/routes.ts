@@ -36,6 +36,8 @@ const appleRoute = publicRoute({
   method: "post",
   path: "/v1/billing/apple",
   tags,
+  // The sender proves itself by a signature, checked before anything else is read (tests read this mark).
+  "x-signed-by": "App Store JWS (signedPayload, x5c chain to Apple's root)",
   summary: "App Store Server Notifications V2",
   description:
     "The App Store's signed notification. Its x5c chain must verify up to the configured Apple root and the JWS " +
@@ -51,6 +53,7 @@ const googleRoute = publicRoute({
   method: "post",
   path: "/v1/billing/google",
   tags,
+  "x-signed-by": "Google-signed OIDC token (Authorization: Bearer)",
   use: [playPushAuth],
   summary: "Google Play real-time developer notifications (Pub/Sub push)",
   description:
@@ -66,6 +69,7 @@ const stripeRoute = publicRoute({
   method: "post",
   path: "/v1/billing/stripe",
   tags,
+  "x-signed-by": "Stripe-Signature (HMAC-SHA256)",
   use: [stripeSignature],
   summary: "Stripe webhooks",
   description:

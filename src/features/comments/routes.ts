@@ -1,4 +1,6 @@
+import { OptionalIdempotencyHeaders } from "../../core/idempotency";
 import { IdParam, PageQuery } from "../../core/schemas";
+import { idempotent } from "../../http/idempotency";
 import { json, jsonBody, problems, router } from "../../http/openapi";
 import { authedRoute, viewerRoute } from "../../http/routes";
 import { Comment, CommentPage, CreateCommentBody, EditCommentBody } from "./schema";
@@ -10,10 +12,15 @@ const addRoute = authedRoute({
   method: "post",
   path: "/v1/posts/{id}/comments",
   tags,
+  use: [idempotent("comment", { required: false })],
   summary: "Comment on a post, or reply with parentId",
-  description: "1–1000 characters. Replies to a reply join the top-level comment's thread.",
-  request: { params: IdParam, ...jsonBody(CreateCommentBody) },
-  responses: { 201: json(Comment, "Created"), ...problems(404) },
+  description:
+    "1–1000 characters. Replies to a reply join the top-level comment's thread. With an `Idempotency-Key` a " +
+    "retry (e.g. after a 503 or a timeout) returns the first answer (`Idempotent-Replayed: true` while it is " +
+    "remembered, else the comment the first attempt made) instead of commenting twice; the same key with " +
+    "another body is a 422, and while the first request runs a 409.",
+  request: { params: IdParam, headers: OptionalIdempotencyHeaders, ...jsonBody(CreateCommentBody) },
+  responses: { 201: json(Comment, "Created"), ...problems(404, 409, 422) },
 });
 
 const listRoute = viewerRoute({
@@ -45,7 +52,10 @@ const deleteRoute = authedRoute({
 
 export const commentsRoutes = router()
   .openapi(addRoute, async (c) =>
-    c.json(await addComment(c.var.deps, c.var.viewer, c.req.valid("param").id, c.req.valid("json")), 201),
+    c.json(
+      await addComment(c.var.deps, c.var.viewer, c.req.valid("param").id, c.req.valid("json"), c.var.idempotency),
+      201,
+    ),
   )
   .openapi(listRoute, async (c) =>
     c.json(await listComments(c.var.deps, c.var.viewer, c.req.valid("param").id, c.req.valid("query")), 200),

@@ -1,5 +1,6 @@
 import { dropCache, fillCache, readCache } from "../../core/cache";
 import { ApiError } from "../../core/errors";
+import { type IdempotentRequest, idempotencyMismatch } from "../../core/idempotency";
 import type { Relations } from "../../core/relations";
 import type { PageQuery } from "../../core/schemas";
 import type { Viewer } from "../../core/viewer";
@@ -8,6 +9,7 @@ import type { Deps } from "../../deps";
 import { newObjectId, ObjectId } from "../../platform/ids";
 import { paginate } from "../../platform/mongo/paginate";
 import { addToCountedSet, areMembers, both, deleteKeys, getValue, setValue } from "../../platform/redis-ops";
+import { recordActivity } from "../analytics/activity";
 import { notify } from "../notifications/service";
 import { findVisiblePost, forgetPosts } from "../posts/visibility";
 import { markEngaged } from "../ranking/engagement";
@@ -27,13 +29,17 @@ export const SHOWN_TO_OTHERS = {
 
 /**
  * Adds a comment (or a reply to a top-level comment) to a post the caller can see. `commentCount` counts
- * live comments and replies; `repliesCount` live replies; both move only with the write that changed them.
+ * live comments and replies; `repliesCount` live replies; both move in the same write as the insert (one
+ * ordered batch, one round trip), so they move exactly when a comment was added. With an Idempotency-Key the
+ * comment stores it under a unique index: a retry whose first attempt committed (its answer lost) gets that
+ * comment back instead of adding a second one, and the same key with another request is a 422.
  */
 export async function addComment(
   deps: Deps,
   viewer: Viewer,
   postId: string,
   body: { content: string; parentId?: string },
+  request?: IdempotentRequest,
 ): Promise<Comment> {
   const post = await findVisiblePost(deps, viewer, postId);
   const me = new ObjectId(viewer.id);
@@ -70,18 +76,33 @@ export async function addComment(
     deletedBy: null,
     moderationStatus: screening.status === "approved" ? "approved" : "pending",
     moderationHold: screening.hold,
+    ...(request ? { idempotency: { key: `${viewer.id}:${request.key}`, fingerprint: request.fingerprint } } : {}),
   };
-  await deps.db.comments.insertOne(comment);
   const shown = !comment.authorShadowBanned && screening.status === "approved";
+  const steps = [deps.db.comments.inBatch.insertOne(comment)];
+  if (shown) {
+    steps.push(deps.db.posts.inBatch.updateOne({ _id: post._id }, { $inc: { commentCount: 1 } }));
+    if (parentId) steps.push(deps.db.comments.inBatch.updateOne({ _id: parentId }, { $inc: { repliesCount: 1 } }));
+  }
+  const written = await deps.db.batchUnique(steps);
+  if (!written.applied) {
+    if (!comment.idempotency) throw new Error(`comment insert refused by ${written.duplicateOn}`);
+    const first = await firstAttempt(deps, comment.idempotency.key, request?.fingerprint);
+    // The first attempt's answer was lost after its write; what came after the write may not have run.
+    await (shown
+      ? Promise.all([markEngaged(deps, [postId]), forgetPosts(deps, [postId]), forgetCommentPages(deps, [postId])])
+      : rememberOwnHiddenComment(deps, post._id, me));
+    return toComment(first);
+  }
   if (!shown) await rememberOwnHiddenComment(deps, post._id, me);
   if (shown) {
-    await Promise.all([
-      deps.db.posts.updateOne({ _id: post._id }, { $inc: { commentCount: 1 } }),
-      parentId ? deps.db.comments.updateOne({ _id: parentId }, { $inc: { repliesCount: 1 } }) : Promise.resolve(),
-      markEngaged(deps, [postId]),
-      forgetPosts(deps, [postId]),
-      forgetCommentPages(deps, [postId]),
-    ]);
+    await recordActivity(deps, {
+      event: "comment_created",
+      actorId: viewer.id,
+      ownerId: post.userId.toHexString(),
+      postId: post._id.toHexString(),
+    });
+    await Promise.all([markEngaged(deps, [postId]), forgetPosts(deps, [postId]), forgetCommentPages(deps, [postId])]);
     await notify(deps, {
       type: "comment",
       actorId: me,
@@ -93,6 +114,14 @@ export async function addComment(
     });
   }
   return toComment(comment);
+}
+
+/** The comment an earlier attempt with this Idempotency-Key made; another request under the key is a 422. */
+async function firstAttempt(deps: Deps, key: string, fingerprint: string | undefined): Promise<CommentDoc> {
+  const first = await deps.db.comments.findOne({ "idempotency.key": key });
+  if (!first) throw ApiError.conflict("idempotency_in_flight", "A request with this Idempotency-Key is in progress.");
+  if (first.idempotency?.fingerprint !== fingerprint) throw idempotencyMismatch();
+  return first;
 }
 
 /**

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { ObjectIdString } from "../../core/schemas";
+import { clientJsonObject, ObjectIdString } from "../../core/schemas";
 
 export const FlagName = z.object({ name: z.string().regex(/^[a-z0-9_.-]{1,64}$/, "1–64 of a-z, 0-9, _ . -") });
 
@@ -16,11 +16,13 @@ export const FlagBody = z
     isExperiment: z.boolean().default(false),
     variants: z
       .array(
-        z.object({
-          name: z.string().regex(/^[a-z0-9_-]{1,32}$/),
-          weight: z.number().int().min(0).max(1000),
-          config: z.record(z.string(), z.unknown()).default({}),
-        }),
+        z
+          .object({
+            name: z.string().regex(/^[a-z0-9_-]{1,32}$/),
+            weight: z.number().int().min(0).max(1000),
+            config: clientJsonObject({ maxBytes: 16 * 1024, maxDepth: 16, maxKeyLength: 128 }).default({}),
+          })
+          .strict(),
       )
       .max(20)
       .default([]),

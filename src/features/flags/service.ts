@@ -1,9 +1,10 @@
 import { bestEffort } from "../../core/best-effort";
 import { ApiError } from "../../core/errors";
 import type { Viewer } from "../../core/viewer";
-import type { FeatureFlagDoc } from "../../db";
+import type { FeatureFlagDoc, StoredVariant } from "../../db";
 import type { Deps } from "../../deps";
 import { ObjectId } from "../../platform/ids";
+import { fromStoredJson, toStoredJson } from "../../platform/mongo/client-json";
 import { batchOn, deleteKeys, getValue, readOrMiss, runOp, setValue } from "../../platform/redis-ops";
 import { SECOND_MS } from "../../platform/time";
 import { inRollout, pickVariant } from "./bucketing";
@@ -49,8 +50,14 @@ function toRule(doc: FeatureFlagDoc): FlagRule {
     rolloutPercentage: doc.rolloutPercentage,
     targetTiers: doc.targetTiers ?? [],
     targetUserIds: (doc.targetUserIds ?? []).map((id) => id.toHexString()),
-    variants: doc.variants ?? [],
+    variants: (doc.variants ?? []).map(variantOf),
   };
+}
+
+/** A stored variant as rules and views show it: its config back as the JSON object that was sent. */
+function variantOf(v: StoredVariant): FlagRule["variants"][number] {
+  const config = v.configJson === undefined ? (v.config ?? {}) : fromStoredJson(v.configJson);
+  return { name: v.name, weight: v.weight, config: config as Record<string, unknown> };
 }
 
 /**
@@ -110,7 +117,7 @@ function toView(doc: FeatureFlagDoc): FlagView {
     targetTiers: doc.targetTiers as FlagView["targetTiers"],
     targetUserIds: doc.targetUserIds.map((id) => id.toHexString()),
     isExperiment: doc.isExperiment,
-    variants: doc.variants,
+    variants: (doc.variants ?? []).map(variantOf),
     createdAt: doc.createdAt.toISOString(),
     updatedAt: doc.updatedAt.toISOString(),
   };
@@ -135,7 +142,14 @@ export async function putFlag(deps: Deps, name: string, body: FlagBody): Promise
   const doc = await deps.db.featureFlags.findOneAndUpdate(
     { name },
     {
-      $set: { ...body, targetUserIds: body.targetUserIds.map((id) => new ObjectId(id)), updatedAt: now },
+      $set: {
+        ...body,
+        targetUserIds: body.targetUserIds.map((id) => new ObjectId(id)),
+        variants: body.variants.map(
+          (v): StoredVariant => ({ name: v.name, weight: v.weight, configJson: toStoredJson(v.config) }),
+        ),
+        updatedAt: now,
+      },
       $setOnInsert: { name, createdAt: now },
     },
     { upsert: true, returnDocument: "after" },

@@ -7,6 +7,7 @@ import type { Deps } from "../../deps";
 import { newObjectId, ObjectId } from "../../platform/ids";
 import { paginate } from "../../platform/mongo/paginate";
 import { deleteKeys } from "../../platform/redis-ops";
+import { recordActivity } from "../analytics/activity";
 import { notify } from "../notifications/service";
 import { relationsFor } from "../relations/service";
 import { type PublicUserPage, toPublicUser } from "../users/schema";
@@ -67,6 +68,7 @@ export async function follow(deps: Deps, viewer: Viewer, targetId: string): Prom
     }
     throw ApiError.notFound("No such user.");
   }
+  await recordActivity(deps, { event: "followed", actorId: viewer.id, ownerId: target.toHexString() });
   await invalidateProfilesOf(deps, people, [deps.keys.feedFollowing(viewer.id, 0)]);
   await notify(deps, { type: "follow", recipientId: target, actorId: me });
 }
@@ -77,6 +79,7 @@ export async function unfollow(deps: Deps, viewer: Viewer, targetId: string): Pr
   const target = new ObjectId(targetId);
   const removed = await deps.db.follows.deleteOne({ followerId: me, followingId: target });
   if (removed === 0) return;
+  await recordActivity(deps, { event: "unfollowed", actorId: viewer.id, ownerId: target.toHexString() });
   await moveCounts(deps, me, target, -1);
   const users = await deps.db.users.find({ _id: { $in: [me, target] } }, { projection: { usernameLower: 1 } });
   await invalidateProfilesOf(deps, users, [deps.keys.feedFollowing(viewer.id, 0)]);
@@ -92,6 +95,12 @@ export async function severFollows(deps: Deps, a: ObjectId, b: ObjectId): Promis
     deps.db.follows.deleteOne({ followerId: b, followingId: a }),
   ]);
   if (aToB === 0 && bToA === 0) return;
+  // A follow the block ended is a follower lost, as an unfollow is.
+  await recordActivity(
+    deps,
+    ...(aToB ? [{ event: "unfollowed" as const, actorId: a.toHexString(), ownerId: b.toHexString() }] : []),
+    ...(bToA ? [{ event: "unfollowed" as const, actorId: b.toHexString(), ownerId: a.toHexString() }] : []),
+  );
   await Promise.all([aToB ? moveCounts(deps, a, b, -1) : null, bToA ? moveCounts(deps, b, a, -1) : null]);
   const users = await deps.db.users.find({ _id: { $in: [a, b] } }, { projection: { usernameLower: 1 } });
   await invalidateProfilesOf(

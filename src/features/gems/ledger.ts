@@ -3,6 +3,7 @@ import { forgetSelfView } from "../../core/standing";
 import type { GemTransactionDoc, TransactionSource, TransactionType, UserEffect } from "../../db";
 import type { Deps } from "../../deps";
 import { newObjectId, type ObjectId } from "../../platform/ids";
+import { gemsEarned, recordActivity } from "../analytics/activity";
 import { countsOnLeaderboard, recordEarnings } from "../leaderboards/service";
 
 /** How many applied entry ids a user keeps to make re-applying an entry a no-op (settlement uses it too). */
@@ -141,6 +142,7 @@ export async function applyEntry(
       forgetSelfView(deps, entry.userId.toHexString()),
     ]);
     if (countsOnLeaderboard(entry)) await recordEarnings(deps, [entry]);
+    await recordActivity(deps, ...gemsEarned([entry]));
     return { entry: { ...entry, ...applied }, movedNow: true };
   }
   // Either a previous attempt already moved the balance (then only the entry needs finishing), or a debit
@@ -158,6 +160,8 @@ export async function applyEntry(
     await deps.db.gemTransactions.updateOne({ _id: entry._id, status: "pending" }, { $set: done });
     // The interrupted attempt may have stopped before its leaderboard update (adding is idempotent per entry).
     if (countsOnLeaderboard(entry)) await recordEarnings(deps, [entry]);
+    // The interrupted attempt may not have recorded it for analytics either (a repeat counts once).
+    await recordActivity(deps, ...gemsEarned([entry]));
     return { entry: { ...entry, ...done }, movedNow: false };
   }
   const guardFailed =

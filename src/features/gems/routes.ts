@@ -1,4 +1,5 @@
-import { z } from "zod";
+import { IdempotencyHeaders } from "../../core/idempotency";
+import { IdParam } from "../../core/schemas";
 import { idempotencyKeyOf, idempotent } from "../../http/idempotency";
 import { json, jsonBody, problems, router } from "../../http/openapi";
 import { authedRoute, publicRoute } from "../../http/routes";
@@ -8,7 +9,6 @@ import {
   GemTransactionPage,
   GiftBody,
   GiftResult,
-  IdempotencyHeaders,
   PurchaseBody,
   PurchaseResult,
   RedeemGiftCardBody,
@@ -81,7 +81,7 @@ const giftRoute = authedRoute({
     "down) and a notification. Requires `Idempotency-Key` (same rules as purchases). Gifting yourself is a " +
     "400; an unknown, deleted or banned receiver a 404; too few gems a 402.",
   request: {
-    params: z.object({ id: z.string().min(1).max(64) }),
+    params: IdParam,
     headers: IdempotencyHeaders,
     ...jsonBody(GiftBody),
   },

@@ -93,14 +93,6 @@ export const PurchaseResult = z
   })
   .meta({ id: "PurchaseResult" });
 
-export const IdempotencyHeaders = z.object({
-  "idempotency-key": z
-    .string()
-    .min(1)
-    .max(255)
-    .meta({ description: "Client-chosen key; a repeat replays the first answer", example: "9f1c…" }),
-});
-
 export const GIFT_MESSAGE_MAX = 200;
 
 export const GiftBody = z

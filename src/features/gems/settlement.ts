@@ -4,6 +4,7 @@ import type { GemTransactionDoc } from "../../db";
 import type { Deps } from "../../deps";
 import { newUuid, type ObjectId } from "../../platform/ids";
 import { HOUR_MS, utcDay } from "../../platform/time";
+import { gemsEarned, recordActivity } from "../analytics/activity";
 import { withholdSuspiciousVotes } from "../fraud/review";
 import { recordEarnings } from "../leaderboards/service";
 import { notifyEach } from "../notifications/service";
@@ -223,7 +224,13 @@ async function settleBatch(deps: Deps, ctx: JobContext, batchId: string): Promis
   // after this point is repaired by the next run, which finds the batch unfinished). Notices go to the
   // authors this run credited.
   const ranked = current.filter((e) => !deleted.has(e.userId.toHexString()));
-  await Promise.all([recordEarnings(deps, ranked), announceEarnings(deps, pending)]);
+  // Analytics too (deleted accounts left out, as on the boards): every credit of the batch, keyed by its entry,
+  // so one a crashed run recorded counts once.
+  await Promise.all([
+    recordEarnings(deps, ranked),
+    announceEarnings(deps, pending),
+    recordActivity(deps, ...gemsEarned(ranked)),
+  ]);
   await deps.db.votes.updateMany({ gemBatchId: batchId }, { $set: { gemAwarded: true } });
   return votes.length;
 }

@@ -1,3 +1,5 @@
+import { OptionalIdempotencyHeaders } from "../../core/idempotency";
+import { idempotent } from "../../http/idempotency";
 import { json, jsonBody, problems, router } from "../../http/openapi";
 import { authedRoute, workerRoute } from "../../http/routes";
 import {
@@ -33,11 +35,14 @@ const createRouteDef = authedRoute({
     "Counts against the caller's daily quota for their tier (GENERATION_DAILY_QUOTA_*, per UTC day); over it " +
     "→ 429 `quota_exceeded` with Retry-After = seconds to the next UTC midnight, and the refused request uses " +
     "no quota. The job's priority comes from the tier (premium > pro > free); free-tier images carry a watermark. " +
-    "A model the store sells needs its unlock or a paid tier (403).",
-  request: jsonBody(CreateGenerationBody),
+    "A model the store sells needs its unlock or a paid tier (403). With an `Idempotency-Key` a retry (e.g. " +
+    "after a 503) gets the job its first attempt queued instead of a second one, and uses no more quota; the " +
+    "same key with another body is a 422.",
+  use: [idempotent("generation", { required: false })],
+  request: { headers: OptionalIdempotencyHeaders, ...jsonBody(CreateGenerationBody) },
   responses: {
     202: json(GenerationAccepted, "Queued; poll GET /v1/generations/{id}"),
-    ...problems(403),
+    ...problems(403, 409, 422),
   },
 });
 
@@ -105,7 +110,7 @@ const failRouteDef = workerRoute({
 
 export const generationsRoutes = router()
   .openapi(createRouteDef, async (c) => {
-    const accepted = await createGeneration(c.var.deps, c.var.viewer, c.req.valid("json"));
+    const accepted = await createGeneration(c.var.deps, c.var.viewer, c.req.valid("json"), c.var.idempotency);
     c.header("Location", `/v1/generations/${accepted.id}`);
     return c.json(accepted, 202);
   })

@@ -1,6 +1,7 @@
 import { ApiError } from "../../core/errors";
+import { type IdempotentRequest, idempotencyMismatch } from "../../core/idempotency";
 import type { Viewer } from "../../core/viewer";
-import type { Tier } from "../../db";
+import type { GenerationJobDoc, Tier } from "../../db";
 import type { Deps } from "../../deps";
 import { ObjectId } from "../../platform/ids";
 import type { Filter } from "../../platform/mongo/client";
@@ -79,12 +80,15 @@ async function requireModelAccess(deps: Deps, viewer: Viewer, model: string): Pr
 /**
  * Queues a generation: validates the model against config, takes a unit of the tier's daily quota, inserts
  * the job with the tier's priority. 1 Redis round trip (quota) + 1 MongoDB insert; a failed insert gives the
- * unit back.
+ * unit back. With an Idempotency-Key the job carries it under a unique index: a retry whose first attempt
+ * queued the job (its answer lost to a 503) gets that job back and gives its own unit back, so one request
+ * makes one job and is never charged twice; the same key with another request is a 422.
  */
 export async function createGeneration(
   deps: Deps,
   viewer: Viewer,
   body: CreateGenerationBody,
+  request?: IdempotentRequest,
 ): Promise<GenerationAccepted> {
   const { models, defaultModel, priority } = deps.config.generation;
   const model = body.model ?? defaultModel;
@@ -94,33 +98,51 @@ export async function createGeneration(
   await requireModelAccess(deps, viewer, model);
   const now = deps.clock.now();
   const quota = await takeDailyQuota(deps, viewer, now);
-  const doc = newGenerationJobDoc({
-    userId: new ObjectId(viewer.id),
-    userTier: viewer.tier,
-    prompt: body.prompt,
-    negativePrompt: body.negativePrompt || null,
-    model,
-    steps: body.steps,
-    cfgScale: body.cfgScale,
-    seed: body.seed,
-    priority: priority[viewer.tier],
-    hasWatermark: viewer.tier === "free",
-    createdAt: now,
-  });
-  try {
-    await deps.db.generationJobs.insertOne(doc);
-  } catch (error) {
-    await quota.giveBack().catch((refundError: unknown) => {
+  const requestKey = request ? { key: `${viewer.id}:${request.key}`, fingerprint: request.fingerprint } : undefined;
+  const doc: GenerationJobDoc = {
+    ...newGenerationJobDoc({
+      userId: new ObjectId(viewer.id),
+      userTier: viewer.tier,
+      prompt: body.prompt,
+      negativePrompt: body.negativePrompt || null,
+      model,
+      steps: body.steps,
+      cfgScale: body.cfgScale,
+      seed: body.seed,
+      priority: priority[viewer.tier],
+      hasWatermark: viewer.tier === "free",
+      createdAt: now,
+    }),
+    ...(requestKey ? { idempotency: requestKey } : {}),
+  };
+  const giveBack = () =>
+    quota.giveBack().catch((refundError: unknown) => {
       deps.log.warn("could not give back a generation quota unit", { userId: viewer.id, error: String(refundError) });
     });
+  let inserted: boolean;
+  try {
+    inserted = await deps.db.generationJobs.insertUnique(doc);
+  } catch (error) {
+    await giveBack();
     throw error;
+  }
+  let job = doc;
+  let used = quota.used;
+  if (!inserted) {
+    // Only the Idempotency-Key index can refuse a new job: its first attempt queued one.
+    await giveBack();
+    used -= 1;
+    const first = requestKey ? await deps.db.generationJobs.findOne({ "idempotency.key": requestKey.key }) : null;
+    if (!first) throw ApiError.conflict("generation_conflict", "The job could not be queued; retry.");
+    if (first.idempotency?.fingerprint !== requestKey?.fingerprint) throw idempotencyMismatch();
+    job = first;
   }
   const resetsAt = new Date(now.getTime() + secondsUntilNextUtcDay(now) * 1000);
   return {
-    id: doc._id.toHexString(),
+    id: job._id.toHexString(),
     status: "queued",
-    priority: doc.priority,
-    quota: { limit: quota.limit, remaining: Math.max(0, quota.limit - quota.used), resetsAt: resetsAt.toISOString() },
+    priority: job.priority,
+    quota: { limit: quota.limit, remaining: Math.max(0, quota.limit - used), resetsAt: resetsAt.toISOString() },
   };
 }
 

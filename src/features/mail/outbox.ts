@@ -43,3 +43,12 @@ export async function queueEmails(deps: Deps, messages: MailRequest[]): Promise<
   else await deps.db.emailOutbox.insertMany(docs);
   afterResponse(() => deliverEmails(deps, docs));
 }
+
+/**
+ * Sends mails whose outbox records the caller wrote itself (with `outboxMessage`, in its own batch) right after
+ * the response, as `queueEmails` does once it has written them.
+ */
+export function sendAfterResponse(deps: Deps, docs: EmailOutboxDoc[]): void {
+  const owed = docs.filter((d) => d.to !== "");
+  if (owed.length) afterResponse(() => deliverEmails(deps, owed));
+}

@@ -1,4 +1,5 @@
 import { ApiError } from "../../core/errors";
+import { type IdempotentRequest, idempotencyMismatch } from "../../core/idempotency";
 import type { Viewer } from "../../core/viewer";
 import type { ModerationActionDoc, ReportDoc, ReportSnapshot, ReportStatus, TargetType } from "../../db";
 import type { Deps } from "../../deps";
@@ -32,12 +33,22 @@ export function reportLimit(deps: Deps, userId: string): { key: string; limit: n
  * Files a report. One open report per reporter and target is the unique partial index's rule, so concurrent
  * duplicates yield one 201 and 409s. The report carries its weight and a snapshot of the content; if the
  * target's open weight now reaches its threshold, the content is hidden (or the user queued) before answering.
+ * With an Idempotency-Key the report stores it under a unique index and a retry gets the first report back
+ * (looked up alongside the first reads, so the retry costs no extra wait and still works once the report has
+ * hidden its target); the same key with another request is a 422.
  */
-export async function createReport(deps: Deps, viewer: Viewer, body: CreateReportBody): Promise<Report> {
+export async function createReport(
+  deps: Deps,
+  viewer: Viewer,
+  body: CreateReportBody,
+  request?: IdempotentRequest,
+): Promise<Report> {
   const m = deps.config.moderation;
   const me = new ObjectId(viewer.id);
+  const requestKey = request ? { key: `${viewer.id}:${request.key}`, fingerprint: request.fingerprint } : undefined;
+  const earlier = requestKey ? deps.db.reports.findOne({ "idempotency.key": requestKey.key }) : Promise.resolve(null);
   const reports = reportLimit(deps, viewer.id);
-  const [decision, target, reporter] = await Promise.all([
+  const checks = Promise.all([
     runOp(deps.redis, slidingWindow(reports.key, reports.limit, reports.windowSeconds)),
     visibleTarget(deps, viewer, body.targetType, body.targetId),
     deps.db.users.findOne(
@@ -45,6 +56,11 @@ export async function createReport(deps: Deps, viewer: Viewer, body: CreateRepor
       { projection: { trustScore: 1, reportsActioned: 1, reportsDismissed: 1, shadowBanned: 1, createdAt: 1 } },
     ),
   ]);
+  // A retry is settled before the checks' answers count: the target lookup 404s for content the first attempt hid.
+  checks.catch(() => {});
+  const first = await earlier;
+  if (first) return replayReport(deps, first, requestKey?.fingerprint);
+  const [decision, target, reporter] = await checks;
   if (!decision.allowed) throw ApiError.rateLimited(decision, "reports");
   if (!reporter) throw ApiError.notFound("Account not found.");
   if (target.userId.equals(me)) throw ApiError.forbidden("You cannot report yourself or your own content.");
@@ -81,8 +97,16 @@ export async function createReport(deps: Deps, viewer: Viewer, body: CreateRepor
     actionTaken: null,
     moderationActionId: null,
     createdAt: now,
+    ...(requestKey ? { idempotency: requestKey } : {}),
   };
-  if (!(await deps.db.reports.insertUnique(report))) {
+  // The report and the target's report count in one write, so the count moves exactly when a report was filed.
+  const written = await deps.db.batchUnique([
+    deps.db.reports.inBatch.insertOne(report),
+    deps.db.users.inBatch.updateOne({ _id: target.userId }, { $inc: { reportCount: 1 } }),
+  ]);
+  if (!written.applied) {
+    const concurrent = requestKey ? await deps.db.reports.findOne({ "idempotency.key": requestKey.key }) : null;
+    if (concurrent) return replayReport(deps, concurrent, requestKey?.fingerprint);
     throw ApiError.conflict("already_reported", "You already have an open report on this.");
   }
   await applyThreshold(deps, target);
@@ -90,18 +114,27 @@ export async function createReport(deps: Deps, viewer: Viewer, body: CreateRepor
 }
 
 /**
+ * The report an earlier attempt with this Idempotency-Key filed. Its threshold check runs again: the first
+ * attempt's answer may have been lost before it ran, and the check changes nothing twice.
+ */
+async function replayReport(deps: Deps, first: ReportDoc, fingerprint: string | undefined): Promise<Report> {
+  if (first.idempotency?.fingerprint !== fingerprint) throw idempotencyMismatch();
+  await applyThreshold(deps, { type: first.targetType, id: first.targetId, userId: first.targetUserId });
+  return toReport(first);
+}
+
+/**
  * The automatic rule: sums the target's open report weights against its threshold (lower for content of new
  * accounts) and, when reached, hides the post or comment (`flagged`) or queues the user. The state change is
  * conditional, so of several reports crossing at once only one records the `flag` action.
  */
-async function applyThreshold(deps: Deps, target: Target): Promise<void> {
+async function applyThreshold(deps: Deps, target: Pick<Target, "type" | "id" | "userId">): Promise<void> {
   const [open, author] = await Promise.all([
     deps.db.reports.find(
       { targetId: target.id, targetType: target.type, status: "pending" },
       { projection: { weight: 1 }, limit: MAX_OPEN_REPORTS_READ },
     ),
     deps.db.users.findOne({ _id: target.userId }, { projection: { createdAt: 1 } }),
-    deps.db.users.updateOne({ _id: target.userId }, { $inc: { reportCount: 1 } }),
   ]);
   const sum = open.reduce((total, r) => total + (r.weight ?? 0), 0);
   const threshold = reportThreshold(author?.createdAt, deps.clock.now(), deps.config.moderation);

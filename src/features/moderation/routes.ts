@@ -1,5 +1,7 @@
+import { OptionalIdempotencyHeaders } from "../../core/idempotency";
 import { IdParam, PageQuery } from "../../core/schemas";
 import { requestMetaOf } from "../../http/context";
+import { idempotent } from "../../http/idempotency";
 import { json, jsonBody, problems, router } from "../../http/openapi";
 import { authedRoute, roleRoute } from "../../http/routes";
 import { takeModerationAction } from "./actions";
@@ -33,9 +35,12 @@ const createReportRoute = authedRoute({
     "One open report per reporter and target (a second → 409). The report keeps a snapshot of the content. " +
     "Each report weighs the reporter's trust (and accuracy, once they have several resolved reports); when a " +
     "target's open weight reaches the threshold, the content is hidden pending review in this same request. " +
-    "Rate-limited per reporter. Unknown or invisible targets → 404; your own content or account → 403.",
-  request: jsonBody(CreateReportBody),
-  responses: { 201: json(Report, "Report filed"), ...problems(403, 404, 409) },
+    "Rate-limited per reporter. Unknown or invisible targets → 404; your own content or account → 403. With an " +
+    "`Idempotency-Key` a retry (e.g. after a 503) returns the first answer instead of a 409; the same key with " +
+    "another body is a 422.",
+  use: [idempotent("report", { required: false })],
+  request: { headers: OptionalIdempotencyHeaders, ...jsonBody(CreateReportBody) },
+  responses: { 201: json(Report, "Report filed"), ...problems(403, 404, 409, 422) },
 });
 
 const queueRoute = roleRoute(["moderator", "admin"], {
@@ -133,7 +138,7 @@ const heldRoute = roleRoute(["moderator", "admin"], {
 export const moderationRoutes = router()
   .openapi(heldRoute, async (c) => c.json(await heldContent(c.var.deps, c.req.valid("query")), 200))
   .openapi(createReportRoute, async (c) =>
-    c.json(await createReport(c.var.deps, c.var.viewer, c.req.valid("json")), 201),
+    c.json(await createReport(c.var.deps, c.var.viewer, c.req.valid("json"), c.var.idempotency), 201),
   )
   .openapi(queueRoute, async (c) => c.json(await reportQueue(c.var.deps, c.req.valid("query")), 200))
   .openapi(assignRoute, async (c) => c.json(await assignReport(c.var.deps, c.var.viewer, c.req.valid("param").id), 200))

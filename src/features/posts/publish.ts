@@ -1,11 +1,13 @@
 import { bestEffort } from "../../core/best-effort";
 import { ApiError } from "../../core/errors";
+import { idempotencyMismatch } from "../../core/idempotency";
 import { forgetSelfView } from "../../core/standing";
 import type { Viewer } from "../../core/viewer";
-import type { PostDoc, UserDoc } from "../../db";
+import type { PostDoc, RequestKey, UserDoc } from "../../db";
 import type { Deps } from "../../deps";
 import type { ObjectId } from "../../platform/ids";
 import { deleteKeys, runOp, runOps, seedCounter } from "../../platform/redis-ops";
+import { recordActivity } from "../analytics/activity";
 import { scoresOf } from "../ranking/scores";
 import { validateReferral } from "../referrals/service";
 import { screen } from "../screening/rules";
@@ -84,13 +86,38 @@ export function newPostDoc(
   };
 }
 
-/** Inserts a new post and does what publishing owes: the author's count, caches, a pending referral. */
-export async function publishPost(deps: Deps, viewer: Viewer, author: UserDoc, post: PostDoc): Promise<Post> {
-  if (!(await deps.db.posts.insertUnique(post))) {
-    throw ApiError.conflict("already_posted", "This generation has already been posted.");
+/**
+ * Writes a new post and its author's `totalPosts` as one ordered batch (the count moves exactly when a post was
+ * made), then what publishing owes: the activity event, the caches, a pending referral. A write refused by a
+ * unique index lost to a concurrent request for the same post (the job's post id, or the Idempotency-Key): the
+ * winner is answered to a retry with that key, anyone else gets a 409.
+ */
+export async function publishPost(
+  deps: Deps,
+  viewer: Viewer,
+  author: UserDoc,
+  post: PostDoc,
+  requestKey: RequestKey | undefined,
+): Promise<Post> {
+  const written = await deps.db.batchUnique([
+    deps.db.posts.inBatch.insertOne(post),
+    deps.db.users.inBatch.updateOne({ _id: author._id }, { $inc: { totalPosts: 1 } }),
+  ]);
+  if (!written.applied) {
+    const winner =
+      (await deps.db.posts.findOne({ _id: post._id })) ??
+      (requestKey ? await deps.db.posts.findOne({ "idempotency.key": requestKey.key }) : null);
+    if (winner) return replayOrConflict(winner, requestKey);
+    throw alreadyPosted();
   }
+  await recordActivity(deps, {
+    event: "post_created",
+    actorId: viewer.id,
+    ownerId: viewer.id,
+    postId: post._id.toHexString(),
+    at: post.createdAt,
+  });
   await Promise.all([
-    deps.db.users.updateOne({ _id: author._id }, { $inc: { totalPosts: 1 } }),
     forgetSelfView(deps, viewer.id),
     announcePost(deps, post._id.toHexString()),
     // Without Redis the referral stays pending; the referred user's next trigger (a later check-in) validates it.
@@ -98,6 +125,15 @@ export async function publishPost(deps: Deps, viewer: Viewer, author: UserDoc, p
       ? bestEffort(deps, "referral validation", () => validateReferral(deps, author._id, "first_post"))
       : null,
   ]);
+  return toPost(post, false);
+}
+
+export const alreadyPosted = () => ApiError.conflict("already_posted", "This generation has already been posted.");
+
+/** The request's post: the first answer again for a retry with the key it was made with, else a 409. */
+export function replayOrConflict(post: PostDoc, requestKey: RequestKey | undefined): Post {
+  if (!requestKey || post.idempotency?.key !== requestKey.key) throw alreadyPosted();
+  if (post.idempotency.fingerprint !== requestKey.fingerprint) throw idempotencyMismatch();
   return toPost(post, false);
 }
 

@@ -1,5 +1,7 @@
+import { OptionalIdempotencyHeaders } from "../../core/idempotency";
 import { IdParam } from "../../core/schemas";
 import { deviceIdOf } from "../../http/context";
+import { idempotent } from "../../http/idempotency";
 import { json, jsonBody, problems, router } from "../../http/openapi";
 import { authedRoute, viewerRoute } from "../../http/routes";
 import { CreatePostBody, Post, ShareResult, UpdatePostBody } from "./schema";
@@ -14,9 +16,12 @@ const createPostRoute = authedRoute({
   summary: "Publish a completed generation",
   description:
     "Only from the caller's own completed generation, once per generation (409 after). Tags are normalized " +
-    "(lower-case, no '#', unique, ≤10). A post starts approved unless the moderation rules hold it back.",
-  request: jsonBody(CreatePostBody),
-  responses: { 201: json(Post, "Published"), ...problems(404, 409) },
+    "(lower-case, no '#', unique, ≤10). A post starts approved unless the moderation rules hold it back. With " +
+    "an `Idempotency-Key` a retry (e.g. after a 503) gets the first answer instead of the 409; the same key " +
+    "with another body is a 422.",
+  use: [idempotent("post", { required: false })],
+  request: { headers: OptionalIdempotencyHeaders, ...jsonBody(CreatePostBody) },
+  responses: { 201: json(Post, "Published"), ...problems(404, 409, 422) },
 });
 
 const getPostRoute = viewerRoute({
@@ -66,7 +71,9 @@ const sharePostRoute = authedRoute({
 });
 
 export const postsRoutes = router()
-  .openapi(createPostRoute, async (c) => c.json(await createPost(c.var.deps, c.var.viewer, c.req.valid("json")), 201))
+  .openapi(createPostRoute, async (c) =>
+    c.json(await createPost(c.var.deps, c.var.viewer, c.req.valid("json"), c.var.idempotency), 201),
+  )
   .openapi(getPostRoute, async (c) => {
     const origin = { deviceId: deviceIdOf(c), ip: c.var.clientIp };
     return c.json(await getPost(c.var.deps, c.var.viewer, c.req.valid("param").id, origin), 200);

@@ -1,5 +1,6 @@
 import { bestEffort } from "../../core/best-effort";
 import { ApiError } from "../../core/errors";
+import type { IdempotentRequest } from "../../core/idempotency";
 import { forgetSelfView } from "../../core/standing";
 import type { Viewer } from "../../core/viewer";
 import type { PostDoc } from "../../db";
@@ -7,8 +8,9 @@ import type { Deps } from "../../deps";
 import { hashIp } from "../../platform/crypto";
 import { newObjectId, ObjectId } from "../../platform/ids";
 import { countViewOnce, getValue, runOps } from "../../platform/redis-ops";
+import { recordActivity } from "../analytics/activity";
 import { markEngaged } from "../ranking/engagement";
-import { dropCachedFeedPages, newPostDoc, publishPost } from "./publish";
+import { alreadyPosted, dropCachedFeedPages, newPostDoc, publishPost, replayOrConflict } from "./publish";
 import { type CreatePostBody, normalizeTags, type Post, type ShareResult, toPost, type UpdatePostBody } from "./schema";
 import { createUploadPost } from "./uploads";
 import { votedByViewer } from "./viewer-state";
@@ -19,11 +21,20 @@ export { dropCachedFeedPages };
 /**
  * Publishes a completed generation as a post, once per job. The job is claimed for posting by a conditional
  * update that also fixes the post's id in advance, so concurrent requests produce one post, and a request
- * that crashed between claim and insert is completed by the next one with the same id. A body with `mediaId`
- * publishes the caller's uploads instead (posts/uploads.ts).
+ * that crashed between claim and insert is completed by the next one with the same id. The post and the
+ * author's `totalPosts` are one write (an ordered batch), so the count moves exactly when a post was made.
+ * A second request for the job is a 409, except a retry with the Idempotency-Key the post was made with,
+ * which gets that post back (its first answer was lost); the same key with another request is a 422. A body
+ * with `mediaId` publishes the caller's uploads instead (posts/uploads.ts).
  */
-export async function createPost(deps: Deps, viewer: Viewer, body: CreatePostBody): Promise<Post> {
-  if (body.mediaId) return createUploadPost(deps, viewer, { ...body, mediaId: body.mediaId });
+export async function createPost(
+  deps: Deps,
+  viewer: Viewer,
+  body: CreatePostBody,
+  request?: IdempotentRequest,
+): Promise<Post> {
+  const requestKey = request ? { key: `${viewer.id}:${request.key}`, fingerprint: request.fingerprint } : undefined;
+  if (body.mediaId) return createUploadPost(deps, viewer, { ...body, mediaId: body.mediaId }, requestKey);
   const me = new ObjectId(viewer.id);
   const jobId = new ObjectId(body.generationId as string);
   const jobs = deps.db.generationJobs;
@@ -42,9 +53,9 @@ export async function createPost(deps: Deps, viewer: Viewer, body: CreatePostBod
     if (!job) throw ApiError.notFound("No such generation.");
     if (job.status !== "completed")
       throw ApiError.conflict("generation_not_ready", "The generation has not completed.");
-    if (!job.postId || (await deps.db.posts.findOne({ _id: job.postId }, { projection: { _id: 1 } }))) {
-      throw ApiError.conflict("already_posted", "This generation has already been posted.");
-    }
+    const existing = job.postId ? await deps.db.posts.findOne({ _id: job.postId }) : null;
+    if (existing) return replayOrConflict(existing, requestKey);
+    if (!job.postId) throw alreadyPosted();
   }
   const post = newPostDoc(deps, job.postId as ObjectId, author, body, {
     generationId: jobId,
@@ -68,7 +79,7 @@ export async function createPost(deps: Deps, viewer: Viewer, body: CreatePostBod
     nsfwScore: job.nsfwScore ?? null,
     mediaType: "image",
   });
-  return publishPost(deps, viewer, author, post);
+  return publishPost(deps, viewer, author, requestKey ? { ...post, idempotency: requestKey } : post, requestKey);
 }
 
 /** Who is looking, for counting a view once per viewer: the device id and address of the request. */
@@ -229,6 +240,12 @@ export async function sharePost(deps: Deps, viewer: Viewer, postId: string): Pro
     markEngaged(deps, [postId]),
   ]);
   if (!inserted || shadow) return { shareableUrl: post.shareableUrl, shareCount: post.shareCount };
+  await recordActivity(deps, {
+    event: "shared",
+    actorId: viewer.id,
+    ownerId: post.userId.toHexString(),
+    postId: post._id.toHexString(),
+  });
   const [updated] = await Promise.all([
     deps.db.posts.findOneAndUpdate(
       { _id: post._id },

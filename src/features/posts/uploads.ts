@@ -1,6 +1,6 @@
 import { ApiError } from "../../core/errors";
 import type { Viewer } from "../../core/viewer";
-import type { PostVideo } from "../../db";
+import type { PostVideo, RequestKey } from "../../db";
 import type { Deps } from "../../deps";
 import { newObjectId, ObjectId } from "../../platform/ids";
 import { readyMediaOf } from "../media/service";
@@ -16,6 +16,7 @@ export async function createUploadPost(
   deps: Deps,
   viewer: Viewer,
   body: CreatePostBody & { mediaId: string },
+  requestKey: RequestKey | undefined,
 ): Promise<Post> {
   const me = new ObjectId(viewer.id);
   const wanted = body.posterMediaId ? [body.mediaId, body.posterMediaId] : [body.mediaId];
@@ -65,5 +66,5 @@ export async function createUploadPost(
     mediaIds: [...media.keys()].map((id) => new ObjectId(id)),
     video,
   });
-  return publishPost(deps, viewer, author, post);
+  return publishPost(deps, viewer, author, requestKey ? { ...post, idempotency: requestKey } : post, requestKey);
 }

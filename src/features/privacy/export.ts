@@ -99,7 +99,6 @@ const MONGO_SECTIONS: { [N in Exclude<ExportSectionName, "devices" | "analyticsA
     shape: (doc, me) =>
       doc.actorId instanceof ObjectId && !doc.actorId.equals(me.id) ? { ...doc, actorId: null } : doc,
   },
-  analyticsEvents: { collection: "analyticsEvents", filter: (me) => ({ userId: me.hex }) },
 };
 
 /**

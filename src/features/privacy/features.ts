@@ -1,5 +1,7 @@
 import type { CollectionKey } from "../../db/collections";
 import type { Deps } from "../../deps";
+import * as creatorAnalytics from "../analytics/creator-privacy";
+import * as analytics from "../analytics/privacy";
 import * as billing from "../billing/privacy";
 import * as consents from "../consents/privacy";
 import * as journal from "../journal/privacy";
@@ -25,6 +27,27 @@ export interface FeaturePrivacy {
 }
 
 export const FEATURE_PRIVACY: readonly FeaturePrivacy[] = [
+  {
+    feature: "analytics",
+    sections: {
+      analyticsEvents:
+        "App analytics events sent while signed in, not yet moved to the analytics store (properties as sent)",
+      analyticsQuarantined: "Events of yours the analytics flush set aside as unreadable or invalid",
+    },
+    collections: ["analyticsEvents", "analyticsQuarantine"],
+    ...analytics,
+  },
+  {
+    feature: "creator analytics",
+    sections: {
+      attribution: "Where you came from when you signed up (first-touch source, medium, campaign, referrer)",
+      creatorAnalytics: "Your creator analytics per UTC day: profile views, impressions, engagements, follows, gems",
+      postAnalytics: "Your posts' analytics per UTC day",
+      recordedActivity: "What the API recorded you doing for analytics (votes, follows, comments, shares, views)",
+    },
+    collections: [],
+    ...creatorAnalytics,
+  },
   {
     feature: "consents",
     sections: {

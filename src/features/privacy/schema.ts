@@ -36,7 +36,6 @@ export const EXPORT_SECTIONS = {
   appeals: "Appeals you made",
   featureFlags: "Feature flags and experiments that target your account by name",
   auditLogs: "Security and account events about you (sign-ins, changes, exports); other people's ids are left out",
-  analyticsEvents: "App analytics events sent while signed in and not yet moved to the analytics store",
   analyticsArchive: "App analytics events sent while signed in, from the analytics store",
 } as const;
 export type ExportSectionName = keyof typeof EXPORT_SECTIONS;

@@ -1,5 +1,5 @@
 import { IdParam } from "../../core/schemas";
-import { requestMetaOf } from "../../http/context";
+import { deviceIdOf, requestMetaOf } from "../../http/context";
 import { json, jsonBody, problems, router } from "../../http/openapi";
 import { authedRoute, roleRoute, viewerRoute } from "../../http/routes";
 import { listDevices, registerDevice, removeDevice } from "./devices";
@@ -121,7 +121,12 @@ export const usersRoutes = router()
     return c.body(null, 204);
   })
   .openapi(profileRoute, async (c) =>
-    c.json(await publicProfile(c.var.deps, c.var.redis, c.var.viewer, c.req.valid("param").username), 200),
+    c.json(
+      await publicProfile(c.var.deps, c.var.redis, c.var.viewer, c.req.valid("param").username, {
+        deviceId: deviceIdOf(c),
+      }),
+      200,
+    ),
   )
   .openapi(setRoleRoute, async (c) => {
     const { id } = c.req.valid("param");

@@ -7,6 +7,7 @@ import type { Role, Tier, UserDoc } from "../../db";
 import type { Deps } from "../../deps";
 import { ObjectId } from "../../platform/ids";
 import { deleteKeys, getValue, type RedisBatch, readOrMiss, runOp, setValue } from "../../platform/redis-ops";
+import { recordActivity } from "../analytics/activity";
 import { audit } from "../audit/service";
 import { requireReadyMedia } from "../media/service";
 import { pendingRelationsRead, relationsAfter } from "../relations/service";
@@ -87,6 +88,7 @@ export async function publicProfile(
   read: RedisBatch,
   viewer: Viewer | undefined,
   username: string,
+  origin: { deviceId: string | null } = { deviceId: null },
 ): Promise<PublicUser> {
   const key = deps.keys.userProfile(username.toLowerCase());
   const first = await readOrMiss(
@@ -97,6 +99,15 @@ export async function publicProfile(
   const relations = await relationsAfter(deps, viewer, first);
   const profile = first.cached ?? (await loadProfile(deps, key, username));
   if ("missing" in profile || relations.blockedWith(profile.id)) throw ApiError.notFound("No such user.");
+  // A view for the owner's analytics: by someone else, signed in or a signed-out device (distinct per day).
+  if (viewer?.id !== profile.id && (viewer || origin.deviceId)) {
+    await recordActivity(deps, {
+      event: "profile_viewed",
+      actorId: viewer?.id ?? null,
+      actorDeviceId: viewer ? null : origin.deviceId,
+      ownerId: profile.id,
+    });
+  }
   if (!viewer || viewer.id === profile.id) return profile;
   const follows = await followsBetween(deps, viewer.id, profile.id);
   return {

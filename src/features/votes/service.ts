@@ -14,6 +14,7 @@ import {
   seedCounter,
 } from "../../platform/redis-ops";
 import { DAY_MS, DAY_SECONDS, secondsUntilNextUtcDay, utcDay } from "../../platform/time";
+import { recordActivity } from "../analytics/activity";
 import { ipHash } from "../audit/service";
 import { voteFraudScore } from "../fraud/rules";
 import { notify } from "../notifications/service";
@@ -125,6 +126,12 @@ export async function castVote(
     await mirrorVote(deps, viewer.id, postId, true);
     return { voted: true, voteCount: post.voteCount };
   }
+  await recordActivity(deps, {
+    event: "vote_cast",
+    actorId: viewer.id,
+    ownerId: post.userId.toHexString(),
+    postId: post._id.toHexString(),
+  });
   // Counter, voted set, user totals, the recount mark and the author's notification are independent: one wait.
   const [, voteCount] = await Promise.all([
     mirrorVote(deps, viewer.id, postId, true),
@@ -193,6 +200,12 @@ export async function removeVote(deps: Deps, viewer: Viewer, postId: string): Pr
     await mirrorVote(deps, viewer.id, postId, false);
     return;
   }
+  await recordActivity(deps, {
+    event: "vote_removed",
+    actorId: viewer.id,
+    ownerId: post.userId.toHexString(),
+    postId: post._id.toHexString(),
+  });
   await Promise.all([
     mirrorVote(deps, viewer.id, postId, false),
     moveVoteCounter(deps, post._id, -1),

@@ -1,4 +1,4 @@
-import { EJSON } from "bson";
+import { EJSON } from "../ejson";
 import { StoreUnavailableError } from "../errors";
 import { budgetLeftMs, chargeBudget, isDown, markDown, roundTrip } from "../io";
 
@@ -90,6 +90,26 @@ export class PreconditionFailedError extends DataApiError {
   override name = "PreconditionFailedError";
 }
 
+/**
+ * The Data API answered, but not with EJSON this client can decode (e.g. a stored value outside what EJSON
+ * can express). Not an outage: retrying gets the same answer.
+ */
+export class UndecodableAnswerError extends DataApiError {
+  override name = "UndecodableAnswerError";
+  constructor(action: string, reason: string) {
+    super(200, "UndecodableAnswer", `Data API ${action} answered with undecodable EJSON: ${reason}`);
+  }
+}
+
+/**
+ * One document of `findEach`: decoded, or (when its EJSON cannot be decoded) its raw JSON text, so one bad
+ * document never makes the others unreadable.
+ */
+export type FoundDocument<T> = { decoded: true; document: T } | { decoded: false; raw: string; reason: string };
+
+/** What `batchUnique` reports: every step applied, or which step a unique index refused (nothing after it ran). */
+export type BatchOutcome = { applied: true } | { applied: false; refusedStep: number; duplicateOn: string };
+
 /** MongoDB error 11000: a unique index refused the write. Carries which key collided. */
 export class DuplicateKeyError extends DataApiError {
   override name = "DuplicateKeyError";
@@ -161,7 +181,18 @@ export class DataApiClient {
 
   /** One action = one round trip (a read may retry within the request's store budget). */
   async call<R>(action: string, collection: string, body: Document): Promise<R> {
+    return this.callDecoding(action, collection, body, (text) => decodeAnswer<R>(action, text));
+  }
+
+  /** Like `call`, with a successful answer's text decoded by `decode` (which may throw UndecodableAnswerError). */
+  async callDecoding<R>(
+    action: string,
+    collection: string | undefined,
+    body: Document,
+    decode: (text: string) => R,
+  ): Promise<R> {
     const attempts = READ_ACTIONS.has(action) ? this.opts.readRetries + 1 : 1;
+    const requestBody = this.serialize(collection === undefined ? body : { collection, ...body });
     let lastError: unknown;
     for (let attempt = 0; attempt < attempts; attempt++) {
       if (attempt > 0) {
@@ -171,14 +202,15 @@ export class DataApiClient {
         chargeBudget(backoffMs);
         await sleep(backoffMs);
       }
+      let text: string;
       try {
-        return await roundTrip("mongo", this.opts.timeoutMs, (signal) =>
-          this.send<R>(action, { collection, ...body }, signal),
-        );
+        text = await roundTrip("mongo", this.opts.timeoutMs, (signal) => this.send(action, requestBody, signal));
       } catch (error) {
         lastError = error;
         if (!(error instanceof StoreUnavailableError)) throw error;
+        continue;
       }
+      return decode(text);
     }
     markDown("mongo");
     throw lastError;
@@ -196,23 +228,39 @@ export class DataApiClient {
     options: BatchOptions = {},
   ): Promise<BatchResults<S>> {
     const operations = steps.map((s) => ({ action: s.action, collection: s.collection, ...s.body }));
-    const body = options.transaction ? { operations, transaction: true } : { operations };
-    const { results } = await roundTrip("mongo", this.opts.timeoutMs, (signal) =>
-      this.send<{ results: unknown[] }>("batch", body, signal),
-    );
+    const requestBody = this.serialize(options.transaction ? { operations, transaction: true } : { operations });
+    const text = await roundTrip("mongo", this.opts.timeoutMs, (signal) => this.send("batch", requestBody, signal));
+    const { results } = decodeAnswer<{ results: unknown[] }>("batch", text);
     return steps.map((s, i) => s.read(results[i])) as BatchResults<S>;
   }
 
-  private async send<R>(action: string, body: Document, signal: AbortSignal): Promise<R> {
+  /** Like `batch`, where a unique index may refuse a step: says which, and on which index (its first field). */
+  async batchUnique(steps: readonly BatchStep<unknown>[], options: BatchOptions = {}): Promise<BatchOutcome> {
+    try {
+      await this.batch(steps, options);
+      return { applied: true };
+    } catch (error) {
+      if (!(error instanceof DuplicateKeyError)) throw error;
+      return { applied: false, refusedStep: error.failedIndex ?? 0, duplicateOn: error.firstField() };
+    }
+  }
+
+  /** The request body, serialized once before any I/O: a value EJSON cannot write is our bug, never an outage. */
+  private serialize(body: Document): string {
+    return EJSON.stringify(
+      { dataSource: this.opts.dataSource, database: this.opts.database, ...body },
+      { relaxed: true },
+    );
+  }
+
+  /** Sends one action; resolves to the text of a successful answer, throws the error an unsuccessful one means. */
+  private async send(action: string, requestBody: string, signal: AbortSignal): Promise<string> {
     let response: Response;
     try {
       response = await fetch(`${this.opts.url}/action/${action}`, {
         method: "POST",
         headers: { "content-type": "application/ejson", accept: "application/ejson", apiKey: this.opts.apiKey },
-        body: EJSON.stringify(
-          { dataSource: this.opts.dataSource, database: this.opts.database, ...body },
-          { relaxed: true },
-        ),
+        body: requestBody,
         signal,
       });
     } catch (error) {
@@ -226,8 +274,8 @@ export class DataApiClient {
       throw new StoreUnavailableError("mongo", describe(error), { cause: error });
     }
     const text = new TextDecoder().decode(bytes);
+    if (response.ok) return text;
     const payload = parse(text);
-    if (response.ok) return payload as R;
     const {
       error = text.slice(0, 200),
       error_code: code = "Unknown",
@@ -313,6 +361,25 @@ export class Collection<T extends object> {
   async find(filter: Filter, options: FindOptions = {}): Promise<T[]> {
     const r = await this.client.call<{ documents: T[] }>("find", this.name, { filter, ...options });
     return r.documents;
+  }
+
+  /**
+   * A `find` whose documents are decoded one by one: a document whose stored EJSON cannot be decoded comes
+   * back as its raw JSON text instead of making the whole answer unreadable (for jobs that must get past
+   * one bad document).
+   */
+  async findEach(filter: Filter, options: FindOptions = {}): Promise<FoundDocument<T>[]> {
+    return this.client.callDecoding("find", this.name, { filter, ...options }, (text) => {
+      const answer = parsePlainJson("find", text) as { documents?: unknown };
+      if (!Array.isArray(answer?.documents)) throw new UndecodableAnswerError("find", "no documents array");
+      return answer.documents.map((raw): FoundDocument<T> => {
+        try {
+          return { decoded: true, document: EJSON.deserialize(raw as Document, { relaxed: true }) as T };
+        } catch (error) {
+          return { decoded: false, raw: JSON.stringify(raw), reason: describe(error) };
+        }
+      });
+    });
   }
 
   async insertOne(document: T): Promise<unknown> {
@@ -467,12 +534,30 @@ export class Collection<T extends object> {
   }
 }
 
+/** An error answer's body, best effort (its text is used when it is not EJSON). */
 function parse(text: string): unknown {
   if (!text) return undefined;
   try {
     return EJSON.parse(text, { relaxed: true });
   } catch {
     return undefined;
+  }
+}
+
+/** A successful answer's body; one this client cannot decode is an error, never an `undefined` to trip over. */
+function decodeAnswer<R>(action: string, text: string): R {
+  try {
+    return EJSON.parse(text, { relaxed: true }) as R;
+  } catch (error) {
+    throw new UndecodableAnswerError(action, describe(error));
+  }
+}
+
+function parsePlainJson(action: string, text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new UndecodableAnswerError(action, describe(error));
   }
 }
 
