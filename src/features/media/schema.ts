@@ -60,6 +60,12 @@ export function toMedia(m: MediaDoc): Media {
 
 /** `GET /media/{owner}/{file}`: an object's name as keys are made (`{mediaId}-{random}.{ext}`). */
 export const ObjectParams = z.object({
-  owner: z.string().regex(/^[0-9a-f]{24}$/, "a 24-hex id"),
-  file: z.string().regex(/^[0-9a-f]{24}-[A-Za-z0-9_-]{16,64}\.(jpg|png|webp|mp4)$/, "an object name"),
+  owner: z
+    .string()
+    .regex(/^[0-9a-f]{24}$/, "a 24-hex id")
+    .meta({ example: "66f0c0ffee0000000000beef" }),
+  file: z
+    .string()
+    .regex(/^[0-9a-f]{24}-[A-Za-z0-9_-]{16,64}\.(jpg|png|webp|mp4)$/, "an object name")
+    .meta({ example: "66f0c0ffee0000000000bee5-Gv1tIYw0x1Qk3Zr9YdR3aQ.jpg" }),
 });
