@@ -121,12 +121,12 @@ const mongoCost = (res: ApiResponse) => ({
 describe("events the API records itself", () => {
   it("are buffered after the answer: every write costs the MongoDB waits and round trips it did before", async () => {
     const [author, fan] = await users(2);
-    // What each request cost with recording switched off (measured in this order and cache state): the same
-    // MongoDB round trips, and no more sequential waits (parallel calls may overlap a little differently).
+    // What each request cost with recording switched off (measured in this order and cache state): recording
+    // adds no MongoDB round trip and no sequential wait (later work on the write path may only lower these).
     const step = async (name: string, request: Promise<ApiResponse>, cost: [waits: number, roundTrips: number]) => {
       const res = await request;
       expect(res.status, `${name}: ${res.text}`).toBeLessThan(300);
-      expect(mongoCost(res).roundTrips, `${name}: round trips`).toBe(cost[1]);
+      expect(mongoCost(res).roundTrips, `${name}: round trips`).toBeLessThanOrEqual(cost[1]);
       expect(mongoCost(res).waits, `${name}: waits`).toBeLessThanOrEqual(cost[0]);
       return res;
     };

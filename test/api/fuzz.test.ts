@@ -186,7 +186,7 @@ function decoded(value: string): string {
   }
 }
 
-/** A string a simple `^[class]{m,n}$` pattern accepts (the shape of every pattern in the document), or null. */
+/** A random string a simple `^[class]{m,n}$` pattern accepts (the shape of every pattern in the document), or null. */
 function fromPattern(pattern: string): string | null {
   const match = /^\^\[([^\]]+)\](?:\{(\d+)(?:,(\d*))?\}|(\+)|(\*))\$$/.exec(pattern);
   if (!match) return null;
@@ -198,7 +198,8 @@ function fromPattern(pattern: string): string | null {
   );
   if (allowed.length === 0) return null;
   const length = Math.min(Math.max(min, 8), max);
-  return Array.from({ length }, (_, i) => allowed[i % allowed.length]).join("");
+  // Random, so an id the client picks (a message's clientMessageId) is new in every case and none replays another.
+  return Array.from({ length }, () => allowed[Math.floor(Math.random() * allowed.length)]).join("");
 }
 
 /** A value the schema accepts, for everything around the one bad thing of a case. */

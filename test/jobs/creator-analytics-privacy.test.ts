@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { creatorAnalytics } from "../../src/features/analytics/creator";
+import { eraseUser, exportSections } from "../../src/features/analytics/creator-privacy";
 import { flushAnalyticsJob } from "../../src/features/analytics/flush";
-import { eraseUser, exportSections } from "../../src/features/analytics/privacy";
 import { utcDay } from "../../src/platform/time";
 import { runJob } from "../../src/scheduler/runner";
 import { call } from "../support/api";

@@ -246,6 +246,7 @@ export async function signup(
     throw ApiError.conflict("username_taken", "That username is taken.");
   }
   sendAfterResponse(deps, [mail]);
+  await recordActivity(deps, signedUp(user));
   // A lookup of this name just before may have cached "no such user"; the account exists now.
   await invalidateProfilesOf(deps, [user]);
   return {

@@ -78,6 +78,8 @@ export const SendMessageBody = z
     kind: z.enum(["text", "image"]),
     text: z
       .string()
+      // MESSAGE_MAX_TEXT_LENGTH's upper bound; the configured limit itself is checked by the service.
+      .max(20_000)
       .optional()
       .meta({ description: "Required for text (at most MESSAGE_MAX_TEXT_LENGTH); an image's caption" }),
     generationId: ObjectIdString.optional().meta({
