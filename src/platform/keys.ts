@@ -12,6 +12,8 @@ export const keys = {
   rateApi: (ip: string) => `rate:api:${ip}`,
   rateAuth: (action: "login" | "signup" | "forgot" | "verify", subject: string) => `rate:auth:${action}:${subject}`,
   rateReport: (userId: string) => `rate:report:${userId}`,
+  /** Uploads one account started (POST /v1/media), a sliding window. */
+  rateMedia: (userId: string) => `rate:media:${userId}`,
   /** Request-body bytes one IP sent to a budgeted route family (`name`) in one fixed window (its index). */
   rateBytes: (name: string, ip: string, window: number) => `rate:bytes:${name}:${ip}:${window}`,
   // Feed caching
@@ -67,6 +69,15 @@ export const keys = {
   conversationGeneration: (conversationId: string) => `conversation:gen:${conversationId}`,
   socketTicket: (ticketHash: string) => `socket:ticket:${ticketHash}`,
   conversationChannel: (conversationId: string) => `channel:conversation:${conversationId}`,
+  // Live streams (features/streams): while a stream is live, its hosts and peak (`stream:live:{id}`, a hash whose
+  // existence means live), its viewers by last heartbeat (a sorted set pruned on read) and everyone who watched
+  streamLive: (streamId: string) => `stream:live:${streamId}`,
+  /** The live directory as last ranked (features/streams/discovery.ts), for everyone: filtered per viewer. */
+  streamDirectory: () => "streams:live",
+  streamViewers: (streamId: string) => `stream:viewers:${streamId}`,
+  streamUniqueViewers: (streamId: string) => `stream:uniques:${streamId}`,
+  /** A viewer's slow-mode turn in a live chat (one message per STREAM_CHAT_SLOW_MODE_SECONDS). */
+  chatSlowMode: (conversationId: string, userId: string) => `chat:slow:${conversationId}:${userId}`,
   // The posts each user voted on (posts/viewer-state.ts), and the counter that guards their rebuild
   votedPosts: (userId: string) => `voted:${userId}`,
   votedPostsGeneration: (userId: string) => `voted:gen:${userId}`,
@@ -82,6 +93,9 @@ export const keys = {
   commentsOwnHidden: (postId: string) => `comments:own-hidden:${postId}`,
   /** What never changes about a comment (its post, thread and author), kept long: replies and reports need no read. */
   commentFacts: (commentId: string) => `comment:facts:${commentId}`,
+  /** The computed answer of `GET /v1/tags/trending`, and of `GET /v1/tags?prefix=` per prefix (features/tags). */
+  tagsTrending: () => "tags:trending",
+  tagsByPrefix: (prefix: string) => `tags:prefix:${prefix}`,
   // Profile cache (GET /v1/users/{username})
   userProfile: (usernameLower: string) => `user:profile:${usernameLower}`,
   // Journal (seed 002): change counters that every write moves (whole journal, and per month), and the caches

@@ -11,12 +11,16 @@ import { emailDeliveryJob } from "../features/mail/delivery";
 import { messagePurgeJob } from "../features/messaging/purge";
 import { trustAccrualJob } from "../features/moderation/trust-accrual";
 import { owedEffectsJob } from "../features/owed/sweep";
+import { publishScheduledJob } from "../features/posts/publish-scheduled";
 import { accountDeletionJob } from "../features/privacy/deletion";
 import { accountErasureJob } from "../features/privacy/erasure";
 import { pushDeliveryJob } from "../features/push/delivery";
 import { countersJob } from "../features/ranking/counters";
 import { reconciliationJob } from "../features/reconciliation/job";
 import { storyPurgeJob } from "../features/stories/purge";
+import { streamMaintenanceJob } from "../features/streams/maintenance";
+import { tagCountsJob } from "../features/tags/counts";
+import { avatarSyncJob } from "../features/users/avatar-sync";
 import { voteSignalRetentionJob } from "../features/votes/retention";
 import { type RunResult, runJob } from "./runner";
 
@@ -50,8 +54,12 @@ export const schedule: { name: string; cron: string; jobs: Job[] }[] = [
       billingSweepJob,
       messagePurgeJob,
       storyPurgeJob,
+      streamMaintenanceJob,
+      avatarSyncJob,
     ],
   },
+  // Scheduled posts go out within a minute of their time; tag counts follow them (and every other change).
+  { name: "every-minute", cron: "* * * * *", jobs: [publishScheduledJob, tagCountsJob] },
 ];
 
 export const jobs: Job[] = [...new Set(schedule.flatMap((s) => s.jobs))];

@@ -1,13 +1,14 @@
 import { ApiError } from "../../core/errors";
 import { accountFactsOf, forgetSelfView } from "../../core/standing";
 import type { Viewer } from "../../core/viewer";
-import type { GemTransactionDoc } from "../../db";
+import type { GemTransactionDoc, UserDoc } from "../../db";
 import type { Deps } from "../../deps";
 import { isObjectIdHex, newObjectId, ObjectId } from "../../platform/ids";
 import { DuplicateKeyError, expectMatch, PreconditionFailedError } from "../../platform/mongo/client";
 import { type Notice, notify, notifyLater } from "../notifications/service";
 import { defineOwed, owe } from "../owed/effects";
 import { relationsFor } from "../relations/service";
+import { isBanned } from "../users/schema";
 import { batchMovement, followUpsOf, type GemMovement, moveGems, recordedBalance, withBalance } from "./ledger";
 import { ledgerKeys } from "./ledger-keys";
 import { type GiftBody, type GiftResult, toGemTransaction } from "./schema";
@@ -41,6 +42,19 @@ export interface TransferMetadata {
   platformFee: number;
   payout: number;
   message: string | null;
+  /** A gift during a live stream (features/streams records it on the stream). */
+  streamId?: string;
+}
+
+/** GIFT_MIN_GEMS ≤ amount ≤ GIFT_MAX_GEMS, else a 400 naming `amount`. */
+export function checkGiftAmount(deps: Deps, amount: number): void {
+  const { minGems, maxGems } = deps.config.gifts;
+  if (amount < minGems || amount > maxGems) {
+    throw ApiError.validation(
+      [{ path: "amount", message: `between ${minGems} and ${maxGems} gems` }],
+      `A gift must be between ${minGems} and ${maxGems} gems.`,
+    );
+  }
 }
 
 /**
@@ -59,13 +73,7 @@ export async function sendGift(
   body: GiftBody,
   requestKey: string,
 ): Promise<GiftResult> {
-  const { minGems, maxGems, platformFeeBasisPoints } = deps.config.gifts;
-  if (body.amount < minGems || body.amount > maxGems) {
-    throw ApiError.validation(
-      [{ path: "amount", message: `between ${minGems} and ${maxGems} gems` }],
-      `A gift must be between ${minGems} and ${maxGems} gems.`,
-    );
-  }
+  checkGiftAmount(deps, body.amount);
   if (recipientId === viewer.id) {
     throw ApiError.validation([{ path: "id", message: "you cannot send a gift to yourself" }]);
   }
@@ -73,26 +81,64 @@ export async function sendGift(
   const [sender, relations] = await Promise.all([accountFactsOf(deps, viewer), relationsFor(deps, viewer)]);
   // Same 404 for missing, deleted, banned, shadow-banned and blocked receivers: others may not learn which.
   if (relations.blockedWith(recipientId)) throw ApiError.notFound("User not found.");
+  const { transfer: _, ...result } = await transferGift(deps, {
+    sender: { id: viewer.id, username: sender.username },
+    recipient: { id: recipientId },
+    amount: body.amount,
+    message: body.message ?? null,
+    idempotencyKey: ledgerKeys.giftDebit(viewer.id, requestKey),
+  });
+  return result;
+}
 
+/** One gift between two people, as `transferGift` moves it. */
+export interface GiftTransfer {
+  sender: { id: string; username: string };
+  /** The receiver's username when the caller has read it; otherwise it is filled in after the answer. */
+  recipient: { id: string; username?: string };
+  amount: number;
+  message: string | null;
+  /** The debit's ledger key: one per sender and request (Idempotency-Key), so a retry moves nothing. */
+  idempotencyKey: string;
+  streamId?: string;
+  /** The answer when the receiver cannot receive (is gone, banned, shadow-banned or erased); a 404 by default. */
+  notFound?: () => ApiError;
+}
+
+/**
+ * The transfer itself, once the caller has checked who may give what to whom, waiting on one Data API call: one
+ * transaction checks the receiver can receive, writes the sender's debit (it must be covered, else nothing
+ * happens and the answer is 402) and the receiver's credit (amount − fee), both applied at once under one
+ * transferId, and records what the gift owes after the answer (the entries' balances, the receiver's notice
+ * and self view, the debit's description naming them). A repeat of the same ledger key whose answer Redis
+ * lost collides with its debit's key and gets the first transfer back; the same key for another gift is a 422.
+ */
+export async function transferGift(
+  deps: Deps,
+  gift: GiftTransfer,
+): Promise<GiftResult & { transfer: TransferMetadata }> {
   const now = deps.clock.now();
-  const { platformFee, payout } = giftFee(body.amount, platformFeeBasisPoints);
+  const { platformFee, payout } = giftFee(gift.amount, deps.config.gifts.platformFeeBasisPoints);
   const transfer: TransferMetadata = {
     transferId: newObjectId().toHexString(),
-    senderId: viewer.id,
-    senderUsername: sender.username,
-    recipientId,
-    amount: body.amount,
+    senderId: gift.sender.id,
+    senderUsername: gift.sender.username,
+    recipientId: gift.recipient.id,
+    amount: gift.amount,
     platformFee,
     payout,
-    message: body.message ?? null,
+    message: gift.message,
+    ...(gift.streamId ? { streamId: gift.streamId } : {}),
   };
-  const receiver = new ObjectId(recipientId);
+  const receiver = new ObjectId(gift.recipient.id);
   const receivable = receivableNow(now);
-  const debit = batchMovement(deps, debitOf(viewer.id, transfer, requestKey, GIFT_SENT), now);
+  const described = describeDebit(transfer, gift.recipient.username);
+  const debit = batchMovement(deps, debitOf(transfer, gift.idempotencyKey, described), now);
   const credit = batchMovement(deps, creditOf(transfer), now, { filter: receivable });
   const owed = owe(deps, [
     followUpsOf([debit, credit]),
-    giftDescribed({ debitId: debit.entry._id, recipientId: receiver }),
+    // The request did not read the receiver's name: the debit's description gets it after the answer.
+    ...(gift.recipient.username ? [] : [giftDescribed({ debitId: debit.entry._id, recipientId: receiver })]),
     notifyLater(giftNotice(transfer)),
   ]);
   let answers: unknown[];
@@ -110,7 +156,7 @@ export async function sendGift(
     );
   } catch (error) {
     if (error instanceof PreconditionFailedError && (error.failedIndex === 0 || error.failedIndex === 4)) {
-      throw ApiError.notFound("User not found.");
+      throw gift.notFound?.() ?? ApiError.notFound("User not found.");
     }
     // The balance cannot cover it: nothing moved. The rejected debit is kept, so the same key answers the same.
     if (error instanceof PreconditionFailedError && error.failedIndex === 2) {
@@ -121,23 +167,23 @@ export async function sendGift(
       });
       throw new ApiError("insufficient_gems", "Not enough gems for this.");
     }
-    // This Idempotency-Key already made a transfer (or tried to): its first outcome, as the ledger keeps it.
-    if (error instanceof DuplicateKeyError && error.failedIndex === 1)
-      return replayGift(deps, viewer, body, transfer, requestKey);
+    // This key already made a transfer (or tried to): its first outcome, as the ledger keeps it.
+    if (error instanceof DuplicateKeyError && error.failedIndex === 1) return replayGift(deps, gift, transfer);
     throw error;
   }
   owed.committed();
   const [named, , moved] = answers as [{ username: string } | null, unknown, { gemBalance: number } | null];
-  await forgetSelfView(deps, viewer.id);
-  const sent = { ...withBalance(debit.entry, moved), description: giftToDescription(named?.username) };
-  return { transaction: toGemTransaction(sent), platformFee, payout, transferId: transfer.transferId };
+  await forgetSelfView(deps, gift.sender.id);
+  const sent = { ...withBalance(debit.entry, moved), description: describeDebit(transfer, named?.username) };
+  return { transaction: toGemTransaction(sent), platformFee, payout, transferId: transfer.transferId, transfer };
 }
 
 /** The description of a debit until its receiver's name is filled in after the answer. */
 const GIFT_SENT = "Gift sent";
 
-function giftToDescription(username: string | undefined): string {
-  return username ? `Gift to @${username}` : GIFT_SENT;
+function describeDebit(t: Pick<TransferMetadata, "streamId">, username: string | undefined): string {
+  if (!username) return GIFT_SENT;
+  return t.streamId ? `Gift to @${username}'s stream` : `Gift to @${username}`;
 }
 
 /** Who may receive a gift now: a live account, not banned (or its ban is over), not shadow-banned, not erased. */
@@ -150,9 +196,17 @@ function receivableNow(now: Date): Record<string, unknown> {
   };
 }
 
-function debitOf(senderId: string, t: TransferMetadata, requestKey: string, description: string): GemMovement {
+/** Who may be given gems, judged on a loaded account (the transfer itself checks `receivableNow` again). */
+export function canReceive(
+  u: Pick<UserDoc, "deletedAt" | "bannedAt" | "banExpiresAt" | "shadowBanned" | "erasedAt">,
+  now: Date,
+): boolean {
+  return !u.deletedAt && !isBanned(u, now) && !u.shadowBanned && !u.erasedAt;
+}
+
+function debitOf(t: TransferMetadata, idempotencyKey: string, description: string): GemMovement {
   return {
-    userId: new ObjectId(senderId),
+    userId: new ObjectId(t.senderId),
     type: "spend",
     source: "gift",
     amount: -t.amount,
@@ -160,7 +214,7 @@ function debitOf(senderId: string, t: TransferMetadata, requestKey: string, desc
     referenceId: t.transferId,
     description,
     metadata: { ...t },
-    idempotencyKey: ledgerKeys.giftDebit(senderId, requestKey),
+    idempotencyKey,
   };
 }
 
@@ -173,7 +227,13 @@ function creditOf(t: TransferMetadata): GemMovement {
     referenceType: "gift",
     referenceId: t.transferId,
     description: `Gift from @${t.senderUsername}`,
-    metadata: { transferId: t.transferId, senderId: t.senderId, amount: t.amount, platformFee: t.platformFee },
+    metadata: {
+      transferId: t.transferId,
+      senderId: t.senderId,
+      amount: t.amount,
+      platformFee: t.platformFee,
+      ...(t.streamId ? { streamId: t.streamId } : {}),
+    },
     idempotencyKey: ledgerKeys.giftCredit(t.transferId),
   };
 }
@@ -200,7 +260,7 @@ const giftDescribed = defineOwed<{ debitId: ObjectId; recipientId: ObjectId }>(
     if (receiver) {
       await deps.db.gemTransactions.updateOne(
         { _id: d.debitId, description: GIFT_SENT },
-        { $set: { description: giftToDescription(receiver.username) } },
+        { $set: { description: describeDebit({}, receiver.username) } },
       );
     }
     return undefined;
@@ -214,15 +274,17 @@ const giftDescribed = defineOwed<{ debitId: ObjectId; recipientId: ObjectId }>(
  */
 async function replayGift(
   deps: Deps,
-  viewer: Viewer,
-  body: GiftBody,
+  gift: GiftTransfer,
   transfer: TransferMetadata,
-  requestKey: string,
-): Promise<GiftResult> {
-  const { entry } = await moveGems(deps, debitOf(viewer.id, transfer, requestKey, GIFT_SENT));
+): Promise<GiftResult & { transfer: TransferMetadata }> {
+  const { entry } = await moveGems(deps, debitOf(transfer, gift.idempotencyKey, GIFT_SENT));
   // A replayed debit carries the first request's transfer; the same key for another gift is refused.
   const done = transferOf(entry);
-  if (done.recipientId !== transfer.recipientId || done.amount !== body.amount) {
+  if (
+    done.recipientId !== transfer.recipientId ||
+    done.amount !== gift.amount ||
+    (done.streamId ?? null) !== (gift.streamId ?? null)
+  ) {
     throw new ApiError("idempotency_mismatch", "This Idempotency-Key was already used for another gift.");
   }
   await creditTransfer(deps, done);
@@ -231,10 +293,11 @@ async function replayGift(
     platformFee: done.platformFee,
     payout: done.payout,
     transferId: done.transferId,
+    transfer: done,
   };
 }
 
-function transferOf(debit: GemTransactionDoc): TransferMetadata {
+export function transferOf(debit: GemTransactionDoc): TransferMetadata {
   return debit.metadata as unknown as TransferMetadata;
 }
 

@@ -129,6 +129,7 @@ export interface ReportTarget {
 
 /** What a post must be for anyone but its author to report it (content hidden pending review included). */
 const REPORTABLE_POST = {
+  status: "published",
   deletedAt: null,
   moderationStatus: { $in: ["approved", "flagged"] },
   authorShadowBanned: { $ne: true },

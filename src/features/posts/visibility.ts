@@ -7,16 +7,18 @@ import type { PostDoc } from "../../db";
 import type { Deps } from "../../deps";
 import { ObjectId } from "../../platform/ids";
 import { type BatchStep, expectMatch, PreconditionFailedError } from "../../platform/mongo/client";
-import { both, deleteKeys, getDocument, runOp, setDocument } from "../../platform/redis-ops";
+import { both, deleteKeys, getDocument, runOp, setDocument, takeDocument } from "../../platform/redis-ops";
 import { relationsFor } from "../relations/service";
 
 /**
- * Who may see a post: its author always (unless deleted); anyone else only when it is approved, its author
- * is not shadow-banned, and it is public, or followers-only and they follow the author.
+ * Who may see a post: its author always (unless deleted); anyone else only when it is published and approved,
+ * its author is not shadow-banned, and it is public, or followers-only and they follow the author. Drafts,
+ * scheduled and archived posts are the author's alone.
  */
 export function canSee(post: PostDoc, viewerId: string | null, followsAuthor: boolean): boolean {
   if (post.deletedAt) return false;
   if (viewerId && post.userId.toHexString() === viewerId) return true;
+  if ((post.status ?? "published") !== "published") return false;
   if (post.moderationStatus !== "approved" || post.authorShadowBanned) return false;
   if (post.visibility === "public") return true;
   return post.visibility === "followers" && followsAuthor;
@@ -194,8 +196,23 @@ export async function forgetPostsBeforeHiding(deps: Deps, postIds: (string | Obj
   await runOp(deps.redis, deleteKeys(docKeys(deps, postIds)));
 }
 
-/** The filter every public feed applies: approved, public, not deleted, author not shadow-banned. */
+/**
+ * A post its owner is about to change: its cached copy is read and dropped in one Redis step (so, like
+ * `forgetPostsBeforeHiding`, without Redis the change is refused before anything is written), and MongoDB is
+ * read only when there was no copy. Null when missing, deleted or not the owner's.
+ */
+export async function takeOwnPost(deps: Deps, ownerId: string, postId: string): Promise<PostDoc | null> {
+  const cached = await runOp(deps.redis, takeDocument<PostDoc>(deps.keys.postDoc(postId)));
+  const post = cached ?? (await deps.db.posts.findOne({ _id: new ObjectId(postId), deletedAt: null }));
+  return post && !post.deletedAt && post.userId.toHexString() === ownerId ? post : null;
+}
+
+/** What every list others read asks of a post: published (not a draft, scheduled or archived) and approved. */
+export const SHOWN_TO_OTHERS = { status: "published", moderationStatus: "approved" } as const;
+
+/** The filter every public feed applies: published, approved, public, not deleted, author not shadow-banned. */
 export const PUBLIC_FEED_FILTER = {
+  status: "published",
   deletedAt: null,
   moderationStatus: "approved",
   authorShadowBanned: false,
@@ -211,5 +228,10 @@ export function stillShown(deps: Deps, post: PostDoc): BatchStep<unknown> {
   return expectMatch(deps.db.posts.inBatch.findOne({ _id: post._id, ...SHOWN }, { projection: { _id: 1 } }));
 }
 
-/** A post others may see, as far as its own state goes (live, approved, its author not shadow-banned). */
-const SHOWN = { deletedAt: null, moderationStatus: "approved", authorShadowBanned: { $ne: true } } as const;
+/** A post others may see, as far as its own state goes (published, live, approved, its author not shadow-banned). */
+const SHOWN = {
+  status: "published",
+  deletedAt: null,
+  moderationStatus: "approved",
+  authorShadowBanned: { $ne: true },
+} as const;
