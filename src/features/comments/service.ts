@@ -34,7 +34,8 @@ export const SHOWN_TO_OTHERS = {
 /**
  * What a counted comment owes after the answer: the post's `commentCount` (with the recount mark) and its
  * thread's `repliesCount` up, committed once with the owed record, then the cached copies that show them
- * dropped. Only comments others can see are counted, so only those owe it.
+ * dropped. Only comments others can see are counted, so only those owe it. Owed rather than in the comment's
+ * transaction, which then writes only new documents: commenters on a busy post never contend for it.
  */
 const commentAdded = defineOwed<{ postId: ObjectId; threadId: ObjectId | null; authorId: ObjectId }>(
   "comment.added",
@@ -302,7 +303,9 @@ async function firstAttempt(deps: Deps, key: string, fingerprint: string | undef
  * The first page as everyone sees it is cached (`comments:first:{postId}`, COMMENTS_CACHE_TTL_SECONDS) and
  * dropped by every change to the post's comments, so a warm read waits on no MongoDB call; the comments of
  * people the viewer is blocked with leave it after the read. Someone with comments only they can see (held,
- * or theirs while shadow-banned) is marked on the post and always gets the page from MongoDB.
+ * or theirs while shadow-banned) is marked on the post and always gets the page from MongoDB. The post's
+ * visibility is checked alongside (its cached copy, or MongoDB), so a warm page waits on one Redis call after
+ * the rate limit and a cold one on two MongoDB calls (threads, then their replies).
  */
 export async function listComments(
   deps: Deps,
@@ -310,22 +313,24 @@ export async function listComments(
   postId: string,
   query: PageQuery,
 ): Promise<CommentPage> {
-  const post = await findVisiblePost(deps, viewer, postId);
-  const relations = await relationsFor(deps, viewer);
+  const id = new ObjectId(postId);
   const firstPage = !query.cursor && query.limit === FIRST_PAGE_SIZE;
   const key = deps.keys.commentsFirstPage(postId);
-  if (firstPage) {
-    const read = await readCache(
-      deps,
-      both(getValue<CommentPage>(key), areMembers(deps.keys.commentsOwnHidden(postId), viewer ? [viewer.id] : [])),
-      "comments page",
-    );
-    if (read && !read[1][0]) {
-      const page = read[0] ?? (await cachePublicPage(deps, post._id, key));
-      return withoutBlocked(page, relations);
+  const page = async (): Promise<CommentPage> => {
+    const relations = await relationsFor(deps, viewer);
+    if (firstPage) {
+      const read = await readCache(
+        deps,
+        both(getValue<CommentPage>(key), areMembers(deps.keys.commentsOwnHidden(postId), viewer ? [viewer.id] : [])),
+        "comments page",
+      );
+      if (read && !read[1][0]) return withoutBlocked(read[0] ?? (await cachePublicPage(deps, id, key)), relations);
     }
-  }
-  return commentPage(deps, post._id, viewer?.id, relations.blockedIds(), query);
+    return commentPage(deps, id, viewer?.id, relations.blockedIds(), query);
+  };
+  // The post and its page are looked up at once; the page is answered only once the post is found visible.
+  const [, comments] = await Promise.all([findVisiblePost(deps, viewer, postId), page()]);
+  return comments;
 }
 
 const FIRST_PAGE_SIZE = 20;
