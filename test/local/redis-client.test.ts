@@ -1,5 +1,6 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:http";
+import { createServer as createNetServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Redis as UpstashSdk } from "@upstash/redis";
@@ -220,10 +221,23 @@ describe("errors", () => {
     expect((error as Error).message).toMatch(/^Unauthorized/);
   });
 
-  it("no server is an outage, tried once", async () => {
+  it("a connection that drops is an outage, and is not retried (a write could apply twice)", async () => {
+    let connections = 0;
+    const dropping = createNetServer((socket) => {
+      connections++;
+      socket.destroy();
+    });
     const port = await freePort();
-    const dead = createRedis({ url: `http://127.0.0.1:${port}`, token: TOKEN, timeoutMs: 5_000 });
-    await expect(dead.ping()).rejects.toBeInstanceOf(StoreUnavailableError);
+    await new Promise<void>((resolve) => dropping.listen(port, "127.0.0.1", resolve));
+    try {
+      const flaky = createRedis({ url: `http://127.0.0.1:${port}`, token: TOKEN, timeoutMs: 5_000 });
+      await expect(ops.runOp(flaky, ops.countInWindow(key("n"), 60))).rejects.toBeInstanceOf(StoreUnavailableError);
+      expect(connections).toBe(1);
+    } finally {
+      await new Promise((resolve) => dropping.close(resolve));
+    }
+    const closed = createRedis({ url: `http://127.0.0.1:${await freePort()}`, token: TOKEN, timeoutMs: 5_000 });
+    await expect(closed.ping()).rejects.toBeInstanceOf(StoreUnavailableError);
   });
 
   it("a proxy's error page instead of Upstash's JSON is an outage", async () => {
