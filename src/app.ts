@@ -30,8 +30,11 @@ import { postsRoutes } from "./features/posts/routes";
 import { privacyRoutes } from "./features/privacy/routes";
 import { registerPushDelivery } from "./features/push/listener";
 import { referralsRoutes } from "./features/referrals/routes";
+import { savesRoutes } from "./features/saves/routes";
 import { settingsRoutes } from "./features/settings/routes";
 import { storiesRoutes } from "./features/stories/routes";
+import { streamsRoutes } from "./features/streams/routes";
+import { tagsRoutes } from "./features/tags/routes";
 import { usageRoutes } from "./features/usage/routes";
 import { usersRoutes } from "./features/users/routes";
 import { votesRoutes } from "./features/votes/routes";
@@ -106,6 +109,7 @@ export function createApp(depsFor: (env: Record<string, unknown>) => Deps): Open
   app.route("/", generationsRoutes);
   app.route("/", postsRoutes);
   app.route("/", votesRoutes);
+  app.route("/", tagsRoutes);
   app.route("/", feedsRoutes);
   app.route("/", commentsRoutes);
   app.route("/", notificationsRoutes);
@@ -115,6 +119,7 @@ export function createApp(depsFor: (env: Record<string, unknown>) => Deps): Open
   app.route("/", auditRoutes);
   app.route("/", leaderboardsRoutes);
   app.route("/", referralsRoutes);
+  app.route("/", savesRoutes);
   app.route("/", settingsRoutes);
   app.route("/", consentsRoutes);
   app.route("/", journalRoutes);
@@ -122,6 +127,7 @@ export function createApp(depsFor: (env: Record<string, unknown>) => Deps): Open
   app.route("/", usageRoutes);
   app.route("/", messagingRoutes);
   app.route("/", storiesRoutes);
+  app.route("/", streamsRoutes);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {
     type: "http",

@@ -192,6 +192,11 @@ export interface UserDoc {
   settledEntry?: { id: ObjectId; balanceAfter: number };
   /** Ids of the latest ledger entries applied to gemBalance (makes applying an entry idempotent). */
   ledgerApplied?: ObjectId[];
+  /**
+   * The balance each of the latest entries applied within a request's one Data API call produced, recorded in
+   * that same update (so the entry's `balanceAfter` is exact, filled in after the answer).
+   */
+  ledgerBalances?: { id: ObjectId; balanceAfter: number }[];
   /** First-touch attribution, written once with the account at signup and never changed afterwards. */
   attribution?: Attribution | null;
   /** The UUID the apps pass to the stores with a purchase (appAccountToken, obfuscatedAccountId); see billing. */

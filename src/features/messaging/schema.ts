@@ -24,7 +24,7 @@ export const CreateConversationBody = z
       .meta({ description: "The other people (not the caller). One person and no title makes a direct conversation." }),
     title: Title.optional().meta({ description: "A group's name" }),
     kind: z
-      .enum(CONVERSATION_KINDS)
+      .enum(["direct", "group"])
       .optional()
       .meta({ description: "Default: direct for one other person without a title, else group" }),
   })

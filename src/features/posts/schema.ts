@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { ObjectIdString, pageOf } from "../../core/schemas";
 import { MODERATION_STATUSES, type PostDoc, VISIBILITIES } from "../../db";
+import { LIFECYCLE_STATES, lifecycleStateOf } from "./transitions";
 
 const Tag = z
   .string()
@@ -14,6 +15,21 @@ const Category = z
   .toLowerCase()
   .regex(/^[a-z0-9_-]{2,32}$/, "2–32 of a-z, 0-9, _ -");
 
+const PublishAt = z.iso
+  .datetime({ offset: true })
+  .transform((v) => new Date(v))
+  .meta({ description: "When a scheduled post goes out: 5 minutes to 30 days ahead (POST_PUBLISH_*)" });
+
+/** `publishAt` goes with `status: "scheduled"` and only with it. */
+function scheduleRules(body: { status?: string | undefined; publishAt?: Date | undefined }, ctx: z.RefinementCtx) {
+  if (body.status === "scheduled" && !body.publishAt) {
+    ctx.addIssue({ code: "custom", path: ["publishAt"], message: "required when status is scheduled" });
+  }
+  if (body.publishAt && body.status !== undefined && body.status !== "scheduled") {
+    ctx.addIssue({ code: "custom", path: ["publishAt"], message: "only with status scheduled" });
+  }
+}
+
 export const CreatePostBody = z
   .object({
     generationId: ObjectIdString,
@@ -21,8 +37,14 @@ export const CreatePostBody = z
     category: Category.optional(),
     visibility: z.enum(VISIBILITIES).optional(),
     shareCaption: z.string().max(280).optional(),
+    status: z
+      .enum(["draft", "scheduled", "published"])
+      .optional()
+      .meta({ description: "Default `published`; `scheduled` needs `publishAt`" }),
+    publishAt: PublishAt.optional(),
   })
   .strict()
+  .superRefine(scheduleRules)
   .meta({ id: "CreatePost" });
 
 export const UpdatePostBody = z
@@ -31,8 +53,19 @@ export const UpdatePostBody = z
     category: Category.nullable().optional(),
     visibility: z.enum(VISIBILITIES).optional(),
     isPinned: z.boolean().optional(),
+    status: z
+      .enum(LIFECYCLE_STATES)
+      .optional()
+      .meta({
+        description:
+          "A lifecycle move: draft → published | scheduled; scheduled → draft | published | scheduled (a new " +
+          "`publishAt`); published → archived; archived → published; pending_review → archived. Any other is a " +
+          "409 `invalid_transition`; the state the post is in already changes nothing.",
+      }),
+    publishAt: PublishAt.optional().meta({ description: "With `status: scheduled` (or alone: reschedule)" }),
   })
   .strict()
+  .superRefine(scheduleRules)
   .meta({ id: "UpdatePost" });
 
 export const Post = z
@@ -59,6 +92,10 @@ export const Post = z
     hasWatermark: z.boolean(),
     isPinned: z.boolean(),
     shareableUrl: z.string(),
+    status: z.enum(LIFECYCLE_STATES),
+    publishAt: z.string().nullable().meta({ description: "When a scheduled post goes out" }),
+    publishedAt: z.string().nullable().meta({ description: "When it was first published (also its `createdAt`)" }),
+    saveCount: z.number().int(),
     createdAt: z.string(),
     viewer: z.object({ voted: z.boolean() }),
   })
@@ -100,6 +137,10 @@ export function toPost(p: PostDoc, voted: boolean, liveVoteCount?: number): Post
     hasWatermark: p.hasWatermark,
     isPinned: p.isPinned,
     shareableUrl: p.shareableUrl,
+    status: lifecycleStateOf(p),
+    publishAt: p.publishAt?.toISOString() ?? null,
+    publishedAt: (p.publishedAt ?? (p.status === undefined ? p.createdAt : null))?.toISOString() ?? null,
+    saveCount: p.saveCount ?? 0,
     createdAt: p.createdAt.toISOString(),
     viewer: { voted },
   };
