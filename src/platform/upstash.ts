@@ -274,6 +274,9 @@ export class Redis {
   exists(...keys: string[]) {
     return this.one<number>((p) => p.exists(...keys));
   }
+  hset(key: string, fields: Record<string, unknown>) {
+    return this.one<number>((p) => p.hset(key, fields));
+  }
   ttl(key: string) {
     return this.one<number>((p) => p.ttl(key));
   }
