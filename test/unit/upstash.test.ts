@@ -41,6 +41,8 @@ const boards: ops.CountedBoards = {
   alltime: { key: "lb:a" },
 };
 
+const audience: ops.StreamAudienceKeys = { live: "live", viewers: "viewers", uniques: "uniques" };
+
 // Every named operation the API runs, with arguments of each kind it passes (objects, numbers, lists, options).
 const everyOp: Record<string, ops.RedisOp<unknown>> = {
   getValue: ops.getValue("k"),
@@ -108,6 +110,18 @@ const everyOp: Record<string, ops.RedisOp<unknown>> = {
   releaseLease: ops.releaseLease("lease", "owner"),
   claimOrGet: ops.claimOrGet("idem", { state: "pending" }, 60),
   replaceValue: ops.replaceValue("idem", { state: "done" }, 60),
+  takeDocument: ops.takeDocument("k"),
+  takeTurn: ops.takeTurn("turn", "owner", 5_000),
+  streamHeartbeat: ops.streamHeartbeat(audience, {
+    viewerId: "v",
+    nowMs: 1_700_000_000_000,
+    lifetimeMs: 30_000,
+    ttlSeconds: 3600,
+    blockedIds: ["b1", "b2"],
+  }),
+  streamAudiences: ops.streamAudiences([audience, audience], 1_700_000_000_000, 30_000),
+  markStreamLive: ops.markStreamLive("live", { hostId: "h", cohostIds: ["c1", "c2"] }, 1_700_000_000_000, 3600),
+  setStreamCohosts: ops.setStreamCohosts("live", ["c1"]),
 };
 
 describe("the Upstash pipeline sends what @upstash/redis sends", () => {
