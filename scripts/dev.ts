@@ -158,6 +158,8 @@ async function main(): Promise<void> {
     JWT_SECRET: secret() + secret(),
     GPU_WORKER_TOKEN: secret(),
     IP_HASH_SALT: secret(),
+    // Uploads land in Miniflare's local R2; the Worker serves them (GET /media/...).
+    MEDIA_PUBLIC_BASE_URL: `http://127.0.0.1:${ports.worker}/media`,
     ...overrides,
   });
   if (Object.keys(overrides).length > 0) {

@@ -23,6 +23,7 @@ import { generationsRoutes } from "./features/generations/routes";
 import { healthRoutes } from "./features/health/routes";
 import { journalRoutes } from "./features/journal/routes";
 import { leaderboardsRoutes } from "./features/leaderboards/routes";
+import { mediaRoutes } from "./features/media/routes";
 import { messagingRoutes } from "./features/messaging/routes";
 import { moderationRoutes } from "./features/moderation/routes";
 import { notificationsRoutes } from "./features/notifications/routes";
@@ -88,6 +89,8 @@ export function createApp(depsFor: (env: Record<string, unknown>) => Deps): Open
   // Before the rate limit: an oversized body is refused without a round trip, and a route's byte budget
   // (checked with the rate limit) is charged the size of a body already known to fit.
   app.use("/v1/*", async (c, next) => {
+    // Uploads stream their bytes and cap them themselves (features/media).
+    if (matchedRouteMeta(c)?.streamsBody) return next();
     const { config } = c.var.deps;
     const maxSize = matchedRouteMeta(c)?.maxBodyBytes?.(config) ?? config.http.maxBodyBytes;
     return bodyLimit({
@@ -128,6 +131,7 @@ export function createApp(depsFor: (env: Record<string, unknown>) => Deps): Open
   app.route("/", messagingRoutes);
   app.route("/", storiesRoutes);
   app.route("/", streamsRoutes);
+  app.route("/", mediaRoutes);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {
     type: "http",

@@ -622,6 +622,74 @@ export const configSpec = {
       "how long one prefix's `GET /v1/tags?prefix=` answer is served from Redis",
     ),
   },
+  media: {
+    publicBaseUrl: setting(
+      "MEDIA_PUBLIC_BASE_URL",
+      withoutTrailingSlash.default("https://media.circle.example"),
+      "where the media bucket is served (an R2 custom domain); an upload's `url` is this plus its key",
+    ),
+    imageMaxBytes: setting(
+      "MEDIA_IMAGE_MAX_BYTES",
+      int(1_024, 50 * 1_048_576).default(10 * 1_048_576),
+      "largest image upload (posts, stories, messages, journal)",
+    ),
+    avatarMaxBytes: setting(
+      "MEDIA_AVATAR_MAX_BYTES",
+      int(1_024, 50 * 1_048_576).default(2 * 1_048_576),
+      "largest avatar",
+    ),
+    videoMaxBytes: setting(
+      "MEDIA_VIDEO_MAX_BYTES",
+      int(1_024, 100 * 1_000_000).default(50 * 1_048_576),
+      "largest video upload (reels); at most the Workers plan's request-body limit (100 MB on Free and Pro)",
+    ),
+    videoMaxSeconds: setting(
+      "MEDIA_VIDEO_MAX_SECONDS",
+      int(1, 3_600).default(60),
+      "longest video (its `mvhd` duration)",
+    ),
+    maxDimension: setting(
+      "MEDIA_MAX_DIMENSION_PX",
+      int(16, 65_535).default(8_192),
+      "widest or tallest image or video frame accepted, in pixels",
+    ),
+    pendingTtlHours: setting(
+      "MEDIA_PENDING_TTL_HOURS",
+      int(1, 24 * 7).default(24),
+      "how long an upload may wait for its bytes before its record expires",
+    ),
+    uploadsPerWindow: setting(
+      "MEDIA_UPLOADS_PER_WINDOW",
+      int(1).default(100),
+      "uploads one account may start per window",
+    ),
+    uploadWindowSeconds: setting("MEDIA_UPLOAD_WINDOW_SECONDS", int(1, 86_400).default(3_600), "upload window"),
+    s3: {
+      endpoint: setting(
+        "MEDIA_S3_ENDPOINT",
+        withoutTrailingSlash.optional(),
+        "R2's S3 API (`https://<account>.r2.cloudflarestorage.com`) for runtimes without the MEDIA_BUCKET binding (Deno); unset there: uploads answer 503",
+      ),
+      bucket: setting("MEDIA_S3_BUCKET", z.string().min(1).default("circle-media"), "bucket name on the S3 API"),
+      region: setting("MEDIA_S3_REGION", z.string().min(1).default("auto"), "SigV4 region (`auto` for R2)"),
+      accessKeyId: secret("MEDIA_S3_ACCESS_KEY_ID", z.string().min(1).optional(), "R2 API token's access key id"),
+      secretAccessKey: secret(
+        "MEDIA_S3_SECRET_ACCESS_KEY",
+        z.string().min(1).optional(),
+        "R2 API token's secret access key",
+      ),
+    },
+    avatarSyncBatchDocs: setting(
+      "AVATAR_SYNC_BATCH_DOCS",
+      int(1, 10_000).default(500),
+      "posts and comments per `avatar-sync` batch that get a user's new avatar",
+    ),
+    avatarSyncSettleSeconds: setting(
+      "AVATAR_SYNC_SETTLE_SECONDS",
+      int(0, 86_400).default(300),
+      "an avatar change stays queued this long after it was made, so posts written by requests that read the old one are caught",
+    ),
+  },
   feeds: {
     newCacheTtlSeconds: setting("FEED_NEW_CACHE_TTL_SECONDS", int(1, 3_600).default(30), "cached first page of `new`"),
     trendingCacheTtlSeconds: setting(

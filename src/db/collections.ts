@@ -38,6 +38,7 @@ export const collections = {
   saves: "saves",
   tags: "tags",
   tagCountBatches: "tag_count_batches",
+  media: "media",
 } as const;
 
 export type CollectionKey = keyof typeof collections;

@@ -20,6 +20,7 @@ import type { GemTransactionDoc } from "./documents/gems";
 import type { GenerationJobDoc } from "./documents/generations";
 import type { JobRunDoc } from "./documents/jobs";
 import type { JournalEntryDoc, JournalInsightDoc, JournalInsightRunDoc } from "./documents/journal";
+import type { MediaDoc } from "./documents/media";
 import type { ConversationDoc, MessageDoc } from "./documents/messaging";
 import type { AppealDoc, ModerationActionDoc, ReportDoc } from "./documents/moderation";
 import type { NotificationDoc } from "./documents/notifications";
@@ -74,6 +75,7 @@ export interface DocumentTypes {
   liveStreams: StreamDoc;
   streamGifts: StreamGiftDoc;
   streamGifters: StreamGifterDoc;
+  media: MediaDoc;
 }
 
 export type Db = { [K in CollectionKey]: Collection<DocumentTypes[K]> } & {
@@ -107,6 +109,7 @@ export * from "./documents/gems";
 export * from "./documents/generations";
 export * from "./documents/jobs";
 export * from "./documents/journal";
+export * from "./documents/media";
 export * from "./documents/messaging";
 export * from "./documents/moderation";
 export * from "./documents/notifications";

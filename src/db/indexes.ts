@@ -63,6 +63,12 @@ export const indexes: Record<CollectionKey, IndexSpec[]> = {
       unique: true,
       partialFilterExpression: { "signupRequest.key": { $type: "string" } },
     },
+    // The avatar-sync job's queue: accounts whose new avatar has not reached all their posts and comments yet.
+    {
+      key: { "avatarSync.requestedAt": 1 },
+      name: "avatar_sync_queue",
+      partialFilterExpression: { "avatarSync.requestedAt": { $type: "date" } },
+    },
   ],
   posts: [
     { key: { userId: 1, createdAt: -1 }, name: "user_created" },
@@ -427,6 +433,12 @@ export const indexes: Record<CollectionKey, IndexSpec[]> = {
     // The stream's top gifters, most gems first.
     { key: { streamId: 1, amount: -1, _id: 1 }, name: "stream_top" },
     { key: { senderId: 1 }, name: "sender" },
+  ],
+  // Seed 001's media_files: a user's uploads newest first (export, erasure), keys unique, pending ones expire.
+  media: [
+    { key: { userId: 1, _id: 1 }, name: "user_id" },
+    { key: { key: 1 }, name: "key_unique", unique: true, partialFilterExpression: { key: { $type: "string" } } },
+    { key: { pendingExpiresAt: 1 }, name: "ttl_pending", expireAfterSeconds: 0 },
   ],
   // Seed 002's audit log shape; retention from AUDIT_LOG_TTL_DAYS (see buildIndexes).
   auditLogs: [

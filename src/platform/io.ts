@@ -37,7 +37,7 @@ export interface IoTally {
 const scope = new AsyncLocalStorage<IoTally>();
 
 export function newTally(budget?: { limitMs: number; perCallMs?: Partial<Record<Store, number>> }): IoTally {
-  const zero = () => ({ redis: 0, mongo: 0, clickhouse: 0 });
+  const zero = () => ({ redis: 0, mongo: 0, clickhouse: 0, r2: 0 });
   return {
     roundTrips: zero(),
     waits: zero(),

@@ -12,6 +12,8 @@ export const keys = {
   rateApi: (ip: string) => `rate:api:${ip}`,
   rateAuth: (action: "login" | "signup" | "forgot" | "verify", subject: string) => `rate:auth:${action}:${subject}`,
   rateReport: (userId: string) => `rate:report:${userId}`,
+  /** Uploads one account started (POST /v1/media), a sliding window. */
+  rateMedia: (userId: string) => `rate:media:${userId}`,
   /** Request-body bytes one IP sent to a budgeted route family (`name`) in one fixed window (its index). */
   rateBytes: (name: string, ip: string, window: number) => `rate:bytes:${name}:${ip}:${window}`,
   // Feed caching

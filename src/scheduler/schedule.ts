@@ -20,6 +20,7 @@ import { reconciliationJob } from "../features/reconciliation/job";
 import { storyPurgeJob } from "../features/stories/purge";
 import { streamMaintenanceJob } from "../features/streams/maintenance";
 import { tagCountsJob } from "../features/tags/counts";
+import { avatarSyncJob } from "../features/users/avatar-sync";
 import { voteSignalRetentionJob } from "../features/votes/retention";
 import { type RunResult, runJob } from "./runner";
 
@@ -54,6 +55,7 @@ export const schedule: { name: string; cron: string; jobs: Job[] }[] = [
       messagePurgeJob,
       storyPurgeJob,
       streamMaintenanceJob,
+      avatarSyncJob,
     ],
   },
   // Scheduled posts go out within a minute of their time; tag counts follow them (and every other change).

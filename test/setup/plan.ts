@@ -140,5 +140,7 @@ function testBindings(plan: TestPlan): Record<string, string> {
     REQUEST_STORE_BUDGET_MS: "60000",
     REQUEST_REDIS_TIMEOUT_MS: "20000",
     JOB_LEASE_SECONDS: "120",
+    // The Worker serves the bucket itself (GET /media/...), so tests can fetch what an upload's URL names.
+    MEDIA_PUBLIC_BASE_URL: "http://circle.test/media",
   };
 }

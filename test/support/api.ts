@@ -10,7 +10,8 @@ export interface ApiResponse<T = unknown> {
 
 export interface RequestOptions {
   body?: unknown;
-  rawBody?: string;
+  /** A body sent as is (an upload's bytes, malformed JSON). */
+  rawBody?: string | Uint8Array;
   headers?: Record<string, string>;
   token?: string;
   ip?: string;
@@ -82,6 +83,23 @@ export async function owedCarriedOut(headers: Headers, timeoutMs = 10_000): Prom
       throw new Error(`request ${requestId}: owed effects still pending after ${timeoutMs} ms`);
     await new Promise((resolve) => setTimeout(resolve, pause));
   }
+}
+
+/** Like `call`, for answers that are not text (media objects): the Response itself, body unread. */
+export async function rawCall(
+  method: string,
+  path: string,
+  headers: Record<string, string> = {},
+  body?: ReadableStream<Uint8Array>,
+): Promise<Response> {
+  const request = new Request(`http://circle.test${path}`, {
+    method,
+    headers: { "cf-connecting-ip": uniqueIp(), ...headers },
+    ...(body ? { body } : {}),
+  });
+  const response = await throughWorker(request);
+  observedCalls.push({ method, path, status: response.status });
+  return response;
 }
 
 /** Round trips per store for one request, read from its Server-Timing header. */

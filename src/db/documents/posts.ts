@@ -30,6 +30,18 @@ export interface RankedEngagement {
   shares: number;
 }
 
+export const POST_MEDIA_TYPES = ["image", "video"] as const;
+export type PostMediaType = (typeof POST_MEDIA_TYPES)[number];
+
+/** A reel's video (seed 003), as its upload proved it (features/media/formats.ts). */
+export interface PostVideo {
+  url: string;
+  contentType: string;
+  durationSeconds: number;
+  width: number;
+  height: number;
+}
+
 /** `posts` (seed 000) plus `authorShadowBanned`, denormalized so every feed can filter without a join. */
 export interface PostDoc {
   _id: ObjectId;
@@ -40,7 +52,8 @@ export interface PostDoc {
   userAvatarUrl: string | null;
   userTier: string;
   authorShadowBanned: boolean;
-  generationId: ObjectId;
+  /** The generation it shows; null for a post of uploads. */
+  generationId: ObjectId | null;
   prompt: string;
   refinedPrompt: string | null;
   imageUrl: string;
@@ -58,6 +71,12 @@ export interface PostDoc {
     negativePrompt: string | null;
   };
   hasWatermark: boolean;
+  /** What the post shows; absent on posts made before uploads existed, which are images. */
+  mediaType?: PostMediaType;
+  /** The uploads it shows (media feature), for posts of uploads: the image, or the video and its poster. */
+  mediaIds?: ObjectId[];
+  /** Reels: the video. The image fields then describe its poster (what feeds show before playback). */
+  video?: PostVideo | null;
   voteCount: number;
   commentCount: number;
   shareCount: number;

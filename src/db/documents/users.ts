@@ -190,6 +190,11 @@ export interface UserDoc {
   trustAccruedOn?: string | null;
   /** The balance the latest settlement entry produced, recorded in the same update (exact `balanceAfter`). */
   settledEntry?: { id: ObjectId; balanceAfter: number };
+  /**
+   * Set when the avatar changes, until the `avatar-sync` job has put `avatarUrl` on every post and comment
+   * of the user (features/media/avatar-sync.ts); `requestedAt` is the latest change.
+   */
+  avatarSync?: { requestedAt: Date } | null;
   /** Ids of the latest ledger entries applied to gemBalance (makes applying an entry idempotent). */
   ledgerApplied?: ObjectId[];
   /**

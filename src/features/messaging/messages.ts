@@ -5,6 +5,7 @@ import type { Deps } from "../../deps";
 import { newObjectId, ObjectId } from "../../platform/ids";
 import { DuplicateKeyError, expectMatch, PreconditionFailedError } from "../../platform/mongo/client";
 import { encodeCursor, paginate } from "../../platform/mongo/paginate";
+import { requireReadyMedia } from "../media/service";
 import { relationsFor } from "../relations/service";
 import { newMessage, onMessageSent } from "./documents";
 import { afterMessage, fanOut, type Later } from "./events";
@@ -50,7 +51,12 @@ export async function sendMessage(
   const content = checkedContent(deps, body);
   const [access, found] = await Promise.all([
     accessConversation(deps, viewer, conversationId),
-    content.generationId ? generationMedia(deps, viewer, content.generationId).catch((e: unknown) => e) : null,
+    // An error is held until the conversation's own checks have spoken (see below).
+    content.generationId
+      ? generationMedia(deps, viewer, content.generationId).catch((e: unknown) => e)
+      : content.mediaId
+        ? uploadedMedia(deps, viewer, content.mediaId).catch((e: unknown) => e)
+        : null,
   ]);
   // What the conversation allows decides before what the image is (a live chat takes text only).
   if (access.state.stream && body.kind !== "text")
@@ -122,6 +128,7 @@ async function streamChatTurn(
 interface Content {
   text: string | null;
   generationId: string | null;
+  mediaId: string | null;
 }
 
 function checkedContent(deps: Deps, body: SendMessageBody): Content {
@@ -131,17 +138,29 @@ function checkedContent(deps: Deps, body: SendMessageBody): Content {
   if (body.kind === "text") {
     if (!text) throw ApiError.invalidField("text", "a text message needs text");
     if (body.generationId || body.mediaId) throw ApiError.invalidField("kind", "an image needs kind: image");
-    return { text, generationId: null };
+    return { text, generationId: null, mediaId: null };
   }
-  if (body.mediaId) {
-    // Uploads (POST /v1/media) come later; the message shape already carries them (media.source "upload").
-    throw ApiError.invalidField(
-      "mediaId",
-      "uploads are not available yet: send one of your generations (generationId)",
-    );
+  if (body.mediaId && body.generationId)
+    throw ApiError.invalidField("mediaId", "send mediaId or generationId, not both");
+  if (body.mediaId) return { text, generationId: null, mediaId: body.mediaId };
+  if (!body.generationId) {
+    throw ApiError.invalidField("generationId", "an image message needs generationId or mediaId");
   }
-  if (!body.generationId) throw ApiError.invalidField("generationId", "an image message needs generationId");
-  return { text, generationId: body.generationId };
+  return { text, generationId: body.generationId, mediaId: null };
+}
+
+/** One of the sender's ready `message` uploads (an image; the bytes proved it), or a 400 naming mediaId. */
+async function uploadedMedia(deps: Deps, viewer: Viewer, mediaId: string): Promise<MessageMediaDoc> {
+  const media = await requireReadyMedia(deps, viewer.id, mediaId, ["message"], "mediaId");
+  return {
+    source: "upload",
+    mediaId: media._id,
+    url: media.url ?? "",
+    thumbnailUrl: null,
+    width: media.width,
+    height: media.height,
+    blurhash: null,
+  };
 }
 
 /** The sender's own completed generation, copied into the message (generations expire; messages keep it). */

@@ -86,7 +86,7 @@ export const SendMessageBody = z
       description: "An image: one of the sender's completed generations",
     }),
     mediaId: ObjectIdString.optional().meta({
-      description: "An image: an upload of the sender's (`POST /v1/media`, purpose `message`) once uploads exist",
+      description: "An image: a ready upload of the sender's (`POST /v1/media`, purpose `message`)",
     }),
   })
   .strict()

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { ObjectIdString, pageOf } from "../../core/schemas";
-import { MODERATION_STATUSES, type PostDoc, VISIBILITIES } from "../../db";
+import { MODERATION_STATUSES, POST_MEDIA_TYPES, type PostDoc, VISIBILITIES } from "../../db";
 import { LIFECYCLE_STATES, lifecycleStateOf } from "./transitions";
 
 const Tag = z
@@ -32,7 +32,19 @@ function scheduleRules(body: { status?: string | undefined; publishAt?: Date | u
 
 export const CreatePostBody = z
   .object({
-    generationId: ObjectIdString,
+    generationId: ObjectIdString.optional().meta({ description: "A completed generation of the caller's" }),
+    mediaId: ObjectIdString.optional().meta({
+      description: "Instead of generationId: a ready `post` upload of the caller's, an image or an MP4 video (a reel)",
+    }),
+    posterMediaId: ObjectIdString.optional().meta({
+      description: "With a video: a ready `post` image upload shown before playback (required for videos)",
+    }),
+    prompt: z
+      .string()
+      .trim()
+      .max(2_000)
+      .optional()
+      .meta({ description: "With mediaId: the prompt behind the upload, if any (a generation brings its own)" }),
     tags: z.array(Tag).max(10, "at most 10 tags").optional(),
     category: Category.optional(),
     visibility: z.enum(VISIBILITIES).optional(),
@@ -44,6 +56,14 @@ export const CreatePostBody = z
     publishAt: PublishAt.optional(),
   })
   .strict()
+  .refine((b) => (b.generationId === undefined) !== (b.mediaId === undefined), {
+    path: ["generationId"],
+    message: "send generationId or mediaId (one of them)",
+  })
+  .refine((b) => b.mediaId !== undefined || (b.posterMediaId === undefined && b.prompt === undefined), {
+    path: ["posterMediaId"],
+    message: "posterMediaId and prompt go with mediaId",
+  })
   .superRefine(scheduleRules)
   .meta({ id: "CreatePost" });
 
@@ -68,6 +88,16 @@ export const UpdatePostBody = z
   .superRefine(scheduleRules)
   .meta({ id: "UpdatePost" });
 
+export const PostVideoView = z
+  .object({
+    url: z.string(),
+    contentType: z.string(),
+    durationSeconds: z.number(),
+    width: z.number().int(),
+    height: z.number().int(),
+  })
+  .meta({ id: "PostVideo" });
+
 export const Post = z
   .object({
     id: z.string(),
@@ -79,6 +109,10 @@ export const Post = z
     thumbnailUrl: z.string(),
     imageWidth: z.number().int(),
     imageHeight: z.number().int(),
+    mediaType: z
+      .enum(POST_MEDIA_TYPES)
+      .meta({ description: "`video` for reels (play `video`; the image is its poster)" }),
+    video: PostVideoView.nullable(),
     blurhash: z.string().nullable(),
     model: z.string(),
     tags: z.array(z.string()),
@@ -124,6 +158,8 @@ export function toPost(p: PostDoc, voted: boolean, liveVoteCount?: number): Post
     thumbnailUrl: p.thumbnailUrl,
     imageWidth: p.imageWidth,
     imageHeight: p.imageHeight,
+    mediaType: p.mediaType ?? "image",
+    video: p.video ?? null,
     blurhash: p.blurhash,
     model: p.model,
     tags: p.tags,

@@ -1,17 +1,15 @@
 import { bestEffort } from "../../core/best-effort";
 import { ApiError } from "../../core/errors";
-import { type IdempotentRequest, idempotencyMismatch } from "../../core/idempotency";
+import type { IdempotentRequest } from "../../core/idempotency";
 import { accountFactsOf, forgetSelfView } from "../../core/standing";
 import type { Viewer } from "../../core/viewer";
-import type { PostDoc, RequestKey } from "../../db";
+import type { PostDoc } from "../../db";
 import type { Deps } from "../../deps";
 import { hashIp } from "../../platform/crypto";
 import { newObjectId, ObjectId } from "../../platform/ids";
 import { DuplicateKeyError, expectMatch, PreconditionFailedError } from "../../platform/mongo/client";
-import { countViewOnce, deleteKeys, getValue, runOp, runOps, seedCounter } from "../../platform/redis-ops";
+import { countViewOnce, deleteKeys, getValue, runOp, runOps } from "../../platform/redis-ops";
 import { recordActivity } from "../analytics/activity";
-import { scoresOf } from "../ranking/scores";
-import { screen } from "../screening/rules";
 import { announceAfterResponse } from "./announce";
 import {
   afterMoves,
@@ -23,8 +21,10 @@ import {
   UNSCHEDULED,
   withScheduleSlots,
 } from "./lifecycle";
+import { alreadyPosted, insertNewPost, newPostDoc, replayOrConflict } from "./publish";
 import { type CreatePostBody, normalizeTags, type Post, type ShareResult, toPost, type UpdatePostBody } from "./schema";
 import { countsInProfile, isFirstPublication, type LifecycleState, lifecycleStateOf, moveVerdict } from "./transitions";
+import { createUploadPost } from "./uploads";
 import { votedByViewer } from "./viewer-state";
 import {
   findVisiblePost,
@@ -50,7 +50,8 @@ export async function dropCachedFeedPages(deps: Deps): Promise<void> {
  * with the same id. A published post and the author's `totalPosts` are one write (an ordered batch), so the
  * count moves exactly when a post was made; a scheduled one holds its slots (lifecycle.ts) in its insert.
  * A second request for the job is a 409, except a retry with the Idempotency-Key the post was made with,
- * which gets that post back (its first answer was lost); the same key with another request is a 422.
+ * which gets that post back (its first answer was lost); the same key with another request is a 422. A body
+ * with `mediaId` makes a post of the caller's uploads instead (posts/uploads.ts), in the same states.
  */
 export async function createPost(
   deps: Deps,
@@ -59,11 +60,11 @@ export async function createPost(
   request?: IdempotentRequest,
 ): Promise<Post> {
   const requestKey = request ? { key: `${viewer.id}:${request.key}`, fingerprint: request.fingerprint } : undefined;
-  const me = new ObjectId(viewer.id);
-  const jobId = new ObjectId(body.generationId);
-  const jobs = deps.db.generationJobs;
-  const status = body.status ?? "published";
   if (body.publishAt) checkPublishAt(deps, body.publishAt);
+  if (body.mediaId) return createUploadPost(deps, viewer, { ...body, mediaId: body.mediaId }, requestKey);
+  const me = new ObjectId(viewer.id);
+  const jobId = new ObjectId(body.generationId as string);
+  const jobs = deps.db.generationJobs;
   const [claimed, author] = await Promise.all([
     jobs.findOneAndUpdate(
       { _id: jobId, userId: me, status: "completed", postId: null },
@@ -83,113 +84,36 @@ export async function createPost(
     if (existing) return replayOrConflict(existing, requestKey);
     if (!job.postId) throw alreadyPosted();
   }
-  const now = deps.clock.now();
-  const postId = job.postId as ObjectId;
-  // The automatic hook: a banned word in the prompt holds the post for review, a high NSFW score flags it. A
-  // draft shows the author what it would get; the hold itself starts at publication (lifecycle.ts).
-  const screening = screen({ text: job.prompt, nsfwScore: job.nsfwScore }, deps.config.posts, now);
-  const draft: PostDoc = {
-    _id: postId,
-    userId: me,
-    username: author.username,
-    userAvatarUrl: author.avatarUrl ?? null,
-    userTier: author.tier,
-    authorShadowBanned: Boolean(author.shadowBanned),
-    generationId: jobId,
-    prompt: job.prompt,
-    refinedPrompt: job.refinedPrompt ?? null,
-    imageUrl: job.imageUrl ?? "",
-    thumbnailUrl: job.thumbnailUrl ?? job.imageUrl ?? "",
-    imageWidth: job.imageWidth ?? 0,
-    imageHeight: job.imageHeight ?? 0,
-    blurhash: job.blurhash ?? null,
-    model: job.model,
-    modelVersion: job.modelVersion ?? null,
-    generationTimeMs: job.generationTimeMs ?? null,
-    generationParams: {
-      steps: job.steps ?? null,
-      cfgScale: job.cfgScale ?? null,
-      seed: job.seed ?? null,
-      negativePrompt: job.negativePrompt ?? null,
+  const draft = newPostDoc(
+    deps,
+    job.postId as ObjectId,
+    author,
+    body,
+    {
+      generationId: jobId,
+      prompt: job.prompt,
+      refinedPrompt: job.refinedPrompt ?? null,
+      imageUrl: job.imageUrl ?? "",
+      thumbnailUrl: job.thumbnailUrl ?? job.imageUrl ?? "",
+      imageWidth: job.imageWidth ?? 0,
+      imageHeight: job.imageHeight ?? 0,
+      blurhash: job.blurhash ?? null,
+      model: job.model,
+      modelVersion: job.modelVersion ?? null,
+      generationTimeMs: job.generationTimeMs ?? null,
+      generationParams: {
+        steps: job.steps ?? null,
+        cfgScale: job.cfgScale ?? null,
+        seed: job.seed ?? null,
+        negativePrompt: job.negativePrompt ?? null,
+      },
+      hasWatermark: job.hasWatermark ?? author.tier === "free",
+      nsfwScore: job.nsfwScore ?? null,
+      mediaType: "image",
     },
-    hasWatermark: job.hasWatermark ?? author.tier === "free",
-    voteCount: 0,
-    commentCount: 0,
-    shareCount: 0,
-    viewCount: 0,
-    // A new post's hot score is its recency alone (see ranking/scores.ts), so `hot` shows it straight away.
-    ...scoresOf({ votes: 0, comments: 0, shares: 0, views: 0 }, now, now, deps.config.ranking),
-    gemMultiplier: 1,
-    tags: normalizeTags(body.tags),
-    category: body.category ?? null,
-    nsfw: (job.nsfwScore ?? 0) > deps.config.posts.nsfwFlagThreshold,
-    nsfwScore: job.nsfwScore ?? null,
-    moderationStatus: screening.status,
-    moderationHold: null,
-    moderationReviewedAt: null,
-    moderationReviewedBy: "auto",
-    moderationNotes: null,
-    shareableUrl: `${deps.config.posts.shareBaseUrl}/${postId.toHexString()}`,
-    shareCaption: body.shareCaption ?? null,
-    visibility: body.visibility ?? "public",
-    isPinned: false,
-    status: "draft",
-    ...UNSCHEDULED,
-    publishedAt: null,
-    saveCount: 0,
-    countedTags: [],
-    createdAt: now,
-    updatedAt: now,
-    deletedAt: null,
-    ...(requestKey ? { idempotency: requestKey } : {}),
-  };
-  const alreadyMade = async (): Promise<Post> => {
-    // A concurrent request for the same job won the insert.
-    const winner = await deps.db.posts.findOne({ _id: postId });
-    if (winner) return replayOrConflict(winner, requestKey);
-    throw alreadyPosted();
-  };
-  let post: PostDoc;
-  if (status === "scheduled" && body.publishAt) {
-    const scheduled = await withScheduleSlots(deps, draft, body.publishAt, async (fields) => {
-      const candidate = { ...draft, ...fields };
-      const written = await deps.db.batchUnique([deps.db.posts.inBatch.insertOne(candidate)]);
-      if (written.applied) return candidate;
-      // The slot indexes start with userId; any other refusal means this generation's post was made already.
-      return written.duplicateOn === "userId" ? SLOT_TAKEN : null;
-    });
-    if (!scheduled) return alreadyMade();
-    post = scheduled;
-  } else {
-    post = status === "published" ? { ...draft, ...firstPublicationFields(deps, draft, now) } : draft;
-    // A published post and the author's `totalPosts` are one write: the count moves exactly when it was made.
-    const written = await deps.db.batchUnique([
-      deps.db.posts.inBatch.insertOne(post),
-      ...(status === "published" ? [deps.db.users.inBatch.updateOne({ _id: me }, { $inc: { totalPosts: 1 } })] : []),
-    ]);
-    if (!written.applied) return alreadyMade();
-  }
-  await recordActivity(deps, {
-    event: "post_created",
-    actorId: viewer.id,
-    ownerId: viewer.id,
-    postId: postId.toHexString(),
-    at: now,
-  });
-  if (status === "published") {
-    await afterMoves(deps, [{ from: "draft", post, referred: Boolean(author.referredBy), counted: true }]);
-    announceAfterResponse(deps, [post._id]);
-  }
-  return toPost(post, false);
-}
-
-const alreadyPosted = () => ApiError.conflict("already_posted", "This generation has already been posted.");
-
-/** The job's post: the first answer again for a retry with the key it was made with, else a 409. */
-function replayOrConflict(post: PostDoc, requestKey: RequestKey | undefined): Post {
-  if (!requestKey || post.idempotency?.key !== requestKey.key) throw alreadyPosted();
-  if (post.idempotency.fingerprint !== requestKey.fingerprint) throw idempotencyMismatch();
-  return toPost(post, false);
+    requestKey,
+  );
+  return insertNewPost(deps, viewer, author, draft, body, requestKey);
 }
 
 /** Who is looking, for counting a view once per viewer: the device id and address of the request. */

@@ -5,6 +5,7 @@ import * as analytics from "../analytics/privacy";
 import * as billing from "../billing/privacy";
 import * as consents from "../consents/privacy";
 import * as journal from "../journal/privacy";
+import * as media from "../media/privacy";
 import * as messaging from "../messaging/privacy";
 import * as owed from "../owed/privacy";
 import * as saves from "../saves/privacy";
@@ -107,6 +108,14 @@ export const FEATURE_PRIVACY: readonly FeaturePrivacy[] = [
     },
     collections: ["liveStreams", "streamGifts", "streamGifters"],
     ...streams,
+  },
+  {
+    feature: "media",
+    sections: {
+      media: "Your uploads (avatars, post images and videos, story and message images): type, size, state, URL",
+    },
+    collections: ["media"],
+    ...media,
   },
   {
     feature: "saves",
