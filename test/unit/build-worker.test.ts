@@ -56,6 +56,7 @@ const routes = [
   '    id: z.string().meta({ description: "The item\'s id", example: "abc123" }),',
   "    name: z.string().meta({ description: describeName() }),",
   "    description: z.string().max(500),",
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: source text
   '    theme: z.string().meta({ title: "Theme", description: `One of ${THEMES.length} themes` }),',
   '    tags: z.array(z.string()).default(["new"]).meta({ examples: [["a", "b"]] }),',
   "  })",
@@ -72,6 +73,7 @@ const routes = [
   '  path: "/v1/items/{id}",',
   '  summary: "One item",',
   "  description: PRIVATE,",
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: source text
   '  responses: { 200: withEtag("The item"), 204: { description: `No ${kind}` }, ...problems(404) },',
   "});",
   'const adminRoute = roleRoute(["admin"], {',
@@ -102,6 +104,7 @@ describe("the Worker build's OpenAPI prose cut (scripts/build-worker.ts)", () =>
     // Literals, sums, templates of names, conditionals, a constant's name; a response keeps an empty description.
     const expected = routes
       .replace(' description: "The item\'s id", example: "abc123" ', "  ")
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: source text
       .replace(", description: `One of ${THEMES.length} themes` ", " ")
       .replace(' examples: [["a", "b"]] ', "  ")
       .replace(', description: "An item" + " of the caller\'s" ', " ")
@@ -112,6 +115,7 @@ describe("the Worker build's OpenAPI prose cut (scripts/build-worker.ts)", () =>
       .replace('summary: "One item",', "")
       .replace("description: PRIVATE,", "")
       .replace('withEtag("The item")', 'withEtag("")')
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: source text
       .replace("description: `No ${kind}`", 'description: ""')
       .replace('summary: kind === "all" ? "Every item" : "Some items",', "")
       .replace('json(Page, "A page")', 'json(Page, "")')
