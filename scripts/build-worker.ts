@@ -1,7 +1,9 @@
 // Builds the production Worker bundle (dist/worker.js + source map) with esbuild, the way wrangler bundles a
 // Worker with nodejs_compat, minus what the Worker never runs (zod's translations and two unused zod modules,
-// the settings' descriptions, function names): `npm run deploy` uploads this file as is
-// (`wrangler deploy dist/worker.js --no-bundle`), and the benchmarks run it in workerd through Miniflare.
+// the settings' descriptions, the OpenAPI document's prose, function names), and writes the complete OpenAPI
+// document to dist/assets/openapi.json: `npm run deploy` uploads both as they are (`wrangler deploy
+// dist/worker.js --no-bundle --assets dist/assets`), and the benchmarks run the bundle in workerd through
+// Miniflare.
 //
 //   npm run build [-- --outdir dist] [--entry src/worker.ts] [--plain] [--inputs]
 //     --plain   as `wrangler deploy --minify` would bundle the same source (for comparison)
@@ -36,8 +38,8 @@ export interface BuildOptions {
   minify?: boolean;
   /**
    * Bundle as a plain `wrangler deploy --minify` would from the same source: names kept, zod's locales and
-   * unused modules in, every setting's description in. For measuring what the trimming saves; the options
-   * below override it one by one.
+   * unused modules in, every setting's description and all OpenAPI prose in. For measuring what the trimming
+   * saves; the `keep*` options below override it one by one.
    */
   plain?: boolean;
   /** Keep zod's ~40 locales (all languages) in the bundle. */
