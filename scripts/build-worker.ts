@@ -666,6 +666,10 @@ export async function writeOpenApiDocument(dir: string): Promise<{ path: string;
   mkdirSync(dir, { recursive: true });
   const path = join(dir, "openapi.json");
   writeFileSync(path, text);
+  // Static assets' response headers (Workers' `_headers` file): tools on other origins (editors, generators in
+  // a browser) read the document, as they could when the Worker answered with CORS; it is public and has no
+  // credentials to guard, so any origin may.
+  writeFileSync(join(dir, "_headers"), "/openapi.json\n  Access-Control-Allow-Origin: *\n");
   return { path, bytes: Buffer.byteLength(text) };
 }
 

@@ -129,7 +129,10 @@ describe("the production Worker bundle", () => {
     expect(res.headers.get("content-type")).toContain("application/json");
     // Every answer of the Worker carries a request id; the asset's does not.
     expect(res.headers.get("x-request-id")).toBeNull();
+    // Readable from other origins, as when the Worker answered (`_headers`, which is no asset itself).
+    expect(res.headers.get("access-control-allow-origin")).toBe("*");
     expect(await res.text()).toBe(asset);
+    expect((await fetch(`${worker!.url}/_headers`)).status).toBe(404);
     const docs = await fetch(`${worker!.url}/docs`);
     expect(docs.status).toBe(200);
     expect(docs.headers.get("x-request-id")).not.toBeNull();
@@ -152,7 +155,7 @@ describe("the production Worker bundle", () => {
     expect(asset.length - JSON.stringify(stripped).length).toBeGreaterThan(50_000);
   });
 
-  it("is what `npm run deploy` uploads, with the document as its one static asset", async () => {
+  it("is what `npm run deploy` uploads, with the document and its headers as static assets", async () => {
     const { scripts } = JSON.parse(readFileSync("package.json", "utf8")) as { scripts: { deploy: string } };
     const upload = scripts.deploy.split("&&").at(-1)!.trim().replaceAll("dist/", `${outdir}/`).split(/\s+/);
     expect(upload.slice(0, 2)).toEqual(["wrangler", "deploy"]);
@@ -161,7 +164,8 @@ describe("the production Worker bundle", () => {
     const { stdout } = await promisify(execFile)("npx", [...upload, ...dryRun], {
       env: { ...process.env, CLOUDFLARE_CF_FETCH_ENABLED: "false", WRANGLER_SEND_METRICS: "false" },
     });
-    expect(stdout).toContain(`Read 1 file from the assets directory ${join(outdir, "assets")}`);
+    // openapi.json and _headers (wrangler reads both; _headers configures the other's headers).
+    expect(stdout).toContain(`Read 2 files from the assets directory ${join(outdir, "assets")}`);
     const gzipKib = Number(/Total Upload: [\d.]+ KiB \/ gzip: ([\d.]+) KiB/.exec(stdout)?.[1]);
     expect(gzipKib).toBeLessThanOrEqual(MAX_GZIP_BYTES / 1024);
   });
