@@ -1,7 +1,7 @@
 // One command for a local Circle: installs redis-server when missing (apt, as root), starts the local stack
 // (Upstash REST over redis-server, the Data API gateway, ClickHouse over chDB, the Resend, FCM, App Store,
-// Google Play and Stripe stand-ins) on loopback, migrates, optionally seeds demo data (--seed), and runs `wrangler dev`
-// against it. Ctrl-C stops everything.
+// Google Play, Stripe and Cloudflare Stream stand-ins) on loopback, migrates, optionally seeds demo data (--seed),
+// and runs `wrangler dev` against it. Ctrl-C stops everything.
 //
 //   npm run dev [-- --seed] [--data-dir .data/dev] [--port 8787] [--set KEY=value ...] [--delay store=ms ...]
 //   Your own Worker settings: `.dev.vars.local` (KEY=value lines, untracked) and `--set`, merged over the
@@ -10,8 +10,8 @@
 //   (Data API, ClickHouse, Upstash REST), as a colo far from the stores would see them.
 //   Ports: DEV_WORKER_PORT (8787) DEV_UPSTASH_PORT (8079) DEV_GATEWAY_PORT (8081) DEV_CLICKHOUSE_PORT (8123)
 //          DEV_REDIS_PORT (6390) DEV_EMAIL_PORT (8025) DEV_FCM_PORT (8026) DEV_APPSTORE_PORT (8091)
-//          DEV_PLAY_PORT (8092) DEV_STRIPE_PORT (8093); a port already in use is replaced by a free one (printed).
-//          Mail and pushes go to local Resend and FCM stand-ins; their pages are printed.
+//          DEV_PLAY_PORT (8092) DEV_STRIPE_PORT (8093) DEV_STREAM_PORT (8094); a port already in use is replaced by
+//          a free one (printed). Mail and pushes go to local Resend and FCM stand-ins; their pages are printed.
 import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { resolve } from "node:path";
@@ -24,6 +24,7 @@ import { DEV_OVERRIDES, devOverrides, writeDevVars } from "./local/dev-vars";
 import { freePort } from "./local/ports";
 import { findRedisServer } from "./local/redis";
 import { type RunningStack, startLocalStack } from "./local/stack";
+import { newStreamPlan } from "./local/stream-stack";
 import { type RunningWorker, startWranglerDev } from "./local/worker";
 import { runMigrations } from "./migrate";
 import { seedDemoData } from "./seed";
@@ -91,6 +92,7 @@ async function main(): Promise<void> {
     appstore: await portOrFree("app store stand-in", Number(process.env.DEV_APPSTORE_PORT ?? 8091)),
     play: await portOrFree("google play stand-in", Number(process.env.DEV_PLAY_PORT ?? 8092)),
     stripe: await portOrFree("stripe stand-in", Number(process.env.DEV_STRIPE_PORT ?? 8093)),
+    stream: await portOrFree("live-video stand-in", Number(process.env.DEV_STREAM_PORT ?? 8094)),
   };
   const workerUrl = `http://127.0.0.1:${ports.worker}`;
   const secret = () => randomBytes(24).toString("base64url");
@@ -111,6 +113,7 @@ async function main(): Promise<void> {
       clickhouseUrl: process.env.CLICKHOUSE_URL,
     },
     billing: newBillingPlan({ appstore: ports.appstore, play: ports.play, stripe: ports.stripe }, workerUrl),
+    stream: newStreamPlan(ports.stream),
   };
 
   let stack: RunningStack | undefined;
@@ -155,6 +158,8 @@ async function main(): Promise<void> {
     JWT_SECRET: secret() + secret(),
     GPU_WORKER_TOKEN: secret(),
     IP_HASH_SALT: secret(),
+    // Uploads land in Miniflare's local R2; the Worker serves them (GET /media/...).
+    MEDIA_PUBLIC_BASE_URL: `http://127.0.0.1:${ports.worker}/media`,
     ...overrides,
   });
   if (Object.keys(overrides).length > 0) {
@@ -183,6 +188,10 @@ async function main(): Promise<void> {
       `notificationType, appAccountToken, productId, originalTransactionId}), Google Play http://127.0.0.1:${ports.play} ` +
       `(PUT /__purchases/{token}, POST /__notify {target: "${url}/v1/billing/google", purchaseToken, notificationType}), ` +
       `Stripe http://127.0.0.1:${ports.stripe} (POST ${url}/v1/me/billing/checkout, then open the url it answers and pay)`,
+  );
+  log(
+    `live-video stand-in http://127.0.0.1:${ports.stream}: POST /__inputs/{uid}/status {"status":"connected"} ` +
+      "plays a stream's live input as if its encoder were sending",
   );
   log("Ctrl-C stops everything.");
 }

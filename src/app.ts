@@ -23,6 +23,7 @@ import { generationsRoutes } from "./features/generations/routes";
 import { healthRoutes } from "./features/health/routes";
 import { journalRoutes } from "./features/journal/routes";
 import { leaderboardsRoutes } from "./features/leaderboards/routes";
+import { mediaRoutes } from "./features/media/routes";
 import { messagingRoutes } from "./features/messaging/routes";
 import { moderationRoutes } from "./features/moderation/routes";
 import { notificationsRoutes } from "./features/notifications/routes";
@@ -30,8 +31,11 @@ import { postsRoutes } from "./features/posts/routes";
 import { privacyRoutes } from "./features/privacy/routes";
 import { registerPushDelivery } from "./features/push/listener";
 import { referralsRoutes } from "./features/referrals/routes";
+import { savesRoutes } from "./features/saves/routes";
 import { settingsRoutes } from "./features/settings/routes";
 import { storiesRoutes } from "./features/stories/routes";
+import { streamsRoutes } from "./features/streams/routes";
+import { tagsRoutes } from "./features/tags/routes";
 import { usageRoutes } from "./features/usage/routes";
 import { usersRoutes } from "./features/users/routes";
 import { votesRoutes } from "./features/votes/routes";
@@ -102,6 +106,8 @@ export function createApp(depsFor: (env: Record<string, unknown>) => Deps): Open
   // Before the rate limit: an oversized body is refused without a round trip, and a route's byte budget
   // (checked with the rate limit) is charged the size of a body already known to fit.
   app.use("/v1/*", async (c, next) => {
+    // Uploads stream their bytes and cap them themselves (features/media).
+    if (matchedRouteMeta(c)?.streamsBody) return next();
     const { config } = c.var.deps;
     const maxSize = matchedRouteMeta(c)?.maxBodyBytes?.(config) ?? config.http.maxBodyBytes;
     return bodyLimit({
@@ -123,6 +129,7 @@ export function createApp(depsFor: (env: Record<string, unknown>) => Deps): Open
   app.route("/", generationsRoutes);
   app.route("/", postsRoutes);
   app.route("/", votesRoutes);
+  app.route("/", tagsRoutes);
   app.route("/", feedsRoutes);
   app.route("/", commentsRoutes);
   app.route("/", notificationsRoutes);
@@ -132,6 +139,7 @@ export function createApp(depsFor: (env: Record<string, unknown>) => Deps): Open
   app.route("/", auditRoutes);
   app.route("/", leaderboardsRoutes);
   app.route("/", referralsRoutes);
+  app.route("/", savesRoutes);
   app.route("/", settingsRoutes);
   app.route("/", consentsRoutes);
   app.route("/", journalRoutes);
@@ -139,6 +147,8 @@ export function createApp(depsFor: (env: Record<string, unknown>) => Deps): Open
   app.route("/", usageRoutes);
   app.route("/", messagingRoutes);
   app.route("/", storiesRoutes);
+  app.route("/", streamsRoutes);
+  app.route("/", mediaRoutes);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {
     type: "http",

@@ -544,6 +544,11 @@ export const configSpec = {
       int(1, 86_400).default(120),
       "a post's cached document in Redis (`post:doc:{id}`; every change to it drops the copy at once)",
     ),
+    factsTtlSeconds: setting(
+      "POST_FACTS_TTL_SECONDS",
+      int(60, 30 * 86_400).default(7 * 86_400),
+      "how long what never changes about a post (author, image) stays in Redis (`post:facts:{id}`) for votes and shares",
+    ),
     viewWindowSeconds: setting(
       "POST_VIEW_WINDOW_SECONDS",
       int(60, 30 * 86_400).default(3_600),
@@ -558,6 +563,131 @@ export const configSpec = {
       "SHARE_BASE_URL",
       withoutTrailingSlash.default("https://circle.example/p"),
       "prefix of `shareableUrl`",
+    ),
+  },
+  // Content lifecycle (features/posts/lifecycle.ts); the limits take Mastodon's scheduled statuses as the anchor.
+  scheduling: {
+    maxPerUser: setting(
+      "POST_SCHEDULED_MAX_PER_USER",
+      int(1, 10_000).default(300),
+      "scheduled posts one author can hold (Mastodon: 300); one more is a 409 `schedule_limit`",
+    ),
+    maxPerDay: setting(
+      "POST_SCHEDULED_MAX_PER_DAY",
+      int(1, 1_000).default(25),
+      "scheduled posts one author can hold for one UTC day of `publishAt` (Mastodon: 25); one more is a 409 `schedule_daily_limit`",
+    ),
+    minLeadSeconds: setting(
+      "POST_PUBLISH_MIN_LEAD_SECONDS",
+      int(60, 86_400).default(300),
+      "how far ahead `publishAt` must be at least (Mastodon: 5 minutes)",
+    ),
+    maxLeadDays: setting("POST_PUBLISH_MAX_LEAD_DAYS", int(1, 366).default(30), "how far ahead `publishAt` may be"),
+    batchPosts: setting(
+      "PUBLISH_SCHEDULED_BATCH_POSTS",
+      int(1, 1_000).default(100),
+      "due posts per `publish-scheduled` batch",
+    ),
+    fanoutBatchFollowers: setting(
+      "POST_FANOUT_BATCH_FOLLOWERS",
+      int(10, 5_000).default(500),
+      "followers told of a new post per batch (one read and one bulk write each)",
+    ),
+    fanoutMaxAgeHours: setting(
+      "POST_FANOUT_MAX_AGE_HOURS",
+      int(1, 30 * 24).default(72),
+      "followers are told of a post only this long after its publication (a post held longer is not news)",
+    ),
+  },
+  tags: {
+    countBatchPosts: setting(
+      "TAG_COUNT_BATCH_POSTS",
+      int(1, 5_000).default(500),
+      "changed posts per `tag-counts` batch",
+    ),
+    trendingCacheTtlSeconds: setting(
+      "TAG_TRENDING_CACHE_TTL_SECONDS",
+      int(10, 86_400).default(600),
+      "how long `GET /v1/tags/trending` is served from Redis (`tags:trending`) before it is computed again",
+    ),
+    trendingItems: setting("TAG_TRENDING_ITEMS", int(1, 100).default(20), "tags in `GET /v1/tags/trending`"),
+    trendingMinPosts: setting(
+      "TAG_TRENDING_MIN_POSTS",
+      int(1, 10_000).default(3),
+      "posts in the last 24 h a tag needs before it can trend",
+    ),
+    prefixCacheTtlSeconds: setting(
+      "TAG_PREFIX_CACHE_TTL_SECONDS",
+      int(1, 3_600).default(60),
+      "how long one prefix's `GET /v1/tags?prefix=` answer is served from Redis",
+    ),
+  },
+  media: {
+    publicBaseUrl: setting(
+      "MEDIA_PUBLIC_BASE_URL",
+      withoutTrailingSlash.default("https://media.circle.example"),
+      "where the media bucket is served (an R2 custom domain); an upload's `url` is this plus its key",
+    ),
+    imageMaxBytes: setting(
+      "MEDIA_IMAGE_MAX_BYTES",
+      int(1_024, 50 * 1_048_576).default(10 * 1_048_576),
+      "largest image upload (posts, stories, messages, journal)",
+    ),
+    avatarMaxBytes: setting(
+      "MEDIA_AVATAR_MAX_BYTES",
+      int(1_024, 50 * 1_048_576).default(2 * 1_048_576),
+      "largest avatar",
+    ),
+    videoMaxBytes: setting(
+      "MEDIA_VIDEO_MAX_BYTES",
+      int(1_024, 100 * 1_000_000).default(50 * 1_048_576),
+      "largest video upload (reels); at most the Workers plan's request-body limit (100 MB on Free and Pro)",
+    ),
+    videoMaxSeconds: setting(
+      "MEDIA_VIDEO_MAX_SECONDS",
+      int(1, 3_600).default(60),
+      "longest video (its `mvhd` duration)",
+    ),
+    maxDimension: setting(
+      "MEDIA_MAX_DIMENSION_PX",
+      int(16, 65_535).default(8_192),
+      "widest or tallest image or video frame accepted, in pixels",
+    ),
+    pendingTtlHours: setting(
+      "MEDIA_PENDING_TTL_HOURS",
+      int(1, 24 * 7).default(24),
+      "how long an upload may wait for its bytes before its record expires",
+    ),
+    uploadsPerWindow: setting(
+      "MEDIA_UPLOADS_PER_WINDOW",
+      int(1).default(100),
+      "uploads one account may start per window",
+    ),
+    uploadWindowSeconds: setting("MEDIA_UPLOAD_WINDOW_SECONDS", int(1, 86_400).default(3_600), "upload window"),
+    s3: {
+      endpoint: setting(
+        "MEDIA_S3_ENDPOINT",
+        withoutTrailingSlash.optional(),
+        "R2's S3 API (`https://<account>.r2.cloudflarestorage.com`) for runtimes without the MEDIA_BUCKET binding (Deno); unset there: uploads answer 503",
+      ),
+      bucket: setting("MEDIA_S3_BUCKET", z.string().min(1).default("circle-media"), "bucket name on the S3 API"),
+      region: setting("MEDIA_S3_REGION", z.string().min(1).default("auto"), "SigV4 region (`auto` for R2)"),
+      accessKeyId: secret("MEDIA_S3_ACCESS_KEY_ID", z.string().min(1).optional(), "R2 API token's access key id"),
+      secretAccessKey: secret(
+        "MEDIA_S3_SECRET_ACCESS_KEY",
+        z.string().min(1).optional(),
+        "R2 API token's secret access key",
+      ),
+    },
+    avatarSyncBatchDocs: setting(
+      "AVATAR_SYNC_BATCH_DOCS",
+      int(1, 10_000).default(500),
+      "posts and comments per `avatar-sync` batch that get a user's new avatar",
+    ),
+    avatarSyncSettleSeconds: setting(
+      "AVATAR_SYNC_SETTLE_SECONDS",
+      int(0, 86_400).default(300),
+      "an avatar change stays queued this long after it was made, so posts written by requests that read the old one are caught",
     ),
   },
   feeds: {
@@ -840,6 +970,90 @@ export const configSpec = {
       "STORY_PURGE_BATCH",
       int(1, 5_000).default(500),
       "expired stories deleted (with their views) per `story-purge` batch",
+    ),
+  },
+  liveVideo: {
+    apiUrl: setting(
+      "LIVE_VIDEO_API_URL",
+      withoutTrailingSlash.default("https://api.cloudflare.com/client/v4"),
+      "Cloudflare API base for Stream live inputs",
+    ),
+    accountId: setting(
+      "LIVE_VIDEO_ACCOUNT_ID",
+      z.string().min(1).optional(),
+      "Cloudflare account id; live streams answer 503 until it and the token are set",
+    ),
+    apiToken: secret("LIVE_VIDEO_API_TOKEN", z.string().min(1).optional(), "Cloudflare API token with Stream:Edit"),
+    playbackOrigin: setting(
+      "LIVE_VIDEO_PLAYBACK_ORIGIN",
+      withoutTrailingSlash.default("https://customer-unset.cloudflarestream.com"),
+      "where viewers play streams: `https://customer-<code>.cloudflarestream.com`",
+    ),
+    recording: setting(
+      "LIVE_VIDEO_RECORDING",
+      z.enum(["off", "automatic"]).default("off"),
+      "`automatic` keeps each broadcast as a Stream video",
+    ),
+    timeoutMs: setting("LIVE_VIDEO_TIMEOUT_MS", int(100, 60_000).default(5_000), "per call to the live-video API"),
+  },
+  streams: {
+    maxTags: setting("STREAM_MAX_TAGS", int(0, 50).default(10), "tags per stream"),
+    scheduleMaxDays: setting(
+      "STREAM_SCHEDULE_MAX_DAYS",
+      int(1, 365).default(90),
+      "how far ahead a stream can be scheduled",
+    ),
+    scheduleGraceHours: setting(
+      "STREAM_SCHEDULE_GRACE_HOURS",
+      int(1, 24 * 30).default(24),
+      "a scheduled stream not started this long after its time is cancelled by `stream-maintenance`",
+    ),
+    viewerLifetimeSeconds: setting(
+      "STREAM_VIEWER_LIFETIME_SECONDS",
+      int(5, 3_600).default(45),
+      "a viewer counts while their last heartbeat is younger than this (apps beat every 15 s)",
+    ),
+    abandonAfterSeconds: setting(
+      "STREAM_ABANDON_AFTER_SECONDS",
+      int(30, 86_400).default(300),
+      "a live stream whose hosts stopped heartbeating and whose encoder is not connected this long is ended",
+    ),
+    stateTtlSeconds: setting(
+      "STREAM_STATE_TTL_SECONDS",
+      int(600, 30 * 86_400).default(2 * 86_400),
+      "how long a stream's live counters stay in Redis without a heartbeat",
+    ),
+    liveCacheTtlSeconds: setting(
+      "STREAM_LIVE_CACHE_TTL_SECONDS",
+      int(0, 300).default(5),
+      "how long the ranked live directory (`streams:live`) is served from Redis before it is ranked again (0: off)",
+    ),
+    liveListMax: setting(
+      "STREAM_LIVE_LIST_MAX",
+      int(10, 10_000).default(500),
+      "live streams `GET /v1/streams/live` ranks (newest started first beyond it)",
+    ),
+    maxCohosts: setting("STREAM_MAX_COHOSTS", int(0, 20).default(4), "co-hosts invited to one stream"),
+    maxModerators: setting("STREAM_MAX_MODERATORS", int(0, 200).default(25), "chat moderators of one stream"),
+    maxChatMutes: setting(
+      "STREAM_MAX_CHAT_MUTES",
+      int(1, 100_000).default(1_000),
+      "viewers muted in one stream's chat",
+    ),
+    chatSlowModeSeconds: setting(
+      "STREAM_CHAT_SLOW_MODE_SECONDS",
+      int(0, 3_600).default(3),
+      "a viewer sends one live-chat message per this many seconds (hosts and moderators are exempt; 0: off)",
+    ),
+    liveNoticeBatch: setting(
+      "STREAM_LIVE_NOTICE_BATCH",
+      int(10, 5_000).default(200),
+      "followers told “X is live” per batch",
+    ),
+    maintenanceBatch: setting(
+      "STREAM_MAINTENANCE_BATCH",
+      int(1, 1_000).default(100),
+      "streams `stream-maintenance` handles per step and batch",
     ),
   },
   flags: {
@@ -1234,6 +1448,40 @@ export const configSpec = {
         "where Checkout sends a buyer who backs out",
       ),
     },
+  },
+
+  owed: {
+    afterResponse: setting(
+      "OWED_EFFECTS_AFTER_RESPONSE",
+      bool.default(true),
+      "carry out what a write owes (notifications, totals, cache drops) right after its answer; `false` leaves it all to the `owed-effects` sweep",
+    ),
+    sweepGraceSeconds: setting(
+      "OWED_EFFECTS_SWEEP_GRACE_SECONDS",
+      int(0, 3_600).default(30),
+      "a new owed record is left to its request's after-response run this long before the `owed-effects` sweep takes it",
+    ),
+    claimSeconds: setting(
+      "OWED_EFFECTS_CLAIM_SECONDS",
+      int(5, 3_600).default(60),
+      "how long a run holds an owed record before another run may take it over (a run that died lets go)",
+    ),
+    maxAttempts: setting(
+      "OWED_EFFECTS_MAX_ATTEMPTS",
+      int(1, 100).default(10),
+      "runs of one owed record that fail before it is marked `failed` and reported",
+    ),
+    retryBaseSeconds: setting(
+      "OWED_EFFECTS_RETRY_BASE_SECONDS",
+      int(1, 3_600).default(30),
+      "delay after a failed run of an owed record; doubles per attempt (at most an hour)",
+    ),
+    sweepBatch: setting("OWED_EFFECTS_SWEEP_BATCH", int(1, 1_000).default(100), "owed records per sweep batch"),
+    retentionHours: setting(
+      "OWED_EFFECTS_RETENTION_HOURS",
+      int(1, 24 * 30).default(24),
+      "how long done and failed owed records stay in `owed_effects` (for debugging)",
+    ),
   },
 
   jobs: {

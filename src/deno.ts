@@ -3,8 +3,9 @@
 // environment, as on Workers).
 import type { ExecutionContext } from "hono";
 import { createApp } from "./app";
-import { depsForEnv } from "./deps";
+import { type Deps, depsForEnv, type RuntimeBindings } from "./deps";
 import { newTally, withIoTally } from "./platform/io";
+import { s3StoreFromSettings } from "./platform/objects-s3";
 import { runScheduled, schedule } from "./scheduler/schedule";
 
 declare const Deno: {
@@ -17,7 +18,12 @@ declare const Deno: {
 };
 
 const env: Record<string, unknown> = Deno.env.toObject();
-const app = createApp(depsForEnv);
+// No R2 binding here: media goes over R2's S3 API when MEDIA_S3_* are set (else uploads answer 503).
+const runtime: RuntimeBindings = {
+  mediaStore: (config) => s3StoreFromSettings(config.media.s3, config.storeTimeoutMs),
+};
+const depsFor = (bindings: Record<string, unknown>): Deps => depsForEnv(bindings, runtime);
+const app = createApp(depsFor);
 
 // Jobs are registered only when Deno.cron exists (Deno Deploy, or `--unstable-cron` locally); say which.
 if (typeof Deno.cron === "function") {
@@ -25,7 +31,7 @@ if (typeof Deno.cron === "function") {
     // Deno.cron names allow letters, digits, whitespace, hyphens and underscores only.
     const name = `circle-${trigger.name}`;
     Deno.cron(name, trigger.cron, async () => {
-      await withIoTally(newTally(), () => runScheduled(depsForEnv(env), trigger.cron));
+      await withIoTally(newTally(), () => runScheduled(depsFor(env), trigger.cron));
     });
     console.log(JSON.stringify({ msg: "cron registered", name, schedule: trigger.cron }));
   }

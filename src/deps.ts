@@ -4,6 +4,7 @@ import { type ClickHouseClient, createClickHouse } from "./platform/clickhouse";
 import { keys } from "./platform/keys";
 import { createLogger, type Logger } from "./platform/logger";
 import { DataApiClient } from "./platform/mongo/client";
+import { isR2Bucket, type ObjectStore, type R2BucketLike, r2Store, unconfiguredStore } from "./platform/objects";
 import { createRealtime, type Realtime, type RoomNamespace } from "./platform/realtime";
 import { createRedis, type Redis } from "./platform/redis";
 import { type Clock, systemClock } from "./platform/time";
@@ -19,11 +20,17 @@ export interface Deps {
   log: Logger;
   /** Conversation events to connected clients (Durable Objects on Workers, Upstash pub/sub elsewhere). */
   realtime: Realtime;
+  /** Media objects: R2 through the `MEDIA_BUCKET` binding, else R2's S3 API (MEDIA_S3_*), else unconfigured (503). */
+  objects: ObjectStore;
 }
 
 export interface RuntimeBindings {
   /** Workers: the Durable Object namespace of conversation rooms (`CONVERSATION_ROOMS` in wrangler.toml). */
   rooms?: RoomNamespace | undefined;
+  /** Workers: the media bucket (`MEDIA_BUCKET` in wrangler.toml). */
+  mediaBucket?: R2BucketLike | undefined;
+  /** Runtimes without the binding (Deno): a media store built from the settings (R2's S3 API). */
+  mediaStore?: ((config: Config) => ObjectStore | undefined) | undefined;
 }
 
 export function createDeps(
@@ -49,6 +56,9 @@ export function createDeps(
       redisToken: config.redis.token,
       channel: keys.conversationChannel,
     }),
+    objects: bindings.mediaBucket
+      ? r2Store(bindings.mediaBucket, timeoutMs)
+      : (bindings.mediaStore?.(config) ?? unconfiguredStore()),
   };
 }
 
@@ -58,10 +68,10 @@ const perBindings = new WeakMap<object, Deps>();
  * Deps for a runtime's bindings, built on first use and reused for the isolate's lifetime (the bindings
  * object is stable per isolate). Throws ConfigError naming any bad setting.
  */
-export function depsForEnv(env: Record<string, unknown>): Deps {
+export function depsForEnv(env: Record<string, unknown>, runtime: RuntimeBindings = {}): Deps {
   let deps = perBindings.get(env);
   if (!deps) {
-    deps = createDeps(loadConfig(env), {}, { rooms: roomsOf(env) });
+    deps = createDeps(loadConfig(env), {}, { ...bindingsOf(env), ...runtime });
     perBindings.set(env, deps);
   }
   return deps;
@@ -73,4 +83,9 @@ function roomsOf(env: Record<string, unknown>): RoomNamespace | undefined {
   return typeof binding?.idFromName === "function" && typeof binding.get === "function"
     ? (binding as RoomNamespace)
     : undefined;
+}
+
+/** The runtime's bindings among `env` (Workers put them next to the plain-string settings). */
+export function bindingsOf(env: Record<string, unknown>): RuntimeBindings {
+  return { rooms: roomsOf(env), mediaBucket: isR2Bucket(env.MEDIA_BUCKET) ? env.MEDIA_BUCKET : undefined };
 }

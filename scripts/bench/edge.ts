@@ -8,6 +8,7 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import { parseArgs } from "node:util";
 import { loadConfig } from "../../src/config";
+import { forgetStanding } from "../../src/core/standing";
 import { createDeps } from "../../src/deps";
 import { moveGems } from "../../src/features/gems/ledger";
 import { ObjectId } from "../../src/platform/ids";
@@ -148,6 +149,23 @@ try {
     termsVersion: string;
     privacyVersion: string;
   };
+  // A moderator for the report queue (set-up, not measured): signed up, then given the role directly.
+  const moderatorIp = "fd00:fffe::1";
+  const modTag = randomBytes(4).toString("hex");
+  const modRes = await fetch(`${bench.url}/v1/auth/signup`, {
+    method: "POST",
+    headers: { "content-type": "application/json", "cf-connecting-ip": moderatorIp },
+    body: JSON.stringify({
+      username: `moderator_${modTag}`,
+      email: `moderator_${modTag}@bench.example`,
+      password: "correct horse battery staple",
+      ...legal,
+    }),
+  });
+  const moderatorAuth = (await modRes.json()) as { user: { id: string }; accessToken: string };
+  await direct.db.users.updateOne({ _id: new ObjectId(moderatorAuth.user.id) }, { $set: { role: "moderator" } });
+  await forgetStanding(direct, moderatorAuth.user.id);
+  const moderator = { token: moderatorAuth.accessToken, ip: moderatorIp };
   for (let i = 0; i < iterations; i++) {
     // Each journey is a fresh pair of people on their own addresses (IPv6 /64s), so no limit or fraud signal
     // carries over between iterations.
@@ -208,6 +226,8 @@ try {
       expect: 201,
     });
 
+    // The viewer opens the post before voting on it (as the app does: a vote is a tap on a post on screen).
+    await step("GET /v1/posts/{id}", "GET", `/v1/posts/${post.id}`, { ...v, expect: 200 });
     await step("PUT /v1/users/{id}/follow", "PUT", `/v1/users/${author.user.id}/follow`, { ...v, expect: 204 });
     await step("PUT /v1/posts/{id}/vote", "PUT", `/v1/posts/${post.id}/vote`, { ...v, expect: 200 });
     await step("DELETE /v1/posts/{id}/vote", "DELETE", `/v1/posts/${post.id}/vote`, { ...v, expect: 204 });
@@ -233,16 +253,26 @@ try {
       },
     );
 
+    await step("PATCH /v1/comments/{id}", "PATCH", `/v1/comments/${comment.id}`, {
+      ...v,
+      body: { content: "Love the light on the water!" },
+      expect: 200,
+    });
+
     const anonymous = { ip: `fd00:${tag.slice(0, 4)}:${tag.slice(4)}:3::1` };
     await step("GET /v1/feeds/new (anonymous, cache miss)", "GET", "/v1/feeds/new", { ...anonymous, expect: 200 });
     await step("GET /v1/feeds/new (anonymous, cached)", "GET", "/v1/feeds/new", { ...anonymous, expect: 200 });
     await step("GET /v1/feeds/following", "GET", "/v1/feeds/following", { ...v, expect: 200 });
     await step("GET /v1/feeds/hot", "GET", "/v1/feeds/hot", { ...v, expect: 200 });
-    await step("GET /v1/posts/{id}", "GET", `/v1/posts/${post.id}`, { ...v, expect: 200 });
     await step("GET /v1/me", "GET", "/v1/me", { ...v, expect: 200 });
     await step("GET /v1/users/{username}", "GET", `/v1/users/${author.user.username}`, { ...v, expect: 200 });
     await step("GET /v1/notifications", "GET", "/v1/notifications", { ...a, expect: 200 });
     await step("GET /v1/notifications/unread-count", "GET", "/v1/notifications/unread-count", { ...a, expect: 200 });
+    await step("POST /v1/notifications/read", "POST", "/v1/notifications/read", {
+      ...a,
+      body: { all: true },
+      expect: 204,
+    });
     await step("GET /v1/flags", "GET", "/v1/flags", { ...v, headers: { "x-device-id": `bench-${tag}` }, expect: 200 });
     await step("GET /v1/leaderboards/{period}", "GET", "/v1/leaderboards/daily", { ...v, expect: 200 });
 
@@ -286,11 +316,16 @@ try {
     await step("POST /v1/me/checkin", "POST", "/v1/me/checkin", { ...v, expect: 200 });
     await step("POST /v1/posts/{id}/share", "POST", `/v1/posts/${post.id}/share`, { ...v, expect: 200 });
     await step("DELETE /v1/users/{id}/follow", "DELETE", `/v1/users/${author.user.id}/follow`, { ...v, expect: 204 });
-    await step("POST /v1/reports", "POST", "/v1/reports", {
+    const report = await step<{ id: string }>("POST /v1/reports", "POST", "/v1/reports", {
       ...v,
       body: { targetType: "comment", targetId: reply.id, reason: "spam" },
       expect: 201,
     });
+    await step("POST /v1/admin/reports/{id}/assign", "POST", `/v1/admin/reports/${report.id}/assign`, {
+      ...moderator,
+      expect: 200,
+    });
+    await step("DELETE /v1/comments/{id}", "DELETE", `/v1/comments/${comment.id}`, { ...v, expect: 204 });
     if (pauseMs > 0) await new Promise((r) => setTimeout(r, pauseMs));
     await quiet();
     settlePrevious();

@@ -7,6 +7,7 @@ import { startEmailServer } from "./email-server";
 import { serviceAccountFor, serviceAccountKeysFrom } from "./fcm-oauth";
 import { startFcmServer } from "./fcm-server";
 import { startRedisServer } from "./redis";
+import { type StreamPlan, startStreamStandIn, streamWorkerEnv } from "./stream-stack";
 import { startUpstashServer } from "./upstash-server";
 
 export interface StackPlan {
@@ -20,6 +21,8 @@ export interface StackPlan {
   providers?: ProviderPlan;
   /** App Store, Google Play and Stripe stand-ins (scripts/local/billing-stack.ts), when planned. */
   billing?: BillingPlan;
+  /** The live-video (Cloudflare Stream) stand-in (scripts/local/stream-stack.ts), when planned. */
+  stream?: StreamPlan;
 }
 
 export interface ProviderPlan {
@@ -94,6 +97,7 @@ export async function startLocalStack(plan: StackPlan, log: (line: string) => vo
     }
     log(`local stack up: upstash ${upstash.url}, data api ${gateway.url}, clickhouse ${clickhouseUrl}`);
     if (plan.billing) stops.push((await startBillingStandIns(plan.billing, log)).stop);
+    if (plan.stream) stops.push((await startStreamStandIn(plan.stream, log)).stop);
 
     return {
       workerEnv: {
@@ -107,6 +111,7 @@ export async function startLocalStack(plan: StackPlan, log: (line: string) => vo
         CLICKHOUSE_PASSWORD: plan.secrets.clickhousePassword,
         ...providerEnv,
         ...(plan.billing ? billingWorkerEnv(plan.billing) : {}),
+        ...(plan.stream ? streamWorkerEnv(plan.stream) : {}),
       },
       pages,
       stop,
@@ -158,5 +163,6 @@ export function plannedWorkerEnv(plan: StackPlan): Record<string, string> {
     CLICKHOUSE_USER: "default",
     CLICKHOUSE_PASSWORD: plan.secrets.clickhousePassword,
     ...(plan.billing ? billingWorkerEnv(plan.billing) : {}),
+    ...(plan.stream ? streamWorkerEnv(plan.stream) : {}),
   };
 }

@@ -3,6 +3,8 @@ import type { Deps } from "../deps";
 import { ObjectId } from "../platform/ids";
 import { deleteKeys, runOp, setValue } from "../platform/redis-ops";
 import { bestEffort } from "./best-effort";
+import { ApiError } from "./errors";
+import type { AccountFacts, Viewer } from "./viewer";
 
 /**
  * An account's standing: what decides, on every authenticated request, whether a token is still good and what
@@ -25,18 +27,22 @@ export interface Standing {
   timezone: string;
   /** Private mode (settings): what the user writes now stays out of insights and analytics. */
   privateMode: boolean;
+  /**
+   * Facts writes need about their author, so they need no read of their own: the username (fixed once chosen),
+   * when the account was made (epoch ms), whether it is shadow-banned (every change drops the standing) and its
+   * trust score (fraud scoring; moves slowly, so it may lag by ACCOUNT_STANDING_TTL_SECONDS).
+   */
+  username: string;
+  createdAt: number;
+  shadowBanned: boolean;
+  trustScore: number;
 }
 
 /** Marks which cached value is a standing (anything else under the key is ignored and rebuilt). */
-const VERSION = 4;
+const VERSION = 5;
 type Cached = Standing & { v: typeof VERSION };
 
-export function standingOf(
-  user: Pick<
-    UserDoc,
-    "role" | "tier" | "tierExpiresAt" | "bannedAt" | "banExpiresAt" | "deletedAt" | "revokedSessionIds" | "settings"
-  >,
-): Standing {
+export function standingOf(user: Pick<UserDoc, StandingField>): Standing {
   const settings = settingsOf(user);
   const banned = user.bannedAt ? (user.banExpiresAt?.getTime() ?? Number.MAX_SAFE_INTEGER) : null;
   return {
@@ -48,8 +54,45 @@ export function standingOf(
     revokedSessions: user.revokedSessionIds ?? [],
     timezone: settings.timezone,
     privateMode: settings.privateMode,
+    username: user.username,
+    createdAt: user.createdAt.getTime(),
+    shadowBanned: Boolean(user.shadowBanned),
+    trustScore: user.trustScore ?? TRUST_START,
   };
 }
+
+/** What a standing is made of: the projection `loadStanding` reads. */
+type StandingField =
+  | "role"
+  | "tier"
+  | "tierExpiresAt"
+  | "bannedAt"
+  | "banExpiresAt"
+  | "deletedAt"
+  | "revokedSessionIds"
+  | "settings"
+  | "username"
+  | "createdAt"
+  | "shadowBanned"
+  | "trustScore";
+
+const STANDING_PROJECTION: Record<StandingField, 1> = {
+  role: 1,
+  tier: 1,
+  tierExpiresAt: 1,
+  bannedAt: 1,
+  banExpiresAt: 1,
+  deletedAt: 1,
+  revokedSessionIds: 1,
+  settings: 1,
+  username: 1,
+  createdAt: 1,
+  shadowBanned: 1,
+  trustScore: 1,
+};
+
+/** The trust score of an account that never had one (moderation's starting point). */
+const TRUST_START = 50;
 
 /** The tier that applies now: a paid tier past its `tierExpiresAt` acts as free, with no job needed first. */
 export function effectiveTier(standing: Pick<Standing, "tier" | "tierExpiresAt">, now: Date): Tier {
@@ -79,27 +122,14 @@ export function cachedStanding(value: unknown): Standing | null {
   if (typeof value !== "object" || value === null) return null;
   const cached = value as Partial<Cached>;
   if (cached.v !== VERSION || typeof cached.role !== "string" || typeof cached.tier !== "string") return null;
+  if (typeof cached.username !== "string" || typeof cached.createdAt !== "number") return null;
   const { v: _version, ...standing } = cached as Cached;
   return standing;
 }
 
 /** The standing from MongoDB (one read), cached in Redis; null when the account does not exist. */
 export async function loadStanding(deps: Deps, userId: string): Promise<Standing | null> {
-  const user = await deps.db.users.findOne(
-    { _id: new ObjectId(userId) },
-    {
-      projection: {
-        role: 1,
-        tier: 1,
-        tierExpiresAt: 1,
-        bannedAt: 1,
-        banExpiresAt: 1,
-        deletedAt: 1,
-        revokedSessionIds: 1,
-        settings: 1,
-      },
-    },
-  );
+  const user = await deps.db.users.findOne({ _id: new ObjectId(userId) }, { projection: STANDING_PROJECTION });
   if (!user) return null;
   const standing = standingOf(user);
   await cacheStanding(deps, userId, standing);
@@ -143,4 +173,20 @@ export async function forgetSelfView(deps: Deps, ...userIds: string[]): Promise<
   await bestEffort(deps, "cached self view drop (it expires on its own)", () =>
     runOp(deps.redis, deleteKeys(userIds.map((id) => deps.keys.selfView(id)))),
   );
+}
+
+/** The caller's account facts from their standing (no read), or from MongoDB when the standing lacked them. */
+export async function accountFactsOf(deps: Deps, viewer: Viewer): Promise<AccountFacts> {
+  if (viewer.account) return viewer.account;
+  const user = await deps.db.users.findOne(
+    { _id: new ObjectId(viewer.id), deletedAt: null },
+    { projection: { username: 1, trustScore: 1, shadowBanned: 1, createdAt: 1 } },
+  );
+  if (!user) throw ApiError.notFound("Account not found.");
+  return {
+    username: user.username,
+    createdAt: user.createdAt,
+    shadowBanned: Boolean(user.shadowBanned),
+    trustScore: user.trustScore ?? TRUST_START,
+  };
 }

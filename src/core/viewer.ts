@@ -14,6 +14,15 @@ export interface Viewer {
   relations?: Relations;
   /** Set when that read found them not cached: the generation to rebuild them against, without reading again. */
   relationsMissAt?: string;
+  /** Facts about the account from its standing (every signed-in route), so a write needs no read for them. */
+  account?: AccountFacts;
+}
+
+export interface AccountFacts {
+  username: string;
+  createdAt: Date;
+  shadowBanned: boolean;
+  trustScore: number;
 }
 
 /** Where a request came from, for audit entries and session records (the IP is stored only as a keyed hash). */

@@ -31,6 +31,14 @@ export const collections = {
   messages: "messages",
   stories: "stories",
   storyViews: "story_views",
+  owedEffects: "owed_effects",
+  liveStreams: "live_streams",
+  streamGifts: "stream_gifts",
+  streamGifters: "stream_gifters",
+  saves: "saves",
+  tags: "tags",
+  tagCountBatches: "tag_count_batches",
+  media: "media",
 } as const;
 
 export type CollectionKey = keyof typeof collections;

@@ -20,13 +20,18 @@ import type { GemTransactionDoc } from "./documents/gems";
 import type { GenerationJobDoc } from "./documents/generations";
 import type { JobRunDoc } from "./documents/jobs";
 import type { JournalEntryDoc, JournalInsightDoc, JournalInsightRunDoc } from "./documents/journal";
+import type { MediaDoc } from "./documents/media";
 import type { ConversationDoc, MessageDoc } from "./documents/messaging";
 import type { AppealDoc, ModerationActionDoc, ReportDoc } from "./documents/moderation";
 import type { NotificationDoc } from "./documents/notifications";
+import type { OwedDoc } from "./documents/owed";
 import type { PostDoc } from "./documents/posts";
 import type { ReferralDoc } from "./documents/referrals";
+import type { SaveDoc } from "./documents/saves";
 import type { ShareDoc } from "./documents/shares";
 import type { StoryDoc, StoryViewDoc } from "./documents/stories";
+import type { StreamDoc, StreamGiftDoc, StreamGifterDoc } from "./documents/streams";
+import type { TagCountBatchDoc, TagDoc } from "./documents/tags";
 import type { UserDoc } from "./documents/users";
 import type { VoteDoc } from "./documents/votes";
 
@@ -54,6 +59,9 @@ export interface DocumentTypes {
   comments: CommentDoc;
   shares: ShareDoc;
   blocks: BlockDoc;
+  saves: SaveDoc;
+  tags: TagDoc;
+  tagCountBatches: TagCountBatchDoc;
   consents: ConsentDoc;
   journalEntries: JournalEntryDoc;
   journalInsights: JournalInsightDoc;
@@ -63,6 +71,11 @@ export interface DocumentTypes {
   messages: MessageDoc;
   stories: StoryDoc;
   storyViews: StoryViewDoc;
+  owedEffects: OwedDoc;
+  liveStreams: StreamDoc;
+  streamGifts: StreamGiftDoc;
+  streamGifters: StreamGifterDoc;
+  media: MediaDoc;
 }
 
 export type Db = { [K in CollectionKey]: Collection<DocumentTypes[K]> } & {
@@ -96,13 +109,18 @@ export * from "./documents/gems";
 export * from "./documents/generations";
 export * from "./documents/jobs";
 export * from "./documents/journal";
+export * from "./documents/media";
 export * from "./documents/messaging";
 export * from "./documents/moderation";
 export * from "./documents/notifications";
+export * from "./documents/owed";
 export * from "./documents/posts";
 export * from "./documents/referrals";
 export * from "./documents/requests";
+export * from "./documents/saves";
 export * from "./documents/shares";
 export * from "./documents/stories";
+export * from "./documents/streams";
+export * from "./documents/tags";
 export * from "./documents/users";
 export * from "./documents/votes";

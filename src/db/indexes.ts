@@ -63,6 +63,12 @@ export const indexes: Record<CollectionKey, IndexSpec[]> = {
       unique: true,
       partialFilterExpression: { "signupRequest.key": { $type: "string" } },
     },
+    // The avatar-sync job's queue: accounts whose new avatar has not reached all their posts and comments yet.
+    {
+      key: { "avatarSync.requestedAt": 1 },
+      name: "avatar_sync_queue",
+      partialFilterExpression: { "avatarSync.requestedAt": { $type: "date" } },
+    },
   ],
   posts: [
     { key: { userId: 1, createdAt: -1 }, name: "user_created" },
@@ -84,6 +90,33 @@ export const indexes: Record<CollectionKey, IndexSpec[]> = {
     // The counters job's work list: only posts whose engagement moved since their last recount are in it.
     { key: { countersStale: -1 }, name: "counters_stale", partialFilterExpression: { countersStale: { $gt: 0 } } },
     { key: { prompt: "text", tags: "text" }, name: "prompt_tags_text" },
+    // The lifecycle (features/posts/lifecycle.ts): due scheduled posts, oldest first, for `publish-scheduled`.
+    { key: { publishAt: 1 }, name: "scheduled_due", partialFilterExpression: { publishAt: { $type: "date" } } },
+    // A scheduled post holds one of its author's slots and one of its day's; the index refuses a taken slot,
+    // so concurrent schedules cannot pass POST_SCHEDULED_MAX_PER_USER or POST_SCHEDULED_MAX_PER_DAY.
+    {
+      key: { userId: 1, scheduleSlot: 1 },
+      name: "schedule_slot_unique",
+      unique: true,
+      partialFilterExpression: { scheduleSlot: { $type: "number" } },
+    },
+    {
+      key: { userId: 1, scheduleDay: 1, scheduleDaySlot: 1 },
+      name: "schedule_day_slot_unique",
+      unique: true,
+      partialFilterExpression: { scheduleDaySlot: { $type: "number" } },
+    },
+    // Published by a `publish-scheduled` batch that has not counted it yet (a crashed batch's are finished).
+    { key: { publishedBy: 1 }, name: "published_by", partialFilterExpression: { publishedBy: { $type: "objectId" } } },
+    // Followers still owed a "new post" notification.
+    { key: { "fanout.since": 1 }, name: "fanout_owed", partialFilterExpression: { "fanout.since": { $type: "date" } } },
+    // Tag counts (features/tags/counts.ts): changed posts, the batch working on them, and counted posts deleted
+    // by paths that do not mark them (an account's deletion).
+    { key: { tagsDirty: 1 }, name: "tags_dirty", partialFilterExpression: { tagsDirty: { $type: "objectId" } } },
+    { key: { tagsBatch: 1 }, name: "tags_batch", partialFilterExpression: { tagsBatch: { $type: "objectId" } } },
+    { key: { deletedAt: 1 }, name: "counted_deleted", partialFilterExpression: { tagsCounted: true } },
+    // Trending tags count the posts published in the last eight days.
+    { key: { publishedAt: -1 }, name: "published_at" },
     // A create retried with its Idempotency-Key finds what its first attempt made.
     {
       key: { "idempotency.key": 1 },
@@ -125,6 +158,8 @@ export const indexes: Record<CollectionKey, IndexSpec[]> = {
     { key: { followerId: 1, followingId: 1 }, name: "follower_following_unique", unique: true },
     { key: { followingId: 1 }, name: "following" },
     { key: { followerId: 1, createdAt: -1 }, name: "follower_created" },
+    // A new post's followers are told in batches, walking the author's follows in id order.
+    { key: { followingId: 1, _id: 1 }, name: "following_keyset" },
   ],
   referrals: [
     { key: { referrerId: 1, createdAt: -1 }, name: "referrer_created" },
@@ -269,6 +304,18 @@ export const indexes: Record<CollectionKey, IndexSpec[]> = {
     { key: { userId: 1, kind: 1, _id: -1 }, name: "user_kind_list" },
     { key: { targetId: 1, kind: 1 }, name: "target_kind" },
   ],
+  // Saves (seed 001's SAVE engagement): one per (user, post); the owner's list newest first; a post's saves
+  // are recounted by the counters job, and an erased account's posts lose theirs.
+  saves: [
+    { key: { userId: 1, postId: 1 }, name: "user_post_unique", unique: true },
+    { key: { userId: 1, _id: -1 }, name: "user_list" },
+    { key: { postId: 1 }, name: "post" },
+    { key: { postAuthorId: 1 }, name: "post_author" },
+  ],
+  // Tags by usage (autocomplete ranks prefix matches by it; the prefix itself runs on `_id`).
+  tags: [{ key: { posts: -1, _id: 1 }, name: "usage" }],
+  // Batches a crashed run left behind are finished oldest first.
+  tagCountBatches: [{ key: { createdAt: 1 }, name: "created" }],
   // Seed 002's consent ledger: a user's decisions newest first (GET /v1/me/consents, export).
   consents: [{ key: { userId: 1, createdAt: -1, _id: -1 }, name: "user_created" }],
   // Seed 002's journal. One live entry per user and date (deleted ones wait for restore or purge beside it).
@@ -345,6 +392,53 @@ export const indexes: Record<CollectionKey, IndexSpec[]> = {
     { key: { storyId: 1, viewedAt: -1, _id: -1 }, name: "story_viewed" },
     // The tray's "seen?" (a viewer's views of the last STORY_TTL_HOURS), and erasure of a viewer's views.
     { key: { viewerId: 1, viewedAt: -1 }, name: "viewer_recent" },
+  ],
+  // What writes owe after their answer: the sweep reads pending records by when they are due.
+  owedEffects: [
+    { key: { state: 1, dueAt: 1 }, name: "due" },
+    // Done and failed records are kept OWED_EFFECTS_RETENTION_HOURS; pending ones never expire (no expireAt).
+    { key: { expireAt: 1 }, name: "ttl_expire_at", expireAfterSeconds: 0 },
+    // A person's records (export, erasure).
+    { key: { subjects: 1, _id: 1 }, name: "subjects" },
+  ],
+  // Seed 003's live streams: the live directory, a streamer's list, and what stream-maintenance looks for.
+  liveStreams: [
+    { key: { status: 1, startedAt: -1 }, name: "status_started" },
+    // A create retried with its Idempotency-Key finds the stream it made (one per streamer and key).
+    {
+      key: { "idempotency.key": 1 },
+      name: "idempotency_key_unique",
+      unique: true,
+      partialFilterExpression: { "idempotency.key": { $type: "string" } },
+    },
+    { key: { userId: 1, _id: -1 }, name: "user_streams" },
+    { key: { status: 1, scheduledFor: 1 }, name: "status_scheduled_for" },
+    { key: { status: 1, "video.deletedAt": 1 }, name: "status_video_deleted" },
+    { key: { "liveNotice.state": 1, "liveNotice.updatedAt": 1 }, name: "live_notice_state" },
+    // A person's co-hosting and moderating (erasure).
+    { key: { "participants.userId": 1 }, name: "participants" },
+    { key: { "moderators.userId": 1 }, name: "moderators" },
+  ],
+  streamGifts: [
+    // One record per ledger transfer: a retried or re-completed gift counts on its stream once.
+    { key: { transferId: 1 }, name: "transfer_unique", unique: true },
+    // A stream's gifts and a sender's or a streamer's (export, erasure).
+    { key: { streamId: 1, _id: 1 }, name: "stream" },
+    { key: { senderId: 1, _id: 1 }, name: "sender" },
+    { key: { recipientId: 1, _id: 1 }, name: "recipient" },
+  ],
+  streamGifters: [
+    // One total per sender and stream: two first gifts at once make one.
+    { key: { streamId: 1, senderId: 1 }, name: "stream_sender_unique", unique: true },
+    // The stream's top gifters, most gems first.
+    { key: { streamId: 1, amount: -1, _id: 1 }, name: "stream_top" },
+    { key: { senderId: 1 }, name: "sender" },
+  ],
+  // Seed 001's media_files: a user's uploads newest first (export, erasure), keys unique, pending ones expire.
+  media: [
+    { key: { userId: 1, _id: 1 }, name: "user_id" },
+    { key: { key: 1 }, name: "key_unique", unique: true, partialFilterExpression: { key: { $type: "string" } } },
+    { key: { pendingExpiresAt: 1 }, name: "ttl_pending", expireAfterSeconds: 0 },
   ],
   // Seed 002's audit log shape; retention from AUDIT_LOG_TTL_DAYS (see buildIndexes).
   auditLogs: [

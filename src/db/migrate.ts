@@ -1,4 +1,5 @@
 import type { ClickHouseClient } from "../platform/clickhouse";
+import { ObjectId } from "../platform/ids";
 import type { DataApiClient } from "../platform/mongo/client";
 import { clickhouseDdl } from "./clickhouse-ddl";
 import { type CollectionKey, collections } from "./collections";
@@ -7,8 +8,37 @@ import { indexes, retiredIndexes } from "./indexes";
 export interface MigrationReport {
   createdIndexes: Record<string, string[]>;
   droppedIndexes: Record<string, string[]>;
+  /** Documents each backfill brought up to date (only the ones that changed). */
+  backfilled: Record<string, number>;
   clickhouse: string[];
 }
+
+/**
+ * Fields later features rely on, filled in on documents written before them. Each is an idempotent update of
+ * the documents still lacking the field, so re-running changes nothing; run migrations again after a deploy to
+ * catch documents the previous version wrote in between.
+ */
+const backfills: {
+  name: string;
+  collection: CollectionKey;
+  filter: Record<string, unknown>;
+  update: Record<string, unknown>[];
+}[] = [
+  {
+    // Posts from before lifecycles (features/posts/lifecycle.ts) were all published at creation.
+    name: "posts.status",
+    collection: "posts",
+    filter: { status: { $exists: false } },
+    update: [{ $set: { status: "published", publishAt: null, publishedAt: "$createdAt" } }],
+  },
+  {
+    // Posts from before tag counts (features/tags/counts.ts) are marked for the `tag-counts` job to count.
+    name: "posts.tagCounts",
+    collection: "posts",
+    filter: { countedTags: { $exists: false }, tagsDirty: { $exists: false } },
+    update: [{ $set: { tagsDirty: new ObjectId(), countedTags: [] } }],
+  },
+];
 
 /**
  * Creates every MongoDB index and ClickHouse object the API relies on. Idempotent: existing indexes,
@@ -30,7 +60,12 @@ export async function migrate(mongo: DataApiClient, clickhouse: ClickHouseClient
     const created = await mongo.collection(collections[key]).createIndexes(indexes[key]);
     if (created.length) createdIndexes[collections[key]] = created;
   }
-  return { createdIndexes, droppedIndexes, clickhouse: await migrateClickHouse(clickhouse) };
+  const backfilled: Record<string, number> = {};
+  for (const { name, collection, filter, update } of backfills) {
+    const { modifiedCount } = await mongo.collection(collections[collection]).updateMany(filter, update);
+    if (modifiedCount) backfilled[name] = modifiedCount;
+  }
+  return { createdIndexes, droppedIndexes, backfilled, clickhouse: await migrateClickHouse(clickhouse) };
 }
 
 /** Creates the ClickHouse objects (and adds the columns) that are missing, in order; returns their names. */

@@ -94,6 +94,12 @@ async function standingViewer(
     tier: effectiveTier(standing, now),
     timezone: standing.timezone,
     privateMode: standing.privateMode,
+    account: {
+      username: standing.username,
+      createdAt: new Date(standing.createdAt),
+      shadowBanned: standing.shadowBanned,
+      trustScore: standing.trustScore,
+    },
     ...(relations?.members ? { relations: Relations.fromMembers(relations.members) } : {}),
     ...(relations && !relations.members ? { relationsMissAt: relations.generation } : {}),
   };

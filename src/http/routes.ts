@@ -40,6 +40,11 @@ type OwnRoute = Omit<RouteConfig, "security" | "middleware"> & {
   maxBodyBytes?: (config: Config) => number;
   /** Request bodies are charged to a per-IP byte budget, checked with the rate limit (429 when spent). */
   byteBudget?: (config: Config) => ByteBudget;
+  /**
+   * Reads its body as a stream and enforces its own size cap (uploads): the global HTTP_MAX_BODY_BYTES limit,
+   * which buffers bodies without a Content-Length, does not apply.
+   */
+  streamsBody?: boolean;
   /** Middleware after authentication (e.g. `idempotent(...)`). */
   use?: readonly Middleware[];
 };
@@ -57,6 +62,7 @@ export interface RouteMeta {
   prefetch?: Prefetch;
   maxBodyBytes?: (config: Config) => number;
   byteBudget?: (config: Config) => ByteBudget;
+  streamsBody?: boolean;
 }
 
 const ROUTE_META = Symbol("circle.routeMeta");
@@ -102,12 +108,13 @@ function build<R extends OwnRoute, M extends readonly Middleware[]>(
   statuses: ProblemStatusCode[],
   extensions: Record<`x-${string}`, unknown> = {},
 ) {
-  const { cacheFirst = false, use = [], prefetch, maxBodyBytes, byteBudget, ...config } = route;
+  const { cacheFirst = false, streamsBody, use = [], prefetch, maxBodyBytes, byteBudget, ...config } = route;
   const meta: RouteMeta = {
     cacheFirst,
     ...(prefetch ? { prefetch } : {}),
     ...(maxBodyBytes ? { maxBodyBytes } : {}),
     ...(byteBudget ? { byteBudget } : {}),
+    ...(streamsBody ? { streamsBody } : {}),
   };
   return createRoute({
     ...config,
@@ -116,7 +123,7 @@ function build<R extends OwnRoute, M extends readonly Middleware[]>(
     middleware: [metaMarker(meta), ...auth, ...use] as unknown as [...M],
     responses: { ...problems(...statuses), ...config.responses } as R["responses"] &
       ReturnType<typeof problems<ProblemStatusCode>>,
-  }) as Omit<R, "cacheFirst" | "use" | "prefetch" | "maxBodyBytes" | "byteBudget"> & {
+  }) as Omit<R, "cacheFirst" | "streamsBody" | "use" | "prefetch" | "maxBodyBytes" | "byteBudget"> & {
     middleware: [...M];
     getRoutingPath(): string;
   };

@@ -11,12 +11,19 @@ export type BackgroundTask = () => Promise<void>;
 
 export interface BackgroundQueue {
   tasks: BackgroundTask[];
+  /** The request that holds the queue (its X-Request-Id), so durable records of owed work can name it. */
+  requestId?: string;
 }
 
 const scope = new AsyncLocalStorage<BackgroundQueue>();
 
-export function newBackgroundQueue(): BackgroundQueue {
-  return { tasks: [] };
+export function newBackgroundQueue(requestId?: string): BackgroundQueue {
+  return requestId ? { tasks: [], requestId } : { tasks: [] };
+}
+
+/** The id of the request whose queue is current (undefined in jobs and outside a request). */
+export function currentRequestId(): string | undefined {
+  return scope.getStore()?.requestId;
 }
 
 /** Runs `fn` with `queue` as the place `afterResponse` puts tasks. */

@@ -1,5 +1,5 @@
 /** The stores a request can reach; each call to one is a subrequest with real latency from the edge. */
-export type Store = "redis" | "mongo" | "clickhouse";
+export type Store = "redis" | "mongo" | "clickhouse" | "r2";
 
 /** A store could not be reached or timed out; the HTTP layer answers 503 with Retry-After. */
 export class StoreUnavailableError extends Error {

@@ -15,3 +15,9 @@ export function newObjectId(): ObjectId {
 export function newUuid(): string {
   return crypto.randomUUID();
 }
+
+/** A new unique ObjectId whose timestamp is `at` (the injected clock's time), for ids compared with that clock. */
+export function newObjectIdAt(at: Date): ObjectId {
+  const seconds = (Math.floor(at.getTime() / 1000) >>> 0).toString(16).padStart(8, "0");
+  return new ObjectId(seconds + newObjectId().toHexString().slice(8));
+}

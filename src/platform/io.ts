@@ -30,17 +30,20 @@ export interface IoTally {
   settledDepth: Record<Store, number>;
   /** Set for HTTP requests; jobs run without one (each call has only its own timeout). */
   budget?: StoreBudget;
+  /** Records of work the request's writes still owe (outbox), left for after its answer. */
+  owed: number;
 }
 
 const scope = new AsyncLocalStorage<IoTally>();
 
 export function newTally(budget?: { limitMs: number; perCallMs?: Partial<Record<Store, number>> }): IoTally {
-  const zero = () => ({ redis: 0, mongo: 0, clickhouse: 0 });
+  const zero = () => ({ redis: 0, mongo: 0, clickhouse: 0, r2: 0 });
   return {
     roundTrips: zero(),
     waits: zero(),
     durationMs: zero(),
     settledDepth: zero(),
+    owed: 0,
     ...(budget
       ? { budget: { limitMs: budget.limitMs, spentMs: 0, perCallMs: budget.perCallMs ?? {}, down: new Set<Store>() } }
       : {}),
@@ -127,14 +130,21 @@ export async function roundTrip<T>(
   }
 }
 
+/** Counts a durable record of owed work the current request left for after its answer (see `owed` above). */
+export function countOwed(): void {
+  const tally = scope.getStore();
+  if (tally) tally.owed += 1;
+}
+
 /**
  * `Server-Timing` value: per store, its round-trip count as `desc` and total time as `dur`, then
- * `{store}.waits` with the number of sequential waits on it.
+ * `{store}.waits` with the number of sequential waits on it, then `owed` with the records of owed work left.
  */
 export function serverTiming(tally: IoTally): string {
   const stores = Object.keys(tally.roundTrips) as Store[];
   return [
     ...stores.map((s) => `${s};desc="${tally.roundTrips[s]}";dur=${tally.durationMs[s].toFixed(1)}`),
     ...stores.map((s) => `${s}.waits;desc="${tally.waits[s]}"`),
+    `owed;desc="${tally.owed}"`,
   ].join(", ");
 }

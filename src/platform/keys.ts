@@ -12,6 +12,8 @@ export const keys = {
   rateApi: (ip: string) => `rate:api:${ip}`,
   rateAuth: (action: "login" | "signup" | "forgot" | "verify", subject: string) => `rate:auth:${action}:${subject}`,
   rateReport: (userId: string) => `rate:report:${userId}`,
+  /** Uploads one account started (POST /v1/media), a sliding window. */
+  rateMedia: (userId: string) => `rate:media:${userId}`,
   /** Request-body bytes one IP sent to a budgeted route family (`name`) in one fixed window (its index). */
   rateBytes: (name: string, ip: string, window: number) => `rate:bytes:${name}:${ip}:${window}`,
   // Feed caching
@@ -24,6 +26,8 @@ export const keys = {
   publicFeedFirstPages: () => ["feed:new:0", "feed:trending:0", "feed:hot:0"],
   /** A post's cached document (posts/visibility.ts `loadPost`), dropped on every change to what it shows. */
   postDoc: (postId: string) => `post:doc:${postId}`,
+  /** What never changes about a post (its author, its image), kept long: writes on it need no read for them. */
+  postFacts: (postId: string) => `post:facts:${postId}`,
   // Real-time counters
   postVotes: (postId: string) => `post:votes:${postId}`,
   /** Views not yet added to `posts.viewCount` (a delta, taken and cleared by the counters job). */
@@ -65,6 +69,15 @@ export const keys = {
   conversationGeneration: (conversationId: string) => `conversation:gen:${conversationId}`,
   socketTicket: (ticketHash: string) => `socket:ticket:${ticketHash}`,
   conversationChannel: (conversationId: string) => `channel:conversation:${conversationId}`,
+  // Live streams (features/streams): while a stream is live, its hosts and peak (`stream:live:{id}`, a hash whose
+  // existence means live), its viewers by last heartbeat (a sorted set pruned on read) and everyone who watched
+  streamLive: (streamId: string) => `stream:live:${streamId}`,
+  /** The live directory as last ranked (features/streams/discovery.ts), for everyone: filtered per viewer. */
+  streamDirectory: () => "streams:live",
+  streamViewers: (streamId: string) => `stream:viewers:${streamId}`,
+  streamUniqueViewers: (streamId: string) => `stream:uniques:${streamId}`,
+  /** A viewer's slow-mode turn in a live chat (one message per STREAM_CHAT_SLOW_MODE_SECONDS). */
+  chatSlowMode: (conversationId: string, userId: string) => `chat:slow:${conversationId}:${userId}`,
   // The posts each user voted on (posts/viewer-state.ts), and the counter that guards their rebuild
   votedPosts: (userId: string) => `voted:${userId}`,
   votedPostsGeneration: (userId: string) => `voted:gen:${userId}`,
@@ -78,6 +91,9 @@ export const keys = {
   /** A post's cached first page of comments, and who has comments on it only they can see (comments/service.ts). */
   commentsFirstPage: (postId: string) => `comments:first:${postId}`,
   commentsOwnHidden: (postId: string) => `comments:own-hidden:${postId}`,
+  /** The computed answer of `GET /v1/tags/trending`, and of `GET /v1/tags?prefix=` per prefix (features/tags). */
+  tagsTrending: () => "tags:trending",
+  tagsByPrefix: (prefix: string) => `tags:prefix:${prefix}`,
   // Profile cache (GET /v1/users/{username})
   userProfile: (usernameLower: string) => `user:profile:${usernameLower}`,
   // Journal (seed 002): change counters that every write moves (whole journal, and per month), and the caches

@@ -12,8 +12,10 @@ import { publish, runOp } from "./redis-ops";
 /** One event for a conversation's sockets, with what the room needs to re-check who may get it. */
 export interface RealtimeDelivery {
   conversationId: string;
-  /** The members once the event happened; sockets of anyone else are closed. */
+  /** The members once the event happened; sockets of anyone else are closed (unless the room is open). */
   memberIds: string[];
+  /** A room open to an audience beyond its members (a live stream's chat): nobody is closed for not being one. */
+  open?: boolean;
   /** The conversation's version the members are from (a room keeps the newest it saw). */
   version: number;
   /** Who caused it: their own sockets get `actorEvent` when there is one. */

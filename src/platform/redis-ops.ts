@@ -142,6 +142,17 @@ export const getDocument = <T>(key: string): CacheRead<T | null> => ({
   miss: null,
 });
 
+/**
+ * GETDEL of a cached document (see `getDocument`): the copy is read and dropped in one step, for a writer that
+ * must drop it before its change and can use what it held; null when there was none.
+ */
+export const takeDocument = <T>(key: string): RedisOp<T | null> =>
+  op(
+    1,
+    (p) => p.getdel(key),
+    ([v]) => (v == null ? null : (EJSON.deserialize(v) as T)),
+  );
+
 /** Caches a stored document for `ttlSeconds` (see `getDocument`). */
 export const setDocument = (key: string, document: object, ttlSeconds: number): RedisOp<void> =>
   op(
@@ -795,5 +806,183 @@ export const replaceValue = (key: string, value: unknown, ttlSeconds: number): R
   op(
     1,
     (p) => p.set(key, value, { xx: true, ex: ttlSeconds }),
+    () => undefined,
+  );
+
+// ---- Turns (one action per key per interval) ----
+
+// Takes the turn if free (SET NX PX); otherwise says how long until it frees.
+const TAKE_TURN = `if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return -1 end
+return redis.call('PTTL', KEYS[1])`;
+
+/** Takes a turn that lasts `ttlMs` (slow mode); when taken by an earlier call, how long until it frees. */
+export const takeTurn = (key: string, owner: string, ttlMs: number): RedisOp<{ taken: boolean; waitMs: number }> =>
+  op(
+    1,
+    (p) => p.eval(TAKE_TURN, [key], [owner, ttlMs]),
+    ([v]) => {
+      const n = num(v);
+      return n === -1 ? { taken: true, waitMs: 0 } : { taken: false, waitMs: Math.max(0, n) };
+    },
+  );
+
+// ---- Live streams: viewers by heartbeat ----
+
+/** The three keys of one live stream's audience (see keys.streamLive / streamViewers / streamUniqueViewers). */
+export interface StreamAudienceKeys {
+  live: string;
+  viewers: string;
+  uniques: string;
+}
+
+const audienceKeys = (k: StreamAudienceKeys) => [k.live, k.viewers, k.uniques];
+
+// A heartbeat. The live hash (host, cohosts, peak, hostSeenAt) exists only while the stream is live. A host's
+// beat says they are still there; a viewer's beat moves them to now in the sorted set (GT: an isolate with a
+// late clock never moves anyone back), drops everyone whose last beat is a lifetime old or older, and keeps the
+// peak and the set of everyone who watched. Viewers blocked with the host (ARGV[5..]) are refused.
+const STREAM_HEARTBEAT = `local host = redis.call('HGET', KEYS[1], 'host')
+if not host then return {0} end
+for i = 5, #ARGV do if ARGV[i] == host then return {-1} end end
+local me = ARGV[1]
+local cohosts = redis.call('HGET', KEYS[1], 'cohosts') or ''
+if me == host or string.find(' ' .. cohosts .. ' ', ' ' .. me .. ' ', 1, true) then
+  redis.call('HSET', KEYS[1], 'hostSeenAt', ARGV[2])
+  redis.call('EXPIRE', KEYS[1], ARGV[4])
+  return {2}
+end
+local now = tonumber(ARGV[2])
+redis.call('ZADD', KEYS[2], 'GT', now, me)
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - tonumber(ARGV[3]))
+local current = redis.call('ZCARD', KEYS[2])
+redis.call('SADD', KEYS[3], me)
+local peak = tonumber(redis.call('HGET', KEYS[1], 'peak') or '0')
+if current > peak then
+  peak = current
+  redis.call('HSET', KEYS[1], 'peak', peak)
+end
+for k = 1, 3 do redis.call('EXPIRE', KEYS[k], ARGV[4]) end
+return {1, current, peak, redis.call('SCARD', KEYS[3])}`;
+
+export type HeartbeatResult =
+  | { kind: "not_live" }
+  | { kind: "blocked" }
+  | { kind: "host" }
+  | { kind: "viewer"; current: number; peak: number; unique: number };
+
+/** One heartbeat of `viewerId` at `nowMs` (see STREAM_HEARTBEAT): one round trip. */
+export const streamHeartbeat = (
+  keys: StreamAudienceKeys,
+  beat: { viewerId: string; nowMs: number; lifetimeMs: number; ttlSeconds: number; blockedIds: string[] },
+): RedisOp<HeartbeatResult> =>
+  op(
+    1,
+    (p) =>
+      p.eval(STREAM_HEARTBEAT, audienceKeys(keys), [
+        beat.viewerId,
+        beat.nowMs,
+        beat.lifetimeMs,
+        beat.ttlSeconds,
+        ...beat.blockedIds,
+      ]),
+    ([v]) => {
+      const [kind, current, peak, unique] = ((v ?? [0]) as unknown[]).map(num);
+      if (kind === -1) return { kind: "blocked" };
+      if (kind === 2) return { kind: "host" };
+      if (kind === 1) return { kind: "viewer", current: current ?? 0, peak: peak ?? 0, unique: unique ?? 0 };
+      return { kind: "not_live" };
+    },
+  );
+
+// Current viewers (pruned as they are read), peak and everyone who watched, for each stream (3 keys each); a
+// stream that is not live (no live hash) is left alone and reads as zeros. The peak takes the count read now
+// into account, so a count shown is never above the peak shown.
+const STREAM_AUDIENCES = `local out = {}
+local now = tonumber(ARGV[1])
+local lifetime = tonumber(ARGV[2])
+for i = 1, #KEYS, 3 do
+  if redis.call('EXISTS', KEYS[i]) == 1 then
+    redis.call('ZREMRANGEBYSCORE', KEYS[i + 1], '-inf', now - lifetime)
+    local current = redis.call('ZCARD', KEYS[i + 1])
+    local peak = tonumber(redis.call('HGET', KEYS[i], 'peak') or '0')
+    if current > peak then
+      peak = current
+      redis.call('HSET', KEYS[i], 'peak', peak)
+    end
+    local seen = tonumber(redis.call('HGET', KEYS[i], 'hostSeenAt') or '0')
+    table.insert(out, {1, current, peak, redis.call('SCARD', KEYS[i + 2]), seen})
+  else
+    table.insert(out, {0, 0, 0, 0, 0})
+  end
+end
+return out`;
+
+export interface StreamAudience {
+  /** Whether Redis holds the stream as live (its live hash exists). */
+  live: boolean;
+  current: number;
+  peak: number;
+  unique: number;
+  /** When a host last heartbeat (epoch ms; 0: never, or not known). */
+  hostSeenAt: number;
+}
+
+/** The audience of several streams at `nowMs`, in one round trip (none for none). */
+export const streamAudiences = (
+  streams: StreamAudienceKeys[],
+  nowMs: number,
+  lifetimeMs: number,
+): RedisOp<StreamAudience[]> =>
+  streams.length === 0
+    ? op(
+        0,
+        () => {},
+        () => [],
+      )
+    : op(
+        1,
+        (p) => p.eval(STREAM_AUDIENCES, streams.flatMap(audienceKeys), [nowMs, lifetimeMs]),
+        ([v]) =>
+          ((v ?? []) as unknown[][]).map((row) => {
+            const [live, current, peak, unique, hostSeenAt] = row.map(num);
+            return {
+              live: live === 1,
+              current: current ?? 0,
+              peak: peak ?? 0,
+              unique: unique ?? 0,
+              hostSeenAt: hostSeenAt ?? 0,
+            };
+          }),
+      );
+
+// Marks a stream live: its host and co-hosts (space-separated); the peak survives a repeat.
+const STREAM_GO_LIVE = `redis.call('HSET', KEYS[1], 'host', ARGV[1], 'cohosts', ARGV[2])
+redis.call('HSETNX', KEYS[1], 'hostSeenAt', ARGV[3])
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+return 1`;
+
+/** Marks a stream live in Redis (start, or a rebuild after Redis lost it) with its hosts. */
+export const markStreamLive = (
+  liveKey: string,
+  hosts: { hostId: string; cohostIds: string[] },
+  nowMs: number,
+  ttlSeconds: number,
+): RedisOp<void> =>
+  op(
+    1,
+    (p) => p.eval(STREAM_GO_LIVE, [liveKey], [hosts.hostId, hosts.cohostIds.join(" "), nowMs, ttlSeconds]),
+    () => undefined,
+  );
+
+// Changes the co-hosts of a stream that is live (a stream that is not stays not).
+const STREAM_SET_COHOSTS = `if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'cohosts', ARGV[1])
+return 1`;
+
+/** The co-hosts of a live stream (their beats count as the hosts', not as viewers). */
+export const setStreamCohosts = (liveKey: string, cohostIds: string[]): RedisOp<void> =>
+  op(
+    1,
+    (p) => p.eval(STREAM_SET_COHOSTS, [liveKey], [cohostIds.join(" ")]),
     () => undefined,
   );

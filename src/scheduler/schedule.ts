@@ -10,12 +10,17 @@ import { leaderboardsJob } from "../features/leaderboards/rebuild";
 import { emailDeliveryJob } from "../features/mail/delivery";
 import { messagePurgeJob } from "../features/messaging/purge";
 import { trustAccrualJob } from "../features/moderation/trust-accrual";
+import { owedEffectsJob } from "../features/owed/sweep";
+import { publishScheduledJob } from "../features/posts/publish-scheduled";
 import { accountDeletionJob } from "../features/privacy/deletion";
 import { accountErasureJob } from "../features/privacy/erasure";
 import { pushDeliveryJob } from "../features/push/delivery";
 import { countersJob } from "../features/ranking/counters";
 import { reconciliationJob } from "../features/reconciliation/job";
 import { storyPurgeJob } from "../features/stories/purge";
+import { streamMaintenanceJob } from "../features/streams/maintenance";
+import { tagCountsJob } from "../features/tags/counts";
+import { avatarSyncJob } from "../features/users/avatar-sync";
 import { voteSignalRetentionJob } from "../features/votes/retention";
 import { type RunResult, runJob } from "./runner";
 
@@ -40,6 +45,7 @@ export const schedule: { name: string; cron: string; jobs: Job[] }[] = [
     name: "every-2-minutes",
     cron: "*/2 * * * *",
     jobs: [
+      owedEffectsJob,
       requeueJob,
       accountDeletionJob,
       countersJob,
@@ -48,8 +54,12 @@ export const schedule: { name: string; cron: string; jobs: Job[] }[] = [
       billingSweepJob,
       messagePurgeJob,
       storyPurgeJob,
+      streamMaintenanceJob,
+      avatarSyncJob,
     ],
   },
+  // Scheduled posts go out within a minute of their time; tag counts follow them (and every other change).
+  { name: "every-minute", cron: "* * * * *", jobs: [publishScheduledJob, tagCountsJob] },
 ];
 
 export const jobs: Job[] = [...new Set(schedule.flatMap((s) => s.jobs))];

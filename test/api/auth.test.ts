@@ -2,7 +2,7 @@ import { decodeJwt } from "jose";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { Me } from "../../src/features/users/schema";
 import { ObjectId } from "../../src/platform/ids";
-import { type ApiResponse, call, uniqueIp } from "../support/api";
+import { type ApiResponse, call, uniqueIp, waits } from "../support/api";
 import { appWith, testDeps } from "../support/deps";
 import { expectProblem, fieldPaths, withoutRequestId } from "../support/problems";
 import {
@@ -236,6 +236,20 @@ describe("POST /v1/auth/login", () => {
     expect(entry?.userId?.toHexString()).toBe(userA.id);
     expect(entry?.ipHash).toMatch(/^[0-9a-f]{32}$/);
     expect(JSON.stringify(entry)).not.toContain(ip);
+  });
+
+  it("waits on the account's read and one write (session, sign-in fields, audit, new-device mail) besides the hash", async () => {
+    const owner = await signupUser();
+    const res = await login({ login: owner.username, password: owner.password, deviceId: `dev-${uniqueName()}` });
+    expect(res.status, res.text).toBe(200);
+    // The read fetches the password hash, which must be checked before anything is written.
+    expect(waits(res.headers)).toMatchObject({ mongo: 2 });
+    const session = await deps.db.sessions.findOne({
+      _id: new ObjectId(decodeJwt(res.body.accessToken).sid as string),
+    });
+    expect(session?.userId.toHexString()).toBe(owner.id);
+    const mails = await deps.db.emailOutbox.find({ userId: new ObjectId(owner.id), template: "new_sign_in" });
+    expect(mails.length).toBeGreaterThan(0);
   });
 
   it("records the device: a known deviceId is updated in place, a new one is added, values stored verbatim", async () => {

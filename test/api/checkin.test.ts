@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { Me } from "../../src/features/users/schema";
 import { ObjectId } from "../../src/platform/ids";
-import { call } from "../support/api";
+import { call, roundTrips, waits } from "../support/api";
 import { testDeps } from "../support/deps";
 import { expectProblem } from "../support/problems";
 import { signupUser, type TestUser } from "../support/users";
@@ -19,12 +19,13 @@ interface Checkin {
 const checkin = (u: TestUser) => call<Checkin>("POST", "/v1/me/checkin", { token: u.accessToken });
 const utcDay = (msAgo = 0) => new Date(Date.now() - msAgo).toISOString().slice(0, 10);
 
-/** Pretends the user's last check-in happened on another day (the server clock is real). */
-function lastCheckedIn(u: TestUser, day: string, currentStreak: number, longestStreak: number) {
-  return deps.db.users.updateOne(
+/** Pretends the user's last check-in happened on another day (the server clock is real), cache included. */
+async function lastCheckedIn(u: TestUser, day: string, currentStreak: number, longestStreak: number) {
+  await deps.db.users.updateOne(
     { _id: new ObjectId(u.id) },
     { $set: { lastActiveDate: day, currentStreak, longestStreak } },
   );
+  await deps.redis.del(deps.keys.userStreak(u.id));
 }
 
 describe("POST /v1/me/checkin", () => {
@@ -87,6 +88,35 @@ describe("POST /v1/me/checkin", () => {
     // A long streak continues past the longest so far.
     await lastCheckedIn(user, utcDay(DAY_MS), 6, 6);
     expect((await checkin(user)).body).toMatchObject({ currentStreak: 7, longestStreak: 7 });
+  });
+
+  it("waits on one MongoDB call, and a repeat the same day on none", async () => {
+    const user = await signupUser();
+    await lastCheckedIn(user, utcDay(DAY_MS), 6, 6);
+    const seventh = await checkin(user);
+    expect(seventh.status, seventh.text).toBe(200);
+    // The daily reward and the 7-day milestone's bonus (owed with the check-in, paid after the answer).
+    expect(seventh.body).toMatchObject({ currentStreak: 7, gemsAwarded: 5 + 20 });
+    expect(waits(seventh.headers)).toMatchObject({ mongo: 1 });
+    const me = await call<Me>("GET", "/v1/me", { token: user.accessToken });
+    expect(me.body.gemBalance).toBe(25);
+    const ledger = await call<{ items: { source: string; balanceAfter: number }[] }>(
+      "GET",
+      "/v1/me/gems/transactions",
+      {
+        token: user.accessToken,
+      },
+    );
+    expect(ledger.body.items.map((e) => [e.source, e.balanceAfter]).sort()).toEqual([
+      ["daily_login", 5],
+      ["streak_bonus", 25],
+    ]);
+    const inbox = await call<{ items: { type: string }[] }>("GET", "/v1/notifications", { token: user.accessToken });
+    expect(inbox.body.items.map((n) => n.type)).toEqual(["streak"]);
+
+    const repeat = await checkin(user);
+    expect(repeat.body).toEqual({ ...seventh.body, gemsAwarded: 0 });
+    expect(roundTrips(repeat.headers).mongo).toBe(0);
   });
 
   it("caches the streak in Redis under user:streak:{id}", async () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { forgetStanding } from "../../src/core/standing";
 import { ObjectId } from "../../src/platform/ids";
-import { call } from "../support/api";
+import { call, waits } from "../support/api";
 import { testDeps } from "../support/deps";
 import { expectEvery } from "../support/expect";
 import { publishedPost } from "../support/posts";
@@ -90,6 +90,38 @@ describe("comments", () => {
     );
     expect((await call("DELETE", `/v1/comments/${second.body.id}`, { token: modToken })).status).toBe(204);
     expect((await deps.db.comments.findOne({ _id: new ObjectId(second.body.id) }))?.deletedBy).toBe("moderator");
+  });
+
+  it("edits and deletes with one MongoDB wait each; the counts follow the delete once", async () => {
+    const [author, fan] = await crowd(2);
+    const post = await publishedPost(author);
+    const top = await call<{ id: string }>("POST", `/v1/posts/${post.id}/comments`, {
+      token: fan.accessToken,
+      body: { content: "first" },
+    });
+    const reply = await call<{ id: string }>("POST", `/v1/posts/${post.id}/comments`, {
+      token: fan.accessToken,
+      body: { content: "second", parentId: top.body.id },
+    });
+    expect(await commentCount(post.id)).toBe(2);
+    const edited = await call("PATCH", `/v1/comments/${reply.body.id}`, {
+      token: fan.accessToken,
+      body: { content: "second, edited" },
+    });
+    expect(edited.status, edited.text).toBe(200);
+    expect(waits(edited.headers)).toMatchObject({ mongo: 1 });
+    // Deleted twice at once: one delete, counted down once.
+    const deletes = await Promise.all(
+      [1, 2].map(() => call("DELETE", `/v1/comments/${reply.body.id}`, { token: fan.accessToken })),
+    );
+    expect(deletes.map((r) => r.status).sort()).toEqual([204, 404]);
+    expectEvery(deletes, (r) => waits(r.headers).mongo === 1, "deletes' MongoDB waits");
+    expect(await commentCount(post.id)).toBe(1);
+    expect((await deps.db.comments.findOne({ _id: new ObjectId(top.body.id) }))?.repliesCount).toBe(0);
+    const deleted = await deps.db.comments.findOne({ _id: new ObjectId(reply.body.id) });
+    expect(deleted?.deletedBy).toBe("author");
+    const shown = await call<{ commentCount: number }>("GET", `/v1/posts/${post.id}`);
+    expect(shown.body.commentCount).toBe(1);
   });
 
   it("rejects empty or too long content, a parent from another post, and comments on invisible posts", async () => {

@@ -3,12 +3,12 @@ import { trendingJob } from "../../src/features/feeds/trending";
 import { countersJob } from "../../src/features/ranking/counters";
 import { ObjectId } from "../../src/platform/ids";
 import { DAY_MS } from "../../src/platform/time";
-import { call, uniqueIp } from "../support/api";
+import { call, uniqueIp, waits } from "../support/api";
 import { testDeps } from "../support/deps";
 import { expectEvery } from "../support/expect";
 import { runUntilDone } from "../support/jobs";
 import { publishedPost } from "../support/posts";
-import { crowd, uniqueName } from "../support/users";
+import { crowd, shadowBan, uniqueName } from "../support/users";
 
 const deps = testDeps();
 
@@ -71,6 +71,17 @@ describe("POST /v1/posts/{id}/share", () => {
     expect(await deps.db.shares.find({ postId: new ObjectId(post.id) })).toHaveLength(2);
   });
 
+  it("waits on one MongoDB call: the share and the count in one transaction", async () => {
+    const [author, fan] = await crowd(2);
+    const post = await publishedPost(author);
+    await call("GET", `/v1/posts/${post.id}`); // the post being shared is in the cache
+    const res = await share(post.id, fan.accessToken);
+    expect(res.status, res.text).toBe(200);
+    expect(res.body.shareCount).toBe(1);
+    expect(waits(res.headers)).toMatchObject({ mongo: 1 });
+    expect((await call<{ shareCount: number }>("GET", `/v1/posts/${post.id}`)).body.shareCount).toBe(1);
+  });
+
   it("gives the author the link but never counts their own shares", async () => {
     const [author] = await crowd(1);
     const post = await publishedPost(author);
@@ -82,7 +93,7 @@ describe("POST /v1/posts/{id}/share", () => {
   it("does not count a shadow-banned account's share, before or after the counters job", async () => {
     const [author, shadow] = await crowd(2);
     const post = await publishedPost(author);
-    await deps.db.users.updateOne({ _id: new ObjectId(shadow.id) }, { $set: { shadowBanned: true } });
+    await shadowBan(shadow);
     expect((await share(post.id, shadow.accessToken)).body.shareCount).toBe(0);
     await runUntilDone(countersJob);
     expect((await stored(post.id)).shareCount).toBe(0);
@@ -129,7 +140,7 @@ describe("ranking", () => {
   it("counts only qualified engagement: not the author's comments, flagged votes or shadow-banned shares", async () => {
     const [author, fan, commenter, shadow] = await crowd(4);
     const post = await publishedPost(author);
-    await deps.db.users.updateOne({ _id: new ObjectId(shadow.id) }, { $set: { shadowBanned: true } });
+    await shadowBan(shadow);
     for (let i = 0; i < 5; i++) {
       await call("POST", `/v1/posts/${post.id}/comments`, { token: author.accessToken, body: { content: `me ${i}` } });
     }

@@ -5,7 +5,7 @@ import { runJob } from "../../src/scheduler/runner";
 import { call, roundTrips } from "../support/api";
 import { testDeps } from "../support/deps";
 import { publishedPost } from "../support/posts";
-import { crowd, uniqueName } from "../support/users";
+import { crowd, shadowBan, uniqueName } from "../support/users";
 
 const deps = testDeps();
 
@@ -56,7 +56,7 @@ describe("feeds", () => {
     const prompt = `a ${word} over the city`;
     const visible = await publishedPost(author, { tags: [tag] }, prompt);
     const priv = await publishedPost(author, { tags: [tag], visibility: "private" }, prompt);
-    await deps.db.users.updateOne({ _id: new ObjectId(shadow.id) }, { $set: { shadowBanned: true } });
+    await shadowBan(shadow);
     const shadowed = await publishedPost(shadow, { tags: [tag] }, prompt);
     const check = async (path: string, token?: string) =>
       (await walk(path, token)).filter((id) => [visible.id, priv.id, shadowed.id].includes(id));

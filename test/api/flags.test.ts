@@ -105,6 +105,6 @@ describe("feature flags", () => {
     const tally = newTally();
     const rules = await withIoTally(tally, () => loadRules(deps));
     evaluate(rules, { id: "device-9", tier: "free", userId: null, overrides: {} });
-    expect(tally.roundTrips).toEqual({ redis: 0, mongo: 0, clickhouse: 0 });
+    expect(tally.roundTrips).toEqual({ redis: 0, mongo: 0, clickhouse: 0, r2: 0 });
   });
 });

@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import type { PublicUser } from "../../src/features/users/schema";
 import { ObjectId } from "../../src/platform/ids";
-import { call } from "../support/api";
+import { call, owedRecords, waits } from "../support/api";
 import { testDeps } from "../support/deps";
 import { expectProblem, fieldPaths } from "../support/problems";
 import { signupUser, type TestUser, users } from "../support/users";
@@ -67,6 +67,28 @@ describe("PUT and DELETE /v1/users/{id}/follow", () => {
     expect(await counts(userB)).toMatchObject({ followersCount: 0 });
     expect(await counts(userA)).toMatchObject({ followingCount: 0 });
     expect((await profile(userB)).body.followersCount).toBe(0);
+  });
+
+  it("waits on one MongoDB call to follow and one to unfollow; counts, profiles and the notice follow the answer", async () => {
+    const [fan, star] = await Promise.all([signupUser(), signupUser()]);
+    expect((await profile(star)).body.followersCount).toBe(0); // cached
+    const followed = await follow(fan, star.id);
+    expect(followed.status, followed.text).toBe(204);
+    expect(waits(followed.headers)).toMatchObject({ mongo: 1 });
+    expect(owedRecords(followed.headers)).toBe(1);
+    expect((await profile(star)).body.followersCount).toBe(1);
+    const inbox = await call<{ items: { type: string }[] }>("GET", "/v1/notifications", { token: star.accessToken });
+    expect(inbox.body.items.map((n) => n.type)).toEqual(["follow"]);
+    // Following again changes nothing and owes nothing.
+    const again = await follow(fan, star.id);
+    expect(waits(again.headers)).toMatchObject({ mongo: 1 });
+    expect(owedRecords(again.headers)).toBe(0);
+
+    const unfollowed = await unfollow(fan, star.id);
+    expect(unfollowed.status).toBe(204);
+    expect(waits(unfollowed.headers)).toMatchObject({ mongo: 1 });
+    expect((await profile(star)).body.followersCount).toBe(0);
+    expect(await counts(fan)).toMatchObject({ followingCount: 0 });
   });
 
   it("refuses following yourself (400), an unknown user (404), a malformed id (400), no token (401)", async () => {

@@ -231,9 +231,11 @@ describe("GET /v1/me/export", () => {
     expectEvery(data.auditLogs, (a) => a.userId === user.id);
     expect(data.analyticsArchive.filter((e) => e.sessionId === archivedSession)).toHaveLength(1);
     // The signed-in event is in the buffer or, if a flush moved it meanwhile, in the archive.
-    const buffered = [...data.analyticsEvents, ...data.analyticsArchive].filter((e) => e.sessionId === bufferedSession);
+    const buffered = [...(data.analyticsEvents ?? []), ...data.analyticsArchive].filter(
+      (e) => e.sessionId === bufferedSession,
+    );
     expect(buffered.length).toBeGreaterThanOrEqual(1);
-    expectEvery([...data.analyticsEvents, ...data.analyticsArchive], (e) => e.userId === user.id);
+    expectEvery([...(data.analyticsEvents ?? []), ...data.analyticsArchive], (e) => e.userId === user.id);
     expect(
       await deps.db.auditLogs.findOne({ userId: mine, action: "data_exported" }, { projection: { _id: 1 } }),
     ).not.toBeNull();

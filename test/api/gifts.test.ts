@@ -9,7 +9,7 @@ import { moveGems } from "../../src/features/gems/ledger";
 import { ledgerKeys } from "../../src/features/gems/ledger-keys";
 import type { GiftResult } from "../../src/features/gems/schema";
 import { ObjectId } from "../../src/platform/ids";
-import { type ApiResponse, call, uniqueIp } from "../support/api";
+import { type ApiResponse, call, uniqueIp, waits } from "../support/api";
 import { testDeps } from "../support/deps";
 import { expectEvery } from "../support/expect";
 import { balanceOf, grant } from "../support/gems";
@@ -68,6 +68,29 @@ describe("POST /v1/users/{id}/gifts", () => {
     expect(notes).toEqual([
       expect.objectContaining({ title: `@${sender.username} sent you ${payout} gems`, body: "nice pics" }),
     ]);
+  });
+
+  it("waits on one MongoDB call: debit, credit and what they owe in one transaction", async () => {
+    const [sender, receiver] = await crowd(2);
+    await grant(sender, 100);
+    const res = await gift(sender, receiver.id, { amount: 50 });
+    expect(res.status, res.text).toBe(201);
+    expect(waits(res.headers)).toMatchObject({ mongo: 1 });
+    expect(res.body.transaction.description).toBe(`Gift to @${receiver.username}`);
+    // After the answer: both entries carry their balances and the debit names the receiver.
+    const [debit] = await giftEntriesOf(sender);
+    const [credit] = await giftEntriesOf(receiver);
+    expect(debit).toMatchObject({ balanceBefore: 100, balanceAfter: 50, description: `Gift to @${receiver.username}` });
+    expect(credit).toMatchObject({ balanceBefore: 0, balanceAfter: res.body.payout });
+    // A short balance moves nothing, costs a second call (the rejected debit), and replays as a 402.
+    const key = crypto.randomUUID();
+    const short = await gift(sender, receiver.id, { amount: 60 }, key);
+    expectProblem(short, 402, "insufficient_gems");
+    expect(await balanceOf(sender)).toBe(50);
+    await deps.redis.del(deps.keys.idempotency(`gift:${sender.id}`, key));
+    await grant(sender, 100);
+    expectProblem(await gift(sender, receiver.id, { amount: 60 }, key), 402, "insufficient_gems");
+    expect(await balanceOf(sender)).toBe(150);
   });
 
   it("replays the first answer for the same key and body, moving gems once", async () => {

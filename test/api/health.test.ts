@@ -21,7 +21,7 @@ describe("GET /health", () => {
 
   it("costs one round trip per store plus the rate-limit check", async () => {
     const res = await call("GET", "/health");
-    expect(roundTrips(res.headers)).toEqual({ redis: 2, mongo: 1, clickhouse: 1 });
+    expect(roundTrips(res.headers)).toEqual({ redis: 2, mongo: 1, clickhouse: 1, r2: 0 });
   });
 
   it("answers 503 when MongoDB is unreachable and names the failed check", async () => {

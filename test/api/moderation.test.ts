@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { ObjectId } from "../../src/platform/ids";
-import { call } from "../support/api";
+import { call, waits } from "../support/api";
 import { appWith, testDeps } from "../support/deps";
 import { expectEvery } from "../support/expect";
 import { publishedPost } from "../support/posts";
@@ -574,6 +574,7 @@ describe("moderator routes", () => {
     );
     expect(assigned.status, assigned.text).toBe(200);
     expect(assigned.body).toMatchObject({ id: filed.body.id, assignedTo: moderator.id });
+    expect(waits(assigned.headers)).toMatchObject({ mongo: 1 });
     expectProblem(
       await call("POST", `/v1/admin/reports/${new ObjectId().toHexString()}/assign`, { token: moderator.accessToken }),
       404,

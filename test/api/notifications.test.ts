@@ -1,13 +1,14 @@
 import { describe, expect, it } from "vitest";
 import type { Notification } from "../../src/features/notifications/schema";
-import { registerNotificationListener } from "../../src/features/notifications/service";
+import { notify, registerNotificationListener } from "../../src/features/notifications/service";
 import { ObjectId } from "../../src/platform/ids";
-import { call, roundTrips, uniqueIp } from "../support/api";
+import { newTally, withIoTally } from "../../src/platform/io";
+import { call, roundTrips, uniqueIp, waits } from "../support/api";
 import { testDeps } from "../support/deps";
 import { expectEvery } from "../support/expect";
 import { publishedPost } from "../support/posts";
 import { expectProblem, fieldPaths } from "../support/problems";
-import { crowd, type TestUser } from "../support/users";
+import { crowd, shadowBan, type TestUser } from "../support/users";
 
 const deps = testDeps();
 
@@ -58,7 +59,9 @@ describe("notifications: vote aggregation", () => {
     expect(item.title).toBe(`${newestFirst[0]!.username} and 49 others voted on your post`);
     expect(await unread(author)).toBe(1);
 
-    expect((await markRead(author, { ids: [item.id] })).status).toBe(204);
+    const read = await markRead(author, { ids: [item.id] });
+    expect(read.status).toBe(204);
+    expect(waits(read.headers)).toMatchObject({ mongo: 1 }); // one update; the cached inbox dropped after it
     expect((await list(author)).body.items[0]).toMatchObject({ id: item.id, read: true });
     expect(await unread(author)).toBe(0);
 
@@ -83,7 +86,7 @@ describe("notifications: vote aggregation", () => {
     expect(again[0]!.sampleActors[0]!.id).toBe(last.id);
   });
 
-  it("stores one document per group, and the write costs exactly one MongoDB round trip", async () => {
+  it("stores one document per group, and the write costs exactly one MongoDB round trip, after the vote's answer", async () => {
     const [author, mute, a, b, c] = await crowd(5);
     const post = await publishedPost(author);
     const mutedPost = await publishedPost(mute);
@@ -98,10 +101,20 @@ describe("notifications: vote aggregation", () => {
     const stored = await deps.db.notifications.find({ userId: new ObjectId(author.id) });
     expect(stored).toHaveLength(1);
     expect(stored[0]?.actorIds.map((x) => x.toHexString())).toEqual([a.id, b.id]);
-    // The recipient opted out (inApp=false): same reads, no notification write. The difference is the write.
+    // The notification is owed by the vote and written after its answer: the votes cost the same either way.
     const mongo = (r: typeof opening) => roundTrips(r.headers).mongo ?? 0;
     expect(mongo(opening)).toBe(mongo(joining));
-    expect(mongo(opening) - mongo(dropped)).toBe(1);
+    expect(mongo(opening)).toBe(mongo(dropped));
+    // Its own cost: the recipients' read, plus the write when the recipient takes it (inApp=false: none).
+    const cost = async (voter: TestUser, p: { id: string }, recipient: TestUser) => {
+      const tally = newTally();
+      await withIoTally(tally, () =>
+        notify(deps, { type: "vote", recipientId: recipient.id, actorId: voter.id, postId: p.id }),
+      );
+      return tally.roundTrips.mongo;
+    };
+    const [d] = await crowd(1);
+    expect((await cost(d, post, author)) - (await cost(d, mutedPost, mute))).toBe(1);
     expect(await deps.db.notifications.find({ userId: new ObjectId(mute.id) })).toHaveLength(0);
   });
 
@@ -138,7 +151,7 @@ describe("notifications: vote aggregation", () => {
 
   it("never notifies shadow-banned voters' votes, shadow-banned commenters' comments or flagged votes", async () => {
     const [author, shadow, ...sharingIp] = await crowd(10);
-    await deps.db.users.updateOne({ _id: new ObjectId(shadow.id) }, { $set: { shadowBanned: true } });
+    await shadowBan(shadow);
     const post = await publishedPost(author);
     expect((await vote(shadow, post.id)).status).toBe(200);
     const commented = await call("POST", `/v1/posts/${post.id}/comments`, {

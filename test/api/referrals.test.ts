@@ -52,12 +52,14 @@ async function person(ip: string, deviceId: string, referralCode?: string): Prom
 const userDoc = async (id: string) => (await deps.db.users.findOne({ _id: new ObjectId(id) }))!;
 const DAY = 86_400_000;
 /** As if the account had signed up `days` ago and not been seen since. */
-const signedUpDaysAgo = (id: string, days: number) => {
+/** Pretends the account signed up and last checked in `days` ago (the cached last check-in included). */
+const signedUpDaysAgo = async (id: string, days: number) => {
   const then = new Date(Date.now() - days * DAY);
-  return deps.db.users.updateOne(
+  await deps.db.users.updateOne(
     { _id: new ObjectId(id) },
     { $set: { createdAt: then, lastActiveDate: then.toISOString().slice(0, 10) } },
   );
+  await deps.redis.del(deps.keys.userStreak(id));
 };
 const referralsOf = (u: TestUser) => call<Referrals>("GET", "/v1/me/referrals", { token: u.accessToken });
 

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import type { GemTransaction, PurchaseResult, StoreItem } from "../../src/features/gems/schema";
 import type { Me } from "../../src/features/users/schema";
 import { ObjectId } from "../../src/platform/ids";
-import { type ApiResponse, call, roundTrips, uniqueIp } from "../support/api";
+import { type ApiResponse, call, roundTrips, uniqueIp, waits } from "../support/api";
 import { appWith, testDeps } from "../support/deps";
 import { balanceOf, grant } from "../support/gems";
 import { expectProblem, fieldPaths } from "../support/problems";
@@ -105,6 +105,21 @@ describe("POST /v1/store/purchases", () => {
     expectProblem(await buy(user, model.sku), 409, "conflict");
     expect(await balanceOf(user)).toBe(model.price + 5);
     expect(await spendsOf(user)).toHaveLength(1);
+  });
+
+  it("waits on one MongoDB call for a purchase: the entry and the debit with what it buys, in one transaction", async () => {
+    const [user] = await crowd(1);
+    const pass = itemOf("ad_free_pass");
+    await grant(user, pass.price + 1);
+    const started = Date.now();
+    const res = await buy(user, pass.sku);
+    expect(res.status, res.text).toBe(201);
+    expect(waits(res.headers)).toMatchObject({ mongo: 1 });
+    expect(res.body).toMatchObject({ balance: 1, transaction: { balanceBefore: pass.price + 1, balanceAfter: 1 } });
+    const [entry] = await spendsOf(user);
+    expect(entry).toMatchObject({ balanceBefore: pass.price + 1, balanceAfter: 1, status: "applied" });
+    const me = await call<Me>("GET", "/v1/me", { token: user.accessToken });
+    expect(new Date(me.body.adFreeUntil!).getTime()).toBeGreaterThanOrEqual(started + pass.days * DAY_MS);
   });
 
   it("charges once for a model bought 10 times at once with different keys", async () => {

@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { newBillingPlan } from "../../scripts/local/billing-stack";
 import { freePort } from "../../scripts/local/ports";
 import { plannedWorkerEnv, type StackPlan } from "../../scripts/local/stack";
+import { newStreamPlan } from "../../scripts/local/stream-stack";
 
 const PLAN_ENV = "CIRCLE_TEST_STACK";
 
@@ -89,6 +90,7 @@ async function newPlan(): Promise<TestPlan> {
     holdProxyPort: await freePort(),
     faultControlPort: await freePort(),
     billing,
+    stream: newStreamPlan(await freePort()),
     external: {
       redisUrl: process.env.TEST_REDIS_URL,
       mongodbUri: process.env.TEST_MONGODB_URI,
@@ -120,6 +122,8 @@ function testBindings(plan: TestPlan): Record<string, string> {
     TEST_APPSTORE_URL: `http://127.0.0.1:${plan.billing?.ports.appstore}`,
     TEST_PLAY_URL: `http://127.0.0.1:${plan.billing?.ports.play}`,
     TEST_STRIPE_URL: `http://127.0.0.1:${plan.billing?.ports.stripe}`,
+    // Where tests reach the live-video stand-in's controls (an encoder connecting or dropping).
+    TEST_STREAM_URL: `http://127.0.0.1:${plan.stream?.port}`,
     // Generous auth limits for the suite; the auth rate-limit tests build apps with tight ones.
     RATE_LIMIT_LOGIN_PER_IP: "100000",
     RATE_LIMIT_LOGIN_FAILURES_PER_ACCOUNT_AND_IP: "100000",
@@ -128,11 +132,15 @@ function testBindings(plan: TestPlan): Record<string, string> {
     IP_HASH_SALT: "test-ip-hash-salt-0123456789",
     // High enough that suites sharing 127.0.0.1 never trip it; the rate-limit tests build their own app.
     RATE_LIMIT_API_MAX_REQUESTS: "1000000",
+    // Stream suites assert viewer counts right after heartbeats; the directory cache has a test of its own.
+    STREAM_LIVE_CACHE_TTL_SECONDS: "0",
     JOB_TIME_BUDGET_MS: "60000",
     // Suites run side by side on small CI machines; a slow answer there is load, not an outage.
     STORE_TIMEOUT_MS: "20000",
     REQUEST_STORE_BUDGET_MS: "60000",
     REQUEST_REDIS_TIMEOUT_MS: "20000",
     JOB_LEASE_SECONDS: "120",
+    // The Worker serves the bucket itself (GET /media/...), so tests can fetch what an upload's URL names.
+    MEDIA_PUBLIC_BASE_URL: "http://circle.test/media",
   };
 }

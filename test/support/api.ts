@@ -1,4 +1,5 @@
 import { exports } from "cloudflare:workers";
+import { testDeps } from "./deps";
 
 export interface ApiResponse<T = unknown> {
   status: number;
@@ -9,10 +10,16 @@ export interface ApiResponse<T = unknown> {
 
 export interface RequestOptions {
   body?: unknown;
-  rawBody?: string;
+  /** A body sent as is (an upload's bytes, malformed JSON). */
+  rawBody?: string | Uint8Array;
   headers?: Record<string, string>;
   token?: string;
   ip?: string;
+  /**
+   * Wait until what the request's writes owe after the answer (notifications, totals, cache drops) is carried
+   * out, so the next assertion sees it (default). `false` to look at the moment right after the answer.
+   */
+  awaitOwed?: boolean;
 }
 
 type Fetcher = (request: Request) => Promise<Response>;
@@ -44,6 +51,7 @@ export async function call<T = unknown>(
   });
   const response = await fetcher(request);
   const text = await response.text();
+  if (options.awaitOwed !== false) await owedCarriedOut(response.headers);
   seenBodies.push(text);
   observedCalls.push({ method, path, status: response.status });
   let body: unknown = text;
@@ -55,15 +63,59 @@ export async function call<T = unknown>(
   return { status: response.status, headers: response.headers, body: body as T, text };
 }
 
+const owedStore = testDeps().db.owedEffects;
+
+/**
+ * Waits (bounded) until the owed records a request left — counted in its Server-Timing as `owed`, named by its
+ * X-Request-Id — are done: their after-response run is background work, so a test must await it before looking.
+ */
+export async function owedCarriedOut(headers: Headers, timeoutMs = 10_000): Promise<void> {
+  const requestId = headers.get("x-request-id");
+  if (owedRecords(headers) === 0 || !requestId) return;
+  const deadline = Date.now() + timeoutMs;
+  for (let pause = 2; ; pause = Math.min(pause * 2, 50)) {
+    const open = await owedStore.find(
+      { requestId, state: { $in: ["pending", "committed"] } },
+      { projection: { _id: 1 }, limit: 1 },
+    );
+    if (open.length === 0) return;
+    if (Date.now() > deadline)
+      throw new Error(`request ${requestId}: owed effects still pending after ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, pause));
+  }
+}
+
+/** Like `call`, for answers that are not text (media objects): the Response itself, body unread. */
+export async function rawCall(
+  method: string,
+  path: string,
+  headers: Record<string, string> = {},
+  body?: ReadableStream<Uint8Array>,
+): Promise<Response> {
+  const request = new Request(`http://circle.test${path}`, {
+    method,
+    headers: { "cf-connecting-ip": uniqueIp(), ...headers },
+    ...(body ? { body } : {}),
+  });
+  const response = await throughWorker(request);
+  observedCalls.push({ method, path, status: response.status });
+  return response;
+}
+
 /** Round trips per store for one request, read from its Server-Timing header. */
 export function roundTrips(headers: Headers): Record<string, number> {
   const timing = headers.get("server-timing") ?? "";
   const counts: Record<string, number> = {};
   for (const entry of timing.split(",")) {
     const match = /^\s*(\w+);desc="(\d+)"/.exec(entry);
-    if (match?.[1] && match[2]) counts[match[1]] = Number(match[2]);
+    if (match?.[1] && match[2] && match[1] !== "owed") counts[match[1]] = Number(match[2]);
   }
   return counts;
+}
+
+/** How many records of owed work (done after the answer) a request left, from its Server-Timing header. */
+export function owedRecords(headers: Headers): number {
+  return Number(/(?:^|,)\s*owed;desc="(\d+)"/.exec(headers.get("server-timing") ?? "")?.[1] ?? 0);
 }
 
 /** Sequential waits per store for one request (parallel calls count once), from its Server-Timing header. */

@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { createApp } from "../../src/app";
 import { type Config, loadConfig } from "../../src/config";
-import { createDeps, type Deps } from "../../src/deps";
+import { bindingsOf, createDeps, type Deps } from "../../src/deps";
 
 /** The settings the test Worker runs with, optionally overridden. */
 export function testEnv(overrides: Record<string, string> = {}): Record<string, string> {
@@ -14,7 +14,9 @@ export function testConfig(overrides: Record<string, string> = {}): Config {
 
 /** Deps against the real local stack, as jobs and the Worker build them. */
 export function testDeps(overrides: Record<string, string> = {}): Deps {
-  return createDeps(testConfig(overrides));
+  // The test Worker's media bucket (Miniflare's R2), so jobs and custom apps see what the Worker stores.
+  const { mediaBucket } = bindingsOf(env as unknown as Record<string, unknown>);
+  return createDeps(testConfig(overrides), {}, { mediaBucket });
 }
 
 /** The real app, inside workerd, with a different configuration (e.g. a low rate limit or a dead store). */

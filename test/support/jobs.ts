@@ -16,3 +16,23 @@ export async function runUntilDone(job: Job, attempts = 20): Promise<RunResult> 
   }
   throw new Error(`${job.name} did not finish`);
 }
+
+/**
+ * A checkpoint hook that holds runs at checkpoint `name` until `runs` of them have got there (or `timeoutMs` has
+ * passed, for a run that never does), then lets everyone through: from there on the runs really overlap, each
+ * working from what it read before any of them wrote.
+ */
+export function barrier(name: string, runs: number, timeoutMs = 3_000): (at: string) => Promise<void> {
+  let arrived = 0;
+  let open: () => void = () => {};
+  const opened = new Promise<void>((resolve) => {
+    open = resolve;
+  });
+  setTimeout(() => open(), timeoutMs);
+  return async (at) => {
+    if (at !== name) return;
+    arrived += 1;
+    if (arrived >= runs) open();
+    await opened;
+  };
+}

@@ -63,3 +63,25 @@ export async function publishedPost(
   if (res.status !== 201) throw new Error(`publishing failed: ${res.status} ${res.text}`);
   return res.body;
 }
+
+/** Creates a post from a fresh completed generation in any lifecycle state (`status`, `publishAt` in `body`). */
+export async function postIn(
+  author: TestUser,
+  body: Record<string, unknown>,
+  fetcher?: (request: Request) => Promise<Response>,
+): Promise<PostBody> {
+  const generationId = await completedGeneration(author);
+  const res = await call<PostBody>(
+    "POST",
+    "/v1/posts",
+    { token: author.accessToken, body: { generationId, ...body } },
+    fetcher,
+  );
+  if (res.status !== 201) throw new Error(`creating the post failed: ${res.status} ${res.text}`);
+  return res.body;
+}
+
+/** An ISO time this far from now. */
+export function fromNow(ms: number): string {
+  return new Date(Date.now() + ms).toISOString();
+}

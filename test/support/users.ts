@@ -178,3 +178,12 @@ export async function crowd<N extends number>(
   );
   return people as Tuple<TestUser, N>;
 }
+
+/**
+ * Shadow-bans a user the way a moderator's action does where it matters to their own requests: the flag on the
+ * account and the cached standing dropped (writes read the ban from the standing).
+ */
+export async function shadowBan(user: TestUser): Promise<void> {
+  await deps.db.users.updateOne({ _id: new ObjectId(user.id) }, { $set: { shadowBanned: true } });
+  await forgetStanding(deps, user.id);
+}

@@ -14,6 +14,7 @@ describe("ledger idempotency keys", () => {
     expect(ledgerKeys.giftCardRedemption("GC-AAAA")).toBe("gift_card:redeem:GC-AAAA");
     expect(ledgerKeys.giftDebit("u1", "key-1")).toBe("gift:u1:key-1");
     expect(ledgerKeys.giftCredit("t1")).toBe("gift:credit:t1");
+    expect(ledgerKeys.streamGiftDebit("u1", "s1", "key-1")).toBe("stream_gift:s1:u1:key-1");
   });
 
   it("never give two kinds of movement the same key", () => {
@@ -27,6 +28,7 @@ describe("ledger idempotency keys", () => {
       ledgerKeys.giftCardRedemption("x"),
       ledgerKeys.giftDebit("x", "d"),
       ledgerKeys.giftCredit("x"),
+      ledgerKeys.streamGiftDebit("x", "d", "d"),
     ];
     expect(new Set(keys).size).toBe(keys.length);
   });

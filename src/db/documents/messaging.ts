@@ -1,6 +1,6 @@
 import type { ObjectId } from "../../platform/ids";
 
-export const CONVERSATION_KINDS = ["direct", "group"] as const;
+export const CONVERSATION_KINDS = ["direct", "group", "stream"] as const;
 export type ConversationKind = (typeof CONVERSATION_KINDS)[number];
 
 export const MEMBER_ROLES = ["owner", "admin", "member"] as const;
@@ -39,8 +39,22 @@ export interface ConversationMemberDoc {
 }
 
 /**
- * `conversations` (seed 003's chat rooms): direct (two people, one conversation per pair by `directKey`) or
- * group (up to MESSAGING_MAX_MEMBERS). `version` moves with every change of membership, roles, title or
+ * A live stream's chat (kind `stream`): anyone who may see the stream reads it and, while it is open, writes in
+ * it; its members are only the stream's staff (the streamer as owner, co-hosts and moderators as admins), who
+ * remove messages and mute viewers. Closed (read-only) once the stream ends.
+ */
+export interface StreamChatDoc {
+  streamId: ObjectId;
+  /** The streamer: people blocked with them neither read nor write here. */
+  hostId: ObjectId;
+  open: boolean;
+  /** Viewers muted for this stream: they read, they cannot send. */
+  mutedIds: ObjectId[];
+}
+
+/**
+ * `conversations` (seed 003's chat rooms): direct (two people, one conversation per pair by `directKey`),
+ * group (up to MESSAGING_MAX_MEMBERS) or a live stream's chat (`stream`). `version` moves with every change of membership, roles, title or
  * timer: a write that read an older version is refused (see messaging/store.ts), so a message always carries
  * the timer in force when it was stored and never reaches someone who had just left.
  */
@@ -57,6 +71,8 @@ export interface ConversationDoc {
   version: number;
   /** The newest message's time (inbox order); null until the first message. */
   lastMessageAt: Date | null;
+  /** Kind `stream` only. */
+  stream?: StreamChatDoc;
   createdAt: Date;
   updatedAt: Date;
 }

@@ -3,7 +3,21 @@ import type { ObjectId } from "../../platform/ids";
 /** Actor-less kinds (seed 000): the service writes them with their own title; the rest are people's actions. */
 export const NOTICE_TYPES = ["gem_earned", "trending", "streak", "referral", "moderation", "system"] as const;
 export type NoticeType = (typeof NOTICE_TYPES)[number];
-export const NOTIFICATION_TYPES = ["vote", "follow", "comment", "reply", "message", ...NOTICE_TYPES] as const;
+/**
+ * `message`: a direct message (features/messaging); `post`: someone the recipient follows published a post
+ * (features/posts/publish-scheduled.ts tells followers); `live`: someone they follow went live
+ * (features/streams/announce.ts).
+ */
+export const NOTIFICATION_TYPES = [
+  "vote",
+  "follow",
+  "comment",
+  "reply",
+  "message",
+  "live",
+  "post",
+  ...NOTICE_TYPES,
+] as const;
 export type NotificationType = (typeof NOTIFICATION_TYPES)[number];
 
 export const ACTION_TYPES = ["open_post", "open_profile", "open_screen"] as const;

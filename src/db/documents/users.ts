@@ -190,8 +190,18 @@ export interface UserDoc {
   trustAccruedOn?: string | null;
   /** The balance the latest settlement entry produced, recorded in the same update (exact `balanceAfter`). */
   settledEntry?: { id: ObjectId; balanceAfter: number };
+  /**
+   * Set when the avatar changes, until the `avatar-sync` job has put `avatarUrl` on every post and comment
+   * of the user (features/media/avatar-sync.ts); `requestedAt` is the latest change.
+   */
+  avatarSync?: { requestedAt: Date } | null;
   /** Ids of the latest ledger entries applied to gemBalance (makes applying an entry idempotent). */
   ledgerApplied?: ObjectId[];
+  /**
+   * The balance each of the latest entries applied within a request's one Data API call produced, recorded in
+   * that same update (so the entry's `balanceAfter` is exact, filled in after the answer).
+   */
+  ledgerBalances?: { id: ObjectId; balanceAfter: number }[];
   /** First-touch attribution, written once with the account at signup and never changed afterwards. */
   attribution?: Attribution | null;
   /** The UUID the apps pass to the stores with a purchase (appAccountToken, obfuscatedAccountId); see billing. */

@@ -3,7 +3,7 @@ import { ApiError } from "../../core/errors";
 import { idempotencyMismatch } from "../../core/idempotency";
 import { forgetSelfView, forgetStanding, rememberStanding } from "../../core/standing";
 import type { RequestMeta, Viewer } from "../../core/viewer";
-import type { SessionDoc, UserDoc } from "../../db";
+import type { EmailOutboxDoc, SessionDoc, UserDoc } from "../../db";
 import type { Deps } from "../../deps";
 import { randomToken, sha256Hex } from "../../platform/crypto";
 import { newObjectId, ObjectId } from "../../platform/ids";
@@ -18,7 +18,7 @@ import { audit, auditEntry, ipHash } from "../audit/service";
 import { consentRecords, consentStates } from "../consents/service";
 import { outboxMessage, queueEmails, sendAfterResponse } from "../mail/outbox";
 import { warmRelations } from "../relations/service";
-import { devicesAfterRegistering, recordSignInDevice, releasePushToken } from "../users/devices";
+import { devicesAfterRegistering, recordSignInDevice, releasePushTokenStep } from "../users/devices";
 import { DEFAULT_NOTIFICATION_PREFERENCES, isBanned, toMe } from "../users/schema";
 import { invalidateProfile, invalidateProfilesOf } from "../users/service";
 import { consumeEmailToken, dropEmailTokens, newEmailToken } from "./email";
@@ -328,39 +328,71 @@ export async function login(deps: Deps, meta: RequestMeta, body: LoginBody): Pro
   }
   // Parameters were raised since this hash was made: store a fresh hash while we hold the password.
   const rehash = check.needsRehash ? await hashPassword(body.password, passwordPolicy(deps)) : null;
-  const session = await openSession(deps, meta, user, body);
   const now = deps.clock.now();
-  await Promise.all([
-    deps.db.users.updateOne({ _id: user._id }, [
-      {
-        $set: {
-          lastLoginAt: now,
-          updatedAt: now,
-          ...(rehash ? { passwordHash: { $literal: rehash } } : {}),
-          ...(body.deviceId
-            ? {
-                devices: devicesAfterRegistering(
-                  {
-                    deviceId: body.deviceId,
-                    platform: body.platform,
-                    pushToken: body.pushToken,
-                    appVersion: body.appVersion,
-                  },
-                  now,
-                  deps.config.devicesPerUser,
-                  "merge",
-                ),
-              }
-            : {}),
-        },
-      },
-    ]),
-    // A push token belongs to one install: whoever signed in on this device before no longer gets its pushes.
-    body.deviceId && body.pushToken ? releasePushToken(deps, user._id, body.pushToken) : null,
-    newSignInNotice(deps, user, body),
-    audit(deps, meta, { action: "login", userId: user._id, metadata: { deviceId: body.deviceId ?? null } }),
+  const [session, entry] = await Promise.all([
+    newSession(deps, meta, user, body),
+    auditEntry(deps, meta, { action: "login", userId: user._id, metadata: { deviceId: body.deviceId ?? null } }),
   ]);
-  return { user: toMe({ ...user, lastLoginAt: now }, now, deps.config.legal), ...session };
+  const mail = newSignInMail(deps, user, body);
+  // Every write of the sign-in in one Data API call, all or nothing: the session, the account's sign-in
+  // fields, its audit entry, the new-device mail's outbox record, the push token taken from another account.
+  await deps.db.batch(
+    [
+      deps.db.sessions.inBatch.insertOne(session.doc),
+      deps.db.users.inBatch.updateOne({ _id: user._id }, [
+        {
+          $set: {
+            lastLoginAt: now,
+            updatedAt: now,
+            ...(rehash ? { passwordHash: { $literal: rehash } } : {}),
+            ...(body.deviceId
+              ? {
+                  devices: devicesAfterRegistering(
+                    {
+                      deviceId: body.deviceId,
+                      platform: body.platform,
+                      pushToken: body.pushToken,
+                      appVersion: body.appVersion,
+                    },
+                    now,
+                    deps.config.devicesPerUser,
+                    "merge",
+                  ),
+                }
+              : {}),
+          },
+        },
+      ]),
+      deps.db.auditLogs.inBatch.insertOne(entry),
+      ...(mail ? [deps.db.emailOutbox.inBatch.insertOne(mail)] : []),
+      // A push token belongs to one install: whoever signed in on this device before no longer gets its pushes.
+      ...(body.deviceId && body.pushToken ? [releasePushTokenStep(deps, user._id, body.pushToken)] : []),
+    ],
+    { transaction: true },
+  );
+  if (mail) sendAfterResponse(deps, [mail]);
+  const tokens = await tokenPair(deps, user, session.doc._id, session.refreshToken);
+  return { user: toMe({ ...user, lastLoginAt: now }, now, deps.config.legal), ...tokens };
+}
+
+/**
+ * The mail telling the owner an account signed in on an install it has not used before (a `deviceId` not on its
+ * devices list), unless they turned mail off (`notificationPreferences.email`); null when none is due. A
+ * sign-in without a device id cannot be told apart and sends nothing.
+ */
+function newSignInMail(deps: Deps, user: UserDoc, device: DeviceInfo): EmailOutboxDoc | null {
+  if (!device.deviceId || !user.email || user.notificationPreferences?.email === false) return null;
+  if ((user.devices ?? []).some((d) => d.deviceId === device.deviceId)) return null;
+  return outboxMessage(deps, {
+    userId: user._id,
+    to: user.email,
+    template: "new_sign_in",
+    data: {
+      username: user.username,
+      platform: device.platform ?? "unknown",
+      signedInAt: deps.clock.now().toISOString(),
+    },
+  });
 }
 
 /**
@@ -369,20 +401,9 @@ export async function login(deps: Deps, meta: RequestMeta, body: LoginBody): Pro
  * cannot be told apart and sends nothing. One outbox write, in parallel with the sign-in's own writes.
  */
 function newSignInNotice(deps: Deps, user: UserDoc, device: DeviceInfo): Promise<void> | null {
-  if (!device.deviceId || !user.email || user.notificationPreferences?.email === false) return null;
-  if ((user.devices ?? []).some((d) => d.deviceId === device.deviceId)) return null;
-  return queueEmails(deps, [
-    {
-      userId: user._id,
-      to: user.email,
-      template: "new_sign_in",
-      data: {
-        username: user.username,
-        platform: device.platform ?? "unknown",
-        signedInAt: deps.clock.now().toISOString(),
-      },
-    },
-  ]);
+  const mail = newSignInMail(deps, user, device);
+  if (!mail) return null;
+  return deps.db.emailOutbox.insertOne(mail).then(() => sendAfterResponse(deps, [mail]));
 }
 
 /** Creates a session and its first token pair. */

@@ -49,6 +49,7 @@ export async function setRelation(
       mirrorRelation(deps, { userId: viewer.id, targetId, kind, on: true }),
     );
     if (created && kind === "block") await separate(deps, me, target);
+    if (created && kind === "mute") await quiet(deps, me, target);
     return;
   }
   await forgetRelations(deps, { userId: viewer.id, targetId });
@@ -82,6 +83,19 @@ async function separate(deps: Deps, a: ObjectId, b: ObjectId): Promise<void> {
     ),
   ]);
   await forgetInbox(deps, [a, b]);
+}
+
+/**
+ * What a new mute settles at once: the muter's unread notifications that only the muted person caused (news
+ * from before the mute, e.g. a post announced to followers) are marked read, since the inbox no longer shows
+ * them, so the unread count agrees with the list. They stay, and show again if the mute is undone.
+ */
+async function quiet(deps: Deps, muter: ObjectId, muted: ObjectId): Promise<void> {
+  await deps.db.notifications.updateMany(
+    { userId: muter, read: false, "actorIds.0": muted, "actorIds.1": { $exists: false } },
+    { $set: { read: true, readAt: deps.clock.now() } },
+  );
+  await forgetInbox(deps, [muter]);
 }
 
 /** The people the viewer blocks or mutes, most recent first. */

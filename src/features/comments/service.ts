@@ -7,10 +7,12 @@ import type { Viewer } from "../../core/viewer";
 import type { CommentDoc } from "../../db";
 import type { Deps } from "../../deps";
 import { newObjectId, ObjectId } from "../../platform/ids";
+import { expectMatch, PreconditionFailedError } from "../../platform/mongo/client";
 import { paginate } from "../../platform/mongo/paginate";
 import { addToCountedSet, areMembers, both, deleteKeys, getValue, setValue } from "../../platform/redis-ops";
 import { recordActivity } from "../analytics/activity";
 import { notify } from "../notifications/service";
+import { defineOwed, incrementsOn, owe } from "../owed/effects";
 import { findVisiblePost, forgetPosts } from "../posts/visibility";
 import { markEngaged } from "../ranking/engagement";
 import { relationsFor } from "../relations/service";
@@ -240,28 +242,74 @@ export async function editComment(deps: Deps, viewer: Viewer, commentId: string,
   return toComment(updated);
 }
 
-/** Soft delete by the author or a moderator; counters move only for the request that deleted it. */
+/**
+ * What deleting a comment owes after the answer: the post's `commentCount` (and its parent's `repliesCount`)
+ * back down, only for a comment others could see, which is all they count; committed once with the owed record.
+ */
+const commentRemoved = defineOwed<{ commentId: ObjectId; deletedBy: ObjectId }>(
+  "comment.removed",
+  async (deps, { commentId }) => {
+    const comment = await deps.db.comments.findOne(
+      { _id: commentId },
+      { projection: { postId: 1, parentId: 1, authorShadowBanned: 1, moderationStatus: 1 } },
+    );
+    if (!comment || comment.authorShadowBanned || (comment.moderationStatus ?? "approved") !== "approved")
+      return undefined;
+    return {
+      commit: [
+        // The recount mark with the count (see ranking/engagement.ts).
+        deps.db.posts.inBatch.updateOne({ _id: comment.postId }, { $inc: { commentCount: -1, countersStale: 1 } }),
+        ...(comment.parentId
+          ? incrementsOn(deps, "comments", [{ id: comment.parentId, inc: { repliesCount: -1 } }])
+          : []),
+      ],
+      after: async () => {
+        await Promise.all([forgetPosts(deps, [comment.postId]), forgetCommentPages(deps, [comment.postId])]);
+      },
+    };
+  },
+  (removal) => [removal.deletedBy],
+);
+
+/**
+ * Soft delete by the author or a moderator, waiting on one Data API call: the delete (which records who did it)
+ * and what it owes (the counters, moved only for the request that deleted it) in one transaction.
+ */
 export async function deleteComment(deps: Deps, viewer: Viewer, commentId: string): Promise<void> {
   const moderator = viewer.role === "moderator" || viewer.role === "admin";
-  const filter: Record<string, unknown> = { _id: new ObjectId(commentId), deletedAt: null };
-  if (!moderator) filter.userId = new ObjectId(viewer.id);
-  const existing = await deps.db.comments.findOne(filter, { projection: { userId: 1 } });
-  if (!existing) throw ApiError.notFound("No such comment.");
-  const by = existing.userId.toHexString() === viewer.id ? "author" : "moderator";
-  const deleted = await deps.db.comments.findOneAndUpdate(
-    { ...filter },
-    { $set: { deletedAt: deps.clock.now(), deletedBy: by } },
-  );
-  if (!deleted) throw ApiError.notFound("No such comment.");
-  await forgetCommentPages(deps, [deleted.postId]);
-  // Only comments others could see were counted.
-  if (deleted.authorShadowBanned || (deleted.moderationStatus ?? "approved") !== "approved") return;
-  await Promise.all([
-    deps.db.posts.updateOne({ _id: deleted.postId }, { $inc: { commentCount: -1 } }),
-    deleted.parentId
-      ? deps.db.comments.updateOne({ _id: deleted.parentId }, { $inc: { repliesCount: -1 } })
-      : Promise.resolve(),
-    markEngaged(deps, [deleted.postId.toHexString()]),
-    forgetPosts(deps, [deleted.postId]),
-  ]);
+  const me = new ObjectId(viewer.id);
+  const id = new ObjectId(commentId);
+  const filter: Record<string, unknown> = { _id: id, deletedAt: null };
+  if (!moderator) filter.userId = me;
+  const owed = owe(deps, [commentRemoved({ commentId: id, deletedBy: me })]);
+  let deleted: CommentDoc | null;
+  try {
+    [deleted] = await deps.db.batch(
+      [
+        expectMatch(
+          deps.db.comments.inBatch.findOneAndUpdate(
+            filter,
+            [
+              {
+                $set: {
+                  deletedAt: deps.clock.now(),
+                  deletedBy: { $cond: [{ $eq: ["$userId", { $literal: me }] }, "author", "moderator"] },
+                },
+              },
+            ],
+            { projection: { postId: 1 } },
+          ),
+        ),
+        owed.step,
+      ],
+      { transaction: true },
+    );
+  } catch (error) {
+    if (error instanceof PreconditionFailedError && error.failedIndex === 0)
+      throw ApiError.notFound("No such comment.");
+    throw error;
+  }
+  owed.committed();
+  // The deleter sees it gone at once; the counts follow after the answer.
+  if (deleted) await forgetCommentPages(deps, [deleted.postId]);
 }

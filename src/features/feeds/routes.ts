@@ -2,13 +2,14 @@ import { ApiError } from "../../core/errors";
 import { json, problems, router } from "../../http/openapi";
 import { viewerRoute } from "../../http/routes";
 import { PostPage } from "../posts/schema";
-import { CategoryParams, FeedKindParams, IdParam, PageQuery, SearchQuery, TagParams } from "./schema";
+import { CategoryParams, FeedKindParams, IdParam, PageQuery, SearchQuery, TagParams, UserPostsQuery } from "./schema";
 import { categoryFeed, followingFeed, rankedFeed, searchPosts, tagFeed, userPosts } from "./service";
 
 const tags = ["feeds"];
 const list = { 200: json(PostPage, "A page of posts") };
 const visibilityNote =
-  "Only approved, not-deleted posts; followers-only posts only to followers; nothing from shadow-banned authors " +
+  "Only published, approved, not-deleted posts (never drafts, scheduled or archived ones); followers-only posts " +
+  "only to followers; nothing from shadow-banned authors " +
   "except to themselves. Keyset cursors: pages never repeat or skip posts while new ones arrive.";
 
 const rankedRoute = viewerRoute({
@@ -46,10 +47,11 @@ const userPostsRoute = viewerRoute({
   tags,
   summary: "A user's posts: pinned first, then newest first",
   description:
-    "The author sees all of their own posts; others see what visibility allows. The first page starts with the " +
-    "author's pinned posts (at most POST_MAX_PINNED, newest pin first), followed by `limit` posts newest first; " +
-    "later pages never repeat a pinned post.",
-  request: { params: IdParam, query: PageQuery },
+    "The author sees all of their own posts (drafts, scheduled, archived and held ones too; `status` picks one " +
+    "state); others see published posts as visibility allows. The first page starts with the author's pinned " +
+    "posts (at most POST_MAX_PINNED, newest pin first), followed by `limit` posts newest first; later pages " +
+    "never repeat a pinned post.",
+  request: { params: IdParam, query: UserPostsQuery },
   responses: { ...list, ...problems(404) },
 });
 

@@ -10,9 +10,11 @@ import type { Filter } from "../../platform/mongo/client";
 import { type KeysetOrder, paginate } from "../../platform/mongo/paginate";
 import { deleteKeys, getValue, type RedisBatch, readOrMiss, runOp, setValue } from "../../platform/redis-ops";
 import { type PostPage, toPost } from "../posts/schema";
+import type { LifecycleState } from "../posts/transitions";
 import { liveVoteCounts, votedByViewer } from "../posts/viewer-state";
-import { PUBLIC_FEED_FILTER } from "../posts/visibility";
+import { PUBLIC_FEED_FILTER, SHOWN_TO_OTHERS } from "../posts/visibility";
 import { pendingRelationsRead, relationsAfter, relationsFor } from "../relations/service";
+import type { UserPostsQuery } from "./schema";
 
 export type RankedKind = "new" | "trending" | "hot" | "top";
 
@@ -157,7 +159,7 @@ export async function followingFeed(deps: Deps, read: RedisBatch, viewer: Viewer
       {
         userId: { $in: edges.map((e) => e.followingId) },
         deletedAt: null,
-        moderationStatus: "approved",
+        ...SHOWN_TO_OTHERS,
         authorShadowBanned: false,
         visibility: { $in: ["public", "followers"] },
       },
@@ -194,16 +196,25 @@ export async function tagFeed(
   return { items: await render(deps, viewer, items), nextCursor };
 }
 
+/** The filter for posts in one lifecycle state (`pending_review` is a published post moderation holds). */
+function inState(state: LifecycleState): Filter {
+  if (state === "pending_review") return { status: "published", moderationStatus: { $in: HELD } };
+  if (state === "published") return { status: "published", moderationStatus: { $nin: HELD } };
+  return { status: state };
+}
+const HELD = ["pending", "flagged"];
+
 /**
- * A user's posts: everything of their own for the author (any visibility or moderation state); for others,
- * what they may see (followers-only when they follow; nothing of a shadow-banned author). The first page
- * starts with the pinned posts (at most POST_MAX_PINNED), then `limit` posts newest first.
+ * A user's posts: everything of their own for the author (any lifecycle, visibility or moderation state, or
+ * only those in `status`); for others, what they may see (published and approved; followers-only when they
+ * follow; nothing of a shadow-banned author). The first page starts with the pinned posts (at most
+ * POST_MAX_PINNED), then `limit` posts newest first.
  */
 export async function userPosts(
   deps: Deps,
   viewer: Viewer | undefined,
   userId: string,
-  query: PageQuery,
+  query: UserPostsQuery,
 ): Promise<PostPage> {
   const [author, relations] = await Promise.all([
     deps.db.users.findOne({ _id: new ObjectId(userId), deletedAt: null }, { projection: { _id: 1 } }),
@@ -212,7 +223,9 @@ export async function userPosts(
   if (!author || relations.blockedWith(userId)) throw ApiError.notFound("No such user.");
   let filter: Filter;
   if (viewer?.id === userId) {
-    filter = { userId: author._id, deletedAt: null };
+    filter = { userId: author._id, deletedAt: null, ...(query.status ? inState(query.status) : {}) };
+  } else if (query.status && query.status !== "published") {
+    return { items: [], nextCursor: null };
   } else {
     const follows = viewer
       ? await deps.db.follows.findOne(
@@ -223,7 +236,7 @@ export async function userPosts(
     filter = {
       userId: author._id,
       deletedAt: null,
-      moderationStatus: "approved",
+      ...SHOWN_TO_OTHERS,
       authorShadowBanned: false,
       visibility: follows ? { $in: ["public", "followers"] } : "public",
     };

@@ -26,7 +26,12 @@ export async function recomputeTrending(ctx: JobContext): Promise<JobReport> {
   let after: ObjectId | null = null;
   while (true) {
     if (ctx.timeLeft() < 2_000) return { more: true };
-    const filter: Record<string, unknown> = { createdAt: { $gte: since }, deletedAt: null };
+    // Drafts and scheduled posts are scored when they are published (archived ones may come back).
+    const filter: Record<string, unknown> = {
+      createdAt: { $gte: since },
+      deletedAt: null,
+      status: { $in: ["published", "archived"] },
+    };
     if (after) filter._id = { $gt: after };
     const posts: PostDoc[] = await deps.db.posts.find(filter, {
       sort: { _id: 1 },

@@ -5,10 +5,12 @@ import { forgetSelfView } from "../../core/standing";
 import type { Viewer } from "../../core/viewer";
 import type { Deps } from "../../deps";
 import { newObjectId, ObjectId } from "../../platform/ids";
+import { DuplicateKeyError, expectMatch, PreconditionFailedError } from "../../platform/mongo/client";
 import { paginate } from "../../platform/mongo/paginate";
 import { deleteKeys } from "../../platform/redis-ops";
 import { recordActivity } from "../analytics/activity";
-import { notify } from "../notifications/service";
+import { notifyLater } from "../notifications/service";
+import { defineOwed, incrementsOn, owe } from "../owed/effects";
 import { relationsFor } from "../relations/service";
 import { type PublicUserPage, toPublicUser } from "../users/schema";
 import { invalidateProfilesOf } from "../users/service";
@@ -23,66 +25,125 @@ async function activeUser(deps: Deps, id: string) {
 }
 
 /**
- * Idempotent follow. The unique (followerId, followingId) index decides who wins a race; only the request
- * whose insert succeeded moves the two counters (one bulkWrite), so counts stay exact under any storm of
- * concurrent follows and unfollows.
+ * What a follow (or unfollow) owes after the answer: both people's counters, committed once with the owed
+ * record, then their cached profiles and self views dropped (what the counters show).
+ */
+const followCounts = defineOwed<{ followerId: ObjectId; followingId: ObjectId; by: 1 | -1 }>(
+  "follow.counts",
+  async (deps, edge) => ({
+    commit: incrementsOn(deps, "users", [
+      { id: edge.followerId, inc: { followingCount: edge.by } },
+      { id: edge.followingId, inc: { followersCount: edge.by } },
+    ]),
+    after: async () => {
+      const people = await deps.db.users.find(
+        { _id: { $in: [edge.followerId, edge.followingId] } },
+        { projection: { usernameLower: 1 } },
+      );
+      await Promise.all([
+        invalidateProfilesOf(
+          deps,
+          people,
+          followPairKeys(deps, edge.followerId.toHexString(), edge.followingId.toHexString()),
+        ),
+        forgetSelfView(deps, edge.followerId.toHexString(), edge.followingId.toHexString()),
+      ]);
+    },
+  }),
+  (edge) => [edge.followerId, edge.followingId],
+);
+
+/**
+ * Idempotent follow, waiting on one Data API call: an ordered batch checks the target exists, inserts the
+ * edge (the unique (followerId, followingId) index decides who wins a race: a duplicate ends the batch, so
+ * only the request whose insert succeeded owes the counters), records what it owes (both counters, the
+ * notification), and then looks for a block between the two. That look comes after the insert, and a block
+ * removes follows after writing itself, so one of the two always sees the other: a follow racing a block
+ * takes itself back (edge and owed record, in one transaction) and answers 404.
  */
 export async function follow(deps: Deps, viewer: Viewer, targetId: string): Promise<void> {
   if (viewer.id === targetId) throw ApiError.invalidField("id", "you cannot follow yourself");
   const me = new ObjectId(viewer.id);
   const target = new ObjectId(targetId);
-  // One read for both: the target must exist, and a deleted account's still-valid token must not follow.
-  const people = await deps.db.users.find(
-    { _id: { $in: [me, target] }, deletedAt: null },
-    { projection: { usernameLower: 1 } },
-  );
-  if (!people.some((p) => p._id.equals(target))) throw ApiError.notFound("No such user.");
-  if (!people.some((p) => p._id.equals(me))) throw ApiError.notFound("Account not found.");
-  // Blocked either way: the other person does not exist for them.
+  // Blocked either way: the other person does not exist for them (relations came with the rate limit).
   if ((await relationsFor(deps, viewer)).blockedWith(targetId)) throw ApiError.notFound("No such user.");
-  const followed = await deps.db.follows.insertUnique({
-    _id: newObjectId(),
-    followerId: me,
-    followingId: target,
-    createdAt: deps.clock.now(),
-  });
-  if (!followed) return;
-  // A block that landed since the check above: the block ended this follow, or this call ends it now. (The
-  // block removes follows after writing itself, so one of the two always sees the other.)
-  const [, blocked] = await Promise.all([
-    moveCounts(deps, me, target, 1),
-    deps.db.blocks.findOne(
-      {
-        kind: "block",
-        $or: [
-          { userId: me, targetId: target },
-          { userId: target, targetId: me },
-        ],
-      },
-      { projection: { _id: 1 } },
-    ),
+  const edge = { _id: newObjectId(), followerId: me, followingId: target, createdAt: deps.clock.now() };
+  const owed = owe(deps, [
+    followCounts({ followerId: me, followingId: target, by: 1 }),
+    notifyLater({ type: "follow", recipientId: target, actorId: me }),
   ]);
+  let blocked: unknown;
+  try {
+    [, , , blocked] = await deps.db.batch([
+      expectMatch(deps.db.users.inBatch.findOne({ _id: target, deletedAt: null }, { projection: { _id: 1 } })),
+      deps.db.follows.inBatch.insertOne(edge),
+      owed.step,
+      deps.db.blocks.inBatch.findOne(
+        {
+          kind: "block",
+          $or: [
+            { userId: me, targetId: target },
+            { userId: target, targetId: me },
+          ],
+        },
+        { projection: { _id: 1 } },
+      ),
+    ]);
+  } catch (error) {
+    if (error instanceof PreconditionFailedError && error.failedIndex === 0) throw ApiError.notFound("No such user.");
+    // Already following: nothing changed, nothing owed.
+    if (error instanceof DuplicateKeyError && error.failedIndex === 1) return;
+    throw error;
+  }
   if (blocked) {
-    if (await deps.db.follows.deleteOne({ followerId: me, followingId: target })) {
-      await moveCounts(deps, me, target, -1);
-    }
+    await deps.db.batch(
+      [
+        deps.db.owedEffects.inBatch.deleteOne({ _id: owed.record._id }),
+        deps.db.follows.inBatch.deleteOne({ _id: edge._id }),
+      ],
+      { transaction: true },
+    );
     throw ApiError.notFound("No such user.");
   }
-  await recordActivity(deps, { event: "followed", actorId: viewer.id, ownerId: target.toHexString() });
-  await invalidateProfilesOf(deps, people, [deps.keys.feedFollowing(viewer.id, 0)]);
-  await notify(deps, { type: "follow", recipientId: target, actorId: me });
+  owed.committed();
+  await Promise.all([
+    recordActivity(deps, { event: "followed", actorId: viewer.id, ownerId: targetId }),
+    dropOwnFollowViews(deps, viewer.id, targetId),
+  ]);
 }
 
+/** Unfollow: the edge and what its removal owes (both counters back) in one transaction; not following is a no-op. */
 export async function unfollow(deps: Deps, viewer: Viewer, targetId: string): Promise<void> {
   if (viewer.id === targetId) throw ApiError.invalidField("id", "you cannot follow yourself");
   const me = new ObjectId(viewer.id);
   const target = new ObjectId(targetId);
-  const removed = await deps.db.follows.deleteOne({ followerId: me, followingId: target });
-  if (removed === 0) return;
-  await recordActivity(deps, { event: "unfollowed", actorId: viewer.id, ownerId: target.toHexString() });
-  await moveCounts(deps, me, target, -1);
-  const users = await deps.db.users.find({ _id: { $in: [me, target] } }, { projection: { usernameLower: 1 } });
-  await invalidateProfilesOf(deps, users, [deps.keys.feedFollowing(viewer.id, 0)]);
+  const owed = owe(deps, [followCounts({ followerId: me, followingId: target, by: -1 })]);
+  try {
+    await deps.db.batch(
+      [expectMatch(deps.db.follows.inBatch.deleteOne({ followerId: me, followingId: target })), owed.step],
+      { transaction: true },
+    );
+  } catch (error) {
+    if (error instanceof PreconditionFailedError && error.failedIndex === 0) return;
+    throw error;
+  }
+  owed.committed();
+  await Promise.all([
+    recordActivity(deps, { event: "unfollowed", actorId: viewer.id, ownerId: targetId }),
+    dropOwnFollowViews(deps, viewer.id, targetId),
+  ]);
+}
+
+/**
+ * What the follower sees change at once (not after the counters): the follow state between the two and their own
+ * first `following` page. Best effort: a copy kept through an outage lasts until its TTL.
+ */
+async function dropOwnFollowViews(deps: Deps, followerId: string, followingId: string): Promise<void> {
+  await dropCache(
+    deps,
+    deleteKeys([...followPairKeys(deps, followerId, followingId), deps.keys.feedFollowing(followerId, 0)]),
+    "follow views",
+  );
 }
 
 /**

@@ -1,12 +1,15 @@
 import { ApiError } from "../../core/errors";
+import { accountFactsOf, forgetSelfView } from "../../core/standing";
 import type { Viewer } from "../../core/viewer";
 import type { GemTransactionDoc, UserDoc } from "../../db";
 import type { Deps } from "../../deps";
 import { isObjectIdHex, newObjectId, ObjectId } from "../../platform/ids";
-import { notify } from "../notifications/service";
+import { DuplicateKeyError, expectMatch, PreconditionFailedError } from "../../platform/mongo/client";
+import { type Notice, notify, notifyLater } from "../notifications/service";
+import { defineOwed, owe } from "../owed/effects";
 import { relationsFor } from "../relations/service";
 import { isBanned } from "../users/schema";
-import { moveGems } from "./ledger";
+import { batchMovement, followUpsOf, type GemMovement, moveGems, recordedBalance, withBalance } from "./ledger";
 import { ledgerKeys } from "./ledger-keys";
 import { type GiftBody, type GiftResult, toGemTransaction } from "./schema";
 
@@ -39,13 +42,29 @@ export interface TransferMetadata {
   platformFee: number;
   payout: number;
   message: string | null;
+  /** A gift during a live stream (features/streams records it on the stream). */
+  streamId?: string;
+}
+
+/** GIFT_MIN_GEMS ≤ amount ≤ GIFT_MAX_GEMS, else a 400 naming `amount`. */
+export function checkGiftAmount(deps: Deps, amount: number): void {
+  const { minGems, maxGems } = deps.config.gifts;
+  if (amount < minGems || amount > maxGems) {
+    throw ApiError.validation(
+      [{ path: "amount", message: `between ${minGems} and ${maxGems} gems` }],
+      `A gift must be between ${minGems} and ${maxGems} gems.`,
+    );
+  }
 }
 
 /**
- * Sends gems to another user. Two ledger entries share a transferId: the sender's debit (written first; it
- * fails with 402 and moves nothing when the balance is short) and the receiver's credit (amount − fee), keyed
- * by the transfer, so writing it again is a no-op. If the process dies between the two, the debit stands
- * alone until `completeInterruptedTransfers` (or a retry with the same Idempotency-Key) writes the credit.
+ * Sends gems to another user, waiting on one Data API call: one transaction checks the receiver can receive,
+ * writes the sender's debit (it must be covered, else nothing happens and the answer is 402) and the receiver's
+ * credit (amount − fee), both applied at once under one transferId, and records what the gift owes after the
+ * answer (the entries' balances, the receiver's notice and self view, the debit's description naming them).
+ * A repeat of the same Idempotency-Key whose answer Redis lost collides with its debit's key and gets the
+ * first transfer back. Debits from before gifts were one transaction may stand alone; `completeInterruptedTransfers`
+ * writes their credit.
  */
 export async function sendGift(
   deps: Deps,
@@ -54,81 +73,153 @@ export async function sendGift(
   body: GiftBody,
   requestKey: string,
 ): Promise<GiftResult> {
-  const { minGems, maxGems, platformFeeBasisPoints } = deps.config.gifts;
-  if (body.amount < minGems || body.amount > maxGems) {
-    throw ApiError.validation(
-      [{ path: "amount", message: `between ${minGems} and ${maxGems} gems` }],
-      `A gift must be between ${minGems} and ${maxGems} gems.`,
-    );
-  }
+  checkGiftAmount(deps, body.amount);
   if (recipientId === viewer.id) {
     throw ApiError.validation([{ path: "id", message: "you cannot send a gift to yourself" }]);
   }
   if (!isObjectIdHex(recipientId)) throw ApiError.notFound("User not found.");
-  const [people, relations] = await Promise.all([
-    deps.db.users.find(
-      { _id: { $in: [new ObjectId(viewer.id), new ObjectId(recipientId)] } },
-      { projection: { username: 1, deletedAt: 1, bannedAt: 1, banExpiresAt: 1, shadowBanned: 1, erasedAt: 1 } },
-    ),
-    relationsFor(deps, viewer),
-  ]);
-  const sender = people.find((u) => u._id.toHexString() === viewer.id);
-  const recipient = people.find((u) => u._id.toHexString() === recipientId);
-  if (!sender || sender.deletedAt) throw ApiError.notFound("Account not found.");
+  const [sender, relations] = await Promise.all([accountFactsOf(deps, viewer), relationsFor(deps, viewer)]);
   // Same 404 for missing, deleted, banned, shadow-banned and blocked receivers: others may not learn which.
-  if (!recipient || !canReceive(recipient, deps.clock.now()) || relations.blockedWith(recipientId)) {
-    throw ApiError.notFound("User not found.");
-  }
-
-  const { platformFee, payout } = giftFee(body.amount, platformFeeBasisPoints);
-  const transfer: TransferMetadata = {
-    transferId: newObjectId().toHexString(),
-    senderId: viewer.id,
-    senderUsername: sender.username,
-    recipientId,
+  if (relations.blockedWith(recipientId)) throw ApiError.notFound("User not found.");
+  const { transfer: _, ...result } = await transferGift(deps, {
+    sender: { id: viewer.id, username: sender.username },
+    recipient: { id: recipientId },
     amount: body.amount,
-    platformFee,
-    payout,
     message: body.message ?? null,
-  };
-  const { entry: debit } = await moveGems(deps, {
-    userId: sender._id,
-    type: "spend",
-    source: "gift",
-    amount: -body.amount,
-    referenceType: "gift",
-    referenceId: transfer.transferId,
-    description: `Gift to @${recipient.username}`,
-    metadata: { ...transfer },
     idempotencyKey: ledgerKeys.giftDebit(viewer.id, requestKey),
   });
-  // A replayed debit carries the first request's transfer; the same key for another gift is refused.
-  const done = transferOf(debit);
-  if (done.recipientId !== recipientId || done.amount !== body.amount) {
-    throw new ApiError("idempotency_mismatch", "This Idempotency-Key was already used for another gift.");
+  return result;
+}
+
+/** One gift between two people, as `transferGift` moves it. */
+export interface GiftTransfer {
+  sender: { id: string; username: string };
+  /** The receiver's username when the caller has read it; otherwise it is filled in after the answer. */
+  recipient: { id: string; username?: string };
+  amount: number;
+  message: string | null;
+  /** The debit's ledger key: one per sender and request (Idempotency-Key), so a retry moves nothing. */
+  idempotencyKey: string;
+  streamId?: string;
+  /** The answer when the receiver cannot receive (is gone, banned, shadow-banned or erased); a 404 by default. */
+  notFound?: () => ApiError;
+}
+
+/**
+ * The transfer itself, once the caller has checked who may give what to whom, waiting on one Data API call: one
+ * transaction checks the receiver can receive, writes the sender's debit (it must be covered, else nothing
+ * happens and the answer is 402) and the receiver's credit (amount − fee), both applied at once under one
+ * transferId, and records what the gift owes after the answer (the entries' balances, the receiver's notice
+ * and self view, the debit's description naming them). A repeat of the same ledger key whose answer Redis
+ * lost collides with its debit's key and gets the first transfer back; the same key for another gift is a 422.
+ */
+export async function transferGift(
+  deps: Deps,
+  gift: GiftTransfer,
+): Promise<GiftResult & { transfer: TransferMetadata }> {
+  const now = deps.clock.now();
+  const { platformFee, payout } = giftFee(gift.amount, deps.config.gifts.platformFeeBasisPoints);
+  const transfer: TransferMetadata = {
+    transferId: newObjectId().toHexString(),
+    senderId: gift.sender.id,
+    senderUsername: gift.sender.username,
+    recipientId: gift.recipient.id,
+    amount: gift.amount,
+    platformFee,
+    payout,
+    message: gift.message,
+    ...(gift.streamId ? { streamId: gift.streamId } : {}),
+  };
+  const receiver = new ObjectId(gift.recipient.id);
+  const receivable = receivableNow(now);
+  const described = describeDebit(transfer, gift.recipient.username);
+  const debit = batchMovement(deps, debitOf(transfer, gift.idempotencyKey, described), now);
+  const credit = batchMovement(deps, creditOf(transfer), now, { filter: receivable });
+  const owed = owe(deps, [
+    followUpsOf([debit, credit]),
+    // The request did not read the receiver's name: the debit's description gets it after the answer.
+    ...(gift.recipient.username ? [] : [giftDescribed({ debitId: debit.entry._id, recipientId: receiver })]),
+    notifyLater(giftNotice(transfer)),
+  ]);
+  let answers: unknown[];
+  try {
+    answers = await deps.db.batch(
+      [
+        expectMatch(deps.db.users.inBatch.findOne({ _id: receiver, ...receivable }, { projection: { username: 1 } })),
+        debit.insert,
+        debit.move,
+        credit.insert,
+        credit.move,
+        owed.step,
+      ],
+      { transaction: true },
+    );
+  } catch (error) {
+    if (error instanceof PreconditionFailedError && (error.failedIndex === 0 || error.failedIndex === 4)) {
+      throw gift.notFound?.() ?? ApiError.notFound("User not found.");
+    }
+    // The balance cannot cover it: nothing moved. The rejected debit is kept, so the same key answers the same.
+    if (error instanceof PreconditionFailedError && error.failedIndex === 2) {
+      await deps.db.gemTransactions.insertUnique({
+        ...debit.entry,
+        status: "rejected",
+        rejectedReason: "insufficient",
+      });
+      throw new ApiError("insufficient_gems", "Not enough gems for this.");
+    }
+    // This key already made a transfer (or tried to): its first outcome, as the ledger keeps it.
+    if (error instanceof DuplicateKeyError && error.failedIndex === 1) return replayGift(deps, gift, transfer);
+    throw error;
   }
-  await creditTransfer(deps, done);
+  owed.committed();
+  const [named, , moved] = answers as [{ username: string } | null, unknown, { gemBalance: number } | null];
+  await forgetSelfView(deps, gift.sender.id);
+  const sent = { ...withBalance(debit.entry, moved), description: describeDebit(transfer, named?.username) };
+  return { transaction: toGemTransaction(sent), platformFee, payout, transferId: transfer.transferId, transfer };
+}
+
+/** The description of a debit until its receiver's name is filled in after the answer. */
+const GIFT_SENT = "Gift sent";
+
+function describeDebit(t: Pick<TransferMetadata, "streamId">, username: string | undefined): string {
+  if (!username) return GIFT_SENT;
+  return t.streamId ? `Gift to @${username}'s stream` : `Gift to @${username}`;
+}
+
+/** Who may receive a gift now: a live account, not banned (or its ban is over), not shadow-banned, not erased. */
+function receivableNow(now: Date): Record<string, unknown> {
   return {
-    transaction: toGemTransaction(debit),
-    platformFee: done.platformFee,
-    payout: done.payout,
-    transferId: done.transferId,
+    deletedAt: null,
+    erasedAt: null,
+    shadowBanned: { $ne: true },
+    $or: [{ bannedAt: null }, { banExpiresAt: { $ne: null, $lte: now } }],
   };
 }
 
-type Receiver = Pick<UserDoc, "deletedAt" | "bannedAt" | "banExpiresAt" | "shadowBanned" | "erasedAt">;
-
-function canReceive(u: Receiver, now: Date): boolean {
+/** Who may be given gems, judged on a loaded account (the transfer itself checks `receivableNow` again). */
+export function canReceive(
+  u: Pick<UserDoc, "deletedAt" | "bannedAt" | "banExpiresAt" | "shadowBanned" | "erasedAt">,
+  now: Date,
+): boolean {
   return !u.deletedAt && !isBanned(u, now) && !u.shadowBanned && !u.erasedAt;
 }
 
-function transferOf(debit: GemTransactionDoc): TransferMetadata {
-  return debit.metadata as unknown as TransferMetadata;
+function debitOf(t: TransferMetadata, idempotencyKey: string, description: string): GemMovement {
+  return {
+    userId: new ObjectId(t.senderId),
+    type: "spend",
+    source: "gift",
+    amount: -t.amount,
+    referenceType: "gift",
+    referenceId: t.transferId,
+    description,
+    metadata: { ...t },
+    idempotencyKey,
+  };
 }
 
-/** Writes the receiver's side of a transfer (a no-op if it exists) and tells them, once. */
-async function creditTransfer(deps: Deps, t: TransferMetadata): Promise<boolean> {
-  const { replayed } = await moveGems(deps, {
+function creditOf(t: TransferMetadata): GemMovement {
+  return {
     userId: new ObjectId(t.recipientId),
     type: "earn",
     source: "gift",
@@ -136,20 +227,84 @@ async function creditTransfer(deps: Deps, t: TransferMetadata): Promise<boolean>
     referenceType: "gift",
     referenceId: t.transferId,
     description: `Gift from @${t.senderUsername}`,
-    metadata: { transferId: t.transferId, senderId: t.senderId, amount: t.amount, platformFee: t.platformFee },
+    metadata: {
+      transferId: t.transferId,
+      senderId: t.senderId,
+      amount: t.amount,
+      platformFee: t.platformFee,
+      ...(t.streamId ? { streamId: t.streamId } : {}),
+    },
     idempotencyKey: ledgerKeys.giftCredit(t.transferId),
-  });
-  if (!replayed) {
-    await notify(deps, {
-      type: "system",
-      kind: "gem_earned",
-      recipientId: t.recipientId,
-      title: `@${t.senderUsername} sent you ${t.payout} gems`,
-      body: t.message,
-      actionType: "open_profile",
-      actionPayload: { userId: t.senderId },
-    });
+  };
+}
+
+/** "@sender sent you N gems": one notice per transfer (a retry joins it rather than adding another). */
+function giftNotice(t: TransferMetadata): Notice {
+  return {
+    type: "system",
+    kind: "gem_earned",
+    recipientId: t.recipientId,
+    title: `@${t.senderUsername} sent you ${t.payout} gems`,
+    body: t.message,
+    aggregationKey: `gift:${t.transferId}`,
+    actionType: "open_profile",
+    actionPayload: { userId: t.senderId },
+  };
+}
+
+/** Names the receiver in the debit's description once the gift is in (the request did not read their name). */
+const giftDescribed = defineOwed<{ debitId: ObjectId; recipientId: ObjectId }>(
+  "gift.described",
+  async (deps, d) => {
+    const receiver = await deps.db.users.findOne({ _id: d.recipientId }, { projection: { username: 1 } });
+    if (receiver) {
+      await deps.db.gemTransactions.updateOne(
+        { _id: d.debitId, description: GIFT_SENT },
+        { $set: { description: describeDebit({}, receiver.username) } },
+      );
+    }
+    return undefined;
+  },
+  (d) => [d.recipientId],
+);
+
+/**
+ * A gift whose debit key exists already: the first request's transfer, through the ledger's own replay (a
+ * rejected debit answers 402 again; one from before gifts were one transaction gets its credit written now).
+ */
+async function replayGift(
+  deps: Deps,
+  gift: GiftTransfer,
+  transfer: TransferMetadata,
+): Promise<GiftResult & { transfer: TransferMetadata }> {
+  const { entry } = await moveGems(deps, debitOf(transfer, gift.idempotencyKey, GIFT_SENT));
+  // A replayed debit carries the first request's transfer; the same key for another gift is refused.
+  const done = transferOf(entry);
+  if (
+    done.recipientId !== transfer.recipientId ||
+    done.amount !== gift.amount ||
+    (done.streamId ?? null) !== (gift.streamId ?? null)
+  ) {
+    throw new ApiError("idempotency_mismatch", "This Idempotency-Key was already used for another gift.");
   }
+  await creditTransfer(deps, done);
+  return {
+    transaction: toGemTransaction(await recordedBalance(deps, entry)),
+    platformFee: done.platformFee,
+    payout: done.payout,
+    transferId: done.transferId,
+    transfer: done,
+  };
+}
+
+export function transferOf(debit: GemTransactionDoc): TransferMetadata {
+  return debit.metadata as unknown as TransferMetadata;
+}
+
+/** Writes the receiver's side of a transfer (a no-op if it exists) and tells them, once. */
+async function creditTransfer(deps: Deps, t: TransferMetadata): Promise<boolean> {
+  const { replayed } = await moveGems(deps, creditOf(t));
+  if (!replayed) await notify(deps, giftNotice(t));
   return !replayed;
 }
 

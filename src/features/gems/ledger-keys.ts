@@ -20,6 +20,9 @@ export const ledgerKeys = {
   giftCardRedemption: (code: string) => `gift_card:redeem:${code}`,
   /** A gift's debit: one per sender and Idempotency-Key. */
   giftDebit: (senderId: string, requestKey: string) => `gift:${senderId}:${requestKey}`,
+  /** A gift during a live stream: one per sender, stream and Idempotency-Key. */
+  streamGiftDebit: (senderId: string, streamId: string, requestKey: string) =>
+    `stream_gift:${streamId}:${senderId}:${requestKey}`,
   /** A gift's credit to the receiver: one per transfer. */
   giftCredit: (transferId: string) => `gift:credit:${transferId}`,
 } as const;

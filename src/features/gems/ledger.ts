@@ -1,10 +1,12 @@
 import { ApiError } from "../../core/errors";
 import { forgetSelfView } from "../../core/standing";
-import type { GemTransactionDoc, TransactionSource, TransactionType, UserEffect } from "../../db";
+import type { GemTransactionDoc, OwedEffectDoc, TransactionSource, TransactionType, UserEffect } from "../../db";
 import type { Deps } from "../../deps";
-import { newObjectId, type ObjectId } from "../../platform/ids";
-import { gemsEarned, recordActivity } from "../analytics/activity";
+import { newObjectId, ObjectId } from "../../platform/ids";
+import { type BatchStep, type BulkOperation, expectMatch } from "../../platform/mongo/client";
+import { earnsGems, gemsEarned, recordActivity } from "../analytics/activity";
 import { countsOnLeaderboard, recordEarnings } from "../leaderboards/service";
+import { defineOwed } from "../owed/effects";
 
 /** How many applied entry ids a user keeps to make re-applying an entry a no-op (settlement uses it too). */
 export const APPLIED_MEMORY = 200;
@@ -174,4 +176,163 @@ export async function applyEntry(
     { $set: { status: "rejected", rejectedReason, appliedAt: now } },
   );
   throw guardFailed ? new GuardFailedError() : insufficient();
+}
+
+/** Balances recorded on the user for entries applied inside a request's batch (see `ledgerBalances`). */
+const BALANCES_MEMORY = 50;
+
+/** Fields of the user a movement applied in a batch sets with its balance: update-pipeline expressions. */
+export type PipelineEffect = Record<string, unknown>;
+
+/**
+ * A movement applied inside the caller's own Data API batch (one call with the write it belongs to, in a
+ * transaction): its entry, inserted `applied`, and its balance move, one guarded pipeline update that must
+ * match — never twice for one entry (`ledgerApplied`), a debit never overdraws, the movement's guard holds —
+ * and records the balance it produced on the user (`ledgerBalances`). When the move does not match, the
+ * transaction (entry included) does not happen, and the batch fails with a PreconditionFailedError at `move`.
+ *
+ * The entry's `balanceBefore`/`balanceAfter` come from the move's answer; the stored entry gets them after the
+ * response from the user's record (`gems.balances`, owed with the write), so nothing is lost to a crash.
+ */
+export interface BatchMovement {
+  entry: GemTransactionDoc;
+  insert: BatchStep<unknown>;
+  move: BatchStep<{ gemBalance: number } | null>;
+}
+
+export function batchMovement(
+  deps: Deps,
+  m: Omit<GemMovement, "effect">,
+  now: Date,
+  shape: MoveShape = {},
+): BatchMovement {
+  const entry: GemTransactionDoc = { ...pendingEntry(m, now), status: "applied", appliedAt: now };
+  return {
+    entry,
+    insert: deps.db.gemTransactions.inBatch.insertOne(entry),
+    move: expectMatch(
+      deps.db.users.inBatch.findOneAndUpdate(
+        { ...shape.filter, ...balanceGuard(entry), deletedAt: null },
+        [...(shape.before ?? []), { $set: { ...shape.effect, ...balanceMove(entry) } }],
+        { returnDocument: "after", projection: { ...shape.projection, gemBalance: 1 } },
+      ),
+    ) as BatchStep<{ gemBalance: number } | null>,
+  };
+}
+
+/** What else the balance move's update does to the user: more conditions, earlier pipeline stages, more fields. */
+export interface MoveShape {
+  filter?: Record<string, unknown>;
+  /** Stages before the balance move's (its `effect` may read what they computed). */
+  before?: Record<string, unknown>[];
+  effect?: PipelineEffect;
+  /** More fields for the move's answer. */
+  projection?: Record<string, 1>;
+}
+
+/** The condition a balance move is applied under: not yet applied, covered (debits), the movement's guard. */
+function balanceGuard(entry: GemTransactionDoc): Record<string, unknown> {
+  return {
+    _id: entry.userId,
+    ledgerApplied: { $ne: entry._id },
+    ...(entry.amount > 0 ? {} : { gemBalance: { $gte: -entry.amount } }),
+    ...(entry.guard ? { $and: [entry.guard] } : {}),
+  };
+}
+
+/** The balance move as update-pipeline expressions (the balance it produces recorded beside it). */
+function balanceMove(entry: GemTransactionDoc): Record<string, unknown> {
+  const after = { $add: [{ $ifNull: ["$gemBalance", 0] }, entry.amount] };
+  const total = entry.amount > 0 ? "totalGemsEarned" : "totalGemsSpent";
+  const recent = (field: string, item: unknown, keep: number) => ({
+    $slice: [{ $concatArrays: [{ $ifNull: [`$${field}`, []] }, [item]] }, -keep],
+  });
+  return {
+    gemBalance: after,
+    [total]: { $add: [{ $ifNull: [`$${total}`, 0] }, Math.abs(entry.amount)] },
+    ledgerApplied: recent("ledgerApplied", { $literal: entry._id }, APPLIED_MEMORY),
+    ledgerBalances: recent("ledgerBalances", { id: { $literal: entry._id }, balanceAfter: after }, BALANCES_MEMORY),
+  };
+}
+
+/** The entry as the move left it: with the balances its answer reports. */
+export function withBalance(entry: GemTransactionDoc, moved: { gemBalance?: number } | null): GemTransactionDoc {
+  if (moved?.gemBalance === undefined) return entry;
+  return { ...entry, balanceBefore: moved.gemBalance - entry.amount, balanceAfter: moved.gemBalance };
+}
+
+/**
+ * What entries applied in a batch owe after the answer: their stored balances (from the users' records), a
+ * place on the leaderboards for earnings that count there (once per entry), the users' cached self views.
+ */
+export const ledgerFollowUps = defineOwed<{
+  entries: {
+    id: ObjectId;
+    userId: ObjectId;
+    amount: number;
+    createdAt: Date;
+    leaderboard: boolean;
+    /** Gems earned, for analytics (`gem_earned`, keyed by entry: recorded again, counted once). */
+    earned?: boolean;
+  }[];
+}>(
+  "gems.balances",
+  async (deps, { entries }) => {
+    const users = await deps.db.users.find(
+      { _id: { $in: [...new Set(entries.map((e) => e.userId.toHexString()))].map((id) => new ObjectId(id)) } },
+      { projection: { ledgerBalances: 1 } },
+    );
+    const balanceOf = new Map(
+      users.flatMap((u) => (u.ledgerBalances ?? []).map((b) => [b.id.toHexString(), b.balanceAfter] as const)),
+    );
+    const fills = entries.flatMap((e): BulkOperation<GemTransactionDoc>[] => {
+      const after = balanceOf.get(e.id.toHexString());
+      if (after === undefined) return [];
+      return [
+        {
+          updateOne: {
+            filter: { _id: e.id, balanceAfter: null },
+            update: { $set: { balanceBefore: after - e.amount, balanceAfter: after } },
+          },
+        },
+      ];
+    });
+    const earnings = entries
+      .filter((e) => e.earned)
+      .map((e) => ({ _id: e.id, userId: e.userId, type: "earn" as const, amount: e.amount, createdAt: e.createdAt }));
+    await Promise.all([
+      fills.length ? deps.db.gemTransactions.bulkWrite(fills, { ordered: false }) : null,
+      recordActivity(deps, ...gemsEarned(earnings)),
+      recordEarnings(
+        deps,
+        entries
+          .filter((e) => e.leaderboard)
+          .map((e) => ({ _id: e.id, userId: e.userId, amount: e.amount, createdAt: e.createdAt })),
+      ),
+    ]);
+    return { after: () => forgetSelfView(deps, ...new Set(entries.map((e) => e.userId.toHexString()))) };
+  },
+  ({ entries }) => entries.map((e) => e.userId),
+);
+
+/** The follow-ups of these batch movements, to owe with them. */
+export function followUpsOf(movements: BatchMovement[]): OwedEffectDoc {
+  return ledgerFollowUps({
+    entries: movements.map(({ entry }) => ({
+      id: entry._id,
+      userId: entry.userId,
+      amount: entry.amount,
+      createdAt: entry.createdAt,
+      leaderboard: countsOnLeaderboard(entry),
+      earned: earnsGems(entry),
+    })),
+  });
+}
+
+/** The balance an entry applied in a batch produced, from its user's record (a replay's answer); null if gone. */
+export async function recordedBalance(deps: Deps, entry: GemTransactionDoc): Promise<GemTransactionDoc> {
+  if (entry.balanceAfter !== null || entry.status !== "applied") return entry;
+  const user = await deps.db.users.findOne({ _id: entry.userId }, { projection: { ledgerBalances: 1 } });
+  const after = user?.ledgerBalances?.find((b) => b.id.equals(entry._id))?.balanceAfter;
+  return after === undefined ? entry : { ...entry, balanceBefore: after - entry.amount, balanceAfter: after };
 }

@@ -1,13 +1,27 @@
 import type { ShopItemConfig } from "../../config";
 import { ApiError } from "../../core/errors";
+import { forgetSelfView } from "../../core/standing";
 import type { Viewer } from "../../core/viewer";
-import type { GemTransactionDoc, UserDoc, UserEffect } from "../../db";
+import type { GemTransactionDoc, UserDoc } from "../../db";
 import type { Deps } from "../../deps";
 import { StoreUnavailableError } from "../../platform/errors";
 import { ObjectId } from "../../platform/ids";
+import { DuplicateKeyError, PreconditionFailedError } from "../../platform/mongo/client";
 import { claimOrGet, deleteKeys, runOp } from "../../platform/redis-ops";
-import { addDays } from "../../platform/time";
-import { GuardFailedError, moveGems } from "./ledger";
+import { DAY_MS } from "../../platform/time";
+import { owe } from "../owed/effects";
+import {
+  applyEntry,
+  type BatchMovement,
+  batchMovement,
+  followUpsOf,
+  type GemMovement,
+  GuardFailedError,
+  moveGems,
+  type PipelineEffect,
+  recordedBalance,
+  withBalance,
+} from "./ledger";
 import { ledgerKeys } from "./ledger-keys";
 import { type PurchaseResult, type StoreCatalog, toGemTransaction } from "./schema";
 
@@ -20,18 +34,23 @@ export function shopCatalog(deps: Deps): StoreCatalog {
 }
 
 /**
- * Buys one catalog item: the debit and what it buys (unlock, theme, pass end) move in one conditional user
- * update (`movement.effect`), so both happen or neither. That update is also guarded (`movement.guard`):
- * a permanent item is only paid for while not owned, and a pass only extends the end it was priced from,
- * so two concurrent purchases can never both pay for one thing. A short per-user, per-SKU Redis lock makes
- * the usual concurrent double-tap a clean 409 before any ledger write. Gift cards are consumable: each
- * purchase issues a new code worth `value` gems, redeemable once (see `redeemGiftCard`).
+ * Buys one catalog item, waiting on one Data API call: the entry and the debit, which carries what it buys
+ * (unlock, theme, pass end) in the same update of the user, in one transaction with what the purchase owes after
+ * the answer (the entry's balances, the buyer's self view). That update is guarded, so a permanent item is only
+ * paid for while not owned and two concurrent purchases can never both pay for it; passes stack from the end of
+ * a running one, computed in the update itself. A short per-user, per-SKU Redis lock makes the usual
+ * concurrent double tap a clean 409 before any ledger write. Gift cards are consumable: each purchase issues a
+ * new code worth `value` gems, redeemable once (see `redeemGiftCard`).
  */
 export async function purchase(deps: Deps, viewer: Viewer, sku: string, requestKey: string): Promise<PurchaseResult> {
   const item = deps.config.shop.catalog.find((i) => i.sku === sku);
   if (!item) throw ApiError.validation([{ path: "sku", message: "unknown SKU" }], `No store item has SKU "${sku}".`);
   const ledgerKey = ledgerKeys.purchase(viewer.id, requestKey);
-  if (item.kind === "gift_card") return buy(deps, viewer, item, ledgerKey, {});
+  if (item.kind === "gift_card") {
+    const bought = await buy(deps, viewer, item, ledgerKey);
+    await forgetSelfView(deps, viewer.id);
+    return bought;
+  }
 
   const lockKey = deps.keys.idempotency("store-item", `${viewer.id}:${item.sku}`);
   // A short lock (its holder may die; it then expires on its own) turns a double tap into a clean 409.
@@ -44,20 +63,10 @@ export async function purchase(deps: Deps, viewer: Viewer, sku: string, requestK
     throw ApiError.conflict("purchase_in_progress", "A purchase of this item is already in progress; retry shortly.");
   }
   try {
-    const user = await deps.db.users.findOne(
-      { _id: new ObjectId(viewer.id), deletedAt: null },
-      { projection: { unlockedModels: 1, unlockedThemes: 1, adFreeUntil: 1 } },
-    );
-    if (!user) throw ApiError.notFound("Account not found.");
-    if (owns(user, item)) {
-      // A retry whose Redis record was lost finds its own earlier purchase, not a conflict.
-      const earlier = await deps.db.gemTransactions.findOne({ idempotencyKey: ledgerKey, status: "applied" });
-      if (earlier) return resultOf(deps, viewer, earlier, item);
-      throw ApiError.conflict("already_owned", `You already own "${item.title}".`);
-    }
-    return await buy(deps, viewer, item, ledgerKey, user);
+    return await buy(deps, viewer, item, ledgerKey);
   } finally {
-    await runOp(deps.redis, deleteKeys([lockKey])).catch((error: unknown) => {
+    // The lock goes with the buyer's cached self view (what they bought shows there) in one round trip.
+    await runOp(deps.redis, deleteKeys([lockKey, deps.keys.selfView(viewer.id)])).catch((error: unknown) => {
       deps.log.warn("shop item lock release failed", { error: String(error) });
     });
   }
@@ -69,73 +78,108 @@ function owns(user: Pick<UserDoc, "unlockedModels" | "unlockedThemes">, item: Sh
   return false;
 }
 
-/** What the purchase changes on the user, applied with the debit. */
-function effectOf(deps: Deps, item: ShopItemConfig, user: Pick<UserDoc, "adFreeUntil">): UserEffect | undefined {
+/** `value` added to the array `field` unless it is there already (order kept), as an update-pipeline expression. */
+const withMember = (field: string, value: string) => {
+  const current = { $ifNull: [`$${field}`, []] };
+  return { $cond: [{ $in: [value, current] }, current, { $concatArrays: [current, [value]] }] };
+};
+
+/** What the purchase changes on the user, applied with the debit (update-pipeline expressions). */
+function effectOf(deps: Deps, item: ShopItemConfig): PipelineEffect {
   switch (item.kind) {
     case "model_unlock":
-      return { $addToSet: { unlockedModels: item.model } };
+      return { unlockedModels: withMember("unlockedModels", item.model) };
     case "cosmetic":
-      return { $addToSet: { unlockedThemes: item.theme }, $set: { profileTheme: item.theme } };
+      return { unlockedThemes: withMember("unlockedThemes", item.theme), profileTheme: { $literal: item.theme } };
     case "ad_free_pass": {
-      // Passes stack: the days start where a running pass ends. $max, so an entry completed late can never
-      // shorten a pass bought after it.
-      const now = deps.clock.now().getTime();
-      const from = new Date(Math.max(now, user.adFreeUntil?.getTime() ?? 0));
-      return { $max: { adFreeUntil: addDays(from, item.days) } };
+      // Passes stack: the days start where a running pass ends, read in the same update.
+      const now = { $literal: deps.clock.now() };
+      return { adFreeUntil: { $add: [{ $max: [now, { $ifNull: ["$adFreeUntil", now] }] }, item.days * DAY_MS] } };
     }
     case "gift_card":
-      return undefined;
-  }
-}
-
-async function buy(
-  deps: Deps,
-  viewer: Viewer,
-  item: ShopItemConfig,
-  ledgerKey: string,
-  user: Pick<UserDoc, "adFreeUntil">,
-): Promise<PurchaseResult> {
-  const metadata: Record<string, unknown> = { sku: item.sku, kind: item.kind };
-  if (item.kind === "gift_card") metadata.giftCard = { code: newGiftCardCode(), value: item.value };
-  try {
-    const { entry } = await moveGems(deps, {
-      userId: new ObjectId(viewer.id),
-      type: "spend",
-      source: item.kind,
-      amount: -item.price,
-      referenceType: "product",
-      referenceId: item.sku,
-      description: item.title,
-      metadata,
-      idempotencyKey: ledgerKey,
-      effect: effectOf(deps, item, user),
-      guard: guardOf(item, user),
-    });
-    return await resultOf(deps, viewer, entry, item);
-  } catch (error) {
-    if (!(error instanceof GuardFailedError)) throw error;
-    if (item.kind === "ad_free_pass") {
-      throw ApiError.conflict(
-        "purchase_conflict",
-        "Your ad-free pass changed while buying; nothing was charged. Retry with a new Idempotency-Key.",
-      );
-    }
-    throw ApiError.conflict("already_owned", `You already own "${item.title}".`);
+      return {};
   }
 }
 
 /** What must still be true of the user when the debit lands (checked in the same update). */
-function guardOf(item: ShopItemConfig, user: Pick<UserDoc, "adFreeUntil">): Record<string, unknown> | undefined {
+function guardOf(item: ShopItemConfig): Record<string, unknown> | undefined {
   switch (item.kind) {
     case "model_unlock":
       return { unlockedModels: { $ne: item.model } };
     case "cosmetic":
       return { unlockedThemes: { $ne: item.theme } };
     case "ad_free_pass":
-      return { adFreeUntil: user.adFreeUntil ?? null };
     case "gift_card":
       return undefined;
   }
+}
+
+async function buy(deps: Deps, viewer: Viewer, item: ShopItemConfig, ledgerKey: string): Promise<PurchaseResult> {
+  const metadata: Record<string, unknown> = { sku: item.sku, kind: item.kind };
+  if (item.kind === "gift_card") metadata.giftCard = { code: newGiftCardCode(), value: item.value };
+  const movement: Omit<GemMovement, "effect"> = {
+    userId: new ObjectId(viewer.id),
+    type: "spend",
+    source: item.kind,
+    amount: -item.price,
+    referenceType: "product",
+    referenceId: item.sku,
+    description: item.title,
+    metadata,
+    idempotencyKey: ledgerKey,
+    ...(guardOf(item) ? { guard: guardOf(item) } : {}),
+  };
+  const debit = batchMovement(deps, movement, deps.clock.now(), { effect: effectOf(deps, item) });
+  const owed = owe(deps, [followUpsOf([debit])]);
+  let moved: { gemBalance: number } | null;
+  try {
+    [, moved] = await deps.db.batch([debit.insert, debit.move, owed.step], { transaction: true });
+  } catch (error) {
+    // This key bought something already (Redis lost the record of that request): that purchase's answer.
+    if (error instanceof DuplicateKeyError && error.failedIndex === 0) return earlier(deps, viewer, item, ledgerKey);
+    if (error instanceof PreconditionFailedError && error.failedIndex === 1) return refused(deps, viewer, item, debit);
+    throw error;
+  }
+  owed.committed();
+  return resultOf(deps, viewer, withBalance(debit.entry, moved), item);
+}
+
+/** The entry this key already made: replayed as it stands (its first answer), or refused as it was. */
+async function earlier(deps: Deps, viewer: Viewer, item: ShopItemConfig, ledgerKey: string): Promise<PurchaseResult> {
+  const existing = await deps.db.gemTransactions.findOne({ idempotencyKey: ledgerKey });
+  if (!existing) throw new Error(`ledger entry ${ledgerKey} collided but cannot be read back`);
+  if (existing.status === "applied") return resultOf(deps, viewer, await recordedBalance(deps, existing), item);
+  if (existing.status === "rejected" && existing.rejectedReason === "guard") throw alreadyOwned(item);
+  if (existing.status === "rejected") throw insufficient();
+  // An entry left pending before purchases were one transaction: the ledger completes it.
+  try {
+    return resultOf(deps, viewer, (await applyEntry(deps, existing)).entry, item);
+  } catch (error) {
+    throw error instanceof GuardFailedError ? alreadyOwned(item) : error;
+  }
+}
+
+/**
+ * Why the debit could not land: the item is owned already (409, nothing recorded), the balance is short (402;
+ * the rejected entry is kept, so the same key answers the same), or the account is gone (404).
+ */
+async function refused(deps: Deps, viewer: Viewer, item: ShopItemConfig, debit: BatchMovement): Promise<never> {
+  const user = await deps.db.users.findOne(
+    { _id: new ObjectId(viewer.id), deletedAt: null },
+    { projection: { unlockedModels: 1, unlockedThemes: 1 } },
+  );
+  if (!user) throw ApiError.notFound("Account not found.");
+  if (owns(user, item)) throw alreadyOwned(item);
+  await deps.db.gemTransactions.insertUnique({ ...debit.entry, status: "rejected", rejectedReason: "insufficient" });
+  throw insufficient();
+}
+
+function alreadyOwned(item: ShopItemConfig): ApiError {
+  return ApiError.conflict("already_owned", `You already own "${item.title}".`);
+}
+
+function insufficient(): ApiError {
+  return new ApiError("insufficient_gems", "Not enough gems for this.");
 }
 
 async function resultOf(

@@ -30,6 +30,7 @@ import {
   refreshConversation,
   stateOf,
 } from "./state";
+import { refuseStreamChat } from "./stream-chat";
 import { conversationViews, unreadLookup } from "./views";
 
 /**
@@ -180,6 +181,8 @@ export async function listConversations(
   const filter: Filter = {
     members: { $elemMatch: { userId: new ObjectId(viewer.id), accepted: query.inbox === "primary", hidden: false } },
     lastMessageAt: { $type: "date" },
+    // Live streams' chats are reached from their streams, not the inbox.
+    kind: { $ne: "stream" },
     ...(blockedKeys.length > 0 ? { directKey: { $nin: blockedKeys } } : {}),
   };
   const page = await paginate(deps.db.conversations, {
@@ -250,6 +253,7 @@ export async function updateConversation(
   later: Later,
 ): Promise<Conversation> {
   return withCurrentState(deps, viewer, conversationId, async (access) => {
+    refuseStreamChat(access);
     const { state, me } = access;
     if (body.title !== undefined && state.kind === "direct") {
       throw ApiError.invalidField("title", "a direct conversation has no title");
@@ -299,6 +303,7 @@ export async function addMembers(
   later: Later,
 ): Promise<Conversation> {
   return withCurrentState(deps, viewer, conversationId, async (access) => {
+    refuseStreamChat(access);
     const { state, me, relations } = access;
     if (state.kind === "direct") {
       throw ApiError.conflict("direct_conversation", "A direct conversation has two people; start a group instead.");
@@ -375,6 +380,7 @@ export async function removeMember(
   later: Later,
 ): Promise<void> {
   await withCurrentState(deps, viewer, conversationId, async (access) => {
+    refuseStreamChat(access);
     const { state, me, relations } = access;
     if (state.kind === "direct") {
       if (userId !== viewer.id) throw ApiError.forbidden("Nobody can be removed from a direct conversation.");
@@ -436,6 +442,7 @@ export async function setMemberRole(
   role: MemberRole,
 ): Promise<Conversation> {
   return withCurrentState(deps, viewer, conversationId, async (access) => {
+    refuseStreamChat(access);
     const { state, me } = access;
     if (state.kind === "direct") throw ApiError.conflict("direct_conversation", "A direct conversation has no roles.");
     if (me.role !== "owner") throw ApiError.forbidden("Only the group's owner changes roles.");
@@ -537,6 +544,7 @@ export async function unreadTotal(deps: Deps, viewer: Viewer): Promise<UnreadCou
       $match: {
         members: { $elemMatch: { userId: me, hidden: false } },
         lastMessageAt: { $type: "date" },
+        kind: { $ne: "stream" },
         ...(blockedKeys.length > 0 ? { directKey: { $nin: blockedKeys } } : {}),
       },
     },

@@ -19,7 +19,22 @@ export type ConversationEvent =
   | { type: "message"; message: ReturnType<typeof messageFor> }
   | { type: "message_edited"; message: { id: string; conversationId: string; text: string | null; editedAt: string } }
   | { type: "message_deleted"; message: { id: string; conversationId: string; deletedAt: string } }
-  | { type: "read"; conversationId: string; userId: string; messageId: string; readAt: string };
+  | { type: "read"; conversationId: string; userId: string; messageId: string; readAt: string }
+  | StreamChatEvent;
+
+/** What a live stream tells its chat's audience: gifts, its status, a viewer muted or unmuted. */
+export type StreamChatEvent =
+  | {
+      type: "gift";
+      streamId: string;
+      sender: { id: string; username: string };
+      amount: number;
+      message: string | null;
+      giftTotal: number;
+      at: string;
+    }
+  | { type: "stream_status"; streamId: string; status: "live" | "ended"; at: string }
+  | { type: "chat_mute"; userId: string; muted: boolean };
 
 /**
  * Fans an event out to the conversation's sockets: to the members as of this write, never to anyone blocked
@@ -33,12 +48,19 @@ export async function fanOut(
   actorEvent?: ConversationEvent,
 ): Promise<void> {
   const memberIds = memberIdsOf(state);
+  // A stream's chat is open to its whole audience, so whoever is blocked with the actor is left out by id.
+  const open = state.kind === "stream";
   const delivery: RealtimeDelivery = {
     conversationId: state.id,
     memberIds,
     version: state.version,
+    ...(open ? { open } : {}),
     actorId: actor?.id ?? null,
-    exceptUserIds: actor ? memberIds.filter((id) => id !== actor.id && actor.relations.blockedWith(id)) : [],
+    exceptUserIds: actor
+      ? open
+        ? actor.relations.blockedIds()
+        : memberIds.filter((id) => id !== actor.id && actor.relations.blockedWith(id))
+      : [],
     event: { ...event, conversationId: state.id },
     ...(actorEvent ? { actorEvent: { ...actorEvent, conversationId: state.id } } : {}),
   };
@@ -72,7 +94,8 @@ export async function afterMessage(
     (async () => {
       for (const { event, actorEvent } of events) await fanOut(deps, state, actor, event, actorEvent);
     })(),
-    options.notify
+    // Live chat is read as it happens: no notifications for it.
+    options.notify && state.kind !== "stream"
       ? notify(deps, {
           type: "message",
           actorId: actor.id,

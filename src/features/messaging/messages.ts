@@ -5,6 +5,7 @@ import type { Deps } from "../../deps";
 import { newObjectId, ObjectId } from "../../platform/ids";
 import { DuplicateKeyError, expectMatch, PreconditionFailedError } from "../../platform/mongo/client";
 import { encodeCursor, paginate } from "../../platform/mongo/paginate";
+import { requireReadyMedia } from "../media/service";
 import { relationsFor } from "../relations/service";
 import { newMessage, onMessageSent } from "./documents";
 import { afterMessage, fanOut, type Later } from "./events";
@@ -19,6 +20,7 @@ import {
   readerOf,
   refreshConversation,
 } from "./state";
+import { admitToStreamChat } from "./stream-chat";
 import { messageFor } from "./views";
 
 /**
@@ -47,20 +49,37 @@ export async function sendMessage(
   options: SendOptions = {},
 ): Promise<{ message: Message; created: boolean }> {
   const content = checkedContent(deps, body);
-  const [access, media] = await Promise.all([
+  const [access, found] = await Promise.all([
     accessConversation(deps, viewer, conversationId),
-    content.generationId ? generationMedia(deps, viewer, content.generationId) : Promise.resolve(null),
+    // An error is held until the conversation's own checks have spoken (see below).
+    content.generationId
+      ? generationMedia(deps, viewer, content.generationId).catch((e: unknown) => e)
+      : content.mediaId
+        ? uploadedMedia(deps, viewer, content.mediaId).catch((e: unknown) => e)
+        : null,
   ]);
+  // What the conversation allows decides before what the image is (a live chat takes text only).
+  if (access.state.stream && body.kind !== "text")
+    throw ApiError.invalidField("kind", "a live chat takes text messages");
+  if (found instanceof Error) throw found;
+  const media = found as MessageMediaDoc | null;
   let current = access;
   for (let attempt = 1; ; attempt++) {
     const doc = draft(deps, current, body, content.text, media, options);
+    const giveTurnBack = current.state.stream ? await streamChatTurn(deps, current, doc) : null;
+    if (giveTurnBack && "message" in giveTurnBack) return { message: giveTurnBack.message, created: false };
     try {
       await deps.db.batch(
         [
           expectMatch(
             deps.db.conversations.inBatch.updateOne(
-              { _id: doc.conversationId, version: current.state.version, "members.userId": doc.senderId },
-              onMessageSent(doc.senderId, doc._id, doc.createdAt),
+              current.state.stream
+                ? // A stream's audience are not members: the version (moved by mutes and the close) is the guard.
+                  { _id: doc.conversationId, version: current.state.version }
+                : { _id: doc.conversationId, version: current.state.version, "members.userId": doc.senderId },
+              current.state.stream
+                ? { $set: { lastMessageAt: doc.createdAt, updatedAt: doc.createdAt } }
+                : onMessageSent(doc.senderId, doc._id, doc.createdAt),
             ),
           ),
           deps.db.messages.inBatch.insertOne(doc),
@@ -72,6 +91,8 @@ export async function sendMessage(
       );
       return { message: messageFor(doc, doc.senderId), created: true };
     } catch (error) {
+      // Nothing was stored: the slow-mode turn is not spent.
+      if (giveTurnBack) await giveTurnBack.release();
       if (error instanceof DuplicateKeyError) return { message: await retried(deps, current, doc), created: false };
       if (!(error instanceof PreconditionFailedError) || attempt >= 3) throw error;
       // The conversation changed since the cached state was read (membership, timer): decide again on the current one.
@@ -81,9 +102,33 @@ export async function sendMessage(
   }
 }
 
+/**
+ * A send in a stream's chat: while open, not muted, and within slow mode. A retry of a message that
+ * was stored (same clientMessageId) gets it back rather than a slow-mode refusal.
+ */
+async function streamChatTurn(
+  deps: Deps,
+  access: Access,
+  attempt: MessageDoc,
+): Promise<{ release: () => Promise<void> } | { message: Message }> {
+  try {
+    return { release: await admitToStreamChat(deps, access) };
+  } catch (error) {
+    if (!(error instanceof ApiError) || error.code !== "rate_limited") throw error;
+    const first = await deps.db.messages.findOne({
+      conversationId: attempt.conversationId,
+      senderId: attempt.senderId,
+      clientMessageId: attempt.clientMessageId,
+    });
+    if (!first) throw error;
+    return { message: await retried(deps, access, attempt) };
+  }
+}
+
 interface Content {
   text: string | null;
   generationId: string | null;
+  mediaId: string | null;
 }
 
 function checkedContent(deps: Deps, body: SendMessageBody): Content {
@@ -93,17 +138,29 @@ function checkedContent(deps: Deps, body: SendMessageBody): Content {
   if (body.kind === "text") {
     if (!text) throw ApiError.invalidField("text", "a text message needs text");
     if (body.generationId || body.mediaId) throw ApiError.invalidField("kind", "an image needs kind: image");
-    return { text, generationId: null };
+    return { text, generationId: null, mediaId: null };
   }
-  if (body.mediaId) {
-    // Uploads (POST /v1/media) come later; the message shape already carries them (media.source "upload").
-    throw ApiError.invalidField(
-      "mediaId",
-      "uploads are not available yet: send one of your generations (generationId)",
-    );
+  if (body.mediaId && body.generationId)
+    throw ApiError.invalidField("mediaId", "send mediaId or generationId, not both");
+  if (body.mediaId) return { text, generationId: null, mediaId: body.mediaId };
+  if (!body.generationId) {
+    throw ApiError.invalidField("generationId", "an image message needs generationId or mediaId");
   }
-  if (!body.generationId) throw ApiError.invalidField("generationId", "an image message needs generationId");
-  return { text, generationId: body.generationId };
+  return { text, generationId: body.generationId, mediaId: null };
+}
+
+/** One of the sender's ready `message` uploads (an image; the bytes proved it), or a 400 naming mediaId. */
+async function uploadedMedia(deps: Deps, viewer: Viewer, mediaId: string): Promise<MessageMediaDoc> {
+  const media = await requireReadyMedia(deps, viewer.id, mediaId, ["message"], "mediaId");
+  return {
+    source: "upload",
+    mediaId: media._id,
+    url: media.url ?? "",
+    thumbnailUrl: null,
+    width: media.width,
+    height: media.height,
+    blurhash: null,
+  };
 }
 
 /** The sender's own completed generation, copied into the message (generations expire; messages keep it). */
@@ -251,6 +308,7 @@ export async function editMessage(
   const { doc, access } = await visibleMessage(deps, viewer, messageId);
   if (!doc.senderId.equals(new ObjectId(viewer.id))) throw ApiError.forbidden("Only the sender can edit a message.");
   if (doc.kind !== "text") throw ApiError.conflict("not_editable", "Only text messages can be edited.");
+  if (access.state.stream) throw ApiError.conflict("not_editable", "Live chat messages cannot be edited.");
   if (doc.deletedAt) throw ApiError.conflict("message_deleted", "The message was deleted.");
   const max = deps.config.messaging.maxTextLength;
   if (!text.trim()) throw ApiError.invalidField("text", "must not be empty");
@@ -303,8 +361,11 @@ export async function editMessage(
 export async function deleteMessage(deps: Deps, viewer: Viewer, messageId: string, later: Later): Promise<void> {
   const { doc, access } = await visibleMessage(deps, viewer, messageId);
   const own = doc.senderId.equals(new ObjectId(viewer.id));
-  const moderating = access.state.kind === "group" && canManage(access.me.role);
-  if (!own && !moderating) throw ApiError.forbidden("Only the sender (or a group's owner and admins) can delete it.");
+  const staff = access.state.members.some((m) => m.userId === viewer.id) && canManage(access.me.role);
+  const moderating = access.state.kind !== "direct" && staff;
+  if (!own && !moderating) {
+    throw ApiError.forbidden("Only the sender (or a group's or a live chat's owner and admins) can delete it.");
+  }
   if (doc.kind === "system") throw ApiError.conflict("not_deletable", "Notes about the conversation stay.");
   if (doc.deletedAt) return;
   const now = deps.clock.now();
@@ -314,9 +375,14 @@ export async function deleteMessage(deps: Deps, viewer: Viewer, messageId: strin
         deps.db.conversations.inBatch.findOne(
           {
             _id: doc.conversationId,
-            members: own
-              ? { $elemMatch: { userId: new ObjectId(viewer.id) } }
-              : { $elemMatch: { userId: new ObjectId(viewer.id), role: { $in: ["owner", "admin"] } } },
+            // A stream's audience may delete their own messages without being members.
+            ...(own && access.state.stream
+              ? {}
+              : {
+                  members: own
+                    ? { $elemMatch: { userId: new ObjectId(viewer.id) } }
+                    : { $elemMatch: { userId: new ObjectId(viewer.id), role: { $in: ["owner", "admin"] } } },
+                }),
           },
           { projection: { _id: 1 } },
         ),

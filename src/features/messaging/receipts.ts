@@ -30,6 +30,8 @@ export async function markRead(
   later: Later,
 ): Promise<void> {
   const access = await accessConversation(deps, viewer, conversationId);
+  // A live chat keeps no read markers: reading it is watching it.
+  if (access.state.stream) return;
   const reader = readerOf(access);
   const messageId = new ObjectId(body.messageId);
   const conversation = new ObjectId(conversationId);

@@ -14,6 +14,10 @@ import { relationsOfMany } from "../relations/service";
  * closes sockets at their token's expiry even when nothing happens.
  *
  * Frames to clients: `{type: "message" | "message_edited" | "message_deleted" | "read" | "typing", conversationId, …}`.
+ *
+ * A live stream's chat is an open room (deliveries say `open`): anyone in the stream's audience may hold a socket
+ * (the HTTP side authorized them), nobody is closed for not being a member, typing frames are dropped, and the
+ * stream's own events (`gift`, `stream_status`, `chat_mute`) come through it too.
  */
 
 /** What each socket remembers across hibernation (serializeAttachment). */
@@ -29,6 +33,8 @@ interface SocketState {
 interface KnownMembers {
   version: number;
   memberIds: string[];
+  /** Open to an audience beyond the members (a live stream's chat). */
+  open?: boolean;
 }
 
 export const CLOSE = {
@@ -62,7 +68,9 @@ export class ConversationRoom extends DurableObject<Record<string, unknown>> {
       return new Response("unauthorized", { status: 401 });
     }
     const known = await this.ctx.storage.get<KnownMembers>(MEMBERS_KEY);
-    if (known && !known.memberIds.includes(userId)) return new Response("not a member", { status: 403 });
+    if (known && !known.open && !known.memberIds.includes(userId)) {
+      return new Response("not a member", { status: 403 });
+    }
     const [client, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket];
     this.ctx.acceptWebSocket(server, [userId]);
     const state: SocketState = { conversationId, userId, expiresAt, lastTypingAt: 0, droppedTyping: 0 };
@@ -76,7 +84,9 @@ export class ConversationRoom extends DurableObject<Record<string, unknown>> {
     const known = await this.ctx.storage.get<KnownMembers>(MEMBERS_KEY);
     // Events can arrive out of order: the newest membership wins.
     const members =
-      known && known.version > delivery.version ? known : { version: delivery.version, memberIds: delivery.memberIds };
+      known && known.version > delivery.version
+        ? known
+        : { version: delivery.version, memberIds: delivery.memberIds, ...(delivery.open ? { open: true } : {}) };
     if (!known || members !== known) await this.ctx.storage.put(MEMBERS_KEY, members);
     const now = Date.now();
     const frame = JSON.stringify(delivery.event);
@@ -96,7 +106,7 @@ export class ConversationRoom extends DurableObject<Record<string, unknown>> {
       close(socket, CLOSE.tokenExpired, "token expired");
       return false;
     }
-    if (members && !members.memberIds.includes(state.userId)) {
+    if (members && !members.open && !members.memberIds.includes(state.userId)) {
       close(socket, CLOSE.notMember, "not a member");
       return false;
     }
@@ -117,6 +127,8 @@ export class ConversationRoom extends DurableObject<Record<string, unknown>> {
     }
     // Typing is the only thing a client says here: writes go through HTTP, where the rules are.
     if (frame?.type !== "typing") return close(socket, CLOSE.unsupported, "only typing frames are accepted");
+    // A live chat's audience is too large for typing indicators: dropped quietly.
+    if (members?.open) return;
     const deps = depsForEnv(this.env);
     const { typingMinIntervalMs, typingDroppedBeforeClose } = deps.config.messaging;
     if (now - state.lastTypingAt < typingMinIntervalMs) {

@@ -167,12 +167,15 @@ const sendRoute = authedRoute({
   description:
     "Stored first, then fanned out to connected members. A repeat with the same `clientMessageId` returns the " +
     "first message (200) — also when requests race; with a different body → 422. Sending in a message request " +
-    "accepts it. The conversation's disappearing timer in force when the message is stored is the message's own.",
+    "accepts it. The conversation's disappearing timer in force when the message is stored is the message's own. " +
+    "A live stream's chat (kind `stream`) takes text from its whole audience: one message per " +
+    "STREAM_CHAT_SLOW_MODE_SECONDS for viewers (429 with Retry-After), none from a viewer muted for the stream " +
+    "(403), none once the stream ended (409 `chat_closed`).",
   request: { params: ConversationIdParam, ...jsonBody(SendMessageBody) },
   responses: {
     201: json(Message, "Sent"),
     200: json(Message, "Already sent with this clientMessageId"),
-    ...problems(404, 409, 422),
+    ...problems(403, 404, 409, 422),
   },
 });
 
@@ -204,7 +207,9 @@ const deleteRoute = authedRoute({
   path: "/v1/messages/{id}",
   tags,
   summary: "Delete a message for everyone",
-  description: "The sender, or in a group its owner and admins. A placeholder stays (`deletedAt`); idempotent.",
+  description:
+    "The sender, or in a group its owner and admins (in a live stream's chat: the streamer, co-hosts and " +
+    "moderators). A placeholder stays (`deletedAt`); idempotent.",
   request: { params: MessageIdParam },
   responses: { 204: { description: "Deleted" }, ...problems(403, 404, 409) },
 });

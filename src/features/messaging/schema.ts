@@ -24,7 +24,7 @@ export const CreateConversationBody = z
       .meta({ description: "The other people (not the caller). One person and no title makes a direct conversation." }),
     title: Title.optional().meta({ description: "A group's name" }),
     kind: z
-      .enum(CONVERSATION_KINDS)
+      .enum(["direct", "group"])
       .optional()
       .meta({ description: "Default: direct for one other person without a title, else group" }),
   })
@@ -86,7 +86,7 @@ export const SendMessageBody = z
       description: "An image: one of the sender's completed generations",
     }),
     mediaId: ObjectIdString.optional().meta({
-      description: "An image: an upload of the sender's (`POST /v1/media`, purpose `message`) once uploads exist",
+      description: "An image: a ready upload of the sender's (`POST /v1/media`, purpose `message`)",
     }),
   })
   .strict()

@@ -41,6 +41,15 @@ export interface ConversationState {
   version: number;
   disappearingSeconds: number;
   members: MemberState[];
+  /** A live stream's chat (kind `stream`): who hosts it, whether it is open, who is muted in it. */
+  stream?: StreamChatState;
+}
+
+export interface StreamChatState {
+  streamId: string;
+  hostId: string;
+  open: boolean;
+  mutedIds: string[];
 }
 
 export function stateOf(doc: ConversationDoc): ConversationState {
@@ -54,6 +63,16 @@ export function stateOf(doc: ConversationDoc): ConversationState {
     version: doc.version,
     disappearingSeconds: doc.disappearingSeconds,
     members: doc.members.map(memberStateOf),
+    ...(doc.stream
+      ? {
+          stream: {
+            streamId: doc.stream.streamId.toHexString(),
+            hostId: doc.stream.hostId.toHexString(),
+            open: doc.stream.open,
+            mutedIds: doc.stream.mutedIds.map((id) => id.toHexString()),
+          },
+        }
+      : {}),
   };
 }
 
@@ -163,11 +182,38 @@ export async function accessConversation(deps: Deps, viewer: Viewer, conversatio
 }
 
 export function accessFrom(state: ConversationState | null, viewer: Pick<Viewer, "id">, relations: Relations): Access {
+  if (state?.stream) return streamChatAccess(state, state.stream, viewer, relations);
   const me = state ? memberOf(state, viewer.id) : undefined;
   if (!state || !me) throw ApiError.notFound("No such conversation.");
   if (state.kind === "direct" && state.members.some((m) => m.userId !== viewer.id && relations.blockedWith(m.userId))) {
     throw ApiError.notFound("No such conversation.");
   }
+  return { state, me, relations };
+}
+
+/** Every message of a stream's chat is there for its whole audience (no one joins part-way through). */
+const FROM_THE_START = "000000000000000000000000";
+
+/**
+ * A stream's chat is open to its audience: anyone not blocked with the streamer reads it (staff are members,
+ * everyone else reads as a plain member who joined at the start). Who may write is decided at send time.
+ */
+function streamChatAccess(
+  state: ConversationState,
+  stream: StreamChatState,
+  viewer: Pick<Viewer, "id">,
+  relations: Relations,
+): Access {
+  if (viewer.id !== stream.hostId && relations.blockedWith(stream.hostId)) {
+    throw ApiError.notFound("No such conversation.");
+  }
+  const me = memberOf(state, viewer.id) ?? {
+    userId: viewer.id,
+    role: "member" as const,
+    joinedAt: state.createdAt,
+    visibleFrom: FROM_THE_START,
+    accepted: true,
+  };
   return { state, me, relations };
 }
 

@@ -148,7 +148,8 @@ export async function conversationViews(
       }),
       title: doc.title,
       disappearingSeconds: doc.disappearingSeconds,
-      unreadCount: extra?.unread[0]?.n ?? 0,
+      // A live chat is read as it happens: it keeps no unread count.
+      unreadCount: doc.kind === "stream" ? 0 : (extra?.unread[0]?.n ?? 0),
       lastMessage: last ? messageFor(last, me) : null,
       inbox: mine?.accepted === false ? "requests" : "primary",
       role: mine?.role ?? "member",

@@ -1,7 +1,7 @@
 import { forgetStanding } from "../../core/standing";
 import type { CommentDoc, ModerationHold, ModerationStatus, TargetType } from "../../db";
 import type { Deps } from "../../deps";
-import type { ObjectId } from "../../platform/ids";
+import { newObjectId, type ObjectId } from "../../platform/ids";
 import { revokeAllSessions } from "../auth/service";
 import { forgetCommentPages, rememberOwnHiddenComment } from "../comments/service";
 import { invalidateAuthorFeeds } from "../feeds/service";
@@ -49,6 +49,8 @@ export async function setContentState(
         moderationReviewedBy: who,
         moderationHold: holdFor(state, now),
         updatedAt: now,
+        // Only approved posts count in their tags (features/tags/counts.ts).
+        tagsDirty: newObjectId(),
       },
     });
     changed = result.modifiedCount > 0;
@@ -104,12 +106,17 @@ export async function setShadowBan(deps: Deps, userId: ObjectId, on: boolean): P
       { _id: userId },
       { $set: { shadowBanned: on, updatedAt: now, ...(on ? { moderationQueuedAt: null } : {}) } },
     ),
-    deps.db.posts.updateMany({ userId, authorShadowBanned: !on }, { $set: { authorShadowBanned: on } }),
+    deps.db.posts.updateMany(
+      { userId, authorShadowBanned: !on },
+      { $set: { authorShadowBanned: on, tagsDirty: newObjectId() } },
+    ),
     deps.db.comments.updateMany({ userId, authorShadowBanned: !on }, { $set: { authorShadowBanned: on } }),
     on ? removeFromLeaderboards(deps, userId.toHexString()) : Promise.resolve(),
   ]);
   const posts = await deps.db.posts.find({ userId }, { projection: { _id: 1 }, limit: 10_000 });
   await Promise.all([
+    // Their writes read the shadow ban from the standing (votes, shares, comments recorded as shadow).
+    forgetStanding(deps, userId.toHexString()),
     invalidateAuthorFeeds(deps, userId),
     forgetPosts(
       deps,

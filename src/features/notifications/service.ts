@@ -15,6 +15,7 @@ import type { BulkOperation, Filter, Update } from "../../platform/mongo/client"
 import { paginate } from "../../platform/mongo/paginate";
 import { deleteKeys, getValue, setValue } from "../../platform/redis-ops";
 import { DAY_MS, HOUR_MS } from "../../platform/time";
+import { defineOwed } from "../owed/effects";
 import { relationsFor, relationsOfMany } from "../relations/service";
 import { type PublicUser, toPublicUser } from "../users/schema";
 import { decide, policyOf } from "./policy";
@@ -41,6 +42,15 @@ export type NotificationEvent =
       /** For a reply: the comment replied to and its author (who gets a `reply` notification). */
       parent?: { commentId: Id; authorId: Id } | null;
       imageUrl?: string | null;
+    }
+  | {
+      /** A followed person went live: one notification per follower and stream ("ada is live"). */
+      type: "live";
+      actorId: Id;
+      streamId: Id;
+      title: string;
+      imageUrl?: string | null;
+      recipientIds: Id[];
     }
   | {
       /** New messages: one group per recipient and conversation ("ada and 2 others sent messages"). */
@@ -201,6 +211,21 @@ function targetsOf(event: NotificationEvent): { actor: ObjectId | null; targets:
       }
       return { actor: oid(event.actorId), targets };
     }
+    case "live":
+      return {
+        actor: oid(event.actorId),
+        targets: event.recipientIds.map((recipientId) => ({
+          ...base,
+          recipient: oid(recipientId),
+          type: "live",
+          // One group per stream: the streamer is its only actor, so telling a follower twice changes nothing.
+          aggregationKey: `live:${hex(event.streamId)}`,
+          body: event.title,
+          imageUrl: event.imageUrl ?? null,
+          actionType: "open_screen",
+          actionPayload: { screen: "stream", streamId: hex(event.streamId) },
+        })),
+      };
     case "message":
       return {
         actor: oid(event.actorId),
@@ -254,6 +279,21 @@ export async function notify(deps: Deps, event: NotificationEvent): Promise<void
   }
 }
 
+/**
+ * The same event owed by a write (features/owed): recorded in the write's own batch, turned into notifications
+ * after the answer. A failure is retried by the owed-effects sweep; an actor's event counts once per group, so
+ * a retry after a write whose answer was lost adds nothing.
+ */
+export const notifyLater = defineOwed<NotificationEvent>(
+  "notify",
+  // After the commit, so the write's counters never wait on the notification's own reads.
+  async (deps, event) => ({ after: () => record(deps, event) }),
+  (event) => {
+    const { actor, targets } = targetsOf(event);
+    return [...(actor ? [actor] : []), ...targets.map((t) => t.recipient)];
+  },
+);
+
 type Person = Pick<
   UserDoc,
   "_id" | "createdAt" | "notificationPreferences" | "notificationPolicy" | "devices" | "consents"
@@ -283,6 +323,102 @@ export async function notifyEach(deps: Deps, notices: Notice[]): Promise<void> {
   } catch (error) {
     deps.log.error("notifications failed", { type: "system", count: notices.length, error: String(error) });
   }
+}
+
+/** A post its author's followers hear of, and a batch of those followers. */
+export interface NewPostAnnouncement {
+  authorId: ObjectId;
+  postId: ObjectId;
+  imageUrl: string | null;
+  followerIds: ObjectId[];
+}
+
+/**
+ * Tells a batch of the author's followers about a new post: one group per follower and post (`post:{postId}`),
+ * the author its actor, so telling a follower twice changes nothing (nor pushes again). Followers who mute the
+ * author (or are blocked with them) and those who turned in-app notifications off or drop new accounts' news
+ * hear nothing; the others get a push as their preferences say.
+ * Round trips (MongoDB): 2 reads in parallel (the people, their mutes of the author) and 1 bulk write, however
+ * many followers; plus 1 read for listeners when any are registered. Throws on a store failure, so the caller
+ * (the `publish-scheduled` job) can try the batch again.
+ */
+export async function announceNewPost(deps: Deps, announcement: NewPostAnnouncement): Promise<number> {
+  const { authorId, postId, followerIds } = announcement;
+  const recipients = followerIds.filter((id) => !id.equals(authorId));
+  if (recipients.length === 0) return 0;
+  const [found, silenced] = await Promise.all([
+    deps.db.users.find(
+      { _id: { $in: [...recipients, authorId] }, deletedAt: null },
+      {
+        projection: { createdAt: 1, notificationPreferences: 1, notificationPolicy: 1, "devices.pushToken": 1 },
+        limit: recipients.length + 1,
+      },
+    ),
+    deps.db.blocks.find(
+      {
+        $or: [
+          { userId: { $in: recipients }, targetId: authorId },
+          { userId: authorId, targetId: { $in: recipients }, kind: "block" },
+        ],
+      },
+      { projection: { userId: 1, targetId: 1 }, limit: recipients.length * 2 },
+    ),
+  ]);
+  const people = found as Person[];
+  const author = people.find((p) => p._id.equals(authorId));
+  if (!author) return 0;
+  const quiet = new Set(silenced.map((b) => (b.userId.equals(authorId) ? b.targetId : b.userId).toHexString()));
+  const now = deps.clock.now();
+  const actorIsNew = now.getTime() - author.createdAt.getTime() < deps.config.notifications.newAccountDays * DAY_MS;
+  const target = (recipient: ObjectId): Target => ({
+    recipient,
+    type: "post",
+    aggregationKey: `post:${postId.toHexString()}`,
+    title: null,
+    body: null,
+    imageUrl: announcement.imageUrl,
+    actionType: "open_post",
+    actionPayload: { postId: postId.toHexString() },
+    marketing: false,
+  });
+  const writes = people.flatMap((person) => {
+    if (person._id.equals(authorId) || quiet.has(person._id.toHexString())) return [];
+    if (person.notificationPreferences?.inApp === false) return [];
+    const action = decide(policyOf(person.notificationPolicy), { recipientFollowsActor: true, actorIsNew });
+    if (action === "drop") return [];
+    const announced = target(person._id);
+    const filtered = action === "filter";
+    return [{ target: announced, filtered, push: !filtered && owesPush(deps, person, announced) }];
+  });
+  if (writes.length === 0) return 0;
+  const windowStart = new Date(now.getTime() - deps.config.notifications.aggregationWindowHours * HOUR_MS);
+  const pushNotBefore = new Date(now.getTime() + deps.config.push.sweepGraceSeconds * 1000);
+  const ops: GroupOp[] = writes.map(({ target, filtered, push }) => ({
+    filter: {
+      userId: target.recipient,
+      aggregationKey: target.aggregationKey,
+      filtered,
+      openGroup: true,
+      createdAt: { $gte: windowStart },
+    },
+    update: groupUpdate(target, authorId, now, push ? pushNotBefore : null),
+  }));
+  await upsertGroups(deps, ops, windowStart);
+  const told = writes.map((w) => w.target.recipient);
+  await forgetInbox(deps, told);
+  // A follower told before has no push owed again (the group did not move), so the sender finds nothing new.
+  announcePushOwed(
+    deps,
+    writes.filter((w) => w.push).map((w) => w.target.recipient),
+  );
+  if (listeners.length > 0) {
+    const docs = await deps.db.notifications.find(
+      { userId: { $in: told }, aggregationKey: `post:${postId.toHexString()}`, updatedAt: now },
+      { projection: { actorIds: 0 }, limit: told.length * 2 },
+    );
+    await emit(deps, docs);
+  }
+  return told.length;
 }
 
 async function record(deps: Deps, event: NotificationEvent | { actor: ObjectId | null; targets: Target[] }) {
@@ -557,6 +693,8 @@ const VERBS: Record<Exclude<NotificationType, NoticeType>, string> = {
   comment: "commented on your post",
   reply: "replied to your comment",
   message: "sent you a message",
+  live: "is live",
+  post: "shared a new post",
 };
 
 /** "ada voted on your post", "ada and 1 other …", "ada and 4 others …"; system notifications keep their title. */

@@ -13,15 +13,19 @@ const createPostRoute = authedRoute({
   method: "post",
   path: "/v1/posts",
   tags,
-  summary: "Publish a completed generation",
+  summary: "Post a completed generation: published, a draft, or scheduled",
   description:
-    "Only from the caller's own completed generation, once per generation (409 after). Tags are normalized " +
-    "(lower-case, no '#', unique, ≤10). A post starts approved unless the moderation rules hold it back. With " +
-    "an `Idempotency-Key` a retry (e.g. after a 503) gets the first answer instead of the 409; the same key " +
-    "with another body is a 422.",
+    "Only from the caller's own completed generation, once per generation (409 `already_posted` after). Tags " +
+    "are normalized (lower-case, no '#', unique, ≤10). `status` is `published` (default), `draft` (the author's " +
+    "alone) or `scheduled` with `publishAt` 5 minutes to 30 days ahead; at most POST_SCHEDULED_MAX_PER_USER " +
+    "scheduled posts per author (409 `schedule_limit`) and POST_SCHEDULED_MAX_PER_DAY per UTC day of " +
+    "`publishAt` (409 `schedule_daily_limit`). A published post enters feeds and counts at once and its " +
+    "followers are told right after, unless the moderation rules hold it back (`pending_review`). With an " +
+    "`Idempotency-Key` a retry (e.g. after a 503) gets the first answer instead of the 409; the same key with " +
+    "another body is a 422.",
   use: [idempotent("post", { required: false })],
   request: { headers: OptionalIdempotencyHeaders, ...jsonBody(CreatePostBody) },
-  responses: { 201: json(Post, "Published"), ...problems(404, 409, 422) },
+  responses: { 201: json(Post, "Created"), ...problems(404, 409, 422) },
 });
 
 const getPostRoute = viewerRoute({
@@ -41,10 +45,14 @@ const patchPostRoute = authedRoute({
   method: "patch",
   path: "/v1/posts/{id}",
   tags,
-  summary: "Edit a post (author only)",
+  summary: "Edit a post or move it through its lifecycle (author only)",
   description:
-    "Tags, category, visibility and pinning. At most POST_MAX_PINNED posts can be pinned: pinning one more is a " +
-    "409 with reason `pin_limit` (unpin one first).",
+    "Tags, category, visibility, pinning and `status`: draft → published | scheduled; scheduled → draft | " +
+    "published | scheduled (a new `publishAt`); published → archived; archived → published; pending_review → " +
+    "archived. Any other move is a 409 `invalid_transition` naming both states; asking for the state the post " +
+    "is in changes nothing. Publishing a draft or scheduled post makes it new (feeds, counts, followers told); " +
+    "restoring an archived one brings it back where it was. Scheduling has the limits of POST /v1/posts. At " +
+    "most POST_MAX_PINNED posts can be pinned (409 `pin_limit`), and only published ones (409 `not_published`).",
   request: { params: IdParam, ...jsonBody(UpdatePostBody) },
   responses: { 200: json(Post, "Updated"), ...problems(404, 409) },
 });
@@ -53,7 +61,7 @@ const deletePostRoute = authedRoute({
   method: "delete",
   path: "/v1/posts/{id}",
   tags,
-  summary: "Delete a post (author only, soft)",
+  summary: "Delete a post (author only, soft, in any state)",
   request: { params: IdParam },
   responses: { 204: { description: "Deleted" }, ...problems(404) },
 });

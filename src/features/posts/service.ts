@@ -1,21 +1,39 @@
 import { bestEffort } from "../../core/best-effort";
 import { ApiError } from "../../core/errors";
-import { type IdempotentRequest, idempotencyMismatch } from "../../core/idempotency";
-import { forgetSelfView } from "../../core/standing";
+import type { IdempotentRequest } from "../../core/idempotency";
+import { accountFactsOf, forgetSelfView } from "../../core/standing";
 import type { Viewer } from "../../core/viewer";
-import type { PostDoc, RequestKey } from "../../db";
+import type { PostDoc } from "../../db";
 import type { Deps } from "../../deps";
 import { hashIp } from "../../platform/crypto";
 import { newObjectId, ObjectId } from "../../platform/ids";
-import { countViewOnce, deleteKeys, getValue, runOp, runOps, seedCounter } from "../../platform/redis-ops";
+import { DuplicateKeyError, expectMatch, PreconditionFailedError } from "../../platform/mongo/client";
+import { countViewOnce, deleteKeys, getValue, runOp, runOps } from "../../platform/redis-ops";
 import { recordActivity } from "../analytics/activity";
-import { markEngaged } from "../ranking/engagement";
-import { scoresOf } from "../ranking/scores";
-import { validateReferral } from "../referrals/service";
-import { screen } from "../screening/rules";
+import { announceAfterResponse } from "./announce";
+import {
+  afterMoves,
+  authorUpdate,
+  checkPublishAt,
+  firstPublicationFields,
+  moveFields,
+  SLOT_TAKEN,
+  UNSCHEDULED,
+  withScheduleSlots,
+} from "./lifecycle";
+import { alreadyPosted, insertNewPost, newPostDoc, replayOrConflict } from "./publish";
 import { type CreatePostBody, normalizeTags, type Post, type ShareResult, toPost, type UpdatePostBody } from "./schema";
+import { countsInProfile, isFirstPublication, type LifecycleState, lifecycleStateOf, moveVerdict } from "./transitions";
+import { createUploadPost } from "./uploads";
 import { votedByViewer } from "./viewer-state";
-import { findVisiblePost, forgetPosts, forgetPostsBeforeHiding } from "./visibility";
+import {
+  findVisiblePost,
+  findWritablePost,
+  forgetPosts,
+  forgetPostsBeforeHiding,
+  takeOwnPost,
+  writeOnPost,
+} from "./visibility";
 
 /**
  * Drops the cached first pages of the public feeds (a post appeared, went or was hidden). Best effort: the
@@ -26,12 +44,14 @@ export async function dropCachedFeedPages(deps: Deps): Promise<void> {
 }
 
 /**
- * Publishes a completed generation as a post, once per job. The job is claimed for posting by a conditional
- * update that also fixes the post's id in advance, so concurrent requests produce one post, and a request
- * that crashed between claim and insert is completed by the next one with the same id. The post and the
- * author's `totalPosts` are one write (an ordered batch), so the count moves exactly when a post was made.
+ * Makes a completed generation a post — published (the default), a draft or scheduled — once per job. The job
+ * is claimed for posting by a conditional update that also fixes the post's id in advance, so concurrent
+ * requests produce one post, and a request that crashed between claim and insert is completed by the next one
+ * with the same id. A published post and the author's `totalPosts` are one write (an ordered batch), so the
+ * count moves exactly when a post was made; a scheduled one holds its slots (lifecycle.ts) in its insert.
  * A second request for the job is a 409, except a retry with the Idempotency-Key the post was made with,
- * which gets that post back (its first answer was lost); the same key with another request is a 422.
+ * which gets that post back (its first answer was lost); the same key with another request is a 422. A body
+ * with `mediaId` makes a post of the caller's uploads instead (posts/uploads.ts), in the same states.
  */
 export async function createPost(
   deps: Deps,
@@ -40,8 +60,10 @@ export async function createPost(
   request?: IdempotentRequest,
 ): Promise<Post> {
   const requestKey = request ? { key: `${viewer.id}:${request.key}`, fingerprint: request.fingerprint } : undefined;
+  if (body.publishAt) checkPublishAt(deps, body.publishAt);
+  if (body.mediaId) return createUploadPost(deps, viewer, { ...body, mediaId: body.mediaId }, requestKey);
   const me = new ObjectId(viewer.id);
-  const jobId = new ObjectId(body.generationId);
+  const jobId = new ObjectId(body.generationId as string);
   const jobs = deps.db.generationJobs;
   const [claimed, author] = await Promise.all([
     jobs.findOneAndUpdate(
@@ -62,107 +84,36 @@ export async function createPost(
     if (existing) return replayOrConflict(existing, requestKey);
     if (!job.postId) throw alreadyPosted();
   }
-  const now = deps.clock.now();
-  const postId = job.postId as ObjectId;
-  // The automatic hook: a banned word in the prompt holds the post for review, a high NSFW score flags it.
-  const screening = screen({ text: job.prompt, nsfwScore: job.nsfwScore }, deps.config.posts, now);
-  const post: PostDoc = {
-    _id: postId,
-    userId: me,
-    username: author.username,
-    userAvatarUrl: author.avatarUrl ?? null,
-    userTier: author.tier,
-    authorShadowBanned: Boolean(author.shadowBanned),
-    generationId: jobId,
-    prompt: job.prompt,
-    refinedPrompt: job.refinedPrompt ?? null,
-    imageUrl: job.imageUrl ?? "",
-    thumbnailUrl: job.thumbnailUrl ?? job.imageUrl ?? "",
-    imageWidth: job.imageWidth ?? 0,
-    imageHeight: job.imageHeight ?? 0,
-    blurhash: job.blurhash ?? null,
-    model: job.model,
-    modelVersion: job.modelVersion ?? null,
-    generationTimeMs: job.generationTimeMs ?? null,
-    generationParams: {
-      steps: job.steps ?? null,
-      cfgScale: job.cfgScale ?? null,
-      seed: job.seed ?? null,
-      negativePrompt: job.negativePrompt ?? null,
+  const draft = newPostDoc(
+    deps,
+    job.postId as ObjectId,
+    author,
+    body,
+    {
+      generationId: jobId,
+      prompt: job.prompt,
+      refinedPrompt: job.refinedPrompt ?? null,
+      imageUrl: job.imageUrl ?? "",
+      thumbnailUrl: job.thumbnailUrl ?? job.imageUrl ?? "",
+      imageWidth: job.imageWidth ?? 0,
+      imageHeight: job.imageHeight ?? 0,
+      blurhash: job.blurhash ?? null,
+      model: job.model,
+      modelVersion: job.modelVersion ?? null,
+      generationTimeMs: job.generationTimeMs ?? null,
+      generationParams: {
+        steps: job.steps ?? null,
+        cfgScale: job.cfgScale ?? null,
+        seed: job.seed ?? null,
+        negativePrompt: job.negativePrompt ?? null,
+      },
+      hasWatermark: job.hasWatermark ?? author.tier === "free",
+      nsfwScore: job.nsfwScore ?? null,
+      mediaType: "image",
     },
-    hasWatermark: job.hasWatermark ?? author.tier === "free",
-    voteCount: 0,
-    commentCount: 0,
-    shareCount: 0,
-    viewCount: 0,
-    // A new post's hot score is its recency alone (see ranking/scores.ts), so `hot` shows it straight away.
-    ...scoresOf({ votes: 0, comments: 0, shares: 0, views: 0 }, now, now, deps.config.ranking),
-    gemMultiplier: 1,
-    tags: normalizeTags(body.tags),
-    category: body.category ?? null,
-    nsfw: (job.nsfwScore ?? 0) > deps.config.posts.nsfwFlagThreshold,
-    nsfwScore: job.nsfwScore ?? null,
-    moderationStatus: screening.status,
-    moderationHold: screening.hold,
-    moderationReviewedAt: null,
-    moderationReviewedBy: "auto",
-    moderationNotes: null,
-    shareableUrl: `${deps.config.posts.shareBaseUrl}/${postId.toHexString()}`,
-    shareCaption: body.shareCaption ?? null,
-    visibility: body.visibility ?? "public",
-    isPinned: false,
-    createdAt: now,
-    updatedAt: now,
-    deletedAt: null,
-    ...(requestKey ? { idempotency: requestKey } : {}),
-  };
-  const written = await deps.db.batchUnique([
-    deps.db.posts.inBatch.insertOne(post),
-    deps.db.users.inBatch.updateOne({ _id: me }, { $inc: { totalPosts: 1 } }),
-  ]);
-  if (!written.applied) {
-    // A concurrent request for the same job won the insert.
-    const winner = await deps.db.posts.findOne({ _id: postId });
-    if (winner) return replayOrConflict(winner, requestKey);
-    throw alreadyPosted();
-  }
-  await recordActivity(deps, {
-    event: "post_created",
-    actorId: viewer.id,
-    ownerId: viewer.id,
-    postId: postId.toHexString(),
-    at: now,
-  });
-  await Promise.all([
-    forgetSelfView(deps, viewer.id),
-    announcePost(deps, postId.toHexString()),
-    // Without Redis the referral stays pending; the referred user's next trigger (a later check-in) validates it.
-    author.referredBy ? bestEffort(deps, "referral validation", () => validateReferral(deps, me, "first_post")) : null,
-  ]);
-  return toPost(post, false);
-}
-
-const alreadyPosted = () => ApiError.conflict("already_posted", "This generation has already been posted.");
-
-/** The job's post: the first answer again for a retry with the key it was made with, else a 409. */
-function replayOrConflict(post: PostDoc, requestKey: RequestKey | undefined): Post {
-  if (!requestKey || post.idempotency?.key !== requestKey.key) throw alreadyPosted();
-  if (post.idempotency.fingerprint !== requestKey.fingerprint) throw idempotencyMismatch();
-  return toPost(post, false);
-}
-
-/**
- * One Redis round trip after a post is created: the cached first pages that lack it go, and its live vote counter
- * starts at 0, so the first votes, however many arrive at once, only increment it (a counter seeded from a count
- * while votes race can be off by one until the next `counters` run). Best effort, like every cache drop.
- */
-async function announcePost(deps: Deps, postId: string): Promise<void> {
-  await bestEffort(deps, "feed cache drop and live counter", () =>
-    runOps(deps.redis, {
-      stale: deleteKeys(deps.keys.publicFeedFirstPages()),
-      votes: seedCounter(deps.keys.postVotes(postId), 0, deps.config.votes.counterTtlSeconds),
-    }),
+    requestKey,
   );
+  return insertNewPost(deps, viewer, author, draft, body, requestKey);
 }
 
 /** Who is looking, for counting a view once per viewer: the device id and address of the request. */
@@ -227,39 +178,112 @@ async function viewAndLiveVotes(deps: Deps, viewer: Viewer | undefined, postId: 
   return { liveVotes: r.liveVotes, pendingViews: r.view.pending };
 }
 
-async function ownPost(deps: Deps, viewer: Viewer, postId: string): Promise<PostDoc> {
-  const post = await deps.db.posts.findOne({
-    _id: new ObjectId(postId),
-    userId: new ObjectId(viewer.id),
-    deletedAt: null,
-  });
-  if (!post) throw ApiError.notFound("No such post.");
-  return post;
+/** The post as its author sees it after a change: live counts from Redis (stored ones without it), no MongoDB read. */
+async function asAuthorSees(deps: Deps, post: PostDoc): Promise<Post> {
+  const counters = (await bestEffort(deps, "live counters", () => liveCounters(deps, post._id.toHexString()))) ?? {
+    liveVotes: null,
+    pendingViews: 0,
+  };
+  const live = counters.liveVotes == null ? undefined : Number(counters.liveVotes);
+  const shown = toPost(post, false, live);
+  return { ...shown, viewCount: post.viewCount + counters.pendingViews };
 }
 
+function invalidTransition(from: LifecycleState, to: LifecycleState): ApiError {
+  return ApiError.conflict("invalid_transition", `A post cannot go from ${from} to ${to}.`);
+}
+
+/**
+ * The author edits a post: tags, category, visibility, pinning, and lifecycle moves (`status`, `publishAt`; the
+ * table is in transitions.ts). A move is one update conditional on the state the post was read in, so of two
+ * racing moves one wins; the other is answered from the state the post is in now (the same state: 200, else
+ * 409). Waits: the post's cached copy taken from Redis (MongoDB read only when there was none), then one
+ * MongoDB batch (the post and, for a move, its author's count) beside the referral read of a first
+ * publication, then the caches; scheduling also reads the author's other scheduled posts first.
+ */
 export async function updatePost(deps: Deps, viewer: Viewer, postId: string, patch: UpdatePostBody): Promise<Post> {
-  // The owner's read and the cached copy's drop at once: no wait of its own (see forgetPostsBeforeHiding).
-  const [post] = await Promise.all([ownPost(deps, viewer, postId), forgetPostsBeforeHiding(deps, [postId])]);
+  // The cached copy is dropped before the change (and read in the same step): see takeOwnPost.
+  const post = await takeOwnPost(deps, viewer.id, postId);
+  if (!post) throw ApiError.notFound("No such post.");
   const now = deps.clock.now();
+  const from = lifecycleStateOf(post);
+  const target = patch.status ?? (patch.publishAt ? "scheduled" : undefined);
+  const verdict = target ? moveVerdict(from, target) : "stay";
+  if (target && verdict === "refused") throw invalidTransition(from, target);
+  const moving = target !== undefined && verdict === "move";
+  if (moving && target === "scheduled") checkPublishAt(deps, patch.publishAt as Date);
+
   const set: Record<string, unknown> = { updatedAt: now };
   if (patch.tags !== undefined) set.tags = normalizeTags(patch.tags);
   if (patch.category !== undefined) set.category = patch.category;
   if (patch.visibility !== undefined) set.visibility = patch.visibility;
+  // Tags and visibility decide which tag counts the post is in (features/tags/counts.ts).
+  if (patch.tags !== undefined || patch.visibility !== undefined) set.tagsDirty = newObjectId();
+  if (moving && target !== "scheduled") {
+    Object.assign(
+      set,
+      target === "published" && isFirstPublication(from)
+        ? firstPublicationFields(deps, post, now)
+        : moveFields(target, now),
+    );
+  }
+  const after = moving ? target : from;
   if (patch.isPinned === true && !post.isPinned) {
+    if (after !== "published") throw ApiError.conflict("not_published", "Only published posts can be pinned.");
     await claimPin(deps, post);
     Object.assign(set, { isPinned: true, pinnedAt: now });
   } else if (patch.isPinned === false && post.isPinned) {
     await deps.db.users.updateOne({ _id: post.userId }, { $pull: { pinnedPostIds: post._id } });
     Object.assign(set, { isPinned: false, pinnedAt: null });
   }
-  const updated = await deps.db.posts.findOneAndUpdate(
-    { _id: new ObjectId(postId), userId: new ObjectId(viewer.id), deletedAt: null },
-    { $set: set },
-    { returnDocument: "after" },
-  );
-  if (!updated) throw ApiError.notFound("No such post.");
-  await forgetPosts(deps, [postId]);
-  return getPost(deps, viewer, postId);
+
+  const filter: Record<string, unknown> = { _id: post._id, userId: post.userId, deletedAt: null };
+  if (moving) filter.status = post.status;
+  // A move writes its author's count (and the pin an archived post gives up) in the same batch, after the
+  // post's update, which must match: a move that lost a race to another changes nothing at all.
+  const author = moving ? authorUpdate(from, target, post._id) : null;
+  const write = async (extra: object): Promise<PostDoc | null | typeof SLOT_TAKEN> => {
+    try {
+      const [doc] = await deps.db.batch([
+        expectMatch(
+          deps.db.posts.inBatch.findOneAndUpdate(filter, { $set: { ...set, ...extra } }, { returnDocument: "after" }),
+        ),
+        ...(author ? [deps.db.users.inBatch.updateOne({ _id: post.userId }, author)] : []),
+      ]);
+      return doc;
+    } catch (error) {
+      if (error instanceof PreconditionFailedError) return null;
+      // Only the schedule slots' indexes can refuse this update: a concurrent schedule took the slot.
+      if (error instanceof DuplicateKeyError) return SLOT_TAKEN;
+      throw error;
+    }
+  };
+  const [updated, referred] = await Promise.all([
+    moving && target === "scheduled"
+      ? withScheduleSlots(deps, post, patch.publishAt as Date, write)
+      : write({}).then((written) => (written === SLOT_TAKEN ? null : written)),
+    // Read beside the write: a first publication may validate the author's referral.
+    moving && target === "published" && isFirstPublication(from) ? isReferred(deps, post.userId) : false,
+  ]);
+  if (!updated) {
+    // Deleted, or moved by a racing request: the state the post is in now decides the answer.
+    const current = await deps.db.posts.findOne({ _id: post._id, userId: post.userId, deletedAt: null });
+    if (!current) throw ApiError.notFound("No such post.");
+    const state = lifecycleStateOf(current);
+    if (target && state !== target) throw invalidTransition(state, target);
+    await forgetPosts(deps, [postId]);
+    return asAuthorSees(deps, current);
+  }
+  if (moving) {
+    await afterMoves(deps, [{ from, post: updated, referred, counted: true }]);
+    if (target === "published" && isFirstPublication(from)) announceAfterResponse(deps, [updated._id]);
+  } else await forgetPosts(deps, [postId]);
+  return asAuthorSees(deps, updated);
+}
+
+async function isReferred(deps: Deps, userId: ObjectId): Promise<boolean> {
+  const author = await deps.db.users.findOne({ _id: userId }, { projection: { referredBy: 1 } });
+  return Boolean(author?.referredBy);
 }
 
 /**
@@ -281,17 +305,33 @@ async function claimPin(deps: Deps, post: PostDoc): Promise<void> {
   if (!already) throw ApiError.conflict("pin_limit", `At most ${max} posts can be pinned; unpin one first.`);
 }
 
-/** Soft delete by the author; `totalPosts` moves only for the request that actually deleted it. */
+/**
+ * Soft delete by the author, in any state; `totalPosts` moves only for the request that actually deleted a
+ * post it counted (published or held). A scheduled post gives up its slots and is never published.
+ */
 export async function deletePost(deps: Deps, viewer: Viewer, postId: string): Promise<void> {
   const me = new ObjectId(viewer.id);
   await forgetPostsBeforeHiding(deps, [postId]);
   const deleted = await deps.db.posts.findOneAndUpdate(
     { _id: new ObjectId(postId), userId: me, deletedAt: null },
-    { $set: { deletedAt: deps.clock.now(), isPinned: false, pinnedAt: null } },
+    {
+      $set: {
+        deletedAt: deps.clock.now(),
+        isPinned: false,
+        pinnedAt: null,
+        ...UNSCHEDULED,
+        fanout: null,
+        tagsDirty: newObjectId(),
+      },
+    },
   );
   if (!deleted) throw ApiError.notFound("No such post.");
+  const counted = countsInProfile(lifecycleStateOf(deleted));
   await Promise.all([
-    deps.db.users.updateOne({ _id: me }, { $inc: { totalPosts: -1 }, $pull: { pinnedPostIds: deleted._id } }),
+    deps.db.users.updateOne(
+      { _id: me },
+      { ...(counted ? { $inc: { totalPosts: -1 } } : {}), $pull: { pinnedPostIds: deleted._id } },
+    ),
     forgetSelfView(deps, viewer.id),
     dropCachedFeedPages(deps),
     forgetPosts(deps, [postId]),
@@ -304,38 +344,53 @@ export async function deletePost(deps: Deps, viewer: Viewer, postId: string): Pr
  * that created the share, and the post is queued for the counters job, which recounts and rescores it.
  */
 export async function sharePost(deps: Deps, viewer: Viewer, postId: string): Promise<ShareResult> {
-  const post = await findVisiblePost(deps, viewer, postId);
+  const [target, sharer] = await Promise.all([findWritablePost(deps, viewer, postId), accountFactsOf(deps, viewer)]);
   const me = new ObjectId(viewer.id);
-  if (post.userId.equals(me)) return { shareableUrl: post.shareableUrl, shareCount: post.shareCount };
-  const sharer = await deps.db.users.findOne({ _id: me }, { projection: { shadowBanned: 1 } });
-  const shadow = Boolean(sharer?.shadowBanned);
-  // Marked with the insert, so a crash before the increment is repaired by the job's recount; the increment
-  // marks it again, after the insert, so a recount racing the insert cannot clear the mark too early.
-  const [inserted] = await Promise.all([
-    deps.db.shares.insertUnique({
-      _id: newObjectId(),
-      postId: post._id,
-      userId: me,
-      postAuthorId: post.userId,
-      shadow,
-      createdAt: deps.clock.now(),
-    }),
-    markEngaged(deps, [postId]),
-  ]);
-  if (!inserted || shadow) return { shareableUrl: post.shareableUrl, shareCount: post.shareCount };
-  await recordActivity(deps, {
-    event: "shared",
-    actorId: viewer.id,
-    ownerId: post.userId.toHexString(),
-    postId: post._id.toHexString(),
+  const shareableUrl = target.post?.shareableUrl ?? `${deps.config.posts.shareBaseUrl}/${postId}`;
+  // Without the post's cached copy, its count takes a read (only when this share moves none).
+  const counted = async () =>
+    target.post?.shareCount ??
+    (await deps.db.posts.findOne({ _id: target.postId }, { projection: { shareCount: 1 } }))?.shareCount ??
+    0;
+  if (target.facts.userId.equals(me)) return { shareableUrl, shareCount: await counted() };
+  const shadow = sharer.shadowBanned;
+  const share = deps.db.shares.inBatch.insertOne({
+    _id: newObjectId(),
+    postId: target.postId,
+    userId: me,
+    postAuthorId: target.facts.userId,
+    shadow,
+    createdAt: deps.clock.now(),
   });
-  const [updated] = await Promise.all([
-    deps.db.posts.findOneAndUpdate(
-      { _id: post._id },
-      { $inc: { shareCount: 1, countersStale: 1 } },
-      { returnDocument: "after", projection: { shareCount: 1 } },
-    ),
+  // One transaction: the post's guard, the share, the count (a shadow-banned sharer's is kept but counts
+  // nothing) and the post's recount mark for the `counters` job; a repeat collides on the unique (post, user)
+  // index and changes nothing.
+  let shareCount: number;
+  try {
+    shareCount = await writeOnPost(deps, viewer, target, async (t) => {
+      const [, , updated] = await deps.db.batch(
+        [
+          t.guard,
+          share,
+          deps.db.posts.inBatch.findOneAndUpdate(
+            { _id: t.postId },
+            { $inc: { shareCount: shadow ? 0 : 1, countersStale: 1 } },
+            { returnDocument: "after", projection: { shareCount: 1 } },
+          ),
+        ],
+        { transaction: true },
+      );
+      return updated?.shareCount ?? 0;
+    });
+  } catch (error) {
+    if (error instanceof DuplicateKeyError && error.failedIndex === 1)
+      return { shareableUrl, shareCount: await counted() };
+    throw error;
+  }
+  if (shadow) return { shareableUrl, shareCount };
+  await Promise.all([
+    recordActivity(deps, { event: "shared", actorId: viewer.id, ownerId: target.facts.userId.toHexString(), postId }),
     forgetPosts(deps, [postId]),
   ]);
-  return { shareableUrl: post.shareableUrl, shareCount: updated?.shareCount ?? post.shareCount + 1 };
+  return { shareableUrl, shareCount };
 }

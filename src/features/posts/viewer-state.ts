@@ -11,6 +11,7 @@ import {
   GUARDED_SET_LOADED,
   getValue,
   getValues,
+  type RedisOp,
   readOrMiss,
   runOp,
 } from "../../platform/redis-ops";
@@ -87,16 +88,16 @@ async function votedInStore(deps: Deps, viewerId: string, postIds: ObjectId[]): 
  * expires (VOTED_CACHE_TTL_SECONDS).
  */
 export async function mirrorVote(deps: Deps, viewerId: string, postId: string, voted: boolean): Promise<void> {
-  await bestEffort(deps, "voted set mirror", () =>
-    runOp(
-      deps.redis,
-      changeGuardedSet(
-        deps.keys.votedPosts(viewerId),
-        deps.keys.votedPostsGeneration(viewerId),
-        voted ? { add: [postId], remove: [] } : { add: [], remove: [postId] },
-        deps.config.votes.votedCacheTtlSeconds + 86_400,
-      ),
-    ),
+  await bestEffort(deps, "voted set mirror", () => runOp(deps.redis, votedSetChange(deps, viewerId, postId, voted)));
+}
+
+/** The Redis op behind `mirrorVote`, to run in one pipeline with a vote's other Redis work. */
+export function votedSetChange(deps: Deps, viewerId: string, postId: string, voted: boolean): RedisOp<void> {
+  return changeGuardedSet(
+    deps.keys.votedPosts(viewerId),
+    deps.keys.votedPostsGeneration(viewerId),
+    voted ? { add: [postId], remove: [] } : { add: [], remove: [postId] },
+    deps.config.votes.votedCacheTtlSeconds + 86_400,
   );
 }
 

@@ -108,6 +108,8 @@ const MONGO_SECTIONS: { [N in Exclude<ExportSectionName, "devices" | "analyticsA
 export const NOT_EXPORTED: Partial<Record<CollectionKey, string>> = {
   jobRuns: "records of scheduled job runs: operations data, about no one",
   journalInsightRuns: "records of journal-insights runs: operations data, about no one",
+  tags: "how many visible posts carry each tag: counts about no one",
+  tagCountBatches: "the tag counter's applied batches of post changes: bookkeeping about posts, not people",
 };
 
 /** The collections the export reads (the account itself included). */

@@ -5,8 +5,12 @@ import * as analytics from "../analytics/privacy";
 import * as billing from "../billing/privacy";
 import * as consents from "../consents/privacy";
 import * as journal from "../journal/privacy";
+import * as media from "../media/privacy";
 import * as messaging from "../messaging/privacy";
+import * as owed from "../owed/privacy";
+import * as saves from "../saves/privacy";
 import * as stories from "../stories/privacy";
+import * as streams from "../streams/privacy";
 
 /** A page of one export section, as a feature yields it. */
 export interface ExportPage {
@@ -93,6 +97,39 @@ export const FEATURE_PRIVACY: readonly FeaturePrivacy[] = [
     },
     collections: ["stories", "storyViews"],
     ...stories,
+  },
+  {
+    feature: "streams",
+    sections: {
+      streams: "Live streams you ran or scheduled (what you set, and what each counted: viewers, gifts)",
+      streamGiftsSent: "Gifts you sent during live streams (the streamer by id, amount, message)",
+      streamGiftsReceived: "Gifts you received on your live streams (the sender by id, amount, fee, payout)",
+      streamRoles: "Streams you co-hosted or moderated",
+    },
+    collections: ["liveStreams", "streamGifts", "streamGifters"],
+    ...streams,
+  },
+  {
+    feature: "media",
+    sections: {
+      media: "Your uploads (avatars, post images and videos, story and message images): type, size, state, URL",
+    },
+    collections: ["media"],
+    ...media,
+  },
+  {
+    feature: "saves",
+    sections: { saves: "Posts you saved (which post, and when)" },
+    collections: ["saves"],
+    ...saves,
+  },
+  {
+    feature: "owed effects",
+    sections: {
+      owedEffects: "What the service still owed, or did, after writes about you (kinds of effect, state, times)",
+    },
+    collections: ["owedEffects"],
+    ...owed,
   },
 ];
 

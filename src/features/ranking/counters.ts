@@ -20,8 +20,8 @@ const PROJECTION = { userId: 1, createdAt: 1, viewCount: 1, countersStale: 1 } a
 
 /**
  * Recounts and rescores the posts whose engagement moved, at any age. Two work lists, so neither store alone
- * decides what gets recounted: posts MongoDB marks durably (`countersStale`, moved by votes, shares and counted
- * comments, see engagement.ts) and posts with pending views queued in Redis (`counters:dirty:posts`). Counts
+ * decides what gets recounted: posts MongoDB marks durably (`countersStale`, moved by votes, shares, saves and
+ * counted comments, see engagement.ts) and posts with pending views queued in Redis (`counters:dirty:posts`). Counts
  * come from the source collections themselves, so the job is exact and idempotent however often it runs:
  * - `voteCount` counts votes from accounts that are not shadow-banned, `shareCount` likewise for shares;
  * - the ranking counts only qualified engagement: votes not flagged as fraud, shares, and distinct commenters
@@ -83,6 +83,7 @@ export async function syncPostCounters(ctx: JobContext): Promise<JobReport> {
                   $set: {
                     voteCount: e.votes,
                     shareCount: e.shares,
+                    saveCount: e.saves,
                     rankedEngagement: { $literal: ranked },
                     ...scores,
                     viewCount: { $add: [{ $ifNull: ["$viewCount", 0] }, newViews] },
@@ -122,14 +123,15 @@ interface Counted {
   qualifiedVotes: number;
   shares: number;
   commenters: number;
+  saves: number;
 }
 
-const ZERO: Counted = { votes: 0, qualifiedVotes: 0, shares: 0, commenters: 0 };
+const ZERO: Counted = { votes: 0, qualifiedVotes: 0, shares: 0, commenters: 0, saves: 0 };
 
-/** Votes, shares and distinct other commenters of each post, from their collections (three parallel queries). */
+/** Votes, shares, distinct other commenters and saves of each post, from their collections (in parallel). */
 async function countEngagement(deps: Deps, posts: Pick<PostDoc, "_id" | "userId">[]): Promise<Map<string, Counted>> {
   const postIds = posts.map((p) => p._id);
-  const [votes, shares, commenters] = await Promise.all([
+  const [votes, shares, commenters, saves] = await Promise.all([
     deps.db.votes.aggregate<{ _id: ObjectId; n: number; qualified: number }>([
       { $match: { postId: { $in: postIds }, shadow: { $ne: true } } },
       {
@@ -156,6 +158,10 @@ async function countEngagement(deps: Deps, posts: Pick<PostDoc, "_id" | "userId"
       { $group: { _id: { post: "$postId", user: "$userId" } } },
       { $group: { _id: "$_id.post", n: { $sum: 1 } } },
     ]),
+    deps.db.saves.aggregate<{ _id: ObjectId; n: number }>([
+      { $match: { postId: { $in: postIds } } },
+      { $group: { _id: "$postId", n: { $sum: 1 } } },
+    ]),
   ]);
   const out = new Map<string, Counted>();
   const entry = (id: ObjectId) => {
@@ -167,12 +173,13 @@ async function countEngagement(deps: Deps, posts: Pick<PostDoc, "_id" | "userId"
   for (const v of votes) Object.assign(entry(v._id), { votes: v.n, qualifiedVotes: v.qualified });
   for (const s of shares) entry(s._id).shares = s.n;
   for (const c of commenters) entry(c._id).commenters = c.n;
+  for (const v of saves) entry(v._id).saves = v.n;
   return out;
 }
 
 export const countersJob: Job = {
   name: "counters",
   description:
-    "Recounts posts whose votes, views, shares or comments moved (from the source collections) and rescores them.",
+    "Recounts posts whose votes, views, shares, comments or saves moved (from the source collections) and rescores them.",
   run: syncPostCounters,
 };

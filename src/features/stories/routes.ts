@@ -23,7 +23,8 @@ const createRoute = authedRoute({
   tags,
   summary: "Post a story (an image for STORY_TTL_HOURS)",
   description:
-    "From one of the caller's completed generations (uploads later: `mediaId`). More than " +
+    "From one of the caller's completed generations (`generationId`) or ready `story` image uploads " +
+    "(`mediaId`, POST /v1/media; anything else of yours or anyone else's upload is a 400 naming it). More than " +
     "STORY_MAX_ACTIVE_PER_USER live stories → 409 `story_limit`.",
   request: { ...jsonBody(CreateStoryBody) },
   responses: { 201: json(Story, "Posted"), ...problems(404, 409) },

@@ -9,7 +9,7 @@ export const CreateStoryBody = z
   .object({
     generationId: ObjectIdString.optional().meta({ description: "One of the caller's completed generations" }),
     mediaId: ObjectIdString.optional().meta({
-      description: "An upload of the caller's (`POST /v1/media`, purpose `story`) once uploads exist",
+      description: "Instead of generationId: a ready image upload of the caller's (`POST /v1/media`, purpose `story`)",
     }),
     caption: z.string().max(2_000).optional().meta({ description: "At most STORY_MAX_CAPTION_LENGTH characters" }),
   })

@@ -6,6 +6,7 @@ import { newObjectId, ObjectId } from "../../platform/ids";
 import { DuplicateKeyError, expectMatch, PreconditionFailedError } from "../../platform/mongo/client";
 import { paginate } from "../../platform/mongo/paginate";
 import { HOUR_MS } from "../../platform/time";
+import { requireReadyMedia } from "../media/service";
 import { directConversationWith } from "../messaging/conversations";
 import type { Later } from "../messaging/events";
 import { sendMessage } from "../messaging/messages";
@@ -46,40 +47,27 @@ export function toStory(doc: StoryDoc, viewerId: string | undefined, seen?: bool
   };
 }
 
-/** Posts a story from one of the caller's completed generations. Waits: 1 MongoDB read (in parallel) + 1 write. */
+/**
+ * Posts a story from one of the caller's completed generations or ready `story` image uploads. Waits: 1 MongoDB
+ * read (the source and the live count, in parallel) + 1 write.
+ */
 export async function createStory(deps: Deps, viewer: Viewer, body: CreateStoryBody): Promise<Story> {
-  if (body.mediaId) {
-    throw ApiError.invalidField(
-      "mediaId",
-      "uploads are not available yet: post one of your generations (generationId)",
-    );
-  }
-  if (!body.generationId) throw ApiError.invalidField("generationId", "a story needs generationId");
+  if (body.mediaId && body.generationId)
+    throw ApiError.invalidField("mediaId", "send mediaId or generationId, not both");
+  if (!body.generationId && !body.mediaId)
+    throw ApiError.invalidField("generationId", "a story needs generationId or mediaId");
   const caption = body.caption?.trim() ? body.caption.trim() : null;
   const max = deps.config.stories.maxCaptionLength;
   if (caption && caption.length > max) throw ApiError.invalidField("caption", `at most ${max} characters`);
   const me = new ObjectId(viewer.id);
   const now = deps.clock.now();
-  const [job, live] = await Promise.all([
-    deps.db.generationJobs.findOne(
-      { _id: new ObjectId(body.generationId), userId: me, status: "completed" },
-      { projection: { imageUrl: 1, thumbnailUrl: 1, imageWidth: 1, imageHeight: 1, blurhash: 1 } },
-    ),
+  const [media, live] = await Promise.all([
+    body.mediaId ? uploadedMedia(deps, viewer, body.mediaId) : generationMedia(deps, me, body.generationId as string),
     deps.db.stories.aggregate<{ n: number }>([{ $match: { userId: me, expiresAt: { $gt: now } } }, { $count: "n" }]),
   ]);
-  if (!job?.imageUrl) throw ApiError.notFound("No such generation.");
   if ((live[0]?.n ?? 0) >= deps.config.stories.maxActivePerUser) {
     throw ApiError.conflict("story_limit", `At most ${deps.config.stories.maxActivePerUser} live stories at a time.`);
   }
-  const media: StoryMediaDoc = {
-    source: "generation",
-    sourceId: job._id,
-    url: job.imageUrl,
-    thumbnailUrl: job.thumbnailUrl ?? null,
-    width: job.imageWidth ?? null,
-    height: job.imageHeight ?? null,
-    blurhash: job.blurhash ?? null,
-  };
   const doc: StoryDoc = {
     _id: newObjectId(),
     userId: me,
@@ -91,6 +79,38 @@ export async function createStory(deps: Deps, viewer: Viewer, body: CreateStoryB
   };
   await deps.db.stories.insertOne(doc);
   return toStory(doc, viewer.id);
+}
+
+/** The caller's own completed generation, copied into the story (generations expire; the story keeps it). */
+async function generationMedia(deps: Deps, me: ObjectId, generationId: string): Promise<StoryMediaDoc> {
+  const job = await deps.db.generationJobs.findOne(
+    { _id: new ObjectId(generationId), userId: me, status: "completed" },
+    { projection: { imageUrl: 1, thumbnailUrl: 1, imageWidth: 1, imageHeight: 1, blurhash: 1 } },
+  );
+  if (!job?.imageUrl) throw ApiError.notFound("No such generation.");
+  return {
+    source: "generation",
+    sourceId: job._id,
+    url: job.imageUrl,
+    thumbnailUrl: job.thumbnailUrl ?? null,
+    width: job.imageWidth ?? null,
+    height: job.imageHeight ?? null,
+    blurhash: job.blurhash ?? null,
+  };
+}
+
+/** One of the caller's ready `story` uploads (an image; the bytes proved it), or a 400 naming mediaId. */
+async function uploadedMedia(deps: Deps, viewer: Viewer, mediaId: string): Promise<StoryMediaDoc> {
+  const media = await requireReadyMedia(deps, viewer.id, mediaId, ["story"], "mediaId");
+  return {
+    source: "upload",
+    sourceId: media._id,
+    url: media.url ?? "",
+    thumbnailUrl: null,
+    width: media.width,
+    height: media.height,
+    blurhash: null,
+  };
 }
 
 type Author = Pick<UserDoc, "_id" | "shadowBanned">;

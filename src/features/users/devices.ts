@@ -3,6 +3,7 @@ import type { Viewer } from "../../core/viewer";
 import type { DeviceRecord } from "../../db";
 import type { Deps } from "../../deps";
 import { ObjectId } from "../../platform/ids";
+import type { BatchStep, Filter, Update, UpdateResult } from "../../platform/mongo/client";
 import type { DeviceBody, DeviceList, DeviceView } from "./schema";
 
 /** What a registration says about one install; what it leaves out depends on the mode (see below). */
@@ -73,22 +74,37 @@ export function devicesAfterRegistering(
  * without a token). Returns how many accounts lost it.
  */
 export async function releasePushToken(deps: Deps, userId: ObjectId, pushToken: string): Promise<number> {
-  const token = { $literal: pushToken };
-  const result = await deps.db.users.updateMany({ _id: { $ne: userId }, "devices.pushToken": pushToken }, [
-    {
-      $set: {
-        devices: {
-          $map: {
-            input: DEVICES,
-            as: "d",
-            in: { $cond: [{ $eq: ["$$d.pushToken", token] }, { $mergeObjects: ["$$d", { pushToken: null }] }, "$$d"] },
-          },
-        },
-        updatedAt: { $literal: deps.clock.now() },
-      },
-    },
-  ]);
+  const result = await deps.db.users.updateMany(...releaseOf(deps, userId, pushToken));
   return result.modifiedCount;
+}
+
+/** The same release as a step of the caller's own batch (sign-in: one Data API call for all its writes). */
+export function releasePushTokenStep(deps: Deps, userId: ObjectId, pushToken: string): BatchStep<UpdateResult> {
+  return deps.db.users.inBatch.updateMany(...releaseOf(deps, userId, pushToken));
+}
+
+/** Other accounts that hold the token, and the update that clears it from their devices. */
+function releaseOf(deps: Deps, userId: ObjectId, pushToken: string): [Filter, Update] {
+  const token = { $literal: pushToken };
+  return [
+    { _id: { $ne: userId }, "devices.pushToken": pushToken },
+    [
+      {
+        $set: {
+          devices: {
+            $map: {
+              input: DEVICES,
+              as: "d",
+              in: {
+                $cond: [{ $eq: ["$$d.pushToken", token] }, { $mergeObjects: ["$$d", { pushToken: null }] }, "$$d"],
+              },
+            },
+          },
+          updatedAt: { $literal: deps.clock.now() },
+        },
+      },
+    ],
+  ];
 }
 
 /**

@@ -33,7 +33,9 @@ const patchMeRoute = authedRoute({
   tags,
   summary: "Edit the caller's profile",
   description:
-    "Only displayName (1–50), bio (≤160), avatarUrl, profileTheme and notificationPreferences can change; any " +
+    "Only displayName (1–50), bio (≤160), avatarUrl (or avatarMediaId: one of the caller's ready avatar uploads), " +
+    "profileTheme and notificationPreferences can change; a new avatar reaches the caller's posts and comments " +
+    "within minutes (the avatar-sync job). Any " +
     "other field (role, tier, gemBalance, trustScore, …) is refused with 400 and nothing changes.",
   request: jsonBody(UpdateMeBody),
   responses: { 200: json(Me, "Updated profile"), ...problems(404) },

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { pageOf } from "../../core/schemas";
+import { ObjectIdString, pageOf } from "../../core/schemas";
 import { effectiveTier } from "../../core/standing";
 import { type NotificationPreferences, ROLES, TIERS, type UserDoc } from "../../db";
 import { type LegalVersions, requiredConsents, VERSIONED_KINDS } from "../consents/schema";
@@ -100,10 +100,17 @@ export const UpdateMeBody = z
       .max(2048)
       .nullable()
       .optional(),
+    avatarMediaId: ObjectIdString.optional().meta({
+      description: "A ready upload of the caller's with purpose `avatar` (POST /v1/media); sets avatarUrl to its URL",
+    }),
     profileTheme: z.string().min(1).max(40).nullable().optional(),
     notificationPreferences: NotificationPreferencesSchema.partial().strict().optional(),
   })
   .strict()
+  .refine((b) => b.avatarMediaId === undefined || b.avatarUrl === undefined, {
+    path: ["avatarMediaId"],
+    message: "send avatarMediaId or avatarUrl, not both",
+  })
   .meta({ id: "UpdateMe" });
 
 export type PublicUser = z.infer<typeof PublicUser>;

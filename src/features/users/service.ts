@@ -9,6 +9,7 @@ import { ObjectId } from "../../platform/ids";
 import { deleteKeys, getValue, type RedisBatch, readOrMiss, runOp, setValue } from "../../platform/redis-ops";
 import { recordActivity } from "../analytics/activity";
 import { audit } from "../audit/service";
+import { requireReadyMedia } from "../media/service";
 import { pendingRelationsRead, relationsAfter } from "../relations/service";
 import { type Me, type PublicUser, toMe, toPublicUser, type UpdateMeBody } from "./schema";
 
@@ -51,6 +52,11 @@ export async function updateMe(deps: Deps, viewer: Viewer, patch: UpdateMeBody):
   for (const field of ["displayName", "bio", "avatarUrl", "profileTheme"] as const) {
     if (patch[field] !== undefined) set[field] = patch[field];
   }
+  if (patch.avatarMediaId !== undefined) {
+    set.avatarUrl = (await requireReadyMedia(deps, viewer.id, patch.avatarMediaId, ["avatar"], "avatarMediaId")).url;
+  }
+  // A new avatar reaches the copies on the user's posts and comments through the avatar-sync job.
+  if (set.avatarUrl !== undefined) set.avatarSync = { requestedAt: set.updatedAt };
   for (const [key, value] of Object.entries(patch.notificationPreferences ?? {})) {
     set[`notificationPreferences.${key}`] = value;
   }
