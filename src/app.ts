@@ -51,6 +51,23 @@ import { jobsRoutes } from "./scheduler/admin/routes";
 /** Used only when the configuration itself could not be loaded (no Deps to read it from). */
 const DEFAULT_RETRY_AFTER_SECONDS = 5;
 
+/**
+ * The document's own fields (the operations and schemas come from the routes). Production serves the whole
+ * document as a static asset, written by the build from this source (scripts/build-worker.ts).
+ */
+export const OPENAPI_DOCUMENT = {
+  openapi: "3.1.0",
+  info: {
+    title: "Circle API",
+    version: "1.0.0",
+    description:
+      "The edge API behind Circle. Errors are application/problem+json (RFC 9457) with a `code` from a fixed " +
+      "list, a `requestId` and, where a code has several causes, a stable `reason` (extension member); every " +
+      "response carries `X-Request-Id`; rate-limited responses carry `RateLimit-Limit`, `RateLimit-Remaining`, " +
+      "`RateLimit-Reset`, and 429/503 carry `Retry-After`. Operations that need a role list it in `x-roles`.",
+  },
+};
+
 /** Builds the HTTP app; `depsFor` returns the isolate's Deps for a request's bindings (throws on bad config). */
 export function createApp(depsFor: (env: Record<string, unknown>) => Deps): OpenAPIHono<AppEnv> {
   const app = new OpenAPIHono<AppEnv>();
@@ -139,18 +156,7 @@ export function createApp(depsFor: (env: Record<string, unknown>) => Deps): Open
     bearerFormat: "JWT",
   });
   app.openAPIRegistry.registerComponent("securitySchemes", "workerToken", { type: "http", scheme: "bearer" });
-  app.doc31("/openapi.json", {
-    openapi: "3.1.0",
-    info: {
-      title: "Circle API",
-      version: "1.0.0",
-      description:
-        "The edge API behind Circle. Errors are application/problem+json (RFC 9457) with a `code` from a fixed " +
-        "list, a `requestId` and, where a code has several causes, a stable `reason` (extension member); every " +
-        "response carries `X-Request-Id`; rate-limited responses carry `RateLimit-Limit`, `RateLimit-Remaining`, " +
-        "`RateLimit-Reset`, and 429/503 carry `Retry-After`. Operations that need a role list it in `x-roles`.",
-    },
-  });
+  app.doc31("/openapi.json", OPENAPI_DOCUMENT);
   app.get("/docs", swaggerUI({ url: "/openapi.json" }));
 
   app.notFound((c) => problemResponse(c, "not_found", `No route for ${c.req.method} ${new URL(c.req.url).pathname}.`));

@@ -2,22 +2,18 @@
 // route it stands next to (same Upstash pipeline with the same rate-limit script, same Data API and
 // ClickHouse calls), with none of the API's middleware, validation or metering. Built like the API
 // (scripts/build-worker.ts) and run in the same workerd, against the same stores, in the same run.
-import { Redis } from "@upstash/redis/cloudflare";
 import { Hono } from "hono";
 import { EJSON } from "../../src/platform/ejson";
 import { keys } from "../../src/platform/keys";
 import { getValue, runOps, slidingWindow } from "../../src/platform/redis-ops";
+import { Redis } from "../../src/platform/upstash";
 
 type Env = Record<string, string>;
 
 let redis: Redis | undefined;
 const redisFor = (env: Env) => {
-  redis ??= new Redis({
-    url: env.UPSTASH_REDIS_REST_URL!,
-    token: env.UPSTASH_REDIS_REST_TOKEN!,
-    retry: false,
-    enableTelemetry: false,
-  });
+  // The API's own Upstash client, without its metering (timeouts, round-trip counts).
+  redis ??= new Redis({ url: env.UPSTASH_REDIS_REST_URL!, token: env.UPSTASH_REDIS_REST_TOKEN! });
   return redis;
 };
 

@@ -14,6 +14,8 @@ export interface MiniflareWorkerOptions {
   scriptPath: string;
   /** Plain-text bindings (the Worker's settings). */
   bindings: Record<string, string>;
+  /** A directory of static assets, matched before the Worker runs (as `wrangler deploy --assets <dir>`). */
+  assets?: string;
   /** Defaults to wrangler.toml's `compatibility_date` and `compatibility_flags`. */
   compatibilityDate?: string;
   compatibilityFlags?: string[];
@@ -65,6 +67,8 @@ export async function startMiniflareWorker(opts: MiniflareWorkerOptions): Promis
     compatibilityDate: opts.compatibilityDate ?? compat!.date,
     compatibilityFlags: opts.compatibilityFlags ?? compat!.flags,
     bindings: opts.bindings,
+    // As `wrangler deploy <script> --assets <dir>` configures the router: the Worker answers what no asset does.
+    ...(opts.assets ? { assets: { directory: resolve(opts.assets), routerConfig: { has_user_worker: true } } } : {}),
     host: "127.0.0.1",
     port: opts.port ?? 0,
     ...(opts.inspectorPort === undefined ? {} : { inspectorPort: opts.inspectorPort }),

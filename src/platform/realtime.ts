@@ -1,6 +1,6 @@
-import { Redis } from "@upstash/redis/cloudflare";
-import type { Redis as MeteredRedis } from "./redis";
+import type { Redis } from "./redis";
 import { publish, runOp } from "./redis-ops";
+import { subscribe } from "./upstash";
 
 /**
  * Where conversation events go after they are stored (HTTP stays the source of truth: store first, then fan
@@ -75,7 +75,7 @@ export interface RealtimeOptions {
   rooms?: RoomNamespace | undefined;
   /** Publish to Upstash pub/sub too (`auto`: only when there are no rooms). */
   upstashPubSub: "auto" | "on" | "off";
-  redis: MeteredRedis;
+  redis: Redis;
   redisUrl: string;
   redisToken: string;
   channel(conversationId: string): string;
@@ -89,13 +89,6 @@ export function createRealtime(opts: RealtimeOptions): Realtime {
     if (!rooms) throw new Error("no conversation rooms on this runtime");
     return rooms.get(rooms.idFromName(conversationId));
   };
-  // Subscriptions are long-lived streams: a client of their own, without the per-request store timeout.
-  let subscriber: Redis | undefined;
-  const subscriptions = () => {
-    subscriber ??= new Redis({ url: opts.redisUrl, token: opts.redisToken, retry: false, enableTelemetry: false });
-    return subscriber;
-  };
-
   return {
     kind,
     async publish(delivery) {
@@ -126,7 +119,6 @@ export function createRealtime(opts: RealtimeOptions): Realtime {
     },
     waitForEvent(conversationId, ms) {
       if (!pubsub) return { ready: Promise.resolve(), event: Promise.resolve(false), cancel: () => undefined };
-      const subscription = subscriptions().subscribe<unknown>([opts.channel(conversationId)]);
       let onReady = () => {};
       const ready = new Promise<void>((resolve) => {
         onReady = resolve;
@@ -135,18 +127,20 @@ export function createRealtime(opts: RealtimeOptions): Realtime {
       const event = new Promise<boolean>((resolve) => {
         let done = false;
         const timer = setTimeout(() => finish(false), ms);
+        // A long-lived stream of its own, outside the per-request store timeout and round-trip count.
+        const unsubscribe = subscribe({ url: opts.redisUrl, token: opts.redisToken }, opts.channel(conversationId), {
+          subscribed: () => onReady(),
+          message: () => finish(true),
+          failed: () => finish(false),
+        });
         finish = (got) => {
           if (done) return;
           done = true;
           clearTimeout(timer);
           onReady();
-          subscription.removeAllListeners();
-          subscription.unsubscribe().catch(() => undefined);
+          unsubscribe();
           resolve(got);
         };
-        subscription.on("subscribe", () => onReady());
-        subscription.on("message", () => finish(true));
-        subscription.on("error", () => finish(false));
       });
       return { ready, event, cancel: () => finish(false) };
     },

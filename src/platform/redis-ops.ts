@@ -1,9 +1,9 @@
-import type { Pipeline } from "@upstash/redis/cloudflare";
 import { EJSON } from "./ejson";
 import { StoreUnavailableError } from "./errors";
 import type { Logger } from "./logger";
 import { decide, type RateLimitDecision } from "./ratelimit";
 import type { Redis } from "./redis";
+import type { Pipeline } from "./upstash";
 
 /**
  * Named Redis operations with typed results. Every Lua script the API runs lives here; features say what

@@ -167,6 +167,20 @@ describe("POST /v1/stories/{id}/reply", () => {
     });
     expect(fieldPaths(own)).toEqual(["id"]);
   });
+
+  it("names the text when it is too long, before whose story it is", async () => {
+    const [author, fan] = await crowd(2);
+    const posted = await story(author);
+    const long = "x".repeat(deps.config.messaging.maxTextLength + 1);
+    for (const who of [fan, author]) {
+      const res = await call("POST", `/v1/stories/${posted.id}/reply`, {
+        token: who.accessToken,
+        body: { text: long },
+      });
+      expect(res.status).toBe(400);
+      expect(fieldPaths(res)).toEqual(["text"]);
+    }
+  });
 });
 
 describe("blocks and deletion", () => {

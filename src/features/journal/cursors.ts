@@ -1,5 +1,5 @@
 import { ObjectId } from "../../platform/ids";
-import { InvalidCursorError } from "../../platform/mongo/paginate";
+import { decodeCursorFields, encodeCursorFields, InvalidCursorError } from "../../platform/mongo/paginate";
 import { isCalendarDay } from "../../platform/time";
 
 /**
@@ -7,18 +7,8 @@ import { isCalendarDay } from "../../platform/time";
  * entries, by relevance score and id for search results. A cursor the API did not issue is a 400 naming `cursor`.
  */
 
-const encode = (raw: object) => btoa(JSON.stringify(raw)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
-
-function decode(cursor: string): Record<string, unknown> {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(atob(cursor.replace(/-/g, "+").replace(/_/g, "/")));
-  } catch {
-    throw new InvalidCursorError();
-  }
-  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) throw new InvalidCursorError();
-  return parsed as Record<string, unknown>;
-}
+const encode = encodeCursorFields;
+const decode = decodeCursorFields;
 
 function idOf(raw: unknown): ObjectId {
   if (typeof raw !== "string" || !/^[0-9a-f]{24}$/.test(raw)) throw new InvalidCursorError();

@@ -131,7 +131,8 @@ interface Content {
   mediaId: string | null;
 }
 
-function checkedContent(deps: Deps, body: SendMessageBody): Content {
+/** The message's content as sent, or a 400 naming the field that is wrong (checked before anything is read). */
+export function checkedContent(deps: Deps, body: SendMessageBody): Content {
   const text = body.text?.trim() ? body.text : null;
   const max = deps.config.messaging.maxTextLength;
   if (text && text.length > max) throw ApiError.invalidField("text", `at most ${max} characters`);

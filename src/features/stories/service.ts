@@ -9,7 +9,7 @@ import { HOUR_MS } from "../../platform/time";
 import { requireReadyMedia } from "../media/service";
 import { directConversationWith } from "../messaging/conversations";
 import type { Later } from "../messaging/events";
-import { sendMessage } from "../messaging/messages";
+import { checkedContent, sendMessage } from "../messaging/messages";
 import type { Message } from "../messaging/schema";
 import { PUBLIC_USER_FIELDS } from "../messaging/views";
 import { relationsFor } from "../relations/service";
@@ -321,6 +321,13 @@ export async function replyToStory(
   body: StoryReplyBody,
   later: Later,
 ): Promise<{ message: Message; created: boolean }> {
+  const reply = {
+    clientMessageId: body.clientMessageId ?? `story-reply:${newObjectId().toHexString()}`,
+    kind: "text" as const,
+    text: body.text,
+  };
+  // What is wrong with the reply itself is said first, whoever's story it is.
+  checkedContent(deps, reply);
   const now = deps.clock.now();
   const [story, relations] = await Promise.all([
     deps.db.stories.findOne({ _id: new ObjectId(storyId), expiresAt: { $gt: now } }, { projection: { userId: 1 } }),
@@ -330,16 +337,5 @@ export async function replyToStory(
   if (!story || !authorId || relations.blockedWith(authorId)) throw noSuchStory();
   if (authorId === viewer.id) throw ApiError.invalidField("id", "you cannot reply to your own story");
   const conversationId = await directConversationWith(deps, viewer, authorId);
-  return sendMessage(
-    deps,
-    viewer,
-    conversationId,
-    {
-      clientMessageId: body.clientMessageId ?? `story-reply:${newObjectId().toHexString()}`,
-      kind: "text",
-      text: body.text,
-    },
-    later,
-    { storyId: story._id },
-  );
+  return sendMessage(deps, viewer, conversationId, reply, later, { storyId: story._id });
 }

@@ -1,5 +1,5 @@
 import type { StreamDoc, StreamStatus, UserDoc } from "../../db";
-import { InvalidCursorError } from "../../platform/mongo/paginate";
+import { decodeCursorFields, encodeCursorFields, InvalidCursorError } from "../../platform/mongo/paginate";
 import { isBanned } from "../users/schema";
 
 /**
@@ -101,22 +101,12 @@ export function pageLive<T extends { position: LivePosition }>(
 }
 
 export function encodeLiveCursor(p: LivePosition): string {
-  return btoa(JSON.stringify({ v: p.viewers, s: p.startedAt, id: p.id }))
-    .replace(/\+/g, "-")
-    .replace(/\//g, "_")
-    .replace(/=+$/, "");
+  return encodeCursorFields({ v: p.viewers, s: p.startedAt, id: p.id });
 }
 
 /** A cursor this API issued, or InvalidCursorError (a 400 naming `cursor`). */
 export function decodeLiveCursor(cursor: string): LivePosition {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(atob(cursor.replace(/-/g, "+").replace(/_/g, "/")));
-  } catch {
-    throw new InvalidCursorError();
-  }
-  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) throw new InvalidCursorError();
-  const { v, s, id, ...rest } = parsed as Record<string, unknown>;
+  const { v, s, id, ...rest } = decodeCursorFields(cursor);
   const count = (n: unknown) => typeof n === "number" && Number.isSafeInteger(n) && n >= 0;
   if (Object.keys(rest).length > 0 || !count(v) || !count(s)) throw new InvalidCursorError();
   if (typeof id !== "string" || !/^[0-9a-f]{24}$/.test(id)) throw new InvalidCursorError();

@@ -37,15 +37,13 @@ export interface Position {
 // Dates are valid from −8.64e15 to 8.64e15 ms; a larger "date" would make the query unserializable.
 const MAX_DATE_MS = 8.64e15;
 
-export function encodeCursor(position: Position): string {
-  const raw: { id: string; v?: number } = { id: position.id.toHexString() };
-  if (position.value !== undefined) {
-    raw.v = position.value instanceof Date ? position.value.getTime() : position.value;
-  }
-  return btoa(JSON.stringify(raw)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+/** Every cursor of this API is its position's fields as base64url JSON. */
+export function encodeCursorFields(fields: Record<string, unknown>): string {
+  return btoa(JSON.stringify(fields)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
 }
 
-export function decodeCursor(cursor: string, kind?: SortValueKind): Position {
+/** The fields of a cursor's JSON object, or InvalidCursorError (a 400 naming `cursor`) for anything else. */
+export function decodeCursorFields(cursor: string): Record<string, unknown> {
   let parsed: unknown;
   try {
     parsed = JSON.parse(atob(cursor.replace(/-/g, "+").replace(/_/g, "/")));
@@ -53,7 +51,19 @@ export function decodeCursor(cursor: string, kind?: SortValueKind): Position {
     throw new InvalidCursorError();
   }
   if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) throw new InvalidCursorError();
-  const { id, v, ...rest } = parsed as Record<string, unknown>;
+  return parsed as Record<string, unknown>;
+}
+
+export function encodeCursor(position: Position): string {
+  const raw: { id: string; v?: number } = { id: position.id.toHexString() };
+  if (position.value !== undefined) {
+    raw.v = position.value instanceof Date ? position.value.getTime() : position.value;
+  }
+  return encodeCursorFields(raw);
+}
+
+export function decodeCursor(cursor: string, kind?: SortValueKind): Position {
+  const { id, v, ...rest } = decodeCursorFields(cursor);
   if (Object.keys(rest).length > 0) throw new InvalidCursorError();
   if (typeof id !== "string" || !/^[0-9a-f]{24}$/.test(id)) throw new InvalidCursorError();
   if (kind === undefined) {
