@@ -720,6 +720,11 @@ export const configSpec = {
       int(1, 500).default(50),
       "replies shown under a top-level comment",
     ),
+    factsTtlSeconds: setting(
+      "COMMENT_FACTS_TTL_SECONDS",
+      int(60, 30 * 86_400).default(7 * 86_400),
+      "how long what never changes about a comment (post, thread, author) stays in Redis (`comment:facts:{id}`) for replies and reports",
+    ),
   },
   votes: {
     dailyQuota: perTier("VOTE_DAILY_QUOTA", [0, Number.MAX_SAFE_INTEGER], [50, 200, 1_000], "votes per UTC day"),

@@ -30,16 +30,18 @@ export interface Standing {
   /**
    * Facts writes need about their author, so they need no read of their own: the username (fixed once chosen),
    * when the account was made (epoch ms), whether it is shadow-banned (every change drops the standing) and its
-   * trust score (fraud scoring; moves slowly, so it may lag by ACCOUNT_STANDING_TTL_SECONDS).
+   * trust score (fraud scoring; moves slowly, so it may lag by ACCOUNT_STANDING_TTL_SECONDS), and the avatar
+   * comments copy (changing it drops the standing).
    */
   username: string;
   createdAt: number;
   shadowBanned: boolean;
   trustScore: number;
+  avatarUrl: string | null;
 }
 
 /** Marks which cached value is a standing (anything else under the key is ignored and rebuilt). */
-const VERSION = 5;
+const VERSION = 6;
 type Cached = Standing & { v: typeof VERSION };
 
 export function standingOf(user: Pick<UserDoc, StandingField>): Standing {
@@ -58,6 +60,7 @@ export function standingOf(user: Pick<UserDoc, StandingField>): Standing {
     createdAt: user.createdAt.getTime(),
     shadowBanned: Boolean(user.shadowBanned),
     trustScore: user.trustScore ?? TRUST_START,
+    avatarUrl: user.avatarUrl ?? null,
   };
 }
 
@@ -74,7 +77,8 @@ type StandingField =
   | "username"
   | "createdAt"
   | "shadowBanned"
-  | "trustScore";
+  | "trustScore"
+  | "avatarUrl";
 
 const STANDING_PROJECTION: Record<StandingField, 1> = {
   role: 1,
@@ -89,6 +93,7 @@ const STANDING_PROJECTION: Record<StandingField, 1> = {
   createdAt: 1,
   shadowBanned: 1,
   trustScore: 1,
+  avatarUrl: 1,
 };
 
 /** The trust score of an account that never had one (moderation's starting point). */
@@ -180,7 +185,7 @@ export async function accountFactsOf(deps: Deps, viewer: Viewer): Promise<Accoun
   if (viewer.account) return viewer.account;
   const user = await deps.db.users.findOne(
     { _id: new ObjectId(viewer.id), deletedAt: null },
-    { projection: { username: 1, trustScore: 1, shadowBanned: 1, createdAt: 1 } },
+    { projection: { username: 1, trustScore: 1, shadowBanned: 1, createdAt: 1, avatarUrl: 1 } },
   );
   if (!user) throw ApiError.notFound("Account not found.");
   return {
@@ -188,5 +193,6 @@ export async function accountFactsOf(deps: Deps, viewer: Viewer): Promise<Accoun
     createdAt: user.createdAt,
     shadowBanned: Boolean(user.shadowBanned),
     trustScore: user.trustScore ?? TRUST_START,
+    avatarUrl: user.avatarUrl ?? null,
   };
 }

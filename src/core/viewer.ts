@@ -23,6 +23,8 @@ export interface AccountFacts {
   createdAt: Date;
   shadowBanned: boolean;
   trustScore: number;
+  /** The avatar a comment copies (PATCH /v1/me drops the standing when it changes). */
+  avatarUrl: string | null;
 }
 
 /** Where a request came from, for audit entries and session records (the IP is stored only as a keyed hash). */

@@ -99,6 +99,7 @@ async function standingViewer(
       createdAt: new Date(standing.createdAt),
       shadowBanned: standing.shadowBanned,
       trustScore: standing.trustScore,
+      avatarUrl: standing.avatarUrl,
     },
     ...(relations?.members ? { relations: Relations.fromMembers(relations.members) } : {}),
     ...(relations && !relations.members ? { relationsMissAt: relations.generation } : {}),

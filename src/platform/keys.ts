@@ -91,6 +91,8 @@ export const keys = {
   /** A post's cached first page of comments, and who has comments on it only they can see (comments/service.ts). */
   commentsFirstPage: (postId: string) => `comments:first:${postId}`,
   commentsOwnHidden: (postId: string) => `comments:own-hidden:${postId}`,
+  /** What never changes about a comment (its post, thread and author), kept long: replies and reports need no read. */
+  commentFacts: (commentId: string) => `comment:facts:${commentId}`,
   /** The computed answer of `GET /v1/tags/trending`, and of `GET /v1/tags?prefix=` per prefix (features/tags). */
   tagsTrending: () => "tags:trending",
   tagsByPrefix: (prefix: string) => `tags:prefix:${prefix}`,

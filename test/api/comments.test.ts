@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { forgetStanding } from "../../src/core/standing";
 import { ObjectId } from "../../src/platform/ids";
-import { call, waits } from "../support/api";
+import { call, roundTrips, waits } from "../support/api";
 import { testDeps } from "../support/deps";
 import { expectEvery } from "../support/expect";
 import { publishedPost } from "../support/posts";
@@ -137,5 +137,104 @@ describe("comments", () => {
     expect((await on(post.id, { content: "hi", parentId: (c.body as unknown as { id: string }).id })).status).toBe(404);
     expect((await on(priv.id, { content: "hi" })).status).toBe(404);
     expect((await call("GET", `/v1/posts/${priv.id}/comments`, { token: writer.accessToken })).status).toBe(404);
+  });
+
+  it("comments and replies wait on one Data API call, also once the post's cached copy is gone", async () => {
+    const [author, fan, other] = await crowd(3);
+    const post = await publishedPost(author);
+    await call("GET", `/v1/posts/${post.id}`, { token: fan.accessToken }); // as the app does: the post is on screen
+    const top = await call<{ id: string }>("POST", `/v1/posts/${post.id}/comments`, {
+      token: fan.accessToken,
+      body: { content: "Lovely light" },
+    });
+    expect(top.status, top.text).toBe(201);
+    expect(waits(top.headers)).toMatchObject({ mongo: 1 });
+    expect(roundTrips(top.headers)).toMatchObject({ mongo: 1 });
+    // The comment dropped the post's copy (its count moved); the reply finds the post's lasting facts and the
+    // parent's facts in Redis.
+    const reply = await call<{ parentId: string }>("POST", `/v1/posts/${post.id}/comments`, {
+      token: other.accessToken,
+      body: { content: "Agreed", parentId: top.body.id },
+    });
+    expect(reply.status, reply.text).toBe(201);
+    expect(reply.body.parentId).toBe(top.body.id);
+    expect(waits(reply.headers)).toMatchObject({ mongo: 1 });
+    expect(roundTrips(reply.headers)).toMatchObject({ mongo: 1 });
+    // What they owed followed the answers, once each.
+    expect(await commentCount(post.id)).toBe(2);
+    expect((await deps.db.comments.findOne({ _id: new ObjectId(top.body.id) }))?.repliesCount).toBe(1);
+    const shown = await call<{ commentCount: number }>("GET", `/v1/posts/${post.id}`, { token: fan.accessToken });
+    expect(shown.body.commentCount).toBe(2);
+    const inbox = await deps.db.notifications.find({ userId: new ObjectId(author.id) });
+    expect(inbox.map((n) => [n.type, n.aggregationCount])).toEqual([["comment", 2]]);
+    // Read once (cold), the page then waits on Redis alone: the post's copy and the page, looked up together.
+    const path = `/v1/posts/${post.id}/comments`;
+    expect((await call("GET", path, { token: fan.accessToken })).status).toBe(200);
+    const warm = await call<{ items: { replies: unknown[] }[] }>("GET", path, { token: fan.accessToken });
+    expect(warm.body.items[0]?.replies).toHaveLength(1);
+    expect(waits(warm.headers)).toMatchObject({ redis: 2, mongo: 0 });
+  });
+
+  it("lets no stale cache through: a post or parent gone since it was cached, a standing that missed a ban", async () => {
+    const [author, fan] = await crowd(2);
+    const post = await publishedPost(author);
+    const top = await call<{ id: string }>("POST", `/v1/posts/${post.id}/comments`, {
+      token: fan.accessToken,
+      body: { content: "first" },
+    });
+    const on = (postId: string, body: Record<string, unknown>) =>
+      call("POST", `/v1/posts/${postId}/comments`, { token: fan.accessToken, body });
+    // The parent deleted while its facts stayed cached: the reply's own transaction finds it gone.
+    await deps.db.comments.updateOne({ _id: new ObjectId(top.body.id) }, { $set: { deletedAt: new Date() } });
+    const orphan = await on(post.id, { content: "reply", parentId: top.body.id });
+    expect(orphan.status, orphan.text).toBe(404);
+    expect(waits(orphan.headers)).toMatchObject({ mongo: 1 });
+
+    // Posts deleted or hidden while their cached copy stayed (a drop that failed).
+    const deleted = await publishedPost(author);
+    const hidden = await publishedPost(author);
+    for (const p of [deleted, hidden]) await call("GET", `/v1/posts/${p.id}`, { token: fan.accessToken });
+    await deps.db.posts.updateOne({ _id: new ObjectId(deleted.id) }, { $set: { deletedAt: new Date() } });
+    await deps.db.posts.updateOne({ _id: new ObjectId(hidden.id) }, { $set: { moderationStatus: "flagged" } });
+    for (const p of [deleted, hidden]) expect((await on(p.id, { content: "hi" })).status).toBe(404);
+    const mine = await deps.db.comments.find({ userId: new ObjectId(fan.id) });
+    expect(mine.map((c) => c._id.toHexString())).toEqual([top.body.id]);
+
+    // A shadow ban whose standing drop failed: the comment is recorded as the ban says, hidden and not counted.
+    await deps.db.users.updateOne({ _id: new ObjectId(fan.id) }, { $set: { shadowBanned: true } });
+    const shadowed = await on(post.id, { content: "still here?" });
+    expect(shadowed.status, shadowed.text).toBe(201);
+    const stored = await deps.db.comments.findOne({ _id: new ObjectId((shadowed.body as { id: string }).id) });
+    expect(stored?.authorShadowBanned).toBe(true);
+    // Only the first comment counts (its deletion above went around the API).
+    expect(await commentCount(post.id)).toBe(1);
+  });
+
+  it("copies the author's current avatar, also when the standing still holds the old one", async () => {
+    const [author, fan] = await crowd(2);
+    const post = await publishedPost(author);
+    const avatarOf = async (body: unknown) =>
+      (await deps.db.comments.findOne({ _id: new ObjectId((body as { id: string }).id) }))?.userAvatarUrl;
+    const patched = await call("PATCH", "/v1/me", {
+      token: fan.accessToken,
+      body: { avatarUrl: "https://cdn.example.test/new.png" },
+    });
+    expect(patched.status, patched.text).toBe(200);
+    const first = await call("POST", `/v1/posts/${post.id}/comments`, {
+      token: fan.accessToken,
+      body: { content: "a" },
+    });
+    expect(await avatarOf(first.body)).toBe("https://cdn.example.test/new.png");
+    // Changed behind the standing's back (its drop failed): the write's own check catches it.
+    await deps.db.users.updateOne(
+      { _id: new ObjectId(fan.id) },
+      { $set: { avatarUrl: "https://cdn.example.test/newer.png" } },
+    );
+    const second = await call("POST", `/v1/posts/${post.id}/comments`, {
+      token: fan.accessToken,
+      body: { content: "b" },
+    });
+    expect(second.status, second.text).toBe(201);
+    expect(await avatarOf(second.body)).toBe("https://cdn.example.test/newer.png");
   });
 });

@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { ObjectId } from "../../src/platform/ids";
-import { call, waits } from "../support/api";
+import { call, roundTrips, waits } from "../support/api";
 import { appWith, testDeps } from "../support/deps";
 import { expectEvery } from "../support/expect";
 import { publishedPost } from "../support/posts";
@@ -238,8 +238,81 @@ describe("POST /v1/reports", () => {
   });
 });
 
+describe("POST /v1/reports: one Data API wait, and no stale cache lets a report through", () => {
+  it("files reports on a post, a comment and a user with one wait each; weight and snapshot follow the answer", async () => {
+    const [author, reporter] = await crowd(2);
+    const post = await publishedPost(author, {}, "a harbour at night");
+    await call("GET", `/v1/posts/${post.id}`, { token: reporter.accessToken });
+    const comment = await call<{ id: string }>("POST", `/v1/posts/${post.id}/comments`, {
+      token: author.accessToken,
+      body: { content: "buy my stuff" },
+    });
+    // The comment dropped the post's cached copy: the post's report goes on its lasting facts.
+    const targets = [
+      ["post", post.id],
+      ["comment", comment.body.id],
+      ["user", author.id],
+    ] as const;
+    for (const [targetType, targetId] of targets) {
+      const res = await report(reporter, { targetType, targetId, reason: "harassment" });
+      expect(res.status, `${targetType}: ${res.text}`).toBe(201);
+      expect({ targetType, waits: waits(res.headers).mongo, calls: roundTrips(res.headers).mongo }).toEqual({
+        targetType,
+        waits: 1,
+        calls: 1,
+      });
+    }
+    const stored = await deps.db.reports.find({ reporterId: new ObjectId(reporter.id) });
+    expect(Object.fromEntries(stored.map((r) => [r.targetType, [r.weight, r.snapshot?.authorId]]))).toEqual({
+      post: [1, author.id],
+      comment: [1, author.id],
+      user: [1, author.id],
+    });
+    const texts = Object.fromEntries(stored.map((r) => [r.targetType, r.snapshot?.text]));
+    expect([texts.post, texts.comment]).toEqual(["a harbour at night", "buy my stuff"]);
+    expect((await user(author.id))?.reportCount).toBe(3);
+    // Your own content is refused from the caches alone.
+    const own = await reportPost(author, post.id);
+    expectProblem(own, 403, "forbidden");
+    expect(waits(own.headers).mongo ?? 0).toBe(0);
+  });
+
+  it("finds content deleted or removed since it was cached gone (404), and files nothing", async () => {
+    const [author, reporter] = await crowd(2);
+    const deleted = await publishedPost(author);
+    const other = await publishedPost(author);
+    await call("GET", `/v1/posts/${deleted.id}`, { token: reporter.accessToken });
+    const comment = await call<{ id: string }>("POST", `/v1/posts/${other.id}/comments`, {
+      token: author.accessToken,
+      body: { content: "soon removed" },
+    });
+    // Changes whose cache drops failed: the copy and the facts still say they are there.
+    await deps.db.posts.updateOne({ _id: new ObjectId(deleted.id) }, { $set: { deletedAt: new Date() } });
+    await deps.db.comments.updateOne({ _id: new ObjectId(comment.body.id) }, { $set: { moderationStatus: "removed" } });
+    expectProblem(await reportPost(reporter, deleted.id), 404, "not_found");
+    expectProblem(
+      await report(reporter, { targetType: "comment", targetId: comment.body.id, reason: "spam" }),
+      404,
+      "not_found",
+    );
+    expect(await deps.db.reports.find({ reporterId: new ObjectId(reporter.id) })).toHaveLength(0);
+  });
+
+  it("lets a follower report a followers-only post from its cached copy, and nobody else", async () => {
+    const [author, follower, stranger] = await crowd(3);
+    await call("PUT", `/v1/users/${author.id}/follow`, { token: follower.accessToken });
+    const post = await publishedPost(author, { visibility: "followers" });
+    expect((await call("GET", `/v1/posts/${post.id}`, { token: follower.accessToken })).status).toBe(200);
+    const res = await reportPost(follower, post.id);
+    expect(res.status, res.text).toBe(201);
+    expect(waits(res.headers)).toMatchObject({ mongo: 1 });
+    expectProblem(await reportPost(stranger, post.id), 404, "not_found");
+    expect(await deps.db.reports.find({ targetId: new ObjectId(post.id) })).toHaveLength(1);
+  });
+});
+
 describe("report thresholds", () => {
-  it("hides a post from every feed in the very request whose report crosses the threshold; approving brings it back", async () => {
+  it("hides a post from every feed right after the report that crosses the threshold; approving brings it back", async () => {
     const [author, follower, ...reporters] = await crowd(7);
     const moderator = await userWithRole("moderator");
     await age(author);

@@ -275,6 +275,106 @@ describe("owed effects", () => {
   });
 });
 
+describe("owed effects of comments and reports", () => {
+  const post = (id: string) => deps.db.posts.findOne({ _id: new ObjectId(id) });
+  /**
+   * Makes the request's record due (its grace over) and lets two overlapping sweeps at it, twice: it is done,
+   * by one run, and a later sweep finds nothing left of it.
+   */
+  async function sweepTwiceAtOnce(requestId: string | null): Promise<void> {
+    const record = await deps.db.owedEffects.findOne({ requestId });
+    expect(record).toMatchObject({ state: "pending", attempts: 0 });
+    await deps.db.owedEffects.updateOne({ _id: record!._id }, { $set: { dueAt: new Date(Date.now() - 1) } });
+    await Promise.all([sweepOnce(deps), sweepOnce(deps)]);
+    await Promise.all([sweepOnce(deps), sweepOnce(deps)]);
+    expect(await deps.db.owedEffects.findOne({ _id: record!._id })).toMatchObject({ state: "done", attempts: 1 });
+  }
+
+  it("finishes a reply whose isolate died after the answer, once, on the sweep: counts and notifications", async () => {
+    const [author, fan, replier] = await crowd(3);
+    const target = await publishedPost(author);
+    const top = await call<{ id: string }>("POST", `/v1/posts/${target.id}/comments`, {
+      token: fan.accessToken,
+      body: { content: "first" },
+    });
+    const res = await call<{ id: string }>(
+      "POST",
+      `/v1/posts/${target.id}/comments`,
+      { token: replier.accessToken, body: { content: "second", parentId: top.body.id }, awaitOwed: false },
+      dying,
+    );
+    expect(res.status, res.text).toBe(201);
+    expect(owedRecords(res.headers)).toBe(1);
+    const requestId = res.headers.get("x-request-id");
+    // The reply is there (and on the page its author reads next); what it owes is not done yet.
+    const page = await call<{ items: { id: string; replies: { id: string }[] }[] }>(
+      "GET",
+      `/v1/posts/${target.id}/comments`,
+    );
+    expect(page.body.items[0]?.replies.map((r) => r.id)).toEqual([res.body.id]);
+    expect((await post(target.id))?.commentCount).toBe(1);
+    expect((await deps.db.comments.findOne({ _id: new ObjectId(top.body.id) }))?.repliesCount).toBe(0);
+    const notices = () => deps.db.notifications.find({ userId: { $in: [author, fan].map((u) => new ObjectId(u.id)) } });
+    expect((await notices()).map((n) => n.type)).toEqual(["comment"]);
+
+    await sweepTwiceAtOnce(requestId);
+    expect((await post(target.id))?.commentCount).toBe(2);
+    expect((await deps.db.comments.findOne({ _id: new ObjectId(top.body.id) }))?.repliesCount).toBe(1);
+    const after = await notices();
+    expect(after.map((n) => [n.type, n.aggregationCount]).sort()).toEqual([
+      ["comment", 2],
+      ["reply", 1],
+    ]);
+    // The cached copies the counts show were dropped by the sweep's run.
+    const shown = await call<{ commentCount: number }>("GET", `/v1/posts/${target.id}`, { token: fan.accessToken });
+    expect(shown.body.commentCount).toBe(2);
+  });
+
+  it("finishes a report whose isolate died after the answer, once, on the sweep: weight, snapshot, count, threshold", async () => {
+    const [author, ...reporters] = await crowd(4);
+    // A year-old reporter weighs 1; content of a brand-new account is hidden at 3 (see moderation/trust.ts).
+    await deps.db.users.updateMany(
+      { _id: { $in: reporters.map((r) => new ObjectId(r.id)) } },
+      { $set: { createdAt: new Date(Date.now() - 365 * 86_400_000) } },
+    );
+    const target = await publishedPost(author);
+    const comment = await call<{ id: string }>("POST", `/v1/posts/${target.id}/comments`, {
+      token: author.accessToken,
+      body: { content: "buy followers at spam.example" },
+    });
+    const file = (who: TestUser, app?: (request: Request) => Promise<Response>) =>
+      call<{ id: string }>(
+        "POST",
+        "/v1/reports",
+        {
+          token: who.accessToken,
+          body: { targetType: "comment", targetId: comment.body.id, reason: "spam" },
+          awaitOwed: false,
+        },
+        app,
+      );
+    for (const r of reporters.slice(0, 2)) await owedCarriedOut((await file(r)).headers);
+    const crossing = await file(reporters[2]!, dying);
+    expect(crossing.status, crossing.text).toBe(201);
+    expect(owedRecords(crossing.headers)).toBe(1);
+    const filed = () => deps.db.reports.findOne({ _id: new ObjectId(crossing.body.id) });
+    const status = async () =>
+      (await deps.db.comments.findOne({ _id: new ObjectId(comment.body.id) }))?.moderationStatus;
+    // Filed, not yet weighed: no weight, no snapshot, not counted, and the comment still shown.
+    expect(await filed()).toMatchObject({ status: "pending", weight: null, snapshot: null });
+    expect((await userDoc(author))?.reportCount).toBe(2);
+    expect(await status()).toBe("approved");
+
+    await sweepTwiceAtOnce(crossing.headers.get("x-request-id"));
+    expect(await filed()).toMatchObject({ weight: 1, snapshot: { text: "buy followers at spam.example" } });
+    expect((await userDoc(author))?.reportCount).toBe(3);
+    expect(await status()).toBe("flagged");
+    expect(
+      await deps.db.moderationActions.find({ targetId: new ObjectId(comment.body.id), action: "flag" }),
+    ).toHaveLength(1);
+  });
+});
+
 async function until(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!condition()) {

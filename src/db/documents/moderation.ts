@@ -59,8 +59,12 @@ export interface ReportDoc {
   reason: ReportReason;
   description: string | null;
   status: ReportStatus;
-  weight: number;
-  snapshot: ReportSnapshot;
+  /**
+   * The reporter's weight (moderation/trust.ts) and the content as reported. Null until the report's owed run
+   * fills them in, right after its answer (a report waits on one Data API call); the queue lists it from then.
+   */
+  weight: number | null;
+  snapshot: ReportSnapshot | null;
   assignedTo: ObjectId | null;
   assignedAt: Date | null;
   reviewedBy: string | null;

@@ -3,20 +3,22 @@ import { ApiError } from "../../core/errors";
 import { type IdempotentRequest, idempotencyMismatch } from "../../core/idempotency";
 import type { Relations } from "../../core/relations";
 import type { PageQuery } from "../../core/schemas";
-import type { Viewer } from "../../core/viewer";
+import { accountFactsOf, forgetStanding } from "../../core/standing";
+import type { AccountFacts, Viewer } from "../../core/viewer";
 import type { CommentDoc } from "../../db";
 import type { Deps } from "../../deps";
+import { afterResponse } from "../../platform/background";
 import { newObjectId, ObjectId } from "../../platform/ids";
-import { expectMatch, PreconditionFailedError } from "../../platform/mongo/client";
+import { DuplicateKeyError, expectMatch, PreconditionFailedError } from "../../platform/mongo/client";
 import { paginate } from "../../platform/mongo/paginate";
 import { addToCountedSet, areMembers, both, deleteKeys, getValue, setValue } from "../../platform/redis-ops";
 import { recordActivity } from "../analytics/activity";
-import { notify } from "../notifications/service";
-import { defineOwed, incrementsOn, owe } from "../owed/effects";
-import { findVisiblePost, forgetPosts } from "../posts/visibility";
-import { markEngaged } from "../ranking/engagement";
+import { notifyLater } from "../notifications/service";
+import { defineOwed, incrementsOn, owe, settleOwed } from "../owed/effects";
+import { findVisiblePost, findWritablePost, forgetPosts, type WritablePost, writeOnPost } from "../posts/visibility";
 import { relationsFor } from "../relations/service";
 import { screen } from "../screening/rules";
+import { type CommentFacts, cachedCommentFacts, factsOfComment, rememberCommentFacts, together } from "./facts";
 import { type Comment, type CommentPage, toComment } from "./schema";
 
 /**
@@ -30,11 +32,44 @@ export const SHOWN_TO_OTHERS = {
 } as const;
 
 /**
- * Adds a comment (or a reply to a top-level comment) to a post the caller can see. `commentCount` counts
- * live comments and replies; `repliesCount` live replies; both move in the same write as the insert (one
- * ordered batch, one round trip), so they move exactly when a comment was added. With an Idempotency-Key the
- * comment stores it under a unique index: a retry whose first attempt committed (its answer lost) gets that
- * comment back instead of adding a second one, and the same key with another request is a 422.
+ * What a counted comment owes after the answer: the post's `commentCount` (with the recount mark) and its
+ * thread's `repliesCount` up, committed once with the owed record, then the cached copies that show them
+ * dropped. Only comments others can see are counted, so only those owe it. Owed rather than in the comment's
+ * transaction, which then writes only new documents: commenters on a busy post never contend for it.
+ */
+const commentAdded = defineOwed<{ postId: ObjectId; threadId: ObjectId | null; authorId: ObjectId }>(
+  "comment.added",
+  async (deps, added) => ({
+    commit: [
+      // The recount mark with the count (see ranking/engagement.ts).
+      deps.db.posts.inBatch.updateOne({ _id: added.postId }, { $inc: { commentCount: 1, countersStale: 1 } }),
+      ...(added.threadId ? incrementsOn(deps, "comments", [{ id: added.threadId, inc: { repliesCount: 1 } }]) : []),
+    ],
+    after: async () => {
+      await Promise.all([forgetPosts(deps, [added.postId]), forgetCommentPages(deps, [added.postId])]);
+    },
+  }),
+  (added) => [added.authorId],
+);
+
+/**
+ * Adds a comment (or a reply: it joins the top-level comment's thread, so threads stay one level deep) to a
+ * post the caller can see, waiting on one Data API call. What it needs to know comes from caches the request
+ * reads anyway: the post's cached copy or lasting facts (posts/visibility.ts), the replied-to comment's facts
+ * (facts.ts: its post, thread and author) and the author's standing (username, avatar, shadow ban). One
+ * transaction then checks that none of them went stale — the post still shown (or the caller's own and live),
+ * the author as the standing says, the parent still there — inserts the comment and records what it owes
+ * (the counts, the notifications), so a stale cache lets nothing through: a failed check is a 404, or a second
+ * try with what MongoDB says.
+ *
+ * `commentCount` counts live comments and replies others can see, `repliesCount` live replies; both move once,
+ * after the answer (`comment.added`). The caller sees their comment at once: the post's cached first page is
+ * dropped before answering. With an Idempotency-Key the comment stores it under a unique index: a retry whose
+ * first attempt committed (its answer lost) gets that comment back, with what it owed carried out, instead of
+ * adding a second one; the same key with another request is a 422.
+ *
+ * Waits: Redis — the rate limit (with standing and relations), then the post's cache ∥ the parent's facts, then
+ * the page drop (with the new comment's facts); MongoDB — the transaction (plus a read when a cache missed).
  */
 export async function addComment(
   deps: Deps,
@@ -43,79 +78,216 @@ export async function addComment(
   body: { content: string; parentId?: string },
   request?: IdempotentRequest,
 ): Promise<Comment> {
-  const post = await findVisiblePost(deps, viewer, postId);
   const me = new ObjectId(viewer.id);
-  const [author, parent] = await Promise.all([
-    deps.db.users.findOne({ _id: me, deletedAt: null }, { projection: { username: 1, avatarUrl: 1, shadowBanned: 1 } }),
-    body.parentId
-      ? deps.db.comments.findOne({ _id: new ObjectId(body.parentId), postId: post._id, deletedAt: null })
-      : Promise.resolve(null),
+  const [target, parent, standing, relations] = await Promise.all([
+    commentTarget(deps, viewer, postId),
+    body.parentId ? parentOf(deps, body.parentId) : Promise.resolve(null),
+    accountFactsOf(deps, viewer),
+    relationsFor(deps, viewer),
   ]);
-  if (!author) throw ApiError.notFound("Account not found.");
-  const relations = await relationsFor(deps, viewer);
-  if (body.parentId && (!parent || relations.blockedWith(parent.userId.toHexString()))) {
-    throw ApiError.notFound("No such comment on this post.");
+  if (
+    body.parentId &&
+    (!parent?.facts.postId.equals(target.postId) || relations.blockedWith(parent.facts.userId.toHexString()))
+  ) {
+    throw noSuchParent();
   }
-  // Replies attach to the top of their thread, so threads stay one level deep.
-  const parentId = parent ? (parent.parentId ?? parent._id) : null;
   const now = deps.clock.now();
   // Screened like prompts: a banned word holds the comment for review (hidden from others, not counted).
   const screening = screen({ text: body.content }, deps.config.posts, now);
-  const comment: CommentDoc = {
-    _id: newObjectId(),
-    postId: post._id,
-    userId: me,
-    username: author.username,
-    userAvatarUrl: author.avatarUrl ?? null,
-    parentId,
-    content: body.content,
-    repliesCount: 0,
-    isEdited: false,
-    authorShadowBanned: Boolean(author.shadowBanned),
-    createdAt: now,
-    updatedAt: now,
-    deletedAt: null,
-    deletedBy: null,
-    moderationStatus: screening.status === "approved" ? "approved" : "pending",
-    moderationHold: screening.hold,
-    ...(request ? { idempotency: { key: `${viewer.id}:${request.key}`, fingerprint: request.fingerprint } } : {}),
+  const idempotency = request ? { key: `${viewer.id}:${request.key}`, fingerprint: request.fingerprint } : undefined;
+
+  /** The comment as this author, its owed record and the write; `author` from the standing, else MongoDB. */
+  const attempt = async (author: AuthorFacts) => {
+    const comment: CommentDoc = {
+      _id: newObjectId(),
+      postId: target.postId,
+      userId: me,
+      username: author.username,
+      userAvatarUrl: author.avatarUrl,
+      parentId: parent ? parent.facts.threadId : null,
+      content: body.content,
+      repliesCount: 0,
+      isEdited: false,
+      authorShadowBanned: author.shadowBanned,
+      createdAt: now,
+      updatedAt: now,
+      deletedAt: null,
+      deletedBy: null,
+      moderationStatus: screening.status === "approved" ? "approved" : "pending",
+      moderationHold: screening.hold,
+      ...(idempotency ? { idempotency } : {}),
+    };
+    const shown = !comment.authorShadowBanned && screening.status === "approved";
+    const owed = shown
+      ? owe(
+          deps,
+          [
+            commentAdded({ postId: target.postId, threadId: comment.parentId, authorId: me }),
+            notifyLater({
+              type: "comment",
+              actorId: me,
+              postId: target.postId,
+              postAuthorId: target.facts.userId,
+              commentId: comment._id,
+              parent: parent ? { commentId: parent.id, authorId: parent.facts.userId } : null,
+              imageUrl: target.facts.thumbnailUrl,
+            }),
+          ],
+          // A retry whose first answer was lost finds the record by the comment it made.
+          { id: comment._id },
+        )
+      : null;
+    await writeOnPost(deps, viewer, target, (t) =>
+      deps.db.batch(
+        [
+          t.guard,
+          expectMatch(
+            deps.db.users.inBatch.findOne(
+              {
+                _id: me,
+                deletedAt: null,
+                shadowBanned: author.shadowBanned ? true : { $ne: true },
+                avatarUrl: author.avatarUrl,
+              },
+              { projection: { _id: 1 } },
+            ),
+          ),
+          ...(parent
+            ? [
+                expectMatch(
+                  deps.db.comments.inBatch.findOne(
+                    { _id: parent.id, postId: target.postId, deletedAt: null },
+                    { projection: { _id: 1 } },
+                  ),
+                ),
+              ]
+            : []),
+          deps.db.comments.inBatch.insertOne(comment),
+          ...(owed ? [owed.step] : []),
+        ],
+        { transaction: true },
+      ),
+    );
+    return { comment, shown, owed };
   };
-  const shown = !comment.authorShadowBanned && screening.status === "approved";
-  const steps = [deps.db.comments.inBatch.insertOne(comment)];
-  if (shown) {
-    steps.push(deps.db.posts.inBatch.updateOne({ _id: post._id }, { $inc: { commentCount: 1 } }));
-    if (parentId) steps.push(deps.db.comments.inBatch.updateOne({ _id: parentId }, { $inc: { repliesCount: 1 } }));
+
+  let written: Awaited<ReturnType<typeof attempt>>;
+  try {
+    try {
+      written = await attempt(standing);
+    } catch (error) {
+      if (!(error instanceof PreconditionFailedError && error.failedIndex === AUTHOR_STEP)) throw error;
+      // The standing was stale (a change whose drop failed): the author as MongoDB has them, and a fresh standing.
+      const author = await authorFromStore(deps, me);
+      await forgetStanding(deps, viewer.id);
+      written = await attempt(author);
+    }
+  } catch (error) {
+    if (error instanceof PreconditionFailedError && error.failedIndex === AUTHOR_STEP)
+      throw ApiError.conflict("account_changed", "Your account changed while commenting. Please try again.");
+    if (error instanceof PreconditionFailedError && parent && error.failedIndex === PARENT_STEP) throw noSuchParent();
+    if (error instanceof DuplicateKeyError && idempotency) {
+      return replayComment(deps, await firstAttempt(deps, idempotency.key, idempotency.fingerprint));
+    }
+    throw error;
   }
-  const written = await deps.db.batchUnique(steps);
-  if (!written.applied) {
-    if (!comment.idempotency) throw new Error(`comment insert refused by ${written.duplicateOn}`);
-    const first = await firstAttempt(deps, comment.idempotency.key, request?.fingerprint);
-    // The first attempt's answer was lost after its write; what came after the write may not have run.
-    await (shown
-      ? Promise.all([markEngaged(deps, [postId]), forgetPosts(deps, [postId]), forgetCommentPages(deps, [postId])])
-      : rememberOwnHiddenComment(deps, post._id, me));
-    return toComment(first);
-  }
-  if (!shown) await rememberOwnHiddenComment(deps, post._id, me);
+  const { comment, shown, owed } = written;
+  owed?.committed();
   if (shown) {
     await recordActivity(deps, {
       event: "comment_created",
       actorId: viewer.id,
-      ownerId: post.userId.toHexString(),
-      postId: post._id.toHexString(),
-    });
-    await Promise.all([markEngaged(deps, [postId]), forgetPosts(deps, [postId]), forgetCommentPages(deps, [postId])]);
-    await notify(deps, {
-      type: "comment",
-      actorId: me,
-      postId: post._id,
-      postAuthorId: post.userId,
-      commentId: comment._id,
-      parent: parent ? { commentId: parent._id, authorId: parent.userId } : null,
-      imageUrl: post.thumbnailUrl,
+      ownerId: target.facts.userId.toHexString(),
+      postId: target.postId.toHexString(),
     });
   }
+  await afterComment(deps, comment, shown, parent?.read ? parent : null);
   return toComment(comment);
+}
+
+/** Batch steps of a comment's write: the post's guard, the author's, the parent's (replies), then the insert. */
+const AUTHOR_STEP = 1;
+const PARENT_STEP = 2;
+
+const noSuchParent = () => ApiError.notFound("No such comment on this post.");
+
+type AuthorFacts = Pick<AccountFacts, "username" | "avatarUrl" | "shadowBanned">;
+
+async function authorFromStore(deps: Deps, me: ObjectId): Promise<AuthorFacts> {
+  const user = await deps.db.users.findOne(
+    { _id: me, deletedAt: null },
+    { projection: { username: 1, avatarUrl: 1, shadowBanned: 1 } },
+  );
+  if (!user) throw ApiError.notFound("Account not found.");
+  return { username: user.username, avatarUrl: user.avatarUrl ?? null, shadowBanned: Boolean(user.shadowBanned) };
+}
+
+/**
+ * The post a comment goes on, with the guard its transaction carries: as for votes (findWritablePost), except
+ * that the author may comment on their own post whatever others see of it, as long as it is live.
+ */
+async function commentTarget(deps: Deps, viewer: Viewer, postId: string): Promise<WritablePost> {
+  const target = await findWritablePost(deps, viewer, postId);
+  if (target.facts.userId.toHexString() !== viewer.id) return target;
+  const ownLive = expectMatch(
+    deps.db.posts.inBatch.findOne(
+      { _id: target.postId, userId: target.facts.userId, deletedAt: null },
+      { projection: { _id: 1 } },
+    ),
+  );
+  return { ...target, guard: ownLive };
+}
+
+/** The comment replied to: its facts from Redis, else from MongoDB (`read`: they are cached after the write). */
+async function parentOf(
+  deps: Deps,
+  parentId: string,
+): Promise<{ id: ObjectId; facts: CommentFacts; read: boolean; doc?: CommentDoc } | null> {
+  const id = new ObjectId(parentId);
+  const cached = await cachedCommentFacts(deps, parentId);
+  if (cached) return { id, facts: cached, read: false };
+  const doc = await deps.db.comments.findOne(
+    { _id: id, deletedAt: null },
+    { projection: { postId: 1, parentId: 1, userId: 1 } },
+  );
+  return doc ? { id, facts: factsOfComment(doc), read: true, doc } : null;
+}
+
+/**
+ * What the comment's author must see at once, before the answer, in one pipeline: the post's first page of
+ * comments dropped (or, for a comment only they see, the mark that keeps them off the shared page), and the new
+ * comment's facts (and a parent's read from MongoDB) cached for replies and reports. Best effort.
+ */
+async function afterComment(
+  deps: Deps,
+  comment: CommentDoc,
+  shown: boolean,
+  readParent: { doc?: CommentDoc } | null,
+): Promise<void> {
+  const postId = comment.postId.toHexString();
+  const op = together([
+    deleteKeys([deps.keys.commentsFirstPage(postId)]),
+    shown
+      ? null
+      : addToCountedSet(
+          deps.keys.commentsOwnHidden(postId),
+          comment.userId.toHexString(),
+          deps.config.comments.ownHiddenTtlSeconds,
+        ),
+    rememberCommentFacts(deps, [comment, ...(readParent?.doc ? [readParent.doc] : [])]),
+  ]);
+  if (op) await fillCache(deps, op, "comment caches");
+}
+
+/**
+ * A retry whose first attempt committed gets that comment; what the attempt owed is carried out now (its
+ * request may have died before doing it), as is what its author had to see at once.
+ */
+async function replayComment(deps: Deps, first: CommentDoc): Promise<Comment> {
+  const shown = !first.authorShadowBanned && first.moderationStatus === "approved";
+  if (shown) await settleOwed(deps, first._id);
+  await afterComment(deps, first, shown, null);
+  return toComment(first);
 }
 
 /** The comment an earlier attempt with this Idempotency-Key made; another request under the key is a 422. */
@@ -131,7 +303,9 @@ async function firstAttempt(deps: Deps, key: string, fingerprint: string | undef
  * The first page as everyone sees it is cached (`comments:first:{postId}`, COMMENTS_CACHE_TTL_SECONDS) and
  * dropped by every change to the post's comments, so a warm read waits on no MongoDB call; the comments of
  * people the viewer is blocked with leave it after the read. Someone with comments only they can see (held,
- * or theirs while shadow-banned) is marked on the post and always gets the page from MongoDB.
+ * or theirs while shadow-banned) is marked on the post and always gets the page from MongoDB. The post's
+ * visibility is checked alongside (its cached copy, or MongoDB), so a warm page waits on one Redis call after
+ * the rate limit and a cold one on two MongoDB calls (threads, then their replies).
  */
 export async function listComments(
   deps: Deps,
@@ -139,22 +313,24 @@ export async function listComments(
   postId: string,
   query: PageQuery,
 ): Promise<CommentPage> {
-  const post = await findVisiblePost(deps, viewer, postId);
-  const relations = await relationsFor(deps, viewer);
+  const id = new ObjectId(postId);
   const firstPage = !query.cursor && query.limit === FIRST_PAGE_SIZE;
   const key = deps.keys.commentsFirstPage(postId);
-  if (firstPage) {
-    const read = await readCache(
-      deps,
-      both(getValue<CommentPage>(key), areMembers(deps.keys.commentsOwnHidden(postId), viewer ? [viewer.id] : [])),
-      "comments page",
-    );
-    if (read && !read[1][0]) {
-      const page = read[0] ?? (await cachePublicPage(deps, post._id, key));
-      return withoutBlocked(page, relations);
+  const page = async (): Promise<CommentPage> => {
+    const relations = await relationsFor(deps, viewer);
+    if (firstPage) {
+      const read = await readCache(
+        deps,
+        both(getValue<CommentPage>(key), areMembers(deps.keys.commentsOwnHidden(postId), viewer ? [viewer.id] : [])),
+        "comments page",
+      );
+      if (read && !read[1][0]) return withoutBlocked(read[0] ?? (await cachePublicPage(deps, id, key)), relations);
     }
-  }
-  return commentPage(deps, post._id, viewer?.id, relations.blockedIds(), query);
+    return commentPage(deps, id, viewer?.id, relations.blockedIds(), query);
+  };
+  // The post and its page are looked up at once; the page is answered only once the post is found visible.
+  const [, comments] = await Promise.all([findVisiblePost(deps, viewer, postId), page()]);
+  return comments;
 }
 
 const FIRST_PAGE_SIZE = 20;
@@ -212,6 +388,9 @@ async function commentPage(
     ...toComment(t),
     replies: replies.filter((r) => r.parentId?.equals(t._id)).map(toComment),
   }));
+  // What a reply to (or a report of) any of them needs, cached after the answer.
+  const facts = rememberCommentFacts(deps, [...tops, ...replies]);
+  if (facts) afterResponse(() => fillCache(deps, facts, "comment facts"));
   return { items, nextCursor: page.nextCursor };
 }
 

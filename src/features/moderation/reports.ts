@@ -1,12 +1,14 @@
 import { ApiError } from "../../core/errors";
 import { type IdempotentRequest, idempotencyMismatch } from "../../core/idempotency";
 import type { Viewer } from "../../core/viewer";
-import type { ModerationActionDoc, ReportDoc, ReportSnapshot, ReportStatus, TargetType } from "../../db";
+import type { ModerationActionDoc, ReportDoc, ReportSnapshot, ReportStatus, RequestKey, TargetType } from "../../db";
 import type { Deps } from "../../deps";
 import { newObjectId, ObjectId } from "../../platform/ids";
+import { DuplicateKeyError, PreconditionFailedError } from "../../platform/mongo/client";
 import { decodeCursor, encodeCursor } from "../../platform/mongo/paginate";
 import { runOp, slidingWindow } from "../../platform/redis-ops";
 import { DAY_MS } from "../../platform/time";
+import { defineOwed, incrementsOn, owe, settleOwed } from "../owed/effects";
 import { relationsFor } from "../relations/service";
 import { setContentState } from "./effects";
 import {
@@ -17,7 +19,7 @@ import {
   toQueueReport,
   toReport,
 } from "./schema";
-import { type Target, visibleTarget } from "./targets";
+import { anyTarget, cachedReportTarget, type ReportTarget, readReportTarget, type Target } from "./targets";
 import { mayAutoHide, overThreshold, reportThreshold, reportWeight } from "./trust";
 
 /** Open reports summed per target; a target with more is long past any threshold. */
@@ -30,12 +32,81 @@ export function reportLimit(deps: Deps, userId: string): { key: string; limit: n
 }
 
 /**
- * Files a report. One open report per reporter and target is the unique partial index's rule, so concurrent
- * duplicates yield one 201 and 409s. The report carries its weight and a snapshot of the content; if the
- * target's open weight now reaches its threshold, the content is hidden (or the user queued) before answering.
- * With an Idempotency-Key the report stores it under a unique index and a retry gets the first report back
- * (looked up alongside the first reads, so the retry costs no extra wait and still works once the report has
- * hidden its target); the same key with another request is a 422.
+ * What a filed report owes after its answer: its weight (the reporter's trust, accuracy and age when they filed
+ * it, from their account) and, when the request did not know the content, its snapshot — set with the target
+ * user's `reportCount`, once — and then the automatic threshold rule (`applyThreshold`, repeatable: its change
+ * is conditional). A snapshot taken here is the content as it is right after the answer (or, if the request's
+ * isolate died, when the sweep runs).
+ */
+const reportFiled = defineOwed<{
+  reportId: ObjectId;
+  reporterId: ObjectId;
+  targetType: TargetType;
+  targetId: ObjectId;
+  targetUserId: ObjectId;
+}>(
+  "report.filed",
+  async (deps, filed) => {
+    const [report, reporter] = await Promise.all([
+      deps.db.reports.findOne({ _id: filed.reportId }, { projection: { snapshot: 1, createdAt: 1 } }),
+      deps.db.users.findOne(
+        { _id: filed.reporterId },
+        { projection: { trustScore: 1, reportsActioned: 1, reportsDismissed: 1, shadowBanned: 1, createdAt: 1 } },
+      ),
+    ]);
+    if (!report) return undefined;
+    const snapshot = report.snapshot ?? (await snapshotNow(deps, filed));
+    const weight = reporter
+      ? reportWeight(
+          {
+            trustScore: reporter.trustScore,
+            reportsActioned: reporter.reportsActioned,
+            reportsDismissed: reporter.reportsDismissed,
+            shadowBanned: reporter.shadowBanned,
+            accountAgeDays: (report.createdAt.getTime() - reporter.createdAt.getTime()) / DAY_MS,
+          },
+          deps.config.moderation,
+        )
+      : 0;
+    return {
+      commit: [
+        deps.db.reports.inBatch.updateOne({ _id: filed.reportId }, { $set: { weight, snapshot } }),
+        ...incrementsOn(deps, "users", [{ id: filed.targetUserId, inc: { reportCount: 1 } }]),
+      ],
+      after: () => applyThreshold(deps, { type: filed.targetType, id: filed.targetId, userId: filed.targetUserId }),
+    };
+  },
+  (filed) => [filed.reporterId, filed.targetUserId],
+);
+
+/** The target's content now, as a moderator sees it (deleted content included); a bare one if it is gone. */
+async function snapshotNow(
+  deps: Deps,
+  filed: { targetType: TargetType; targetId: ObjectId; targetUserId: ObjectId },
+): Promise<ReportSnapshot> {
+  try {
+    return (await anyTarget(deps, filed.targetType, filed.targetId.toHexString())).snapshot;
+  } catch (error) {
+    if (!(error instanceof ApiError && error.status === 404)) throw error;
+    return { text: null, imageUrl: null, authorId: filed.targetUserId.toHexString(), username: "", postId: null };
+  }
+}
+
+/**
+ * Files a report, waiting on one Data API call. One open report per reporter and target is the unique partial
+ * index's rule, so concurrent duplicates yield one 201 and 409s. The target comes from what Redis already has
+ * where it can (a post's cached copy or facts, a comment's facts; a user needs nothing), and the report's
+ * transaction starts with guards that it is still there and reportable, so a stale cache files nothing wrong;
+ * when the caches cannot tell, the target is read first. What the report owes — its weight, its snapshot when
+ * the request did not have it, the target's report count and the threshold rule that may hide the content —
+ * is recorded with it and carried out right after the answer (`report.filed`).
+ *
+ * With an Idempotency-Key the report stores it under a unique index and a retry gets the first report back,
+ * with what it owed carried out, also once its target is hidden or over the rate limit; the same key with
+ * another request is a 422.
+ *
+ * Waits: Redis — the rate limit, then the reporter's limit ∥ the target's caches; MongoDB — the transaction
+ * (plus a read when the caches could not tell).
  */
 export async function createReport(
   deps: Deps,
@@ -43,33 +114,49 @@ export async function createReport(
   body: CreateReportBody,
   request?: IdempotentRequest,
 ): Promise<Report> {
-  const m = deps.config.moderation;
-  const me = new ObjectId(viewer.id);
   const requestKey = request ? { key: `${viewer.id}:${request.key}`, fingerprint: request.fingerprint } : undefined;
-  const earlier = requestKey ? deps.db.reports.findOne({ "idempotency.key": requestKey.key }) : Promise.resolve(null);
-  const reports = reportLimit(deps, viewer.id);
-  const checks = Promise.all([
-    runOp(deps.redis, slidingWindow(reports.key, reports.limit, reports.windowSeconds)),
-    visibleTarget(deps, viewer, body.targetType, body.targetId),
-    deps.db.users.findOne(
-      { _id: me, deletedAt: null },
-      { projection: { trustScore: 1, reportsActioned: 1, reportsDismissed: 1, shadowBanned: 1, createdAt: 1 } },
-    ),
+  // A retry is answered with its first report whatever refused it since (a limit, content its report hid).
+  const orFirst = async (error: unknown): Promise<Report> => {
+    const first = requestKey ? await deps.db.reports.findOne({ "idempotency.key": requestKey.key }) : null;
+    if (first) return replayReport(deps, first, requestKey?.fingerprint);
+    throw error;
+  };
+  const limit = reportLimit(deps, viewer.id);
+  const [decision, cached] = await Promise.all([
+    runOp(deps.redis, slidingWindow(limit.key, limit.limit, limit.windowSeconds)),
+    cachedReportTarget(deps, viewer, body.targetType, body.targetId),
   ]);
-  // A retry is settled before the checks' answers count: the target lookup 404s for content the first attempt hid.
-  checks.catch(() => {});
-  const first = await earlier;
-  if (first) return replayReport(deps, first, requestKey?.fingerprint);
-  const [decision, target, reporter] = await checks;
-  if (!decision.allowed) throw ApiError.rateLimited(decision, "reports");
-  if (!reporter) throw ApiError.notFound("Account not found.");
+  if (!decision.allowed) return orFirst(ApiError.rateLimited(decision, "reports"));
+  try {
+    const filed = cached ? await fileOn(deps, viewer, body, cached, requestKey) : null;
+    if (filed) return filed;
+    const read = await readReportTarget(deps, viewer, body.targetType, body.targetId);
+    return (await fileOn(deps, viewer, body, read, requestKey)) ?? Promise.reject(noSuch(body.targetType));
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 404) return orFirst(error);
+    throw error;
+  }
+}
+
+const noSuch = (type: TargetType) => ApiError.notFound(`No such ${type}.`);
+
+/**
+ * The report's one transaction on a found target: its guards, the report, what it owes. Null when a guard of a
+ * target found from caches failed (the caller reads it then); a guard of one read from MongoDB failing is a 404.
+ */
+async function fileOn(
+  deps: Deps,
+  viewer: Viewer,
+  body: CreateReportBody,
+  target: ReportTarget,
+  requestKey: RequestKey | undefined,
+): Promise<Report | null> {
+  const me = new ObjectId(viewer.id);
   if (target.userId.equals(me)) throw ApiError.forbidden("You cannot report yourself or your own content.");
   // A block ends spam reports between the two (no retaliation by report); abuse can still be reported.
   if (body.reason === "spam" && (await relationsFor(deps, viewer)).blockedWith(target.userId.toHexString())) {
-    throw ApiError.notFound(`No such ${target.type}.`);
+    throw noSuch(target.type);
   }
-
-  const now = deps.clock.now();
   const report: ReportDoc = {
     _id: newObjectId(),
     reporterId: me,
@@ -79,16 +166,7 @@ export async function createReport(
     reason: body.reason,
     description: body.description || null,
     status: "pending",
-    weight: reportWeight(
-      {
-        trustScore: reporter.trustScore,
-        reportsActioned: reporter.reportsActioned,
-        reportsDismissed: reporter.reportsDismissed,
-        shadowBanned: reporter.shadowBanned,
-        accountAgeDays: (now.getTime() - reporter.createdAt.getTime()) / DAY_MS,
-      },
-      m,
-    ),
+    weight: null,
     snapshot: target.snapshot,
     assignedTo: null,
     assignedAt: null,
@@ -96,30 +174,50 @@ export async function createReport(
     reviewedAt: null,
     actionTaken: null,
     moderationActionId: null,
-    createdAt: now,
+    createdAt: deps.clock.now(),
     ...(requestKey ? { idempotency: requestKey } : {}),
   };
-  // The report and the target's report count in one write, so the count moves exactly when a report was filed.
-  const written = await deps.db.batchUnique([
-    deps.db.reports.inBatch.insertOne(report),
-    deps.db.users.inBatch.updateOne({ _id: target.userId }, { $inc: { reportCount: 1 } }),
-  ]);
-  if (!written.applied) {
-    const concurrent = requestKey ? await deps.db.reports.findOne({ "idempotency.key": requestKey.key }) : null;
-    if (concurrent) return replayReport(deps, concurrent, requestKey?.fingerprint);
-    throw ApiError.conflict("already_reported", "You already have an open report on this.");
+  const owed = owe(
+    deps,
+    [
+      reportFiled({
+        reportId: report._id,
+        reporterId: me,
+        targetType: target.type,
+        targetId: target.id,
+        targetUserId: target.userId,
+      }),
+    ],
+    // A retry whose first answer was lost finds the record by the report it made.
+    { id: report._id },
+  );
+  try {
+    await deps.db.batch([...target.guards, deps.db.reports.inBatch.insertOne(report), owed.step], {
+      transaction: true,
+    });
+  } catch (error) {
+    if (error instanceof PreconditionFailedError && (error.failedIndex ?? 0) < target.guards.length) {
+      if (target.cached) return null;
+      throw noSuch(target.type);
+    }
+    if (error instanceof DuplicateKeyError) {
+      const concurrent = requestKey ? await deps.db.reports.findOne({ "idempotency.key": requestKey.key }) : null;
+      if (concurrent) return replayReport(deps, concurrent, requestKey?.fingerprint);
+      throw ApiError.conflict("already_reported", "You already have an open report on this.");
+    }
+    throw error;
   }
-  await applyThreshold(deps, target);
+  owed.committed();
   return toReport(report);
 }
 
 /**
- * The report an earlier attempt with this Idempotency-Key filed. Its threshold check runs again: the first
- * attempt's answer may have been lost before it ran, and the check changes nothing twice.
+ * The report an earlier attempt with this Idempotency-Key filed. What it owed is carried out now (its answer
+ * may have been lost before that ran; a record already done changes nothing).
  */
 async function replayReport(deps: Deps, first: ReportDoc, fingerprint: string | undefined): Promise<Report> {
   if (first.idempotency?.fingerprint !== fingerprint) throw idempotencyMismatch();
-  await applyThreshold(deps, { type: first.targetType, id: first.targetId, userId: first.targetUserId });
+  await settleOwed(deps, first._id);
   return toReport(first);
 }
 
@@ -195,7 +293,8 @@ export async function reportQueue(
   query: { status: ReportStatus; limit: number; cursor?: string },
 ): Promise<QueuePage> {
   const pipeline: Record<string, unknown>[] = [
-    { $match: { status: query.status } },
+    // A report is listed once weighed (its owed run, right after its answer).
+    { $match: { status: query.status, weight: { $ne: null } } },
     { $sort: { createdAt: 1, _id: 1 } },
     {
       $group: {

@@ -34,7 +34,7 @@ const createReportRoute = authedRoute({
   description:
     "One open report per reporter and target (a second → 409). The report keeps a snapshot of the content. " +
     "Each report weighs the reporter's trust (and accuracy, once they have several resolved reports); when a " +
-    "target's open weight reaches the threshold, the content is hidden pending review in this same request. " +
+    "target's open weight reaches the threshold, the content is hidden pending review right after the answer. " +
     "Rate-limited per reporter. Unknown or invisible targets → 404; your own content or account → 403. With an " +
     "`Idempotency-Key` a retry (e.g. after a 503) returns the first answer instead of a 409; the same key with " +
     "another body is a 422.",

@@ -220,12 +220,19 @@ export function toQueueReport(r: ReportDoc): QueueReport {
   return {
     ...toReport(r),
     reporterId: r.reporterId.toHexString(),
-    weight: r.weight,
+    // Until its owed run weighs it (right after its answer): nothing yet, and the target as far as known.
+    weight: r.weight ?? 0,
     assignedTo: r.assignedTo?.toHexString() ?? null,
     assignedAt: r.assignedAt?.toISOString() ?? null,
     reviewedAt: r.reviewedAt?.toISOString() ?? null,
     actionTaken: r.actionTaken,
-    snapshot: r.snapshot,
+    snapshot: r.snapshot ?? {
+      text: null,
+      imageUrl: null,
+      authorId: r.targetUserId.toHexString(),
+      username: "",
+      postId: r.targetType === "post" ? r.targetId.toHexString() : null,
+    },
   };
 }
 

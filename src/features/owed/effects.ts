@@ -75,10 +75,14 @@ export interface Owed {
   committed(): void;
 }
 
-export function owe(deps: Deps, effects: OwedEffectDoc[]): Owed {
+/**
+ * `id`: the record's id, when a later request must find it — a retry whose first attempt's answer was lost
+ * carries out what that attempt owed (e.g. the id of the comment the write made; the collections differ).
+ */
+export function owe(deps: Deps, effects: OwedEffectDoc[], options: { id?: ObjectId } = {}): Owed {
   const now = deps.clock.now();
   const record: OwedDoc = {
-    _id: newObjectId(),
+    _id: options.id ?? newObjectId(),
     requestId: currentRequestId() ?? null,
     effects,
     subjects: subjectsOf(effects),

@@ -75,6 +75,24 @@ function factsOf(post: PostDoc): PostFacts {
 }
 
 /**
+ * The post's cached copy and lasting facts, as far as Redis has them (no MongoDB read; a copy of a deleted post
+ * gives neither): for writes with visibility rules of their own (reports), which check the rest in their transaction.
+ */
+export async function cachedPost(
+  deps: Deps,
+  postId: string,
+): Promise<{ post: PostDoc | null; facts: PostFacts | null }> {
+  const cached = await readCache(
+    deps,
+    both(getDocument<PostDoc>(deps.keys.postDoc(postId)), getDocument<PostFacts>(deps.keys.postFacts(postId))),
+    "post",
+  );
+  const [post, facts] = cached ?? [null, null];
+  if (post?.deletedAt) return { post: null, facts: null };
+  return { post, facts: post ? factsOf(post) : facts };
+}
+
+/**
  * A post a write is about to act on in its one Data API call, with the guard that call must carry. From its
  * cached copy when there is one (seen as readers see it; `post`), or else from its lasting facts, which its
  * copy outlives (comments and shares drop the copy): then `post` is null and the guard also requires the post to

@@ -72,7 +72,12 @@ export async function updateMe(deps: Deps, viewer: Viewer, patch: UpdateMeBody):
     throw ApiError.invalidField("profileTheme", "unlock this theme in the store first");
   }
   if (!updated) throw ApiError.notFound("Account not found.");
-  await dropProfiles(deps, [deps.keys.userProfile(updated.usernameLower), deps.keys.selfView(viewer.id)]);
+  await dropProfiles(deps, [
+    deps.keys.userProfile(updated.usernameLower),
+    deps.keys.selfView(viewer.id),
+    // The standing carries the avatar comments copy; a copy outliving a failed drop is caught by their guard.
+    ...(set.avatarUrl !== undefined ? [deps.keys.session(viewer.id)] : []),
+  ]);
   return toMe(updated, deps.clock.now(), deps.config.legal);
 }
 
