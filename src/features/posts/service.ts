@@ -53,6 +53,12 @@ export async function dropCachedFeedPages(deps: Deps): Promise<void> {
  * A second request for the job is a 409, except a retry with the Idempotency-Key the post was made with,
  * which gets that post back (its first answer was lost); the same key with another request is a 422. A body
  * with `mediaId` makes a post of the caller's uploads instead (posts/uploads.ts), in the same states.
+ *
+ * Waits: a published post of a job whose fields were cached at completion waits on one Data API call
+ * (publishCachedJob: one transaction); without that cache, or when one of its guards finds the cache or the
+ * standing stale, the job is claimed beside the author's read, then the post is inserted (two). Drafts,
+ * scheduled posts (which also read the author's other scheduled posts) and uploads keep the two-call path.
+ * A referred author's post also validates the referral before the answer (a read, and a write when it pays).
  */
 export async function createPost(
   deps: Deps,
