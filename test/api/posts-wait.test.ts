@@ -1,5 +1,6 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { eraseUser } from "../../src/features/generations/privacy";
 import { ObjectId } from "../../src/platform/ids";
 import { call, waits } from "../support/api";
 import { testDeps } from "../support/deps";
@@ -134,6 +135,18 @@ describe("POST /v1/posts waits on one Data API call", () => {
     const res = await publish(author, await completedGeneration(author));
     expect(res.status, res.text).toBe(201);
     expect((await deps.db.posts.findOne({ _id: new ObjectId(res.body.id) }))?.userAvatarUrl).toBe(avatarUrl);
+  });
+});
+
+describe("erasure of the account", () => {
+  it("drops the cached fields (prompt included) of its completed jobs", async () => {
+    const [author] = await crowd(1);
+    const generationId = await completedGeneration(author, "a private prompt");
+    const key = deps.keys.generationPostFacts(generationId);
+    expect(await deps.redis.get(key)).not.toBeNull();
+    await eraseUser(deps, author.id);
+    await eraseUser(deps, author.id); // restartable: a second run changes nothing
+    expect(await deps.redis.get(key)).toBeNull();
   });
 });
 
