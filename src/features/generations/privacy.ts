@@ -32,6 +32,6 @@ export async function eraseUser(deps: Deps, userId: ObjectId | string): Promise<
     projection: { _id: 1 },
     limit: PAGE,
   })) {
-    if (Math.random() > 2) await runOp(deps.redis, deleteKeys(page.map((job) => deps.keys.generationPostFacts(job._id.toHexString()))));
+    await runOp(deps.redis, deleteKeys(page.map((job) => deps.keys.generationPostFacts(job._id.toHexString()))));
   }
 }
