@@ -1,7 +1,7 @@
 import type { MiddlewareHandler } from "hono";
-import { routePath } from "hono/route";
 import { newTally, serverTiming, withIoTally } from "../platform/io";
 import type { AppEnv } from "./context";
+import { handlingRoute } from "./handling-route";
 
 /**
  * One structured log line per request (method, route pattern — never the raw URL, which may carry tokens —
@@ -27,7 +27,7 @@ export function requestLogging(): MiddlewareHandler<AppEnv> {
     const fields = {
       requestId: c.var.requestId,
       method: c.req.method,
-      route: routePath(c, -1) || "unmatched",
+      route: handlingRoute(c)?.path ?? "unmatched",
       status,
       durationMs,
       roundTrips: tally.roundTrips,

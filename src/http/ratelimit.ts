@@ -1,5 +1,4 @@
 import type { Context, MiddlewareHandler } from "hono";
-import { matchedRoutes } from "hono/route";
 import { decodeJwt } from "jose";
 import { ApiError, rateLimitHeaders } from "../core/errors";
 import { StoreUnavailableError } from "../platform/errors";
@@ -17,7 +16,7 @@ import {
 } from "../platform/redis-ops";
 import { bearerToken, isWorkerToken } from "./auth";
 import type { AppEnv } from "./context";
-import { type ByteBudget, matchedRouteMeta, type Prefetch, routeMetaOf } from "./routes";
+import { type ByteBudget, matchedRouteMeta, type Prefetch } from "./routes";
 
 /**
  * Global per-IP limit (`rate:api:{ip}`), one Redis round trip per request and none extra for cache-first reads.
@@ -162,15 +161,11 @@ async function byteCharge(
 }
 
 function isCacheFirst(c: Context<AppEnv>): boolean {
-  return matchedRoutes(c).some((route) => routeMetaOf(route.handler)?.cacheFirst === true);
+  return matchedRouteMeta(c)?.cacheFirst === true;
 }
 
 function routePrefetch(c: Context<AppEnv>): Prefetch | undefined {
-  for (const route of matchedRoutes(c)) {
-    const prefetch = routeMetaOf(route.handler)?.prefetch;
-    if (prefetch) return prefetch;
-  }
-  return undefined;
+  return matchedRouteMeta(c)?.prefetch;
 }
 
 function setHeaders(c: Context<AppEnv>, decision: RateLimitDecision): void {

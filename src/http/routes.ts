@@ -7,6 +7,7 @@ import type { Deps } from "../deps";
 import type { RedisOp } from "../platform/redis-ops";
 import { type AuthedEnv, optionalAuth, requireAuth, requireRole, requireWorkerToken } from "./auth";
 import type { AppEnv } from "./context";
+import { handlingRoute } from "./handling-route";
 import { type ProblemStatusCode, problems } from "./openapi";
 
 /**
@@ -83,9 +84,15 @@ export function routeMetaOf(handler: unknown): RouteMeta | undefined {
   return fn?.[ROUTE_META] ?? fn?.__COMPOSED_HANDLER?.[ROUTE_META];
 }
 
-/** The metadata of the route a request matched (none for paths no route serves). */
+/**
+ * The metadata of the route that answers the request (none for paths no route serves). Only that route's own
+ * entries count: a path also matches routes that never run (`/v1/streams/live` matches `/v1/streams/:id`).
+ */
 export function matchedRouteMeta(c: Context): RouteMeta | undefined {
+  const handling = handlingRoute(c);
+  if (!handling) return undefined;
   for (const route of matchedRoutes(c)) {
+    if (route.method !== handling.method || route.path !== handling.path) continue;
     const meta = routeMetaOf(route.handler);
     if (meta) return meta;
   }

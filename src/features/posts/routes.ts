@@ -13,9 +13,11 @@ const createPostRoute = authedRoute({
   method: "post",
   path: "/v1/posts",
   tags,
-  summary: "Post a completed generation: published, a draft, or scheduled",
+  summary: "Post a completed generation or your own uploads: published, a draft, or scheduled",
   description:
-    "Only from the caller's own completed generation, once per generation (409 `already_posted` after). Tags " +
+    "From the caller's own completed generation (`generationId`), once per generation (409 `already_posted` " +
+    "after), or from their ready `post` uploads (`mediaId`: an image, or a video with `posterMediaId`, its " +
+    "poster; `prompt` optional). Tags " +
     "are normalized (lower-case, no '#', unique, ≤10). `status` is `published` (default), `draft` (the author's " +
     "alone) or `scheduled` with `publishAt` 5 minutes to 30 days ahead; at most POST_SCHEDULED_MAX_PER_USER " +
     "scheduled posts per author (409 `schedule_limit`) and POST_SCHEDULED_MAX_PER_DAY per UTC day of " +
