@@ -520,6 +520,11 @@ export const configSpec = {
       z.string().min(1).default("sdxl-turbo"),
       "model when none is asked for",
     ),
+    postFactsTtlSeconds: setting(
+      "GENERATION_POST_FACTS_TTL_SECONDS",
+      int(60, 30 * 86_400).default(7 * 86_400),
+      "how long a completed generation's post-facing fields stay in Redis (`generation:post:{id}`) for posting it",
+    ),
   },
 
   posts: {

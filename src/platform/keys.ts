@@ -93,6 +93,8 @@ export const keys = {
   commentsOwnHidden: (postId: string) => `comments:own-hidden:${postId}`,
   /** What never changes about a comment (its post, thread and author), kept long: replies and reports need no read. */
   commentFacts: (commentId: string) => `comment:facts:${commentId}`,
+  /** A completed generation's post-facing fields (generations/post-facts.ts): posting it needs no read of the job. */
+  generationPostFacts: (jobId: string) => `generation:post:${jobId}`,
   /** The computed answer of `GET /v1/tags/trending`, and of `GET /v1/tags?prefix=` per prefix (features/tags). */
   tagsTrending: () => "tags:trending",
   tagsByPrefix: (prefix: string) => `tags:prefix:${prefix}`,

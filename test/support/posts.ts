@@ -1,4 +1,5 @@
 import { newGenerationJobDoc } from "../../src/features/generations/documents";
+import { rememberGenerationPostFacts } from "../../src/features/generations/post-facts";
 import { ObjectId } from "../../src/platform/ids";
 import { call } from "./api";
 import { testDeps } from "./deps";
@@ -17,11 +18,13 @@ interface PostBody {
 /**
  * A completed generation of `author`, written straight to the queue collection: the GPU-worker path has its
  * own tests, and the queue is shared, so going through claim here would let suites take each other's jobs.
+ * Its post-facing fields are cached as the completion route caches them (`cached: false`: as when that cache
+ * was lost), so posting it takes the same path as in production.
  */
 export async function completedGeneration(
   author: TestUser,
   prompt = "a lighthouse at dusk, oil painting",
-  completion: { nsfwScore?: number | null } = {},
+  completion: { nsfwScore?: number | null; cached?: boolean } = {},
 ): Promise<string> {
   const now = new Date();
   const job = newGenerationJobDoc({
@@ -34,7 +37,7 @@ export async function completedGeneration(
     createdAt: now,
   });
   const id = job._id.toHexString();
-  await deps.db.generationJobs.insertOne({
+  const completed = {
     ...job,
     status: "completed",
     imageUrl: `https://cdn.example.test/${id}.png`,
@@ -48,7 +51,9 @@ export async function completedGeneration(
     startedAt: now,
     completedAt: now,
     nsfwScore: completion.nsfwScore ?? null,
-  });
+  } as const;
+  await deps.db.generationJobs.insertOne(completed);
+  if (completion.cached !== false) await rememberGenerationPostFacts(deps, completed);
   return id;
 }
 

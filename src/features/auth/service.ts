@@ -17,7 +17,7 @@ import type { AttributionInput } from "../analytics/schema";
 import { audit, auditEntry, ipHash } from "../audit/service";
 import { consentRecords, consentStates } from "../consents/service";
 import { outboxMessage, queueEmails, sendAfterResponse } from "../mail/outbox";
-import { warmRelations } from "../relations/service";
+import { warmNewAccountRelations, warmRelations } from "../relations/service";
 import { devicesAfterRegistering, recordSignInDevice, releasePushTokenStep } from "../users/devices";
 import { DEFAULT_NOTIFICATION_PREFERENCES, isBanned, toMe } from "../users/schema";
 import { invalidateProfile, invalidateProfilesOf } from "../users/service";
@@ -251,7 +251,7 @@ export async function signup(
   await invalidateProfilesOf(deps, [user]);
   return {
     user: toMe(user, now, deps.config.legal),
-    ...(await tokenPair(deps, user, session.doc._id, session.refreshToken)),
+    ...(await tokenPair(deps, user, session.doc._id, session.refreshToken, { newAccount: true })),
   };
 }
 
@@ -440,7 +440,18 @@ async function newSession(
   return { doc: session, refreshToken };
 }
 
-async function tokenPair(deps: Deps, user: UserDoc, sessionId: ObjectId, refreshToken: string): Promise<TokenPair> {
+/**
+ * The tokens of a new session, with the account's standing and relations cached for its first requests. An
+ * account just made (`newAccount`) has no relations yet: they are cached empty with no MongoDB read.
+ */
+async function tokenPair(
+  deps: Deps,
+  user: UserDoc,
+  sessionId: ObjectId,
+  refreshToken: string,
+  options: { newAccount?: boolean } = {},
+): Promise<TokenPair> {
+  const userId = user._id.toHexString();
   const [accessToken] = await Promise.all([
     signAccessToken(
       { sub: user._id.toHexString(), sid: sessionId.toHexString(), role: user.role, tier: user.tier },
@@ -448,7 +459,7 @@ async function tokenPair(deps: Deps, user: UserDoc, sessionId: ObjectId, refresh
       deps.clock.now(),
     ),
     rememberStanding(deps, user),
-    warmRelations(deps, user._id.toHexString()),
+    options.newAccount ? warmNewAccountRelations(deps, userId) : warmRelations(deps, userId),
   ]);
   return { accessToken, refreshToken, expiresIn: deps.config.auth.accessTokenTtlSeconds };
 }

@@ -9,6 +9,7 @@ import { paginate } from "../../platform/mongo/paginate";
 import { countInWindow, runOp } from "../../platform/redis-ops";
 import { DAY_SECONDS, secondsUntilNextUtcDay, utcDay } from "../../platform/time";
 import { newGenerationJobDoc } from "./documents";
+import { rememberGenerationPostFacts } from "./post-facts";
 import {
   type ClaimBody,
   type CompleteBody,
@@ -202,7 +203,8 @@ async function notHeld(deps: Deps, id: string, workerId: string | undefined): Pr
 /**
  * Records a finished image. Only a processing job, and only for its holder when `workerId` is given (a worker
  * whose job timed out and was re-queued gets 409). Repeating the same worker's completion answers 200 again,
- * so a worker that lost the first answer can retry safely.
+ * so a worker that lost the first answer can retry safely. The job's post-facing fields are cached before the
+ * answer (post-facts.ts), so the post the app makes of it next waits on one Data API call.
  */
 export async function completeGeneration(deps: Deps, id: string, body: CompleteBody): Promise<WorkerGenerationJob> {
   const done = await deps.db.generationJobs.findOneAndUpdate(
@@ -226,7 +228,10 @@ export async function completeGeneration(deps: Deps, id: string, body: CompleteB
     },
     { returnDocument: "after" },
   );
-  if (done) return toWorkerGenerationJob(done);
+  if (done) {
+    await rememberGenerationPostFacts(deps, done);
+    return toWorkerGenerationJob(done);
+  }
   if (body.workerId) {
     const replay = await deps.db.generationJobs.findOne({
       _id: new ObjectId(id),
@@ -234,7 +239,10 @@ export async function completeGeneration(deps: Deps, id: string, body: CompleteB
       workerId: body.workerId,
       imageUrl: body.imageUrl,
     });
-    if (replay) return toWorkerGenerationJob(replay);
+    if (replay) {
+      await rememberGenerationPostFacts(deps, replay);
+      return toWorkerGenerationJob(replay);
+    }
   }
   throw await notHeld(deps, id, body.workerId);
 }

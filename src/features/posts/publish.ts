@@ -1,10 +1,11 @@
 import { ApiError } from "../../core/errors";
 import { idempotencyMismatch } from "../../core/idempotency";
 import type { Viewer } from "../../core/viewer";
-import type { PostDoc, RequestKey, UserDoc } from "../../db";
+import type { PostDoc, RequestKey, Tier, UserDoc } from "../../db";
 import type { Deps } from "../../deps";
 import type { ObjectId } from "../../platform/ids";
 import { recordActivity } from "../analytics/activity";
+import type { GenerationPostFacts } from "../generations/post-facts";
 import { scoresOf } from "../ranking/scores";
 import { screen } from "../screening/rules";
 import { announceAfterResponse } from "./announce";
@@ -40,7 +41,7 @@ export type PostContent = Pick<
 export function newPostDoc(
   deps: Deps,
   postId: ObjectId,
-  author: UserDoc,
+  author: Pick<UserDoc, "_id" | "username" | "avatarUrl" | "tier" | "shadowBanned">,
   body: Pick<CreatePostBody, "tags" | "category" | "visibility" | "shareCaption">,
   content: PostContent,
   requestKey: RequestKey | undefined,
@@ -132,18 +133,52 @@ export async function insertNewPost(
     ]);
     if (!written.applied) return alreadyMade();
   }
+  return afterNewPost(deps, viewer, post, Boolean(author.referredBy));
+}
+
+/**
+ * What a new post owes once written: its analytics event and, when published, what a publication owes
+ * (lifecycle.ts: caches, the referral of a `referred` author) and the followers' announcement after the answer.
+ */
+export async function afterNewPost(deps: Deps, viewer: Viewer, post: PostDoc, referred: boolean): Promise<Post> {
   await recordActivity(deps, {
     event: "post_created",
     actorId: viewer.id,
     ownerId: viewer.id,
     postId: post._id.toHexString(),
-    at: now,
+    at: post.createdAt,
   });
-  if (status === "published") {
-    await afterMoves(deps, [{ from: "draft", post, referred: Boolean(author.referredBy), counted: true }]);
+  if (post.status === "published") {
+    await afterMoves(deps, [{ from: "draft", post, referred, counted: true }]);
     announceAfterResponse(deps, [post._id]);
   }
   return toPost(post, false);
+}
+
+/** What a post shows of a completed generation; `authorTier` decides the watermark of a job from before it was kept. */
+export function contentOfJob(job: GenerationPostFacts, authorTier: Tier): PostContent {
+  return {
+    generationId: job._id,
+    prompt: job.prompt,
+    refinedPrompt: job.refinedPrompt ?? null,
+    imageUrl: job.imageUrl ?? "",
+    thumbnailUrl: job.thumbnailUrl ?? job.imageUrl ?? "",
+    imageWidth: job.imageWidth ?? 0,
+    imageHeight: job.imageHeight ?? 0,
+    blurhash: job.blurhash ?? null,
+    model: job.model,
+    modelVersion: job.modelVersion ?? null,
+    generationTimeMs: job.generationTimeMs ?? null,
+    generationParams: {
+      steps: job.steps ?? null,
+      cfgScale: job.cfgScale ?? null,
+      seed: job.seed ?? null,
+      negativePrompt: job.negativePrompt ?? null,
+    },
+    hasWatermark: job.hasWatermark ?? authorTier === "free",
+    nsfwScore: job.nsfwScore ?? null,
+    mediaType: "image",
+  };
 }
 
 export const alreadyPosted = () => ApiError.conflict("already_posted", "This generation has already been posted.");

@@ -1,15 +1,16 @@
 import { bestEffort } from "../../core/best-effort";
 import { ApiError } from "../../core/errors";
 import type { IdempotentRequest } from "../../core/idempotency";
-import { accountFactsOf, forgetSelfView } from "../../core/standing";
+import { accountFactsOf, forgetSelfView, forgetStanding } from "../../core/standing";
 import type { Viewer } from "../../core/viewer";
-import type { PostDoc } from "../../db";
+import type { PostDoc, RequestKey } from "../../db";
 import type { Deps } from "../../deps";
 import { hashIp } from "../../platform/crypto";
 import { newObjectId, ObjectId } from "../../platform/ids";
 import { DuplicateKeyError, expectMatch, PreconditionFailedError } from "../../platform/mongo/client";
 import { countViewOnce, deleteKeys, getValue, runOp, runOps } from "../../platform/redis-ops";
 import { recordActivity } from "../analytics/activity";
+import { cachedGenerationPostFacts, type GenerationPostFacts } from "../generations/post-facts";
 import { announceAfterResponse } from "./announce";
 import {
   afterMoves,
@@ -21,7 +22,7 @@ import {
   UNSCHEDULED,
   withScheduleSlots,
 } from "./lifecycle";
-import { alreadyPosted, insertNewPost, newPostDoc, replayOrConflict } from "./publish";
+import { afterNewPost, alreadyPosted, contentOfJob, insertNewPost, newPostDoc, replayOrConflict } from "./publish";
 import { type CreatePostBody, normalizeTags, type Post, type ShareResult, toPost, type UpdatePostBody } from "./schema";
 import { countsInProfile, isFirstPublication, type LifecycleState, lifecycleStateOf, moveVerdict } from "./transitions";
 import { createUploadPost } from "./uploads";
@@ -52,6 +53,12 @@ export async function dropCachedFeedPages(deps: Deps): Promise<void> {
  * A second request for the job is a 409, except a retry with the Idempotency-Key the post was made with,
  * which gets that post back (its first answer was lost); the same key with another request is a 422. A body
  * with `mediaId` makes a post of the caller's uploads instead (posts/uploads.ts), in the same states.
+ *
+ * Waits: a published post of a job whose fields were cached at completion waits on one Data API call
+ * (publishCachedJob: one transaction); without that cache, or when one of its guards finds the cache or the
+ * standing stale, the job is claimed beside the author's read, then the post is inserted (two). Drafts,
+ * scheduled posts (which also read the author's other scheduled posts) and uploads keep the two-call path.
+ * A referred author's post also validates the referral before the answer (a read, and a write when it pays).
  */
 export async function createPost(
   deps: Deps,
@@ -62,6 +69,12 @@ export async function createPost(
   const requestKey = request ? { key: `${viewer.id}:${request.key}`, fingerprint: request.fingerprint } : undefined;
   if (body.publishAt) checkPublishAt(deps, body.publishAt);
   if (body.mediaId) return createUploadPost(deps, viewer, { ...body, mediaId: body.mediaId }, requestKey);
+  const publishing = (body.status ?? "published") === "published";
+  if (publishing) {
+    const facts = await cachedGenerationPostFacts(deps, body.generationId as string);
+    const made = facts ? await publishCachedJob(deps, viewer, facts, body, requestKey) : null;
+    if (made) return made;
+  }
   const me = new ObjectId(viewer.id);
   const jobId = new ObjectId(body.generationId as string);
   const jobs = deps.db.generationJobs;
@@ -84,36 +97,82 @@ export async function createPost(
     if (existing) return replayOrConflict(existing, requestKey);
     if (!job.postId) throw alreadyPosted();
   }
-  const draft = newPostDoc(
-    deps,
-    job.postId as ObjectId,
-    author,
-    body,
-    {
-      generationId: jobId,
-      prompt: job.prompt,
-      refinedPrompt: job.refinedPrompt ?? null,
-      imageUrl: job.imageUrl ?? "",
-      thumbnailUrl: job.thumbnailUrl ?? job.imageUrl ?? "",
-      imageWidth: job.imageWidth ?? 0,
-      imageHeight: job.imageHeight ?? 0,
-      blurhash: job.blurhash ?? null,
-      model: job.model,
-      modelVersion: job.modelVersion ?? null,
-      generationTimeMs: job.generationTimeMs ?? null,
-      generationParams: {
-        steps: job.steps ?? null,
-        cfgScale: job.cfgScale ?? null,
-        seed: job.seed ?? null,
-        negativePrompt: job.negativePrompt ?? null,
-      },
-      hasWatermark: job.hasWatermark ?? author.tier === "free",
-      nsfwScore: job.nsfwScore ?? null,
-      mediaType: "image",
-    },
-    requestKey,
-  );
+  const draft = newPostDoc(deps, job.postId as ObjectId, author, body, contentOfJob(job, author.tier), requestKey);
   return insertNewPost(deps, viewer, author, draft, body, requestKey);
+}
+
+/** Steps of the one-call publication: the job's guard, the author's, then the post. */
+const JOB_STEP = 0;
+const AUTHOR_STEP = 1;
+
+/**
+ * Publishes a completed generation whose post-facing fields were cached at completion (generations/post-facts.ts)
+ * by an author whose standing the request carries, waiting on one Data API call: one transaction claims the job
+ * (completed, the caller's, still unposted, the image the cache says), checks the author is as the standing says
+ * (live, tier, shadow ban, avatar: what the post copies), counts the post in `totalPosts` and inserts it. A stale
+ * cache lets nothing through: any failed check, or a unique index's refusal, changes nothing and answers null,
+ * and the caller takes the path that reads the job and the author (which answers 404, 409, or a replay).
+ */
+async function publishCachedJob(
+  deps: Deps,
+  viewer: Viewer,
+  facts: GenerationPostFacts,
+  body: CreatePostBody,
+  requestKey: RequestKey | undefined,
+): Promise<Post | null> {
+  const account = viewer.account;
+  const me = new ObjectId(viewer.id);
+  if (!account || !facts.userId.equals(me) || !facts.imageUrl) return null;
+  const author = {
+    _id: me,
+    username: account.username,
+    avatarUrl: account.avatarUrl,
+    tier: viewer.tier,
+    shadowBanned: account.shadowBanned,
+  };
+  const draft = newPostDoc(deps, newObjectId(), author, body, contentOfJob(facts, author.tier), requestKey);
+  const post = { ...draft, ...firstPublicationFields(deps, draft, deps.clock.now()) };
+  let referred: boolean;
+  try {
+    const [, user] = await deps.db.batch(
+      [
+        expectMatch(
+          deps.db.generationJobs.inBatch.updateOne(
+            { _id: facts._id, userId: me, status: "completed", postId: null, imageUrl: facts.imageUrl },
+            { $set: { postId: post._id } },
+          ),
+        ),
+        expectMatch(
+          deps.db.users.inBatch.findOneAndUpdate(
+            {
+              _id: me,
+              deletedAt: null,
+              // The stored tier: an expired paid tier (which acts as free) takes the reading path.
+              tier: author.tier,
+              shadowBanned: author.shadowBanned ? true : { $ne: true },
+              avatarUrl: author.avatarUrl,
+            },
+            { $inc: { totalPosts: 1 } },
+            { projection: { referredBy: 1 } },
+          ),
+        ),
+        deps.db.posts.inBatch.insertOne(post),
+      ],
+      { transaction: true },
+    );
+    referred = Boolean(user?.referredBy);
+  } catch (error) {
+    if (error instanceof PreconditionFailedError) {
+      // The standing was stale (a change whose drop failed): rebuild it; the reading path uses the account.
+      if (error.failedIndex === AUTHOR_STEP) await forgetStanding(deps, viewer.id);
+      else if (error.failedIndex !== JOB_STEP) throw error;
+      return null;
+    }
+    // Only the Idempotency-Key's index can refuse the insert: the reading path answers for the first attempt.
+    if (error instanceof DuplicateKeyError) return null;
+    throw error;
+  }
+  return afterNewPost(deps, viewer, post, referred);
 }
 
 /** Who is looking, for counting a view once per viewer: the device id and address of the request. */

@@ -101,6 +101,26 @@ export async function warmRelations(deps: Deps, userId: string): Promise<void> {
 }
 
 /**
+ * Caches the relations of an account just made, with no read: it has none yet. Its change counter was never
+ * moved (a fresh id), so the fill is guarded on "0": a block or mute since the account existed moved the
+ * counter first (forgetRelations) and then this fill is refused, as any rebuild that raced a change. Best effort.
+ */
+export async function warmNewAccountRelations(deps: Deps, userId: string): Promise<void> {
+  await bestEffort(deps, "relations warm-up", () =>
+    runOp(
+      deps.redis,
+      fillGuardedSet(
+        deps.keys.relations(userId),
+        deps.keys.relationsGeneration(userId),
+        "0",
+        [],
+        deps.config.relations.cacheTtlSeconds,
+      ),
+    ),
+  );
+}
+
+/**
  * Drops both people's cached sets before a relation changes in MongoDB, so the change can never sit behind a
  * stale cache (they live a day): when Redis cannot do it, the change is refused (503) before anything is
  * written. The mirror after the write then only keeps out a rebuild that raced it, and is best effort.
