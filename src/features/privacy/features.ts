@@ -4,6 +4,7 @@ import * as creatorAnalytics from "../analytics/creator-privacy";
 import * as analytics from "../analytics/privacy";
 import * as billing from "../billing/privacy";
 import * as consents from "../consents/privacy";
+import * as generations from "../generations/privacy";
 import * as journal from "../journal/privacy";
 import * as media from "../media/privacy";
 import * as messaging from "../messaging/privacy";
@@ -108,6 +109,13 @@ export const FEATURE_PRIVACY: readonly FeaturePrivacy[] = [
     },
     collections: ["liveStreams", "streamGifts", "streamGifters"],
     ...streams,
+  },
+  {
+    feature: "generations",
+    // The jobs are the privacy feature's own `generations` section; this erases their cached copies only.
+    sections: {},
+    collections: [],
+    ...generations,
   },
   {
     feature: "media",
