@@ -245,6 +245,8 @@ async function* featureChunks(
   counts: Record<string, number>,
 ): AsyncGenerator<string> {
   const names = Object.keys(feature.sections);
+  // A feature with only erasure to do (its data is exported by another section) writes nothing.
+  if (names.length === 0) return;
   let current = -1;
   let written = 0;
   function* advanceTo(index: number): Generator<string> {
