@@ -391,18 +391,7 @@ export async function announceNewPost(deps: Deps, announcement: NewPostAnnouncem
     return [{ target: announced, filtered, push: !filtered && owesPush(deps, person, announced) }];
   });
   if (writes.length === 0) return 0;
-  const windowStart = new Date(now.getTime() - deps.config.notifications.aggregationWindowHours * HOUR_MS);
-  const pushNotBefore = new Date(now.getTime() + deps.config.push.sweepGraceSeconds * 1000);
-  const ops: GroupOp[] = writes.map(({ target, filtered, push }) => ({
-    filter: {
-      userId: target.recipient,
-      aggregationKey: target.aggregationKey,
-      filtered,
-      openGroup: true,
-      createdAt: { $gte: windowStart },
-    },
-    update: groupUpdate(target, authorId, now, push ? pushNotBefore : null),
-  }));
+  const { ops, windowStart } = groupOps(deps, writes, authorId, now);
   await upsertGroups(deps, ops, windowStart);
   const told = writes.map((w) => w.target.recipient);
   await forgetInbox(deps, told);
@@ -486,19 +475,7 @@ async function record(deps: Deps, event: NotificationEvent | { actor: ObjectId |
   });
   if (writes.length === 0) return;
 
-  const windowStart = new Date(now.getTime() - deps.config.notifications.aggregationWindowHours * HOUR_MS);
-  // An owed push is first left to the sender told below, then to the push sweep.
-  const pushNotBefore = new Date(now.getTime() + deps.config.push.sweepGraceSeconds * 1000);
-  const ops: GroupOp[] = writes.map(({ target, filtered, push }) => ({
-    filter: {
-      userId: target.recipient,
-      aggregationKey: target.aggregationKey,
-      filtered,
-      openGroup: true,
-      createdAt: { $gte: windowStart },
-    },
-    update: groupUpdate(target, actor, now, push ? pushNotBefore : null),
-  }));
+  const { ops, windowStart } = groupOps(deps, writes, actor, now);
   const pushRecipients = writes.filter((w) => w.push).map((w) => w.target.recipient);
 
   const recipients = writes.map((w) => w.target.recipient);
@@ -533,6 +510,32 @@ async function record(deps: Deps, event: NotificationEvent | { actor: ObjectId |
 interface GroupOp {
   filter: Filter & { userId: ObjectId; aggregationKey: string; filtered: boolean };
   update: Update;
+}
+
+/**
+ * The upserts that add an actor to each recipient's open group of its kind (opened within the aggregation
+ * window), with a push owed where one is. An owed push is first left to the sender told after the write, then
+ * to the push sweep (`pushNotBefore`).
+ */
+function groupOps(
+  deps: Deps,
+  writes: { target: Target; filtered: boolean; push: boolean }[],
+  actor: ObjectId | null,
+  now: Date,
+): { ops: GroupOp[]; windowStart: Date } {
+  const windowStart = new Date(now.getTime() - deps.config.notifications.aggregationWindowHours * HOUR_MS);
+  const pushNotBefore = new Date(now.getTime() + deps.config.push.sweepGraceSeconds * 1000);
+  const ops = writes.map(({ target, filtered, push }) => ({
+    filter: {
+      userId: target.recipient,
+      aggregationKey: target.aggregationKey,
+      filtered,
+      openGroup: true,
+      createdAt: { $gte: windowStart },
+    },
+    update: groupUpdate(target, actor, now, push ? pushNotBefore : null),
+  }));
+  return { ops, windowStart };
 }
 
 /** Upserts hitting the open-group index: a concurrent upsert opened the group first, or a stale one is open. */
