@@ -7,7 +7,7 @@ import { ObjectId } from "../../platform/ids";
 import { DuplicateKeyError, expectMatch, PreconditionFailedError } from "../../platform/mongo/client";
 import { deleteKeys, runOps, setValue } from "../../platform/redis-ops";
 import { addCalendarDays, localDay } from "../../platform/time";
-import { batchMovement, followUpsOf, moveGems } from "../gems/ledger";
+import { batchMovement, followUpsOf, type GemMovement, moveGems } from "../gems/ledger";
 import { ledgerKeys } from "../gems/ledger-keys";
 import { notify } from "../notifications/service";
 import { defineOwed, owe } from "../owed/effects";
@@ -91,21 +91,12 @@ export async function checkin(deps: Deps, viewer: Viewer, last?: CachedStreak | 
   const { checkinReward } = deps.config.gems;
   const reward =
     checkinReward > 0
-      ? batchMovement(
-          deps,
-          {
-            userId,
-            type: "earn",
-            source: "daily_login",
-            amount: checkinReward,
-            referenceType: "streak",
-            referenceId: today,
-            description: "Daily check-in",
-            idempotencyKey: ledgerKeys.checkin(viewer.id, today),
-          },
-          now,
-          { filter: counted, before: streak, effect, projection },
-        )
+      ? batchMovement(deps, dailyReward(userId, today, checkinReward), now, {
+          filter: counted,
+          before: streak,
+          effect,
+          projection,
+        })
       : null;
   const write = async (paid: typeof reward) => {
     const owed = owe(deps, [...(paid ? [followUpsOf([paid])] : []), checkinFollowUps({ userId, day: today, zone })]);
@@ -176,21 +167,40 @@ async function rememberCheckin(deps: Deps, userId: string, last: CachedStreak): 
   );
 }
 
-/** A streak milestone's bonus, keyed by user, streak and day (paid once), and its notice with the payout. */
-async function payStreakBonus(deps: Deps, userId: ObjectId, day: string, streak: number): Promise<void> {
-  const bonus = deps.config.gems.streakMilestones.get(streak);
-  if (!bonus) return;
-  const paid = await moveGems(deps, {
+/** The day's check-in reward, keyed by user and day (paid once). */
+function dailyReward(userId: ObjectId, day: string, amount: number): GemMovement {
+  return {
+    userId,
+    type: "earn",
+    source: "daily_login",
+    amount,
+    referenceType: "streak",
+    referenceId: day,
+    description: "Daily check-in",
+    idempotencyKey: ledgerKeys.checkin(userId.toHexString(), day),
+  };
+}
+
+/** A streak milestone's bonus, keyed by user, streak and day (paid once). */
+function streakBonus(userId: ObjectId, day: string, streak: number, amount: number): GemMovement {
+  return {
     userId,
     type: "earn",
     source: "streak_bonus",
-    amount: bonus,
+    amount,
     referenceType: "streak",
     referenceId: `${streak}`,
     description: `${streak}-day streak bonus`,
     metadata: { streak },
     idempotencyKey: ledgerKeys.streakBonus(userId.toHexString(), streak, day),
-  });
+  };
+}
+
+/** Pays a streak milestone's bonus (once) and sends its notice with the payout. */
+async function payStreakBonus(deps: Deps, userId: ObjectId, day: string, streak: number): Promise<void> {
+  const bonus = deps.config.gems.streakMilestones.get(streak);
+  if (!bonus) return;
+  const paid = await moveGems(deps, streakBonus(userId, day, streak, bonus));
   if (!paid.replayed) await streakNotice(deps, userId, streak, paid.entry.amount);
 }
 
@@ -211,38 +221,10 @@ async function streakNotice(deps: Deps, userId: ObjectId, streak: number, amount
  */
 export async function payCheckinRewards(deps: Deps, userId: ObjectId, day: string, streak: number): Promise<number> {
   const { checkinReward, streakMilestones } = deps.config.gems;
-  const id = userId.toHexString();
   const payouts = [];
-  if (checkinReward > 0) {
-    payouts.push(
-      moveGems(deps, {
-        userId,
-        type: "earn",
-        source: "daily_login",
-        amount: checkinReward,
-        referenceType: "streak",
-        referenceId: day,
-        description: "Daily check-in",
-        idempotencyKey: ledgerKeys.checkin(id, day),
-      }),
-    );
-  }
+  if (checkinReward > 0) payouts.push(moveGems(deps, dailyReward(userId, day, checkinReward)));
   const bonus = streakMilestones.get(streak);
-  if (bonus) {
-    payouts.push(
-      moveGems(deps, {
-        userId,
-        type: "earn",
-        source: "streak_bonus",
-        amount: bonus,
-        referenceType: "streak",
-        referenceId: `${streak}`,
-        description: `${streak}-day streak bonus`,
-        metadata: { streak },
-        idempotencyKey: ledgerKeys.streakBonus(id, streak, day),
-      }),
-    );
-  }
+  if (bonus) payouts.push(moveGems(deps, streakBonus(userId, day, streak, bonus)));
   const results = await Promise.all(payouts);
   const milestone = results.find((r) => r.entry.source === "streak_bonus" && !r.replayed);
   if (milestone) await streakNotice(deps, userId, streak, milestone.entry.amount);
