@@ -5,6 +5,7 @@ import type { Deps } from "../../deps";
 import { newObjectId, ObjectId } from "../../platform/ids";
 import type { Filter } from "../../platform/mongo/client";
 import { addDays, localDay } from "../../platform/time";
+import { ownGeneratedImages } from "../generations/images";
 import { journalChanged } from "./cache";
 import { decodeDateCursor, encodeDateCursor } from "./cursors";
 import {
@@ -75,27 +76,12 @@ const monthOf = (date: string) => date.slice(0, 7);
 async function attachmentsFor(deps: Deps, viewer: Viewer, ids: string[]): Promise<JournalAttachment[]> {
   const max = deps.config.journal.maxAttachments;
   if (ids.length > max) throw ApiError.invalidField("attachmentIds", `at most ${max} attachments`);
-  if (ids.length === 0) return [];
-  const jobs = await deps.db.generationJobs.find(
-    { _id: { $in: ids.map((id) => new ObjectId(id)) }, userId: new ObjectId(viewer.id), status: "completed" },
-    {
-      projection: { imageUrl: 1, thumbnailUrl: 1, imageWidth: 1, imageHeight: 1, blurhash: 1 },
-      limit: ids.length,
-    },
-  );
-  const byId = new Map(jobs.map((j) => [j._id.toHexString(), j]));
+  const images = await ownGeneratedImages(deps, viewer.id, ids);
   return ids.map((id, i) => {
-    const job = byId.get(id);
-    if (!job?.imageUrl) throw ApiError.invalidField(`attachmentIds.${i}`, "not one of your completed generations");
-    return {
-      source: "generation",
-      sourceId: job._id,
-      url: job.imageUrl,
-      thumbnailUrl: job.thumbnailUrl ?? null,
-      width: job.imageWidth ?? null,
-      height: job.imageHeight ?? null,
-      blurhash: job.blurhash ?? null,
-    };
+    const image = images.get(id);
+    if (!image) throw ApiError.invalidField(`attachmentIds.${i}`, "not one of your completed generations");
+    const { generationId, ...shown } = image;
+    return { source: "generation", sourceId: generationId, ...shown };
   });
 }
 

@@ -5,6 +5,7 @@ import type { Deps } from "../../deps";
 import { newObjectId, ObjectId } from "../../platform/ids";
 import { DuplicateKeyError, expectMatch, PreconditionFailedError } from "../../platform/mongo/client";
 import { encodeCursor, paginate } from "../../platform/mongo/paginate";
+import { ownGeneratedImages } from "../generations/images";
 import { requireReadyMedia } from "../media/service";
 import { relationsFor } from "../relations/service";
 import { newMessage, onMessageSent } from "./documents";
@@ -166,20 +167,9 @@ async function uploadedMedia(deps: Deps, viewer: Viewer, mediaId: string): Promi
 
 /** The sender's own completed generation, copied into the message (generations expire; messages keep it). */
 async function generationMedia(deps: Deps, viewer: Viewer, generationId: string): Promise<MessageMediaDoc> {
-  const job = await deps.db.generationJobs.findOne(
-    { _id: new ObjectId(generationId), userId: new ObjectId(viewer.id), status: "completed" },
-    { projection: { imageUrl: 1, thumbnailUrl: 1, imageWidth: 1, imageHeight: 1, blurhash: 1 } },
-  );
-  if (!job?.imageUrl) throw ApiError.notFound("No such generation.");
-  return {
-    source: "generation",
-    generationId: job._id,
-    url: job.imageUrl,
-    thumbnailUrl: job.thumbnailUrl ?? null,
-    width: job.imageWidth ?? null,
-    height: job.imageHeight ?? null,
-    blurhash: job.blurhash ?? null,
-  };
+  const image = (await ownGeneratedImages(deps, viewer.id, [generationId])).get(generationId);
+  if (!image) throw ApiError.notFound("No such generation.");
+  return { source: "generation", ...image };
 }
 
 /** The message as it will be stored, with the timer in force at the state read (the guard makes it exact). */

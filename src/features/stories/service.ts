@@ -6,6 +6,7 @@ import { newObjectId, ObjectId } from "../../platform/ids";
 import { DuplicateKeyError, expectMatch, PreconditionFailedError } from "../../platform/mongo/client";
 import { paginate } from "../../platform/mongo/paginate";
 import { HOUR_MS } from "../../platform/time";
+import { ownGeneratedImages } from "../generations/images";
 import { requireReadyMedia } from "../media/service";
 import { directConversationWith } from "../messaging/conversations";
 import type { Later } from "../messaging/events";
@@ -83,20 +84,10 @@ export async function createStory(deps: Deps, viewer: Viewer, body: CreateStoryB
 
 /** The caller's own completed generation, copied into the story (generations expire; the story keeps it). */
 async function generationMedia(deps: Deps, me: ObjectId, generationId: string): Promise<StoryMediaDoc> {
-  const job = await deps.db.generationJobs.findOne(
-    { _id: new ObjectId(generationId), userId: me, status: "completed" },
-    { projection: { imageUrl: 1, thumbnailUrl: 1, imageWidth: 1, imageHeight: 1, blurhash: 1 } },
-  );
-  if (!job?.imageUrl) throw ApiError.notFound("No such generation.");
-  return {
-    source: "generation",
-    sourceId: job._id,
-    url: job.imageUrl,
-    thumbnailUrl: job.thumbnailUrl ?? null,
-    width: job.imageWidth ?? null,
-    height: job.imageHeight ?? null,
-    blurhash: job.blurhash ?? null,
-  };
+  const image = (await ownGeneratedImages(deps, me.toHexString(), [generationId])).get(generationId);
+  if (!image) throw ApiError.notFound("No such generation.");
+  const { generationId: sourceId, ...shown } = image;
+  return { source: "generation", sourceId, ...shown };
 }
 
 /** One of the caller's ready `story` uploads (an image; the bytes proved it), or a 400 naming mediaId. */
