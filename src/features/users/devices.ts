@@ -85,25 +85,27 @@ export function releasePushTokenStep(deps: Deps, userId: ObjectId, pushToken: st
 
 /** Other accounts that hold the token, and the update that clears it from their devices. */
 function releaseOf(deps: Deps, userId: ObjectId, pushToken: string): [Filter, Update] {
-  const token = { $literal: pushToken };
   return [
     { _id: { $ne: userId }, "devices.pushToken": pushToken },
-    [
-      {
-        $set: {
-          devices: {
-            $map: {
-              input: DEVICES,
-              as: "d",
-              in: {
-                $cond: [{ $eq: ["$$d.pushToken", token] }, { $mergeObjects: ["$$d", { pushToken: null }] }, "$$d"],
-              },
-            },
+    withoutPushTokens({ $eq: ["$$d.pushToken", { $literal: pushToken }] }, deps.clock.now()),
+  ];
+}
+
+/** A pipeline update that clears the push token of every device `$$d` matching `matches`; the entries stay. */
+function withoutPushTokens(matches: Record<string, unknown>, now: Date): Record<string, unknown>[] {
+  return [
+    {
+      $set: {
+        devices: {
+          $map: {
+            input: DEVICES,
+            as: "d",
+            in: { $cond: [matches, { $mergeObjects: ["$$d", { pushToken: null }] }, "$$d"] },
           },
-          updatedAt: { $literal: deps.clock.now() },
         },
+        updatedAt: { $literal: now },
       },
-    ],
+    },
   ];
 }
 
@@ -118,26 +120,7 @@ export function dropPushTokensOps(
   return [...byUser.values()].map(({ userId, tokens }) => ({
     updateOne: {
       filter: { _id: userId, "devices.pushToken": { $in: tokens } },
-      update: [
-        {
-          $set: {
-            devices: {
-              $map: {
-                input: DEVICES,
-                as: "d",
-                in: {
-                  $cond: [
-                    { $in: ["$$d.pushToken", { $literal: tokens }] },
-                    { $mergeObjects: ["$$d", { pushToken: null }] },
-                    "$$d",
-                  ],
-                },
-              },
-            },
-            updatedAt: { $literal: now },
-          },
-        },
-      ],
+      update: withoutPushTokens({ $in: ["$$d.pushToken", { $literal: tokens }] }, now),
     },
   }));
 }
